@@ -1,0 +1,36 @@
+"""The request context: the services, and who is asking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.domain.restore_points import RestorePointService
+from server.domain.settings_store import SettingsStore
+from server.operations.runner import OperationRunner
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Long-lived services, shared by every request (no sessions or loaders in here)."""
+
+    restore_points: RestorePointService
+    settings: SettingsStore
+    runner: OperationRunner
+    max_page_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is asking. Anonymous until tokens arrive; `name` ends up in createdBy/requestedBy."""
+
+    name: str | None = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.name is None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    services: Services
+    actor: Actor

@@ -1,0 +1,67 @@
+"""How failures reach clients: userErrors for expected ones, coded GraphQL errors otherwise."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+
+from server.domain.errors import DomainError
+
+log = logging.getLogger("server.api")
+T = TypeVar("T")
+
+
+@strawberry.enum
+class UserErrorCode(enum.StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    INVALID_INPUT = "INVALID_INPUT"
+    BUSY = "BUSY"
+    CONFIRMATION_REQUIRED = "CONFIRMATION_REQUIRED"
+    INVALID_ARCHIVE = "INVALID_ARCHIVE"
+
+
+@strawberry.type(description="An expected failure, with a code a client can branch on.")
+class UserError:
+    code: UserErrorCode
+    message: str
+    field: str | None = strawberry.field(
+        default=None, description="The argument the error is about, when there is one."
+    )
+
+    @classmethod
+    def from_domain(cls, error: DomainError) -> UserError:
+        return cls(code=UserErrorCode(error.code), message=error.message, field=error.field)
+
+
+class ClientError(GraphQLError):
+    """A top-level GraphQL error meant for the client: kept unmasked, with extensions.code."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message, extensions={"code": code})
+
+
+def to_client_error(error: DomainError) -> ClientError:
+    return ClientError(error.message, error.code)
+
+
+async def attempt(call: Callable[[], Awaitable[T]]) -> tuple[T | None, list[UserError]]:
+    """Run a service call, turning an expected failure into userErrors."""
+    try:
+        return await call(), []
+    except DomainError as error:
+        return None, [UserError.from_domain(error)]
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask anything unexpected; keep syntax, validation and our own client errors."""
+    original: Any = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    if isinstance(original, DomainError):
+        return False
+    return True

@@ -1,0 +1,79 @@
+"""Query fields: thin reads through the services."""
+
+from __future__ import annotations
+
+import strawberry
+
+from server.api.errors import to_client_error
+from server.api.pagination import page_size
+from server.api.types.enums import OperationKind, OperationStatus
+from server.api.types.module import Module
+from server.api.types.node import Node
+from server.api.types.operation import Operation, OperationConnection
+from server.api.types.restore_point import RestorePoint, RestorePointConnection
+from server.domain.errors import DomainError
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Restore points, newest first (a Relay connection).")
+    async def restore_points(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> RestorePointConnection:
+        services = info.context.services
+        try:
+            page = await services.restore_points.page(
+                first=page_size(first, services.max_page_size), after=after
+            )
+        except DomainError as error:
+            raise to_client_error(error) from None
+        return RestorePointConnection.from_page(page, after=after)
+
+    @strawberry.field
+    async def restore_point(self, info: strawberry.Info, id: strawberry.ID) -> RestorePoint | None:
+        point = await info.context.services.restore_points.get(str(id))
+        return RestorePoint.from_domain(point) if point else None
+
+    @strawberry.field(description="Operations, newest first; dismissed ones only when asked for.")
+    async def operations(
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: list[OperationStatus] | None = None,
+        kind: list[OperationKind] | None = None,
+        include_dismissed: bool | None = False,
+        requested_by: str | None = None,
+    ) -> OperationConnection:
+        services = info.context.services
+        try:
+            page = await services.runner.page(
+                first=page_size(first, services.max_page_size),
+                after=after,
+                statuses=status,
+                kinds=kind,
+                include_dismissed=bool(include_dismissed),
+                requested_by=requested_by,
+            )
+        except DomainError as error:
+            raise to_client_error(error) from None
+        return OperationConnection.from_page(page, after=after)
+
+    @strawberry.field
+    async def operation(self, info: strawberry.Info, id: strawberry.ID) -> Operation | None:
+        op = await info.context.services.runner.get(str(id))
+        return Operation.from_domain(op) if op else None
+
+    @strawberry.field(description="The modules of the built-in settings store.")
+    async def modules(self, info: strawberry.Info) -> list[Module]:
+        return [Module.from_domain(m) for m in await info.context.services.settings.modules()]
+
+    @strawberry.field(description="Any object by its id (Relay).")
+    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+        services = info.context.services
+        prefix = str(id).split("_", 1)[0]
+        if prefix == "rp" and (point := await services.restore_points.get(str(id))):
+            return RestorePoint.from_domain(point)
+        if prefix == "op" and (op := await services.runner.get(str(id))):
+            return Operation.from_domain(op)
+        return None

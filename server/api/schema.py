@@ -1,0 +1,51 @@
+"""The GraphQL schema. `schema.graphql` at the repo root is exported from `schema`."""
+
+from __future__ import annotations
+
+import strawberry
+import strawberry.printer
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from server.api.errors import should_mask
+from server.api.mutations import Mutation
+from server.api.queries import Query
+from server.api.scalars import SCALARS
+from server.api.subscriptions import Subscription
+from server.api.types.local_copy import LocalCopy
+from server.api.types.operation import Operation
+from server.api.types.restore_point import RestorePoint
+
+
+def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:
+    """The schema with its limits; extensions are factories so no state is shared."""
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[RestorePoint, Operation, LocalCopy],
+        config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True),
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            ParserCache,
+            ValidationCache,
+            lambda: MaskErrors(should_mask_error=should_mask),
+        ],
+    )
+
+
+schema = build_schema()
+
+
+def schema_text() -> str:
+    """The SDL that `schema.graphql` must hold."""
+    return strawberry.printer.print_schema(schema) + "\n"

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from server.api.errors import ClientError
+from server.api.types.enums import LogLevel, OperationKind, OperationStatus
+from server.api.types.local_copy import LocalCopy
+from server.api.types.node import Node
+from server.api.types.page_info import PageInfo
+from server.api.types.restore_point import RestorePoint
+from server.domain import models
+
+MAX_LOG_PAGE = 1000
+
+
+@strawberry.type(description="One line of an operation's log; sequence numbers start at 1 and have no gaps.")
+class LogEntry:
+    sequence: int
+    at: datetime
+    level: LogLevel
+    message: str
+
+    @classmethod
+    def from_domain(cls, entry: models.LogEntry) -> LogEntry:
+        return cls(sequence=entry.sequence, at=entry.at, level=entry.level, message=entry.message)
+
+
+@strawberry.type(description="Why an operation failed: a stable code and a message for people.")
+class OperationError:
+    code: str
+    message: str
+
+
+@strawberry.type(description="A background action: creating, exporting, importing or applying.")
+class Operation(Node):
+    kind: OperationKind
+    status: OperationStatus
+    done: bool = strawberry.field(description="Whether the status is final.")
+    progress: float = strawberry.field(description="From 0 to 1; never goes backwards.")
+    stage: str | None = strawberry.field(description="What the operation is doing now, for people.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    requested_by: str | None
+    dismissed: bool
+    error: OperationError | None
+    last_sequence: int = strawberry.field(description="Sequence number of the newest log line.")
+    restore_point_id: strawberry.Private[str | None]
+    local_copy_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="The restore point this operation works on or made.")
+    async def restore_point(self, info: strawberry.Info) -> RestorePoint | None:
+        if self.restore_point_id is None:
+            return None
+        point = await info.context.services.restore_points.get(self.restore_point_id)
+        return RestorePoint.from_domain(point) if point else None
+
+    @strawberry.field(description="The local copy this operation works on or made.")
+    async def local_copy(self, info: strawberry.Info) -> LocalCopy | None:
+        return None
+
+    @strawberry.field(description="Log lines after `afterSequence`, oldest first, at most `first` of them.")
+    async def log(
+        self, info: strawberry.Info, after_sequence: int | None = 0, first: int | None = None
+    ) -> list[LogEntry]:
+        if first is not None and not 0 <= first <= MAX_LOG_PAGE:
+            raise ClientError(f"first must be between 0 and {MAX_LOG_PAGE}", "INVALID_INPUT")
+        limit = MAX_LOG_PAGE if first is None else first
+        lines = await info.context.services.runner.read_log(
+            str(self.id), after=max(after_sequence or 0, 0), limit=limit
+        )
+        return [LogEntry.from_domain(line) for line in lines]
+
+    @classmethod
+    def from_domain(cls, op: models.Operation) -> Operation:
+        return cls(
+            id=strawberry.ID(op.id),
+            kind=op.kind,
+            status=op.status,
+            done=op.done,
+            progress=op.progress,
+            stage=op.stage,
+            created_at=op.created_at,
+            started_at=op.started_at,
+            finished_at=op.finished_at,
+            requested_by=op.requested_by,
+            dismissed=op.dismissed,
+            error=OperationError(code=op.error.code, message=op.error.message) if op.error else None,
+            last_sequence=op.last_sequence,
+            restore_point_id=op.restore_point_id,
+            local_copy_id=op.local_copy_id,
+        )
+
+
+@strawberry.type
+class OperationEdge:
+    cursor: str
+    node: Operation
+
+
+@strawberry.type(description="Operations, newest first.")
+class OperationConnection:
+    edges: list[OperationEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @strawberry.field(description="The nodes of `edges`, for clients that need no cursors.")
+    def nodes(self) -> list[Operation]:
+        return [edge.node for edge in self.edges]
+
+    @classmethod
+    def from_page(cls, page: models.Page[models.Operation], *, after: str | None) -> OperationConnection:
+        return cls(
+            edges=[
+                OperationEdge(cursor=cursor, node=Operation.from_domain(op))
+                for op, cursor in zip(page.items, page.cursors, strict=True)
+            ],
+            page_info=PageInfo.of(page, after=after),  # type: ignore[arg-type]
+            total_count=page.total_count,
+        )

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from server.api.scalars import ByteCount
+from server.api.types.enums import EntryKind, RestorePointOrigin
+from server.api.types.node import Node
+from server.api.types.page_info import PageInfo
+from server.domain import models
+
+
+@strawberry.type(description="One item of a restore point, as its manifest lists it.")
+class ManifestEntry:
+    source: str
+    path: str
+    kind: EntryKind
+    size_bytes: ByteCount
+    sha256: str | None
+    mode: int
+
+    @classmethod
+    def from_domain(cls, entry: models.ManifestEntry) -> ManifestEntry:
+        return cls(
+            source=entry.source,
+            path=entry.path,
+            kind=entry.kind,
+            size_bytes=ByteCount(entry.size),
+            sha256=entry.sha256,
+            mode=entry.mode,
+        )
+
+
+@strawberry.type(description="The configuration of every source, captured at one moment.")
+class RestorePoint(Node):
+    label: str
+    note: str | None
+    origin: RestorePointOrigin
+    created_at: datetime
+    created_by: str | None
+    size_bytes: ByteCount = strawberry.field(description="Total size of the captured content.")
+    stored_bytes: ByteCount = strawberry.field(
+        description="Bytes this restore point added to storage; content shared with other "
+        "restore points is stored once."
+    )
+    item_count: int
+    checksum: str = strawberry.field(description="SHA-256 of the manifest (entries, sizes, hashes).")
+    server_version: str
+
+    @strawberry.field(description="Every item the restore point holds, in manifest order.")
+    async def entries(self, info: strawberry.Info) -> list[ManifestEntry]:
+        entries = await info.context.services.restore_points.entries(str(self.id))
+        return [ManifestEntry.from_domain(entry) for entry in entries]
+
+    @strawberry.field(description="Local copies (ZIP files) made of this restore point.")
+    async def local_copies(self) -> list[Annotated["LocalCopy", strawberry.lazy("server.api.types.local_copy")]]:
+        return []
+
+    @classmethod
+    def from_domain(cls, point: models.RestorePoint) -> RestorePoint:
+        return cls(
+            id=strawberry.ID(point.id),
+            label=point.label,
+            note=point.note,
+            origin=point.origin,
+            created_at=point.created_at,
+            created_by=point.created_by,
+            size_bytes=ByteCount(point.size_bytes),
+            stored_bytes=ByteCount(point.stored_bytes),
+            item_count=point.item_count,
+            checksum=point.checksum,
+            server_version=point.server_version,
+        )
+
+
+@strawberry.type
+class RestorePointEdge:
+    cursor: str
+    node: RestorePoint
+
+
+@strawberry.type(description="Restore points, newest first.")
+class RestorePointConnection:
+    edges: list[RestorePointEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @strawberry.field(description="The nodes of `edges`, for clients that need no cursors.")
+    def nodes(self) -> list[RestorePoint]:
+        return [edge.node for edge in self.edges]
+
+    @classmethod
+    def from_page(cls, page: models.Page[models.RestorePoint], *, after: str | None) -> RestorePointConnection:
+        return cls(
+            edges=[
+                RestorePointEdge(cursor=cursor, node=RestorePoint.from_domain(point))
+                for point, cursor in zip(page.items, page.cursors, strict=True)
+            ],
+            page_info=PageInfo.of(page, after=after),  # type: ignore[arg-type]
+            total_count=page.total_count,
+        )

@@ -1,0 +1,68 @@
+"""create_app(settings): the Starlette application. Wiring only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from server.api.context import Actor, Context
+from server.api.schema import build_schema
+from server.backend import Backend
+from server.config import Settings
+from server.version import SERVER_VERSION
+
+
+class BackupsGraphQL(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket, response: object) -> Context:
+        # Runs once per websocket connection: keep only long-lived things in the context.
+        backend: Backend = request.app.state.backend
+        return Context(services=backend.services, actor=Actor())
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "version": SERVER_VERSION})
+
+
+async def root(request: Request) -> Response:
+    return RedirectResponse("/graphql")
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health."""
+    schema = build_schema(
+        max_depth=settings.max_query_depth,
+        max_tokens=settings.max_query_tokens,
+        max_aliases=settings.max_query_aliases,
+    )
+    graphql = BackupsGraphQL(
+        schema,
+        # Only graphql-transport-ws: the legacy graphql-ws protocol had an auth bypass.
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        graphql_ide="graphiql",
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.backend = await Backend.open(settings)
+        try:
+            yield
+        finally:
+            await app.state.backend.close()
+
+    return Starlette(
+        routes=[
+            Route("/", root),
+            Route("/health", health),
+            Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,47 @@
+"""Settings from the environment (prefix BACKUPS_), read once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BACKUPS_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None  # default: SQLite file in data_dir
+    local_copies_dir: Path | None = None  # default: <data_dir>/local-copies
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: str = "info"
+
+    # Limits that keep one client from exhausting the server.
+    max_query_depth: int = 12
+    max_query_tokens: int = 2000
+    max_query_aliases: int = 30
+    max_page_size: int = 100
+    max_concurrent_operations: int = 2
+
+    # Test-only: seconds to sleep after each entry an operation handles, so tests can watch
+    # an operation mid-run. Never set it in production.
+    test_entry_delay: float = 0.0
+
+    @field_validator("data_dir", "local_copies_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @property
+    def resolved_local_copies_dir(self) -> Path:
+        return self.local_copies_dir or self.data_dir / "local-copies"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'backups.db'}"

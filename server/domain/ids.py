@@ -1,0 +1,11 @@
+"""Identifiers: a type prefix, then time-ordered hex, so ids sort by creation and say what they name."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+
+def new_id(prefix: str) -> str:
+    """A new id such as `rp_0192f3a1b2c3d4e5f6a7b8c9`: prefix, 48-bit ms time, 48 random bits."""
+    return f"{prefix}_{int(time.time() * 1000):012x}{secrets.token_hex(6)}"

@@ -1,0 +1,271 @@
+"""Restore points: create one from every source, list, read and delete them."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from server.domain.errors import Busy, InvalidInput, NotFound, OperationFailed
+from server.domain.ids import new_id
+from server.domain.models import (
+    EntryKind,
+    ManifestEntry,
+    Operation,
+    OperationKind,
+    Page,
+    RestorePoint,
+    RestorePointOrigin,
+)
+from server.operations.live import OperationContext
+from server.operations.runner import OperationRunner
+from server.sources.base import SnapshotItem, Source
+from server.storage import restore_points_repo as repo
+from server.storage.content_store import ContentStore
+from server.storage.database import Database
+
+MAX_LABEL = 200
+MAX_NOTE = 4000
+
+
+def manifest_checksum(entries: Sequence[ManifestEntry]) -> str:
+    """SHA-256 over the canonical entry list: equal content, equal checksum (mtimes aside)."""
+    canonical = [[e.source, e.path, e.kind.value, e.size, e.sha256, e.mode] for e in entries]
+    return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
+
+
+def clean_label(label: str | None, created_at: datetime) -> str:
+    label = (label or "").strip()
+    if len(label) > MAX_LABEL:
+        raise InvalidInput(f"the label is longer than {MAX_LABEL} characters", field="label")
+    return label or f"Restore point {created_at:%Y-%m-%d %H:%M} UTC"
+
+
+def clean_note(note: str | None) -> str | None:
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise InvalidInput(f"the note is longer than {MAX_NOTE} characters", field="note")
+    return note or None
+
+
+@dataclass
+class BlobKeeper:
+    """Serialises "record a restore point" with "collect unused blobs", so that a blob is
+    never collected between an operation unpinning it and its reference becoming visible."""
+
+    db: Database
+    store: ContentStore
+    lock: asyncio.Lock
+
+    async def collect(self, candidates: Iterable[str]) -> int:
+        candidates = set(candidates)
+        if not candidates:
+            return 0
+        async with self.lock:
+            async with self.db.read() as session:
+                used = await repo.referenced_digests(session, candidates)
+            return await asyncio.to_thread(self.store.collect, candidates, used.__contains__)
+
+    async def collect_all(self) -> int:
+        """Remove every blob no restore point references (at start-up, nothing is pinned)."""
+        async with self.lock:
+            async with self.db.read() as session:
+                used = await repo.all_referenced_digests(session)
+            await asyncio.to_thread(self.store.clear_temporary)
+            present = await asyncio.to_thread(lambda: set(self.store.all_digests()))
+            return await asyncio.to_thread(self.store.collect, present - used, used.__contains__)
+
+
+class RestorePointService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        store: ContentStore,
+        keeper: BlobKeeper,
+        runner: OperationRunner,
+        sources: Sequence[Source],
+        server_version: str,
+    ) -> None:
+        self._db = db
+        self._store = store
+        self._keeper = keeper
+        self._runner = runner
+        self._sources = sources
+        self._server_version = server_version
+
+    async def get(self, point_id: str) -> RestorePoint | None:
+        async with self._db.read() as session:
+            return await repo.get_restore_point(session, point_id)
+
+    async def require(self, point_id: str, field: str = "id") -> RestorePoint:
+        point = await self.get(point_id)
+        if point is None:
+            raise NotFound(f"no restore point with id {point_id!r}", field=field)
+        return point
+
+    async def get_many(self, ids: Sequence[str]) -> dict[str, RestorePoint]:
+        async with self._db.read() as session:
+            return await repo.get_restore_points(session, ids)
+
+    async def page(self, *, first: int, after: str | None) -> Page[RestorePoint]:
+        async with self._db.read() as session:
+            return await repo.page_restore_points(session, first=first, after=after)
+
+    async def entries(self, point_id: str) -> list[ManifestEntry]:
+        async with self._db.read() as session:
+            return await repo.list_entries(session, point_id)
+
+    async def delete(self, point_id: str) -> str:
+        """Delete a restore point and free the blobs only it used."""
+        if self._runner.is_using_restore_point(point_id):
+            raise Busy(f"an operation is using restore point {point_id}; try again after it", field="id")
+        async with self._db.write() as session:
+            if await repo.get_restore_point(session, point_id) is None:
+                raise NotFound(f"no restore point with id {point_id!r}", field="id")
+            digests = await repo.delete_restore_point(session, point_id)
+        await self._keeper.collect(digests)
+        return point_id
+
+    async def start_create(
+        self,
+        *,
+        label: str | None,
+        note: str | None,
+        requested_by: str | None,
+        origin: RestorePointOrigin = RestorePointOrigin.MANUAL,
+    ) -> Operation:
+        """Start an operation that captures every source into a new restore point."""
+        label_text = clean_label(label, datetime.now(UTC)) if label else None
+        note_text = clean_note(note)
+
+        async def job(ctx: OperationContext) -> None:
+            await self.capture(
+                ctx, label=label_text, note=note_text, origin=origin, created_by=requested_by
+            )
+
+        return await self._runner.submit(
+            OperationKind.CREATE_RESTORE_POINT,
+            job,
+            requested_by=requested_by,
+            params={"label": label_text, "note": note_text},
+        )
+
+    async def capture(
+        self,
+        ctx: OperationContext,
+        *,
+        label: str | None,
+        note: str | None,
+        origin: RestorePointOrigin,
+        created_by: str | None,
+    ) -> RestorePoint:
+        """Snapshot every source into the content store and record the restore point.
+
+        If it stops early (failure or cancel), the blobs it added are collected again, so
+        nothing of a half-made restore point stays behind.
+        """
+        pinned: list[str] = []
+        try:
+            ctx.progress(0.0, "Reading sources")
+            snapshots: list[tuple[Source, Sequence[SnapshotItem]]] = []
+            for source in self._sources:
+                try:
+                    items = await source.snapshot()
+                except OperationFailed:
+                    raise
+                except Exception as error:
+                    raise OperationFailed(
+                        "SOURCE_UNAVAILABLE", f"source {source.name!r} could not be read: {error}"
+                    ) from error
+                ctx.log(f"Source {source.name!r} ({source.kind}): {len(items)} items.")
+                snapshots.append((source, items))
+            entries, stored = await self._store_items(ctx, snapshots, pinned)
+            ctx.progress(0.97, "Saving restore point")
+            created_at = datetime.now(UTC)
+            point = RestorePoint(
+                id=new_id("rp"),
+                label=label or clean_label(None, created_at),
+                note=note,
+                origin=origin,
+                created_at=created_at,
+                created_by=created_by,
+                size_bytes=sum(e.size for e in entries),
+                stored_bytes=stored,
+                item_count=len(entries),
+                checksum=manifest_checksum(entries),
+                server_version=self._server_version,
+            )
+            ctx.checkpoint()  # last chance to cancel: after this the point exists
+            await self.record(point, entries, pinned)
+            ctx.set_subject(restore_point_id=point.id)
+            ctx.log(
+                f"Restore point {point.id} saved: {point.item_count} items, "
+                f"{point.size_bytes} bytes, {point.stored_bytes} bytes newly stored."
+            )
+            return point
+        except BaseException:
+            self._store.unpin(pinned)
+            await asyncio.shield(self._keeper.collect(pinned))
+            raise
+
+    async def record(
+        self, point: RestorePoint, entries: Sequence[ManifestEntry], pinned: list[str]
+    ) -> None:
+        """Insert the restore point, then release the pins its blobs had while in flight."""
+        async with self._keeper.lock:
+            async with self._db.write() as session:
+                await repo.add_restore_point(session, point, entries)
+            self._store.unpin(pinned)
+            pinned.clear()
+
+    async def _store_items(
+        self,
+        ctx: OperationContext,
+        snapshots: list[tuple[Source, Sequence[SnapshotItem]]],
+        pinned: list[str],
+    ) -> tuple[list[ManifestEntry], int]:
+        total = sum(item.size for _, items in snapshots for item in items) or 1
+        count = sum(len(items) for _, items in snapshots)
+        ctx.progress(0.02, "Storing content")
+        ctx.log(f"Storing {count} items, {total} bytes.")
+        done = 0
+        stored = 0
+        entries: list[ManifestEntry] = []
+        for source, items in snapshots:
+            for item in items:
+                digest = None
+                if item.open is not None:
+                    digest, size, new = await asyncio.to_thread(self._put, item)
+                    pinned.append(digest)
+                    if new:
+                        stored += size
+                    if size != item.size:
+                        raise OperationFailed(
+                            "SOURCE_CHANGED",
+                            f"{source.name}/{item.path} changed while it was read "
+                            f"({item.size} bytes expected, {size} read)",
+                        )
+                entries.append(
+                    ManifestEntry(
+                        source=source.name,
+                        path=item.path,
+                        kind=item.kind,
+                        size=item.size if item.kind is not EntryKind.DIRECTORY else 0,
+                        sha256=digest,
+                        mode=item.mode,
+                        mtime=item.mtime,
+                    )
+                )
+                done += item.size
+                ctx.progress(0.02 + 0.95 * done / total)
+                await ctx.pace()
+        return entries, stored
+
+    def _put(self, item: SnapshotItem) -> tuple[str, int, bool]:
+        assert item.open is not None
+        with item.open() as stream:
+            return self._store.put_stream(stream)

@@ -1,0 +1,63 @@
+"""The built-in settings store: modules, each a JSON document, changed by merge patches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from server.domain.errors import InvalidInput, NotFound
+from server.domain.models import Module
+from server.sources.settings_seed import SEED_MODULES
+from server.storage import modules_repo as repo
+from server.storage.database import Database
+
+MAX_DOCUMENT_BYTES = 1024 * 1024
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON Merge Patch: objects merge recursively, null removes a key."""
+    if not isinstance(patch, Mapping):
+        return patch
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+class SettingsStore:
+    def __init__(self, db: Database, *, check_writable: Callable[[], None] = lambda: None) -> None:
+        self._db = db
+        self._check_writable = check_writable
+
+    async def seed_if_empty(self) -> bool:
+        """Give a new server its starting modules; returns whether it did."""
+        async with self._db.write() as session:
+            if not await repo.is_empty(session):
+                return False
+            for name, settings in SEED_MODULES.items():
+                await repo.save_module(session, name, settings)
+            return True
+
+    async def modules(self) -> list[Module]:
+        async with self._db.read() as session:
+            return await repo.list_modules(session)
+
+    async def update(self, name: str, values: Any) -> Module:
+        """Merge `values` into module `name` (RFC 7386: null removes a key)."""
+        if not isinstance(values, Mapping):
+            raise InvalidInput("values must be a JSON object", field="values")
+        self._check_writable()
+        async with self._db.write() as session:
+            module = await repo.get_module(session, name)
+            if module is None:
+                raise NotFound(f"no settings module named {name!r}", field="module")
+            merged = merge_patch(module.settings, values)
+            if len(json.dumps(merged)) > MAX_DOCUMENT_BYTES:
+                raise InvalidInput(
+                    f"module {name!r} would exceed {MAX_DOCUMENT_BYTES} bytes", field="values"
+                )
+            return await repo.save_module(session, name, merged)

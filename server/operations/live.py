@@ -1,0 +1,112 @@
+"""The in-memory state of a running operation, and the handle its job reports through."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from server.domain.models import LogEntry, LogLevel, Operation
+from server.operations.signal import Signal
+
+# Progress is published at most this often (or on a stage change, or at 1% steps), so a
+# job that reports per item does not wake every subscriber per item.
+PROGRESS_INTERVAL = 0.1
+
+
+class OperationCancelled(Exception):
+    """Raised at a job's next checkpoint after a cancel (or a shutdown) was requested."""
+
+
+@dataclass
+class LiveOperation:
+    """The authoritative state of an unfinished operation; the database trails it."""
+
+    op: Operation
+    signal: Signal = field(default_factory=Signal)
+    unflushed: list[LogEntry] = field(default_factory=list)
+    flushed_through: int = 0
+    dirty: bool = False
+    closed: bool = False  # final state and every log line are in the database
+    cancel_reason: str | None = None  # "cancel" or "shutdown"
+    cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    def update(self, **changes: Any) -> None:
+        self.op = dataclasses.replace(self.op, **changes)
+        self.dirty = True
+
+    def append_log(self, level: LogLevel, message: str) -> LogEntry:
+        entry = LogEntry(
+            sequence=self.op.last_sequence + 1, at=datetime.now(UTC), level=level, message=message
+        )
+        self.op = dataclasses.replace(self.op, last_sequence=entry.sequence)
+        self.unflushed.append(entry)
+        return entry
+
+    def log_after(self, after: int) -> list[LogEntry] | None:
+        """Lines after `after` if memory holds all of them, else None (read the database)."""
+        if after < self.flushed_through:
+            return None
+        return [entry for entry in self.unflushed if entry.sequence > after]
+
+
+class OperationContext:
+    """What a job sees: report progress and log lines, honour cancel at checkpoints."""
+
+    def __init__(self, live: LiveOperation, notify: Any, entry_delay: float = 0.0) -> None:
+        self._live = live
+        self._notify = notify
+        self._entry_delay = entry_delay
+        self._last_publish = 0.0
+
+    @property
+    def operation(self) -> Operation:
+        return self._live.op
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._live.cancel_reason is not None
+
+    def progress(self, fraction: float, stage: str | None = None) -> None:
+        fraction = min(1.0, max(self._live.op.progress, fraction))  # never goes backwards
+        new_stage = stage if stage is not None else self._live.op.stage
+        now = time.monotonic()
+        stage_changed = new_stage != self._live.op.stage
+        big_step = fraction - self._live.op.progress >= 0.01
+        self._live.update(progress=fraction, stage=new_stage)
+        if stage_changed or big_step or now - self._last_publish >= PROGRESS_INTERVAL:
+            self._last_publish = now
+            self._notify(self._live)
+
+    def log(self, message: str, level: LogLevel = LogLevel.INFO) -> None:
+        self._live.append_log(level, message)
+        self._notify(self._live)
+
+    def set_subject(self, *, restore_point_id: str | None = None, local_copy_id: str | None = None) -> None:
+        changes: dict[str, Any] = {}
+        if restore_point_id is not None:
+            changes["restore_point_id"] = restore_point_id
+        if local_copy_id is not None:
+            changes["local_copy_id"] = local_copy_id
+        self._live.update(**changes)
+        self._notify(self._live)
+
+    def checkpoint(self) -> None:
+        """Stop here if a cancel was requested; jobs call this between items."""
+        if self.cancel_requested:
+            raise OperationCancelled(self._live.cancel_reason)
+
+    async def pace(self) -> None:
+        """The test-only per-item delay (BACKUPS_TEST_ENTRY_DELAY), cut short by cancel."""
+        if self._entry_delay > 0:
+            try:
+                await asyncio.wait_for(self._live.cancel_event.wait(), self._entry_delay)
+            except TimeoutError:
+                pass
+        else:
+            await asyncio.sleep(0)
+        self.checkpoint()

@@ -1,0 +1,339 @@
+"""Runs operations in the background: queue, progress, batched log, cancel, restart survival."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from server.domain.errors import Busy, InvalidInput, NotFound, OperationFailed
+from server.domain.ids import new_id
+from server.domain.models import (
+    LogEntry,
+    LogLevel,
+    Operation,
+    OperationError,
+    OperationKind,
+    OperationStatus,
+    Page,
+)
+from server.operations.live import LiveOperation, OperationCancelled, OperationContext
+from server.operations.signal import Signal
+from server.storage import operations_repo as repo
+from server.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[OperationContext], Awaitable[None]]
+
+FLUSH_INTERVAL = 0.2  # how long a log line or progress change may wait to reach the database
+LOG_PAGE = 500
+
+
+class OperationRunner:
+    """Owns every unfinished operation; the only writer of operation rows while it runs."""
+
+    def __init__(self, db: Database, *, concurrency: int = 2, entry_delay: float = 0.0) -> None:
+        self._db = db
+        self._slots = asyncio.Semaphore(concurrency)
+        self._entry_delay = entry_delay
+        self._live: dict[str, LiveOperation] = {}
+        self._flusher: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+        self._listeners: set[set[str]] = set()  # per operationsChanged subscriber: dirty ids
+        self.changed = Signal()  # fires when any operation changes
+        self._exclusive: str | None = None
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._interrupt_leftovers()
+        self._flusher = asyncio.create_task(self._flush_forever(), name="operation-log-flusher")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop running operations as INTERRUPTED (a server shutdown), then flush."""
+        for live in list(self._live.values()):
+            self._request_cancel(live, "shutdown")
+        tasks = [live.task for live in self._live.values() if live.task]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        if self._flusher:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._flush_all()
+
+    async def _interrupt_leftovers(self) -> None:
+        """Operations a stopped server left QUEUED or RUNNING can't resume: say so."""
+        async with self._db.write() as session:
+            for op in await repo.active_operations(session):
+                live = LiveOperation(op=op, flushed_through=op.last_sequence)
+                live.append_log(
+                    LogLevel.ERROR,
+                    f"Interrupted: the server stopped while this operation was {op.status.lower()}.",
+                )
+                final = _finish(live.op, OperationStatus.INTERRUPTED, OperationError(
+                    "INTERRUPTED", "The server stopped before the operation finished."))
+                await repo.save_operation(session, final)
+                await repo.append_log(session, op.id, live.unflushed)
+                log.warning("operation %s marked INTERRUPTED at start-up", op.id)
+
+    # -- starting and controlling -----------------------------------------------------
+
+    async def submit(
+        self,
+        kind: OperationKind,
+        job: Job,
+        *,
+        requested_by: str | None,
+        restore_point_id: str | None = None,
+        local_copy_id: str | None = None,
+        params: dict[str, Any] | None = None,
+        exclusive: bool = False,
+    ) -> Operation:
+        """Record a QUEUED operation and run `job` in the background; returns at once."""
+        if self._exclusive is not None:
+            raise Busy(f"operation {self._exclusive} is applying a restore point; try again after it")
+        if exclusive and self._live:
+            raise Busy("other operations are running; try again when they have finished")
+        op = Operation(
+            id=new_id("op"),
+            kind=kind,
+            status=OperationStatus.QUEUED,
+            progress=0.0,
+            stage="Queued",
+            created_at=datetime.now(UTC),
+            started_at=None,
+            finished_at=None,
+            requested_by=requested_by,
+            dismissed=False,
+            error=None,
+            restore_point_id=restore_point_id,
+            local_copy_id=local_copy_id,
+            params=params or {},
+        )
+        live = LiveOperation(op=op)
+        live.append_log(LogLevel.INFO, f"Queued by {requested_by or 'anonymous'}.")
+        async with self._db.write() as session:
+            await repo.add_operation(session, op)
+        if exclusive:
+            self._exclusive = op.id
+        self._live[op.id] = live
+        live.task = asyncio.create_task(self._run(live, job), name=f"operation-{op.id}")
+        self._publish(live)
+        return live.op
+
+    async def cancel(self, op_id: str) -> Operation:
+        live = self._live.get(op_id)
+        if live is None:
+            op = await self.get(op_id)
+            if op is None:
+                raise NotFound(f"no operation with id {op_id!r}", field="id")
+            raise InvalidInput(f"operation {op_id} already finished ({op.status})", field="id")
+        self._request_cancel(live, "cancel")
+        if live.task:
+            await asyncio.wait([live.task])
+        return await self.get(op_id) or live.op
+
+    async def dismiss(self, op_id: str) -> Operation:
+        if op_id in self._live:
+            raise InvalidInput(
+                f"operation {op_id} is still running: cancel it first, or wait for it to finish",
+                field="id",
+            )
+        async with self._db.write() as session:
+            op = await repo.get_operation(session, op_id)
+            if op is None:
+                raise NotFound(f"no operation with id {op_id!r}", field="id")
+            op = dataclasses.replace(op, dismissed=True)
+            await repo.save_operation(session, op)
+        self._announce(op.id)
+        return op
+
+    def _request_cancel(self, live: LiveOperation, reason: str) -> None:
+        if live.cancel_reason is None:
+            live.cancel_reason = reason
+            live.cancel_event.set()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def live(self, op_id: str) -> LiveOperation | None:
+        return self._live.get(op_id)
+
+    def is_using_restore_point(self, point_id: str) -> bool:
+        return any(live.op.restore_point_id == point_id for live in self._live.values())
+
+    async def get(self, op_id: str) -> Operation | None:
+        if live := self._live.get(op_id):
+            return live.op
+        async with self._db.read() as session:
+            return await repo.get_operation(session, op_id)
+
+    async def page(
+        self,
+        *,
+        first: int,
+        after: str | None,
+        statuses: list[OperationStatus] | None = None,
+        kinds: list[OperationKind] | None = None,
+        include_dismissed: bool = False,
+        requested_by: str | None = None,
+    ) -> Page[Operation]:
+        """Newest first, with running operations shown as they are now, not as last flushed."""
+        async with self._db.read() as session:
+            page = await repo.page_operations(
+                session,
+                first=first,
+                after=after,
+                statuses=statuses,
+                kinds=kinds,
+                include_dismissed=include_dismissed,
+                requested_by=requested_by,
+            )
+        items = [live.op if (live := self._live.get(op.id)) else op for op in page.items]
+        return dataclasses.replace(page, items=items)
+
+    async def read_log(self, op_id: str, *, after: int, limit: int | None) -> list[LogEntry]:
+        """Log lines after a sequence number: from memory while fresh, else from the database."""
+        live = self._live.get(op_id)
+        if live is not None and (lines := live.log_after(after)) is not None:
+            return lines[:limit] if limit is not None else lines
+        # Snapshot memory before reading the database: a flush in between moves lines from
+        # one to the other, and taking memory first means no line falls in the gap.
+        pending = list(live.unflushed) if live else []
+        async with self._db.read() as session:
+            lines = await repo.read_log(session, op_id, after=after, limit=limit)
+        last = lines[-1].sequence if lines else after
+        for entry in pending:
+            if limit is not None and len(lines) >= limit:
+                break
+            if entry.sequence == last + 1:
+                lines.append(entry)
+                last = entry.sequence
+        return lines
+
+    # -- operationsChanged fan-out --------------------------------------------------------
+
+    def listen(self) -> set[str]:
+        """Register an operationsChanged listener: a set of ids changed since it last looked."""
+        dirty: set[str] = set()
+        self._listeners.add(dirty)  # type: ignore[arg-type]
+        return dirty
+
+    def unlisten(self, dirty: set[str]) -> None:
+        self._listeners.discard(dirty)  # type: ignore[arg-type]
+
+    def _announce(self, op_id: str) -> None:
+        for dirty in self._listeners:
+            dirty.add(op_id)
+        self.changed.fire()
+
+    def _publish(self, live: LiveOperation) -> None:
+        live.dirty = True
+        live.signal.fire()
+        self._announce(live.op.id)
+
+    # -- running --------------------------------------------------------------------------
+
+    async def _run(self, live: LiveOperation, job: Job) -> None:
+        context = OperationContext(live, self._publish, self._entry_delay)
+        status, error = OperationStatus.SUCCEEDED, None
+        try:
+            await self._take_slot(live)
+            try:
+                context.checkpoint()
+                live.update(status=OperationStatus.RUNNING, started_at=datetime.now(UTC), stage="Starting")
+                live.append_log(LogLevel.INFO, "Started.")
+                self._publish(live)
+                await job(context)
+                context.checkpoint()
+            finally:
+                self._slots.release()
+        except OperationCancelled:
+            if live.cancel_reason == "shutdown":
+                status = OperationStatus.INTERRUPTED
+                error = OperationError("INTERRUPTED", "The server stopped before the operation finished.")
+                live.append_log(LogLevel.WARNING, "Interrupted: the server is shutting down.")
+            else:
+                status = OperationStatus.CANCELLED
+                live.append_log(LogLevel.WARNING, "Cancelled; everything it had written was removed.")
+        except OperationFailed as failure:
+            status, error = OperationStatus.FAILED, OperationError(failure.code, failure.message)
+            live.append_log(LogLevel.ERROR, f"Failed: {failure.message}")
+        except Exception:
+            log.exception("operation %s failed unexpectedly", live.op.id)
+            status = OperationStatus.FAILED
+            error = OperationError("INTERNAL", "An unexpected error stopped the operation; see the server log.")
+            live.append_log(LogLevel.ERROR, "Failed: an unexpected error stopped the operation.")
+        if status is OperationStatus.SUCCEEDED:
+            live.append_log(LogLevel.INFO, "Finished.")
+        live.op = _finish(live.op, status, error)
+        await self._close(live)
+
+    async def _take_slot(self, live: LiveOperation) -> None:
+        """Wait for a free slot; a cancel while still queued ends the wait at once."""
+        slot = asyncio.ensure_future(self._slots.acquire())
+        cancelled = asyncio.ensure_future(live.cancel_event.wait())
+        await asyncio.wait({slot, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+        cancelled.cancel()
+        if slot.done() and not live.cancel_event.is_set():
+            return
+        if slot.done():
+            self._slots.release()
+        else:
+            slot.cancel()
+        raise OperationCancelled(live.cancel_reason)
+
+    async def _close(self, live: LiveOperation) -> None:
+        """Persist the final state and every log line, then let go of the operation."""
+        live.dirty = True
+        try:
+            await self._flush(live)
+        except Exception:
+            log.exception("could not store the final state of operation %s", live.op.id)
+        live.closed = True
+        del self._live[live.op.id]
+        if self._exclusive == live.op.id:
+            self._exclusive = None
+        live.signal.fire()
+        self._announce(live.op.id)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            try:
+                await self._flush_all()
+            except Exception:
+                log.exception("flushing operation state failed; will retry")
+
+    async def _flush_all(self) -> None:
+        for live in list(self._live.values()):
+            if live.dirty or live.unflushed:
+                await self._flush(live)
+
+    async def _flush(self, live: LiveOperation) -> None:
+        async with self._flush_lock:
+            lines = list(live.unflushed)
+            op = live.op
+            live.dirty = False
+            async with self._db.write() as session:
+                await repo.append_log(session, op.id, lines)
+                await repo.save_operation(session, op)
+            if lines:
+                live.flushed_through = lines[-1].sequence
+                del live.unflushed[: len(lines)]
+
+
+def _finish(op: Operation, status: OperationStatus, error: OperationError | None) -> Operation:
+    progress = 1.0 if status is OperationStatus.SUCCEEDED else op.progress
+    stage = {
+        OperationStatus.SUCCEEDED: "Done",
+        OperationStatus.FAILED: "Failed",
+        OperationStatus.CANCELLED: "Cancelled",
+        OperationStatus.INTERRUPTED: "Interrupted",
+    }[status]
+    return dataclasses.replace(
+        op, status=status, error=error, progress=progress, stage=stage, finished_at=datetime.now(UTC)
+    )

@@ -1,0 +1,73 @@
+"""Live views of operations for subscribers: current state first, then changes, then the end.
+
+Nothing here queues per subscriber. Each stream remembers what it has delivered (a signal
+version, a log sequence) and reads the newest state when woken, so a slow client only ever
+costs one pending item, and a client that goes away leaves only a cancelled waiter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from server.domain.errors import NotFound
+from server.domain.models import LogEntry, Operation
+from server.operations.runner import LOG_PAGE, OperationRunner
+
+# A stream also re-checks this often even without a signal; a safety net, not the mechanism.
+IDLE_RECHECK = 5.0
+
+
+async def follow_operation(runner: OperationRunner, op_id: str) -> AsyncIterator[Operation]:
+    """The operation's state now, then after each change (coalesced), ending after the last."""
+    live = runner.live(op_id)
+    if live is None:
+        op = await runner.get(op_id)
+        if op is None:
+            raise NotFound(f"no operation with id {op_id!r}", field="id")
+        yield op
+        return
+    seen = live.signal.version
+    last = live.op
+    yield last
+    while not live.closed:
+        await live.signal.wait(seen, IDLE_RECHECK)
+        seen = live.signal.version
+        if live.op != last:
+            last = live.op
+            yield last
+
+
+async def follow_log(runner: OperationRunner, op_id: str, after: int = 0) -> AsyncIterator[LogEntry]:
+    """Stored lines after `after`, then new ones as they are written, ending with the operation."""
+    live = runner.live(op_id)
+    if live is None and await runner.get(op_id) is None:
+        raise NotFound(f"no operation with id {op_id!r}", field="id")
+    while True:
+        seen = live.signal.version if live else 0
+        finished = live is None or live.closed
+        lines = await runner.read_log(op_id, after=after, limit=LOG_PAGE)
+        for entry in lines:
+            yield entry
+            after = entry.sequence
+        if len(lines) == LOG_PAGE:
+            continue  # more stored lines: page on before waiting
+        if finished:
+            return  # closed before this read, so the read saw every line
+        assert live is not None
+        await live.signal.wait(seen, IDLE_RECHECK)
+
+
+async def follow_changes(runner: OperationRunner) -> AsyncIterator[Operation]:
+    """Every operation that is created, progresses, finishes or is dismissed, from now on."""
+    dirty = runner.listen()
+    try:
+        seen = runner.changed.version
+        while True:
+            await runner.changed.wait(seen)
+            seen = runner.changed.version
+            while dirty:
+                op = await runner.get(dirty.pop())
+                if op is not None:
+                    yield op
+    finally:
+        runner.unlisten(dirty)

@@ -1,0 +1,29 @@
+"""Opaque keyset cursors for newest-first listings: (created_at, id) of the last row seen."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+
+from server.domain.errors import InvalidInput
+
+
+def encode_cursor(created_at: datetime, row_id: str) -> str:
+    """An opaque, URL-safe cursor pointing just after this row."""
+    raw = json.dumps([created_at.isoformat(), row_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a cursor points after; InvalidInput when it was not ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        moment = datetime.fromisoformat(created_at)
+        if not isinstance(row_id, str) or moment.tzinfo is None:
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("the cursor is not one this server gave out", field="after") from None
+    return moment, row_id

@@ -1,0 +1,88 @@
+"""The async engine, sessions for reading and writing, and schema migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def driver_urls(url: str) -> tuple[str, str]:
+    """(async URL, sync URL) for a user's database URL, choosing our drivers."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return (
+            parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False),
+            parsed.set(drivername="sqlite").render_as_string(hide_password=False),
+        )
+    if backend == "postgresql":
+        psycopg = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return psycopg, psycopg
+    raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the writer; busy_timeout makes a second writer wait, not fail.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Database:
+    """One engine per server; a session per unit of work, never shared between tasks."""
+
+    def __init__(self, url: str) -> None:
+        self.async_url, self.sync_url = driver_urls(url)
+        self.is_sqlite = self.async_url.startswith("sqlite")
+        options: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite}
+        self.engine = create_async_engine(self.async_url, **options)
+        if self.is_sqlite:
+            Path(make_url(self.sync_url).database or "").parent.mkdir(parents=True, exist_ok=True)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite allows one writer: serialising our own writers here means a transaction
+        # that reads and then writes never meets SQLITE_BUSY from a sibling task.
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that commits on success and rolls back on any exception."""
+        async with self._write_lock or nullcontext():
+            async with self._sessions() as session, session.begin():
+                yield session
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (blocking; run it in a thread)."""
+        engine = create_engine(self.sync_url)
+        if self.is_sqlite:
+            event.listen(engine, "connect", _sqlite_pragmas)
+        try:
+            with engine.begin() as connection:
+                config = Config()
+                config.set_main_option("script_location", str(MIGRATIONS))
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        finally:
+            engine.dispose()
+
+    async def close(self) -> None:
+        await self.engine.dispose()

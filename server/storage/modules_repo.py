@@ -1,0 +1,61 @@
+"""The built-in settings store's modules, each a JSON document."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.domain.models import Module
+from server.storage.tables import ModuleRow
+
+
+def canonical_json(value: Any) -> str:
+    """Stable JSON text: the same document always gives the same bytes and hash."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _to_domain(row: ModuleRow) -> Module:
+    return Module(name=row.name, settings=json.loads(row.settings), updated_at=row.updated_at)
+
+
+async def list_modules(session: AsyncSession) -> list[Module]:
+    rows = await session.scalars(select(ModuleRow).order_by(ModuleRow.name))
+    return [_to_domain(row) for row in rows]
+
+
+async def get_module(session: AsyncSession, name: str) -> Module | None:
+    row = await session.get(ModuleRow, name)
+    return _to_domain(row) if row else None
+
+
+async def save_module(session: AsyncSession, name: str, settings: Mapping[str, Any]) -> Module:
+    row = await session.get(ModuleRow, name)
+    now = datetime.now(UTC)
+    if row is None:
+        row = ModuleRow(name=name, settings=canonical_json(settings), updated_at=now)
+        session.add(row)
+    else:
+        row.settings = canonical_json(settings)
+        row.updated_at = now
+    await session.flush()
+    return _to_domain(row)
+
+
+async def replace_all_modules(session: AsyncSession, documents: Mapping[str, Any]) -> None:
+    """Make the store hold exactly these modules (used when applying a restore point)."""
+    await session.execute(delete(ModuleRow))
+    now = datetime.now(UTC)
+    session.add_all(
+        ModuleRow(name=name, settings=canonical_json(doc), updated_at=now)
+        for name, doc in documents.items()
+    )
+    await session.flush()
+
+
+async def is_empty(session: AsyncSession) -> bool:
+    return (await session.scalar(select(ModuleRow.name).limit(1))) is None

@@ -1,0 +1,163 @@
+"""Operations and their append-only logs in the database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.domain.models import (
+    LogEntry,
+    LogLevel,
+    Operation,
+    OperationError,
+    OperationKind,
+    OperationStatus,
+    Page,
+)
+from server.storage.cursors import decode_cursor, encode_cursor
+from server.storage.tables import LogRow, OperationRow
+
+ACTIVE = (OperationStatus.QUEUED.value, OperationStatus.RUNNING.value)
+
+
+def _to_domain(row: OperationRow) -> Operation:
+    error = OperationError(row.error_code, row.error_message or "") if row.error_code else None
+    return Operation(
+        id=row.id,
+        kind=OperationKind(row.kind),
+        status=OperationStatus(row.status),
+        progress=row.progress,
+        stage=row.stage,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        requested_by=row.requested_by,
+        dismissed=row.dismissed,
+        error=error,
+        restore_point_id=row.restore_point_id,
+        local_copy_id=row.local_copy_id,
+        params=json.loads(row.params),
+        last_sequence=row.last_sequence,
+    )
+
+
+def _columns(op: Operation) -> dict[str, object]:
+    return {
+        "id": op.id,
+        "kind": op.kind.value,
+        "status": op.status.value,
+        "progress": op.progress,
+        "stage": op.stage,
+        "created_at": op.created_at,
+        "started_at": op.started_at,
+        "finished_at": op.finished_at,
+        "requested_by": op.requested_by,
+        "dismissed": op.dismissed,
+        "error_code": op.error.code if op.error else None,
+        "error_message": op.error.message if op.error else None,
+        "restore_point_id": op.restore_point_id,
+        "local_copy_id": op.local_copy_id,
+        "params": json.dumps(op.params),
+        "last_sequence": op.last_sequence,
+    }
+
+
+async def add_operation(session: AsyncSession, op: Operation) -> None:
+    await session.execute(insert(OperationRow).values(**_columns(op)))
+
+
+async def save_operation(session: AsyncSession, op: Operation) -> None:
+    values = _columns(op)
+    del values["id"]
+    await session.execute(update(OperationRow).where(OperationRow.id == op.id).values(**values))
+
+
+async def get_operation(session: AsyncSession, op_id: str) -> Operation | None:
+    row = await session.get(OperationRow, op_id)
+    return _to_domain(row) if row else None
+
+
+async def page_operations(
+    session: AsyncSession,
+    *,
+    first: int,
+    after: str | None,
+    statuses: Sequence[OperationStatus] | None,
+    kinds: Sequence[OperationKind] | None,
+    include_dismissed: bool,
+    requested_by: str | None = None,
+) -> Page[Operation]:
+    table = OperationRow
+    conditions = []
+    if statuses:
+        conditions.append(table.status.in_([s.value for s in statuses]))
+    if kinds:
+        conditions.append(table.kind.in_([k.value for k in kinds]))
+    if not include_dismissed:
+        conditions.append(table.dismissed.is_(False))
+    if requested_by is not None:
+        conditions.append(table.requested_by == requested_by)
+    query = select(table).where(*conditions)
+    total = await session.scalar(select(func.count()).select_from(table).where(*conditions)) or 0
+    if after:
+        moment, last_id = decode_cursor(after)
+        query = query.where(
+            or_(table.created_at < moment, and_(table.created_at == moment, table.id < last_id))
+        )
+    query = query.order_by(table.created_at.desc(), table.id.desc()).limit(first + 1)
+    rows = list(await session.scalars(query))
+    items = [_to_domain(row) for row in rows[:first]]
+    cursors = [encode_cursor(item.created_at, item.id) for item in items]
+    return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=total)
+
+
+async def active_operations(session: AsyncSession) -> list[Operation]:
+    rows = await session.scalars(select(OperationRow).where(OperationRow.status.in_(ACTIVE)))
+    return [_to_domain(row) for row in rows]
+
+
+async def append_log(session: AsyncSession, op_id: str, entries: Sequence[LogEntry]) -> None:
+    if not entries:
+        return
+    await session.execute(
+        insert(LogRow),
+        [
+            {
+                "operation_id": op_id,
+                "sequence": e.sequence,
+                "at": e.at,
+                "level": e.level.value,
+                "message": e.message,
+            }
+            for e in entries
+        ],
+    )
+    await session.execute(
+        update(OperationRow)
+        .where(OperationRow.id == op_id)
+        .values(last_sequence=max(e.sequence for e in entries))
+    )
+
+
+async def read_log(
+    session: AsyncSession, op_id: str, *, after: int, limit: int | None
+) -> list[LogEntry]:
+    query = (
+        select(LogRow)
+        .where(LogRow.operation_id == op_id, LogRow.sequence > after)
+        .order_by(LogRow.sequence)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        LogEntry(sequence=r.sequence, at=r.at, level=LogLevel(r.level), message=r.message)
+        for r in await session.scalars(query)
+    ]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

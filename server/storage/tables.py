@@ -1,0 +1,119 @@
+"""Database tables (SQLModel). Only repositories touch these; the rest sees domain records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Text, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc(**kwargs: object) -> object:
+    return Field(sa_column=Column(UTCDateTime(), **kwargs))  # type: ignore[arg-type]
+
+
+def _big(**kwargs: object) -> object:
+    return Field(sa_column=Column(BigInteger(), **kwargs))  # type: ignore[arg-type]
+
+
+class ModuleRow(SQLModel, table=True):
+    __tablename__ = "module"
+
+    name: str = Field(primary_key=True, max_length=64)
+    settings: str = Field(sa_column=Column(Text(), nullable=False))  # canonical JSON text
+    updated_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+
+
+class RestorePointRow(SQLModel, table=True):
+    __tablename__ = "restore_point"
+    __table_args__ = (Index("ix_restore_point_created", "created_at", "id"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    label: str = Field(max_length=200)
+    note: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    origin: str = Field(max_length=16)
+    created_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    created_by: str | None = Field(default=None, max_length=200)
+    size_bytes: int = _big(nullable=False)  # type: ignore[assignment]
+    stored_bytes: int = _big(nullable=False)  # type: ignore[assignment]
+    item_count: int
+    checksum: str = Field(max_length=64)
+    server_version: str = Field(max_length=40)
+
+
+class EntryRow(SQLModel, table=True):
+    """One manifest entry; the blob index (sha256) answers "is this blob still used?"."""
+
+    __tablename__ = "restore_point_entry"
+    __table_args__ = (Index("ix_entry_sha256", "sha256"),)
+
+    restore_point_id: str = Field(
+        primary_key=True, foreign_key="restore_point.id", ondelete="CASCADE", max_length=40
+    )
+    position: int = Field(primary_key=True)
+    source: str = Field(max_length=64)
+    path: str = Field(sa_column=Column(Text(), nullable=False))
+    kind: str = Field(max_length=16)
+    size: int = _big(nullable=False)  # type: ignore[assignment]
+    sha256: str | None = Field(default=None, max_length=64)
+    mode: int
+    mtime: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
+
+
+class OperationRow(SQLModel, table=True):
+    __tablename__ = "operation"
+    __table_args__ = (
+        Index("ix_operation_created", "created_at", "id"),
+        Index("ix_operation_status", "status"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    progress: float = 0.0
+    stage: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    started_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
+    finished_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
+    requested_by: str | None = Field(default=None, max_length=200)
+    dismissed: bool = False
+    error_code: str | None = Field(default=None, max_length=64)
+    error_message: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    restore_point_id: str | None = Field(default=None, max_length=40)
+    local_copy_id: str | None = Field(default=None, max_length=300)
+    params: str = Field(default="{}", sa_column=Column(Text(), nullable=False))
+    last_sequence: int = 0
+
+
+class LogRow(SQLModel, table=True):
+    __tablename__ = "operation_log"
+
+    operation_id: str = Field(
+        primary_key=True, foreign_key="operation.id", ondelete="CASCADE", max_length=40
+    )
+    sequence: int = Field(primary_key=True)
+    at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    level: str = Field(max_length=8)
+    message: str = Field(sa_column=Column(Text(), nullable=False))
+
+
+metadata = SQLModel.metadata

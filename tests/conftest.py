@@ -1,0 +1,49 @@
+"""Fixtures: real servers in subprocesses, each with its own data folder and database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.server_process import TEST_DATABASE_URL, ServerProcess
+
+
+def pytest_report_header() -> str:
+    return f"database: {'PostgreSQL at ' + TEST_DATABASE_URL if TEST_DATABASE_URL else 'SQLite'}"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One shared server for tests that do not depend on a clean slate."""
+    proc = ServerProcess(data_dir=tmp_path_factory.mktemp("shared") / "data").start()
+    yield proc
+    proc.close()
+
+
+@pytest.fixture(scope="session")
+def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose operations pause after each item (BACKUPS_TEST_ENTRY_DELAY), so a
+    test can watch and cancel them mid-run."""
+    proc = ServerProcess(
+        data_dir=tmp_path_factory.mktemp("slow") / "data",
+        env_overrides={"BACKUPS_TEST_ENTRY_DELAY": "0.25"},
+    ).start()
+    yield proc
+    proc.close()
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Build servers of the test's own (not yet started); all are stopped afterwards."""
+    made: list[ServerProcess] = []
+
+    def make(name: str = "data", **env: str) -> ServerProcess:
+        proc = ServerProcess(data_dir=tmp_path / name, env_overrides=env)
+        made.append(proc)
+        return proc
+
+    yield make
+    for proc in made:
+        proc.close()

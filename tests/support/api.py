@@ -1,0 +1,100 @@
+"""Talk to the server as clients do: gql over HTTP for queries, websockets for subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from gql import Client, GraphQLRequest
+from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.websockets import WebsocketsTransport
+
+from tests.support.server_process import ServerProcess
+
+OPERATION_FIELDS = """
+    id kind status done progress stage createdAt startedAt finishedAt requestedBy dismissed
+    lastSequence error { code message } restorePoint { id label }
+"""
+
+
+def ws_transport(server: ServerProcess, **kwargs: Any) -> WebsocketsTransport:
+    return WebsocketsTransport(
+        url=server.ws_url,
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        **kwargs,
+    )
+
+
+async def execute(server: ServerProcess, query: str, **variables: Any) -> dict[str, Any]:
+    """Run a query or mutation over HTTP; raises TransportQueryError on GraphQL errors."""
+    transport = AIOHTTPTransport(url=server.graphql_url)
+    async with Client(transport=transport) as session:
+        return await session.execute(GraphQLRequest(query, variable_values=variables or None))
+
+
+async def execute_errors(server: ServerProcess, query: str, **variables: Any) -> list[dict[str, Any]]:
+    """Run a request that must fail with top-level GraphQL errors; returns them."""
+    try:
+        result = await execute(server, query, **variables)
+    except TransportQueryError as error:
+        assert error.errors, "expected GraphQL errors"
+        return error.errors
+    raise AssertionError(f"expected GraphQL errors, got data {result}")
+
+
+async def subscribe(server: ServerProcess, query: str, **variables: Any) -> AsyncIterator[dict[str, Any]]:
+    """Yield each event of a subscription over graphql-transport-ws until it completes."""
+    async with Client(transport=ws_transport(server)) as session:
+        async for event in session.subscribe(GraphQLRequest(query, variable_values=variables or None)):
+            yield event
+
+
+async def create_restore_point(server: ServerProcess, label: str | None = None, note: str | None = None) -> dict[str, Any]:
+    data = await execute(
+        server,
+        f"""mutation($label: String, $note: String) {{
+            createRestorePoint(label: $label, note: $note) {{
+                operation {{ {OPERATION_FIELDS} }} userErrors {{ code message field }} }} }}""",
+        label=label,
+        note=note,
+    )
+    payload = data["createRestorePoint"]
+    assert payload["userErrors"] == []
+    return payload["operation"]
+
+
+async def wait_for_operation(server: ServerProcess, op_id: str, timeout: float = 60) -> dict[str, Any]:
+    """Follow operationProgress to the end; returns the final state."""
+
+    async def follow() -> dict[str, Any]:
+        last: dict[str, Any] | None = None
+        async for event in subscribe(
+            server,
+            f"subscription($id: ID!) {{ operationProgress(id: $id) {{ {OPERATION_FIELDS} }} }}",
+            id=op_id,
+        ):
+            last = event["operationProgress"]
+        assert last is not None and last["done"], last
+        return last
+
+    return await asyncio.wait_for(follow(), timeout)
+
+
+async def create_and_wait(server: ServerProcess, label: str | None = None) -> dict[str, Any]:
+    op = await create_restore_point(server, label)
+    final = await wait_for_operation(server, op["id"])
+    assert final["status"] == "SUCCEEDED", final
+    return final
+
+
+async def update_settings(server: ServerProcess, module: str, values: Any) -> dict[str, Any]:
+    data = await execute(
+        server,
+        """mutation($module: String!, $values: JSON!) { updateSettings(module: $module, values: $values) {
+            module { name settings updatedAt } userErrors { code message field } } }""",
+        module=module,
+        values=values,
+    )
+    return data["updateSettings"]

@@ -1,0 +1,143 @@
+"""Start the real server (`python -m server serve`) in a subprocess, as users run it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_DATABASE_URL = os.environ.get("BACKUPS_TEST_DATABASE_URL")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class FreshDatabase:
+    """A database of its own for one server: a SQLite file, or a new PostgreSQL database."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.admin_url = TEST_DATABASE_URL
+        if self.admin_url is None:
+            self.url = f"sqlite:///{data_dir / 'backups.db'}"
+            self.name = None
+            return
+        self.name = f"backups_test_{uuid.uuid4().hex[:12]}"
+        self._admin(f'CREATE DATABASE "{self.name}"')
+        self.url = make_url(self.admin_url).set(database=self.name).render_as_string(hide_password=False)
+
+    def _admin(self, statement: str) -> None:
+        import psycopg
+
+        url = make_url(self.admin_url).set(drivername="postgresql")
+        dsn = url.render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(statement)
+
+    def drop(self) -> None:
+        if self.name is not None:
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+@dataclass
+class ServerProcess:
+    """A running server; `stop`, `kill` and `start` act on its process by id."""
+
+    data_dir: Path
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    database: FreshDatabase | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.url}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}-server.log"
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        if self.database is None:
+            self.database = FreshDatabase(self.data_dir)
+        env = {
+            **os.environ,
+            "BACKUPS_DATA_DIR": str(self.data_dir),
+            "BACKUPS_DATABASE_URL": self.database.url,
+            "BACKUPS_HOST": "127.0.0.1",
+            "BACKUPS_PORT": str(self.port),
+            "BACKUPS_LOG_LEVEL": "warning",
+            **self.env_overrides,
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self._wait_healthy(timeout)
+        return self
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited at start-up:\n{self.log_path.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """A graceful stop (SIGTERM), as a service manager does it."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, with no chance to clean up."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def close(self) -> None:
+        self.stop()
+        if self.database is not None:
+            self.database.drop()
+
+    def memory_bytes(self) -> int:
+        import psutil
+
+        assert self.process is not None
+        return psutil.Process(self.process.pid).memory_info().rss

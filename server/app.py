@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,7 +29,15 @@ class BackupsGraphQL(GraphQL[Context, None]):
 
 
 async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "version": SERVER_VERSION})
+    backend: Backend = request.app.state.backend
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": SERVER_VERSION,
+            "operations": backend.runner.stats(),
+            "tasks": len(asyncio.all_tasks()),
+        }
+    )
 
 
 async def root(request: Request) -> Response:

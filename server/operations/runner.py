@@ -33,6 +33,15 @@ FLUSH_INTERVAL = 0.2  # how long a log line or progress change may wait to reach
 LOG_PAGE = 500
 
 
+class ChangeListener:
+    """One operationsChanged subscriber: the ids changed since it last looked, coalesced."""
+
+    __slots__ = ("dirty",)
+
+    def __init__(self) -> None:
+        self.dirty: set[str] = set()
+
+
 class OperationRunner:
     """Owns every unfinished operation; the only writer of operation rows while it runs."""
 
@@ -43,7 +52,7 @@ class OperationRunner:
         self._live: dict[str, LiveOperation] = {}
         self._flusher: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
-        self._listeners: set[set[str]] = set()  # per operationsChanged subscriber: dirty ids
+        self._listeners: set[ChangeListener] = set()
         self.changed = Signal()  # fires when any operation changes
         self._exclusive: str | None = None
 
@@ -159,6 +168,14 @@ class OperationRunner:
 
     # -- reading ------------------------------------------------------------------------
 
+    def stats(self) -> dict[str, int]:
+        """Counts for /health: what is running, and who is listening."""
+        return {
+            "running": len(self._live),
+            "changeListeners": len(self._listeners),
+            "waiters": sum(live.signal.waiting for live in self._live.values()),
+        }
+
     def live(self, op_id: str) -> LiveOperation | None:
         return self._live.get(op_id)
 
@@ -216,18 +233,18 @@ class OperationRunner:
 
     # -- operationsChanged fan-out --------------------------------------------------------
 
-    def listen(self) -> set[str]:
-        """Register an operationsChanged listener: a set of ids changed since it last looked."""
-        dirty: set[str] = set()
-        self._listeners.add(dirty)  # type: ignore[arg-type]
-        return dirty
+    def listen(self) -> ChangeListener:
+        """Register an operationsChanged listener; its `dirty` set collects changed ids."""
+        listener = ChangeListener()
+        self._listeners.add(listener)
+        return listener
 
-    def unlisten(self, dirty: set[str]) -> None:
-        self._listeners.discard(dirty)  # type: ignore[arg-type]
+    def unlisten(self, listener: ChangeListener) -> None:
+        self._listeners.discard(listener)
 
     def _announce(self, op_id: str) -> None:
-        for dirty in self._listeners:
-            dirty.add(op_id)
+        for listener in self._listeners:
+            listener.dirty.add(op_id)
         self.changed.fire()
 
     def _publish(self, live: LiveOperation) -> None:

@@ -15,6 +15,7 @@ class Signal:
     def __init__(self) -> None:
         self.version = 0
         self._changed: asyncio.Future[None] | None = None
+        self.waiting = 0
 
     def fire(self) -> None:
         """Wake every current waiter."""
@@ -31,10 +32,10 @@ class Signal:
             self._changed = asyncio.get_running_loop().create_future()
         # shield: one waiter being cancelled must not cancel the future the others share.
         waiter = asyncio.shield(self._changed)
-        if timeout is None:
-            await waiter
-        else:
-            try:
-                await asyncio.wait_for(waiter, timeout)
-            except TimeoutError:
-                pass
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self.waiting -= 1

@@ -59,15 +59,15 @@ async def follow_log(runner: OperationRunner, op_id: str, after: int = 0) -> Asy
 
 async def follow_changes(runner: OperationRunner) -> AsyncIterator[Operation]:
     """Every operation that is created, progresses, finishes or is dismissed, from now on."""
-    dirty = runner.listen()
+    listener = runner.listen()
     try:
         seen = runner.changed.version
         while True:
             await runner.changed.wait(seen)
             seen = runner.changed.version
-            while dirty:
-                op = await runner.get(dirty.pop())
+            while listener.dirty:
+                op = await runner.get(listener.dirty.pop())
                 if op is not None:
                     yield op
     finally:
-        runner.unlisten(dirty)
+        runner.unlisten(listener)

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Create a restore point and follow it live: a progress bar and the log, until it is done.
+
+    .venv/bin/python client_examples/create_and_follow.py --label "before upgrade"
+
+Exits 0 when the restore point was made, 1 when the operation failed or was cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from gql import Client, GraphQLRequest
+from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.websockets import WebsocketsTransport
+
+CREATE = """
+mutation Create($label: String, $note: String) {
+  createRestorePoint(label: $label, note: $note) {
+    operation { id status }
+    userErrors { code message field }
+  }
+}"""
+
+PROGRESS = """
+subscription Progress($id: ID!) {
+  operationProgress(id: $id) {
+    status progress stage
+    error { code message }
+    restorePoint { id label sizeBytes itemCount checksum }
+  }
+}"""
+
+LOG = """
+subscription Log($id: ID!) {
+  operationLog(id: $id) { sequence at level message }
+}"""
+
+
+def bar(fraction: float, stage: str | None, width: int = 30) -> str:
+    filled = int(fraction * width)
+    return f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction * 100:5.1f}%  {stage or '':<28}"
+
+
+async def follow(ws_url: str, op_id: str) -> dict:
+    """Print progress and log lines as they arrive; return the final operation state."""
+    transport = WebsocketsTransport(url=ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])
+    final: dict = {}
+    async with Client(transport=transport) as session:  # one connection, two subscriptions
+
+        async def progress() -> None:
+            nonlocal final
+            async for event in session.subscribe(GraphQLRequest(PROGRESS, variable_values={"id": op_id})):
+                final = event["operationProgress"]
+                print(bar(final["progress"], final["stage"]), end="", flush=True)
+
+        async def log() -> None:
+            async for event in session.subscribe(GraphQLRequest(LOG, variable_values={"id": op_id})):
+                line = event["operationLog"]
+                print(f"\r{' ' * 72}\r{line['at'][11:19]} {line['level']:<7} {line['message']}", flush=True)
+
+        await asyncio.gather(progress(), log())
+    print()
+    return final
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000/graphql", help="the server's GraphQL URL")
+    parser.add_argument("--label", help="a name for the restore point")
+    parser.add_argument("--note", help="why it is being made")
+    args = parser.parse_args()
+
+    async with Client(transport=AIOHTTPTransport(url=args.url)) as session:
+        result = await session.execute(
+            GraphQLRequest(CREATE, variable_values={"label": args.label, "note": args.note})
+        )
+    payload = result["createRestorePoint"]
+    for error in payload["userErrors"]:
+        print(f"error {error['code']}: {error['message']}", file=sys.stderr)
+    if payload["operation"] is None:
+        return 1
+
+    op_id = payload["operation"]["id"]
+    print(f"operation {op_id} started")
+    final = await follow(args.url.replace("http", "ws", 1), op_id)
+    if final.get("status") != "SUCCEEDED":
+        error = final.get("error") or {}
+        print(f"{final.get('status')}: {error.get('code')} {error.get('message')}", file=sys.stderr)
+        return 1
+    point = final["restorePoint"]
+    print(f"restore point {point['id']} \"{point['label']}\": {point['itemCount']} items, "
+          f"{point['sizeBytes']} bytes, checksum {point['checksum'][:16]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

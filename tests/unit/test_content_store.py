@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+from server.domain.models import EntryKind, ManifestEntry
+from server.domain.restore_points import manifest_checksum
+from server.storage.content_store import ContentStore
+
+
+def test_put_writes_each_blob_once(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    digest, size, new = store.put_stream(io.BytesIO(b"hello"))
+    assert digest == hashlib.sha256(b"hello").hexdigest() and size == 5 and new
+    assert store.put_bytes(b"hello") == (digest, 5, False)
+    with store.open(digest) as blob:
+        assert blob.read() == b"hello"
+    assert list(store.all_digests()) == [digest]
+    assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_pinned_blobs_survive_collection(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    kept, _, _ = store.put_bytes(b"kept")  # pinned twice: two operations rely on it
+    store.put_bytes(b"kept")
+    loose, _, _ = store.put_bytes(b"loose")
+    store.unpin([loose, kept])
+    freed = store.collect([kept, loose], is_referenced=lambda d: False)
+    assert freed == len(b"loose")
+    assert store.has(kept) and not store.has(loose)
+    store.unpin([kept])
+    assert store.collect([kept], is_referenced=lambda d: True) == 0  # referenced: stays
+    assert store.collect([kept], is_referenced=lambda d: False) == 4
+    assert list(store.all_digests()) == []
+
+
+def test_verify_detects_corruption(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    digest, _, _ = store.put_bytes(b"original")
+    assert store.verify(digest)
+    store.path_of(digest).write_bytes(b"tampered")
+    assert not store.verify(digest)
+    store.path_of(digest).unlink()
+    assert not store.verify(digest)
+
+
+def test_manifest_checksum_depends_on_content_not_mtime() -> None:
+    entry = ManifestEntry("settings", "a.json", EntryKind.FILE, 3, "a" * 64, 0o644, None)
+    same = ManifestEntry("settings", "a.json", EntryKind.FILE, 3, "a" * 64, 0o644, None)
+    other = ManifestEntry("settings", "a.json", EntryKind.FILE, 3, "b" * 64, 0o644, None)
+    assert manifest_checksum([entry]) == manifest_checksum([same])
+    assert manifest_checksum([entry]) != manifest_checksum([other])

@@ -14,22 +14,28 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
+from strawberry.tools import merge_types
+
+from server.api import mutations, queries, subscriptions
 from server.api.errors import should_mask
-from server.api.mutations import Mutation
-from server.api.queries import Query
 from server.api.scalars import SCALARS
-from server.api.subscriptions import Subscription
 from server.api.types.local_copy import LocalCopy
 from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
 
 
+# Each feature keeps its root fields in its own module; they are merged here, in this order.
+QUERIES: tuple[type, ...] = (queries.Query,)
+MUTATIONS: tuple[type, ...] = (mutations.Mutation,)
+SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription,)
+
+
 def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:
     """The schema with its limits; extensions are factories so no state is shared."""
     return strawberry.Schema(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
+        query=merge_types("Query", QUERIES),
+        mutation=merge_types("Mutation", MUTATIONS),
+        subscription=merge_types("Subscription", SUBSCRIPTIONS),
         types=[RestorePoint, Operation, LocalCopy],
         config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True),
         extensions=[

@@ -209,8 +209,12 @@ class RestorePointService:
             return point
         except BaseException:
             self._store.unpin(pinned)
-            await asyncio.shield(self._keeper.collect(pinned))
+            await asyncio.shield(self.collect(pinned))
             raise
+
+    async def collect(self, digests: Iterable[str]) -> int:
+        """Free those of these blobs that nothing references or pins any more."""
+        return await self._keeper.collect(digests)
 
     async def record(
         self, point: RestorePoint, entries: Sequence[ManifestEntry], pinned: list[str]

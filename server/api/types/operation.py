@@ -59,7 +59,10 @@ class Operation(Node):
 
     @strawberry.field(description="The local copy this operation works on or made.")
     async def local_copy(self, info: strawberry.Info) -> LocalCopy | None:
-        return None
+        if self.local_copy_id is None:
+            return None
+        copy = await info.context.services.local_copies.get(self.local_copy_id)
+        return LocalCopy.from_domain(copy) if copy else None
 
     @strawberry.field(description="Log lines after `afterSequence`, oldest first, at most `first` of them.")
     async def log(

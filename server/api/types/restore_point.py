@@ -55,8 +55,13 @@ class RestorePoint(Node):
         return [ManifestEntry.from_domain(entry) for entry in entries]
 
     @strawberry.field(description="Local copies (ZIP files) made of this restore point.")
-    async def local_copies(self) -> list[Annotated["LocalCopy", strawberry.lazy("server.api.types.local_copy")]]:
-        return []
+    async def local_copies(
+        self, info: strawberry.Info
+    ) -> list[Annotated["LocalCopy", strawberry.lazy("server.api.types.local_copy")]]:
+        from server.api.types.local_copy import LocalCopy
+
+        copies = await info.context.services.local_copies.of_restore_point(str(self.id))
+        return [LocalCopy.from_domain(copy) for copy in copies]
 
     @classmethod
     def from_domain(cls, point: models.RestorePoint) -> RestorePoint:

@@ -98,6 +98,7 @@ class LocalCopyService:
         name = await asyncio.to_thread(self._folder.new_name, point.created_at, point.label, point.id)
         target = self._folder.root / name
         ctx.log(f"Writing {len(entries)} items ({point.size_bytes} bytes) to {name}.")
+        await ctx.pace()
 
         def write(on_bytes, should_stop) -> int:  # type: ignore[no-untyped-def]
             return write_local_copy(

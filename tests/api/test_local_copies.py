@@ -217,3 +217,27 @@ async def test_upload_over_the_size_cap_is_refused(make_server, tmp_path: Path) 
         )
     assert response.status_code == 413
     assert list(copies_dir(proc).iterdir()) == []
+
+
+async def test_restore_point_in_use_cannot_be_deleted(slow_server: ServerProcess) -> None:
+    final = await create_and_wait(slow_server, "in use")
+    point_id = final["restorePoint"]["id"]
+    data = await execute(
+        slow_server, f"mutation($id: ID!) {{ exportRestorePoint(restorePointId: $id) {{ {OP_PAYLOAD} }} }}", id=point_id
+    )
+    op_id = data["exportRestorePoint"]["operation"]["id"]
+    refused = await execute(
+        slow_server, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code field message } } }",
+        id=point_id,
+    )
+    assert refused["deleteRestorePoint"]["deletedId"] is None
+    assert refused["deleteRestorePoint"]["userErrors"][0]["code"] == "BUSY"
+    assert (await wait_for_operation(slow_server, op_id))["status"] == "SUCCEEDED"
+    still = await execute(slow_server, "query($id: ID!) { restorePoint(id: $id) { id } }", id=point_id)
+    assert still["restorePoint"] == {"id": point_id}
+    copy = (await execute(slow_server, "query($id: ID!) { operation(id: $id) { localCopy { id } } }", id=op_id))
+    deleted = await execute(
+        slow_server, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code } } }", id=point_id
+    )
+    assert deleted["deleteRestorePoint"]["deletedId"] == point_id
+    assert copy["operation"]["localCopy"]["id"].startswith("lc_")

@@ -27,7 +27,7 @@ class Row:
     ratio: str
     memory: str
     target: str
-    met: bool | None  # None: not measured in this run
+    met: bool | None  # None: not judged (no target, or not measured in this run)
     note: str = ""
     numbers: dict[str, Any] = field(default_factory=dict)
 
@@ -66,7 +66,7 @@ def markdown(rows: list[Row], info: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        met = {True: "yes", False: "**no**", None: "not run"}[row.met]
+        met = {True: "yes", False: "**no**", None: "-"}[row.met]
         lines.append(
             f"| {row.path} | {row.ours} | {row.peers} | {row.ratio} | {row.memory} | {row.target} | {met} |"
         )

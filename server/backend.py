@@ -10,8 +10,10 @@ from server.api.context import Services
 from server.config import Settings
 from server.domain.restore_points import BlobKeeper, RestorePointService
 from server.domain.settings_store import SettingsStore
+from server.domain.source_catalog import SourceCatalog
 from server.operations.runner import OperationRunner
-from server.sources.settings_source import SettingsSource
+from server.sources.config_file import load_sources
+from server.sources.factory import build_sources
 from server.storage.content_store import ContentStore
 from server.storage.database import Database
 from server.version import SERVER_VERSION
@@ -41,13 +43,15 @@ class Backend:
             entry_delay=settings.test_entry_delay,
         )
         keeper = BlobKeeper(db=db, store=store, lock=asyncio.Lock())
+        specs = load_sources(settings.config, data_dir=settings.data_dir)
+        sources = SourceCatalog(build_sources(specs, db=db, data_dir=settings.data_dir))
         settings_store = SettingsStore(db)
         restore_points = RestorePointService(
             db=db,
             store=store,
             keeper=keeper,
             runner=runner,
-            sources=[SettingsSource(db)],
+            sources=sources.sources,
             server_version=SERVER_VERSION,
         )
         if await settings_store.seed_if_empty():
@@ -61,6 +65,7 @@ class Backend:
             settings=settings_store,
             runner=runner,
             max_page_size=settings.max_page_size,
+            sources=sources,
         )
         return cls(settings=settings, db=db, store=store, runner=runner, services=services)
 

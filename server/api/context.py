@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from server.domain.restore_points import RestorePointService
 from server.domain.settings_store import SettingsStore
+from server.domain.source_catalog import SourceCatalog
 from server.operations.runner import OperationRunner
 
 
@@ -17,6 +18,7 @@ class Services:
     settings: SettingsStore
     runner: OperationRunner
     max_page_size: int
+    sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
 
 
 @dataclass(frozen=True, slots=True)

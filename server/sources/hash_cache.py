@@ -42,8 +42,9 @@ def file_key(info: os.stat_result) -> FileKey:
 
 
 class HashCache:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, racy_ns: int = RACY_NS) -> None:
         self.path = path
+        self.racy_ns = racy_ns
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._broken = False
@@ -61,7 +62,7 @@ class HashCache:
 
     def remember(self, path: str, key: FileKey, digest: str, *, hashed_at_ns: int) -> None:
         """Record a digest, unless the file changed too shortly before it was read."""
-        if max(key[3], key[4]) >= hashed_at_ns - RACY_NS:
+        if max(key[3], key[4]) >= hashed_at_ns - self.racy_ns:
             return
         self._run(
             lambda db: db.execute(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from server.domain.download_links import DownloadSigner
 from server.domain.local_copies import LocalCopyService
 from server.domain.restore_points import RestorePointService
 from server.domain.settings_store import SettingsStore
+from server.domain.source_catalog import SourceCatalog
 from server.operations.runner import OperationRunner
 
 
@@ -22,6 +23,7 @@ class Services:
     downloads: DownloadSigner
     max_page_size: int
     public_url: str | None  # where clients reach us, for links; None: the request's own URL
+    sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
 
 
 @dataclass(frozen=True, slots=True)

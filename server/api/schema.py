@@ -16,7 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from strawberry.tools import merge_types
 
-from server.api import local_copy_fields, mutations, queries, subscriptions
+from server.api import local_copy_fields, mutations, queries, source_fields, subscriptions
 from server.api.errors import should_mask
 from server.api.scalars import SCALARS
 from server.api.types.local_copy import LocalCopy
@@ -25,7 +25,11 @@ from server.api.types.restore_point import RestorePoint
 
 
 # Each feature keeps its root fields in its own module; they are merged here, in this order.
-QUERIES: tuple[type, ...] = (queries.Query, local_copy_fields.LocalCopyQueries)
+QUERIES: tuple[type, ...] = (
+    queries.Query,
+    local_copy_fields.LocalCopyQueries,
+    source_fields.SourceQuery,
+)
 MUTATIONS: tuple[type, ...] = (mutations.Mutation, local_copy_fields.LocalCopyMutations)
 SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription,)
 

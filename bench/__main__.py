@@ -14,7 +14,7 @@ from bench import tools
 from bench.context import BenchContext
 from bench.report import Row, write
 
-BENCHMARKS = ["query", "websockets", "download", "export"]
+BENCHMARKS = ["capture", "export", "apply", "download", "query", "websockets"]
 
 
 def main() -> None:

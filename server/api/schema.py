@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 import strawberry.printer
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -18,6 +19,7 @@ from strawberry.tools import merge_types
 
 from server.api import local_copy_fields, mutations, queries, source_fields, subscriptions
 from server.api.errors import should_mask
+from server.api.fast_execution import FastLeafExecutionContext
 from server.api.scalars import SCALARS
 from server.api.types.local_copy import LocalCopy
 from server.api.types.operation import Operation
@@ -36,16 +38,22 @@ SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription,)
 
 def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:
     """The schema with its limits; extensions are factories so no state is shared."""
+    # The limiters' rule classes are made once: the validation cache is keyed by the rules,
+    # and a fresh class per request (what the stock factories make) would miss every time.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
     return strawberry.Schema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
         subscription=merge_types("Subscription", SUBSCRIPTIONS),
         types=[RestorePoint, Operation, LocalCopy],
         config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True),
+        execution_context_class=FastLeafExecutionContext,
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: AddValidationRules(limit_rules),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
-            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
             ParserCache,
             ValidationCache,
             lambda: MaskErrors(should_mask_error=should_mask),

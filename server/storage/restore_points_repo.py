@@ -70,22 +70,32 @@ async def find_by_checksum(session: AsyncSession, checksum: str) -> list[Restore
     return [_to_domain(row) for row in rows]
 
 
+_POINT_COLUMNS = tuple(getattr(RestorePointRow, name) for name in RestorePointRow.model_fields)
+
+
 async def page_restore_points(
     session: AsyncSession, *, first: int, after: str | None
 ) -> Page[RestorePoint]:
-    """Newest first; the keyset (created_at, id) keeps deep pages as fast as the first."""
+    """Newest first; the keyset (created_at, id) keeps deep pages as fast as the first.
+
+    Plain column rows, not ORM objects (a page is read-only), and no count: counting every
+    row costs more than the page itself, so `count_restore_points` runs only when asked.
+    """
     table = RestorePointRow
-    query = select(table).order_by(table.created_at.desc(), table.id.desc()).limit(first + 1)
+    query = select(*_POINT_COLUMNS).order_by(table.created_at.desc(), table.id.desc()).limit(first + 1)
     if after:
         moment, last_id = decode_cursor(after)
         query = query.where(
             or_(table.created_at < moment, and_(table.created_at == moment, table.id < last_id))
         )
-    rows = list(await session.scalars(query))
-    total = await session.scalar(select(func.count()).select_from(table)) or 0
-    items = [_to_domain(row) for row in rows[:first]]
+    rows = list(await session.execute(query))
+    items = [_to_domain(row) for row in rows[:first]]  # type: ignore[arg-type]
     cursors = [encode_cursor(item.created_at, item.id) for item in items]
-    return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=total)
+    return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=None)
+
+
+async def count_restore_points(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(RestorePointRow)) or 0
 
 
 async def list_entries(session: AsyncSession, point_id: str) -> list[ManifestEntry]:

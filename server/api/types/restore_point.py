@@ -90,7 +90,11 @@ class RestorePointEdge:
 class RestorePointConnection:
     edges: list[RestorePointEdge]
     page_info: PageInfo
-    total_count: int
+
+    @strawberry.field(description="How many restore points there are in all.")
+    async def total_count(self, info: strawberry.Info) -> int:
+        # Counted only when asked for: counting costs more than reading a page.
+        return await info.context.services.restore_points.count()
 
     @strawberry.field(description="The nodes of `edges`, for clients that need no cursors.")
     def nodes(self) -> list[RestorePoint]:
@@ -104,5 +108,4 @@ class RestorePointConnection:
                 for point, cursor in zip(page.items, page.cursors, strict=True)
             ],
             page_info=PageInfo.of(page, after=after),  # type: ignore[arg-type]
-            total_count=page.total_count,
         )

@@ -1,0 +1,104 @@
+"""A faster way through graphql-core for the commonest shape of result: objects whose selected
+fields are all plain attributes with scalar or enum values (a page of restore points).
+
+graphql-core builds a resolve-info object, calls the resolver and completes the value for
+every field of every object: about 8 µs each, so a page of 50 rows of 6 fields costs 2-3 ms
+of pure bookkeeping. For a selection made only of Strawberry's *basic* fields (no resolver,
+no arguments, no field extensions) with leaf types, the result of each field is exactly
+`coerce_output_value(getattr(source, name))`, so this executor computes that directly.
+Anything else (a resolver, arguments, a nested object, a null in a non-null field, a value
+that does not coerce) takes graphql-core's own path, which then reports it as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from graphql import GraphQLObjectType, Undefined, get_nullable_type, is_leaf_type, is_non_null_type
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+# (response key, resolver, coerce, non-null); resolver None means __typename.
+_Step = tuple[str, Callable[..., Any] | None, Callable[[Any], Any] | None, bool]
+_FALLBACK = object()
+
+
+class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor, with a direct path for all-leaf selections of basic fields."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Plans per grouped field set of this request. graphql-core memoizes the grouped
+        # set per parent selection, so all rows of a list share one; the set is kept
+        # alive beside its plan so that its id is never reused for another.
+        self._leaf_plans: dict[int, tuple[object, list[_Step] | None]] = {}
+
+    def execute_fields(  # type: ignore[override]
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Any,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        plan = self._plan(parent_type, grouped_field_set)
+        if plan is not None:
+            result = _run_plan(plan, source_value, parent_type.name)
+            if result is not _FALLBACK:
+                return result
+        return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+
+    def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Step] | None:
+        cached = self._leaf_plans.get(id(grouped_field_set))
+        if cached is not None:
+            return cached[1]
+        plan = self._make_plan(parent_type, grouped_field_set)
+        self._leaf_plans[id(grouped_field_set)] = (grouped_field_set, plan)
+        return plan
+
+    def _make_plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Step] | None:
+        steps: list[_Step] = []
+        for response_name, details in grouped_field_set.items():
+            node = details[0].node
+            name = node.name.value
+            if name == "__typename":
+                steps.append((response_name, None, None, True))
+                continue
+            field_def = self.schema.get_field(parent_type, name)
+            if field_def is None or field_def.args or node.arguments:
+                return None
+            resolve = field_def.resolve
+            # Strawberry's resolver for a basic field ignores its info and reads the attribute.
+            if resolve is None or getattr(resolve, "__name__", "") != "_get_basic_result":
+                return None
+            if self.middleware_manager is not None and self.middleware_manager.get_field_resolver(resolve) is not resolve:
+                return None  # an extension wraps every resolver: let graphql-core call it
+            leaf = get_nullable_type(field_def.type)
+            if not is_leaf_type(leaf):
+                return None
+            steps.append((response_name, resolve, leaf.coerce_output_value, is_non_null_type(field_def.type)))
+        return steps
+
+
+def _run_plan(plan: list[_Step], source: Any, type_name: str) -> Any:
+    result: dict[str, Any] = {}
+    try:
+        for key, resolve, coerce, non_null in plan:
+            if resolve is None:
+                result[key] = type_name
+                continue
+            value = resolve(source, None)
+            if value is None:
+                if non_null:
+                    return _FALLBACK  # graphql-core raises the proper non-null error
+                result[key] = None
+                continue
+            if isinstance(value, Exception) or hasattr(value, "__await__"):
+                return _FALLBACK
+            coerced = coerce(value)  # type: ignore[misc]
+            if coerced is Undefined or coerced is None:
+                return _FALLBACK
+            result[key] = coerced
+    except Exception:
+        return _FALLBACK  # let graphql-core run it and report the error where it belongs
+    return result

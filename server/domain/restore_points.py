@@ -233,7 +233,8 @@ class RestorePointService:
     async def record(
         self, point: RestorePoint, entries: Sequence[ManifestEntry], pinned: list[str]
     ) -> None:
-        """Insert the restore point, then release the pins its blobs had while in flight."""
+        """Make its blobs durable, insert it, then release the pins its blobs had in flight."""
+        await asyncio.to_thread(self._store.sync)
         async with self._keeper.lock:
             async with self._db.write() as session:
                 await repo.add_restore_point(session, point, entries)

@@ -51,3 +51,16 @@ def test_manifest_checksum_depends_on_content_not_mtime() -> None:
     other = ManifestEntry("settings", "a.json", EntryKind.FILE, 3, "b" * 64, 0o644, None)
     assert manifest_checksum([entry]) == manifest_checksum([same])
     assert manifest_checksum([entry]) != manifest_checksum([other])
+
+
+def test_sync_makes_every_new_blob_durable_once(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    small, _, _ = store.put_bytes(b"small")
+    big, _, _ = store.put_stream(io.BytesIO(b"x" * (3 * 1024 * 1024)))
+    assert store.unsynced() == {small, big}
+    store.sync()
+    assert store.unsynced() == set()
+    store.sync()  # nothing new: nothing to do
+    assert store.put_bytes(b"small") == (small, 5, False)  # held already: nothing new to sync
+    assert store.unsynced() == set()
+    assert store.verify(small) and store.verify(big)

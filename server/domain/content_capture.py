@@ -55,7 +55,8 @@ async def store_snapshots(
                 _store_batch,
                 store,
                 source,
-                items[position:],
+                items,
+                position,
                 pinned,
                 tally,
                 lambda read: loop.call_soon_threadsafe(report, read),
@@ -88,15 +89,17 @@ def _store_batch(
     store: ContentStore,
     source: Source,
     items: Sequence[SnapshotItem],
+    position: int,
     pinned: list[str],
     tally: CaptureTally,
     report: Callable[[int], object],
     checkpoint: Callable[[], None],
 ) -> list[tuple[SnapshotItem, str | None]]:
-    """Store items until the batch's time is up (at least one); blocking, in a thread."""
+    """Store items from `position` until the batch's time is up (at least one); blocking."""
     started = time.monotonic()
     batch: list[tuple[SnapshotItem, str | None]] = []
-    for item in items:
+    for index in range(position, len(items)):
+        item = items[index]
         checkpoint()  # a cancel stops between items, not after the batch
         batch.append((item, _store_one(store, source, item, pinned, tally, report, checkpoint)))
         if time.monotonic() - started >= BATCH_SECONDS:

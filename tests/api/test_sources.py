@@ -21,7 +21,12 @@ from server.domain.models import EntryKind, ManifestEntry
 from server.sources.database_source import DatabaseSource
 from server.sources.directory_source import DirectorySource
 from server.storage.content_store import ContentStore
-from tests.support.api import create_and_wait, create_restore_point, execute, wait_for_operation
+from tests.support.api import (
+    create_and_wait,
+    create_restore_point,
+    execute,
+    wait_for_operation,
+)
 from tests.support.server_process import ROOT, ServerProcess
 
 SOURCES = "{ sources { name kind location reachable sizeBytes detail problem } }"
@@ -244,7 +249,7 @@ def test_bad_config_file_stops_the_server_with_one_clear_line(tmp_path: Path, ho
         env["BACKUPS_CONFIG"] = str(path)
     else:
         args += ["--config", str(path)]
-    result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert result.stderr == (
         f"backups: config file {path}: source 'site': unknown key 'exlude' for a directory source "

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
@@ -69,7 +70,7 @@ async def store_snapshots(
                 await ctx.pace()
             position += len(batch)
     if tally.reused:
-        ctx.log(f"{tally.reused} unchanged files were not read again (hash cache).")
+        ctx.log(f"{tally.reused} unchanged items reused without being read again.")
     return tally
 
 
@@ -124,12 +125,17 @@ def _store_one(
         return item.digest
     progress = _ByteProgress(report, checkpoint)
     try:
-        with item.open() as stream:
-            digest, size, new = store.put_stream(stream, on_bytes=progress)
-    except OSError as error:
-        reason = error.strerror or str(error)
+        with _SourceStream(item.open) as stream:
+            digest, size, new = store.put_stream(stream, on_bytes=progress)  # type: ignore[arg-type]
+    except _SourceReadError as failed:
+        error = failed.error
         raise OperationFailed(
-            "SOURCE_UNAVAILABLE", f"source {source.name!r}: could not read {item.path}: {reason}"
+            "SOURCE_UNAVAILABLE",
+            f"source {source.name!r}: could not read {item.path}: {error.strerror or error}",
+        ) from error
+    except OSError as error:  # the store's side: disk full, permissions
+        raise OperationFailed(
+            "STORAGE_FAILED", f"could not store {source.name}/{item.path}: {error.strerror or error}"
         ) from error
     pinned.append(digest)
     if new:
@@ -160,3 +166,30 @@ class _ByteProgress:
             self._reported = self._read
             self._checkpoint()
             self._report(self._read)
+
+
+class _SourceReadError(Exception):
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+
+class _SourceStream:
+    """An item's stream whose read errors are told apart from the store's write errors."""
+
+    def __init__(self, opener: Callable[[], BinaryIO]) -> None:
+        try:
+            self._stream = opener()
+        except OSError as error:
+            raise _SourceReadError(error) from error
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except OSError as error:
+            raise _SourceReadError(error) from error
+
+    def __enter__(self) -> _SourceStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.close()

@@ -132,6 +132,10 @@ class DatabaseSource:
         return Catalog(conn, self.schema)
 
     def _chosen(self, catalog: Catalog) -> list[str]:
+        if not catalog.schema_exists():  # else "every table" would quietly be none
+            raise OperationFailed(
+                "SOURCE_UNAVAILABLE", f"source {self.name!r}: schema {self.schema!r} does not exist"
+            )
         present = catalog.table_names()
         if self.tables is None:
             return present

@@ -62,10 +62,16 @@ def _make_carried_parents(root: Path, stage: Path, path: str, made: list[TreeIte
 def _link_tree(source: Path, target: Path) -> None:
     """Recreate a folder's whole subtree, hard-linking its files (no content is copied)."""
     os.mkdir(target, 0o700)
-    with os.scandir(source) as scan:
-        children = list(scan)
+    try:
+        with os.scandir(source) as scan:
+            children = list(scan)
+    except FileNotFoundError:
+        return  # an unmanaged folder may come and go (a cache): take it as it is now
     for child in children:
-        info = child.stat(follow_symlinks=False)
+        try:
+            info = child.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
         if stat.S_ISDIR(info.st_mode):
             _link_tree(Path(child.path), target / child.name)
             _copy_metadata(target / child.name, info)

@@ -120,7 +120,7 @@ async def test_stored_bytes_grow_only_by_what_changed(make_server: Callable[...,
 
     unchanged = await create_and_wait(server, "unchanged")
     assert (await point(server, unchanged))["storedBytes"] == 0
-    assert "7 unchanged files were not read again (hash cache)." in await log_lines(server, unchanged["id"])
+    assert "7 unchanged items reused without being read again." in await log_lines(server, unchanged["id"])
 
     (site / "media" / "clip2.bin").write_bytes(os.urandom(MiB))  # one clip replaced
     (site / "media" / "new.bin").write_bytes(os.urandom(300_000))  # one added
@@ -163,7 +163,7 @@ async def test_big_file_streams_in_constant_memory_and_unchanged_recapture_is_fa
     again = await create_and_wait(server, "again")
     second_seconds = time.monotonic() - started
     assert (await point(server, again))["storedBytes"] == 0
-    assert "1 unchanged files were not read again (hash cache)." in await log_lines(server, again["id"])
+    assert "1 unchanged items reused without being read again." in await log_lines(server, again["id"])
     assert second_seconds < max(1.5, first_seconds / 4), (first_seconds, second_seconds)
 
 
@@ -256,3 +256,9 @@ def test_bad_config_file_stops_the_server_with_one_clear_line(tmp_path: Path, ho
         "(allowed: exclude, include, kind, name, path, verify)\n"
     )
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+
+
+async def test_without_a_config_file_the_settings_store_is_the_only_source(server: ServerProcess) -> None:
+    (settings,) = (await execute(server, SOURCES))["sources"]
+    assert settings["name"] == "settings" and settings["kind"] == "SETTINGS"
+    assert settings["reachable"] and settings["sizeBytes"] > 0 and settings["problem"] is None

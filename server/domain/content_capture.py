@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
@@ -188,7 +188,7 @@ class _SourceStream:
         except OSError as error:
             raise _SourceReadError(error) from error
 
-    def __enter__(self) -> _SourceStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -60,7 +60,8 @@ def apply_tree(
         current = walk_tree(root, path_filter) if root.is_dir() else None
         carried = carry_unmanaged(root, stage, current.unmanaged) if current else []
         _finish_metadata(stage, planned, carried, root)
-        _fsync(stage)
+        for folder in [stage, *(stage / e.path for e in planned if e.kind is EntryKind.DIRECTORY)]:
+            _fsync(folder)  # the files were synced as written; their names live in folders
     except BaseException:
         remove_tree(stage)
         raise

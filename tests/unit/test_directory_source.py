@@ -192,7 +192,7 @@ async def test_unsafe_entries_are_refused_before_anything_changes(
     (root / "keep.txt").write_text("untouched")
     with pytest.raises(OperationFailed, match=message) as raised:
         await DirectorySource("site", root).apply(entries, store.open)
-    assert raised.value.code == "INVALID_ENTRY"
+    assert raised.value.code == "INVALID_ENTRY" and raised.value.message.startswith("source 'site': ")
     assert os.listdir(root) == ["keep.txt"] and sorted(os.listdir(tmp_path)) == ["blobs", "site"]
 
 

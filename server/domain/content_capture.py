@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import BinaryIO, Self
 
 from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
@@ -55,7 +56,8 @@ async def store_snapshots(
                 _store_batch,
                 store,
                 source,
-                items[position:],
+                items,
+                position,
                 pinned,
                 tally,
                 lambda read: loop.call_soon_threadsafe(report, read),
@@ -68,7 +70,7 @@ async def store_snapshots(
                 await ctx.pace()
             position += len(batch)
     if tally.reused:
-        ctx.log(f"{tally.reused} unchanged files were not read again (hash cache).")
+        ctx.log(f"{tally.reused} unchanged items reused without being read again.")
     return tally
 
 
@@ -88,15 +90,17 @@ def _store_batch(
     store: ContentStore,
     source: Source,
     items: Sequence[SnapshotItem],
+    position: int,
     pinned: list[str],
     tally: CaptureTally,
     report: Callable[[int], object],
     checkpoint: Callable[[], None],
 ) -> list[tuple[SnapshotItem, str | None]]:
-    """Store items until the batch's time is up (at least one); blocking, in a thread."""
+    """Store items from `position` until the batch's time is up (at least one); blocking."""
     started = time.monotonic()
     batch: list[tuple[SnapshotItem, str | None]] = []
-    for item in items:
+    for index in range(position, len(items)):
+        item = items[index]
         checkpoint()  # a cancel stops between items, not after the batch
         batch.append((item, _store_one(store, source, item, pinned, tally, report, checkpoint)))
         if time.monotonic() - started >= BATCH_SECONDS:
@@ -121,12 +125,17 @@ def _store_one(
         return item.digest
     progress = _ByteProgress(report, checkpoint)
     try:
-        with item.open() as stream:
-            digest, size, new = store.put_stream(stream, on_bytes=progress)
-    except OSError as error:
-        reason = error.strerror or str(error)
+        with _SourceStream(item.open) as stream:
+            digest, size, new = store.put_stream(stream, on_bytes=progress)  # type: ignore[arg-type]
+    except _SourceReadError as failed:
+        error = failed.error
         raise OperationFailed(
-            "SOURCE_UNAVAILABLE", f"source {source.name!r}: could not read {item.path}: {reason}"
+            "SOURCE_UNAVAILABLE",
+            f"source {source.name!r}: could not read {item.path}: {error.strerror or error}",
+        ) from error
+    except OSError as error:  # the store's side: disk full, permissions
+        raise OperationFailed(
+            "STORAGE_FAILED", f"could not store {source.name}/{item.path}: {error.strerror or error}"
         ) from error
     pinned.append(digest)
     if new:
@@ -157,3 +166,30 @@ class _ByteProgress:
             self._reported = self._read
             self._checkpoint()
             self._report(self._read)
+
+
+class _SourceReadError(Exception):
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+
+class _SourceStream:
+    """An item's stream whose read errors are told apart from the store's write errors."""
+
+    def __init__(self, opener: Callable[[], BinaryIO]) -> None:
+        try:
+            self._stream = opener()
+        except OSError as error:
+            raise _SourceReadError(error) from error
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except OSError as error:
+            raise _SourceReadError(error) from error
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.close()

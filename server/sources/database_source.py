@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote as url_quote
 
@@ -29,6 +30,7 @@ from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
 from server.sources.spool import Spool
 from server.sources.sql_catalog import Catalog, Table, parents_first
+from server.sources.sql_statements import insert_sql, reset_sequences, select_sql
 from server.sources.table_files import (
     SUFFIX,
     TableFileError,
@@ -49,7 +51,6 @@ PG_SESSION = (
     "SET LOCAL TimeZone = 'UTC'",
     "SET LOCAL extra_float_digits = 1",
 )
-NATIVE = ("int", "float", "bool", "text", "bytes", "any")
 
 
 class DatabaseSource:
@@ -131,6 +132,10 @@ class DatabaseSource:
         return Catalog(conn, self.schema)
 
     def _chosen(self, catalog: Catalog) -> list[str]:
+        if not catalog.schema_exists():  # else "every table" would quietly be none
+            raise OperationFailed(
+                "SOURCE_UNAVAILABLE", f"source {self.name!r}: schema {self.schema!r} does not exist"
+            )
         present = catalog.table_names()
         if self.tables is None:
             return present
@@ -194,32 +199,55 @@ class DatabaseSource:
             try:
                 catalog = self._begin(conn, write=True)
                 live = self._check_schema(conn, catalog, headers)
-                order = parents_first(list(headers), self._edges(catalog))
-                if not self.is_sqlite:
-                    conn.exec_driver_sql("SET CONSTRAINTS ALL DEFERRED")
-                for name in reversed(order):  # children first
-                    self._step(name, lambda name=name: conn.exec_driver_sql(f"DELETE FROM {catalog.qualified(name)}"))
-                for name in order:  # parents first
-                    self._step(name, lambda name=name: self._insert(conn, catalog, live[name], headers[name], blobs[name], open_blob))
-                if not self.is_sqlite:
-                    for name in order:
-                        self._step(name, lambda name=name: reset_sequences(conn, catalog, live[name]))
-                conn.commit()
-            except BaseException:
+                self._replace_rows(conn, catalog, live, headers, blobs, open_blob)
+                conn.commit()  # deferred constraint checks run here
+            except BaseException as error:
                 conn.rollback()
+                if isinstance(error, DBAPIError):
+                    raise OperationFailed(
+                        "APPLY_FAILED", f"source {self.name!r}: {db_reason(error)}; nothing was changed"
+                    ) from None
                 raise
+
+    def _replace_rows(
+        self,
+        conn: Connection,
+        catalog: Catalog,
+        live: dict[str, Table],
+        headers: dict[str, TableHeader],
+        blobs: dict[str, str],
+        open_blob: OpenBlob,
+    ) -> None:
+        order = parents_first(list(headers), self._edges(catalog))
+        if not self.is_sqlite:
+            conn.exec_driver_sql("SET CONSTRAINTS ALL DEFERRED")  # for DEFERRABLE ones (cycles)
+        for name in reversed(order):  # children first
+            with self._about(name):
+                conn.exec_driver_sql(f"DELETE FROM {catalog.qualified(name)}")
+        for name in order:  # parents first
+            with self._about(name):
+                self._insert(conn, catalog, live[name], headers[name], blobs[name], open_blob)
+        if not self.is_sqlite:
+            for name in order:
+                with self._about(name):
+                    reset_sequences(conn, catalog, live[name])
 
     def _table_blobs(self, entries: Sequence[ManifestEntry]) -> dict[str, str]:
         blobs: dict[str, str] = {}
         for entry in entries:
+            problem = None
             if entry.kind is not EntryKind.FILE or not entry.path.endswith(SUFFIX) or "/" in entry.path:
-                raise OperationFailed("INVALID_ENTRY", f"source {self.name!r}: {entry.path!r} is not a table file")
-            if entry.sha256 is None:
-                raise OperationFailed("INVALID_ENTRY", f"source {self.name!r}: {entry.path!r} has no content")
+                problem = "is not a table file"
+            elif entry.sha256 is None:
+                problem = "has no content"
+            if problem or entry.sha256 is None:
+                raise OperationFailed("INVALID_ENTRY", f"source {self.name!r}: {entry.path!r} {problem}")
             blobs[entry.path.removesuffix(SUFFIX)] = entry.sha256
         return blobs
 
-    def _check_schema(self, conn: Connection, catalog: Catalog, headers: dict[str, TableHeader]) -> dict[str, Table]:
+    def _check_schema(
+        self, conn: Connection, catalog: Catalog, headers: dict[str, TableHeader]
+    ) -> dict[str, Table]:
         """The live tables, locked against writers; refuses any difference from the restore point."""
         present = catalog.table_names()
         expected = list(self.tables) if self.tables is not None else present
@@ -249,7 +277,13 @@ class DatabaseSource:
         ]
 
     def _insert(
-        self, conn: Connection, catalog: Catalog, table: Table, header: TableHeader, digest: str, open_blob: OpenBlob
+        self,
+        conn: Connection,
+        catalog: Catalog,
+        table: Table,
+        header: TableHeader,
+        digest: str,
+        open_blob: OpenBlob,
     ) -> None:
         if not table.columns:
             return
@@ -268,9 +302,11 @@ class DatabaseSource:
             if batch:
                 conn.exec_driver_sql(sql, batch)
 
-    def _step(self, table: str, action: Callable[[], object]) -> None:
+    @contextmanager
+    def _about(self, table: str) -> Iterator[None]:
+        """Name the table in whatever goes wrong while it is being replaced."""
         try:
-            action()
+            yield
         except DBAPIError as error:
             raise OperationFailed(
                 "APPLY_FAILED",
@@ -300,41 +336,6 @@ class DatabaseSource:
             size = sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
         detail = f"{len(tables)} tables" + (f" in schema {self.schema}" if self.schema else "")
         return SourceInfo(self.name, self.kind, True, size, detail=detail, location=self.location)
-
-
-def select_sql(catalog: Catalog, table: Table) -> str:
-    """Every column, natively or as its text form, sorted by primary key (else by all)."""
-    def expr(category: str, name: str) -> str:
-        return catalog.ident(name) if category in NATIVE else f"CAST({catalog.ident(name)} AS text)"
-
-    columns = ", ".join(expr(c.category, c.name) for c in table.columns)
-    if table.primary_key:
-        order = ", ".join(catalog.ident(k) for k in table.primary_key)
-    elif catalog.is_postgres:
-        order = ", ".join(f"CAST({catalog.ident(c.name)} AS text)" for c in table.columns)
-    else:
-        order = ", ".join(catalog.ident(c.name) for c in table.columns)
-    return f"SELECT {columns} FROM {catalog.qualified(table.name)} ORDER BY {order}"
-
-
-def insert_sql(catalog: Catalog, table: str, names: Sequence[str], types: dict[str, str]) -> str:
-    target = f"{catalog.qualified(table)} ({', '.join(catalog.ident(n) for n in names)})"
-    if not catalog.is_postgres:
-        return f"INSERT INTO {target} VALUES ({', '.join('?' for _ in names)})"
-    values = ", ".join(f"CAST(%s AS {types[n].replace('%', '%%')})" for n in names)
-    return f"INSERT INTO {target} OVERRIDING SYSTEM VALUE VALUES ({values})"
-
-
-def reset_sequences(conn: Connection, catalog: Catalog, table: Table) -> None:
-    """Point serial and identity sequences past the restored rows, so new rows get fresh ids."""
-    for column in table.columns:
-        if column.sequence:
-            name = catalog.ident(column.name)
-            conn.exec_driver_sql(
-                f"SELECT pg_catalog.setval(CAST(%s AS regclass), COALESCE(max({name}), 1), max({name}) IS NOT NULL)"
-                f" FROM {catalog.qualified(table.name)}",
-                (column.sequence,),
-            )
 
 
 def db_reason(error: BaseException) -> str:

@@ -59,6 +59,8 @@ class DirectorySource:
         root = Path(os.path.realpath(self.path))
         try:
             await asyncio.to_thread(apply_tree, root, entries, open_blob, self.filter)
+        except OperationFailed as failure:
+            raise OperationFailed(failure.code, f"source {self.name!r}: {failure.message}") from None
         except OSError as error:
             raise OperationFailed(
                 "APPLY_FAILED", f"source {self.name!r}: could not write {root}: {_reason(error)}"

@@ -6,7 +6,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from server.sources.base import Source
-from server.sources.config_file import DatabaseSpec, DirectorySpec, SettingsSpec, SourceSpec
+from server.sources.config_file import (
+    DatabaseSpec,
+    DirectorySpec,
+    SettingsSpec,
+    SourceSpec,
+)
 from server.sources.database_source import DatabaseSource
 from server.sources.directory_source import DirectorySource
 from server.sources.hash_cache import HashCache

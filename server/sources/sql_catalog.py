@@ -65,6 +65,14 @@ class Catalog:
     def qualified(self, table: str) -> str:
         return f"{self.ident(self.schema)}.{self.ident(table)}" if self.schema else self.ident(table)
 
+    def schema_exists(self) -> bool:
+        if not self.is_postgres:
+            return True
+        found = self.conn.exec_driver_sql(
+            "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %(schema)s", {"schema": self.schema}
+        )
+        return found.first() is not None
+
     def table_names(self) -> list[str]:
         if self.is_postgres:
             rows = self.conn.exec_driver_sql(

@@ -24,6 +24,7 @@ from pathlib import Path
 from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob
+from server.sources.tree_carry import carry_unmanaged
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 
 CHUNK = 1024 * 1024
@@ -57,9 +58,10 @@ def apply_tree(
         os.mkdir(stage, 0o700)
         _build(stage, planned, open_blob)
         current = walk_tree(root, path_filter) if root.is_dir() else None
-        carried = _carry_unmanaged(root, stage, current.unmanaged) if current else []
+        carried = carry_unmanaged(root, stage, current.unmanaged) if current else []
         _finish_metadata(stage, planned, carried, root)
-        _fsync(stage)
+        for folder in [stage, *(stage / e.path for e in planned if e.kind is EntryKind.DIRECTORY)]:
+            _fsync(folder)  # the files were synced as written; their names live in folders
     except BaseException:
         remove_tree(stage)
         raise
@@ -140,74 +142,6 @@ def _write_file(target: Path, entry: ManifestEntry, open_blob: OpenBlob) -> None
         raise OperationFailed("CORRUPT_CONTENT", f"the stored content of {entry.path!r} is damaged")
 
 
-def _carry_unmanaged(root: Path, stage: Path, unmanaged: list[TreeItem]) -> list[TreeItem]:
-    """Hard-link what the source does not manage into the new tree; returns folders made."""
-    made: list[TreeItem] = []
-    for item in unmanaged:
-        target = stage / item.path
-        if os.path.lexists(target) or not _inside_real_folders(stage, item.path):
-            continue  # the restore point has something there: it wins
-        if not _make_carried_parents(root, stage, item.path, made):
-            continue
-        if item.kind is EntryKind.DIRECTORY:
-            _link_tree(root / item.path, target)  # everything inside is unmanaged too
-            made.append(item)
-        else:
-            _link_one(root / item.path, target, item.stat)
-    return made
-
-
-def _inside_real_folders(stage: Path, path: str) -> bool:
-    folder = stage
-    for part in path.split("/")[:-1]:
-        folder = folder / part
-        if os.path.lexists(folder) and (folder.is_symlink() or not folder.is_dir()):
-            return False  # never write through a link the restore point put there
-    return True
-
-
-def _make_carried_parents(root: Path, stage: Path, path: str, made: list[TreeItem]) -> bool:
-    parts = path.split("/")[:-1]
-    for depth in range(1, len(parts) + 1):
-        rel = "/".join(parts[:depth])
-        folder = stage / rel
-        if folder.is_dir() and not folder.is_symlink():
-            continue
-        if os.path.lexists(folder):
-            return False
-        os.mkdir(folder, 0o700)
-        made.append(TreeItem(rel, EntryKind.DIRECTORY, os.lstat(root / rel)))
-    return True
-
-
-def _link_tree(source: Path, target: Path) -> None:
-    """Recreate a folder's whole subtree, hard-linking its files (no content is copied)."""
-    os.mkdir(target, 0o700)
-    with os.scandir(source) as scan:
-        children = list(scan)
-    for child in children:
-        info = child.stat(follow_symlinks=False)
-        if stat.S_ISDIR(info.st_mode):
-            _link_tree(Path(child.path), target / child.name)
-            _copy_metadata(target / child.name, info)
-        else:
-            _link_one(Path(child.path), target / child.name, info)
-
-
-def _link_one(source: Path, target: Path, info: os.stat_result) -> None:
-    try:
-        os.link(source, target, follow_symlinks=False)
-    except FileNotFoundError:
-        pass  # gone since the walk
-    except OSError as error:
-        if error.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP):
-            raise
-        if stat.S_ISLNK(info.st_mode):
-            os.symlink(os.readlink(source), target)
-        elif stat.S_ISREG(info.st_mode):
-            shutil.copy2(source, target, follow_symlinks=False)
-
-
 def _finish_metadata(stage: Path, planned: list[ManifestEntry], carried: list[TreeItem], root: Path) -> None:
     """Modes and mtimes: files first, then folders deepest first (writing inside a folder
     changes its mtime, and a read-only folder must be finished last)."""
@@ -258,11 +192,6 @@ def _keep_owners(stage: Path, root: Path, paths: list[str]) -> None:
         except FileNotFoundError:
             info = os.lstat((stage / path).parent)
         os.chown(stage / path, info.st_uid, info.st_gid, follow_symlinks=False)
-
-
-def _copy_metadata(target: Path, info: os.stat_result) -> None:
-    os.chmod(target, stat.S_IMODE(info.st_mode))
-    os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
 
 
 def _swap(root: Path, stage: Path, old: Path, exchange: bool) -> None:

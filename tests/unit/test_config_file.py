@@ -93,9 +93,11 @@ def test_full_example(tmp_path: Path) -> None:
         ("sources = []", "declares no sources"),
         ("[server]\nport = 1", "unknown top-level key 'server'"),
         ("[[sources]\nname = ", "not valid TOML"),
-        ("[[sources]]\nname = 'a'\nkind = 'directory'\npath = '/srv/x'\n"
-         "[[sources]]\nname = 'b'\nkind = 'directory'\npath = '/srv/x/y'",
-         "source 'a': path /srv/x overlaps source 'b'"),
+        (
+            "[[sources]]\nname = 'a'\nkind = 'directory'\npath = '/srv/x'\n"
+            + "[[sources]]\nname = 'b'\nkind = 'directory'\npath = '/srv/x/y'",
+            "source 'a': path /srv/x overlaps source 'b'",
+        ),
     ],
 )
 def test_bad_config_names_file_source_and_problem(tmp_path: Path, body: str, message: str) -> None:

@@ -322,3 +322,23 @@ async def test_unreachable_postgres_fails_naming_the_source(tmp_path: Path) -> N
     )
     info = await source.describe()
     assert not info.reachable and info.problem and "127.0.0.1" in info.problem
+
+
+async def test_postgres_schema_option_and_a_missing_schema(pg_db: str, tmp_path: Path, store: ContentStore) -> None:
+    with psycopg.connect(pg_db, autocommit=True) as db:
+        db.execute("CREATE SCHEMA app")
+        db.execute("CREATE TABLE app.setting (key text PRIMARY KEY, value text)")
+        db.execute("INSERT INTO app.setting VALUES ('volume', '3')")
+    source = DatabaseSource("app", pg_db, schema="app", spool_dir=tmp_path / "spool")
+    tally = await capture(source, store)
+    assert [e.path for e in tally.entries] == ["setting.jsonl"]
+    with psycopg.connect(pg_db, autocommit=True) as db:
+        db.execute("UPDATE app.setting SET value = '11'")
+    await source.apply(tally.entries, store.open)
+    with psycopg.connect(pg_db) as db:
+        assert db.execute("SELECT value FROM app.setting").fetchall() == [("3",)]
+
+    missing = DatabaseSource("app", pg_db, schema="nope", spool_dir=tmp_path / "spool")
+    with pytest.raises(OperationFailed, match="source 'app': schema 'nope' does not exist"):
+        await missing.snapshot()
+    assert (await missing.describe()).problem == "schema 'nope' does not exist"

@@ -192,7 +192,7 @@ async def test_unsafe_entries_are_refused_before_anything_changes(
     (root / "keep.txt").write_text("untouched")
     with pytest.raises(OperationFailed, match=message) as raised:
         await DirectorySource("site", root).apply(entries, store.open)
-    assert raised.value.code == "INVALID_ENTRY"
+    assert raised.value.code == "INVALID_ENTRY" and raised.value.message.startswith("source 'site': ")
     assert os.listdir(root) == ["keep.txt"] and sorted(os.listdir(tmp_path)) == ["blobs", "site"]
 
 
@@ -289,3 +289,20 @@ async def test_describe_counts_what_would_be_captured(tmp_path: Path) -> None:
     counted = [p for p in root.rglob("*") if not stat.S_ISDIR(p.lstat().st_mode) and p.suffix != ".bin"]
     assert info.size_bytes == sum(p.lstat().st_size for p in counted)  # a link counts its target's length
     assert info.detail == "4 files, 5 folders, 2 links"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to another owner")
+async def test_apply_as_root_keeps_current_owners(tmp_path: Path, store: ContentStore) -> None:
+    root = tmp_path / "site"
+    (root / "conf").mkdir(parents=True)
+    (root / "conf" / "app.yaml").write_text("v: 1")
+    tally = await capture(DirectorySource("site", root), store)
+    for path in (root, root / "conf", root / "conf" / "app.yaml"):
+        os.chown(path, 1234, 4321)
+    (root / "conf" / "app.yaml").write_text("v: 2")
+
+    await DirectorySource("site", root).apply(tally.entries, store.open)
+
+    owners = {(p.stat().st_uid, p.stat().st_gid) for p in (root, root / "conf", root / "conf" / "app.yaml")}
+    assert owners == {(1234, 4321)}
+    assert (root / "conf" / "app.yaml").read_text() == "v: 1"

@@ -30,7 +30,7 @@ MiB = 1024 * KiB
 JSON_FILES = 24_000
 JSON_MIN, JSON_MAX, JSON_MEAN_EXTRA = 2 * KiB, 100 * KiB, 9 * KiB
 BINARY_SIZE = 256 * MiB
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 _AREAS = ["displays", "audio", "lighting", "schedules", "network", "users", "shows", "devices"]
 _MODELS = ["Epson EB-PU2010", "LG 55UH5F", "Biamp TesiraFORTE", "Crestron CP4", "Barco G62"]
@@ -85,14 +85,28 @@ def small_config_tree() -> Tree:
     return _measure(root)
 
 
+PAGE = 4 * KiB
+
+
+def _page(rng: random.Random, records: list[bytes]) -> bytes:
+    used = b"".join(rng.choices(records, k=rng.randrange(16, 28)))[: PAGE - 512]
+    return used + rng.randbytes(64) + bytes(PAGE - 64 - len(used))
+
+
 def _binary(path: Path, seed: int, compressible: bool) -> None:
     rng = random.Random(seed)
+    # Records: an id, a timestamp, a few words and numbers, as rows of an event log.
+    records = [
+        f"{n:08d}|2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T{rng.randrange(24):02d}:"
+        f"{rng.randrange(60):02d}|{rng.choice(_WORDS)}.{rng.choice(_AREAS)}|{rng.random():.6f}|".encode()
+        + rng.randbytes(rng.randrange(8, 40))
+        for n in range(20_000)
+    ]
     with path.open("wb") as out:
         for _ in range(BINARY_SIZE // MiB):
             if compressible:
-                # A database-like image: 4 KiB pages, each half records, half zero padding.
-                page = rng.randbytes(256) * 8 + bytes(2048)
-                out.write(page * (MiB // len(page)))
+                # A database-like image: 4 KiB pages of varied records and free space.
+                out.write(b"".join(_page(rng, records) for _ in range(MiB // PAGE)))
             else:
                 out.write(rng.randbytes(MiB))
 

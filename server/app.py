@@ -19,8 +19,8 @@ from server.api.context import Actor, Context
 from server.api.schema import build_schema
 from server.backend import Backend
 from server.config import Settings
-from server.web.body_limit import BodyLimitMiddleware
 from server.version import SERVER_VERSION
+from server.web.body_limit import BodyLimitMiddleware
 
 
 class BackupsGraphQL(GraphQL[Context, None]):

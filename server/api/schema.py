@@ -13,7 +13,6 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-
 from strawberry.tools import merge_types
 
 from server.api import local_copy_fields, mutations, queries, subscriptions
@@ -22,7 +21,6 @@ from server.api.scalars import SCALARS
 from server.api.types.local_copy import LocalCopy
 from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
-
 
 # Each feature keeps its root fields in its own module; they are merged here, in this order.
 QUERIES: tuple[type, ...] = (queries.Query, local_copy_fields.LocalCopyQueries)

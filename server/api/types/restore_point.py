@@ -57,7 +57,7 @@ class RestorePoint(Node):
     @strawberry.field(description="Local copies (ZIP files) made of this restore point.")
     async def local_copies(
         self, info: strawberry.Info
-    ) -> list[Annotated["LocalCopy", strawberry.lazy("server.api.types.local_copy")]]:
+    ) -> list[Annotated[LocalCopy, strawberry.lazy("server.api.types.local_copy")]]:
         from server.api.types.local_copy import LocalCopy
 
         copies = await info.context.services.local_copies.of_restore_point(str(self.id))

@@ -8,7 +8,6 @@ import strawberry
 from server.api.scalars import ByteCount
 from server.api.types.enums import EntryKind, RestorePointOrigin
 from server.api.types.node import Node
-from server.api.types.page_info import PageInfo
 from server.domain import models
 
 
@@ -77,32 +76,4 @@ class RestorePoint(Node):
             item_count=point.item_count,
             checksum=point.checksum,
             server_version=point.server_version,
-        )
-
-
-@strawberry.type
-class RestorePointEdge:
-    cursor: str
-    node: RestorePoint
-
-
-@strawberry.type(description="Restore points, newest first.")
-class RestorePointConnection:
-    edges: list[RestorePointEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @strawberry.field(description="The nodes of `edges`, for clients that need no cursors.")
-    def nodes(self) -> list[RestorePoint]:
-        return [edge.node for edge in self.edges]
-
-    @classmethod
-    def from_page(cls, page: models.Page[models.RestorePoint], *, after: str | None) -> RestorePointConnection:
-        return cls(
-            edges=[
-                RestorePointEdge(cursor=cursor, node=RestorePoint.from_domain(point))
-                for point, cursor in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=PageInfo.of(page, after=after),  # type: ignore[arg-type]
-            total_count=page.total_count,
         )

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Create a restore point and follow it live: a progress bar and the log, until it is done.
 
+    export BACKUPS_TOKEN=bk_...        # an operator or admin token
     .venv/bin/python client_examples/create_and_follow.py --label "before upgrade"
 
 Exits 0 when the restore point was made, 1 when the operation failed or was cancelled.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from gql import Client, GraphQLRequest
@@ -44,9 +46,14 @@ def bar(fraction: float, stage: str | None, width: int = 30) -> str:
     return f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction * 100:5.1f}%  {stage or '':<28}"
 
 
-async def follow(ws_url: str, op_id: str) -> dict:
+async def follow(ws_url: str, token: str | None, op_id: str) -> dict:
     """Print progress and log lines as they arrive; return the final operation state."""
-    transport = WebsocketsTransport(url=ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])
+    transport = WebsocketsTransport(
+        url=ws_url,
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        # Over websockets the token goes in the connection_init payload.
+        init_payload={"authorization": f"Bearer {token}"} if token else {},
+    )
     final: dict = {}
     async with Client(transport=transport) as session:  # one connection, two subscriptions
 
@@ -69,11 +76,14 @@ async def follow(ws_url: str, op_id: str) -> dict:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000/graphql", help="the server's GraphQL URL")
+    parser.add_argument("--token", default=os.environ.get("BACKUPS_TOKEN"),
+                        help="API token (default: the BACKUPS_TOKEN environment variable)")
     parser.add_argument("--label", help="a name for the restore point")
     parser.add_argument("--note", help="why it is being made")
     args = parser.parse_args()
 
-    async with Client(transport=AIOHTTPTransport(url=args.url)) as session:
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
+    async with Client(transport=AIOHTTPTransport(url=args.url, headers=headers)) as session:
         result = await session.execute(
             GraphQLRequest(CREATE, variable_values={"label": args.label, "note": args.note})
         )
@@ -85,7 +95,7 @@ async def main() -> int:
 
     op_id = payload["operation"]["id"]
     print(f"operation {op_id} started")
-    final = await follow(args.url.replace("http", "ws", 1), op_id)
+    final = await follow(args.url.replace("http", "ws", 1), args.token, op_id)
     if final.get("status") != "SUCCEEDED":
         error = final.get("error") or {}
         print(f"{final.get('status')}: {error.get('code')} {error.get('message')}", file=sys.stderr)

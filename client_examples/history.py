@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """List restore points, newest first, page by page: a table, or JSON Lines with --json.
 
+    export BACKUPS_TOKEN=bk_...        # any role: viewer is enough
     .venv/bin/python client_examples/history.py
     .venv/bin/python client_examples/history.py --json --page-size 50 | jq .label
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 
@@ -26,9 +28,10 @@ query History($first: Int!, $after: String) {
 }"""
 
 
-async def pages(url: str, page_size: int) -> AsyncIterator[tuple[int, list[dict]]]:
+async def pages(url: str, token: str | None, page_size: int) -> AsyncIterator[tuple[int, list[dict]]]:
     """Each page of restore points with the total count, following the cursor to the end."""
-    async with Client(transport=AIOHTTPTransport(url=url)) as session:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with Client(transport=AIOHTTPTransport(url=url, headers=headers)) as session:
         after = None
         while True:
             result = await session.execute(
@@ -52,13 +55,15 @@ def size(count: int) -> str:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000/graphql", help="the server's GraphQL URL")
+    parser.add_argument("--token", default=os.environ.get("BACKUPS_TOKEN"),
+                        help="API token (default: the BACKUPS_TOKEN environment variable)")
     parser.add_argument("--page-size", type=int, default=20, help="restore points per request (1-100)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
     args = parser.parse_args()
 
     header = f"{'CREATED (UTC)':<20} {'ORIGIN':<9} {'SIZE':>10} {'ITEMS':>6}  {'ID':<27} LABEL"
     shown = 0
-    async for total, nodes in pages(args.url, args.page_size):
+    async for total, nodes in pages(args.url, args.token, args.page_size):
         for point in nodes:
             if args.json:
                 print(json.dumps(point))

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 from server.api.context import Services
 from server.config import Settings
+from server.domain.access import AccessService
 from server.domain.restore_points import BlobKeeper, RestorePointService
 from server.domain.settings_store import SettingsStore
 from server.operations.runner import OperationRunner
 from server.sources.settings_source import SettingsSource
 from server.storage.content_store import ContentStore
+from server.notices import first_token_notice
 from server.storage.database import Database
 from server.version import SERVER_VERSION
 
@@ -56,11 +58,17 @@ class Backend:
         freed = await keeper.collect_all()
         if freed:
             log.info("freed %d bytes of content no restore point uses", freed)
+        access = AccessService(db)
+        if settings.auth_enabled and (secret := await access.create_first_admin()):
+            log.warning("no API tokens existed: created the admin token 'admin' (shown once on stderr)")
+            first_token_notice(secret, settings)
         services = Services(
             restore_points=restore_points,
             settings=settings_store,
             runner=runner,
             max_page_size=settings.max_page_size,
+            access=access,
+            auth_enabled=settings.auth_enabled,
         )
         return cls(settings=settings, db=db, store=store, runner=runner, services=services)
 

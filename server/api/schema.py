@@ -16,8 +16,10 @@ from strawberry.schema.config import StrawberryConfig
 
 from strawberry.tools import merge_types
 
-from server.api import mutations, queries, subscriptions
+from server.api import caller_fields, mutations, queries, subscriptions
+from server.api.auth import RequireAuthentication
 from server.api.errors import should_mask
+from server.api.permissions import protect
 from server.api.scalars import SCALARS
 from server.api.types.local_copy import LocalCopy
 from server.api.types.operation import Operation
@@ -25,20 +27,24 @@ from server.api.types.restore_point import RestorePoint
 
 
 # Each feature keeps its root fields in its own module; they are merged here, in this order.
-QUERIES: tuple[type, ...] = (queries.Query,)
+QUERIES: tuple[type, ...] = (queries.Query, caller_fields.CallerQuery)
 MUTATIONS: tuple[type, ...] = (mutations.Mutation,)
 SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription,)
 
 
 def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:
-    """The schema with its limits; extensions are factories so no state is shared."""
+    """The schema with its limits; extensions are factories so no state is shared.
+
+    Every root field gets the role that server/api/permissions.py names for it."""
+    config = StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True)
     return strawberry.Schema(
-        query=merge_types("Query", QUERIES),
-        mutation=merge_types("Mutation", MUTATIONS),
-        subscription=merge_types("Subscription", SUBSCRIPTIONS),
+        query=protect(merge_types("Query", QUERIES), config.name_converter),
+        mutation=protect(merge_types("Mutation", MUTATIONS), config.name_converter),
+        subscription=protect(merge_types("Subscription", SUBSCRIPTIONS), config.name_converter),
         types=[RestorePoint, Operation, LocalCopy],
-        config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True),
+        config=config,
         extensions=[
+            RequireAuthentication,
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),

@@ -40,7 +40,7 @@ class BackupsGraphQL(GraphQL[Context, None]):
         # Runs once per websocket connection: keep only long-lived things in the context.
         backend: Backend = request.app.state.backend
         token = bearer_token(request.headers.get("authorization"))
-        context = Context(services=backend.services, offered_token=token)
+        context = Context(services=backend.services, offered_token=token, websocket=isinstance(request, WebSocket))
         if isinstance(request, Request):
             context.actor = await identify(backend.services, token)
         return context

@@ -53,6 +53,7 @@ class Context:
 
     services: Services
     actor: Actor = ANONYMOUS
+    websocket: bool = False
     # The bearer token of the HTTP request or websocket handshake, if there was one.
     offered_token: str | None = None
     # The token a websocket proved itself with: its operations check it again, so that a

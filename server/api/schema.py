@@ -2,28 +2,61 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from typing import Any
+
 import strawberry
 import strawberry.printer
+from graphql import GraphQLError
 from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.graphql import OperationType
+from strawberry.utils.logging import StrawberryLogger
 
 from strawberry.tools import merge_types
 
 from server.api import caller_fields, mutations, queries, subscriptions
 from server.api.auth import RequireAuthentication
-from server.api.errors import should_mask
+from server.api.errors import ClientError, should_mask
 from server.api.permissions import protect
 from server.api.scalars import SCALARS
 from server.api.types.local_copy import LocalCopy
 from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
+
+log = logging.getLogger("server.api")
+
+
+class BackupsSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Log the unexpected with a traceback; what a client caused (bad input, no token) is
+        no server fault and gets one debug line, so a flood of refusals cannot flood the log."""
+        for error in errors:
+            if should_mask(error):
+                StrawberryLogger.error(error, execution_context)
+            else:
+                log.debug("client error: %s", error.message)
+
+
+class SubscriptionsOverWebsocketsOnly(SchemaExtension):
+    """Over plain HTTP a subscription would run as if it were a query and fail unexpectedly."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if self.execution_context.operation_type is OperationType.SUBSCRIPTION and not context.websocket:
+            raise ClientError(
+                "Subscriptions are served over websockets (graphql-transport-ws) only.", "BAD_REQUEST"
+            )
+        yield
 
 
 # Each feature keeps its root fields in its own module; they are merged here, in this order.
@@ -37,7 +70,7 @@ def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: in
 
     Every root field gets the role that server/api/permissions.py names for it."""
     config = StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True)
-    return strawberry.Schema(
+    return BackupsSchema(
         query=protect(merge_types("Query", QUERIES), config.name_converter),
         mutation=protect(merge_types("Mutation", MUTATIONS), config.name_converter),
         subscription=protect(merge_types("Subscription", SUBSCRIPTIONS), config.name_converter),
@@ -45,6 +78,7 @@ def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: in
         config=config,
         extensions=[
             RequireAuthentication,
+            SubscriptionsOverWebsocketsOnly,
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),

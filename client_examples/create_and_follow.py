@@ -16,6 +16,7 @@ import sys
 
 from gql import Client, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
 CREATE = """
@@ -106,5 +107,18 @@ async def main() -> int:
     return 0
 
 
+def run() -> int:
+    try:
+        return asyncio.run(main())
+    except TransportQueryError as error:
+        # No token, a bad one, or too small a role: say so plainly rather than with a traceback.
+        for item in error.errors or [{"message": str(error)}]:
+            code = (item.get("extensions") or {}).get("code", "ERROR")
+            print(f"error {code}: {item['message']}", file=sys.stderr)
+        if any((item.get("extensions") or {}).get("code") == "UNAUTHENTICATED" for item in error.errors or []):
+            print("Pass an API token with --token or the BACKUPS_TOKEN environment variable.", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(run())

@@ -58,3 +58,14 @@ async def test_history_pages_as_table_and_json(make_server) -> None:
     assert rows[0].startswith("CREATED (UTC)")
     assert [row.rsplit(" ", 2)[-2:] for row in rows[1:]] == [["history", "2"], ["history", "1"], ["history", "0"]]
     assert "-- 2 of 3" in table.stderr and "-- 3 of 3" in table.stderr
+
+
+def test_examples_explain_a_missing_or_small_token(server: ServerProcess) -> None:
+    missing = run_example("history.py", "--url", server.graphql_url)
+    assert missing.returncode == 1
+    assert "error UNAUTHENTICATED" in missing.stderr and "--token or the BACKUPS_TOKEN" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    viewer = server.create_token("example-viewer", "viewer")
+    small = run_example("create_and_follow.py", "--url", server.graphql_url, token=viewer)
+    assert small.returncode == 1
+    assert "error FORBIDDEN: This needs the operator role" in small.stderr and "Traceback" not in small.stderr

@@ -29,7 +29,7 @@ class Role(enum.StrEnum):
 
     VIEWER = "viewer"  # queries and subscriptions
     OPERATOR = "operator"  # also create, export, import, upload, download URLs, cancel, dismiss
-    ADMIN = "admin"  # also apply, delete, settings changes, token management
+    ADMIN = "admin"  # also apply, delete, settings changes (tokens: the `backups token` CLI)
 
     @property
     def rank(self) -> int:

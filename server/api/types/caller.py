@@ -11,7 +11,7 @@ Role = strawberry.enum(
     tokens.Role,
     description="What a token may do: VIEWER reads and subscribes; OPERATOR also creates, "
     "exports, imports, uploads, makes download URLs, cancels and dismisses; ADMIN also "
-    "applies, deletes, changes settings and manages tokens.",
+    "applies, deletes and changes settings. Tokens are made with `backups token create`.",
 )
 
 

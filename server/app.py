@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -86,6 +87,8 @@ def create_app(settings: Settings) -> Starlette:
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         graphql_ide="graphiql",
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        # A connection that has not sent its token by then is closed (4408).
+        connection_init_wait_timeout=timedelta(seconds=10),
         auth_recheck_seconds=settings.auth_recheck_seconds,
     )
 

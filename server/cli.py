@@ -6,13 +6,13 @@ import argparse
 import logging
 import sys
 
-import uvicorn
-
 from server import token_cli
 from server.config import Settings
 
 
 def serve(settings: Settings) -> int:
+    import uvicorn
+
     from server.app import create_app
     from server.notices import AuthModeError
 

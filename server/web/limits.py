@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,14 +16,18 @@ class BodyTooLarge(Exception):
 class RequestLimits:
     """Refuses bodies over the limit with 413, whether declared (Content-Length) or streamed.
 
-    Multipart bodies (uploads) get their own, larger limit, and must carry an Authorization
-    header: a multipart POST is a "simple" CORS request that any web page can make a browser
-    send, so without this rule a page could smuggle a request past the same-origin policy."""
+    Uploads (multipart bodies, and any request under `upload_paths`) get their own, larger
+    limit, and must carry an Authorization header: a multipart POST is a "simple" CORS request
+    that any web page can make a browser send, so without this rule a page could smuggle a
+    request past the same-origin policy."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int, upload_paths: Sequence[str] = ()
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
+        self.upload_paths = tuple(upload_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -29,11 +35,12 @@ class RequestLimits:
             return
         headers = Headers(scope=scope)
         multipart = headers.get("content-type", "").lower().startswith("multipart/")
-        if multipart and not headers.get("authorization"):
+        upload = multipart or (bool(self.upload_paths) and scope["path"].startswith(self.upload_paths))
+        if upload and not headers.get("authorization"):
             await _refuse(scope, receive, send, 401, "UNAUTHENTICATED",
                           "Uploads need an `Authorization: Bearer <token>` header.")
             return
-        limit = self.max_upload_bytes if multipart else self.max_body_bytes
+        limit = self.max_upload_bytes if upload else self.max_body_bytes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await _refuse(scope, receive, send, 413, "PAYLOAD_TOO_LARGE", _too_large(limit))

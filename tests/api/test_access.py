@@ -110,7 +110,7 @@ async def test_a_revoked_token_is_refused_at_the_next_websocket_operation(make_s
         assert codes(raw_ws.errors_of(await raw_ws.next_message(ws, 10))) == ["UNAUTHENTICATED"]
 
 
-async def test_a_revoked_token_ends_its_running_subscriptions(make_server) -> None:
+async def test_a_revoked_or_expiring_token_ends_its_running_subscriptions(make_server) -> None:
     proc = make_server(BACKUPS_AUTH_RECHECK_SECONDS="0.2").start()
     token = proc.create_token("revoke-live", "viewer")
     async with raw_ws.opened(proc) as ws:
@@ -118,6 +118,12 @@ async def test_a_revoked_token_ends_its_running_subscriptions(make_server) -> No
         await raw_ws.start(ws, "1", "subscription { operationsChanged { id } }")
         assert await raw_ws.next_message(ws, 1) is None  # running, waiting for changes
         proc.cli("token", "revoke", "revoke-live")
+        assert await raw_ws.close_code(ws, timeout=10) == 4403
+
+    expiring = proc.create_token("expiring-live", "viewer", "--expires-in", "3s")
+    async with raw_ws.opened(proc) as ws:
+        assert (await raw_ws.init(ws, raw_ws.bearer_payload(expiring)))["type"] == "connection_ack"
+        await raw_ws.start(ws, "1", "subscription { operationsChanged { id } }")
         assert await raw_ws.close_code(ws, timeout=10) == 4403
     # The server let go of the subscription.
     health = httpx.get(f"{proc.url}/health", headers={"Authorization": f"Bearer {proc.token}"}).json()

@@ -54,13 +54,11 @@ async def test_create_list_revoke(make_server) -> None:
 async def test_bad_input_is_refused_and_changes_nothing(make_server) -> None:
     proc = make_server()
     proc.create_token("keep", "admin")
+    # More names and durations are checked in tests/unit/test_access_rules.py.
     cases = [
         (["--name", "x y", "--role", "viewer"], 1, "a token name is"),
-        (["--name", "tok_123", "--role", "viewer"], 1, "a token name is"),
-        (["--name", "", "--role", "viewer"], 1, "a token name is"),
         (["--name", "ok", "--role", "root"], 2, "invalid choice"),
         (["--name", "ok", "--role", "viewer", "--expires-in", "soon"], 1, "not a duration"),
-        (["--name", "ok", "--role", "viewer", "--expires-in", "0d"], 1, "must be in the future"),
     ]
     for args, code, message in cases:
         result = proc.cli("token", "create", *args, check=False)

@@ -124,5 +124,6 @@ def root_field_names(schema: strawberry.Schema) -> list[str]:
         if root is None:
             continue
         definition = root.__strawberry_definition__  # type: ignore[attr-defined]
-        names.extend(f"{definition.name}.{schema.config.name_converter.get_graphql_name(f)}" for f in definition.fields)
+        graphql_name = schema.config.name_converter.get_graphql_name
+        names.extend(f"{definition.name}.{graphql_name(field)}" for field in definition.fields)
     return names

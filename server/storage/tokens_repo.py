@@ -53,9 +53,8 @@ async def by_hash(session: AsyncSession, token_hash: str) -> tuple[ApiToken, str
 
 
 async def active_by_name(session: AsyncSession, name: str) -> ApiToken | None:
-    row = await session.scalar(
-        select(ApiTokenRow).where(ApiTokenRow.name == name, ApiTokenRow.revoked_at.is_(None))  # type: ignore[union-attr]
-    )
+    active = ApiTokenRow.revoked_at.is_(None)  # type: ignore[union-attr]
+    row = await session.scalar(select(ApiTokenRow).where(ApiTokenRow.name == name, active))
     return _to_domain(row) if row else None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncGenerator
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from server.api.auth import bearer_token, connection_token
+from server.api.context import ANONYMOUS, Actor, Context
 from server.api.permissions import MINIMUM_ROLE, UnclassifiedFieldError, protect, root_field_names
 from server.api.schema import schema, schema_text
 from server.config import Settings
@@ -134,3 +136,39 @@ def test_bad_token_names(name: str) -> None:
 )
 def test_loopback_hosts(host: str, loopback: bool) -> None:
     assert Settings(host=host).binds_loopback_only is loopback
+
+
+@strawberry.type
+class _Query:
+    @strawberry.field
+    async def open_field(self) -> str:
+        return "open"
+
+
+@strawberry.type
+class _Subscription:
+    @strawberry.subscription
+    async def admin_stream(self) -> AsyncGenerator[int, None]:
+        yield 1
+
+
+def _context(role: Role | None) -> Context:
+    return Context(services=None, actor=Actor(name="t", role=role, token_id="tok_x") if role else ANONYMOUS)  # type: ignore[arg-type]
+
+
+async def test_a_subscription_is_refused_before_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FORBIDDEN for a subscription comes at subscribe time, before its generator runs."""
+    monkeypatch.setitem(MINIMUM_ROLE, "Query.openField", Role.VIEWER)
+    monkeypatch.setitem(MINIMUM_ROLE, "Subscription.adminStream", Role.ADMIN)
+    names = StrawberryConfig().name_converter
+    test_schema = strawberry.Schema(query=protect(_Query, names), subscription=protect(_Subscription, names))
+
+    async def first(role: Role | None) -> tuple[object, list[str]]:
+        stream = await test_schema.subscribe("subscription { adminStream }", context_value=_context(role))
+        async for result in stream:  # type: ignore[union-attr]
+            return result.data, [e.extensions["code"] for e in result.errors or []]
+        raise AssertionError("no result")
+
+    assert await first(Role.OPERATOR) == (None, ["FORBIDDEN"])
+    assert await first(None) == (None, ["UNAUTHENTICATED"])
+    assert await first(Role.ADMIN) == ({"adminStream": 1}, [])

@@ -176,6 +176,15 @@ async def test_websocket_token_forms(server: ServerProcess, payload: str, accept
             assert await raw_ws.close_code(ws) == 4403
 
 
+async def test_websocket_accepts_a_handshake_authorization_header(server: ServerProcess) -> None:
+    async with raw_ws.opened(server, headers={"Authorization": f"Bearer {server.token}"}) as ws:
+        assert (await raw_ws.init(ws, {}))["type"] == "connection_ack"
+    # A bad token in connection_init is not rescued by a good header: the payload decides.
+    async with raw_ws.opened(server, headers={"Authorization": f"Bearer {server.token}"}) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"token": "bk_" + "D" * 43}}))
+        assert await raw_ws.close_code(ws) == 4403
+
+
 async def test_websocket_refuses_operations_before_connection_init(server: ServerProcess) -> None:
     async with raw_ws.opened(server) as ws:
         await raw_ws.start(ws, "1", "subscription { operationsChanged { id } }")

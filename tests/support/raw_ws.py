@@ -21,9 +21,11 @@ def bearer_payload(token: str | None) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def opened(server: ServerProcess | Caller) -> AsyncIterator[ClientConnection]:
+async def opened(
+    server: ServerProcess | Caller, headers: dict[str, str] | None = None
+) -> AsyncIterator[ClientConnection]:
     """A websocket to /graphql speaking graphql-transport-ws, not yet initialised."""
-    async with connect(server.ws_url, subprotocols=[PROTOCOL]) as ws:  # type: ignore[list-item]
+    async with connect(server.ws_url, subprotocols=[PROTOCOL], additional_headers=headers) as ws:  # type: ignore[list-item]
         yield ws
 
 

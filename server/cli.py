@@ -1,4 +1,4 @@
-"""The `backups` command line: `backups serve` runs the server."""
+"""The `backups` command line: `backups serve` runs the server; `backups token` manages tokens."""
 
 from __future__ import annotations
 
@@ -6,19 +6,26 @@ import argparse
 import logging
 import sys
 
-import uvicorn
-
+from server import token_cli
 from server.config import Settings
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings) -> int:
+    import uvicorn
+
     from server.app import create_app
+    from server.notices import AuthModeError
 
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        app = create_app(settings)
+    except AuthModeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -26,7 +33,10 @@ def serve(settings: Settings) -> None:
         ws_ping_interval=20,
         ws_ping_timeout=20,
         timeout_graceful_shutdown=15,
+        # A websocket message is a GraphQL request too: the same limit as an HTTP body.
+        ws_max_size=settings.max_request_bytes,
     )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,16 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--host", help="address to bind (default 127.0.0.1, BACKUPS_HOST)")
     serve_cmd.add_argument("--port", type=int, help="port (default 8000, BACKUPS_PORT)")
     commands.add_parser("export-schema", help="print the GraphQL schema (schema.graphql)")
+    token_cli.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "export-schema":
         from server.api.schema import schema_text
 
         sys.stdout.write(schema_text())
         return 0
+    if args.command == "token":
+        return token_cli.run(args, Settings())
     if args.command in (None, "serve"):
         overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
-        serve(Settings(**overrides))
-        return 0
+        return serve(Settings(**overrides))
     parser.print_help()
     return 2
 

@@ -17,9 +17,11 @@ from server.domain.download_links import DownloadSigner, load_or_create_secret
 from server.domain.local_copies import LocalCopyService
 from server.domain.restore_points import BlobKeeper, RestorePointService
 from server.domain.settings_store import SettingsStore
+from server.domain.source_catalog import SourceCatalog
 from server.notices import first_token_notice
 from server.operations.runner import OperationRunner
-from server.sources.settings_source import SettingsSource
+from server.sources.config_file import load_sources
+from server.sources.factory import build_sources
 from server.storage.content_store import ContentStore
 from server.storage.database import Database
 from server.storage.local_copy_folder import LocalCopyFolder
@@ -62,13 +64,15 @@ class Backend:
             entry_delay=settings.test_entry_delay,
         )
         keeper = BlobKeeper(db=db, store=store, lock=asyncio.Lock())
+        specs = load_sources(settings.config, data_dir=settings.data_dir)
+        sources = SourceCatalog(build_sources(specs, db=db, data_dir=settings.data_dir))
         settings_store = SettingsStore(db)
         restore_points = RestorePointService(
             db=db,
             store=store,
             keeper=keeper,
             runner=runner,
-            sources=[SettingsSource(db)],
+            sources=sources.sources,
             server_version=SERVER_VERSION,
         )
         if await settings_store.seed_if_empty():
@@ -100,6 +104,7 @@ class Backend:
             local_copies=local_copies,
             downloads=DownloadSigner(secret, max_expiry_seconds=settings.max_download_expiry_seconds),
             max_page_size=settings.max_page_size,
+            sources=sources,
             public_url=settings.public_url,
             access=access,
             auth_enabled=settings.auth_enabled,

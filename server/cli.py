@@ -8,6 +8,7 @@ import sys
 
 from server import token_cli
 from server.config import Settings
+from server.sources.config_file import ConfigError, load_sources
 
 
 def serve(settings: Settings) -> int:
@@ -15,6 +16,12 @@ def serve(settings: Settings) -> int:
 
     from server.app import create_app
     from server.notices import AuthModeError
+
+    try:  # a bad config file stops the server here, with one line saying what is wrong
+        load_sources(settings.config, data_dir=settings.data_dir)
+    except ConfigError as error:
+        sys.stderr.write(f"backups: {error}\n")
+        return 2
 
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -45,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd = commands.add_parser("serve", help="run the GraphQL server")
     serve_cmd.add_argument("--host", help="address to bind (default 127.0.0.1, BACKUPS_HOST)")
     serve_cmd.add_argument("--port", type=int, help="port (default 8000, BACKUPS_PORT)")
+    serve_cmd.add_argument(
+        "--config", help="sources config file, TOML (default: BACKUPS_CONFIG; none: settings store only)"
+    )
     commands.add_parser("export-schema", help="print the GraphQL schema (schema.graphql)")
     token_cli.add_parser(commands)
     args = parser.parse_args(argv)
@@ -56,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         return token_cli.run(args, Settings())
     if args.command in (None, "serve"):
-        overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
+        overrides = {k: v for k in ("host", "port", "config") if (v := getattr(args, k, None)) is not None}
         return serve(Settings(**overrides))
     parser.print_help()
     return 2

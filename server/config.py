@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BACKUPS_", extra="ignore")
 
     data_dir: Path = Path("./data")
+    config: Path | None = None  # the sources config file (TOML); None: the settings store only
     database_url: str | None = None  # default: SQLite file in data_dir
     local_copies_dir: Path | None = None  # default: <data_dir>/local-copies
     host: str = "127.0.0.1"
@@ -51,7 +52,7 @@ class Settings(BaseSettings):
     # an operation mid-run. Never set it in production.
     test_entry_delay: float = 0.0
 
-    @field_validator("data_dir", "local_copies_dir")
+    @field_validator("data_dir", "local_copies_dir", "config")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None

@@ -47,3 +47,29 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield make
     for proc in made:
         proc.close()
+
+
+SOURCE_PG_ADMIN_URL = TEST_DATABASE_URL or "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def postgres_source_url() -> Iterator[str]:
+    """A PostgreSQL database of the test's own, to back up as a source; skipped (with the
+    reason) when no PostgreSQL answers at BACKUPS_TEST_DATABASE_URL or the local default."""
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(SOURCE_PG_ADMIN_URL).set(drivername="postgresql")
+    try:
+        connection = psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True, connect_timeout=3)
+    except psycopg.Error as error:
+        pytest.skip(f"no PostgreSQL to use as a source at {admin.render_as_string()}: {str(error).splitlines()[0]}")
+    name = f"backups_source_{uuid.uuid4().hex[:12]}"
+    with connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield admin.set(database=name).render_as_string(hide_password=False)
+        finally:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from server.domain.access import AccessService
@@ -11,6 +11,7 @@ from server.domain.local_copies import LocalCopyService
 from server.domain.restore_points import RestorePointService
 from server.domain.settings_store import SettingsStore
 from server.domain.tokens import ApiToken, Role
+from server.domain.source_catalog import SourceCatalog
 from server.operations.runner import OperationRunner
 
 
@@ -27,6 +28,7 @@ class Services:
     access: AccessService
     public_url: str | None = None  # where clients reach us, for links; None: the request's own URL
     auth_enabled: bool = True
+    sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from server.domain.content_capture import store_snapshots
 from server.domain.errors import Busy, InvalidInput, NotFound, OperationFailed
 from server.domain.ids import new_id
 from server.domain.models import (
-    EntryKind,
     ManifestEntry,
     Operation,
     OperationKind,
@@ -183,7 +183,8 @@ class RestorePointService:
                     ) from error
                 ctx.log(f"Source {source.name!r} ({source.kind}): {len(items)} items.")
                 snapshots.append((source, items))
-            entries, stored = await self._store_items(ctx, snapshots, pinned)
+            tally = await store_snapshots(ctx, self._store, snapshots, pinned)
+            entries, stored = tally.entries, tally.stored_bytes
             ctx.progress(0.97, "Saving restore point")
             created_at = datetime.now(UTC)
             point = RestorePoint(
@@ -225,51 +226,3 @@ class RestorePointService:
                 await repo.add_restore_point(session, point, entries)
             self._store.unpin(pinned)
             pinned.clear()
-
-    async def _store_items(
-        self,
-        ctx: OperationContext,
-        snapshots: list[tuple[Source, Sequence[SnapshotItem]]],
-        pinned: list[str],
-    ) -> tuple[list[ManifestEntry], int]:
-        total = sum(item.size for _, items in snapshots for item in items) or 1
-        count = sum(len(items) for _, items in snapshots)
-        ctx.progress(0.02, "Storing content")
-        ctx.log(f"Storing {count} items, {total} bytes.")
-        done = 0
-        stored = 0
-        entries: list[ManifestEntry] = []
-        for source, items in snapshots:
-            for item in items:
-                digest = None
-                if item.open is not None:
-                    digest, size, new = await asyncio.to_thread(self._put, item)
-                    pinned.append(digest)
-                    if new:
-                        stored += size
-                    if size != item.size:
-                        raise OperationFailed(
-                            "SOURCE_CHANGED",
-                            f"{source.name}/{item.path} changed while it was read "
-                            f"({item.size} bytes expected, {size} read)",
-                        )
-                entries.append(
-                    ManifestEntry(
-                        source=source.name,
-                        path=item.path,
-                        kind=item.kind,
-                        size=item.size if item.kind is not EntryKind.DIRECTORY else 0,
-                        sha256=digest,
-                        mode=item.mode,
-                        mtime=item.mtime,
-                    )
-                )
-                done += item.size
-                ctx.progress(0.02 + 0.95 * done / total)
-                await ctx.pace()
-        return entries, stored
-
-    def _put(self, item: SnapshotItem) -> tuple[str, int, bool]:
-        assert item.open is not None
-        with item.open() as stream:
-            return self._store.put_stream(stream)

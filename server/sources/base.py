@@ -22,6 +22,12 @@ class SnapshotItem:
     mode: int
     mtime: datetime | None
     open: Callable[[], BinaryIO] | None  # None for directories
+    # A digest the source vouches for (from a hash cache, or computed while it snapshotted):
+    # if the content store holds that blob with this size, it is reused without reading.
+    digest: str | None = None
+    # Called (in a worker thread) with the digest after the content was read and stored,
+    # so the source can remember it for the next snapshot.
+    on_stored: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,8 @@ class SourceInfo:
     reachable: bool
     size_bytes: int | None
     detail: str | None = None
+    location: str | None = None  # a folder path, or a database URL without its password
+    problem: str | None = None  # why it cannot be read now; None when reachable
 
 
 class Source(Protocol):

@@ -57,19 +57,30 @@ class ContentStore:
     def put_stream(
         self, stream: BinaryIO, *, on_bytes: Callable[[int], None] | None = None
     ) -> tuple[str, int, bool]:
-        """Store a stream's bytes; returns (digest, size, newly_written) and pins the digest."""
+        """Store a stream's bytes; returns (digest, size, newly_written) and pins the digest.
+
+        A stream that fits in one chunk is hashed in memory first, so content the store
+        already holds costs no temporary file; a longer one is written while it is hashed.
+        """
+        head = _read_up_to(stream, CHUNK_SIZE + 1)
+        if len(head) <= CHUNK_SIZE:
+            if on_bytes is not None and head:
+                on_bytes(len(head))
+            return self.put_bytes(head)
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
         tmp = Path(tmp_name)
         hasher = hashlib.sha256()
         size = 0
         try:
             with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK_SIZE):
+                chunk = head
+                while chunk:
                     hasher.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
                     if on_bytes is not None:
                         on_bytes(len(chunk))
+                    chunk = stream.read(CHUNK_SIZE)
                 out.flush()
                 os.fsync(out.fileno())
             digest = hasher.hexdigest()
@@ -95,6 +106,21 @@ class ContentStore:
             return digest, len(data), True
         finally:
             tmp.unlink(missing_ok=True)
+
+    def pin_existing(self, digest: str, size: int | None = None) -> bool:
+        """Pin a blob the store already holds (with this size, if given), without reading it.
+
+        Returns False when it is absent: the caller must then store the content itself.
+        """
+        with self._lock:
+            try:
+                held = self.path_of(digest).stat()
+            except FileNotFoundError:
+                return False
+            if size is not None and held.st_size != size:
+                return False
+            self._pins[digest] += 1
+            return True
 
     def _commit(self, tmp: Path, digest: str) -> bool:
         with self._lock:
@@ -158,3 +184,16 @@ class ContentStore:
         """Remove temp files left by a process that died mid-write."""
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
+
+
+def _read_up_to(stream: BinaryIO, limit: int) -> bytes:
+    """Up to `limit` bytes, fewer only at the end of the stream (raw reads may come short)."""
+    parts: list[bytes] = []
+    wanted = limit
+    while wanted > 0:
+        part = stream.read(wanted)
+        if not part:
+            break
+        parts.append(part)
+        wanted -= len(part)
+    return b"".join(parts)

@@ -51,3 +51,29 @@ def test_manifest_checksum_depends_on_content_not_mtime() -> None:
     other = ManifestEntry("settings", "a.json", EntryKind.FILE, 3, "b" * 64, 0o644, None)
     assert manifest_checksum([entry]) == manifest_checksum([same])
     assert manifest_checksum([entry]) != manifest_checksum([other])
+
+
+def test_pin_existing_pins_a_held_blob_without_reading_it(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    digest, _, _ = store.put_bytes(b"held")
+    store.unpin([digest])
+    absent = hashlib.sha256(b"absent").hexdigest()
+    assert store.pin_existing(absent) is False
+    assert store.pin_existing(digest, size=5) is False  # a hint with the wrong size is not trusted
+    assert store.pin_existing(digest, size=4) is True
+    assert store.collect([digest], is_referenced=lambda d: False) == 0  # pinned: kept
+    store.unpin([digest])
+    assert store.collect([digest], is_referenced=lambda d: False) == 4
+
+
+def test_put_stream_handles_small_and_multi_chunk_streams(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    small = b"x" * 100
+    big = bytes(range(256)) * 10_000  # 2.5 MB: several chunks
+    for data in (small, big, b""):
+        digest, size, new = store.put_stream(io.BytesIO(data))
+        assert (digest, size, new) == (hashlib.sha256(data).hexdigest(), len(data), True)
+        assert store.put_stream(io.BytesIO(data)) == (digest, len(data), False)
+        with store.open(digest) as blob:
+            assert blob.read() == data
+    assert not list((tmp_path / "tmp").iterdir())

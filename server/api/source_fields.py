@@ -1,0 +1,16 @@
+"""Root fields about the configured sources."""
+
+from __future__ import annotations
+
+import strawberry
+
+from server.api.types.source import Source
+
+
+@strawberry.type
+class SourceQuery:
+    @strawberry.field(
+        description="The configured sources, in config file order, each checked now (reachable, size)."
+    )
+    async def sources(self, info: strawberry.Info) -> list[Source]:
+        return [Source.from_domain(s) for s in await info.context.services.sources.describe_all()]

@@ -1,0 +1,195 @@
+"""Store a snapshot's items in the content store: off the event loop, in short batches.
+
+Items whose source vouches for a digest the store already holds are pinned without being
+read (the hash cache makes re-capturing an unchanged tree cheap); the rest are streamed in
+constant memory. Every digest is appended to `pinned` the moment it is pinned, so the
+caller can release and collect them if the capture stops early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO, Self
+
+from server.domain.errors import OperationFailed
+from server.domain.models import EntryKind, ManifestEntry
+from server.operations.live import OperationContext
+from server.sources.base import SnapshotItem, Source
+from server.storage.content_store import ContentStore
+
+BATCH_SECONDS = 0.05  # a worker-thread batch ends after this long (or after one big item)
+PROGRESS_BYTES = 32 * 1024 * 1024  # inside a big file, report progress this often
+
+
+@dataclass
+class CaptureTally:
+    entries: list[ManifestEntry] = field(default_factory=list)
+    stored_bytes: int = 0  # bytes newly written to the store
+    reused: int = 0  # items pinned through their digest hint, never read
+
+
+async def store_snapshots(
+    ctx: OperationContext,
+    store: ContentStore,
+    snapshots: Sequence[tuple[Source, Sequence[SnapshotItem]]],
+    pinned: list[str],
+) -> CaptureTally:
+    """Put every item's content in the store; returns the manifest entries and counts."""
+    total = sum(item.size for _, items in snapshots for item in items) or 1
+    count = sum(len(items) for _, items in snapshots)
+    ctx.progress(0.02, "Storing content")
+    ctx.log(f"Storing {count} items, {total} bytes.")
+    loop = asyncio.get_running_loop()
+    tally = CaptureTally()
+    done = 0
+    for source, items in snapshots:
+        position = 0
+        while position < len(items):
+
+            def report(read: int, base: int = done) -> None:
+                ctx.progress(0.02 + 0.95 * min(1.0, (base + read) / total))
+
+            batch = await asyncio.to_thread(
+                _store_batch,
+                store,
+                source,
+                items,
+                position,
+                pinned,
+                tally,
+                lambda read: loop.call_soon_threadsafe(report, read),
+                ctx.checkpoint,
+            )
+            for item, digest in batch:
+                tally.entries.append(_entry(source, item, digest))
+                done += item.size
+                ctx.progress(0.02 + 0.95 * done / total)
+                await ctx.pace()
+            position += len(batch)
+    if tally.reused:
+        ctx.log(f"{tally.reused} unchanged items reused without being read again.")
+    return tally
+
+
+def _entry(source: Source, item: SnapshotItem, digest: str | None) -> ManifestEntry:
+    return ManifestEntry(
+        source=source.name,
+        path=item.path,
+        kind=item.kind,
+        size=item.size if item.kind is not EntryKind.DIRECTORY else 0,
+        sha256=digest,
+        mode=item.mode,
+        mtime=item.mtime,
+    )
+
+
+def _store_batch(
+    store: ContentStore,
+    source: Source,
+    items: Sequence[SnapshotItem],
+    position: int,
+    pinned: list[str],
+    tally: CaptureTally,
+    report: Callable[[int], object],
+    checkpoint: Callable[[], None],
+) -> list[tuple[SnapshotItem, str | None]]:
+    """Store items from `position` until the batch's time is up (at least one); blocking."""
+    started = time.monotonic()
+    batch: list[tuple[SnapshotItem, str | None]] = []
+    for index in range(position, len(items)):
+        item = items[index]
+        checkpoint()  # a cancel stops between items, not after the batch
+        batch.append((item, _store_one(store, source, item, pinned, tally, report, checkpoint)))
+        if time.monotonic() - started >= BATCH_SECONDS:
+            break
+    return batch
+
+
+def _store_one(
+    store: ContentStore,
+    source: Source,
+    item: SnapshotItem,
+    pinned: list[str],
+    tally: CaptureTally,
+    report: Callable[[int], object],
+    checkpoint: Callable[[], None],
+) -> str | None:
+    if item.open is None:
+        return None
+    if item.digest is not None and store.pin_existing(item.digest, item.size):
+        pinned.append(item.digest)
+        tally.reused += 1
+        return item.digest
+    progress = _ByteProgress(report, checkpoint)
+    try:
+        with _SourceStream(item.open) as stream:
+            digest, size, new = store.put_stream(stream, on_bytes=progress)  # type: ignore[arg-type]
+    except _SourceReadError as failed:
+        error = failed.error
+        raise OperationFailed(
+            "SOURCE_UNAVAILABLE",
+            f"source {source.name!r}: could not read {item.path}: {error.strerror or error}",
+        ) from error
+    except OSError as error:  # the store's side: disk full, permissions
+        raise OperationFailed(
+            "STORAGE_FAILED", f"could not store {source.name}/{item.path}: {error.strerror or error}"
+        ) from error
+    pinned.append(digest)
+    if new:
+        tally.stored_bytes += size
+    if size != item.size:
+        raise OperationFailed(
+            "SOURCE_CHANGED",
+            f"{source.name}/{item.path} changed while it was read "
+            f"({item.size} bytes expected, {size} read)",
+        )
+    if item.on_stored is not None:
+        item.on_stored(digest)
+    return digest
+
+
+class _ByteProgress:
+    """Reports progress inside one big item, and lets a cancel stop it mid-file."""
+
+    def __init__(self, report: Callable[[int], object], checkpoint: Callable[[], None]) -> None:
+        self._report = report
+        self._checkpoint = checkpoint
+        self._read = 0
+        self._reported = 0
+
+    def __call__(self, count: int) -> None:
+        self._read += count
+        if self._read - self._reported >= PROGRESS_BYTES:
+            self._reported = self._read
+            self._checkpoint()
+            self._report(self._read)
+
+
+class _SourceReadError(Exception):
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+
+class _SourceStream:
+    """An item's stream whose read errors are told apart from the store's write errors."""
+
+    def __init__(self, opener: Callable[[], BinaryIO]) -> None:
+        try:
+            self._stream = opener()
+        except OSError as error:
+            raise _SourceReadError(error) from error
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except OSError as error:
+            raise _SourceReadError(error) from error
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.close()

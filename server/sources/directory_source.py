@@ -1,0 +1,206 @@
+"""A folder tree as a source: files, folders (empty ones too), links, modes and mtimes.
+
+Links are stored as links (their content is the target, verbatim) and never followed.
+File content is read only when a restore point is stored, in chunks, so any size streams
+in constant memory. With `verify = "fast"` (the default) a hash cache lets unchanged files
+be reused without reading them; see hash_cache.py for the trade-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import stat
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import BinaryIO
+
+from server.domain.errors import OperationFailed
+from server.domain.models import EntryKind, ManifestEntry
+from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
+from server.sources.hash_cache import FileKey, HashCache, file_key
+from server.sources.tree_apply import apply_tree
+from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class DirectorySource:
+    kind = "directory"
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        *,
+        include: Sequence[str] = ("**",),
+        exclude: Sequence[str] = (),
+        verify: str = "fast",
+        cache: HashCache | None = None,
+    ) -> None:
+        self.name = name
+        self.path = path
+        self.filter = PathFilter(include, exclude)
+        self.full_verify = verify == "full"
+        self._cache = None if self.full_verify else cache
+
+    async def describe(self) -> SourceInfo:
+        return await asyncio.to_thread(self._describe)
+
+    async def snapshot(self) -> Sequence[SnapshotItem]:
+        return await asyncio.to_thread(self._snapshot)
+
+    async def apply(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
+        """Swap in a tree built from the entries; what the globs leave out is kept."""
+        root = Path(os.path.realpath(self.path))
+        try:
+            await asyncio.to_thread(apply_tree, root, entries, open_blob, self.filter)
+        except OperationFailed as failure:
+            raise OperationFailed(failure.code, f"source {self.name!r}: {failure.message}") from None
+        except OSError as error:
+            raise OperationFailed(
+                "APPLY_FAILED", f"source {self.name!r}: could not write {root}: {_reason(error)}"
+            ) from error
+
+    # -- blocking parts, run in worker threads ---------------------------------------------
+
+    def _root(self) -> Path:
+        """The folder, checked; a missing or unreadable one fails the operation clearly."""
+        root = Path(os.path.realpath(self.path))
+        problem = None
+        if not root.exists():
+            problem = f"path {self.path} does not exist"
+        elif not root.is_dir():
+            problem = f"path {self.path} is not a folder"
+        elif not os.access(root, os.R_OK | os.X_OK):
+            problem = f"path {self.path} is not readable"
+        if problem:
+            raise OperationFailed("SOURCE_UNAVAILABLE", f"source {self.name!r}: {problem}")
+        return root
+
+    def _walk(self, root: Path) -> list[TreeItem]:
+        try:
+            managed = walk_tree(root, self.filter).managed
+        except OSError as error:
+            where = error.filename or root
+            raise OperationFailed(
+                "SOURCE_UNAVAILABLE", f"source {self.name!r}: cannot read {where}: {_reason(error)}"
+            ) from error
+        for item in managed:
+            try:
+                item.path.encode("utf-8")
+            except UnicodeEncodeError:
+                raise OperationFailed(
+                    "SOURCE_UNAVAILABLE",
+                    f"source {self.name!r}: the name {item.path.encode('utf-8', 'replace').decode()!r} "
+                    "is not valid UTF-8",
+                ) from None
+        return managed
+
+    def _snapshot(self) -> list[SnapshotItem]:
+        root = self._root()
+        managed = self._walk(root)
+        known = self._cache.known(str(root)) if self._cache else {}
+        items: list[SnapshotItem] = []
+        seen: set[str] = set()
+        for tree_item in managed:
+            absolute = str(root / tree_item.path)
+            info = tree_item.stat
+            mode = stat.S_IMODE(info.st_mode)
+            mtime = EPOCH + timedelta(microseconds=info.st_mtime_ns // 1000)
+            if tree_item.kind is EntryKind.DIRECTORY:
+                items.append(SnapshotItem(tree_item.path, EntryKind.DIRECTORY, 0, mode, mtime, None))
+            elif tree_item.kind is EntryKind.SYMLINK:
+                target = self._read_link(absolute)
+                items.append(
+                    SnapshotItem(
+                        tree_item.path, EntryKind.SYMLINK, len(target), mode, mtime,
+                        partial(io.BytesIO, target),
+                    )
+                )
+            else:
+                seen.add(absolute)
+                key = file_key(info)
+                hint = known.get(absolute)
+                items.append(
+                    SnapshotItem(
+                        tree_item.path,
+                        EntryKind.FILE,
+                        info.st_size,
+                        mode,
+                        mtime,
+                        partial(open_regular_file, absolute),
+                        digest=hint[1] if hint and hint[0] == key else None,
+                        on_stored=partial(self._remember, absolute, key, time.time_ns())
+                        if self._cache
+                        else None,
+                    )
+                )
+        if self._cache:
+            self._cache.forget(path for path in known if path not in seen)
+        return items
+
+    def _read_link(self, absolute: str) -> bytes:
+        try:
+            return os.fsencode(os.readlink(absolute))
+        except OSError as error:
+            raise OperationFailed(
+                "SOURCE_UNAVAILABLE", f"source {self.name!r}: cannot read link {absolute}: {_reason(error)}"
+            ) from error
+
+    def _remember(self, absolute: str, key: FileKey, hashed_at_ns: int, digest: str) -> None:
+        """After a file was read and stored: cache its digest if it did not change meanwhile."""
+        assert self._cache is not None
+        try:
+            now = file_key(os.lstat(absolute))
+        except OSError:
+            return
+        if now == key:
+            self._cache.remember(absolute, key, digest, hashed_at_ns=hashed_at_ns)
+
+    def _describe(self) -> SourceInfo:
+        location = str(self.path)
+        try:
+            root = self._root()
+        except OperationFailed as failure:
+            problem = failure.message.split(": ", 1)[-1]
+            return SourceInfo(self.name, self.kind, False, None, location=location, problem=problem)
+        counts = {EntryKind.FILE: 0, EntryKind.DIRECTORY: 0, EntryKind.SYMLINK: 0}
+        size = 0
+        try:
+            for item in walk_tree(root, self.filter).managed:
+                assert item.kind is not None
+                counts[item.kind] += 1
+                if item.kind is EntryKind.FILE:
+                    size += item.stat.st_size
+                elif item.kind is EntryKind.SYMLINK:
+                    size += item.stat.st_size  # a link's size is its target's length
+        except OSError as error:
+            return SourceInfo(
+                self.name, self.kind, False, None, location=location,
+                problem=f"cannot read {error.filename or root}: {_reason(error)}",
+            )
+        detail = (
+            f"{counts[EntryKind.FILE]} files, {counts[EntryKind.DIRECTORY]} folders, "
+            f"{counts[EntryKind.SYMLINK]} links"
+            + ("; checks every file's content" if self.full_verify else "")
+        )
+        return SourceInfo(self.name, self.kind, True, size, detail=detail, location=location)
+
+
+def open_regular_file(path: str) -> BinaryIO:
+    """Open for reading without following a link or blocking on a FIFO put there since."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is no longer a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)

@@ -1,0 +1,43 @@
+"""Build the configured sources from their specs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from server.sources.base import Source
+from server.sources.config_file import (
+    DatabaseSpec,
+    DirectorySpec,
+    SettingsSpec,
+    SourceSpec,
+)
+from server.sources.database_source import DatabaseSource
+from server.sources.directory_source import DirectorySource
+from server.sources.hash_cache import HashCache
+from server.sources.settings_source import SettingsSource
+from server.storage.database import Database
+
+
+def build_sources(specs: Sequence[SourceSpec], *, db: Database, data_dir: Path) -> list[Source]:
+    """One Source per spec; directory sources share the hash cache in the data folder."""
+    cache = HashCache(data_dir / "hash-cache.sqlite3")
+    sources: list[Source] = []
+    for spec in specs:
+        if isinstance(spec, SettingsSpec):
+            sources.append(SettingsSource(db, name=spec.name))
+        elif isinstance(spec, DirectorySpec):
+            sources.append(
+                DirectorySource(
+                    spec.name, spec.path, include=spec.include, exclude=spec.exclude,
+                    verify=spec.verify, cache=cache,
+                )
+            )
+        elif isinstance(spec, DatabaseSpec):
+            sources.append(
+                DatabaseSource(
+                    spec.name, spec.url, tables=spec.tables, schema=spec.schema,
+                    spool_dir=data_dir / "spool",
+                )
+            )
+    return sources

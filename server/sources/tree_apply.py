@@ -1,0 +1,255 @@
+"""Put a folder tree back from manifest entries: stage it beside the target, then swap.
+
+The whole new tree is built in a hidden folder next to the target (same parent, so the
+same filesystem), then swapped in with one rename: a reader sees the old tree or the new
+one, never a mix. Items the source does not manage (excluded by its globs) are carried over
+into the new tree as hard links. If a run stops part-way, the next run cleans up first:
+a leftover staging folder is removed, and a target that a crash left missing between the
+two renames of the fallback swap is put back. So applying again from the start is safe.
+Everything here blocks: call it in a thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import os
+import shutil
+import stat
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from server.domain.errors import OperationFailed
+from server.domain.models import EntryKind, ManifestEntry
+from server.sources.base import OpenBlob
+from server.sources.tree_carry import carry_unmanaged
+from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
+
+CHUNK = 1024 * 1024
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_LINK_TARGET = 4096
+
+
+def side_paths(root: Path) -> tuple[Path, Path]:
+    """The hidden staging folder and the old-tree folder beside `root`."""
+    return root.parent / f".{root.name}.backups-stage", root.parent / f".{root.name}.backups-old"
+
+
+def apply_tree(
+    root: Path,
+    entries: Sequence[ManifestEntry],
+    open_blob: OpenBlob,
+    path_filter: PathFilter,
+    *,
+    exchange: bool = True,
+) -> None:
+    """Make the folder `root` hold exactly `entries` (plus what the source does not manage)."""
+    planned = check_entries(entries)
+    stage, old = side_paths(root)
+    recover(root, stage, old)
+    if os.path.lexists(root) and (root.is_symlink() or not root.is_dir()):
+        raise OperationFailed("APPLY_FAILED", f"{root} is not a folder")
+    if root.is_dir() and os.path.ismount(root):
+        raise OperationFailed("APPLY_FAILED", f"{root} is a mount point: it cannot be swapped")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(stage, 0o700)
+        _build(stage, planned, open_blob)
+        current = walk_tree(root, path_filter) if root.is_dir() else None
+        carried = carry_unmanaged(root, stage, current.unmanaged) if current else []
+        _finish_metadata(stage, planned, carried, root)
+        for folder in [stage, *(stage / e.path for e in planned if e.kind is EntryKind.DIRECTORY)]:
+            _fsync(folder)  # the files were synced as written; their names live in folders
+    except BaseException:
+        remove_tree(stage)
+        raise
+    _swap(root, stage, old, exchange)
+
+
+def check_entries(entries: Sequence[ManifestEntry]) -> list[ManifestEntry]:
+    """Refuse unsafe or contradictory entries before anything is written; sorted by path."""
+    by_path: dict[str, ManifestEntry] = {}
+    for entry in entries:
+        parts = entry.path.split("/")
+        if entry.path.startswith("/") or "\0" in entry.path or any(p in ("", ".", "..") for p in parts):
+            raise OperationFailed("INVALID_ENTRY", f"unsafe path {entry.path!r} in the restore point")
+        if entry.path in by_path:
+            raise OperationFailed("INVALID_ENTRY", f"{entry.path!r} appears twice in the restore point")
+        if entry.kind is not EntryKind.DIRECTORY and entry.sha256 is None:
+            raise OperationFailed("INVALID_ENTRY", f"{entry.path!r} has no content")
+        by_path[entry.path] = entry
+    for path in by_path:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            parent = by_path.get("/".join(parts[:depth]))
+            if parent is not None and parent.kind is not EntryKind.DIRECTORY:
+                raise OperationFailed("INVALID_ENTRY", f"{path!r} lies inside {parent.path!r}, which is not a folder")
+    return [by_path[path] for path in sorted(by_path)]
+
+
+def recover(root: Path, stage: Path, old: Path) -> None:
+    """Undo what an interrupted run left: the old tree back in place, no side folders."""
+    if not os.path.lexists(root) and old.is_dir() and not old.is_symlink():
+        os.rename(old, root)  # the crash hit between the two renames of the fallback swap
+        _fsync(root.parent)
+    remove_tree(stage)
+    remove_tree(old)
+
+
+def _build(stage: Path, planned: list[ManifestEntry], open_blob: OpenBlob) -> None:
+    for entry in planned:
+        target = stage / entry.path
+        _make_parents(stage, entry.path)
+        if entry.kind is EntryKind.DIRECTORY:
+            if not target.is_dir():
+                os.mkdir(target, 0o700)
+        elif entry.kind is EntryKind.SYMLINK:
+            assert entry.sha256 is not None
+            with open_blob(entry.sha256) as blob:
+                link = blob.read(MAX_LINK_TARGET + 1)
+            if not link or len(link) > MAX_LINK_TARGET or b"\0" in link:
+                raise OperationFailed("INVALID_ENTRY", f"link {entry.path!r} has no usable target")
+            os.symlink(os.fsdecode(link), target)
+        else:
+            assert entry.sha256 is not None
+            _write_file(target, entry, open_blob)
+
+
+def _make_parents(stage: Path, path: str) -> None:
+    parts = path.split("/")[:-1]
+    folder = stage
+    for part in parts:
+        folder = folder / part
+        if not folder.is_dir():
+            os.mkdir(folder, 0o700)
+
+
+def _write_file(target: Path, entry: ManifestEntry, open_blob: OpenBlob) -> None:
+    assert entry.sha256 is not None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    hasher = hashlib.sha256()
+    size = 0
+    with open_blob(entry.sha256) as blob, os.fdopen(os.open(target, flags, 0o600), "wb") as out:
+        while chunk := blob.read(CHUNK):
+            hasher.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    if size != entry.size or hasher.hexdigest() != entry.sha256:
+        raise OperationFailed("CORRUPT_CONTENT", f"the stored content of {entry.path!r} is damaged")
+
+
+def _finish_metadata(stage: Path, planned: list[ManifestEntry], carried: list[TreeItem], root: Path) -> None:
+    """Modes and mtimes: files first, then folders deepest first (writing inside a folder
+    changes its mtime, and a read-only folder must be finished last)."""
+    folders: dict[str, tuple[int, int | None]] = {}
+    for entry in planned:
+        mtime_ns = _ns(entry.mtime)
+        if entry.kind is EntryKind.DIRECTORY:
+            folders[entry.path] = (entry.mode, mtime_ns)
+        elif entry.kind is EntryKind.FILE:
+            os.chmod(stage / entry.path, stat.S_IMODE(entry.mode))
+            if mtime_ns is not None:
+                os.utime(stage / entry.path, ns=(mtime_ns, mtime_ns))
+        elif mtime_ns is not None and os.utime in os.supports_follow_symlinks:
+            os.utime(stage / entry.path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+    for item in carried:
+        folders.setdefault(item.path, (item.stat.st_mode, item.stat.st_mtime_ns))
+    for entry in planned:  # folders made only as parents get ordinary permissions
+        parts = entry.path.split("/")
+        for depth in range(1, len(parts)):
+            folders.setdefault("/".join(parts[:depth]), (0o755, None))
+    if os.geteuid() == 0 and root.is_dir():
+        _keep_owners(stage, root, [entry.path for entry in planned])
+    for path in sorted(folders, key=lambda p: p.count("/"), reverse=True):
+        mode, mtime_ns = folders[path]
+        os.chmod(stage / path, stat.S_IMODE(mode))
+        if mtime_ns is not None:
+            os.utime(stage / path, ns=(mtime_ns, mtime_ns))
+    os.chmod(stage, stat.S_IMODE(os.stat(root).st_mode) if root.is_dir() else 0o755)
+
+
+def _ns(moment: datetime | None) -> int | None:
+    """Nanoseconds since the epoch, exactly (a float timestamp would round)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def _keep_owners(stage: Path, root: Path, paths: list[str]) -> None:
+    """Running as root, new files would belong to root: give each the owner its path has
+    now, or else its folder's owner (ownership is not part of a restore point)."""
+    top = os.stat(root)
+    os.chown(stage, top.st_uid, top.st_gid)
+    for path in paths:  # sorted: a folder comes before what it holds
+        try:
+            info = os.lstat(root / path)
+        except FileNotFoundError:
+            info = os.lstat((stage / path).parent)
+        os.chown(stage / path, info.st_uid, info.st_gid, follow_symlinks=False)
+
+
+def _swap(root: Path, stage: Path, old: Path, exchange: bool) -> None:
+    if not os.path.lexists(root):
+        os.rename(stage, root)
+    elif exchange and _exchange(stage, root):
+        remove_tree(stage)  # it now holds the old tree
+    else:
+        os.rename(root, old)
+        os.rename(stage, root)  # a crash between these two: recover() puts `old` back
+        _fsync(root.parent)
+        remove_tree(old)
+    _fsync(root.parent)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_renameat2 = getattr(_libc, "renameat2", None)
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2); False where that is not supported."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a folder tree, including read-only folders in it; a missing path is fine."""
+    if not os.path.lexists(path):
+        return
+    if path.is_symlink() or not path.is_dir():
+        path.unlink()
+        return
+    try:
+        shutil.rmtree(path)
+    except PermissionError:
+        _make_writable(path)
+        shutil.rmtree(path)
+
+
+def _make_writable(folder: Path) -> None:
+    os.chmod(folder, stat.S_IRWXU)  # before listing it: a folder may be unreadable
+    with os.scandir(folder) as scan:
+        inner = [Path(child.path) for child in scan if child.is_dir(follow_symlinks=False)]
+    for child in inner:
+        _make_writable(child)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

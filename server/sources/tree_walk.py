@@ -1,0 +1,146 @@
+"""Walking a folder tree: include/exclude globs, and what a directory source manages.
+
+Globs match POSIX paths relative to the source's folder. A pattern without `/` matches a
+name at any depth (`*.tmp`, `.git`); one with `/` is anchored at the folder (`logs/*.log`).
+`*` and `?` stay within one path segment, `**` spans any number of segments, `[...]` is a
+character class. An excluded folder is skipped whole. Links are never followed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server.domain.models import EntryKind
+
+
+class GlobError(ValueError):
+    """A pattern that cannot be used."""
+
+
+def compile_glob(pattern: str) -> re.Pattern[str]:
+    """The regular expression that a relative path must fully match."""
+    text = pattern.strip().rstrip("/")
+    if not text:
+        raise GlobError(f"empty pattern {pattern!r}")
+    if text.startswith("/") or "\\" in text or "\0" in text:
+        raise GlobError(f"pattern {pattern!r} must be a relative POSIX path (no leading / or \\)")
+    segments = text.split("/")
+    if any(seg in ("", ".", "..") for seg in segments):
+        raise GlobError(f"pattern {pattern!r} has an empty, '.' or '..' segment")
+    parts: list[str] = [] if "/" in text else ["(?:.*/)?"]
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == "**":
+            parts.append(".*" if last else "(?:[^/]*/)*")
+        else:
+            parts.append(_segment(segment, pattern) + ("" if last else "/"))
+    try:
+        return re.compile("".join(parts), re.DOTALL)
+    except re.error as error:
+        raise GlobError(f"pattern {pattern!r}: {error}") from None
+
+
+def _segment(segment: str, pattern: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(segment):
+        char = segment[i]
+        if char == "*":
+            while i + 1 < len(segment) and segment[i + 1] == "*":
+                i += 1
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            end = segment.find("]", i + 2 if segment[i + 1 : i + 2] in ("!", "]") else i + 1)
+            if end < 0:
+                raise GlobError(f"pattern {pattern!r} has an unclosed '['")
+            body = segment[i + 1 : end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out)
+
+
+class PathFilter:
+    """Which paths of a tree a source manages: included and not excluded."""
+
+    def __init__(self, include: Sequence[str] = ("**",), exclude: Sequence[str] = ()) -> None:
+        self._include = [compile_glob(p) for p in include]
+        self._exclude = [compile_glob(p) for p in exclude]
+
+    def excluded(self, rel: str) -> bool:
+        return any(p.fullmatch(rel) for p in self._exclude)
+
+    def included(self, rel: str) -> bool:
+        return any(p.fullmatch(rel) for p in self._include)
+
+
+@dataclass(frozen=True, slots=True)
+class TreeItem:
+    path: str  # relative, POSIX
+    kind: EntryKind | None  # None: a special file (FIFO, socket, device), never captured
+    stat: os.stat_result
+
+
+@dataclass
+class TreeListing:
+    """A walk's result: the items the source manages, and those it leaves alone."""
+
+    managed: list[TreeItem] = field(default_factory=list)
+    # Not captured, so kept as they are when a restore point is applied: items the globs
+    # leave out, and excluded folders (listed once, standing for their whole subtree).
+    unmanaged: list[TreeItem] = field(default_factory=list)
+
+
+def walk_tree(root: Path, path_filter: PathFilter) -> TreeListing:
+    """Every item under `root` in sorted pre-order; links are listed, never followed.
+
+    A folder is managed when the include globs match it or anything managed lies inside it,
+    so empty folders are kept with the default `**`. Blocking: call it in a thread.
+    """
+    listing = TreeListing()
+    _walk(str(root), "", path_filter, listing)
+    return listing
+
+
+def _walk(folder: str, rel_folder: str, path_filter: PathFilter, listing: TreeListing) -> None:
+    with os.scandir(folder) as scan:
+        children = sorted(scan, key=lambda child: child.name)
+    for child in children:
+        rel = f"{rel_folder}/{child.name}" if rel_folder else child.name
+        info = child.stat(follow_symlinks=False)
+        kind = _kind(info.st_mode)
+        if kind is EntryKind.DIRECTORY:
+            if path_filter.excluded(rel):
+                listing.unmanaged.append(TreeItem(rel, kind, info))
+                continue
+            mark = len(listing.managed)
+            listing.managed.append(TreeItem(rel, kind, info))
+            _walk(child.path, rel, path_filter, listing)
+            if len(listing.managed) == mark + 1 and not path_filter.included(rel):
+                listing.managed.pop()  # nothing managed inside, and not included itself
+                listing.unmanaged.append(TreeItem(rel, kind, info))
+        elif kind is not None and path_filter.included(rel) and not path_filter.excluded(rel):
+            listing.managed.append(TreeItem(rel, kind, info))
+        else:
+            listing.unmanaged.append(TreeItem(rel, kind, info))
+
+
+def _kind(mode: int) -> EntryKind | None:
+    if stat.S_ISDIR(mode):
+        return EntryKind.DIRECTORY
+    if stat.S_ISREG(mode):
+        return EntryKind.FILE
+    if stat.S_ISLNK(mode):
+        return EntryKind.SYMLINK
+    return None

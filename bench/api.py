@@ -11,9 +11,16 @@ import httpx
 OPERATION = "query($id: ID!) { operation(id: $id) { id status done startedAt finishedAt error { code message } restorePoint { id sizeBytes storedBytes itemCount } localCopy { id fileName sizeBytes } } }"
 
 
-def graphql(url: str, query: str, **variables: Any) -> dict[str, Any]:
+def headers(server: Any) -> dict[str, str]:
+    """The server's admin token (its first start printed it), as clients send it."""
+    return {"Authorization": f"Bearer {server.token}"} if server.token else {}
+
+
+def graphql(server: Any, query: str, **variables: Any) -> dict[str, Any]:
     """The `data` of a request; raises on GraphQL errors and on userErrors of a payload."""
-    response = httpx.post(url, json={"query": query, "variables": variables}, timeout=60)
+    response = httpx.post(
+        server.graphql_url, json={"query": query, "variables": variables}, headers=headers(server), timeout=60
+    )
     response.raise_for_status()
     body = response.json()
     if body.get("errors"):
@@ -24,11 +31,11 @@ def graphql(url: str, query: str, **variables: Any) -> dict[str, Any]:
     return body["data"]
 
 
-def wait_done(url: str, op_id: str, timeout: float = 600) -> dict[str, Any]:
+def wait_done(server: Any, op_id: str, timeout: float = 600) -> dict[str, Any]:
     """Poll until the operation has finished; raises unless it SUCCEEDED."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        op = graphql(url, OPERATION, id=op_id)["operation"]
+        op = graphql(server, OPERATION, id=op_id)["operation"]
         if op["done"]:
             if op["status"] != "SUCCEEDED":
                 raise RuntimeError(f"operation {op_id} ended {op['status']}: {op['error']}")
@@ -42,11 +49,11 @@ def seconds(op: dict[str, Any]) -> float:
     return (datetime.fromisoformat(op["finishedAt"]) - datetime.fromisoformat(op["startedAt"])).total_seconds()
 
 
-def create_restore_point(url: str, label: str = "bench") -> dict[str, Any]:
-    data = graphql(url, "mutation($l: String) { createRestorePoint(label: $l) { operation { id } userErrors { message } } }", l=label)
-    return wait_done(url, data["createRestorePoint"]["operation"]["id"])
+def create_restore_point(server: Any, label: str = "bench") -> dict[str, Any]:
+    data = graphql(server, "mutation($l: String) { createRestorePoint(label: $l) { operation { id } userErrors { message } } }", l=label)
+    return wait_done(server, data["createRestorePoint"]["operation"]["id"])
 
 
-def export(url: str, point_id: str) -> dict[str, Any]:
-    data = graphql(url, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } userErrors { message } } }", id=point_id)
-    return wait_done(url, data["exportRestorePoint"]["operation"]["id"])
+def export(server: Any, point_id: str) -> dict[str, Any]:
+    data = graphql(server, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } userErrors { message } } }", id=point_id)
+    return wait_done(server, data["exportRestorePoint"]["operation"]["id"])

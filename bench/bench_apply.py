@@ -37,12 +37,12 @@ def run(ctx: BenchContext) -> list[Row]:
         env = tree_server_env(f"apply-{index}", live)
         assert env is not None
         with our_server(f"apply-server-{index}", **env) as server:
-            point = api.create_restore_point(server.graphql_url)["restorePoint"]
+            point = api.create_restore_point(server)["restorePoint"]
             shutil.rmtree(live / "config" / "audio")  # something for the apply to put back
-            data = api.graphql(server.graphql_url, APPLY, id=point["id"])
-            ours.append(api.seconds(api.wait_done(server.graphql_url, data["applyRestorePoint"]["operation"]["id"])))
-        copy = scratch / "copy"
-        peer.append(timed(lambda: run_command([ctx.programs["cp"], "-a", str(tree.root), str(copy)])))
+            data = api.graphql(server, APPLY, id=point["id"])
+            ours.append(api.seconds(api.wait_done(server, data["applyRestorePoint"]["operation"]["id"])))
+        command = [ctx.programs["cp"], "-a", str(tree.root), str(scratch / "copy")]
+        peer.append(timed(lambda: run_command(command)))  # noqa: B023 (called at once)
         shutil.rmtree(scratch, ignore_errors=True)
     ratio = median(ours) / median(peer)
     return [Row(path=TARGET, ours=f"{median(ours):.2f} s", peers=f"`cp -a` {median(peer):.2f} s",

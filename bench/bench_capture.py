@@ -4,6 +4,7 @@ restic's second run, with the bytes each adds to its storage."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -25,10 +26,8 @@ def folder_size(path: Path) -> int:
     total = 0
     for folder, _dirs, names in os.walk(path):
         for name in names:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 total += os.lstat(os.path.join(folder, name)).st_size
-            except FileNotFoundError:
-                pass
     return total
 
 
@@ -50,12 +49,12 @@ def _ours(ctx: BenchContext, tree: Tree, runs: CaptureRuns, index: int) -> None:
     assert env is not None
     with our_server(f"capture-{index}", **env) as server:
         with RssSampler(server.process.pid) as rss:  # type: ignore[union-attr]
-            first = api.create_restore_point(server.graphql_url, "first")
+            first = api.create_restore_point(server, "first")
         runs.first.append(api.seconds(first))
         blobs, database = server.data_dir / "blobs", server.data_dir / "backups.db"
         before = folder_size(blobs), _db_size(database)
         with RssSampler(server.process.pid) as rss2:  # type: ignore[union-attr]
-            second = api.create_restore_point(server.graphql_url, "unchanged")
+            second = api.create_restore_point(server, "unchanged")
         runs.second.append(api.seconds(second))
         runs.second_stored.append(folder_size(blobs) - before[0])
         runs.second_database.append(_db_size(database) - before[1])

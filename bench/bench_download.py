@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import httpx
-
+from bench import api
 from bench.context import BenchContext
 from bench.measure import RssSampler, median
 from bench.measure import run as run_command
@@ -38,16 +37,14 @@ def _fetch(url: str, curl: str) -> float:
 
 
 def _signed_url(server, name: str) -> str:  # type: ignore[no-untyped-def]
-    copies = httpx.post(server.graphql_url, json={"query": "{ localCopies { id fileName problem } }"}).json()
-    copy = next(c for c in copies["data"]["localCopies"] if c["fileName"] == name)
-    body = httpx.post(
-        server.graphql_url,
-        json={
-            "query": "mutation($id: ID!) { createDownloadUrl(localCopyId: $id, expiresInSeconds: 3600) { signedUrl { url } userErrors { message } } }",
-            "variables": {"id": copy["id"]},
-        },
-    ).json()
-    return body["data"]["createDownloadUrl"]["signedUrl"]["url"]
+    copies = api.graphql(server, "{ localCopies { id fileName problem } }")["localCopies"]
+    copy = next(c for c in copies if c["fileName"] == name)
+    data = api.graphql(
+        server,
+        "mutation($id: ID!) { createDownloadUrl(localCopyId: $id, expiresInSeconds: 3600) { signedUrl { url } userErrors { message } } }",
+        id=copy["id"],
+    )
+    return data["createDownloadUrl"]["signedUrl"]["url"]
 
 
 def run(ctx: BenchContext) -> list[Row]:

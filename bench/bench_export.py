@@ -39,11 +39,11 @@ def _measure(ctx: BenchContext, name: str, tree: Tree, env: dict[str, str], sett
     growth: list[int] = []
     with our_server(f"export-{name}", **env) as server:
         if settings:
-            load_small_config(server.graphql_url)
-        point = api.create_restore_point(server.graphql_url)["restorePoint"]
+            load_small_config(server)
+        point = api.create_restore_point(server)["restorePoint"]
         for _ in range(ctx.runs):
             with RssSampler(server.process.pid) as rss:  # type: ignore[union-attr]
-                op = api.export(server.graphql_url, point["id"])
+                op = api.export(server, point["id"])
             growth.append(rss.growth)
             ours.append(api.seconds(op))
             size = op["localCopy"]["sizeBytes"]

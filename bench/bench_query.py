@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 
+from bench import api
 from bench.context import BenchContext
 from bench.measure import RssSampler, median
 from bench.report import Row, mb
@@ -19,8 +20,8 @@ OURS = {"query": f"{{ restorePoints(first: 50) {{ nodes {{ {FIELDS} }} }} }}"}
 STOCK = {"query": f"{{ restorePoints(first: 50) {{ {FIELDS} }} }}"}
 
 
-def _check(url: str, body: dict | None, pick) -> None:  # type: ignore[no-untyped-def]
-    response = httpx.post(url, json=body) if body else httpx.get(url)
+def _check(url: str, body: dict | None, pick, headers: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    response = httpx.post(url, json=body, headers=headers) if body else httpx.get(url)
     response.raise_for_status()
     rows = pick(response.json())
     if len(rows) != 50 or set(rows[0]) != {"id", "label", "createdAt", "sizeBytes", "itemCount", "checksum"}:
@@ -33,24 +34,29 @@ def run(ctx: BenchContext) -> list[Row]:
         database = server.data_dir / "backups.db"
         insert_restore_points(database, ROWS)
         with peer_app("strawberry_app", database) as (_, stock), peer_app("starlette_app", database) as (_, plain):
+            # Ours as deployed: with its token checked on every request (the peers have none).
             targets = {
-                "ours": (server.graphql_url, OURS, lambda d: d["data"]["restorePoints"]["nodes"]),
-                "strawberry": (f"{stock}/graphql", STOCK, lambda d: d["data"]["restorePoints"]),
-                "starlette": (f"{plain}/restore-points?first=50", None, lambda d: d),
+                "ours": (server.graphql_url, OURS, lambda d: d["data"]["restorePoints"]["nodes"], api.headers(server)),
+                "strawberry": (f"{stock}/graphql", STOCK, lambda d: d["data"]["restorePoints"], {}),
+                "starlette": (f"{plain}/restore-points?first=50", None, lambda d: d, {}),
             }
-            for url, body, pick in targets.values():
-                _check(url, body, pick)
-                wrk(url, connections=CONNECTIONS, seconds=2, body=body, wrk_path=ctx.programs["wrk"])
+
+            def load(name: str, duration: float) -> WrkResult:
+                url, body, _pick, headers = targets[name]
+                return wrk(url, connections=CONNECTIONS, seconds=duration, body=body, headers=headers,
+                           wrk_path=ctx.programs["wrk"])
+
+            for name, (url, body, pick, headers) in targets.items():
+                _check(url, body, pick, headers)
+                load(name, 2)  # warm up
             results: dict[str, list[WrkResult]] = {name: [] for name in targets}
             peaks: list[int] = []
             for _ in range(ctx.runs):
-                for name, (url, body, _pick) in targets.items():
+                for name in targets:
+                    with RssSampler(server.process.pid) as rss:  # type: ignore[union-attr]
+                        results[name].append(load(name, seconds))
                     if name == "ours":
-                        with RssSampler(server.process.pid) as rss:  # type: ignore[union-attr]
-                            results[name].append(wrk(url, connections=CONNECTIONS, seconds=seconds, body=body, wrk_path=ctx.programs["wrk"]))
                         peaks.append(rss.peak)
-                    else:
-                        results[name].append(wrk(url, connections=CONNECTIONS, seconds=seconds, body=body, wrk_path=ctx.programs["wrk"]))
     rps = {name: median([r.requests_per_second for r in rs]) for name, rs in results.items()}
     p99 = {name: median([r.p99_ms for r in rs]) for name, rs in results.items()}
     errors = sum(r.errors for rs in results.values() for r in rs)

@@ -14,9 +14,9 @@ import json
 import time
 from datetime import datetime
 
-import httpx
 from websockets.asyncio.client import connect
 
+from bench import api
 from bench.context import BenchContext
 from bench.measure import RssSampler, median
 from bench.report import Row, mb
@@ -30,18 +30,9 @@ LOG = "subscription($id: ID!) { operationLog(id: $id) { sequence at message } }"
 CREATE = "mutation { createRestorePoint(label: \"watched\") { operation { id } userErrors { message } } }"
 
 
-def _graphql(url: str, query: str, **variables: object) -> dict:
-    response = httpx.post(url, json={"query": query, "variables": variables}, timeout=30)
-    response.raise_for_status()
-    body = response.json()
-    if body.get("errors"):
-        raise RuntimeError(body["errors"])
-    return body["data"]
-
-
-async def _client(ws_url: str, op_id: str, subscribed: asyncio.Event, lines: list, ready: list) -> None:
+async def _client(ws_url: str, token: str | None, op_id: str, subscribed: asyncio.Event, lines: list, ready: list) -> None:
     async with connect(ws_url, subprotocols=["graphql-transport-ws"], open_timeout=60, max_queue=None) as ws:  # type: ignore[list-item]
-        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
         while json.loads(await ws.recv())["type"] != "connection_ack":
             pass
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": LOG, "variables": {"id": op_id}}}))
@@ -70,12 +61,12 @@ async def _follow(server, op_id: str, blocker: str) -> tuple[list[list], float]:
     async def one(index: int) -> None:
         async with gate:
             pass
-        await _client(server.ws_url, op_id, subscribed, received[index], ready)
+        await _client(server.ws_url, server.token, op_id, subscribed, received[index], ready)
 
     tasks = [asyncio.create_task(one(i)) for i in range(CLIENTS)]
     await asyncio.wait_for(subscribed.wait(), 120)
     live_from = time.time()
-    await asyncio.to_thread(_graphql, server.graphql_url, "mutation($id: ID!) { cancelOperation(id: $id) { operation { status } } }", id=blocker)
+    await asyncio.to_thread(api.graphql, server, "mutation($id: ID!) { cancelOperation(id: $id) { operation { status } } }", id=blocker)
     await asyncio.wait_for(asyncio.gather(*tasks), 180)
     return received, live_from
 
@@ -84,11 +75,11 @@ def _one_run(ctx: BenchContext, index: int) -> dict:
     env = {"BACKUPS_TEST_ENTRY_DELAY": str(ENTRY_DELAY), "BACKUPS_MAX_CONCURRENT_OPERATIONS": "1"}
     with our_server(f"websockets-{index}", **env) as server:
         insert_modules(server.data_dir / "backups.db", EXTRA_MODULES)
-        blocker = _graphql(server.graphql_url, CREATE)["createRestorePoint"]["operation"]["id"]
-        op_id = _graphql(server.graphql_url, CREATE)["createRestorePoint"]["operation"]["id"]
+        blocker = api.graphql(server, CREATE)["createRestorePoint"]["operation"]["id"]
+        op_id = api.graphql(server, CREATE)["createRestorePoint"]["operation"]["id"]
         with RssSampler(server.process.pid) as rss:  # type: ignore[union-attr]
             received, live_from = asyncio.run(_follow(server, op_id, blocker))
-        final = _graphql(server.graphql_url, "query($id: ID!) { operation(id: $id) { status log { sequence } } }", id=op_id)
+        final = api.graphql(server, "query($id: ID!) { operation(id: $id) { status log { sequence } } }", id=op_id)
     expected = [line["sequence"] for line in final["operation"]["log"]]
     complete = sum(1 for lines in received if [s for s, _, _ in lines] == expected)
     latencies = sorted(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import subprocess
 import threading
@@ -50,10 +51,8 @@ class RssSampler:
             process = psutil.Process(self.pid)
             total = process.memory_info().rss
             for child in process.children(recursive=True):
-                try:
+                with contextlib.suppress(psutil.NoSuchProcess):
                     total += child.memory_info().rss
-                except psutil.NoSuchProcess:
-                    pass
             return total
         except psutil.NoSuchProcess:
             return 0

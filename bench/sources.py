@@ -13,10 +13,10 @@ from bench.workloads import small_config
 UPDATE = "mutation($m: String!, $v: JSON!) { updateSettings(module: $m, values: $v) { userErrors { message } } }"
 
 
-def load_small_config(url: str) -> None:
+def load_small_config(server: object) -> None:
     """Merge the small config's modules into the seeded settings store, as a client would."""
     for name, settings in small_config().items():
-        api.graphql(url, UPDATE, m=name, v=settings)
+        api.graphql(server, UPDATE, m=name, v=settings)
 
 
 def has_directory_sources() -> bool:

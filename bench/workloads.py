@@ -34,7 +34,7 @@ GENERATOR_VERSION = 3
 
 _AREAS = ["displays", "audio", "lighting", "schedules", "network", "users", "shows", "devices"]
 _MODELS = ["Epson EB-PU2010", "LG 55UH5F", "Biamp TesiraFORTE", "Crestron CP4", "Barco G62"]
-_WORDS = "hall foyer stage lobby studio gallery cinema entrance cafe office backstage roof".split()
+_WORDS = ["hall", "foyer", "stage", "lobby", "studio", "gallery", "cinema", "entrance", "cafe", "office", "backstage", "roof"]
 
 
 @dataclass(frozen=True)

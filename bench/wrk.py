@@ -38,16 +38,23 @@ def parse(output: str) -> WrkResult:
     return WrkResult(rps, p50, p99, errors)
 
 
-def wrk(url: str, *, connections: int, seconds: float, body: dict | None = None, wrk_path: str = "wrk") -> WrkResult:
+def wrk(
+    url: str,
+    *,
+    connections: int,
+    seconds: float,
+    body: dict | None = None,
+    headers: dict[str, str] | None = None,
+    wrk_path: str = "wrk",
+) -> WrkResult:
     """One wrk run (one thread: the machine has two cores, and the server needs one)."""
     command = [wrk_path, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url]
     with tempfile.TemporaryDirectory() as folder:
         if body is not None:
+            lines = ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"']
+            lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in (headers or {}).items()]
+            lines.append(f"wrk.body = {json.dumps(json.dumps(body))}")
             script = Path(folder) / "post.lua"
-            script.write_text(
-                'wrk.method = "POST"\n'
-                'wrk.headers["Content-Type"] = "application/json"\n'
-                f"wrk.body = {json.dumps(json.dumps(body))}\n"
-            )
+            script.write_text("\n".join(lines) + "\n")
             command[1:1] = ["-s", str(script)]
         return parse(run(command).stdout)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Create a restore point and follow it live: a progress bar and the log, until it is done.
 
+    export BACKUPS_TOKEN=bk_...        # an operator or admin token
     .venv/bin/python client_examples/create_and_follow.py --label "before upgrade"
 
 Exits 0 when the restore point was made, 1 when the operation failed or was cancelled.
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from gql import Client, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
 CREATE = """
@@ -44,9 +47,14 @@ def bar(fraction: float, stage: str | None, width: int = 30) -> str:
     return f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction * 100:5.1f}%  {stage or '':<28}"
 
 
-async def follow(ws_url: str, op_id: str) -> dict:
+async def follow(ws_url: str, token: str | None, op_id: str) -> dict:
     """Print progress and log lines as they arrive; return the final operation state."""
-    transport = WebsocketsTransport(url=ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])
+    transport = WebsocketsTransport(
+        url=ws_url,
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        # Over websockets the token goes in the connection_init payload.
+        init_payload={"authorization": f"Bearer {token}"} if token else {},
+    )
     final: dict = {}
     async with Client(transport=transport) as session:  # one connection, two subscriptions
 
@@ -69,11 +77,14 @@ async def follow(ws_url: str, op_id: str) -> dict:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000/graphql", help="the server's GraphQL URL")
+    parser.add_argument("--token", default=os.environ.get("BACKUPS_TOKEN"),
+                        help="API token (default: the BACKUPS_TOKEN environment variable)")
     parser.add_argument("--label", help="a name for the restore point")
     parser.add_argument("--note", help="why it is being made")
     args = parser.parse_args()
 
-    async with Client(transport=AIOHTTPTransport(url=args.url)) as session:
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
+    async with Client(transport=AIOHTTPTransport(url=args.url, headers=headers)) as session:
         result = await session.execute(
             GraphQLRequest(CREATE, variable_values={"label": args.label, "note": args.note})
         )
@@ -85,7 +96,7 @@ async def main() -> int:
 
     op_id = payload["operation"]["id"]
     print(f"operation {op_id} started")
-    final = await follow(args.url.replace("http", "ws", 1), op_id)
+    final = await follow(args.url.replace("http", "ws", 1), args.token, op_id)
     if final.get("status") != "SUCCEEDED":
         error = final.get("error") or {}
         print(f"{final.get('status')}: {error.get('code')} {error.get('message')}", file=sys.stderr)
@@ -96,5 +107,18 @@ async def main() -> int:
     return 0
 
 
+def run() -> int:
+    try:
+        return asyncio.run(main())
+    except TransportQueryError as error:
+        # No token, a bad one, or too small a role: say so plainly rather than with a traceback.
+        for item in error.errors or [{"message": str(error)}]:
+            code = (item.get("extensions") or {}).get("code", "ERROR")
+            print(f"error {code}: {item['message']}", file=sys.stderr)
+        if any((item.get("extensions") or {}).get("code") == "UNAUTHENTICATED" for item in error.errors or []):
+            print("Pass an API token with --token or the BACKUPS_TOKEN environment variable.", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(run())

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Export a restore point to a local copy, download it through a signed URL, and check it.
 
+    export BACKUPS_TOKEN=bk_...        # an operator or admin token
     .venv/bin/python client_examples/export_and_download.py                 # the newest restore point
     .venv/bin/python client_examples/export_and_download.py rp_... -o ~/backups
 
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -22,6 +24,7 @@ from pathlib import Path
 import httpx
 from gql import Client, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
 NEWEST = "{ restorePoints(first: 1) { nodes { id label checksum } } }"
@@ -40,13 +43,22 @@ def bar(done: int, total: int, width: int = 30) -> str:
     return f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction * 100:5.1f}%  {done / 2**20:8.1f} MiB"
 
 
-async def export(url: str, point_id: str) -> dict:
-    async with Client(transport=AIOHTTPTransport(url=url)) as session:
+def http(url: str, token: str | None) -> Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    return Client(transport=AIOHTTPTransport(url=url, headers=headers))
+
+
+async def export(url: str, token: str | None, point_id: str) -> dict:
+    async with http(url, token) as session:
         result = await session.execute(GraphQLRequest(EXPORT, variable_values={"id": point_id}))
     payload = result["exportRestorePoint"]
     if payload["userErrors"]:
         raise SystemExit(f"export refused: {payload['userErrors'][0]['message']}")
-    ws = WebsocketsTransport(url=url.replace("http", "ws", 1), subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])
+    ws = WebsocketsTransport(
+        url=url.replace("http", "ws", 1),
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        init_payload={"authorization": f"Bearer {token}"} if token else {},  # the token, over websockets
+    )
     final: dict = {}
     async with Client(transport=ws) as session:
         async for event in session.subscribe(GraphQLRequest(FOLLOW, variable_values={"id": payload["operation"]["id"]})):
@@ -102,10 +114,12 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("restore_point_id", nargs="?", help="default: the newest restore point")
     parser.add_argument("--url", default="http://127.0.0.1:8000/graphql", help="the server's GraphQL URL")
+    parser.add_argument("--token", default=os.environ.get("BACKUPS_TOKEN"),
+                        help="API token (default: the BACKUPS_TOKEN environment variable)")
     parser.add_argument("-o", "--output", type=Path, default=Path("."), help="folder to download into")
     args = parser.parse_args()
 
-    async with Client(transport=AIOHTTPTransport(url=args.url)) as session:
+    async with http(args.url, args.token) as session:
         if args.restore_point_id:
             point = (await session.execute(GraphQLRequest(POINT, variable_values={"id": args.restore_point_id})))["restorePoint"]
         else:
@@ -116,8 +130,8 @@ async def main() -> int:
         return 1
     print(f"restore point {point['id']} \"{point['label']}\"")
 
-    copy = await export(args.url, point["id"])
-    async with Client(transport=AIOHTTPTransport(url=args.url)) as session:
+    copy = await export(args.url, args.token, point["id"])
+    async with http(args.url, args.token) as session:
         link = (await session.execute(GraphQLRequest(LINK, variable_values={"id": copy["id"]})))["createDownloadUrl"]
     if link["userErrors"]:
         print(f"no download link: {link['userErrors'][0]['message']}", file=sys.stderr)
@@ -135,5 +149,15 @@ async def main() -> int:
     return 0
 
 
+def run() -> int:
+    try:
+        return asyncio.run(main())
+    except TransportQueryError as error:
+        # No token, a bad one, or too small a role: say so plainly rather than with a traceback.
+        for item in error.errors or [{"message": str(error)}]:
+            print(f"error {(item.get('extensions') or {}).get('code', 'ERROR')}: {item['message']}", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(run())

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """List restore points, newest first, page by page: a table, or JSON Lines with --json.
 
+    export BACKUPS_TOKEN=bk_...        # any role: viewer is enough
     .venv/bin/python client_examples/history.py
     .venv/bin/python client_examples/history.py --json --page-size 50 | jq .label
 """
@@ -10,11 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 
 from gql import Client, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.exceptions import TransportQueryError
 
 PAGE = """
 query History($first: Int!, $after: String) {
@@ -26,9 +29,10 @@ query History($first: Int!, $after: String) {
 }"""
 
 
-async def pages(url: str, page_size: int) -> AsyncIterator[tuple[int, list[dict]]]:
+async def pages(url: str, token: str | None, page_size: int) -> AsyncIterator[tuple[int, list[dict]]]:
     """Each page of restore points with the total count, following the cursor to the end."""
-    async with Client(transport=AIOHTTPTransport(url=url)) as session:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with Client(transport=AIOHTTPTransport(url=url, headers=headers)) as session:
         after = None
         while True:
             result = await session.execute(
@@ -52,13 +56,15 @@ def size(count: int) -> str:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000/graphql", help="the server's GraphQL URL")
+    parser.add_argument("--token", default=os.environ.get("BACKUPS_TOKEN"),
+                        help="API token (default: the BACKUPS_TOKEN environment variable)")
     parser.add_argument("--page-size", type=int, default=20, help="restore points per request (1-100)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
     args = parser.parse_args()
 
     header = f"{'CREATED (UTC)':<20} {'ORIGIN':<9} {'SIZE':>10} {'ITEMS':>6}  {'ID':<27} LABEL"
     shown = 0
-    async for total, nodes in pages(args.url, args.page_size):
+    async for total, nodes in pages(args.url, args.token, args.page_size):
         for point in nodes:
             if args.json:
                 print(json.dumps(point))
@@ -76,5 +82,18 @@ async def main() -> int:
     return 0
 
 
+def run() -> int:
+    try:
+        return asyncio.run(main())
+    except TransportQueryError as error:
+        # No token, a bad one, or too small a role: say so plainly rather than with a traceback.
+        for item in error.errors or [{"message": str(error)}]:
+            code = (item.get("extensions") or {}).get("code", "ERROR")
+            print(f"error {code}: {item['message']}", file=sys.stderr)
+        if any((item.get("extensions") or {}).get("code") == "UNAUTHENTICATED" for item in error.errors or []):
+            print("Pass an API token with --token or the BACKUPS_TOKEN environment variable.", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(run())

@@ -2,30 +2,43 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
-from server.api.context import Actor, Context
+from server.api.auth import bearer_token, connection_token, identify, unauthenticated
+from server.api.context import Context
 from server.api.schema import build_schema
+from server.api.websocket import TokenCheckingHandler
 from server.backend import Backend
 from server.config import Settings
-from server.web.body_limit import BodyLimitMiddleware
-from server.version import SERVER_VERSION
+from server.notices import check_auth_mode
+from server.web.health import health
+from server.web.limits import RequestLimits
 
 
 class BackupsGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TokenCheckingHandler
+
+    def __init__(self, *args: Any, auth_recheck_seconds: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.auth_recheck_seconds = auth_recheck_seconds
+
     def encode_json(self, data: object) -> str:
         # orjson is several times faster than json.dumps on a page of results. It refuses
         # integers beyond 64 bits (a JSON settings document may hold one): json takes those.
@@ -41,22 +54,41 @@ class BackupsGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
         # Runs once per websocket connection: keep only long-lived things in the context.
         backend: Backend = request.app.state.backend
+        token = bearer_token(request.headers.get("authorization"))
         base_url = str(request.base_url)
         if base_url.startswith("ws"):
             base_url = "http" + base_url[2:]
-        return Context(services=backend.services, actor=Actor(), base_url=base_url)
+        context = Context(
+            services=backend.services,
+            offered_token=token,
+            websocket=isinstance(request, WebSocket),
+            base_url=base_url,
+        )
+        if isinstance(request, Request):
+            context.actor = await identify(backend.services, token)
+        return context
 
+    async def execute_operation(self, request: Request, request_adapter: Any, request_data: Any,
+                                context: Context, root_value: Any, sub_response: Response) -> Any:
+        # A request without a valid token is refused before its query is even parsed.
+        if context.actor.is_anonymous:
+            sub_response.status_code = 401
+            sub_response.headers["WWW-Authenticate"] = "Bearer"
+            return ExecutionResult(data=None, errors=[unauthenticated(context)])
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
 
-async def health(request: Request) -> Response:
-    backend: Backend = request.app.state.backend
-    return JSONResponse(
-        {
-            "status": "ok",
-            "version": SERVER_VERSION,
-            "operations": backend.runner.stats(),
-            "tasks": len(asyncio.all_tasks()),
-        }
-    )
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        # The token comes in the connection_init payload (a browser cannot set headers on a
+        # websocket); a handshake Authorization header is accepted too. None valid: 4403.
+        token = connection_token(context.connection_params) or context.offered_token
+        actor = await identify(context.services, token)
+        if actor.is_anonymous:
+            raise ConnectionRejectionError
+        context.actor, context.offered_token = actor, token
+        context.recheck_token = actor.token_id is not None
+        return UNSET
 
 
 async def root(request: Request) -> Response:
@@ -70,6 +102,7 @@ async def download(request: Request) -> Response:
 
 def create_app(settings: Settings) -> Starlette:
     """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health."""
+    check_auth_mode(settings)
     schema = build_schema(
         max_depth=settings.max_query_depth,
         max_tokens=settings.max_query_tokens,
@@ -81,6 +114,10 @@ def create_app(settings: Settings) -> Starlette:
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         graphql_ide="graphiql",
         multipart_uploads_enabled=True,
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        # A connection that has not sent its token by then is closed (4408).
+        connection_init_wait_timeout=timedelta(seconds=10),
+        auth_recheck_seconds=settings.auth_recheck_seconds,
     )
 
     @asynccontextmanager
@@ -101,9 +138,11 @@ def create_app(settings: Settings) -> Starlette:
         ],
         middleware=[
             Middleware(
-                BodyLimitMiddleware,
-                max_body_bytes=settings.max_body_bytes,
-                max_upload_bytes=settings.max_upload_bytes,
+                RequestLimits,
+                max_body_bytes=settings.max_request_bytes,
+                # Room for the multipart framing around the file, so that a file just over
+                # the cap gets the upload's own clear userError rather than a bare 413.
+                max_upload_bytes=settings.max_upload_bytes + 1024 * 1024,
             )
         ],
         lifespan=lifespan,

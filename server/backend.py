@@ -12,11 +12,13 @@ from starlette.responses import Response
 
 from server.api.context import Services
 from server.config import Settings
+from server.domain.access import AccessService
 from server.domain.download_links import DownloadSigner, load_or_create_secret
 from server.domain.local_copies import LocalCopyService
 from server.domain.restore_points import BlobKeeper, RestorePointService
 from server.domain.settings_store import SettingsStore
 from server.domain.source_catalog import SourceCatalog
+from server.notices import first_token_notice
 from server.operations.runner import OperationRunner
 from server.sources.config_file import load_sources
 from server.sources.factory import build_sources
@@ -91,6 +93,10 @@ class Backend:
             if settings.secret_key
             else await asyncio.to_thread(load_or_create_secret, settings.data_dir)
         )
+        access = AccessService(db)
+        if settings.auth_enabled and (first_token := await access.create_first_admin()):
+            log.warning("no API tokens existed: created the admin token 'admin' (shown once on stderr)")
+            first_token_notice(first_token, settings)
         services = Services(
             restore_points=restore_points,
             settings=settings_store,
@@ -98,8 +104,10 @@ class Backend:
             local_copies=local_copies,
             downloads=DownloadSigner(secret, max_expiry_seconds=settings.max_download_expiry_seconds),
             max_page_size=settings.max_page_size,
-            public_url=settings.public_url,
             sources=sources,
+            public_url=settings.public_url,
+            access=access,
+            auth_enabled=settings.auth_enabled,
         )
         download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir))
         return cls(

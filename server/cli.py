@@ -1,4 +1,4 @@
-"""The `backups` command line: `backups serve` runs the server."""
+"""The `backups` command line: `backups serve` runs the server; `backups token` manages tokens."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import argparse
 import logging
 import sys
 
-import uvicorn
-
+from server import token_cli
 from server.config import Settings
 from server.sources.config_file import ConfigError, load_sources
 
 
 def serve(settings: Settings) -> int:
+    import uvicorn
+
     from server.app import create_app
+    from server.notices import AuthModeError
 
     try:  # a bad config file stops the server here, with one line saying what is wrong
         load_sources(settings.config, data_dir=settings.data_dir)
@@ -24,8 +26,13 @@ def serve(settings: Settings) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        app = create_app(settings)
+    except AuthModeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -33,6 +40,8 @@ def serve(settings: Settings) -> int:
         ws_ping_interval=20,
         ws_ping_timeout=20,
         timeout_graceful_shutdown=15,
+        # A websocket message is a GraphQL request too: the same limit as an HTTP body.
+        ws_max_size=settings.max_request_bytes,
     )
     return 0
 
@@ -47,12 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         "--config", help="sources config file, TOML (default: BACKUPS_CONFIG; none: settings store only)"
     )
     commands.add_parser("export-schema", help="print the GraphQL schema (schema.graphql)")
+    token_cli.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "export-schema":
         from server.api.schema import schema_text
 
         sys.stdout.write(schema_text())
         return 0
+    if args.command == "token":
+        return token_cli.run(args, Settings())
     if args.command in (None, "serve"):
         overrides = {k: v for k in ("host", "port", "config") if (v := getattr(args, k, None)) is not None}
         return serve(Settings(**overrides))

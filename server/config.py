@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,8 +27,14 @@ class Settings(BaseSettings):
     max_query_aliases: int = 30
     max_page_size: int = 100
     max_concurrent_operations: int = 2
-    max_body_bytes: int = 1024 * 1024  # GraphQL requests other than uploads
-    max_upload_bytes: int = 2 * 1024**3
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)  # any request but an upload
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024)  # a multipart upload
+    max_subscriptions_per_connection: int = Field(default=20, ge=1)
+
+    # Access control. "off" is refused unless the server listens on loopback only.
+    auth: Literal["on", "off"] = "on"
+    # How often an open websocket checks that its token is still valid (revoked, expired).
+    auth_recheck_seconds: float = Field(default=5.0, gt=0)
 
     # What an import accepts; anything beyond is refused as hostile before it is read.
     import_max_entries: int = 100_000
@@ -48,6 +56,20 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth == "on"
+
+    @property
+    def binds_loopback_only(self) -> bool:
+        """Whether `host` is a loopback address, reachable from this machine only."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
     @property
     def resolved_local_copies_dir(self) -> Path:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from server.domain.access import AccessService
 from server.domain.download_links import DownloadSigner
 from server.domain.local_copies import LocalCopyService
 from server.domain.restore_points import RestorePointService
 from server.domain.settings_store import SettingsStore
+from server.domain.tokens import ApiToken, Role
 from server.domain.source_catalog import SourceCatalog
 from server.operations.runner import OperationRunner
 
@@ -22,26 +25,50 @@ class Services:
     local_copies: LocalCopyService
     downloads: DownloadSigner
     max_page_size: int
-    public_url: str | None  # where clients reach us, for links; None: the request's own URL
+    access: AccessService
+    public_url: str | None = None  # where clients reach us, for links; None: the request's own URL
+    auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who is asking. Anonymous until tokens arrive; `name` ends up in createdBy/requestedBy."""
+    """Who is asking: the token's name (for createdBy/requestedBy) and role; anonymous without one."""
 
     name: str | None = None
+    role: Role | None = None
+    token_id: str | None = None
+    expires_at: datetime | None = None
 
     @property
     def is_anonymous(self) -> bool:
-        return self.name is None
+        return self.role is None
+
+    @classmethod
+    def of_token(cls, token: ApiToken) -> Actor:
+        return cls(name=token.name, role=token.role, token_id=token.id, expires_at=token.expires_at)
 
 
-@dataclass(frozen=True, slots=True)
+ANONYMOUS = Actor()
+# With authentication off (loopback only), everyone may do everything and nobody is named.
+UNCHECKED_ADMIN = Actor(role=Role.ADMIN)
+
+
+@dataclass(slots=True)
 class Context:
+    """One per HTTP request, one per websocket connection (shared by its operations)."""
+
     services: Services
-    actor: Actor
-    base_url: str  # the URL this request came in on, e.g. http://127.0.0.1:8000/
+    actor: Actor = ANONYMOUS
+    base_url: str = "http://127.0.0.1/"  # the URL this request came in on, for links
+    websocket: bool = False
+    # The bearer token of the HTTP request or websocket handshake, if there was one.
+    offered_token: str | None = None
+    # The token a websocket proved itself with: its operations check it again, so that a
+    # revoked token stops working on a connection that is already open.
+    recheck_token: bool = False
+    # Set by strawberry from the websocket's connection_init payload.
+    connection_params: dict[str, object] | None = None
 
     def link(self, path: str) -> str:
         """An absolute URL for one of our paths."""

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.file_uploads import Upload
 
 from server.api.errors import UserError, attempt
+from server.domain.errors import InvalidInput
 from server.api.types.local_copy import LocalCopy, SignedUrl
 from server.api.types.operation import Operation
 from server.api.types.payloads import DeletePayload, OperationPayload
@@ -90,7 +91,9 @@ class LocalCopyMutations:
     )
     async def upload_local_copy(self, info: strawberry.Info, file: Upload) -> LocalCopyPayload:
         services = info.context.services
-        copy, errors = await attempt(
-            lambda: services.local_copies.upload(file.file, getattr(file, "filename", None))  # type: ignore[attr-defined]
-        )
+        stream = getattr(file, "file", None)
+        if stream is None:  # a plain JSON value where the multipart spec puts a file
+            message = "file must be sent as a file part of a GraphQL multipart request"
+            return LocalCopyPayload(local_copy=None, user_errors=[UserError.from_domain(InvalidInput(message, field="file"))])
+        copy, errors = await attempt(lambda: services.local_copies.upload(stream, getattr(file, "filename", None)))
         return LocalCopyPayload(local_copy=LocalCopy.from_domain(copy) if copy else None, user_errors=errors)

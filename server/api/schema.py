@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from typing import Any
+
 import strawberry
 import strawberry.printer
+from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -11,19 +16,48 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-
 from strawberry.tools import merge_types
+from strawberry.types.graphql import OperationType
+from strawberry.utils.logging import StrawberryLogger
 
-from server.api import local_copy_fields, mutations, queries, source_fields, subscriptions
-from server.api.errors import should_mask
+from server.api import caller_fields, local_copy_fields, mutations, queries, source_fields, subscriptions
+from server.api.auth import RequireAuthentication
+from server.api.errors import ClientError, should_mask
 from server.api.fast_execution import FastLeafExecutionContext
+from server.api.permissions import protect
 from server.api.scalars import SCALARS
 from server.api.types.local_copy import LocalCopy
 from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
+
+log = logging.getLogger("server.api")
+
+
+class BackupsSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Log the unexpected with a traceback; what a client caused (bad input, no token) is
+        no server fault and gets one debug line, so a flood of refusals cannot flood the log."""
+        for error in errors:
+            if should_mask(error):
+                StrawberryLogger.error(error, execution_context)
+            else:
+                log.debug("client error: %s", error.message)
+
+
+class SubscriptionsOverWebsocketsOnly(SchemaExtension):
+    """Over plain HTTP a subscription would run as if it were a query and fail unexpectedly."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if self.execution_context.operation_type is OperationType.SUBSCRIPTION and not context.websocket:
+            raise ClientError(
+                "Subscriptions are served over websockets (graphql-transport-ws) only.", "BAD_REQUEST"
+            )
+        yield
 
 
 # Each feature keeps its root fields in its own module; they are merged here, in this order.
@@ -31,27 +65,33 @@ QUERIES: tuple[type, ...] = (
     queries.Query,
     local_copy_fields.LocalCopyQueries,
     source_fields.SourceQuery,
+    caller_fields.CallerQuery,
 )
 MUTATIONS: tuple[type, ...] = (mutations.Mutation, local_copy_fields.LocalCopyMutations)
 SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription,)
 
 
 def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:
-    """The schema with its limits; extensions are factories so no state is shared."""
+    """The schema with its limits; extensions are factories so no state is shared.
+
+    Every root field gets the role that server/api/permissions.py names for it."""
+    config = StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True)
     # The limiters' rule classes are made once: the validation cache is keyed by the rules,
     # and a fresh class per request (what the stock factories make) would miss every time.
     limit_rules = [
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
-    return strawberry.Schema(
-        query=merge_types("Query", QUERIES),
-        mutation=merge_types("Mutation", MUTATIONS),
-        subscription=merge_types("Subscription", SUBSCRIPTIONS),
+    return BackupsSchema(
+        query=protect(merge_types("Query", QUERIES), config.name_converter),
+        mutation=protect(merge_types("Mutation", MUTATIONS), config.name_converter),
+        subscription=protect(merge_types("Subscription", SUBSCRIPTIONS), config.name_converter),
         types=[RestorePoint, Operation, LocalCopy],
-        config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True),
+        config=config,
         execution_context_class=FastLeafExecutionContext,
         extensions=[
+            RequireAuthentication,
+            SubscriptionsOverWebsocketsOnly,
             lambda: AddValidationRules(limit_rules),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             ParserCache,

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote
 
-from server.domain.ids import new_id
 from server.domain.errors import Busy, InvalidArchive, InvalidInput, OperationFailed
+from server.domain.ids import new_id
 from server.domain.models import (
     EntryKind,
     LocalCopy,

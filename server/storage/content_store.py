@@ -11,6 +11,7 @@ removes every such blob.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import itertools
@@ -256,10 +257,8 @@ def _read_up_to(stream: BinaryIO, limit: int) -> bytes:
 
 
 def _unlink_quietly(name: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(name)
-    except FileNotFoundError:
-        pass
 
 
 def _syncfs(folder: Path) -> bool:

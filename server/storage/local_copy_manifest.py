@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from server.domain.errors import InvalidArchive
@@ -223,7 +223,7 @@ def _entry_document(entry: ManifestEntry) -> dict[str, Any]:
 
 def _aware(when: datetime) -> datetime:
     # Databases such as SQLite hand back naive datetimes; the server stores UTC.
-    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _iso(when: datetime) -> str:

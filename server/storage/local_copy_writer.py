@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -313,6 +313,6 @@ def _member_info(entry: ManifestEntry, created_at: datetime, compress_type: int)
 def _zip_time(when: datetime) -> tuple[int, int, int, int, int, int]:
     """ZIP's local-time stamp, taken in UTC and clamped to the years ZIP can represent."""
     if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc)
+        when = when.astimezone(UTC)
     stamp = (when.year, when.month, when.day, when.hour, when.minute, when.second)
     return max(_ZIP_EPOCH, min(stamp, _ZIP_END_OF_TIME))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.models import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointOrigin
-from server.storage.cursors import decode_cursor, encode_cursor
+from server.storage.cursors import encode_cursor, newest_first
 from server.storage.tables import EntryRow, RestorePointRow
 
 _ENTRY_BATCH = 1000
@@ -82,12 +82,7 @@ async def page_restore_points(
     row costs more than the page itself, so `count_restore_points` runs only when asked.
     """
     table = RestorePointRow
-    query = select(*_POINT_COLUMNS).order_by(table.created_at.desc(), table.id.desc()).limit(first + 1)
-    if after:
-        moment, last_id = decode_cursor(after)
-        query = query.where(
-            or_(table.created_at < moment, and_(table.created_at == moment, table.id < last_id))
-        )
+    query = newest_first(select(*_POINT_COLUMNS), table, first=first, after=after)
     rows = list(await session.execute(query))
     items = [_to_domain(row) for row in rows[:first]]  # type: ignore[arg-type]
     cursors = [encode_cursor(item.created_at, item.id) for item in items]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Text, TypeDecorator
+from sqlalchemy import BigInteger, Column, DateTime, Index, Text, TypeDecorator, text
 from sqlmodel import Field, SQLModel
 
 
@@ -114,6 +114,33 @@ class LogRow(SQLModel, table=True):
     at: datetime = _utc(nullable=False)  # type: ignore[assignment]
     level: str = Field(max_length=8)
     message: str = Field(sa_column=Column(Text(), nullable=False))
+
+
+class ApiTokenRow(SQLModel, table=True):
+    """An API token: only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (
+        Index("ix_api_token_hash", "token_hash", unique=True),
+        # One active token per name, so the name in an audit trail means one token at a time.
+        Index(
+            "ix_api_token_active_name",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+    token_hash: str = Field(max_length=64)
+    hint: str = Field(max_length=16)
+    created_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    created_by: str | None = Field(default=None, max_length=200)
+    expires_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
+    revoked_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
 
 
 metadata = SQLModel.metadata

@@ -11,6 +11,7 @@ from gql import Client, FileVar, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
 
 from tests.support.api import (
+    auth_headers,
     create_and_wait,
     execute,
     update_settings,
@@ -156,7 +157,7 @@ async def test_unknown_and_foreign_ids_are_not_found(server: ServerProcess) -> N
 async def upload(server: ServerProcess, path: Path, filename: str | None = None) -> dict:
     query = """mutation($file: Upload!) { uploadLocalCopy(file: $file) {
         localCopy { id fileName restorePointId problem } userErrors { code message field } } }"""
-    transport = AIOHTTPTransport(url=server.graphql_url)
+    transport = AIOHTTPTransport(url=server.graphql_url, headers=auth_headers(server))
     async with Client(transport=transport) as session:
         with path.open("rb") as handle:
             request = GraphQLRequest(query, variable_values={"file": FileVar(handle, filename=filename or path.name)})
@@ -214,6 +215,7 @@ async def test_upload_over_the_size_cap_is_refused(make_server, tmp_path: Path) 
             proc.graphql_url,
             data={"operations": '{"query": "mutation($f: Upload!) { uploadLocalCopy(file: $f) { localCopy { id } } }", "variables": {"f": null}}', "map": '{"0": ["variables.f"]}'},
             files={"0": ("huge.zip", handle, "application/zip")},
+            headers=auth_headers(proc),
         )
     assert response.status_code == 413
     assert list(copies_dir(proc).iterdir()) == []

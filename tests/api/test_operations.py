@@ -10,6 +10,7 @@ from gql import Client, GraphQLRequest
 
 from tests.support.api import (
     OPERATION_FIELDS,
+    auth_headers,
     create_and_wait,
     create_restore_point,
     execute,
@@ -159,7 +160,7 @@ async def test_server_stopped_gracefully_mid_operation_shows_interrupted(make_se
 
 async def test_disconnecting_subscribers_leave_nothing_behind(slow_server: ServerProcess) -> None:
     health = f"{slow_server.url}/health"
-    baseline = httpx.get(health).json()
+    baseline = httpx.get(health, headers=auth_headers(slow_server)).json()
     op = await create_restore_point(slow_server, "watched then dropped")
 
     async def watch_and_drop() -> None:
@@ -179,7 +180,7 @@ async def test_disconnecting_subscribers_leave_nothing_behind(slow_server: Serve
     await wait_for_operation(slow_server, op["id"])
 
     for _ in range(100):
-        now = httpx.get(health).json()
+        now = httpx.get(health, headers=auth_headers(slow_server)).json()
         if now["tasks"] <= baseline["tasks"] and now["operations"]["changeListeners"] == 0:
             break
         await asyncio.sleep(0.1)

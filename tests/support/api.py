@@ -1,4 +1,7 @@
-"""Talk to the server as clients do: gql over HTTP for queries, websockets for subscriptions."""
+"""Talk to the server as clients do: gql over HTTP for queries, websockets for subscriptions.
+
+Every helper takes a server (a ServerProcess, which sends its admin token) or
+`server.with_token(token)` (another token, or None for none)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
-from tests.support.server_process import ServerProcess
+from tests.support.server_process import Caller, ServerProcess
+
+Target = ServerProcess | Caller
 
 OPERATION_FIELDS = """
     id kind status done progress stage createdAt startedAt finishedAt requestedBy dismissed
@@ -19,7 +24,15 @@ OPERATION_FIELDS = """
 """
 
 
-def ws_transport(server: ServerProcess, **kwargs: Any) -> WebsocketsTransport:
+def auth_headers(server: Target) -> dict[str, str]:
+    """The Authorization header for the server's token (none without one)."""
+    return {"Authorization": f"Bearer {server.token}"} if server.token else {}
+
+
+def ws_transport(server: Target, **kwargs: Any) -> WebsocketsTransport:
+    """A graphql-transport-ws transport that sends the token in connection_init."""
+    if server.token:
+        kwargs.setdefault("init_payload", {"authorization": f"Bearer {server.token}"})
     return WebsocketsTransport(
         url=server.ws_url,
         subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
@@ -27,14 +40,14 @@ def ws_transport(server: ServerProcess, **kwargs: Any) -> WebsocketsTransport:
     )
 
 
-async def execute(server: ServerProcess, query: str, **variables: Any) -> dict[str, Any]:
+async def execute(server: Target, query: str, **variables: Any) -> dict[str, Any]:
     """Run a query or mutation over HTTP; raises TransportQueryError on GraphQL errors."""
-    transport = AIOHTTPTransport(url=server.graphql_url)
+    transport = AIOHTTPTransport(url=server.graphql_url, headers=auth_headers(server))
     async with Client(transport=transport) as session:
         return await session.execute(GraphQLRequest(query, variable_values=variables or None))
 
 
-async def execute_errors(server: ServerProcess, query: str, **variables: Any) -> list[dict[str, Any]]:
+async def execute_errors(server: Target, query: str, **variables: Any) -> list[dict[str, Any]]:
     """Run a request that must fail with top-level GraphQL errors; returns them."""
     try:
         result = await execute(server, query, **variables)
@@ -44,14 +57,14 @@ async def execute_errors(server: ServerProcess, query: str, **variables: Any) ->
     raise AssertionError(f"expected GraphQL errors, got data {result}")
 
 
-async def subscribe(server: ServerProcess, query: str, **variables: Any) -> AsyncIterator[dict[str, Any]]:
+async def subscribe(server: Target, query: str, **variables: Any) -> AsyncIterator[dict[str, Any]]:
     """Yield each event of a subscription over graphql-transport-ws until it completes."""
     async with Client(transport=ws_transport(server)) as session:
         async for event in session.subscribe(GraphQLRequest(query, variable_values=variables or None)):
             yield event
 
 
-async def create_restore_point(server: ServerProcess, label: str | None = None, note: str | None = None) -> dict[str, Any]:
+async def create_restore_point(server: Target, label: str | None = None, note: str | None = None) -> dict[str, Any]:
     data = await execute(
         server,
         f"""mutation($label: String, $note: String) {{
@@ -65,7 +78,7 @@ async def create_restore_point(server: ServerProcess, label: str | None = None, 
     return payload["operation"]
 
 
-async def wait_for_operation(server: ServerProcess, op_id: str, timeout: float = 60) -> dict[str, Any]:
+async def wait_for_operation(server: Target, op_id: str, timeout: float = 60) -> dict[str, Any]:
     """Follow operationProgress to the end; returns the final state."""
 
     async def follow() -> dict[str, Any]:
@@ -82,14 +95,14 @@ async def wait_for_operation(server: ServerProcess, op_id: str, timeout: float =
     return await asyncio.wait_for(follow(), timeout)
 
 
-async def create_and_wait(server: ServerProcess, label: str | None = None) -> dict[str, Any]:
+async def create_and_wait(server: Target, label: str | None = None) -> dict[str, Any]:
     op = await create_restore_point(server, label)
     final = await wait_for_operation(server, op["id"])
     assert final["status"] == "SUCCEEDED", final
     return final
 
 
-async def update_settings(server: ServerProcess, module: str, values: Any) -> dict[str, Any]:
+async def update_settings(server: Target, module: str, values: Any) -> dict[str, Any]:
     data = await execute(
         server,
         """mutation($module: String!, $values: JSON!) { updateSettings(module: $module, values: $values) {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +19,8 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_DATABASE_URL = os.environ.get("BACKUPS_TEST_DATABASE_URL")
+# The first start prints the admin token it made, framed, on stderr (see server/notices.py).
+FIRST_TOKEN = re.compile(r"^\s+(bk_[A-Za-z0-9_-]{20,})\s*$", re.MULTILINE)
 
 
 def free_port() -> int:
@@ -61,6 +64,8 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     database: FreshDatabase | None = None
+    # The admin token the first start printed; the test helpers send it unless told otherwise.
+    token: str | None = None
 
     @property
     def url(self) -> str:
@@ -78,10 +83,12 @@ class ServerProcess:
     def log_path(self) -> Path:
         return self.data_dir.parent / f"{self.data_dir.name}-server.log"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment the server runs with (and `backups token` needs, to find its database)."""
         if self.database is None:
             self.database = FreshDatabase(self.data_dir)
-        env = {
+        return {
             **os.environ,
             "BACKUPS_DATA_DIR": str(self.data_dir),
             "BACKUPS_DATABASE_URL": self.database.url,
@@ -90,6 +97,10 @@ class ServerProcess:
             "BACKUPS_LOG_LEVEL": "warning",
             **self.env_overrides,
         }
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        env = self.env
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server", "serve"],
@@ -100,7 +111,30 @@ class ServerProcess:
         )
         log.close()
         self._wait_healthy(timeout)
+        if self.token is None:
+            with self.log_path.open("rb") as output:
+                output.seek(log_start)
+                if found := FIRST_TOKEN.search(output.read().decode(errors="replace")):
+                    self.token = found[1]
         return self
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `python -m server ARGS` against this server's data folder and database."""
+        result = subprocess.run(
+            [sys.executable, "-m", "server", *args],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"`backups {' '.join(args)}` failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    def create_token(self, name: str, role: str, *extra: str) -> str:
+        """A new API token made with `backups token create`."""
+        return self.cli("token", "create", "--name", name, "--role", role, *extra).stdout.strip()
+
+    def with_token(self, token: str | None) -> Caller:
+        """This server as seen with another token (None: with none); accepted by every helper."""
+        return Caller(self, token)
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -141,3 +175,26 @@ class ServerProcess:
 
         assert self.process is not None
         return psutil.Process(self.process.pid).memory_info().rss
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A server and the token to call it with: what tests/support/api.py helpers talk to."""
+
+    server: ServerProcess
+    token: str | None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def graphql_url(self) -> str:
+        return self.server.graphql_url
+
+    @property
+    def ws_url(self) -> str:
+        return self.server.ws_url
+
+    def with_token(self, token: str | None) -> Caller:
+        return Caller(self.server, token)

@@ -8,13 +8,11 @@ import json
 import os
 import shutil
 import stat
-import struct
 import subprocess
-import warnings
 import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -23,14 +21,6 @@ import pytest
 from server.domain.errors import InvalidArchive
 from server.domain.models import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
 from server.storage.content_store import ContentStore
-from tests.support.archives import (
-    HEADER_FIELDS,
-    Member,
-    Parts,
-    build,
-    patch_header,
-    take_apart,
-)
 from server.storage.local_copy_format import (
     MANIFEST_NAME,
     ArchiveLimits,
@@ -42,9 +32,16 @@ from server.storage.local_copy_format import (
     verify_local_copy,
     write_local_copy,
 )
+from tests.support.archives import (
+    Member,
+    Parts,
+    build,
+    patch_header,
+    take_apart,
+)
 
-CREATED = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=timezone.utc)
-MTIME = datetime(2025, 12, 31, 23, 59, 58, tzinfo=timezone.utc)
+CREATED = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
+MTIME = datetime(2025, 12, 31, 23, 59, 58, tzinfo=UTC)
 REGULAR = (stat.S_IFREG | 0o644) << 16
 JSON_MEMBER = "settings/modules/network.json"
 DIRECTORY = (stat.S_IFDIR | 0o755) << 16 | 0x10
@@ -587,9 +584,8 @@ def test_member_stream_stops_past_the_manifest_size(tmp_path: Path) -> None:
     sample = write_sample(tmp_path)
     with open_local_copy(sample.path) as copy:
         entry = next(e for e in copy.manifest.entries if e.path == "random.bin")
-        with copy.open_member(replace(entry, size=10)) as stream:
-            with pytest.raises(InvalidArchive) as caught:
-                stream.read()
+        with copy.open_member(replace(entry, size=10)) as stream, pytest.raises(InvalidArchive) as caught:
+            stream.read()
     assert "holds more than the 10 bytes" in caught.value.message
 
 

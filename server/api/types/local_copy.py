@@ -26,7 +26,7 @@ class LocalCopy(Node):
     @strawberry.field(description="The restore point the copy holds; null when it is not in the database.")
     async def restore_point(
         self, info: strawberry.Info
-    ) -> Annotated["RestorePoint", strawberry.lazy("server.api.types.restore_point")] | None:
+    ) -> Annotated[RestorePoint, strawberry.lazy("server.api.types.restore_point")] | None:
         from server.api.types.restore_point import RestorePoint
 
         if self.restore_point_id is None:

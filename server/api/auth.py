@@ -1,0 +1,87 @@
+"""Authentication: bearer tokens from HTTP headers and websocket connection_init payloads.
+
+Who may do what (roles per root field) is in permissions.py; this module answers "who is it?".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+
+from strawberry.extensions import SchemaExtension
+
+from server.api.context import ANONYMOUS, UNCHECKED_ADMIN, Actor, Context, Services
+from server.api.errors import ClientError
+from server.domain.tokens import Role
+
+log = logging.getLogger("server.auth")
+
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+
+
+def bearer_token(value: str | None) -> str | None:
+    """The token in an `Authorization: Bearer <token>` value, or None."""
+    scheme, _, token = (value or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def connection_token(params: Mapping[str, object] | None) -> str | None:
+    """The token in a connection_init payload: {"authorization": "Bearer <token>"} or {"token": "<token>"}."""
+    if not isinstance(params, Mapping):
+        return None
+    for key in ("authorization", "Authorization"):
+        if isinstance(value := params.get(key), str):
+            return bearer_token(value)
+    token = params.get("token")
+    return (token.strip() or None) if isinstance(token, str) else None
+
+
+async def identify(services: Services, token: str | None) -> Actor:
+    """Whose token this is; ANONYMOUS when it is missing, unknown, expired or revoked."""
+    if not services.auth_enabled:
+        return UNCHECKED_ADMIN
+    found = await services.access.authenticate(token)
+    return Actor.of_token(found) if found is not None else ANONYMOUS
+
+
+async def current_actor(context: Context) -> Actor:
+    """The caller of this operation. A websocket checks its token again each time, so a token
+    revoked after the connection opened stops working at the connection's next operation."""
+    actor = context.actor
+    if context.recheck_token and actor.token_id is not None:
+        if not await context.services.access.is_active(actor.token_id):
+            log.info("token %r is no longer valid: refusing its websocket's operations", actor.name)
+            context.actor = actor = ANONYMOUS
+    return actor
+
+
+def unauthenticated(context: Context) -> ClientError:
+    """The error for a caller without a valid token."""
+    if context.offered_token is None:
+        return ClientError(
+            "Authentication required: send an API token as `Authorization: Bearer <token>`.",
+            UNAUTHENTICATED,
+        )
+    return ClientError("The API token is not valid: it is unknown, expired or revoked.", UNAUTHENTICATED)
+
+
+def forbidden(actor: Actor, needed: Role, field: str) -> ClientError:
+    """The error for a caller whose role is too small for a field."""
+    log.warning("refused %s to token %r (role %s, needs %s)", field, actor.name, actor.role, needed)
+    return ClientError(f"This needs the {needed.value} role; the token has the {actor.role} role.", FORBIDDEN)
+
+
+class RequireAuthentication(SchemaExtension):
+    """Refuses every operation, introspection included, from a caller without a valid token.
+
+    HTTP requests without one are refused before parsing (app.py); this catches the rest:
+    operations on a websocket whose token was revoked or expired after it connected."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        if (await current_actor(context)).is_anonymous:
+            raise unauthenticated(context)
+        yield

@@ -1,0 +1,108 @@
+"""The access service: creates, lists, revokes and checks API tokens (see tokens.py)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from server.domain.errors import InvalidInput, NotFound
+from server.domain.ids import new_id
+from server.domain.tokens import (
+    FIRST_ADMIN_NAME,
+    MAX_TOKEN_LENGTH,
+    TOKEN_PREFIX,
+    ApiToken,
+    Role,
+    TokenStatus,
+    clean_name,
+    hash_secret,
+    new_secret,
+)
+from server.storage import tokens_repo as repo
+from server.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class AccessService:
+    """Creates, lists, revokes and checks API tokens."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._db = db
+        self._now = clock
+
+    async def create(
+        self, *, name: str, role: Role, expires_in: timedelta | None = None, created_by: str | None = None
+    ) -> tuple[ApiToken, str]:
+        """A new token and its secret; the secret is shown to the caller once and never again."""
+        name = clean_name(name)
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise InvalidInput("the expiry must be in the future", field="expires_in")
+        now = self._now()
+        secret = new_secret()
+        token = ApiToken(
+            id=new_id("tok"),
+            name=name,
+            role=role,
+            hint=secret[: len(TOKEN_PREFIX) + 4],
+            created_at=now,
+            created_by=created_by,
+            expires_at=now + expires_in if expires_in is not None else None,
+            revoked_at=None,
+        )
+        async with self._db.write() as session:
+            if await repo.active_by_name(session, name) is not None:
+                raise InvalidInput(f"an active token named {name!r} exists; revoke it first", field="name")
+            await repo.insert(session, token, hash_secret(secret))
+        return token, secret
+
+    async def list(self) -> list[ApiToken]:
+        """Every token ever made, oldest first, revoked and expired ones included."""
+        async with self._db.read() as session:
+            return await repo.list_all(session)
+
+    async def revoke(self, name_or_id: str) -> ApiToken:
+        """Revoke a token by its id, or by the name of an active token; it stops working at once."""
+        async with self._db.write() as session:
+            token = await repo.by_id(session, name_or_id) or await repo.active_by_name(session, name_or_id)
+            if token is None:
+                raise NotFound(f"no token with id or active name {name_or_id!r}", field="token")
+            if token.revoked_at is None:
+                token = await repo.set_revoked(session, token.id, self._now())
+        return token
+
+    async def authenticate(self, secret: str | None) -> ApiToken | None:
+        """The active token with this secret, or None (missing, unknown, expired or revoked)."""
+        if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > MAX_TOKEN_LENGTH:
+            return None
+        digest = hash_secret(secret)
+        async with self._db.read() as session:
+            found = await repo.by_hash(session, digest)
+        if found is None:
+            return None
+        token, stored = found
+        # The lookup matched on the digest already; compare again in constant time so that no
+        # code path here depends on how much of a guess was right.
+        if not hmac.compare_digest(stored, digest):
+            return None
+        status = token.status(self._now())
+        if status is not TokenStatus.ACTIVE:
+            log.info("refused the %s token %r (%s)", status.value, token.name, token.id)
+            return None
+        return token
+
+    async def is_active(self, token_id: str) -> bool:
+        """Whether the token is still neither revoked nor expired (for long-lived connections)."""
+        async with self._db.read() as session:
+            token = await repo.by_id(session, token_id)
+        return token is not None and token.status(self._now()) is TokenStatus.ACTIVE
+
+    async def create_first_admin(self) -> str | None:
+        """On a server that never had a token, make an admin token and return its secret."""
+        async with self._db.read() as session:
+            if await repo.count(session) > 0:
+                return None
+        _, secret = await self.create(name=FIRST_ADMIN_NAME, role=Role.ADMIN, created_by="first start")
+        return secret

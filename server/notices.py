@@ -1,0 +1,67 @@
+"""What the server tells the person who starts it: the first admin token, and auth being off.
+
+Written straight to stderr, whatever the log level, framed so that it is hard to miss."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from server.config import Settings
+
+log = logging.getLogger("server.auth")
+
+
+class AuthModeError(RuntimeError):
+    """Authentication off on a server that listens beyond loopback."""
+
+
+def announce(lines: list[str]) -> None:
+    """Print a framed block to stderr."""
+    width = max(len(line) for line in lines) + 4
+    rule = "=" * width
+    text = "\n".join([rule, *(f"  {line}" for line in lines), rule])
+    sys.stderr.write(f"\n{text}\n\n")
+    sys.stderr.flush()
+
+
+def check_auth_mode(settings: Settings) -> None:
+    """Refuse authentication off on a non-loopback address; say loudly that it is off."""
+    if settings.auth_enabled:
+        return
+    if not settings.binds_loopback_only:
+        raise AuthModeError(
+            f"BACKUPS_AUTH=off is only allowed on a loopback address (127.0.0.1, ::1, localhost), "
+            f"not on {settings.host!r}: anyone who can reach the server could overwrite the system"
+        )
+    log.warning("AUTHENTICATION IS OFF: every request may do everything, including apply and delete")
+    announce(
+        [
+            "WARNING: AUTHENTICATION IS OFF (BACKUPS_AUTH=off).",
+            f"Anyone who can connect to {settings.host}:{settings.port} may read, create, apply",
+            "and delete restore points. Nothing is recorded of who did what.",
+            "Turn it back on by removing BACKUPS_AUTH=off.",
+        ]
+    )
+
+
+def first_token_notice(secret: str, settings: Settings) -> None:
+    """Show the first admin token, once, with how to use it."""
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    announce(
+        [
+            "No API tokens existed, so an admin token was created. It is shown only this once:",
+            "",
+            f"    {secret}",
+            "",
+            "Send it with every request:   Authorization: Bearer <token>",
+            "Over websockets, put it in the connection_init payload:",
+            '    {"authorization": "Bearer <token>"}   (or {"token": "<token>"})',
+            "For example:  curl -H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' \\",
+            f"                   -d '{{\"query\": \"{{ me {{ name role }} }}\"}}' {url}",
+            "",
+            "Make tokens for people and scripts with the smallest role they need:",
+            "    backups token create --name ci --role operator --expires-in 90d",
+            "Lost this one? On this machine: backups token create --name admin2 --role admin",
+        ]
+    )

@@ -8,10 +8,15 @@ no arguments, no field extensions) with leaf types, the result of each field is 
 `coerce_output_value(getattr(source, name))`, so this executor computes that directly.
 Anything else (a resolver, arguments, a nested object, a null in a non-null field, a value
 that does not coerce) takes graphql-core's own path, which then reports it as usual.
+
+Subscription events: when many clients follow the same stream with the same document and
+variables, each event is executed once per role and the result shared, provided everything
+below the root field took the direct path (so no resolver could see who is asking).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +37,30 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # set per parent selection, so all rows of a list share one; the set is kept
         # alive beside its plan so that its id is never reused for another.
         self._leaf_plans: dict[int, tuple[object, list[_Step] | None]] = {}
+        self._event_key: tuple[object, ...] | None = None
+        self._all_direct = True  # below the root, every object took the direct path
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        executor._leaf_plans = {}
+        executor._all_direct = True
+        executor._event_key = _event_key(self, payload)
+        return executor
+
+    def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        key = self._event_key
+        if key is None:
+            return super().execute_operation(*args, **kwargs)
+        if (shared := _SHARED_EVENTS.get(key)) is not None and shared[0] is self.root_value:
+            _SHARED_EVENTS.move_to_end(key)
+            return shared[1]
+        result = super().execute_operation(*args, **kwargs)
+        if self._all_direct and not self.is_awaitable(result) and not getattr(result, "errors", True):
+            # The payload is kept with the result, so its id cannot be reused while cached.
+            _SHARED_EVENTS[key] = (self.root_value, result)
+            if len(_SHARED_EVENTS) > _SHARED_EVENT_LIMIT:
+                _SHARED_EVENTS.popitem(last=False)
+        return result
 
     def execute_fields(  # type: ignore[override]
         self,
@@ -46,6 +75,8 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             result = _run_plan(plan, source_value, parent_type.name)
             if result is not _FALLBACK:
                 return result
+        if path is not None:  # below the root: a resolver may run, and see the context
+            self._all_direct = False
         return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
 
     def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Step] | None:
@@ -78,6 +109,22 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return None
             steps.append((response_name, resolve, leaf.coerce_output_value, is_non_null_type(field_def.type)))
         return steps
+
+
+_SHARED_EVENTS: OrderedDict[tuple[object, ...], tuple[Any, Any]] = OrderedDict()
+_SHARED_EVENT_LIMIT = 256
+
+
+def _event_key(executor: FastLeafExecutionContext, payload: Any) -> tuple[object, ...] | None:
+    """What makes two subscribers' results for one event equal: the same parsed operation
+    (the parser cache hands every client the same one), variables, payload and role."""
+    try:
+        variables = tuple(sorted(executor.variable_values.coerced.items()))
+        hash(variables)
+    except TypeError:
+        return None
+    actor = getattr(executor.context_value, "actor", None)
+    return (id(executor.operation), variables, id(payload), getattr(actor, "role", None))
 
 
 def _run_plan(plan: list[_Step], source: Any, type_name: str) -> Any:

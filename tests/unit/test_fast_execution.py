@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import strawberry
+from strawberry.extensions import ParserCache
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from server.api.fast_execution import FastLeafExecutionContext
@@ -118,3 +119,51 @@ async def test_the_fast_path_is_taken_for_leaf_selections() -> None:
     result = await schema.execute("{ points { id label kind createdAt } }")
     assert not result.errors and len(result.data["points"]) == 5  # type: ignore[index]
     assert calls == ["Query.points"]  # no per-row field went through graphql-core
+
+
+@strawberry.type
+class Feed:
+    @strawberry.subscription
+    async def points(self) -> Point:
+        for point in SHARED_POINTS:
+            yield point
+
+
+SHARED_POINTS = points()
+
+
+async def events(schema: strawberry.Schema, query: str) -> list[Any]:
+    stream = await schema.subscribe(query)
+    return [result async for result in stream]  # type: ignore[union-attr]
+
+
+class CountingEvents(FastLeafExecutionContext):
+    executed: list[int] = []
+
+    def execute_fields(self, parent_type, source, path, fields, position):  # type: ignore[no-untyped-def]
+        if path is None:  # the root of an event: only runs when the event is executed
+            CountingEvents.executed.append(1)
+        return super().execute_fields(parent_type, source, path, fields, position)
+
+
+def counting_schema() -> strawberry.Schema:
+    CountingEvents.executed = []
+    return strawberry.Schema(Query, subscription=Feed, execution_context_class=CountingEvents, extensions=[ParserCache])
+
+
+async def test_subscribers_of_the_same_stream_share_each_event_result() -> None:
+    schema = counting_schema()
+    query = "subscription { points { id label kind } }"
+    first, second = await events(schema, query), await events(schema, query)
+    assert [r.data for r in first] == [r.data for r in second] and len(first) == 5
+    assert len(CountingEvents.executed) == 5  # each event executed once, for both subscribers
+    stock = strawberry.Schema(Query, subscription=Feed, execution_context_class=StrawberryGraphQLCoreExecutionContext)
+    assert [r.data for r in await events(stock, query)] == [r.data for r in first]
+
+
+async def test_events_whose_fields_run_resolvers_are_not_shared() -> None:
+    schema = counting_schema()
+    query = "subscription { points { id shout } }"  # a resolver could look at who is asking
+    first, second = await events(schema, query), await events(schema, query)
+    assert [r.data for r in first] == [r.data for r in second]
+    assert len(CountingEvents.executed) == 10

@@ -90,8 +90,8 @@ class AccessService:
         if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > MAX_TOKEN_LENGTH:
             return None
         digest = hash_secret(secret)
-        async with self._db.read() as session:
-            found = await repo.by_hash(session, digest)
+        async with self._db.connect() as connection:  # every request: the lightest read there is
+            found = await repo.by_hash(connection, digest)
         if found is None:
             return None
         token, stored = found

@@ -167,3 +167,17 @@ async def test_events_whose_fields_run_resolvers_are_not_shared() -> None:
     first, second = await events(schema, query), await events(schema, query)
     assert [r.data for r in first] == [r.data for r in second]
     assert len(CountingEvents.executed) == 10
+
+
+async def test_a_list_of_plain_objects_is_completed_in_one_step() -> None:
+    completed: list[str] = []
+
+    class Counting(FastLeafExecutionContext):
+        def complete_object_value(self, return_type, *args):  # type: ignore[no-untyped-def]
+            completed.append(return_type.name)
+            return super().complete_object_value(return_type, *args)
+
+    schema = strawberry.Schema(Query, execution_context_class=Counting)
+    result = await schema.execute("{ points { id label kind createdAt } wrapped { points { id } } }")
+    assert not result.errors and len(result.data["points"]) == 5  # type: ignore[index]
+    assert completed == ["Wrapper"]  # no row went through graphql-core one by one

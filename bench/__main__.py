@@ -12,7 +12,8 @@ import time
 
 from bench import tools
 from bench.context import BenchContext
-from bench.report import Row, write
+from bench.report import HERE, Row, write
+from bench.workloads import WORK
 
 BENCHMARKS = ["capture", "export", "apply", "download", "query", "websockets"]
 
@@ -27,7 +28,8 @@ def main() -> None:
     programs = tools.ensure_programs()
     ctx = BenchContext(runs=args.runs, programs=programs, quick=args.quick)
     rows: list[Row] = []
-    for name in args.only.split(","):
+    names = args.only.split(",")
+    for name in names:
         module = importlib.import_module(f"bench.bench_{name}")
         print(f"== {name}", flush=True)
         begun = time.monotonic()
@@ -36,8 +38,12 @@ def main() -> None:
             print(f"   {row.path}: {row.ours} | {row.peers} | {row.ratio} | {row.memory} | met: {row.met}", flush=True)
         print(f"   ({time.monotonic() - begun:.0f} s)", flush=True)
         rows += found
-    text = write(rows, runs=args.runs, seconds=time.monotonic() - started, peers=tools.versions(programs))
+    # Only a full run replaces bench/results.*; a partial one (--only, --quick) goes to bench/work/.
+    complete = set(names) == set(BENCHMARKS) and not args.quick
+    folder = HERE if complete else WORK / "partial-results"
+    text = write(rows, runs=args.runs, seconds=time.monotonic() - started, peers=tools.versions(programs), folder=folder)
     print(text)
+    print(f"written to {folder}/results.md")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,12 @@ def run(ctx: BenchContext) -> list[Row]:
             ratio=f"{over_stock:.2f}x stock Strawberry, {rps['ours'] / rps['starlette']:.2f}x Starlette",
             memory=f"peak RSS {mb(max(peaks))}",
             target=">= 3x stock Strawberry req/s; p99 < 20 ms",
+            note=(
+                "ours checks its API token in the database on every request (the peers have no "
+                "auth). One Python process on one core: about 2 ms a request (token lookup ~20%, "
+                "Strawberry's request handling and graphql-core ~50%, the rest HTTP), so at 16 "
+                "connections a request waits for ~15 others: p99 < 20 ms needs ~1,000 req/s."
+            ),
             met=met,
             numbers={
                 "requests_per_second": rps,

@@ -78,8 +78,8 @@ def markdown(rows: list[Row], info: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(rows: list[Row], *, runs: int, seconds: float, peers: dict[str, str]) -> str:
-    """Write bench/results.md and bench/results.json; returns the Markdown."""
+def write(rows: list[Row], *, runs: int, seconds: float, peers: dict[str, str], folder: Path = HERE) -> str:
+    """Write results.md and results.json into `folder` (bench/); returns the Markdown."""
     info = {
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "runs": runs,
@@ -88,8 +88,9 @@ def write(rows: list[Row], *, runs: int, seconds: float, peers: dict[str, str]) 
         "peers": peers,
     }
     text = markdown(rows, info)
-    (HERE / "results.md").write_text(text)
-    (HERE / "results.json").write_text(
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.md").write_text(text)
+    (folder / "results.json").write_text(
         json.dumps({**info, "rows": [asdict(row) for row in rows]}, indent=2, default=str) + "\n"
     )
     return text

@@ -8,10 +8,16 @@ from dataclasses import dataclass
 
 from server.api.context import Services
 from server.config import Settings
+from server.domain.apply import ApplyService
+from server.domain.apply_run import ApplyTools
+from server.domain.restart import RestartStep
 from server.domain.restore_points import BlobKeeper, RestorePointService
 from server.domain.settings_store import SettingsStore
+from server.domain.step_control import StepControl
+from server.domain.system import SystemMonitor
 from server.operations.runner import OperationRunner
 from server.sources.settings_source import SettingsSource
+from server.storage.apply_journal import ApplyJournal
 from server.storage.content_store import ContentStore
 from server.storage.database import Database
 from server.version import SERVER_VERSION
@@ -41,7 +47,6 @@ class Backend:
             entry_delay=settings.test_entry_delay,
         )
         keeper = BlobKeeper(db=db, store=store, lock=asyncio.Lock())
-        settings_store = SettingsStore(db)
         restore_points = RestorePointService(
             db=db,
             store=store,
@@ -50,9 +55,29 @@ class Backend:
             sources=[SettingsSource(db)],
             server_version=SERVER_VERSION,
         )
+        system = SystemMonitor(sources=restore_points.sources, server_version=SERVER_VERSION)
+        settings_store = SettingsStore(db, check_writable=system.check_writable)
+        apply = ApplyService(
+            runner=runner,
+            tools=ApplyTools(
+                store=store,
+                keeper=keeper,
+                restore_points=restore_points,
+                settings=settings_store,
+                system=system,
+                journal=ApplyJournal(settings.apply_journal_path),
+                restart=RestartStep(
+                    command=settings.restart_command,
+                    timeout=settings.restart_timeout,
+                    sources=restore_points.sources,
+                ),
+                steps=StepControl(pause_at=settings.test_pause_at, fail_at=settings.test_fail_at),
+            ),
+        )
         if await settings_store.seed_if_empty():
             log.info("seeded the settings store with its starting modules")
-        await runner.start()
+        await runner.start()  # an apply the last process left is resumed here (see apply.py)
+        await apply.tidy()
         freed = await keeper.collect_all()
         if freed:
             log.info("freed %d bytes of content no restore point uses", freed)
@@ -61,6 +86,8 @@ class Backend:
             settings=settings_store,
             runner=runner,
             max_page_size=settings.max_page_size,
+            apply=apply,
+            system=system,
         )
         return cls(settings=settings, db=db, store=store, runner=runner, services=services)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from server.domain.apply import ApplyService
 from server.domain.restore_points import RestorePointService
 from server.domain.settings_store import SettingsStore
+from server.domain.system import SystemMonitor
 from server.operations.runner import OperationRunner
 
 
@@ -17,6 +19,8 @@ class Services:
     settings: SettingsStore
     runner: OperationRunner
     max_page_size: int
+    apply: ApplyService
+    system: SystemMonitor
 
 
 @dataclass(frozen=True, slots=True)

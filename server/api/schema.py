@@ -16,7 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from strawberry.tools import merge_types
 
-from server.api import mutations, queries, subscriptions
+from server.api import apply_fields, mutations, queries, subscriptions
 from server.api.errors import should_mask
 from server.api.scalars import SCALARS
 from server.api.types.local_copy import LocalCopy
@@ -25,9 +25,9 @@ from server.api.types.restore_point import RestorePoint
 
 
 # Each feature keeps its root fields in its own module; they are merged here, in this order.
-QUERIES: tuple[type, ...] = (queries.Query,)
-MUTATIONS: tuple[type, ...] = (mutations.Mutation,)
-SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription,)
+QUERIES: tuple[type, ...] = (queries.Query, apply_fields.SystemQuery)
+MUTATIONS: tuple[type, ...] = (mutations.Mutation, apply_fields.ApplyMutation)
+SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription, apply_fields.SystemSubscription)
 
 
 def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:

@@ -70,7 +70,7 @@ class RestartStep:
         except OSError as error:
             raise RestartFailed("RESTART_FAILED", f"the restart command could not start: {error}") from error
         assert process.stdout is not None
-        output = _OutputLog(ctx)
+        output = OutputLog(ctx)
         try:
             async with asyncio.timeout(self.timeout):
                 while chunk := await process.stdout.read(READ_CHUNK):
@@ -89,7 +89,7 @@ class RestartStep:
         ctx.log("The restart command finished (exit code 0).")
 
 
-class _OutputLog:
+class OutputLog:
     """Turns a command's output into log lines (cut at MAX_LINE, at most MAX_LINES)."""
 
     def __init__(self, ctx: OperationContext) -> None:

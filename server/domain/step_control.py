@@ -27,5 +27,8 @@ class StepControl:
             raise OperationFailed("TEST_FAILURE", f"test failure at step {step!r} (BACKUPS_TEST_FAIL_AT)")
         if step == self.pause_at:
             ctx.log(f"Test pause at step {step!r} (BACKUPS_TEST_PAUSE_AT).", LogLevel.WARNING)
-            await ctx.flush()  # a test that kills the server now finds this line stored
+            await ctx.flush()
+            # Shown only once the line is stored: a test that kills the server on seeing this
+            # stage finds every line it saw in the database after the restart.
+            ctx.progress(ctx.operation.progress, f"Test pause at {step}")
             await ctx.hold()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ from server.sources.base import SnapshotItem, Source
 
 # A stream re-checks this often even without a signal; a safety net, not the mechanism.
 IDLE_RECHECK = 5.0
+# Transitions kept for followers that wake late: a short RESTARTING must not be coalesced away.
+HISTORY = 16
 CHUNK_SIZE = 1024 * 1024
 
 
@@ -42,6 +45,8 @@ class SystemMonitor:
         self._sources = sources
         self._server_version = server_version
         self._status = SystemStatus(SystemState.RUNNING, datetime.now(UTC), None, server_version)
+        self._history: deque[tuple[int, SystemStatus]] = deque(maxlen=HISTORY)
+        self._count = 0
         self.changed = Signal()
 
     @property
@@ -53,6 +58,8 @@ class SystemMonitor:
         if state is self._status.state and operation_id == self._status.operation_id:
             return
         self._status = SystemStatus(state, datetime.now(UTC), operation_id, self._server_version)
+        self._count += 1
+        self._history.append((self._count, self._status))
         self.changed.fire()
 
     def check_writable(self) -> None:
@@ -65,16 +72,17 @@ class SystemMonitor:
             )
 
     async def follow(self) -> AsyncIterator[SystemStatus]:
-        """The status now, then after each change."""
+        """The status now, then every transition after it (the last HISTORY, if it lags)."""
         seen = self.changed.version
-        last = self._status
-        yield last
+        delivered = self._count
+        yield self._status
         while True:
             await self.changed.wait(seen, IDLE_RECHECK)
             seen = self.changed.version
-            if self._status != last:
-                last = self._status
-                yield last
+            for number, status in list(self._history):
+                if number > delivered:
+                    delivered = number
+                    yield status
 
     async def current_entries(self) -> list[ManifestEntry]:
         """What a restore point taken now would list, without storing anything."""

@@ -66,7 +66,7 @@ class ApplyJournal:
             return None
         try:
             return _decode(json.loads(text))
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise JournalUnreadable(f"{self.path}: {error}") from error
 
     def write(self, record: JournalRecord) -> None:

@@ -6,7 +6,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from tests.support.api import create_and_wait, create_restore_point, execute, subscribe, update_settings, wait_for_operation
+from tests.support.api import (
+    create_and_wait,
+    create_restore_point,
+    execute,
+    execute_errors,
+    subscribe,
+    update_settings,
+    wait_for_operation,
+)
 from tests.support.apply import (
     apply,
     blob_files,
@@ -102,6 +110,9 @@ async def test_confirmation_and_unknown_id(make_server) -> None:
 
     assert (await execute(proc, "{ operations { totalCount } }"))["operations"]["totalCount"] == count
     assert await modules(proc) == state
+
+    errors = await execute_errors(proc, "query($id: ID!) { system { matchesRestorePoint(id: $id) } }", id=unknown)
+    assert errors[0]["extensions"]["code"] == "NOT_FOUND" and unknown in errors[0]["message"]
 
 
 async def test_exclusive_while_applying(make_server) -> None:

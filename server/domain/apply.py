@@ -69,6 +69,7 @@ class ApplyService:
             restore_point_id=point.id,
             params={"createSafetyRestorePoint": keep},
             exclusive=True,
+            durable_log=True,
         )
         self._t.system.enter(SystemState.APPLYING, op.id)
         self._watch(op.id)
@@ -144,7 +145,7 @@ class ApplyService:
                 )
             await self._guarded(run, run.resume(ctx), op.id)
 
-        self._runner.resume(op, job, exclusive=True)
+        self._runner.resume(op, job, exclusive=True, durable_log=True)
         self._t.system.enter(SystemState.APPLYING, op.id)
         self._watch(op.id)
         log.warning("resuming apply %s after a restart (journal phase %s)", op.id, record.phase if record else None)

@@ -9,9 +9,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from server.domain.apply_plan import ApplyPlan, find_source, group_by_source, make_plan, verify_content
+from server.domain.apply_plan import (
+    ApplyPlan,
+    find_source,
+    group_by_source,
+    make_plan,
+    verify_content,
+)
 from server.domain.errors import OperationFailed
-from server.domain.models import LogLevel, ManifestEntry, OperationError, RestorePointOrigin
+from server.domain.models import (
+    LogLevel,
+    ManifestEntry,
+    OperationError,
+    RestorePointOrigin,
+)
 from server.domain.restart import RestartFailed, RestartStep
 from server.domain.restore_points import MAX_LABEL, BlobKeeper, RestorePointService
 from server.domain.settings_store import SettingsStore

@@ -37,6 +37,9 @@ class LiveOperation:
     # leaves the operation to the start-up recovery of its kind instead of ending it.
     cancellable: bool = True
     no_cancel_reason: str | None = None
+    # Log lines reach readers only once stored: after a crash and a resume, no sequence
+    # number a client has seen is given to another line (for operations that resume).
+    durable_log: bool = False
     cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -56,6 +59,8 @@ class LiveOperation:
         """Lines after `after` if memory holds all of them, else None (read the database)."""
         if after < self.flushed_through:
             return None
+        if self.durable_log:
+            return []
         return [entry for entry in self.unflushed if entry.sequence > after]
 
 

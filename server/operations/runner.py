@@ -133,11 +133,16 @@ class OperationRunner:
         local_copy_id: str | None = None,
         params: dict[str, Any] | None = None,
         exclusive: bool = False,
+        durable_log: bool = False,
     ) -> Operation:
-        """Record a QUEUED operation and run `job` in the background; returns at once."""
+        """Record a QUEUED operation and run `job` in the background; returns at once.
+
+        `exclusive`: nothing else may run beside it. `durable_log`: readers see log lines
+        only once stored (for jobs that resume after a crash).
+        """
         async with self._submit_lock:
             return await self._submit(
-                kind, job, requested_by, restore_point_id, local_copy_id, params, exclusive
+                kind, job, requested_by, restore_point_id, local_copy_id, params, exclusive, durable_log
             )
 
     async def _submit(
@@ -149,6 +154,7 @@ class OperationRunner:
         local_copy_id: str | None,
         params: dict[str, Any] | None,
         exclusive: bool,
+        durable_log: bool,
     ) -> Operation:
         if self._exclusive is not None:
             raise Busy(f"operation {self._exclusive} is applying a restore point; try again after it")
@@ -170,7 +176,7 @@ class OperationRunner:
             local_copy_id=local_copy_id,
             params=params or {},
         )
-        live = LiveOperation(op=op)
+        live = LiveOperation(op=op, durable_log=durable_log)
         live.append_log(LogLevel.INFO, f"Queued by {requested_by or 'anonymous'}.")
         async with self._db.write() as session:
             await repo.add_operation(session, op)
@@ -181,10 +187,10 @@ class OperationRunner:
         self._publish(live)
         return live.op
 
-    def resume(self, op: Operation, job: Job, *, exclusive: bool = False) -> Operation:
+    def resume(self, op: Operation, job: Job, *, exclusive: bool = False, durable_log: bool = False) -> Operation:
         """Run `job` for an operation a stopped server left unfinished (from a recovery):
         same id, its log continuing after the last stored line."""
-        live = LiveOperation(op=op, flushed_through=op.last_sequence)
+        live = LiveOperation(op=op, flushed_through=op.last_sequence, durable_log=durable_log)
         if exclusive:
             self._exclusive = op.id
         self._live[op.id] = live
@@ -285,7 +291,7 @@ class OperationRunner:
             return lines[:limit] if limit is not None else lines
         # Snapshot memory before reading the database: a flush in between moves lines from
         # one to the other, and taking memory first means no line falls in the gap.
-        pending = list(live.unflushed) if live else []
+        pending = list(live.unflushed) if live and not live.durable_log else []
         async with self._db.read() as session:
             lines = await repo.read_log(session, op_id, after=after, limit=limit)
         last = lines[-1].sequence if lines else after
@@ -411,6 +417,8 @@ class OperationRunner:
             if lines:
                 live.flushed_through = lines[-1].sequence
                 del live.unflushed[: len(lines)]
+                if live.durable_log:
+                    live.signal.fire()  # stored now: log followers may read them
 
 
 def _finish(op: Operation, status: OperationStatus, error: OperationError | None) -> Operation:

@@ -10,8 +10,15 @@ import uuid
 
 import pytest
 
-from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
+from tests.support.api import (
+    create_and_wait,
+    execute,
+    subscribe,
+    update_settings,
+    wait_for_operation,
+)
 from tests.support.apply import (
+    LOG,
     log_after,
     modules,
     operation,
@@ -129,15 +136,33 @@ async def test_restart_command_that_kills_this_server(make_server, tmp_path) -> 
     """The restart command restarts this very server (here: SIGKILL to its parent). The
     next start finishes the apply and does not run the command a second time."""
     runs = tmp_path / "restart-runs"
-    proc = make_server(BACKUPS_RESTART_COMMAND=f'echo ran >> "{runs}"; kill -KILL $PPID; sleep 5').start()
+    command = f'echo ran >> "{runs}"; echo "stopping the server"; sleep 0.1; kill -KILL $PPID; sleep 5'
+    proc = make_server(BACKUPS_RESTART_COMMAND=command).start()
     new_state, _, point, _ = await prepare(proc)
     op = await start_apply(proc, point["id"])
+    seen: list[dict] = []
+
+    async def follow_live() -> None:  # a client watching the log until the server dies
+        try:
+            async for event in subscribe(proc, LOG, id=op["id"], after=0):
+                seen.append(event["operationLog"])
+        except Exception:  # the connection drops with the server
+            pass
+
+    follower = asyncio.ensure_future(follow_live())
     await asyncio.to_thread(proc.process.wait, 30)
+    await asyncio.wait_for(follower, 30)
     await asyncio.to_thread(proc.start)
     final = await wait_for_operation(proc, op["id"])
     assert final["status"] == "SUCCEEDED", final
     assert await modules(proc) == new_state
     assert runs.read_text() == "ran\n"
-    messages = [line["message"] for line in (await operation(proc, op["id"]))["log"]]
+    log = (await operation(proc, op["id"]))["log"]
+    messages = [line["message"] for line in log]
     assert any(m.startswith("Running the restart command") for m in messages)
     assert any("the command is not run again" in m for m in messages)
+    # Every line the client saw before the crash is stored under the same number, so a
+    # client resuming with afterSequence misses nothing and sees nothing twice.
+    assert seen and all(log[line["sequence"] - 1]["message"] == line["message"] for line in seen)
+    rest = await log_after(proc, op["id"], seen[-1]["sequence"])
+    assert [line["sequence"] for line in rest] == list(range(seen[-1]["sequence"] + 1, len(log) + 1))

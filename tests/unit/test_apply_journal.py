@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from server.domain.models import EntryKind, ManifestEntry, OperationError
-from server.storage.apply_journal import ApplyJournal, ApplyPhase, JournalRecord, JournalUnreadable
+from server.storage.apply_journal import (
+    ApplyJournal,
+    ApplyPhase,
+    JournalRecord,
+    JournalUnreadable,
+)
 
 ENTRY = ManifestEntry("settings", "audio.json", EntryKind.FILE, 12, "ab" * 32, 0o644, datetime(2026, 1, 2, tzinfo=UTC))
 

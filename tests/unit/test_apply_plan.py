@@ -9,7 +9,12 @@ import pytest
 
 from server.domain.apply_plan import make_plan
 from server.domain.errors import OperationFailed
-from server.domain.models import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
+from server.domain.models import (
+    EntryKind,
+    ManifestEntry,
+    RestorePoint,
+    RestorePointOrigin,
+)
 from server.domain.restart import OutputLog
 from server.domain.system import same_content
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -19,13 +20,17 @@ from server.api.schema import build_schema
 from server.backend import Backend
 from server.config import Settings
 from server.version import SERVER_VERSION
+from server.web.body_limit import BodyLimitMiddleware
 
 
 class BackupsGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
         # Runs once per websocket connection: keep only long-lived things in the context.
         backend: Backend = request.app.state.backend
-        return Context(services=backend.services, actor=Actor())
+        base_url = str(request.base_url)
+        if base_url.startswith("ws"):
+            base_url = "http" + base_url[2:]
+        return Context(services=backend.services, actor=Actor(), base_url=base_url)
 
 
 async def health(request: Request) -> Response:
@@ -44,6 +49,11 @@ async def root(request: Request) -> Response:
     return RedirectResponse("/graphql")
 
 
+async def download(request: Request) -> Response:
+    backend: Backend = request.app.state.backend
+    return await backend.download(request)
+
+
 def create_app(settings: Settings) -> Starlette:
     """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health."""
     schema = build_schema(
@@ -56,6 +66,7 @@ def create_app(settings: Settings) -> Starlette:
         # Only graphql-transport-ws: the legacy graphql-ws protocol had an auth bypass.
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         graphql_ide="graphiql",
+        multipart_uploads_enabled=True,
     )
 
     @asynccontextmanager
@@ -72,6 +83,14 @@ def create_app(settings: Settings) -> Starlette:
             Route("/health", health),
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
+            Route("/download/{token}", download, methods=["GET", "HEAD"]),
+        ],
+        middleware=[
+            Middleware(
+                BodyLimitMiddleware,
+                max_body_bytes=settings.max_body_bytes,
+                max_upload_bytes=settings.max_upload_bytes,
+            )
         ],
         lifespan=lifespan,
     )

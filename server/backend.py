@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
 
 from server.api.context import Services
 from server.config import Settings
 from server.domain.apply import ApplyService
 from server.domain.apply_run import ApplyTools
+from server.domain.download_links import DownloadSigner, load_or_create_secret
+from server.domain.local_copies import LocalCopyService
 from server.domain.restart import RestartStep
 from server.domain.restore_points import BlobKeeper, RestorePointService
 from server.domain.settings_store import SettingsStore
@@ -20,9 +26,21 @@ from server.sources.settings_source import SettingsSource
 from server.storage.apply_journal import ApplyJournal
 from server.storage.content_store import ContentStore
 from server.storage.database import Database
+from server.storage.local_copy_folder import LocalCopyFolder
+from server.storage.local_copy_format import ArchiveLimits
 from server.version import SERVER_VERSION
+from server.web.download import download_endpoint
 
 log = logging.getLogger(__name__)
+
+
+def archive_limits(settings: Settings) -> ArchiveLimits:
+    return ArchiveLimits(
+        max_entries=settings.import_max_entries,
+        max_total_size=settings.import_max_total_bytes,
+        max_entry_size=settings.import_max_entry_bytes,
+        max_manifest_bytes=settings.import_max_manifest_bytes,
+    )
 
 
 @dataclass
@@ -32,6 +50,7 @@ class Backend:
     store: ContentStore
     runner: OperationRunner
     services: Services
+    download: Callable[[Request], Awaitable[Response]]
 
     @classmethod
     async def open(cls, settings: Settings) -> Backend:
@@ -81,15 +100,33 @@ class Backend:
         freed = await keeper.collect_all()
         if freed:
             log.info("freed %d bytes of content no restore point uses", freed)
+        local_copies = LocalCopyService(
+            folder=LocalCopyFolder(settings.resolved_local_copies_dir, archive_limits(settings)),
+            store=store,
+            runner=runner,
+            restore_points=restore_points,
+            max_upload_bytes=settings.max_upload_bytes,
+        )
+        secret = (
+            settings.secret_key.get_secret_value()
+            if settings.secret_key
+            else await asyncio.to_thread(load_or_create_secret, settings.data_dir)
+        )
         services = Services(
             restore_points=restore_points,
             settings=settings_store,
             runner=runner,
+            local_copies=local_copies,
+            downloads=DownloadSigner(secret, max_expiry_seconds=settings.max_download_expiry_seconds),
             max_page_size=settings.max_page_size,
+            public_url=settings.public_url,
             apply=apply,
             system=system,
         )
-        return cls(settings=settings, db=db, store=store, runner=runner, services=services)
+        download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir))
+        return cls(
+            settings=settings, db=db, store=store, runner=runner, services=services, download=download
+        )
 
     async def close(self) -> None:
         await self.runner.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +24,20 @@ class Settings(BaseSettings):
     max_query_aliases: int = 30
     max_page_size: int = 100
     max_concurrent_operations: int = 2
+    max_body_bytes: int = 1024 * 1024  # GraphQL requests other than uploads
+    max_upload_bytes: int = 2 * 1024**3
+
+    # What an import accepts; anything beyond is refused as hostile before it is read.
+    import_max_entries: int = 100_000
+    import_max_total_bytes: int = 16 * 1024**3
+    import_max_entry_bytes: int = 8 * 1024**3
+    import_max_manifest_bytes: int = 32 * 1024**2
+
+    # Signed download links: the key (else generated once into <data_dir>/secret.key) and
+    # the longest lifetime a client may ask for.
+    secret_key: SecretStr | None = None
+    max_download_expiry_seconds: int = 24 * 3600
+    public_url: str | None = None  # base URL for links when behind a proxy
 
     # Applying a restore point: the command that restarts what uses the configuration (run
     # with /bin/sh; unset: an in-process reload), and how long it may take.

@@ -50,3 +50,15 @@ async def test_history_pages_as_table_and_json(make_server) -> None:
     assert rows[0].startswith("CREATED (UTC)")
     assert [row.rsplit(" ", 2)[-2:] for row in rows[1:]] == [["history", "2"], ["history", "1"], ["history", "0"]]
     assert "-- 2 of 3" in table.stderr and "-- 3 of 3" in table.stderr
+
+
+def test_export_and_download_checks_every_hash(server: ServerProcess, tmp_path: Path) -> None:
+    created = run_example("create_and_follow.py", "--url", server.graphql_url, "--label", "for download")
+    assert created.returncode == 0, created.stderr
+    point_id = created.stdout.split("restore point ")[-1].split()[0]
+    result = run_example("export_and_download.py", point_id, "--url", server.graphql_url, "-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "every SHA-256 matches the manifest" in result.stdout
+    assert "100.0%" in result.stdout
+    [downloaded] = list(tmp_path.glob("*.zip"))
+    assert downloaded.read_bytes() == (server.data_dir / "local-copies" / downloaded.name).read_bytes()

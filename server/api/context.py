@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.domain.apply import ApplyService
+from server.domain.download_links import DownloadSigner
+from server.domain.local_copies import LocalCopyService
 from server.domain.restore_points import RestorePointService
 from server.domain.settings_store import SettingsStore
 from server.domain.system import SystemMonitor
@@ -18,7 +20,10 @@ class Services:
     restore_points: RestorePointService
     settings: SettingsStore
     runner: OperationRunner
+    local_copies: LocalCopyService
+    downloads: DownloadSigner
     max_page_size: int
+    public_url: str | None  # where clients reach us, for links; None: the request's own URL
     apply: ApplyService
     system: SystemMonitor
 
@@ -38,3 +43,9 @@ class Actor:
 class Context:
     services: Services
     actor: Actor
+    base_url: str  # the URL this request came in on, e.g. http://127.0.0.1:8000/
+
+    def link(self, path: str) -> str:
+        """An absolute URL for one of our paths."""
+        base = self.services.public_url or self.base_url
+        return base.rstrip("/") + path

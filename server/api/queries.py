@@ -9,8 +9,9 @@ from server.api.pagination import page_size
 from server.api.types.enums import OperationKind, OperationStatus
 from server.api.types.module import Module
 from server.api.types.node import Node
-from server.api.types.operation import Operation, OperationConnection
-from server.api.types.restore_point import RestorePoint, RestorePointConnection
+from server.api.types.operation import Operation
+from server.api.types.page_info import Connection, connection_of
+from server.api.types.restore_point import RestorePoint
 from server.domain.errors import DomainError
 
 
@@ -19,7 +20,7 @@ class Query:
     @strawberry.field(description="Restore points, newest first (a Relay connection).")
     async def restore_points(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
-    ) -> RestorePointConnection:
+    ) -> Connection[RestorePoint]:
         services = info.context.services
         try:
             page = await services.restore_points.page(
@@ -27,7 +28,7 @@ class Query:
             )
         except DomainError as error:
             raise to_client_error(error) from None
-        return RestorePointConnection.from_page(page, after=after)
+        return connection_of(page, RestorePoint.from_domain, after=after)
 
     @strawberry.field
     async def restore_point(self, info: strawberry.Info, id: strawberry.ID) -> RestorePoint | None:
@@ -44,7 +45,7 @@ class Query:
         kind: list[OperationKind] | None = None,
         include_dismissed: bool | None = False,
         requested_by: str | None = None,
-    ) -> OperationConnection:
+    ) -> Connection[Operation]:
         services = info.context.services
         try:
             page = await services.runner.page(
@@ -57,7 +58,7 @@ class Query:
             )
         except DomainError as error:
             raise to_client_error(error) from None
-        return OperationConnection.from_page(page, after=after)
+        return connection_of(page, Operation.from_domain, after=after)
 
     @strawberry.field
     async def operation(self, info: strawberry.Info, id: strawberry.ID) -> Operation | None:

@@ -13,20 +13,18 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-
 from strawberry.tools import merge_types
 
-from server.api import apply_fields, mutations, queries, subscriptions
+from server.api import apply_fields, local_copy_fields, mutations, queries, subscriptions
 from server.api.errors import should_mask
 from server.api.scalars import SCALARS
 from server.api.types.local_copy import LocalCopy
 from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
 
-
 # Each feature keeps its root fields in its own module; they are merged here, in this order.
-QUERIES: tuple[type, ...] = (queries.Query, apply_fields.SystemQuery)
-MUTATIONS: tuple[type, ...] = (mutations.Mutation, apply_fields.ApplyMutation)
+QUERIES: tuple[type, ...] = (queries.Query, local_copy_fields.LocalCopyQueries, apply_fields.SystemQuery)
+MUTATIONS: tuple[type, ...] = (mutations.Mutation, local_copy_fields.LocalCopyMutations, apply_fields.ApplyMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription, apply_fields.SystemSubscription)
 
 

@@ -123,6 +123,20 @@ class Module:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalCopy:
+    """A file in the local copies folder, as it is on disk now."""
+
+    id: str
+    file_name: str
+    path: str
+    size: int
+    modified_at: datetime
+    restore_point_id: str | None  # read from the manifest; None when unreadable
+    problem: str | None  # why it cannot be imported; None when it can
+    fingerprint: str  # changes whenever the file is replaced or rewritten
+
+
+@dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     """A slice of a newest-first listing; each item's cursor continues after it."""
 

@@ -190,7 +190,7 @@ class RestorePointService:
             return point
         except BaseException:
             self._store.unpin(pinned)
-            await asyncio.shield(self._keeper.collect(pinned))
+            await asyncio.shield(self.collect(pinned))
             raise
 
     async def snapshot_all(
@@ -242,6 +242,10 @@ class RestorePointService:
             checksum=manifest_checksum(entries),
             server_version=self._server_version,
         )
+
+    async def collect(self, digests: Iterable[str]) -> int:
+        """Free those of these blobs that nothing references or pins any more."""
+        return await self._keeper.collect(digests)
 
     async def record(
         self, point: RestorePoint, entries: Sequence[ManifestEntry], pinned: list[str]

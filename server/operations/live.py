@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from server.domain.models import LogEntry, LogLevel, Operation
 from server.operations.signal import Signal
@@ -16,6 +16,7 @@ from server.operations.signal import Signal
 # Progress is published at most this often (or on a stage change, or at 1% steps), so a
 # job that reports per item does not wake every subscriber per item.
 PROGRESS_INTERVAL = 0.1
+T = TypeVar("T")
 
 
 class OperationCancelled(Exception):
@@ -150,6 +151,35 @@ class OperationContext:
         what a client has seen before a crash is then what it reads after it."""
         if self._flush is not None:
             await self._flush()
+
+    async def run_blocking(
+        self,
+        work: Callable[[Callable[[int], None], Callable[[], bool]], T],
+        *,
+        total: int,
+        start: float,
+        end: float,
+        stage: str | None = None,
+    ) -> T:
+        """Run blocking `work(on_bytes, should_stop)` in a thread, turning the bytes it
+        reports into progress from `start` to `end`. The thread only bumps a counter; the
+        loop publishes it, so operation state is never touched off the loop."""
+        done = 0
+
+        def on_bytes(count: int) -> None:
+            nonlocal done
+            done += count
+
+        def should_stop() -> bool:
+            return self.cancel_requested
+
+        if stage is not None:
+            self.progress(start, stage)
+        task = asyncio.ensure_future(asyncio.to_thread(work, on_bytes, should_stop))
+        while not task.done():
+            await asyncio.wait({task}, timeout=PROGRESS_INTERVAL)
+            self.progress(start + (end - start) * min(1.0, done / max(total, 1)))
+        return task.result()
 
     def checkpoint(self) -> None:
         """Stop here if a cancel was requested; jobs call this between items."""

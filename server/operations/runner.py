@@ -254,6 +254,9 @@ class OperationRunner:
     def is_using_restore_point(self, point_id: str) -> bool:
         return any(live.op.restore_point_id == point_id for live in self._live.values())
 
+    def is_using_local_copy(self, local_copy_id: str) -> bool:
+        return any(live.op.local_copy_id == local_copy_id for live in self._live.values())
+
     async def get(self, op_id: str) -> Operation | None:
         if live := self._live.get(op_id):
             return live.op

@@ -7,6 +7,8 @@ import binascii
 import json
 from datetime import datetime
 
+from sqlalchemy import Select, and_, or_
+
 from server.domain.errors import InvalidInput
 
 
@@ -27,3 +29,15 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("the cursor is not one this server gave out", field="after") from None
     return moment, row_id
+
+
+def newest_first(query: Select, table: type, *, first: int, after: str | None) -> Select:  # type: ignore[type-arg]
+    """Limit `query` to the page after `after`, newest first, by the (created_at, id) index.
+
+    Comparing the key pair instead of skipping an offset keeps page 2,000 as fast as page 1.
+    """
+    if after:
+        moment, last_id = decode_cursor(after)
+        created_at, row_id = table.created_at, table.id  # type: ignore[attr-defined]
+        query = query.where(or_(created_at < moment, and_(created_at == moment, row_id < last_id)))
+    return query.order_by(table.created_at.desc(), table.id.desc()).limit(first + 1)  # type: ignore[attr-defined]

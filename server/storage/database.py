@@ -66,9 +66,8 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits on success and rolls back on any exception."""
-        async with self._write_lock or nullcontext():
-            async with self._sessions() as session, session.begin():
-                yield session
+        async with self._write_lock or nullcontext(), self._sessions() as session, session.begin():
+            yield session
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (blocking; run it in a thread)."""

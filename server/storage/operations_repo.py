@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.models import (
@@ -18,7 +18,7 @@ from server.domain.models import (
     OperationStatus,
     Page,
 )
-from server.storage.cursors import decode_cursor, encode_cursor
+from server.storage.cursors import encode_cursor, newest_first
 from server.storage.tables import LogRow, OperationRow
 
 ACTIVE = (OperationStatus.QUEUED.value, OperationStatus.RUNNING.value)
@@ -101,14 +101,8 @@ async def page_operations(
         conditions.append(table.dismissed.is_(False))
     if requested_by is not None:
         conditions.append(table.requested_by == requested_by)
-    query = select(table).where(*conditions)
     total = await session.scalar(select(func.count()).select_from(table).where(*conditions)) or 0
-    if after:
-        moment, last_id = decode_cursor(after)
-        query = query.where(
-            or_(table.created_at < moment, and_(table.created_at == moment, table.id < last_id))
-        )
-    query = query.order_by(table.created_at.desc(), table.id.desc()).limit(first + 1)
+    query = newest_first(select(table).where(*conditions), table, first=first, after=after)
     rows = list(await session.scalars(query))
     items = [_to_domain(row) for row in rows[:first]]
     cursors = [encode_cursor(item.created_at, item.id) for item in items]

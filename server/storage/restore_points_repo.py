@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.models import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointOrigin
-from server.storage.cursors import decode_cursor, encode_cursor
+from server.storage.cursors import encode_cursor, newest_first
 from server.storage.tables import EntryRow, RestorePointRow
 
 _ENTRY_BATCH = 1000
@@ -75,13 +75,7 @@ async def page_restore_points(
 ) -> Page[RestorePoint]:
     """Newest first; the keyset (created_at, id) keeps deep pages as fast as the first."""
     table = RestorePointRow
-    query = select(table).order_by(table.created_at.desc(), table.id.desc()).limit(first + 1)
-    if after:
-        moment, last_id = decode_cursor(after)
-        query = query.where(
-            or_(table.created_at < moment, and_(table.created_at == moment, table.id < last_id))
-        )
-    rows = list(await session.scalars(query))
+    rows = list(await session.scalars(newest_first(select(table), table, first=first, after=after)))
     total = await session.scalar(select(func.count()).select_from(table)) or 0
     items = [_to_domain(row) for row in rows[:first]]
     cursors = [encode_cursor(item.created_at, item.id) for item in items]

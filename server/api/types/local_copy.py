@@ -7,6 +7,7 @@ import strawberry
 
 from server.api.scalars import ByteCount
 from server.api.types.node import Node
+from server.domain import models
 
 
 @strawberry.type(description="A ZIP file in the local copies folder: exported here, uploaded, or copied in by hand.")
@@ -25,10 +26,28 @@ class LocalCopy(Node):
     @strawberry.field(description="The restore point the copy holds; null when it is not in the database.")
     async def restore_point(
         self, info: strawberry.Info
-    ) -> Annotated["RestorePoint", strawberry.lazy("server.api.types.restore_point")] | None:
+    ) -> Annotated[RestorePoint, strawberry.lazy("server.api.types.restore_point")] | None:
         from server.api.types.restore_point import RestorePoint
 
         if self.restore_point_id is None:
             return None
         point = await info.context.services.restore_points.get(str(self.restore_point_id))
         return RestorePoint.from_domain(point) if point else None
+
+    @classmethod
+    def from_domain(cls, copy: models.LocalCopy) -> LocalCopy:
+        return cls(
+            id=strawberry.ID(copy.id),
+            file_name=copy.file_name,
+            path=copy.path,
+            size_bytes=ByteCount(copy.size),
+            modified_at=copy.modified_at,
+            restore_point_id=strawberry.ID(copy.restore_point_id) if copy.restore_point_id else None,
+            problem=copy.problem,
+        )
+
+
+@strawberry.type(description="A link that downloads a local copy without credentials until it expires.")
+class SignedUrl:
+    url: str
+    expires_at: datetime

@@ -9,7 +9,6 @@ from server.api.errors import ClientError
 from server.api.types.enums import LogLevel, OperationKind, OperationStatus
 from server.api.types.local_copy import LocalCopy
 from server.api.types.node import Node
-from server.api.types.page_info import PageInfo
 from server.api.types.restore_point import RestorePoint
 from server.domain import models
 
@@ -72,7 +71,10 @@ class Operation(Node):
 
     @strawberry.field(description="The local copy this operation works on or made.")
     async def local_copy(self, info: strawberry.Info) -> LocalCopy | None:
-        return None
+        if self.local_copy_id is None:
+            return None
+        copy = await info.context.services.local_copies.get(self.local_copy_id)
+        return LocalCopy.from_domain(copy) if copy else None
 
     @strawberry.field(description="Log lines after `afterSequence`, oldest first, at most `first` of them.")
     async def log(
@@ -105,32 +107,4 @@ class Operation(Node):
             restore_point_id=op.restore_point_id,
             local_copy_id=op.local_copy_id,
             params=op.params,
-        )
-
-
-@strawberry.type
-class OperationEdge:
-    cursor: str
-    node: Operation
-
-
-@strawberry.type(description="Operations, newest first.")
-class OperationConnection:
-    edges: list[OperationEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @strawberry.field(description="The nodes of `edges`, for clients that need no cursors.")
-    def nodes(self) -> list[Operation]:
-        return [edge.node for edge in self.edges]
-
-    @classmethod
-    def from_page(cls, page: models.Page[models.Operation], *, after: str | None) -> OperationConnection:
-        return cls(
-            edges=[
-                OperationEdge(cursor=cursor, node=Operation.from_domain(op))
-                for op, cursor in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=PageInfo.of(page, after=after),  # type: ignore[arg-type]
-            total_count=page.total_count,
         )

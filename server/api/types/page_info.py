@@ -1,10 +1,16 @@
-"""Relay pagination info shared by every connection."""
+"""Relay connections: one generic Connection/Edge pair serves every paged list."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import strawberry
 
 from server.domain.models import Page
+
+Node = TypeVar("Node")
+Item = TypeVar("Item")
 
 
 @strawberry.type
@@ -14,11 +20,33 @@ class PageInfo:
     start_cursor: str | None
     end_cursor: str | None
 
-    @classmethod
-    def of(cls, page: Page[object], *, after: str | None) -> PageInfo:
-        return cls(
+
+@strawberry.type
+class Edge(Generic[Node]):
+    cursor: str
+    node: Node
+
+
+@strawberry.type(description="A page of a newest-first list (a Relay connection).")
+class Connection(Generic[Node]):
+    edges: list[Edge[Node]]
+    page_info: PageInfo
+    total_count: int
+
+    @strawberry.field(description="The nodes of `edges`, for clients that need no cursors.")
+    def nodes(self) -> list[Node]:
+        return [edge.node for edge in self.edges]
+
+
+def connection_of(page: Page[Item], convert: Callable[[Item], Node], *, after: str | None) -> Connection[Node]:
+    """A domain page as a GraphQL connection."""
+    return Connection(
+        edges=[Edge(cursor=c, node=convert(item)) for item, c in zip(page.items, page.cursors, strict=True)],
+        page_info=PageInfo(
             has_next_page=page.has_next_page,
             has_previous_page=after is not None,
             start_cursor=page.cursors[0] if page.cursors else None,
             end_cursor=page.end_cursor,
-        )
+        ),
+        total_count=page.total_count,
+    )

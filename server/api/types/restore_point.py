@@ -8,7 +8,6 @@ import strawberry
 from server.api.scalars import ByteCount
 from server.api.types.enums import EntryKind, RestorePointOrigin
 from server.api.types.node import Node
-from server.api.types.page_info import PageInfo
 from server.domain import models
 
 
@@ -55,8 +54,13 @@ class RestorePoint(Node):
         return [ManifestEntry.from_domain(entry) for entry in entries]
 
     @strawberry.field(description="Local copies (ZIP files) made of this restore point.")
-    async def local_copies(self) -> list[Annotated["LocalCopy", strawberry.lazy("server.api.types.local_copy")]]:
-        return []
+    async def local_copies(
+        self, info: strawberry.Info
+    ) -> list[Annotated[LocalCopy, strawberry.lazy("server.api.types.local_copy")]]:
+        from server.api.types.local_copy import LocalCopy
+
+        copies = await info.context.services.local_copies.of_restore_point(str(self.id))
+        return [LocalCopy.from_domain(copy) for copy in copies]
 
     @classmethod
     def from_domain(cls, point: models.RestorePoint) -> RestorePoint:
@@ -72,32 +76,4 @@ class RestorePoint(Node):
             item_count=point.item_count,
             checksum=point.checksum,
             server_version=point.server_version,
-        )
-
-
-@strawberry.type
-class RestorePointEdge:
-    cursor: str
-    node: RestorePoint
-
-
-@strawberry.type(description="Restore points, newest first.")
-class RestorePointConnection:
-    edges: list[RestorePointEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @strawberry.field(description="The nodes of `edges`, for clients that need no cursors.")
-    def nodes(self) -> list[RestorePoint]:
-        return [edge.node for edge in self.edges]
-
-    @classmethod
-    def from_page(cls, page: models.Page[models.RestorePoint], *, after: str | None) -> RestorePointConnection:
-        return cls(
-            edges=[
-                RestorePointEdge(cursor=cursor, node=RestorePoint.from_domain(point))
-                for point, cursor in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=PageInfo.of(page, after=after),  # type: ignore[arg-type]
-            total_count=page.total_count,
         )

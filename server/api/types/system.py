@@ -28,7 +28,7 @@ class System:
     @strawberry.field(description="The apply that put the system in this state; null while RUNNING.")
     async def operation(
         self, info: strawberry.Info
-    ) -> Annotated["Operation", strawberry.lazy("server.api.types.operation")] | None:
+    ) -> Annotated[Operation, strawberry.lazy("server.api.types.operation")] | None:
         from server.api.types.operation import Operation
 
         if self.operation_id is None:

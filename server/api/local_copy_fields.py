@@ -1,0 +1,96 @@
+"""Root fields for local copies: list, export, import, upload, delete, download links."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.file_uploads import Upload
+
+from server.api.errors import UserError, attempt
+from server.api.types.local_copy import LocalCopy, SignedUrl
+from server.api.types.operation import Operation
+from server.api.types.payloads import DeletePayload, OperationPayload
+
+
+@strawberry.type
+class SignedUrlPayload:
+    signed_url: SignedUrl | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class LocalCopyPayload:
+    local_copy: LocalCopy | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class LocalCopyQueries:
+    @strawberry.field(description="Every file in the local copies folder, newest first; copies that cannot be imported say why in `problem`.")
+    async def local_copies(self, info: strawberry.Info) -> list[LocalCopy]:
+        return [LocalCopy.from_domain(c) for c in await info.context.services.local_copies.list()]
+
+    @strawberry.field
+    async def local_copy(self, info: strawberry.Info, id: strawberry.ID) -> LocalCopy | None:
+        copy = await info.context.services.local_copies.get(str(id))
+        return LocalCopy.from_domain(copy) if copy else None
+
+
+def _operation_payload(op: object, errors: list[UserError]) -> OperationPayload:
+    return OperationPayload(operation=Operation.from_domain(op) if op else None, user_errors=errors)  # type: ignore[arg-type]
+
+
+@strawberry.type
+class LocalCopyMutations:
+    @strawberry.mutation(description="Start writing a restore point to a ZIP in the local copies folder.")
+    async def export_restore_point(self, info: strawberry.Info, restore_point_id: strawberry.ID) -> OperationPayload:
+        services, actor = info.context.services, info.context.actor
+        op, errors = await attempt(
+            lambda: services.local_copies.start_export(str(restore_point_id), requested_by=actor.name)
+        )
+        return _operation_payload(op, errors)
+
+    @strawberry.mutation(
+        description="Start importing a local copy as a restore point (origin IMPORTED, keeping its "
+        "label, note and creation time). Every entry is checked before anything is written. "
+        "Importing a copy of a restore point that is already here imports nothing and points "
+        "the operation at the existing one."
+    )
+    async def import_local_copy(self, info: strawberry.Info, local_copy_id: strawberry.ID) -> OperationPayload:
+        services, actor = info.context.services, info.context.actor
+        op, errors = await attempt(
+            lambda: services.local_copies.start_import(str(local_copy_id), requested_by=actor.name)
+        )
+        return _operation_payload(op, errors)
+
+    @strawberry.mutation(description="Delete a local copy's file.")
+    async def delete_local_copy(self, info: strawberry.Info, id: strawberry.ID) -> DeletePayload:
+        deleted, errors = await attempt(lambda: info.context.services.local_copies.delete(str(id)))
+        return DeletePayload(deleted_id=strawberry.ID(deleted) if deleted else None, user_errors=errors)
+
+    @strawberry.mutation(
+        description="A signed link that downloads the copy without credentials until it expires. "
+        "It opens only this version of the file: once deleted or replaced, the link is dead."
+    )
+    async def create_download_url(
+        self, info: strawberry.Info, local_copy_id: strawberry.ID, expires_in_seconds: int | None = 300
+    ) -> SignedUrlPayload:
+        services = info.context.services
+
+        async def sign() -> SignedUrl:
+            copy = await services.local_copies.require(str(local_copy_id))
+            token, expires_at = services.downloads.sign(copy, 300 if expires_in_seconds is None else expires_in_seconds)
+            return SignedUrl(url=info.context.link(f"/download/{token}"), expires_at=expires_at)
+
+        signed, errors = await attempt(sign)
+        return SignedUrlPayload(signed_url=signed, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Upload a local copy (GraphQL multipart request). It is checked in full "
+        "before it is moved into the folder; an invalid upload leaves nothing behind."
+    )
+    async def upload_local_copy(self, info: strawberry.Info, file: Upload) -> LocalCopyPayload:
+        services = info.context.services
+        copy, errors = await attempt(
+            lambda: services.local_copies.upload(file.file, getattr(file, "filename", None))  # type: ignore[attr-defined]
+        )
+        return LocalCopyPayload(local_copy=LocalCopy.from_domain(copy) if copy else None, user_errors=errors)

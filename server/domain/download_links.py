@@ -1,0 +1,80 @@
+"""Signed, expiring download links for local copies (itsdangerous).
+
+A link names one file version: its name plus the fingerprint (inode, size, mtime) of the
+file at signing time, so a link made for a copy that was later deleted or replaced opens
+nothing. The expiry is inside the signed payload, so each link carries its own lifetime.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from server.domain.errors import InvalidInput
+from server.domain.models import LocalCopy
+
+SALT = "backups.local-copy-download.v1"
+
+
+class LinkInvalid(Exception):
+    """Tampered with, or signed with another key."""
+
+
+class LinkExpired(Exception):
+    """Was valid, but its time is up."""
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadGrant:
+    file_name: str
+    fingerprint: str
+    expires_at: datetime
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The signing key kept in the data dir (mode 0600), made once on first use."""
+    path = data_dir / "secret.key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(48))
+        out.flush()
+        os.fsync(out.fileno())
+    return path.read_text().strip()
+
+
+class DownloadSigner:
+    def __init__(self, secret_key: str, *, max_expiry_seconds: int) -> None:
+        self._serializer = URLSafeSerializer(secret_key, salt=SALT)
+        self.max_expiry_seconds = max_expiry_seconds
+
+    def sign(self, copy: LocalCopy, expires_in_seconds: int) -> tuple[str, datetime]:
+        """A token for this version of the copy, valid for `expires_in_seconds`."""
+        if not 1 <= expires_in_seconds <= self.max_expiry_seconds:
+            raise InvalidInput(
+                f"expiresInSeconds must be between 1 and {self.max_expiry_seconds}",
+                field="expiresInSeconds",
+            )
+        expires = int(time.time()) + expires_in_seconds
+        token = self._serializer.dumps([copy.file_name, copy.fingerprint, expires])
+        return token, datetime.fromtimestamp(expires, UTC)
+
+    def verify(self, token: str) -> DownloadGrant:
+        """What the token grants; LinkInvalid if tampered with, LinkExpired if too late."""
+        try:
+            file_name, fingerprint, expires = self._serializer.loads(token)
+        except (BadSignature, ValueError, TypeError):
+            raise LinkInvalid from None
+        if not isinstance(file_name, str) or not isinstance(fingerprint, str) or not isinstance(expires, int):
+            raise LinkInvalid
+        if time.time() >= expires:
+            raise LinkExpired
+        return DownloadGrant(file_name, fingerprint, datetime.fromtimestamp(expires, UTC))

@@ -1,0 +1,294 @@
+"""Local copies: export a restore point to a ZIP, import one back, upload, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote
+
+from server.domain.errors import Busy, InvalidArchive, InvalidInput, OperationFailed
+from server.domain.ids import new_id
+from server.domain.models import (
+    EntryKind,
+    LocalCopy,
+    Operation,
+    OperationKind,
+    RestorePoint,
+    RestorePointOrigin,
+)
+from server.domain.restore_points import RestorePointService, manifest_checksum
+from server.operations.live import OperationContext
+from server.operations.runner import OperationRunner
+from server.storage.content_store import ContentStore
+from server.storage.local_copy_folder import LocalCopyFolder, copy_id, slug
+from server.storage.local_copy_format import (
+    ContentMismatch,
+    CopyCancelled,
+    LocalCopyReader,
+    open_local_copy,
+    verify_local_copy,
+    write_local_copy,
+)
+
+OUR_ID = re.compile(r"^rp_[0-9a-f]{24}$")
+COPY_CHUNK = 1024 * 1024
+
+
+class LocalCopyService:
+    def __init__(
+        self,
+        *,
+        folder: LocalCopyFolder,
+        store: ContentStore,
+        runner: OperationRunner,
+        restore_points: RestorePointService,
+        max_upload_bytes: int,
+    ) -> None:
+        self._folder = folder
+        self._store = store
+        self._runner = runner
+        self._restore_points = restore_points
+        self._max_upload_bytes = max_upload_bytes
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def list(self) -> list[LocalCopy]:
+        return await asyncio.to_thread(self._folder.list)
+
+    async def get(self, local_copy_id: str) -> LocalCopy | None:
+        return await asyncio.to_thread(self._folder.get, local_copy_id)
+
+    async def require(self, local_copy_id: str, field: str = "localCopyId") -> LocalCopy:
+        return await asyncio.to_thread(self._folder.require, local_copy_id, field)
+
+    async def of_restore_point(self, point_id: str) -> list[LocalCopy]:
+        return [c for c in await self.list() if c.restore_point_id == point_id]
+
+    def path_of(self, copy: LocalCopy) -> Path:
+        return self._folder.path_of(copy)
+
+    # -- delete -----------------------------------------------------------------------------
+
+    async def delete(self, local_copy_id: str) -> str:
+        copy = await self.require(local_copy_id, field="id")
+        if self._runner.is_using_local_copy(copy.id):
+            raise Busy(f"an operation is using local copy {copy.file_name}; try again after it", field="id")
+        await asyncio.to_thread(self._folder.delete, copy)
+        return copy.id
+
+    # -- export -----------------------------------------------------------------------------
+
+    async def start_export(self, point_id: str, *, requested_by: str | None) -> Operation:
+        """Start writing a restore point to a ZIP in the local copies folder."""
+        point = await self._restore_points.require(point_id, field="restorePointId")
+
+        async def job(ctx: OperationContext) -> None:
+            await self._export(ctx, point)
+
+        return await self._runner.submit(
+            OperationKind.EXPORT_RESTORE_POINT, job, requested_by=requested_by, restore_point_id=point.id
+        )
+
+    async def _export(self, ctx: OperationContext, point: RestorePoint) -> None:
+        entries = await self._restore_points.entries(point.id)
+        name = await asyncio.to_thread(self._folder.new_name, point.created_at, point.label, point.id)
+        target = self._folder.root / name
+        ctx.log(f"Writing {len(entries)} items ({point.size_bytes} bytes) to {name}.")
+        await ctx.pace()
+
+        def write(on_bytes, should_stop) -> int:  # type: ignore[no-untyped-def]
+            return write_local_copy(
+                target,
+                restore_point=point,
+                entries=entries,
+                open_blob=self._store.open,
+                on_bytes=on_bytes,
+                should_stop=should_stop,
+                limits=self._folder.limits,
+            )
+
+        try:
+            size = await ctx.run_blocking(write, total=point.size_bytes, start=0.02, end=0.98, stage="Writing ZIP")
+        except CopyCancelled:
+            ctx.checkpoint()
+            raise
+        except (ContentMismatch, FileNotFoundError) as error:
+            raise OperationFailed(
+                "CONTENT_DAMAGED", f"the content store is damaged, nothing was written: {error}"
+            ) from None
+        ctx.set_subject(local_copy_id=copy_id(name))
+        ctx.log(f"Local copy {name} written: {size} bytes.")
+
+    # -- import -----------------------------------------------------------------------------
+
+    async def start_import(self, local_copy_id: str, *, requested_by: str | None) -> Operation:
+        """Start importing a local copy as a restore point (nothing is written until all checks pass)."""
+        copy = await self.require(local_copy_id)
+        if copy.problem is not None:
+            raise InvalidArchive(f"{copy.file_name}: {copy.problem}", field="localCopyId")
+
+        async def job(ctx: OperationContext) -> None:
+            await self._import(ctx, copy)
+
+        return await self._runner.submit(
+            OperationKind.IMPORT_LOCAL_COPY, job, requested_by=requested_by, local_copy_id=copy.id
+        )
+
+    async def _import(self, ctx: OperationContext, copy: LocalCopy) -> None:
+        path = self._folder.path_of(copy)
+        try:
+            reader = await asyncio.to_thread(open_local_copy, path, self._folder.limits)
+        except InvalidArchive as error:
+            raise OperationFailed("INVALID_ARCHIVE", f"{copy.file_name}: {error.message}") from None
+        except OSError as error:
+            raise OperationFailed("NOT_FOUND", f"{copy.file_name} cannot be opened: {error}") from None
+        try:
+            await self._import_from(ctx, copy, reader)
+        finally:
+            await asyncio.to_thread(reader.close)
+
+    async def _import_from(self, ctx: OperationContext, copy: LocalCopy, reader: LocalCopyReader) -> None:
+        manifest = reader.manifest
+        meta = manifest.restore_point
+        total = manifest.total_size
+        ctx.log(f"{copy.file_name}: restore point {meta['id']} \"{meta['label']}\", {len(manifest.entries)} items.")
+        try:
+            await ctx.run_blocking(
+                lambda on_bytes, stop: reader.verify(on_bytes, stop),
+                total=total, start=0.02, end=0.45, stage="Verifying",
+            )
+        except InvalidArchive as error:
+            raise OperationFailed("INVALID_ARCHIVE", f"{copy.file_name}: {error.message}") from None
+        except CopyCancelled:
+            ctx.checkpoint()
+            raise
+        if manifest_checksum(manifest.entries) != meta["checksum"]:
+            raise OperationFailed(
+                "INVALID_ARCHIVE", f"{copy.file_name}: the manifest's checksum does not match its entries"
+            )
+        ctx.log("Every entry's size and SHA-256 match the manifest.")
+
+        point_id = str(meta["id"])
+        existing = await self._restore_points.get(point_id) if OUR_ID.match(point_id) else None
+        if existing is not None and existing.checksum == meta["checksum"]:
+            # Chosen behaviour: importing a copy of a restore point we hold is a no-op that
+            # points at the existing one, so re-importing never duplicates history.
+            ctx.set_subject(restore_point_id=existing.id)
+            ctx.log(f"Restore point {existing.id} is already here with the same content; nothing imported.")
+            return
+        if existing is not None or not OUR_ID.match(point_id):
+            point_id = _fresh_id()
+            ctx.log(f"The copy's id is taken or foreign; importing as {point_id}.")
+
+        pinned: list[str] = []
+        try:
+            stored = await self._store_members(ctx, reader, pinned, total)
+            point = RestorePoint(
+                id=point_id,
+                label=str(meta["label"]),
+                note=meta.get("note"),
+                origin=RestorePointOrigin.IMPORTED,
+                created_at=meta["createdAt"],
+                created_by=meta.get("createdBy"),
+                size_bytes=total,
+                stored_bytes=stored,
+                item_count=len(manifest.entries),
+                checksum=str(meta["checksum"]),
+                server_version=str(meta.get("serverVersion") or "unknown"),
+            )
+            ctx.progress(0.97, "Saving restore point")
+            ctx.checkpoint()
+            await self._restore_points.record(point, manifest.entries, pinned)
+        except BaseException:
+            self._store.unpin(pinned)
+            await asyncio.shield(self._restore_points.collect(pinned))
+            raise
+        ctx.set_subject(restore_point_id=point.id)
+        ctx.log(f"Imported as restore point {point.id}: {stored} bytes newly stored.")
+
+    async def _store_members(
+        self, ctx: OperationContext, reader: LocalCopyReader, pinned: list[str], total: int
+    ) -> int:
+        def store_all(on_bytes, should_stop) -> int:  # type: ignore[no-untyped-def]
+            stored = 0
+            for entry in reader.manifest.entries:
+                if entry.kind is EntryKind.DIRECTORY:
+                    continue
+                if should_stop():
+                    raise CopyCancelled("import cancelled")
+                with reader.open_member(entry) as member:
+                    digest, size, new = self._store.put_stream(member, on_bytes=on_bytes)
+                pinned.append(digest)
+                stored += size if new else 0
+            return stored
+
+        try:
+            return await ctx.run_blocking(store_all, total=total, start=0.45, end=0.95, stage="Storing content")
+        except InvalidArchive as error:  # the file changed since it was verified
+            raise OperationFailed("INVALID_ARCHIVE", error.message) from None
+        except CopyCancelled:
+            ctx.checkpoint()
+            raise
+
+    # -- upload -----------------------------------------------------------------------------
+
+    async def upload(self, stream: BinaryIO, file_name: str | None) -> LocalCopy:
+        """Check an uploaded copy in full, then move it into the folder; nothing stays if it fails."""
+        return await asyncio.to_thread(self._upload, stream, file_name)
+
+    def _upload(self, stream: BinaryIO, file_name: str | None) -> LocalCopy:
+        root = self._folder.root
+        fd, tmp_name = tempfile.mkstemp(dir=root, prefix=".upload-", suffix=".partial")
+        tmp = Path(tmp_name)
+        try:
+            size = 0
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(COPY_CHUNK):
+                    size += len(chunk)
+                    if size > self._max_upload_bytes:
+                        raise InvalidInput(
+                            f"the upload is larger than the {self._max_upload_bytes} byte limit", field="file"
+                        )
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            manifest = verify_local_copy(tmp, self._folder.limits)
+            if manifest_checksum(manifest.entries) != manifest.restore_point["checksum"]:
+                raise InvalidArchive("the manifest's checksum does not match its entries", field="file")
+            meta = manifest.restore_point
+            name = _upload_name(file_name) or self._folder.new_name(meta["createdAt"], str(meta["label"]), str(meta["id"]))
+            name = self._unique(name)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, root / name)
+        except InvalidArchive as error:
+            raise InvalidArchive(error.message, field="file") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return self._folder.require(copy_id(name), field="file")
+
+    def _unique(self, name: str) -> str:
+        stem, suffix = name[: -len(".zip")], ".zip"
+        candidate, counter = name, 2
+        while (self._folder.root / candidate).exists():
+            candidate = f"{stem}-{counter}{suffix}"
+            counter += 1
+        return candidate
+
+
+def _upload_name(file_name: str | None) -> str | None:
+    if not file_name:
+        return None
+    # Some clients percent-encode the multipart filename; a name never needs a literal '%XX'.
+    base = Path(unquote(file_name).replace("\\", "/")).name
+    if not base.lower().endswith(".zip"):
+        return None
+    return f"{slug(base[:-4], limit=80)}.zip"
+
+
+def _fresh_id() -> str:
+    return new_id("rp")
+

@@ -1,0 +1,226 @@
+"""Signed, expiring download links: full and ranged downloads, and every way a link fails."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from itsdangerous import URLSafeSerializer
+
+from server.domain.download_links import SALT
+from server.domain.models import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
+from server.storage.content_store import ContentStore
+from server.storage.local_copy_folder import fingerprint
+from server.storage.local_copy_format import write_local_copy
+from tests.support.api import create_and_wait, execute, wait_for_operation
+from tests.support.server_process import ServerProcess
+
+LINK = """mutation($id: ID!, $seconds: Int) { createDownloadUrl(localCopyId: $id, expiresInSeconds: $seconds) {
+    signedUrl { url expiresAt } userErrors { code message field } } }"""
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict]]:
+    proc = ServerProcess(data_dir=tmp_path_factory.mktemp("downloads") / "data").start()
+
+    async def prepare() -> dict:
+        final = await create_and_wait(proc, "to download")
+        data = await execute(
+            proc, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }",
+            id=final["restorePoint"]["id"],
+        )
+        done = await wait_for_operation(proc, data["exportRestorePoint"]["operation"]["id"])
+        state = await execute(proc, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }", id=done["id"])
+        return state["operation"]["localCopy"]
+
+    copy = asyncio.run(prepare())
+    yield proc, copy
+    proc.close()
+
+
+async def link(proc: ServerProcess, copy_id: str, seconds: int | None = None) -> str:
+    payload = (await execute(proc, LINK, id=copy_id, seconds=seconds))["createDownloadUrl"]
+    assert payload["userErrors"] == [], payload
+    return payload["signedUrl"]["url"]
+
+
+def path_of(proc: ServerProcess, copy: dict) -> Path:
+    return proc.data_dir / "local-copies" / copy["fileName"]
+
+
+async def test_download_streams_the_file_with_headers(exported) -> None:
+    proc, copy = exported
+    payload = (await execute(proc, LINK, id=copy["id"], seconds=120))["createDownloadUrl"]
+    url = payload["signedUrl"]["url"]
+    expires = datetime.fromisoformat(payload["signedUrl"]["expiresAt"])
+    assert 110 <= (expires - datetime.now(UTC)).total_seconds() <= 121
+    assert url.startswith(f"{proc.url}/download/")
+
+    response = httpx.get(url)  # no credentials of any kind
+    body = path_of(proc, copy).read_bytes()
+    assert response.status_code == 200
+    assert response.content == body
+    assert response.headers["content-length"] == str(len(body))
+    assert response.headers["content-disposition"] == f'attachment; filename="{copy["fileName"]}"'
+    assert response.headers["content-type"] == "application/zip"
+    assert response.headers["accept-ranges"] == "bytes"
+    assert response.headers["etag"] == f'"{fingerprint(path_of(proc, copy).stat())}"'
+
+    head = httpx.head(url)
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == str(len(body))
+
+
+async def test_range_requests_resume_a_broken_download(exported) -> None:
+    proc, copy = exported
+    url = await link(proc, copy["id"])
+    body = path_of(proc, copy).read_bytes()
+    first = httpx.get(url, headers={"Range": "bytes=0-999"})
+    assert first.status_code == 206
+    assert first.headers["content-range"] == f"bytes 0-999/{len(body)}"
+    etag = first.headers["etag"]
+    rest = httpx.get(url, headers={"Range": "bytes=1000-", "If-Range": etag})
+    assert rest.status_code == 206
+    assert first.content + rest.content == body
+    beyond = httpx.get(url, headers={"Range": f"bytes={len(body) + 10}-"})
+    assert beyond.status_code == 416
+
+
+async def test_tampered_link_is_forbidden(exported) -> None:
+    proc, copy = exported
+    url = await link(proc, copy["id"])
+    token = url.rsplit("/", 1)[1]
+    flipped = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
+    for bad in (flipped, token + "x", "x" + token, "nonsense"):
+        response = httpx.get(f"{proc.url}/download/{bad}")
+        assert response.status_code == 403, bad
+        assert response.text == "This download link is not valid.\n"
+
+
+async def test_expired_link_is_gone(exported) -> None:
+    proc, copy = exported
+    url = await link(proc, copy["id"], seconds=1)
+    assert httpx.get(url).status_code == 200
+    await asyncio.sleep(1.2)
+    response = httpx.get(url)
+    assert response.status_code == 410 and "expired" in response.text
+
+
+async def test_link_never_leaves_the_folder_even_when_signed(exported) -> None:
+    """A link signed with the server's own key for a path outside the folder opens nothing."""
+    proc, _ = exported
+    key = (proc.data_dir / "secret.key").read_text().strip()
+    signer = URLSafeSerializer(key, salt=SALT)
+    outside = proc.data_dir / "secret.key"
+    for name in ("../secret.key", str(outside), "..", ".", ".hidden"):
+        token = signer.dumps([name, fingerprint(outside.stat()), int(time.time()) + 60])
+        response = httpx.get(f"{proc.url}/download/{token}")
+        assert response.status_code == 404, name
+        assert key not in response.text
+
+
+async def test_link_opens_only_its_own_file_version(exported, tmp_path: Path) -> None:
+    proc, copy = exported
+    folder = proc.data_dir / "local-copies"
+    second = folder / "second.zip"
+    second.write_bytes(path_of(proc, copy).read_bytes())
+    listed = {c["fileName"]: c["id"] for c in (await execute(proc, "{ localCopies { id fileName } }"))["localCopies"]}
+    url_second = await link(proc, listed["second.zip"])
+    url_first = await link(proc, copy["id"])
+    assert url_first != url_second
+
+    # Replace the second file under its name: its link must not serve the new bytes.
+    replacement = tmp_path / "replacement.zip"
+    replacement.write_bytes(path_of(proc, copy).read_bytes() + b"\0")
+    os.replace(replacement, second)
+    response = httpx.get(url_second)
+    assert response.status_code == 404 and "deleted or replaced" in response.text
+
+    second.unlink()
+    assert httpx.get(url_second).status_code == 404
+    assert httpx.get(url_first).status_code == 200
+
+
+async def test_link_arguments_are_checked(exported) -> None:
+    proc, copy = exported
+    for seconds in (0, -5, 24 * 3600 + 1):
+        payload = (await execute(proc, LINK, id=copy["id"], seconds=seconds))["createDownloadUrl"]
+        assert payload["signedUrl"] is None
+        assert payload["userErrors"][0]["code"] == "INVALID_INPUT"
+        assert payload["userErrors"][0]["field"] == "expiresInSeconds"
+    missing = (await execute(proc, LINK, id="lc_bm9uZS56aXA", seconds=60))["createDownloadUrl"]
+    assert missing["userErrors"][0]["code"] == "NOT_FOUND"
+
+
+def write_big_copy(target: Path, size: int, scratch: Path) -> str:
+    """A valid ~`size`-byte copy of incompressible content, as a person might copy in."""
+    store = ContentStore(scratch)
+    digest, length, _ = store.put_stream(_RandomStream(size))
+    entry = ManifestEntry("directory", "media/show.mp4", EntryKind.FILE, length, digest, 0o644, None)
+    point = RestorePoint(
+        id="rp_0000000000000000000000aa", label="big", note=None, origin=RestorePointOrigin.MANUAL,
+        created_at=datetime.now(UTC), created_by=None, size_bytes=length, stored_bytes=length, item_count=1,
+        checksum="0" * 64, server_version="test",
+    )
+    write_local_copy(target, restore_point=point, entries=[entry], open_blob=store.open)
+    hasher = hashlib.sha256()
+    with target.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+class _RandomStream:
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def read(self, count: int = -1) -> bytes:
+        count = self.left if count < 0 else min(count, self.left)
+        self.left -= count
+        return os.urandom(count)
+
+
+async def test_large_download_keeps_server_memory_flat(exported, tmp_path: Path) -> None:
+    proc, _ = exported
+    target = proc.data_dir / "local-copies" / "big.zip"
+    expected = await asyncio.to_thread(write_big_copy, target, 200 * 1024 * 1024, tmp_path / "scratch")
+    listed = {c["fileName"]: c["id"] for c in (await execute(proc, "{ localCopies { id fileName } }"))["localCopies"]}
+    url = await link(proc, listed["big.zip"])
+
+    baseline = proc.memory_bytes()
+    peak = baseline
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, proc.memory_bytes())
+            time.sleep(0.02)
+
+    def download() -> str:
+        hasher = hashlib.sha256()
+        with httpx.stream("GET", url, timeout=60) as response:
+            assert response.status_code == 200
+            for chunk in response.iter_bytes(256 * 1024):
+                hasher.update(chunk)
+                time.sleep(0.0005)  # a slower reader than the server: backpressure must hold
+        return hasher.hexdigest()
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        digest = await asyncio.to_thread(download)
+    finally:
+        stop.set()
+        sampler.join()
+    target.unlink()
+    assert digest == expected
+    growth = peak - baseline
+    assert growth < 50 * 1024 * 1024, f"server memory grew {growth / 2**20:.1f} MiB"

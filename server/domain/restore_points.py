@@ -97,6 +97,11 @@ class RestorePointService:
         self._sources = sources
         self._server_version = server_version
 
+    @property
+    def sources(self) -> Sequence[Source]:
+        """Every configured source, in the order a restore point lists them."""
+        return self._sources
+
     async def get(self, point_id: str) -> RestorePoint | None:
         async with self._db.read() as session:
             return await repo.get_restore_point(session, point_id)
@@ -170,35 +175,10 @@ class RestorePointService:
         """
         pinned: list[str] = []
         try:
-            ctx.progress(0.0, "Reading sources")
-            snapshots: list[tuple[Source, Sequence[SnapshotItem]]] = []
-            for source in self._sources:
-                try:
-                    items = await source.snapshot()
-                except OperationFailed:
-                    raise
-                except Exception as error:
-                    raise OperationFailed(
-                        "SOURCE_UNAVAILABLE", f"source {source.name!r} could not be read: {error}"
-                    ) from error
-                ctx.log(f"Source {source.name!r} ({source.kind}): {len(items)} items.")
-                snapshots.append((source, items))
-            tally = await store_snapshots(ctx, self._store, snapshots, pinned)
-            entries, stored = tally.entries, tally.stored_bytes
+            entries, stored = await self.snapshot_all(ctx, pinned)
             ctx.progress(0.97, "Saving restore point")
-            created_at = datetime.now(UTC)
-            point = RestorePoint(
-                id=new_id("rp"),
-                label=label or clean_label(None, created_at),
-                note=note,
-                origin=origin,
-                created_at=created_at,
-                created_by=created_by,
-                size_bytes=sum(e.size for e in entries),
-                stored_bytes=stored,
-                item_count=len(entries),
-                checksum=manifest_checksum(entries),
-                server_version=self._server_version,
+            point = self.new_point(
+                entries, stored, label=label, note=note, origin=origin, created_by=created_by
             )
             ctx.checkpoint()  # last chance to cancel: after this the point exists
             await self.record(point, entries, pinned)
@@ -212,6 +192,57 @@ class RestorePointService:
             self._store.unpin(pinned)
             await asyncio.shield(self.collect(pinned))
             raise
+
+    async def snapshot_all(
+        self, ctx: OperationContext, pinned: list[str]
+    ) -> tuple[list[ManifestEntry], int]:
+        """Read every source and store its content; returns (entries, newly stored bytes).
+
+        Each stored blob's digest is appended to `pinned` (and pinned): the caller records
+        or releases them.
+        """
+        ctx.progress(0.0, "Reading sources")
+        snapshots: list[tuple[Source, Sequence[SnapshotItem]]] = []
+        for source in self._sources:
+            try:
+                items = await source.snapshot()
+            except OperationFailed:
+                raise
+            except Exception as error:
+                raise OperationFailed(
+                    "SOURCE_UNAVAILABLE", f"source {source.name!r} could not be read: {error}"
+                ) from error
+            ctx.log(f"Source {source.name!r} ({source.kind}): {len(items)} items.")
+            snapshots.append((source, items))
+        tally = await store_snapshots(ctx, self._store, snapshots, pinned)
+        return tally.entries, tally.stored_bytes
+
+    def new_point(
+        self,
+        entries: Sequence[ManifestEntry],
+        stored: int,
+        *,
+        label: str | None,
+        note: str | None,
+        origin: RestorePointOrigin,
+        created_by: str | None,
+        point_id: str | None = None,
+    ) -> RestorePoint:
+        """The record of a restore point holding `entries` (not yet saved)."""
+        created_at = datetime.now(UTC)
+        return RestorePoint(
+            id=point_id or new_id("rp"),
+            label=label or clean_label(None, created_at),
+            note=note,
+            origin=origin,
+            created_at=created_at,
+            created_by=created_by,
+            size_bytes=sum(e.size for e in entries),
+            stored_bytes=stored,
+            item_count=len(entries),
+            checksum=manifest_checksum(entries),
+            server_version=self._server_version,
+        )
 
     async def collect(self, digests: Iterable[str]) -> int:
         """Free those of these blobs that nothing references or pins any more."""

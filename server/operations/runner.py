@@ -28,6 +28,8 @@ from server.storage.database import Database
 log = logging.getLogger(__name__)
 
 Job = Callable[[OperationContext], Awaitable[None]]
+# Takes over an operation a stopped server left QUEUED or RUNNING; returns whether it did.
+Recovery = Callable[[Operation], Awaitable[bool]]
 
 FLUSH_INTERVAL = 0.2  # how long a log line or progress change may wait to reach the database
 LOG_PAGE = 500
@@ -55,6 +57,10 @@ class OperationRunner:
         self._listeners: set[ChangeListener] = set()
         self.changed = Signal()  # fires when any operation changes
         self._exclusive: str | None = None
+        self._recoveries: dict[OperationKind, Recovery] = {}
+        # Checks and registration in submit span an await (the insert); serialising them
+        # keeps two exclusive submissions from both passing the checks.
+        self._submit_lock = asyncio.Lock()
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -63,21 +69,47 @@ class OperationRunner:
         self._flusher = asyncio.create_task(self._flush_forever(), name="operation-log-flusher")
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Stop running operations as INTERRUPTED (a server shutdown), then flush."""
+        """Stop running operations as INTERRUPTED (a server shutdown), then flush.
+
+        An operation past its point of no return is not cancelled: it gets the same time to
+        finish, and if it has not, its task is stopped and its recovery finishes it at start.
+        """
         for live in list(self._live.values()):
-            self._request_cancel(live, "shutdown")
+            if live.cancellable:
+                self._request_cancel(live, "shutdown")
         tasks = [live.task for live in self._live.values() if live.task]
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
+        for live in list(self._live.values()):
+            if not live.cancellable and live.task and not live.task.done():
+                live.append_log(
+                    LogLevel.WARNING, "The server is stopping: this operation finishes when it starts again."
+                )
+                live.task.cancel()
+                await asyncio.gather(live.task, return_exceptions=True)
         if self._flusher:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
         await self._flush_all()
 
+    def on_leftover(self, kind: OperationKind, recover: Recovery) -> None:
+        """Let `recover` take over leftovers of `kind` at start-up (e.g. resume them), before
+        the rest are marked INTERRUPTED. Register before start()."""
+        self._recoveries[kind] = recover
+
     async def _interrupt_leftovers(self) -> None:
-        """Operations a stopped server left QUEUED or RUNNING can't resume: say so."""
+        """Operations a stopped server left QUEUED or RUNNING: recover them, or say they stopped."""
+        async with self._db.read() as session:
+            leftovers = await repo.active_operations(session)
+        remaining = []
+        for op in leftovers:
+            recover = self._recoveries.get(op.kind)
+            if recover is None or not await recover(op):
+                remaining.append(op)
+        if not remaining:
+            return
         async with self._db.write() as session:
-            for op in await repo.active_operations(session):
+            for op in remaining:
                 live = LiveOperation(op=op, flushed_through=op.last_sequence)
                 live.append_log(
                     LogLevel.ERROR,
@@ -101,8 +133,29 @@ class OperationRunner:
         local_copy_id: str | None = None,
         params: dict[str, Any] | None = None,
         exclusive: bool = False,
+        durable_log: bool = False,
     ) -> Operation:
-        """Record a QUEUED operation and run `job` in the background; returns at once."""
+        """Record a QUEUED operation and run `job` in the background; returns at once.
+
+        `exclusive`: nothing else may run beside it. `durable_log`: readers see log lines
+        only once stored (for jobs that resume after a crash).
+        """
+        async with self._submit_lock:
+            return await self._submit(
+                kind, job, requested_by, restore_point_id, local_copy_id, params, exclusive, durable_log
+            )
+
+    async def _submit(
+        self,
+        kind: OperationKind,
+        job: Job,
+        requested_by: str | None,
+        restore_point_id: str | None,
+        local_copy_id: str | None,
+        params: dict[str, Any] | None,
+        exclusive: bool,
+        durable_log: bool,
+    ) -> Operation:
         if self._exclusive is not None:
             raise Busy(f"operation {self._exclusive} is applying a restore point; try again after it")
         if exclusive and self._live:
@@ -123,7 +176,7 @@ class OperationRunner:
             local_copy_id=local_copy_id,
             params=params or {},
         )
-        live = LiveOperation(op=op)
+        live = LiveOperation(op=op, durable_log=durable_log)
         live.append_log(LogLevel.INFO, f"Queued by {requested_by or 'anonymous'}.")
         async with self._db.write() as session:
             await repo.add_operation(session, op)
@@ -134,6 +187,21 @@ class OperationRunner:
         self._publish(live)
         return live.op
 
+    def resume(self, op: Operation, job: Job, *, exclusive: bool = False, durable_log: bool = False) -> Operation:
+        """Run `job` for an operation a stopped server left unfinished (from a recovery):
+        same id, its log continuing after the last stored line."""
+        live = LiveOperation(op=op, flushed_through=op.last_sequence, durable_log=durable_log)
+        if exclusive:
+            self._exclusive = op.id
+        self._live[op.id] = live
+        live.task = asyncio.create_task(self._run(live, job, resumed=True), name=f"operation-{op.id}")
+        self._publish(live)
+        return live.op
+
+    def exclusive_operation(self) -> str | None:
+        """The id of the exclusive operation (an apply) that is queued or running, if any."""
+        return self._exclusive
+
     async def cancel(self, op_id: str) -> Operation:
         live = self._live.get(op_id)
         if live is None:
@@ -141,6 +209,10 @@ class OperationRunner:
             if op is None:
                 raise NotFound(f"no operation with id {op_id!r}", field="id")
             raise InvalidInput(f"operation {op_id} already finished ({op.status})", field="id")
+        if not live.cancellable:
+            raise InvalidInput(
+                f"operation {op_id} can no longer be cancelled: {live.no_cancel_reason}", field="id"
+            )
         self._request_cancel(live, "cancel")
         if live.task:
             await asyncio.wait([live.task])
@@ -222,7 +294,7 @@ class OperationRunner:
             return lines[:limit] if limit is not None else lines
         # Snapshot memory before reading the database: a flush in between moves lines from
         # one to the other, and taking memory first means no line falls in the gap.
-        pending = list(live.unflushed) if live else []
+        pending = list(live.unflushed) if live and not live.durable_log else []
         async with self._db.read() as session:
             lines = await repo.read_log(session, op_id, after=after, limit=limit)
         last = lines[-1].sequence if lines else after
@@ -257,15 +329,19 @@ class OperationRunner:
 
     # -- running --------------------------------------------------------------------------
 
-    async def _run(self, live: LiveOperation, job: Job) -> None:
-        context = OperationContext(live, self._publish, self._entry_delay)
+    async def _run(self, live: LiveOperation, job: Job, resumed: bool = False) -> None:
+        context = OperationContext(
+            live, self._publish, self._entry_delay, flush=lambda: self._flush(live)
+        )
         status, error = OperationStatus.SUCCEEDED, None
         try:
             await self._take_slot(live)
             try:
                 context.checkpoint()
-                live.update(status=OperationStatus.RUNNING, started_at=datetime.now(UTC), stage="Starting")
-                live.append_log(LogLevel.INFO, "Started.")
+                started = live.op.started_at if resumed and live.op.started_at else datetime.now(UTC)
+                live.update(status=OperationStatus.RUNNING, started_at=started, stage="Starting")
+                if not resumed:
+                    live.append_log(LogLevel.INFO, "Started.")
                 self._publish(live)
                 await job(context)
                 context.checkpoint()
@@ -344,6 +420,8 @@ class OperationRunner:
             if lines:
                 live.flushed_through = lines[-1].sequence
                 del live.unflushed[: len(lines)]
+                if live.durable_log:
+                    live.signal.fire()  # stored now: log followers may read them
 
 
 def _finish(op: Operation, status: OperationStatus, error: OperationError | None) -> Operation:

@@ -11,9 +11,9 @@ from server.domain.download_links import DownloadSigner
 from server.domain.local_copies import LocalCopyService
 from server.domain.restore_points import RestorePointService
 from server.domain.settings_store import SettingsStore
-from server.domain.tokens import ApiToken, Role
 from server.domain.source_catalog import SourceCatalog
 from server.domain.system import SystemMonitor
+from server.domain.tokens import ApiToken, Role
 from server.operations.runner import OperationRunner
 
 

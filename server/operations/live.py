@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from server.domain.models import LogEntry, LogLevel, Operation
+from server.domain.models import LogEntry, LogLevel, Operation, OperationError, OperationStatus
 from server.operations.signal import Signal
 
 # Progress is published at most this often (or on a stage change, or at 1% steps), so a
@@ -201,3 +201,17 @@ class OperationContext:
         else:
             await asyncio.sleep(0)
         self.checkpoint()
+
+
+def finished(op: Operation, status: OperationStatus, error: OperationError | None) -> Operation:
+    """The operation in its final status, with the stage and time that go with it."""
+    progress = 1.0 if status is OperationStatus.SUCCEEDED else op.progress
+    stage = {
+        OperationStatus.SUCCEEDED: "Done",
+        OperationStatus.FAILED: "Failed",
+        OperationStatus.CANCELLED: "Cancelled",
+        OperationStatus.INTERRUPTED: "Interrupted",
+    }[status]
+    return dataclasses.replace(
+        op, status=status, error=error, progress=progress, stage=stage, finished_at=datetime.now(UTC)
+    )

@@ -20,8 +20,9 @@ from server.domain.models import (
     OperationStatus,
     Page,
 )
-from server.operations.live import LiveOperation, OperationCancelled, OperationContext
-from server.operations.signal import Signal
+from server.operations.fanout import ChangeFanout
+from server.operations.live import LiveOperation, OperationCancelled, OperationContext, finished
+from server.operations.state_writer import StateWriter
 from server.storage import operations_repo as repo
 from server.storage.database import Database
 
@@ -31,17 +32,7 @@ Job = Callable[[OperationContext], Awaitable[None]]
 # Takes over an operation a stopped server left QUEUED or RUNNING; returns whether it did.
 Recovery = Callable[[Operation], Awaitable[bool]]
 
-FLUSH_INTERVAL = 0.2  # how long a log line or progress change may wait to reach the database
 LOG_PAGE = 500
-
-
-class ChangeListener:
-    """One operationsChanged subscriber: the ids changed since it last looked, coalesced."""
-
-    __slots__ = ("dirty",)
-
-    def __init__(self) -> None:
-        self.dirty: set[str] = set()
 
 
 class OperationRunner:
@@ -52,10 +43,8 @@ class OperationRunner:
         self._slots = asyncio.Semaphore(concurrency)
         self._entry_delay = entry_delay
         self._live: dict[str, LiveOperation] = {}
-        self._flusher: asyncio.Task[None] | None = None
-        self._flush_lock = asyncio.Lock()
-        self._listeners: set[ChangeListener] = set()
-        self.changed = Signal()  # fires when any operation changes
+        self._writer = StateWriter(db)
+        self.changes = ChangeFanout()
         self._exclusive: str | None = None
         self._recoveries: dict[OperationKind, Recovery] = {}
         # Checks and registration in submit span an await (the insert); serialising them
@@ -66,7 +55,7 @@ class OperationRunner:
 
     async def start(self) -> None:
         await self._interrupt_leftovers()
-        self._flusher = asyncio.create_task(self._flush_forever(), name="operation-log-flusher")
+        self._writer.start(self._live.values)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop running operations as INTERRUPTED (a server shutdown), then flush.
@@ -87,10 +76,7 @@ class OperationRunner:
                 )
                 live.task.cancel()
                 await asyncio.gather(live.task, return_exceptions=True)
-        if self._flusher:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        await self._flush_all()
+        await self._writer.stop(self._live.values())
 
     def on_leftover(self, kind: OperationKind, recover: Recovery) -> None:
         """Let `recover` take over leftovers of `kind` at start-up (e.g. resume them), before
@@ -115,7 +101,7 @@ class OperationRunner:
                     LogLevel.ERROR,
                     f"Interrupted: the server stopped while this operation was {op.status.lower()}.",
                 )
-                final = _finish(live.op, OperationStatus.INTERRUPTED, OperationError(
+                final = finished(live.op, OperationStatus.INTERRUPTED, OperationError(
                     "INTERRUPTED", "The server stopped before the operation finished."))
                 await repo.save_operation(session, final)
                 await repo.append_log(session, op.id, live.unflushed)
@@ -230,7 +216,7 @@ class OperationRunner:
                 raise NotFound(f"no operation with id {op_id!r}", field="id")
             op = dataclasses.replace(op, dismissed=True)
             await repo.save_operation(session, op)
-        self._announce(op.id)
+        self.changes.announce(op.id)
         return op
 
     def _request_cancel(self, live: LiveOperation, reason: str) -> None:
@@ -244,7 +230,7 @@ class OperationRunner:
         """Counts for /health: what is running, and who is listening."""
         return {
             "running": len(self._live),
-            "changeListeners": len(self._listeners),
+            "changeListeners": len(self.changes),
             "waiters": sum(live.signal.waiting for live in self._live.values()),
         }
 
@@ -308,30 +294,16 @@ class OperationRunner:
 
     # -- operationsChanged fan-out --------------------------------------------------------
 
-    def listen(self) -> ChangeListener:
-        """Register an operationsChanged listener; its `dirty` set collects changed ids."""
-        listener = ChangeListener()
-        self._listeners.add(listener)
-        return listener
-
-    def unlisten(self, listener: ChangeListener) -> None:
-        self._listeners.discard(listener)
-
-    def _announce(self, op_id: str) -> None:
-        for listener in self._listeners:
-            listener.dirty.add(op_id)
-        self.changed.fire()
-
     def _publish(self, live: LiveOperation) -> None:
         live.dirty = True
         live.signal.fire()
-        self._announce(live.op.id)
+        self.changes.announce(live.op.id)
 
     # -- running --------------------------------------------------------------------------
 
     async def _run(self, live: LiveOperation, job: Job, resumed: bool = False) -> None:
         context = OperationContext(
-            live, self._publish, self._entry_delay, flush=lambda: self._flush(live)
+            live, self._publish, self._entry_delay, flush=lambda: self._writer.flush(live)
         )
         status, error = OperationStatus.SUCCEEDED, None
         try:
@@ -365,7 +337,7 @@ class OperationRunner:
             live.append_log(LogLevel.ERROR, "Failed: an unexpected error stopped the operation.")
         if status is OperationStatus.SUCCEEDED:
             live.append_log(LogLevel.INFO, "Finished.")
-        live.op = _finish(live.op, status, error)
+        live.op = finished(live.op, status, error)
         await self._close(live)
 
     async def _take_slot(self, live: LiveOperation) -> None:
@@ -386,7 +358,7 @@ class OperationRunner:
         """Persist the final state and every log line, then let go of the operation."""
         live.dirty = True
         try:
-            await self._flush(live)
+            await self._writer.flush(live)
         except Exception:
             log.exception("could not store the final state of operation %s", live.op.id)
         live.closed = True
@@ -394,44 +366,4 @@ class OperationRunner:
         if self._exclusive == live.op.id:
             self._exclusive = None
         live.signal.fire()
-        self._announce(live.op.id)
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await self._flush_all()
-            except Exception:
-                log.exception("flushing operation state failed; will retry")
-
-    async def _flush_all(self) -> None:
-        for live in list(self._live.values()):
-            if live.dirty or live.unflushed:
-                await self._flush(live)
-
-    async def _flush(self, live: LiveOperation) -> None:
-        async with self._flush_lock:
-            lines = list(live.unflushed)
-            op = live.op
-            live.dirty = False
-            async with self._db.write() as session:
-                await repo.append_log(session, op.id, lines)
-                await repo.save_operation(session, op)
-            if lines:
-                live.flushed_through = lines[-1].sequence
-                del live.unflushed[: len(lines)]
-                if live.durable_log:
-                    live.signal.fire()  # stored now: log followers may read them
-
-
-def _finish(op: Operation, status: OperationStatus, error: OperationError | None) -> Operation:
-    progress = 1.0 if status is OperationStatus.SUCCEEDED else op.progress
-    stage = {
-        OperationStatus.SUCCEEDED: "Done",
-        OperationStatus.FAILED: "Failed",
-        OperationStatus.CANCELLED: "Cancelled",
-        OperationStatus.INTERRUPTED: "Interrupted",
-    }[status]
-    return dataclasses.replace(
-        op, status=status, error=error, progress=progress, stage=stage, finished_at=datetime.now(UTC)
-    )
+        self.changes.announce(live.op.id)

@@ -35,6 +35,9 @@ async def follow_operation(runner: OperationRunner, op_id: str) -> AsyncIterator
         if live.op != last:
             last = live.op
             yield last
+    # It may have closed while the consumer held the previous state: end on the final one.
+    if live.op != last:
+        yield live.op
 
 
 async def follow_log(runner: OperationRunner, op_id: str, after: int = 0) -> AsyncIterator[LogEntry]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from server.domain.content_capture import store_snapshots
 from server.domain.errors import Busy, InvalidInput, NotFound, OperationFailed
-from server.domain.ids import new_id
+from server.domain.ids import is_well_formed, new_id
 from server.domain.models import (
     ManifestEntry,
     Operation,
@@ -37,15 +37,21 @@ def manifest_checksum(entries: Sequence[ManifestEntry]) -> str:
     return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
 
 
+def _printable(text: str, field: str, allowed: str = "") -> str:
+    if any(ch < " " and ch not in allowed for ch in text):
+        raise InvalidInput(f"the {field} has control characters", field=field)
+    return text
+
+
 def clean_label(label: str | None, created_at: datetime) -> str:
-    label = (label or "").strip()
+    label = _printable((label or "").strip(), "label")
     if len(label) > MAX_LABEL:
         raise InvalidInput(f"the label is longer than {MAX_LABEL} characters", field="label")
     return label or f"Restore point {created_at:%Y-%m-%d %H:%M} UTC"
 
 
 def clean_note(note: str | None) -> str | None:
-    note = (note or "").strip()
+    note = _printable((note or "").strip(), "note", allowed="\n\t")
     if len(note) > MAX_NOTE:
         raise InvalidInput(f"the note is longer than {MAX_NOTE} characters", field="note")
     return note or None
@@ -103,6 +109,8 @@ class RestorePointService:
         return self._sources
 
     async def get(self, point_id: str) -> RestorePoint | None:
+        if not is_well_formed(point_id, "rp"):
+            return None
         async with self._db.read() as session:
             return await repo.get_restore_point(session, point_id)
 
@@ -128,6 +136,8 @@ class RestorePointService:
         """Delete a restore point and free the blobs only it used."""
         if self._runner.is_using_restore_point(point_id):
             raise Busy(f"an operation is using restore point {point_id}; try again after it", field="id")
+        if not is_well_formed(point_id, "rp"):
+            raise NotFound(f"no restore point with id {point_id!r}", field="id")
         async with self._db.write() as session:
             if await repo.get_restore_point(session, point_id) is None:
                 raise NotFound(f"no restore point with id {point_id!r}", field="id")

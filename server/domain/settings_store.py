@@ -10,6 +10,7 @@ from server.domain.errors import InvalidInput, NotFound
 from server.domain.models import Module
 from server.operations.signal import Signal
 from server.sources.settings_seed import SEED_MODULES
+from server.sources.settings_source import MODULE_NAME
 from server.storage import modules_repo as repo
 from server.storage.database import Database
 
@@ -61,6 +62,8 @@ class SettingsStore:
         if not isinstance(values, Mapping):
             raise InvalidInput("values must be a JSON object", field="values")
         self._check_writable()
+        if not MODULE_NAME.match(name):  # no such name could exist; don't ask the database
+            raise NotFound(f"no settings module named {name!r}", field="module")
         self._writes_in_flight += 1
         try:
             async with self._db.write() as session:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from server.domain.errors import Busy, InvalidInput, NotFound, OperationFailed
-from server.domain.ids import new_id
+from server.domain.ids import is_well_formed, new_id
 from server.domain.models import (
     LogEntry,
     LogLevel,
@@ -210,6 +210,8 @@ class OperationRunner:
                 f"operation {op_id} is still running: cancel it first, or wait for it to finish",
                 field="id",
             )
+        if not is_well_formed(op_id, "op"):
+            raise NotFound(f"no operation with id {op_id!r}", field="id")
         async with self._db.write() as session:
             op = await repo.get_operation(session, op_id)
             if op is None:
@@ -244,6 +246,8 @@ class OperationRunner:
         return any(live.op.local_copy_id == local_copy_id for live in self._live.values())
 
     async def get(self, op_id: str) -> Operation | None:
+        if not is_well_formed(op_id, "op"):
+            return None
         if live := self._live.get(op_id):
             return live.op
         async with self._db.read() as session:
@@ -260,6 +264,8 @@ class OperationRunner:
         requested_by: str | None = None,
     ) -> Page[Operation]:
         """Newest first, with running operations shown as they are now, not as last flushed."""
+        if requested_by is not None and any(ch < " " for ch in requested_by):
+            raise InvalidInput("requestedBy has control characters", field="requestedBy")
         async with self._db.read() as session:
             page = await repo.page_operations(
                 session,

@@ -13,15 +13,21 @@ from starlette.responses import Response
 from server.api.context import Services
 from server.config import Settings
 from server.domain.access import AccessService
+from server.domain.apply import ApplyService
+from server.domain.apply_run import ApplyTools
 from server.domain.download_links import DownloadSigner, load_or_create_secret
 from server.domain.local_copies import LocalCopyService
+from server.domain.restart import RestartStep
 from server.domain.restore_points import BlobKeeper, RestorePointService
 from server.domain.settings_store import SettingsStore
 from server.domain.source_catalog import SourceCatalog
+from server.domain.step_control import StepControl
+from server.domain.system import SystemMonitor
 from server.notices import first_token_notice
 from server.operations.runner import OperationRunner
 from server.sources.config_file import load_sources
 from server.sources.factory import build_sources
+from server.storage.apply_journal import ApplyJournal
 from server.storage.content_store import ContentStore
 from server.storage.database import Database
 from server.storage.local_copy_folder import LocalCopyFolder
@@ -66,7 +72,6 @@ class Backend:
         keeper = BlobKeeper(db=db, store=store, lock=asyncio.Lock())
         specs = load_sources(settings.config, data_dir=settings.data_dir)
         sources = SourceCatalog(build_sources(specs, db=db, data_dir=settings.data_dir))
-        settings_store = SettingsStore(db)
         restore_points = RestorePointService(
             db=db,
             store=store,
@@ -75,9 +80,29 @@ class Backend:
             sources=sources.sources,
             server_version=SERVER_VERSION,
         )
+        system = SystemMonitor(sources=restore_points.sources, server_version=SERVER_VERSION)
+        settings_store = SettingsStore(db, check_writable=system.check_writable)
+        apply = ApplyService(
+            runner=runner,
+            tools=ApplyTools(
+                store=store,
+                keeper=keeper,
+                restore_points=restore_points,
+                settings=settings_store,
+                system=system,
+                journal=ApplyJournal(settings.apply_journal_path),
+                restart=RestartStep(
+                    command=settings.restart_command,
+                    timeout=settings.restart_timeout,
+                    sources=restore_points.sources,
+                ),
+                steps=StepControl(pause_at=settings.test_pause_at, fail_at=settings.test_fail_at),
+            ),
+        )
         if await settings_store.seed_if_empty():
             log.info("seeded the settings store with its starting modules")
-        await runner.start()
+        await runner.start()  # an apply the last process left is resumed here (see apply.py)
+        await apply.tidy()
         freed = await keeper.collect_all()
         if freed:
             log.info("freed %d bytes of content no restore point uses", freed)
@@ -108,6 +133,8 @@ class Backend:
             public_url=settings.public_url,
             access=access,
             auth_enabled=settings.auth_enabled,
+            apply=apply,
+            system=system,
         )
         download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir))
         return cls(

@@ -48,9 +48,18 @@ class Settings(BaseSettings):
     max_download_expiry_seconds: int = 24 * 3600
     public_url: str | None = None  # base URL for links when behind a proxy
 
+    # Applying a restore point: the command that restarts what uses the configuration (run
+    # with /bin/sh; unset: an in-process reload), and how long it may take.
+    restart_command: str | None = None
+    restart_timeout: float = Field(default=60.0, gt=0)
+
     # Test-only: seconds to sleep after each entry an operation handles, so tests can watch
     # an operation mid-run. Never set it in production.
     test_entry_delay: float = 0.0
+    # Test-only: an apply waits at this named step (until the process is killed), or fails
+    # there (to exercise the rollback). Steps: server/domain/step_control.py.
+    test_pause_at: str | None = None
+    test_fail_at: str | None = None
 
     @field_validator("data_dir", "local_copies_dir", "config")
     @classmethod
@@ -78,6 +87,10 @@ class Settings(BaseSettings):
     @property
     def blobs_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def apply_journal_path(self) -> Path:
+        return self.data_dir / "apply-journal.json"
 
     @property
     def resolved_database_url(self) -> str:

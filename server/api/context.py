@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from server.domain.access import AccessService
+from server.domain.apply import ApplyService
 from server.domain.download_links import DownloadSigner
 from server.domain.local_copies import LocalCopyService
 from server.domain.restore_points import RestorePointService
 from server.domain.settings_store import SettingsStore
-from server.domain.tokens import ApiToken, Role
 from server.domain.source_catalog import SourceCatalog
+from server.domain.system import SystemMonitor
+from server.domain.tokens import ApiToken, Role
 from server.operations.runner import OperationRunner
 
 
@@ -26,6 +28,8 @@ class Services:
     downloads: DownloadSigner
     max_page_size: int
     access: AccessService
+    apply: ApplyService
+    system: SystemMonitor
     public_url: str | None = None  # where clients reach us, for links; None: the request's own URL
     auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))

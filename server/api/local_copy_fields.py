@@ -6,10 +6,10 @@ import strawberry
 from strawberry.file_uploads import Upload
 
 from server.api.errors import UserError, attempt
-from server.domain.errors import InvalidInput
 from server.api.types.local_copy import LocalCopy, SignedUrl
 from server.api.types.operation import Operation
 from server.api.types.payloads import DeletePayload, OperationPayload
+from server.domain.errors import InvalidInput
 
 
 @strawberry.type

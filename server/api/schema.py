@@ -24,7 +24,7 @@ from strawberry.tools import merge_types
 from strawberry.types.graphql import OperationType
 from strawberry.utils.logging import StrawberryLogger
 
-from server.api import caller_fields, local_copy_fields, mutations, queries, source_fields, subscriptions
+from server.api import apply_fields, caller_fields, local_copy_fields, mutations, queries, source_fields, subscriptions
 from server.api.auth import RequireAuthentication
 from server.api.errors import ClientError, should_mask
 from server.api.fast_execution import FastLeafExecutionContext
@@ -74,10 +74,11 @@ QUERIES: tuple[type, ...] = (
     queries.Query,
     local_copy_fields.LocalCopyQueries,
     source_fields.SourceQuery,
+    apply_fields.SystemQuery,
     caller_fields.CallerQuery,
 )
-MUTATIONS: tuple[type, ...] = (mutations.Mutation, local_copy_fields.LocalCopyMutations)
-SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription,)
+MUTATIONS: tuple[type, ...] = (mutations.Mutation, local_copy_fields.LocalCopyMutations, apply_fields.ApplyMutation)
+SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription, apply_fields.SystemSubscription)
 
 
 def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
+
+_WELL_FORMED = re.compile(r"[a-z]{2}_[0-9a-f]{24}")
 
 
 def new_id(prefix: str) -> str:
     """A new id such as `rp_0192f3a1b2c3d4e5f6a7b8c9`: prefix, 48-bit ms time, 48 random bits."""
     return f"{prefix}_{int(time.time() * 1000):012x}{secrets.token_hex(6)}"
+
+
+def is_well_formed(value: str, prefix: str) -> bool:
+    """Whether `value` could be an id we gave out with this prefix. Anything else names
+    nothing, and is never sent to the database (PostgreSQL refuses NUL in text, for one)."""
+    return value.startswith(prefix + "_") and _WELL_FORMED.fullmatch(value) is not None

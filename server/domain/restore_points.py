@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from server.domain.content_capture import store_snapshots
 from server.domain.errors import Busy, InvalidInput, NotFound, OperationFailed
-from server.domain.ids import new_id
+from server.domain.ids import is_well_formed, new_id
 from server.domain.models import (
     ManifestEntry,
     Operation,
@@ -38,15 +38,21 @@ def manifest_checksum(entries: Sequence[ManifestEntry]) -> str:
     return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
 
 
+def _printable(text: str, field: str, allowed: str = "") -> str:
+    if any(ch < " " and ch not in allowed for ch in text):
+        raise InvalidInput(f"the {field} has control characters", field=field)
+    return text
+
+
 def clean_label(label: str | None, created_at: datetime) -> str:
-    label = (label or "").strip()
+    label = _printable((label or "").strip(), "label")
     if len(label) > MAX_LABEL:
         raise InvalidInput(f"the label is longer than {MAX_LABEL} characters", field="label")
     return label or f"Restore point {created_at:%Y-%m-%d %H:%M} UTC"
 
 
 def clean_note(note: str | None) -> str | None:
-    note = (note or "").strip()
+    note = _printable((note or "").strip(), "note", allowed="\n\t")
     if len(note) > MAX_NOTE:
         raise InvalidInput(f"the note is longer than {MAX_NOTE} characters", field="note")
     return note or None
@@ -99,7 +105,14 @@ class RestorePointService:
         self._server_version = server_version
         self._recent: RecentPages[Page[RestorePoint]] = RecentPages()
 
+    @property
+    def sources(self) -> Sequence[Source]:
+        """Every configured source, in the order a restore point lists them."""
+        return self._sources
+
     async def get(self, point_id: str) -> RestorePoint | None:
+        if not is_well_formed(point_id, "rp"):
+            return None
         async with self._db.read() as session:
             return await repo.get_restore_point(session, point_id)
 
@@ -135,6 +148,8 @@ class RestorePointService:
         """Delete a restore point and free the blobs only it used."""
         if self._runner.is_using_restore_point(point_id):
             raise Busy(f"an operation is using restore point {point_id}; try again after it", field="id")
+        if not is_well_formed(point_id, "rp"):
+            raise NotFound(f"no restore point with id {point_id!r}", field="id")
         async with self._db.write() as session:
             if await repo.get_restore_point(session, point_id) is None:
                 raise NotFound(f"no restore point with id {point_id!r}", field="id")
@@ -183,35 +198,10 @@ class RestorePointService:
         """
         pinned: list[str] = []
         try:
-            ctx.progress(0.0, "Reading sources")
-            snapshots: list[tuple[Source, Sequence[SnapshotItem]]] = []
-            for source in self._sources:
-                try:
-                    items = await source.snapshot()
-                except OperationFailed:
-                    raise
-                except Exception as error:
-                    raise OperationFailed(
-                        "SOURCE_UNAVAILABLE", f"source {source.name!r} could not be read: {error}"
-                    ) from error
-                ctx.log(f"Source {source.name!r} ({source.kind}): {len(items)} items.")
-                snapshots.append((source, items))
-            tally = await store_snapshots(ctx, self._store, snapshots, pinned)
-            entries, stored = tally.entries, tally.stored_bytes
+            entries, stored = await self.snapshot_all(ctx, pinned)
             ctx.progress(0.97, "Saving restore point")
-            created_at = datetime.now(UTC)
-            point = RestorePoint(
-                id=new_id("rp"),
-                label=label or clean_label(None, created_at),
-                note=note,
-                origin=origin,
-                created_at=created_at,
-                created_by=created_by,
-                size_bytes=sum(e.size for e in entries),
-                stored_bytes=stored,
-                item_count=len(entries),
-                checksum=manifest_checksum(entries),
-                server_version=self._server_version,
+            point = self.new_point(
+                entries, stored, label=label, note=note, origin=origin, created_by=created_by
             )
             ctx.checkpoint()  # last chance to cancel: after this the point exists
             await self.record(point, entries, pinned)
@@ -225,6 +215,57 @@ class RestorePointService:
             self._store.unpin(pinned)
             await asyncio.shield(self.collect(pinned))
             raise
+
+    async def snapshot_all(
+        self, ctx: OperationContext, pinned: list[str]
+    ) -> tuple[list[ManifestEntry], int]:
+        """Read every source and store its content; returns (entries, newly stored bytes).
+
+        Each stored blob's digest is appended to `pinned` (and pinned): the caller records
+        or releases them.
+        """
+        ctx.progress(0.0, "Reading sources")
+        snapshots: list[tuple[Source, Sequence[SnapshotItem]]] = []
+        for source in self._sources:
+            try:
+                items = await source.snapshot()
+            except OperationFailed:
+                raise
+            except Exception as error:
+                raise OperationFailed(
+                    "SOURCE_UNAVAILABLE", f"source {source.name!r} could not be read: {error}"
+                ) from error
+            ctx.log(f"Source {source.name!r} ({source.kind}): {len(items)} items.")
+            snapshots.append((source, items))
+        tally = await store_snapshots(ctx, self._store, snapshots, pinned)
+        return tally.entries, tally.stored_bytes
+
+    def new_point(
+        self,
+        entries: Sequence[ManifestEntry],
+        stored: int,
+        *,
+        label: str | None,
+        note: str | None,
+        origin: RestorePointOrigin,
+        created_by: str | None,
+        point_id: str | None = None,
+    ) -> RestorePoint:
+        """The record of a restore point holding `entries` (not yet saved)."""
+        created_at = datetime.now(UTC)
+        return RestorePoint(
+            id=point_id or new_id("rp"),
+            label=label or clean_label(None, created_at),
+            note=note,
+            origin=origin,
+            created_at=created_at,
+            created_by=created_by,
+            size_bytes=sum(e.size for e in entries),
+            stored_bytes=stored,
+            item_count=len(entries),
+            checksum=manifest_checksum(entries),
+            server_version=self._server_version,
+        )
 
     async def collect(self, digests: Iterable[str]) -> int:
         """Free those of these blobs that nothing references or pins any more."""

@@ -8,7 +8,9 @@ from typing import Any
 
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.models import Module
+from server.operations.signal import Signal
 from server.sources.settings_seed import SEED_MODULES
+from server.sources.settings_source import MODULE_NAME
 from server.storage import modules_repo as repo
 from server.storage.database import Database
 
@@ -32,6 +34,15 @@ class SettingsStore:
     def __init__(self, db: Database, *, check_writable: Callable[[], None] = lambda: None) -> None:
         self._db = db
         self._check_writable = check_writable
+        # Writes that passed check_writable and have not committed yet: maintenance (an
+        # apply) waits for them, so none lands after its snapshot of the state before.
+        self._writes_in_flight = 0
+        self._writes_settled = Signal()
+
+    async def wait_for_writes(self) -> None:
+        """Return once every update that was already past check_writable has finished."""
+        while self._writes_in_flight:
+            await self._writes_settled.wait(self._writes_settled.version)
 
     async def seed_if_empty(self) -> bool:
         """Give a new server its starting modules; returns whether it did."""
@@ -51,13 +62,20 @@ class SettingsStore:
         if not isinstance(values, Mapping):
             raise InvalidInput("values must be a JSON object", field="values")
         self._check_writable()
-        async with self._db.write() as session:
-            module = await repo.get_module(session, name)
-            if module is None:
-                raise NotFound(f"no settings module named {name!r}", field="module")
-            merged = merge_patch(module.settings, values)
-            if len(json.dumps(merged)) > MAX_DOCUMENT_BYTES:
-                raise InvalidInput(
-                    f"module {name!r} would exceed {MAX_DOCUMENT_BYTES} bytes", field="values"
-                )
-            return await repo.save_module(session, name, merged)
+        if not MODULE_NAME.match(name):  # no such name could exist; don't ask the database
+            raise NotFound(f"no settings module named {name!r}", field="module")
+        self._writes_in_flight += 1
+        try:
+            async with self._db.write() as session:
+                module = await repo.get_module(session, name)
+                if module is None:
+                    raise NotFound(f"no settings module named {name!r}", field="module")
+                merged = merge_patch(module.settings, values)
+                if len(json.dumps(merged)) > MAX_DOCUMENT_BYTES:
+                    raise InvalidInput(
+                        f"module {name!r} would exceed {MAX_DOCUMENT_BYTES} bytes", field="values"
+                    )
+                return await repo.save_module(session, name, merged)
+        finally:
+            self._writes_in_flight -= 1
+            self._writes_settled.fire()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from server.domain.models import LogEntry, LogLevel, Operation
+from server.domain.models import LogEntry, LogLevel, Operation, OperationError, OperationStatus
 from server.operations.signal import Signal
 
 # Progress is published at most this often (or on a stage change, or at 1% steps), so a
@@ -34,6 +34,13 @@ class LiveOperation:
     dirty: bool = False
     closed: bool = False  # final state and every log line are in the database
     cancel_reason: str | None = None  # "cancel" or "shutdown"
+    # False once a job passed its point of no return: cancel is refused, and a shutdown
+    # leaves the operation to the start-up recovery of its kind instead of ending it.
+    cancellable: bool = True
+    no_cancel_reason: str | None = None
+    # Log lines reach readers only once stored: after a crash and a resume, no sequence
+    # number a client has seen is given to another line (for operations that resume).
+    durable_log: bool = False
     cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -53,17 +60,43 @@ class LiveOperation:
         """Lines after `after` if memory holds all of them, else None (read the database)."""
         if after < self.flushed_through:
             return None
+        if self.durable_log:
+            return []
         return [entry for entry in self.unflushed if entry.sequence > after]
 
 
 class OperationContext:
     """What a job sees: report progress and log lines, honour cancel at checkpoints."""
 
-    def __init__(self, live: LiveOperation, notify: Any, entry_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        live: LiveOperation,
+        notify: Any,
+        entry_delay: float = 0.0,
+        flush: Callable[[], Awaitable[None]] | None = None,
+        span: tuple[float, float] = (0.0, 1.0),
+        stage_prefix: str | None = None,
+    ) -> None:
         self._live = live
         self._notify = notify
         self._entry_delay = entry_delay
+        self._flush = flush
+        self._span = span
+        self._stage_prefix = stage_prefix
         self._last_publish = 0.0
+
+    def section(self, start: float, end: float, stage_prefix: str | None = None) -> OperationContext:
+        """A view of this context whose progress 0..1 maps onto start..end of the whole, so
+        one job can run another step (e.g. a snapshot) as a part of itself."""
+        low, high = self._span
+        return OperationContext(
+            self._live,
+            self._notify,
+            self._entry_delay,
+            self._flush,
+            (low + start * (high - low), low + end * (high - low)),
+            stage_prefix,
+        )
 
     @property
     def operation(self) -> Operation:
@@ -74,7 +107,11 @@ class OperationContext:
         return self._live.cancel_reason is not None
 
     def progress(self, fraction: float, stage: str | None = None) -> None:
+        low, high = self._span
+        fraction = low + min(1.0, max(0.0, fraction)) * (high - low)
         fraction = min(1.0, max(self._live.op.progress, fraction))  # never goes backwards
+        if stage is not None and self._stage_prefix:
+            stage = f"{self._stage_prefix}: {stage}"
         new_stage = stage if stage is not None else self._live.op.stage
         now = time.monotonic()
         stage_changed = new_stage != self._live.op.stage
@@ -96,6 +133,24 @@ class OperationContext:
             changes["local_copy_id"] = local_copy_id
         self._live.update(**changes)
         self._notify(self._live)
+
+    def update_params(self, **values: Any) -> None:
+        """Record more about the operation (shown to clients), e.g. a restore point it made."""
+        self._live.update(params={**self._live.op.params, **values})
+        self._notify(self._live)
+
+    def forbid_cancel(self, reason: str) -> None:
+        """The point of no return: stop here if a cancel came first, else refuse cancels from
+        now on, and let a shutdown leave the operation to its start-up recovery."""
+        self.checkpoint()
+        self._live.cancellable = False
+        self._live.no_cancel_reason = reason
+
+    async def flush(self) -> None:
+        """Write the state and every log line so far to the database now, not within 200 ms:
+        what a client has seen before a crash is then what it reads after it."""
+        if self._flush is not None:
+            await self._flush()
 
     async def run_blocking(
         self,
@@ -131,6 +186,11 @@ class OperationContext:
         if self.cancel_requested:
             raise OperationCancelled(self._live.cancel_reason)
 
+    async def hold(self) -> None:
+        """Wait until a cancel (or a shutdown) is requested, then stop (test pauses)."""
+        await self._live.cancel_event.wait()
+        self.checkpoint()
+
     async def pace(self) -> None:
         """The test-only per-item delay (BACKUPS_TEST_ENTRY_DELAY), cut short by cancel."""
         if self._entry_delay > 0:
@@ -143,3 +203,17 @@ class OperationContext:
         else:
             await asyncio.sleep(0)
         self.checkpoint()
+
+
+def finished(op: Operation, status: OperationStatus, error: OperationError | None) -> Operation:
+    """The operation in its final status, with the stage and time that go with it."""
+    progress = 1.0 if status is OperationStatus.SUCCEEDED else op.progress
+    stage = {
+        OperationStatus.SUCCEEDED: "Done",
+        OperationStatus.FAILED: "Failed",
+        OperationStatus.CANCELLED: "Cancelled",
+        OperationStatus.INTERRUPTED: "Interrupted",
+    }[status]
+    return dataclasses.replace(
+        op, status=status, error=error, progress=progress, stage=stage, finished_at=datetime.now(UTC)
+    )

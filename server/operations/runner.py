@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from server.domain.errors import Busy, InvalidInput, NotFound, OperationFailed
-from server.domain.ids import new_id
+from server.domain.ids import is_well_formed, new_id
 from server.domain.models import (
     LogEntry,
     LogLevel,
@@ -20,26 +20,19 @@ from server.domain.models import (
     OperationStatus,
     Page,
 )
-from server.operations.live import LiveOperation, OperationCancelled, OperationContext
-from server.operations.signal import Signal
+from server.operations.fanout import ChangeFanout
+from server.operations.live import LiveOperation, OperationCancelled, OperationContext, finished
+from server.operations.state_writer import StateWriter
 from server.storage import operations_repo as repo
 from server.storage.database import Database
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[OperationContext], Awaitable[None]]
+# Takes over an operation a stopped server left QUEUED or RUNNING; returns whether it did.
+Recovery = Callable[[Operation], Awaitable[bool]]
 
-FLUSH_INTERVAL = 0.2  # how long a log line or progress change may wait to reach the database
 LOG_PAGE = 500
-
-
-class ChangeListener:
-    """One operationsChanged subscriber: the ids changed since it last looked, coalesced."""
-
-    __slots__ = ("dirty",)
-
-    def __init__(self) -> None:
-        self.dirty: set[str] = set()
 
 
 class OperationRunner:
@@ -50,40 +43,65 @@ class OperationRunner:
         self._slots = asyncio.Semaphore(concurrency)
         self._entry_delay = entry_delay
         self._live: dict[str, LiveOperation] = {}
-        self._flusher: asyncio.Task[None] | None = None
-        self._flush_lock = asyncio.Lock()
-        self._listeners: set[ChangeListener] = set()
-        self.changed = Signal()  # fires when any operation changes
+        self._writer = StateWriter(db)
+        self.changes = ChangeFanout()
         self._exclusive: str | None = None
+        self._recoveries: dict[OperationKind, Recovery] = {}
+        # Checks and registration in submit span an await (the insert); serialising them
+        # keeps two exclusive submissions from both passing the checks.
+        self._submit_lock = asyncio.Lock()
 
     # -- life cycle -------------------------------------------------------------------
 
     async def start(self) -> None:
         await self._interrupt_leftovers()
-        self._flusher = asyncio.create_task(self._flush_forever(), name="operation-log-flusher")
+        self._writer.start(self._live.values)
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Stop running operations as INTERRUPTED (a server shutdown), then flush."""
+        """Stop running operations as INTERRUPTED (a server shutdown), then flush.
+
+        An operation past its point of no return is not cancelled: it gets the same time to
+        finish, and if it has not, its task is stopped and its recovery finishes it at start.
+        """
         for live in list(self._live.values()):
-            self._request_cancel(live, "shutdown")
+            if live.cancellable:
+                self._request_cancel(live, "shutdown")
         tasks = [live.task for live in self._live.values() if live.task]
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
-        if self._flusher:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        await self._flush_all()
+        for live in list(self._live.values()):
+            if not live.cancellable and live.task and not live.task.done():
+                live.append_log(
+                    LogLevel.WARNING, "The server is stopping: this operation finishes when it starts again."
+                )
+                live.task.cancel()
+                await asyncio.gather(live.task, return_exceptions=True)
+        await self._writer.stop(self._live.values())
+
+    def on_leftover(self, kind: OperationKind, recover: Recovery) -> None:
+        """Let `recover` take over leftovers of `kind` at start-up (e.g. resume them), before
+        the rest are marked INTERRUPTED. Register before start()."""
+        self._recoveries[kind] = recover
 
     async def _interrupt_leftovers(self) -> None:
-        """Operations a stopped server left QUEUED or RUNNING can't resume: say so."""
+        """Operations a stopped server left QUEUED or RUNNING: recover them, or say they stopped."""
+        async with self._db.read() as session:
+            leftovers = await repo.active_operations(session)
+        remaining = []
+        for op in leftovers:
+            recover = self._recoveries.get(op.kind)
+            if recover is None or not await recover(op):
+                remaining.append(op)
+        if not remaining:
+            return
         async with self._db.write() as session:
-            for op in await repo.active_operations(session):
+            for op in remaining:
                 live = LiveOperation(op=op, flushed_through=op.last_sequence)
                 live.append_log(
                     LogLevel.ERROR,
                     f"Interrupted: the server stopped while this operation was {op.status.lower()}.",
                 )
-                final = _finish(live.op, OperationStatus.INTERRUPTED, OperationError(
+                final = finished(live.op, OperationStatus.INTERRUPTED, OperationError(
                     "INTERRUPTED", "The server stopped before the operation finished."))
                 await repo.save_operation(session, final)
                 await repo.append_log(session, op.id, live.unflushed)
@@ -101,8 +119,29 @@ class OperationRunner:
         local_copy_id: str | None = None,
         params: dict[str, Any] | None = None,
         exclusive: bool = False,
+        durable_log: bool = False,
     ) -> Operation:
-        """Record a QUEUED operation and run `job` in the background; returns at once."""
+        """Record a QUEUED operation and run `job` in the background; returns at once.
+
+        `exclusive`: nothing else may run beside it. `durable_log`: readers see log lines
+        only once stored (for jobs that resume after a crash).
+        """
+        async with self._submit_lock:
+            return await self._submit(
+                kind, job, requested_by, restore_point_id, local_copy_id, params, exclusive, durable_log
+            )
+
+    async def _submit(
+        self,
+        kind: OperationKind,
+        job: Job,
+        requested_by: str | None,
+        restore_point_id: str | None,
+        local_copy_id: str | None,
+        params: dict[str, Any] | None,
+        exclusive: bool,
+        durable_log: bool,
+    ) -> Operation:
         if self._exclusive is not None:
             raise Busy(f"operation {self._exclusive} is applying a restore point; try again after it")
         if exclusive and self._live:
@@ -123,7 +162,7 @@ class OperationRunner:
             local_copy_id=local_copy_id,
             params=params or {},
         )
-        live = LiveOperation(op=op)
+        live = LiveOperation(op=op, durable_log=durable_log)
         live.append_log(LogLevel.INFO, f"Queued by {requested_by or 'anonymous'}.")
         async with self._db.write() as session:
             await repo.add_operation(session, op)
@@ -134,6 +173,21 @@ class OperationRunner:
         self._publish(live)
         return live.op
 
+    def resume(self, op: Operation, job: Job, *, exclusive: bool = False, durable_log: bool = False) -> Operation:
+        """Run `job` for an operation a stopped server left unfinished (from a recovery):
+        same id, its log continuing after the last stored line."""
+        live = LiveOperation(op=op, flushed_through=op.last_sequence, durable_log=durable_log)
+        if exclusive:
+            self._exclusive = op.id
+        self._live[op.id] = live
+        live.task = asyncio.create_task(self._run(live, job, resumed=True), name=f"operation-{op.id}")
+        self._publish(live)
+        return live.op
+
+    def exclusive_operation(self) -> str | None:
+        """The id of the exclusive operation (an apply) that is queued or running, if any."""
+        return self._exclusive
+
     async def cancel(self, op_id: str) -> Operation:
         live = self._live.get(op_id)
         if live is None:
@@ -141,6 +195,10 @@ class OperationRunner:
             if op is None:
                 raise NotFound(f"no operation with id {op_id!r}", field="id")
             raise InvalidInput(f"operation {op_id} already finished ({op.status})", field="id")
+        if not live.cancellable:
+            raise InvalidInput(
+                f"operation {op_id} can no longer be cancelled: {live.no_cancel_reason}", field="id"
+            )
         self._request_cancel(live, "cancel")
         if live.task:
             await asyncio.wait([live.task])
@@ -152,13 +210,15 @@ class OperationRunner:
                 f"operation {op_id} is still running: cancel it first, or wait for it to finish",
                 field="id",
             )
+        if not is_well_formed(op_id, "op"):
+            raise NotFound(f"no operation with id {op_id!r}", field="id")
         async with self._db.write() as session:
             op = await repo.get_operation(session, op_id)
             if op is None:
                 raise NotFound(f"no operation with id {op_id!r}", field="id")
             op = dataclasses.replace(op, dismissed=True)
             await repo.save_operation(session, op)
-        self._announce(op.id)
+        self.changes.announce(op.id)
         return op
 
     def _request_cancel(self, live: LiveOperation, reason: str) -> None:
@@ -172,7 +232,7 @@ class OperationRunner:
         """Counts for /health: what is running, and who is listening."""
         return {
             "running": len(self._live),
-            "changeListeners": len(self._listeners),
+            "changeListeners": len(self.changes),
             "waiters": sum(live.signal.waiting for live in self._live.values()),
         }
 
@@ -186,6 +246,8 @@ class OperationRunner:
         return any(live.op.local_copy_id == local_copy_id for live in self._live.values())
 
     async def get(self, op_id: str) -> Operation | None:
+        if not is_well_formed(op_id, "op"):
+            return None
         if live := self._live.get(op_id):
             return live.op
         async with self._db.read() as session:
@@ -202,6 +264,8 @@ class OperationRunner:
         requested_by: str | None = None,
     ) -> Page[Operation]:
         """Newest first, with running operations shown as they are now, not as last flushed."""
+        if requested_by is not None and any(ch < " " for ch in requested_by):
+            raise InvalidInput("requestedBy has control characters", field="requestedBy")
         async with self._db.read() as session:
             page = await repo.page_operations(
                 session,
@@ -222,7 +286,7 @@ class OperationRunner:
             return lines[:limit] if limit is not None else lines
         # Snapshot memory before reading the database: a flush in between moves lines from
         # one to the other, and taking memory first means no line falls in the gap.
-        pending = list(live.unflushed) if live else []
+        pending = list(live.unflushed) if live and not live.durable_log else []
         async with self._db.read() as session:
             lines = await repo.read_log(session, op_id, after=after, limit=limit)
         last = lines[-1].sequence if lines else after
@@ -236,36 +300,26 @@ class OperationRunner:
 
     # -- operationsChanged fan-out --------------------------------------------------------
 
-    def listen(self) -> ChangeListener:
-        """Register an operationsChanged listener; its `dirty` set collects changed ids."""
-        listener = ChangeListener()
-        self._listeners.add(listener)
-        return listener
-
-    def unlisten(self, listener: ChangeListener) -> None:
-        self._listeners.discard(listener)
-
-    def _announce(self, op_id: str) -> None:
-        for listener in self._listeners:
-            listener.dirty.add(op_id)
-        self.changed.fire()
-
     def _publish(self, live: LiveOperation) -> None:
         live.dirty = True
         live.signal.fire()
-        self._announce(live.op.id)
+        self.changes.announce(live.op.id)
 
     # -- running --------------------------------------------------------------------------
 
-    async def _run(self, live: LiveOperation, job: Job) -> None:
-        context = OperationContext(live, self._publish, self._entry_delay)
+    async def _run(self, live: LiveOperation, job: Job, resumed: bool = False) -> None:
+        context = OperationContext(
+            live, self._publish, self._entry_delay, flush=lambda: self._writer.flush(live)
+        )
         status, error = OperationStatus.SUCCEEDED, None
         try:
             await self._take_slot(live)
             try:
                 context.checkpoint()
-                live.update(status=OperationStatus.RUNNING, started_at=datetime.now(UTC), stage="Starting")
-                live.append_log(LogLevel.INFO, "Started.")
+                started = live.op.started_at if resumed and live.op.started_at else datetime.now(UTC)
+                live.update(status=OperationStatus.RUNNING, started_at=started, stage="Starting")
+                if not resumed:
+                    live.append_log(LogLevel.INFO, "Started.")
                 self._publish(live)
                 await job(context)
                 context.checkpoint()
@@ -289,7 +343,7 @@ class OperationRunner:
             live.append_log(LogLevel.ERROR, "Failed: an unexpected error stopped the operation.")
         if status is OperationStatus.SUCCEEDED:
             live.append_log(LogLevel.INFO, "Finished.")
-        live.op = _finish(live.op, status, error)
+        live.op = finished(live.op, status, error)
         await self._close(live)
 
     async def _take_slot(self, live: LiveOperation) -> None:
@@ -310,7 +364,7 @@ class OperationRunner:
         """Persist the final state and every log line, then let go of the operation."""
         live.dirty = True
         try:
-            await self._flush(live)
+            await self._writer.flush(live)
         except Exception:
             log.exception("could not store the final state of operation %s", live.op.id)
         live.closed = True
@@ -318,42 +372,4 @@ class OperationRunner:
         if self._exclusive == live.op.id:
             self._exclusive = None
         live.signal.fire()
-        self._announce(live.op.id)
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await self._flush_all()
-            except Exception:
-                log.exception("flushing operation state failed; will retry")
-
-    async def _flush_all(self) -> None:
-        for live in list(self._live.values()):
-            if live.dirty or live.unflushed:
-                await self._flush(live)
-
-    async def _flush(self, live: LiveOperation) -> None:
-        async with self._flush_lock:
-            lines = list(live.unflushed)
-            op = live.op
-            live.dirty = False
-            async with self._db.write() as session:
-                await repo.append_log(session, op.id, lines)
-                await repo.save_operation(session, op)
-            if lines:
-                live.flushed_through = lines[-1].sequence
-                del live.unflushed[: len(lines)]
-
-
-def _finish(op: Operation, status: OperationStatus, error: OperationError | None) -> Operation:
-    progress = 1.0 if status is OperationStatus.SUCCEEDED else op.progress
-    stage = {
-        OperationStatus.SUCCEEDED: "Done",
-        OperationStatus.FAILED: "Failed",
-        OperationStatus.CANCELLED: "Cancelled",
-        OperationStatus.INTERRUPTED: "Interrupted",
-    }[status]
-    return dataclasses.replace(
-        op, status=status, error=error, progress=progress, stage=stage, finished_at=datetime.now(UTC)
-    )
+        self.changes.announce(live.op.id)

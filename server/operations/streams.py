@@ -62,15 +62,15 @@ async def follow_log(runner: OperationRunner, op_id: str, after: int = 0) -> Asy
 
 async def follow_changes(runner: OperationRunner) -> AsyncIterator[Operation]:
     """Every operation that is created, progresses, finishes or is dismissed, from now on."""
-    listener = runner.listen()
+    listener = runner.changes.listen()
     try:
-        seen = runner.changed.version
+        seen = runner.changes.changed.version
         while True:
-            await runner.changed.wait(seen)
-            seen = runner.changed.version
+            await runner.changes.changed.wait(seen)
+            seen = runner.changes.changed.version
             while listener.dirty:
                 op = await runner.get(listener.dirty.pop())
                 if op is not None:
                     yield op
     finally:
-        runner.unlisten(listener)
+        runner.changes.unlisten(listener)

@@ -24,7 +24,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         padded = cursor + "=" * (-len(cursor) % 4)
         created_at, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
         moment = datetime.fromisoformat(created_at)
-        if not isinstance(row_id, str) or moment.tzinfo is None:
+        if not isinstance(row_id, str) or moment.tzinfo is None or not row_id.isprintable():
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("the cursor is not one this server gave out", field="after") from None

@@ -69,3 +69,32 @@ async def test_too_many_tokens_are_refused(server: ServerProcess) -> None:
 async def test_syntax_errors_are_shown_not_masked(server: ServerProcess) -> None:
     errors = await execute_errors(server, "{ restorePoints { edges { node { nosuchfield } } } }")
     assert "nosuchfield" in errors[0]["message"]
+
+
+async def test_control_characters_never_reach_the_database(server: ServerProcess) -> None:
+    """PostgreSQL refuses NUL in text: such input must be a clear error or "not found", never
+    an unexpected one (the fuzz run found these)."""
+    nul = "x\u0000y"
+    data = await execute(
+        server,
+        "query($id: ID!) { operation(id: $id) { id } restorePoint(id: $id) { id } node(id: $id) { id } }",
+        id=f"op_{nul}",
+    )
+    assert data == {"operation": None, "restorePoint": None, "node": None}
+    for mutation, field in (
+        ("cancelOperation(id: $v) { userErrors { code } }", "cancelOperation"),
+        ("dismissOperation(id: $v) { userErrors { code } }", "dismissOperation"),
+        ("deleteRestorePoint(id: $v) { userErrors { code } }", "deleteRestorePoint"),
+    ):
+        result = await execute(server, f"mutation($v: ID!) {{ {mutation} }}", v=nul)
+        assert result[field]["userErrors"] == [{"code": "NOT_FOUND"}]
+    created = await execute(
+        server, "mutation($l: String) { createRestorePoint(label: $l) { userErrors { code field } } }", l=nul
+    )
+    assert created["createRestorePoint"]["userErrors"] == [{"code": "INVALID_INPUT", "field": "label"}]
+    updated = await execute(
+        server, 'mutation($m: String!) { updateSettings(module: $m, values: {a: 1}) { userErrors { code } } }', m=nul
+    )
+    assert updated["updateSettings"]["userErrors"] == [{"code": "NOT_FOUND"}]
+    errors = await execute_errors(server, "query($r: String) { operations(requestedBy: $r) { totalCount } }", r=nul)
+    assert errors[0]["extensions"]["code"] == "INVALID_INPUT"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -48,12 +49,24 @@ class Operation(Node):
     last_sequence: int = strawberry.field(description="Sequence number of the newest log line.")
     restore_point_id: strawberry.Private[str | None]
     local_copy_id: strawberry.Private[str | None]
+    params: strawberry.Private[dict[str, Any]]
 
     @strawberry.field(description="The restore point this operation works on or made.")
     async def restore_point(self, info: strawberry.Info) -> RestorePoint | None:
         if self.restore_point_id is None:
             return None
         point = await info.context.services.restore_points.get(self.restore_point_id)
+        return RestorePoint.from_domain(point) if point else None
+
+    @strawberry.field(
+        description="For an apply: the safety restore point it made of the state before; null "
+        "when it made none (yet)."
+    )
+    async def safety_restore_point(self, info: strawberry.Info) -> RestorePoint | None:
+        point_id = self.params.get("safetyRestorePointId")
+        if not point_id:
+            return None
+        point = await info.context.services.restore_points.get(point_id)
         return RestorePoint.from_domain(point) if point else None
 
     @strawberry.field(description="The local copy this operation works on or made.")
@@ -93,4 +106,5 @@ class Operation(Node):
             last_sequence=op.last_sequence,
             restore_point_id=op.restore_point_id,
             local_copy_id=op.local_copy_id,
+            params=op.params,
         )

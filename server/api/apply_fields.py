@@ -1,0 +1,59 @@
+"""Root fields for applying a restore point and watching the system: applyRestorePoint,
+system, systemChanged. Registered in schema.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from server.api.errors import attempt
+from server.api.types.operation import Operation
+from server.api.types.payloads import OperationPayload
+from server.api.types.system import System
+
+
+@strawberry.type
+class ApplyMutation:
+    @strawberry.mutation(
+        description="Replace the current configuration with a restore point's, then restart. "
+        "`confirm` must repeat `restorePointId` (else CONFIRMATION_REQUIRED). A safety restore "
+        "point of the current state is made first unless `createSafetyRestorePoint` is false. "
+        "Exclusive: while it runs, updateSettings and new operations get BUSY. If a source "
+        "fails, the state before is restored and the operation ends FAILED."
+    )
+    async def apply_restore_point(
+        self,
+        info: strawberry.Info,
+        restore_point_id: strawberry.ID,
+        confirm: str,
+        create_safety_restore_point: bool | None = True,
+    ) -> OperationPayload:
+        services, actor = info.context.services, info.context.actor
+        op, errors = await attempt(
+            lambda: services.apply.start(
+                restore_point_id=str(restore_point_id),
+                confirm=confirm,
+                create_safety_restore_point=create_safety_restore_point is not False,
+                requested_by=actor.name,
+            )
+        )
+        return OperationPayload(operation=Operation.from_domain(op) if op else None, user_errors=errors)
+
+
+@strawberry.type
+class SystemQuery:
+    @strawberry.field(description="The running system: state, version, configuration fingerprint.")
+    async def system(self, info: strawberry.Info) -> System:
+        return System.from_domain(info.context.services.system.status)
+
+
+@strawberry.type
+class SystemSubscription:
+    @strawberry.subscription(
+        description="The system's state at once, then each change (RUNNING -> APPLYING -> "
+        "RESTARTING -> RUNNING during an apply). Never completes on its own."
+    )
+    async def system_changed(self, info: strawberry.Info) -> AsyncGenerator[System, None]:
+        async for status in info.context.services.system.follow():
+            yield System.from_domain(status)

@@ -1,0 +1,169 @@
+"""The apply journal: one small JSON file in the data dir saying how far an apply got.
+
+It is written before every change of phase, atomically (temp file, fsync, rename, fsync of
+the folder), so after a crash the next start reads either the old phase or the new one,
+never a torn file. The methods are blocking; callers run them off the event loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from server.domain.models import EntryKind, ManifestEntry, OperationError
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+class ApplyPhase(enum.StrEnum):
+    PREPARING = "preparing"  # verifying, snapshotting the state before: nothing changed yet
+    APPLYING = "applying"  # sources are being replaced: a restart rolls forward
+    ROLLING_BACK = "rolling_back"  # a source failed: a restart finishes restoring the state before
+    RESTARTING = "restarting"  # every source is applied; the restart step runs
+    FINISHED = "finished"  # the outcome is decided; only the operation's record may lag
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRecord:
+    operation_id: str
+    restore_point_id: str
+    phase: ApplyPhase
+    safety_restore_point_id: str  # reserved up front, so a crash can find what it made
+    keep_safety_restore_point: bool  # False: it is only the internal rollback snapshot
+    sources: tuple[str, ...] = ()  # the sources the apply replaces, in order
+    rollback_entries: tuple[ManifestEntry, ...] = ()  # the state before, from APPLYING on
+    error: OperationError | None = None  # why it rolls back, or how it finished
+    restart_started: bool = False  # the restart command was launched (never launch it twice)
+    updated_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
+
+    def advance(self, phase: ApplyPhase, **changes: Any) -> JournalRecord:
+        return dataclasses.replace(self, phase=phase, updated_at=datetime.now(UTC), **changes)
+
+
+class JournalUnreadable(Exception):
+    """The journal exists but cannot be understood (set aside, never guessed at)."""
+
+
+class ApplyJournal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> JournalRecord | None:
+        """The journal, or None when no apply is in progress."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            return _decode(json.loads(text))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise JournalUnreadable(f"{self.path}: {error}") from error
+
+    def write(self, record: JournalRecord) -> None:
+        """Replace the journal atomically and durably."""
+        data = json.dumps(_encode(record), indent=1).encode()
+        fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".apply-journal-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp_name, self.path)
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+        _fsync_dir(self.path.parent)
+
+    def clear(self, operation_id: str | None = None) -> None:
+        """Remove the journal (only if it is `operation_id`'s, when given)."""
+        if operation_id is not None:
+            try:
+                current = self.read()
+            except JournalUnreadable:
+                return
+            if current is None or current.operation_id != operation_id:
+                return
+        self.path.unlink(missing_ok=True)
+        _fsync_dir(self.path.parent)
+
+    def set_aside(self) -> Path:
+        """Move an unreadable journal out of the way, keeping it for a person to look at."""
+        target = self.path.with_name(f"{self.path.name}.unreadable-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+        os.replace(self.path, target)
+        return target
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename (or unlink) itself is durable only once the folder is flushed.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _encode(record: JournalRecord) -> dict[str, Any]:
+    return {
+        "formatVersion": FORMAT_VERSION,
+        "operationId": record.operation_id,
+        "restorePointId": record.restore_point_id,
+        "phase": record.phase.value,
+        "safetyRestorePointId": record.safety_restore_point_id,
+        "keepSafetyRestorePoint": record.keep_safety_restore_point,
+        "sources": list(record.sources),
+        "rollbackEntries": [_encode_entry(e) for e in record.rollback_entries],
+        "error": {"code": record.error.code, "message": record.error.message} if record.error else None,
+        "restartStarted": record.restart_started,
+        "updatedAt": record.updated_at.isoformat(),
+    }
+
+
+def _decode(data: dict[str, Any]) -> JournalRecord:
+    if data.get("formatVersion") != FORMAT_VERSION:
+        raise ValueError(f"unknown journal format version {data.get('formatVersion')!r}")
+    error = data["error"]
+    return JournalRecord(
+        operation_id=data["operationId"],
+        restore_point_id=data["restorePointId"],
+        phase=ApplyPhase(data["phase"]),
+        safety_restore_point_id=data["safetyRestorePointId"],
+        keep_safety_restore_point=bool(data["keepSafetyRestorePoint"]),
+        sources=tuple(data["sources"]),
+        rollback_entries=tuple(_decode_entry(e) for e in data["rollbackEntries"]),
+        error=OperationError(error["code"], error["message"]) if error else None,
+        restart_started=bool(data["restartStarted"]),
+        updated_at=datetime.fromisoformat(data["updatedAt"]),
+    )
+
+
+def _encode_entry(entry: ManifestEntry) -> dict[str, Any]:
+    return {
+        "source": entry.source,
+        "path": entry.path,
+        "kind": entry.kind.value,
+        "size": entry.size,
+        "sha256": entry.sha256,
+        "mode": entry.mode,
+        "mtime": entry.mtime.isoformat() if entry.mtime else None,
+    }
+
+
+def _decode_entry(data: dict[str, Any]) -> ManifestEntry:
+    return ManifestEntry(
+        source=data["source"],
+        path=data["path"],
+        kind=EntryKind(data["kind"]),
+        size=int(data["size"]),
+        sha256=data["sha256"],
+        mode=int(data["mode"]),
+        mtime=datetime.fromisoformat(data["mtime"]) if data["mtime"] else None,
+    )

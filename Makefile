@@ -1,10 +1,11 @@
-# `make run` starts the server, `make test` runs the tests; each sets up .venv first.
+# `make run` starts the server, `make test` runs the tests, `make bench` the benchmarks against
+# their peers (not part of `make test`); each sets up .venv first.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test schema clean
+.PHONY: run test bench schema clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -18,6 +19,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Installs wrk, restic, zip, nginx and curl from Debian's packages when missing (as root);
+# writes bench/results.md and bench/results.json. BENCH_ARGS: --runs N, --only NAME,NAME, --quick.
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m bench $(BENCH_ARGS)
 
 schema: $(STAMP)
 	$(PY) -m server export-schema > schema.graphql

@@ -118,7 +118,7 @@ class Backend:
             if settings.secret_key
             else await asyncio.to_thread(load_or_create_secret, settings.data_dir)
         )
-        access = AccessService(db)
+        access = AccessService(db, active_cache_seconds=min(1.0, settings.auth_recheck_seconds / 2))
         if settings.auth_enabled and (first_token := await access.create_first_admin()):
             log.warning("no API tokens existed: created the admin token 'admin' (shown once on stderr)")
             first_token_notice(first_token, settings)

@@ -39,6 +39,9 @@ def serve(settings: Settings) -> int:
         # Strawberry sends no pings on graphql-transport-ws; uvicorn's keep dead peers out.
         ws_ping_interval=20,
         ws_ping_timeout=20,
+        # Messages are small JSON: compressing each for every subscriber cost more CPU than
+        # it saved bytes (a thousand followers of one log, per line).
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=15,
         # A websocket message is a GraphQL request too: the same limit as an HTTP body.
         ws_max_size=settings.max_request_bytes,

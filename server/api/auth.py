@@ -47,12 +47,13 @@ async def identify(services: Services, token: str | None) -> Actor:
     return Actor.of_token(found) if found is not None else ANONYMOUS
 
 
-async def current_actor(context: Context) -> Actor:
+async def current_actor(context: Context, *, recent_ok: bool = False) -> Actor:
     """The caller of this operation. A websocket checks its token again each time, so a token
-    revoked after the connection opened stops working at the connection's next operation."""
+    revoked after the connection opened stops working at the connection's next operation.
+    `recent_ok`: a check made a moment ago for another connection will do (background checks)."""
     actor = context.actor
     if context.recheck_token and actor.token_id is not None:
-        if not await context.services.access.is_active(actor.token_id):
+        if not await context.services.access.is_active(actor.token_id, recent_ok=recent_ok):
             log.info("token %r is no longer valid: refusing its websocket's operations", actor.name)
             context.actor = actor = ANONYMOUS
     return actor

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import strawberry
 
 from server.api.errors import to_client_error
@@ -13,6 +15,8 @@ from server.api.types.operation import Operation
 from server.api.types.page_info import Connection, connection_of
 from server.api.types.restore_point import RestorePoint
 from server.domain.errors import DomainError
+from server.domain.models import Page
+from server.domain.models import RestorePoint as RestorePoint_
 
 
 @strawberry.type
@@ -28,7 +32,7 @@ class Query:
             )
         except DomainError as error:
             raise to_client_error(error) from None
-        return connection_of(page, RestorePoint.from_domain, after=after)
+        return _restore_point_connection(page, after, services.restore_points.count)
 
     @strawberry.field
     async def restore_point(self, info: strawberry.Info, id: strawberry.ID) -> RestorePoint | None:
@@ -78,3 +82,21 @@ class Query:
         if prefix == "op" and (op := await services.runner.get(str(id))):
             return Operation.from_domain(op)
         return None
+
+
+def _restore_point_connection(
+    page: Page[RestorePoint_], after: str | None, count: Callable[[], Awaitable[int]]
+) -> Connection[RestorePoint]:
+    """The page as a connection. The service hands out the very same first page until the
+    next write, so the last few conversions are kept (GraphQL objects are never changed)."""
+    key = (id(page), after, count)
+    if (known := _CONVERTED.get(key)) is not None and known[0] is page:
+        return known[1]
+    connection = connection_of(page, RestorePoint.from_domain, after=after, count=count)
+    _CONVERTED[key] = (page, connection)  # the page is kept with it: its id is not reused
+    if len(_CONVERTED) > 8:
+        _CONVERTED.pop(next(iter(_CONVERTED)))
+    return connection
+
+
+_CONVERTED: dict[tuple[object, ...], tuple[object, Connection[RestorePoint]]] = {}

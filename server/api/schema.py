@@ -10,6 +10,7 @@ import strawberry
 import strawberry.printer
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -26,6 +27,7 @@ from strawberry.utils.logging import StrawberryLogger
 from server.api import apply_fields, caller_fields, local_copy_fields, mutations, queries, source_fields, subscriptions
 from server.api.auth import RequireAuthentication
 from server.api.errors import ClientError, should_mask
+from server.api.fast_execution import FastLeafExecutionContext
 from server.api.permissions import protect
 from server.api.scalars import SCALARS
 from server.api.types.local_copy import LocalCopy
@@ -44,6 +46,15 @@ class BackupsSchema(strawberry.Schema):
                 StrawberryLogger.error(error, execution_context)
             else:
                 log.debug("client error: %s", error.message)
+
+
+class QuickMaskErrors(MaskErrors):
+    """MaskErrors that looks no further at a result without errors: its type check (a runtime
+    Protocol isinstance) cost more than the rest of a subscription event's delivery."""
+
+    def _process_result(self, result: object) -> None:
+        if getattr(result, "errors", None):
+            super()._process_result(result)
 
 
 class SubscriptionsOverWebsocketsOnly(SchemaExtension):
@@ -75,21 +86,27 @@ def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: in
 
     Every root field gets the role that server/api/permissions.py names for it."""
     config = StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True)
+    # The limiters' rule classes are made once: the validation cache is keyed by the rules,
+    # and a fresh class per request (what the stock factories make) would miss every time.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
     return BackupsSchema(
         query=protect(merge_types("Query", QUERIES), config.name_converter),
         mutation=protect(merge_types("Mutation", MUTATIONS), config.name_converter),
         subscription=protect(merge_types("Subscription", SUBSCRIPTIONS), config.name_converter),
         types=[RestorePoint, Operation, LocalCopy],
         config=config,
+        execution_context_class=FastLeafExecutionContext,
         extensions=[
             RequireAuthentication,
             SubscriptionsOverWebsocketsOnly,
-            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: AddValidationRules(limit_rules),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
-            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
             ParserCache,
             ValidationCache,
-            lambda: MaskErrors(should_mask_error=should_mask),
+            lambda: QuickMaskErrors(should_mask_error=should_mask),
         ],
     )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator
 
 import strawberry
 
 from server.api.errors import to_client_error
 from server.api.types.operation import LogEntry, Operation
+from server.domain import models
 from server.domain.errors import DomainError
 from server.operations import streams
 
@@ -38,7 +40,7 @@ class Subscription:
             async for entry in streams.follow_log(
                 info.context.services.runner, str(id), max(after_sequence or 0, 0)
             ):
-                yield LogEntry.from_domain(entry)
+                yield _log_entry(entry)
         except DomainError as error:
             raise to_client_error(error) from None
 
@@ -48,3 +50,10 @@ class Subscription:
     async def operations_changed(self, info: strawberry.Info) -> AsyncGenerator[Operation, None]:
         async for op in streams.follow_changes(info.context.services.runner):
             yield Operation.from_domain(op)
+
+
+@functools.lru_cache(maxsize=1024)
+def _log_entry(entry: models.LogEntry) -> LogEntry:
+    # Every follower of a log gets the same object for a line, so an event can be executed
+    # once and its result shared between them (see fast_execution.py).
+    return LogEntry.from_domain(entry)

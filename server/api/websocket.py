@@ -46,7 +46,7 @@ class TokenCheckingHandler(BaseGraphQLTransportWSHandler[Context, None]):
         while True:
             await asyncio.sleep(interval)
             try:
-                if not (await current_actor(self.context)).is_anonymous:
+                if not (await current_actor(self.context, recent_ok=True)).is_anonymous:
                     continue
             except Exception:  # a database hiccup is no reason to drop the connection
                 log.exception("could not check a websocket's token; will try again")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -29,9 +30,19 @@ log = logging.getLogger(__name__)
 class AccessService:
     """Creates, lists, revokes and checks API tokens."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        active_cache_seconds: float = 0.0,
+    ) -> None:
         self._db = db
         self._now = clock
+        # Open websockets re-check their token every few seconds; with a thousand of them on
+        # one token, one lookup per token in this window answers them all.
+        self._active_cache_seconds = active_cache_seconds
+        self._active: dict[str, tuple[float, bool]] = {}
 
     async def create(
         self, *, name: str, role: Role, expires_in: timedelta | None = None, created_by: str | None = None
@@ -71,6 +82,7 @@ class AccessService:
                 raise NotFound(f"no token with id or active name {name_or_id!r}", field="token")
             if token.revoked_at is None:
                 token = await repo.set_revoked(session, token.id, self._now())
+        self._active.pop(token.id, None)
         return token
 
     async def authenticate(self, secret: str | None) -> ApiToken | None:
@@ -78,8 +90,8 @@ class AccessService:
         if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > MAX_TOKEN_LENGTH:
             return None
         digest = hash_secret(secret)
-        async with self._db.read() as session:
-            found = await repo.by_hash(session, digest)
+        async with self._db.connect() as connection:  # every request: the lightest read there is
+            found = await repo.by_hash(connection, digest)
         if found is None:
             return None
         token, stored = found
@@ -93,11 +105,22 @@ class AccessService:
             return None
         return token
 
-    async def is_active(self, token_id: str) -> bool:
-        """Whether the token is still neither revoked nor expired (for long-lived connections)."""
+    async def is_active(self, token_id: str, *, recent_ok: bool = False) -> bool:
+        """Whether the token is still neither revoked nor expired (for long-lived connections).
+
+        `recent_ok`: an answer looked up within the last moment will do (for the periodic
+        checks of open websockets; an operation's own check always asks the database)."""
+        known = self._active.get(token_id)
+        if recent_ok and known and time.monotonic() - known[0] < self._active_cache_seconds:
+            return known[1]
         async with self._db.read() as session:
             token = await repo.by_id(session, token_id)
-        return token is not None and token.status(self._now()) is TokenStatus.ACTIVE
+        active = token is not None and token.status(self._now()) is TokenStatus.ACTIVE
+        if self._active_cache_seconds > 0:
+            if len(self._active) > 10_000:
+                self._active.clear()
+            self._active[token_id] = (time.monotonic(), active)
+        return active
 
     async def create_first_admin(self) -> str | None:
         """On a server that never had a token, make an admin token and return its secret."""

@@ -143,7 +143,7 @@ class Page(Generic[T]):
     items: list[T]
     cursors: list[str]
     has_next_page: bool
-    total_count: int
+    total_count: int | None  # None: not counted with the page (counted when asked for)
 
     @property
     def end_cursor(self) -> str | None:

@@ -20,6 +20,7 @@ from server.domain.models import (
     RestorePoint,
     RestorePointOrigin,
 )
+from server.domain.recent_pages import RecentPages
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.sources.base import SnapshotItem, Source
@@ -102,6 +103,7 @@ class RestorePointService:
         self._runner = runner
         self._sources = sources
         self._server_version = server_version
+        self._recent: RecentPages[Page[RestorePoint]] = RecentPages()
 
     @property
     def sources(self) -> Sequence[Source]:
@@ -125,8 +127,18 @@ class RestorePointService:
             return await repo.get_restore_points(session, ids)
 
     async def page(self, *, first: int, after: str | None) -> Page[RestorePoint]:
-        async with self._db.read() as session:
-            return await repo.page_restore_points(session, first=first, after=after)
+        async def read() -> Page[RestorePoint]:
+            async with self._db.read() as session:
+                return await repo.page_restore_points(session, first=first, after=after)
+
+        return await self._recent.first_page(first, read) if after is None else await read()
+
+    async def count(self) -> int:
+        async def read() -> int:
+            async with self._db.read() as session:
+                return await repo.count_restore_points(session)
+
+        return await self._recent.count(read)
 
     async def entries(self, point_id: str) -> list[ManifestEntry]:
         async with self._db.read() as session:
@@ -142,6 +154,7 @@ class RestorePointService:
             if await repo.get_restore_point(session, point_id) is None:
                 raise NotFound(f"no restore point with id {point_id!r}", field="id")
             digests = await repo.delete_restore_point(session, point_id)
+        self._recent.forget()
         await self._keeper.collect(digests)
         return point_id
 
@@ -261,9 +274,11 @@ class RestorePointService:
     async def record(
         self, point: RestorePoint, entries: Sequence[ManifestEntry], pinned: list[str]
     ) -> None:
-        """Insert the restore point, then release the pins its blobs had while in flight."""
+        """Make its blobs durable, insert it, then release the pins its blobs had in flight."""
+        await asyncio.to_thread(self._store.sync)
         async with self._keeper.lock:
             async with self._db.write() as session:
                 await repo.add_restore_point(session, point, entries)
+            self._recent.forget()
             self._store.unpin(pinned)
             pinned.clear()

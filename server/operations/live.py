@@ -198,6 +198,8 @@ class OperationContext:
                 await asyncio.wait_for(self._live.cancel_event.wait(), self._entry_delay)
             except TimeoutError:
                 pass
+            # A line per pause, so tests and benchmarks can watch a log grow line by line.
+            self.log(f"Paused {self._entry_delay:g} s after an item (test delay).", LogLevel.DEBUG)
         else:
             await asyncio.sleep(0)
         self.checkpoint()

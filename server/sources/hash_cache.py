@@ -31,6 +31,7 @@ FileKey = tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime
 # same timestamp tick (coarse clocks, 2 s on FAT) without its stat changing: such files
 # are not remembered, and get read again next time (the "racy git" problem).
 RACY_NS = 2_000_000_000
+PENDING_LIMIT = 512
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS file_digest (
     path TEXT PRIMARY KEY, device INTEGER, inode INTEGER, size INTEGER,
@@ -48,9 +49,14 @@ class HashCache:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._broken = False
+        # Digests to record, written in batches: a transaction per file cost more than the
+        # file itself when a capture stores tens of thousands of small ones.
+        self._pending: list[tuple[object, ...]] = []
+        self._pending_lock = threading.Lock()
 
     def known(self, root: str) -> dict[str, tuple[FileKey, str]]:
         """Every remembered file under the folder `root` (absolute): path -> (key, digest)."""
+        self.flush()
         rows: list[Any] | None = self._run(
             lambda db: db.execute(
                 "SELECT path, device, inode, size, mtime_ns, ctime_ns, sha256 FROM file_digest"
@@ -64,14 +70,22 @@ class HashCache:
         """Record a digest, unless the file changed too shortly before it was read."""
         if max(key[3], key[4]) >= hashed_at_ns - self.racy_ns:
             return
-        self._run(
-            lambda db: db.execute(
-                "INSERT OR REPLACE INTO file_digest VALUES (?, ?, ?, ?, ?, ?, ?)", (path, *key, digest)
-            )
-        )
+        with self._pending_lock:
+            self._pending.append((path, *key, digest))
+            full = len(self._pending) >= PENDING_LIMIT
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the digests remembered so far (a hint: losing them only costs a re-read)."""
+        with self._pending_lock:
+            rows, self._pending = self._pending, []
+        if rows:
+            self._run(lambda db: db.executemany("INSERT OR REPLACE INTO file_digest VALUES (?, ?, ?, ?, ?, ?, ?)", rows))
 
     def forget(self, paths: Iterable[str]) -> None:
         """Drop files that are gone, so the cache does not grow forever."""
+        self.flush()  # in order: a file remembered, then gone, ends up gone
         rows = [(path,) for path in paths]
         if rows:
             self._run(lambda db: db.executemany("DELETE FROM file_digest WHERE path = ?", rows))
@@ -110,6 +124,7 @@ class HashCache:
         return db
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             if self._db is not None:
                 self._db.close()

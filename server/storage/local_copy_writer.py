@@ -12,8 +12,10 @@ import os
 import stat
 import tempfile
 import zipfile
-import zlib
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -24,17 +26,23 @@ from server.storage.local_copy_manifest import (
     ArchiveLimits,
     ContentMismatch,
     CopyCancelled,
-    KiB,
     encode_manifest,
     entries_problem,
     entry_problem,
     limits_problem,
     member_name,
 )
+from server.storage.parallel_deflate import (
+    CHUNK_SIZE,
+    WORKERS,
+    ChunkSink,
+    Precompressed,
+    compress_chunk,
+    next_window,
+    read_up_to,
+)
 
-CHUNK_SIZE = 1024 * 1024
-SAMPLE_SIZE = 64 * KiB
-_WORTH_COMPRESSING = 0.9  # deflate must save at least 10% of the sample
+_WORTH_COMPRESSING = 0.9  # deflate must save at least 10% (of a member, or its first chunk)
 _RATIO_MARGIN = 0.9  # keep clear of the reader's ratio limit
 _MSDOS_DIRECTORY = 0x10
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -105,8 +113,22 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A small member read, checked and (if it pays) deflated by a worker thread."""
+
+    raw: bytes
+    packed: bytes | None  # None: store it as it is
+
+
 class _Writer:
-    """Writes the members of one copy, reporting progress and honouring cancellation."""
+    """Writes the members of one copy, reporting progress and honouring cancellation.
+
+    Deflating is the costly part, so it runs on every core: small members are read, checked
+    and compressed whole by worker threads a little ahead of the writer; a large one is cut
+    into chunks that are compressed at once (parallel_deflate). The writer keeps the order,
+    checks every byte against the entry's size and SHA-256, and writes through zipfile.
+    """
 
     def __init__(
         self,
@@ -121,80 +143,155 @@ class _Writer:
         self._on_bytes = on_bytes
         self._should_stop = should_stop
         self._limits = limits
+        self._max_ratio = limits.max_ratio * _RATIO_MARGIN
 
     def write(self, manifest: bytes, entries: list[ManifestEntry], created_at: datetime) -> None:
         """Write manifest.json first, then one member per entry in manifest order."""
-        with zipfile.ZipFile(self._out, "w", allowZip64=True) as archive:
-            info = zipfile.ZipInfo(MANIFEST_NAME, _zip_time(created_at))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = (stat.S_IFREG | 0o644) << 16
-            archive.writestr(info, manifest)
-            for entry in entries:
-                self._stop_if_asked()
-                if entry.kind is EntryKind.DIRECTORY:
-                    archive.writestr(_member_info(entry, created_at, zipfile.ZIP_STORED), b"")
-                else:
-                    self._write_content(archive, entry, created_at)
+        pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="zip-deflate")
+        try:
+            with zipfile.ZipFile(self._out, "w", allowZip64=True) as archive:
+                info = zipfile.ZipInfo(MANIFEST_NAME, _zip_time(created_at))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = (stat.S_IFREG | 0o644) << 16
+                archive.writestr(info, manifest)
+                ahead = _Lookahead(entries, lambda e: pool.submit(self._prepare_small, e))
+                for index, entry in enumerate(entries):
+                    self._stop_if_asked()
+                    if entry.kind is EntryKind.DIRECTORY:
+                        archive.writestr(_member_info(entry, created_at, zipfile.ZIP_STORED), b"")
+                    elif entry.size <= CHUNK_SIZE:
+                        self._write_prepared(archive, entry, created_at, ahead.take(index))
+                    else:
+                        self._write_large(archive, entry, created_at, pool)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
-    def _write_content(
-        self, archive: zipfile.ZipFile, entry: ManifestEntry, created_at: datetime
-    ) -> None:
+    # -- small members: whole, in a worker ---------------------------------------------------
+
+    def _prepare_small(self, entry: ManifestEntry) -> _Prepared:
         assert entry.sha256 is not None  # checked by entry_problem
-        info = _member_info(entry, created_at, self._compression(entry, entry.sha256))
-        hasher = hashlib.sha256()
-        written = 0
-        with self._open_blob(entry.sha256) as blob, archive.open(info, "w") as member:
-            while chunk := blob.read(CHUNK_SIZE):
-                self._stop_if_asked()
-                written += len(chunk)
-                if written > entry.size:
-                    break
-                hasher.update(chunk)
-                member.write(chunk)
-                if self._on_bytes is not None:
-                    self._on_bytes(len(chunk))
-        if written > entry.size:
-            detail = f"more than the {entry.size} bytes expected"
-        elif written != entry.size:
-            detail = f"{written} bytes, {entry.size} expected"
-        elif hasher.hexdigest() != entry.sha256:
-            detail = "other bytes of the same size"
-        else:
-            return
-        raise ContentMismatch(
-            f"blob {entry.sha256} for {member_name(entry)!r} does not match its entry: {detail}"
-        )
-
-    def _compression(self, entry: ManifestEntry, digest: str) -> int:
-        """DEFLATED if it saves space and stays under the reader's ratio limit, else STORED."""
-        if entry.size == 0:
-            return zipfile.ZIP_STORED
-        with self._open_blob(digest) as blob:
-            sample = blob.read(SAMPLE_SIZE)
+        with self._open_blob(entry.sha256) as blob:
+            raw = read_up_to(blob, entry.size + 1)
+        _check_content(entry, len(raw), hashlib.sha256(raw).hexdigest())
+        if not raw:
+            return _Prepared(raw, None)
+        packed = compress_chunk(raw, last=True)
         # Already-compressed content (media, archives) gains nothing from a second pass.
-        if len(zlib.compress(sample)) > len(sample) * _WORTH_COMPRESSING:
-            return zipfile.ZIP_STORED
-        if entry.size <= self._limits.ratio_floor:
-            return zipfile.ZIP_DEFLATED
-        # A sample cannot bound the ratio of the rest (a header then zeros), so measure it
-        # exactly with the settings zipfile uses; import would refuse a member over the limit.
-        deflated = self._deflated_size(digest)
-        if entry.size > deflated * self._limits.max_ratio * _RATIO_MARGIN:
-            return zipfile.ZIP_STORED
-        return zipfile.ZIP_DEFLATED
+        if len(packed) > len(raw) * _WORTH_COMPRESSING or self._too_dense(len(raw), len(packed)):
+            return _Prepared(raw, None)
+        return _Prepared(raw, packed)
 
-    def _deflated_size(self, digest: str) -> int:
-        compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-        size = 0
-        with self._open_blob(digest) as blob:
-            while chunk := blob.read(CHUNK_SIZE):
-                self._stop_if_asked()
-                size += len(compressor.compress(chunk))
-        return size + len(compressor.flush())
+    def _write_prepared(
+        self, archive: zipfile.ZipFile, entry: ManifestEntry, created_at: datetime, ready: Future[_Prepared]
+    ) -> None:
+        prepared = ready.result()
+        method = zipfile.ZIP_STORED if prepared.packed is None else zipfile.ZIP_DEFLATED
+        with archive.open(_member_info(entry, created_at, method), "w") as member:
+            if prepared.packed is not None:
+                member._compressor = Precompressed()  # type: ignore[attr-defined]
+                member._compressor.pending = prepared.packed  # type: ignore[attr-defined]
+            member.write(prepared.raw)
+        self._progress(len(prepared.raw))
+
+    # -- large members: streamed, chunks deflated at once ------------------------------------
+
+    def _write_large(
+        self, archive: zipfile.ZipFile, entry: ManifestEntry, created_at: datetime, pool: ThreadPoolExecutor
+    ) -> None:
+        assert entry.sha256 is not None
+        hasher = hashlib.sha256()
+        with self._open_blob(entry.sha256) as blob:
+            first = read_up_to(blob, CHUNK_SIZE)
+            probe = compress_chunk(first, last=len(first) >= entry.size)
+            # The first chunk decides: incompressible content is stored without more work.
+            deflate = len(probe) <= len(first) * _WORTH_COMPRESSING
+            method = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+            with archive.open(_member_info(entry, created_at, method), "w") as member:
+                sink = ChunkSink(member, hasher, self._max_ratio if entry.size > self._limits.ratio_floor else None)
+                if deflate:
+                    member._compressor = sink.compressor  # type: ignore[attr-defined]
+                sink.put(first, probe if deflate else None, last=len(first) >= entry.size)
+                self._progress(len(first))
+                window, read = next_window(b"", first), len(first)
+                in_flight: deque[tuple[bytes, Future[bytes] | None, bool]] = deque()
+                while read < entry.size:
+                    self._stop_if_asked()
+                    raw = read_up_to(blob, min(CHUNK_SIZE, entry.size - read))
+                    if not raw:
+                        break
+                    read += len(raw)
+                    last = read >= entry.size
+                    job = pool.submit(compress_chunk, raw, window=window, last=last) if deflate else None
+                    window = next_window(window, raw)
+                    in_flight.append((raw, job, last))
+                    while in_flight and (len(in_flight) > 2 * WORKERS or in_flight[0][1] is None):
+                        self._drain_one(sink, in_flight)
+                while in_flight:
+                    self._drain_one(sink, in_flight)
+            extra = blob.read(1)
+        _check_content(entry, read + len(extra), hasher.hexdigest())
+
+    def _drain_one(self, sink: ChunkSink, in_flight: deque[tuple[bytes, Future[bytes] | None, bool]]) -> None:
+        raw, job, last = in_flight.popleft()
+        sink.put(raw, job.result() if job is not None else None, last=last)
+        self._progress(len(raw))
+
+    # -- shared ------------------------------------------------------------------------------
+
+    def _too_dense(self, size: int, packed: int) -> bool:
+        """Whether import would refuse this member as a zip bomb (beyond the ratio limit)."""
+        return size > self._limits.ratio_floor and size > packed * self._max_ratio
+
+    def _progress(self, count: int) -> None:
+        if self._on_bytes is not None:
+            self._on_bytes(count)
+        self._stop_if_asked()
 
     def _stop_if_asked(self) -> None:
         if self._should_stop is not None and self._should_stop():
             raise CopyCancelled("writing the local copy was cancelled")
+
+
+class _Lookahead:
+    """Starts preparing the next small members while the writer handles this one, keeping
+    about CHUNK_SIZE * 2 * WORKERS bytes of them in flight."""
+
+    def __init__(self, entries: list[ManifestEntry], start: Callable[[ManifestEntry], Future[_Prepared]]) -> None:
+        self._entries = entries
+        self._start = start
+        self._started: dict[int, Future[_Prepared]] = {}
+        self._next = 0
+        self._budget = CHUNK_SIZE * 2 * WORKERS
+
+    def take(self, index: int) -> Future[_Prepared]:
+        self._fill(index)
+        return self._started.pop(index)
+
+    def _fill(self, index: int) -> None:
+        self._next = max(self._next, index)
+        in_flight = sum(self._entries[i].size for i in self._started)
+        while self._next < len(self._entries) and (index not in self._started or in_flight < self._budget):
+            entry = self._entries[self._next]
+            if entry.kind is not EntryKind.DIRECTORY and entry.size <= CHUNK_SIZE:
+                self._started[self._next] = self._start(entry)
+                in_flight += entry.size
+            self._next += 1
+            if index in self._started and len(self._started) >= 64 * WORKERS:
+                break
+
+
+def _check_content(entry: ManifestEntry, size: int, digest: str) -> None:
+    if size > entry.size:
+        detail = f"more than the {entry.size} bytes expected"
+    elif size != entry.size:
+        detail = f"{size} bytes, {entry.size} expected"
+    elif digest != entry.sha256:
+        detail = "other bytes of the same size"
+    else:
+        return
+    raise ContentMismatch(
+        f"blob {entry.sha256} for {member_name(entry)!r} does not match its entry: {detail}"
+    )
 
 
 def _member_info(entry: ManifestEntry, created_at: datetime, compress_type: int) -> zipfile.ZipInfo:

@@ -49,8 +49,12 @@ async def add_restore_point(
         }
         for position, entry in enumerate(entries)
     ]
+    # Core inserts on the session's connection: the ORM's bulk path costs several times more
+    # per row, and a tree of tens of thousands of files makes as many rows.
+    connection = await session.connection()
+    table = EntryRow.__table__  # type: ignore[attr-defined]
     for start in range(0, len(rows), _ENTRY_BATCH):
-        await session.execute(insert(EntryRow), rows[start : start + _ENTRY_BATCH])
+        await connection.execute(insert(table), rows[start : start + _ENTRY_BATCH])
 
 
 async def get_restore_point(session: AsyncSession, point_id: str) -> RestorePoint | None:
@@ -70,16 +74,27 @@ async def find_by_checksum(session: AsyncSession, checksum: str) -> list[Restore
     return [_to_domain(row) for row in rows]
 
 
+_POINT_COLUMNS = tuple(getattr(RestorePointRow, name) for name in RestorePointRow.model_fields)
+
+
 async def page_restore_points(
     session: AsyncSession, *, first: int, after: str | None
 ) -> Page[RestorePoint]:
-    """Newest first; the keyset (created_at, id) keeps deep pages as fast as the first."""
+    """Newest first; the keyset (created_at, id) keeps deep pages as fast as the first.
+
+    Plain column rows, not ORM objects (a page is read-only), and no count: counting every
+    row costs more than the page itself, so `count_restore_points` runs only when asked.
+    """
     table = RestorePointRow
-    rows = list(await session.scalars(newest_first(select(table), table, first=first, after=after)))
-    total = await session.scalar(select(func.count()).select_from(table)) or 0
-    items = [_to_domain(row) for row in rows[:first]]
+    query = newest_first(select(*_POINT_COLUMNS), table, first=first, after=after)
+    rows = list(await session.execute(query))
+    items = [_to_domain(row) for row in rows[:first]]  # type: ignore[arg-type]
     cursors = [encode_cursor(item.created_at, item.id) for item in items]
-    return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=total)
+    return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=None)
+
+
+async def count_restore_points(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(RestorePointRow)) or 0
 
 
 async def list_entries(session: AsyncSession, point_id: str) -> list[ManifestEntry]:

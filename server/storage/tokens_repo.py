@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from server.domain.tokens import ApiToken, Role
 from server.storage.tables import ApiTokenRow
@@ -46,10 +46,15 @@ async def by_id(session: AsyncSession, token_id: str) -> ApiToken | None:
     return _to_domain(row) if row else None
 
 
-async def by_hash(session: AsyncSession, token_hash: str) -> tuple[ApiToken, str] | None:
+_COLUMNS = tuple(getattr(ApiTokenRow, name) for name in ApiTokenRow.model_fields)
+
+
+async def by_hash(session: AsyncSession | AsyncConnection, token_hash: str) -> tuple[ApiToken, str] | None:
     """The token whose secret has this hash, with the stored hash."""
-    row = await session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash))
-    return (_to_domain(row), row.token_hash) if row else None
+    # Plain columns, not an ORM object: this runs on every request, and is only read.
+    query = select(*_COLUMNS).where(ApiTokenRow.token_hash == token_hash)
+    row = (await session.execute(query)).first()
+    return (_to_domain(row), row.token_hash) if row else None  # type: ignore[arg-type]
 
 
 async def active_by_name(session: AsyncSession, name: str) -> ApiToken | None:

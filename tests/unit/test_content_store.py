@@ -53,6 +53,19 @@ def test_manifest_checksum_depends_on_content_not_mtime() -> None:
     assert manifest_checksum([entry]) != manifest_checksum([other])
 
 
+def test_sync_makes_every_new_blob_durable_once(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    small, _, _ = store.put_bytes(b"small")
+    big, _, _ = store.put_stream(io.BytesIO(b"x" * (3 * 1024 * 1024)))
+    assert store.unsynced() == {small, big}
+    store.sync()
+    assert store.unsynced() == set()
+    store.sync()  # nothing new: nothing to do
+    assert store.put_bytes(b"small") == (small, 5, False)  # held already: nothing new to sync
+    assert store.unsynced() == set()
+    assert store.verify(small) and store.verify(big)
+
+
 def test_pin_existing_pins_a_held_blob_without_reading_it(tmp_path: Path) -> None:
     store = ContentStore(tmp_path)
     digest, _, _ = store.put_bytes(b"held")

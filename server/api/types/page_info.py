@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import strawberry
@@ -31,15 +31,35 @@ class Edge(Generic[Node]):
 class Connection(Generic[Node]):
     edges: list[Edge[Node]]
     page_info: PageInfo
-    total_count: int
+    counter: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        # Counted only when asked for: in a long history, counting costs more than a page.
+        return await self.counter()
 
     @strawberry.field(description="The nodes of `edges`, for clients that need no cursors.")
     def nodes(self) -> list[Node]:
         return [edge.node for edge in self.edges]
 
 
-def connection_of(page: Page[Item], convert: Callable[[Item], Node], *, after: str | None) -> Connection[Node]:
-    """A domain page as a GraphQL connection."""
+def connection_of(
+    page: Page[Item],
+    convert: Callable[[Item], Node],
+    *,
+    after: str | None,
+    count: Callable[[], Awaitable[int]] | None = None,
+) -> Connection[Node]:
+    """A domain page as a GraphQL connection; `count` serves totalCount for a page that was
+    read without counting."""
+    total = page.total_count
+
+    async def counted() -> int:
+        if total is not None:
+            return total
+        assert count is not None, "a page read without counting needs a counter"
+        return await count()
+
     return Connection(
         edges=[Edge(cursor=c, node=convert(item)) for item, c in zip(page.items, page.cursors, strict=True)],
         page_info=PageInfo(
@@ -48,5 +68,5 @@ def connection_of(page: Page[Item], convert: Callable[[Item], Node], *, after: s
             start_cursor=page.cursors[0] if page.cursors else None,
             end_cursor=page.end_cursor,
         ),
-        total_count=page.total_count,
+        counter=counted,
     )

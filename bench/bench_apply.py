@@ -1,0 +1,49 @@
+"""Applying a restore point of the ~1 GiB tree back onto its folder, against `cp -a` of the
+tree. Runs only on a server that has applyRestorePoint (issue 4) and directory sources."""
+
+from __future__ import annotations
+
+import shutil
+
+from bench import api
+from bench.context import BenchContext
+from bench.measure import median, timed
+from bench.measure import run as run_command
+from bench.report import Row
+from bench.servers import ROOT, fresh_dir, our_server
+from bench.sources import has_directory_sources, tree_server_env
+from bench.workloads import large_tree
+
+APPLY = """mutation($id: ID!) { applyRestorePoint(restorePointId: $id, confirm: $id,
+    createSafetyRestorePoint: false) { operation { id } userErrors { message } } }"""
+TARGET = "apply the 1 GiB tree"
+
+
+def has_apply() -> bool:
+    return "applyRestorePoint" in (ROOT / "schema.graphql").read_text()
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    if not (has_apply() and has_directory_sources()):
+        return [Row(path=TARGET, ours="-", peers="-", ratio="-", memory="-", target="<= 1.5x `cp -a`",
+                    met=None, note="not run: this server has no applyRestorePoint yet (issue 4)")]
+    tree = large_tree()
+    ours: list[float] = []
+    peer: list[float] = []
+    for index in range(ctx.runs):
+        scratch = fresh_dir(f"apply-{index}")
+        live = scratch / "live"
+        run_command(["cp", "-a", str(tree.root), str(live)])
+        env = tree_server_env(f"apply-{index}", live)
+        assert env is not None
+        with our_server(f"apply-server-{index}", **env) as server:
+            point = api.create_restore_point(server)["restorePoint"]
+            shutil.rmtree(live / "config" / "audio")  # something for the apply to put back
+            data = api.graphql(server, APPLY, id=point["id"])
+            ours.append(api.seconds(api.wait_done(server, data["applyRestorePoint"]["operation"]["id"])))
+        command = [ctx.programs["cp"], "-a", str(tree.root), str(scratch / "copy")]
+        peer.append(timed(lambda: run_command(command)))  # noqa: B023 (called at once)
+        shutil.rmtree(scratch, ignore_errors=True)
+    ratio = median(ours) / median(peer)
+    return [Row(path=TARGET, ours=f"{median(ours):.2f} s", peers=f"`cp -a` {median(peer):.2f} s",
+                ratio=f"{ratio:.2f}x cp -a", memory="-", target="<= 1.5x `cp -a`", met=ratio <= 1.5)]

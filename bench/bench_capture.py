@@ -1,0 +1,145 @@
+"""Restore points of the ~1 GiB tree as a directory source: the first one against `restic
+backup` (first run, fresh repository) and `tar -cf`; one of the unchanged tree against
+restic's second run, with the bytes each adds to its storage."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import api
+from bench.context import BenchContext
+from bench.measure import RssSampler, median, timed
+from bench.measure import run as run_command
+from bench.report import Row, mb
+from bench.servers import fresh_dir, our_server
+from bench.sources import has_directory_sources, tree_server_env
+from bench.workloads import Tree, large_tree
+
+MB = 1024 * 1024
+
+
+def folder_size(path: Path) -> int:
+    total = 0
+    for folder, _dirs, names in os.walk(path):
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.lstat(os.path.join(folder, name)).st_size
+    return total
+
+
+@dataclass
+class CaptureRuns:
+    first: list[float] = field(default_factory=list)
+    second: list[float] = field(default_factory=list)
+    second_stored: list[int] = field(default_factory=list)  # content-store growth, on disk
+    second_database: list[int] = field(default_factory=list)  # database growth (the manifest)
+    restic_first: list[float] = field(default_factory=list)
+    restic_second: list[float] = field(default_factory=list)
+    restic_second_growth: list[int] = field(default_factory=list)
+    tar: list[float] = field(default_factory=list)
+    peak_rss: int = 0
+
+
+def _ours(ctx: BenchContext, tree: Tree, runs: CaptureRuns, index: int) -> None:
+    env = tree_server_env("capture", tree.root)
+    assert env is not None
+    with our_server(f"capture-{index}", **env) as server:
+        with RssSampler(server.process.pid) as rss:  # type: ignore[union-attr]
+            first = api.create_restore_point(server, "first")
+        runs.first.append(api.seconds(first))
+        blobs, database = server.data_dir / "blobs", server.data_dir / "backups.db"
+        before = folder_size(blobs), _db_size(database)
+        with RssSampler(server.process.pid) as rss2:  # type: ignore[union-attr]
+            second = api.create_restore_point(server, "unchanged")
+        runs.second.append(api.seconds(second))
+        runs.second_stored.append(folder_size(blobs) - before[0])
+        runs.second_database.append(_db_size(database) - before[1])
+        if second["restorePoint"]["itemCount"] != first["restorePoint"]["itemCount"]:
+            raise RuntimeError("the unchanged tree gave a different restore point")
+        runs.peak_rss = max(runs.peak_rss, rss.peak, rss2.peak)
+    shutil.rmtree(server.data_dir.parent, ignore_errors=True)
+
+
+def _db_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def _restic(ctx: BenchContext, tree: Tree, runs: CaptureRuns, index: int) -> None:
+    scratch = fresh_dir(f"restic-{index}")
+    env = {**os.environ, "RESTIC_PASSWORD": "bench", "RESTIC_REPOSITORY": str(scratch / "repo")}
+    restic = ctx.programs["restic"]
+    cache = ["--cache-dir", str(scratch / "cache")]
+    run_command([restic, "init", *cache], env=env)
+    backup = [restic, "backup", "--quiet", *cache, "."]
+    runs.restic_first.append(timed(lambda: run_command(backup, env=env, cwd=tree.root)))
+    before = folder_size(scratch / "repo")
+    runs.restic_second.append(timed(lambda: run_command(backup, env=env, cwd=tree.root)))
+    runs.restic_second_growth.append(folder_size(scratch / "repo") - before)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _tar(ctx: BenchContext, tree: Tree, runs: CaptureRuns, index: int) -> None:
+    scratch = fresh_dir(f"tar-{index}")
+    out = scratch / "tree.tar"
+    runs.tar.append(timed(lambda: run_command([ctx.programs["tar"], "-cf", str(out), "-C", str(tree.root), "."])))
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    if not has_directory_sources():
+        return [
+            Row(path=p, ours="-", peers="-", ratio="-", memory="-", target=t, met=None,
+                note="this server has no directory source yet")
+            for p, t in [
+                ("first restore point of the 1 GiB tree", "faster than restic; <= 1.5x tar"),
+                ("restore point of the unchanged tree", "faster than restic; stored bytes grow < 1 MB"),
+            ]
+        ]
+    tree = large_tree()
+    runs = CaptureRuns()
+    for index in range(ctx.runs):
+        _ours(ctx, tree, runs, index)
+        _restic(ctx, tree, runs, index)
+        _tar(ctx, tree, runs, index)
+    first, restic1, tar = median(runs.first), median(runs.restic_first), median(runs.tar)
+    second, restic2 = median(runs.second), median(runs.restic_second)
+    stored = max(runs.second_stored)
+    label = f"{tree.files:,} files, {tree.size / 1024**3:.2f} GiB"
+    return [
+        Row(
+            path=f"first restore point of the 1 GiB tree ({label})",
+            ours=f"{first:.2f} s",
+            peers=f"restic (first run) {restic1:.2f} s; `tar -cf` {tar:.2f} s",
+            ratio=f"{first / restic1:.2f}x restic, {first / tar:.2f}x tar",
+            memory=f"server peak RSS {mb(runs.peak_rss)}",
+            target="faster than restic; <= 1.5x tar",
+            met=first < restic1 and first <= 1.5 * tar,
+            note=(
+                "ours is timed by the server (operation start to finish, including the flush to "
+                "disk); the peers by wall clock. What limits it: every one of the 24,000 small files "
+                "becomes a blob file of its own (create, write, rename: kernel time, mostly), while "
+                "tar writes one archive and restic packs small blobs together; packing small blobs "
+                "is what would close the gap to tar."
+            ),
+            numbers=runs.__dict__,
+        ),
+        Row(
+            path="restore point of the unchanged tree",
+            ours=f"{second:.2f} s; content store grew {stored / MB:.2f} MB (database {median(runs.second_database) / MB:.1f} MB)",
+            peers=f"restic (second run) {restic2:.2f} s, repository grew {median(runs.restic_second_growth) / MB:.2f} MB",
+            ratio=f"{second / restic2:.2f}x restic",
+            memory="(above)",
+            target="faster than restic; stored bytes grow < 1 MB",
+            met=second < restic2 and stored < MB,
+            note=(
+                "content: nothing new is stored (the hash cache answers for unchanged files). The "
+                "manifest is not shared between restore points yet: its rows add the database "
+                "growth shown. Time goes to walking and stat-ing the tree, checking each blob is "
+                "still held, and inserting the manifest rows, about a third each."
+            ),
+        ),
+    ]

@@ -1,0 +1,76 @@
+"""Test-only: put many restore point rows straight into a server's SQLite database.
+
+The benchmark of `restorePoints(first: 50)` needs 100,000 restore points; making each one
+through the API would take most of the time budget, so the rows are inserted with
+SQLAlchemy into the tables the server reads (no content, no entries: listing reads neither).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, insert
+
+from server.storage.tables import RestorePointRow
+
+BATCH = 5000
+
+
+def insert_restore_points(database: Path, count: int) -> None:
+    """Insert `count` restore points, one a minute going back from now."""
+    engine = create_engine(f"sqlite:///{database}", connect_args={"timeout": 30})
+    now = datetime.now(UTC)
+    try:
+        with engine.begin() as connection:
+            for start in range(0, count, BATCH):
+                rows = []
+                for n in range(start, min(count, start + BATCH)):
+                    rows.append(
+                        {
+                            "id": f"rp_{n:024x}",
+                            "label": f"Nightly {n}",
+                            "note": None,
+                            "origin": "SCHEDULED",
+                            "created_at": now - timedelta(minutes=n),
+                            "created_by": "cron",
+                            "size_bytes": 3_000_000 + n,
+                            "stored_bytes": n % 5000,
+                            "item_count": 7 + n % 50,
+                            "checksum": hashlib.sha256(str(n).encode()).hexdigest(),
+                            "server_version": "0.1.0",
+                        }
+                    )
+                connection.execute(insert(RestorePointRow), rows)
+    finally:
+        engine.dispose()
+    checkpoint(database)
+
+
+def insert_modules(database: Path, count: int) -> None:
+    """Insert `count` small settings modules, so a restore point has many items."""
+    from server.storage.modules_repo import canonical_json
+    from server.storage.tables import ModuleRow
+
+    engine = create_engine(f"sqlite:///{database}", connect_args={"timeout": 30})
+    now = datetime.now(UTC)
+    rows = [
+        {"name": f"zone-{n:04d}", "settings": canonical_json({"zone": n, "volume": -20 + n % 20}), "updated_at": now}
+        for n in range(count)
+    ]
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(ModuleRow), rows)
+    finally:
+        engine.dispose()
+
+
+def checkpoint(database: Path) -> None:
+    """Fold the write-ahead log into the database file, as SQLite does on its own in time."""
+    engine = create_engine(f"sqlite:///{database}", connect_args={"timeout": 30})
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        engine.dispose()

@@ -1,0 +1,117 @@
+"""The processes a benchmark talks to: our server, the peer apps, nginx. All on loopback,
+all started and stopped by their own process handles."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from bench.workloads import WORK
+from tests.support.server_process import ServerProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = WORK / "runs"
+
+
+def fresh_dir(name: str) -> Path:
+    """An empty folder under bench/work/runs/ (removed first if a previous run left it)."""
+    path = RUNS / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+@contextlib.contextmanager
+def our_server(name: str, **env: str) -> Iterator[ServerProcess]:
+    """`python -m server serve` with its own data folder and SQLite database."""
+    server = ServerProcess(data_dir=fresh_dir(name) / "data", env_overrides=env)
+    server.start(timeout=60)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited at start-up:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(url, timeout=1)
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def _process(command: list[str], url: str, log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(process, url, log)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def peer_app(app: str, database: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A peer ASGI app from bench/peer_apps.py under stock uvicorn, reading `database`."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = RUNS / f"peer-{app}.log"
+    command = [sys.executable, "-m", "uvicorn", f"bench.peer_apps:{app}", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning"]
+    with _process(command, url + "/", log, {"BENCH_DATABASE": str(database)}) as process:
+        yield process, url
+
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+error_log {root}/error.log warn;
+pid {root}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {root}/tmp;
+    proxy_temp_path {root}/tmp;
+    fastcgi_temp_path {root}/tmp;
+    uwsgi_temp_path {root}/tmp;
+    scgi_temp_path {root}/tmp;
+    server {{
+        listen 127.0.0.1:{port};
+        root {files};
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def nginx(files: Path, nginx_path: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """nginx (one worker, sendfile on) serving `files` on a free loopback port."""
+    root = fresh_dir("nginx")
+    (root / "tmp").mkdir()
+    port = free_port()
+    (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=port, files=files))
+    command = [nginx_path, "-p", str(root), "-c", str(root / "nginx.conf")]
+    url = f"http://127.0.0.1:{port}"
+    with _process(command, url + "/", root / "stdout.log") as process:
+        yield process, url

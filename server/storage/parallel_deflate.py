@@ -1,0 +1,83 @@
+"""Deflate on every core: a member is cut into chunks that are compressed at once, pigz style.
+
+Each chunk is compressed on its own, primed with the 32 KiB before it (the window a
+decompressor already holds) and ended with a sync flush, so the chunks joined in order are
+one valid raw deflate stream, the same that a single compressor would make give or take a
+few bytes per chunk. zlib releases the GIL while it works, so threads use every core.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from typing import Any, BinaryIO
+
+CHUNK_SIZE = 1024 * 1024
+WINDOW = 32 * 1024  # deflate's back-reference window: all a chunk may refer to
+LEVEL = 6  # zlib's default, the level `zip -6` uses: sizes stay comparable
+WORKERS = max(1, os.cpu_count() or 1)
+
+
+def compress_chunk(raw: bytes, *, window: bytes = b"", last: bool, level: int = LEVEL) -> bytes:
+    """Raw deflate data for `raw`, continuing a stream whose previous bytes end in `window`."""
+    if window and level:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15, zdict=window)
+    else:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return compressor.compress(raw) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+
+def next_window(window: bytes, raw: bytes) -> bytes:
+    """The last 32 KiB of the stream once `raw` follows `window`."""
+    return raw[-WINDOW:] if len(raw) >= WINDOW else (window + raw)[-WINDOW:]
+
+
+class Precompressed:
+    """Stands in for zipfile's compressor: hands over chunks already deflated elsewhere.
+
+    zipfile's member writer still sees every raw byte (for its CRC and sizes) and writes
+    whatever `compress` returns; set `pending` to the chunk's deflated bytes before each write.
+    """
+
+    def __init__(self) -> None:
+        self.pending = b""
+
+    def compress(self, data: object) -> bytes:
+        out, self.pending = self.pending, b""
+        return out
+
+    def flush(self) -> bytes:
+        return b""  # the last chunk was finished by compress_chunk(last=True)
+
+
+class ChunkSink:
+    """Feeds one member's chunks to zipfile in order, hashing them and keeping the member
+    under the import's ratio limit: a chunk that would push the member past it is written
+    as a stored deflate block instead (a ratio of about one), so the limit always holds."""
+
+    def __init__(self, member: BinaryIO, hasher: Any, max_ratio: float | None) -> None:
+        self.compressor = Precompressed()
+        self._member = member
+        self._hasher = hasher
+        self._max_ratio = max_ratio
+        self._raw = 0
+        self._packed = 0
+
+    def put(self, raw: bytes, packed: bytes | None, *, last: bool) -> None:
+        self._hasher.update(raw)
+        self._raw += len(raw)
+        if packed is not None:
+            if self._max_ratio is not None and self._raw > (self._packed + len(packed)) * self._max_ratio:
+                packed = compress_chunk(raw, last=last, level=0)
+            self._packed += len(packed)
+            self.compressor.pending = packed
+        self._member.write(raw)
+
+
+def read_up_to(stream: BinaryIO, limit: int) -> bytes:
+    """Up to `limit` bytes, fewer only at the end of the stream (raw reads may come short)."""
+    parts: list[bytes] = []
+    while limit > 0 and (part := stream.read(limit)):
+        parts.append(part)
+        limit -= len(part)
+    return b"".join(parts)

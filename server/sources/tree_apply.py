@@ -26,6 +26,7 @@ from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob
 from server.sources.tree_carry import carry_unmanaged
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
+from server.storage.durability import flush_files
 
 CHUNK = 1024 * 1024
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,8 +61,12 @@ def apply_tree(
         current = walk_tree(root, path_filter) if root.is_dir() else None
         carried = carry_unmanaged(root, stage, current.unmanaged) if current else []
         _finish_metadata(stage, planned, carried, root)
+        # Everything staged reaches the disk before the swap makes it the live tree: one
+        # filesystem flush, not an fsync per file (see server/storage/durability.py).
+        written = [stage / e.path for e in planned if e.kind is EntryKind.FILE]
+        flush_files(stage, written)
         for folder in [stage, *(stage / e.path for e in planned if e.kind is EntryKind.DIRECTORY)]:
-            _fsync(folder)  # the files were synced as written; their names live in folders
+            _fsync(folder)  # their names live in folders
     except BaseException:
         remove_tree(stage)
         raise
@@ -136,8 +141,6 @@ def _write_file(target: Path, entry: ManifestEntry, open_blob: OpenBlob) -> None
             hasher.update(chunk)
             out.write(chunk)
             size += len(chunk)
-        out.flush()
-        os.fsync(out.fileno())
     if size != entry.size or hasher.hexdigest() != entry.sha256:
         raise OperationFailed("CORRUPT_CONTENT", f"the stored content of {entry.path!r} is damaged")
 

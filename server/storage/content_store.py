@@ -12,7 +12,6 @@ removes every such blob.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import itertools
 import os
@@ -23,6 +22,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from server.storage.durability import flush_files
 
 CHUNK_SIZE = 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -182,11 +183,7 @@ class ContentStore:
             if not pending:
                 return
             try:
-                if not _syncfs(self.root):
-                    for digest in pending:
-                        _fsync_path(self.path_of(digest), os.O_RDONLY)
-                    for folder in {self.path_of(d).parent for d in pending}:
-                        _fsync_path(folder, os.O_RDONLY | os.O_DIRECTORY)
+                flush_files(self.root, (self.path_of(digest) for digest in pending))
             except BaseException:
                 with self._lock:
                     self._unsynced |= pending
@@ -259,32 +256,3 @@ def _read_up_to(stream: BinaryIO, limit: int) -> bytes:
 def _unlink_quietly(name: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(name)
-
-
-def _syncfs(folder: Path) -> bool:
-    """Flush the whole filesystem holding `folder` (Linux syncfs); False where unavailable."""
-    syncfs = getattr(_LIBC, "syncfs", None) if _LIBC is not None else None
-    if syncfs is None:
-        return False
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if syncfs(fd) != 0:
-            error = ctypes.get_errno()
-            raise OSError(error, os.strerror(error), str(folder))
-    finally:
-        os.close(fd)
-    return True
-
-
-def _fsync_path(path: Path, flags: int) -> None:
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-except OSError:  # pragma: no cover - platforms without a C library to load
-    _LIBC = None

@@ -8,7 +8,6 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from server.api.errors import attempt
-from server.api.types.operation import Operation
 from server.api.types.payloads import OperationPayload
 from server.api.types.system import System
 
@@ -38,7 +37,7 @@ class ApplyMutation:
                 requested_by=actor.name,
             )
         )
-        return OperationPayload(operation=Operation.from_domain(op) if op else None, user_errors=errors)
+        return OperationPayload.of(op, errors)
 
 
 @strawberry.type

@@ -7,7 +7,6 @@ from strawberry.file_uploads import Upload
 
 from server.api.errors import UserError, attempt
 from server.api.types.local_copy import LocalCopy, SignedUrl
-from server.api.types.operation import Operation
 from server.api.types.payloads import DeletePayload, OperationPayload
 from server.domain.errors import InvalidInput
 
@@ -36,10 +35,6 @@ class LocalCopyQueries:
         return LocalCopy.from_domain(copy) if copy else None
 
 
-def _operation_payload(op: object, errors: list[UserError]) -> OperationPayload:
-    return OperationPayload(operation=Operation.from_domain(op) if op else None, user_errors=errors)  # type: ignore[arg-type]
-
-
 @strawberry.type
 class LocalCopyMutations:
     @strawberry.mutation(description="Start writing a restore point to a ZIP in the local copies folder.")
@@ -48,7 +43,7 @@ class LocalCopyMutations:
         op, errors = await attempt(
             lambda: services.local_copies.start_export(str(restore_point_id), requested_by=actor.name)
         )
-        return _operation_payload(op, errors)
+        return OperationPayload.of(op, errors)
 
     @strawberry.mutation(
         description="Start importing a local copy as a restore point (origin IMPORTED, keeping its "
@@ -61,7 +56,7 @@ class LocalCopyMutations:
         op, errors = await attempt(
             lambda: services.local_copies.start_import(str(local_copy_id), requested_by=actor.name)
         )
-        return _operation_payload(op, errors)
+        return OperationPayload.of(op, errors)
 
     @strawberry.mutation(description="Delete a local copy's file.")
     async def delete_local_copy(self, info: strawberry.Info, id: strawberry.ID) -> DeletePayload:

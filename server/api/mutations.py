@@ -7,7 +7,6 @@ from strawberry.scalars import JSON
 
 from server.api.errors import attempt
 from server.api.types.module import Module
-from server.api.types.operation import Operation
 from server.api.types.payloads import DeletePayload, ModulePayload, OperationPayload
 
 
@@ -26,17 +25,17 @@ class Mutation:
                 label=label, note=note, requested_by=actor.name
             )
         )
-        return OperationPayload(operation=Operation.from_domain(op) if op else None, user_errors=errors)
+        return OperationPayload.of(op, errors)
 
     @strawberry.mutation(description="Stop a queued or running operation; what it wrote is removed.")
     async def cancel_operation(self, info: strawberry.Info, id: strawberry.ID) -> OperationPayload:
         op, errors = await attempt(lambda: info.context.services.runner.cancel(str(id)))
-        return OperationPayload(operation=Operation.from_domain(op) if op else None, user_errors=errors)
+        return OperationPayload.of(op, errors)
 
     @strawberry.mutation(description="Hide a finished operation from the default operations list.")
     async def dismiss_operation(self, info: strawberry.Info, id: strawberry.ID) -> OperationPayload:
         op, errors = await attempt(lambda: info.context.services.runner.dismiss(str(id)))
-        return OperationPayload(operation=Operation.from_domain(op) if op else None, user_errors=errors)
+        return OperationPayload.of(op, errors)
 
     @strawberry.mutation(description="Delete a restore point; content no other restore point uses is freed.")
     async def delete_restore_point(self, info: strawberry.Info, id: strawberry.ID) -> DeletePayload:

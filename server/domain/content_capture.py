@@ -64,7 +64,7 @@ async def store_snapshots(
                 ctx.checkpoint,
             )
             for item, digest in batch:
-                tally.entries.append(_entry(source, item, digest))
+                tally.entries.append(manifest_entry(source, item, digest))
                 done += item.size
                 ctx.progress(0.02 + 0.95 * done / total)
                 await ctx.pace()
@@ -74,7 +74,8 @@ async def store_snapshots(
     return tally
 
 
-def _entry(source: Source, item: SnapshotItem, digest: str | None) -> ManifestEntry:
+def manifest_entry(source: Source, item: SnapshotItem, digest: str | None) -> ManifestEntry:
+    """The manifest entry of one snapshot item whose content has this digest."""
     return ManifestEntry(
         source=source.name,
         path=item.path,

@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from server.domain.content_capture import manifest_entry
 from server.domain.errors import Busy
-from server.domain.models import EntryKind, ManifestEntry
+from server.domain.models import ManifestEntry
 from server.domain.restore_points import manifest_checksum
 from server.operations.signal import Signal
 from server.sources.base import SnapshotItem, Source
@@ -91,16 +92,7 @@ class SystemMonitor:
             items = await source.snapshot()
             digests = await asyncio.to_thread(_hash_items, items)
             entries.extend(
-                ManifestEntry(
-                    source=source.name,
-                    path=item.path,
-                    kind=item.kind,
-                    size=item.size if item.kind is not EntryKind.DIRECTORY else 0,
-                    sha256=digest,
-                    mode=item.mode,
-                    mtime=item.mtime,
-                )
-                for item, digest in zip(items, digests, strict=True)
+                manifest_entry(source, item, digest) for item, digest in zip(items, digests, strict=True)
             )
         return entries
 

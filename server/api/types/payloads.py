@@ -7,12 +7,17 @@ import strawberry
 from server.api.errors import UserError
 from server.api.types.module import Module
 from server.api.types.operation import Operation
+from server.domain import models
 
 
 @strawberry.type
 class OperationPayload:
     operation: Operation | None
     user_errors: list[UserError]
+
+    @classmethod
+    def of(cls, op: models.Operation | None, errors: list[UserError]) -> OperationPayload:
+        return cls(operation=Operation.from_domain(op) if op else None, user_errors=errors)
 
 
 @strawberry.type

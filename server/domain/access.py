@@ -26,6 +26,10 @@ from server.storage.database import Database
 
 log = logging.getLogger(__name__)
 
+# Only tokens that exist are remembered, so this bounds memory by the number of real tokens
+# in use; past it, the memory starts afresh.
+_KNOWN_TOKENS_LIMIT = 1024
+
 
 class AccessService:
     """Creates, lists, revokes and checks API tokens."""
@@ -43,6 +47,10 @@ class AccessService:
         # one token, one lookup per token in this window answers them all.
         self._active_cache_seconds = active_cache_seconds
         self._active: dict[str, tuple[float, bool]] = {}
+        # Every HTTP request checks its token: tokens found, by secret digest, with the
+        # database's data version they were read under. An entry holds only while that
+        # version does, so a token revoked by the CLI (another process) is refused at once.
+        self._known: dict[str, tuple[int, ApiToken]] = {}
 
     async def create(
         self, *, name: str, role: Role, expires_in: timedelta | None = None, created_by: str | None = None
@@ -90,20 +98,34 @@ class AccessService:
         if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > MAX_TOKEN_LENGTH:
             return None
         digest = hash_secret(secret)
-        async with self._db.connect() as connection:  # every request: the lightest read there is
+        version = self._db.data_version()
+        known = self._known.get(digest) if version is not None else None
+        if known is not None and known[0] == version:
+            token = known[1]
+        else:
+            found = await self._look_up(digest)
+            if found is None:
+                return None
+            token = found
+            if version is not None:
+                if len(self._known) >= _KNOWN_TOKENS_LIMIT:
+                    self._known.clear()
+                self._known[digest] = (version, token)
+        status = token.status(self._now())
+        if status is not TokenStatus.ACTIVE:
+            log.info("refused the %s token %r (%s)", status.value, token.name, token.id)
+            return None
+        return token
+
+    async def _look_up(self, digest: str) -> ApiToken | None:
+        async with self._db.connect() as connection:  # the lightest read there is
             found = await repo.by_hash(connection, digest)
         if found is None:
             return None
         token, stored = found
         # The lookup matched on the digest already; compare again in constant time so that no
         # code path here depends on how much of a guess was right.
-        if not hmac.compare_digest(stored, digest):
-            return None
-        status = token.status(self._now())
-        if status is not TokenStatus.ACTIVE:
-            log.info("refused the %s token %r (%s)", status.value, token.name, token.id)
-            return None
-        return token
+        return token if hmac.compare_digest(stored, digest) else None
 
     async def is_active(self, token_id: str, *, recent_ok: bool = False) -> bool:
         """Whether the token is still neither revoked nor expired (for long-lived connections).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
@@ -57,6 +58,7 @@ class Database:
         # SQLite allows one writer: serialising our own writers here means a transaction
         # that reads and then writes never meets SQLITE_BUSY from a sibling task.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._version_connection: sqlite3.Connection | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -75,6 +77,26 @@ class Database:
         async with self._write_lock or nullcontext(), self._sessions() as session, session.begin():
             yield session
 
+    def data_version(self) -> int | None:
+        """A number that changes whenever anyone, in this process or another, commits a write
+        to the database; None where that cannot be known cheaply (PostgreSQL, or an error).
+
+        It lets a cache of rows that another process may change (the token CLI writes tokens)
+        stay exact: an entry is good while the number it was read under still holds. On
+        SQLite this is `PRAGMA data_version` on a connection of its own: a read of the WAL
+        index in shared memory, a few microseconds, so it may run on the event loop."""
+        if not self.is_sqlite:
+            return None
+        try:
+            if self._version_connection is None:
+                path = make_url(self.sync_url).database or ""
+                # Never waits for a lock (busy_timeout 0): a busy moment answers None, and the
+                # caller reads the database the usual way instead.
+                self._version_connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            return int(self._version_connection.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:
+            return None
+
     def migrate(self) -> None:
         """Bring the schema to the newest migration (blocking; run it in a thread)."""
         engine = create_engine(self.sync_url)
@@ -90,4 +112,7 @@ class Database:
             engine.dispose()
 
     async def close(self) -> None:
+        if self._version_connection is not None:
+            self._version_connection.close()
+            self._version_connection = None
         await self.engine.dispose()

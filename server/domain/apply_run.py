@@ -150,6 +150,7 @@ class ApplyRun:
             created_by=self.ctx.operation.requested_by,
             point_id=record.safety_restore_point_id,
         )
+        self.ctx.hold_restore_point(point.id)  # the way back stays while the apply runs
         extra = [entry.sha256 for entry in entries if entry.sha256]
         self._t.store.pin(extra)  # record() releases one pin per blob; the run keeps its own
         await self._t.restore_points.record(point, entries, extra)
@@ -305,6 +306,8 @@ class ApplyRun:
                 BEFORE_CHANGES, "the server stopped before the apply changed anything; the configuration is as it was"
             )
         ctx.forbid_cancel(NO_CANCEL)
+        if record.keep_safety_restore_point:
+            ctx.hold_restore_point(record.safety_restore_point_id)
         if record.phase is ApplyPhase.APPLYING:
             ctx.log(
                 "Resumed after a restart: the server stopped while sources were being replaced; "

@@ -42,6 +42,9 @@ class LiveOperation:
     # number a client has seen is given to another line (for operations that resume).
     durable_log: bool = False
     cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
+    # Restore points the job made or relies on besides its subject (an apply's safety
+    # restore point): nobody may delete them while it runs.
+    holds: set[str] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
 
     def update(self, **changes: Any) -> None:
@@ -133,6 +136,10 @@ class OperationContext:
             changes["local_copy_id"] = local_copy_id
         self._live.update(**changes)
         self._notify(self._live)
+
+    def hold_restore_point(self, point_id: str) -> None:
+        """Keep this restore point from being deleted until the operation ends."""
+        self._live.holds.add(point_id)
 
     def update_params(self, **values: Any) -> None:
         """Record more about the operation (shown to clients), e.g. a restore point it made."""

@@ -240,7 +240,7 @@ class OperationRunner:
         return self._live.get(op_id)
 
     def is_using_restore_point(self, point_id: str) -> bool:
-        return any(live.op.restore_point_id == point_id for live in self._live.values())
+        return any(live.op.restore_point_id == point_id or point_id in live.holds for live in self._live.values())
 
     def is_using_local_copy(self, local_copy_id: str) -> bool:
         return any(live.op.local_copy_id == local_copy_id for live in self._live.values())

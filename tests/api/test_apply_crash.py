@@ -166,3 +166,32 @@ async def test_restart_command_that_kills_this_server(make_server, tmp_path) -> 
     assert seen and all(log[line["sequence"] - 1]["message"] == line["message"] for line in seen)
     rest = await log_after(proc, op["id"], seen[-1]["sequence"])
     assert [line["sequence"] for line in rest] == list(range(seen[-1]["sequence"] + 1, len(log) + 1))
+
+
+@pytest.mark.slow
+async def test_the_safety_restore_point_cannot_be_deleted_while_the_apply_runs(make_server) -> None:
+    """It is the way back: deleting it mid-apply is refused (BUSY), before and after a restart
+    that resumes the apply; once the apply has ended it is an ordinary restore point."""
+    delete = "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code message } } }"
+    proc = make_server(BACKUPS_TEST_PAUSE_AT="applied:settings").start()
+    new_state, _, point, _ = await prepare(proc)
+    op = await start_apply(proc, point["id"])
+    await wait_for_pause(proc, op["id"])
+    safety = (await operation(proc, op["id"]))["safetyRestorePoint"]
+    assert safety["origin"] == "SAFETY"
+    refused = (await execute(proc, delete, id=safety["id"]))["deleteRestorePoint"]
+    assert refused["deletedId"] is None and refused["userErrors"][0]["code"] == "BUSY", refused
+    assert safety["id"] in {p["id"] for p in await restore_points(proc)}
+
+    # Stopped past the point of no return, the next start resumes the apply: still held.
+    proc.env_overrides["BACKUPS_TEST_PAUSE_AT"] = "finish"
+    await restart_after(proc, proc.stop)
+    await wait_for_pause(proc, op["id"])
+    refused = (await execute(proc, delete, id=safety["id"]))["deleteRestorePoint"]
+    assert refused["userErrors"][0]["code"] == "BUSY", refused
+
+    await restart_after(proc, proc.stop, drop=("BACKUPS_TEST_PAUSE_AT",))
+    assert (await wait_for_operation(proc, op["id"]))["status"] == "SUCCEEDED"
+    assert await modules(proc) == new_state
+    deleted = (await execute(proc, delete, id=safety["id"]))["deleteRestorePoint"]
+    assert deleted == {"deletedId": safety["id"], "userErrors": []}

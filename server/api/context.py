@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from server.api.loaders import Loaders, make_loaders
 from server.domain.access import AccessService
 from server.domain.apply import ApplyService
 from server.domain.download_links import DownloadSigner
@@ -73,6 +74,14 @@ class Context:
     recheck_token: bool = False
     # Set by strawberry from the websocket's connection_init payload.
     connection_params: dict[str, object] | None = None
+    _loaders: Loaders | None = None
+
+    @property
+    def loaders(self) -> Loaders:
+        """Batched lookups for fields of list items (made on first use)."""
+        if self._loaders is None:
+            self._loaders = make_loaders(self.services)
+        return self._loaders
 
     def link(self, path: str) -> str:
         """An absolute URL for one of our paths."""

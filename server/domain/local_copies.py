@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote
@@ -62,11 +63,17 @@ class LocalCopyService:
     async def get(self, local_copy_id: str) -> LocalCopy | None:
         return await asyncio.to_thread(self._folder.get, local_copy_id)
 
+    async def get_many(self, ids: Sequence[str]) -> dict[str, LocalCopy]:
+        """The local copies with these ids that exist, by id (one trip to a worker thread)."""
+
+        def find() -> dict[str, LocalCopy]:
+            found = {copy_id: self._folder.get(copy_id) for copy_id in ids}
+            return {copy_id: copy for copy_id, copy in found.items() if copy is not None}
+
+        return await asyncio.to_thread(find)
+
     async def require(self, local_copy_id: str, field: str = "localCopyId") -> LocalCopy:
         return await asyncio.to_thread(self._folder.require, local_copy_id, field)
-
-    async def of_restore_point(self, point_id: str) -> list[LocalCopy]:
-        return [c for c in await self.list() if c.restore_point_id == point_id]
 
     def path_of(self, copy: LocalCopy) -> Path:
         return self._folder.path_of(copy)

@@ -123,6 +123,10 @@ class RestorePointService:
         return point
 
     async def get_many(self, ids: Sequence[str]) -> dict[str, RestorePoint]:
+        """The restore points with these ids that exist, by id."""
+        ids = [point_id for point_id in ids if is_well_formed(point_id, "rp")]
+        if not ids:
+            return {}
         async with self._db.read() as session:
             return await repo.get_restore_points(session, ids)
 

@@ -243,3 +243,32 @@ async def test_restore_point_in_use_cannot_be_deleted(slow_server: ServerProcess
     )
     assert deleted["deleteRestorePoint"]["deletedId"] == point_id
     assert copy["operation"]["localCopy"]["id"].startswith("lc_")
+
+
+async def test_lists_show_each_items_own_restore_point_and_copies(make_server) -> None:
+    """Nested fields of list items are looked up in batches: each item still gets its own."""
+    proc = make_server().start()
+    first, first_copy = await exported_point(proc, "first")
+    second, second_copy = await exported_point(proc, "second")
+    bare = (await create_and_wait(proc, "no copy"))["restorePoint"]
+
+    points = await execute(proc, "{ restorePoints(first: 10) { nodes { id localCopies { id restorePointId } } } }")
+    copies_of = {p["id"]: p["localCopies"] for p in points["restorePoints"]["nodes"]}
+    assert copies_of[first["id"]] == [{"id": first_copy["id"], "restorePointId": first["id"]}]
+    assert copies_of[second["id"]] == [{"id": second_copy["id"], "restorePointId": second["id"]}]
+    assert copies_of[bare["id"]] == []
+
+    ops = await execute(
+        proc, "{ operations(first: 20) { nodes { kind restorePoint { id } localCopy { id restorePointId } } } }"
+    )
+    exports = [op for op in ops["operations"]["nodes"] if op["kind"] == "EXPORT_RESTORE_POINT"]
+    assert sorted((op["restorePoint"]["id"], op["localCopy"]["id"]) for op in exports) == sorted(
+        [(first["id"], first_copy["id"]), (second["id"], second_copy["id"])]
+    )
+    for op in exports:
+        assert op["localCopy"]["restorePointId"] == op["restorePoint"]["id"]
+
+    listed = (await execute(proc, COPIES))["localCopies"]
+    assert {c["id"]: c["restorePoint"]["id"] for c in listed} == {
+        first_copy["id"]: first["id"], second_copy["id"]: second["id"]
+    }

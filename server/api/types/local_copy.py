@@ -31,7 +31,7 @@ class LocalCopy(Node):
 
         if self.restore_point_id is None:
             return None
-        point = await info.context.services.restore_points.get(str(self.restore_point_id))
+        point = await info.context.loaders.restore_points.load(str(self.restore_point_id))
         return RestorePoint.from_domain(point) if point else None
 
     @classmethod

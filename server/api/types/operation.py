@@ -55,7 +55,7 @@ class Operation(Node):
     async def restore_point(self, info: strawberry.Info) -> RestorePoint | None:
         if self.restore_point_id is None:
             return None
-        point = await info.context.services.restore_points.get(self.restore_point_id)
+        point = await info.context.loaders.restore_points.load(self.restore_point_id)
         return RestorePoint.from_domain(point) if point else None
 
     @strawberry.field(
@@ -66,14 +66,14 @@ class Operation(Node):
         point_id = self.params.get("safetyRestorePointId")
         if not point_id:
             return None
-        point = await info.context.services.restore_points.get(point_id)
+        point = await info.context.loaders.restore_points.load(point_id)
         return RestorePoint.from_domain(point) if point else None
 
     @strawberry.field(description="The local copy this operation works on or made.")
     async def local_copy(self, info: strawberry.Info) -> LocalCopy | None:
         if self.local_copy_id is None:
             return None
-        copy = await info.context.services.local_copies.get(self.local_copy_id)
+        copy = await info.context.loaders.local_copies.load(self.local_copy_id)
         return LocalCopy.from_domain(copy) if copy else None
 
     @strawberry.field(description="Log lines after `afterSequence`, oldest first, at most `first` of them.")

@@ -59,7 +59,7 @@ class RestorePoint(Node):
     ) -> list[Annotated[LocalCopy, strawberry.lazy("server.api.types.local_copy")]]:
         from server.api.types.local_copy import LocalCopy
 
-        copies = await info.context.services.local_copies.of_restore_point(str(self.id))
+        copies = await info.context.loaders.local_copies_of.load(str(self.id))
         return [LocalCopy.from_domain(copy) for copy in copies]
 
     @classmethod

@@ -1,0 +1,46 @@
+"""Batched lookups for fields of list items: a page of 50 operations finds its restore points
+in one query, not fifty.
+
+Batching only, no caching (cache=False): a websocket connection's context lives for hours and
+would serve a stale restore point from a cache; a batch lives for one turn of the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from strawberry.dataloader import DataLoader
+
+from server.domain.models import LocalCopy, RestorePoint
+
+if TYPE_CHECKING:
+    from server.api.context import Services
+
+
+@dataclass(frozen=True, slots=True)
+class Loaders:
+    restore_points: DataLoader[str, RestorePoint | None]
+    local_copies: DataLoader[str, LocalCopy | None]
+    local_copies_of: DataLoader[str, list[LocalCopy]]  # by restore point id
+
+
+def make_loaders(services: Services) -> Loaders:
+    async def restore_points(ids: Sequence[str]) -> list[RestorePoint | None]:
+        found = await services.restore_points.get_many(ids)
+        return [found.get(point_id) for point_id in ids]
+
+    async def local_copies(ids: Sequence[str]) -> list[LocalCopy | None]:
+        found = await services.local_copies.get_many(ids)
+        return [found.get(copy_id) for copy_id in ids]
+
+    async def local_copies_of(point_ids: Sequence[str]) -> list[list[LocalCopy]]:
+        every = await services.local_copies.list()  # one look at the folder for the whole batch
+        return [[copy for copy in every if copy.restore_point_id == point_id] for point_id in point_ids]
+
+    return Loaders(
+        restore_points=DataLoader(load_fn=restore_points, cache=False),  # type: ignore[arg-type]
+        local_copies=DataLoader(load_fn=local_copies, cache=False),  # type: ignore[arg-type]
+        local_copies_of=DataLoader(load_fn=local_copies_of, cache=False),  # type: ignore[arg-type]
+    )

@@ -4,13 +4,17 @@ Each chunk is compressed on its own, primed with the 32 KiB before it (the windo
 decompressor already holds) and ended with a sync flush, so the chunks joined in order are
 one valid raw deflate stream, the same that a single compressor would make give or take a
 few bytes per chunk. zlib releases the GIL while it works, so threads use every core.
+
+The compressor is zlib-ng's: the same deflate format and, at the same level, sizes within a
+percent of zlib's, in about half the CPU time on binary data (the export is CPU-bound).
 """
 
 from __future__ import annotations
 
 import os
-import zlib
 from typing import Any, BinaryIO
+
+from zlib_ng import zlib_ng as zlib
 
 CHUNK_SIZE = 1024 * 1024
 WINDOW = 32 * 1024  # deflate's back-reference window: all a chunk may refer to

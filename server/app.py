@@ -23,6 +23,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from server.api.auth import bearer_token, connection_token, identify, unauthenticated
 from server.api.context import Context
+from server.api.shared_frames import next_frame
 from server.api.schema import build_schema
 from server.api.websocket import TokenCheckingHandler
 from server.backend import Backend
@@ -40,6 +41,13 @@ class BackupsGraphQL(GraphQL[Context, None]):
         self.auth_recheck_seconds = auth_recheck_seconds
 
     def encode_json(self, data: object) -> str:
+        # A subscription event shared by many subscribers is encoded once (shared_frames.py).
+        if (frame := next_frame(data, self._encode)) is not None:
+            return frame
+        return self._encode(data)
+
+    @staticmethod
+    def _encode(data: object) -> str:
         # orjson is several times faster than json.dumps on a page of results. It refuses
         # integers beyond 64 bits (a JSON settings document may hold one): json takes those.
         # Always text, never bytes: Strawberry would send bytes as binary websocket frames.

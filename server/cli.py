@@ -15,6 +15,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.gc_tuning import tune_for_serving
     from server.notices import AuthModeError
 
     try:  # a bad config file stops the server here, with one line saying what is wrong
@@ -31,6 +32,7 @@ def serve(settings: Settings) -> int:
     except AuthModeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    tune_for_serving()
     uvicorn.run(
         app,
         host=settings.host,

@@ -11,7 +11,8 @@ that does not coerce) takes graphql-core's own path, which then reports it as us
 
 Subscription events: when many clients follow the same stream with the same document and
 variables, each event is executed once per role and the result shared, provided everything
-below the root field took the direct path (so no resolver could see who is asking).
+below the root field took the direct path (so no resolver could see who is asking). The
+shared result's JSON is then made once too (shared_frames.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from graphql import (
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from server.api import shared_frames
+
 # (response key, resolver, coerce, non-null); resolver None means __typename.
 _Step = tuple[str, Callable[..., Any] | None, Callable[[Any], Any] | None, bool]
 _FALLBACK = object()
@@ -49,10 +52,14 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._all_direct = True  # below the root, every object took the direct path
 
     def build_per_event_executor(self, payload: Any) -> Any:
+        key = _event_key(self, payload)
+        if key is not None and (shared := _SHARED_EVENTS.get(key)) is not None and shared[0] is payload:
+            _SHARED_EVENTS.move_to_end(key)
+            return _SharedEvent(shared[1])  # no copy of this executor for an event already run
         executor = super().build_per_event_executor(payload)
         executor._leaf_plans = {}
         executor._all_direct = True
-        executor._event_key = _event_key(self, payload)
+        executor._event_key = key
         return executor
 
     def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
@@ -66,6 +73,7 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if self._all_direct and not self.is_awaitable(result) and not getattr(result, "errors", True):
             # The payload is kept with the result, so its id cannot be reused while cached.
             _SHARED_EVENTS[key] = (self.root_value, result)
+            shared_frames.share(result.data)
             if len(_SHARED_EVENTS) > _SHARED_EVENT_LIMIT:
                 _SHARED_EVENTS.popitem(last=False)
         return result
@@ -170,16 +178,37 @@ _SHARED_EVENTS: OrderedDict[tuple[object, ...], tuple[Any, Any]] = OrderedDict()
 _SHARED_EVENT_LIMIT = 256
 
 
+class _SharedEvent:
+    """Stands in for a per-event executor when the event's result is already shared."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        return self.result
+
+
 def _event_key(executor: FastLeafExecutionContext, payload: Any) -> tuple[object, ...] | None:
     """What makes two subscribers' results for one event equal: the same parsed operation
     (the parser cache hands every client the same one), variables, payload and role."""
-    try:
-        variables = tuple(sorted(executor.variable_values.coerced.items()))
-        hash(variables)
-    except TypeError:
+    request = executor.__dict__.get("_request_key", _UNSET)
+    if request is _UNSET:  # the same for every event of a subscription: worked out once
+        try:
+            variables = tuple(sorted(executor.variable_values.coerced.items()))
+            hash(variables)
+            request = (id(executor.operation), variables)
+        except TypeError:
+            request = None
+        executor._request_key = request  # type: ignore[attr-defined]
+    if request is None:
         return None
     actor = getattr(executor.context_value, "actor", None)
-    return (id(executor.operation), variables, id(payload), getattr(actor, "role", None))
+    return (*request, id(payload), getattr(actor, "role", None))
+
+
+_UNSET = object()
 
 
 def _run_plan(plan: list[_Step], source: Any, type_name: str) -> Any:

@@ -27,6 +27,7 @@ from strawberry.utils.logging import StrawberryLogger
 from server.api import apply_fields, caller_fields, local_copy_fields, mutations, queries, source_fields, subscriptions
 from server.api.auth import RequireAuthentication
 from server.api.errors import ClientError, should_mask
+from server.api.event_hooks import EventHooksRunner
 from server.api.fast_execution import FastLeafExecutionContext
 from server.api.permissions import protect
 from server.api.scalars import SCALARS
@@ -46,6 +47,11 @@ class BackupsSchema(strawberry.Schema):
                 StrawberryLogger.error(error, execution_context)
             else:
                 log.debug("client error: %s", error.message)
+
+    def create_extensions_runner(self, execution_context: Any, extensions: list[SchemaExtension]) -> EventHooksRunner:
+        return EventHooksRunner(
+            execution_context=execution_context, extensions=extensions, quiet_on_clean=(QuickMaskErrors,)
+        )
 
 
 class QuickMaskErrors(MaskErrors):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -51,6 +52,10 @@ class AccessService:
         # database's data version they were read under. An entry holds only while that
         # version does, so a token revoked by the CLI (another process) is refused at once.
         self._known: dict[str, tuple[int, ApiToken]] = {}
+        # The lookup under way per token: checks that arrive meanwhile wait for it instead of
+        # each making their own (they come in bursts: the sockets opened together).
+        self._looking_up: dict[str, asyncio.Future[bool]] = {}
+        self._revocations = 0  # a lookup that a revoke overtook must not refill the cache
 
     async def create(
         self, *, name: str, role: Role, expires_in: timedelta | None = None, created_by: str | None = None
@@ -91,6 +96,8 @@ class AccessService:
             if token.revoked_at is None:
                 token = await repo.set_revoked(session, token.id, self._now())
         self._active.pop(token.id, None)
+        self._looking_up.pop(token.id, None)  # may have read the token before the revoke
+        self._revocations += 1
         return token
 
     async def authenticate(self, secret: str | None) -> ApiToken | None:
@@ -103,7 +110,7 @@ class AccessService:
         if known is not None and known[0] == version:
             token = known[1]
         else:
-            found = await self._look_up(digest)
+            found = await self._by_digest(digest)
             if found is None:
                 return None
             token = found
@@ -117,7 +124,7 @@ class AccessService:
             return None
         return token
 
-    async def _look_up(self, digest: str) -> ApiToken | None:
+    async def _by_digest(self, digest: str) -> ApiToken | None:
         async with self._db.connect() as connection:  # the lightest read there is
             found = await repo.by_hash(connection, digest)
         if found is None:
@@ -132,13 +139,27 @@ class AccessService:
 
         `recent_ok`: an answer looked up within the last moment will do (for the periodic
         checks of open websockets; an operation's own check always asks the database)."""
+        if not recent_ok:
+            return await self._look_up(token_id)
         known = self._active.get(token_id)
-        if recent_ok and known and time.monotonic() - known[0] < self._active_cache_seconds:
+        if known and time.monotonic() - known[0] < self._active_cache_seconds:
             return known[1]
+        pending = self._looking_up.get(token_id)
+        if pending is None:
+            pending = self._looking_up[token_id] = asyncio.ensure_future(self._look_up(token_id))
+            pending.add_done_callback(lambda done: self._forget_lookup(token_id, done))
+        return await asyncio.shield(pending)  # one waiter going away must not cancel the rest
+
+    def _forget_lookup(self, token_id: str, done: asyncio.Future[bool]) -> None:
+        if self._looking_up.get(token_id) is done:
+            del self._looking_up[token_id]
+
+    async def _look_up(self, token_id: str) -> bool:
+        revocations = self._revocations
         async with self._db.read() as session:
             token = await repo.by_id(session, token_id)
         active = token is not None and token.status(self._now()) is TokenStatus.ACTIVE
-        if self._active_cache_seconds > 0:
+        if self._active_cache_seconds > 0 and revocations == self._revocations:
             if len(self._active) > 10_000:
                 self._active.clear()
             self._active[token_id] = (time.monotonic(), active)

@@ -16,6 +16,10 @@ from server.operations.signal import Signal
 # Progress is published at most this often (or on a stage change, or at 1% steps), so a
 # job that reports per item does not wake every subscriber per item.
 PROGRESS_INTERVAL = 0.1
+# Stored lines also kept in memory: a follower still busy with the previous line when a
+# flush stores the next one then reads memory, not the database (a thousand followers
+# would otherwise make a thousand queries at once).
+RECENT_LINES = 1000
 T = TypeVar("T")
 
 
@@ -28,9 +32,12 @@ class LiveOperation:
     """The authoritative state of an unfinished operation; the database trails it."""
 
     op: Operation
-    signal: Signal = field(default_factory=Signal)
+    signal: Signal = field(default_factory=Signal)  # any change: state, log, the end
+    # Only new readable log lines (and the end): log followers sleep through progress.
+    log_signal: Signal = field(default_factory=Signal)
     unflushed: list[LogEntry] = field(default_factory=list)
     flushed_through: int = 0
+    recent: list[LogEntry] = field(default_factory=list)  # stored lines ending at flushed_through
     dirty: bool = False
     closed: bool = False  # final state and every log line are in the database
     cancel_reason: str | None = None  # "cancel" or "shutdown"
@@ -57,15 +64,35 @@ class LiveOperation:
         )
         self.op = dataclasses.replace(self.op, last_sequence=entry.sequence)
         self.unflushed.append(entry)
+        if not self.durable_log:
+            self.log_signal.fire()
         return entry
+
+    def stored(self, lines: list[LogEntry]) -> None:
+        """The first `lines` of `unflushed` are in the database now."""
+        if not lines:
+            return
+        self.flushed_through = lines[-1].sequence
+        del self.unflushed[: len(lines)]
+        if self.recent and self.recent[-1].sequence + 1 != lines[0].sequence:
+            self.recent.clear()  # keep `recent` gapless, so a position is a subtraction
+        self.recent += lines
+        if len(self.recent) > 2 * RECENT_LINES:
+            del self.recent[:-RECENT_LINES]
+        if self.durable_log:
+            self.log_signal.fire()  # stored now: log followers may read them
 
     def log_after(self, after: int) -> list[LogEntry] | None:
         """Lines after `after` if memory holds all of them, else None (read the database)."""
+        lines: list[LogEntry] = []
         if after < self.flushed_through:
-            return None
-        if self.durable_log:
-            return []
-        return [entry for entry in self.unflushed if entry.sequence > after]
+            start = after + 1 - self.recent[0].sequence if self.recent else -1
+            if start < 0:
+                return None
+            lines = self.recent[start:]
+        if self.durable_log or not self.unflushed:
+            return lines
+        return lines + [entry for entry in self.unflushed if entry.sequence > after]
 
 
 class OperationContext:

@@ -233,7 +233,7 @@ class OperationRunner:
         return {
             "running": len(self._live),
             "changeListeners": len(self.changes),
-            "waiters": sum(live.signal.waiting for live in self._live.values()),
+            "waiters": sum(live.signal.waiting + live.log_signal.waiting for live in self._live.values()),
         }
 
     def live(self, op_id: str) -> LiveOperation | None:
@@ -372,4 +372,5 @@ class OperationRunner:
         if self._exclusive == live.op.id:
             self._exclusive = None
         live.signal.fire()
+        live.log_signal.fire()
         self.changes.announce(live.op.id)

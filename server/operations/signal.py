@@ -14,28 +14,39 @@ import asyncio
 class Signal:
     def __init__(self) -> None:
         self.version = 0
-        self._changed: asyncio.Future[None] | None = None
-        self.waiting = 0
+        # One future per waiter, woken in the order they came: a thousand log followers
+        # are a thousand waiters, so waking one must cost one set_result, not a shield and
+        # a wait_for (three hops through the loop each).
+        self._waiters: dict[asyncio.Future[None], None] = {}
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
 
     def fire(self) -> None:
         """Wake every current waiter."""
         self.version += 1
-        if self._changed is not None and not self._changed.done():
-            self._changed.set_result(None)
-        self._changed = None
+        waiters, self._waiters = self._waiters, {}
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def wait(self, seen: int, timeout: float | None = None) -> None:
         """Return once the version moves past `seen` (at once if it already has)."""
         if self.version != seen:
             return
-        if self._changed is None:
-            self._changed = asyncio.get_running_loop().create_future()
-        # shield: one waiter being cancelled must not cancel the future the others share.
-        waiter = asyncio.shield(self._changed)
-        self.waiting += 1
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters[waiter] = None
+        timer = loop.call_later(timeout, _wake, waiter) if timeout is not None else None
         try:
-            await asyncio.wait_for(waiter, timeout)
-        except TimeoutError:
-            pass
+            await waiter  # a cancelled waiter cancels only its own future
         finally:
-            self.waiting -= 1
+            self._waiters.pop(waiter, None)
+            if timer is not None:
+                timer.cancel()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

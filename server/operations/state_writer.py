@@ -55,8 +55,4 @@ class StateWriter:
             async with self._db.write() as session:
                 await repo.append_log(session, op.id, lines)
                 await repo.save_operation(session, op)
-            if lines:
-                live.flushed_through = lines[-1].sequence
-                del live.unflushed[: len(lines)]
-                if live.durable_log:
-                    live.signal.fire()  # stored now: log followers may read them
+            live.stored(lines)

@@ -46,9 +46,15 @@ async def follow_log(runner: OperationRunner, op_id: str, after: int = 0) -> Asy
     if live is None and await runner.get(op_id) is None:
         raise NotFound(f"no operation with id {op_id!r}", field="id")
     while True:
-        seen = live.signal.version if live else 0
+        seen = live.log_signal.version if live else 0
         finished = live is None or live.closed
-        lines = await runner.read_log(op_id, after=after, limit=LOG_PAGE)
+        # The operation's own memory first, even once it has closed (when the runner lets go
+        # of it): every follower wakes at the end, and none of them should need a query.
+        lines = live.log_after(after) if live is not None else None
+        if lines is None:
+            lines = await runner.read_log(op_id, after=after, limit=LOG_PAGE)
+        else:
+            lines = lines[:LOG_PAGE]
         for entry in lines:
             yield entry
             after = entry.sequence
@@ -57,7 +63,7 @@ async def follow_log(runner: OperationRunner, op_id: str, after: int = 0) -> Asy
         if finished:
             return  # closed before this read, so the read saw every line
         assert live is not None
-        await live.signal.wait(seen, IDLE_RECHECK)
+        await live.log_signal.wait(seen, IDLE_RECHECK)
 
 
 async def follow_changes(runner: OperationRunner) -> AsyncIterator[Operation]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ import strawberry
 from strawberry.extensions import ParserCache
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from server.api import shared_frames
 from server.api.fast_execution import FastLeafExecutionContext
 
 
@@ -181,3 +183,40 @@ async def test_a_list_of_plain_objects_is_completed_in_one_step() -> None:
     result = await schema.execute("{ points { id label kind createdAt } wrapped { points { id } } }")
     assert not result.errors and len(result.data["points"]) == 5  # type: ignore[index]
     assert completed == ["Wrapper"]  # no row went through graphql-core one by one
+
+
+class Caller:
+    def __init__(self, role: str) -> None:
+        self.actor = type("Actor", (), {"role": role})()
+
+
+async def events_as(schema: strawberry.Schema, query: str, role: str) -> list[Any]:
+    stream = await schema.subscribe(query, context_value=Caller(role))
+    return [result async for result in stream]  # type: ignore[union-attr]
+
+
+async def test_subscribers_with_another_role_or_document_get_results_of_their_own() -> None:
+    schema = counting_schema()
+    query = "subscription { points { id label kind } }"
+    viewer, admin = await events_as(schema, query, "viewer"), await events_as(schema, query, "admin")
+    other = await events_as(schema, "subscription { points { id note } }", "viewer")
+    assert len(CountingEvents.executed) == 15  # five events for each role and each document
+    assert [r.data for r in viewer] == [r.data for r in admin]
+    assert all(a.data is not v.data for a, v in zip(admin, viewer, strict=True))
+    assert [r.data["points"] for r in other] == [{"id": p.id, "note": p.note} for p in SHARED_POINTS]
+    again = await events_as(schema, query, "viewer")
+    assert len(CountingEvents.executed) == 15 and all(a.data is v.data for a, v in zip(again, viewer, strict=True))
+
+
+async def test_a_shared_result_is_marked_for_encoding_once() -> None:
+    schema = counting_schema()
+    query = "subscription { points { id label } }"
+    first, second = await events_as(schema, query, "viewer"), await events_as(schema, query, "viewer")
+    for one, two in zip(first, second, strict=True):
+        assert one.data is two.data
+        frame = shared_frames.next_frame({"id": "9", "type": "next", "payload": {"data": one.data}}, _encode)
+        assert frame is not None and json.loads(frame)["payload"]["data"] == one.data
+
+
+def _encode(value: object) -> str:
+    return json.dumps(value)

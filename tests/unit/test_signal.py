@@ -37,3 +37,11 @@ async def test_cancelled_waiter_does_not_disturb_others() -> None:
 
 async def test_wait_times_out_quietly() -> None:
     await Signal().wait(0, timeout=0.01)
+
+
+async def test_a_waiter_that_timed_out_leaves_nothing_behind() -> None:
+    signal = Signal()
+    await signal.wait(0, timeout=0.01)
+    assert signal.waiting == 0
+    signal.fire()
+    assert signal.version == 1

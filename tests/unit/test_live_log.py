@@ -1,0 +1,99 @@
+"""An operation's log in memory: followers that lag behind a flush still read memory."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from server.domain.models import LogEntry, LogLevel
+from server.operations.live import RECENT_LINES, LiveOperation
+from server.operations.streams import follow_log
+from tests.unit.test_streams import running
+
+
+def logged(count: int, durable: bool = False) -> LiveOperation:
+    live = LiveOperation(op=running(), durable_log=durable)
+    for n in range(count):
+        live.append_log(LogLevel.INFO, f"line {n + 1}")
+    return live
+
+
+def flush(live: LiveOperation) -> None:
+    """What the state writer does once its transaction is committed."""
+    live.stored(list(live.unflushed))
+
+
+def sequences(lines: list[LogEntry] | None) -> list[int] | None:
+    return None if lines is None else [line.sequence for line in lines]
+
+
+def test_a_follower_behind_a_flush_reads_the_stored_lines_from_memory() -> None:
+    live = logged(5)
+    flush(live)
+    live.append_log(LogLevel.INFO, "line 6")
+    assert sequences(live.log_after(3)) == [4, 5, 6]
+    assert sequences(live.log_after(0)) == [1, 2, 3, 4, 5, 6]
+    assert sequences(live.log_after(6)) == []
+
+
+def test_memory_keeps_only_the_recent_lines_and_says_when_the_database_must_answer() -> None:
+    live = logged(2 * RECENT_LINES + 1)
+    flush(live)
+    assert len(live.recent) == RECENT_LINES
+    oldest = live.recent[0].sequence
+    assert live.log_after(oldest - 2) is None  # line `oldest - 1` is only in the database
+    assert sequences(live.log_after(oldest - 1)) == list(range(oldest, 2 * RECENT_LINES + 2))
+
+
+def test_a_resumed_operation_reads_older_lines_from_the_database() -> None:
+    live = LiveOperation(op=dataclasses.replace(running(), last_sequence=10), flushed_through=10)
+    live.append_log(LogLevel.INFO, "after the restart")
+    assert live.log_after(3) is None
+    assert sequences(live.log_after(10)) == [11]
+    flush(live)
+    assert live.log_after(9) is None and sequences(live.log_after(10)) == [11]
+
+
+def test_a_durable_log_shows_only_stored_lines_and_wakes_followers_when_they_are() -> None:
+    live = logged(3, durable=True)
+    assert sequences(live.log_after(0)) == [] and live.log_signal.version == 0
+    flush(live)
+    assert sequences(live.log_after(0)) == [1, 2, 3] and live.log_signal.version == 1
+
+
+def test_progress_does_not_wake_log_followers() -> None:
+    live = logged(1)
+    before = live.log_signal.version
+    live.update(progress=0.5)
+    live.signal.fire()  # what publishing a progress change does
+    assert live.log_signal.version == before
+    live.append_log(LogLevel.INFO, "more")
+    assert live.log_signal.version == before + 1
+
+
+class NoDatabase:
+    """A runner whose database must not be asked: every line is in memory."""
+
+    def __init__(self, live: LiveOperation) -> None:
+        self._live = live
+
+    def live(self, op_id: str) -> LiveOperation | None:
+        return None if self._live.closed else self._live
+
+    async def read_log(self, *args: object, **kwargs: object) -> list[LogEntry]:
+        raise AssertionError("read the database although memory had every line")
+
+
+async def test_followers_read_the_last_lines_from_memory_after_the_operation_closed() -> None:
+    live = logged(3)
+    runner = NoDatabase(live)
+    stream = follow_log(runner, "op_1")  # type: ignore[arg-type]
+    assert [(await anext(stream)).sequence for _ in range(3)] == [1, 2, 3]
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0)
+    live.append_log(LogLevel.INFO, "Finished.")
+    flush(live)
+    live.closed = True  # the runner lets go of it here
+    live.log_signal.fire()
+    assert (await waiting).sequence == 4
+    assert [entry async for entry in stream] == []

@@ -27,6 +27,7 @@ from server.api.schema import build_schema
 from server.api.websocket import TokenCheckingHandler
 from server.backend import Backend
 from server.config import Settings
+from server.heap import freeze_startup_objects
 from server.notices import check_auth_mode
 from server.web.health import health
 from server.web.limits import RequestLimits
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.backend = await Backend.open(settings)
+        freeze_startup_objects()
         try:
             yield
         finally:

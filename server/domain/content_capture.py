@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Self
 
 from server.domain.errors import OperationFailed
-from server.domain.manifests import manifest_id
+from server.domain.manifests import manifest_digests
 from server.domain.models import EntryKind, ManifestEntry
 from server.operations.live import OperationContext
 from server.sources.base import SnapshotItem, Source
@@ -32,7 +32,8 @@ class CaptureTally:
     entries: list[ManifestEntry] = field(default_factory=list)
     stored_bytes: int = 0  # bytes newly written to the store
     reused: int = 0  # items pinned through their digest hint, never read
-    manifest_id: str = ""  # see server/domain/manifests.py
+    checksum: str = ""  # the manifest's digests: see server/domain/manifests.py
+    manifest_id: str = ""
     # Entries reused on a hint whose blob the store was not asked about yet, with their items.
     unchecked: list[tuple[int, Source, SnapshotItem]] = field(default_factory=list)
 
@@ -75,13 +76,19 @@ async def store_snapshots(
                 lambda read: loop.call_soon_threadsafe(report, read),
                 ctx.checkpoint,
             )
+            per_item = ctx.pauses_per_item
             for item, digest in batch:
                 tally.entries.append(manifest_entry(source, item, digest))
                 done += item.size
+                if per_item:
+                    ctx.progress(0.02 + 0.95 * done / total)
+                    await ctx.pace()
+            if not per_item:
+                # Once per batch: per item, this cost more than reusing an unchanged file.
                 ctx.progress(0.02 + 0.95 * done / total)
                 await ctx.pace()
             position += len(batch)
-    tally.manifest_id = await asyncio.to_thread(manifest_id, tally.entries)
+    tally.checksum, tally.manifest_id = await asyncio.to_thread(manifest_digests, tally.entries)
     if tally.unchecked:
         if manifest_held is not None and await manifest_held(tally.manifest_id):
             ctx.log("The same manifest is stored already, and with it every blob it refers to.")
@@ -120,36 +127,26 @@ def _store_batch(
     started = time.monotonic()
     batch: list[tuple[SnapshotItem, str | None]] = []
     first_entry = len(tally.entries)  # the batch's entries are appended after it, in order
+    reused: list[str] = []
     for index in range(position, len(items)):
         item = items[index]
         checkpoint()  # a cancel stops between items, not after the batch
-        entry_index = first_entry + len(batch)
-        batch.append((item, _store_one(store, source, item, entry_index, pinned, tally, report, checkpoint)))
+        if item.open is not None and item.digest is not None:
+            # Reused on the source's word: pinned below with the rest of the batch's, before
+            # anyone asks whether the store holds it, so a blob found held then stays so.
+            tally.unchecked.append((first_entry + len(batch), source, item))
+            reused.append(item.digest)
+            batch.append((item, item.digest))
+        elif item.open is None:  # a folder: no content
+            batch.append((item, None))
+        else:
+            batch.append((item, _read_and_store(store, source, item, pinned, tally, report, checkpoint)))
         if time.monotonic() - started >= BATCH_SECONDS:
             break
+    store.pin(reused)
+    pinned.extend(reused)
+    tally.reused += len(reused)
     return batch
-
-
-def _store_one(
-    store: ContentStore,
-    source: Source,
-    item: SnapshotItem,
-    entry_index: int,
-    pinned: list[str],
-    tally: CaptureTally,
-    report: Callable[[int], object],
-    checkpoint: Callable[[], None],
-) -> str | None:
-    if item.open is None:
-        return None
-    if item.digest is not None:
-        # Pinned before anyone asks whether it is held: a blob found held later stays so.
-        store.pin((item.digest,))
-        pinned.append(item.digest)
-        tally.reused += 1
-        tally.unchecked.append((entry_index, source, item))
-        return item.digest
-    return _read_and_store(store, source, item, pinned, tally, report, checkpoint)
 
 
 def _check_reused(
@@ -168,7 +165,7 @@ def _check_reused(
             tally.entries[index] = manifest_entry(source, item, digest)
             changed = True
     if changed:
-        tally.manifest_id = manifest_id(tally.entries)
+        tally.checksum, tally.manifest_id = manifest_digests(tally.entries)
 
 
 def _read_and_store(

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from server.domain.models import ManifestEntry
 
@@ -24,21 +25,24 @@ def manifest_checksum(entries: Sequence[ManifestEntry]) -> str:
     return _digest(canonical)
 
 
+def manifest_digests(entries: Sequence[ManifestEntry]) -> tuple[str, str]:
+    """(checksum, manifest id) in one pass over the entries."""
+    checksum = manifest_checksum(entries)
+    return checksum, _digest([checksum, [_micros(e.mtime) for e in entries]])
+
+
 def manifest_id(entries: Sequence[ManifestEntry]) -> str:
-    """The id a manifest is stored under: SHA-256 over every field of every entry, in order.
+    """The id a manifest is stored under: SHA-256 over its checksum and every mtime, in order.
 
     mtimes count in whole microseconds since the epoch (what both databases keep), so the
     id of entries read back from the database equals the id of the entries written.
     """
-    canonical = [
-        [e.source, e.path, e.kind.value, e.size, e.sha256, e.mode, _micros(e.mtime)] for e in entries
-    ]
-    return _digest(canonical)
+    return manifest_digests(entries)[1]
 
 
 def _micros(moment: datetime | None) -> int | None:
     return None if moment is None else (moment - EPOCH) // _MICROSECOND
 
 
-def _digest(canonical: list[list[object]]) -> str:
+def _digest(canonical: list[Any]) -> str:
     return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()

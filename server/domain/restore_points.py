@@ -166,7 +166,13 @@ class RestorePointService:
             tally = await self.snapshot_all(ctx, pinned)
             ctx.progress(0.97, "Saving restore point")
             point = self.new_point(
-                tally.entries, tally.stored_bytes, label=label, note=note, origin=origin, created_by=created_by
+                tally.entries,
+                tally.stored_bytes,
+                label=label,
+                note=note,
+                origin=origin,
+                created_by=created_by,
+                checksum=tally.checksum,
             )
             ctx.checkpoint()  # last chance to cancel: after this the point exists
             await self.record(point, tally.entries, pinned, manifest_id=tally.manifest_id)
@@ -217,8 +223,10 @@ class RestorePointService:
         origin: RestorePointOrigin,
         created_by: str | None,
         point_id: str | None = None,
+        checksum: str | None = None,
     ) -> RestorePoint:
-        """The record of a restore point holding `entries` (not yet saved)."""
+        """The record of a restore point holding `entries` (not yet saved); `checksum` is
+        theirs, when the caller has it already."""
         created_at = datetime.now(UTC)
         return RestorePoint(
             id=point_id or new_id("rp"),
@@ -230,7 +238,7 @@ class RestorePointService:
             size_bytes=sum(e.size for e in entries),
             stored_bytes=stored,
             item_count=len(entries),
-            checksum=manifests.manifest_checksum(entries),
+            checksum=checksum or manifests.manifest_checksum(entries),
             server_version=self._server_version,
         )
 

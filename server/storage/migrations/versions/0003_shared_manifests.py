@@ -88,9 +88,12 @@ def _move_entries_to_manifests(connection: sa.Connection) -> None:
 def _manifest_id(rows: list[sa.Row]) -> str:
     """server.domain.manifests.manifest_id over stored rows, frozen here as it was written:
     if that function changes later, old manifests are merely not shared with new ones."""
-    canonical = [
-        [row.source, row.path, row.kind, row.size, row.sha256, row.mode, _micros(row.mtime)] for row in rows
-    ]
+    content = [[row.source, row.path, row.kind, row.size, row.sha256, row.mode] for row in rows]
+    checksum = _sha256(content)
+    return _sha256([checksum, [_micros(row.mtime) for row in rows]])
+
+
+def _sha256(canonical: list) -> str:  # type: ignore[type-arg]
     return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
 
 

@@ -134,3 +134,23 @@ async def test_0003_downgrades_back_to_entries_per_point(database: Database) -> 
     finally:
         engine.dispose()
         await database.close()
+
+
+async def test_manifests_no_restore_point_refers_to_are_deleted(database: Database) -> None:
+    migrate(database, "upgrade", "0002")
+    engine = create_engine(database.sync_url)
+    try:
+        fill_0002(engine)
+        database.migrate()
+        with engine.begin() as connection:  # as if their points were removed behind our back
+            connection.execute(text("DELETE FROM restore_point WHERE id IN ('rp_three', 'rp_empty')"))
+    finally:
+        engine.dispose()
+    async with database.write() as session:
+        assert await repo.delete_unused_manifests(session) == {"a" * 64, "c" * 64}
+    async with database.read() as session:
+        assert await repo.manifest_held(session, manifest_id(SHARED))
+        assert not await repo.manifest_held(session, manifest_id(OTHER))
+        assert not await repo.manifest_held(session, manifest_id([]))
+        assert await repo.referenced_digests(session, ["a" * 64, "b" * 64, "c" * 64]) == {"a" * 64, "b" * 64}
+    await database.close()

@@ -72,7 +72,9 @@ async def export_members(server: ServerProcess, point_id: str) -> dict[str, byte
         return {n: archive.read(n) for n in archive.namelist() if not n.endswith("/") and n != "manifest.json"}
 
 
-async def test_an_unchanged_folder_adds_no_manifest_rows(make_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+async def test_an_unchanged_folder_adds_no_manifest_rows(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
     server = folder_server(make_server, tmp_path)
     first = await create_and_wait(server, "first")
     counts = row_counts(server)

@@ -136,10 +136,13 @@ def run(ctx: BenchContext) -> list[Row]:
             target="faster than restic; stored bytes grow < 1 MB",
             met=second < restic2 and stored < MB,
             note=(
-                "content: nothing new is stored (the hash cache answers for unchanged files). The "
-                "manifest is not shared between restore points yet: its rows add the database "
-                "growth shown. Time goes to walking and stat-ing the tree, checking each blob is "
-                "still held, and inserting the manifest rows, about a third each."
+                "nothing new is stored: the hash cache answers for unchanged files, and the manifest "
+                "is stored once and shared, so the same tree again adds one restore point row (the "
+                "database growth shown is that row and the operation's log). No blob is looked up "
+                "one by one: the stored manifest already keeps them. What limits it now: walking and "
+                "lstat-ing the 25,000 entries and making an item of each in Python (about two "
+                "thirds), then one pass that pins the reused blobs and hashes the manifest (about a "
+                "quarter)."
             ),
         ),
     ]

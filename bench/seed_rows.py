@@ -2,7 +2,8 @@
 
 The benchmark of `restorePoints(first: 50)` needs 100,000 restore points; making each one
 through the API would take most of the time budget, so the rows are inserted with
-SQLAlchemy into the tables the server reads (no content, no entries: listing reads neither).
+SQLAlchemy into the tables the server reads (no content, no entries: listing reads neither;
+they all refer to the empty manifest).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, insert, select
 
-from server.storage.tables import RestorePointRow
+from server.domain.manifests import manifest_id
+from server.storage.tables import ManifestRow, RestorePointRow
 
 BATCH = 5000
 
@@ -22,8 +24,11 @@ def insert_restore_points(database: Path, count: int) -> None:
     """Insert `count` restore points, one a minute going back from now."""
     engine = create_engine(f"sqlite:///{database}", connect_args={"timeout": 30})
     now = datetime.now(UTC)
+    empty = manifest_id([])
     try:
         with engine.begin() as connection:
+            if connection.scalar(select(ManifestRow.id).where(ManifestRow.id == empty)) is None:
+                connection.execute(insert(ManifestRow), [{"id": empty}])
             for start in range(0, count, BATCH):
                 rows = []
                 for n in range(start, min(count, start + BATCH)):
@@ -40,6 +45,7 @@ def insert_restore_points(database: Path, count: int) -> None:
                             "item_count": 7 + n % 50,
                             "checksum": hashlib.sha256(str(n).encode()).hexdigest(),
                             "server_version": "0.1.0",
+                            "manifest_id": empty,
                         }
                     )
                 connection.execute(insert(RestorePointRow), rows)

@@ -15,10 +15,11 @@ from server.config import Settings
 from server.domain.access import AccessService
 from server.domain.apply import ApplyService
 from server.domain.apply_run import ApplyTools
+from server.domain.blob_keeper import BlobKeeper
 from server.domain.download_links import DownloadSigner, load_or_create_secret
 from server.domain.local_copies import LocalCopyService
 from server.domain.restart import RestartStep
-from server.domain.restore_points import BlobKeeper, RestorePointService
+from server.domain.restore_points import RestorePointService
 from server.domain.settings_store import SettingsStore
 from server.domain.source_catalog import SourceCatalog
 from server.domain.step_control import StepControl

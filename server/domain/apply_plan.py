@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from server.domain.errors import OperationFailed
+from server.domain.manifests import manifest_checksum
 from server.domain.models import LogLevel, ManifestEntry, RestorePoint
-from server.domain.restore_points import manifest_checksum
 from server.operations.live import OperationContext
 from server.sources.base import Source
 from server.storage.content_store import ContentStore

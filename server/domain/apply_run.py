@@ -16,6 +16,7 @@ from server.domain.apply_plan import (
     make_plan,
     verify_content,
 )
+from server.domain.blob_keeper import BlobKeeper
 from server.domain.errors import OperationFailed
 from server.domain.models import (
     LogLevel,
@@ -24,7 +25,7 @@ from server.domain.models import (
     RestorePointOrigin,
 )
 from server.domain.restart import RestartFailed, RestartStep
-from server.domain.restore_points import MAX_LABEL, BlobKeeper, RestorePointService
+from server.domain.restore_points import MAX_LABEL, RestorePointService
 from server.domain.settings_store import SettingsStore
 from server.domain.step_control import StepControl
 from server.domain.system import SystemMonitor, SystemState, same_content
@@ -126,11 +127,12 @@ class ApplyRun:
         section = self.ctx.section(0.3, 0.6, "Safety restore point" if keep else "Snapshot before applying")
         pinned: list[str] = []
         try:
-            entries, stored = await self._t.restore_points.snapshot_all(section, pinned)
+            tally = await self._t.restore_points.snapshot_all(section, pinned)
         finally:
             self._pins.extend(pinned)
+        entries = tally.entries
         if keep:
-            await self._save_safety_point(entries, stored, plan.point.label)
+            await self._save_safety_point(entries, tally.stored_bytes, plan.point.label, tally.manifest_id)
         else:
             self.ctx.log(
                 "No safety restore point was asked for: the current configuration is kept "
@@ -138,7 +140,9 @@ class ApplyRun:
             )
         return entries
 
-    async def _save_safety_point(self, entries: Sequence[ManifestEntry], stored: int, label: str | None) -> str:
+    async def _save_safety_point(
+        self, entries: Sequence[ManifestEntry], stored: int, label: str | None, manifest_id: str | None = None
+    ) -> str:
         record = self.journal
         title = f"Before applying {record.restore_point_id}" + (f" ({label})" if label else "")
         point = self._t.restore_points.new_point(
@@ -153,7 +157,7 @@ class ApplyRun:
         self.ctx.hold_restore_point(point.id)  # the way back stays while the apply runs
         extra = [entry.sha256 for entry in entries if entry.sha256]
         self._t.store.pin(extra)  # record() releases one pin per blob; the run keeps its own
-        await self._t.restore_points.record(point, entries, extra)
+        await self._t.restore_points.record(point, entries, extra, manifest_id=manifest_id)
         self.ctx.update_params(safetyRestorePointId=point.id)
         self.ctx.log(f"Safety restore point {point.id} saved: {point.item_count} items, {point.size_bytes} bytes.")
         return point.id

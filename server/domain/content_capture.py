@@ -1,20 +1,23 @@
 """Store a snapshot's items in the content store: off the event loop, in short batches.
 
-Items whose source vouches for a digest the store already holds are pinned without being
-read (the hash cache makes re-capturing an unchanged tree cheap); the rest are streamed in
-constant memory. Every digest is appended to `pinned` the moment it is pinned, so the
-caller can release and collect them if the capture stops early.
+Items whose source vouches for a digest (the hash cache, for an unchanged file) are pinned
+without being read; the rest are streamed in constant memory. Whether the store still holds
+a vouched-for blob is checked once every item is through, and only if no stored manifest
+equals the new one: a stored manifest keeps its blobs from collection, so re-capturing an
+unchanged source costs no look-up per blob. Every digest is appended to `pinned` the moment
+it is pinned, so the caller can release and collect them if the capture stops early.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, Self
 
 from server.domain.errors import OperationFailed
+from server.domain.manifests import manifest_digests
 from server.domain.models import EntryKind, ManifestEntry
 from server.operations.live import OperationContext
 from server.sources.base import SnapshotItem, Source
@@ -29,6 +32,10 @@ class CaptureTally:
     entries: list[ManifestEntry] = field(default_factory=list)
     stored_bytes: int = 0  # bytes newly written to the store
     reused: int = 0  # items pinned through their digest hint, never read
+    checksum: str = ""  # the manifest's digests: see server/domain/manifests.py
+    manifest_id: str = ""
+    # Entries reused on a hint whose blob the store was not asked about yet, with their items.
+    unchecked: list[tuple[int, Source, SnapshotItem]] = field(default_factory=list)
 
 
 async def store_snapshots(
@@ -36,8 +43,14 @@ async def store_snapshots(
     store: ContentStore,
     snapshots: Sequence[tuple[Source, Sequence[SnapshotItem]]],
     pinned: list[str],
+    *,
+    manifest_held: Callable[[str], Awaitable[bool]] | None = None,
 ) -> CaptureTally:
-    """Put every item's content in the store; returns the manifest entries and counts."""
+    """Put every item's content in the store; returns the manifest entries and counts.
+
+    `manifest_held(id)` says whether a manifest is stored, with its blobs kept from
+    collection; without it every reused blob is looked up in the store.
+    """
     total = sum(item.size for _, items in snapshots for item in items) or 1
     count = sum(len(items) for _, items in snapshots)
     ctx.progress(0.02, "Storing content")
@@ -63,12 +76,25 @@ async def store_snapshots(
                 lambda read: loop.call_soon_threadsafe(report, read),
                 ctx.checkpoint,
             )
+            per_item = ctx.pauses_per_item
             for item, digest in batch:
                 tally.entries.append(manifest_entry(source, item, digest))
                 done += item.size
+                if per_item:
+                    ctx.progress(0.02 + 0.95 * done / total)
+                    await ctx.pace()
+            if not per_item:
+                # Once per batch: per item, this cost more than reusing an unchanged file.
                 ctx.progress(0.02 + 0.95 * done / total)
                 await ctx.pace()
             position += len(batch)
+    tally.checksum, tally.manifest_id = await asyncio.to_thread(manifest_digests, tally.entries)
+    if tally.unchecked:
+        if manifest_held is not None and await manifest_held(tally.manifest_id):
+            ctx.log("The same manifest is stored already, and with it every blob it refers to.")
+        else:
+            await asyncio.to_thread(_check_reused, store, pinned, tally, ctx.checkpoint)
+        tally.unchecked.clear()
     if tally.reused:
         ctx.log(f"{tally.reused} unchanged items reused without being read again.")
     return tally
@@ -100,16 +126,49 @@ def _store_batch(
     """Store items from `position` until the batch's time is up (at least one); blocking."""
     started = time.monotonic()
     batch: list[tuple[SnapshotItem, str | None]] = []
+    first_entry = len(tally.entries)  # the batch's entries are appended after it, in order
+    reused: list[str] = []
     for index in range(position, len(items)):
         item = items[index]
         checkpoint()  # a cancel stops between items, not after the batch
-        batch.append((item, _store_one(store, source, item, pinned, tally, report, checkpoint)))
+        if item.open is not None and item.digest is not None:
+            # Reused on the source's word: pinned below with the rest of the batch's, before
+            # anyone asks whether the store holds it, so a blob found held then stays so.
+            tally.unchecked.append((first_entry + len(batch), source, item))
+            reused.append(item.digest)
+            batch.append((item, item.digest))
+        elif item.open is None:  # a folder: no content
+            batch.append((item, None))
+        else:
+            batch.append((item, _read_and_store(store, source, item, pinned, tally, report, checkpoint)))
         if time.monotonic() - started >= BATCH_SECONDS:
             break
+    store.pin(reused)
+    pinned.extend(reused)
+    tally.reused += len(reused)
     return batch
 
 
-def _store_one(
+def _check_reused(
+    store: ContentStore, pinned: list[str], tally: CaptureTally, checkpoint: Callable[[], None]
+) -> None:
+    """Read again every reused item whose blob the store lacks (or holds at another size)."""
+    changed = False
+    for index, source, item in tally.unchecked:
+        checkpoint()
+        assert item.digest is not None
+        if store.holds(item.digest, item.size):
+            continue
+        tally.reused -= 1
+        digest = _read_and_store(store, source, item, pinned, tally, lambda read: None, checkpoint)
+        if digest != item.digest:
+            tally.entries[index] = manifest_entry(source, item, digest)
+            changed = True
+    if changed:
+        tally.checksum, tally.manifest_id = manifest_digests(tally.entries)
+
+
+def _read_and_store(
     store: ContentStore,
     source: Source,
     item: SnapshotItem,
@@ -117,13 +176,8 @@ def _store_one(
     tally: CaptureTally,
     report: Callable[[int], object],
     checkpoint: Callable[[], None],
-) -> str | None:
-    if item.open is None:
-        return None
-    if item.digest is not None and store.pin_existing(item.digest, item.size):
-        pinned.append(item.digest)
-        tally.reused += 1
-        return item.digest
+) -> str:
+    assert item.open is not None
     progress = _ByteProgress(report, checkpoint)
     try:
         with _SourceStream(item.open) as stream:

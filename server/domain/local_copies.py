@@ -13,6 +13,7 @@ from urllib.parse import unquote
 
 from server.domain.errors import Busy, InvalidArchive, InvalidInput, OperationFailed
 from server.domain.ids import new_id
+from server.domain.manifests import manifest_checksum
 from server.domain.models import (
     EntryKind,
     LocalCopy,
@@ -21,7 +22,7 @@ from server.domain.models import (
     RestorePoint,
     RestorePointOrigin,
 )
-from server.domain.restore_points import RestorePointService, manifest_checksum
+from server.domain.restore_points import RestorePointService
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.storage.content_store import ContentStore

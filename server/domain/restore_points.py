@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from server.domain.content_capture import store_snapshots
+from server.domain import manifests
+from server.domain.blob_keeper import BlobKeeper
+from server.domain.content_capture import CaptureTally, store_snapshots
 from server.domain.errors import Busy, InvalidInput, NotFound, OperationFailed
 from server.domain.ids import is_well_formed, new_id
 from server.domain.models import (
@@ -32,12 +31,6 @@ MAX_LABEL = 200
 MAX_NOTE = 4000
 
 
-def manifest_checksum(entries: Sequence[ManifestEntry]) -> str:
-    """SHA-256 over the canonical entry list: equal content, equal checksum (mtimes aside)."""
-    canonical = [[e.source, e.path, e.kind.value, e.size, e.sha256, e.mode] for e in entries]
-    return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
-
-
 def _printable(text: str, field: str, allowed: str = "") -> str:
     if any(ch < " " and ch not in allowed for ch in text):
         raise InvalidInput(f"the {field} has control characters", field=field)
@@ -56,34 +49,6 @@ def clean_note(note: str | None) -> str | None:
     if len(note) > MAX_NOTE:
         raise InvalidInput(f"the note is longer than {MAX_NOTE} characters", field="note")
     return note or None
-
-
-@dataclass
-class BlobKeeper:
-    """Serialises "record a restore point" with "collect unused blobs", so that a blob is
-    never collected between an operation unpinning it and its reference becoming visible."""
-
-    db: Database
-    store: ContentStore
-    lock: asyncio.Lock
-
-    async def collect(self, candidates: Iterable[str]) -> int:
-        candidates = set(candidates)
-        if not candidates:
-            return 0
-        async with self.lock:
-            async with self.db.read() as session:
-                used = await repo.referenced_digests(session, candidates)
-            return await asyncio.to_thread(self.store.collect, candidates, used.__contains__)
-
-    async def collect_all(self) -> int:
-        """Remove every blob no restore point references (at start-up, nothing is pinned)."""
-        async with self.lock:
-            async with self.db.read() as session:
-                used = await repo.all_referenced_digests(session)
-            await asyncio.to_thread(self.store.clear_temporary)
-            present = await asyncio.to_thread(lambda: set(self.store.all_digests()))
-            return await asyncio.to_thread(self.store.collect, present - used, used.__contains__)
 
 
 class RestorePointService:
@@ -154,7 +119,7 @@ class RestorePointService:
             raise Busy(f"an operation is using restore point {point_id}; try again after it", field="id")
         if not is_well_formed(point_id, "rp"):
             raise NotFound(f"no restore point with id {point_id!r}", field="id")
-        async with self._db.write() as session:
+        async with self._keeper.lock, self._db.write() as session:
             if await repo.get_restore_point(session, point_id) is None:
                 raise NotFound(f"no restore point with id {point_id!r}", field="id")
             digests = await repo.delete_restore_point(session, point_id)
@@ -202,13 +167,19 @@ class RestorePointService:
         """
         pinned: list[str] = []
         try:
-            entries, stored = await self.snapshot_all(ctx, pinned)
+            tally = await self.snapshot_all(ctx, pinned)
             ctx.progress(0.97, "Saving restore point")
             point = self.new_point(
-                entries, stored, label=label, note=note, origin=origin, created_by=created_by
+                tally.entries,
+                tally.stored_bytes,
+                label=label,
+                note=note,
+                origin=origin,
+                created_by=created_by,
+                checksum=tally.checksum,
             )
             ctx.checkpoint()  # last chance to cancel: after this the point exists
-            await self.record(point, entries, pinned)
+            await self.record(point, tally.entries, pinned, manifest_id=tally.manifest_id)
             ctx.set_subject(restore_point_id=point.id)
             ctx.log(
                 f"Restore point {point.id} saved: {point.item_count} items, "
@@ -220,10 +191,9 @@ class RestorePointService:
             await asyncio.shield(self.collect(pinned))
             raise
 
-    async def snapshot_all(
-        self, ctx: OperationContext, pinned: list[str]
-    ) -> tuple[list[ManifestEntry], int]:
-        """Read every source and store its content; returns (entries, newly stored bytes).
+    async def snapshot_all(self, ctx: OperationContext, pinned: list[str]) -> CaptureTally:
+        """Read every source and store its content; returns the entries, newly stored bytes
+        and manifest id.
 
         Each stored blob's digest is appended to `pinned` (and pinned): the caller records
         or releases them.
@@ -241,8 +211,11 @@ class RestorePointService:
                 ) from error
             ctx.log(f"Source {source.name!r} ({source.kind}): {len(items)} items.")
             snapshots.append((source, items))
-        tally = await store_snapshots(ctx, self._store, snapshots, pinned)
-        return tally.entries, tally.stored_bytes
+        return await store_snapshots(ctx, self._store, snapshots, pinned, manifest_held=self._manifest_held)
+
+    async def _manifest_held(self, manifest_id: str) -> bool:
+        async with self._db.read() as session:
+            return await repo.manifest_held(session, manifest_id)
 
     def new_point(
         self,
@@ -254,8 +227,10 @@ class RestorePointService:
         origin: RestorePointOrigin,
         created_by: str | None,
         point_id: str | None = None,
+        checksum: str | None = None,
     ) -> RestorePoint:
-        """The record of a restore point holding `entries` (not yet saved)."""
+        """The record of a restore point holding `entries` (not yet saved); `checksum` is
+        theirs, when the caller has it already."""
         created_at = datetime.now(UTC)
         return RestorePoint(
             id=point_id or new_id("rp"),
@@ -267,7 +242,7 @@ class RestorePointService:
             size_bytes=sum(e.size for e in entries),
             stored_bytes=stored,
             item_count=len(entries),
-            checksum=manifest_checksum(entries),
+            checksum=checksum or manifests.manifest_checksum(entries),
             server_version=self._server_version,
         )
 
@@ -276,13 +251,21 @@ class RestorePointService:
         return await self._keeper.collect(digests)
 
     async def record(
-        self, point: RestorePoint, entries: Sequence[ManifestEntry], pinned: list[str]
+        self,
+        point: RestorePoint,
+        entries: Sequence[ManifestEntry],
+        pinned: list[str],
+        *,
+        manifest_id: str | None = None,
     ) -> None:
-        """Make its blobs durable, insert it, then release the pins its blobs had in flight."""
+        """Make its blobs durable, insert it (sharing a stored manifest with the same id),
+        then release the pins its blobs had in flight."""
         await asyncio.to_thread(self._store.sync)
+        if manifest_id is None:
+            manifest_id = await asyncio.to_thread(manifests.manifest_id, entries)
         async with self._keeper.lock:
             async with self._db.write() as session:
-                await repo.add_restore_point(session, point, entries)
+                await repo.add_restore_point(session, point, entries, manifest_id=manifest_id)
             self._recent.forget()
             self._store.unpin(pinned)
             pinned.clear()

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from server.domain.content_capture import manifest_entry
 from server.domain.errors import Busy
+from server.domain.manifests import manifest_checksum
 from server.domain.models import ManifestEntry
-from server.domain.restore_points import manifest_checksum
 from server.operations.signal import Signal
 from server.sources.base import SnapshotItem, Source
 

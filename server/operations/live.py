@@ -133,6 +133,12 @@ class OperationContext:
         return self._live.op
 
     @property
+    def pauses_per_item(self) -> bool:
+        """Whether a test asked for a pause after each item (BACKUPS_TEST_ENTRY_DELAY): a
+        job with many items then reports each one; otherwise once per batch is enough."""
+        return self._entry_delay > 0
+
+    @property
     def cancel_requested(self) -> bool:
         return self._live.cancel_reason is not None
 

@@ -102,13 +102,17 @@ class DirectorySource:
         return managed
 
     def _snapshot(self) -> list[SnapshotItem]:
+        # Taken before the walk: a file changed after this moment is never cached as hashed.
+        started_ns = time.time_ns()
         root = self._root()
         managed = self._walk(root)
         known = self._cache.known(str(root)) if self._cache else {}
+        remember = self._remember if self._cache else None
         items: list[SnapshotItem] = []
         seen: set[str] = set()
+        prefix = str(root).rstrip("/") + "/"  # strings: a Path join per item cost more than its stat
         for tree_item in managed:
-            absolute = str(root / tree_item.path)
+            absolute = prefix + tree_item.path
             info = tree_item.stat
             mode = stat.S_IMODE(info.st_mode)
             mtime = EPOCH + timedelta(microseconds=info.st_mtime_ns // 1000)
@@ -135,9 +139,7 @@ class DirectorySource:
                         mtime,
                         partial(open_regular_file, absolute),
                         digest=hint[1] if hint and hint[0] == key else None,
-                        on_stored=partial(self._remember, absolute, key, time.time_ns())
-                        if self._cache
-                        else None,
+                        on_stored=partial(remember, absolute, key, started_ns) if remember else None,
                     )
                 )
         if self._cache:

@@ -77,12 +77,15 @@ class PathFilter:
     def __init__(self, include: Sequence[str] = ("**",), exclude: Sequence[str] = ()) -> None:
         self._include = [compile_glob(p) for p in include]
         self._exclude = [compile_glob(p) for p in exclude]
+        # The default (`**`, nothing excluded) answers without a match per path: a walk
+        # asks twice for each of tens of thousands of files.
+        self._everything = any(p.strip().rstrip("/") == "**" for p in include)
 
     def excluded(self, rel: str) -> bool:
-        return any(p.fullmatch(rel) for p in self._exclude)
+        return bool(self._exclude) and any(p.fullmatch(rel) for p in self._exclude)
 
     def included(self, rel: str) -> bool:
-        return any(p.fullmatch(rel) for p in self._include)
+        return self._everything or any(p.fullmatch(rel) for p in self._include)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +139,8 @@ def _walk(folder: str, rel_folder: str, path_filter: PathFilter, listing: TreeLi
             listing.unmanaged.append(TreeItem(rel, kind, info))
 
 
+_KINDS = {stat.S_IFDIR: EntryKind.DIRECTORY, stat.S_IFREG: EntryKind.FILE, stat.S_IFLNK: EntryKind.SYMLINK}
+
+
 def _kind(mode: int) -> EntryKind | None:
-    if stat.S_ISDIR(mode):
-        return EntryKind.DIRECTORY
-    if stat.S_ISREG(mode):
-        return EntryKind.FILE
-    if stat.S_ISLNK(mode):
-        return EntryKind.SYMLINK
-    return None
+    return _KINDS.get(stat.S_IFMT(mode))

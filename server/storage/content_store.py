@@ -129,20 +129,12 @@ class ContentStore:
         name = os.path.join(self._tmp_name, f"put-{os.getpid()}-{next(self._temp_numbers)}")
         return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), name
 
-    def pin_existing(self, digest: str, size: int | None = None) -> bool:
-        """Pin a blob the store already holds (with this size, if given), without reading it.
-
-        Returns False when it is absent: the caller must then store the content itself.
-        """
-        with self._lock:
-            try:
-                held = os.stat(self._name_of(digest))
-            except FileNotFoundError:
-                return False
-            if size is not None and held.st_size != size:
-                return False
-            self._pins[digest] += 1
-            return True
+    def holds(self, digest: str, size: int) -> bool:
+        """Whether the store holds this blob at this size (a stat, nothing read)."""
+        try:
+            return os.stat(self._name_of(digest)).st_size == size
+        except FileNotFoundError:
+            return False
 
     def _commit(self, tmp: str, digest: str) -> bool:
         with self._lock:

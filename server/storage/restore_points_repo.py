@@ -1,15 +1,20 @@
-"""Restore point metadata and manifests in the database."""
+"""Restore point metadata and manifests in the database.
+
+A manifest is stored once, under its id (see server/domain/manifests.py), and every restore
+point with the same entries refers to it: re-capturing an unchanged source adds one row.
+A manifest, and with it the hold on its blobs, goes when its last restore point goes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.models import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointOrigin
 from server.storage.cursors import encode_cursor, newest_first
-from server.storage.tables import EntryRow, RestorePointRow
+from server.storage.tables import EntryRow, ManifestRow, RestorePointRow
 
 _ENTRY_BATCH = 1000
 
@@ -30,14 +35,30 @@ def _to_domain(row: RestorePointRow) -> RestorePoint:
     )
 
 
+async def manifest_held(session: AsyncSession, manifest_id: str) -> bool:
+    """Whether this manifest is stored (and so are its blobs, which it keeps from collection)."""
+    return await session.scalar(select(exists().where(ManifestRow.id == manifest_id))) or False
+
+
 async def add_restore_point(
-    session: AsyncSession, point: RestorePoint, entries: Sequence[ManifestEntry]
-) -> None:
-    session.add(RestorePointRow(**{f: getattr(point, f) for f in RestorePointRow.model_fields}))
+    session: AsyncSession, point: RestorePoint, entries: Sequence[ManifestEntry], *, manifest_id: str
+) -> bool:
+    """Insert the point, and its manifest unless that is held already; True if it was new."""
+    new = not await manifest_held(session, manifest_id)
+    if new:
+        session.add(ManifestRow(id=manifest_id))
+        await session.flush()
+        await _insert_entries(session, manifest_id, entries)
+    fields = {f: getattr(point, f) for f in RestorePointRow.model_fields if f != "manifest_id"}
+    session.add(RestorePointRow(**fields, manifest_id=manifest_id))
     await session.flush()
+    return new
+
+
+async def _insert_entries(session: AsyncSession, manifest_id: str, entries: Sequence[ManifestEntry]) -> None:
     rows = [
         {
-            "restore_point_id": point.id,
+            "manifest_id": manifest_id,
             "position": position,
             "source": entry.source,
             "path": entry.path,
@@ -97,37 +118,65 @@ async def count_restore_points(session: AsyncSession) -> int:
     return await session.scalar(select(func.count()).select_from(RestorePointRow)) or 0
 
 
+_ENTRY_COLUMNS = (
+    EntryRow.source, EntryRow.path, EntryRow.kind, EntryRow.size, EntryRow.sha256, EntryRow.mode, EntryRow.mtime
+)
+
+
 async def list_entries(session: AsyncSession, point_id: str) -> list[ManifestEntry]:
+    manifest = select(RestorePointRow.manifest_id).where(RestorePointRow.id == point_id).scalar_subquery()
     rows = await session.execute(
-        select(EntryRow).where(EntryRow.restore_point_id == point_id).order_by(EntryRow.position)
+        select(*_ENTRY_COLUMNS).where(EntryRow.manifest_id == manifest).order_by(EntryRow.position)
     )
+    # Plain column rows, not ORM objects: a manifest can hold tens of thousands of entries.
     return [
         ManifestEntry(
-            source=row.source,
-            path=row.path,
-            kind=EntryKind(row.kind),
-            size=row.size,
-            sha256=row.sha256,
-            mode=row.mode,
-            mtime=row.mtime,
+            source=source, path=path, kind=EntryKind(kind), size=size, sha256=sha256, mode=mode, mtime=mtime
         )
-        for row in rows.scalars()
+        for source, path, kind, size, sha256, mode, mtime in rows
     ]
 
 
 async def delete_restore_point(session: AsyncSession, point_id: str) -> set[str]:
-    """Delete the point and its entries; returns the digests it referenced."""
+    """Delete the point, and its manifest if no other point shares it; returns the digests
+    that manifest referenced (none while another point still holds it)."""
+    manifest_id = await session.scalar(
+        select(RestorePointRow.manifest_id).where(RestorePointRow.id == point_id)
+    )
+    await session.execute(delete(RestorePointRow).where(RestorePointRow.id == point_id))
+    if manifest_id is None or await _manifest_used(session, manifest_id):
+        return set()
+    return await _delete_manifest(session, manifest_id)
+
+
+async def _manifest_used(session: AsyncSession, manifest_id: str) -> bool:
+    used = exists().where(RestorePointRow.manifest_id == manifest_id)
+    return await session.scalar(select(used)) or False
+
+
+async def _delete_manifest(session: AsyncSession, manifest_id: str) -> set[str]:
     digests = set(
         await session.scalars(
-            select(EntryRow.sha256).where(
-                EntryRow.restore_point_id == point_id, EntryRow.sha256.is_not(None)
-            )
+            select(EntryRow.sha256)
+            .where(EntryRow.manifest_id == manifest_id, EntryRow.sha256.is_not(None))
+            .distinct()
         )
     )
-    # Explicit, not relying on ON DELETE CASCADE, which SQLite only honours when enabled.
-    await session.execute(delete(EntryRow).where(EntryRow.restore_point_id == point_id))
-    await session.execute(delete(RestorePointRow).where(RestorePointRow.id == point_id))
+    # Explicit deletes, not ON DELETE CASCADE: SQLite honours that only when enabled.
+    await session.execute(delete(EntryRow).where(EntryRow.manifest_id == manifest_id))
+    await session.execute(delete(ManifestRow).where(ManifestRow.id == manifest_id))
     return digests  # type: ignore[return-value]
+
+
+async def delete_unused_manifests(session: AsyncSession) -> set[str]:
+    """Delete manifests no restore point refers to; returns the digests they referenced."""
+    unused = await session.scalars(
+        select(ManifestRow.id).where(~exists().where(RestorePointRow.manifest_id == ManifestRow.id))
+    )
+    digests: set[str] = set()
+    for manifest_id in list(unused):
+        digests |= await _delete_manifest(session, manifest_id)
+    return digests
 
 
 async def referenced_digests(session: AsyncSession, digests: Iterable[str]) -> set[str]:

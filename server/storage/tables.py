@@ -43,9 +43,21 @@ class ModuleRow(SQLModel, table=True):
     updated_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
 
 
+class ManifestRow(SQLModel, table=True):
+    """A manifest, held once however many restore points share it (an unchanged source makes
+    the same manifest again): its id is the SHA-256 of its entries, mtimes included."""
+
+    __tablename__ = "manifest"
+
+    id: str = Field(primary_key=True, max_length=64)
+
+
 class RestorePointRow(SQLModel, table=True):
     __tablename__ = "restore_point"
-    __table_args__ = (Index("ix_restore_point_created", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_restore_point_created", "created_at", "id"),
+        Index("ix_restore_point_manifest", "manifest_id"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     label: str = Field(max_length=200)
@@ -58,17 +70,16 @@ class RestorePointRow(SQLModel, table=True):
     item_count: int
     checksum: str = Field(max_length=64)
     server_version: str = Field(max_length=40)
+    manifest_id: str = Field(foreign_key="manifest.id", max_length=64)
 
 
 class EntryRow(SQLModel, table=True):
     """One manifest entry; the blob index (sha256) answers "is this blob still used?"."""
 
-    __tablename__ = "restore_point_entry"
-    __table_args__ = (Index("ix_entry_sha256", "sha256"),)
+    __tablename__ = "manifest_entry"
+    __table_args__ = (Index("ix_manifest_entry_sha256", "sha256"),)
 
-    restore_point_id: str = Field(
-        primary_key=True, foreign_key="restore_point.id", ondelete="CASCADE", max_length=40
-    )
+    manifest_id: str = Field(primary_key=True, foreign_key="manifest.id", max_length=64)
     position: int = Field(primary_key=True)
     source: str = Field(max_length=64)
     path: str = Field(sa_column=Column(Text(), nullable=False))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, text
 
+from server.domain.manifests import manifest_id
 from tests.support.api import (
     OPERATION_FIELDS,
     create_and_wait,
@@ -166,15 +167,18 @@ async def test_byte_count_above_32_bits(server: ServerProcess) -> None:
     """A restore point of 5 GiB: the size must come back exact, not overflow Int."""
     huge = 5 * 2**30
     point_id = f"rp_{uuid.uuid4().hex[:24]}"
+    empty = manifest_id([])  # no entries: only the sizes are read
     engine = create_engine(server.database.url)  # the server's own database
     with engine.begin() as connection:
+        if connection.execute(text("SELECT 1 FROM manifest WHERE id = :id"), {"id": empty}).first() is None:
+            connection.execute(text("INSERT INTO manifest (id) VALUES (:id)"), {"id": empty})
         connection.execute(
             text(
                 "INSERT INTO restore_point (id, label, note, origin, created_at, created_by, size_bytes,"
-                " stored_bytes, item_count, checksum, server_version) VALUES (:id, 'huge', NULL,"
-                " 'IMPORTED', :at, NULL, :size, :size, 1, :sum, 'test')"
+                " stored_bytes, item_count, checksum, server_version, manifest_id) VALUES (:id, 'huge', NULL,"
+                " 'IMPORTED', :at, NULL, :size, :size, 1, :sum, 'test', :manifest)"
             ),
-            {"id": point_id, "at": datetime(2020, 1, 1, tzinfo=UTC), "size": huge, "sum": "0" * 64},
+            {"id": point_id, "at": datetime(2020, 1, 1, tzinfo=UTC), "size": huge, "sum": "0" * 64, "manifest": empty},
         )
     engine.dispose()
     data = await execute(server, "query($id: ID!) { restorePoint(id: $id) { sizeBytes storedBytes } }", id=point_id)

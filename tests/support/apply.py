@@ -107,8 +107,8 @@ def module_bytes(settings: dict[str, Any]) -> bytes:
 def plant_restore_point(server: ServerProcess, files: dict[tuple[str, str], bytes], label: str = "planted") -> str:
     """Put a restore point straight into the server's content store and database, as an
     import would, holding `files` ({(source, path): content}); returns its id."""
+    from server.domain.manifests import manifest_checksum, manifest_id
     from server.domain.models import EntryKind, ManifestEntry
-    from server.domain.restore_points import manifest_checksum
 
     entries = []
     for (source, path), content in files.items():
@@ -122,11 +122,25 @@ def plant_restore_point(server: ServerProcess, files: dict[tuple[str, str], byte
     engine = create_engine(server.database.url)
     try:
         with engine.begin() as connection:
+            manifest = manifest_id(entries)
+            held = connection.execute(text("SELECT 1 FROM manifest WHERE id = :id"), {"id": manifest}).first()
+            if held is None:
+                connection.execute(text("INSERT INTO manifest (id) VALUES (:id)"), {"id": manifest})
+                for position, entry in enumerate(entries):
+                    connection.execute(
+                        text(
+                            "INSERT INTO manifest_entry (manifest_id, position, source, path, kind,"
+                            " size, sha256, mode, mtime) VALUES (:m, :pos, :source, :path, 'FILE', :size,"
+                            " :sha, 420, NULL)"
+                        ),
+                        {"m": manifest, "pos": position, "source": entry.source, "path": entry.path,
+                         "size": entry.size, "sha": entry.sha256},
+                    )
             connection.execute(
                 text(
                     "INSERT INTO restore_point (id, label, note, origin, created_at, created_by, size_bytes,"
-                    " stored_bytes, item_count, checksum, server_version) VALUES (:id, :label, NULL,"
-                    " 'IMPORTED', :at, NULL, :size, :size, :count, :sum, 'test')"
+                    " stored_bytes, item_count, checksum, server_version, manifest_id) VALUES (:id, :label, NULL,"
+                    " 'IMPORTED', :at, NULL, :size, :size, :count, :sum, 'test', :manifest)"
                 ),
                 {
                     "id": point_id,
@@ -135,18 +149,9 @@ def plant_restore_point(server: ServerProcess, files: dict[tuple[str, str], byte
                     "size": sum(e.size for e in entries),
                     "count": len(entries),
                     "sum": manifest_checksum(entries),
+                    "manifest": manifest,
                 },
             )
-            for position, entry in enumerate(entries):
-                connection.execute(
-                    text(
-                        "INSERT INTO restore_point_entry (restore_point_id, position, source, path, kind,"
-                        " size, sha256, mode, mtime) VALUES (:rp, :pos, :source, :path, 'FILE', :size,"
-                        " :sha, 420, NULL)"
-                    ),
-                    {"rp": point_id, "pos": position, "source": entry.source, "path": entry.path,
-                     "size": entry.size, "sha": entry.sha256},
-                )
     finally:
         engine.dispose()
     return point_id

@@ -5,7 +5,7 @@ import io
 from pathlib import Path
 
 from server.domain.models import EntryKind, ManifestEntry
-from server.domain.restore_points import manifest_checksum
+from server.domain.manifests import manifest_checksum
 from server.storage.content_store import ContentStore
 
 
@@ -66,17 +66,19 @@ def test_sync_makes_every_new_blob_durable_once(tmp_path: Path) -> None:
     assert store.verify(small) and store.verify(big)
 
 
-def test_pin_existing_pins_a_held_blob_without_reading_it(tmp_path: Path) -> None:
+def test_holds_answers_by_name_and_size_and_a_pin_keeps_the_blob(tmp_path: Path) -> None:
     store = ContentStore(tmp_path)
     digest, _, _ = store.put_bytes(b"held")
     store.unpin([digest])
     absent = hashlib.sha256(b"absent").hexdigest()
-    assert store.pin_existing(absent) is False
-    assert store.pin_existing(digest, size=5) is False  # a hint with the wrong size is not trusted
-    assert store.pin_existing(digest, size=4) is True
+    assert store.holds(absent, 6) is False
+    assert store.holds(digest, 5) is False  # a hint with the wrong size is not trusted
+    assert store.holds(digest, 4) is True
+    store.pin([digest])
     assert store.collect([digest], is_referenced=lambda d: False) == 0  # pinned: kept
     store.unpin([digest])
     assert store.collect([digest], is_referenced=lambda d: False) == 4
+    assert store.holds(digest, 4) is False
 
 
 def test_put_stream_handles_small_and_multi_chunk_streams(tmp_path: Path) -> None:

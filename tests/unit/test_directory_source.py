@@ -4,7 +4,9 @@ here the source's own apply is called with the blobs of a capture.)"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -237,6 +239,26 @@ async def test_hash_cache_skips_unchanged_files_and_sees_changed_ones(tmp_path: 
     store.path_of(entry.sha256 or "").unlink()
     fourth = await capture(source, store)
     assert fourth.reused == files - 1 and store.has(entry.sha256 or "")
+
+
+async def test_a_wrong_hint_whose_blob_is_absent_is_replaced_by_what_the_file_holds(
+    tmp_path: Path, store: ContentStore
+) -> None:
+    """A cache entry naming a blob the store lacks is no reason to trust it: the file is
+    read, and its entry (and the manifest id) names the content it really has."""
+    root = tmp_path / "site"
+    make_tree(root, tmp_path / "outside")
+    cache = HashCache(tmp_path / "cache.sqlite3", racy_ns=0)
+    source = DirectorySource("site", root, cache=cache)
+    first = await capture(source, store)
+    wrong = hashlib.sha256(b"what the cache wrongly remembers").hexdigest()
+    cache.flush()
+    with sqlite3.connect(tmp_path / "cache.sqlite3") as db:
+        assert db.execute("UPDATE file_digest SET sha256 = ? WHERE path LIKE '%/run.sh'", (wrong,)).rowcount == 1
+
+    again = await capture(source, store)
+    assert again.entries == first.entries and again.manifest_id == first.manifest_id
+    assert again.reused == 4 and not store.has(wrong)
 
 
 async def test_full_verify_reads_every_file(tmp_path: Path, store: ContentStore) -> None:

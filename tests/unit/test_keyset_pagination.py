@@ -7,10 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, insert, select, text
 
+from server.domain.manifests import manifest_id
 from server.storage.cursors import encode_cursor, newest_first
 from server.storage.database import Database
 from server.storage.restore_points_repo import count_restore_points, page_restore_points
-from server.storage.tables import RestorePointRow
+from server.storage.tables import ManifestRow, RestorePointRow
 
 ROWS = 100_000
 START = datetime(2020, 1, 1, tzinfo=UTC)
@@ -18,7 +19,9 @@ START = datetime(2020, 1, 1, tzinfo=UTC)
 
 def fill(url: str) -> None:
     engine = create_engine(url)
+    empty = manifest_id([])
     with engine.begin() as connection:
+        connection.execute(insert(ManifestRow), [{"id": empty}])
         connection.execute(
             insert(RestorePointRow),
             [
@@ -32,6 +35,7 @@ def fill(url: str) -> None:
                     "item_count": 1,
                     "checksum": "0" * 64,
                     "server_version": "test",
+                    "manifest_id": empty,
                 }
                 for index in range(ROWS)
             ],

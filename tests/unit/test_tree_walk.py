@@ -71,3 +71,15 @@ def test_include_keeps_only_folders_on_the_way(tmp_path: Path) -> None:
     listing = walk_tree(tmp_path, PathFilter(include=["*.yaml"]))
     assert [item.path for item in listing.managed] == ["a", "a/b", "a/b/x.yaml"]
     assert {item.path for item in listing.unmanaged} == {"a/notes.txt", "lonely"}
+
+
+@pytest.mark.parametrize(
+    ("include", "exclude"),
+    [(["**"], []), (["**/"], ["*.log"]), (["*.yaml", "**"], ["cache"]), (["conf/**"], []), (["*.yaml"], ["a/*"])],
+)
+def test_filter_answers_as_its_globs_do(include: list[str], exclude: list[str]) -> None:
+    """The default's shortcut (no match per path for `**`) gives the globs' own answers."""
+    path_filter = PathFilter(include, exclude)
+    for path in ["a", "a/b.yaml", "conf/x/y.log", "cache", "deep/er/cache", ".hidden"]:
+        assert path_filter.included(path) == any(compile_glob(p).fullmatch(path) for p in include), path
+        assert path_filter.excluded(path) == any(compile_glob(p).fullmatch(path) for p in exclude), path

@@ -1,0 +1,130 @@
+"""Restore points of an unchanged folder share one stored manifest, through the real server:
+no new manifest rows, every reader still sees each point's entries, and deleting frees a
+manifest (and its blobs) only with its last restore point."""
+
+from __future__ import annotations
+
+import os
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from tests.support.api import create_and_wait, execute, wait_for_operation
+from tests.support.server_process import ServerProcess
+
+POINT = """query($id: ID!) { restorePoint(id: $id) { sizeBytes storedBytes itemCount checksum
+    entries { source path kind sizeBytes sha256 mode } } }"""
+LOG = "query($id: ID!) { operation(id: $id) { log { message } } }"
+DELETE = "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code } } }"
+EXPORT = "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } userErrors { code } } }"
+COPY = "query($id: ID!) { operation(id: $id) { localCopy { fileName } } }"
+SHARED_LINE = "The same manifest is stored already, and with it every blob it refers to."
+FILES = {"app.yaml": b"volume: 3\n", "media/clip.bin": os.urandom(200_000), "media/intro.bin": os.urandom(50_000)}
+
+
+def folder_server(make_server: Callable[..., ServerProcess], tmp_path: Path) -> ServerProcess:
+    """A server whose only source is a small folder, old enough for the hash cache."""
+    site = tmp_path / "site"
+    for name, content in FILES.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_bytes(content)
+    config = tmp_path / "backups.toml"
+    config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n')
+    time.sleep(2.2)  # past the hash cache's racy window, so the second capture reads nothing
+    return make_server(BACKUPS_CONFIG=str(config)).start()
+
+
+def blob_files(server: ServerProcess) -> set[str]:
+    return {p.parent.name + p.name for p in (server.data_dir / "blobs").glob("??/*") if p.is_file()}
+
+
+def row_counts(server: ServerProcess) -> tuple[int, int]:
+    """(manifests, manifest entries) in the server's database."""
+    assert server.database is not None
+    engine = create_engine(server.database.url)
+    try:
+        with engine.connect() as connection:
+            manifests = connection.scalar(text("SELECT count(*) FROM manifest"))
+            entries = connection.scalar(text("SELECT count(*) FROM manifest_entry"))
+    finally:
+        engine.dispose()
+    return manifests or 0, entries or 0
+
+
+async def point(server: ServerProcess, point_id: str) -> dict[str, Any] | None:
+    return (await execute(server, POINT, id=point_id))["restorePoint"]
+
+
+async def log_lines(server: ServerProcess, op_id: str) -> list[str]:
+    return [line["message"] for line in (await execute(server, LOG, id=op_id))["operation"]["log"]]
+
+
+async def export_members(server: ServerProcess, point_id: str) -> dict[str, bytes]:
+    data = await execute(server, EXPORT, id=point_id)
+    final = await wait_for_operation(server, data["exportRestorePoint"]["operation"]["id"])
+    assert final["status"] == "SUCCEEDED", final
+    name = (await execute(server, COPY, id=final["id"]))["operation"]["localCopy"]["fileName"]
+    with zipfile.ZipFile(server.data_dir / "local-copies" / name) as archive:
+        return {n: archive.read(n) for n in archive.namelist() if not n.endswith("/") and n != "manifest.json"}
+
+
+async def test_an_unchanged_folder_adds_no_manifest_rows(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = folder_server(make_server, tmp_path)
+    first = await create_and_wait(server, "first")
+    counts = row_counts(server)
+    assert counts == (1, 4)  # the folder media/ and three files
+
+    second = await create_and_wait(server, "unchanged")
+    assert SHARED_LINE in await log_lines(server, second["id"])
+    assert row_counts(server) == counts
+    one, two = await point(server, first["restorePoint"]["id"]), await point(server, second["restorePoint"]["id"])
+    assert one is not None and two is not None
+    assert two["entries"] == one["entries"] and two["checksum"] == one["checksum"]
+    assert two["itemCount"] == 4 and two["storedBytes"] == 0 and two["sizeBytes"] == one["sizeBytes"]
+
+    (tmp_path / "site" / "app.yaml").write_bytes(b"volume: 4\n")
+    changed = await create_and_wait(server, "changed")
+    assert SHARED_LINE not in await log_lines(server, changed["id"])
+    assert row_counts(server) == (2, 8)
+
+
+async def test_a_shared_manifest_goes_with_its_last_restore_point(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = folder_server(make_server, tmp_path)
+    first = (await create_and_wait(server, "first"))["restorePoint"]["id"]
+    second = (await create_and_wait(server, "unchanged"))["restorePoint"]["id"]
+    blobs = blob_files(server)
+    assert len(blobs) == len(FILES)
+
+    assert (await execute(server, DELETE, id=first))["deleteRestorePoint"]["userErrors"] == []
+    assert blob_files(server) == blobs and row_counts(server) == (1, 4)
+    assert await export_members(server, second) == {f"site/{name}": content for name, content in FILES.items()}
+
+    assert (await execute(server, DELETE, id=second))["deleteRestorePoint"]["userErrors"] == []
+    assert blob_files(server) == set() and row_counts(server) == (0, 0)
+
+
+async def test_blobs_collected_with_their_manifest_are_read_again(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """The hash cache still vouches for the files, but no manifest holds their blobs any
+    more: the store is asked, and the files are read again."""
+    server = folder_server(make_server, tmp_path)
+    first = (await create_and_wait(server, "first"))["restorePoint"]["id"]
+    await execute(server, DELETE, id=first)
+    assert blob_files(server) == set()
+
+    again = await create_and_wait(server, "again")
+    assert SHARED_LINE not in await log_lines(server, again["id"])
+    stored = await point(server, again["restorePoint"]["id"])
+    assert stored is not None and stored["storedBytes"] == sum(len(c) for c in FILES.values())
+    assert len(blob_files(server)) == len(FILES)
+    members = await export_members(server, again["restorePoint"]["id"])
+    assert members == {f"site/{name}": content for name, content in FILES.items()}

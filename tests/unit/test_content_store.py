@@ -92,3 +92,24 @@ def test_put_stream_handles_small_and_multi_chunk_streams(tmp_path: Path) -> Non
         with store.open(digest) as blob:
             assert blob.read() == data
     assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_small_blobs_are_written_beside_their_folder_and_leave_no_temp_file(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path / "blobs")
+    digest, _, new = store.put_bytes(b"small config")
+    assert new
+    assert sorted(p.name for p in (tmp_path / "blobs" / digest[:2]).iterdir()) == [digest[2:]]
+    assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
+
+
+def test_temp_files_a_dead_process_left_are_cleared_and_never_taken_for_blobs(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path / "blobs")
+    digest, _, _ = store.put_bytes(b"kept")
+    stale_beside = tmp_path / "blobs" / digest[:2] / ".put-999-1"
+    stale_beside.write_bytes(b"half a blo")
+    stale_shared = tmp_path / "blobs" / "tmp" / "put-999-2"
+    stale_shared.write_bytes(b"half of a large blob")
+    assert list(store.all_digests()) == [digest]
+    store.clear_temporary()
+    assert not stale_beside.exists() and not stale_shared.exists()
+    assert list(store.all_digests()) == [digest] and store.verify(digest)

@@ -16,6 +16,7 @@ from server.domain.apply_plan import (
     make_plan,
     verify_content,
 )
+from server.domain.apply_stage import checked_when_staged, discard_staged, stage_sources
 from server.domain.errors import OperationFailed
 from server.domain.models import (
     LogLevel,
@@ -29,6 +30,7 @@ from server.domain.settings_store import SettingsStore
 from server.domain.step_control import StepControl
 from server.domain.system import SystemMonitor, SystemState, same_content
 from server.operations.live import OperationCancelled, OperationContext
+from server.sources.base import StagedApply
 from server.storage.apply_journal import ApplyJournal, ApplyPhase, JournalRecord
 from server.storage.content_store import ContentStore
 
@@ -89,9 +91,12 @@ class ApplyRun:
             "are refused until the apply has finished."
         )
         await self._t.settings.wait_for_writes()  # writes accepted just before maintenance land first
+        staged: dict[str, StagedApply] = {}
         try:
             plan = await self._load_plan(log_untouched=True)
-            await verify_content(ctx.section(0.0, 0.3), plan, self._t.store)
+            hashed_later = checked_when_staged(plan)
+            await verify_content(ctx.section(0.0, 0.05), plan, self._t.store, hashed_when_staged=hashed_later)
+            staged = await stage_sources(ctx.section(0.05, 0.5), plan, self._t.store)
             await self._t.steps.reach(ctx, "verify")
             before = await self._snapshot(plan)
             await self._t.steps.reach(ctx, "safety")
@@ -99,6 +104,7 @@ class ApplyRun:
         except asyncio.CancelledError:
             raise  # the process is going away: the next start reads the journal
         except BaseException as error:
+            await discard_staged(staged)
             await self._discard_preparation()
             if isinstance(error, OperationCancelled) and error.args[:1] == ("shutdown",):
                 raise OperationFailed(
@@ -106,7 +112,7 @@ class ApplyRun:
                 ) from None
             raise
         await self._advance(ApplyPhase.APPLYING, sources=plan.source_names, rollback_entries=tuple(before))
-        await self._apply(plan)
+        await self._apply(plan, staged)
 
     async def _load_plan(self, *, log_untouched: bool = False) -> ApplyPlan:
         point = await self._t.restore_points.get(self.journal.restore_point_id)
@@ -123,7 +129,7 @@ class ApplyRun:
         """Store the current state of every source: the safety restore point, or (when the
         caller opted out) an internal snapshot that only a rollback uses."""
         keep = self.journal.keep_safety_restore_point
-        section = self.ctx.section(0.3, 0.6, "Safety restore point" if keep else "Snapshot before applying")
+        section = self.ctx.section(0.5, 0.6, "Safety restore point" if keep else "Snapshot before applying")
         pinned: list[str] = []
         try:
             entries, stored = await self._t.restore_points.snapshot_all(section, pinned)
@@ -170,8 +176,10 @@ class ApplyRun:
 
     # -- replacing the sources ----------------------------------------------------------
 
-    async def _apply(self, plan: ApplyPlan) -> None:
+    async def _apply(self, plan: ApplyPlan, staged: dict[str, StagedApply] | None = None) -> None:
+        """Replace every source: swap in what was staged, apply the others from the store."""
         ctx = self.ctx
+        staged = dict(staged or {})
         count = len(plan.steps) or 1
         current = None
         try:
@@ -180,10 +188,15 @@ class ApplyRun:
                 current = source.name
                 ctx.progress(0.6 + 0.25 * index / count, f"Applying {source.name}")
                 ctx.log(f"Replacing source {source.name!r} ({source.kind}) with {len(entries)} items.")
-                await source.apply(entries, self._t.store.open)
+                ready = staged.pop(source.name, None)
+                if ready is not None:
+                    await ready.commit()
+                else:
+                    await source.apply(entries, self._t.store.open)
                 ctx.log(f"Source {source.name!r} replaced.")
                 await self._t.steps.reach(ctx, f"applied:{source.name}")
         except Exception as error:  # not CancelledError: a stopping server rolls forward at start
+            await discard_staged(staged)
             await self._roll_back(self._cause(current, error))
         await self._restart(plan)
 

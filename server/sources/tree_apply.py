@@ -6,6 +6,10 @@ one, never a mix. Items the source does not manage (excluded by its globs) are c
 into the new tree as hard links. If a run stops part-way, the next run cleans up first:
 a leftover staging folder is removed, and a target that a crash left missing between the
 two renames of the fallback swap is put back. So applying again from the start is safe.
+
+Building (`stage_tree`, which checks every blob's SHA-256 as it copies it, see
+tree_build.py) and swapping in (`commit_tree`) are separate steps, so an apply can build
+every source's new state, and find any damaged content, before it changes anything.
 Everything here blocks: call it in a thread.
 """
 
@@ -13,29 +17,38 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob
+from server.sources.tree_build import build_tree
 from server.sources.tree_carry import carry_unmanaged
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 from server.storage.durability import flush_files
 
-CHUNK = 1024 * 1024
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_LINK_TARGET = 4096
 
 
 def side_paths(root: Path) -> tuple[Path, Path]:
     """The hidden staging folder and the old-tree folder beside `root`."""
     return root.parent / f".{root.name}.backups-stage", root.parent / f".{root.name}.backups-old"
+
+
+@dataclass(frozen=True, slots=True)
+class StagedTree:
+    """A new tree built and checked in its staging folder, not yet swapped in."""
+
+    root: Path
+    stage: Path
+    old: Path
+    planned: list[ManifestEntry]
 
 
 def apply_tree(
@@ -45,8 +58,21 @@ def apply_tree(
     path_filter: PathFilter,
     *,
     exchange: bool = True,
-) -> None:
+) -> list[tuple[ManifestEntry, os.stat_result]]:
     """Make the folder `root` hold exactly `entries` (plus what the source does not manage)."""
+    return commit_tree(stage_tree(root, entries, open_blob), path_filter, exchange=exchange)
+
+
+def stage_tree(
+    root: Path,
+    entries: Sequence[ManifestEntry],
+    open_blob: OpenBlob,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> StagedTree:
+    """Build the new tree beside `root`, checking every file's SHA-256 as it is written;
+    `root` itself is not touched. On any failure nothing is left behind."""
     planned = check_entries(entries)
     stage, old = side_paths(root)
     recover(root, stage, old)
@@ -57,20 +83,37 @@ def apply_tree(
     root.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.mkdir(stage, 0o700)
-        _build(stage, planned, open_blob)
+        build_tree(stage, planned, open_blob, on_bytes=on_bytes, should_stop=should_stop)
+    except BaseException:
+        remove_tree(stage)
+        raise
+    return StagedTree(root, stage, old, planned)
+
+
+def commit_tree(
+    staged: StagedTree, path_filter: PathFilter, *, exchange: bool = True
+) -> list[tuple[ManifestEntry, os.stat_result]]:
+    """Carry over what the source does not manage, finish modes and mtimes, flush, swap.
+
+    Returns each file entry with its stat as staged, taken once nothing more is done to it
+    (for the hash cache: the keys stay valid across the swap, which renames only `root`).
+    """
+    root, stage, planned = staged.root, staged.stage, staged.planned
+    try:
         current = walk_tree(root, path_filter) if root.is_dir() else None
         carried = carry_unmanaged(root, stage, current.unmanaged) if current else []
         _finish_metadata(stage, planned, carried, root)
+        written = [(e, os.lstat(stage / e.path)) for e in planned if e.kind is EntryKind.FILE]
         # Everything staged reaches the disk before the swap makes it the live tree: one
         # filesystem flush, not an fsync per file (see server/storage/durability.py).
-        written = [stage / e.path for e in planned if e.kind is EntryKind.FILE]
-        flush_files(stage, written)
+        flush_files(stage, [stage / e.path for e, _ in written])
         for folder in [stage, *(stage / e.path for e in planned if e.kind is EntryKind.DIRECTORY)]:
             _fsync(folder)  # their names live in folders
     except BaseException:
         remove_tree(stage)
         raise
-    _swap(root, stage, old, exchange)
+    _swap(root, stage, staged.old, exchange)
+    return written
 
 
 def check_entries(entries: Sequence[ManifestEntry]) -> list[ManifestEntry]:
@@ -101,48 +144,6 @@ def recover(root: Path, stage: Path, old: Path) -> None:
         _fsync(root.parent)
     remove_tree(stage)
     remove_tree(old)
-
-
-def _build(stage: Path, planned: list[ManifestEntry], open_blob: OpenBlob) -> None:
-    for entry in planned:
-        target = stage / entry.path
-        _make_parents(stage, entry.path)
-        if entry.kind is EntryKind.DIRECTORY:
-            if not target.is_dir():
-                os.mkdir(target, 0o700)
-        elif entry.kind is EntryKind.SYMLINK:
-            assert entry.sha256 is not None
-            with open_blob(entry.sha256) as blob:
-                link = blob.read(MAX_LINK_TARGET + 1)
-            if not link or len(link) > MAX_LINK_TARGET or b"\0" in link:
-                raise OperationFailed("INVALID_ENTRY", f"link {entry.path!r} has no usable target")
-            os.symlink(os.fsdecode(link), target)
-        else:
-            assert entry.sha256 is not None
-            _write_file(target, entry, open_blob)
-
-
-def _make_parents(stage: Path, path: str) -> None:
-    parts = path.split("/")[:-1]
-    folder = stage
-    for part in parts:
-        folder = folder / part
-        if not folder.is_dir():
-            os.mkdir(folder, 0o700)
-
-
-def _write_file(target: Path, entry: ManifestEntry, open_blob: OpenBlob) -> None:
-    assert entry.sha256 is not None
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-    hasher = hashlib.sha256()
-    size = 0
-    with open_blob(entry.sha256) as blob, os.fdopen(os.open(target, flags, 0o600), "wb") as out:
-        while chunk := blob.read(CHUNK):
-            hasher.update(chunk)
-            out.write(chunk)
-            size += len(chunk)
-    if size != entry.size or hasher.hexdigest() != entry.sha256:
-        raise OperationFailed("CORRUPT_CONTENT", f"the stored content of {entry.path!r} is damaged")
 
 
 def _finish_metadata(stage: Path, planned: list[ManifestEntry], carried: list[TreeItem], root: Path) -> None:

@@ -4,7 +4,9 @@ here the source's own apply is called with the blobs of a capture.)"""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
+from server.sources.base import StagingStopped
 from server.sources.directory_source import DirectorySource
 from server.sources.hash_cache import HashCache
 from server.sources.tree_apply import apply_tree, side_paths
@@ -306,3 +309,100 @@ async def test_apply_as_root_keeps_current_owners(tmp_path: Path, store: Content
     owners = {(p.stat().st_uid, p.stat().st_gid) for p in (root, root / "conf", root / "conf" / "app.yaml")}
     assert owners == {(1234, 4321)}
     assert (root / "conf" / "app.yaml").read_text() == "v: 1"
+
+
+async def test_staging_leaves_the_folder_untouched_until_commit(tmp_path: Path, store: ContentStore) -> None:
+    root = tmp_path / "site"
+    make_tree(root, tmp_path / "outside")
+    before = state(root)
+    source = DirectorySource("site", root)
+    tally = await capture(source, store)
+    (root / "added.txt").write_text("later")
+    changed = state(root)
+
+    staged = await asyncio.to_thread(source.stage, tally.entries, store.open)
+    assert state(root) == changed  # built beside the folder, not in it
+    await staged.commit()
+    assert state(root) == before
+    assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]
+
+    (root / "added.txt").write_text("later")
+    changed = state(root)
+    staged = await asyncio.to_thread(source.stage, tally.entries, store.open)
+    await staged.discard()
+    assert state(root) == changed
+    assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]
+
+
+async def test_damaged_content_among_many_files_stops_staging_and_leaves_nothing(
+    tmp_path: Path, store: ContentStore
+) -> None:
+    root = tmp_path / "site"
+    for index in range(200):  # enough for both writer threads to be busy when one fails
+        (root / f"d{index % 7}").mkdir(parents=True, exist_ok=True)
+        (root / f"d{index % 7}" / f"f{index}.json").write_text(f'{{"n": {index}}}\n' * (index + 1))
+    tally = await capture(DirectorySource("site", root), store)
+    victim = next(e for e in tally.entries if e.path == "d3/f150.json")
+    blob = store.path_of(victim.sha256 or "")
+    blob.write_bytes(blob.read_bytes().replace(b"150", b"151"))  # same size, other bytes
+    shutil.rmtree(root / "d0")
+
+    with pytest.raises(OperationFailed) as raised:
+        await asyncio.to_thread(DirectorySource("site", root).stage, tally.entries, store.open)
+    assert raised.value.code == "CORRUPT_CONTENT" and "d3/f150.json" in raised.value.message
+    assert not (root / "d0").exists()
+    assert sorted(os.listdir(tmp_path)) == ["blobs", "site"]
+
+
+async def test_staging_stops_when_asked_and_leaves_nothing(tmp_path: Path, store: ContentStore) -> None:
+    root = tmp_path / "site"
+    make_tree(root, tmp_path / "outside")
+    tally = await capture(DirectorySource("site", root), store)
+    written: list[int] = []
+
+    def stage() -> object:
+        return DirectorySource("site", root).stage(
+            tally.entries, store.open, on_bytes=written.append, should_stop=lambda: len(written) >= 2
+        )
+
+    with pytest.raises(StagingStopped):
+        await asyncio.to_thread(stage)
+    assert 2 <= len(written) < len([e for e in tally.entries if e.kind is EntryKind.FILE])
+    assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]
+
+
+async def test_an_apply_remembers_what_it_wrote_and_a_later_change_is_still_seen(
+    tmp_path: Path, store: ContentStore
+) -> None:
+    root = tmp_path / "site"
+    make_tree(root, tmp_path / "outside")
+    cache = HashCache(tmp_path / "cache.sqlite3", racy_ns=0)
+    source = DirectorySource("site", root, cache=cache)
+    tally = await capture(DirectorySource("site", root), store)  # without the cache: it knows nothing
+    (root / "run.sh").write_text("changed")
+
+    await source.apply(tally.entries, store.open)
+
+    digests = {e.path: e.sha256 for e in tally.entries if e.kind is EntryKind.FILE}
+    hints = {item.path: item.digest for item in await source.snapshot() if item.kind is EntryKind.FILE}
+    assert hints == digests  # each file's digest, known without reading it again
+
+    # Same size, mtime put back: the write moved the mtime (and the ctime), so it is seen.
+    data = (root / "secret.key").read_bytes()
+    (root / "secret.key").write_bytes(bytes(b ^ 0xFF for b in data))
+    os.utime(root / "secret.key", ns=(OLD, OLD))
+    hints = {item.path: item.digest for item in await source.snapshot() if item.kind is EntryKind.FILE}
+    assert hints["secret.key"] is None and hints["run.sh"] == digests["run.sh"]
+
+
+async def test_an_apply_does_not_remember_files_whose_mtime_is_recent(tmp_path: Path, store: ContentStore) -> None:
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "fresh.txt").write_text("written just now")  # its mtime is within the racy window
+    cache = HashCache(tmp_path / "cache.sqlite3")
+    tally = await capture(DirectorySource("site", root), store)
+    source = DirectorySource("site", root, cache=cache)
+
+    await source.apply(tally.entries, store.open)
+
+    assert [item.digest for item in await source.snapshot()] == [None]

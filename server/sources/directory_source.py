@@ -24,7 +24,8 @@ from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
 from server.sources.hash_cache import FileKey, HashCache, file_key
-from server.sources.tree_apply import StagedTree, commit_tree, remove_tree, stage_tree
+from server.sources.tree_apply import StagedTree, commit_tree, stage_tree
+from server.sources.tree_trash import remove_in_background, remove_tree
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,7 +91,8 @@ class DirectorySource:
 
     def _commit(self, staged: StagedTree, started_ns: int) -> None:
         with self._failures(staged.root):
-            written = commit_tree(staged, self.filter)
+            # The old tree is deleted after the apply, in the background (see tree_trash.py).
+            written = commit_tree(staged, self.filter, remove=remove_in_background)
         if self._cache is None:
             return
         # Each file was hashed as it was written, so its digest is known: remembering it

@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import shutil
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob
 from server.sources.tree_build import build_tree
 from server.sources.tree_carry import carry_unmanaged
+from server.sources.tree_trash import remove_tree, take_out, trash_name
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 from server.storage.durability import flush_files
 
@@ -91,9 +91,14 @@ def stage_tree(
 
 
 def commit_tree(
-    staged: StagedTree, path_filter: PathFilter, *, exchange: bool = True
+    staged: StagedTree,
+    path_filter: PathFilter,
+    *,
+    exchange: bool = True,
+    remove: Callable[[Path], None] = remove_tree,
 ) -> list[tuple[ManifestEntry, os.stat_result]]:
-    """Carry over what the source does not manage, finish modes and mtimes, flush, swap.
+    """Carry over what the source does not manage, finish modes and mtimes, flush, swap;
+    then hand the old tree to `remove` (e.g. tree_trash.remove_in_background).
 
     Returns each file entry with its stat as staged, taken once nothing more is done to it
     (for the hash cache: the keys stay valid across the swap, which renames only `root`).
@@ -112,7 +117,9 @@ def commit_tree(
     except BaseException:
         remove_tree(stage)
         raise
-    _swap(root, stage, staged.old, exchange)
+    trash = _swap(root, stage, staged.old, exchange)
+    if trash is not None:
+        remove(trash)
     return written
 
 
@@ -139,6 +146,7 @@ def check_entries(entries: Sequence[ManifestEntry]) -> list[ManifestEntry]:
 
 def recover(root: Path, stage: Path, old: Path) -> None:
     """Undo what an interrupted run left: the old tree back in place, no side folders."""
+    take_out(root)
     if not os.path.lexists(root) and old.is_dir() and not old.is_symlink():
         os.rename(old, root)  # the crash hit between the two renames of the fallback swap
         _fsync(root.parent)
@@ -198,17 +206,23 @@ def _keep_owners(stage: Path, root: Path, paths: list[str]) -> None:
         os.chown(stage / path, info.st_uid, info.st_gid, follow_symlinks=False)
 
 
-def _swap(root: Path, stage: Path, old: Path, exchange: bool) -> None:
+def _swap(root: Path, stage: Path, old: Path, exchange: bool) -> Path | None:
+    """Put the staged tree in place; returns where the old tree now is (None: there was none)."""
+    outgoing: Path | None = None
     if not os.path.lexists(root):
         os.rename(stage, root)
     elif exchange and _exchange(stage, root):
-        remove_tree(stage)  # it now holds the old tree
+        outgoing = stage  # it now holds the old tree
     else:
         os.rename(root, old)
         os.rename(stage, root)  # a crash between these two: recover() puts `old` back
-        _fsync(root.parent)
-        remove_tree(old)
+        outgoing = old
     _fsync(root.parent)
+    if outgoing is None:
+        return None
+    trash = trash_name(root)
+    os.rename(outgoing, trash)  # under a name no later apply uses until the trash is taken out
+    return trash
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -227,28 +241,6 @@ def _exchange(a: Path, b: Path) -> bool:
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
         return False
     raise OSError(code, os.strerror(code), str(b))
-
-
-def remove_tree(path: Path) -> None:
-    """Delete a folder tree, including read-only folders in it; a missing path is fine."""
-    if not os.path.lexists(path):
-        return
-    if path.is_symlink() or not path.is_dir():
-        path.unlink()
-        return
-    try:
-        shutil.rmtree(path)
-    except PermissionError:
-        _make_writable(path)
-        shutil.rmtree(path)
-
-
-def _make_writable(folder: Path) -> None:
-    os.chmod(folder, stat.S_IRWXU)  # before listing it: a folder may be unreadable
-    with os.scandir(folder) as scan:
-        inner = [Path(child.path) for child in scan if child.is_dir(follow_symlinks=False)]
-    for child in inner:
-        _make_writable(child)
 
 
 def _fsync(path: Path) -> None:

@@ -18,6 +18,7 @@ from server.sources.base import StagingStopped
 from server.sources.directory_source import DirectorySource
 from server.sources.hash_cache import HashCache
 from server.sources.tree_apply import apply_tree, side_paths
+from server.sources.tree_trash import take_out, trash_name, wait_for_removals
 from server.sources.tree_walk import PathFilter
 from server.storage.content_store import ContentStore
 from tests.support.capture import capture
@@ -95,6 +96,7 @@ async def test_round_trip_restores_exact_tree_and_removes_added_files(tmp_path: 
 
     assert state(root) == before
     assert not (root / "added.txt").exists() and not (root / "a" / "new-folder").exists()
+    wait_for_removals()  # the old tree is deleted in the background, after the apply
     assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]  # no staging left
     assert (tmp_path / "outside" / "private.txt").read_text() == "outside the tree"
 
@@ -324,6 +326,7 @@ async def test_staging_leaves_the_folder_untouched_until_commit(tmp_path: Path, 
     assert state(root) == changed  # built beside the folder, not in it
     await staged.commit()
     assert state(root) == before
+    wait_for_removals()
     assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]
 
     (root / "added.txt").write_text("later")
@@ -406,3 +409,26 @@ async def test_an_apply_does_not_remember_files_whose_mtime_is_recent(tmp_path: 
     await source.apply(tally.entries, store.open)
 
     assert [item.digest for item in await source.snapshot()] == [None]
+
+
+async def test_the_old_tree_goes_to_the_trash_and_a_dead_process_trash_is_taken_out(
+    tmp_path: Path, store: ContentStore
+) -> None:
+    root = tmp_path / "site"
+    make_tree(root, tmp_path / "outside")
+    before = state(root)
+    source = DirectorySource("site", root)
+    tally = await capture(source, store)
+    leftover = trash_name(root)  # what a process killed while removing an old tree leaves
+    (leftover / "x" / "y").mkdir(parents=True)
+    (leftover / "x" / "y" / "old.txt").write_text("old")
+    os.chmod(leftover / "x", 0o500)  # a read-only folder in it too
+    (root / "added.txt").write_text("later")
+
+    await source.apply(tally.entries, store.open)  # takes the leftover out before it starts
+
+    assert state(root) == before
+    wait_for_removals()
+    assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]
+    take_out(root)  # nothing left to do
+    assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]

@@ -21,19 +21,17 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob
-from server.sources.tree_build import build_tree
+from server.sources.tree_build import build_tree, ns_since_epoch
 from server.sources.tree_carry import carry_unmanaged
 from server.sources.tree_trash import remove_tree, take_out, trash_name
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 from server.storage.durability import flush_files
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def side_paths(root: Path) -> tuple[Path, Path]:
@@ -155,18 +153,15 @@ def recover(root: Path, stage: Path, old: Path) -> None:
 
 
 def _finish_metadata(stage: Path, planned: list[ManifestEntry], carried: list[TreeItem], root: Path) -> None:
-    """Modes and mtimes: files first, then folders deepest first (writing inside a folder
-    changes its mtime, and a read-only folder must be finished last)."""
+    """Modes and mtimes of links, then folders deepest first (writing inside a folder
+    changes its mtime, and a read-only folder must be finished last). Files got theirs
+    as they were written (tree_build.py)."""
     folders: dict[str, tuple[int, int | None]] = {}
     for entry in planned:
-        mtime_ns = _ns(entry.mtime)
+        mtime_ns = ns_since_epoch(entry.mtime)
         if entry.kind is EntryKind.DIRECTORY:
             folders[entry.path] = (entry.mode, mtime_ns)
-        elif entry.kind is EntryKind.FILE:
-            os.chmod(stage / entry.path, stat.S_IMODE(entry.mode))
-            if mtime_ns is not None:
-                os.utime(stage / entry.path, ns=(mtime_ns, mtime_ns))
-        elif mtime_ns is not None and os.utime in os.supports_follow_symlinks:
+        elif entry.kind is EntryKind.SYMLINK and mtime_ns is not None and os.utime in os.supports_follow_symlinks:
             os.utime(stage / entry.path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
     for item in carried:
         folders.setdefault(item.path, (item.stat.st_mode, item.stat.st_mtime_ns))
@@ -182,15 +177,6 @@ def _finish_metadata(stage: Path, planned: list[ManifestEntry], carried: list[Tr
         if mtime_ns is not None:
             os.utime(stage / path, ns=(mtime_ns, mtime_ns))
     os.chmod(stage, stat.S_IMODE(os.stat(root).st_mode) if root.is_dir() else 0o755)
-
-
-def _ns(moment: datetime | None) -> int | None:
-    """Nanoseconds since the epoch, exactly (a float timestamp would round)."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def _keep_owners(stage: Path, root: Path, paths: list[str]) -> None:

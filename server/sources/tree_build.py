@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from server.domain.errors import OperationFailed
@@ -24,6 +26,7 @@ from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob, StagingStopped
 
 CHUNK = 1024 * 1024
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LINK_TARGET = 4096
 WORKERS = 2
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -125,7 +128,21 @@ def _write_file(target: Path, entry: ManifestEntry, open_blob: OpenBlob) -> None
                 while view:
                     view = view[os.write(out, view) :]
                 size += len(chunk)
+            # Mode and mtime now, on the open file, in this thread: nothing writes to it later.
+            os.fchmod(out, stat.S_IMODE(entry.mode))
+            mtime_ns = ns_since_epoch(entry.mtime)
+            if mtime_ns is not None:
+                os.utime(out, ns=(mtime_ns, mtime_ns))
         finally:
             os.close(out)
     if size != entry.size or hasher.hexdigest() != entry.sha256:
         raise OperationFailed("CORRUPT_CONTENT", f"the stored content of {entry.path!r} does not match its SHA-256")
+
+
+def ns_since_epoch(moment: datetime | None) -> int | None:
+    """Nanoseconds since the epoch, exactly (a float timestamp would round)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // timedelta(microseconds=1) * 1000

@@ -182,6 +182,10 @@ def _finish_metadata(stage: Path, planned: list[ManifestEntry], carried: list[Tr
 def _keep_owners(stage: Path, root: Path, paths: list[str]) -> None:
     """Running as root, new files would belong to root: give each the owner its path has
     now, or else its folder's owner (ownership is not part of a restore point)."""
+    # Everything staged was made by this process (in folders without the setgid bit: modes
+    # come after owners), so it belongs to the effective user and group: only other owners
+    # need a chown, which spares one system call per file in the common case.
+    made_by_us = (os.geteuid(), os.getegid())
     top = os.stat(root)
     os.chown(stage, top.st_uid, top.st_gid)
     for path in paths:  # sorted: a folder comes before what it holds
@@ -189,7 +193,8 @@ def _keep_owners(stage: Path, root: Path, paths: list[str]) -> None:
             info = os.lstat(root / path)
         except FileNotFoundError:
             info = os.lstat((stage / path).parent)
-        os.chown(stage / path, info.st_uid, info.st_gid, follow_symlinks=False)
+        if (info.st_uid, info.st_gid) != made_by_us:
+            os.chown(stage / path, info.st_uid, info.st_gid, follow_symlinks=False)
 
 
 def _swap(root: Path, stage: Path, old: Path, exchange: bool) -> Path | None:

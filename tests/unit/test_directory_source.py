@@ -313,6 +313,30 @@ async def test_apply_as_root_keeps_current_owners(tmp_path: Path, store: Content
     assert (root / "conf" / "app.yaml").read_text() == "v: 1"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to another owner")
+async def test_apply_as_root_keeps_mixed_owners_and_new_files_take_their_folders(
+    tmp_path: Path, store: ContentStore
+) -> None:
+    root = tmp_path / "site"
+    (root / "theirs").mkdir(parents=True)
+    (root / "mine.txt").write_text("root's")
+    (root / "theirs" / "a.txt").write_text("a")
+    (root / "theirs" / "new.txt").write_text("new")
+    tally = await capture(DirectorySource("site", root), store)
+    (root / "theirs" / "new.txt").unlink()  # the apply brings it back into a folder of 1234's
+    os.chown(root / "theirs", 1234, 4321)
+    os.chown(root / "theirs" / "a.txt", 1234, 4321)
+
+    await DirectorySource("site", root).apply(tally.entries, store.open)
+
+    def owner(path: Path) -> tuple[int, int]:
+        return path.stat().st_uid, path.stat().st_gid
+
+    assert owner(root / "mine.txt") == (os.geteuid(), os.getegid())
+    assert owner(root / "theirs") == owner(root / "theirs" / "a.txt") == (1234, 4321)
+    assert owner(root / "theirs" / "new.txt") == (1234, 4321)
+
+
 async def test_staging_leaves_the_folder_untouched_until_commit(tmp_path: Path, store: ContentStore) -> None:
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")

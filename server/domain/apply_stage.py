@@ -10,6 +10,7 @@ has changed, with the same RESTORE_POINT_DAMAGED error the verification pass giv
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 
 from server.domain.apply_plan import ApplyPlan
@@ -20,6 +21,7 @@ from server.sources.base import StagedApply, StagingSource, StagingStopped
 from server.storage.content_store import ContentStore
 
 PROGRESS_INTERVAL = 0.2
+log = logging.getLogger(__name__)
 
 
 def checked_when_staged(plan: ApplyPlan) -> set[str]:
@@ -53,9 +55,14 @@ async def stage_sources(ctx: OperationContext, plan: ApplyPlan, store: ContentSt
 
 
 async def discard_staged(staged: Mapping[str, StagedApply]) -> None:
-    """Throw away staged states that will not be committed."""
-    for ready in staged.values():
-        await ready.discard()
+    """Throw away staged states that will not be committed. A failure here is only logged:
+    the error that brought us here is the one to report, and the next apply of the source
+    removes what is left."""
+    for name, ready in staged.items():
+        try:
+            await ready.discard()
+        except Exception:
+            log.exception("could not remove the staged state of source %s", name)
 
 
 async def _stage_one(

@@ -20,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 
+from server.domain.apply_resume import resume_run
 from server.domain.apply_run import ApplyRun, ApplyTools
 from server.domain.errors import ConfirmationRequired, OperationFailed
 from server.domain.ids import new_id
@@ -143,7 +144,7 @@ class ApplyService:
                     "configuration may be partly replaced; compare it with system.matchesRestorePoint "
                     "and apply the safety restore point if needed",
                 )
-            await self._guarded(run, run.resume(ctx), op.id)
+            await self._guarded(run, resume_run(run, ctx), op.id)
 
         self._runner.resume(op, job, exclusive=True, durable_log=True)
         self._t.system.enter(SystemState.APPLYING, op.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from server.domain.errors import OperationFailed
@@ -67,8 +68,19 @@ def find_source(sources: Sequence[Source], name: str) -> Source:
     raise OperationFailed("UNKNOWN_SOURCE", f"source {name!r} is not configured on this server")
 
 
-async def verify_content(ctx: OperationContext, plan: ApplyPlan, store: ContentStore) -> None:
-    """Check the manifest's checksum and every blob's presence and SHA-256, off the event loop."""
+async def verify_content(
+    ctx: OperationContext,
+    plan: ApplyPlan,
+    store: ContentStore,
+    *,
+    hashed_when_staged: AbstractSet[str] = frozenset(),
+) -> None:
+    """Check the manifest's checksum and every blob's presence and SHA-256, off the event loop.
+
+    Blobs in `hashed_when_staged` are only checked for presence here: staging hashes them as
+    it copies them, still before anything changes (see apply_stage.py), so reading them
+    here as well would read the restore point twice.
+    """
     ctx.progress(0.0, "Verifying restore point")
     point = plan.point
     if manifest_checksum(plan.entries) != point.checksum or len(plan.entries) != point.item_count:
@@ -80,15 +92,24 @@ async def verify_content(ctx: OperationContext, plan: ApplyPlan, store: ContentS
     for entry in plan.entries:
         if entry.sha256 is not None:
             blobs.setdefault(entry.sha256, entry)
-    total = sum(entry.size for entry in blobs.values()) or 1
-    done = 0
+    later = [digest for digest in blobs if digest in hashed_when_staged]
+    now = {digest: entry for digest, entry in blobs.items() if digest not in hashed_when_staged}
     problems: list[str] = []
-    for digest, entry in blobs.items():
+
+    def found(entry: ManifestEntry, problem: str) -> None:
+        problems.append(f"{entry.source}/{entry.path}: {problem}")
+        if len(problems) <= MAX_LOGGED_PROBLEMS:
+            ctx.log(f"Damaged: {entry.source}/{entry.path}: {problem}.", LogLevel.ERROR)
+
+    for digest in await asyncio.to_thread(lambda: [d for d in later if not store.has(d)]):
+        found(blobs[digest], "content missing")
+    await ctx.pace()
+    total = sum(entry.size for entry in now.values()) or 1
+    done = 0
+    for digest, entry in now.items():
         problem = await asyncio.to_thread(_check_blob, store, digest)
         if problem is not None:
-            problems.append(f"{entry.source}/{entry.path}: {problem}")
-            if len(problems) <= MAX_LOGGED_PROBLEMS:
-                ctx.log(f"Damaged: {entry.source}/{entry.path}: {problem}.", LogLevel.ERROR)
+            found(entry, problem)
         done += entry.size
         ctx.progress(done / total)
         await ctx.pace()
@@ -98,7 +119,13 @@ async def verify_content(ctx: OperationContext, plan: ApplyPlan, store: ContentS
             f"{len(problems)} item(s) of restore point {point.id} are damaged ({problems[0]}"
             f"{', ...' if len(problems) > 1 else ''}); nothing was changed",
         )
-    ctx.log(f"Verified {len(plan.entries)} items ({len(blobs)} distinct contents): every hash is right.")
+    if later:
+        ctx.log(
+            f"Verified {len(plan.entries)} items ({len(blobs)} distinct contents): every content is present, "
+            f"{len(now)} hashed now; the other {len(later)} are hashed as they are copied, before anything changes."
+        )
+    else:
+        ctx.log(f"Verified {len(plan.entries)} items ({len(blobs)} distinct contents): every hash is right.")
 
 
 def _check_blob(store: ContentStore, digest: str) -> str | None:

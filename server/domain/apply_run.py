@@ -16,6 +16,7 @@ from server.domain.apply_plan import (
     make_plan,
     verify_content,
 )
+from server.domain.apply_stage import checked_when_staged, discard_staged, stage_sources
 from server.domain.blob_keeper import BlobKeeper
 from server.domain.errors import OperationFailed
 from server.domain.models import (
@@ -30,6 +31,7 @@ from server.domain.settings_store import SettingsStore
 from server.domain.step_control import StepControl
 from server.domain.system import SystemMonitor, SystemState, same_content
 from server.operations.live import OperationCancelled, OperationContext
+from server.sources.base import StagedApply
 from server.storage.apply_journal import ApplyJournal, ApplyPhase, JournalRecord
 from server.storage.content_store import ContentStore
 
@@ -68,6 +70,14 @@ class ApplyRun:
         return self._ctx
 
     @property
+    def tools(self) -> ApplyTools:
+        return self._t
+
+    def attach(self, ctx: OperationContext) -> None:
+        """The operation this run reports to (a resumed run gets it from its new job)."""
+        self._ctx = ctx
+
+    @property
     def journal(self) -> JournalRecord:
         assert self.record is not None, "the run has no journal"
         return self.record
@@ -90,9 +100,12 @@ class ApplyRun:
             "are refused until the apply has finished."
         )
         await self._t.settings.wait_for_writes()  # writes accepted just before maintenance land first
+        staged: dict[str, StagedApply] = {}
         try:
-            plan = await self._load_plan(log_untouched=True)
-            await verify_content(ctx.section(0.0, 0.3), plan, self._t.store)
+            plan = await self.load_plan(log_untouched=True)
+            hashed_later = checked_when_staged(plan)
+            await verify_content(ctx.section(0.0, 0.05), plan, self._t.store, hashed_when_staged=hashed_later)
+            staged = await stage_sources(ctx.section(0.05, 0.5), plan, self._t.store)
             await self._t.steps.reach(ctx, "verify")
             before = await self._snapshot(plan)
             await self._t.steps.reach(ctx, "safety")
@@ -100,16 +113,17 @@ class ApplyRun:
         except asyncio.CancelledError:
             raise  # the process is going away: the next start reads the journal
         except BaseException as error:
-            await self._discard_preparation()
+            await discard_staged(staged)
+            await self.discard_preparation()
             if isinstance(error, OperationCancelled) and error.args[:1] == ("shutdown",):
                 raise OperationFailed(
                     BEFORE_CHANGES, "the server stopped before the apply changed anything; nothing was changed"
                 ) from None
             raise
         await self._advance(ApplyPhase.APPLYING, sources=plan.source_names, rollback_entries=tuple(before))
-        await self._apply(plan)
+        await self.apply(plan, staged)
 
-    async def _load_plan(self, *, log_untouched: bool = False) -> ApplyPlan:
+    async def load_plan(self, *, log_untouched: bool = False) -> ApplyPlan:
         point = await self._t.restore_points.get(self.journal.restore_point_id)
         if point is None:
             raise OperationFailed("NOT_FOUND", f"restore point {self.journal.restore_point_id} no longer exists")
@@ -124,7 +138,7 @@ class ApplyRun:
         """Store the current state of every source: the safety restore point, or (when the
         caller opted out) an internal snapshot that only a rollback uses."""
         keep = self.journal.keep_safety_restore_point
-        section = self.ctx.section(0.3, 0.6, "Safety restore point" if keep else "Snapshot before applying")
+        section = self.ctx.section(0.5, 0.6, "Safety restore point" if keep else "Snapshot before applying")
         pinned: list[str] = []
         try:
             tally = await self._t.restore_points.snapshot_all(section, pinned)
@@ -162,7 +176,7 @@ class ApplyRun:
         self.ctx.log(f"Safety restore point {point.id} saved: {point.item_count} items, {point.size_bytes} bytes.")
         return point.id
 
-    async def _discard_preparation(self) -> None:
+    async def discard_preparation(self) -> None:
         """Nothing was changed: remove the safety restore point and the pins of this run."""
         safety_id = self.journal.safety_restore_point_id
         try:
@@ -175,8 +189,10 @@ class ApplyRun:
 
     # -- replacing the sources ----------------------------------------------------------
 
-    async def _apply(self, plan: ApplyPlan) -> None:
+    async def apply(self, plan: ApplyPlan, staged: dict[str, StagedApply] | None = None) -> None:
+        """Replace every source: swap in what was staged, apply the others from the store."""
         ctx = self.ctx
+        staged = dict(staged or {})
         count = len(plan.steps) or 1
         current = None
         try:
@@ -185,14 +201,19 @@ class ApplyRun:
                 current = source.name
                 ctx.progress(0.6 + 0.25 * index / count, f"Applying {source.name}")
                 ctx.log(f"Replacing source {source.name!r} ({source.kind}) with {len(entries)} items.")
-                await source.apply(entries, self._t.store.open)
+                ready = staged.pop(source.name, None)
+                if ready is not None:
+                    await ready.commit()
+                else:
+                    await source.apply(entries, self._t.store.open)
                 ctx.log(f"Source {source.name!r} replaced.")
                 await self._t.steps.reach(ctx, f"applied:{source.name}")
         except Exception as error:  # not CancelledError: a stopping server rolls forward at start
-            await self._roll_back(self._cause(current, error))
+            await discard_staged(staged)
+            await self.roll_back(self.cause(current, error))
         await self._restart(plan)
 
-    def _cause(self, source_name: str | None, error: Exception) -> OperationError:
+    def cause(self, source_name: str | None, error: Exception) -> OperationError:
         if isinstance(error, OperationFailed):
             detail = f"{error.message} ({error.code})"
         else:
@@ -201,14 +222,14 @@ class ApplyRun:
         what = f"source {source_name!r} could not be applied" if source_name else "the apply could not go on"
         return OperationError("APPLY_FAILED", f"{what}: {detail}")
 
-    async def _roll_back(self, cause: OperationError) -> NoReturn:
+    async def roll_back(self, cause: OperationError) -> NoReturn:
         self.ctx.log(f"{cause.message[0].upper()}{cause.message[1:]}.", LogLevel.ERROR)
         self.ctx.log("Rolling back: restoring the configuration from before the apply.", LogLevel.WARNING)
         await self._advance(ApplyPhase.ROLLING_BACK, error=cause)
         await self._t.steps.reach(self.ctx, "rollback")
-        await self._restore_before(cause)
+        await self.restore_before(cause)
 
-    async def _restore_before(self, cause: OperationError) -> NoReturn:
+    async def restore_before(self, cause: OperationError) -> NoReturn:
         """Apply the snapshot taken before to every source the apply touches; always raises."""
         ctx, record = self.ctx, self.journal
         ctx.progress(0.0, "Rolling back")
@@ -252,10 +273,10 @@ class ApplyRun:
         await self._advance(ApplyPhase.RESTARTING)
         self._t.system.enter(SystemState.RESTARTING, self.journal.operation_id)
         await self._t.steps.reach(self.ctx, "restart")
-        await self._run_restart()
-        await self._finish(plan)
+        await self.run_restart()
+        await self.finish(plan)
 
-    async def _run_restart(self) -> None:
+    async def run_restart(self) -> None:
         ctx, record = self.ctx, self.journal
         ctx.progress(0.85, "Restarting")
         # Recorded before the command runs: a command that restarts this server is not run
@@ -278,7 +299,7 @@ class ApplyRun:
             await self._advance(ApplyPhase.FINISHED, error=final)
             raise OperationFailed(final.code, final.message) from None
 
-    async def _finish(self, plan: ApplyPlan | None) -> None:
+    async def finish(self, plan: ApplyPlan | None) -> None:
         ctx = self.ctx
         ctx.progress(0.95, "Finishing")
         if plan is not None:
@@ -294,65 +315,6 @@ class ApplyRun:
         await self._advance(ApplyPhase.FINISHED, error=None)
         await self._t.steps.reach(ctx, "finish")
         ctx.log(f"Restore point {self.journal.restore_point_id} applied.")
-
-    # -- after a restart ------------------------------------------------------------------
-
-    async def resume(self, ctx: OperationContext) -> None:
-        """Finish an apply the previous process left: fail it if nothing had changed yet,
-        else roll forward (or finish the rollback) from its journal."""
-        self._ctx = ctx
-        record = self.record
-        if record is None or record.phase is ApplyPhase.PREPARING:
-            ctx.log("Resumed after a restart: the server stopped before the apply changed anything.", LogLevel.WARNING)
-            if record is not None:
-                await self._discard_preparation()
-            raise OperationFailed(
-                BEFORE_CHANGES, "the server stopped before the apply changed anything; the configuration is as it was"
-            )
-        ctx.forbid_cancel(NO_CANCEL)
-        if record.keep_safety_restore_point:
-            ctx.hold_restore_point(record.safety_restore_point_id)
-        if record.phase is ApplyPhase.APPLYING:
-            ctx.log(
-                "Resumed after a restart: the server stopped while sources were being replaced; "
-                "applying every source again (rolling forward).",
-                LogLevel.WARNING,
-            )
-            try:
-                plan = await self._load_plan()
-            except Exception as error:
-                await self._roll_back(self._cause(None, error))
-            await self._apply(plan)
-        elif record.phase is ApplyPhase.ROLLING_BACK:
-            ctx.log("Resumed after a restart: finishing the rollback.", LogLevel.WARNING)
-            await self._restore_before(record.error or OperationError("APPLY_FAILED", "applying failed"))
-        elif record.phase is ApplyPhase.RESTARTING:
-            await self._resume_restart()
-        else:
-            ctx.log("Resumed after a restart: the apply had already finished.")
-            if record.error is not None:
-                raise OperationFailed(record.error.code, record.error.message)
-
-    async def _resume_restart(self) -> None:
-        ctx = self.ctx
-        self._t.system.enter(SystemState.RESTARTING, self.journal.operation_id)
-        try:
-            plan: ApplyPlan | None = await self._load_plan()
-        except Exception:
-            plan = None
-        if not self.journal.restart_started:
-            ctx.log("Resumed after a restart: every source had been applied; restarting now.")
-            await self._run_restart()
-        elif self._t.restart.command is None:
-            ctx.log("Resumed after a restart: every source had been applied, and this start reloaded them.")
-        else:
-            ctx.log(
-                "Resumed after a restart: the server stopped while the restart command ran (as it does "
-                "when the command restarts this server). Every source had been applied; the command "
-                "is not run again.",
-                LogLevel.WARNING,
-            )
-        await self._finish(plan)
 
     # -- bookkeeping -------------------------------------------------------------------
 

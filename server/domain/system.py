@@ -111,10 +111,12 @@ def same_content(ours: Sequence[ManifestEntry], theirs: Sequence[ManifestEntry])
 
 
 def _hash_items(items: Sequence[SnapshotItem]) -> list[str | None]:
+    """Each item's SHA-256: the one its source vouches for (a hash cache hit, the same trust
+    a capture gives it), else read and hashed."""
     digests: list[str | None] = []
     for item in items:
-        if item.open is None:
-            digests.append(None)
+        if item.open is None or item.digest is not None:
+            digests.append(item.digest if item.open is not None else None)
             continue
         hasher = hashlib.sha256()
         with item.open() as stream:

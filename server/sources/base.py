@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from server.domain.models import EntryKind, ManifestEntry
 
@@ -57,4 +57,38 @@ class Source(Protocol):
 
     async def apply(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
         """Replace the source's whole state with these entries, atomically."""
+        ...
+
+
+class StagingStopped(Exception):
+    """Staging stopped early because `should_stop` said so (a cancel, or the server stopping)."""
+
+
+class StagedApply(Protocol):
+    """A source's new state, written aside and checked, not yet in place."""
+
+    async def commit(self) -> None:
+        """Put the staged state in place, atomically (as `apply` would have)."""
+        ...
+
+    async def discard(self) -> None:
+        """Throw the staged state away; the source is left as it is."""
+        ...
+
+
+@runtime_checkable
+class StagingSource(Protocol):
+    """A source that can do the slow part of an apply before anything changes: it writes the
+    new state aside, checking every blob's SHA-256 as it copies it, and swaps it in later."""
+
+    def stage(
+        self,
+        entries: Sequence[ManifestEntry],
+        open_blob: OpenBlob,
+        *,
+        on_bytes: Callable[[int], None],
+        should_stop: Callable[[], bool],
+    ) -> StagedApply:
+        """Write the new state aside (blocking: call it in a thread). A blob that does not
+        match its SHA-256 raises OperationFailed("CORRUPT_CONTENT"), and nothing is left behind."""
         ...

@@ -9,11 +9,12 @@ be reused without reading them; see hash_cache.py for the trade-off.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -23,7 +24,8 @@ from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
 from server.sources.hash_cache import FileKey, HashCache, file_key
-from server.sources.tree_apply import apply_tree
+from server.sources.tree_apply import StagedTree, commit_tree, stage_tree
+from server.sources.tree_trash import remove_in_background, remove_tree
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -56,15 +58,51 @@ class DirectorySource:
 
     async def apply(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
         """Swap in a tree built from the entries; what the globs leave out is kept."""
+        staged = await asyncio.to_thread(self.stage, entries, open_blob)
+        await staged.commit()
+
+    def stage(
+        self,
+        entries: Sequence[ManifestEntry],
+        open_blob: OpenBlob,
+        *,
+        on_bytes: Callable[[int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> StagedDirectory:
+        """Build the new tree beside the folder, checking each file's SHA-256 as it is
+        written; the folder is untouched until `commit`. Blocking: call it in a thread."""
         root = Path(os.path.realpath(self.path))
+        started_ns = time.time_ns()
+        with self._failures(root):
+            staged = stage_tree(root, entries, open_blob, on_bytes=on_bytes, should_stop=should_stop)
+        return StagedDirectory(self, staged, started_ns)
+
+    @contextlib.contextmanager
+    def _failures(self, root: Path) -> Iterator[None]:
+        """Name this source in a failure, and turn a file-system error into APPLY_FAILED."""
         try:
-            await asyncio.to_thread(apply_tree, root, entries, open_blob, self.filter)
+            yield
         except OperationFailed as failure:
             raise OperationFailed(failure.code, f"source {self.name!r}: {failure.message}") from None
         except OSError as error:
             raise OperationFailed(
                 "APPLY_FAILED", f"source {self.name!r}: could not write {root}: {_reason(error)}"
             ) from error
+
+    def _commit(self, staged: StagedTree, started_ns: int) -> None:
+        with self._failures(staged.root):
+            # The old tree is deleted after the apply, in the background (see tree_trash.py).
+            written = commit_tree(staged, self.filter, remove=remove_in_background)
+        if self._cache is None:
+            return
+        # Each file was hashed as it was written, so its digest is known: remembering it
+        # lets the apply's read-back (and the next capture) skip reading it again.
+        for entry, info in written:
+            assert entry.sha256 is not None
+            self._cache.remember_written(
+                str(staged.root / entry.path), file_key(info), entry.sha256, written_after_ns=started_ns
+            )
+        self._cache.flush()
 
     # -- blocking parts, run in worker threads ---------------------------------------------
 
@@ -192,6 +230,22 @@ class DirectorySource:
             + ("; checks every file's content" if self.full_verify else "")
         )
         return SourceInfo(self.name, self.kind, True, size, detail=detail, location=location)
+
+
+class StagedDirectory:
+    """A directory source's new tree, built beside the folder and checked, not yet swapped in."""
+
+    def __init__(self, source: DirectorySource, staged: StagedTree, started_ns: int) -> None:
+        self._source = source
+        self._staged = staged
+        self._started_ns = started_ns
+
+    async def commit(self) -> None:
+        """Swap the new tree in (what the globs leave out is carried over into it first)."""
+        await asyncio.to_thread(self._source._commit, self._staged, self._started_ns)
+
+    async def discard(self) -> None:
+        await asyncio.to_thread(remove_tree, self._staged.stage)
 
 
 def open_regular_file(path: str) -> BinaryIO:

@@ -76,6 +76,19 @@ class HashCache:
         if full:
             self.flush()
 
+    def remember_written(self, path: str, key: FileKey, digest: str, *, written_after_ns: int) -> None:
+        """Record the digest of a file an apply wrote (hashing the bytes as it wrote them),
+        then gave back an old mtime. Its ctime is new, so `remember` would refuse it; but
+        any write after ours sets the mtime to the present, later than `written_after_ns`,
+        so the key changes. A file whose own mtime is that recent is not recorded."""
+        if key[3] >= written_after_ns - self.racy_ns:
+            return
+        with self._pending_lock:
+            self._pending.append((path, *key, digest))
+            full = len(self._pending) >= PENDING_LIMIT
+        if full:
+            self.flush()
+
     def flush(self) -> None:
         """Write the digests remembered so far (a hint: losing them only costs a re-read)."""
         with self._pending_lock:

@@ -4,7 +4,7 @@ Items the globs leave out (logs, caches...) are not part of a restore point, so 
 one must keep them: they are hard-linked into the staged tree (no content is copied, and
 a writer of such a file keeps writing to the same file), copied where links cannot be
 made. Something the restore point put at the same path wins, and nothing is ever written
-through a link the restore point put there. Blocking: runs inside apply_tree's thread.
+through a link the restore point put there. Blocking: runs inside commit_tree's thread.
 """
 
 from __future__ import annotations

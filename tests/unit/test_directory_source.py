@@ -4,8 +4,10 @@ here the source's own apply is called with the blobs of a capture.)"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import shutil
 import sqlite3
 import stat
 from pathlib import Path
@@ -14,9 +16,11 @@ import pytest
 
 from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
+from server.sources.base import StagingStopped
 from server.sources.directory_source import DirectorySource
 from server.sources.hash_cache import HashCache
 from server.sources.tree_apply import apply_tree, side_paths
+from server.sources.tree_trash import take_out, trash_name, wait_for_removals
 from server.sources.tree_walk import PathFilter
 from server.storage.content_store import ContentStore
 from tests.support.capture import capture
@@ -94,6 +98,7 @@ async def test_round_trip_restores_exact_tree_and_removes_added_files(tmp_path: 
 
     assert state(root) == before
     assert not (root / "added.txt").exists() and not (root / "a" / "new-folder").exists()
+    wait_for_removals()  # the old tree is deleted in the background, after the apply
     assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]  # no staging left
     assert (tmp_path / "outside" / "private.txt").read_text() == "outside the tree"
 
@@ -328,3 +333,148 @@ async def test_apply_as_root_keeps_current_owners(tmp_path: Path, store: Content
     owners = {(p.stat().st_uid, p.stat().st_gid) for p in (root, root / "conf", root / "conf" / "app.yaml")}
     assert owners == {(1234, 4321)}
     assert (root / "conf" / "app.yaml").read_text() == "v: 1"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to another owner")
+async def test_apply_as_root_keeps_mixed_owners_and_new_files_take_their_folders(
+    tmp_path: Path, store: ContentStore
+) -> None:
+    root = tmp_path / "site"
+    (root / "theirs").mkdir(parents=True)
+    (root / "mine.txt").write_text("root's")
+    (root / "theirs" / "a.txt").write_text("a")
+    (root / "theirs" / "new.txt").write_text("new")
+    tally = await capture(DirectorySource("site", root), store)
+    (root / "theirs" / "new.txt").unlink()  # the apply brings it back into a folder of 1234's
+    os.chown(root / "theirs", 1234, 4321)
+    os.chown(root / "theirs" / "a.txt", 1234, 4321)
+
+    await DirectorySource("site", root).apply(tally.entries, store.open)
+
+    def owner(path: Path) -> tuple[int, int]:
+        return path.stat().st_uid, path.stat().st_gid
+
+    assert owner(root / "mine.txt") == (os.geteuid(), os.getegid())
+    assert owner(root / "theirs") == owner(root / "theirs" / "a.txt") == (1234, 4321)
+    assert owner(root / "theirs" / "new.txt") == (1234, 4321)
+
+
+async def test_staging_leaves_the_folder_untouched_until_commit(tmp_path: Path, store: ContentStore) -> None:
+    root = tmp_path / "site"
+    make_tree(root, tmp_path / "outside")
+    before = state(root)
+    source = DirectorySource("site", root)
+    tally = await capture(source, store)
+    (root / "added.txt").write_text("later")
+    changed = state(root)
+
+    staged = await asyncio.to_thread(source.stage, tally.entries, store.open)
+    assert state(root) == changed  # built beside the folder, not in it
+    await staged.commit()
+    assert state(root) == before
+    wait_for_removals()
+    assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]
+
+    (root / "added.txt").write_text("later")
+    changed = state(root)
+    staged = await asyncio.to_thread(source.stage, tally.entries, store.open)
+    await staged.discard()
+    assert state(root) == changed
+    assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]
+
+
+async def test_damaged_content_among_many_files_stops_staging_and_leaves_nothing(
+    tmp_path: Path, store: ContentStore
+) -> None:
+    root = tmp_path / "site"
+    for index in range(200):  # enough for both writer threads to be busy when one fails
+        (root / f"d{index % 7}").mkdir(parents=True, exist_ok=True)
+        (root / f"d{index % 7}" / f"f{index}.json").write_text(f'{{"n": {index}}}\n' * (index + 1))
+    tally = await capture(DirectorySource("site", root), store)
+    victim = next(e for e in tally.entries if e.path == "d3/f150.json")
+    blob = store.path_of(victim.sha256 or "")
+    blob.write_bytes(blob.read_bytes().replace(b"150", b"151"))  # same size, other bytes
+    shutil.rmtree(root / "d0")
+
+    with pytest.raises(OperationFailed) as raised:
+        await asyncio.to_thread(DirectorySource("site", root).stage, tally.entries, store.open)
+    assert raised.value.code == "CORRUPT_CONTENT" and "d3/f150.json" in raised.value.message
+    assert not (root / "d0").exists()
+    assert sorted(os.listdir(tmp_path)) == ["blobs", "site"]
+
+
+async def test_staging_stops_when_asked_and_leaves_nothing(tmp_path: Path, store: ContentStore) -> None:
+    root = tmp_path / "site"
+    make_tree(root, tmp_path / "outside")
+    tally = await capture(DirectorySource("site", root), store)
+    written: list[int] = []
+
+    def stage() -> object:
+        return DirectorySource("site", root).stage(
+            tally.entries, store.open, on_bytes=written.append, should_stop=lambda: len(written) >= 2
+        )
+
+    with pytest.raises(StagingStopped):
+        await asyncio.to_thread(stage)
+    assert 2 <= len(written) < len([e for e in tally.entries if e.kind is EntryKind.FILE])
+    assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]
+
+
+async def test_an_apply_remembers_what_it_wrote_and_a_later_change_is_still_seen(
+    tmp_path: Path, store: ContentStore
+) -> None:
+    root = tmp_path / "site"
+    make_tree(root, tmp_path / "outside")
+    cache = HashCache(tmp_path / "cache.sqlite3", racy_ns=0)
+    source = DirectorySource("site", root, cache=cache)
+    tally = await capture(DirectorySource("site", root), store)  # without the cache: it knows nothing
+    (root / "run.sh").write_text("changed")
+
+    await source.apply(tally.entries, store.open)
+
+    digests = {e.path: e.sha256 for e in tally.entries if e.kind is EntryKind.FILE}
+    hints = {item.path: item.digest for item in await source.snapshot() if item.kind is EntryKind.FILE}
+    assert hints == digests  # each file's digest, known without reading it again
+
+    # Same size, mtime put back: the write moved the mtime (and the ctime), so it is seen.
+    data = (root / "secret.key").read_bytes()
+    (root / "secret.key").write_bytes(bytes(b ^ 0xFF for b in data))
+    os.utime(root / "secret.key", ns=(OLD, OLD))
+    hints = {item.path: item.digest for item in await source.snapshot() if item.kind is EntryKind.FILE}
+    assert hints["secret.key"] is None and hints["run.sh"] == digests["run.sh"]
+
+
+async def test_an_apply_does_not_remember_files_whose_mtime_is_recent(tmp_path: Path, store: ContentStore) -> None:
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "fresh.txt").write_text("written just now")  # its mtime is within the racy window
+    cache = HashCache(tmp_path / "cache.sqlite3")
+    tally = await capture(DirectorySource("site", root), store)
+    source = DirectorySource("site", root, cache=cache)
+
+    await source.apply(tally.entries, store.open)
+
+    assert [item.digest for item in await source.snapshot()] == [None]
+
+
+async def test_the_old_tree_goes_to_the_trash_and_a_dead_process_trash_is_taken_out(
+    tmp_path: Path, store: ContentStore
+) -> None:
+    root = tmp_path / "site"
+    make_tree(root, tmp_path / "outside")
+    before = state(root)
+    source = DirectorySource("site", root)
+    tally = await capture(source, store)
+    leftover = trash_name(root)  # what a process killed while removing an old tree leaves
+    (leftover / "x" / "y").mkdir(parents=True)
+    (leftover / "x" / "y" / "old.txt").write_text("old")
+    os.chmod(leftover / "x", 0o500)  # a read-only folder in it too
+    (root / "added.txt").write_text("later")
+
+    await source.apply(tally.entries, store.open)  # takes the leftover out before it starts
+
+    assert state(root) == before
+    wait_for_removals()
+    assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]
+    take_out(root)  # nothing left to do
+    assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]

@@ -1,0 +1,75 @@
+"""Applying a restore point that holds a folder tree, through the API: damaged content is
+found while the new tree is staged, before anything changes; and the read-back that trusts
+the digests written by the apply still sees a later change."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.api.test_every_source_round_trip import ENTRIES, make_tree, tree_state
+from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
+from tests.support.apply import blob_path, modules, operation, restore_points, start_apply, system
+from tests.support.server_process import ServerProcess
+
+MATCHES = "query($id: ID!) { system { matchesRestorePoint(id: $id) } }"
+
+
+def folder_server(make_server: Callable[..., ServerProcess], tmp_path: Path) -> tuple[ServerProcess, Path]:
+    site = tmp_path / "site"
+    make_tree(site)
+    config = tmp_path / "backups.toml"
+    config.write_text(
+        '[[sources]]\nname = "settings"\nkind = "settings"\n\n'
+        f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n'
+    )
+    return make_server(BACKUPS_CONFIG=str(config)).start(), site
+
+
+async def test_damaged_folder_content_refuses_before_anything_changes(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server, site = folder_server(make_server, tmp_path)
+    point_id = (await create_and_wait(server, "base"))["restorePoint"]["id"]
+    entries = (await execute(server, ENTRIES, id=point_id))["restorePoint"]["entries"]
+    victim = next(e for e in entries if e["path"] == "media/logo.bin")
+    blob = blob_path(server, victim["sha256"])
+    content = bytearray(blob.read_bytes())
+    content[50_000] ^= 0xFF  # one byte, deep inside: only hashing all of it finds this
+    blob.write_bytes(bytes(content))
+    (site / "conf.d" / "main.yaml").write_text("listen: 8080\n")
+    await update_settings(server, "audio", {"masterVolume": 6.0})
+    tree, settings, points = tree_state(site), await modules(server), await restore_points(server)
+
+    op = await start_apply(server, point_id, safety=True)
+    final = await wait_for_operation(server, op["id"])
+
+    assert final["status"] == "FAILED" and final["error"]["code"] == "RESTORE_POINT_DAMAGED", final
+    message = final["error"]["message"]
+    assert "'site'" in message and "media/logo.bin" in message and "nothing was changed" in message
+    assert tree_state(site) == tree and await modules(server) == settings
+    assert await restore_points(server) == points  # no safety restore point was left either
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".site")]  # no staged tree
+    log = (await operation(server, op["id"]))["log"]
+    assert any("does not match its SHA-256" in line["message"] and line["level"] == "ERROR" for line in log)
+    assert (await system(server))["state"] == "RUNNING"
+
+
+async def test_after_a_folder_apply_a_change_that_keeps_size_and_mtime_is_still_seen(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server, site = folder_server(make_server, tmp_path)
+    point_id = (await create_and_wait(server, "base"))["restorePoint"]["id"]
+    (site / "conf.d" / "main.yaml").write_text("listen: 8080\n")
+    final = await wait_for_operation(server, (await start_apply(server, point_id))["id"])
+    assert final["status"] == "SUCCEEDED", final
+    log = (await operation(server, final["id"]))["log"]
+    assert any("Read back: the configuration matches" in line["message"] for line in log)
+    assert (await execute(server, MATCHES, id=point_id))["system"]["matchesRestorePoint"] is True
+
+    logo = site / "media" / "logo.bin"
+    info = logo.stat()
+    logo.write_bytes(bytes(reversed(logo.read_bytes())))  # same size
+    os.utime(logo, ns=(info.st_atime_ns, info.st_mtime_ns))  # and the mtime put back
+    assert (await execute(server, MATCHES, id=point_id))["system"]["matchesRestorePoint"] is False

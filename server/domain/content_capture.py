@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO, Self
 
@@ -25,6 +26,10 @@ from server.storage.content_store import ContentStore
 
 BATCH_SECONDS = 0.05  # a worker-thread batch ends after this long (or after one big item)
 PROGRESS_BYTES = 32 * 1024 * 1024  # inside a big file, report progress this often
+SMALL_ITEM = 1024 * 1024  # read whole and stored by a reader thread
+READERS = 2
+MAX_READING = 512  # small items in flight per batch: keeps a batch, and a cancel, short
+_READERS: ThreadPoolExecutor | None = None
 
 
 @dataclass
@@ -128,25 +133,70 @@ def _store_batch(
     batch: list[tuple[SnapshotItem, str | None]] = []
     first_entry = len(tally.entries)  # the batch's entries are appended after it, in order
     reused: list[str] = []
-    for index in range(position, len(items)):
-        item = items[index]
-        checkpoint()  # a cancel stops between items, not after the batch
-        if item.open is not None and item.digest is not None:
-            # Reused on the source's word: pinned below with the rest of the batch's, before
-            # anyone asks whether the store holds it, so a blob found held then stays so.
-            tally.unchecked.append((first_entry + len(batch), source, item))
-            reused.append(item.digest)
-            batch.append((item, item.digest))
-        elif item.open is None:  # a folder: no content
-            batch.append((item, None))
-        else:
-            batch.append((item, _read_and_store(store, source, item, pinned, tally, report, checkpoint)))
-        if time.monotonic() - started >= BATCH_SECONDS:
-            break
+    reading: list[tuple[int, Future[Stored]]] = []  # small items being stored by the readers
+    try:
+        for index in range(position, len(items)):
+            item = items[index]
+            checkpoint()  # a cancel stops between items, not after the batch
+            if item.open is not None and item.digest is not None:
+                # Reused on the source's word: pinned below with the rest of the batch's, before
+                # anyone asks whether the store holds it, so a blob found held then stays so.
+                tally.unchecked.append((first_entry + len(batch), source, item))
+                reused.append(item.digest)
+                batch.append((item, item.digest))
+            elif item.open is None:  # a folder: no content
+                batch.append((item, None))
+            elif item.size <= SMALL_ITEM:
+                # Small files cost mostly system calls (open, create, rename), which run in
+                # parallel: two readers store them while this thread walks on.
+                reading.append((len(batch), _readers().submit(_store_one, store, source, item, report, checkpoint)))
+                batch.append((item, None))
+            else:
+                batch.append((item, _read_and_store(store, source, item, pinned, tally, report, checkpoint)))
+            if time.monotonic() - started >= BATCH_SECONDS or len(reading) >= MAX_READING:
+                break
+    finally:
+        _collect(reading, source, batch, pinned, tally)
     store.pin(reused)
     pinned.extend(reused)
     tally.reused += len(reused)
     return batch
+
+
+def _readers() -> ThreadPoolExecutor:
+    global _READERS
+    if _READERS is None:
+        _READERS = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="capture-read")
+    return _READERS
+
+
+def _collect(
+    reading: list[tuple[int, Future[Stored]]],
+    source: Source,
+    batch: list[tuple[SnapshotItem, str | None]],
+    pinned: list[str],
+    tally: CaptureTally,
+) -> None:
+    """Wait for every small item handed to the readers; record what each stored (and pinned),
+    even when one failed, so that the caller releases every pin; then raise the first error."""
+    failure: BaseException | None = None
+    for position, future in reading:
+        try:
+            stored = future.result()
+        except BaseException as error:  # noqa: B036 (re-raised below, after the rest are in)
+            failure = failure or error
+            continue
+        pinned.append(stored.digest)
+        if stored.new:
+            tally.stored_bytes += stored.size
+        item = batch[position][0]
+        batch[position] = (item, stored.digest)
+        try:
+            _check_size(source, item, stored)
+        except OperationFailed as error:
+            failure = failure or error
+    if failure is not None:
+        raise failure
 
 
 def _check_reused(
@@ -177,6 +227,29 @@ def _read_and_store(
     report: Callable[[int], object],
     checkpoint: Callable[[], None],
 ) -> str:
+    stored = _store_one(store, source, item, report, checkpoint)
+    pinned.append(stored.digest)
+    if stored.new:
+        tally.stored_bytes += stored.size
+    _check_size(source, item, stored)
+    return stored.digest
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    digest: str
+    size: int
+    new: bool  # newly written to the store (else it held the blob already)
+
+
+def _store_one(
+    store: ContentStore,
+    source: Source,
+    item: SnapshotItem,
+    report: Callable[[int], object],
+    checkpoint: Callable[[], None],
+) -> Stored:
+    """Read one item into the store (which pins its blob); safe to run on several threads."""
     assert item.open is not None
     progress = _ByteProgress(report, checkpoint)
     try:
@@ -192,18 +265,18 @@ def _read_and_store(
         raise OperationFailed(
             "STORAGE_FAILED", f"could not store {source.name}/{item.path}: {error.strerror or error}"
         ) from error
-    pinned.append(digest)
-    if new:
-        tally.stored_bytes += size
-    if size != item.size:
+    if item.on_stored is not None and size == item.size:
+        item.on_stored(digest)
+    return Stored(digest, size, new)
+
+
+def _check_size(source: Source, item: SnapshotItem, stored: Stored) -> None:
+    if stored.size != item.size:
         raise OperationFailed(
             "SOURCE_CHANGED",
             f"{source.name}/{item.path} changed while it was read "
-            f"({item.size} bytes expected, {size} read)",
+            f"({item.size} bytes expected, {stored.size} read)",
         )
-    if item.on_stored is not None:
-        item.on_stored(digest)
-    return digest
 
 
 class _ByteProgress:

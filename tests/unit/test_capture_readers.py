@@ -1,0 +1,71 @@
+"""Small items are stored by reader threads: the manifest keeps its order, and when one item
+fails, every blob the others stored is still handed back to be released."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from server.domain.content_capture import CaptureTally, _store_batch
+from server.domain.errors import OperationFailed
+from server.domain.models import EntryKind
+from server.sources.base import SnapshotItem
+from server.storage.content_store import ContentStore
+
+
+@dataclass
+class FakeSourceName:  # only its name is read when an error is reported
+    name: str = "site"
+
+
+def item(path: str, data: bytes, *, size: int | None = None, broken: bool = False) -> SnapshotItem:
+    def open_it() -> io.BytesIO:
+        if broken:
+            raise PermissionError(13, "Permission denied")
+        return io.BytesIO(data)
+
+    return SnapshotItem(path, EntryKind.FILE, len(data) if size is None else size, 0o644, None, open_it)
+
+
+def run_batch(store: ContentStore, items: list[SnapshotItem], pinned: list[str]) -> list:
+    done: list = []
+    position = 0
+    while position < len(items):
+        batch = _store_batch(store, FakeSourceName(), items, position, pinned, CaptureTally(), lambda n: None, lambda: None)
+        done += batch
+        position += len(batch)
+    return done
+
+
+def test_order_and_digests_are_kept(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path / "blobs")
+    items = [item(f"f{i}.json", f'{{"n": {i}}}'.encode()) for i in range(300)]
+    pinned: list[str] = []
+    batch = run_batch(store, items, pinned)
+    assert [entry.path for entry, _ in batch] == [i.path for i in items]
+    for (entry, digest), original in zip(batch, items, strict=True):
+        with store.open(digest) as blob:
+            assert blob.read() == original.open().read()  # type: ignore[misc]
+    assert sorted(pinned) == sorted(digest for _, digest in batch)
+
+
+@pytest.mark.parametrize(("bad", "code"), [("unreadable", "SOURCE_UNAVAILABLE"), ("changed", "SOURCE_CHANGED")])
+def test_a_failing_item_leaves_every_stored_blob_in_pinned(tmp_path: Path, bad: str, code: str) -> None:
+    store = ContentStore(tmp_path / "blobs")
+    items = [item(f"f{i}.json", f"content {i}".encode()) for i in range(40)]
+    items[17] = item("f17.json", b"content 17", broken=True) if bad == "unreadable" else item(
+        "f17.json", b"content 17", size=999
+    )
+    pinned: list[str] = []
+    with pytest.raises(OperationFailed) as failure:
+        _store_batch(store, FakeSourceName(), items, 0, pinned, CaptureTally(), lambda n: None, lambda: None)
+    assert failure.value.code == code and "f17.json" in failure.value.message
+    stored = set(store.all_digests())
+    assert set(pinned) == stored  # nothing stored that the caller cannot release and collect
+    assert len(stored) == (39 if bad == "unreadable" else 40)
+    store.unpin(pinned)
+    store.collect(pinned, lambda digest: False)
+    assert list(store.all_digests()) == []

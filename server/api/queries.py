@@ -52,7 +52,7 @@ class Query:
     ) -> Connection[Operation]:
         services = info.context.services
         try:
-            page = await services.runner.page(
+            page = await services.runner.history.page(
                 first=page_size(first, services.max_page_size),
                 after=after,
                 statuses=status,
@@ -66,7 +66,7 @@ class Query:
 
     @strawberry.field
     async def operation(self, info: strawberry.Info, id: strawberry.ID) -> Operation | None:
-        op = await info.context.services.runner.get(str(id))
+        op = await info.context.services.runner.history.get(str(id))
         return Operation.from_domain(op) if op else None
 
     @strawberry.field(description="The modules of the built-in settings store.")
@@ -79,7 +79,7 @@ class Query:
         prefix = str(id).split("_", 1)[0]
         if prefix == "rp" and (point := await services.restore_points.get(str(id))):
             return RestorePoint.from_domain(point)
-        if prefix == "op" and (op := await services.runner.get(str(id))):
+        if prefix == "op" and (op := await services.runner.history.get(str(id))):
             return Operation.from_domain(op)
         return None
 

@@ -161,7 +161,7 @@ class ApplyService:
             return
         if record is None or self._runner.live(record.operation_id) is not None:
             return
-        op = await self._runner.get(record.operation_id)
+        op = await self._runner.history.get(record.operation_id)
         if record.phase not in (ApplyPhase.PREPARING, ApplyPhase.FINISHED):
             log.error(
                 "the apply journal says %s for operation %s, which is %s: check the configuration",

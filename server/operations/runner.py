@@ -12,15 +12,14 @@ from typing import Any
 from server.domain.errors import Busy, InvalidInput, NotFound, OperationFailed
 from server.domain.ids import is_well_formed, new_id
 from server.domain.models import (
-    LogEntry,
     LogLevel,
     Operation,
     OperationError,
     OperationKind,
     OperationStatus,
-    Page,
 )
 from server.operations.fanout import ChangeFanout
+from server.operations.history import OperationHistory
 from server.operations.live import LiveOperation, OperationCancelled, OperationContext, finished
 from server.operations.state_writer import StateWriter
 from server.storage import operations_repo as repo
@@ -44,6 +43,7 @@ class OperationRunner:
         self._entry_delay = entry_delay
         self._live: dict[str, LiveOperation] = {}
         self._writer = StateWriter(db)
+        self.history = OperationHistory(db, self._live)  # get, page, read_log
         self.changes = ChangeFanout()
         self._exclusive: str | None = None
         self._recoveries: dict[OperationKind, Recovery] = {}
@@ -191,7 +191,7 @@ class OperationRunner:
     async def cancel(self, op_id: str) -> Operation:
         live = self._live.get(op_id)
         if live is None:
-            op = await self.get(op_id)
+            op = await self.history.get(op_id)
             if op is None:
                 raise NotFound(f"no operation with id {op_id!r}", field="id")
             raise InvalidInput(f"operation {op_id} already finished ({op.status})", field="id")
@@ -202,7 +202,7 @@ class OperationRunner:
         self._request_cancel(live, "cancel")
         if live.task:
             await asyncio.wait([live.task])
-        return await self.get(op_id) or live.op
+        return await self.history.get(op_id) or live.op
 
     async def dismiss(self, op_id: str) -> Operation:
         if op_id in self._live:
@@ -244,59 +244,6 @@ class OperationRunner:
 
     def is_using_local_copy(self, local_copy_id: str) -> bool:
         return any(live.op.local_copy_id == local_copy_id for live in self._live.values())
-
-    async def get(self, op_id: str) -> Operation | None:
-        if not is_well_formed(op_id, "op"):
-            return None
-        if live := self._live.get(op_id):
-            return live.op
-        async with self._db.read() as session:
-            return await repo.get_operation(session, op_id)
-
-    async def page(
-        self,
-        *,
-        first: int,
-        after: str | None,
-        statuses: list[OperationStatus] | None = None,
-        kinds: list[OperationKind] | None = None,
-        include_dismissed: bool = False,
-        requested_by: str | None = None,
-    ) -> Page[Operation]:
-        """Newest first, with running operations shown as they are now, not as last flushed."""
-        if requested_by is not None and any(ch < " " for ch in requested_by):
-            raise InvalidInput("requestedBy has control characters", field="requestedBy")
-        async with self._db.read() as session:
-            page = await repo.page_operations(
-                session,
-                first=first,
-                after=after,
-                statuses=statuses,
-                kinds=kinds,
-                include_dismissed=include_dismissed,
-                requested_by=requested_by,
-            )
-        items = [live.op if (live := self._live.get(op.id)) else op for op in page.items]
-        return dataclasses.replace(page, items=items)
-
-    async def read_log(self, op_id: str, *, after: int, limit: int | None) -> list[LogEntry]:
-        """Log lines after a sequence number: from memory while fresh, else from the database."""
-        live = self._live.get(op_id)
-        if live is not None and (lines := live.log_after(after)) is not None:
-            return lines[:limit] if limit is not None else lines
-        # Snapshot memory before reading the database: a flush in between moves lines from
-        # one to the other, and taking memory first means no line falls in the gap.
-        pending = list(live.unflushed) if live and not live.durable_log else []
-        async with self._db.read() as session:
-            lines = await repo.read_log(session, op_id, after=after, limit=limit)
-        last = lines[-1].sequence if lines else after
-        for entry in pending:
-            if limit is not None and len(lines) >= limit:
-                break
-            if entry.sequence == last + 1:
-                lines.append(entry)
-                last = entry.sequence
-        return lines
 
     # -- operationsChanged fan-out --------------------------------------------------------
 

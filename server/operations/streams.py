@@ -21,7 +21,7 @@ async def follow_operation(runner: OperationRunner, op_id: str) -> AsyncIterator
     """The operation's state now, then after each change (coalesced), ending after the last."""
     live = runner.live(op_id)
     if live is None:
-        op = await runner.get(op_id)
+        op = await runner.history.get(op_id)
         if op is None:
             raise NotFound(f"no operation with id {op_id!r}", field="id")
         yield op
@@ -43,7 +43,7 @@ async def follow_operation(runner: OperationRunner, op_id: str) -> AsyncIterator
 async def follow_log(runner: OperationRunner, op_id: str, after: int = 0) -> AsyncIterator[LogEntry]:
     """Stored lines after `after`, then new ones as they are written, ending with the operation."""
     live = runner.live(op_id)
-    if live is None and await runner.get(op_id) is None:
+    if live is None and await runner.history.get(op_id) is None:
         raise NotFound(f"no operation with id {op_id!r}", field="id")
     while True:
         seen = live.log_signal.version if live else 0
@@ -52,7 +52,7 @@ async def follow_log(runner: OperationRunner, op_id: str, after: int = 0) -> Asy
         # of it): every follower wakes at the end, and none of them should need a query.
         lines = live.log_after(after) if live is not None else None
         if lines is None:
-            lines = await runner.read_log(op_id, after=after, limit=LOG_PAGE)
+            lines = await runner.history.read_log(op_id, after=after, limit=LOG_PAGE)
         else:
             lines = lines[:LOG_PAGE]
         for entry in lines:
@@ -75,7 +75,7 @@ async def follow_changes(runner: OperationRunner) -> AsyncIterator[Operation]:
             await runner.changes.changed.wait(seen)
             seen = runner.changes.changed.version
             while listener.dirty:
-                op = await runner.get(listener.dirty.pop())
+                op = await runner.history.get(listener.dirty.pop())
                 if op is not None:
                     yield op
     finally:

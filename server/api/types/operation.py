@@ -83,7 +83,7 @@ class Operation(Node):
         if first is not None and not 0 <= first <= MAX_LOG_PAGE:
             raise ClientError(f"first must be between 0 and {MAX_LOG_PAGE}", "INVALID_INPUT")
         limit = MAX_LOG_PAGE if first is None else first
-        lines = await info.context.services.runner.read_log(
+        lines = await info.context.services.runner.history.read_log(
             str(self.id), after=max(after_sequence or 0, 0), limit=limit
         )
         return [LogEntry.from_domain(line) for line in lines]

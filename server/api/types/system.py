@@ -33,7 +33,7 @@ class System:
 
         if self.operation_id is None:
             return None
-        op = await info.context.services.runner.get(self.operation_id)
+        op = await info.context.services.runner.history.get(self.operation_id)
         return Operation.from_domain(op) if op else None
 
     @strawberry.field(

@@ -68,21 +68,18 @@ class HashCache:
 
     def remember(self, path: str, key: FileKey, digest: str, *, hashed_at_ns: int) -> None:
         """Record a digest, unless the file changed too shortly before it was read."""
-        if max(key[3], key[4]) >= hashed_at_ns - self.racy_ns:
-            return
-        with self._pending_lock:
-            self._pending.append((path, *key, digest))
-            full = len(self._pending) >= PENDING_LIMIT
-        if full:
-            self.flush()
+        if max(key[3], key[4]) < hashed_at_ns - self.racy_ns:
+            self._add(path, key, digest)
 
     def remember_written(self, path: str, key: FileKey, digest: str, *, written_after_ns: int) -> None:
         """Record the digest of a file an apply wrote (hashing the bytes as it wrote them),
         then gave back an old mtime. Its ctime is new, so `remember` would refuse it; but
         any write after ours sets the mtime to the present, later than `written_after_ns`,
         so the key changes. A file whose own mtime is that recent is not recorded."""
-        if key[3] >= written_after_ns - self.racy_ns:
-            return
+        if key[3] < written_after_ns - self.racy_ns:
+            self._add(path, key, digest)
+
+    def _add(self, path: str, key: FileKey, digest: str) -> None:
         with self._pending_lock:
             self._pending.append((path, *key, digest))
             full = len(self._pending) >= PENDING_LIMIT

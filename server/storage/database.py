@@ -90,6 +90,8 @@ class Database:
         try:
             if self._version_connection is None:
                 path = make_url(self.sync_url).database or ""
+                if path in ("", ":memory:") or path.startswith("file:"):
+                    return None  # a database of its own per connection, or a URI: not ours to follow
                 # Never waits for a lock (busy_timeout 0): a busy moment answers None, and the
                 # caller reads the database the usual way instead.
                 self._version_connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)

@@ -81,3 +81,9 @@ async def test_unknown_secrets_are_not_remembered(databases: tuple[Database, Dat
 def test_postgresql_has_no_cheap_data_version() -> None:
     # Without one, every request looks its token up, exactly as before the cache.
     assert Database("postgresql://postgres@127.0.0.1:5432/test").data_version() is None
+
+
+def test_an_in_memory_database_has_no_data_version_to_follow() -> None:
+    # Each connection to :memory: is a database of its own: a version read on one would never
+    # move for writes on another, so nothing may be remembered on its word.
+    assert Database("sqlite:///:memory:").data_version() is None

@@ -31,7 +31,7 @@ from server.domain.settings_store import SettingsStore
 from server.domain.step_control import StepControl
 from server.domain.system import SystemMonitor, SystemState, same_content
 from server.operations.live import OperationCancelled, OperationContext
-from server.sources.base import StagedApply
+from server.sources.base import StagedApply, StagingSource
 from server.storage.apply_journal import ApplyJournal, ApplyPhase, JournalRecord
 from server.storage.content_store import ContentStore
 
@@ -185,6 +185,12 @@ class ApplyRun:
                 self.ctx.log(f"Removed safety restore point {safety_id}: nothing was changed, so it is not needed.")
         except Exception:
             log.exception("could not remove safety restore point %s", safety_id)
+        for source in self._t.restore_points.sources:
+            if isinstance(source, StagingSource):
+                try:
+                    await asyncio.to_thread(source.discard_leftovers)
+                except OSError:
+                    log.exception("could not remove what staging source %s left", source.name)
         await self.release()
 
     # -- replacing the sources ----------------------------------------------------------

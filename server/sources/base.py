@@ -92,3 +92,7 @@ class StagingSource(Protocol):
         """Write the new state aside (blocking: call it in a thread). A blob that does not
         match its SHA-256 raises OperationFailed("CORRUPT_CONTENT"), and nothing is left behind."""
         ...
+
+    def discard_leftovers(self) -> None:
+        """Remove a staged state that a stopped process left aside, unused (blocking)."""
+        ...

@@ -24,7 +24,7 @@ from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
 from server.sources.hash_cache import FileKey, HashCache, file_key
-from server.sources.tree_apply import StagedTree, commit_tree, stage_tree
+from server.sources.tree_apply import StagedTree, commit_tree, side_paths, stage_tree
 from server.sources.tree_trash import remove_in_background, remove_tree
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 
@@ -76,6 +76,12 @@ class DirectorySource:
         with self._failures(root):
             staged = stage_tree(root, entries, open_blob, on_bytes=on_bytes, should_stop=should_stop)
         return StagedDirectory(self, staged, started_ns)
+
+    def discard_leftovers(self) -> None:
+        """Remove a staging folder that a process stopped before its apply changed anything
+        left beside the folder (the next apply would too, but it may be far off)."""
+        stage, _ = side_paths(Path(os.path.realpath(self.path)))
+        remove_tree(stage)
 
     @contextlib.contextmanager
     def _failures(self, root: Path) -> Iterator[None]:

@@ -4,13 +4,22 @@ the digests written by the apply still sees a later change."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.api.test_every_source_round_trip import ENTRIES, make_tree, tree_state
 from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
-from tests.support.apply import blob_path, modules, operation, restore_points, start_apply, system
+from tests.support.apply import (
+    blob_path,
+    modules,
+    operation,
+    restore_points,
+    start_apply,
+    system,
+    wait_for_pause,
+)
 from tests.support.server_process import ServerProcess
 
 MATCHES = "query($id: ID!) { system { matchesRestorePoint(id: $id) } }"
@@ -73,3 +82,29 @@ async def test_after_a_folder_apply_a_change_that_keeps_size_and_mtime_is_still_
     logo.write_bytes(bytes(reversed(logo.read_bytes())))  # same size
     os.utime(logo, ns=(info.st_atime_ns, info.st_mtime_ns))  # and the mtime put back
     assert (await execute(server, MATCHES, id=point_id))["system"]["matchesRestorePoint"] is False
+
+
+async def test_a_staged_tree_left_by_a_killed_server_is_removed_at_the_next_start(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """Killed after staging, before anything changed: the resumed apply fails as it should,
+    and the staged copy beside the folder is taken away then, not at some later apply."""
+    server, site = folder_server(make_server, tmp_path)
+    point_id = (await create_and_wait(server, "base"))["restorePoint"]["id"]
+    (site / "conf.d" / "main.yaml").write_text("listen: 8080\n")
+    tree = tree_state(site)
+    await asyncio.to_thread(server.stop)
+    server.env_overrides["BACKUPS_TEST_PAUSE_AT"] = "safety"  # staging is done by then
+    await asyncio.to_thread(server.start)
+
+    op = await start_apply(server, point_id, safety=True)
+    await wait_for_pause(server, op["id"])
+    assert (tmp_path / ".site.backups-stage").is_dir()
+    await asyncio.to_thread(server.kill)
+    server.env_overrides.pop("BACKUPS_TEST_PAUSE_AT")
+    await asyncio.to_thread(server.start)
+
+    final = await wait_for_operation(server, op["id"])
+    assert final["status"] == "FAILED" and "before the apply changed anything" in final["error"]["message"]
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".site")]
+    assert tree_state(site) == tree

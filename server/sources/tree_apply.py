@@ -30,7 +30,7 @@ from server.sources.tree_build import build_tree, ns_since_epoch
 from server.sources.tree_carry import carry_unmanaged
 from server.sources.tree_trash import remove_tree, take_out, trash_name
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
-from server.storage.durability import flush_files
+from server.storage.durability import flush_files, fsync_path
 
 
 
@@ -111,7 +111,7 @@ def commit_tree(
         # filesystem flush, not an fsync per file (see server/storage/durability.py).
         flush_files(stage, [stage / e.path for e, _ in written])
         for folder in [stage, *(stage / e.path for e in planned if e.kind is EntryKind.DIRECTORY)]:
-            _fsync(folder)  # their names live in folders
+            fsync_path(folder)  # their names live in folders
     except BaseException:
         remove_tree(stage)
         raise
@@ -147,7 +147,7 @@ def recover(root: Path, stage: Path, old: Path) -> None:
     take_out(root)
     if not os.path.lexists(root) and old.is_dir() and not old.is_symlink():
         os.rename(old, root)  # the crash hit between the two renames of the fallback swap
-        _fsync(root.parent)
+        fsync_path(root.parent)
     remove_tree(stage)
     remove_tree(old)
 
@@ -208,7 +208,7 @@ def _swap(root: Path, stage: Path, old: Path, exchange: bool) -> Path | None:
         os.rename(root, old)
         os.rename(stage, root)  # a crash between these two: recover() puts `old` back
         outgoing = old
-    _fsync(root.parent)
+    fsync_path(root.parent)
     if outgoing is None:
         return None
     trash = trash_name(root)
@@ -232,11 +232,3 @@ def _exchange(a: Path, b: Path) -> bool:
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
         return False
     raise OSError(code, os.strerror(code), str(b))
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from server.domain.models import EntryKind, ManifestEntry, OperationError
+from server.storage.durability import fsync_path
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class ApplyJournal:
             os.replace(tmp_name, self.path)
         finally:
             Path(tmp_name).unlink(missing_ok=True)
-        _fsync_dir(self.path.parent)
+        fsync_path(self.path.parent)  # a rename or unlink is durable once its folder is flushed
 
     def clear(self, operation_id: str | None = None) -> None:
         """Remove the journal (only if it is `operation_id`'s, when given)."""
@@ -93,22 +94,13 @@ class ApplyJournal:
             if current is None or current.operation_id != operation_id:
                 return
         self.path.unlink(missing_ok=True)
-        _fsync_dir(self.path.parent)
+        fsync_path(self.path.parent)
 
     def set_aside(self) -> Path:
         """Move an unreadable journal out of the way, keeping it for a person to look at."""
         target = self.path.with_name(f"{self.path.name}.unreadable-{datetime.now(UTC):%Y%m%dT%H%M%S}")
         os.replace(self.path, target)
         return target
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename (or unlink) itself is durable only once the folder is flushed.
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _encode(record: JournalRecord) -> dict[str, Any]:

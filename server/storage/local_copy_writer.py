@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from server.domain.models import EntryKind, ManifestEntry, RestorePoint
+from server.storage.durability import fsync_path
 from server.storage.local_copy_manifest import (
     MANIFEST_NAME,
     ArchiveLimits,
@@ -88,7 +89,7 @@ def write_local_copy(
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_folder(target.parent)
+    fsync_path(target.parent)
     return size
 
 
@@ -103,14 +104,6 @@ def _check_writable(entries: list[ManifestEntry], manifest: bytes, limits: Archi
         )
     if problem:
         raise ValueError(f"cannot write a local copy: the restore point {problem}")
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,12 @@ async def stage_sources(ctx: OperationContext, plan: ApplyPlan, store: ContentSt
             ctx.log(f"Staging source {source.name!r}: writing {len(entries)} items beside it, checking each.")
             ctx.progress(done / total, f"Staging {source.name}")
             section = ctx.section(done / total, (done + sum(e.size for e in entries)) / total)
-            staged[source.name] = await _stage_one(section, plan, source, entries, store)
+            ready = staged[source.name] = await _stage_one(section, plan, source, entries, store)
+            if ready.kept:
+                ctx.log(
+                    f"Source {source.name!r}: {ready.kept} files were already as the restore point has "
+                    "them and are kept as they are; the rest was written from the store."
+                )
             done += sum(e.size for e in entries)
     except BaseException:
         await discard_staged(staged)

@@ -67,6 +67,10 @@ class StagingStopped(Exception):
 class StagedApply(Protocol):
     """A source's new state, written aside and checked, not yet in place."""
 
+    # Items the live state already held as the restore point has them, kept rather than
+    # written again from the store (for the log).
+    kept: int
+
     async def commit(self) -> None:
         """Put the staged state in place, atomically (as `apply` would have)."""
         ...

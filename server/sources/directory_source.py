@@ -14,7 +14,7 @@ import io
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -25,6 +25,7 @@ from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
 from server.sources.hash_cache import FileKey, HashCache, file_key
 from server.sources.tree_apply import StagedTree, commit_tree, side_paths, stage_tree
+from server.sources.tree_reuse import LiveFiles, unlink_old_names
 from server.sources.tree_trash import remove_in_background, remove_tree
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 
@@ -73,9 +74,14 @@ class DirectorySource:
         written; the folder is untouched until `commit`. Blocking: call it in a thread."""
         root = Path(os.path.realpath(self.path))
         started_ns = time.time_ns()
+        # Files the hash cache vouches for are kept, not rewritten (tree_reuse.py); with
+        # `verify = "full"` there is no cache, and every file is written from the store.
+        live = LiveFiles(root, self._cache.known(str(root))) if self._cache else None
         with self._failures(root):
-            staged = stage_tree(root, entries, open_blob, on_bytes=on_bytes, should_stop=should_stop)
-        return StagedDirectory(self, staged, started_ns)
+            staged = stage_tree(root, entries, open_blob, on_bytes=on_bytes, should_stop=should_stop, live=live)
+        if live is not None and self._cache is not None:
+            live.remember(self._cache, started_ns=started_ns)
+        return StagedDirectory(self, staged, started_ns, live.relinked if live else {})
 
     def discard_leftovers(self) -> None:
         """Remove a staging folder that a process stopped before its apply changed anything
@@ -95,16 +101,23 @@ class DirectorySource:
                 "APPLY_FAILED", f"source {self.name!r}: could not write {root}: {_reason(error)}"
             ) from error
 
-    def _commit(self, staged: StagedTree, started_ns: int) -> None:
+    def _commit(self, staged: StagedTree, started_ns: int, relinked: Mapping[str, tuple[FileKey, str]]) -> None:
+        def remove(old: Path) -> None:
+            # The old tree is deleted after the apply, in the background (see tree_trash.py);
+            # the second names of kept files first, so the hash cache stays right for them.
+            unlink_first = partial(unlink_old_names, old, staged.root, relinked, self._cache, started_ns=started_ns)
+            remove_in_background(old, first=unlink_first if relinked else None)
+
         with self._failures(staged.root):
-            # The old tree is deleted after the apply, in the background (see tree_trash.py).
-            written = commit_tree(staged, self.filter, remove=remove_in_background)
+            written = commit_tree(staged, self.filter, remove=remove)
         if self._cache is None:
             return
         # Each file was hashed as it was written, so its digest is known: remembering it
         # lets the apply's read-back (and the next capture) skip reading it again.
         for entry, info in written:
             assert entry.sha256 is not None
+            if entry.path in relinked:
+                continue  # recorded when kept, and again by the removal of its old name
             self._cache.remember_written(
                 str(staged.root / entry.path), file_key(info), entry.sha256, written_after_ns=started_ns
             )
@@ -241,14 +254,22 @@ class DirectorySource:
 class StagedDirectory:
     """A directory source's new tree, built beside the folder and checked, not yet swapped in."""
 
-    def __init__(self, source: DirectorySource, staged: StagedTree, started_ns: int) -> None:
+    def __init__(
+        self,
+        source: DirectorySource,
+        staged: StagedTree,
+        started_ns: int,
+        relinked: Mapping[str, tuple[FileKey, str]],
+    ) -> None:
         self._source = source
         self._staged = staged
         self._started_ns = started_ns
+        self._relinked = relinked
+        self.kept = len(relinked)
 
     async def commit(self) -> None:
         """Swap the new tree in (what the globs leave out is carried over into it first)."""
-        await asyncio.to_thread(self._source._commit, self._staged, self._started_ns)
+        await asyncio.to_thread(self._source._commit, self._staged, self._started_ns, self._relinked)
 
     async def discard(self) -> None:
         await asyncio.to_thread(remove_tree, self._staged.stage)

@@ -28,10 +28,10 @@ from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob
 from server.sources.tree_build import build_tree, ns_since_epoch
 from server.sources.tree_carry import carry_unmanaged
+from server.sources.tree_reuse import LiveFiles
 from server.sources.tree_trash import remove_tree, take_out, trash_name
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 from server.storage.durability import flush_files, fsync_path
-
 
 
 def side_paths(root: Path) -> tuple[Path, Path]:
@@ -47,6 +47,7 @@ class StagedTree:
     stage: Path
     old: Path
     planned: list[ManifestEntry]
+    kept: frozenset[str] = frozenset()  # paths hard-linked from the live tree (tree_reuse.py)
 
 
 def apply_tree(
@@ -68,9 +69,11 @@ def stage_tree(
     *,
     on_bytes: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    live: LiveFiles | None = None,
 ) -> StagedTree:
     """Build the new tree beside `root`, checking every file's SHA-256 as it is written;
-    `root` itself is not touched. On any failure nothing is left behind."""
+    `root` itself is not touched. On any failure nothing is left behind. With `live`, files
+    the live tree already holds as they should be are linked, not written."""
     planned = check_entries(entries)
     stage, old = side_paths(root)
     recover(root, stage, old)
@@ -81,11 +84,13 @@ def stage_tree(
     root.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.mkdir(stage, 0o700)
-        build_tree(stage, planned, open_blob, on_bytes=on_bytes, should_stop=should_stop)
+        keep = live.keep if live is not None and root.is_dir() else None
+        build_tree(stage, planned, open_blob, on_bytes=on_bytes, should_stop=should_stop, keep=keep)
     except BaseException:
         remove_tree(stage)
         raise
-    return StagedTree(root, stage, old, planned)
+    kept = frozenset(live.relinked) if keep is not None and live is not None else frozenset()
+    return StagedTree(root, stage, old, planned, kept)
 
 
 def commit_tree(
@@ -105,13 +110,16 @@ def commit_tree(
     try:
         current = walk_tree(root, path_filter) if root.is_dir() else None
         carried = carry_unmanaged(root, stage, current.unmanaged) if current else []
-        _finish_metadata(stage, planned, carried, root)
-        written = [(e, os.lstat(stage / e.path)) for e in planned if e.kind is EntryKind.FILE]
+        _finish_metadata(stage, planned, carried, root, staged.kept)
+        prefix = f"{stage}/"  # strings: a Path per entry cost more than its lstat
+        written = [(e, os.lstat(prefix + e.path)) for e in planned if e.kind is EntryKind.FILE]
         # Everything staged reaches the disk before the swap makes it the live tree: one
-        # filesystem flush, not an fsync per file (see server/storage/durability.py).
-        flush_files(stage, [stage / e.path for e, _ in written])
-        for folder in [stage, *(stage / e.path for e in planned if e.kind is EntryKind.DIRECTORY)]:
-            fsync_path(folder)  # their names live in folders
+        # filesystem flush, not an fsync per file and folder (see server/storage/durability.py).
+        flush_files(
+            stage,
+            (stage / e.path for e, _ in written),
+            folders=[stage, *(stage / e.path for e in planned if e.kind is EntryKind.DIRECTORY)],
+        )
     except BaseException:
         remove_tree(stage)
         raise
@@ -152,7 +160,9 @@ def recover(root: Path, stage: Path, old: Path) -> None:
     remove_tree(old)
 
 
-def _finish_metadata(stage: Path, planned: list[ManifestEntry], carried: list[TreeItem], root: Path) -> None:
+def _finish_metadata(
+    stage: Path, planned: list[ManifestEntry], carried: list[TreeItem], root: Path, kept: frozenset[str]
+) -> None:
     """Modes and mtimes of links, then folders deepest first (writing inside a folder
     changes its mtime, and a read-only folder must be finished last). Files got theirs
     as they were written (tree_build.py)."""
@@ -170,7 +180,8 @@ def _finish_metadata(stage: Path, planned: list[ManifestEntry], carried: list[Tr
         for depth in range(1, len(parts)):
             folders.setdefault("/".join(parts[:depth]), (0o755, None))
     if os.geteuid() == 0 and root.is_dir():
-        _keep_owners(stage, root, [entry.path for entry in planned])
+        # A kept file has its owner already, and a chown would move its ctime again.
+        _keep_owners(stage, root, [entry.path for entry in planned if entry.path not in kept])
     for path in sorted(folders, key=lambda p: p.count("/"), reverse=True):
         mode, mtime_ns = folders[path]
         os.chmod(stage / path, stat.S_IMODE(mode))
@@ -188,13 +199,14 @@ def _keep_owners(stage: Path, root: Path, paths: list[str]) -> None:
     made_by_us = (os.geteuid(), os.getegid())
     top = os.stat(root)
     os.chown(stage, top.st_uid, top.st_gid)
+    live, staged = f"{root}/", f"{stage}/"
     for path in paths:  # sorted: a folder comes before what it holds
         try:
-            info = os.lstat(root / path)
+            info = os.lstat(live + path)
         except FileNotFoundError:
-            info = os.lstat((stage / path).parent)
+            info = os.lstat(os.path.dirname(staged + path))
         if (info.st_uid, info.st_gid) != made_by_us:
-            os.chown(stage / path, info.st_uid, info.st_gid, follow_symlinks=False)
+            os.chown(staged + path, info.st_uid, info.st_gid, follow_symlinks=False)
 
 
 def _swap(root: Path, stage: Path, old: Path, exchange: bool) -> Path | None:

@@ -29,6 +29,8 @@ CHUNK = 1024 * 1024
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LINK_TARGET = 4096
 WORKERS = 2
+# Puts a file in place some other way than writing it from the store; False if it did not.
+Keep = Callable[[ManifestEntry, Path], bool]
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -40,18 +42,22 @@ def build_tree(
     on_bytes: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     workers: int | None = None,
+    keep: Keep | None = None,
 ) -> None:
-    """Make every folder, link and file of `planned` (sorted by path) under `stage`."""
+    """Make every folder, link and file of `planned` (sorted by path) under `stage`; a file
+    that `keep` puts in place itself (tree_reuse.py) is not written from the store."""
+    made: set[str] = {""}  # folders made so far, relative to `stage` ("" is `stage` itself)
     for entry in planned:
-        _make_parents(stage, entry.path)
-        if entry.kind is EntryKind.DIRECTORY and not (stage / entry.path).is_dir():
-            os.mkdir(stage / entry.path, 0o700)
+        _make_folder(stage, entry.path if entry.kind is EntryKind.DIRECTORY else entry.path.rpartition("/")[0], made)
     for entry in planned:
         if entry.kind is EntryKind.SYMLINK:
             _make_link(stage / entry.path, entry, open_blob)
     # Largest first, so the threads finish together rather than one writing the last big file.
     files = sorted((e for e in planned if e.kind is EntryKind.FILE), key=lambda e: e.size, reverse=True)
-    _write_all(stage, files, open_blob, on_bytes or (lambda _n: None), should_stop or (lambda: False), workers or WORKERS)
+    _write_all(
+        stage, files, open_blob, on_bytes or (lambda _n: None), should_stop or (lambda: False), workers or WORKERS,
+        keep or (lambda _entry, _target: False),
+    )
 
 
 def _write_all(
@@ -61,6 +67,7 @@ def _write_all(
     on_bytes: Callable[[int], None],
     should_stop: Callable[[], bool],
     workers: int,
+    keep: Keep,
 ) -> None:
     queue: Iterator[ManifestEntry] = iter(files)
     lock = threading.Lock()
@@ -77,7 +84,9 @@ def _write_all(
             try:
                 if should_stop():
                     raise StagingStopped
-                _write_file(stage / entry.path, entry, open_blob)
+                target = stage / entry.path
+                if not keep(entry, target):
+                    _write_file(target, entry, open_blob)
                 on_bytes(entry.size)
             except BaseException as error:  # noqa: BLE001 - handed to the caller's thread below
                 with lock:
@@ -94,13 +103,18 @@ def _write_all(
         raise failures[0]
 
 
-def _make_parents(stage: Path, path: str) -> None:
-    parts = path.split("/")[:-1]
-    folder = stage
-    for part in parts:
-        folder = folder / part
-        if not folder.is_dir():
-            os.mkdir(folder, 0o700)
+def _make_folder(stage: Path, path: str, made: set[str]) -> None:
+    """Make the folder `path` and any missing parents; `made` remembers them, so each is
+    made once without a stat (the stage is new: nothing else is in it yet)."""
+    if path in made:
+        return
+    _make_folder(stage, path.rpartition("/")[0], made)
+    try:
+        os.mkdir(f"{stage}/{path}", 0o700)
+    except FileExistsError:
+        if not os.path.isdir(f"{stage}/{path}"):
+            raise
+    made.add(path)
 
 
 def _make_link(target: Path, entry: ManifestEntry, open_blob: OpenBlob) -> None:

@@ -17,6 +17,7 @@ import os
 import shutil
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,12 @@ def trash_name(root: Path) -> Path:
     return root.parent / f".{root.name}.backups-trash-{os.getpid()}-{next(_numbers)}"
 
 
-def remove_in_background(path: Path) -> None:
-    """Delete the folder `path` in a background thread."""
+def remove_in_background(path: Path, first: Callable[[], None] | None = None) -> None:
+    """Delete the folder `path` in a background thread (after running `first` there)."""
     def run() -> None:
         try:
+            if first is not None:
+                first()
             remove_tree(path)
         except OSError:
             log.exception("could not remove %s; the next apply of its folder tries again", path)

@@ -42,12 +42,13 @@ def fsync_path(path: Path, flags: int = os.O_RDONLY) -> None:
         os.close(fd)
 
 
-def flush_files(folder: Path, files: Iterable[Path]) -> None:
-    """Make `files` (all under `folder`'s filesystem) and their folder entries durable."""
+def flush_files(folder: Path, files: Iterable[Path], folders: Iterable[Path] = ()) -> None:
+    """Make `files` (all under `folder`'s filesystem), their folder entries and `folders`
+    durable. Lazy iterables are fine: with syncfs they are never walked."""
     if syncfs(folder):
         return
     files = list(files)
     for file in files:
         fsync_path(file)
-    for parent in {file.parent for file in files}:
+    for parent in {file.parent for file in files} | set(folders):
         fsync_path(parent, os.O_RDONLY | os.O_DIRECTORY)

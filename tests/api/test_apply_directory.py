@@ -1,11 +1,13 @@
 """Applying a restore point that holds a folder tree, through the API: damaged content is
-found while the new tree is staged, before anything changes; and the read-back that trusts
-the digests written by the apply still sees a later change."""
+found while the new tree is staged, before anything changes; files the folder already holds
+as the restore point has them are kept, not rewritten; and the read-back that trusts the
+digests written by the apply still sees a later change."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from tests.support.apply import (
 from tests.support.server_process import ServerProcess
 
 MATCHES = "query($id: ID!) { system { matchesRestorePoint(id: $id) } }"
+POINT_SIZES = """query($a: ID!, $b: ID!) { a: restorePoint(id: $a) { checksum storedBytes }
+    b: restorePoint(id: $b) { checksum storedBytes } }"""
 
 
 def folder_server(make_server: Callable[..., ServerProcess], tmp_path: Path) -> tuple[ServerProcess, Path]:
@@ -48,6 +52,9 @@ async def test_damaged_folder_content_refuses_before_anything_changes(
     content[50_000] ^= 0xFF  # one byte, deep inside: only hashing all of it finds this
     blob.write_bytes(bytes(content))
     (site / "conf.d" / "main.yaml").write_text("listen: 8080\n")
+    # Changed in the folder too, so the apply must write it from the damaged blob (a file
+    # the folder still holds as it was is kept as it is, and its blob is not read).
+    (site / "media" / "logo.bin").write_bytes(b"a newer logo")
     await update_settings(server, "audio", {"masterVolume": 6.0})
     tree, settings, points = tree_state(site), await modules(server), await restore_points(server)
 
@@ -82,6 +89,37 @@ async def test_after_a_folder_apply_a_change_that_keeps_size_and_mtime_is_still_
     logo.write_bytes(bytes(reversed(logo.read_bytes())))  # same size
     os.utime(logo, ns=(info.st_atime_ns, info.st_mtime_ns))  # and the mtime put back
     assert (await execute(server, MATCHES, id=point_id))["system"]["matchesRestorePoint"] is False
+
+
+async def test_files_the_folder_already_holds_are_kept_and_the_next_capture_reads_nothing(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server, site = folder_server(make_server, tmp_path)
+    await asyncio.sleep(2.2)  # past the hash cache's racy window: files hashed now are remembered
+    point = (await create_and_wait(server, "base"))["restorePoint"]
+    tree = tree_state(site)
+    logo_inode = (site / "media" / "logo.bin").stat().st_ino
+    (site / "conf.d" / "main.yaml").write_text("listen: 8080\n")
+    (site / "start.sh").unlink()
+
+    final = await wait_for_operation(server, (await start_apply(server, point["id"]))["id"])
+
+    assert final["status"] == "SUCCEEDED", final
+    assert tree_state(site) == tree
+    assert (site / "media" / "logo.bin").stat().st_ino == logo_inode  # kept, not written again
+    log = [line["message"] for line in (await operation(server, final["id"]))["log"]]
+    assert any("2 files were already as the restore point has them and are kept" in line for line in log), log
+    assert any("Read back: the configuration matches" in line for line in log)
+    # The old tree's second names go in the background; then the hash cache still knows
+    # the kept files, so capturing the unchanged folder again stores nothing new.
+    deadline = time.monotonic() + 10
+    while [n for n in os.listdir(tmp_path) if n.startswith(".site")] and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    capture = await create_and_wait(server, "again")
+    sizes = await execute(server, POINT_SIZES, a=point["id"], b=capture["restorePoint"]["id"])
+    assert sizes["a"]["checksum"] == sizes["b"]["checksum"] and sizes["b"]["storedBytes"] == 0
+    log = [line["message"] for line in (await operation(server, capture["id"]))["log"]]
+    assert any("4 unchanged items reused without being read again" in line for line in log), log
 
 
 async def test_a_staged_tree_left_by_a_killed_server_is_removed_at_the_next_start(

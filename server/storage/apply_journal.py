@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from server.domain.models import EntryKind, ManifestEntry, OperationError
 from server.storage.durability import fsync_path
 
@@ -58,6 +60,9 @@ class JournalUnreadable(Exception):
 class ApplyJournal:
     def __init__(self, path: Path) -> None:
         self.path = path
+        # The state before an apply (tens of thousands of entries for a big folder) is the
+        # same in every record from APPLYING on: it is encoded once, not at every phase.
+        self._encoded: tuple[tuple[ManifestEntry, ...], orjson.Fragment] | None = None
 
     def read(self) -> JournalRecord | None:
         """The journal, or None when no apply is in progress."""
@@ -72,7 +77,7 @@ class ApplyJournal:
 
     def write(self, record: JournalRecord) -> None:
         """Replace the journal atomically and durably."""
-        data = json.dumps(_encode(record), indent=1).encode()
+        data = orjson.dumps(_encode(record, self._entries(record.rollback_entries)))
         fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".apply-journal-")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -84,8 +89,14 @@ class ApplyJournal:
             Path(tmp_name).unlink(missing_ok=True)
         fsync_path(self.path.parent)  # a rename or unlink is durable once its folder is flushed
 
+    def _entries(self, entries: tuple[ManifestEntry, ...]) -> orjson.Fragment:
+        if self._encoded is None or self._encoded[0] is not entries:
+            self._encoded = (entries, orjson.Fragment(orjson.dumps([_encode_entry(e) for e in entries])))
+        return self._encoded[1]
+
     def clear(self, operation_id: str | None = None) -> None:
         """Remove the journal (only if it is `operation_id`'s, when given)."""
+        self._encoded = None
         if operation_id is not None:
             try:
                 current = self.read()
@@ -103,7 +114,7 @@ class ApplyJournal:
         return target
 
 
-def _encode(record: JournalRecord) -> dict[str, Any]:
+def _encode(record: JournalRecord, rollback_entries: orjson.Fragment) -> dict[str, Any]:
     return {
         "formatVersion": FORMAT_VERSION,
         "operationId": record.operation_id,
@@ -112,7 +123,7 @@ def _encode(record: JournalRecord) -> dict[str, Any]:
         "safetyRestorePointId": record.safety_restore_point_id,
         "keepSafetyRestorePoint": record.keep_safety_restore_point,
         "sources": list(record.sources),
-        "rollbackEntries": [_encode_entry(e) for e in record.rollback_entries],
+        "rollbackEntries": rollback_entries,
         "error": {"code": record.error.code, "message": record.error.message} if record.error else None,
         "restartStarted": record.restart_started,
         "updatedAt": record.updated_at.isoformat(),

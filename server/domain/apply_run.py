@@ -62,6 +62,7 @@ class ApplyRun:
         self._t = tools
         self.record = record
         self._pins = list(pins)  # the state before: kept from collection until the apply ends
+        self._committed: list[StagedApply] = []  # their replaced state is removed at the end
         self._ctx: OperationContext | None = None
 
     @property
@@ -210,6 +211,7 @@ class ApplyRun:
                 ready = staged.pop(source.name, None)
                 if ready is not None:
                     await ready.commit()
+                    self._committed.append(ready)
                 else:
                     await source.apply(entries, self._t.store.open)
                 ctx.log(f"Source {source.name!r} replaced.")
@@ -331,7 +333,11 @@ class ApplyRun:
         await asyncio.to_thread(self._t.journal.write, self.record)
 
     async def release(self) -> None:
-        """Let go of the snapshot's blobs; what no restore point uses is collected."""
+        """Let go of the snapshot's blobs (what no restore point uses is collected) and of the
+        state the apply replaced."""
+        committed, self._committed = self._committed, []
+        for ready in committed:
+            await ready.tidy()
         pins, self._pins = self._pins, []
         if pins:
             self._t.store.unpin(pins)

@@ -79,6 +79,11 @@ class StagedApply(Protocol):
         """Throw the staged state away; the source is left as it is."""
         ...
 
+    async def tidy(self) -> None:
+        """After `commit`: start removing the state it replaced. Called once the apply has
+        finished, so that work does not compete with the restart and the read-back."""
+        ...
+
 
 @runtime_checkable
 class StagingSource(Protocol):

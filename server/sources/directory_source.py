@@ -61,6 +61,7 @@ class DirectorySource:
         """Swap in a tree built from the entries; what the globs leave out is kept."""
         staged = await asyncio.to_thread(self.stage, entries, open_blob)
         await staged.commit()
+        await staged.tidy()
 
     def stage(
         self,
@@ -101,15 +102,10 @@ class DirectorySource:
                 "APPLY_FAILED", f"source {self.name!r}: could not write {root}: {_reason(error)}"
             ) from error
 
-    def _commit(self, staged: StagedTree, started_ns: int, relinked: Mapping[str, tuple[FileKey, str]]) -> None:
-        def remove(old: Path) -> None:
-            # The old tree is deleted after the apply, in the background (see tree_trash.py);
-            # the second names of kept files first, so the hash cache stays right for them.
-            unlink_first = partial(unlink_old_names, old, staged.root, relinked, self._cache, started_ns=started_ns)
-            remove_in_background(old, first=unlink_first if relinked else None)
-
+    def _commit(self, staged: StagedTree, started_ns: int, relinked: Mapping[str, tuple[FileKey, str]],
+                replaced: Callable[[Path], None]) -> None:
         with self._failures(staged.root):
-            written = commit_tree(staged, self.filter, remove=remove)
+            written = commit_tree(staged, self.filter, remove=replaced)
         if self._cache is None:
             return
         # Each file was hashed as it was written, so its digest is known: remembering it
@@ -122,6 +118,13 @@ class DirectorySource:
                 str(staged.root / entry.path), file_key(info), entry.sha256, written_after_ns=started_ns
             )
         self._cache.flush()
+
+    def _remove_old(self, old: Path, staged: StagedTree, started_ns: int,
+                    relinked: Mapping[str, tuple[FileKey, str]]) -> None:
+        """Delete a replaced tree in the background (see tree_trash.py); the second names of
+        kept files first, so the hash cache stays right for them."""
+        unlink_first = partial(unlink_old_names, old, staged.root, relinked, self._cache, started_ns=started_ns)
+        remove_in_background(old, first=unlink_first if relinked else None)
 
     # -- blocking parts, run in worker threads ---------------------------------------------
 
@@ -265,11 +268,20 @@ class StagedDirectory:
         self._staged = staged
         self._started_ns = started_ns
         self._relinked = relinked
+        self._replaced: list[Path] = []
         self.kept = len(relinked)
 
     async def commit(self) -> None:
         """Swap the new tree in (what the globs leave out is carried over into it first)."""
-        await asyncio.to_thread(self._source._commit, self._staged, self._started_ns, self._relinked)
+        await asyncio.to_thread(
+            self._source._commit, self._staged, self._started_ns, self._relinked, self._replaced.append
+        )
+
+    async def tidy(self) -> None:
+        """Start deleting the tree the commit replaced, in the background."""
+        replaced, self._replaced = self._replaced, []
+        for old in replaced:
+            self._source._remove_old(old, self._staged, self._started_ns, self._relinked)
 
     async def discard(self) -> None:
         await asyncio.to_thread(remove_tree, self._staged.stage)

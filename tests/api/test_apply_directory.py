@@ -115,6 +115,7 @@ async def test_files_the_folder_already_holds_are_kept_and_the_next_capture_read
     deadline = time.monotonic() + 10
     while [n for n in os.listdir(tmp_path) if n.startswith(".site")] and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".site")]  # the old tree is gone
     capture = await create_and_wait(server, "again")
     sizes = await execute(server, POINT_SIZES, a=point["id"], b=capture["restorePoint"]["id"])
     assert sizes["a"]["checksum"] == sizes["b"]["checksum"] and sizes["b"]["storedBytes"] == 0

@@ -373,6 +373,9 @@ async def test_staging_leaves_the_folder_untouched_until_commit(tmp_path: Path, 
     await staged.commit()
     assert state(root) == before
     wait_for_removals()
+    assert any(name.startswith(".site.backups-trash-") for name in os.listdir(tmp_path))  # until tidy
+    await staged.tidy()
+    wait_for_removals()
     assert sorted(os.listdir(tmp_path)) == ["blobs", "outside", "site"]
 
     (root / "added.txt").write_text("later")

@@ -15,13 +15,17 @@ from dataclasses import dataclass
 
 from server.domain.models import EntryKind, ManifestEntry
 from server.storage.local_copy_manifest import ArchiveLimits, ContentMismatch, member_name
-from server.storage.parallel_deflate import CHUNK_SIZE, WORKERS, compress_chunk, crc32
+from server.storage.parallel_deflate import CHUNK_SIZE, compress_chunk, crc32
 from server.storage.zip_writer import DEFLATED, STORED
 
 WORTH_COMPRESSING = 0.9  # deflate must save at least 10% (of a member, or its first chunk)
 RATIO_MARGIN = 0.9  # keep clear of the reader's ratio limit
 _BATCH_MEMBERS = 32  # small members prepared by one task
 _BATCH_BYTES = 256 * 1024
+# Content read ahead of the writer (its payloads, mostly deflated, wait in memory): enough to
+# keep both cores busy while the writer encodes and checks a manifest of 24,000 entries.
+_AHEAD_BYTES = 32 * 1024 * 1024
+_AHEAD_MEMBERS = 4096
 
 ReadBlob = Callable[[str, int], bytes]  # (digest, limit): up to `limit` bytes, fewer only at the end
 
@@ -77,7 +81,7 @@ def check_content(entry: ManifestEntry, size: int, digest: str) -> None:
 
 class Lookahead:
     """Starts preparing the next small members while the writer handles this one, in batches,
-    keeping about CHUNK_SIZE * 2 * WORKERS bytes of them in flight."""
+    keeping about _AHEAD_BYTES of them in flight."""
 
     def __init__(self, entries: list[ManifestEntry], start: Callable[[list[ManifestEntry]], Future[list[Prepared]]]) -> None:
         self._entries = entries
@@ -85,7 +89,10 @@ class Lookahead:
         self._started: dict[int, tuple[Future[list[Prepared]], int]] = {}  # index: (its batch, place in it)
         self._next = 0
         self._in_flight = 0  # bytes of the members started and not yet taken
-        self._budget = CHUNK_SIZE * 2 * WORKERS
+
+    def start(self) -> None:
+        """Start the first members, before the writer asks for any."""
+        self._fill(0)
 
     def take(self, index: int) -> Prepared:
         """The prepared member at `index` (a small file), waiting for it if need be."""
@@ -97,7 +104,7 @@ class Lookahead:
     def _fill(self, index: int) -> None:
         self._next = max(self._next, index)
         while self._next < len(self._entries) and (
-            index not in self._started or (self._in_flight < self._budget and len(self._started) < 64 * WORKERS)
+            index not in self._started or (self._in_flight < _AHEAD_BYTES and len(self._started) < _AHEAD_MEMBERS)
         ):
             batch = self._batch()
             if batch:

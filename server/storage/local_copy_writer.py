@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from server.domain.models import EntryKind, ManifestEntry, RestorePoint
-from server.storage.durability import fsync_path
+from server.storage.durability import fsync_path, start_writeback
 from server.storage.local_copy_manifest import (
     MANIFEST_NAME,
     ArchiveLimits,
@@ -54,6 +54,7 @@ from server.storage.zip_writer import DEFLATED, STORED, DateTime, ZipWriter
 
 _MSDOS_DIRECTORY = 0x10
 _WRITE_BUFFER = 1024 * 1024  # small members' headers and payloads leave in few system calls
+_WRITEBACK_STEP = 64 * 1024 * 1024
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _ZIP_END_OF_TIME = (2107, 12, 31, 23, 59, 58)
 
@@ -81,24 +82,28 @@ def write_local_copy(
     differ from its entry. On any failure the target is untouched and no temp file remains.
     """
     entries = list(entries)
-    manifest = encode_manifest(restore_point, entries)
-    _check_writable(entries, manifest, limits)
-    # A leading dot hides the partial file from folder listings.
-    fd, temp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
-    )
-    temp = Path(temp_name)
+    writer = _Writer(open_blob, read_blob, on_bytes, should_stop, limits)
     try:
-        with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as out:
-            writer = _Writer(out, open_blob, read_blob, on_bytes, should_stop, limits)
-            writer.write(manifest, entries, restore_point.created_at)
-            out.flush()
-            os.fsync(out.fileno())
-            size = os.fstat(out.fileno()).st_size
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+        # Small members start deflating while this thread encodes and checks the manifest
+        # (pure Python, ~0.2 s for 24,000 entries); nothing is written before the checks pass.
+        writer.prepare(entries)
+        manifest = encode_manifest(restore_point, entries)
+        _check_writable(entries, manifest, limits)
+        # A leading dot hides the partial file from folder listings.
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+        temp = Path(temp_name)
+        try:
+            with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as out:
+                writer.write(out, manifest, entries, restore_point.created_at)
+                out.flush()
+                os.fsync(out.fileno())
+                size = os.fstat(out.fileno()).st_size
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+    finally:
+        writer.close()
     fsync_path(target.parent)
     return size
 
@@ -138,7 +143,6 @@ class _Writer:
 
     def __init__(
         self,
-        out: BinaryIO,
         open_blob: OpenBlob,
         read_blob: ReadBlob | None,
         on_bytes: Progress | None,
@@ -151,47 +155,54 @@ class _Writer:
         self._should_stop = should_stop
         self._limits = limits
         self._max_ratio = limits.max_ratio * RATIO_MARGIN
-        self._archive = ZipWriter(out)
-
-    def write(self, manifest: bytes, entries: list[ManifestEntry], created_at: datetime) -> None:
-        """Write manifest.json first, then one member per entry in manifest order, then the directory."""
-        archive = self._archive
-        pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="zip-deflate")
+        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="zip-deflate")
         # One thread, so a large member's chunks are hashed in order while others deflate.
-        hashing = ThreadPoolExecutor(1, thread_name_prefix="zip-hash")
-        try:
-            archive.add(
-                MANIFEST_NAME, date_time=_zip_time(created_at), external_attr=(stat.S_IFREG | 0o644) << 16,
-                method=DEFLATED, size=len(manifest), crc=crc32(manifest), payload=compress_chunk(manifest, last=True),
-            )
-            ahead = Lookahead(entries, lambda batch: pool.submit(prepare_batch, batch, self._read_blob, self._limits))
-            for index, entry in enumerate(entries):
-                self._stop_if_asked()
-                name, when, attributes = member_name(entry), _zip_time(entry.mtime or created_at), _attributes(entry)
-                if entry.kind is EntryKind.DIRECTORY:
-                    archive.add(name, date_time=when, external_attr=attributes, method=STORED, size=0, crc=0, payload=b"")
-                elif entry.size <= CHUNK_SIZE:
-                    prepared = ahead.take(index)
-                    archive.add(
-                        name, date_time=when, external_attr=attributes, method=prepared.method,
-                        size=entry.size, crc=prepared.crc, payload=prepared.payload,
-                    )
-                    self._progress(entry.size)
-                else:
-                    self._write_large(entry, name, when, attributes, pool, hashing)
-            archive.close()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            hashing.shutdown(wait=True, cancel_futures=True)
+        self._hashing = ThreadPoolExecutor(1, thread_name_prefix="zip-hash")
+        self._ahead: Lookahead | None = None
+        self._out: BinaryIO  # set by write()
+        self._archive: ZipWriter
+        self._flushed = 0  # bytes of the file handed to the disk so far
+
+    def prepare(self, entries: list[ManifestEntry]) -> None:
+        """Start reading and deflating the first small members (nothing is written yet)."""
+        self._ahead = Lookahead(entries, lambda batch: self._pool.submit(prepare_batch, batch, self._read_blob, self._limits))
+        self._ahead.start()
+
+    def close(self) -> None:
+        """Stop the worker threads (dropping what they had not started)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._hashing.shutdown(wait=True, cancel_futures=True)
+
+    def write(self, out: BinaryIO, manifest: bytes, entries: list[ManifestEntry], created_at: datetime) -> None:
+        """Write manifest.json first, then one member per entry in manifest order, then the central directory."""
+        assert self._ahead is not None, "prepare() first"
+        ahead, archive = self._ahead, ZipWriter(out)
+        self._out, self._archive = out, archive
+        archive.add(
+            MANIFEST_NAME, date_time=_zip_time(created_at), external_attr=(stat.S_IFREG | 0o644) << 16,
+            method=DEFLATED, size=len(manifest), crc=crc32(manifest), payload=compress_chunk(manifest, last=True),
+        )
+        for index, entry in enumerate(entries):
+            self._stop_if_asked()
+            name, when, attributes = member_name(entry), _zip_time(entry.mtime or created_at), _attributes(entry)
+            if entry.kind is EntryKind.DIRECTORY:
+                archive.add(name, date_time=when, external_attr=attributes, method=STORED, size=0, crc=0, payload=b"")
+            elif entry.size <= CHUNK_SIZE:
+                prepared = ahead.take(index)
+                archive.add(
+                    name, date_time=when, external_attr=attributes, method=prepared.method,
+                    size=entry.size, crc=prepared.crc, payload=prepared.payload,
+                )
+                self._progress(entry.size)
+            else:
+                self._write_large(entry, name, when, attributes)
+        archive.close()
 
     # -- large members: streamed, chunks deflated at once ------------------------------------
 
-    def _write_large(
-        self, entry: ManifestEntry, name: str, when: DateTime, attributes: int,
-        pool: ThreadPoolExecutor, hashing: ThreadPoolExecutor,
-    ) -> None:
+    def _write_large(self, entry: ManifestEntry, name: str, when: DateTime, attributes: int) -> None:
         assert entry.sha256 is not None
-        hasher = hashlib.sha256()
+        pool, hashing, hasher = self._pool, self._hashing, hashlib.sha256()
         with self._open_blob(entry.sha256) as blob:
             first = read_up_to(blob, CHUNK_SIZE)
             last = len(first) >= entry.size
@@ -244,6 +255,11 @@ class _Writer:
         if self._on_bytes is not None:
             self._on_bytes(count)
         self._stop_if_asked()
+        if self._archive.position - self._flushed >= _WRITEBACK_STEP:
+            # Hand what is written to the disk now, so the fsync at the end has little left.
+            self._out.flush()
+            start_writeback(self._out.fileno(), self._flushed, self._archive.position - self._flushed)
+            self._flushed = self._archive.position
 
     def _stop_if_asked(self) -> None:
         if self._should_stop is not None and self._should_stop():

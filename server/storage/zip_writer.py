@@ -59,6 +59,11 @@ class ZipWriter:
         self._position = 0
         self._open: _Member | None = None
 
+    @property
+    def position(self) -> int:
+        """Bytes written so far."""
+        return self._position
+
     def add(
         self, name: str, *, date_time: DateTime, external_attr: int, method: int, size: int, crc: int, payload: bytes
     ) -> None:

@@ -78,8 +78,9 @@ def write_local_copy(
 
     `read_blob(digest, limit)`, if given, reads a small blob whole (ContentStore.read); large
     ones are streamed from `open_blob`. Raises ValueError (before touching the folder) if the
-    entries break the format's rules or `limits`, CopyCancelled if `should_stop()` turns true, ContentMismatch if a blob's bytes
-    differ from its entry. On any failure the target is untouched and no temp file remains.
+    entries break the format's rules or `limits`, CopyCancelled if `should_stop()` turns
+    true, ContentMismatch if a blob's bytes differ from its entry. On any failure the target
+    is untouched and no temp file remains.
     """
     entries = list(entries)
     writer = _Writer(open_blob, read_blob, on_bytes, should_stop, limits)

@@ -94,11 +94,13 @@ def _row(label: str, tree: Tree, result: ExportResult, *, judged: bool = True) -
             "1 MiB chunks that continue one deflate stream (pigz style) while a third thread "
             "hashes them in order; incompressible files are stored. The ZIP records are written "
             "by our own writer, so the CRC-32 (zlib-ng's, 5x zlib's speed) is computed on the "
-            "workers. ~5.3 s of CPU for the tree (perf: deflate 3.0 s, SHA-256 0.55 s, kernel "
-            "reads and writes 0.9 s, Python 0.5 s), so two free cores need ~2.7 s; on a machine "
-            "whose other core is busy the export gets one core and zip loses nothing, so the "
-            "ratio moves with the load. Below that only a lower level (zlib-ng's level 5: 5% "
-            "larger on text) or deflated payloads kept between exports would go."
+            "workers. ~5 s of CPU in the writer (perf: deflate 3.2 s, SHA-256 0.6 s, the kernel's "
+            "reads and writes 0.7 s, Python and libc 0.5 s; the server's whole export ~5.8 s with "
+            "loading the entries and answering progress polls), so two free cores need ~2.7 s; "
+            "when another process holds one core the export gets one and zip (one thread) loses "
+            "nothing, so the ratio follows the machine's load. Below that only a lower level "
+            "(zlib-ng's level 5: 13% less deflate CPU, 0.9% larger on the tree's JSON but 8.9% on "
+            "the settings config) or deflated payloads kept between exports would go."
         ),
         numbers={"files": tree.files, "bytes": tree.size, **result.__dict__},
     )

@@ -37,14 +37,12 @@ def syncfs(folder: Path) -> bool:
 
 def start_writeback(fd: int, offset: int, length: int) -> bool:
     """Start writing a range of a file to disk without waiting (Linux sync_file_range); False
-    where unavailable. An fsync later then waits only for what is left."""
+    where unavailable or refused. An fsync later then waits only for what is left."""
     call = getattr(_LIBC, "sync_file_range", None) if _LIBC is not None else None
     if call is None:
         return False
-    if call(fd, ctypes.c_int64(offset), ctypes.c_int64(length), _SYNC_FILE_RANGE_WRITE) != 0:
-        error = ctypes.get_errno()
-        raise OSError(error, os.strerror(error))
-    return True
+    # Only a head start: a failure here is the fsync's to report, with the data it concerns.
+    return bool(call(fd, ctypes.c_int64(offset), ctypes.c_int64(length), _SYNC_FILE_RANGE_WRITE) == 0)
 
 
 def fsync_path(path: Path, flags: int = os.O_RDONLY) -> None:

@@ -114,6 +114,7 @@ class LocalCopyService:
                 restore_point=point,
                 entries=entries,
                 open_blob=self._store.open,
+                read_blob=self._store.read,
                 on_bytes=on_bytes,
                 should_stop=should_stop,
                 limits=self._folder.limits,

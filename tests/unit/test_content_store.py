@@ -4,6 +4,8 @@ import hashlib
 import io
 from pathlib import Path
 
+import pytest
+
 from server.domain.models import EntryKind, ManifestEntry
 from server.domain.manifests import manifest_checksum
 from server.storage.content_store import ContentStore
@@ -113,3 +115,14 @@ def test_temp_files_a_dead_process_left_are_cleared_and_never_taken_for_blobs(tm
     store.clear_temporary()
     assert not stale_beside.exists() and not stale_shared.exists()
     assert list(store.all_digests()) == [digest] and store.verify(digest)
+
+
+def test_read_returns_a_blob_whole_or_up_to_the_limit(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    data = bytes(range(256)) * 40
+    digest = store.put_bytes(data)[0]
+    assert store.read(digest, len(data) + 1) == data  # asking one byte more finds the end
+    assert store.read(digest, 100) == data[:100]
+    assert store.read(store.put_bytes(b"")[0], 10) == b""
+    with pytest.raises(FileNotFoundError):
+        store.read("0" * 64, 10)

@@ -650,3 +650,56 @@ def test_cancelled_verification(tmp_path: Path) -> None:
     path = write_sample(tmp_path).path
     with pytest.raises(CopyCancelled):
         verify_local_copy(path, should_stop=lambda: True)
+
+
+# ---- large members and whole reads ---------------------------------------------------------
+
+
+def _large_entries(store: ContentStore) -> tuple[list[ManifestEntry], dict[str, bytes]]:
+    # Above CHUNK_SIZE, so streamed in chunks: text that deflates, noise that is stored, and
+    # small members on both sides of them.
+    text = b"".join(b"%08d|event.%d|some words that repeat\n" % (n, n % 97) for n in range(100_000))
+    content = {
+        "directory/before.json": NETWORK_JSON,
+        "directory/events.log": text,
+        "directory/video.mp4": random.Random(5).randbytes(2 * 1024 * 1024 + 17),
+        "directory/after.txt": b"after the large ones\n" * 10,
+    }
+    entries = []
+    for name, data in content.items():
+        digest, size, _ = store.put_bytes(data)
+        entries.append(ManifestEntry("directory", name.split("/", 1)[1], EntryKind.FILE, size, digest, 0o644, MTIME))
+    return entries, content
+
+
+def test_large_members_are_chunked_checksummed_and_read_back(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path / "blobs")
+    entries, content = _large_entries(store)
+    target = tmp_path / "copy.zip"
+    write(target, entries, store.open, read_blob=store.read)
+    with zipfile.ZipFile(target) as archive:
+        assert archive.testzip() is None  # the CRC-32s combined from the chunks' are right
+        for name, data in content.items():
+            assert archive.read(name) == data
+        assert archive.getinfo("directory/events.log").compress_type == zipfile.ZIP_DEFLATED
+        assert archive.getinfo("directory/events.log").compress_size < len(content["directory/events.log"]) / 4
+        assert archive.getinfo("directory/video.mp4").compress_type == zipfile.ZIP_STORED
+    assert verify_local_copy(target).entries == entries
+    if shutil.which("unzip"):
+        subprocess.run(["unzip", "-tq", str(target)], capture_output=True, check=True)
+
+
+@pytest.mark.parametrize("damaged", ["directory/events.log", "directory/video.mp4", "directory/after.txt"])
+def test_a_damaged_blob_fails_the_copy_whether_read_whole_or_streamed(tmp_path: Path, damaged: str) -> None:
+    store = ContentStore(tmp_path / "blobs")
+    entries, content = _large_entries(store)
+    entry = next(e for e in entries if member_name(e) == damaged)
+    blob = store.path_of(entry.sha256 or "")
+    spoiled = bytearray(blob.read_bytes())
+    spoiled[len(spoiled) // 2] ^= 1  # one bit, same size
+    blob.write_bytes(bytes(spoiled))
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    with pytest.raises(ContentMismatch, match="other bytes of the same size"):
+        write(folder / "copy.zip", entries, store.open, read_blob=store.read)
+    assert os.listdir(folder) == []

@@ -50,7 +50,7 @@ class LiveFiles:
         # relative path -> (key after the link, digest)
         self.relinked: dict[str, tuple[FileKey, str]] = {}
 
-    def keep(self, entry: ManifestEntry, target: Path) -> bool:
+    def keep(self, entry: ManifestEntry, target: str) -> bool:
         """Hard-link the live file at the entry's path to `target` if it is the entry
         already; False (nothing made) when it is not, or cannot be linked."""
         absolute = self._prefix + entry.path

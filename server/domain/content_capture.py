@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import BinaryIO, Self
 
@@ -22,7 +22,7 @@ from server.domain.manifests import manifest_digests
 from server.domain.models import EntryKind, ManifestEntry
 from server.operations.live import OperationContext
 from server.sources.base import SnapshotItem, Source
-from server.storage.content_store import ContentStore
+from server.storage.content_store import ContentStore, read_up_to
 
 BATCH_SECONDS = 0.05  # a worker-thread batch ends after this long (or after one big item)
 PROGRESS_BYTES = 32 * 1024 * 1024  # inside a big file, report progress this often
@@ -30,6 +30,7 @@ SMALL_ITEM = 1024 * 1024  # read whole and stored by a reader thread
 READERS = 2
 MAX_READING = 512  # small items in flight per batch: keeps a batch, and a cancel, short
 _READERS: ThreadPoolExecutor | None = None
+_LARGE: ThreadPoolExecutor | None = None  # one thread for big items, beside the readers
 
 
 @dataclass
@@ -133,7 +134,9 @@ def _store_batch(
     batch: list[tuple[SnapshotItem, str | None]] = []
     first_entry = len(tally.entries)  # the batch's entries are appended after it, in order
     reused: list[str] = []
-    reading: list[tuple[int, Future[Stored]]] = []  # small items being stored by the readers
+    reading: list[tuple[int, Future[Stored]]] = []  # items being stored by the other threads
+    large: Future[Stored] | None = None  # the batch's latest big item
+    waited = 0  # reading[:waited] are done, but for big items
     try:
         for index in range(position, len(items)):
             item = items[index]
@@ -152,8 +155,14 @@ def _store_batch(
                 reading.append((len(batch), _readers().submit(_store_one, store, source, item, report, checkpoint)))
                 batch.append((item, None))
             else:
-                batch.append((item, _read_and_store(store, source, item, pinned, tally, report, checkpoint)))
-            if time.monotonic() - started >= BATCH_SECONDS or len(reading) >= MAX_READING:
+                # A big file is hashed and copied by a thread of its own, so the readers go on
+                # storing the small files after it meanwhile: the two use both cores.
+                large = _large().submit(_store_one, store, source, item, report, checkpoint)
+                reading.append((len(batch), large))
+                batch.append((item, None))
+            if large is not None and not large.done():
+                waited = _wait_for_room(reading, waited, large)  # the batch lasts until it is stored
+            elif time.monotonic() - started >= BATCH_SECONDS or len(reading) >= MAX_READING:
                 break
     finally:
         _collect(reading, source, batch, pinned, tally)
@@ -168,6 +177,24 @@ def _readers() -> ThreadPoolExecutor:
     if _READERS is None:
         _READERS = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="capture-read")
     return _READERS
+
+
+def _large() -> ThreadPoolExecutor:
+    global _LARGE
+    if _LARGE is None:
+        _LARGE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture-large")
+    return _LARGE
+
+
+def _wait_for_room(reading: list[tuple[int, Future[Stored]]], waited: int, large: Future[Stored]) -> int:
+    """Wait for the oldest small items while more than MAX_READING are in flight, so that a
+    batch kept open by a big file holds a bounded number of them; returns the new `waited`."""
+    while len(reading) - waited > MAX_READING:
+        future = reading[waited][1]
+        if future is not large:
+            wait([future])
+        waited += 1
+    return waited
 
 
 def _collect(
@@ -254,7 +281,14 @@ def _store_one(
     progress = _ByteProgress(report, checkpoint)
     try:
         with _SourceStream(item.open) as stream:
-            digest, size, new = store.put_stream(stream, on_bytes=progress)  # type: ignore[arg-type]
+            if item.size <= SMALL_ITEM:
+                # Read whole into a buffer of its own size (one byte more tells a file that
+                # grew): a 1 MiB read buffer per small file cost more than storing the file.
+                data = read_up_to(stream, item.size + 1)  # type: ignore[arg-type]
+                progress(len(data))
+                digest, size, new = store.put_bytes(data)
+            else:
+                digest, size, new = store.put_stream(stream, on_bytes=progress)  # type: ignore[arg-type]
     except _SourceReadError as failed:
         error = failed.error
         raise OperationFailed(

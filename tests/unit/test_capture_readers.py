@@ -52,13 +52,14 @@ def test_order_and_digests_are_kept(tmp_path: Path) -> None:
     assert sorted(pinned) == sorted(digest for _, digest in batch)
 
 
-@pytest.mark.parametrize(("bad", "code"), [("unreadable", "SOURCE_UNAVAILABLE"), ("changed", "SOURCE_CHANGED")])
+@pytest.mark.parametrize(
+    ("bad", "code"), [("unreadable", "SOURCE_UNAVAILABLE"), ("changed", "SOURCE_CHANGED"), ("grew", "SOURCE_CHANGED")]
+)
 def test_a_failing_item_leaves_every_stored_blob_in_pinned(tmp_path: Path, bad: str, code: str) -> None:
     store = ContentStore(tmp_path / "blobs")
     items = [item(f"f{i}.json", f"content {i}".encode()) for i in range(40)]
-    items[17] = item("f17.json", b"content 17", broken=True) if bad == "unreadable" else item(
-        "f17.json", b"content 17", size=999
-    )
+    sizes = {"changed": 999, "grew": 3}  # listed larger than it is, or smaller (read one byte past)
+    items[17] = item("f17.json", b"content 17", broken=bad == "unreadable", size=sizes.get(bad))
     pinned: list[str] = []
     with pytest.raises(OperationFailed) as failure:
         _store_batch(store, FakeSourceName(), items, 0, pinned, CaptureTally(), lambda n: None, lambda: None)
@@ -66,6 +67,35 @@ def test_a_failing_item_leaves_every_stored_blob_in_pinned(tmp_path: Path, bad: 
     stored = set(store.all_digests())
     assert set(pinned) == stored  # nothing stored that the caller cannot release and collect
     assert len(stored) == (39 if bad == "unreadable" else 40)
+    store.unpin(pinned)
+    store.collect(pinned, lambda digest: False)
+    assert list(store.all_digests()) == []
+
+
+def test_big_items_stored_beside_the_small_ones_keep_their_place(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path / "blobs")
+    big = [bytes([n]) * (2 * 1024 * 1024 + n) for n in range(3)]  # past SMALL_ITEM: the big-item thread
+    items = [item(f"f{i:03}.json", f"small {i}".encode()) for i in range(1200)]
+    for n, data in enumerate(big):
+        items.insert(100 + 400 * n, item(f"big{n}.bin", data))
+    pinned: list[str] = []
+    batch = run_batch(store, items, pinned)
+    assert [entry.path for entry, _ in batch] == [i.path for i in items]
+    for (entry, digest), original in zip(batch, items, strict=True):
+        with store.open(digest) as blob:
+            assert blob.read() == original.open().read()  # type: ignore[misc]
+    assert sorted(pinned) == sorted(digest for _, digest in batch)
+
+
+def test_a_failing_big_item_leaves_every_stored_blob_in_pinned(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path / "blobs")
+    items = [item(f"f{i}.json", f"content {i}".encode()) for i in range(600)]
+    items[5] = item("big.bin", b"b" * (2 * 1024 * 1024), size=2 * 1024 * 1024 + 1)  # shorter than listed
+    pinned: list[str] = []
+    with pytest.raises(OperationFailed) as failure:
+        run_batch(store, items, pinned)
+    assert failure.value.code == "SOURCE_CHANGED" and "big.bin" in failure.value.message
+    assert set(pinned) == set(store.all_digests())
     store.unpin(pinned)
     store.collect(pinned, lambda digest: False)
     assert list(store.all_digests()) == []

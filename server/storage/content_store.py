@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from server.storage.durability import flush_files
+from server.storage.durability import flush_files, start_writeback
 
 CHUNK_SIZE = 1024 * 1024
+WRITEBACK_BYTES = 16 * 1024 * 1024  # a big blob's pages are sent to disk this often
 _TEMP_PREFIX = ".put-"  # a temp file beside the blobs: never a digest, so never taken for one
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -105,17 +106,24 @@ class ContentStore:
             return self.put_bytes(head)
         fd, tmp = self._new_temp()
         hasher = hashlib.sha256()
-        size = 0
+        size = started = 0
         try:
-            with os.fdopen(fd, "wb") as out:
+            try:
                 chunk = head
                 while chunk:
                     hasher.update(chunk)
-                    out.write(chunk)
+                    _write_all(fd, chunk)
                     size += len(chunk)
+                    if size - started >= WRITEBACK_BYTES:
+                        # Sent to disk while the rest is read: the flush before the restore
+                        # point is recorded then has little of a big blob left to write.
+                        start_writeback(fd, started, size - started)
+                        started = size
                     if on_bytes is not None:
                         on_bytes(len(chunk))
                     chunk = stream.read(CHUNK_SIZE)
+            finally:
+                os.close(fd)
             digest = hasher.hexdigest()
             return digest, size, self._commit(tmp, digest)
         except BaseException:

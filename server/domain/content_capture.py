@@ -1,5 +1,8 @@
 """Store a snapshot's items in the content store: off the event loop, in short batches.
 
+Small items are stored by two reader threads, big ones by a thread of their own, all started
+when the capture starts; the manifest keeps the items' order.
+
 Items whose source vouches for a digest (the hash cache, for an unchanged file) are pinned
 without being read; the rest are streamed in constant memory. Whether the store still holds
 a vouched-for blob is checked once every item is through, and only if no stored manifest
@@ -13,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import BinaryIO, Self
 
+from server.domain.capture_items import SMALL_ITEM, Stored, check_size, store_one
 from server.domain.errors import OperationFailed
 from server.domain.manifests import manifest_digests
 from server.domain.models import EntryKind, ManifestEntry
@@ -24,12 +27,14 @@ from server.operations.live import OperationContext
 from server.sources.base import SnapshotItem, Source
 from server.storage.content_store import ContentStore
 
-BATCH_SECONDS = 0.05  # a worker-thread batch ends after this long (or after one big item)
-PROGRESS_BYTES = 32 * 1024 * 1024  # inside a big file, report progress this often
-SMALL_ITEM = 1024 * 1024  # read whole and stored by a reader thread
+# A worker-thread batch ends after this long, or with this many small items in flight (once
+# any big item in it is stored). Each batch ends with a wait for all of its items, which the
+# readers sit out: 0.05 s and 512 items had them idle for much of a capture of small files.
+BATCH_SECONDS = 0.25
+MAX_READING = 4096  # a cancel waits for at most these (~0.2 s of small files)
 READERS = 2
-MAX_READING = 512  # small items in flight per batch: keeps a batch, and a cancel, short
 _READERS: ThreadPoolExecutor | None = None
+_LARGE: ThreadPoolExecutor | None = None  # one thread for big items, beside the readers
 
 
 @dataclass
@@ -60,39 +65,16 @@ async def store_snapshots(
     count = sum(len(items) for _, items in snapshots)
     ctx.progress(0.02, "Storing content")
     ctx.log(f"Storing {count} items, {total} bytes.")
-    loop = asyncio.get_running_loop()
     tally = CaptureTally()
     done = 0
     for source, items in snapshots:
-        position = 0
-        while position < len(items):
-
-            def report(read: int, base: int = done) -> None:
-                ctx.progress(0.02 + 0.95 * min(1.0, (base + read) / total))
-
-            batch = await asyncio.to_thread(
-                _store_batch,
-                store,
-                source,
-                items,
-                position,
-                pinned,
-                tally,
-                lambda read: loop.call_soon_threadsafe(report, read),
-                ctx.checkpoint,
-            )
-            per_item = ctx.pauses_per_item
-            for item, digest in batch:
-                tally.entries.append(manifest_entry(source, item, digest))
-                done += item.size
-                if per_item:
-                    ctx.progress(0.02 + 0.95 * done / total)
-                    await ctx.pace()
-            if not per_item:
-                # Once per batch: per item, this cost more than reusing an unchanged file.
-                ctx.progress(0.02 + 0.95 * done / total)
-                await ctx.pace()
-            position += len(batch)
+        ahead = _start_big_items(store, source, items, ctx.checkpoint)
+        try:
+            await _store_items(ctx, store, source, items, pinned, tally, ahead, total, done)
+        finally:
+            if ahead:  # the capture stopped before reaching them
+                await asyncio.to_thread(_release_ahead, ahead, pinned)
+        done += sum(item.size for item in items)
     tally.checksum, tally.manifest_id = await asyncio.to_thread(manifest_digests, tally.entries)
     if tally.unchecked:
         if manifest_held is not None and await manifest_held(tally.manifest_id):
@@ -103,6 +85,51 @@ async def store_snapshots(
     if tally.reused:
         ctx.log(f"{tally.reused} unchanged items reused without being read again.")
     return tally
+
+
+async def _store_items(
+    ctx: OperationContext,
+    store: ContentStore,
+    source: Source,
+    items: Sequence[SnapshotItem],
+    pinned: list[str],
+    tally: CaptureTally,
+    ahead: dict[int, Future[Stored]],
+    total: int,
+    done: int,
+) -> None:
+    """One source's items, batch after batch in worker threads; entries appended in order."""
+    loop = asyncio.get_running_loop()
+    position = 0
+    while position < len(items):
+
+        def report(read: int, base: int = done) -> None:
+            ctx.progress(0.02 + 0.95 * min(1.0, (base + read) / total))
+
+        batch = await asyncio.to_thread(
+            _store_batch,
+            store,
+            source,
+            items,
+            position,
+            pinned,
+            tally,
+            lambda read: loop.call_soon_threadsafe(report, read),
+            ctx.checkpoint,
+            ahead,
+        )
+        per_item = ctx.pauses_per_item
+        for item, digest in batch:
+            tally.entries.append(manifest_entry(source, item, digest))
+            done += item.size
+            if per_item:
+                ctx.progress(0.02 + 0.95 * done / total)
+                await ctx.pace()
+        if not per_item:
+            # Once per batch: per item, this cost more than reusing an unchanged file.
+            ctx.progress(0.02 + 0.95 * done / total)
+            await ctx.pace()
+        position += len(batch)
 
 
 def manifest_entry(source: Source, item: SnapshotItem, digest: str | None) -> ManifestEntry:
@@ -127,13 +154,18 @@ def _store_batch(
     tally: CaptureTally,
     report: Callable[[int], object],
     checkpoint: Callable[[], None],
+    ahead: dict[int, Future[Stored]] | None = None,
 ) -> list[tuple[SnapshotItem, str | None]]:
-    """Store items from `position` until the batch's time is up (at least one); blocking."""
+    """Store items from `position` until the batch's time is up (at least one); blocking.
+
+    `ahead` holds the big items already being stored (by position), see _start_big_items."""
     started = time.monotonic()
     batch: list[tuple[SnapshotItem, str | None]] = []
     first_entry = len(tally.entries)  # the batch's entries are appended after it, in order
     reused: list[str] = []
-    reading: list[tuple[int, Future[Stored]]] = []  # small items being stored by the readers
+    reading: list[tuple[int, Future[Stored]]] = []  # items being stored by the other threads
+    large: Future[Stored] | None = None  # the batch's latest big item
+    waited = 0  # reading[:waited] are done, but for big items
     try:
         for index in range(position, len(items)):
             item = items[index]
@@ -149,11 +181,18 @@ def _store_batch(
             elif item.size <= SMALL_ITEM:
                 # Small files cost mostly system calls (open, create, rename), which run in
                 # parallel: two readers store them while this thread walks on.
-                reading.append((len(batch), _readers().submit(_store_one, store, source, item, report, checkpoint)))
+                reading.append((len(batch), _readers().submit(store_one, store, source, item, report, checkpoint)))
                 batch.append((item, None))
             else:
-                batch.append((item, _read_and_store(store, source, item, pinned, tally, report, checkpoint)))
-            if time.monotonic() - started >= BATCH_SECONDS or len(reading) >= MAX_READING:
+                # A big file is hashed and copied by a thread of its own, so the readers go on
+                # storing the small files after it meanwhile: the two use both cores.
+                started_ahead = ahead.pop(index, None) if ahead else None
+                large = started_ahead or _large().submit(store_one, store, source, item, report, checkpoint)
+                reading.append((len(batch), large))
+                batch.append((item, None))
+            if large is not None and not large.done():
+                waited = _wait_for_room(reading, waited, large)  # the batch lasts until it is stored
+            elif time.monotonic() - started >= BATCH_SECONDS or len(reading) >= MAX_READING:
                 break
     finally:
         _collect(reading, source, batch, pinned, tally)
@@ -168,6 +207,50 @@ def _readers() -> ThreadPoolExecutor:
     if _READERS is None:
         _READERS = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="capture-read")
     return _READERS
+
+
+def _large() -> ThreadPoolExecutor:
+    global _LARGE
+    if _LARGE is None:
+        _LARGE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture-large")
+    return _LARGE
+
+
+def _start_big_items(
+    store: ContentStore, source: Source, items: Sequence[SnapshotItem], checkpoint: Callable[[], None]
+) -> dict[int, Future[Stored]]:
+    """Start storing every big item to be read, on the big-item thread, by position.
+
+    A tree lists them anywhere (the bench's three come after its 24,000 small files), and
+    stored when the walk reached them they were a tail that the readers sat out."""
+    return {
+        index: _large().submit(store_one, store, source, item, lambda read: None, checkpoint)
+        for index, item in enumerate(items)
+        if item.open is not None and item.digest is None and item.size > SMALL_ITEM
+    }
+
+
+def _release_ahead(ahead: dict[int, Future[Stored]], pinned: list[str]) -> None:
+    """After a capture stopped: cancel the big items not begun, wait for the others, and hand
+    the blobs they stored to `pinned`, so that the caller releases and collects them."""
+    for future in ahead.values():
+        future.cancel()
+    for future in ahead.values():
+        if future.cancelled() or future.exception() is not None:
+            continue
+        pinned.append(future.result().digest)
+    ahead.clear()
+
+
+def _wait_for_room(reading: list[tuple[int, Future[Stored]]], waited: int, large: Future[Stored]) -> int:
+    """Wait for the oldest small items while more than MAX_READING are in flight, so that a
+    batch kept open by a big file holds a bounded number of them; returns the new `waited`."""
+    while len(reading) - waited > MAX_READING:
+        future = reading[waited][1]
+        if future is not large:
+            wait([future])
+        waited += 1
+    return waited
 
 
 def _collect(
@@ -192,7 +275,7 @@ def _collect(
         item = batch[position][0]
         batch[position] = (item, stored.digest)
         try:
-            _check_size(source, item, stored)
+            check_size(source, item, stored)
         except OperationFailed as error:
             failure = failure or error
     if failure is not None:
@@ -227,97 +310,9 @@ def _read_and_store(
     report: Callable[[int], object],
     checkpoint: Callable[[], None],
 ) -> str:
-    stored = _store_one(store, source, item, report, checkpoint)
+    stored = store_one(store, source, item, report, checkpoint)
     pinned.append(stored.digest)
     if stored.new:
         tally.stored_bytes += stored.size
-    _check_size(source, item, stored)
+    check_size(source, item, stored)
     return stored.digest
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    digest: str
-    size: int
-    new: bool  # newly written to the store (else it held the blob already)
-
-
-def _store_one(
-    store: ContentStore,
-    source: Source,
-    item: SnapshotItem,
-    report: Callable[[int], object],
-    checkpoint: Callable[[], None],
-) -> Stored:
-    """Read one item into the store (which pins its blob); safe to run on several threads."""
-    assert item.open is not None
-    progress = _ByteProgress(report, checkpoint)
-    try:
-        with _SourceStream(item.open) as stream:
-            digest, size, new = store.put_stream(stream, on_bytes=progress)  # type: ignore[arg-type]
-    except _SourceReadError as failed:
-        error = failed.error
-        raise OperationFailed(
-            "SOURCE_UNAVAILABLE",
-            f"source {source.name!r}: could not read {item.path}: {error.strerror or error}",
-        ) from error
-    except OSError as error:  # the store's side: disk full, permissions
-        raise OperationFailed(
-            "STORAGE_FAILED", f"could not store {source.name}/{item.path}: {error.strerror or error}"
-        ) from error
-    if item.on_stored is not None and size == item.size:
-        item.on_stored(digest)
-    return Stored(digest, size, new)
-
-
-def _check_size(source: Source, item: SnapshotItem, stored: Stored) -> None:
-    if stored.size != item.size:
-        raise OperationFailed(
-            "SOURCE_CHANGED",
-            f"{source.name}/{item.path} changed while it was read "
-            f"({item.size} bytes expected, {stored.size} read)",
-        )
-
-
-class _ByteProgress:
-    """Reports progress inside one big item, and lets a cancel stop it mid-file."""
-
-    def __init__(self, report: Callable[[int], object], checkpoint: Callable[[], None]) -> None:
-        self._report = report
-        self._checkpoint = checkpoint
-        self._read = 0
-        self._reported = 0
-
-    def __call__(self, count: int) -> None:
-        self._read += count
-        if self._read - self._reported >= PROGRESS_BYTES:
-            self._reported = self._read
-            self._checkpoint()
-            self._report(self._read)
-
-
-class _SourceReadError(Exception):
-    def __init__(self, error: OSError) -> None:
-        self.error = error
-
-
-class _SourceStream:
-    """An item's stream whose read errors are told apart from the store's write errors."""
-
-    def __init__(self, opener: Callable[[], BinaryIO]) -> None:
-        try:
-            self._stream = opener()
-        except OSError as error:
-            raise _SourceReadError(error) from error
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            return self._stream.read(size)
-        except OSError as error:
-            raise _SourceReadError(error) from error
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stream.close()

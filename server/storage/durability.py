@@ -3,7 +3,8 @@
 An fsync costs a journal commit (milliseconds here), so tens of thousands of small files
 written one fsync at a time took a minute and a half. Writers that put many files in place
 write them all, then call `flush_files` once before the step that makes them count (a
-restore point recorded, a staged tree swapped in).
+restore point recorded, a staged tree swapped in). A big file's pages can be sent on their
+way while it is still being written (`start_writeback`), so that the flush has less left.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import pytest
 
 from server.domain.models import EntryKind, ManifestEntry
 from server.domain.manifests import manifest_checksum
-from server.storage.content_store import ContentStore
+from server.storage.content_store import WRITEBACK_BYTES, ContentStore
 
 
 def test_put_writes_each_blob_once(tmp_path: Path) -> None:
@@ -126,3 +126,12 @@ def test_read_returns_a_blob_whole_or_up_to_the_limit(tmp_path: Path) -> None:
     assert store.read(store.put_bytes(b"")[0], 10) == b""
     with pytest.raises(FileNotFoundError):
         store.read("0" * 64, 10)
+
+
+def test_a_blob_sent_to_disk_while_written_keeps_its_bytes(tmp_path: Path) -> None:
+    data = bytes(range(256)) * ((2 * WRITEBACK_BYTES + 12345) // 256)  # past two writeback points
+    store = ContentStore(tmp_path / "blobs")
+    digest, size, new = store.put_stream(io.BytesIO(data))
+    assert (digest, size, new) == (hashlib.sha256(data).hexdigest(), len(data), True)
+    store.sync()
+    assert store.verify(digest) and store.size(digest) == len(data)

@@ -14,7 +14,7 @@ from bench.context import BenchContext
 from bench.measure import RssSampler, median, timed
 from bench.measure import run as run_command
 from bench.report import Row, mb
-from bench.servers import RUNS, fresh_dir, our_server, remove_dirs, settle_deletions
+from bench.servers import RUNS, drop_from_cache, fresh_dir, our_server, remove_dirs, settle_deletions
 from bench.sources import has_directory_sources, tree_server_env
 from bench.workloads import Tree, large_tree
 
@@ -60,7 +60,7 @@ def _ours(ctx: BenchContext, tree: Tree, runs: CaptureRuns, index: int) -> None:
         if second["restorePoint"]["itemCount"] != first["restorePoint"]["itemCount"]:
             raise RuntimeError("the unchanged tree gave a different restore point")
         runs.peak_rss = max(runs.peak_rss, rss.peak, rss2.peak)
-    _drop_from_cache(server.data_dir)
+    drop_from_cache(server.data_dir)
 
 
 def _db_size(path: Path) -> int:
@@ -78,31 +78,14 @@ def _restic(ctx: BenchContext, tree: Tree, runs: CaptureRuns, index: int) -> Non
     before = folder_size(scratch / "repo")
     runs.restic_second.append(timed(lambda: run_command(backup, env=env, cwd=tree.root)))
     runs.restic_second_growth.append(folder_size(scratch / "repo") - before)
-    _drop_from_cache(scratch)
+    drop_from_cache(scratch)
 
 
 def _tar(ctx: BenchContext, tree: Tree, runs: CaptureRuns, index: int) -> None:
     scratch = fresh_dir(f"tar-{index}")
     out = scratch / "tree.tar"
     runs.tar.append(timed(lambda: run_command([ctx.programs["tar"], "-cf", str(out), "-C", str(tree.root), "."])))
-    _drop_from_cache(scratch)
-
-
-def _drop_from_cache(folder: Path) -> None:
-    """Write a measurement's output to disk and drop it from the page cache, without deleting it.
-
-    The outputs are kept until the end (see run); left in memory, three runs' ~9 GB of them
-    made the later measurements reclaim memory as they wrote: `tar -cf` took 1.2-3.0 s so,
-    against 0.64-0.70 s when each output had been deleted before the next measurement."""
-    os.sync()
-    for path, _dirs, names in os.walk(folder):
-        for name in names:
-            with contextlib.suppress(OSError):
-                fd = os.open(os.path.join(path, name), os.O_RDONLY | os.O_NOFOLLOW)
-                try:
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                finally:
-                    os.close(fd)
+    drop_from_cache(scratch)
 
 
 def _scratch() -> list[str]:

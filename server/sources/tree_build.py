@@ -24,6 +24,7 @@ from pathlib import Path
 from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob, StagingStopped
+from server.storage.durability import write_all
 
 CHUNK = 1024 * 1024
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -138,9 +139,7 @@ def _write_file(target: str, entry: ManifestEntry, open_blob: OpenBlob) -> None:
             # One read for a small file (the common case); 1 MiB chunks for a big one.
             while chunk := blob.read(min(CHUNK, entry.size + 1) if size == 0 else CHUNK):
                 hasher.update(chunk)
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(out, view) :]
+                write_all(out, chunk)
                 size += len(chunk)
             # Mode and mtime now, on the open file, in this thread: nothing writes to it later.
             os.fchmod(out, stat.S_IMODE(entry.mode))

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from server.storage.durability import flush_files, start_writeback
+from server.storage.durability import flush_files, start_writeback, write_all
 
 CHUNK_SIZE = 1024 * 1024
 WRITEBACK_BYTES = 16 * 1024 * 1024  # a big blob's pages are sent to disk this often
@@ -112,7 +112,7 @@ class ContentStore:
                 chunk = head
                 while chunk:
                     hasher.update(chunk)
-                    _write_all(fd, chunk)
+                    write_all(fd, chunk)
                     size += len(chunk)
                     if size - started >= WRITEBACK_BYTES:
                         # Sent to disk while the rest is read: the flush before the restore
@@ -150,7 +150,7 @@ class ContentStore:
             fd, tmp = self._new_temp(folder, prefix=_TEMP_PREFIX)
         try:
             try:
-                _write_all(fd, data)  # os.write: a file object per small blob cost more system calls
+                write_all(fd, data)  # os.write: a file object per small blob cost more system calls
             finally:
                 os.close(fd)
             self._place(tmp, digest)
@@ -292,12 +292,6 @@ def read_up_to(stream: BinaryIO, limit: int) -> bytes:
         parts.append(part)
         wanted -= len(part)
     return b"".join(parts)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _unlink_quietly(name: str) -> None:

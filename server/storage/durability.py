@@ -46,6 +46,13 @@ def start_writeback(fd: int, offset: int, length: int) -> bool:
     return bool(call(fd, ctypes.c_int64(offset), ctypes.c_int64(length), _SYNC_FILE_RANGE_WRITE) == 0)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to the descriptor (os.write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def fsync_path(path: Path, flags: int = os.O_RDONLY) -> None:
     fd = os.open(path, flags)
     try:

@@ -42,17 +42,22 @@ def run_batch(store: ContentStore, items: list[SnapshotItem], pinned: list[str],
         position += len(batch)
     return done
 
+def assert_stored_in_order(store: ContentStore, items: list[SnapshotItem], batch: list, pinned: list[str]) -> None:  # type: ignore[type-arg]
+    """Every item came back in its place, its blob holds its bytes, and each blob is pinned."""
+    assert [entry.path for entry, _ in batch] == [i.path for i in items]
+    for (_entry, digest), original in zip(batch, items, strict=True):
+        with store.open(digest) as blob:
+            assert blob.read() == original.open().read()  # type: ignore[misc]
+    assert sorted(pinned) == sorted(digest for _, digest in batch)
+
+
 
 def test_order_and_digests_are_kept(tmp_path: Path) -> None:
     store = ContentStore(tmp_path / "blobs")
     items = [item(f"f{i}.json", f'{{"n": {i}}}'.encode()) for i in range(300)]
     pinned: list[str] = []
     batch = run_batch(store, items, pinned)
-    assert [entry.path for entry, _ in batch] == [i.path for i in items]
-    for (entry, digest), original in zip(batch, items, strict=True):
-        with store.open(digest) as blob:
-            assert blob.read() == original.open().read()  # type: ignore[misc]
-    assert sorted(pinned) == sorted(digest for _, digest in batch)
+    assert_stored_in_order(store, items, batch, pinned)
 
 
 @pytest.mark.parametrize(
@@ -83,11 +88,7 @@ def test_big_items_stored_beside_the_small_ones_keep_their_place(tmp_path: Path)
         items.insert(100 + 400 * n, item(f"big{n}.bin", data))
     pinned: list[str] = []
     batch = run_batch(store, items, pinned)
-    assert [entry.path for entry, _ in batch] == [i.path for i in items]
-    for (entry, digest), original in zip(batch, items, strict=True):
-        with store.open(digest) as blob:
-            assert blob.read() == original.open().read()  # type: ignore[misc]
-    assert sorted(pinned) == sorted(digest for _, digest in batch)
+    assert_stored_in_order(store, items, batch, pinned)
 
 
 def test_a_failing_big_item_leaves_every_stored_blob_in_pinned(tmp_path: Path) -> None:
@@ -113,11 +114,7 @@ def test_big_items_started_ahead_keep_their_place(tmp_path: Path) -> None:
     pinned: list[str] = []
     batch = run_batch(store, items, pinned, ahead)
     assert ahead == {}  # each taken by the batch that reached it
-    assert [entry.path for entry, _ in batch] == [i.path for i in items]
-    for (entry, digest), original in zip(batch, items, strict=True):
-        with store.open(digest) as blob:
-            assert blob.read() == original.open().read()  # type: ignore[misc]
-    assert sorted(pinned) == sorted(digest for _, digest in batch)
+    assert_stored_in_order(store, items, batch, pinned)
 
 
 def test_big_items_started_ahead_are_released_when_the_capture_stops(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from server.domain.content_capture import CaptureTally
 from server.sources.directory_source import DirectorySource
 from server.sources.hash_cache import HashCache
 from server.sources.tree_apply import side_paths
@@ -37,16 +38,19 @@ def inodes(root: Path) -> dict[str, int]:
     return {p.relative_to(root).as_posix(): p.lstat().st_ino for p in root.rglob("*") if p.is_file()}
 
 
-def cached_source(tmp_path: Path, root: Path, **options: str) -> DirectorySource:
+async def captured_site(
+    tmp_path: Path, store: ContentStore, **options: str
+) -> tuple[Path, DirectorySource, CaptureTally]:
+    """A new site folder, its directory source with a hash cache, and a restore point of it."""
+    root = tmp_path / "site"
+    make_site(root)
     # racy_ns=0: the files here are brand new, and would otherwise not be remembered yet.
-    return DirectorySource("site", root, cache=HashCache(tmp_path / "cache.sqlite3", racy_ns=0), **options)
+    source = DirectorySource("site", root, cache=HashCache(tmp_path / "cache.sqlite3", racy_ns=0), **options)
+    return root, source, await capture(source, store)
 
 
 async def test_unchanged_files_are_kept_and_only_the_rest_is_written(tmp_path: Path, store: ContentStore) -> None:
-    root = tmp_path / "site"
-    make_site(root)
-    source = cached_source(tmp_path, root)
-    point = await capture(source, store)
+    root, source, point = await captured_site(tmp_path, store)
     before, kept_inodes = state(root), inodes(root)
 
     (root / "conf" / "03.json").write_text("changed")
@@ -68,10 +72,7 @@ async def test_unchanged_files_are_kept_and_only_the_rest_is_written(tmp_path: P
 
 async def test_the_next_capture_reads_nothing_after_an_apply_kept_files(tmp_path: Path, store: ContentStore) -> None:
     """Linking and unlinking move a file's ctime; the cache is told, so it is not re-read."""
-    root = tmp_path / "site"
-    make_site(root)
-    source = cached_source(tmp_path, root)
-    point = await capture(source, store)
+    root, source, point = await captured_site(tmp_path, store)
     (root / "conf" / "00.json").write_text("changed")
 
     await source.apply(point.entries, store.open)
@@ -86,10 +87,7 @@ async def test_the_next_capture_reads_nothing_after_an_apply_kept_files(tmp_path
 async def test_a_kept_files_blob_is_not_read_so_damage_to_it_cannot_reach_the_tree(
     tmp_path: Path, store: ContentStore
 ) -> None:
-    root = tmp_path / "site"
-    make_site(root)
-    source = cached_source(tmp_path, root)
-    point = await capture(source, store)
+    root, source, point = await captured_site(tmp_path, store)
     before = state(root)
     media = next(e for e in point.entries if e.path == "media.bin")
     blob = store.path_of(media.sha256 or "")
@@ -103,10 +101,7 @@ async def test_a_kept_files_blob_is_not_read_so_damage_to_it_cannot_reach_the_tr
 
 
 async def test_files_the_cache_cannot_vouch_for_are_written_from_the_store(tmp_path: Path, store: ContentStore) -> None:
-    root = tmp_path / "site"
-    make_site(root)
-    source = cached_source(tmp_path, root)
-    point = await capture(source, store)
+    root, source, point = await captured_site(tmp_path, store)
     before, old_inodes = state(root), inodes(root)
     # Changed and its mtime put back: its ctime moved, so the cache no longer vouches for it.
     content = (root / "conf" / "02.json").read_bytes()
@@ -127,10 +122,7 @@ async def test_files_the_cache_cannot_vouch_for_are_written_from_the_store(tmp_p
 
 
 async def test_full_verify_keeps_nothing(tmp_path: Path, store: ContentStore) -> None:
-    root = tmp_path / "site"
-    make_site(root)
-    source = cached_source(tmp_path, root, verify="full")
-    point = await capture(source, store)
+    root, source, point = await captured_site(tmp_path, store, verify="full")
     before, old_inodes = state(root), inodes(root)
 
     await source.apply(point.entries, store.open)
@@ -142,10 +134,7 @@ async def test_full_verify_keeps_nothing(tmp_path: Path, store: ContentStore) ->
 
 
 async def test_a_discarded_stage_leaves_the_live_files_as_they_were(tmp_path: Path, store: ContentStore) -> None:
-    root = tmp_path / "site"
-    make_site(root)
-    source = cached_source(tmp_path, root)
-    point = await capture(source, store)
+    root, source, point = await captured_site(tmp_path, store)
     before = state(root)
 
     staged = await asyncio.to_thread(source.stage, point.entries, store.open)

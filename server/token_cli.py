@@ -15,7 +15,7 @@ from server.domain.tokens import ApiToken, Role, parse_duration
 from server.storage.database import Database
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `token` and its subcommands."""
     token = commands.add_parser(
         "token",

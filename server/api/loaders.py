@@ -40,7 +40,7 @@ def make_loaders(services: Services) -> Loaders:
         return [[copy for copy in every if copy.restore_point_id == point_id] for point_id in point_ids]
 
     return Loaders(
-        restore_points=DataLoader(load_fn=restore_points, cache=False),  # type: ignore[arg-type]
-        local_copies=DataLoader(load_fn=local_copies, cache=False),  # type: ignore[arg-type]
-        local_copies_of=DataLoader(load_fn=local_copies_of, cache=False),  # type: ignore[arg-type]
+        restore_points=DataLoader(load_fn=restore_points, cache=False),
+        local_copies=DataLoader(load_fn=local_copies, cache=False),
+        local_copies_of=DataLoader(load_fn=local_copies_of, cache=False),
     )

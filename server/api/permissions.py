@@ -71,7 +71,11 @@ class RoleRequired(BasePermission):
 
     def __init__(self, field: str) -> None:
         self.field = field
-        self._schema_directive = RequiresRole(role=self.role)
+
+    @property
+    def schema_directive(self) -> object:
+        """@requiresRole(role: ...) on the field, so the printed schema says who may use it."""
+        return RequiresRole(role=self.role)
 
     async def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         actor = await current_actor(info.context)
@@ -119,7 +123,7 @@ def protect(root: type, names: NameConverter) -> type:
 
 def root_field_names(schema: strawberry.Schema) -> list[str]:
     """Every root field of the schema as "<root type>.<field>"."""
-    names = []
+    names: list[str] = []
     for root in (schema.query, schema.mutation, schema.subscription):
         if root is None:
             continue

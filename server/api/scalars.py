@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NewType
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 ByteCount = NewType("ByteCount", int)
 
@@ -20,7 +21,7 @@ def _parse_byte_count(value: object) -> int:
     return number
 
 
-SCALARS = {
+SCALARS: dict[object, ScalarDefinition] = {
     ByteCount: strawberry.scalar(
         name="ByteCount",
         description="A number of bytes as a JSON integer; unlike Int it may exceed 2^31 - 1 "

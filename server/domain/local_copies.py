@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote
@@ -108,7 +109,7 @@ class LocalCopyService:
         ctx.log(f"Writing {len(entries)} items ({point.size_bytes} bytes) to {name}.")
         await ctx.pace()
 
-        def write(on_bytes, should_stop) -> int:  # type: ignore[no-untyped-def]
+        def write(on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> int:
             return write_local_copy(
                 target,
                 restore_point=point,
@@ -220,9 +221,9 @@ class LocalCopyService:
         ctx.log(f"Imported as restore point {point.id}: {stored} bytes newly stored.")
 
     async def _store_members(
-        self, ctx: OperationContext, reader: LocalCopyReader, pinned: list[str], total: int
+        self, ctx: OperationContext, reader: LocalCopyReader, pinned: builtins.list[str], total: int
     ) -> int:
-        def store_all(on_bytes, should_stop) -> int:  # type: ignore[no-untyped-def]
+        def store_all(on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> int:
             stored = 0
             for entry in reader.manifest.entries:
                 if entry.kind is EntryKind.DIRECTORY:

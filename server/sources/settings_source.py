@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import re
@@ -55,7 +56,7 @@ class SettingsSource:
                     size=len(data),
                     mode=0o644,
                     mtime=module.updated_at,
-                    open=lambda data=data: io.BytesIO(data),
+                    open=functools.partial(io.BytesIO, data),
                 )
             )
         return items

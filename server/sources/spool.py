@@ -49,7 +49,7 @@ class Spool:
     def open(self) -> BinaryIO:
         """A new reader from the start; reading never moves another reader's position."""
         self.flush()
-        return io.BufferedReader(_SpoolReader(self))  # type: ignore[return-value]
+        return io.BufferedReader(_SpoolReader(self))
 
     def read_at(self, size: int, offset: int) -> bytes:
         return os.pread(self._fd, size, offset)

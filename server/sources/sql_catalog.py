@@ -146,7 +146,7 @@ class Catalog:
                 {"schema": self.schema},
             )
             return [(a, b, c, d) for a, b, c, d in rows]
-        pairs = []
+        pairs: list[tuple[str | None, str, str | None, str]] = []
         for child in self.table_names():
             for (parent,) in self.conn.exec_driver_sql(
                 'SELECT DISTINCT "table" FROM pragma_foreign_key_list(?)', (child,)

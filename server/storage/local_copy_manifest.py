@@ -392,4 +392,5 @@ def _show(value: Any) -> str:
 
 
 def _kind_of(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), _show(value))
+    kinds: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+    return kinds.get(type(value), _show(value))

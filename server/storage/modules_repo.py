@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.domain.models import Module
 from server.storage.tables import ModuleRow
@@ -24,7 +25,7 @@ def _to_domain(row: ModuleRow) -> Module:
 
 
 async def list_modules(session: AsyncSession) -> list[Module]:
-    rows = await session.scalars(select(ModuleRow).order_by(ModuleRow.name))
+    rows = await session.scalars(select(ModuleRow).order_by(col(ModuleRow.name)))
     return [_to_domain(row) for row in rows]
 
 
@@ -58,4 +59,4 @@ async def replace_all_modules(session: AsyncSession, documents: Mapping[str, Any
 
 
 async def is_empty(session: AsyncSession) -> bool:
-    return (await session.scalar(select(ModuleRow.name).limit(1))) is None
+    return (await session.scalar(select(col(ModuleRow.name)).limit(1))) is None

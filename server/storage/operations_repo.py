@@ -6,8 +6,9 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.domain.models import (
     LogEntry,
@@ -73,7 +74,7 @@ async def add_operation(session: AsyncSession, op: Operation) -> None:
 async def save_operation(session: AsyncSession, op: Operation) -> None:
     values = _columns(op)
     del values["id"]
-    await session.execute(update(OperationRow).where(OperationRow.id == op.id).values(**values))
+    await session.execute(update(OperationRow).where(col(OperationRow.id) == op.id).values(**values))
 
 
 async def get_operation(session: AsyncSession, op_id: str) -> Operation | None:
@@ -92,15 +93,15 @@ async def page_operations(
     requested_by: str | None = None,
 ) -> Page[Operation]:
     table = OperationRow
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if statuses:
-        conditions.append(table.status.in_([s.value for s in statuses]))
+        conditions.append(col(table.status).in_([s.value for s in statuses]))
     if kinds:
-        conditions.append(table.kind.in_([k.value for k in kinds]))
+        conditions.append(col(table.kind).in_([k.value for k in kinds]))
     if not include_dismissed:
-        conditions.append(table.dismissed.is_(False))
+        conditions.append(col(table.dismissed).is_(False))
     if requested_by is not None:
-        conditions.append(table.requested_by == requested_by)
+        conditions.append(col(table.requested_by) == requested_by)
     total = await session.scalar(select(func.count()).select_from(table).where(*conditions)) or 0
     query = newest_first(select(table).where(*conditions), table, first=first, after=after)
     rows = list(await session.scalars(query))
@@ -110,7 +111,7 @@ async def page_operations(
 
 
 async def active_operations(session: AsyncSession) -> list[Operation]:
-    rows = await session.scalars(select(OperationRow).where(OperationRow.status.in_(ACTIVE)))
+    rows = await session.scalars(select(OperationRow).where(col(OperationRow.status).in_(ACTIVE)))
     return [_to_domain(row) for row in rows]
 
 
@@ -132,7 +133,7 @@ async def append_log(session: AsyncSession, op_id: str, entries: Sequence[LogEnt
     )
     await session.execute(
         update(OperationRow)
-        .where(OperationRow.id == op_id)
+        .where(col(OperationRow.id) == op_id)
         .values(last_sequence=max(e.sequence for e in entries))
     )
 
@@ -142,8 +143,8 @@ async def read_log(
 ) -> list[LogEntry]:
     query = (
         select(LogRow)
-        .where(LogRow.operation_id == op_id, LogRow.sequence > after)
-        .order_by(LogRow.sequence)
+        .where(col(LogRow.operation_id) == op_id, col(LogRow.sequence) > after)
+        .order_by(col(LogRow.sequence))
     )
     if limit is not None:
         query = query.limit(limit)

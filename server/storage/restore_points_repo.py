@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.domain.models import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointOrigin
 from server.storage.cursors import encode_cursor, newest_first
@@ -37,7 +38,7 @@ def _to_domain(row: RestorePointRow) -> RestorePoint:
 
 async def manifest_held(session: AsyncSession, manifest_id: str) -> bool:
     """Whether this manifest is stored (and so are its blobs, which it keeps from collection)."""
-    return await session.scalar(select(exists().where(ManifestRow.id == manifest_id))) or False
+    return await session.scalar(select(exists().where(col(ManifestRow.id) == manifest_id))) or False
 
 
 async def add_restore_point(
@@ -84,13 +85,13 @@ async def get_restore_point(session: AsyncSession, point_id: str) -> RestorePoin
 
 
 async def get_restore_points(session: AsyncSession, ids: Sequence[str]) -> dict[str, RestorePoint]:
-    rows = await session.scalars(select(RestorePointRow).where(RestorePointRow.id.in_(ids)))
+    rows = await session.scalars(select(RestorePointRow).where(col(RestorePointRow.id).in_(ids)))
     return {row.id: _to_domain(row) for row in rows}
 
 
 async def find_by_checksum(session: AsyncSession, checksum: str) -> list[RestorePoint]:
     rows = await session.scalars(
-        select(RestorePointRow).where(RestorePointRow.checksum == checksum)
+        select(RestorePointRow).where(col(RestorePointRow.checksum) == checksum)
     )
     return [_to_domain(row) for row in rows]
 
@@ -109,7 +110,7 @@ async def page_restore_points(
     table = RestorePointRow
     query = newest_first(select(*_POINT_COLUMNS), table, first=first, after=after)
     rows = list(await session.execute(query))
-    items = [_to_domain(row) for row in rows[:first]]  # type: ignore[arg-type]
+    items = [_to_domain(row) for row in rows[:first]]
     cursors = [encode_cursor(item.created_at, item.id) for item in items]
     return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=None)
 
@@ -119,14 +120,14 @@ async def count_restore_points(session: AsyncSession) -> int:
 
 
 _ENTRY_COLUMNS = (
-    EntryRow.source, EntryRow.path, EntryRow.kind, EntryRow.size, EntryRow.sha256, EntryRow.mode, EntryRow.mtime
+    col(EntryRow.source), col(EntryRow.path), col(EntryRow.kind), col(EntryRow.size), col(EntryRow.sha256), col(EntryRow.mode), col(EntryRow.mtime)
 )
 
 
 async def list_entries(session: AsyncSession, point_id: str) -> list[ManifestEntry]:
-    manifest = select(RestorePointRow.manifest_id).where(RestorePointRow.id == point_id).scalar_subquery()
+    manifest = select(col(RestorePointRow.manifest_id)).where(col(RestorePointRow.id) == point_id).scalar_subquery()
     rows = await session.execute(
-        select(*_ENTRY_COLUMNS).where(EntryRow.manifest_id == manifest).order_by(EntryRow.position)
+        select(*_ENTRY_COLUMNS).where(col(EntryRow.manifest_id) == manifest).order_by(col(EntryRow.position))
     )
     # Plain column rows, not ORM objects: a manifest can hold tens of thousands of entries.
     return [
@@ -141,37 +142,37 @@ async def delete_restore_point(session: AsyncSession, point_id: str) -> set[str]
     """Delete the point, and its manifest if no other point shares it; returns the digests
     that manifest referenced (none while another point still holds it)."""
     manifest_id = await session.scalar(
-        select(RestorePointRow.manifest_id).where(RestorePointRow.id == point_id)
+        select(col(RestorePointRow.manifest_id)).where(col(RestorePointRow.id) == point_id)
     )
-    await session.execute(delete(RestorePointRow).where(RestorePointRow.id == point_id))
+    await session.execute(delete(RestorePointRow).where(col(RestorePointRow.id) == point_id))
     if manifest_id is None or await _manifest_used(session, manifest_id):
         return set()
     return await _delete_manifest(session, manifest_id)
 
 
 async def _manifest_used(session: AsyncSession, manifest_id: str) -> bool:
-    used = exists().where(RestorePointRow.manifest_id == manifest_id)
+    used = exists().where(col(RestorePointRow.manifest_id) == manifest_id)
     return await session.scalar(select(used)) or False
 
 
 async def _delete_manifest(session: AsyncSession, manifest_id: str) -> set[str]:
     digests = set(
         await session.scalars(
-            select(EntryRow.sha256)
-            .where(EntryRow.manifest_id == manifest_id, EntryRow.sha256.is_not(None))
+            select(col(EntryRow.sha256))
+            .where(col(EntryRow.manifest_id) == manifest_id, col(EntryRow.sha256).is_not(None))
             .distinct()
         )
     )
     # Explicit deletes, not ON DELETE CASCADE: SQLite honours that only when enabled.
-    await session.execute(delete(EntryRow).where(EntryRow.manifest_id == manifest_id))
-    await session.execute(delete(ManifestRow).where(ManifestRow.id == manifest_id))
+    await session.execute(delete(EntryRow).where(col(EntryRow.manifest_id) == manifest_id))
+    await session.execute(delete(ManifestRow).where(col(ManifestRow.id) == manifest_id))
     return digests  # type: ignore[return-value]
 
 
 async def delete_unused_manifests(session: AsyncSession) -> set[str]:
     """Delete manifests no restore point refers to; returns the digests they referenced."""
     unused = await session.scalars(
-        select(ManifestRow.id).where(~exists().where(RestorePointRow.manifest_id == ManifestRow.id))
+        select(col(ManifestRow.id)).where(~exists().where(col(RestorePointRow.manifest_id) == col(ManifestRow.id)))
     )
     digests: set[str] = set()
     for manifest_id in list(unused):
@@ -186,13 +187,13 @@ async def referenced_digests(session: AsyncSession, digests: Iterable[str]) -> s
     for start in range(0, len(wanted), _ENTRY_BATCH):
         chunk = wanted[start : start + _ENTRY_BATCH]
         found.update(
-            await session.scalars(select(EntryRow.sha256).where(EntryRow.sha256.in_(chunk)).distinct())
+            await session.scalars(select(col(EntryRow.sha256)).where(col(EntryRow.sha256).in_(chunk)).distinct())
         )
     return found
 
 
 async def all_referenced_digests(session: AsyncSession) -> set[str]:
     result = await session.scalars(
-        select(EntryRow.sha256).where(EntryRow.sha256.is_not(None)).distinct()
+        select(col(EntryRow.sha256)).where(col(EntryRow.sha256).is_not(None)).distinct()
     )
     return set(result)  # type: ignore[arg-type]

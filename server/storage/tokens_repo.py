@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlmodel import col
 
 from server.domain.tokens import ApiToken, Role
 from server.storage.tables import ApiTokenRow
@@ -52,19 +53,19 @@ _COLUMNS = tuple(getattr(ApiTokenRow, name) for name in ApiTokenRow.model_fields
 async def by_hash(session: AsyncSession | AsyncConnection, token_hash: str) -> tuple[ApiToken, str] | None:
     """The token whose secret has this hash, with the stored hash."""
     # Plain columns, not an ORM object: this runs on every request, and is only read.
-    query = select(*_COLUMNS).where(ApiTokenRow.token_hash == token_hash)
+    query = select(*_COLUMNS).where(col(ApiTokenRow.token_hash) == token_hash)
     row = (await session.execute(query)).first()
     return (_to_domain(row), row.token_hash) if row else None  # type: ignore[arg-type]
 
 
 async def active_by_name(session: AsyncSession, name: str) -> ApiToken | None:
-    active = ApiTokenRow.revoked_at.is_(None)  # type: ignore[union-attr]
-    row = await session.scalar(select(ApiTokenRow).where(ApiTokenRow.name == name, active))
+    active = col(ApiTokenRow.revoked_at).is_(None)
+    row = await session.scalar(select(ApiTokenRow).where(col(ApiTokenRow.name) == name, active))
     return _to_domain(row) if row else None
 
 
 async def list_all(session: AsyncSession) -> list[ApiToken]:
-    rows = await session.scalars(select(ApiTokenRow).order_by(ApiTokenRow.created_at, ApiTokenRow.id))
+    rows = await session.scalars(select(ApiTokenRow).order_by(col(ApiTokenRow.created_at), col(ApiTokenRow.id)))
     return [_to_domain(row) for row in rows]
 
 

@@ -7,12 +7,13 @@ import strawberry
 from server.api.context import Actor
 from server.domain import tokens
 
-Role = strawberry.enum(
+strawberry.enum(
     tokens.Role,
     description="What a token may do: VIEWER reads and subscribes; OPERATOR also creates, "
     "exports, imports, uploads, makes download URLs, cancels and dismisses; ADMIN also "
     "applies, deletes and changes settings. Tokens are made with `backups token create`.",
 )
+Role = tokens.Role
 
 
 @strawberry.type(description="The token making this request.")

@@ -6,8 +6,13 @@ import strawberry
 
 from server.domain import models
 
-OperationKind = strawberry.enum(models.OperationKind)
-OperationStatus = strawberry.enum(models.OperationStatus)
-LogLevel = strawberry.enum(models.LogLevel)
-RestorePointOrigin = strawberry.enum(models.RestorePointOrigin)
-EntryKind = strawberry.enum(models.EntryKind)
+# strawberry.enum registers the class itself and returns it: the names below are the
+# domain's enums, so a type checker and the resolvers see one class, the schema its enum.
+for _enum in (models.OperationKind, models.OperationStatus, models.LogLevel, models.RestorePointOrigin, models.EntryKind):
+    strawberry.enum(_enum)
+
+OperationKind = models.OperationKind
+OperationStatus = models.OperationStatus
+LogLevel = models.LogLevel
+RestorePointOrigin = models.RestorePointOrigin
+EntryKind = models.EntryKind

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from server.api.scalars import ByteCount
 from server.api.types.node import Node
 from server.domain import models
+
+if TYPE_CHECKING:
+    from server.api.types.restore_point import RestorePoint
 
 
 @strawberry.type(description="A ZIP file in the local copies folder: exported here, uploaded, or copied in by hand.")

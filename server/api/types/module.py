@@ -16,4 +16,4 @@ class Module:
 
     @classmethod
     def from_domain(cls, module: models.Module) -> Module:
-        return cls(name=module.name, settings=module.settings, updated_at=module.updated_at)
+        return cls(name=module.name, settings=JSON(module.settings), updated_at=module.updated_at)

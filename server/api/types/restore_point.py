@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -9,6 +9,9 @@ from server.api.scalars import ByteCount
 from server.api.types.enums import EntryKind, RestorePointOrigin
 from server.api.types.node import Node
 from server.domain import models
+
+if TYPE_CHECKING:
+    from server.api.types.local_copy import LocalCopy
 
 
 @strawberry.type(description="One item of a restore point, as its manifest lists it.")

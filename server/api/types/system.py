@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -11,11 +11,15 @@ from server.api.errors import ClientError
 from server.domain import system as domain
 from server.domain.system import same_content
 
-SystemState = strawberry.enum(
+if TYPE_CHECKING:
+    from server.api.types.operation import Operation
+
+strawberry.enum(
     domain.SystemState,
     description="RUNNING normally; APPLYING while a restore point is applied (settings changes "
     "and new operations get BUSY); RESTARTING during the restart at the end of an apply.",
 )
+SystemState = domain.SystemState
 
 
 @strawberry.type(description="The running system, so a client can show an apply and its restart.")

@@ -9,7 +9,9 @@ manifest id); restore points with the same entries, mtimes included, end up shar
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -85,7 +87,7 @@ def _move_entries_to_manifests(connection: sa.Connection) -> None:
         )
 
 
-def _manifest_id(rows: list[sa.Row]) -> str:
+def _manifest_id(rows: Sequence[sa.Row[Any]]) -> str:
     """server.domain.manifests.manifest_id over stored rows, frozen here as it was written:
     if that function changes later, old manifests are merely not shared with new ones."""
     content = [[row.source, row.path, row.kind, row.size, row.sha256, row.mode] for row in rows]
@@ -93,7 +95,7 @@ def _manifest_id(rows: list[sa.Row]) -> str:
     return _sha256([checksum, [_micros(row.mtime) for row in rows]])
 
 
-def _sha256(canonical: list) -> str:  # type: ignore[type-arg]
+def _sha256(canonical: list[Any]) -> str:
     return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
 
 

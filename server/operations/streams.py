@@ -30,7 +30,7 @@ async def follow_operation(runner: OperationRunner, op_id: str) -> AsyncIterator
     last = live.op
     yield last
     # Ends with the final state in memory: storing it may take retries (a full disk).
-    while not live.ended.is_set():
+    while not (live.closed or live.ended.is_set()):
         await live.signal.wait(seen, IDLE_RECHECK)
         seen = live.signal.version
         if live.op != last:

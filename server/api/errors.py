@@ -11,6 +11,7 @@ import strawberry
 from graphql import GraphQLError
 
 from server.domain.errors import DomainError
+from server.storage.full import files_full
 
 log = logging.getLogger("server.api")
 T = TypeVar("T")
@@ -23,6 +24,7 @@ class UserErrorCode(enum.StrEnum):
     BUSY = "BUSY"
     CONFIRMATION_REQUIRED = "CONFIRMATION_REQUIRED"
     INVALID_ARCHIVE = "INVALID_ARCHIVE"
+    STORAGE_FULL = "STORAGE_FULL"
 
 
 @strawberry.type(description="An expected failure, with a code a client can branch on.")
@@ -55,6 +57,12 @@ async def attempt(call: Callable[[], Awaitable[T]]) -> tuple[T | None, list[User
         return await call(), []
     except DomainError as error:
         return None, [UserError.from_domain(error)]
+    except Exception as error:
+        # A full disk the call did not name itself is still a full disk, not "Unexpected error."
+        if (full := files_full(error, "the disk")) is None:
+            raise
+        log.warning("%s", full.message)
+        return None, [UserError.from_domain(full)]
 
 
 def should_mask(error: GraphQLError) -> bool:

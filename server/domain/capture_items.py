@@ -1,7 +1,8 @@
 """Storing one snapshot item: read from its source, written to the content store.
 
 Safe to run on several threads at once. A read error is told apart from a write error:
-the first is the source's (SOURCE_UNAVAILABLE), the second the store's (STORAGE_FAILED).
+the first is the source's (SOURCE_UNAVAILABLE), the second the store's (STORAGE_FULL when the
+disk is full, else STORAGE_FAILED).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import BinaryIO, Self
 from server.domain.errors import OperationFailed
 from server.sources.base import SnapshotItem, Source
 from server.storage.content_store import ContentStore, read_up_to
+from server.storage.full import files_full
 
 PROGRESS_BYTES = 32 * 1024 * 1024  # inside a big file, report progress this often
 SMALL_ITEM = 1024 * 1024  # read whole into memory; a bigger one is streamed
@@ -52,6 +54,8 @@ def store_one(
             f"source {source.name!r}: could not read {item.path}: {error.strerror or error}",
         ) from error
     except OSError as error:  # the store's side: disk full, permissions
+        if (full := files_full(error, f"the content store ({store.root})")) is not None:
+            raise full from error
         raise OperationFailed(
             "STORAGE_FAILED", f"could not store {source.name}/{item.path}: {error.strerror or error}"
         ) from error

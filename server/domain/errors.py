@@ -34,6 +34,16 @@ class InvalidArchive(DomainError):
     code = "INVALID_ARCHIVE"
 
 
+class StorageFull(DomainError):
+    """A write failed because the disk (or the database server) has no space left."""
+
+    code = "STORAGE_FULL"
+
+    def __init__(self, what: str, detail: str, *, field: str | None = None) -> None:
+        super().__init__(f"storage is full: could not write to {what}: {detail}", field=field)
+        self.what = what
+
+
 class OperationFailed(Exception):
     """Raised inside an operation's job to end it FAILED with a stable error code."""
 

@@ -27,6 +27,7 @@ from server.domain.restore_points import RestorePointService
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.storage.content_store import ContentStore
+from server.storage.full import files_full
 from server.storage.local_copy_folder import LocalCopyFolder, copy_id, slug
 from server.storage.local_copy_format import (
     ContentMismatch,
@@ -130,6 +131,10 @@ class LocalCopyService:
             raise OperationFailed(
                 "CONTENT_DAMAGED", f"the content store is damaged, nothing was written: {error}"
             ) from None
+        except OSError as error:
+            if (full := files_full(error, self._folder_name())) is not None:
+                raise full from None
+            raise
         ctx.set_subject(local_copy_id=copy_id(name))
         ctx.log(f"Local copy {name} written: {size} bytes.")
 
@@ -240,6 +245,10 @@ class LocalCopyService:
             return await ctx.run_blocking(store_all, total=total, start=0.45, end=0.95, stage="Storing content")
         except InvalidArchive as error:  # the file changed since it was verified
             raise OperationFailed("INVALID_ARCHIVE", error.message) from None
+        except OSError as error:
+            if (full := files_full(error, f"the content store ({self._store.root})")) is not None:
+                raise full from None
+            raise
         except CopyCancelled:
             ctx.checkpoint()
             raise
@@ -248,7 +257,13 @@ class LocalCopyService:
 
     async def upload(self, stream: BinaryIO, file_name: str | None) -> LocalCopy:
         """Check an uploaded copy in full, then move it into the folder; nothing stays if it fails."""
-        return await asyncio.to_thread(self._upload, stream, file_name)
+        try:
+            return await asyncio.to_thread(self._upload, stream, file_name)
+        except OSError as error:
+            if (full := files_full(error, self._folder_name())) is not None:
+                full.field = "file"
+                raise full from None
+            raise
 
     def _upload(self, stream: BinaryIO, file_name: str | None) -> LocalCopy:
         root = self._folder.root
@@ -279,6 +294,9 @@ class LocalCopyService:
         finally:
             tmp.unlink(missing_ok=True)
         return self._folder.require(copy_id(name), field="file")
+
+    def _folder_name(self) -> str:
+        return f"the local copies folder ({self._folder.root})"
 
     def _unique(self, name: str) -> str:
         stem, suffix = name[: -len(".zip")], ".zip"

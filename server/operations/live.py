@@ -40,6 +40,9 @@ class LiveOperation:
     recent: list[LogEntry] = field(default_factory=list)  # stored lines ending at flushed_through
     dirty: bool = False
     closed: bool = False  # final state and every log line are in the database
+    # Set once the final state is in memory (it may take retries to store it): ended for
+    # readers, cancel and BUSY checks, even while `closed` is still False.
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_reason: str | None = None  # "cancel" or "shutdown"
     # False once a job passed its point of no return: cancel is refused, and a shutdown
     # leaves the operation to the start-up recovery of its kind instead of ending it.

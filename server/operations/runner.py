@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from server.domain.errors import Busy, InvalidInput, NotFound, OperationFailed
+from server.domain.errors import Busy, InvalidInput, NotFound, OperationFailed, StorageFull
 from server.domain.ids import is_well_formed, new_id
 from server.domain.models import (
     LogLevel,
@@ -24,6 +24,7 @@ from server.operations.live import LiveOperation, OperationCancelled, OperationC
 from server.operations.state_writer import StateWriter
 from server.storage import operations_repo as repo
 from server.storage.database import Database
+from server.storage.full import files_full, full_detail, is_storage_full
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ Job = Callable[[OperationContext], Awaitable[None]]
 Recovery = Callable[[Operation], Awaitable[bool]]
 
 LOG_PAGE = 500
+# Storing an operation's final state is retried until it lands: soon at first, then at
+# most this often (a full disk may take an administrator minutes to clear).
+FINAL_RETRY_FIRST = 0.1
+FINAL_RETRY_MAX = 2.0
 
 
 class OperationRunner:
@@ -70,7 +75,12 @@ class OperationRunner:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
         for live in list(self._live.values()):
-            if not live.cancellable and live.task and not live.task.done():
+            if live.ended.is_set() and live.task and not live.task.done():
+                # Its end could not be stored in time (a full disk): the next start says INTERRUPTED.
+                log.error("operation %s ended %s, but that could not be stored before stopping", live.op.id, live.op.status)
+                live.task.cancel()
+                await asyncio.gather(live.task, return_exceptions=True)
+            elif not live.cancellable and live.task and not live.task.done():
                 live.append_log(
                     LogLevel.WARNING, "The server is stopping: this operation finishes when it starts again."
                 )
@@ -144,7 +154,7 @@ class OperationRunner:
     ) -> Operation:
         if self._exclusive is not None:
             raise Busy(f"operation {self._exclusive} is applying a restore point; try again after it")
-        if exclusive and self._live:
+        if exclusive and self._unfinished():
             raise Busy("other operations are running; try again when they have finished")
         op = Operation(
             id=new_id("op"),
@@ -190,7 +200,7 @@ class OperationRunner:
 
     async def cancel(self, op_id: str) -> Operation:
         live = self._live.get(op_id)
-        if live is None:
+        if live is None or live.ended.is_set():
             op = await self.history.get(op_id)
             if op is None:
                 raise NotFound(f"no operation with id {op_id!r}", field="id")
@@ -200,12 +210,16 @@ class OperationRunner:
                 f"operation {op_id} can no longer be cancelled: {live.no_cancel_reason}", field="id"
             )
         self._request_cancel(live, "cancel")
-        if live.task:
-            await asyncio.wait([live.task])
-        return await self.history.get(op_id) or live.op
+        await live.ended.wait()  # the final state in memory; storing it may still be retried
+        return live.op
 
     async def dismiss(self, op_id: str) -> Operation:
-        if op_id in self._live:
+        if (live := self._live.get(op_id)) is not None and live.ended.is_set():
+            raise Busy(
+                f"operation {op_id} has finished but its final state is not stored yet; try again shortly",
+                field="id",
+            )
+        if live is not None:
             raise InvalidInput(
                 f"operation {op_id} is still running: cancel it first, or wait for it to finish",
                 field="id",
@@ -231,7 +245,7 @@ class OperationRunner:
     def stats(self) -> dict[str, int]:
         """Counts for /health: what is running, and who is listening."""
         return {
-            "running": len(self._live),
+            "running": len(self._unfinished()),
             "changeListeners": len(self.changes),
             "waiters": sum(live.signal.waiting + live.log_signal.waiting for live in self._live.values()),
         }
@@ -240,10 +254,14 @@ class OperationRunner:
         return self._live.get(op_id)
 
     def is_using_restore_point(self, point_id: str) -> bool:
-        return any(live.op.restore_point_id == point_id or point_id in live.holds for live in self._live.values())
+        return any(live.op.restore_point_id == point_id or point_id in live.holds for live in self._unfinished())
 
     def is_using_local_copy(self, local_copy_id: str) -> bool:
-        return any(live.op.local_copy_id == local_copy_id for live in self._live.values())
+        return any(live.op.local_copy_id == local_copy_id for live in self._unfinished())
+
+    def _unfinished(self) -> list[LiveOperation]:
+        """Live operations still queued or running (not those only waiting to store their end)."""
+        return [live for live in self._live.values() if not live.ended.is_set()]
 
     # -- operationsChanged fan-out --------------------------------------------------------
 
@@ -280,18 +298,28 @@ class OperationRunner:
             else:
                 status = OperationStatus.CANCELLED
                 live.append_log(LogLevel.WARNING, "Cancelled; everything it had written was removed.")
-        except OperationFailed as failure:
+        except (OperationFailed, StorageFull) as failure:
             status, error = OperationStatus.FAILED, OperationError(failure.code, failure.message)
             live.append_log(LogLevel.ERROR, f"Failed: {failure.message}")
-        except Exception:
-            log.exception("operation %s failed unexpectedly", live.op.id)
-            status = OperationStatus.FAILED
-            error = OperationError("INTERNAL", "An unexpected error stopped the operation; see the server log.")
-            live.append_log(LogLevel.ERROR, "Failed: an unexpected error stopped the operation.")
+        except Exception as unexpected:
+            status, error = OperationStatus.FAILED, self._unexpected(live, unexpected)
         if status is OperationStatus.SUCCEEDED:
             live.append_log(LogLevel.INFO, "Finished.")
         live.op = finished(live.op, status, error)
         await self._close(live)
+
+    def _unexpected(self, live: LiveOperation, error: Exception) -> OperationError:
+        """The error for an exception no job turned into a code: STORAGE_FULL when it was a
+        full disk (a job that knows what it was writing names it itself), else INTERNAL."""
+        filename = getattr(error, "filename", None)
+        full = files_full(error, str(filename) if filename else "the disk")
+        if full is not None:
+            log.warning("operation %s failed: %s", live.op.id, full.message)
+            live.append_log(LogLevel.ERROR, f"Failed: {full.message}")
+            return OperationError(full.code, full.message)
+        log.exception("operation %s failed unexpectedly", live.op.id)
+        live.append_log(LogLevel.ERROR, "Failed: an unexpected error stopped the operation.")
+        return OperationError("INTERNAL", "An unexpected error stopped the operation; see the server log.")
 
     async def _take_slot(self, live: LiveOperation) -> None:
         """Wait for a free slot; a cancel while still queued ends the wait at once."""
@@ -308,16 +336,55 @@ class OperationRunner:
         raise OperationCancelled(live.cancel_reason)
 
     async def _close(self, live: LiveOperation) -> None:
-        """Persist the final state and every log line, then let go of the operation."""
+        """Persist the final state and every log line, then let go of the operation.
+
+        If that write fails (a full disk, a database away), the operation stays in memory in
+        its final state, ended for readers and subscribers (never a stale RUNNING), while
+        the write is retried with backoff until it lands."""
         live.dirty = True
         try:
             await self._writer.flush(live)
-        except Exception:
-            log.exception("could not store the final state of operation %s", live.op.id)
+        except Exception as error:
+            self._end(live)
+            await self._store_final(live, error)
+        live.ended.set()
+        if self._exclusive == live.op.id:
+            self._exclusive = None
         live.closed = True
         del self._live[live.op.id]
+        live.signal.fire()
+        live.log_signal.fire()
+        self.changes.announce(live.op.id)
+
+    def _end(self, live: LiveOperation) -> None:
+        """The final state is only in memory: followers may end, the next exclusive may start."""
+        live.ended.set()
         if self._exclusive == live.op.id:
             self._exclusive = None
         live.signal.fire()
         live.log_signal.fire()
         self.changes.announce(live.op.id)
+
+    async def _store_final(self, live: LiveOperation, first_error: Exception) -> None:
+        """Retry storing the final state until it lands, logging once when it starts failing
+        and once when it lands (a full disk would otherwise log every try)."""
+        full = is_storage_full(first_error)
+        reason = full_detail(first_error) if full else f"{type(first_error).__name__}: {first_error}"
+        log.error(
+            "could not store the final state (%s) of operation %s: %s; retrying until it can",
+            live.op.status, live.op.id, reason, exc_info=None if full else first_error,
+        )
+        delay, attempts = FINAL_RETRY_FIRST, 1
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, FINAL_RETRY_MAX)
+            try:
+                await self._writer.flush(live)
+            except Exception:
+                attempts += 1
+                continue
+            log.warning(
+                "stored the final state (%s) of operation %s after %d failed attempts",
+                live.op.status, live.op.id, attempts,
+            )
+            return

@@ -31,20 +31,34 @@ class StateWriter:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self.flush_all(lives)
+        if (error := await self.flush_all(lives)) is not None:
+            log.error("storing operation state at shutdown failed (%s: %s)", type(error).__name__, error)
 
     async def _forever(self, lives: Callable[[], Iterable[LiveOperation]]) -> None:
+        failing = False
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await self.flush_all(lives())
-            except Exception:
-                log.exception("flushing operation state failed; will retry")
+            # An ended operation's own task retries storing its end; skipping it here keeps
+            # one failure from being logged twice every FLUSH_INTERVAL.
+            error = await self.flush_all(live for live in lives() if not live.ended.is_set())
+            if error is not None and not failing:
+                # Once per failing spell, not every 200 ms: a full disk would flood the log.
+                log.error("storing operation state failed (%s: %s); will retry", type(error).__name__, error)
+            elif error is None and failing:
+                log.warning("storing operation state works again")
+            failing = error is not None
 
-    async def flush_all(self, lives: Iterable[LiveOperation]) -> None:
+    async def flush_all(self, lives: Iterable[LiveOperation]) -> Exception | None:
+        """Flush every operation with changes; one that fails does not stop the others.
+        Returns the last error, if any (the state stays in memory for the next try)."""
+        failure = None
         for live in list(lives):
             if live.dirty or live.unflushed:
-                await self.flush(live)
+                try:
+                    await self.flush(live)
+                except Exception as error:
+                    failure = error
+        return failure
 
     async def flush(self, live: LiveOperation) -> None:
         """Store the operation's state and pending log lines in one transaction."""
@@ -52,7 +66,11 @@ class StateWriter:
             lines = list(live.unflushed)
             op = live.op
             live.dirty = False
-            async with self._db.write() as session:
-                await repo.append_log(session, op.id, lines)
-                await repo.save_operation(session, op)
+            try:
+                async with self._db.write() as session:
+                    await repo.append_log(session, op.id, lines)
+                    await repo.save_operation(session, op)
+            except BaseException:
+                live.dirty = True  # not stored: the next flush must write the state again
+                raise
             live.stored(lines)

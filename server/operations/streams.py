@@ -29,7 +29,8 @@ async def follow_operation(runner: OperationRunner, op_id: str) -> AsyncIterator
     seen = live.signal.version
     last = live.op
     yield last
-    while not live.closed:
+    # Ends with the final state in memory: storing it may take retries (a full disk).
+    while not (live.closed or live.ended.is_set()):
         await live.signal.wait(seen, IDLE_RECHECK)
         seen = live.signal.version
         if live.op != last:
@@ -47,7 +48,9 @@ async def follow_log(runner: OperationRunner, op_id: str, after: int = 0) -> Asy
         raise NotFound(f"no operation with id {op_id!r}", field="id")
     while True:
         seen = live.log_signal.version if live else 0
-        finished = live is None or live.closed
+        # Once ended no line is added; a durable log shows lines only once stored, so its
+        # followers wait for the store (closed).
+        finished = live is None or live.closed or (live.ended.is_set() and not live.durable_log)
         # The operation's own memory first, even once it has closed (when the runner lets go
         # of it): every follower wakes at the end, and none of them should need a query.
         lines = live.log_after(after) if live is not None else None

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from server.domain.models import EntryKind, ManifestEntry, OperationError
+from server.storage.full import files_full
 from server.storage.durability import fsync_path
 
 log = logging.getLogger(__name__)
@@ -78,15 +79,20 @@ class ApplyJournal:
     def write(self, record: JournalRecord) -> None:
         """Replace the journal atomically and durably."""
         data = orjson.dumps(_encode(record, self._entries(record.rollback_entries)))
-        fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".apply-journal-")
         try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp_name, self.path)
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".apply-journal-")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp_name, self.path)
+            finally:
+                Path(tmp_name).unlink(missing_ok=True)
+        except OSError as error:
+            if (full := files_full(error, f"the apply journal ({self.path})")) is not None:
+                raise full from None
+            raise
         fsync_path(self.path.parent)  # a rename or unlink is durable once its folder is flushed
 
     def _entries(self, entries: tuple[ManifestEntry, ...]) -> orjson.Fragment:

@@ -15,6 +15,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker, create_async_engine
 
+from server.storage.full import database_full
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -73,9 +75,16 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A transaction that commits on success and rolls back on any exception."""
-        async with self._write_lock or nullcontext(), self._sessions() as session, session.begin():
-            yield session
+        """A transaction that commits on success and rolls back on any exception.
+
+        A database that is full raises StorageFull (a clear code), not a driver error."""
+        try:
+            async with self._write_lock or nullcontext(), self._sessions() as session, session.begin():
+                yield session
+        except Exception as error:
+            if (full := database_full(error)) is not None:
+                raise full from error
+            raise
 
     def data_version(self) -> int | None:
         """A number that changes whenever anyone, in this process or another, commits a write

@@ -1,0 +1,201 @@
+"""A full disk through the real server: every write that hits it says STORAGE_FULL and names
+what it could not write; nothing stored before is lost; an operation whose end cannot be
+stored shows its real end at once and stores it once there is room, without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from tests.api.test_local_copies import COPIES, OP_PAYLOAD, export, start_import, upload
+from tests.support.api import (
+    OPERATION_FIELDS,
+    create_and_wait,
+    execute,
+    subscribe,
+    update_settings,
+    wait_for_operation,
+)
+from tests.support.apply import apply
+from tests.support.server_process import TEST_DATABASE_URL, ServerProcess
+from tests.support.small_disk import SmallDisk, truncate_wal
+
+POINTS = "{ restorePoints(first: 50) { edges { node { id checksum } } } }"
+OPERATION = f"query($id: ID!) {{ operation(id: $id) {{ {OPERATION_FIELDS} log {{ sequence message }} }} }}"
+ACTIVE = "{ operations(first: 50, status: [QUEUED, RUNNING]) { edges { node { id kind status } } } }"
+SETTINGS = "{ modules { name settings } }"
+sqlite_only = pytest.mark.skipif(
+    TEST_DATABASE_URL is not None, reason="a full PostgreSQL disk cannot be made here; see test_storage_full.py"
+)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[..., SmallDisk]]:
+    """Mount small tmpfs disks under tmp_path (always unmounted after); skips where it cannot."""
+    disks: list[SmallDisk] = []
+
+    def make(name: str = "data", size: str = "24m") -> SmallDisk:
+        disk = SmallDisk(tmp_path / name, size)
+        if (why := disk.mount()) is not None:
+            pytest.skip(why)
+        disks.append(disk)
+        return disk
+
+    yield make
+    for disk in reversed(disks):
+        disk.free()
+        disk.unmount()
+
+
+def assert_storage_full(error: dict, *names: str) -> None:
+    assert error["code"] == "STORAGE_FULL", error
+    assert error["message"].startswith("storage is full: could not write to "), error
+    assert any(name in error["message"] for name in names), error
+
+
+async def points(server: ServerProcess) -> list[dict]:
+    return [edge["node"] for edge in (await execute(server, POINTS))["restorePoints"]["edges"]]
+
+
+async def no_operation_left_active(server: ServerProcess) -> None:
+    assert (await execute(server, ACTIVE))["operations"]["edges"] == []
+
+
+async def start(server: ServerProcess, mutation: str, **variables: str) -> dict:
+    field = mutation.split("(")[0]
+    data = await execute(server, f"mutation($id: ID!) {{ {mutation} {{ {OP_PAYLOAD} }} }}", **variables)
+    return data[field]
+
+
+async def failed_storage_full(server: ServerProcess, payload: dict, *names: str) -> None:
+    """An operation refused at once, or started and then failed: either way STORAGE_FULL."""
+    if payload["userErrors"]:
+        assert_storage_full(payload["userErrors"][0], *names)
+        return
+    final = await wait_for_operation(server, payload["operation"]["id"])
+    assert final["status"] == "FAILED", final
+    assert_storage_full(final["error"], *names)
+
+
+async def test_full_content_store_and_local_copies_folder(small_disk, make_server, tmp_path: Path) -> None:
+    disk = small_disk("data")
+    # The database lives elsewhere (on PostgreSQL it always does): only the files fill up.
+    env = {} if TEST_DATABASE_URL else {"BACKUPS_DATABASE_URL": f"sqlite:///{tmp_path / 'backups.db'}"}
+    proc = make_server("data", **env).start()
+    await update_settings(proc, "setup", {"siteName": "gone"})
+    gone = await create_and_wait(proc, "gone")
+    gone_copy = await export(proc, gone["restorePoint"]["id"])
+    outside = tmp_path / "gone.zip"
+    shutil.copy(disk.path / "local-copies" / gone_copy["fileName"], outside)
+    await execute(proc, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId } }", id=gone["restorePoint"]["id"])
+    await update_settings(proc, "setup", {"siteName": "kept"})
+    kept = (await create_and_wait(proc, "kept"))["restorePoint"]["id"]
+    kept_copy = await export(proc, kept)
+    await update_settings(proc, "setup", {"siteName": f"new {uuid.uuid4().hex}"})  # content not stored yet
+    before = await points(proc)
+    copies_before = (await execute(proc, COPIES))["localCopies"]
+
+    disk.fill()
+    await failed_storage_full(proc, await start(proc, "exportRestorePoint(restorePointId: $id)", id=kept),
+                              "the local copies folder")
+    uploaded = await upload(proc, outside)
+    assert uploaded["localCopy"] is None
+    assert_storage_full(uploaded["userErrors"][0], "the local copies folder")
+    assert uploaded["userErrors"][0]["field"] == "file"
+    created = await execute(proc, f"mutation {{ createRestorePoint(label: \"full\") {{ {OP_PAYLOAD} }} }}")
+    await failed_storage_full(proc, created["createRestorePoint"], "the content store")
+    await failed_storage_full(proc, await start_import(proc, gone_copy["id"]), "the content store")
+    await failed_storage_full(proc, await apply(proc, kept), "the apply journal", "the content store")
+    await no_operation_left_active(proc)
+    assert not [p.name for p in (disk.path / "local-copies").iterdir() if p.name.startswith(".")]
+
+    disk.free()
+    assert await points(proc) == before
+    assert (await execute(proc, COPIES))["localCopies"] == copies_before
+    again = await export(proc, kept)
+    assert again["restorePointId"] == kept and again["sizeBytes"] == kept_copy["sizeBytes"]
+    assert (await upload(proc, outside))["userErrors"] == []
+    await create_and_wait(proc, "room again")
+
+
+@sqlite_only
+async def test_full_sqlite_database(small_disk, make_server) -> None:
+    disk = small_disk("data")
+    proc = make_server("data").start()
+    await update_settings(proc, "setup", {"siteName": "before"})
+    point = (await create_and_wait(proc, "before"))["restorePoint"]["id"]
+    settings = await execute(proc, SETTINGS)
+    before = await points(proc)
+
+    for attempt in range(3):  # each try after a fresh squeeze: no WAL space left to reuse
+        truncate_wal(disk.path / "backups.db")
+        disk.fill()
+        changed = await update_settings(proc, "setup", {"siteName": f"after {attempt}"})
+        assert changed["module"] is None
+        assert_storage_full(changed["userErrors"][0], "the database")
+        created = await execute(proc, f"mutation {{ createRestorePoint(label: \"full\") {{ {OP_PAYLOAD} }} }}")
+        await failed_storage_full(proc, created["createRestorePoint"], "the database")
+        await failed_storage_full(proc, await start(proc, "exportRestorePoint(restorePointId: $id)", id=point),
+                                  "the database", "the local copies folder")
+        await failed_storage_full(proc, await apply(proc, point), "the database", "the content store")
+        disk.free()
+
+    assert await execute(proc, SETTINGS) == settings
+    assert await points(proc) == before
+    await no_operation_left_active(proc)
+    assert (await export(proc, point))["restorePointId"] == point
+
+
+def stored_status(database: Path, op_id: str) -> str:
+    with closing(sqlite3.connect(database)) as connection:
+        return connection.execute("SELECT status FROM operation WHERE id = ?", (op_id,)).fetchone()[0]
+
+
+@sqlite_only
+async def test_end_that_cannot_be_stored_is_shown_and_stored_once_there_is_room(
+    small_disk, make_server, tmp_path: Path
+) -> None:
+    disk = small_disk("data")
+    # The ZIP goes elsewhere, so the export itself succeeds while only the database is full.
+    proc = make_server("data", BACKUPS_LOCAL_COPIES_DIR=str(tmp_path / "copies")).start()
+    database = disk.path / "backups.db"
+    point = (await create_and_wait(proc, "exported"))["restorePoint"]["id"]
+    proc.stop()
+    proc.env_overrides["BACKUPS_TEST_ENTRY_DELAY"] = "1"  # time to fill the disk while an export runs
+    proc.start()
+    ended: dict[str, dict] = {}
+    for _ in range(3):
+        started = await start(proc, "exportRestorePoint(restorePointId: $id)", id=point)
+        op_id = started["operation"]["id"]
+        progress = asyncio.create_task(wait_for_operation(proc, op_id, timeout=30))
+        truncate_wal(database)
+        disk.fill()
+        final = await progress  # ends, with its real end, while the disk is still full
+        assert final["status"] == "SUCCEEDED" and final["progress"] == 1.0, final
+        shown = (await execute(proc, OPERATION, id=op_id))["operation"]
+        assert shown["status"] == "SUCCEEDED" and shown["log"][-1]["message"].startswith("Finished"), shown
+        assert stored_status(database, op_id) in ("QUEUED", "RUNNING")  # not stored: the disk is full
+        log = [e async for e in subscribe(proc, "subscription($id: ID!) { operationLog(id: $id) { message } }", id=op_id)]
+        assert log[-1]["operationLog"]["message"].startswith("Finished")
+
+        disk.free()
+        for _ in range(100):
+            if stored_status(database, op_id) == "SUCCEEDED":
+                break
+            await asyncio.sleep(0.1)
+        assert stored_status(database, op_id) == "SUCCEEDED"
+        ended[op_id] = shown
+
+    proc.kill()  # what is stored now is what a restart shows
+    proc.start()
+    for op_id, shown in ended.items():
+        after = (await execute(proc, OPERATION, id=op_id))["operation"]
+        assert after["status"] == "SUCCEEDED" and after["log"] == shown["log"], after
+    assert proc.log_path.read_text().count("could not store the final state (SUCCEEDED)") == len(ended)

@@ -78,7 +78,7 @@ class BackupsGraphQL(GraphQL[Context, None]):
         except ValueError as error:
             raise HTTPException(400, "Unable to parse the multipart body") from error
         fields = [form_data.form.get(name, "{}") for name in ("operations", "map")]
-        operations, files_map = [self.parse_json(value) if isinstance(value, str | bytes) else value for value in fields]
+        operations, files_map = [self.parse_json(v) if isinstance(v, str | bytes) else v for v in fields]
         try:
             return place_files(operations, files_map, form_data.files)
         except BadMultipart as error:

@@ -55,7 +55,7 @@ def _target(operations: Any, path: str) -> tuple[Any, Any]:
             )
         if depth == len(keys) - 1:
             if node[index] is not None:
-                raise BadMultipart(f"The map path {path[:200]!r} must point at a null in operations (the file's place).")
+                raise BadMultipart(f"The map path {path[:200]!r} must point at a null in operations (the file slot).")
             return node, index
         node = node[index]
     raise AssertionError("unreachable: str.split always gives at least one key")

@@ -35,6 +35,7 @@ from server.gc_tuning import freeze_long_lived
 from server.notices import check_auth_mode
 from server.web.health import health
 from server.web.limits import RequestLimits
+from server.web.slow_clients import BodyTimeout
 
 
 class BackupsGraphQL(GraphQL[Context, None]):
@@ -180,7 +181,8 @@ def create_app(settings: Settings) -> Starlette:
                 # Room for the multipart framing around the file, so that a file just over
                 # the cap gets the upload's own clear userError rather than a bare 413.
                 max_upload_bytes=settings.max_upload_bytes + 1024 * 1024,
-            )
+            ),
+            Middleware(BodyTimeout, seconds=settings.body_timeout_seconds),
         ],
         lifespan=lifespan,
     )

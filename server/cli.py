@@ -17,6 +17,7 @@ def serve(settings: Settings) -> int:
     from server.app import create_app
     from server.gc_tuning import tune_for_serving
     from server.notices import AuthModeError
+    from server.web.slow_clients import header_timeout_protocol
 
     try:  # a bad config file stops the server here, with one line saying what is wrong
         load_sources(settings.config, data_dir=settings.data_dir)
@@ -47,6 +48,8 @@ def serve(settings: Settings) -> int:
         timeout_graceful_shutdown=15,
         # A websocket message is a GraphQL request too: the same limit as an HTTP body.
         ws_max_size=settings.max_request_bytes,
+        # uvicorn has no limit on how long a request's headers may take: this protocol adds one.
+        http=header_timeout_protocol(settings.header_timeout_seconds),
     )
     return 0
 

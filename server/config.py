@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)  # any request but an upload
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024)  # a multipart upload
     max_subscriptions_per_connection: int = Field(default=20, ge=1)
+    # Slow clients: a request's headers must all arrive within this (else the connection is
+    # closed), and its body may stall no longer than this between two pieces (else 408).
+    header_timeout_seconds: float = Field(default=20.0, gt=0)
+    body_timeout_seconds: float = Field(default=60.0, gt=0)
 
     # Access control. "off" is refused unless the server listens on loopback only.
     auth: Literal["on", "off"] = "on"

@@ -63,6 +63,23 @@ class QuickMaskErrors(MaskErrors):
             super()._process_result(result)
 
 
+class TolerantParserCache(ParserCache):
+    """ParserCache that leaves a document it cannot parse to Strawberry's own parse step.
+
+    Its hook parses before Strawberry's try block: a syntax error escaped as an exception,
+    which ended a subscription with a bare `complete` and no error. Strawberry then parses
+    the text itself and reports the syntax error as it should."""
+
+    def on_parse(self) -> Iterator[None]:
+        try:
+            self.execution_context.graphql_document = self.cached_parse_document(
+                self.execution_context.query, **self.execution_context.parse_options
+            )
+        except GraphQLError:
+            pass  # not cached (lru_cache keeps no exceptions): Strawberry's parse raises it again
+        yield
+
+
 class SubscriptionsOverWebsocketsOnly(SchemaExtension):
     """Over plain HTTP a subscription would run as if it were a query and fail unexpectedly."""
 
@@ -110,7 +127,7 @@ def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: in
             SubscriptionsOverWebsocketsOnly,
             lambda: AddValidationRules(limit_rules),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
-            ParserCache,
+            TolerantParserCache,
             ValidationCache,
             lambda: QuickMaskErrors(should_mask_error=should_mask),
         ],

@@ -15,6 +15,25 @@ from server.storage import modules_repo as repo
 from server.storage.database import Database
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
+# How deep objects and arrays may nest in a module. Deeper is no configuration anyone writes,
+# and 1,000 levels overflowed the recursion of the merge and of the JSON encoder (a 500).
+MAX_DOCUMENT_DEPTH = 64
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """How deep objects and arrays nest in `value` (a scalar is 0), counted without recursion;
+    stops counting once past `limit`."""
+    deepest = 0
+    pending = [(value, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, Mapping | list | tuple):
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return deepest
+            pending.extend((child, depth) for child in (node.values() if isinstance(node, Mapping) else node))
+    return deepest
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -61,6 +80,12 @@ class SettingsStore:
         """Merge `values` into module `name` (RFC 7386: null removes a key)."""
         if not isinstance(values, Mapping):
             raise InvalidInput("values must be a JSON object", field="values")
+        if nesting_depth(values, MAX_DOCUMENT_DEPTH) > MAX_DOCUMENT_DEPTH:
+            raise InvalidInput(
+                f"values nest objects or arrays more than {MAX_DOCUMENT_DEPTH} levels deep "
+                f"(the limit for a settings module)",
+                field="values",
+            )
         self._check_writable()
         if not MODULE_NAME.match(name):  # no such name could exist; don't ask the database
             raise NotFound(f"no settings module named {name!r}", field="module")
@@ -71,6 +96,10 @@ class SettingsStore:
                 if module is None:
                     raise NotFound(f"no settings module named {name!r}", field="module")
                 merged = merge_patch(module.settings, values)
+                if nesting_depth(merged, MAX_DOCUMENT_DEPTH) > MAX_DOCUMENT_DEPTH:
+                    raise InvalidInput(
+                        f"module {name!r} would nest more than {MAX_DOCUMENT_DEPTH} levels deep", field="values"
+                    )
                 if len(json.dumps(merged)) > MAX_DOCUMENT_BYTES:
                     raise InvalidInput(
                         f"module {name!r} would exceed {MAX_DOCUMENT_BYTES} bytes", field="values"

@@ -26,6 +26,7 @@ from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
 from server.sources.hash_cache import FileKey, HashCache, file_key
 from server.sources.tree_apply import StagedTree, commit_tree, side_paths, stage_tree
 from server.sources.tree_reuse import LiveFiles, unlink_old_names
+from server.sources.tree_root import Protected, RootId, check_root
 from server.sources.tree_trash import remove_in_background, remove_tree
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 
@@ -44,9 +45,13 @@ class DirectorySource:
         exclude: Sequence[str] = (),
         verify: str = "fast",
         cache: HashCache | None = None,
+        protected: Protected = (),
     ) -> None:
         self.name = name
+        # Resolved when the config was read: a link on it now was put there since, and is
+        # refused at every use (tree_root.py), as is an overlap with a `protected` folder.
         self.path = path
+        self.protected = protected
         self.filter = PathFilter(include, exclude)
         self.full_verify = verify == "full"
         self._cache = None if self.full_verify else cache
@@ -73,7 +78,8 @@ class DirectorySource:
     ) -> StagedDirectory:
         """Build the new tree beside the folder, checking each file's SHA-256 as it is
         written; the folder is untouched until `commit`. Blocking: call it in a thread."""
-        root = Path(os.path.realpath(self.path))
+        root = self.path
+        check_root(self.name, root, self.protected, missing_ok=True)
         started_ns = time.time_ns()
         # Files the hash cache vouches for are kept, not rewritten (tree_reuse.py); with
         # `verify = "full"` there is no cache, and every file is written from the store.
@@ -87,7 +93,11 @@ class DirectorySource:
     def discard_leftovers(self) -> None:
         """Remove a staging folder that a process stopped before its apply changed anything
         left beside the folder (the next apply would too, but it may be far off)."""
-        stage, _ = side_paths(Path(os.path.realpath(self.path)))
+        try:
+            check_root(self.name, self.path, self.protected, missing_ok=True)
+        except OperationFailed:
+            return  # not through a link: the next apply's own check says what is wrong
+        stage, _ = side_paths(self.path)
         remove_tree(stage)
 
     @contextlib.contextmanager
@@ -105,7 +115,10 @@ class DirectorySource:
     def _commit(self, staged: StagedTree, started_ns: int, relinked: Mapping[str, tuple[FileKey, str]],
                 replaced: Callable[[Path], None]) -> None:
         with self._failures(staged.root):
-            written = commit_tree(staged, self.filter, remove=replaced)
+            written = commit_tree(
+                staged, self.filter, remove=replaced,
+                check=partial(check_root, self.name, staged.root, self.protected, missing_ok=True),
+            )
         if self._cache is None:
             return
         # Each file was hashed as it was written, so its digest is known: remembering it
@@ -128,19 +141,19 @@ class DirectorySource:
 
     # -- blocking parts, run in worker threads ---------------------------------------------
 
-    def _root(self) -> Path:
-        """The folder, checked; a missing or unreadable one fails the operation clearly."""
-        root = Path(os.path.realpath(self.path))
-        problem = None
-        if not root.exists():
-            problem = f"path {self.path} does not exist"
-        elif not root.is_dir():
-            problem = f"path {self.path} is not a folder"
-        elif not os.access(root, os.R_OK | os.X_OK):
-            problem = f"path {self.path} is not readable"
-        if problem:
-            raise OperationFailed("SOURCE_UNAVAILABLE", f"source {self.name!r}: {problem}")
-        return root
+    def _root(self) -> tuple[Path, RootId]:
+        """The folder and its identity, checked now (tree_root.py); a missing, unreadable or
+        linked one fails the operation clearly."""
+        found = check_root(self.name, self.path, self.protected)
+        assert found is not None
+        return self.path, found
+
+    def _same_root(self, root_id: RootId) -> None:
+        """After a walk: the root is still the folder that was walked, and no link."""
+        if check_root(self.name, self.path, self.protected) != root_id:
+            raise OperationFailed(
+                "SOURCE_UNAVAILABLE", f"source {self.name!r}: path {self.path} was replaced while it was read"
+            )
 
     def _walk(self, root: Path) -> list[TreeItem]:
         try:
@@ -164,8 +177,9 @@ class DirectorySource:
     def _snapshot(self) -> list[SnapshotItem]:
         # Taken before the walk: a file changed after this moment is never cached as hashed.
         started_ns = time.time_ns()
-        root = self._root()
+        root, root_id = self._root()
         managed = self._walk(root)
+        self._same_root(root_id)
         known = self._cache.known(str(root)) if self._cache else {}
         remember = self._remember if self._cache else None
         items: list[SnapshotItem] = []
@@ -227,7 +241,7 @@ class DirectorySource:
     def _describe(self) -> SourceInfo:
         location = str(self.path)
         try:
-            root = self._root()
+            root, root_id = self._root()
         except OperationFailed as failure:
             problem = failure.message.split(": ", 1)[-1]
             return SourceInfo(self.name, self.kind, False, None, location=location, problem=problem)
@@ -246,6 +260,11 @@ class DirectorySource:
                 self.name, self.kind, False, None, location=location,
                 problem=f"cannot read {error.filename or root}: {_reason(error)}",
             )
+        try:
+            self._same_root(root_id)
+        except OperationFailed as failure:
+            problem = failure.message.split(": ", 1)[-1]
+            return SourceInfo(self.name, self.kind, False, None, location=location, problem=problem)
         detail = (
             f"{counts[EntryKind.FILE]} files, {counts[EntryKind.DIRECTORY]} folders, "
             f"{counts[EntryKind.SYMLINK]} links"

@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
-from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
+from server.sources.base import ItemChanged, OpenBlob, SnapshotItem, SourceInfo
 from server.sources.hash_cache import FileKey, HashCache, file_key
 from server.sources.tree_apply import StagedTree, commit_tree, side_paths, stage_tree
 from server.sources.tree_reuse import LiveFiles, unlink_old_names
@@ -181,7 +181,6 @@ class DirectorySource:
         managed = self._walk(root)
         self._same_root(root_id)
         known = self._cache.known(str(root)) if self._cache else {}
-        remember = self._remember if self._cache else None
         items: list[SnapshotItem] = []
         seen: set[str] = set()
         prefix = str(root).rstrip("/") + "/"  # strings: a Path join per item cost more than its stat
@@ -202,23 +201,41 @@ class DirectorySource:
                 )
             else:
                 seen.add(absolute)
-                key = file_key(info)
                 hint = known.get(absolute)
+                key = file_key(info)
                 items.append(
-                    SnapshotItem(
-                        tree_item.path,
-                        EntryKind.FILE,
-                        info.st_size,
-                        mode,
-                        mtime,
-                        partial(open_regular_file, absolute),
-                        digest=hint[1] if hint and hint[0] == key else None,
-                        on_stored=partial(remember, absolute, key, started_ns) if remember else None,
-                    )
+                    self._file_item(tree_item.path, absolute, info, started_ns, root_id,
+                                    hint[1] if hint and hint[0] == key else None)
                 )
         if self._cache:
             self._cache.forget(path for path in known if path not in seen)
         return items
+
+    def _file_item(self, path: str, absolute: str, info: os.stat_result, stat_ns: int, root_id: RootId,
+                   digest: str | None = None) -> SnapshotItem:
+        """A file as this stat (taken at `stat_ns` or later) saw it; it opens only as that file."""
+        key = file_key(info)
+        return SnapshotItem(
+            path,
+            EntryKind.FILE,
+            info.st_size,
+            stat.S_IMODE(info.st_mode),
+            EPOCH + timedelta(microseconds=info.st_mtime_ns // 1000),
+            partial(open_regular_file, absolute, (info.st_dev, info.st_ino)),
+            digest=digest,
+            on_stored=partial(self._remember, absolute, key, stat_ns) if self._cache else None,
+            refresh=partial(self._refresh, path, absolute, root_id),
+        )
+
+    def _refresh(self, path: str, absolute: str, root_id: RootId) -> SnapshotItem:
+        """The file again, from a new stat, after it changed while it was read (its root
+        checked again first: never read through a link put there since)."""
+        stat_ns = time.time_ns()
+        self._same_root(root_id)
+        info = os.lstat(absolute)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{absolute} is no longer a regular file")
+        return self._file_item(path, absolute, info, stat_ns, root_id)
 
     def _read_link(self, absolute: str) -> bytes:
         try:
@@ -306,13 +323,19 @@ class StagedDirectory:
         await asyncio.to_thread(remove_tree, self._staged.stage)
 
 
-def open_regular_file(path: str) -> BinaryIO:
-    """Open for reading without following a link or blocking on a FIFO put there since."""
+def open_regular_file(path: str, walked: tuple[int, int] | None = None) -> BinaryIO:
+    """Open for reading without following a link or blocking on a FIFO put there since;
+    with `walked` (st_dev, st_ino), only the very file the walk saw: another one at its
+    path (a file replaced, or a folder on the path swapped for a link) raises ItemChanged."""
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise OSError(f"{path} is no longer a regular file")
+    if walked is not None and (info.st_dev, info.st_ino) != walked:
+        os.close(fd)
+        raise ItemChanged(path)
     # Unbuffered: every read asks for what it needs already (a small file whole, a big one
     # in chunks), and a buffered reader cost more system calls per small file.
     return os.fdopen(fd, "rb", buffering=0)

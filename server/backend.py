@@ -72,7 +72,11 @@ class Backend:
         )
         keeper = BlobKeeper(db=db, store=store, lock=asyncio.Lock())
         specs = load_sources(settings.config, data_dir=settings.data_dir)
-        sources = SourceCatalog(build_sources(specs, db=db, data_dir=settings.data_dir))
+        sources = SourceCatalog(
+            build_sources(
+                specs, db=db, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir
+            )
+        )
         restore_points = RestorePointService(
             db=db,
             store=store,

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from server.domain.capture_items import SMALL_ITEM, Stored, check_size, store_one
+from server.domain.capture_items import SMALL_ITEM, Stored, store_one
 from server.domain.errors import OperationFailed
 from server.domain.manifests import manifest_digests
 from server.domain.models import EntryKind, ManifestEntry
@@ -272,12 +272,8 @@ def _collect(
         pinned.append(stored.digest)
         if stored.new:
             tally.stored_bytes += stored.size
-        item = batch[position][0]
-        batch[position] = (item, stored.digest)
-        try:
-            check_size(source, item, stored)
-        except OperationFailed as error:
-            failure = failure or error
+        # The item as stored: read again from a new stat if it changed while it was read.
+        batch[position] = (stored.item, stored.digest)
     if failure is not None:
         raise failure
 
@@ -293,9 +289,9 @@ def _check_reused(
         if store.holds(item.digest, item.size):
             continue
         tally.reused -= 1
-        digest = _read_and_store(store, source, item, pinned, tally, lambda read: None, checkpoint)
-        if digest != item.digest:
-            tally.entries[index] = manifest_entry(source, item, digest)
+        stored = _read_and_store(store, source, item, pinned, tally, lambda read: None, checkpoint)
+        if stored.digest != item.digest or stored.item is not item:
+            tally.entries[index] = manifest_entry(source, stored.item, stored.digest)
             changed = True
     if changed:
         tally.checksum, tally.manifest_id = manifest_digests(tally.entries)
@@ -309,10 +305,9 @@ def _read_and_store(
     tally: CaptureTally,
     report: Callable[[int], object],
     checkpoint: Callable[[], None],
-) -> str:
+) -> Stored:
     stored = store_one(store, source, item, report, checkpoint)
     pinned.append(stored.digest)
     if stored.new:
         tally.stored_bytes += stored.size
-    check_size(source, item, stored)
-    return stored.digest
+    return stored

@@ -28,6 +28,9 @@ class SnapshotItem:
     # Called (in a worker thread) with the digest after the content was read and stored,
     # so the source can remember it for the next snapshot.
     on_stored: Callable[[str], None] | None = None
+    # The item as it is now (stat taken again), for another read after it changed while it
+    # was read; None: a change fails the capture at once (SOURCE_CHANGED).
+    refresh: Callable[[], SnapshotItem] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,11 @@ class Source(Protocol):
     async def apply(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
         """Replace the source's whole state with these entries, atomically."""
         ...
+
+
+class ItemChanged(Exception):
+    """Raised by an item's `open` when what it finds is no longer the item the snapshot saw
+    (another file put at its path since): read it again, or fail with SOURCE_CHANGED."""
 
 
 class StagingStopped(Exception):

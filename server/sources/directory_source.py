@@ -22,10 +22,11 @@ from typing import BinaryIO
 
 from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
-from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
+from server.sources.base import ItemChanged, OpenBlob, SnapshotItem, SourceInfo
 from server.sources.hash_cache import FileKey, HashCache, file_key
 from server.sources.tree_apply import StagedTree, commit_tree, side_paths, stage_tree
 from server.sources.tree_reuse import LiveFiles, unlink_old_names
+from server.sources.tree_root import Protected, RootId, check_root
 from server.sources.tree_trash import remove_in_background, remove_tree
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 
@@ -44,9 +45,13 @@ class DirectorySource:
         exclude: Sequence[str] = (),
         verify: str = "fast",
         cache: HashCache | None = None,
+        protected: Protected = (),
     ) -> None:
         self.name = name
+        # Resolved when the config was read: a link on it now was put there since, and is
+        # refused at every use (tree_root.py), as is an overlap with a `protected` folder.
         self.path = path
+        self.protected = protected
         self.filter = PathFilter(include, exclude)
         self.full_verify = verify == "full"
         self._cache = None if self.full_verify else cache
@@ -73,7 +78,8 @@ class DirectorySource:
     ) -> StagedDirectory:
         """Build the new tree beside the folder, checking each file's SHA-256 as it is
         written; the folder is untouched until `commit`. Blocking: call it in a thread."""
-        root = Path(os.path.realpath(self.path))
+        root = self.path
+        check_root(self.name, root, self.protected, missing_ok=True)
         started_ns = time.time_ns()
         # Files the hash cache vouches for are kept, not rewritten (tree_reuse.py); with
         # `verify = "full"` there is no cache, and every file is written from the store.
@@ -87,7 +93,11 @@ class DirectorySource:
     def discard_leftovers(self) -> None:
         """Remove a staging folder that a process stopped before its apply changed anything
         left beside the folder (the next apply would too, but it may be far off)."""
-        stage, _ = side_paths(Path(os.path.realpath(self.path)))
+        try:
+            check_root(self.name, self.path, self.protected, missing_ok=True)
+        except OperationFailed:
+            return  # not through a link: the next apply's own check says what is wrong
+        stage, _ = side_paths(self.path)
         remove_tree(stage)
 
     @contextlib.contextmanager
@@ -105,7 +115,10 @@ class DirectorySource:
     def _commit(self, staged: StagedTree, started_ns: int, relinked: Mapping[str, tuple[FileKey, str]],
                 replaced: Callable[[Path], None]) -> None:
         with self._failures(staged.root):
-            written = commit_tree(staged, self.filter, remove=replaced)
+            written = commit_tree(
+                staged, self.filter, remove=replaced,
+                check=partial(check_root, self.name, staged.root, self.protected, missing_ok=True),
+            )
         if self._cache is None:
             return
         # Each file was hashed as it was written, so its digest is known: remembering it
@@ -128,19 +141,19 @@ class DirectorySource:
 
     # -- blocking parts, run in worker threads ---------------------------------------------
 
-    def _root(self) -> Path:
-        """The folder, checked; a missing or unreadable one fails the operation clearly."""
-        root = Path(os.path.realpath(self.path))
-        problem = None
-        if not root.exists():
-            problem = f"path {self.path} does not exist"
-        elif not root.is_dir():
-            problem = f"path {self.path} is not a folder"
-        elif not os.access(root, os.R_OK | os.X_OK):
-            problem = f"path {self.path} is not readable"
-        if problem:
-            raise OperationFailed("SOURCE_UNAVAILABLE", f"source {self.name!r}: {problem}")
-        return root
+    def _root(self) -> tuple[Path, RootId]:
+        """The folder and its identity, checked now (tree_root.py); a missing, unreadable or
+        linked one fails the operation clearly."""
+        found = check_root(self.name, self.path, self.protected)
+        assert found is not None
+        return self.path, found
+
+    def _same_root(self, root_id: RootId) -> None:
+        """After a walk: the root is still the folder that was walked, and no link."""
+        if check_root(self.name, self.path, self.protected) != root_id:
+            raise OperationFailed(
+                "SOURCE_UNAVAILABLE", f"source {self.name!r}: path {self.path} was replaced while it was read"
+            )
 
     def _walk(self, root: Path) -> list[TreeItem]:
         try:
@@ -164,10 +177,10 @@ class DirectorySource:
     def _snapshot(self) -> list[SnapshotItem]:
         # Taken before the walk: a file changed after this moment is never cached as hashed.
         started_ns = time.time_ns()
-        root = self._root()
+        root, root_id = self._root()
         managed = self._walk(root)
+        self._same_root(root_id)
         known = self._cache.known(str(root)) if self._cache else {}
-        remember = self._remember if self._cache else None
         items: list[SnapshotItem] = []
         seen: set[str] = set()
         prefix = str(root).rstrip("/") + "/"  # strings: a Path join per item cost more than its stat
@@ -188,23 +201,41 @@ class DirectorySource:
                 )
             else:
                 seen.add(absolute)
-                key = file_key(info)
                 hint = known.get(absolute)
+                key = file_key(info)
                 items.append(
-                    SnapshotItem(
-                        tree_item.path,
-                        EntryKind.FILE,
-                        info.st_size,
-                        mode,
-                        mtime,
-                        partial(open_regular_file, absolute),
-                        digest=hint[1] if hint and hint[0] == key else None,
-                        on_stored=partial(remember, absolute, key, started_ns) if remember else None,
-                    )
+                    self._file_item(tree_item.path, absolute, info, started_ns, root_id,
+                                    hint[1] if hint and hint[0] == key else None)
                 )
         if self._cache:
             self._cache.forget(path for path in known if path not in seen)
         return items
+
+    def _file_item(self, path: str, absolute: str, info: os.stat_result, stat_ns: int, root_id: RootId,
+                   digest: str | None = None) -> SnapshotItem:
+        """A file as this stat (taken at `stat_ns` or later) saw it; it opens only as that file."""
+        key = file_key(info)
+        return SnapshotItem(
+            path,
+            EntryKind.FILE,
+            info.st_size,
+            stat.S_IMODE(info.st_mode),
+            EPOCH + timedelta(microseconds=info.st_mtime_ns // 1000),
+            partial(open_regular_file, absolute, (info.st_dev, info.st_ino)),
+            digest=digest,
+            on_stored=partial(self._remember, absolute, key, stat_ns) if self._cache else None,
+            refresh=partial(self._refresh, path, absolute, root_id),
+        )
+
+    def _refresh(self, path: str, absolute: str, root_id: RootId) -> SnapshotItem:
+        """The file again, from a new stat, after it changed while it was read (its root
+        checked again first: never read through a link put there since)."""
+        stat_ns = time.time_ns()
+        self._same_root(root_id)
+        info = os.lstat(absolute)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{absolute} is no longer a regular file")
+        return self._file_item(path, absolute, info, stat_ns, root_id)
 
     def _read_link(self, absolute: str) -> bytes:
         try:
@@ -227,7 +258,7 @@ class DirectorySource:
     def _describe(self) -> SourceInfo:
         location = str(self.path)
         try:
-            root = self._root()
+            root, root_id = self._root()
         except OperationFailed as failure:
             problem = failure.message.split(": ", 1)[-1]
             return SourceInfo(self.name, self.kind, False, None, location=location, problem=problem)
@@ -246,6 +277,11 @@ class DirectorySource:
                 self.name, self.kind, False, None, location=location,
                 problem=f"cannot read {error.filename or root}: {_reason(error)}",
             )
+        try:
+            self._same_root(root_id)
+        except OperationFailed as failure:
+            problem = failure.message.split(": ", 1)[-1]
+            return SourceInfo(self.name, self.kind, False, None, location=location, problem=problem)
         detail = (
             f"{counts[EntryKind.FILE]} files, {counts[EntryKind.DIRECTORY]} folders, "
             f"{counts[EntryKind.SYMLINK]} links"
@@ -287,13 +323,19 @@ class StagedDirectory:
         await asyncio.to_thread(remove_tree, self._staged.stage)
 
 
-def open_regular_file(path: str) -> BinaryIO:
-    """Open for reading without following a link or blocking on a FIFO put there since."""
+def open_regular_file(path: str, walked: tuple[int, int] | None = None) -> BinaryIO:
+    """Open for reading without following a link or blocking on a FIFO put there since;
+    with `walked` (st_dev, st_ino), only the very file the walk saw: another one at its
+    path (a file replaced, or a folder on the path swapped for a link) raises ItemChanged."""
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise OSError(f"{path} is no longer a regular file")
+    if walked is not None and (info.st_dev, info.st_ino) != walked:
+        os.close(fd)
+        raise ItemChanged(path)
     # Unbuffered: every read asks for what it needs already (a small file whole, a big one
     # in chunks), and a buffered reader cost more system calls per small file.
     return os.fdopen(fd, "rb", buffering=0)

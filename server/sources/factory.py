@@ -19,8 +19,14 @@ from server.sources.settings_source import SettingsSource
 from server.storage.database import Database
 
 
-def build_sources(specs: Sequence[SourceSpec], *, db: Database, data_dir: Path) -> list[Source]:
-    """One Source per spec; directory sources share the hash cache in the data folder."""
+def build_sources(
+    specs: Sequence[SourceSpec], *, db: Database, data_dir: Path, local_copies_dir: Path | None = None
+) -> list[Source]:
+    """One Source per spec; directory sources share the hash cache in the data folder, and
+    refuse, at every use, a root that overlaps it or the local copies folder."""
+    protected = [("the data folder", data_dir)]
+    if local_copies_dir is not None:
+        protected.append(("the local copies folder", local_copies_dir))
     cache = HashCache(data_dir / "hash-cache.sqlite3")
     sources: list[Source] = []
     for spec in specs:
@@ -30,7 +36,7 @@ def build_sources(specs: Sequence[SourceSpec], *, db: Database, data_dir: Path) 
             sources.append(
                 DirectorySource(
                     spec.name, spec.path, include=spec.include, exclude=spec.exclude,
-                    verify=spec.verify, cache=cache,
+                    verify=spec.verify, cache=cache, protected=protected,
                 )
             )
         elif isinstance(spec, DatabaseSpec):

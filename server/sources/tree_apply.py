@@ -29,6 +29,7 @@ from server.sources.base import OpenBlob
 from server.sources.tree_build import build_tree, ns_since_epoch
 from server.sources.tree_carry import carry_unmanaged
 from server.sources.tree_reuse import LiveFiles
+from server.sources.tree_root import open_parent
 from server.sources.tree_trash import remove_tree, take_out, trash_name
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 from server.storage.durability import flush_files, fsync_path
@@ -99,15 +100,19 @@ def commit_tree(
     *,
     exchange: bool = True,
     remove: Callable[[Path], None] = remove_tree,
+    check: Callable[[], object] | None = None,
 ) -> list[tuple[ManifestEntry, os.stat_result]]:
     """Carry over what the source does not manage, finish modes and mtimes, flush, swap;
     then hand the old tree to `remove` (e.g. tree_trash.remove_in_background).
 
     Returns each file entry with its stat as staged, taken once nothing more is done to it
     (for the hash cache: the keys stay valid across the swap, which renames only `root`).
+    `check` runs first and again right before the swap (the root's checks, tree_root.py).
     """
     root, stage, planned = staged.root, staged.stage, staged.planned
     try:
+        if check is not None:
+            check()
         current = walk_tree(root, path_filter) if root.is_dir() else None
         carried = carry_unmanaged(root, stage, current.unmanaged) if current else []
         _finish_metadata(stage, planned, carried, root, staged.kept)
@@ -120,10 +125,16 @@ def commit_tree(
             (stage / e.path for e, _ in written),
             folders=[stage, *(stage / e.path for e in planned if e.kind is EntryKind.DIRECTORY)],
         )
+        if check is not None:
+            check()
     except BaseException:
         remove_tree(stage)
         raise
-    trash = _swap(root, stage, staged.old, exchange)
+    try:
+        trash = _swap(root, stage, staged.old, exchange)
+    except OperationFailed:  # refused before any rename: the staged tree is of no use now
+        remove_tree(stage)
+        raise
     if trash is not None:
         remove(trash)
     return written
@@ -210,37 +221,61 @@ def _keep_owners(stage: Path, root: Path, paths: list[str]) -> None:
 
 
 def _swap(root: Path, stage: Path, old: Path, exchange: bool) -> Path | None:
-    """Put the staged tree in place; returns where the old tree now is (None: there was none)."""
-    outgoing: Path | None = None
-    if not os.path.lexists(root):
-        os.rename(stage, root)
-    elif exchange and _exchange(stage, root):
-        outgoing = stage  # it now holds the old tree
-    else:
-        os.rename(root, old)
-        os.rename(stage, root)  # a crash between these two: recover() puts `old` back
-        outgoing = old
-    fsync_path(root.parent)
-    if outgoing is None:
-        return None
-    trash = trash_name(root)
-    os.rename(outgoing, trash)  # under a name no later apply uses until the trash is taken out
-    return trash
+    """Put the staged tree in place; returns where the old tree now is (None: there was none).
+
+    The renames run in the parent folder opened without following links, each after an
+    lstat of `root` there: a link put in place of the root since it was checked is never
+    followed, so the swap cannot replace a folder outside the tree (tree_root.py)."""
+    parent = open_parent(root)
+    try:
+        name = root.name
+        outgoing: str | None = None
+        if not _lexists_at(parent, name):
+            os.rename(stage.name, name, src_dir_fd=parent, dst_dir_fd=parent)
+        else:
+            _must_be_folder(parent, root)
+            if exchange and _exchange(parent, stage.name, name):
+                outgoing = stage.name  # it now holds the old tree
+            else:
+                os.rename(name, old.name, src_dir_fd=parent, dst_dir_fd=parent)
+                os.rename(stage.name, name, src_dir_fd=parent, dst_dir_fd=parent)  # a crash here: recover()
+                outgoing = old.name
+        os.fsync(parent)
+        if outgoing is None:
+            return None
+        trash = trash_name(root)
+        # Under a name no later apply uses until the trash is taken out.
+        os.rename(outgoing, trash.name, src_dir_fd=parent, dst_dir_fd=parent)
+        return trash
+    finally:
+        os.close(parent)
+
+
+def _lexists_at(parent: int, name: str) -> bool:
+    try:
+        os.lstat(name, dir_fd=parent)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _must_be_folder(parent: int, root: Path) -> None:
+    if not stat.S_ISDIR(os.lstat(root.name, dir_fd=parent).st_mode):
+        raise OperationFailed("SOURCE_UNAVAILABLE", f"path {root} is no longer a folder (links are never followed)")
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _renameat2 = getattr(_libc, "renameat2", None)
-AT_FDCWD = -100
 RENAME_EXCHANGE = 2
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux renameat2); False where that is not supported."""
+def _exchange(parent: int, a: str, b: str) -> bool:
+    """Swap two names in one folder atomically (Linux renameat2); False where that is not supported."""
     if _renameat2 is None:
         return False
-    if _renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+    if _renameat2(parent, os.fsencode(a), parent, os.fsencode(b), RENAME_EXCHANGE) == 0:
         return True
     code = ctypes.get_errno()
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
         return False
-    raise OSError(code, os.strerror(code), str(b))
+    raise OSError(code, os.strerror(code), b)

@@ -31,6 +31,14 @@ _TEMP_PREFIX = ".put-"  # a temp file beside the blobs: never a digest, so never
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
+class DigestMismatch(Exception):
+    """put_stream read bytes that do not hash to the digest expected (the source changed)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes read do not hash to the digest expected")
+        self.size = size
+
+
 def is_sha256(value: str) -> bool:
     """Whether `value` is a lowercase hex SHA-256 digest."""
     return _SHA256.fullmatch(value) is not None
@@ -91,16 +99,30 @@ class ContentStore:
     def size(self, digest: str) -> int:
         return self.path_of(digest).stat().st_size
 
+    def claim(self, digest: str, size: int) -> bool:
+        """Pin `digest` and say True if the store holds that blob at this size; else False,
+        and nothing stays pinned (for content hashed before it is stored)."""
+        with self._lock:
+            self._pins[digest] += 1
+        # Pinned before the look-up, as in put_bytes: a blob found is not collected after it.
+        if self.holds(digest, size):
+            return True
+        self.unpin([digest])
+        return False
+
     def put_stream(
-        self, stream: BinaryIO, *, on_bytes: Callable[[int], None] | None = None
+        self, stream: BinaryIO, *, on_bytes: Callable[[int], None] | None = None, expect: str | None = None
     ) -> tuple[str, int, bool]:
         """Store a stream's bytes; returns (digest, size, newly_written) and pins the digest.
 
         A stream that fits in one chunk is hashed in memory first, so content the store
         already holds costs no temporary file; a longer one is written while it is hashed.
+        With `expect`, bytes that do not hash to it are not stored: DigestMismatch.
         """
         head = read_up_to(stream, CHUNK_SIZE + 1)
         if len(head) <= CHUNK_SIZE:
+            if expect is not None and hashlib.sha256(head).hexdigest() != expect:
+                raise DigestMismatch(len(head))
             if on_bytes is not None and head:
                 on_bytes(len(head))
             return self.put_bytes(head)
@@ -125,6 +147,8 @@ class ContentStore:
             finally:
                 os.close(fd)
             digest = hasher.hexdigest()
+            if expect is not None and digest != expect:
+                raise DigestMismatch(size)  # the temp file goes below: nothing is stored
             return digest, size, self._commit(tmp, digest)
         except BaseException:
             _unlink_quietly(tmp)

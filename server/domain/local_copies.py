@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +24,7 @@ from server.domain.restore_points import RestorePointService
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.storage.content_store import ContentStore
+from server.storage.durability import atomic_write
 from server.storage.local_copy_folder import LocalCopyFolder, copy_id, slug
 from server.storage.local_copy_format import (
     ContentMismatch,
@@ -251,32 +250,29 @@ class LocalCopyService:
 
     def _upload(self, stream: BinaryIO, file_name: str | None) -> LocalCopy:
         root = self._folder.root
-        fd, tmp_name = tempfile.mkstemp(dir=root, prefix=".upload-", suffix=".partial")
-        tmp = Path(tmp_name)
         try:
-            size = 0
-            with os.fdopen(fd, "wb") as out:
+            # The final name is known only once the copy is checked: it is set before the rename.
+            with atomic_write(root / "upload") as pending:
+                size = 0
                 while chunk := stream.read(COPY_CHUNK):
                     size += len(chunk)
                     if size > self._max_upload_bytes:
                         raise InvalidInput(
                             f"the upload is larger than the {self._max_upload_bytes} byte limit", field="file"
                         )
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            manifest = verify_local_copy(tmp, self._folder.limits)
-            if manifest_checksum(manifest.entries) != manifest.restore_point["checksum"]:
-                raise InvalidArchive("the manifest's checksum does not match its entries", field="file")
-            meta = manifest.restore_point
-            name = _upload_name(file_name) or self._folder.new_name(meta["createdAt"], str(meta["label"]), str(meta["id"]))
-            name = self._unique(name)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, root / name)
+                    pending.file.write(chunk)
+                pending.sync()
+                manifest = verify_local_copy(pending.temp, self._folder.limits)
+                if manifest_checksum(manifest.entries) != manifest.restore_point["checksum"]:
+                    raise InvalidArchive("the manifest's checksum does not match its entries", field="file")
+                meta = manifest.restore_point
+                name = _upload_name(file_name) or self._folder.new_name(
+                    meta["createdAt"], str(meta["label"]), str(meta["id"])
+                )
+                name = self._unique(name)
+                pending.target = root / name
         except InvalidArchive as error:
             raise InvalidArchive(error.message, field="file") from None
-        finally:
-            tmp.unlink(missing_ok=True)
         return self._folder.require(copy_id(name), field="file")
 
     def _unique(self, name: str) -> str:

@@ -12,7 +12,6 @@ import enum
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import orjson
 
 from server.domain.models import EntryKind, ManifestEntry, OperationError
-from server.storage.durability import fsync_path
+from server.storage.durability import fsync_path, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +77,7 @@ class ApplyJournal:
     def write(self, record: JournalRecord) -> None:
         """Replace the journal atomically and durably."""
         data = orjson.dumps(_encode(record, self._entries(record.rollback_entries)))
-        fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".apply-journal-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp_name, self.path)
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
-        fsync_path(self.path.parent)  # a rename or unlink is durable once its folder is flushed
+        write_atomic(self.path, data)
 
     def _entries(self, entries: tuple[ManifestEntry, ...]) -> orjson.Fragment:
         if self._encoded is None or self._encoded[0] is not entries:

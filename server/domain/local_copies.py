@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -20,6 +19,7 @@ from server.domain.models import (
     RestorePoint,
     RestorePointOrigin,
 )
+from server.domain.names import is_our_restore_point_id
 from server.domain.restore_points import RestorePointService
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
@@ -35,7 +35,6 @@ from server.storage.local_copy_format import (
     write_local_copy,
 )
 
-OUR_ID = re.compile(r"^rp_[0-9a-f]{24}$")
 COPY_CHUNK = 1024 * 1024
 
 
@@ -181,14 +180,14 @@ class LocalCopyService:
         ctx.log("Every entry's size and SHA-256 match the manifest.")
 
         point_id = str(meta["id"])
-        existing = await self._restore_points.get(point_id) if OUR_ID.match(point_id) else None
+        existing = await self._restore_points.get(point_id) if is_our_restore_point_id(point_id) else None
         if existing is not None and existing.checksum == meta["checksum"]:
             # Chosen behaviour: importing a copy of a restore point we hold is a no-op that
             # points at the existing one, so re-importing never duplicates history.
             ctx.set_subject(restore_point_id=existing.id)
             ctx.log(f"Restore point {existing.id} is already here with the same content; nothing imported.")
             return
-        if existing is not None or not OUR_ID.match(point_id):
+        if existing is not None or not is_our_restore_point_id(point_id):
             point_id = _fresh_id()
             ctx.log(f"The copy's id is taken or foreign; importing as {point_id}.")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,11 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
+from server.domain.names import is_module_name
 from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
 from server.storage import modules_repo
 from server.storage.database import Database
-
-MODULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 def module_document_bytes(settings: dict[str, Any]) -> bytes:
@@ -77,7 +75,7 @@ def read_documents(entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> dic
         name = entry.path.removesuffix(".json")
         if entry.kind is not EntryKind.FILE or not entry.path.endswith(".json"):
             raise OperationFailed("INVALID_ENTRY", f"settings entry {entry.path!r} is not a module file")
-        if not MODULE_NAME.match(name):
+        if not is_module_name(name):
             raise OperationFailed("INVALID_ENTRY", f"settings entry {entry.path!r} is not a module name")
         if entry.sha256 is None:
             raise OperationFailed("INVALID_ENTRY", f"settings entry {entry.path!r} has no content")

@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import itertools
 import os
-import re
 import shutil
 import threading
 from collections import Counter
@@ -23,17 +22,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from server.domain.names import is_sha256
 from server.storage.durability import flush_files, start_writeback, write_all
 
 CHUNK_SIZE = 1024 * 1024
 WRITEBACK_BYTES = 16 * 1024 * 1024  # a big blob's pages are sent to disk this often
 _TEMP_PREFIX = ".put-"  # a temp file beside the blobs: never a digest, so never taken for one
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def is_sha256(value: str) -> bool:
-    """Whether `value` is a lowercase hex SHA-256 digest."""
-    return _SHA256.fullmatch(value) is not None
 
 
 class ContentStore:

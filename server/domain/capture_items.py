@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Self
 
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 from server.sources.base import SnapshotItem, Source
 from server.storage.content_store import ContentStore, read_up_to
 
@@ -48,12 +48,12 @@ def store_one(
     except _SourceReadError as failed:
         error = failed.error
         raise OperationFailed(
-            "SOURCE_UNAVAILABLE",
+            OperationErrorCode.SOURCE_UNAVAILABLE,
             f"source {source.name!r}: could not read {item.path}: {error.strerror or error}",
         ) from error
     except OSError as error:  # the store's side: disk full, permissions
         raise OperationFailed(
-            "STORAGE_FAILED", f"could not store {source.name}/{item.path}: {error.strerror or error}"
+            OperationErrorCode.STORAGE_FAILED, f"could not store {source.name}/{item.path}: {error.strerror or error}"
         ) from error
     if item.on_stored is not None and size == item.size:
         item.on_stored(digest)
@@ -63,7 +63,7 @@ def store_one(
 def check_size(source: Source, item: SnapshotItem, stored: Stored) -> None:
     if stored.size != item.size:
         raise OperationFailed(
-            "SOURCE_CHANGED",
+            OperationErrorCode.SOURCE_CHANGED,
             f"{source.name}/{item.path} changed while it was read "
             f"({item.size} bytes expected, {stored.size} read)",
         )

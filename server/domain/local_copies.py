@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote
 
-from server.domain.errors import Busy, InvalidArchive, InvalidInput, OperationFailed
+from server.domain.errors import Busy, InvalidArchive, InvalidInput, OperationErrorCode, OperationFailed
 from server.domain.ids import new_id
 from server.domain.manifests import manifest_checksum
 from server.domain.models import (
@@ -125,7 +125,7 @@ class LocalCopyService:
             raise
         except (ContentMismatch, FileNotFoundError) as error:
             raise OperationFailed(
-                "CONTENT_DAMAGED", f"the content store is damaged, nothing was written: {error}"
+                OperationErrorCode.CONTENT_DAMAGED, f"the content store is damaged, nothing was written: {error}"
             ) from None
         ctx.set_subject(local_copy_id=copy_id(name))
         ctx.log(f"Local copy {name} written: {size} bytes.")
@@ -150,9 +150,9 @@ class LocalCopyService:
         try:
             reader = await asyncio.to_thread(open_local_copy, path, self._folder.limits)
         except InvalidArchive as error:
-            raise OperationFailed("INVALID_ARCHIVE", f"{copy.file_name}: {error.message}") from None
+            raise OperationFailed(OperationErrorCode.INVALID_ARCHIVE, f"{copy.file_name}: {error.message}") from None
         except OSError as error:
-            raise OperationFailed("NOT_FOUND", f"{copy.file_name} cannot be opened: {error}") from None
+            raise OperationFailed(OperationErrorCode.NOT_FOUND, f"{copy.file_name} cannot be opened: {error}") from None
         try:
             await self._import_from(ctx, copy, reader)
         finally:
@@ -169,13 +169,14 @@ class LocalCopyService:
                 total=total, start=0.02, end=0.45, stage="Verifying",
             )
         except InvalidArchive as error:
-            raise OperationFailed("INVALID_ARCHIVE", f"{copy.file_name}: {error.message}") from None
+            raise OperationFailed(OperationErrorCode.INVALID_ARCHIVE, f"{copy.file_name}: {error.message}") from None
         except CopyCancelled:
             ctx.checkpoint()
             raise
         if manifest_checksum(manifest.entries) != meta["checksum"]:
             raise OperationFailed(
-                "INVALID_ARCHIVE", f"{copy.file_name}: the manifest's checksum does not match its entries"
+                OperationErrorCode.INVALID_ARCHIVE,
+                f"{copy.file_name}: the manifest's checksum does not match its entries",
             )
         ctx.log("Every entry's size and SHA-256 match the manifest.")
 
@@ -236,7 +237,7 @@ class LocalCopyService:
         try:
             return await ctx.run_blocking(store_all, total=total, start=0.45, end=0.95, stage="Storing content")
         except InvalidArchive as error:  # the file changed since it was verified
-            raise OperationFailed("INVALID_ARCHIVE", error.message) from None
+            raise OperationFailed(OperationErrorCode.INVALID_ARCHIVE, error.message) from None
         except CopyCancelled:
             ctx.checkpoint()
             raise
@@ -295,4 +296,3 @@ def _upload_name(file_name: str | None) -> str | None:
 
 def _fresh_id() -> str:
     return new_id("rp")
-

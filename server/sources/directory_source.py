@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
 from server.sources.hash_cache import FileKey, HashCache, file_key
@@ -99,7 +99,7 @@ class DirectorySource:
             raise OperationFailed(failure.code, f"source {self.name!r}: {failure.message}") from None
         except OSError as error:
             raise OperationFailed(
-                "APPLY_FAILED", f"source {self.name!r}: could not write {root}: {_reason(error)}"
+                OperationErrorCode.APPLY_FAILED, f"source {self.name!r}: could not write {root}: {_reason(error)}"
             ) from error
 
     def _commit(self, staged: StagedTree, started_ns: int, relinked: Mapping[str, tuple[FileKey, str]],
@@ -139,7 +139,7 @@ class DirectorySource:
         elif not os.access(root, os.R_OK | os.X_OK):
             problem = f"path {self.path} is not readable"
         if problem:
-            raise OperationFailed("SOURCE_UNAVAILABLE", f"source {self.name!r}: {problem}")
+            raise OperationFailed(OperationErrorCode.SOURCE_UNAVAILABLE, f"source {self.name!r}: {problem}")
         return root
 
     def _walk(self, root: Path) -> list[TreeItem]:
@@ -148,14 +148,14 @@ class DirectorySource:
         except OSError as error:
             where = error.filename or root
             raise OperationFailed(
-                "SOURCE_UNAVAILABLE", f"source {self.name!r}: cannot read {where}: {_reason(error)}"
+                OperationErrorCode.SOURCE_UNAVAILABLE, f"source {self.name!r}: cannot read {where}: {_reason(error)}"
             ) from error
         for item in managed:
             try:
                 item.path.encode("utf-8")
             except UnicodeEncodeError:
                 raise OperationFailed(
-                    "SOURCE_UNAVAILABLE",
+                    OperationErrorCode.SOURCE_UNAVAILABLE,
                     f"source {self.name!r}: the name {item.path.encode('utf-8', 'replace').decode()!r} "
                     "is not valid UTF-8",
                 ) from None
@@ -211,7 +211,8 @@ class DirectorySource:
             return os.fsencode(os.readlink(absolute))
         except OSError as error:
             raise OperationFailed(
-                "SOURCE_UNAVAILABLE", f"source {self.name!r}: cannot read link {absolute}: {_reason(error)}"
+                OperationErrorCode.SOURCE_UNAVAILABLE,
+                f"source {self.name!r}: cannot read link {absolute}: {_reason(error)}",
             ) from error
 
     def _remember(self, absolute: str, key: FileKey, hashed_at_ns: int, digest: str) -> None:
@@ -243,13 +244,16 @@ class DirectorySource:
                     size += item.stat.st_size  # a link's size is its target's length
         except OSError as error:
             return SourceInfo(
-                self.name, self.kind, False, None, location=location,
+                self.name,
+                self.kind,
+                False,
+                None,
+                location=location,
                 problem=f"cannot read {error.filename or root}: {_reason(error)}",
             )
         detail = (
             f"{counts[EntryKind.FILE]} files, {counts[EntryKind.DIRECTORY]} folders, "
-            f"{counts[EntryKind.SYMLINK]} links"
-            + ("; checks every file's content" if self.full_verify else "")
+            f"{counts[EntryKind.SYMLINK]} links" + ("; checks every file's content" if self.full_verify else "")
         )
         return SourceInfo(self.name, self.kind, True, size, detail=detail, location=location)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from server.domain.errors import OperationErrorCode
 from server.domain.models import EntryKind, ManifestEntry, OperationError
 from server.storage.durability import fsync_path, write_atomic
 
@@ -132,7 +133,7 @@ def _decode(data: dict[str, Any]) -> JournalRecord:
         keep_safety_restore_point=bool(data["keepSafetyRestorePoint"]),
         sources=tuple(data["sources"]),
         rollback_entries=tuple(_decode_entry(e) for e in data["rollbackEntries"]),
-        error=OperationError(error["code"], error["message"]) if error else None,
+        error=OperationError(OperationErrorCode.stored(error["code"]), error["message"]) if error else None,
         restart_started=bool(data["restartStarted"]),
         updated_at=datetime.fromisoformat(data["updatedAt"]),
     )

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024)  # a multipart upload
     max_subscriptions_per_connection: int = Field(default=20, ge=1)
 
+    # The GraphQL fast path (server/api/fast_path, on private Strawberry internals); off:
+    # Strawberry's stock execution and subscription handling.
+    fast_execution: bool = True
+
     # Access control. "off" is refused unless the server listens on loopback only.
     auth: Literal["on", "off"] = "on"
     # How often an open websocket checks that its token is still valid (revoked, expired).
@@ -152,6 +156,7 @@ ACCEPTS = {
     "max_request_bytes": "a whole number of bytes, at least 1024",
     "max_upload_bytes": "a whole number of bytes, at least 1024",
     "max_subscriptions_per_connection": _WHOLE,
+    "fast_execution": "1 or 0 (also true/false, on/off, yes/no)",
     "auth": "on or off",
     "auth_recheck_seconds": "a number of seconds greater than 0",
     "import_max_entries": _WHOLE,

@@ -47,6 +47,7 @@ BAD = [
     ("BACKUPS_PUBLIC_URL", "ftp://example.org"),
     ("BACKUPS_DATABASE_URL", "not a url"),
     ("BACKUPS_DATABASE_URL", "mysql://root@localhost/db"),
+    ("BACKUPS_FAST_EXECUTION", "maybe"),
 ]
 
 

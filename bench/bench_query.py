@@ -1,5 +1,6 @@
 """`restorePoints(first: 50)` of 100,000 restore points, 6 fields, at 16 connections, against a
-stock Strawberry app and plain Starlette JSON serving the same rows from the same database."""
+stock Strawberry app and plain Starlette JSON serving the same rows from the same database, and
+against our own server with the fast path off (BACKUPS_FAST_EXECUTION=0: Strawberry's stock executor)."""
 
 from __future__ import annotations
 
@@ -30,13 +31,17 @@ def _check(url: str, body: dict | None, pick, headers: dict[str, str]) -> None: 
 
 def run(ctx: BenchContext) -> list[Row]:
     seconds = ctx.seconds(8)
-    with our_server("query") as server:
+    with our_server("query") as server, our_server("query-stock", BACKUPS_FAST_EXECUTION="0") as slow:
         database = server.data_dir / "backups.db"
         insert_restore_points(database, ROWS)
+        insert_restore_points(slow.data_dir / "backups.db", ROWS)
         with peer_app("strawberry_app", database) as (_, stock), peer_app("starlette_app", database) as (_, plain):
             # Ours as deployed: with its token checked on every request (the peers have none).
             targets = {
                 "ours": (server.graphql_url, OURS, lambda d: d["data"]["restorePoints"]["nodes"], api.headers(server)),
+                "ours, stock executor": (
+                    slow.graphql_url, OURS, lambda d: d["data"]["restorePoints"]["nodes"], api.headers(slow)
+                ),
                 "strawberry": (f"{stock}/graphql", STOCK, lambda d: d["data"]["restorePoints"], {}),
                 "starlette": (f"{plain}/restore-points?first=50", None, lambda d: d, {}),
             }
@@ -68,9 +73,14 @@ def run(ctx: BenchContext) -> list[Row]:
             ours=f"{rps['ours']:.0f} req/s, p99 {p99['ours']:.1f} ms",
             peers=(
                 f"stock Strawberry {rps['strawberry']:.0f} req/s (p99 {p99['strawberry']:.1f} ms); "
-                f"Starlette JSON {rps['starlette']:.0f} req/s (p99 {p99['starlette']:.1f} ms)"
+                f"Starlette JSON {rps['starlette']:.0f} req/s (p99 {p99['starlette']:.1f} ms); "
+                f"ours with BACKUPS_FAST_EXECUTION=0 {rps['ours, stock executor']:.0f} req/s "
+                f"(p99 {p99['ours, stock executor']:.1f} ms)"
             ),
-            ratio=f"{over_stock:.2f}x stock Strawberry, {rps['ours'] / rps['starlette']:.2f}x Starlette",
+            ratio=(
+                f"{over_stock:.2f}x stock Strawberry, {rps['ours'] / rps['starlette']:.2f}x Starlette, "
+                f"{rps['ours'] / rps['ours, stock executor']:.2f}x ours with the fast path off"
+            ),
             memory=f"peak RSS {mb(max(peaks))}",
             target=">= 3x stock Strawberry req/s; p99 < 20 ms",
             note=(

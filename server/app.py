@@ -25,8 +25,8 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from server.api.auth import bearer_token, connection_token, identify, unauthenticated
 from server.api.context import Context
+from server.api.fast_path.shared_frames import next_frame
 from server.api.multipart_map import BadMultipart, place_files
-from server.api.shared_frames import next_frame
 from server.api.schema import build_schema
 from server.api.websocket import TokenCheckingHandler
 from server.backend import Backend
@@ -46,9 +46,6 @@ class BackupsGraphQL(GraphQL[Context, None]):
         self.auth_recheck_seconds = auth_recheck_seconds
 
     def encode_json(self, data: object) -> str:
-        # A subscription event shared by many subscribers is encoded once (shared_frames.py).
-        if (frame := next_frame(data, self._encode)) is not None:
-            return frame
         return self._encode(data)
 
     @staticmethod
@@ -137,6 +134,15 @@ async def download(request: Request) -> Response:
     return await backend.download(request)
 
 
+class FastBackupsGraphQL(BackupsGraphQL):
+    """On the fast path: a subscription event shared by many subscribers is encoded once."""
+
+    def encode_json(self, data: object) -> str:
+        if (frame := next_frame(data, self._encode)) is not None:
+            return frame
+        return self._encode(data)
+
+
 def create_app(settings: Settings) -> Starlette:
     """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health."""
     check_auth_mode(settings)
@@ -144,8 +150,9 @@ def create_app(settings: Settings) -> Starlette:
         max_depth=settings.max_query_depth,
         max_tokens=settings.max_query_tokens,
         max_aliases=settings.max_query_aliases,
+        fast=settings.fast_execution,
     )
-    graphql = BackupsGraphQL(
+    graphql = (FastBackupsGraphQL if settings.fast_execution else BackupsGraphQL)(
         schema,
         # Only graphql-transport-ws: the legacy graphql-ws protocol had an auth bypass.
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],

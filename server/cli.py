@@ -7,7 +7,7 @@ import logging
 import sys
 
 from server import token_cli
-from server.config import Settings
+from server.config import Settings, SettingsError, load_settings
 from server.sources.config_file import ConfigError, load_sources
 
 
@@ -54,15 +54,33 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+def _serve_options(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: an option left out sets nothing, so `--port 9000 serve` keeps the 9000.
+    parser.add_argument("--host", default=argparse.SUPPRESS, help="address to bind (default 127.0.0.1, BACKUPS_HOST)")
+    parser.add_argument("--port", type=int, default=argparse.SUPPRESS, help="port (default 8000, BACKUPS_PORT)")
+    parser.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="sources config file, TOML (default: BACKUPS_CONFIG; none: settings store only)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="backups", description="The Backups API server.")
+    try:
+        return _main(argv)
+    except SettingsError as error:  # one line naming the setting, like a bad config file
+        sys.stderr.write(f"backups: {error}\n")
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="backups", description="The Backups API server. With no command (or only --host, --port, --config): serve."
+    )
+    _serve_options(parser)
     commands = parser.add_subparsers(dest="command")
     serve_cmd = commands.add_parser("serve", help="run the GraphQL server")
-    serve_cmd.add_argument("--host", help="address to bind (default 127.0.0.1, BACKUPS_HOST)")
-    serve_cmd.add_argument("--port", type=int, help="port (default 8000, BACKUPS_PORT)")
-    serve_cmd.add_argument(
-        "--config", help="sources config file, TOML (default: BACKUPS_CONFIG; none: settings store only)"
-    )
+    _serve_options(serve_cmd)
     commands.add_parser("export-schema", help="print the GraphQL schema (schema.graphql)")
     token_cli.add_parser(commands)
     args = parser.parse_args(argv)
@@ -72,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(schema_text())
         return 0
     if args.command == "token":
-        return token_cli.run(args, Settings())
+        return token_cli.run(args, load_settings())
     if args.command in (None, "serve"):
         overrides = {k: v for k in ("host", "port", "config") if (v := getattr(args, k, None)) is not None}
-        return serve(Settings(**overrides))
+        return serve(load_settings(**overrides))
     parser.print_help()
     return 2
 

@@ -27,8 +27,8 @@ from strawberry.utils.logging import StrawberryLogger
 from server.api import apply_fields, caller_fields, local_copy_fields, mutations, queries, source_fields, subscriptions
 from server.api.auth import RequireAuthentication
 from server.api.errors import ClientError, should_mask
-from server.api.event_hooks import EventHooksRunner
-from server.api.fast_execution import FastLeafExecutionContext
+from server.api.fast_path.event_hooks import EventHooksRunner
+from server.api.fast_path.fast_execution import FastLeafExecutionContext
 from server.api.permissions import protect
 from server.api.scalars import SCALARS
 from server.api.types.local_copy import LocalCopy
@@ -47,6 +47,11 @@ class BackupsSchema(strawberry.Schema):
                 StrawberryLogger.error(error, execution_context)
             else:
                 log.debug("client error: %s", error.message)
+
+
+
+class FastBackupsSchema(BackupsSchema):
+    """The schema on the fast path (server/api/fast_path): per-event hooks that do nothing are skipped."""
 
     def create_extensions_runner(self, execution_context: Any, extensions: list[SchemaExtension]) -> EventHooksRunner:
         return EventHooksRunner(
@@ -104,10 +109,13 @@ MUTATIONS: tuple[type, ...] = (mutations.Mutation, local_copy_fields.LocalCopyMu
 SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription, apply_fields.SystemSubscription)
 
 
-def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:
+def build_schema(
+    *, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30, fast: bool = True
+) -> strawberry.Schema:
     """The schema with its limits; extensions are factories so no state is shared.
 
-    Every root field gets the role that server/api/permissions.py names for it."""
+    Every root field gets the role that server/api/permissions.py names for it. `fast`: the fast
+    path's executor and hooks (BACKUPS_FAST_EXECUTION); else Strawberry's stock ones."""
     config = StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True)
     # The limiters' rule classes are made once: the validation cache is keyed by the rules,
     # and a fresh class per request (what the stock factories make) would miss every time.
@@ -115,13 +123,13 @@ def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: in
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
-    return BackupsSchema(
+    return (FastBackupsSchema if fast else BackupsSchema)(
         query=protect(merge_types("Query", QUERIES), config.name_converter),
         mutation=protect(merge_types("Mutation", MUTATIONS), config.name_converter),
         subscription=protect(merge_types("Subscription", SUBSCRIPTIONS), config.name_converter),
         types=[RestorePoint, Operation, LocalCopy],
         config=config,
-        execution_context_class=FastLeafExecutionContext,
+        execution_context_class=FastLeafExecutionContext if fast else None,
         extensions=[
             RequireAuthentication,
             SubscriptionsOverWebsocketsOnly,

@@ -22,7 +22,7 @@ from collections.abc import Awaitable
 
 from server.domain.apply_resume import resume_run
 from server.domain.apply_run import ApplyRun, ApplyTools
-from server.domain.errors import ConfirmationRequired, OperationFailed
+from server.domain.errors import ConfirmationRequired, OperationErrorCode, OperationFailed
 from server.domain.ids import new_id
 from server.domain.models import LogLevel, Operation, OperationKind
 from server.domain.system import SystemState
@@ -139,7 +139,7 @@ class ApplyService:
             if unreadable is not None:
                 ctx.log(f"The apply journal could not be read; it is kept as {unreadable}.", LogLevel.ERROR)
                 raise OperationFailed(
-                    "JOURNAL_UNREADABLE",
+                    OperationErrorCode.JOURNAL_UNREADABLE,
                     "the server stopped during the apply and its journal could not be read: the "
                     "configuration may be partly replaced; compare it with system.matchesRestorePoint "
                     "and apply the safety restore point if needed",

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 from server.domain.manifests import manifest_checksum
 from server.domain.models import LogLevel, ManifestEntry, RestorePoint
 from server.operations.live import OperationContext
@@ -52,7 +52,7 @@ def make_plan(
     if unknown:
         names = ", ".join(repr(name) for name in unknown)
         raise OperationFailed(
-            "UNKNOWN_SOURCE",
+            OperationErrorCode.UNKNOWN_SOURCE,
             f"restore point {point.id} holds content of source {names}, which is not configured "
             "on this server; nothing was changed",
         )
@@ -65,7 +65,7 @@ def find_source(sources: Sequence[Source], name: str) -> Source:
     for source in sources:
         if source.name == name:
             return source
-    raise OperationFailed("UNKNOWN_SOURCE", f"source {name!r} is not configured on this server")
+    raise OperationFailed(OperationErrorCode.UNKNOWN_SOURCE, f"source {name!r} is not configured on this server")
 
 
 async def verify_content(
@@ -85,7 +85,7 @@ async def verify_content(
     point = plan.point
     if manifest_checksum(plan.entries) != point.checksum or len(plan.entries) != point.item_count:
         raise OperationFailed(
-            "RESTORE_POINT_DAMAGED",
+            OperationErrorCode.CONTENT_DAMAGED,
             f"the manifest of restore point {point.id} does not match its checksum; nothing was changed",
         )
     blobs: dict[str, ManifestEntry] = {}
@@ -115,7 +115,7 @@ async def verify_content(
         await ctx.pace()
     if problems:
         raise OperationFailed(
-            "RESTORE_POINT_DAMAGED",
+            OperationErrorCode.CONTENT_DAMAGED,
             f"{len(problems)} item(s) of restore point {point.id} are damaged ({problems[0]}"
             f"{', ...' if len(problems) > 1 else ''}); nothing was changed",
         )

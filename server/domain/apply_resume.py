@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from server.domain.apply_plan import ApplyPlan
 from server.domain.apply_run import BEFORE_CHANGES, NO_CANCEL, ApplyRun
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 from server.domain.models import LogLevel, OperationError
 from server.domain.system import SystemState
 from server.operations.live import OperationContext
@@ -40,7 +40,7 @@ async def resume_run(run: ApplyRun, ctx: OperationContext) -> None:
         await run.apply(plan)
     elif record.phase is ApplyPhase.ROLLING_BACK:
         ctx.log("Resumed after a restart: finishing the rollback.", LogLevel.WARNING)
-        await run.restore_before(record.error or OperationError("APPLY_FAILED", "applying failed"))
+        await run.restore_before(record.error or OperationError(OperationErrorCode.APPLY_FAILED, "applying failed"))
     elif record.phase is ApplyPhase.RESTARTING:
         await _resume_restart(run)
     else:

@@ -18,7 +18,7 @@ from server.domain.apply_plan import (
 )
 from server.domain.apply_stage import checked_when_staged, discard_staged, stage_sources
 from server.domain.blob_keeper import BlobKeeper
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 from server.domain.models import (
     LogLevel,
     ManifestEntry,
@@ -38,7 +38,7 @@ from server.storage.content_store import ContentStore
 log = logging.getLogger(__name__)
 
 NO_CANCEL = "it has begun replacing the configuration"
-BEFORE_CHANGES = "INTERRUPTED_BEFORE_CHANGES"
+BEFORE_CHANGES = OperationErrorCode.INTERRUPTED_BEFORE_CHANGES
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,9 @@ class ApplyRun:
     async def load_plan(self, *, log_untouched: bool = False) -> ApplyPlan:
         point = await self._t.restore_points.get(self.journal.restore_point_id)
         if point is None:
-            raise OperationFailed("NOT_FOUND", f"restore point {self.journal.restore_point_id} no longer exists")
+            raise OperationFailed(
+                OperationErrorCode.NOT_FOUND, f"restore point {self.journal.restore_point_id} no longer exists"
+            )
         entries = await self._t.restore_points.entries(point.id)
         plan, untouched = make_plan(point, entries, self._t.restore_points.sources)
         if log_untouched:
@@ -228,7 +230,7 @@ class ApplyRun:
             log.error("apply %s: source %s failed", self.journal.operation_id, source_name, exc_info=error)
             detail = f"an unexpected {type(error).__name__}; see the server log"
         what = f"source {source_name!r} could not be applied" if source_name else "the apply could not go on"
-        return OperationError("APPLY_FAILED", f"{what}: {detail}")
+        return OperationError(OperationErrorCode.APPLY_FAILED, f"{what}: {detail}")
 
     async def roll_back(self, cause: OperationError) -> NoReturn:
         self.ctx.log(f"{cause.message[0].upper()}{cause.message[1:]}.", LogLevel.ERROR)
@@ -251,14 +253,16 @@ class ApplyRun:
             log.error("apply %s: the rollback failed", record.operation_id, exc_info=error)
             kept = await self._keep_state_before()
             final = OperationError(
-                "ROLLBACK_FAILED",
+                OperationErrorCode.ROLLBACK_FAILED,
                 f"{cause.message}; restoring the configuration from before also failed "
                 f"({type(error).__name__}: {error}), so it may be partly replaced: apply restore point "
                 f"{kept} to go back",
             )
             await self._advance(ApplyPhase.FINISHED, error=final)
             raise OperationFailed(final.code, final.message) from None
-        final = OperationError("APPLY_FAILED", f"{cause.message}. The configuration from before the apply was restored")
+        final = OperationError(
+            OperationErrorCode.APPLY_FAILED, f"{cause.message}. The configuration from before the apply was restored"
+        )
         ctx.log("Rolled back: the configuration is as it was before the apply.", LogLevel.WARNING)
         await self._advance(ApplyPhase.FINISHED, error=final)
         await self._t.steps.reach(ctx, "finish")
@@ -290,7 +294,10 @@ class ApplyRun:
         # Recorded before the command runs: a command that restarts this server is not run
         # again by the next start (it would restart the server again, for ever).
         await self._advance(ApplyPhase.RESTARTING, restart_started=True)
-        env = {"BACKUPS_APPLY_OPERATION_ID": record.operation_id, "BACKUPS_APPLY_RESTORE_POINT_ID": record.restore_point_id}
+        env = {
+            "BACKUPS_APPLY_OPERATION_ID": record.operation_id,
+            "BACKUPS_APPLY_RESTORE_POINT_ID": record.restore_point_id,
+        }
         try:
             await self._t.restart.run(ctx, env)
         except RestartFailed as failure:

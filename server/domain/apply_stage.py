@@ -4,7 +4,7 @@
 This is also where their content is verified: each blob is hashed as it is copied into the
 staged state, so it is read once instead of twice (a separate verification pass used to
 read the whole restore point first). A damaged blob fails the apply here, while nothing
-has changed, with the same RESTORE_POINT_DAMAGED error the verification pass gives.
+has changed, with the same CONTENT_DAMAGED error the verification pass gives.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 
 from server.domain.apply_plan import ApplyPlan
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 from server.domain.models import LogLevel, ManifestEntry
 from server.operations.live import OperationContext
 from server.sources.base import StagedApply, StagingSource, StagingStopped
@@ -104,10 +104,10 @@ async def _stage_one(
         ctx.checkpoint()  # raises OperationCancelled: a cancel was asked for
         raise
     except OperationFailed as failure:
-        if failure.code == "CORRUPT_CONTENT":
+        if failure.code is OperationErrorCode.CONTENT_DAMAGED:
             ctx.log(f"Damaged: {failure.message}.", LogLevel.ERROR)
             raise OperationFailed(
-                "RESTORE_POINT_DAMAGED",
+                OperationErrorCode.CONTENT_DAMAGED,
                 f"an item of restore point {plan.point.id} is damaged ({failure.message}); nothing was changed",
             ) from None
         raise OperationFailed(failure.code, f"{failure.message}; nothing was changed") from None

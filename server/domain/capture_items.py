@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Self
 
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 from server.sources.base import ItemChanged, SnapshotItem, Source
 from server.storage.content_store import CHUNK_SIZE, ContentStore, DigestMismatch, read_up_to
 from server.storage.full import files_full
@@ -74,7 +74,7 @@ def store_one(
             raise _read_failure(source, item, error) from error
     what = f"{expected} bytes expected, {read} read" if read is not None else "its content or file changed"
     tries = f" on each of {attempt} reads" if attempt > 1 else ""
-    raise OperationFailed("SOURCE_CHANGED", f"{source.name}/{item.path} changed while it was read{tries} ({what})")
+    raise OperationFailed(OperationErrorCode.SOURCE_CHANGED, f"{source.name}/{item.path} changed while it was read{tries} ({what})")
 
 
 def _store_once(
@@ -114,7 +114,7 @@ def _store_once(
         if (full := files_full(error, f"the content store ({store.root})")) is not None:
             raise full from error
         raise OperationFailed(
-            "STORAGE_FAILED", f"could not store {source.name}/{item.path}: {error.strerror or error}"
+            OperationErrorCode.STORAGE_FAILED, f"could not store {source.name}/{item.path}: {error.strerror or error}"
         ) from error
 
 
@@ -131,7 +131,8 @@ def _hash(stream: _SourceStream, limit: int, progress: Callable[[int], None]) ->
 
 def _read_failure(source: Source, item: SnapshotItem, error: OSError) -> OperationFailed:
     return OperationFailed(
-        "SOURCE_UNAVAILABLE", f"source {source.name!r}: could not read {item.path}: {error.strerror or error}"
+        OperationErrorCode.SOURCE_UNAVAILABLE,
+        f"source {source.name!r}: could not read {item.path}: {error.strerror or error}",
     )
 
 

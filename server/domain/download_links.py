@@ -7,7 +7,7 @@ nothing. The expiry is inside the signed payload, so each link carries its own l
 
 from __future__ import annotations
 
-import os
+import contextlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from server.domain.errors import InvalidInput
 from server.domain.models import LocalCopy
+from server.storage.durability import write_atomic
 
 SALT = "backups.local-copy-download.v1"
 
@@ -40,14 +41,11 @@ class DownloadGrant:
 def load_or_create_secret(data_dir: Path) -> str:
     """The signing key kept in the data dir (mode 0600), made once on first use."""
     path = data_dir / "secret.key"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_urlsafe(48))
-        out.flush()
-        os.fsync(out.fileno())
+    if not path.exists():
+        # Written whole before it is linked into place: a crash never leaves an empty key,
+        # and of two servers starting at once the first one's key wins.
+        with contextlib.suppress(FileExistsError):
+            write_atomic(path, secrets.token_urlsafe(48).encode(), exclusive=True)
     return path.read_text().strip()
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 
-_WELL_FORMED = re.compile(r"[a-z]{2}_[0-9a-f]{24}")
+from server.domain.names import is_id
 
 
 def new_id(prefix: str) -> str:
@@ -17,4 +16,4 @@ def new_id(prefix: str) -> str:
 def is_well_formed(value: str, prefix: str) -> bool:
     """Whether `value` could be an id we gave out with this prefix. Anything else names
     nothing, and is never sent to the database (PostgreSQL refuses NUL in text, for one)."""
-    return value.startswith(prefix + "_") and _WELL_FORMED.fullmatch(value) is not None
+    return is_id(value, prefix)

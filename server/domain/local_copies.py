@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import os
-import re
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote
 
-from server.domain.errors import Busy, InvalidArchive, InvalidInput, OperationFailed
+from server.domain.errors import Busy, InvalidArchive, InvalidInput, OperationErrorCode, OperationFailed
 from server.domain.ids import new_id
 from server.domain.manifests import manifest_checksum
 from server.domain.models import (
@@ -23,10 +20,12 @@ from server.domain.models import (
     RestorePoint,
     RestorePointOrigin,
 )
+from server.domain.names import is_our_restore_point_id
 from server.domain.restore_points import RestorePointService
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.storage.content_store import ContentStore
+from server.storage.durability import atomic_write
 from server.storage.full import files_full
 from server.storage.local_copy_folder import LocalCopyFolder, copy_id, slug
 from server.storage.local_copy_format import (
@@ -38,7 +37,6 @@ from server.storage.local_copy_format import (
     write_local_copy,
 )
 
-OUR_ID = re.compile(r"^rp_[0-9a-f]{24}$")
 COPY_CHUNK = 1024 * 1024
 
 
@@ -129,7 +127,7 @@ class LocalCopyService:
             raise
         except (ContentMismatch, FileNotFoundError) as error:
             raise OperationFailed(
-                "CONTENT_DAMAGED", f"the content store is damaged, nothing was written: {error}"
+                OperationErrorCode.CONTENT_DAMAGED, f"the content store is damaged, nothing was written: {error}"
             ) from None
         except OSError as error:
             if (full := files_full(error, self._folder_name())) is not None:
@@ -158,9 +156,9 @@ class LocalCopyService:
         try:
             reader = await asyncio.to_thread(open_local_copy, path, self._folder.limits)
         except InvalidArchive as error:
-            raise OperationFailed("INVALID_ARCHIVE", f"{copy.file_name}: {error.message}") from None
+            raise OperationFailed(OperationErrorCode.INVALID_ARCHIVE, f"{copy.file_name}: {error.message}") from None
         except OSError as error:
-            raise OperationFailed("NOT_FOUND", f"{copy.file_name} cannot be opened: {error}") from None
+            raise OperationFailed(OperationErrorCode.NOT_FOUND, f"{copy.file_name} cannot be opened: {error}") from None
         try:
             await self._import_from(ctx, copy, reader)
         finally:
@@ -177,25 +175,26 @@ class LocalCopyService:
                 total=total, start=0.02, end=0.45, stage="Verifying",
             )
         except InvalidArchive as error:
-            raise OperationFailed("INVALID_ARCHIVE", f"{copy.file_name}: {error.message}") from None
+            raise OperationFailed(OperationErrorCode.INVALID_ARCHIVE, f"{copy.file_name}: {error.message}") from None
         except CopyCancelled:
             ctx.checkpoint()
             raise
         if manifest_checksum(manifest.entries) != meta["checksum"]:
             raise OperationFailed(
-                "INVALID_ARCHIVE", f"{copy.file_name}: the manifest's checksum does not match its entries"
+                OperationErrorCode.INVALID_ARCHIVE,
+                f"{copy.file_name}: the manifest's checksum does not match its entries",
             )
         ctx.log("Every entry's size and SHA-256 match the manifest.")
 
         point_id = str(meta["id"])
-        existing = await self._restore_points.get(point_id) if OUR_ID.match(point_id) else None
+        existing = await self._restore_points.get(point_id) if is_our_restore_point_id(point_id) else None
         if existing is not None and existing.checksum == meta["checksum"]:
             # Chosen behaviour: importing a copy of a restore point we hold is a no-op that
             # points at the existing one, so re-importing never duplicates history.
             ctx.set_subject(restore_point_id=existing.id)
             ctx.log(f"Restore point {existing.id} is already here with the same content; nothing imported.")
             return
-        if existing is not None or not OUR_ID.match(point_id):
+        if existing is not None or not is_our_restore_point_id(point_id):
             point_id = _fresh_id()
             ctx.log(f"The copy's id is taken or foreign; importing as {point_id}.")
 
@@ -244,7 +243,7 @@ class LocalCopyService:
         try:
             return await ctx.run_blocking(store_all, total=total, start=0.45, end=0.95, stage="Storing content")
         except InvalidArchive as error:  # the file changed since it was verified
-            raise OperationFailed("INVALID_ARCHIVE", error.message) from None
+            raise OperationFailed(OperationErrorCode.INVALID_ARCHIVE, error.message) from None
         except OSError as error:
             if (full := files_full(error, f"the content store ({self._store.root})")) is not None:
                 raise full from None
@@ -267,32 +266,29 @@ class LocalCopyService:
 
     def _upload(self, stream: BinaryIO, file_name: str | None) -> LocalCopy:
         root = self._folder.root
-        fd, tmp_name = tempfile.mkstemp(dir=root, prefix=".upload-", suffix=".partial")
-        tmp = Path(tmp_name)
         try:
-            size = 0
-            with os.fdopen(fd, "wb") as out:
+            # The final name is known only once the copy is checked: it is set before the rename.
+            with atomic_write(root / "upload") as pending:
+                size = 0
                 while chunk := stream.read(COPY_CHUNK):
                     size += len(chunk)
                     if size > self._max_upload_bytes:
                         raise InvalidInput(
                             f"the upload is larger than the {self._max_upload_bytes} byte limit", field="file"
                         )
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            manifest = verify_local_copy(tmp, self._folder.limits)
-            if manifest_checksum(manifest.entries) != manifest.restore_point["checksum"]:
-                raise InvalidArchive("the manifest's checksum does not match its entries", field="file")
-            meta = manifest.restore_point
-            name = _upload_name(file_name) or self._folder.new_name(meta["createdAt"], str(meta["label"]), str(meta["id"]))
-            name = self._unique(name)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, root / name)
+                    pending.file.write(chunk)
+                pending.sync()
+                manifest = verify_local_copy(pending.temp, self._folder.limits)
+                if manifest_checksum(manifest.entries) != manifest.restore_point["checksum"]:
+                    raise InvalidArchive("the manifest's checksum does not match its entries", field="file")
+                meta = manifest.restore_point
+                name = _upload_name(file_name) or self._folder.new_name(
+                    meta["createdAt"], str(meta["label"]), str(meta["id"])
+                )
+                name = self._unique(name)
+                pending.target = root / name
         except InvalidArchive as error:
             raise InvalidArchive(error.message, field="file") from None
-        finally:
-            tmp.unlink(missing_ok=True)
         return self._folder.require(copy_id(name), field="file")
 
     def _folder_name(self) -> str:
@@ -319,4 +315,3 @@ def _upload_name(file_name: str | None) -> str | None:
 
 def _fresh_id() -> str:
     return new_id("rp")
-

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from server.domain.errors import OperationErrorCode
+
 T = TypeVar("T")
 
 
@@ -80,8 +82,11 @@ class RestorePoint:
 
 @dataclass(frozen=True, slots=True)
 class OperationError:
-    code: str
+    code: OperationErrorCode
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", OperationErrorCode(self.code))  # only codes of the enum
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import os
 import signal
 from collections.abc import Mapping, Sequence
 
+from server.domain.errors import OperationErrorCode
 from server.domain.models import LogLevel
 from server.operations.live import OperationContext
 from server.sources.base import Source
@@ -20,9 +21,9 @@ READ_CHUNK = 64 * 1024
 class RestartFailed(Exception):
     """The restart step did not complete; `code` is RESTART_FAILED or RESTART_TIMEOUT."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: OperationErrorCode, detail: str) -> None:
         super().__init__(detail)
-        self.code = code
+        self.code = OperationErrorCode(code)
         self.detail = detail
 
 
@@ -50,11 +51,15 @@ class RestartStep:
                     await reload()
                 info = await source.describe()
             except Exception as error:
-                raise RestartFailed("RESTART_FAILED", f"source {source.name!r} did not reload: {error}") from error
+                raise RestartFailed(
+                    OperationErrorCode.RESTART_FAILED, f"source {source.name!r} did not reload: {error}"
+                ) from error
             state = "reachable" if info.reachable else "NOT reachable"
             ctx.log(f"Reloaded source {info.name!r} ({info.kind}): {state}, {info.detail or 'no detail'}.")
             if not info.reachable:
-                raise RestartFailed("RESTART_FAILED", f"source {source.name!r} is not reachable after the reload")
+                raise RestartFailed(
+                    OperationErrorCode.RESTART_FAILED, f"source {source.name!r} is not reachable after the reload"
+                )
 
     async def _run_command(self, ctx: OperationContext, command: str, env: Mapping[str, str]) -> None:
         ctx.log(f"Running the restart command (timeout {self.timeout:g} s): {command}")
@@ -69,7 +74,9 @@ class RestartStep:
                 start_new_session=True,  # its own process group, so a timeout stops all of it
             )
         except OSError as error:
-            raise RestartFailed("RESTART_FAILED", f"the restart command could not start: {error}") from error
+            raise RestartFailed(
+                OperationErrorCode.RESTART_FAILED, f"the restart command could not start: {error}"
+            ) from error
         assert process.stdout is not None
         output = OutputLog(ctx)
         try:
@@ -82,11 +89,12 @@ class RestartStep:
             await process.wait()
             output.close()
             raise RestartFailed(
-                "RESTART_TIMEOUT", f"the restart command did not finish within {self.timeout:g} s and was stopped"
+                OperationErrorCode.RESTART_TIMEOUT,
+                f"the restart command did not finish within {self.timeout:g} s and was stopped",
             ) from None
         output.close()
         if code != 0:
-            raise RestartFailed("RESTART_FAILED", f"the restart command exited with code {code}")
+            raise RestartFailed(OperationErrorCode.RESTART_FAILED, f"the restart command exited with code {code}")
         ctx.log("The restart command finished (exit code 0).")
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from server.domain import manifests
 from server.domain.blob_keeper import BlobKeeper
 from server.domain.content_capture import CaptureTally, store_snapshots
-from server.domain.errors import Busy, InvalidInput, NotFound, OperationFailed
+from server.domain.errors import Busy, InvalidInput, NotFound, OperationErrorCode, OperationFailed
 from server.domain.ids import is_well_formed, new_id
 from server.domain.models import (
     ManifestEntry,
@@ -212,7 +212,7 @@ class RestorePointService:
                 raise
             except Exception as error:
                 raise OperationFailed(
-                    "SOURCE_UNAVAILABLE", f"source {source.name!r} could not be read: {error}"
+                    OperationErrorCode.SOURCE_UNAVAILABLE, f"source {source.name!r} could not be read: {error}"
                 ) from error
             ctx.log(f"Source {source.name!r} ({source.kind}): {len(items)} items.")
             snapshots.append((source, items))

@@ -8,9 +8,9 @@ from typing import Any
 
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.models import Module
+from server.domain.names import is_module_name
 from server.operations.signal import Signal
 from server.sources.settings_seed import SEED_MODULES
-from server.sources.settings_source import MODULE_NAME
 from server.storage import modules_repo as repo
 from server.storage.database import Database
 
@@ -87,7 +87,7 @@ class SettingsStore:
                 field="values",
             )
         self._check_writable()
-        if not MODULE_NAME.match(name):  # no such name could exist; don't ask the database
+        if not is_module_name(name):  # no such name could exist; don't ask the database
             raise NotFound(f"no settings module named {name!r}", field="module")
         self._writes_in_flight += 1
         try:

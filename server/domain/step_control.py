@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 from server.domain.models import LogLevel
 from server.operations.live import OperationContext
 
@@ -24,7 +24,9 @@ class StepControl:
     async def reach(self, ctx: OperationContext, step: str) -> None:
         """Called at each named step; does nothing unless a test asked for this step."""
         if step == self.fail_at:
-            raise OperationFailed("TEST_FAILURE", f"test failure at step {step!r} (BACKUPS_TEST_FAIL_AT)")
+            raise OperationFailed(
+                OperationErrorCode.TEST_FAILURE, f"test failure at step {step!r} (BACKUPS_TEST_FAIL_AT)"
+            )
         if step == self.pause_at:
             ctx.log(f"Test pause at step {step!r} (BACKUPS_TEST_PAUSE_AT).", LogLevel.WARNING)
             await ctx.flush()

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from server.domain.errors import InvalidInput
+from server.domain.names import is_token_name
 
 # A recognisable prefix lets secret scanners (and people) tell a leaked token at a glance.
 TOKEN_PREFIX = "bk_"
 TOKEN_BYTES = 32
 MAX_TOKEN_LENGTH = 100
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 FIRST_ADMIN_NAME = "admin"
 
 
@@ -79,7 +79,7 @@ def hash_secret(secret: str) -> str:
 
 def clean_name(name: str) -> str:
     name = name.strip()
-    if not NAME_PATTERN.match(name) or name.startswith("tok_"):
+    if not is_token_name(name) or name.startswith("tok_"):
         raise InvalidInput(
             "a token name is 1-64 letters, digits, '.', '_', '@' or '-', starting with a "
             "letter or digit (and not 'tok_', which starts token ids)",
@@ -88,13 +88,13 @@ def clean_name(name: str) -> str:
     return name
 
 
-DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$")
+DURATION = re.compile(r"\s*(\d{1,6})\s*([smhdw])\s*")
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_duration(text: str) -> timedelta:
     """`90s`, `15m`, `12h`, `30d` or `2w` as a timedelta."""
-    match = DURATION.match(text)
+    match = DURATION.fullmatch(text)
     if match is None:
         raise InvalidInput(
             f"{text!r} is not a duration such as 90s, 15m, 12h, 30d or 2w", field="expires_in"

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from server.domain.errors import Busy, InvalidInput, NotFound, OperationFailed, StorageFull
+from server.domain.errors import Busy, InvalidInput, NotFound, OperationErrorCode, OperationFailed, StorageFull
 from server.domain.ids import is_well_formed, new_id
 from server.domain.models import (
     LogLevel,
@@ -112,7 +112,7 @@ class OperationRunner:
                     f"Interrupted: the server stopped while this operation was {op.status.lower()}.",
                 )
                 final = finished(live.op, OperationStatus.INTERRUPTED, OperationError(
-                    "INTERRUPTED", "The server stopped before the operation finished."))
+                    OperationErrorCode.INTERRUPTED, "The server stopped before the operation finished."))
                 await repo.save_operation(session, final)
                 await repo.append_log(session, op.id, live.unflushed)
                 log.warning("operation %s marked INTERRUPTED at start-up", op.id)
@@ -293,7 +293,9 @@ class OperationRunner:
         except OperationCancelled:
             if live.cancel_reason == "shutdown":
                 status = OperationStatus.INTERRUPTED
-                error = OperationError("INTERRUPTED", "The server stopped before the operation finished.")
+                error = OperationError(
+                    OperationErrorCode.INTERRUPTED, "The server stopped before the operation finished."
+                )
                 live.append_log(LogLevel.WARNING, "Interrupted: the server is shutting down.")
             else:
                 status = OperationStatus.CANCELLED
@@ -319,7 +321,7 @@ class OperationRunner:
             return OperationError(full.code, full.message)
         log.exception("operation %s failed unexpectedly", live.op.id)
         live.append_log(LogLevel.ERROR, "Failed: an unexpected error stopped the operation.")
-        return OperationError("INTERNAL", "An unexpected error stopped the operation; see the server log.")
+        return OperationError(OperationErrorCode.INTERNAL, "An unexpected error stopped the operation; see the server log.")
 
     async def _take_slot(self, live: LiveOperation) -> None:
         """Wait for a free slot; a cancel while still queued ends the wait at once."""

@@ -107,7 +107,7 @@ class StagingSource(Protocol):
         should_stop: Callable[[], bool],
     ) -> StagedApply:
         """Write the new state aside (blocking: call it in a thread). A blob that does not
-        match its SHA-256 raises OperationFailed("CORRUPT_CONTENT"), and nothing is left behind."""
+        match its SHA-256 raises OperationFailed(OperationErrorCode.CONTENT_DAMAGED), and nothing is left behind."""
         ...
 
     def discard_leftovers(self) -> None:

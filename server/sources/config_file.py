@@ -7,7 +7,6 @@ refuse to start with it. See README.md ("Sources") for the format.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +16,9 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from server.domain.names import SOURCE_NAME_RULE, is_source_name
 from server.sources.tree_walk import GlobError, compile_glob
 
-SOURCE_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
 VERIFY_MODES = ("fast", "full")
 KEYS = {
     "settings": {"name", "kind"},
@@ -96,8 +95,8 @@ def _source(entry: Any, index: int, where: str, base: Path) -> SourceSpec:
     def fail(problem: str) -> ConfigError:
         return ConfigError(f"{where}: {label}: {problem}")
 
-    if not isinstance(name, str) or not SOURCE_NAME.match(name):
-        raise fail("name must be 1 to 64 of a-z, 0-9, '_' and '-'")
+    if not isinstance(name, str) or not is_source_name(name):
+        raise fail(f"name must be {SOURCE_NAME_RULE}")
     kind = entry.get("kind")
     if kind not in KEYS:
         raise fail(f"kind must be one of {', '.join(KEYS)} (got {kind!r})")

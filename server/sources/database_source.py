@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
 from server.sources.spool import Spool
@@ -115,7 +115,7 @@ class DatabaseSource:
             return self.engine().connect()
         except SQLAlchemyError as error:
             raise OperationFailed(
-                "SOURCE_UNAVAILABLE",
+                OperationErrorCode.SOURCE_UNAVAILABLE,
                 f"source {self.name!r}: database {self.location} is unreachable: {db_reason(error)}",
             ) from None
 
@@ -134,7 +134,7 @@ class DatabaseSource:
     def _chosen(self, catalog: Catalog) -> list[str]:
         if not catalog.schema_exists():  # else "every table" would quietly be none
             raise OperationFailed(
-                "SOURCE_UNAVAILABLE", f"source {self.name!r}: schema {self.schema!r} does not exist"
+                OperationErrorCode.SOURCE_UNAVAILABLE, f"source {self.name!r}: schema {self.schema!r} does not exist"
             )
         present = catalog.table_names()
         if self.tables is None:
@@ -142,7 +142,7 @@ class DatabaseSource:
         missing = [t for t in self.tables if t not in present]
         if missing:
             raise OperationFailed(
-                "SOURCE_UNAVAILABLE", f"source {self.name!r}: table {missing[0]!r} does not exist"
+                OperationErrorCode.SOURCE_UNAVAILABLE, f"source {self.name!r}: table {missing[0]!r} does not exist"
             )
         return list(self.tables)
 
@@ -157,7 +157,7 @@ class DatabaseSource:
                 items = [self._dump(conn, catalog, name) for name in self._chosen(catalog)]
             except DBAPIError as error:
                 raise OperationFailed(
-                    "SOURCE_UNAVAILABLE", f"source {self.name!r}: reading failed: {db_reason(error)}"
+                    OperationErrorCode.SOURCE_UNAVAILABLE, f"source {self.name!r}: reading failed: {db_reason(error)}"
                 ) from None
             finally:
                 conn.rollback()
@@ -166,7 +166,8 @@ class DatabaseSource:
     def _dump(self, conn: Connection, catalog: Catalog, name: str) -> SnapshotItem:
         if "/" in name or "\0" in name or name.startswith("."):
             raise OperationFailed(
-                "SOURCE_UNAVAILABLE", f"source {self.name!r}: table name {name!r} cannot be a file name"
+                OperationErrorCode.SOURCE_UNAVAILABLE,
+                f"source {self.name!r}: table name {name!r} cannot be a file name",
             )
         table = catalog.table(name)
         spool = Spool(self._spool_dir)
@@ -180,8 +181,13 @@ class DatabaseSource:
                     spool.write(row_line(table.columns, row))
         spool.flush()
         return SnapshotItem(
-            path=name + SUFFIX, kind=EntryKind.FILE, size=spool.size, mode=0o644, mtime=None,
-            open=spool.open, digest=spool.digest,
+            path=name + SUFFIX,
+            kind=EntryKind.FILE,
+            size=spool.size,
+            mode=0o644,
+            mtime=None,
+            open=spool.open,
+            digest=spool.digest,
         )
 
     # -- apply -------------------------------------------------------------------------------
@@ -194,7 +200,7 @@ class DatabaseSource:
                 with open_blob(digest) as blob:
                     headers[table] = read_header(blob, table)
         except TableFileError as error:
-            raise OperationFailed("INVALID_ENTRY", f"source {self.name!r}: {error}") from None
+            raise OperationFailed(OperationErrorCode.INVALID_ENTRY, f"source {self.name!r}: {error}") from None
         with self._connect() as conn:
             try:
                 catalog = self._begin(conn, write=True)
@@ -205,7 +211,8 @@ class DatabaseSource:
                 conn.rollback()
                 if isinstance(error, DBAPIError):
                     raise OperationFailed(
-                        "APPLY_FAILED", f"source {self.name!r}: {db_reason(error)}; nothing was changed"
+                        OperationErrorCode.APPLY_FAILED,
+                        f"source {self.name!r}: {db_reason(error)}; nothing was changed",
                     ) from None
                 raise
 
@@ -241,13 +248,13 @@ class DatabaseSource:
             elif entry.sha256 is None:
                 problem = "has no content"
             if problem or entry.sha256 is None:
-                raise OperationFailed("INVALID_ENTRY", f"source {self.name!r}: {entry.path!r} {problem}")
+                raise OperationFailed(
+                    OperationErrorCode.INVALID_ENTRY, f"source {self.name!r}: {entry.path!r} {problem}"
+                )
             blobs[entry.path.removesuffix(SUFFIX)] = entry.sha256
         return blobs
 
-    def _check_schema(
-        self, conn: Connection, catalog: Catalog, headers: dict[str, TableHeader]
-    ) -> dict[str, Table]:
+    def _check_schema(self, conn: Connection, catalog: Catalog, headers: dict[str, TableHeader]) -> dict[str, Table]:
         """The live tables, locked against writers; refuses any difference from the restore point."""
         present = catalog.table_names()
         expected = list(self.tables) if self.tables is not None else present
@@ -263,7 +270,7 @@ class DatabaseSource:
                 problems.append(f"table {child!r}, not in this source, references {parent!r}")
         if problems:
             raise OperationFailed(
-                "SCHEMA_MISMATCH",
+                OperationErrorCode.SCHEMA_MISMATCH,
                 f"source {self.name!r}: the database does not match the restore point, nothing was "
                 f"changed: {'; '.join(problems)}",
             )
@@ -309,11 +316,13 @@ class DatabaseSource:
             yield
         except DBAPIError as error:
             raise OperationFailed(
-                "APPLY_FAILED",
+                OperationErrorCode.APPLY_FAILED,
                 f"source {self.name!r}: table {table!r}: {db_reason(error)}; nothing was changed",
             ) from None
         except TableFileError as error:
-            raise OperationFailed("INVALID_ENTRY", f"source {self.name!r}: {error}; nothing was changed") from None
+            raise OperationFailed(
+                OperationErrorCode.INVALID_ENTRY, f"source {self.name!r}: {error}; nothing was changed"
+            ) from None
 
     # -- describe ----------------------------------------------------------------------------
 

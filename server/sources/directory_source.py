@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import ItemChanged, OpenBlob, SnapshotItem, SourceInfo
 from server.sources.hash_cache import FileKey, HashCache, file_key
@@ -109,7 +109,7 @@ class DirectorySource:
             raise OperationFailed(failure.code, f"source {self.name!r}: {failure.message}") from None
         except OSError as error:
             raise OperationFailed(
-                "APPLY_FAILED", f"source {self.name!r}: could not write {root}: {_reason(error)}"
+                OperationErrorCode.APPLY_FAILED, f"source {self.name!r}: could not write {root}: {_reason(error)}"
             ) from error
 
     def _commit(self, staged: StagedTree, started_ns: int, relinked: Mapping[str, tuple[FileKey, str]],
@@ -152,7 +152,8 @@ class DirectorySource:
         """After a walk: the root is still the folder that was walked, and no link."""
         if check_root(self.name, self.path, self.protected) != root_id:
             raise OperationFailed(
-                "SOURCE_UNAVAILABLE", f"source {self.name!r}: path {self.path} was replaced while it was read"
+                OperationErrorCode.SOURCE_UNAVAILABLE,
+                f"source {self.name!r}: path {self.path} was replaced while it was read",
             )
 
     def _walk(self, root: Path) -> list[TreeItem]:
@@ -161,14 +162,14 @@ class DirectorySource:
         except OSError as error:
             where = error.filename or root
             raise OperationFailed(
-                "SOURCE_UNAVAILABLE", f"source {self.name!r}: cannot read {where}: {_reason(error)}"
+                OperationErrorCode.SOURCE_UNAVAILABLE, f"source {self.name!r}: cannot read {where}: {_reason(error)}"
             ) from error
         for item in managed:
             try:
                 item.path.encode("utf-8")
             except UnicodeEncodeError:
                 raise OperationFailed(
-                    "SOURCE_UNAVAILABLE",
+                    OperationErrorCode.SOURCE_UNAVAILABLE,
                     f"source {self.name!r}: the name {item.path.encode('utf-8', 'replace').decode()!r} "
                     "is not valid UTF-8",
                 ) from None
@@ -242,7 +243,8 @@ class DirectorySource:
             return os.fsencode(os.readlink(absolute))
         except OSError as error:
             raise OperationFailed(
-                "SOURCE_UNAVAILABLE", f"source {self.name!r}: cannot read link {absolute}: {_reason(error)}"
+                OperationErrorCode.SOURCE_UNAVAILABLE,
+                f"source {self.name!r}: cannot read link {absolute}: {_reason(error)}",
             ) from error
 
     def _remember(self, absolute: str, key: FileKey, hashed_at_ns: int, digest: str) -> None:
@@ -274,7 +276,11 @@ class DirectorySource:
                     size += item.stat.st_size  # a link's size is its target's length
         except OSError as error:
             return SourceInfo(
-                self.name, self.kind, False, None, location=location,
+                self.name,
+                self.kind,
+                False,
+                None,
+                location=location,
                 problem=f"cannot read {error.filename or root}: {_reason(error)}",
             )
         try:
@@ -284,8 +290,7 @@ class DirectorySource:
             return SourceInfo(self.name, self.kind, False, None, location=location, problem=problem)
         detail = (
             f"{counts[EntryKind.FILE]} files, {counts[EntryKind.DIRECTORY]} folders, "
-            f"{counts[EntryKind.SYMLINK]} links"
-            + ("; checks every file's content" if self.full_verify else "")
+            f"{counts[EntryKind.SYMLINK]} links" + ("; checks every file's content" if self.full_verify else "")
         )
         return SourceInfo(self.name, self.kind, True, size, detail=detail, location=location)
 

@@ -6,19 +6,17 @@ import asyncio
 import functools
 import io
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
+from server.domain.names import is_module_name
 from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
 from server.storage import modules_repo
 from server.storage.database import Database
-
-MODULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 def module_document_bytes(settings: dict[str, Any]) -> bytes:
@@ -77,17 +75,23 @@ def read_documents(entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> dic
     for entry in entries:
         name = entry.path.removesuffix(".json")
         if entry.kind is not EntryKind.FILE or not entry.path.endswith(".json"):
-            raise OperationFailed("INVALID_ENTRY", f"settings entry {entry.path!r} is not a module file")
-        if not MODULE_NAME.match(name):
-            raise OperationFailed("INVALID_ENTRY", f"settings entry {entry.path!r} is not a module name")
+            raise OperationFailed(
+                OperationErrorCode.INVALID_ENTRY, f"settings entry {entry.path!r} is not a module file"
+            )
+        if not is_module_name(name):
+            raise OperationFailed(
+                OperationErrorCode.INVALID_ENTRY, f"settings entry {entry.path!r} is not a module name"
+            )
         if entry.sha256 is None:
-            raise OperationFailed("INVALID_ENTRY", f"settings entry {entry.path!r} has no content")
+            raise OperationFailed(OperationErrorCode.INVALID_ENTRY, f"settings entry {entry.path!r} has no content")
         with open_blob(entry.sha256) as blob:
             try:
                 document = json.loads(blob.read())
             except ValueError as error:
-                raise OperationFailed("INVALID_ENTRY", f"module {name!r} is not JSON: {error}") from None
+                raise OperationFailed(
+                    OperationErrorCode.INVALID_ENTRY, f"module {name!r} is not JSON: {error}"
+                ) from None
         if not isinstance(document, dict):
-            raise OperationFailed("INVALID_ENTRY", f"module {name!r} is not a JSON object")
+            raise OperationFailed(OperationErrorCode.INVALID_ENTRY, f"module {name!r} is not a JSON object")
         documents[name] = document
     return documents

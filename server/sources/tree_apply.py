@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob
 from server.sources.tree_build import build_tree, ns_since_epoch
@@ -79,9 +79,9 @@ def stage_tree(
     stage, old = side_paths(root)
     recover(root, stage, old)
     if os.path.lexists(root) and (root.is_symlink() or not root.is_dir()):
-        raise OperationFailed("APPLY_FAILED", f"{root} is not a folder")
+        raise OperationFailed(OperationErrorCode.APPLY_FAILED, f"{root} is not a folder")
     if root.is_dir() and os.path.ismount(root):
-        raise OperationFailed("APPLY_FAILED", f"{root} is a mount point: it cannot be swapped")
+        raise OperationFailed(OperationErrorCode.APPLY_FAILED, f"{root} is a mount point: it cannot be swapped")
     root.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.mkdir(stage, 0o700)
@@ -146,18 +146,22 @@ def check_entries(entries: Sequence[ManifestEntry]) -> list[ManifestEntry]:
     for entry in entries:
         parts = entry.path.split("/")
         if entry.path.startswith("/") or "\0" in entry.path or any(p in ("", ".", "..") for p in parts):
-            raise OperationFailed("INVALID_ENTRY", f"unsafe path {entry.path!r} in the restore point")
+            raise OperationFailed(OperationErrorCode.INVALID_ENTRY, f"unsafe path {entry.path!r} in the restore point")
         if entry.path in by_path:
-            raise OperationFailed("INVALID_ENTRY", f"{entry.path!r} appears twice in the restore point")
+            raise OperationFailed(
+                OperationErrorCode.INVALID_ENTRY, f"{entry.path!r} appears twice in the restore point"
+            )
         if entry.kind is not EntryKind.DIRECTORY and entry.sha256 is None:
-            raise OperationFailed("INVALID_ENTRY", f"{entry.path!r} has no content")
+            raise OperationFailed(OperationErrorCode.INVALID_ENTRY, f"{entry.path!r} has no content")
         by_path[entry.path] = entry
     for path in by_path:
         parts = path.split("/")
         for depth in range(1, len(parts)):
             parent = by_path.get("/".join(parts[:depth]))
             if parent is not None and parent.kind is not EntryKind.DIRECTORY:
-                raise OperationFailed("INVALID_ENTRY", f"{path!r} lies inside {parent.path!r}, which is not a folder")
+                raise OperationFailed(
+                    OperationErrorCode.INVALID_ENTRY, f"{path!r} lies inside {parent.path!r}, which is not a folder"
+                )
     return [by_path[path] for path in sorted(by_path)]
 
 
@@ -261,7 +265,7 @@ def _lexists_at(parent: int, name: str) -> bool:
 
 def _must_be_folder(parent: int, root: Path) -> None:
     if not stat.S_ISDIR(os.lstat(root.name, dir_fd=parent).st_mode):
-        raise OperationFailed("SOURCE_UNAVAILABLE", f"path {root} is no longer a folder (links are never followed)")
+        raise OperationFailed(OperationErrorCode.SOURCE_UNAVAILABLE, f"path {root} is no longer a folder (links are never followed)")
 
 
 _libc = ctypes.CDLL(None, use_errno=True)

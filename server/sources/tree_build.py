@@ -3,7 +3,7 @@ is written.
 
 Each file's bytes are hashed on their way from the content store to the new file, so the
 copy is also the verification: a blob that does not match its SHA-256 (or its size) stops
-the build with CORRUPT_CONTENT before the staged tree can be swapped in. There is no
+the build with CONTENT_DAMAGED before the staged tree can be swapped in. There is no
 separate read of the store beforehand, and the bytes checked are the bytes written.
 
 Files are written by a few threads: opening, creating and closing files is system-call
@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob, StagingStopped
 from server.storage.durability import write_all
@@ -123,9 +123,11 @@ def _make_link(target: Path, entry: ManifestEntry, open_blob: OpenBlob) -> None:
     with open_blob(entry.sha256) as blob:
         link = blob.read(MAX_LINK_TARGET + 1)
     if not link or len(link) > MAX_LINK_TARGET or b"\0" in link:
-        raise OperationFailed("INVALID_ENTRY", f"link {entry.path!r} has no usable target")
+        raise OperationFailed(OperationErrorCode.INVALID_ENTRY, f"link {entry.path!r} has no usable target")
     if hashlib.sha256(link).hexdigest() != entry.sha256:
-        raise OperationFailed("CORRUPT_CONTENT", f"the stored content of {entry.path!r} does not match its SHA-256")
+        raise OperationFailed(
+            OperationErrorCode.CONTENT_DAMAGED, f"the stored content of {entry.path!r} does not match its SHA-256"
+        )
     os.symlink(os.fsdecode(link), target)
 
 
@@ -149,7 +151,9 @@ def _write_file(target: str, entry: ManifestEntry, open_blob: OpenBlob) -> None:
         finally:
             os.close(out)
     if size != entry.size or hasher.hexdigest() != entry.sha256:
-        raise OperationFailed("CORRUPT_CONTENT", f"the stored content of {entry.path!r} does not match its SHA-256")
+        raise OperationFailed(
+            OperationErrorCode.CONTENT_DAMAGED, f"the stored content of {entry.path!r} does not match its SHA-256"
+        )
 
 
 def ns_since_epoch(moment: datetime | None) -> int | None:

@@ -16,7 +16,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from server.domain.errors import OperationFailed
+from server.domain.errors import OperationErrorCode, OperationFailed
 
 # (what, folder): folders a source may never be inside of nor contain, e.g. the data folder.
 Protected = Sequence[tuple[str, Path]]
@@ -29,7 +29,7 @@ def check_root(name: str, path: Path, protected: Protected = (), *, missing_ok: 
     folder. With `missing_ok`, a missing root (an apply creates it) gives None."""
     problem, found = _problem(path, protected, missing_ok)
     if problem is not None:
-        raise OperationFailed("SOURCE_UNAVAILABLE", f"source {name!r}: {problem}")
+        raise OperationFailed(OperationErrorCode.SOURCE_UNAVAILABLE, f"source {name!r}: {problem}")
     return found
 
 

@@ -12,7 +12,6 @@ import enum
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +19,10 @@ from typing import Any
 
 import orjson
 
+from server.domain.errors import OperationErrorCode
 from server.domain.models import EntryKind, ManifestEntry, OperationError
+from server.storage.durability import fsync_path, write_atomic
 from server.storage.full import files_full
-from server.storage.durability import fsync_path
 
 log = logging.getLogger(__name__)
 
@@ -80,20 +80,11 @@ class ApplyJournal:
         """Replace the journal atomically and durably."""
         data = orjson.dumps(_encode(record, self._entries(record.rollback_entries)))
         try:
-            fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".apply-journal-")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp_name, self.path)
-            finally:
-                Path(tmp_name).unlink(missing_ok=True)
+            write_atomic(self.path, data)
         except OSError as error:
             if (full := files_full(error, f"the apply journal ({self.path})")) is not None:
                 raise full from None
             raise
-        fsync_path(self.path.parent)  # a rename or unlink is durable once its folder is flushed
 
     def _entries(self, entries: tuple[ManifestEntry, ...]) -> orjson.Fragment:
         if self._encoded is None or self._encoded[0] is not entries:
@@ -148,7 +139,7 @@ def _decode(data: dict[str, Any]) -> JournalRecord:
         keep_safety_restore_point=bool(data["keepSafetyRestorePoint"]),
         sources=tuple(data["sources"]),
         rollback_entries=tuple(_decode_entry(e) for e in data["rollbackEntries"]),
-        error=OperationError(error["code"], error["message"]) if error else None,
+        error=OperationError(OperationErrorCode.stored(error["code"]), error["message"]) if error else None,
         restart_started=bool(data["restartStarted"]),
         updated_at=datetime.fromisoformat(data["updatedAt"]),
     )

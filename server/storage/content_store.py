@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import itertools
 import os
-import re
 import shutil
 import threading
 from collections import Counter
@@ -23,25 +22,18 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from server.domain.names import is_sha256
 from server.storage.durability import flush_files, start_writeback, write_all
 
 CHUNK_SIZE = 1024 * 1024
 WRITEBACK_BYTES = 16 * 1024 * 1024  # a big blob's pages are sent to disk this often
 _TEMP_PREFIX = ".put-"  # a temp file beside the blobs: never a digest, so never taken for one
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
 class DigestMismatch(Exception):
     """put_stream read bytes that do not hash to the digest expected (the source changed)."""
 
     def __init__(self, size: int) -> None:
         super().__init__(f"{size} bytes read do not hash to the digest expected")
         self.size = size
-
-
-def is_sha256(value: str) -> bool:
-    """Whether `value` is a lowercase hex SHA-256 digest."""
-    return _SHA256.fullmatch(value) is not None
 
 
 class ContentStore:

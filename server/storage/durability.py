@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Iterable
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 try:
     _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
@@ -71,3 +75,61 @@ def flush_files(folder: Path, files: Iterable[Path], folders: Iterable[Path] = (
         fsync_path(file)
     for parent in {file.parent for file in files} | set(folders):
         fsync_path(parent, os.O_RDONLY | os.O_DIRECTORY)
+
+
+# ---- atomic replacement: one way to put a whole file in place --------------------------------
+
+# Every temp file is `.<target name>.<random>.partial` beside its target: hidden from folder
+# listings, and recognisable, so that start-up can remove what a crash left behind.
+TEMP_SUFFIX = ".partial"
+TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.partial", re.DOTALL)  # mkstemp: 8 random characters
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether a file name is one of `atomic_write`'s temp files."""
+    return TEMP_NAME.fullmatch(name) is not None
+
+
+class PendingFile:
+    """The temp file of an `atomic_write`: write to `file`; `target` may still be changed."""
+
+    def __init__(self, file: BinaryIO, temp: Path, target: Path) -> None:
+        self.file = file
+        self.temp = temp
+        self.target = target
+
+    def sync(self) -> int:
+        """Flush and fsync what is written so far; returns the file's size."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        return os.fstat(self.file.fileno()).st_size
+
+
+@contextmanager
+def atomic_write(target: Path, *, buffering: int = -1, exclusive: bool = False) -> Iterator[PendingFile]:
+    """Write a file whole or not at all: a temp file (mode 0600) beside `target`, then on
+    success fsync, rename over `target` and fsync the folder; on failure the temp is removed.
+
+    `exclusive`: never replace an existing target (FileExistsError instead, nothing kept).
+    """
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
+    temp = Path(name)
+    try:
+        with os.fdopen(fd, "wb", buffering=buffering) as out:
+            pending = PendingFile(out, temp, target)
+            yield pending
+            pending.sync()
+        if exclusive:
+            os.link(temp, pending.target)  # fails if the target exists, unlike a rename
+        else:
+            os.replace(temp, pending.target)
+    finally:
+        temp.unlink(missing_ok=True)
+    # A rename (or link, or unlink) is durable once its folder is flushed.
+    fsync_path(pending.target.parent, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def write_atomic(target: Path, data: bytes, *, exclusive: bool = False) -> None:
+    """Replace `target` with `data`, atomically and durably (see `atomic_write`)."""
+    with atomic_write(target, exclusive=exclusive) as pending:
+        pending.file.write(data)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from server.domain.errors import InvalidArchive, NotFound
 from server.domain.models import LocalCopy
+from server.domain.names import is_local_copy_id_form
 from server.storage.local_copy_format import ArchiveLimits, LocalCopyManifest, read_manifest
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -31,14 +32,16 @@ def copy_id(file_name: str) -> str:
 
 def file_name_of(local_copy_id: str) -> str | None:
     """The file name an id stands for, or None when the id is not one of ours."""
-    if not local_copy_id.startswith(ID_PREFIX):
+    # base64 decoding skips characters outside its alphabet (a trailing newline, say): only the
+    # one spelling copy_id gives names the copy, so an id never has look-alikes.
+    if not is_local_copy_id_form(local_copy_id):
         return None
     encoded = local_copy_id[len(ID_PREFIX) :]
     try:
         name = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    if not is_listable(name):
+    if not is_listable(name) or copy_id(name) != local_copy_id:
         return None
     return name
 

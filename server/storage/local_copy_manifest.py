@@ -15,7 +15,7 @@ from typing import Any
 
 from server.domain.errors import InvalidArchive
 from server.domain.models import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
-from server.storage.content_store import is_sha256
+from server.domain.names import MANIFEST_ID_RULE, SOURCE_NAME_RULE, is_manifest_id, is_sha256, is_source_name
 
 FORMAT_NAME = "backups-local-copy"
 FORMAT_VERSION = 1
@@ -26,7 +26,6 @@ KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 
-_SOURCE_NAME = re.compile(r"[a-z0-9_-]{1,64}")
 _DRIVE_LETTER = re.compile(r"[A-Za-z]:")
 
 
@@ -80,12 +79,9 @@ def member_name(entry: ManifestEntry) -> str:
 
 def source_problem(source: str) -> str | None:
     """Why `source` is not a safe source name, or None."""
-    if _SOURCE_NAME.fullmatch(source):
+    if is_source_name(source):
         return None
-    return (
-        f"has an unsafe source name {source!r} "
-        "(allowed: 1 to 64 of a-z, 0-9, '_' and '-')"
-    )
+    return f"has an unsafe source name {source!r} (allowed: {SOURCE_NAME_RULE})"
 
 
 def path_problem(path: str) -> str | None:
@@ -305,7 +301,7 @@ def _restore_point(raw: Any) -> dict[str, Any]:
     if not is_sha256(checksum):
         raise _bad(f"{where}.checksum {_show(checksum)} is not 64 lowercase hex digits")
     return {
-        "id": _string(raw, "id", where, non_empty=True),
+        "id": _manifest_id(raw, where),
         "label": _string(raw, "label", where),
         "note": _string(raw, "note", where, nullable=True),
         "origin": RestorePointOrigin(origin),
@@ -316,6 +312,13 @@ def _restore_point(raw: Any) -> dict[str, Any]:
         "sizeBytes": _integer(raw, "sizeBytes", where),
         "itemCount": _integer(raw, "itemCount", where),
     }
+
+
+def _manifest_id(raw: dict[str, Any], where: str) -> str:
+    value = _string(raw, "id", where, non_empty=True)
+    if not is_manifest_id(value):
+        raise _bad(f"{where}.id {_show(value)} is not an id ({MANIFEST_ID_RULE})")
+    return str(value)
 
 
 def _entry(raw: Any, index: int) -> ManifestEntry:

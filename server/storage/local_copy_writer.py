@@ -8,9 +8,7 @@ the folder itself is flushed so the rename survives a crash.
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
-import tempfile
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from server.domain.models import EntryKind, ManifestEntry, RestorePoint
-from server.storage.durability import fsync_path, start_writeback
+from server.storage.durability import atomic_write, start_writeback
 from server.storage.local_copy_manifest import (
     MANIFEST_NAME,
     ArchiveLimits,
@@ -91,21 +89,11 @@ def write_local_copy(
         manifest = encode_manifest(restore_point, entries)
         _check_writable(entries, manifest, limits)
         # A leading dot hides the partial file from folder listings.
-        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-        temp = Path(temp_name)
-        try:
-            with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as out:
-                writer.write(out, manifest, entries, restore_point.created_at)
-                out.flush()
-                os.fsync(out.fileno())
-                size = os.fstat(out.fileno()).st_size
-            os.replace(temp, target)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        with atomic_write(target, buffering=_WRITE_BUFFER) as pending:
+            writer.write(pending.file, manifest, entries, restore_point.created_at)
+            size = pending.sync()
     finally:
         writer.close()
-    fsync_path(target.parent)
     return size
 
 

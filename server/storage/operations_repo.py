@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from server.domain.errors import OperationErrorCode
 from server.domain.models import (
     LogEntry,
     LogLevel,
@@ -26,7 +27,9 @@ ACTIVE = (OperationStatus.QUEUED.value, OperationStatus.RUNNING.value)
 
 
 def _to_domain(row: OperationRow) -> Operation:
-    error = OperationError(row.error_code, row.error_message or "") if row.error_code else None
+    error = (
+        OperationError(OperationErrorCode.stored(row.error_code), row.error_message or "") if row.error_code else None
+    )
     return Operation(
         id=row.id,
         kind=OperationKind(row.kind),
@@ -58,7 +61,7 @@ def _columns(op: Operation) -> dict[str, object]:
         "finished_at": op.finished_at,
         "requested_by": op.requested_by,
         "dismissed": op.dismissed,
-        "error_code": op.error.code if op.error else None,
+        "error_code": op.error.code.value if op.error else None,
         "error_message": op.error.message if op.error else None,
         "restore_point_id": op.restore_point_id,
         "local_copy_id": op.local_copy_id,

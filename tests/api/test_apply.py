@@ -205,7 +205,7 @@ async def test_corrupted_blob_refuses_before_anything_changes(make_server) -> No
     victim = next(e for e in entries if e["path"] == "audio.json")
     path = blob_path(proc, victim["sha256"])
     path.write_bytes(path.read_bytes().replace(b"-12.5", b"-99.5"))
-    final = await _refused_before_changes(proc, base["id"], "RESTORE_POINT_DAMAGED", "settings/audio.json")
+    final = await _refused_before_changes(proc, base["id"], "CONTENT_DAMAGED", "settings/audio.json")
     log = (await operation(proc, final["id"]))["log"]
     assert any("does not match its SHA-256" in line["message"] and line["level"] == "ERROR" for line in log)
 
@@ -217,7 +217,7 @@ async def test_missing_blob_refuses_before_anything_changes(make_server) -> None
     entries = (await execute(proc, ENTRIES, id=base["id"]))["restorePoint"]["entries"]
     victim = next(e for e in entries if e["path"] == "schedules.json")
     blob_path(proc, victim["sha256"]).unlink()
-    final = await _refused_before_changes(proc, base["id"], "RESTORE_POINT_DAMAGED", "settings/schedules.json")
+    final = await _refused_before_changes(proc, base["id"], "CONTENT_DAMAGED", "settings/schedules.json")
     log = (await operation(proc, final["id"]))["log"]
     assert any("content missing" in line["message"] for line in log)
 

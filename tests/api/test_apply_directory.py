@@ -61,7 +61,7 @@ async def test_damaged_folder_content_refuses_before_anything_changes(
     op = await start_apply(server, point_id, safety=True)
     final = await wait_for_operation(server, op["id"])
 
-    assert final["status"] == "FAILED" and final["error"]["code"] == "RESTORE_POINT_DAMAGED", final
+    assert final["status"] == "FAILED" and final["error"]["code"] == "CONTENT_DAMAGED", final
     message = final["error"]["message"]
     assert "'site'" in message and "media/logo.bin" in message and "nothing was changed" in message
     assert tree_state(site) == tree and await modules(server) == settings

@@ -138,6 +138,15 @@ def wrong_type(parts: Parts) -> None:
     parts.entry(FIRST)["size"] = "372"
 
 
+def point_id(suffix: str) -> Callable[[Parts], None]:
+    """Give the restore point an id that is ours but for `suffix` (not yet held by the server)."""
+
+    def change(parts: Parts) -> None:
+        parts.manifest["restorePoint"]["id"] = "rp_" + "0" * 24 + suffix
+
+    return change
+
+
 def huge_manifest(parts: Parts) -> None:
     parts.manifest["restorePoint"]["note"] = "x" * (100 * 1024)
 
@@ -164,6 +173,10 @@ CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     "manifest not json": (edit(raw_manifest(b"{this is not json")), "not valid JSON"),
     "manifest wrong types": (edit(wrong_type), "size"),
     "manifest too large": (edit(huge_manifest), "more than the limit"),
+    # `$` in `^rp_...$` matched before a final newline: this imported a restore point nobody could read or delete.
+    "id with a trailing newline": (edit(point_id("\n")), "is not an id"),
+    "id with a control character": (edit(point_id("\x1b[2J")), "is not an id"),
+    "id with a space": (edit(point_id(" x")), "is not an id"),
 }
 
 

@@ -1,5 +1,5 @@
 """Staging before an apply changes anything: which blobs it checks, a damaged blob refused
-with RESTORE_POINT_DAMAGED, and a cancel that stops it part-way leaving nothing behind."""
+with CONTENT_DAMAGED, and a cancel that stops it part-way leaving nothing behind."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ async def test_a_damaged_blob_is_refused_while_staging_and_nothing_is_left(tmp_p
     with pytest.raises(OperationFailed) as raised:
         await stage_sources(ctx, plan, store)
 
-    assert raised.value.code == "RESTORE_POINT_DAMAGED"
+    assert raised.value.code == "CONTENT_DAMAGED"
     assert "conf/017.json" in raised.value.message and "nothing was changed" in raised.value.message
     assert any("does not match its SHA-256" in line.message for line in live.unflushed)
     assert sorted(os.listdir(tmp_path)) == ["blobs", "site"]

@@ -212,7 +212,7 @@ async def test_damaged_content_fails_the_apply_and_leaves_the_tree(tmp_path: Pat
     store.path_of(tally.entries[0].sha256 or "").write_bytes(b"tampered")
     with pytest.raises(OperationFailed) as raised:
         await DirectorySource("site", root).apply(tally.entries, store.open)
-    assert raised.value.code == "CORRUPT_CONTENT"
+    assert raised.value.code == "CONTENT_DAMAGED"
     assert (root / "a.txt").read_text() == "current"
     assert sorted(os.listdir(tmp_path)) == ["blobs", "site"]
 
@@ -401,7 +401,7 @@ async def test_damaged_content_among_many_files_stops_staging_and_leaves_nothing
 
     with pytest.raises(OperationFailed) as raised:
         await asyncio.to_thread(DirectorySource("site", root).stage, tally.entries, store.open)
-    assert raised.value.code == "CORRUPT_CONTENT" and "d3/f150.json" in raised.value.message
+    assert raised.value.code == "CONTENT_DAMAGED" and "d3/f150.json" in raised.value.message
     assert not (root / "d0").exists()
     assert sorted(os.listdir(tmp_path)) == ["blobs", "site"]
 

@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.extensions import SchemaExtension
 
-from server.api.event_hooks import EventHooksRunner
+from server.api.fast_path.event_hooks import EventHooksRunner
 from server.api.schema import QuickMaskErrors
 
 

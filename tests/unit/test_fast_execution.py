@@ -12,8 +12,8 @@ import strawberry
 from strawberry.extensions import ParserCache
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from server.api import shared_frames
-from server.api.fast_execution import FastLeafExecutionContext
+from server.api.fast_path import shared_frames
+from server.api.fast_path.fast_execution import FastLeafExecutionContext
 
 
 @strawberry.enum

@@ -6,7 +6,7 @@ import json
 
 import orjson
 
-from server.api import shared_frames
+from server.api.fast_path import shared_frames
 from server.app import BackupsGraphQL
 
 

@@ -32,7 +32,7 @@ from graphql import (
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from server.api import shared_frames
+from server.api.fast_path import shared_frames
 
 # (response key, resolver, coerce, non-null); resolver None means __typename.
 _Step = tuple[str, Callable[..., Any] | None, Callable[[Any], Any] | None, bool]

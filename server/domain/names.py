@@ -1,0 +1,72 @@
+"""Every rule a name or an id must follow, in one place, each matched against the whole text.
+
+`re.match` with a pattern ending in `$` accepts a trailing newline (`$` matches before a final
+"\\n"), so a name checked that way could differ from every name that is looked up. Here each
+pattern has no anchors and is only ever used through `fullmatch`.
+"""
+
+from __future__ import annotations
+
+import re
+
+SOURCE_NAME = re.compile(r"[a-z0-9_-]{1,64}")
+SOURCE_NAME_RULE = "1 to 64 of a-z, 0-9, '_' and '-'"
+
+MODULE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+# Our ids: a type prefix (rp, op, tok, ...), then 24 hex digits (see ids.new_id).
+_ID_BODY = re.compile(r"[0-9a-f]{24}")
+OUR_RESTORE_POINT_ID = re.compile(r"rp_[0-9a-f]{24}")
+
+# A local copy's id: `lc_` and the file name in unpadded URL-safe base64.
+LOCAL_COPY_ID = re.compile(r"lc_[A-Za-z0-9_-]+")
+
+# A restore point id as a local copy's manifest gives it (maybe from another server): printable
+# ASCII without spaces, so that whatever it names can be typed, shown and looked up again.
+MANIFEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+MANIFEST_ID_RULE = "1 to 128 printable ASCII characters, no spaces"
+
+
+def is_source_name(value: str) -> bool:
+    """Whether `value` is a valid source name."""
+    return SOURCE_NAME.fullmatch(value) is not None
+
+
+def is_module_name(value: str) -> bool:
+    """Whether `value` could name a settings module."""
+    return MODULE_NAME.fullmatch(value) is not None
+
+
+def is_token_name(value: str) -> bool:
+    """Whether `value` is a valid API token name (the `tok_` rule is the caller's)."""
+    return TOKEN_NAME.fullmatch(value) is not None
+
+
+def is_sha256(value: str) -> bool:
+    """64 lowercase hex digits."""
+    return SHA256.fullmatch(value) is not None
+
+
+def is_id(value: str, prefix: str) -> bool:
+    """Whether `value` has the form of one of our ids with this prefix."""
+    head = prefix + "_"
+    return value.startswith(head) and _ID_BODY.fullmatch(value[len(head) :]) is not None
+
+
+def is_our_restore_point_id(value: str) -> bool:
+    """Whether `value` has the form of a restore point id this server gives out."""
+    return OUR_RESTORE_POINT_ID.fullmatch(value) is not None
+
+
+def is_local_copy_id_form(value: str) -> bool:
+    """Whether `value` has the form of a local copy id (its name is checked by the folder)."""
+    return LOCAL_COPY_ID.fullmatch(value) is not None
+
+
+def is_manifest_id(value: str) -> bool:
+    """Whether `value` is acceptable as a restore point id in a local copy's manifest."""
+    return MANIFEST_ID.fullmatch(value) is not None

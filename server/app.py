@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -32,6 +33,9 @@ from server.gc_tuning import freeze_long_lived
 from server.notices import check_auth_mode
 from server.web.health import health
 from server.web.limits import RequestLimits
+from server.web.origins import cors_middleware, websocket_origins
+
+log = logging.getLogger("server.web")
 
 
 class BackupsGraphQL(GraphQL[Context, None]):
@@ -88,6 +92,12 @@ class BackupsGraphQL(GraphQL[Context, None]):
             request, request_adapter, request_data, context, root_value, sub_response
         )
 
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        if allowed := super().is_websocket_origin_allowed(request, origin):
+            return allowed
+        log.warning("refused a websocket from a page on %s: list it in BACKUPS_ALLOWED_ORIGINS to allow it", origin)
+        return False
+
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         # The token comes in the connection_init payload (a browser cannot set headers on a
         # websocket); a handshake Authorization header is accepted too. None valid: 4403.
@@ -122,6 +132,8 @@ def create_app(settings: Settings) -> Starlette:
         # Only graphql-transport-ws: the legacy graphql-ws protocol had an auth bypass.
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         graphql_ide="graphiql",
+        # A handshake from a page on another origin is refused (403) unless listed.
+        allowed_origins=websocket_origins(settings.allowed_origins, settings.public_url),
         multipart_uploads_enabled=True,
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         # A connection that has not sent its token by then is closed (4408).
@@ -147,6 +159,8 @@ def create_app(settings: Settings) -> Starlette:
             Route("/download/{token}", download, methods=["GET", "HEAD"]),
         ],
         middleware=[
+            # Outermost, so that even a refusal (401, 413) tells a permitted page what it says.
+            *cors_middleware(settings.allowed_origins),
             Middleware(
                 RequestLimits,
                 max_body_bytes=settings.max_request_bytes,

@@ -90,6 +90,8 @@ async def page_operations(
     kinds: Sequence[OperationKind] | None,
     include_dismissed: bool,
     requested_by: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
 ) -> Page[Operation]:
     table = OperationRow
     conditions = []
@@ -97,10 +99,15 @@ async def page_operations(
         conditions.append(table.status.in_([s.value for s in statuses]))
     if kinds:
         conditions.append(table.kind.in_([k.value for k in kinds]))
-    if not include_dismissed:
+    # Dismissing tidies the default list; a status filter ("what failed?") still finds it.
+    if not include_dismissed and not statuses:
         conditions.append(table.dismissed.is_(False))
     if requested_by is not None:
         conditions.append(table.requested_by == requested_by)
+    if created_after is not None:
+        conditions.append(table.created_at > created_after)
+    if created_before is not None:
+        conditions.append(table.created_at < created_before)
     total = await session.scalar(select(func.count()).select_from(table).where(*conditions)) or 0
     query = newest_first(select(table).where(*conditions), table, first=first, after=after)
     rows = list(await session.scalars(query))

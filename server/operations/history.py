@@ -28,6 +28,11 @@ class OperationHistory:
         async with self._db.read() as session:
             return await repo.get_operation(session, op_id)
 
+    def unfinished(self) -> list[Operation]:
+        """Every queued or running operation as it is now, oldest first."""
+        ops = [live.op for live in list(self._live.values()) if not live.op.done]
+        return sorted(ops, key=lambda op: (op.created_at, op.id))
+
     async def page(
         self,
         *,

@@ -22,7 +22,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from server.api.auth import bearer_token, connection_token, identify, unauthenticated
+from server.api.auth import bearer_token, connection_token, identify, note_refusal, unauthenticated
 from server.api.context import Context
 from server.api.shared_frames import next_frame
 from server.api.schema import build_schema
@@ -79,6 +79,8 @@ class BackupsGraphQL(GraphQL[Context, None]):
         )
         if isinstance(request, Request):
             context.actor = await identify(backend.services, token)
+            if context.actor.is_anonymous:
+                await note_refusal(context, token)
         return context
 
     async def execute_operation(self, request: Request, request_adapter: Any, request_data: Any,
@@ -104,7 +106,9 @@ class BackupsGraphQL(GraphQL[Context, None]):
         token = connection_token(context.connection_params) or context.offered_token
         actor = await identify(context.services, token)
         if actor.is_anonymous:
-            raise ConnectionRejectionError
+            context.offered_token = token
+            await note_refusal(context, token)
+            raise ConnectionRejectionError  # closed with 4403 and close_reason (websocket.py)
         context.actor, context.offered_token = actor, token
         context.recheck_token = actor.token_id is not None
         return UNSET

@@ -71,6 +71,8 @@ class Context:
     websocket: bool = False
     # The bearer token of the HTTP request or websocket handshake, if there was one.
     offered_token: str | None = None
+    # Why the offered token was refused, when it matches a token: "expired" or "revoked".
+    token_refusal: str | None = None
     # The token a websocket proved itself with: its operations check it again, so that a
     # revoked token stops working on a connection that is already open.
     recheck_token: bool = False

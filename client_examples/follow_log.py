@@ -49,7 +49,7 @@ async def resumable_log(ws_url: str, token: str | None, op_id: str, *, after: in
             return  # the subscription completed: the operation is done and every line was sent
         except TransportQueryError:
             raise  # the server answered (unknown operation, no permission): retrying cannot help
-        except (TransportError, OSError, asyncio.TimeoutError):
+        except (TransportError, OSError, TimeoutError):
             if lost_since is None:
                 lost_since = loop.time()
                 print(f"connection lost; resuming after line {last} once it is back", file=sys.stderr, flush=True)

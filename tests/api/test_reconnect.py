@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tests.support.api import create_restore_point, execute, subscribe, wait_for_operation
-from tests.support.server_process import ROOT, ServerProcess
+from tests.support.server_process import ROOT
 
 HELPER = ROOT / "client_examples" / "follow_log.py"
 

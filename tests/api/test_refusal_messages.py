@@ -3,7 +3,6 @@ websocket's close reason."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import httpx

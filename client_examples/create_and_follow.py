@@ -16,8 +16,10 @@ import sys
 
 from gql import Client, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
-from gql.transport.exceptions import TransportQueryError
+from gql.transport.exceptions import TransportConnectionFailed, TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
+
+DEFAULT_URL = "http://127.0.0.1:8000/graphql"
 
 CREATE = """
 mutation Create($label: String, $note: String) {
@@ -56,27 +58,34 @@ async def follow(ws_url: str, token: str | None, op_id: str) -> dict:
         init_payload={"authorization": f"Bearer {token}"} if token else {},
     )
     final: dict = {}
+    # A bar redrawn with \r is for a terminal; into a pipe or file it would be one long line.
+    terminal = sys.stdout.isatty()
     async with Client(transport=transport) as session:  # one connection, two subscriptions
 
         async def progress() -> None:
             nonlocal final
             async for event in session.subscribe(GraphQLRequest(PROGRESS, variable_values={"id": op_id})):
                 final = event["operationProgress"]
-                print(bar(final["progress"], final["stage"]), end="", flush=True)
+                if terminal:
+                    print(bar(final["progress"], final["stage"]), end="", flush=True)
 
         async def log() -> None:
             async for event in session.subscribe(GraphQLRequest(LOG, variable_values={"id": op_id})):
                 line = event["operationLog"]
-                print(f"\r{' ' * 72}\r{line['at'][11:19]} {line['level']:<7} {line['message']}", flush=True)
+                clear = f"\r{' ' * 72}\r" if terminal else ""
+                print(f"{clear}{line['at'][11:19]} {line['level']:<7} {line['message']}", flush=True)
 
         await asyncio.gather(progress(), log())
-    print()
+    if terminal:
+        print()
+    elif final:
+        print(f"progress {final['progress'] * 100:.1f}%")
     return final
 
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8000/graphql", help="the server's GraphQL URL")
+    parser.add_argument("--url", default=DEFAULT_URL, help="the server's GraphQL URL")
     parser.add_argument("--token", default=os.environ.get("BACKUPS_TOKEN"),
                         help="API token (default: the BACKUPS_TOKEN environment variable)")
     parser.add_argument("--label", help="a name for the restore point")
@@ -107,9 +116,22 @@ async def main() -> int:
     return 0
 
 
+def given_url(argv: list[str]) -> str:
+    """The --url this was run with (or the default), to name it when the server cannot be reached."""
+    for index, arg in enumerate(argv):
+        if arg == "--url" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--url="):
+            return arg.removeprefix("--url=")
+    return DEFAULT_URL
+
+
 def run() -> int:
     try:
         return asyncio.run(main())
+    except (OSError, TransportConnectionFailed):  # refused, unknown host, dropped
+        print(f"error: cannot reach the server at {given_url(sys.argv)} (is it running? see --url)", file=sys.stderr)
+        return 1
     except TransportQueryError as error:
         # No token, a bad one, or too small a role: say so plainly rather than with a traceback.
         for item in error.errors or [{"message": str(error)}]:

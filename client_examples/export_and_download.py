@@ -24,8 +24,12 @@ from pathlib import Path
 import httpx
 from gql import Client, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
-from gql.transport.exceptions import TransportQueryError
+from gql.transport.exceptions import TransportConnectionFailed, TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
+
+DEFAULT_URL = "http://127.0.0.1:8000/graphql"
+# Progress redrawn with \r is for a terminal; into a pipe or file, only the final figures.
+TERMINAL = sys.stdout.isatty()
 
 NEWEST = "{ restorePoints(first: 1) { nodes { id label checksum } } }"
 POINT = "query($id: ID!) { restorePoint(id: $id) { id label checksum } }"
@@ -63,8 +67,9 @@ async def export(url: str, token: str | None, point_id: str) -> dict:
     async with Client(transport=ws) as session:
         async for event in session.subscribe(GraphQLRequest(FOLLOW, variable_values={"id": payload["operation"]["id"]})):
             final = event["operationProgress"]
-            print(f"\rexporting: {final['progress'] * 100:5.1f}%  {final['stage'] or '':<24}", end="", flush=True)
-    print()
+            if TERMINAL:
+                print(f"\rexporting: {final['progress'] * 100:5.1f}%  {final['stage'] or '':<24}", end="", flush=True)
+    print("" if TERMINAL else f"exporting: {final['progress'] * 100:5.1f}%")
     if final["status"] != "SUCCEEDED":
         raise SystemExit(f"export {final['status']}: {(final['error'] or {}).get('message')}")
     return final["localCopy"]
@@ -85,8 +90,9 @@ def download(url: str, target: Path) -> None:
             for chunk in response.iter_bytes(1024 * 1024):
                 out.write(chunk)
                 have += len(chunk)
-                print(bar(have, total), end="", flush=True)
-    print()
+                if TERMINAL:
+                    print(bar(have, total), end="", flush=True)
+    print("" if TERMINAL else bar(have, total).lstrip("\r"))
     partial.replace(target)
 
 
@@ -113,7 +119,7 @@ def check(path: Path, expected_checksum: str) -> list[str]:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("restore_point_id", nargs="?", help="default: the newest restore point")
-    parser.add_argument("--url", default="http://127.0.0.1:8000/graphql", help="the server's GraphQL URL")
+    parser.add_argument("--url", default=DEFAULT_URL, help="the server's GraphQL URL")
     parser.add_argument("--token", default=os.environ.get("BACKUPS_TOKEN"),
                         help="API token (default: the BACKUPS_TOKEN environment variable)")
     parser.add_argument("-o", "--output", type=Path, default=Path("."), help="folder to download into")
@@ -145,13 +151,26 @@ async def main() -> int:
         print(f"CHECK FAILED: {problem}", file=sys.stderr)
     if problems:
         return 1
-    print(f"{target}: {target.stat().st_size} bytes, every SHA-256 matches the manifest")
+    print(f"saved {target.resolve()}: {target.stat().st_size} bytes, every SHA-256 matches the manifest")
     return 0
+
+
+def given_url(argv: list[str]) -> str:
+    """The --url this was run with (or the default), to name it when the server cannot be reached."""
+    for index, arg in enumerate(argv):
+        if arg == "--url" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--url="):
+            return arg.removeprefix("--url=")
+    return DEFAULT_URL
 
 
 def run() -> int:
     try:
         return asyncio.run(main())
+    except (OSError, TransportConnectionFailed, httpx.TransportError):  # refused, unknown host, dropped
+        print(f"error: cannot reach the server at {given_url(sys.argv)} (is it running? see --url)", file=sys.stderr)
+        return 1
     except TransportQueryError as error:
         # No token, a bad one, or too small a role: say so plainly rather than with a traceback.
         for item in error.errors or [{"message": str(error)}]:

@@ -17,7 +17,9 @@ from collections.abc import AsyncIterator
 
 from gql import Client, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
-from gql.transport.exceptions import TransportQueryError
+from gql.transport.exceptions import TransportConnectionFailed, TransportQueryError
+
+DEFAULT_URL = "http://127.0.0.1:8000/graphql"
 
 PAGE = """
 query History($first: Int!, $after: String) {
@@ -55,7 +57,7 @@ def size(count: int) -> str:
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8000/graphql", help="the server's GraphQL URL")
+    parser.add_argument("--url", default=DEFAULT_URL, help="the server's GraphQL URL")
     parser.add_argument("--token", default=os.environ.get("BACKUPS_TOKEN"),
                         help="API token (default: the BACKUPS_TOKEN environment variable)")
     parser.add_argument("--page-size", type=int, default=20, help="restore points per request (1-100)")
@@ -82,9 +84,22 @@ async def main() -> int:
     return 0
 
 
+def given_url(argv: list[str]) -> str:
+    """The --url this was run with (or the default), to name it when the server cannot be reached."""
+    for index, arg in enumerate(argv):
+        if arg == "--url" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--url="):
+            return arg.removeprefix("--url=")
+    return DEFAULT_URL
+
+
 def run() -> int:
     try:
         return asyncio.run(main())
+    except (OSError, TransportConnectionFailed):  # refused, unknown host, dropped
+        print(f"error: cannot reach the server at {given_url(sys.argv)} (is it running? see --url)", file=sys.stderr)
+        return 1
     except TransportQueryError as error:
         # No token, a bad one, or too small a role: say so plainly rather than with a traceback.
         for item in error.errors or [{"message": str(error)}]:

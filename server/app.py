@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -23,7 +24,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from server.api.auth import bearer_token, connection_token, identify, unauthenticated
+from server.api.auth import bearer_token, connection_token, identify, note_refusal, unauthenticated
 from server.api.context import Context
 from server.api.fast_path.shared_frames import next_frame
 from server.api.multipart_map import BadMultipart, place_files
@@ -36,6 +37,9 @@ from server.notices import check_auth_mode
 from server.web.health import health
 from server.web.limits import RequestLimits
 from server.web.slow_clients import BodyTimeout
+from server.web.origins import cors_middleware, websocket_origins
+
+log = logging.getLogger("server.web")
 
 
 class BackupsGraphQL(GraphQL[Context, None]):
@@ -100,6 +104,8 @@ class BackupsGraphQL(GraphQL[Context, None]):
         )
         if isinstance(request, Request):
             context.actor = await identify(backend.services, token)
+            if context.actor.is_anonymous:
+                await note_refusal(context, token)
         return context
 
     async def execute_operation(self, request: Request, request_adapter: Any, request_data: Any,
@@ -113,13 +119,21 @@ class BackupsGraphQL(GraphQL[Context, None]):
             request, request_adapter, request_data, context, root_value, sub_response
         )
 
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        if allowed := super().is_websocket_origin_allowed(request, origin):
+            return allowed
+        log.warning("refused a websocket from a page on %s: list it in BACKUPS_ALLOWED_ORIGINS to allow it", origin)
+        return False
+
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         # The token comes in the connection_init payload (a browser cannot set headers on a
         # websocket); a handshake Authorization header is accepted too. None valid: 4403.
         token = connection_token(context.connection_params) or context.offered_token
         actor = await identify(context.services, token)
         if actor.is_anonymous:
-            raise ConnectionRejectionError
+            context.offered_token = token
+            await note_refusal(context, token)
+            raise ConnectionRejectionError  # closed with 4403 and close_reason (websocket.py)
         context.actor, context.offered_token = actor, token
         context.recheck_token = actor.token_id is not None
         return UNSET
@@ -157,6 +171,8 @@ def create_app(settings: Settings) -> Starlette:
         # Only graphql-transport-ws: the legacy graphql-ws protocol had an auth bypass.
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         graphql_ide="graphiql",
+        # A handshake from a page on another origin is refused (403) unless listed.
+        allowed_origins=websocket_origins(settings.allowed_origins, settings.public_url),
         multipart_uploads_enabled=True,
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         # A connection that has not sent its token by then is closed (4408).
@@ -182,6 +198,8 @@ def create_app(settings: Settings) -> Starlette:
             Route("/download/{token}", download, methods=["GET", "HEAD"]),
         ],
         middleware=[
+            # Outermost, so that even a refusal (401, 413) tells a permitted page what it says.
+            *cors_middleware(settings.allowed_origins),
             Middleware(
                 RequestLimits,
                 max_body_bytes=settings.max_request_bytes,

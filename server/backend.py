@@ -23,6 +23,7 @@ from server.domain.restore_points import RestorePointService
 from server.domain.settings_store import SettingsStore
 from server.domain.source_catalog import SourceCatalog
 from server.domain.step_control import StepControl
+from server.domain.storage_usage import StorageUsageReader
 from server.domain.system import SystemMonitor
 from server.notices import first_token_notice
 from server.operations.runner import OperationRunner
@@ -111,8 +112,9 @@ class Backend:
         freed = await keeper.collect_all()
         if freed:
             log.info("freed %d bytes of content no restore point uses", freed)
+        folder = LocalCopyFolder(settings.resolved_local_copies_dir, archive_limits(settings))
         local_copies = LocalCopyService(
-            folder=LocalCopyFolder(settings.resolved_local_copies_dir, archive_limits(settings)),
+            folder=folder,
             store=store,
             runner=runner,
             restore_points=restore_points,
@@ -140,6 +142,7 @@ class Backend:
             auth_enabled=settings.auth_enabled,
             apply=apply,
             system=system,
+            usage=StorageUsageReader(store, folder, restore_points.count),
         )
         download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir))
         return cls(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from server.web.origins import parse_origin
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
 
@@ -45,6 +48,9 @@ class Settings(BaseSettings):
 
     # Access control. "off" is refused unless the server listens on loopback only.
     auth: Literal["on", "off"] = "on"
+    # Browser pages on other origins that may call the API (HTTP via CORS, and websockets),
+    # comma-separated or a JSON list, e.g. http://localhost:5173. Empty: same origin only.
+    allowed_origins: Annotated[list[str], NoDecode] = []
     # How often an open websocket checks that its token is still valid (revoked, expired).
     auth_recheck_seconds: float = Field(default=5.0, gt=0)
 
@@ -110,6 +116,16 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [part for part in text.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [parse_origin(str(item)) for item in value]
+        return value
 
     @property
     def auth_enabled(self) -> bool:

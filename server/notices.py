@@ -5,7 +5,10 @@ Written straight to stderr, whatever the log level, framed so that it is hard to
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
+from pathlib import Path
 
 from server.config import Settings
 
@@ -45,9 +48,23 @@ def check_auth_mode(settings: Settings) -> None:
     )
 
 
+def cli_command() -> str:
+    """The `backups` command as it can be typed in the shell that started this server: plain
+    `backups` when that is on PATH, else the venv's script by its path (.venv/bin/backups)."""
+    script = Path(sys.executable).with_name("backups")
+    found = shutil.which("backups")
+    if found and script.exists() and Path(found).resolve() == script.resolve():
+        return "backups"
+    if script.exists():
+        relative = os.path.relpath(script)
+        return relative if not relative.startswith("..") else str(script)
+    return f"{sys.executable} -m server"
+
+
 def first_token_notice(secret: str, settings: Settings) -> None:
     """Show the first admin token, once, with how to use it."""
     url = f"http://{settings.host}:{settings.port}/graphql"
+    backups = cli_command()
     announce(
         [
             "No API tokens existed, so an admin token was created. It is shown only this once:",
@@ -61,7 +78,7 @@ def first_token_notice(secret: str, settings: Settings) -> None:
             f"                   -d '{{\"query\": \"{{ me {{ name role }} }}\"}}' {url}",
             "",
             "Make tokens for people and scripts with the smallest role they need:",
-            "    backups token create --name ci --role operator --expires-in 90d",
-            "Lost this one? On this machine: backups token create --name admin2 --role admin",
+            f"    {backups} token create --name ci --role operator --expires-in 90d",
+            f"Lost this one? On this machine: {backups} token create --name admin2 --role admin",
         ]
     )

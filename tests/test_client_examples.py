@@ -31,7 +31,8 @@ def test_create_and_follow_shows_progress_and_log(slow_server: ServerProcess) ->
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "operation op_" in out
-    assert "100.0%" in out and "[" in out
+    assert "progress 100.0%" in out
+    assert "\r" not in out  # into a pipe: lines, no progress bar redrawn with \r
     assert "INFO    Started." in out and "INFO    Finished." in out
     assert 'restore point rp_' in out and '"from the example"' in out
 
@@ -67,8 +68,9 @@ def test_export_and_download_checks_every_hash(server: ServerProcess, tmp_path: 
     result = run_example("export_and_download.py", point_id, "--url", server.graphql_url, "-o", str(tmp_path), token=server.token)
     assert result.returncode == 0, result.stderr
     assert "every SHA-256 matches the manifest" in result.stdout
-    assert "100.0%" in result.stdout
+    assert "100.0%" in result.stdout and "\r" not in result.stdout
     [downloaded] = list(tmp_path.glob("*.zip"))
+    assert f"saved {downloaded.resolve()}: " in result.stdout  # where the file went
     assert downloaded.read_bytes() == (server.data_dir / "local-copies" / downloaded.name).read_bytes()
 
 
@@ -81,3 +83,14 @@ def test_examples_explain_a_missing_or_small_token(server: ServerProcess) -> Non
     small = run_example("create_and_follow.py", "--url", server.graphql_url, token=viewer)
     assert small.returncode == 1
     assert "error FORBIDDEN: This needs the operator role" in small.stderr and "Traceback" not in small.stderr
+
+
+def test_examples_say_when_the_server_cannot_be_reached() -> None:
+    from tests.support.server_process import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/graphql"  # nothing listens there
+    for name in ("create_and_follow.py", "export_and_download.py", "history.py"):
+        result = run_example(name, "--url", url, token="bk_x")
+        assert result.returncode == 1, (name, result.stderr)
+        assert f"cannot reach the server at {url}" in result.stderr, (name, result.stderr)
+        assert "Traceback" not in result.stderr, (name, result.stderr)

@@ -66,7 +66,28 @@ def unauthenticated(context: Context) -> ClientError:
             "Authentication required: send an API token as `Authorization: Bearer <token>`.",
             UNAUTHENTICATED,
         )
-    return ClientError("The API token is not valid: it is unknown, expired or revoked.", UNAUTHENTICATED)
+    if context.token_refusal == "expired":
+        return ClientError("The API token has expired: ask an admin for a new one (backups token create).",
+                           UNAUTHENTICATED)
+    if context.token_refusal == "revoked":
+        return ClientError("The API token has been revoked.", UNAUTHENTICATED)
+    return ClientError("The API token is not valid: this server knows no such token.", UNAUTHENTICATED)
+
+
+def close_reason(context: Context) -> str:
+    """Why a websocket is refused for its token, short enough for a close frame (123 bytes)."""
+    if context.offered_token is None:
+        return 'no API token: send {"authorization": "Bearer <token>"} in connection_init'
+    if context.token_refusal in ("expired", "revoked"):
+        return f"the API token has {'expired' if context.token_refusal == 'expired' else 'been revoked'}"
+    return "this server knows no such API token"
+
+
+async def note_refusal(context: Context, token: str | None) -> None:
+    """Record why `token` was refused (expired, revoked), for the error that says so to its holder."""
+    if token is not None and context.services.auth_enabled:
+        status = await context.services.access.refusal(token)
+        context.token_refusal = status.value if status is not None else None
 
 
 def forbidden(actor: Actor, needed: Role, field: str) -> ClientError:

@@ -13,6 +13,7 @@ from server.domain.local_copies import LocalCopyService
 from server.domain.restore_points import RestorePointService
 from server.domain.settings_store import SettingsStore
 from server.domain.source_catalog import SourceCatalog
+from server.domain.storage_usage import StorageUsageReader
 from server.domain.system import SystemMonitor
 from server.domain.tokens import ApiToken, Role
 from server.operations.runner import OperationRunner
@@ -34,6 +35,7 @@ class Services:
     public_url: str | None = None  # where clients reach us, for links; None: the request's own URL
     auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
+    usage: StorageUsageReader | None = None  # Query.storage; None only in tests that build Services by hand
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,8 @@ class Context:
     websocket: bool = False
     # The bearer token of the HTTP request or websocket handshake, if there was one.
     offered_token: str | None = None
+    # Why the offered token was refused, when it matches a token: "expired" or "revoked".
+    token_refusal: str | None = None
     # The token a websocket proved itself with: its operations check it again, so that a
     # revoked token stops working on a connection that is already open.
     recheck_token: bool = False

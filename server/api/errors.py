@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 
 from server.domain.errors import DomainError
 from server.storage.full import files_full
@@ -63,6 +63,33 @@ async def attempt(call: Callable[[], Awaitable[T]]) -> tuple[T | None, list[User
             raise
         log.warning("%s", full.message)
         return None, [UserError.from_domain(full)]
+
+
+# extensions.code of a top-level error that carries none of its own, as Apollo-style clients expect.
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+INTERNAL = "INTERNAL"
+
+
+def with_code(error: GraphQLError) -> GraphQLError:
+    """`error` with an extensions.code: its own, else one for what kind of error it is."""
+    if (error.extensions or {}).get("code"):
+        return error
+    original: Any = error.original_error
+    if isinstance(error, GraphQLSyntaxError):
+        code = PARSE_FAILED
+    elif isinstance(original, DomainError):
+        code = original.code
+    elif should_mask(error):
+        code = INTERNAL  # masked: the client learns only that it was the server's fault
+    elif error.message.startswith("Variable '$") or original is not None:
+        # A variable's value the schema refuses (a bad ByteCount, a wrong type): the caller's input.
+        code = BAD_USER_INPUT
+    else:
+        code = VALIDATION_FAILED  # no original error: a validation rule refused the document
+    error.extensions = {**(error.extensions or {}), "code": code}
+    return error
 
 
 def should_mask(error: GraphQLError) -> bool:

@@ -32,6 +32,7 @@ MINIMUM_ROLE: dict[str, Role] = {
     "Query.restorePoint": VIEWER,
     "Query.restorePoints": VIEWER,
     "Query.sources": VIEWER,
+    "Query.storage": VIEWER,
     "Query.system": VIEWER,
     "Mutation.applyRestorePoint": ADMIN,
     "Mutation.cancelOperation": OPERATOR,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 import strawberry
 
@@ -14,6 +15,7 @@ from server.api.types.node import Node
 from server.api.types.operation import Operation
 from server.api.types.page_info import Connection, connection_of
 from server.api.types.restore_point import RestorePoint
+from server.api.types.storage_usage import StorageUsage
 from server.domain.errors import DomainError
 from server.domain.models import Page
 from server.domain.models import RestorePoint as RestorePoint_
@@ -39,7 +41,9 @@ class Query:
         point = await info.context.services.restore_points.get(str(id))
         return RestorePoint.from_domain(point) if point else None
 
-    @strawberry.field(description="Operations, newest first; dismissed ones only when asked for.")
+    @strawberry.field(description="Operations, newest first. Dismissed ones are left out of a list without a "
+                      "`status` filter unless `includeDismissed`; a `status` filter finds them either way. "
+                      "`createdAfter`/`createdBefore` (exclusive) bound createdAt.")
     async def operations(
         self,
         info: strawberry.Info,
@@ -49,6 +53,8 @@ class Query:
         kind: list[OperationKind] | None = None,
         include_dismissed: bool | None = False,
         requested_by: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> Connection[Operation]:
         services = info.context.services
         try:
@@ -59,6 +65,8 @@ class Query:
                 kinds=kind,
                 include_dismissed=bool(include_dismissed),
                 requested_by=requested_by,
+                created_after=created_after,
+                created_before=created_before,
             )
         except DomainError as error:
             raise to_client_error(error) from None
@@ -68,6 +76,10 @@ class Query:
     async def operation(self, info: strawberry.Info, id: strawberry.ID) -> Operation | None:
         op = await info.context.services.runner.history.get(str(id))
         return Operation.from_domain(op) if op else None
+
+    @strawberry.field(description="What the backups take on disk now.")
+    async def storage(self, info: strawberry.Info) -> StorageUsage:
+        return StorageUsage.from_domain(await info.context.services.usage.read())
 
     @strawberry.field(description="The modules of the built-in settings store.")
     async def modules(self, info: strawberry.Info) -> list[Module]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
 from typing import NewType
 
 import strawberry
+from strawberry.file_uploads import Upload
+from strawberry.file_uploads.scalars import UploadDefinition
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.types.scalar import ScalarDefinition
 
 ByteCount = NewType("ByteCount", int)
@@ -21,7 +26,23 @@ def _parse_byte_count(value: object) -> int:
     return number
 
 
+# The built-in DateTime and Upload, described for code generators (their own descriptions are
+# not printed). Same names, parsing and output as before.
+DATETIME = dataclasses.replace(
+    DateTimeDefinition,
+    description="A point in time as an RFC 3339 string with its UTC offset, e.g. 2026-03-01T12:00:00.123456+00:00 "
+    "(a TypeScript client maps it to string).",
+    specified_by_url="https://www.rfc-editor.org/rfc/rfc3339",
+)
+UPLOAD = dataclasses.replace(
+    UploadDefinition,
+    description="A file sent in a GraphQL multipart request; input only (a TypeScript client maps it to File).",
+    specified_by_url="https://github.com/jaydenseric/graphql-multipart-request-spec",
+)
+
 SCALARS: dict[object, ScalarDefinition] = {
+    datetime: DATETIME,
+    Upload: UPLOAD,
     ByteCount: strawberry.scalar(
         name="ByteCount",
         description="A number of bytes as a JSON integer; unlike Int it may exceed 2^31 - 1 "

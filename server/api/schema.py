@@ -26,7 +26,7 @@ from strawberry.utils.logging import StrawberryLogger
 
 from server.api import apply_fields, caller_fields, local_copy_fields, mutations, queries, source_fields, subscriptions
 from server.api.auth import RequireAuthentication
-from server.api.errors import ClientError, should_mask
+from server.api.errors import INTERNAL, ClientError, should_mask, with_code
 from server.api.fast_path.event_hooks import EventHooksRunner
 from server.api.fast_path.fast_execution import FastLeafExecutionContext
 from server.api.permissions import protect
@@ -43,6 +43,7 @@ class BackupsSchema(strawberry.Schema):
         """Log the unexpected with a traceback; what a client caused (bad input, no token) is
         no server fault and gets one debug line, so a flood of refusals cannot flood the log."""
         for error in errors:
+            with_code(error)  # a parse error reaches no extension: it gets its code here
             if should_mask(error):
                 StrawberryLogger.error(error, execution_context)
             else:
@@ -66,6 +67,15 @@ class QuickMaskErrors(MaskErrors):
     def _process_result(self, result: object) -> None:
         if getattr(result, "errors", None):
             super()._process_result(result)
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        # Every top-level error leaves with an extensions.code (GRAPHQL_VALIDATION_FAILED, ...).
+        return [with_code(error) for error in super()._process_errors(errors)]
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": INTERNAL}
+        return masked
 
 
 class TolerantParserCache(ParserCache):

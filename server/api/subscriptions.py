@@ -45,10 +45,14 @@ class Subscription:
             raise to_client_error(error) from None
 
     @strawberry.subscription(
-        description="Any operation created, progressing, finishing or dismissed, from now on."
+        description="Any operation created, progressing, finishing or dismissed, from now on. With "
+        "`includeCurrent`, it starts with every queued or running operation as it is now: after a "
+        "reconnect, refetch the rows a list shows as unfinished that are not among them."
     )
-    async def operations_changed(self, info: strawberry.Info) -> AsyncGenerator[Operation, None]:
-        async for op in streams.follow_changes(info.context.services.runner):
+    async def operations_changed(
+        self, info: strawberry.Info, include_current: bool | None = False
+    ) -> AsyncGenerator[Operation, None]:
+        async for op in streams.follow_changes(info.context.services.runner, include_current=bool(include_current)):
             yield Operation.from_domain(op)
 
 

@@ -11,7 +11,7 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, Message
 
-from server.api.auth import current_actor
+from server.api.auth import close_reason, current_actor
 from server.api.context import Context
 
 log = logging.getLogger("server.auth")
@@ -119,7 +119,19 @@ class TokenCheckingHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return BaseGraphQLTransportWSHandler._get_pre_execution_close_reason(error)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
+        # Strawberry closes a refused connection with the bare reason "Forbidden": say why instead.
+        close = self.websocket.close
+
+        async def close_saying_why(code: int, reason: str) -> None:
+            if code == FORBIDDEN_CLOSE_CODE:
+                reason = close_reason(self.context)
+            await close(code=code, reason=reason)
+
+        self.websocket.close = close_saying_why  # type: ignore[method-assign]
+        try:
+            await super().handle_connection_init(message)
+        finally:
+            self.websocket.close = close  # type: ignore[method-assign]
         if self.connection_acknowledged and self._watch is None and self.context.recheck_token:
             self._watch = asyncio.create_task(self._watch_token())
 
@@ -144,5 +156,5 @@ class TokenCheckingHandler(BaseGraphQLTransportWSHandler[Context, None]):
             for operation_id in list(self.operations):
                 await self.cleanup_operation(operation_id)
             with contextlib.suppress(Exception):
-                await self.websocket.close(code=FORBIDDEN_CLOSE_CODE, reason="Forbidden")
+                await self.websocket.close(code=FORBIDDEN_CLOSE_CODE, reason="the API token was revoked or has expired")
             return

@@ -124,6 +124,18 @@ class AccessService:
             return None
         return token
 
+    async def refusal(self, secret: str | None) -> TokenStatus | None:
+        """Why this secret is refused: EXPIRED or REVOKED for a token it matches, None when it matches none.
+
+        Only the holder of the secret learns this: without it, nobody can ask about a token."""
+        if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > MAX_TOKEN_LENGTH:
+            return None
+        token = await self._by_digest(hash_secret(secret))
+        if token is None:
+            return None
+        status = token.status(self._now())
+        return status if status is not TokenStatus.ACTIVE else None
+
     async def _by_digest(self, digest: str) -> ApiToken | None:
         async with self._db.connect() as connection:  # the lightest read there is
             found = await repo.by_hash(connection, digest)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from datetime import datetime
 
 from server.domain.errors import InvalidInput
 from server.domain.ids import is_well_formed
@@ -27,6 +28,11 @@ class OperationHistory:
         async with self._db.read() as session:
             return await repo.get_operation(session, op_id)
 
+    def unfinished(self) -> list[Operation]:
+        """Every queued or running operation as it is now, oldest first."""
+        ops = [live.op for live in list(self._live.values()) if not live.op.done]
+        return sorted(ops, key=lambda op: (op.created_at, op.id))
+
     async def page(
         self,
         *,
@@ -36,10 +42,15 @@ class OperationHistory:
         kinds: list[OperationKind] | None = None,
         include_dismissed: bool = False,
         requested_by: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> Page[Operation]:
         """Newest first, with running operations shown as they are now, not as last flushed."""
         if requested_by is not None and any(ch < " " for ch in requested_by):
             raise InvalidInput("requestedBy has control characters", field="requestedBy")
+        for field, moment in (("createdAfter", created_after), ("createdBefore", created_before)):
+            if moment is not None and moment.utcoffset() is None:
+                raise InvalidInput(f"{field} needs a UTC offset, e.g. 2026-03-01T12:00:00Z", field=field)
         async with self._db.read() as session:
             page = await repo.page_operations(
                 session,
@@ -49,6 +60,8 @@ class OperationHistory:
                 kinds=kinds,
                 include_dismissed=include_dismissed,
                 requested_by=requested_by,
+                created_after=created_after,
+                created_before=created_before,
             )
         items = [live.op if (live := self._live.get(op.id)) else op for op in page.items]
         return dataclasses.replace(page, items=items)

@@ -69,11 +69,16 @@ async def follow_log(runner: OperationRunner, op_id: str, after: int = 0) -> Asy
         await live.log_signal.wait(seen, IDLE_RECHECK)
 
 
-async def follow_changes(runner: OperationRunner) -> AsyncIterator[Operation]:
-    """Every operation that is created, progresses, finishes or is dismissed, from now on."""
+async def follow_changes(runner: OperationRunner, *, include_current: bool = False) -> AsyncIterator[Operation]:
+    """Every operation that is created, progresses, finishes or is dismissed, from now on;
+    `include_current`: first every unfinished operation as it is now."""
     listener = runner.changes.listen()
     try:
         seen = runner.changes.changed.version
+        if include_current:
+            # Listening began first, so a change made while these go out is sent after them.
+            for op in runner.history.unfinished():
+                yield op
         while True:
             await runner.changes.changed.wait(seen)
             seen = runner.changes.changed.version

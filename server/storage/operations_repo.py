@@ -94,6 +94,8 @@ async def page_operations(
     kinds: Sequence[OperationKind] | None,
     include_dismissed: bool,
     requested_by: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
 ) -> Page[Operation]:
     table = OperationRow
     conditions: list[ColumnElement[bool]] = []
@@ -101,10 +103,15 @@ async def page_operations(
         conditions.append(col(table.status).in_([s.value for s in statuses]))
     if kinds:
         conditions.append(col(table.kind).in_([k.value for k in kinds]))
-    if not include_dismissed:
+    # Dismissing tidies the default list; a status filter ("what failed?") still finds it.
+    if not include_dismissed and not statuses:
         conditions.append(col(table.dismissed).is_(False))
     if requested_by is not None:
         conditions.append(col(table.requested_by) == requested_by)
+    if created_after is not None:
+        conditions.append(col(table.created_at) > created_after)
+    if created_before is not None:
+        conditions.append(col(table.created_at) < created_before)
     total = await session.scalar(select(func.count()).select_from(table).where(*conditions)) or 0
     query = newest_first(select(table).where(*conditions), table, first=first, after=after)
     rows = list(await session.scalars(query))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -27,10 +28,44 @@ class LogEntry:
         return cls(sequence=entry.sequence, at=entry.at, level=entry.level, message=entry.message)
 
 
+@strawberry.enum(description="Why an operation failed or was interrupted: `OperationError.code` as an enum.")
+class OperationErrorCode(enum.StrEnum):
+    # The domain's OperationErrorCode plus OTHER; tests/unit/test_codegen_types.py keeps them equal.
+    APPLY_FAILED = "APPLY_FAILED"
+    CONTENT_DAMAGED = "CONTENT_DAMAGED"
+    INTERNAL = "INTERNAL"
+    INTERRUPTED = "INTERRUPTED"
+    INTERRUPTED_BEFORE_CHANGES = "INTERRUPTED_BEFORE_CHANGES"
+    INVALID_ARCHIVE = "INVALID_ARCHIVE"
+    INVALID_ENTRY = "INVALID_ENTRY"
+    JOURNAL_UNREADABLE = "JOURNAL_UNREADABLE"
+    NOT_FOUND = "NOT_FOUND"
+    RESTART_FAILED = "RESTART_FAILED"
+    RESTART_TIMEOUT = "RESTART_TIMEOUT"
+    ROLLBACK_FAILED = "ROLLBACK_FAILED"
+    SCHEMA_MISMATCH = "SCHEMA_MISMATCH"
+    SOURCE_CHANGED = "SOURCE_CHANGED"
+    SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
+    STORAGE_FAILED = "STORAGE_FAILED"
+    STORAGE_FULL = "STORAGE_FULL"
+    TEST_FAILURE = "TEST_FAILURE"  # only with BACKUPS_TEST_FAIL_AT
+    UNKNOWN_SOURCE = "UNKNOWN_SOURCE"
+    # A code this server version does not list (written by a newer one); `code` has it.
+    OTHER = "OTHER"
+
+
 @strawberry.type(description="Why an operation failed: a stable code and a message for people.")
 class OperationError:
-    code: str
+    code: str = strawberry.field(description="The code as a string; `errorCode` is the same code, typed.")
     message: str
+
+    @strawberry.field(description="`code` as an enum, for clients that generate types; OTHER for a code "
+                      "this server version does not list.")
+    def error_code(self) -> OperationErrorCode:
+        try:
+            return OperationErrorCode(self.code)
+        except ValueError:
+            return OperationErrorCode.OTHER
 
 
 @strawberry.type(description="A background action: creating, exporting, importing or applying.")

@@ -1,0 +1,75 @@
+"""Reconnecting without gaps or duplicates: the resumable log helper across a real server restart,
+and operationsChanged(includeCurrent) starting with what is running now."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.support.api import create_restore_point, execute, subscribe, wait_for_operation
+from tests.support.server_process import ROOT
+
+HELPER = ROOT / "client_examples" / "follow_log.py"
+
+
+def sequences(output: str) -> list[int]:
+    return [int(line.split()[0]) for line in output.splitlines() if line.strip()]
+
+
+async def test_the_log_helper_resumes_after_a_restart_without_gaps_or_duplicates(make_server, tmp_path: Path) -> None:
+    folder = tmp_path / "site"
+    folder.mkdir()
+    for index in range(40):
+        (folder / f"file-{index:02}.txt").write_text(f"content {index}\n")
+    config = tmp_path / "sources.toml"
+    config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{folder}"\n')
+    server = make_server(BACKUPS_CONFIG=str(config), BACKUPS_TEST_ENTRY_DELAY="0.1").start()
+    op = await create_restore_point(server, "followed")
+    helper = subprocess.Popen(
+        [sys.executable, str(HELPER), op["id"], "--url", server.graphql_url, "--token", server.token or ""],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        await asyncio.sleep(1.5)  # the helper has seen some lines; the operation is still running
+        assert (await execute(server, "query($id: ID!) { operation(id: $id) { done } }", id=op["id"]))["operation"] == {
+            "done": False}
+        server.stop()
+        time.sleep(1.0)  # down for a while: the helper retries
+        server.start()
+        out, err = helper.communicate(timeout=60)
+    finally:
+        if helper.poll() is None:
+            helper.kill()
+    assert helper.returncode == 0, err
+    final = await wait_for_operation(server, op["id"])
+    assert final["status"] == "INTERRUPTED"
+    stored = await execute(server, "query($id: ID!) { operation(id: $id) { log { sequence message } } }", id=op["id"])
+    expected = [line["sequence"] for line in stored["operation"]["log"]]
+    seen = sequences(out)
+    assert seen == expected == list(range(1, len(expected) + 1)), out  # every line once, in order
+    assert "Interrupted" in out.splitlines()[-1]
+    resumed = [line for line in err.splitlines() if line.startswith("connection lost; resuming after line ")]
+    assert len(resumed) == 1, err  # it did lose the connection, once, mid-log
+    assert 1 < int(resumed[0].split()[-5]) < len(expected)
+
+
+async def test_operations_changed_can_start_with_the_running_operations(make_server) -> None:
+    server = make_server(BACKUPS_TEST_ENTRY_DELAY="0.25").start()
+    finished = await create_restore_point(server, "finished first")
+    await wait_for_operation(server, finished["id"])
+    running = await create_restore_point(server, "still running")
+
+    async def first_event(query: str) -> dict:
+        async for event in subscribe(server, query):
+            return event["operationsChanged"]
+        raise AssertionError("no event")
+
+    event = await asyncio.wait_for(first_event("subscription { operationsChanged(includeCurrent: true) { id status } }"), 10)
+    assert event["id"] == running["id"] and event["status"] in ("QUEUED", "RUNNING")
+    # Without it, nothing is sent until something changes (here: the running one progresses).
+    later = await asyncio.wait_for(first_event("subscription { operationsChanged { id status } }"), 30)
+    assert later["id"] == running["id"]
+    await wait_for_operation(server, running["id"])

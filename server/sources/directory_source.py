@@ -26,7 +26,7 @@ from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
 from server.sources.hash_cache import FileKey, HashCache, file_key
 from server.sources.tree_apply import StagedTree, commit_tree, side_paths, stage_tree
 from server.sources.tree_reuse import LiveFiles, unlink_old_names
-from server.sources.tree_trash import remove_in_background, remove_tree
+from server.sources.tree_trash import remove_in_background, remove_tree, take_out
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -87,8 +87,10 @@ class DirectorySource:
     def discard_leftovers(self) -> None:
         """Remove a staging folder that a process stopped before its apply changed anything
         left beside the folder (the next apply would too, but it may be far off)."""
-        stage, _ = side_paths(Path(os.path.realpath(self.path)))
+        root = Path(os.path.realpath(self.path))
+        stage, _ = side_paths(root)
         remove_tree(stage)
+        take_out(root)  # and the trash folders of old trees a killed process was deleting
 
     @contextlib.contextmanager
     def _failures(self, root: Path) -> Iterator[None]:

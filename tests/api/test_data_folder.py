@@ -20,7 +20,7 @@ from tests.support.server_process import ROOT, ServerProcess, free_port
 
 EXPORT = "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } userErrors { code } } }"
 COPY = "query($id: ID!) { operation(id: $id) { status localCopy { fileName } } }"
-OPERATION = "query($id: ID!) { operation(id: $id) { status problem { code message } } }"
+OPERATION = "query($id: ID!) { operation(id: $id) { status error { code message } } }"
 PARTIAL = re.compile(r"\..+\.partial")
 
 

@@ -28,11 +28,13 @@ from server.domain.system import SystemMonitor
 from server.notices import first_token_notice
 from server.operations.runner import OperationRunner
 from server.sources.config_file import load_sources
+from server.sources.base import StagingSource
 from server.sources.factory import build_sources
 from server.storage.apply_journal import ApplyJournal
 from server.storage.content_store import ContentStore
 from server.storage.database import Database
 from server.storage.local_copy_folder import LocalCopyFolder
+from server.storage.leftovers import clear_leftovers
 from server.storage.local_copy_format import ArchiveLimits
 from server.version import SERVER_VERSION
 from server.web.download import download_endpoint
@@ -66,13 +68,22 @@ class Backend:
         db = Database(settings.resolved_database_url)
         await asyncio.to_thread(db.migrate)
         store = ContentStore(settings.blobs_dir)
+        # Before any operation starts: a live one's temp files would match the patterns too.
+        removed = await asyncio.to_thread(
+            clear_leftovers, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir
+        )
+        removed.add("the content store", await asyncio.to_thread(store.clear_temporary))
+        if removed:
+            log.info("removed the temporary files a stopped server left: %s", removed.summary())
         runner = OperationRunner(
             db,
             concurrency=settings.max_concurrent_operations,
             entry_delay=settings.test_entry_delay,
         )
         keeper = BlobKeeper(db=db, store=store, lock=asyncio.Lock())
-        specs = load_sources(settings.config, data_dir=settings.data_dir)
+        specs = load_sources(
+            settings.config, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir
+        )
         sources = SourceCatalog(
             build_sources(
                 specs, db=db, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir
@@ -96,7 +107,7 @@ class Backend:
                 restore_points=restore_points,
                 settings=settings_store,
                 system=system,
-                journal=ApplyJournal(settings.apply_journal_path),
+                journal=(journal := ApplyJournal(settings.apply_journal_path)),
                 restart=RestartStep(
                     command=settings.restart_command,
                     timeout=settings.restart_timeout,
@@ -109,6 +120,13 @@ class Backend:
             log.info("seeded the settings store with its starting modules")
         await runner.start()  # an apply the last process left is resumed here (see apply.py)
         await apply.tidy()
+        if await asyncio.to_thread(journal.read) is None:  # no apply to resume: its side folders are leftovers
+            for source in sources.sources:
+                if isinstance(source, StagingSource):
+                    try:
+                        await asyncio.to_thread(source.discard_leftovers)
+                    except OSError:
+                        log.exception("could not remove what an earlier apply of source %s left", source.name)
         freed = await keeper.collect_all()
         if freed:
             log.info("freed %d bytes of content no restore point uses", freed)

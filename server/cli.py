@@ -9,21 +9,37 @@ import sys
 from server import token_cli
 from server.config import Settings, SettingsError, load_settings
 from server.sources.config_file import ConfigError, load_sources
+from server.storage.data_dir_lock import DataDirInUse, lock_data_dir
 
 
 def serve(settings: Settings) -> int:
+    """Check the config and take the data folder's lock, then run the server until it stops."""
+    try:  # a bad config file stops the server here, with one line saying what is wrong
+        load_sources(settings.config, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir)
+    except ConfigError as error:
+        sys.stderr.write(f"backups: {error}\n")
+        return 2
+    try:  # before anything is read or written: a second server would sweep the first one's blobs
+        lock = lock_data_dir(settings.data_dir)
+    except DataDirInUse as error:
+        sys.stderr.write(f"backups: {error}\n")
+        return 2
+    except OSError as error:
+        sys.stderr.write(f"backups: cannot lock the data folder {settings.data_dir}: {error.strerror or error}\n")
+        return 2
+    try:
+        return _run(settings)
+    finally:
+        lock.release()
+
+
+def _run(settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
     from server.gc_tuning import tune_for_serving
     from server.notices import AuthModeError
     from server.web.slow_clients import header_timeout_protocol
-
-    try:  # a bad config file stops the server here, with one line saying what is wrong
-        load_sources(settings.config, data_dir=settings.data_dir)
-    except ConfigError as error:
-        sys.stderr.write(f"backups: {error}\n")
-        return 2
 
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -35,12 +35,11 @@ class BlobKeeper:
 
     async def collect_all(self) -> int:
         """Remove every blob no restore point references (at start-up, nothing is pinned),
-        after any manifest no restore point refers to."""
+        after any manifest no restore point refers to (temp files: see ContentStore.clear_temporary)."""
         async with self.lock:
             async with self.db.write() as session:
                 await repo.delete_unused_manifests(session)
             async with self.db.read() as session:
                 used = await repo.all_referenced_digests(session)
-            await asyncio.to_thread(self.store.clear_temporary)
             present = await asyncio.to_thread(lambda: set(self.store.all_digests()))
             return await asyncio.to_thread(self.store.collect, present - used, used.__contains__)

@@ -5,9 +5,10 @@ when the capture starts; the manifest keeps the items' order.
 
 Items whose source vouches for a digest (the hash cache, for an unchanged file) are pinned
 without being read; the rest are streamed in constant memory. Whether the store still holds
-a vouched-for blob is checked once every item is through, and only if no stored manifest
-equals the new one: a stored manifest keeps its blobs from collection, so re-capturing an
-unchanged source costs no look-up per blob. Every digest is appended to `pinned` the moment
+a vouched-for blob is checked (one stat) once every item is through, even when a stored
+manifest equals the new one: that manifest keeps its blobs from collection, but does not
+prove they are there (a blob removed by hand, or by a second server before the data
+folder's lock). Every digest is appended to `pinned` the moment
 it is pinned, so the caller can release and collect them if the capture stops early.
 """
 
@@ -77,10 +78,14 @@ async def store_snapshots(
         done += sum(item.size for item in items)
     tally.checksum, tally.manifest_id = await asyncio.to_thread(manifest_digests, tally.entries)
     if tally.unchecked:
-        if manifest_held is not None and await manifest_held(tally.manifest_id):
+        # Even a blob a stored manifest refers to is looked for (one stat each): a stored
+        # manifest does not prove its blobs are there (removed by hand, a disk error).
+        held = manifest_held is not None and await manifest_held(tally.manifest_id)
+        missing = await asyncio.to_thread(_check_reused, store, pinned, tally, ctx.checkpoint)
+        if held and not missing:
             ctx.log("The same manifest is stored already, and with it every blob it refers to.")
-        else:
-            await asyncio.to_thread(_check_reused, store, pinned, tally, ctx.checkpoint)
+        elif held:
+            ctx.log(f"The same manifest is stored already, but {missing} of its blobs were missing: stored again.")
         tally.unchecked.clear()
     if tally.reused:
         ctx.log(f"{tally.reused} unchanged items reused without being read again.")
@@ -280,14 +285,17 @@ def _collect(
 
 def _check_reused(
     store: ContentStore, pinned: list[str], tally: CaptureTally, checkpoint: Callable[[], None]
-) -> None:
-    """Read again every reused item whose blob the store lacks (or holds at another size)."""
+) -> int:
+    """Read again every reused item whose blob the store lacks (or holds at another size);
+    returns how many there were."""
     changed = False
+    missing = 0
     for index, source, item in tally.unchecked:
         checkpoint()
         assert item.digest is not None
         if store.holds(item.digest, item.size):
             continue
+        missing += 1
         tally.reused -= 1
         stored = _read_and_store(store, source, item, pinned, tally, lambda read: None, checkpoint)
         if stored.digest != item.digest or stored.item is not item:
@@ -295,6 +303,7 @@ def _check_reused(
             changed = True
     if changed:
         tally.checksum, tally.manifest_id = manifest_digests(tally.entries)
+    return missing
 
 
 def _read_and_store(

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from server.domain.names import SOURCE_NAME_RULE, is_source_name
+from server.sources.folder_overlap import Folder, data_folder, describe, first_overlap, local_copies_folder, resolve
 from server.sources.tree_walk import GlobError, compile_glob
 
 VERIFY_MODES = ("fast", "full")
@@ -64,9 +65,13 @@ SourceSpec = SettingsSpec | DirectorySpec | DatabaseSpec
 DEFAULT_SOURCES: tuple[SourceSpec, ...] = (SettingsSpec("settings"),)
 
 
-def load_sources(path: Path | None, *, data_dir: Path | None = None) -> tuple[SourceSpec, ...]:
-    """The sources a config file declares; the settings store alone when there is none."""
+def load_sources(
+    path: Path | None, *, data_dir: Path | None = None, local_copies_dir: Path | None = None
+) -> tuple[SourceSpec, ...]:
+    """The sources a config file declares (the settings store alone when there is none),
+    checked not to overlap each other, the data folder or the local copies folder."""
     if path is None:
+        _check_folders([], "", data_dir, local_copies_dir)
         return DEFAULT_SOURCES
     where = f"config file {path}"
     try:
@@ -82,7 +87,8 @@ def load_sources(path: Path | None, *, data_dir: Path | None = None) -> tuple[So
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{where}: declares no sources (add [[sources]] tables)")
     specs = [_source(entry, index, where, path.parent) for index, entry in enumerate(entries)]
-    _check_together(specs, where, data_dir)
+    _check_together(specs, where)
+    _check_folders(specs, where, data_dir, local_copies_dir)
     return tuple(specs)
 
 
@@ -114,7 +120,10 @@ def _directory(name: str, entry: dict[str, Any], base: Path, fail: Fail) -> Dire
     raw = entry.get("path")
     if not isinstance(raw, str) or not raw.strip():
         raise fail("a directory source needs a path")
-    path = (base / Path(raw).expanduser()).resolve()
+    try:
+        path = resolve(base / Path(raw).expanduser())
+    except OSError:
+        raise fail(f"path {raw} cannot be resolved: it is a symlink loop") from None
     if path.parent == path:
         raise fail("path cannot be the filesystem root (applying swaps the folder beside itself)")
     patterns = {key: _strings(entry, key, fail) for key in ("include", "exclude")}
@@ -150,7 +159,11 @@ def _database(name: str, entry: dict[str, Any], base: Path, fail: Fail) -> Datab
             raise fail("a SQLite url must name a database file (sqlite:///path/to/file.db)")
         if schema is not None:
             raise fail("schema applies to PostgreSQL only")
-        url = url.set(drivername="sqlite", database=str((base / url.database).resolve()))
+        try:
+            database = resolve(base / url.database)
+        except OSError:
+            raise fail(f"the SQLite file {url.database} cannot be resolved: it is a symlink loop") from None
+        url = url.set(drivername="sqlite", database=str(database))
     elif backend == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
         if schema is not None and (not isinstance(schema, str) or not schema):
@@ -179,7 +192,7 @@ def _strings(entry: dict[str, Any], key: str, fail: Fail) -> tuple[str, ...] | N
     return tuple(value)
 
 
-def _check_together(specs: list[SourceSpec], where: str, data_dir: Path | None) -> None:
+def _check_together(specs: list[SourceSpec], where: str) -> None:
     seen: set[str] = set()
     for spec in specs:
         if spec.name in seen:
@@ -187,18 +200,24 @@ def _check_together(specs: list[SourceSpec], where: str, data_dir: Path | None) 
         seen.add(spec.name)
     if sum(isinstance(spec, SettingsSpec) for spec in specs) > 1:
         raise ConfigError(f"{where}: only one settings source can be declared")
-    folders = [spec for spec in specs if isinstance(spec, DirectorySpec)]
-    for spec in folders:
-        if data_dir is not None and _overlap(spec.path, data_dir.resolve()):
-            raise ConfigError(
-                f"{where}: source {spec.name!r}: path {spec.path} overlaps the data folder {data_dir}"
-            )
-        for other in folders:
-            if other is not spec and _overlap(spec.path, other.path):
-                raise ConfigError(
-                    f"{where}: source {spec.name!r}: path {spec.path} overlaps source {other.name!r}"
-                )
 
 
-def _overlap(a: Path, b: Path) -> bool:
-    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+def _check_folders(
+    specs: list[SourceSpec], where: str, data_dir: Path | None, local_copies_dir: Path | None
+) -> None:
+    """Source folders, the data folder and the local copies folder: no two may overlap."""
+    try:
+        folders = [Folder(f"source {spec.name!r}", spec.path) for spec in specs if isinstance(spec, DirectorySpec)]
+        if data_dir is not None:
+            folders += data_folder(data_dir)
+        if local_copies_dir is not None:
+            folders.append(local_copies_folder(local_copies_dir))
+    except OSError as error:  # the data or local copies folder is a symlink loop
+        raise ConfigError(str(error)) from None
+    found = first_overlap(folders)
+    if found is None:
+        return
+    a, b, how = found
+    # Blame the config file only when one of its sources is involved.
+    prefix = f"{where}: " if where and a.label.startswith("source ") else ""
+    raise ConfigError(prefix + describe(a, b, how))

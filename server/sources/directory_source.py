@@ -27,7 +27,7 @@ from server.sources.hash_cache import FileKey, HashCache, file_key
 from server.sources.tree_apply import StagedTree, commit_tree, side_paths, stage_tree
 from server.sources.tree_reuse import LiveFiles, unlink_old_names
 from server.sources.tree_root import Protected, RootId, check_root
-from server.sources.tree_trash import remove_in_background, remove_tree
+from server.sources.tree_trash import remove_in_background, remove_tree, take_out
 from server.sources.tree_walk import PathFilter, TreeItem, walk_tree
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -99,6 +99,7 @@ class DirectorySource:
             return  # not through a link: the next apply's own check says what is wrong
         stage, _ = side_paths(self.path)
         remove_tree(stage)
+        take_out(self.path)  # and the trash folders of old trees a killed process was deleting
 
     @contextlib.contextmanager
     def _failures(self, root: Path) -> Iterator[None]:

@@ -141,7 +141,7 @@ class ContentStore:
             digest = hasher.hexdigest()
             if expect is not None and digest != expect:
                 raise DigestMismatch(size)  # the temp file goes below: nothing is stored
-            return digest, size, self._commit(tmp, digest)
+            return digest, size, self._commit(tmp, digest, size)
         except BaseException:
             _unlink_quietly(tmp)
             raise
@@ -153,7 +153,9 @@ class ContentStore:
             self._pins[digest] += 1
         # Pinned first, so a blob found here is not collected after the look-up: the look-up
         # itself needs no lock (two readers' lookups used to wait for each other).
-        if self.has(digest):
+        # At its size, not merely present: a blob cut short (a disk error, a copy by hand) is
+        # written again rather than trusted.
+        if self.holds(digest, len(data)):
             return digest, len(data), False
         # The digest is known before writing, so the temp file goes in the blob's own folder:
         # a rename within one folder cost less than half of one from a shared temp folder
@@ -195,10 +197,10 @@ class ContentStore:
         except FileNotFoundError:
             return False
 
-    def _commit(self, tmp: str, digest: str) -> bool:
+    def _commit(self, tmp: str, digest: str, size: int) -> bool:
         with self._lock:
             self._pins[digest] += 1
-            if self.has(digest):
+            if self.holds(digest, size):
                 _unlink_quietly(tmp)
                 return False
         self._place(tmp, digest)
@@ -297,9 +299,11 @@ class ContentStore:
             return False
         return hasher.hexdigest() == digest
 
-    def clear_temporary(self) -> None:
+    def clear_temporary(self) -> int:
         """Remove temp files left by a process that died mid-write (in the temp folder, and
-        beside the blobs: a small blob's temp file is written in its own folder)."""
+        beside the blobs: a small blob's temp file is written in its own folder); how many."""
+        with os.scandir(self._tmp_name) as entries:
+            removed = sum(1 for _ in entries)
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
         for sub in os.scandir(self._root_name):
@@ -309,6 +313,8 @@ class ContentStore:
                 stale = [entry.path for entry in entries if entry.name.startswith(_TEMP_PREFIX)]
             for path in stale:
                 _unlink_quietly(path)
+            removed += len(stale)
+        return removed
 
 
 def read_up_to(stream: BinaryIO, limit: int) -> bytes:

@@ -4,6 +4,7 @@ manifest (and its blobs) only with its last restore point."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import zipfile
@@ -128,3 +129,26 @@ async def test_blobs_collected_with_their_manifest_are_read_again(
     assert len(blob_files(server)) == len(FILES)
     members = await export_members(server, again["restorePoint"]["id"])
     assert members == {f"site/{name}": content for name, content in FILES.items()}
+
+
+async def test_a_blob_missing_under_a_stored_manifest_is_stored_again(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """The damage a second server's sweep did (or a hand): a stored manifest's blob is gone.
+    Capturing the same content again must not trust the manifest: the blob is read again."""
+    server = folder_server(make_server, tmp_path)
+    first = (await create_and_wait(server, "first"))["restorePoint"]["id"]
+    clip = hashlib.sha256(FILES["media/clip.bin"]).hexdigest()
+    (server.data_dir / "blobs" / clip[:2] / clip[2:]).unlink()
+
+    again = await create_and_wait(server, "same content")
+    lines = await log_lines(server, again["id"])
+    assert SHARED_LINE not in lines
+    assert "The same manifest is stored already, but 1 of its blobs were missing: stored again." in lines
+    assert row_counts(server) == (1, 4)  # still the one manifest
+    stored = await point(server, again["restorePoint"]["id"])
+    assert stored is not None and stored["storedBytes"] == len(FILES["media/clip.bin"])
+    assert len(blob_files(server)) == len(FILES)
+    expected = {f"site/{name}": content for name, content in FILES.items()}
+    assert await export_members(server, again["restorePoint"]["id"]) == expected
+    assert await export_members(server, first) == expected  # the first, sharing the manifest, is whole again

@@ -96,7 +96,7 @@ def test_full_example(tmp_path: Path) -> None:
         (
             "[[sources]]\nname = 'a'\nkind = 'directory'\npath = '/srv/x'\n"
             + "[[sources]]\nname = 'b'\nkind = 'directory'\npath = '/srv/x/y'",
-            "source 'a': path /srv/x overlaps source 'b'",
+            "source 'a' (/srv/x) contains source 'b' (/srv/x/y): the folders must not overlap",
         ),
     ],
 )
@@ -110,10 +110,63 @@ def test_bad_config_names_file_source_and_problem(tmp_path: Path, body: str, mes
     assert "\n" not in text
 
 
-def test_a_folder_overlapping_the_data_folder_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, f"[[sources]]\nname = 'all'\nkind = 'directory'\npath = '{tmp_path}'")
-    with pytest.raises(ConfigError, match="overlaps the data folder"):
+# (source path or no config file, local copies folder) relative to tmp_path, the data folder at "data";
+# the line expected, with "<t>" for tmp_path.
+OVERLAPS = [
+    (".", None, "source 'site' (<t>) contains the data folder (<t>/data)"),
+    ("data", None, "source 'site' (<t>/data) is the same folder as the data folder (<t>/data)"),
+    ("data/inner", None, "source 'site' (<t>/data/inner) is inside the data folder (<t>/data)"),
+    ("site", "site/local", "source 'site' (<t>/site) contains the local copies folder (<t>/site/local)"),
+    ("site", "site", "source 'site' (<t>/site) is the same folder as the local copies folder (<t>/site)"),
+    ("site/inner", "site", "source 'site' (<t>/site/inner) is inside the local copies folder (<t>/site)"),
+    ("site", "data/blobs", "the content store (<t>/data/blobs) is the same folder as the local copies folder (<t>/data/blobs)"),
+    ("site", "data/blobs/x", "the content store (<t>/data/blobs) contains the local copies folder (<t>/data/blobs/x)"),
+    (None, "data", "the data folder (<t>/data) is the same folder as the local copies folder (<t>/data)"),
+    (None, ".", "the data folder (<t>/data) is inside the local copies folder (<t>)"),
+]
+
+
+@pytest.mark.parametrize(("source", "copies", "line"), OVERLAPS)
+def test_every_overlap_of_sources_data_and_local_copies_is_refused(
+    tmp_path: Path, source: str | None, copies: str | None, line: str
+) -> None:
+    body = f"[[sources]]\nname = 'site'\nkind = 'directory'\npath = '{tmp_path / source}'" if source else ""
+    path = write(tmp_path, body) if source else None
+    local_copies = tmp_path / copies if copies is not None else None
+    with pytest.raises(ConfigError) as raised:
+        load_sources(path, data_dir=tmp_path / "data", local_copies_dir=local_copies)
+    text = str(raised.value)
+    expected = line.replace("<t>", str(tmp_path.resolve())) + ": the folders must not overlap"
+    # Blamed on the config file only when one of its sources is involved.
+    assert text == (f"config file {path}: {expected}" if line.startswith("source") else expected)
+
+
+def test_overlaps_are_found_after_resolving_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "copies-link").symlink_to(tmp_path / "site")
+    path = write(tmp_path, f"[[sources]]\nname = 'site'\nkind = 'directory'\npath = '{tmp_path / 'site'}'")
+    with pytest.raises(ConfigError, match=r"is the same folder as the local copies folder"):
+        load_sources(path, data_dir=tmp_path / "data", local_copies_dir=tmp_path / "copies-link")
+
+
+def test_the_default_layout_and_separate_folders_are_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path, f"[[sources]]\nname = 'site'\nkind = 'directory'\npath = '{tmp_path / 'site'}'")
+    for copies in (tmp_path / "data" / "local-copies", tmp_path / "copies", tmp_path / "site-copies"):
+        assert load_sources(path, data_dir=tmp_path / "data", local_copies_dir=copies)[0].name == "site"
+    assert load_sources(None, data_dir=tmp_path / "data", local_copies_dir=tmp_path / "data" / "lc") == DEFAULT_SOURCES
+
+
+def test_a_symlink_loop_is_one_line_naming_file_source_and_problem(tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    path = write(tmp_path, f"[[sources]]\nname = 'site'\nkind = 'directory'\npath = '{tmp_path / 'loop' / 'x'}'")
+    with pytest.raises(ConfigError) as raised:
         load_sources(path, data_dir=tmp_path / "data")
+    assert str(raised.value) == (
+        f"config file {path}: source 'site': path {tmp_path / 'loop' / 'x'} cannot be resolved: it is a symlink loop"
+    )
+    db = write(tmp_path, f"[[sources]]\nname = 'db'\nkind = 'database'\nurl = 'sqlite:///{tmp_path / 'loop'}'")
+    with pytest.raises(ConfigError, match=r"source 'db': the SQLite file .*loop cannot be resolved: it is a symlink loop$"):
+        load_sources(db)
 
 
 def test_a_missing_file_is_reported(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ RootId = tuple[int, int]  # (st_dev, st_ino) of the root folder as checked
 
 
 def check_root(name: str, path: Path, protected: Protected = (), *, missing_ok: bool = False) -> RootId | None:
-    """The root's identity; OperationFailed("SOURCE_UNAVAILABLE") naming the source when a
+    """The root's identity; OperationFailed(SOURCE_UNAVAILABLE) naming the source when a
     part of the path is a link now, the root is not a folder, or it overlaps a protected
     folder. With `missing_ok`, a missing root (an apply creates it) gives None."""
     problem, found = _problem(path, protected, missing_ok)

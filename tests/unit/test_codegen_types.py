@@ -6,7 +6,7 @@ from __future__ import annotations
 from graphql import GraphQLScalarType
 
 from server.api.schema import schema
-from server.api.types.operation import OperationErrorCode
+from server.api.types.operation import ErrorCodeField
 from server.domain import errors
 
 BUILT_IN = {"String", "Int", "Float", "Boolean", "ID"}
@@ -25,5 +25,5 @@ def test_every_custom_scalar_has_a_description() -> None:
 def test_the_graphql_enum_lists_every_code_an_operation_can_end_with() -> None:
     # The server raises codes only through the domain's enum (tests/unit/test_operation_error_codes.py
     # finds any bare one), so the GraphQL enum is complete when it holds the same names, plus OTHER.
-    graphql_codes = {code.value for code in OperationErrorCode}
+    graphql_codes = {code.value for code in ErrorCodeField}
     assert graphql_codes == {code.value for code in errors.OperationErrorCode} | {"OTHER"}

@@ -28,8 +28,10 @@ class LogEntry:
         return cls(sequence=entry.sequence, at=entry.at, level=entry.level, message=entry.message)
 
 
-@strawberry.enum(description="Why an operation failed or was interrupted: `OperationError.code` as an enum.")
-class OperationErrorCode(enum.StrEnum):
+@strawberry.enum(
+    name="OperationErrorCode", description="Why an operation failed or was interrupted: `OperationError.code` as an enum."
+)
+class ErrorCodeField(enum.StrEnum):
     # The domain's OperationErrorCode plus OTHER; tests/unit/test_codegen_types.py keeps them equal.
     APPLY_FAILED = "APPLY_FAILED"
     CONTENT_DAMAGED = "CONTENT_DAMAGED"
@@ -61,11 +63,11 @@ class OperationError:
 
     @strawberry.field(description="`code` as an enum, for clients that generate types; OTHER for a code "
                       "this server version does not list.")
-    def error_code(self) -> OperationErrorCode:
+    def error_code(self) -> ErrorCodeField:
         try:
-            return OperationErrorCode(self.code)
+            return ErrorCodeField(self.code)
         except ValueError:
-            return OperationErrorCode.OTHER
+            return ErrorCodeField.OTHER
 
 
 @strawberry.type(description="A background action: creating, exporting, importing or applying.")

@@ -8,6 +8,7 @@ import sys
 
 from server import token_cli
 from server.config import Settings, SettingsError, load_settings
+from server.notices import AuthModeError, refuse_unsafe_auth_mode
 from server.sources.config_file import ConfigError, load_sources
 from server.storage.data_dir_lock import DataDirInUse, lock_data_dir
 
@@ -18,6 +19,11 @@ def serve(settings: Settings) -> int:
         load_sources(settings.config, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir)
     except ConfigError as error:
         sys.stderr.write(f"backups: {error}\n")
+        return 2
+    try:  # refused before the data folder is made, let alone locked
+        refuse_unsafe_auth_mode(settings)
+    except AuthModeError as error:
+        sys.stderr.write(f"error: {error}\n")
         return 2
     try:  # before anything is read or written: a second server would sweep the first one's blobs
         lock = lock_data_dir(settings.data_dir)

@@ -28,15 +28,20 @@ def announce(lines: list[str]) -> None:
     sys.stderr.flush()
 
 
-def check_auth_mode(settings: Settings) -> None:
-    """Refuse authentication off on a non-loopback address; say loudly that it is off."""
-    if settings.auth_enabled:
-        return
-    if not settings.binds_loopback_only:
+def refuse_unsafe_auth_mode(settings: Settings) -> None:
+    """AuthModeError for authentication off on a non-loopback address."""
+    if not settings.auth_enabled and not settings.binds_loopback_only:
         raise AuthModeError(
             f"BACKUPS_AUTH=off is only allowed on a loopback address (127.0.0.1, ::1, localhost), "
             f"not on {settings.host!r}: anyone who can reach the server could overwrite the system"
         )
+
+
+def check_auth_mode(settings: Settings) -> None:
+    """Refuse authentication off on a non-loopback address; say loudly that it is off."""
+    refuse_unsafe_auth_mode(settings)
+    if settings.auth_enabled:
+        return
     log.warning("AUTHENTICATION IS OFF: every request may do everything, including apply and delete")
     announce(
         [

@@ -137,7 +137,7 @@ class Backend:
             apply=apply,
             system=system,
         )
-        download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir))
+        download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir), runner.holds)
         return cls(
             settings=settings, db=db, store=store, runner=runner, services=services, download=download
         )

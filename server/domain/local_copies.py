@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote
 
-from server.domain.errors import Busy, InvalidArchive, InvalidInput, OperationFailed
+from server.domain.errors import InvalidArchive, InvalidInput, OperationFailed
 from server.domain.ids import new_id
 from server.domain.manifests import manifest_checksum
 from server.domain.models import (
@@ -23,15 +23,17 @@ from server.domain.models import (
     RestorePointOrigin,
 )
 from server.domain.restore_points import RestorePointService
+from server.operations.holds import Held, Hold
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.storage.content_store import ContentStore
-from server.storage.local_copy_folder import LocalCopyFolder, copy_id, slug
+from server.storage.local_copy_folder import LocalCopyFolder, copy_id, file_name_of, slug
 from server.storage.local_copy_format import (
     ContentMismatch,
     CopyCancelled,
     LocalCopyReader,
     open_local_copy,
+    read_manifest,
     verify_local_copy,
     write_local_copy,
 )
@@ -82,23 +84,35 @@ class LocalCopyService:
     # -- delete -----------------------------------------------------------------------------
 
     async def delete(self, local_copy_id: str) -> str:
-        copy = await self.require(local_copy_id, field="id")
-        if self._runner.is_using_local_copy(copy.id):
-            raise Busy(f"an operation is using local copy {copy.file_name}; try again after it", field="id")
-        await asyncio.to_thread(self._folder.delete, copy)
+        """Delete a local copy; BUSY while an import or a download reads it."""
+        name = file_name_of(local_copy_id) or local_copy_id
+        busy = f"local copy {name} is being imported or downloaded; try again after it"
+        async with self._runner.holds.deleting(Held.LOCAL_COPY, _canonical(local_copy_id), busy=busy):
+            copy = await self.require(local_copy_id, field="id")
+            await asyncio.to_thread(self._folder.delete, copy)
         return copy.id
+
+    async def hold(self, local_copy_id: str, field: str = "localCopyId") -> tuple[LocalCopy, Hold]:
+        """Hold a local copy for something that will read it (an import, a download), then
+        check it exists (NOT_FOUND if a delete won); release the hold when done."""
+        hold = await self._runner.holds.hold(Held.LOCAL_COPY, _canonical(local_copy_id))
+        try:
+            return await self.require(local_copy_id, field=field), hold
+        except BaseException:
+            hold.release()
+            raise
 
     # -- export -----------------------------------------------------------------------------
 
     async def start_export(self, point_id: str, *, requested_by: str | None) -> Operation:
         """Start writing a restore point to a ZIP in the local copies folder."""
-        point = await self._restore_points.require(point_id, field="restorePointId")
+        point, hold = await self._restore_points.hold(point_id, field="restorePointId")
 
         async def job(ctx: OperationContext) -> None:
             await self._export(ctx, point)
 
         return await self._runner.submit(
-            OperationKind.EXPORT_RESTORE_POINT, job, requested_by=requested_by, restore_point_id=point.id
+            OperationKind.EXPORT_RESTORE_POINT, job, requested_by=requested_by, restore_point_id=point.id, holds=[hold]
         )
 
     async def _export(self, ctx: OperationContext, point: RestorePoint) -> None:
@@ -107,6 +121,14 @@ class LocalCopyService:
         target = self._folder.root / name
         ctx.log(f"Writing {len(entries)} items ({point.size_bytes} bytes) to {name}.")
         await ctx.pace()
+
+        def place(temp: Path) -> Path:
+            # Checked before it gets a name: a copy that does not describe its restore point
+            # in full must never appear as a good one.
+            _check_written(temp, point, self._folder)
+            nonlocal name
+            name = self._folder.place(temp, name)  # exclusively: a second export gets -2
+            return self._folder.root / name
 
         def write(on_bytes, should_stop) -> int:  # type: ignore[no-untyped-def]
             return write_local_copy(
@@ -118,6 +140,7 @@ class LocalCopyService:
                 on_bytes=on_bytes,
                 should_stop=should_stop,
                 limits=self._folder.limits,
+                place=place,
             )
 
         try:
@@ -129,6 +152,8 @@ class LocalCopyService:
             raise OperationFailed(
                 "CONTENT_DAMAGED", f"the content store is damaged, nothing was written: {error}"
             ) from None
+        except UnverifiedCopy as error:
+            raise OperationFailed("COPY_CHECK_FAILED", f"nothing was written: {error}") from None
         ctx.set_subject(local_copy_id=copy_id(name))
         ctx.log(f"Local copy {name} written: {size} bytes.")
 
@@ -136,15 +161,16 @@ class LocalCopyService:
 
     async def start_import(self, local_copy_id: str, *, requested_by: str | None) -> Operation:
         """Start importing a local copy as a restore point (nothing is written until all checks pass)."""
-        copy = await self.require(local_copy_id)
+        copy, hold = await self.hold(local_copy_id)
         if copy.problem is not None:
+            hold.release()
             raise InvalidArchive(f"{copy.file_name}: {copy.problem}", field="localCopyId")
 
         async def job(ctx: OperationContext) -> None:
             await self._import(ctx, copy)
 
         return await self._runner.submit(
-            OperationKind.IMPORT_LOCAL_COPY, job, requested_by=requested_by, local_copy_id=copy.id
+            OperationKind.IMPORT_LOCAL_COPY, job, requested_by=requested_by, local_copy_id=copy.id, holds=[hold]
         )
 
     async def _import(self, ctx: OperationContext, copy: LocalCopy) -> None:
@@ -182,6 +208,8 @@ class LocalCopyService:
         ctx.log("Every entry's size and SHA-256 match the manifest.")
 
         point_id = str(meta["id"])
+        if OUR_ID.match(point_id):  # held before it is looked up: the point it may name stays
+            await ctx.hold_existing(Held.RESTORE_POINT, point_id)
         existing = await self._restore_points.get(point_id) if OUR_ID.match(point_id) else None
         if existing is not None and existing.checksum == meta["checksum"]:
             # Chosen behaviour: importing a copy of a restore point we hold is a no-op that
@@ -270,22 +298,44 @@ class LocalCopyService:
                 raise InvalidArchive("the manifest's checksum does not match its entries", field="file")
             meta = manifest.restore_point
             name = _upload_name(file_name) or self._folder.new_name(meta["createdAt"], str(meta["label"]), str(meta["id"]))
-            name = self._unique(name)
             os.chmod(tmp, 0o600)
-            os.replace(tmp, root / name)
+            name = self._folder.place(tmp, name)  # exclusively: never over another copy
         except InvalidArchive as error:
             raise InvalidArchive(error.message, field="file") from None
         finally:
             tmp.unlink(missing_ok=True)
         return self._folder.require(copy_id(name), field="file")
 
-    def _unique(self, name: str) -> str:
-        stem, suffix = name[: -len(".zip")], ".zip"
-        candidate, counter = name, 2
-        while (self._folder.root / candidate).exists():
-            candidate = f"{stem}-{counter}{suffix}"
-            counter += 1
-        return candidate
+
+class UnverifiedCopy(Exception):
+    """A finished copy does not describe its restore point (it is removed, never shown)."""
+
+
+def _check_written(path: Path, point: RestorePoint, folder: LocalCopyFolder) -> None:
+    """Read back what an export wrote: the manifest must open and name every item of the
+    restore point, with its checksum. (Each member's bytes were checked against its entry's
+    SHA-256 while being written.)"""
+    try:
+        manifest = read_manifest(path, folder.limits)
+    except (InvalidArchive, OSError) as error:
+        raise UnverifiedCopy(f"the copy written cannot be read back: {getattr(error, 'message', error)}") from None
+    meta = manifest.restore_point
+    if len(manifest.entries) != point.item_count:
+        raise UnverifiedCopy(
+            f"the copy written lists {len(manifest.entries)} items, but restore point {point.id} "
+            f"has {point.item_count}: its manifest in the database is incomplete"
+        )
+    if meta["id"] != point.id or manifest_checksum(manifest.entries) != point.checksum:
+        raise UnverifiedCopy(
+            f"the entries written do not match restore point {point.id}'s checksum: its manifest in "
+            "the database is damaged"
+        )
+
+
+def _canonical(local_copy_id: str) -> str:
+    """One id per file (an id decodes leniently), so a hold and a delete meet on one key."""
+    name = file_name_of(local_copy_id)
+    return copy_id(name) if name is not None else local_copy_id
 
 
 def _upload_name(file_name: str | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from server.domain.models import (
 )
 from server.operations.fanout import ChangeFanout
 from server.operations.history import OperationHistory
+from server.operations.holds import Hold, HoldRegistry
 from server.operations.live import LiveOperation, OperationCancelled, OperationContext, finished
 from server.operations.state_writer import StateWriter
 from server.storage import operations_repo as repo
@@ -45,6 +46,7 @@ class OperationRunner:
         self._writer = StateWriter(db)
         self.history = OperationHistory(db, self._live)  # get, page, read_log
         self.changes = ChangeFanout()
+        self.holds = HoldRegistry()  # what operations (and downloads) read: deletes get BUSY
         self._exclusive: str | None = None
         self._recoveries: dict[OperationKind, Recovery] = {}
         # Checks and registration in submit span an await (the insert); serialising them
@@ -120,16 +122,24 @@ class OperationRunner:
         params: dict[str, Any] | None = None,
         exclusive: bool = False,
         durable_log: bool = False,
+        holds: Sequence[Hold] = (),
     ) -> Operation:
         """Record a QUEUED operation and run `job` in the background; returns at once.
 
         `exclusive`: nothing else may run beside it. `durable_log`: readers see log lines
-        only once stored (for jobs that resume after a crash).
+        only once stored (for jobs that resume after a crash). `holds`: taken by the caller
+        when it accepted the request; the operation keeps them until it ends (and they are
+        released here if it cannot be started).
         """
-        async with self._submit_lock:
-            return await self._submit(
-                kind, job, requested_by, restore_point_id, local_copy_id, params, exclusive, durable_log
-            )
+        try:
+            async with self._submit_lock:
+                return await self._submit(
+                    kind, job, requested_by, restore_point_id, local_copy_id, params, exclusive, durable_log, holds
+                )
+        except BaseException:
+            for hold in holds:
+                hold.release()
+            raise
 
     async def _submit(
         self,
@@ -141,6 +151,7 @@ class OperationRunner:
         params: dict[str, Any] | None,
         exclusive: bool,
         durable_log: bool,
+        holds: Sequence[Hold],
     ) -> Operation:
         if self._exclusive is not None:
             raise Busy(f"operation {self._exclusive} is applying a restore point; try again after it")
@@ -162,7 +173,7 @@ class OperationRunner:
             local_copy_id=local_copy_id,
             params=params or {},
         )
-        live = LiveOperation(op=op, durable_log=durable_log)
+        live = LiveOperation(op=op, durable_log=durable_log, holds=list(holds))
         live.append_log(LogLevel.INFO, f"Queued by {requested_by or 'anonymous'}.")
         async with self._db.write() as session:
             await repo.add_operation(session, op)
@@ -173,10 +184,12 @@ class OperationRunner:
         self._publish(live)
         return live.op
 
-    def resume(self, op: Operation, job: Job, *, exclusive: bool = False, durable_log: bool = False) -> Operation:
+    def resume(
+        self, op: Operation, job: Job, *, exclusive: bool = False, durable_log: bool = False, holds: Sequence[Hold] = ()
+    ) -> Operation:
         """Run `job` for an operation a stopped server left unfinished (from a recovery):
-        same id, its log continuing after the last stored line."""
-        live = LiveOperation(op=op, flushed_through=op.last_sequence, durable_log=durable_log)
+        same id, its log continuing after the last stored line; it keeps `holds` until it ends."""
+        live = LiveOperation(op=op, flushed_through=op.last_sequence, durable_log=durable_log, holds=list(holds))
         if exclusive:
             self._exclusive = op.id
         self._live[op.id] = live
@@ -239,12 +252,6 @@ class OperationRunner:
     def live(self, op_id: str) -> LiveOperation | None:
         return self._live.get(op_id)
 
-    def is_using_restore_point(self, point_id: str) -> bool:
-        return any(live.op.restore_point_id == point_id or point_id in live.holds for live in self._live.values())
-
-    def is_using_local_copy(self, local_copy_id: str) -> bool:
-        return any(live.op.local_copy_id == local_copy_id for live in self._live.values())
-
     # -- operationsChanged fan-out --------------------------------------------------------
 
     def _publish(self, live: LiveOperation) -> None:
@@ -256,7 +263,7 @@ class OperationRunner:
 
     async def _run(self, live: LiveOperation, job: Job, resumed: bool = False) -> None:
         context = OperationContext(
-            live, self._publish, self._entry_delay, flush=lambda: self._writer.flush(live)
+            live, self._publish, self._entry_delay, flush=lambda: self._writer.flush(live), holds=self.holds
         )
         status, error = OperationStatus.SUCCEEDED, None
         try:
@@ -316,6 +323,9 @@ class OperationRunner:
             log.exception("could not store the final state of operation %s", live.op.id)
         live.closed = True
         del self._live[live.op.id]
+        for hold in live.holds:
+            hold.release()
+        live.holds.clear()
         if self._exclusive == live.op.id:
             self._exclusive = None
         live.signal.fire()

@@ -61,6 +61,7 @@ _ZIP_END_OF_TIME = (2107, 12, 31, 23, 59, 58)
 OpenBlob = Callable[[str], BinaryIO]
 Progress = Callable[[int], None]
 ShouldStop = Callable[[], bool]
+Place = Callable[[Path], Path]  # moves the finished temporary file into place; returns where
 
 
 def write_local_copy(
@@ -73,6 +74,7 @@ def write_local_copy(
     on_bytes: Progress | None = None,
     should_stop: ShouldStop | None = None,
     limits: ArchiveLimits = ArchiveLimits(),
+    place: Place | None = None,
 ) -> int:
     """Atomically write a local copy to `target`; returns its size in bytes.
 
@@ -81,6 +83,9 @@ def write_local_copy(
     entries break the format's rules or `limits`, CopyCancelled if `should_stop()` turns
     true, ContentMismatch if a blob's bytes differ from its entry. On any failure the target
     is untouched and no temp file remains.
+
+    `place(temp)`, if given, puts the finished (flushed) temporary file in its place instead
+    of a rename over `target`: it may check it first, and raise to leave nothing behind.
     """
     entries = list(entries)
     writer = _Writer(open_blob, read_blob, on_bytes, should_stop, limits)
@@ -99,7 +104,10 @@ def write_local_copy(
                 out.flush()
                 os.fsync(out.fileno())
                 size = os.fstat(out.fileno()).st_size
-            os.replace(temp, target)
+            if place is None:
+                os.replace(temp, target)
+            else:
+                target = place(temp)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise

@@ -123,10 +123,10 @@ class LocalCopyService:
         await ctx.pace()
 
         def place(temp: Path) -> Path:
+            nonlocal name
             # Checked before it gets a name: a copy that does not describe its restore point
             # in full must never appear as a good one.
             _check_written(temp, point, self._folder)
-            nonlocal name
             name = self._folder.place(temp, name)  # exclusively: a second export gets -2
             return self._folder.root / name
 

@@ -299,12 +299,14 @@ class LocalCopyService:
             meta = manifest.restore_point
             name = _upload_name(file_name) or self._folder.new_name(meta["createdAt"], str(meta["label"]), str(meta["id"]))
             os.chmod(tmp, 0o600)
+            stat = os.stat(tmp)  # the same file (inode, size, mtime) once it has its name
             name = self._folder.place(tmp, name)  # exclusively: never over another copy
         except InvalidArchive as error:
             raise InvalidArchive(error.message, field="file") from None
         finally:
             tmp.unlink(missing_ok=True)
-        return self._folder.require(copy_id(name), field="file")
+        # Not looked up again: a delete may already have removed it, and the upload still succeeded.
+        return self._folder.placed(name, stat, str(meta["id"]))
 
 
 class UnverifiedCopy(Exception):

@@ -138,6 +138,13 @@ class LocalCopyFolder:
         fsync_path(self.root)
         return candidate
 
+    def placed(self, name: str, stat: os.stat_result, point_id: str) -> LocalCopy:
+        """A copy just placed under `name`, already checked, described without reading it again
+        (it may be deleted by then: what was placed is still described)."""
+        with self._lock:
+            self._manifests[(name, fingerprint(stat))] = (point_id, None)
+        return self._describe(name, stat)
+
     def delete(self, copy: LocalCopy) -> None:
         try:
             (self.root / copy.file_name).unlink()

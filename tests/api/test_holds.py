@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import shutil
+import socket
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -44,7 +47,7 @@ UPLOAD = """mutation($file: Upload!) { uploadLocalCopy(file: $file) {
 
 @pytest.fixture(scope="module")
 def racer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(data_dir=tmp_path_factory.mktemp("holds") / "data").start()
+    proc = ServerProcess(data_dir=tmp_path_factory.mktemp("holds") / "data").start(timeout=120)  # a loaded machine
     yield proc
     proc.close()
 
@@ -172,7 +175,7 @@ def big_copy(path: Path, size: int) -> None:
     from server.domain.models import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
     from server.storage.local_copy_format import write_local_copy
 
-    data = hashlib.sha256(b"seed").digest() * (size // 32)
+    data = os.urandom(size)  # incompressible: the file is as large as its content
     digest = hashlib.sha256(data).hexdigest()
     entry = ManifestEntry(source="files", path="big.bin", kind=EntryKind.FILE, size=len(data), sha256=digest, mode=0o644)
     point = RestorePoint(
@@ -185,10 +188,35 @@ def big_copy(path: Path, size: int) -> None:
     write_local_copy(path, restore_point=point, entries=[entry], open_blob=lambda _digest: io.BytesIO(data))
 
 
+async def slow_download(url: str, until: asyncio.Future) -> tuple[int, str | None]:
+    """GET `url` with a small receive buffer, pausing after the first bytes until `until` is
+    done, so the server is still sending then (a large kernel buffer would take it all at
+    once); returns the status and the body's SHA-256."""
+    parts = httpx.URL(url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (parts.host, parts.port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=1024 * 1024)
+    try:
+        writer.write(f"GET {parts.raw_path.decode()} HTTP/1.1\r\nHost: {parts.host}\r\nConnection: close\r\n\r\n".encode())
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        status = int(head.split()[1])
+        if status != 200:
+            return status, None
+        hasher = hashlib.sha256(await reader.read(64 * 1024))
+        await asyncio.wait({until}, timeout=30)
+        while chunk := await reader.read(1024 * 1024):
+            hasher.update(chunk)
+        return 200, hasher.hexdigest()
+    finally:
+        writer.close()
+
+
 async def test_download_racing_delete_of_the_local_copy(racer: ServerProcess, tmp_path: Path) -> None:
     """A download holds its copy until the last byte is sent: a delete meanwhile is BUSY."""
     original = tmp_path / "big.zip"
-    await asyncio.to_thread(big_copy, original, 16 * 1024 * 1024)  # far more than socket buffers hold
+    await asyncio.to_thread(big_copy, original, 16 * 1024 * 1024)  # more than the send buffer holds
     expected = hashlib.sha256(original.read_bytes()).hexdigest()
     for turn in range(LOOPS):
         name = f"download-race-{turn}.zip"
@@ -197,24 +225,21 @@ async def test_download_racing_delete_of_the_local_copy(racer: ServerProcess, tm
                        if c["fileName"] == name)
         url = (await execute(racer, LINK, id=copy_id))["createDownloadUrl"]["signedUrl"]["url"]
 
-        async def download() -> tuple[int, str | None]:
-            async with httpx.AsyncClient(timeout=60) as client, client.stream("GET", url) as response:
-                if response.status_code != 200:
-                    return response.status_code, None
-                hasher, paused = hashlib.sha256(), False
-                async for chunk in response.aiter_bytes():
-                    hasher.update(chunk)
-                    if not paused:  # a slow reader: the server is still sending when the delete comes
-                        await asyncio.sleep(0.3)
-                        paused = True
-                return 200, hasher.hexdigest()
+        started = time.monotonic()
+        delete = asyncio.ensure_future(execute(racer, DELETE_COPY, id=copy_id))
 
-        (status, digest), deleted = await asyncio.gather(download(), execute(racer, DELETE_COPY, id=copy_id))
+        (status, digest), deleted = await asyncio.gather(slow_download(url, delete), delete)
         deleted = deleted["deleteLocalCopy"]
         if status == 200:
             assert digest == expected
-            assert codes(deleted) == ["BUSY"], deleted
-            assert (await execute(racer, DELETE_COPY, id=copy_id))["deleteLocalCopy"]["deletedId"] == copy_id
+            assert codes(deleted) == ["BUSY"], (deleted, turn, time.monotonic() - started)
+            # The hold ends when the server has finished the response, a moment after the last byte.
+            for _ in range(50):
+                again = (await execute(racer, DELETE_COPY, id=copy_id))["deleteLocalCopy"]
+                if codes(again) != ["BUSY"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert again["deletedId"] == copy_id, again
         else:
             assert status == 404 and deleted["deletedId"] == copy_id, (status, deleted)
         assert not (folder(racer) / name).exists()

@@ -162,7 +162,7 @@ class Backend:
             system=system,
             usage=StorageUsageReader(store, folder, restore_points.count),
         )
-        download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir))
+        download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir), runner.holds)
         return cls(
             settings=settings, db=db, store=store, runner=runner, services=services, download=download
         )

@@ -26,6 +26,7 @@ from server.domain.errors import ConfirmationRequired, OperationErrorCode, Opera
 from server.domain.ids import new_id
 from server.domain.models import LogLevel, Operation, OperationKind
 from server.domain.system import SystemState
+from server.operations.holds import Held
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.storage.apply_journal import ApplyPhase, JournalRecord, JournalUnreadable
@@ -55,7 +56,7 @@ class ApplyService:
                 f"pass the restore point's id ({restore_point_id}) as `confirm`",
                 field="confirm",
             )
-        point = await self._t.restore_points.require(restore_point_id, field="restorePointId")
+        point, hold = await self._t.restore_points.hold(restore_point_id, field="restorePointId")
         run = ApplyRun(self._t)
         keep = create_safety_restore_point
         safety_id = new_id("rp")  # reserved now, so the journal can name it before it exists
@@ -71,6 +72,7 @@ class ApplyService:
             params={"createSafetyRestorePoint": keep},
             exclusive=True,
             durable_log=True,
+            holds=[hold],
         )
         self._t.system.enter(SystemState.APPLYING, op.id)
         self._watch(op.id)
@@ -146,7 +148,9 @@ class ApplyService:
                 )
             await self._guarded(run, resume_run(run, ctx), op.id)
 
-        self._runner.resume(op, job, exclusive=True, durable_log=True)
+        # Nothing can be deleting it yet: the server is starting. Held as a new apply holds it.
+        holds = [self._runner.holds.hold_now(Held.RESTORE_POINT, op.restore_point_id)] if op.restore_point_id else []
+        self._runner.resume(op, job, exclusive=True, durable_log=True, holds=holds)
         self._t.system.enter(SystemState.APPLYING, op.id)
         self._watch(op.id)
         log.warning("resuming apply %s after a restart (journal phase %s)", op.id, record.phase if record else None)

@@ -30,6 +30,7 @@ from server.domain.restore_points import MAX_LABEL, RestorePointService
 from server.domain.settings_store import SettingsStore
 from server.domain.step_control import StepControl
 from server.domain.system import SystemMonitor, SystemState, same_content
+from server.operations.holds import Held
 from server.operations.live import OperationCancelled, OperationContext
 from server.sources.base import StagedApply, StagingSource
 from server.storage.apply_journal import ApplyJournal, ApplyPhase, JournalRecord
@@ -182,6 +183,7 @@ class ApplyRun:
     async def discard_preparation(self) -> None:
         """Nothing was changed: remove the safety restore point and the pins of this run."""
         safety_id = self.journal.safety_restore_point_id
+        self.ctx.release(Held.RESTORE_POINT, safety_id)  # its own hold would make the delete BUSY
         try:
             if await self._t.restore_points.get(safety_id) is not None:
                 await self._t.restore_points.delete(safety_id)

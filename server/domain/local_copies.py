@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote
 
-from server.domain.errors import Busy, InvalidArchive, InvalidInput, OperationErrorCode, OperationFailed
+from server.domain.errors import InvalidArchive, InvalidInput, OperationErrorCode, OperationFailed
 from server.domain.ids import new_id
 from server.domain.manifests import manifest_checksum
 from server.domain.models import (
@@ -22,17 +23,19 @@ from server.domain.models import (
 )
 from server.domain.names import is_our_restore_point_id
 from server.domain.restore_points import RestorePointService
+from server.operations.holds import Held, Hold
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.storage.content_store import ContentStore
 from server.storage.durability import atomic_write
 from server.storage.full import files_full
-from server.storage.local_copy_folder import LocalCopyFolder, copy_id, slug
+from server.storage.local_copy_folder import LocalCopyFolder, copy_id, file_name_of, slug
 from server.storage.local_copy_format import (
     ContentMismatch,
     CopyCancelled,
     LocalCopyReader,
     open_local_copy,
+    read_manifest,
     verify_local_copy,
     write_local_copy,
 )
@@ -82,23 +85,35 @@ class LocalCopyService:
     # -- delete -----------------------------------------------------------------------------
 
     async def delete(self, local_copy_id: str) -> str:
-        copy = await self.require(local_copy_id, field="id")
-        if self._runner.is_using_local_copy(copy.id):
-            raise Busy(f"an operation is using local copy {copy.file_name}; try again after it", field="id")
-        await asyncio.to_thread(self._folder.delete, copy)
+        """Delete a local copy; BUSY while an import or a download reads it."""
+        name = file_name_of(local_copy_id) or local_copy_id
+        busy = f"local copy {name} is being imported or downloaded; try again after it"
+        async with self._runner.holds.deleting(Held.LOCAL_COPY, _canonical(local_copy_id), busy=busy):
+            copy = await self.require(local_copy_id, field="id")
+            await asyncio.to_thread(self._folder.delete, copy)
         return copy.id
+
+    async def hold(self, local_copy_id: str, field: str = "localCopyId") -> tuple[LocalCopy, Hold]:
+        """Hold a local copy for something that will read it (an import, a download), then
+        check it exists (NOT_FOUND if a delete won); release the hold when done."""
+        hold = await self._runner.holds.hold(Held.LOCAL_COPY, _canonical(local_copy_id))
+        try:
+            return await self.require(local_copy_id, field=field), hold
+        except BaseException:
+            hold.release()
+            raise
 
     # -- export -----------------------------------------------------------------------------
 
     async def start_export(self, point_id: str, *, requested_by: str | None) -> Operation:
         """Start writing a restore point to a ZIP in the local copies folder."""
-        point = await self._restore_points.require(point_id, field="restorePointId")
+        point, hold = await self._restore_points.hold(point_id, field="restorePointId")
 
         async def job(ctx: OperationContext) -> None:
             await self._export(ctx, point)
 
         return await self._runner.submit(
-            OperationKind.EXPORT_RESTORE_POINT, job, requested_by=requested_by, restore_point_id=point.id
+            OperationKind.EXPORT_RESTORE_POINT, job, requested_by=requested_by, restore_point_id=point.id, holds=[hold]
         )
 
     async def _export(self, ctx: OperationContext, point: RestorePoint) -> None:
@@ -107,6 +122,14 @@ class LocalCopyService:
         target = self._folder.root / name
         ctx.log(f"Writing {len(entries)} items ({point.size_bytes} bytes) to {name}.")
         await ctx.pace()
+
+        def place(temp: Path) -> Path:
+            nonlocal name
+            # Checked before it gets a name: a copy that does not describe its restore point
+            # in full must never appear as a good one.
+            _check_written(temp, point, self._folder)
+            name = self._folder.place(temp, name)  # exclusively: a second export gets -2
+            return self._folder.root / name
 
         def write(on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> int:
             return write_local_copy(
@@ -118,6 +141,7 @@ class LocalCopyService:
                 on_bytes=on_bytes,
                 should_stop=should_stop,
                 limits=self._folder.limits,
+                place=place,
             )
 
         try:
@@ -129,6 +153,8 @@ class LocalCopyService:
             raise OperationFailed(
                 OperationErrorCode.CONTENT_DAMAGED, f"the content store is damaged, nothing was written: {error}"
             ) from None
+        except UnverifiedCopy as error:
+            raise OperationFailed(OperationErrorCode.COPY_CHECK_FAILED, f"nothing was written: {error}") from None
         except OSError as error:
             if (full := files_full(error, self._folder_name())) is not None:
                 raise full from None
@@ -140,15 +166,16 @@ class LocalCopyService:
 
     async def start_import(self, local_copy_id: str, *, requested_by: str | None) -> Operation:
         """Start importing a local copy as a restore point (nothing is written until all checks pass)."""
-        copy = await self.require(local_copy_id)
+        copy, hold = await self.hold(local_copy_id)
         if copy.problem is not None:
+            hold.release()
             raise InvalidArchive(f"{copy.file_name}: {copy.problem}", field="localCopyId")
 
         async def job(ctx: OperationContext) -> None:
             await self._import(ctx, copy)
 
         return await self._runner.submit(
-            OperationKind.IMPORT_LOCAL_COPY, job, requested_by=requested_by, local_copy_id=copy.id
+            OperationKind.IMPORT_LOCAL_COPY, job, requested_by=requested_by, local_copy_id=copy.id, holds=[hold]
         )
 
     async def _import(self, ctx: OperationContext, copy: LocalCopy) -> None:
@@ -187,6 +214,8 @@ class LocalCopyService:
         ctx.log("Every entry's size and SHA-256 match the manifest.")
 
         point_id = str(meta["id"])
+        if is_our_restore_point_id(point_id):  # held before it is looked up: the point it may name stays
+            await ctx.hold_existing(Held.RESTORE_POINT, point_id)
         existing = await self._restore_points.get(point_id) if is_our_restore_point_id(point_id) else None
         if existing is not None and existing.checksum == meta["checksum"]:
             # Chosen behaviour: importing a copy of a restore point we hold is a no-op that
@@ -285,22 +314,48 @@ class LocalCopyService:
                 name = _upload_name(file_name) or self._folder.new_name(
                     meta["createdAt"], str(meta["label"]), str(meta["id"])
                 )
-                name = self._unique(name)
-                pending.target = root / name
+                os.chmod(pending.temp, 0o600)
+                stat = os.stat(pending.temp)  # the same file (inode, size, mtime) once it has its name
+                name = self._folder.place(pending.temp, name)  # exclusively: never over another copy
+                pending.placed_at(root / name)
         except InvalidArchive as error:
             raise InvalidArchive(error.message, field="file") from None
-        return self._folder.require(copy_id(name), field="file")
+        # Not looked up again: a delete may already have removed it, and the upload still succeeded.
+        return self._folder.placed(name, stat, str(meta["id"]))
 
     def _folder_name(self) -> str:
         return f"the local copies folder ({self._folder.root})"
 
-    def _unique(self, name: str) -> str:
-        stem, suffix = name[: -len(".zip")], ".zip"
-        candidate, counter = name, 2
-        while (self._folder.root / candidate).exists():
-            candidate = f"{stem}-{counter}{suffix}"
-            counter += 1
-        return candidate
+
+class UnverifiedCopy(Exception):
+    """A finished copy does not describe its restore point (it is removed, never shown)."""
+
+
+def _check_written(path: Path, point: RestorePoint, folder: LocalCopyFolder) -> None:
+    """Read back what an export wrote: the manifest must open and name every item of the
+    restore point, with its checksum. (Each member's bytes were checked against its entry's
+    SHA-256 while being written.)"""
+    try:
+        manifest = read_manifest(path, folder.limits)
+    except (InvalidArchive, OSError) as error:
+        raise UnverifiedCopy(f"the copy written cannot be read back: {getattr(error, 'message', error)}") from None
+    meta = manifest.restore_point
+    if len(manifest.entries) != point.item_count:
+        raise UnverifiedCopy(
+            f"the copy written lists {len(manifest.entries)} items, but restore point {point.id} "
+            f"has {point.item_count}: its manifest in the database is incomplete"
+        )
+    if meta["id"] != point.id or manifest_checksum(manifest.entries) != point.checksum:
+        raise UnverifiedCopy(
+            f"the entries written do not match restore point {point.id}'s checksum: its manifest in "
+            "the database is damaged"
+        )
+
+
+def _canonical(local_copy_id: str) -> str:
+    """One id per file (an id decodes leniently), so a hold and a delete meet on one key."""
+    name = file_name_of(local_copy_id)
+    return copy_id(name) if name is not None else local_copy_id
 
 
 def _upload_name(file_name: str | None) -> str | None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from server.domain import manifests
 from server.domain.blob_keeper import BlobKeeper
 from server.domain.content_capture import CaptureTally, store_snapshots
-from server.domain.errors import Busy, InvalidInput, NotFound, OperationErrorCode, OperationFailed
+from server.domain.errors import InvalidInput, NotFound, OperationErrorCode, OperationFailed
 from server.domain.ids import is_well_formed, new_id
 from server.domain.models import (
     ManifestEntry,
@@ -21,6 +21,7 @@ from server.domain.models import (
     RestorePointOrigin,
 )
 from server.domain.recent_pages import RecentPages
+from server.operations.holds import Held, Hold
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.sources.base import SnapshotItem, Source
@@ -114,16 +115,26 @@ class RestorePointService:
         async with self._db.read() as session:
             return await repo.list_entries(session, point_id)
 
+    async def hold(self, point_id: str, field: str = "restorePointId") -> tuple[RestorePoint, Hold]:
+        """Hold a restore point for an operation that will read it, then check it exists
+        (NOT_FOUND if a delete won); the operation keeps the hold until it ends."""
+        hold = await self._runner.holds.hold(Held.RESTORE_POINT, point_id)
+        try:
+            return await self.require(point_id, field=field), hold
+        except BaseException:
+            hold.release()
+            raise
+
     async def delete(self, point_id: str) -> str:
-        """Delete a restore point and free the blobs only it used."""
-        if self._runner.is_using_restore_point(point_id):
-            raise Busy(f"an operation is using restore point {point_id}; try again after it", field="id")
+        """Delete a restore point and free the blobs only it used; BUSY while anything holds it."""
         if not is_well_formed(point_id, "rp"):
             raise NotFound(f"no restore point with id {point_id!r}", field="id")
-        async with self._keeper.lock, self._db.write() as session:
-            if await repo.get_restore_point(session, point_id) is None:
-                raise NotFound(f"no restore point with id {point_id!r}", field="id")
-            digests = await repo.delete_restore_point(session, point_id)
+        busy = f"an operation is using restore point {point_id}; try again after it"
+        async with self._runner.holds.deleting(Held.RESTORE_POINT, point_id, busy=busy):
+            async with self._keeper.lock, self._db.write() as session:
+                if await repo.get_restore_point(session, point_id) is None:
+                    raise NotFound(f"no restore point with id {point_id!r}", field="id")
+                digests = await repo.delete_restore_point(session, point_id)
         self._recent.forget()
         await self._keeper.collect(digests)
         return point_id

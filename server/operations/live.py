@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from server.domain.models import LogEntry, LogLevel, Operation, OperationError, OperationStatus
+from server.operations.holds import Held, Hold, HoldRegistry
 from server.operations.signal import Signal
 
 # Progress is published at most this often (or on a stage change, or at 1% steps), so a
@@ -52,9 +53,9 @@ class LiveOperation:
     # number a client has seen is given to another line (for operations that resume).
     durable_log: bool = False
     cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
-    # Restore points the job made or relies on besides its subject (an apply's safety
-    # restore point): nobody may delete them while it runs.
-    holds: set[str] = field(default_factory=set)
+    # What the job reads or relies on (its restore point or local copy, an apply's safety
+    # restore point): nobody may delete them while it runs; released when it ends.
+    holds: list[Hold] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
 
     def update(self, **changes: Any) -> None:
@@ -109,8 +110,10 @@ class OperationContext:
         flush: Callable[[], Awaitable[None]] | None = None,
         span: tuple[float, float] = (0.0, 1.0),
         stage_prefix: str | None = None,
+        holds: HoldRegistry | None = None,
     ) -> None:
         self._live = live
+        self._holds = holds or HoldRegistry()
         self._notify = notify
         self._entry_delay = entry_delay
         self._flush = flush
@@ -129,6 +132,7 @@ class OperationContext:
             self._flush,
             (low + start * (high - low), low + end * (high - low)),
             stage_prefix,
+            self._holds,
         )
 
     @property
@@ -174,8 +178,21 @@ class OperationContext:
         self._notify(self._live)
 
     def hold_restore_point(self, point_id: str) -> None:
-        """Keep this restore point from being deleted until the operation ends."""
-        self._live.holds.add(point_id)
+        """Keep this restore point (one the job made) from being deleted until the operation ends."""
+        self._live.holds.append(self._holds.hold_now(Held.RESTORE_POINT, point_id))
+
+    async def hold_existing(self, kind: Held, thing_id: str) -> Hold:
+        """Hold something the job found, until the operation ends; the caller checks after
+        this that it still exists (a delete under way is waited for)."""
+        hold = await self._holds.hold(kind, thing_id)
+        self._live.holds.append(hold)
+        return hold
+
+    def release(self, kind: Held, thing_id: str) -> None:
+        """Let go of this operation's holds on a thing (e.g. before it deletes it itself)."""
+        for hold in [h for h in self._live.holds if h.key == (kind, thing_id)]:
+            hold.release()
+            self._live.holds.remove(hold)
 
     def update_params(self, **values: Any) -> None:
         """Record more about the operation (shown to clients), e.g. a restore point it made."""

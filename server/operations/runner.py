@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from server.domain.models import (
 )
 from server.operations.fanout import ChangeFanout
 from server.operations.history import OperationHistory
+from server.operations.holds import Hold, HoldRegistry
 from server.operations.live import LiveOperation, OperationCancelled, OperationContext, finished
 from server.operations.state_writer import StateWriter
 from server.storage import operations_repo as repo
@@ -50,6 +51,7 @@ class OperationRunner:
         self._writer = StateWriter(db)
         self.history = OperationHistory(db, self._live)  # get, page, read_log
         self.changes = ChangeFanout()
+        self.holds = HoldRegistry()  # what operations (and downloads) read: deletes get BUSY
         self._exclusive: str | None = None
         self._recoveries: dict[OperationKind, Recovery] = {}
         # Checks and registration in submit span an await (the insert); serialising them
@@ -130,16 +132,24 @@ class OperationRunner:
         params: dict[str, Any] | None = None,
         exclusive: bool = False,
         durable_log: bool = False,
+        holds: Sequence[Hold] = (),
     ) -> Operation:
         """Record a QUEUED operation and run `job` in the background; returns at once.
 
         `exclusive`: nothing else may run beside it. `durable_log`: readers see log lines
-        only once stored (for jobs that resume after a crash).
+        only once stored (for jobs that resume after a crash). `holds`: taken by the caller
+        when it accepted the request; the operation keeps them until it ends (and they are
+        released here if it cannot be started).
         """
-        async with self._submit_lock:
-            return await self._submit(
-                kind, job, requested_by, restore_point_id, local_copy_id, params, exclusive, durable_log
-            )
+        try:
+            async with self._submit_lock:
+                return await self._submit(
+                    kind, job, requested_by, restore_point_id, local_copy_id, params, exclusive, durable_log, holds
+                )
+        except BaseException:
+            for hold in holds:
+                hold.release()
+            raise
 
     async def _submit(
         self,
@@ -151,6 +161,7 @@ class OperationRunner:
         params: dict[str, Any] | None,
         exclusive: bool,
         durable_log: bool,
+        holds: Sequence[Hold],
     ) -> Operation:
         if self._exclusive is not None:
             raise Busy(f"operation {self._exclusive} is applying a restore point; try again after it")
@@ -172,7 +183,7 @@ class OperationRunner:
             local_copy_id=local_copy_id,
             params=params or {},
         )
-        live = LiveOperation(op=op, durable_log=durable_log)
+        live = LiveOperation(op=op, durable_log=durable_log, holds=list(holds))
         live.append_log(LogLevel.INFO, f"Queued by {requested_by or 'anonymous'}.")
         async with self._db.write() as session:
             await repo.add_operation(session, op)
@@ -183,10 +194,12 @@ class OperationRunner:
         self._publish(live)
         return live.op
 
-    def resume(self, op: Operation, job: Job, *, exclusive: bool = False, durable_log: bool = False) -> Operation:
+    def resume(
+        self, op: Operation, job: Job, *, exclusive: bool = False, durable_log: bool = False, holds: Sequence[Hold] = ()
+    ) -> Operation:
         """Run `job` for an operation a stopped server left unfinished (from a recovery):
-        same id, its log continuing after the last stored line."""
-        live = LiveOperation(op=op, flushed_through=op.last_sequence, durable_log=durable_log)
+        same id, its log continuing after the last stored line; it keeps `holds` until it ends."""
+        live = LiveOperation(op=op, flushed_through=op.last_sequence, durable_log=durable_log, holds=list(holds))
         if exclusive:
             self._exclusive = op.id
         self._live[op.id] = live
@@ -253,12 +266,6 @@ class OperationRunner:
     def live(self, op_id: str) -> LiveOperation | None:
         return self._live.get(op_id)
 
-    def is_using_restore_point(self, point_id: str) -> bool:
-        return any(live.op.restore_point_id == point_id or point_id in live.holds for live in self._unfinished())
-
-    def is_using_local_copy(self, local_copy_id: str) -> bool:
-        return any(live.op.local_copy_id == local_copy_id for live in self._unfinished())
-
     def _unfinished(self) -> list[LiveOperation]:
         """Live operations still queued or running (not those only waiting to store their end)."""
         return [live for live in self._live.values() if not live.ended.is_set()]
@@ -274,7 +281,7 @@ class OperationRunner:
 
     async def _run(self, live: LiveOperation, job: Job, resumed: bool = False) -> None:
         context = OperationContext(
-            live, self._publish, self._entry_delay, flush=lambda: self._writer.flush(live)
+            live, self._publish, self._entry_delay, flush=lambda: self._writer.flush(live), holds=self.holds
         )
         status, error = OperationStatus.SUCCEEDED, None
         try:
@@ -350,8 +357,7 @@ class OperationRunner:
             self._end(live)
             await self._store_final(live, error)
         live.ended.set()
-        if self._exclusive == live.op.id:
-            self._exclusive = None
+        self._release(live)
         live.closed = True
         del self._live[live.op.id]
         live.signal.fire()
@@ -359,13 +365,20 @@ class OperationRunner:
         self.changes.announce(live.op.id)
 
     def _end(self, live: LiveOperation) -> None:
-        """The final state is only in memory: followers may end, the next exclusive may start."""
+        """The final state is only in memory: followers may end, the next exclusive may start,
+        and what it held may be deleted (its work is done)."""
         live.ended.set()
-        if self._exclusive == live.op.id:
-            self._exclusive = None
+        self._release(live)
         live.signal.fire()
         live.log_signal.fire()
         self.changes.announce(live.op.id)
+
+    def _release(self, live: LiveOperation) -> None:
+        for hold in live.holds:
+            hold.release()
+        live.holds.clear()
+        if self._exclusive == live.op.id:
+            self._exclusive = None
 
     async def _store_final(self, live: LiveOperation, first_error: Exception) -> None:
         """Retry storing the final state until it lands, logging once when it starts failing

@@ -97,6 +97,12 @@ class PendingFile:
         self.file = file
         self.temp = temp
         self.target = target
+        self.placed = False
+
+    def placed_at(self, target: Path) -> None:
+        """The caller gave the temp file its name itself (say, exclusively under a free name)."""
+        self.target = target
+        self.placed = True
 
     def sync(self) -> int:
         """Flush and fsync what is written so far; returns the file's size."""
@@ -119,7 +125,9 @@ def atomic_write(target: Path, *, buffering: int = -1, exclusive: bool = False) 
             pending = PendingFile(out, temp, target)
             yield pending
             pending.sync()
-        if exclusive:
+        if pending.placed:
+            pass
+        elif exclusive:
             os.link(temp, pending.target)  # fails if the target exists, unlike a rename
         else:
             os.replace(temp, pending.target)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import os
 import re
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 from server.domain.errors import InvalidArchive, NotFound
 from server.domain.models import LocalCopy
 from server.domain.names import is_local_copy_id_form
+from server.storage.durability import fsync_path
 from server.storage.local_copy_format import ArchiveLimits, LocalCopyManifest, read_manifest
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -122,6 +124,30 @@ class LocalCopyFolder:
             counter += 1
         return name
 
+    def place(self, temp: Path, name: str) -> str:
+        """Give a finished temporary file in the folder its name, or `<name>-2.zip`, ... if that
+        is taken: created exclusively (a hard link fails on an existing name), so two writers
+        picking one name at once never replace each other's copy. Returns the name used."""
+        stem = name[: -len(".zip")] if name.lower().endswith(".zip") else name
+        candidate, counter = name, 2
+        while True:
+            try:
+                _link_exclusively(temp, self.root / candidate)
+                break
+            except FileExistsError:
+                candidate = f"{stem}-{counter}.zip"
+                counter += 1
+        temp.unlink(missing_ok=True)  # gone already where the fallback renamed it
+        fsync_path(self.root)
+        return candidate
+
+    def placed(self, name: str, stat: os.stat_result, point_id: str) -> LocalCopy:
+        """A copy just placed under `name`, already checked, described without reading it again
+        (it may be deleted by then: what was placed is still described)."""
+        with self._lock:
+            self._manifests[(name, fingerprint(stat))] = (point_id, None)
+        return self._describe(name, stat)
+
     def delete(self, copy: LocalCopy) -> None:
         try:
             (self.root / copy.file_name).unlink()
@@ -159,6 +185,21 @@ class LocalCopyFolder:
         except OSError as error:
             return None, f"cannot be read: {error.strerror or error}"
         return str(manifest.restore_point["id"]), None
+
+
+def _link_exclusively(temp: Path, target: Path) -> None:
+    """Make `target` name the file `temp` names; FileExistsError if `target` exists."""
+    try:
+        os.link(temp, target, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+        # No hard links on this file system: claim the name with an empty file of our own
+        # (O_EXCL), then rename over it, which replaces only what we made.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        os.replace(temp, target)
 
 
 def _is_regular(stat: os.stat_result) -> bool:

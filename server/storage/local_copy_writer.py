@@ -59,6 +59,7 @@ _ZIP_END_OF_TIME = (2107, 12, 31, 23, 59, 58)
 OpenBlob = Callable[[str], BinaryIO]
 Progress = Callable[[int], None]
 ShouldStop = Callable[[], bool]
+Place = Callable[[Path], Path]  # moves the finished temporary file into place; returns where
 
 
 def write_local_copy(
@@ -71,6 +72,7 @@ def write_local_copy(
     on_bytes: Progress | None = None,
     should_stop: ShouldStop | None = None,
     limits: ArchiveLimits = ArchiveLimits(),
+    place: Place | None = None,
 ) -> int:
     """Atomically write a local copy to `target`; returns its size in bytes.
 
@@ -79,6 +81,9 @@ def write_local_copy(
     entries break the format's rules or `limits`, CopyCancelled if `should_stop()` turns
     true, ContentMismatch if a blob's bytes differ from its entry. On any failure the target
     is untouched and no temp file remains.
+
+    `place(temp)`, if given, puts the finished (flushed) temporary file in its place instead
+    of a rename over `target`: it may check it first, and raise to leave nothing behind.
     """
     entries = list(entries)
     writer = _Writer(open_blob, read_blob, on_bytes, should_stop, limits)
@@ -92,6 +97,8 @@ def write_local_copy(
         with atomic_write(target, buffering=_WRITE_BUFFER) as pending:
             writer.write(pending.file, manifest, entries, restore_point.created_at)
             size = pending.sync()
+            if place is not None:  # the caller names the file itself (exclusively, once checked)
+                pending.placed_at(place(pending.temp))
     finally:
         writer.close()
     return size

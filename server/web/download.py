@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from server.domain.download_links import DownloadSigner, LinkExpired, LinkInvalid
-from server.storage.local_copy_folder import fingerprint, is_listable
+from server.operations.holds import Held, Hold, HoldRegistry
+from server.storage.local_copy_folder import copy_id, fingerprint, is_listable
 
 
 class OpenFileResponse(FileResponse):
@@ -26,8 +27,9 @@ class OpenFileResponse(FileResponse):
 
     chunk_size = 4 * 1024 * 1024  # large reads: far fewer loop round trips per gigabyte
 
-    def __init__(self, fd: int, stat: os.stat_result, **kwargs: Any) -> None:
+    def __init__(self, fd: int, stat: os.stat_result, hold: Hold, **kwargs: Any) -> None:
         self._fd = fd
+        self._hold = hold
         super().__init__(f"/dev/fd/{fd}", stat_result=stat, **kwargs)
 
     @asynccontextmanager
@@ -44,6 +46,7 @@ class OpenFileResponse(FileResponse):
             await super().__call__(scope, receive, send)
         finally:
             os.close(self._fd)
+            self._hold.release()
 
 
 def _open(root: str, name: str) -> tuple[int, os.stat_result] | None:
@@ -54,8 +57,9 @@ def _open(root: str, name: str) -> tuple[int, os.stat_result] | None:
     return fd, os.fstat(fd)
 
 
-def download_endpoint(signer: DownloadSigner, root: str) -> Any:
-    """The Starlette endpoint for /download/{token}."""
+def download_endpoint(signer: DownloadSigner, root: str, holds: HoldRegistry) -> Any:
+    """The Starlette endpoint for /download/{token}; the copy is held (deleting it is BUSY)
+    from before it is opened until the response ends."""
 
     async def download(request: Request) -> Response:
         try:
@@ -65,21 +69,32 @@ def download_endpoint(signer: DownloadSigner, root: str) -> Any:
         except LinkExpired:
             return PlainTextResponse("This download link has expired.\n", status_code=410)
         # The name came from our own signature, but check it anyway: no path leaves the folder.
-        opened = await asyncio.to_thread(_open, root, grant.file_name) if is_listable(grant.file_name) else None
+        if not is_listable(grant.file_name):
+            return _gone()
+        hold = await holds.hold(Held.LOCAL_COPY, copy_id(grant.file_name))
+        try:
+            opened = await asyncio.to_thread(_open, root, grant.file_name)
+        except BaseException:
+            hold.release()
+            raise
         if opened is not None and fingerprint(opened[1]) != grant.fingerprint:
             os.close(opened[0])
             opened = None
         if opened is None:
-            return PlainTextResponse(
-                "The local copy of this link was deleted or replaced.\n", status_code=404
-            )
+            hold.release()
+            return _gone()
         fd, stat = opened
         return OpenFileResponse(
             fd,
             stat,
+            hold,
             filename=grant.file_name,
             media_type="application/zip",
             headers={"etag": f'"{grant.fingerprint}"', "cache-control": "private, no-store"},
         )
 
     return download
+
+
+def _gone() -> Response:
+    return PlainTextResponse("The local copy of this link was deleted or replaced.\n", status_code=404)

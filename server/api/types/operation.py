@@ -35,6 +35,7 @@ class ErrorCodeField(enum.StrEnum):
     # The domain's OperationErrorCode plus OTHER; tests/unit/test_codegen_types.py keeps them equal.
     APPLY_FAILED = "APPLY_FAILED"
     CONTENT_DAMAGED = "CONTENT_DAMAGED"
+    COPY_CHECK_FAILED = "COPY_CHECK_FAILED"
     INTERNAL = "INTERNAL"
     INTERRUPTED = "INTERRUPTED"
     INTERRUPTED_BEFORE_CHANGES = "INTERRUPTED_BEFORE_CHANGES"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -27,9 +27,10 @@ from server.api.shared_frames import next_frame
 from server.api.schema import build_schema
 from server.api.websocket import TokenCheckingHandler
 from server.backend import Backend
+from server.clock import SYSTEM_CLOCK, Clock
 from server.config import Settings
 from server.gc_tuning import freeze_long_lived
-from server.notices import check_auth_mode
+from server.notices import check_auth_mode, first_token_notice
 from server.web.health import health
 from server.web.limits import RequestLimits
 
@@ -109,8 +110,18 @@ async def download(request: Request) -> Response:
     return await backend.download(request)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health."""
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    on_first_token: Callable[[str, Settings], None] = first_token_notice,
+    own_process: bool = True,
+) -> Starlette:
+    """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health.
+
+    The keywords are for a test server run inside the test's process: its clock, where the
+    first admin token goes, and `own_process=False`, which leaves the garbage collector of
+    a process the server does not own alone."""
     check_auth_mode(settings)
     schema = build_schema(
         max_depth=settings.max_query_depth,
@@ -131,8 +142,9 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.backend = await Backend.open(settings)
-        freeze_long_lived()  # the services just opened live as long as the server
+        app.state.backend = await Backend.open(settings, clock=clock, on_first_token=on_first_token)
+        if own_process:
+            freeze_long_lived()  # the services just opened live as long as the server
         try:
             yield
         finally:

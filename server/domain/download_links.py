@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from server.clock import SYSTEM_CLOCK, Clock
 from server.domain.errors import InvalidInput
 from server.domain.models import LocalCopy
 
@@ -52,9 +52,10 @@ def load_or_create_secret(data_dir: Path) -> str:
 
 
 class DownloadSigner:
-    def __init__(self, secret_key: str, *, max_expiry_seconds: int) -> None:
+    def __init__(self, secret_key: str, *, max_expiry_seconds: int, clock: Clock = SYSTEM_CLOCK) -> None:
         self._serializer = URLSafeSerializer(secret_key, salt=SALT)
         self.max_expiry_seconds = max_expiry_seconds
+        self._clock = clock
 
     def sign(self, copy: LocalCopy, expires_in_seconds: int) -> tuple[str, datetime]:
         """A token for this version of the copy, valid for `expires_in_seconds`."""
@@ -63,7 +64,7 @@ class DownloadSigner:
                 f"expiresInSeconds must be between 1 and {self.max_expiry_seconds}",
                 field="expiresInSeconds",
             )
-        expires = int(time.time()) + expires_in_seconds
+        expires = int(self._clock.time()) + expires_in_seconds
         token = self._serializer.dumps([copy.file_name, copy.fingerprint, expires])
         return token, datetime.fromtimestamp(expires, UTC)
 
@@ -75,6 +76,6 @@ class DownloadSigner:
             raise LinkInvalid from None
         if not isinstance(file_name, str) or not isinstance(fingerprint, str) or not isinstance(expires, int):
             raise LinkInvalid
-        if time.time() >= expires:
+        if self._clock.time() >= expires:
             raise LinkExpired
         return DownloadGrant(file_name, fingerprint, datetime.fromtimestamp(expires, UTC))

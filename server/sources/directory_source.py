@@ -13,13 +13,13 @@ import contextlib
 import io
 import os
 import stat
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
+from server.clock import SYSTEM_CLOCK, Clock
 from server.domain.errors import OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob, SnapshotItem, SourceInfo
@@ -44,12 +44,14 @@ class DirectorySource:
         exclude: Sequence[str] = (),
         verify: str = "fast",
         cache: HashCache | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.name = name
         self.path = path
         self.filter = PathFilter(include, exclude)
         self.full_verify = verify == "full"
         self._cache = None if self.full_verify else cache
+        self._clock = clock  # the racy window is measured on it (a test moves it forward)
 
     async def describe(self) -> SourceInfo:
         return await asyncio.to_thread(self._describe)
@@ -74,7 +76,7 @@ class DirectorySource:
         """Build the new tree beside the folder, checking each file's SHA-256 as it is
         written; the folder is untouched until `commit`. Blocking: call it in a thread."""
         root = Path(os.path.realpath(self.path))
-        started_ns = time.time_ns()
+        started_ns = self._clock.time_ns()
         # Files the hash cache vouches for are kept, not rewritten (tree_reuse.py); with
         # `verify = "full"` there is no cache, and every file is written from the store.
         live = LiveFiles(root, self._cache.known(str(root))) if self._cache else None
@@ -163,7 +165,7 @@ class DirectorySource:
 
     def _snapshot(self) -> list[SnapshotItem]:
         # Taken before the walk: a file changed after this moment is never cached as hashed.
-        started_ns = time.time_ns()
+        started_ns = self._clock.time_ns()
         root = self._root()
         managed = self._walk(root)
         known = self._cache.known(str(root)) if self._cache else {}

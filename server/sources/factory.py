@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from server.clock import SYSTEM_CLOCK, Clock
 from server.sources.base import Source
 from server.sources.config_file import (
     DatabaseSpec,
@@ -19,7 +20,9 @@ from server.sources.settings_source import SettingsSource
 from server.storage.database import Database
 
 
-def build_sources(specs: Sequence[SourceSpec], *, db: Database, data_dir: Path) -> list[Source]:
+def build_sources(
+    specs: Sequence[SourceSpec], *, db: Database, data_dir: Path, clock: Clock = SYSTEM_CLOCK
+) -> list[Source]:
     """One Source per spec; directory sources share the hash cache in the data folder."""
     cache = HashCache(data_dir / "hash-cache.sqlite3")
     sources: list[Source] = []
@@ -30,7 +33,7 @@ def build_sources(specs: Sequence[SourceSpec], *, db: Database, data_dir: Path) 
             sources.append(
                 DirectorySource(
                     spec.name, spec.path, include=spec.include, exclude=spec.exclude,
-                    verify=spec.verify, cache=cache,
+                    verify=spec.verify, cache=cache, clock=clock,
                 )
             )
         elif isinstance(spec, DatabaseSpec):

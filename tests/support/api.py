@@ -1,6 +1,6 @@
 """Talk to the server as clients do: gql over HTTP for queries, websockets for subscriptions.
 
-Every helper takes a server (a ServerProcess, which sends its admin token) or
+Every helper takes a server (an InProcessServer or a ServerProcess, which sends its admin token) or
 `server.with_token(token)` (another token, or None for none)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
-from tests.support.server_process import Caller, ServerProcess
+from tests.support.server_process import Caller, ServerCommon
 
-Target = ServerProcess | Caller
+Target = ServerCommon | Caller
 
 OPERATION_FIELDS = """
     id kind status done progress stage createdAt startedAt finishedAt requestedBy dismissed

@@ -7,6 +7,7 @@ nothing. The expiry is inside the signed payload, so each link carries its own l
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from dataclasses import dataclass
@@ -64,7 +65,8 @@ class DownloadSigner:
                 f"expiresInSeconds must be between 1 and {self.max_expiry_seconds}",
                 field="expiresInSeconds",
             )
-        expires = int(self._clock.time()) + expires_in_seconds
+        # Rounded up: rounded down, a link asked for at x.999 would lose almost a second.
+        expires = math.ceil(self._clock.time()) + expires_in_seconds
         token = self._serializer.dumps([copy.file_name, copy.fingerprint, expires])
         return token, datetime.fromtimestamp(expires, UTC)
 

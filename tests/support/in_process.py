@@ -8,6 +8,7 @@ process of its own (SIGKILL, signals, memory, the start-up output) uses ServerPr
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,17 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from server.app import create_app
 from server.config import Settings
+from server.domain.tokens import Role, parse_duration
 from tests.support.server_process import FreshDatabase, ServerCommon, free_port
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when it is installed, as uvicorn's loop="auto" picks; else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 class ExplicitSettings(Settings):
@@ -44,22 +55,39 @@ def settings_from(env: dict[str, str]) -> Settings:
 
 
 class TestClock:
-    """The real wall clock plus an offset that `advance` grows: time passes at once."""
+    """The real wall clock plus an offset that `advance` grows: time passes at once.
+    `freeze` stops it at a given instant (advance still moves it), `thaw` lets it run on."""
 
     __test__ = False  # not a test class, despite its name
 
     def __init__(self) -> None:
         self._offset_ns = 0
+        self._frozen_ns: int | None = None
         self._lock = threading.Lock()
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward, as if `seconds` had passed."""
         with self._lock:
             self._offset_ns += int(seconds * 1e9)
+            if self._frozen_ns is not None:
+                self._frozen_ns += int(seconds * 1e9)
+
+    def freeze(self, at: float) -> None:
+        """Stop the clock at `at` (seconds since the epoch, not before its present)."""
+        with self._lock:
+            self._frozen_ns = int(at * 1e9)
+
+    def thaw(self) -> None:
+        """Let the clock run on from where it stands."""
+        with self._lock:
+            if self._frozen_ns is not None:
+                self._offset_ns = max(self._offset_ns, self._frozen_ns - time.time_ns())
+                self._frozen_ns = None
 
     def time_ns(self) -> int:
-        """time.time_ns() plus the offset."""
-        return time.time_ns() + self._offset_ns
+        """time.time_ns() plus the offset, or the frozen instant."""
+        frozen = self._frozen_ns
+        return frozen if frozen is not None else time.time_ns() + self._offset_ns
 
     def time(self) -> float:
         """time.time() plus the offset."""
@@ -79,6 +107,8 @@ class InProcessServer(ServerCommon):
     # The first admin token, handed over by the server when it makes it (never printed).
     token: str | None = None
     _server: uvicorn.Server | None = None
+    _app: Any = None
+    _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _failure: BaseException | None = None
 
@@ -120,7 +150,7 @@ class InProcessServer(ServerCommon):
             )
         )
         self._failure = None
-        self._server = server
+        self._server, self._app = server, app
         self._thread = threading.Thread(target=self._serve, args=(server,), name=f"server-{self.port}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -134,10 +164,30 @@ class InProcessServer(ServerCommon):
         return self
 
     def _serve(self, server: uvicorn.Server) -> None:
+        # The loop uvicorn would pick (uvloop when installed), owned here so that
+        # create_token can hand the server work from the test's thread.
+        loop = new_event_loop()
+        self._loop = loop
         try:
-            server.run()
+            loop.run_until_complete(server.serve())
         except BaseException as error:  # reported by start(), or by stop() as a failed exit
             self._failure = error
+        finally:
+            loop.close()
+
+    def create_token(self, name: str, role: str, *extra: str) -> str:
+        """A new API token, made as `backups token create` makes it (created by "cli"), by the
+        running server's own token service: a CLI start-up per token cost seconds under load."""
+        if self._server is None or not self._server.started or self._loop is None:
+            return super().create_token(name, role, *extra)
+        options = dict(zip(extra[::2], extra[1::2], strict=True))
+        if set(options) - {"--expires-in"}:
+            raise ValueError(f"create_token takes only --expires-in, not {extra}")
+        expires_in = parse_duration(options["--expires-in"]) if "--expires-in" in options else None
+        access = self._app.state.backend.services.access
+        made = access.create(name=name, role=Role(role), expires_in=expires_in, created_by="cli")
+        _, secret = asyncio.run_coroutine_threadsafe(made, self._loop).result(30)
+        return secret
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """A graceful stop, as uvicorn does on SIGTERM; 0 when it went cleanly."""

@@ -110,7 +110,7 @@ async def test_expired_link_is_gone(exported) -> None:
     proc, copy = exported
     url = await link(proc, copy["id"], seconds=1)
     assert httpx.get(url).status_code == 200
-    proc.clock.advance(1.2)  # the server's clock: the link's second is over
+    proc.clock.advance(2.1)  # on the server's clock, past the second asked plus the rounding up
     response = httpx.get(url)
     assert response.status_code == 410 and "expired" in response.text
 

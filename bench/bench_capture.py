@@ -19,6 +19,7 @@ from bench.sources import has_directory_sources, tree_server_env
 from bench.workloads import Tree, large_tree
 
 MB = 1024 * 1024
+UNCHANGED_TARGET = "faster than restic; <= max(1.5 s, 1/4 of the first); stored bytes grow < 1 MB"
 
 
 def folder_size(path: Path) -> int:
@@ -100,7 +101,7 @@ def run(ctx: BenchContext) -> list[Row]:
                 note="this server has no directory source yet")
             for p, t in [
                 ("first restore point of the 1 GiB tree", "faster than restic; <= 1.5x tar"),
-                ("restore point of the unchanged tree", "faster than restic; stored bytes grow < 1 MB"),
+                ("restore point of the unchanged tree", UNCHANGED_TARGET),
             ]
         ]
     tree = large_tree()
@@ -162,8 +163,11 @@ def run(ctx: BenchContext) -> list[Row]:
             peers=f"restic (second run) {restic2:.2f} s, repository grew {median(runs.restic_second_growth) / MB:.2f} MB",
             ratio=f"{second / restic2:.2f}x restic",
             memory="(above)",
-            target="faster than restic; stored bytes grow < 1 MB",
-            met=second < restic2 and stored < MB,
+            target=UNCHANGED_TARGET,
+            # The second condition was an assertion in tests/api/test_sources.py (an unchanged
+            # 2 GiB file re-captured in under a quarter of the first capture's time): speed
+            # is measured here, where the machine is quiet, not in the functional tests.
+            met=second < restic2 and stored < MB and second <= max(1.5, first / 4),
             note=(
                 "nothing new is stored: the hash cache answers for unchanged files, and the manifest "
                 "is stored once and shared, so the same tree again adds one restore point row (the "

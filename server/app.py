@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -31,9 +31,10 @@ from server.api.multipart_map import BadMultipart, place_files
 from server.api.schema import build_schema
 from server.api.websocket import TokenCheckingHandler
 from server.backend import Backend
+from server.clock import SYSTEM_CLOCK, Clock
 from server.config import Settings
 from server.gc_tuning import freeze_long_lived
-from server.notices import check_auth_mode
+from server.notices import check_auth_mode, first_token_notice
 from server.web.health import health
 from server.web.limits import RequestLimits
 from server.web.slow_clients import BodyTimeout
@@ -157,8 +158,18 @@ class FastBackupsGraphQL(BackupsGraphQL):
         return self._encode(data)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health."""
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    on_first_token: Callable[[str, Settings], None] = first_token_notice,
+    own_process: bool = True,
+) -> Starlette:
+    """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health.
+
+    The keywords are for a test server run inside the test's process: its clock, where the
+    first admin token goes, and `own_process=False`, which leaves the garbage collector of
+    a process the server does not own alone."""
     check_auth_mode(settings)
     schema = build_schema(
         max_depth=settings.max_query_depth,
@@ -182,8 +193,9 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.backend = await Backend.open(settings)
-        freeze_long_lived()  # the services just opened live as long as the server
+        app.state.backend = await Backend.open(settings, clock=clock, on_first_token=on_first_token)
+        if own_process:
+            freeze_long_lived()  # the services just opened live as long as the server
         try:
             yield
         finally:

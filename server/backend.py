@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api.context import Services
+from server.clock import SYSTEM_CLOCK, Clock, utc_now
 from server.config import Settings
 from server.domain.access import AccessService
 from server.domain.apply import ApplyService
@@ -61,8 +62,17 @@ class Backend:
     download: Callable[[Request], Awaitable[Response]]
 
     @classmethod
-    async def open(cls, settings: Settings) -> Backend:
-        """Migrate the database, seed it, recover from a previous run, start the runner."""
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        on_first_token: Callable[[str, Settings], None] = first_token_notice,
+    ) -> Backend:
+        """Migrate the database, seed it, recover from a previous run, start the runner.
+
+        `clock` and `on_first_token` are what a test server in the test's own process swaps:
+        a clock it moves forward, and a hook that hands it the first admin token."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.resolved_local_copies_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
@@ -86,7 +96,11 @@ class Backend:
         )
         sources = SourceCatalog(
             build_sources(
-                specs, db=db, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir
+                specs,
+                db=db,
+                data_dir=settings.data_dir,
+                local_copies_dir=settings.resolved_local_copies_dir,
+                clock=clock,
             )
         )
         restore_points = RestorePointService(
@@ -143,16 +157,18 @@ class Backend:
             if settings.secret_key
             else await asyncio.to_thread(load_or_create_secret, settings.data_dir)
         )
-        access = AccessService(db, active_cache_seconds=min(1.0, settings.auth_recheck_seconds / 2))
+        access = AccessService(
+            db, clock=lambda: utc_now(clock), active_cache_seconds=min(1.0, settings.auth_recheck_seconds / 2)
+        )
         if settings.auth_enabled and (first_token := await access.create_first_admin()):
             log.warning("no API tokens existed: created the admin token 'admin' (shown once on stderr)")
-            first_token_notice(first_token, settings)
+            on_first_token(first_token, settings)
         services = Services(
             restore_points=restore_points,
             settings=settings_store,
             runner=runner,
             local_copies=local_copies,
-            downloads=DownloadSigner(secret, max_expiry_seconds=settings.max_download_expiry_seconds),
+            downloads=DownloadSigner(secret, max_expiry_seconds=settings.max_download_expiry_seconds, clock=clock),
             max_page_size=settings.max_page_size,
             sources=sources,
             public_url=settings.public_url,

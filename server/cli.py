@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from server import token_cli
 from server.config import Settings, SettingsError, load_settings
@@ -45,7 +46,6 @@ def _run(settings: Settings) -> int:
     from server.app import create_app
     from server.gc_tuning import tune_for_serving
     from server.notices import AuthModeError
-    from server.web.slow_clients import header_timeout_protocol
 
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -56,24 +56,29 @@ def _run(settings: Settings) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     tune_for_serving()
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
+    uvicorn.run(app, log_level=settings.log_level, **uvicorn_options(settings))
+    return 0
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves the app (bar logging): `backups serve` and the test servers alike."""
+    from server.web.slow_clients import header_timeout_protocol
+
+    return {
+        "host": settings.host,
+        "port": settings.port,
         # Strawberry sends no pings on graphql-transport-ws; uvicorn's keep dead peers out.
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
+        "ws_ping_interval": 20,
+        "ws_ping_timeout": 20,
         # Messages are small JSON: compressing each for every subscriber cost more CPU than
         # it saved bytes (a thousand followers of one log, per line).
-        ws_per_message_deflate=False,
-        timeout_graceful_shutdown=15,
+        "ws_per_message_deflate": False,
+        "timeout_graceful_shutdown": 15,
         # A websocket message is a GraphQL request too: the same limit as an HTTP body.
-        ws_max_size=settings.max_request_bytes,
+        "ws_max_size": settings.max_request_bytes,
         # uvicorn has no limit on how long a request's headers may take: this protocol adds one.
-        http=header_timeout_protocol(settings.header_timeout_seconds),
-    )
-    return 0
+        "http": header_timeout_protocol(settings.header_timeout_seconds),
+    }
 
 
 def _serve_options(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""Fixtures: real servers in subprocesses, each with its own data folder and database."""
+"""Fixtures: real servers, in this process (InProcessServer) or in a subprocess (ServerProcess),
+each with its own data folder and database."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.in_process import InProcessServer
 from tests.support.server_process import TEST_DATABASE_URL, ServerProcess
 
 
@@ -15,18 +17,18 @@ def pytest_report_header() -> str:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
     """One shared server for tests that do not depend on a clean slate."""
-    proc = ServerProcess(data_dir=tmp_path_factory.mktemp("shared") / "data").start()
+    proc = InProcessServer(data_dir=tmp_path_factory.mktemp("shared") / "data").start()
     yield proc
     proc.close()
 
 
 @pytest.fixture(scope="session")
-def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
     """A server whose operations pause after each item (BACKUPS_TEST_ENTRY_DELAY), so a
     test can watch and cancel them mid-run."""
-    proc = ServerProcess(
+    proc = InProcessServer(
         data_dir=tmp_path_factory.mktemp("slow") / "data",
         env_overrides={"BACKUPS_TEST_ENTRY_DELAY": "0.25"},
     ).start()
@@ -35,8 +37,24 @@ def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 
 
 @pytest.fixture
-def make_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Build servers of the test's own (not yet started); all are stopped afterwards."""
+def make_server(tmp_path: Path) -> Iterator[Callable[..., InProcessServer]]:
+    """Build in-process servers of the test's own (not yet started); all are stopped afterwards."""
+    made: list[InProcessServer] = []
+
+    def make(name: str = "data", **env: str) -> InProcessServer:
+        proc = InProcessServer(data_dir=tmp_path / name, env_overrides=env)
+        made.append(proc)
+        return proc
+
+    yield make
+    for proc in made:
+        proc.close()
+
+
+@pytest.fixture
+def make_server_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Build servers in subprocesses of the test's own (not yet started), for tests that kill
+    the server, send it signals, measure its memory or read what it prints at start-up."""
     made: list[ServerProcess] = []
 
     def make(name: str = "data", **env: str) -> ServerProcess:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import strawberry
 from strawberry.file_uploads import Upload
 
@@ -90,5 +92,10 @@ class LocalCopyMutations:
         if stream is None:  # a plain JSON value where the multipart spec puts a file
             message = "file must be sent as a file part of a GraphQL multipart request"
             return LocalCopyPayload(local_copy=None, user_errors=[UserError.from_domain(InvalidInput(message, field="file"))])
-        copy, errors = await attempt(lambda: services.local_copies.upload(stream, getattr(file, "filename", None)))
+        try:
+            copy, errors = await attempt(lambda: services.local_copies.upload(stream, getattr(file, "filename", None)))
+        finally:
+            # Strawberry leaves the multipart form open: its spooled temp file is ours to close,
+            # or it lingers until garbage collection (an unclosed-file ResourceWarning).
+            await asyncio.to_thread(stream.close)
         return LocalCopyPayload(local_copy=LocalCopy.from_domain(copy) if copy else None, user_errors=errors)

@@ -21,7 +21,6 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from server.domain.capture_items import SMALL_ITEM, Stored, store_one
-from server.domain.errors import OperationFailed
 from server.domain.manifests import manifest_digests
 from server.domain.models import EntryKind, ManifestEntry
 from server.operations.live import OperationContext

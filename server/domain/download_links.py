@@ -8,14 +8,15 @@ nothing. The expiry is inside the signed payload, so each link carries its own l
 from __future__ import annotations
 
 import contextlib
+import math
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from server.clock import SYSTEM_CLOCK, Clock
 from server.domain.errors import InvalidInput
 from server.domain.models import LocalCopy
 from server.storage.durability import write_atomic
@@ -50,9 +51,10 @@ def load_or_create_secret(data_dir: Path) -> str:
 
 
 class DownloadSigner:
-    def __init__(self, secret_key: str, *, max_expiry_seconds: int) -> None:
+    def __init__(self, secret_key: str, *, max_expiry_seconds: int, clock: Clock = SYSTEM_CLOCK) -> None:
         self._serializer = URLSafeSerializer(secret_key, salt=SALT)
         self.max_expiry_seconds = max_expiry_seconds
+        self._clock = clock
 
     def sign(self, copy: LocalCopy, expires_in_seconds: int) -> tuple[str, datetime]:
         """A token for this version of the copy, valid for `expires_in_seconds`."""
@@ -61,7 +63,8 @@ class DownloadSigner:
                 f"expiresInSeconds must be between 1 and {self.max_expiry_seconds}",
                 field="expiresInSeconds",
             )
-        expires = int(time.time()) + expires_in_seconds
+        # Rounded up: rounded down, a link asked for at x.999 would lose almost a second.
+        expires = math.ceil(self._clock.time()) + expires_in_seconds
         token = self._serializer.dumps([copy.file_name, copy.fingerprint, expires])
         return token, datetime.fromtimestamp(expires, UTC)
 
@@ -73,6 +76,6 @@ class DownloadSigner:
             raise LinkInvalid from None
         if not isinstance(file_name, str) or not isinstance(fingerprint, str) or not isinstance(expires, int):
             raise LinkInvalid
-        if time.time() >= expires:
+        if self._clock.time() >= expires:
             raise LinkExpired
         return DownloadGrant(file_name, fingerprint, datetime.fromtimestamp(expires, UTC))

@@ -13,13 +13,13 @@ import contextlib
 import io
 import os
 import stat
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
+from server.clock import SYSTEM_CLOCK, Clock
 from server.domain.errors import OperationErrorCode, OperationFailed
 from server.domain.models import EntryKind, ManifestEntry
 from server.sources.base import ItemChanged, OpenBlob, SnapshotItem, SourceInfo
@@ -46,6 +46,7 @@ class DirectorySource:
         verify: str = "fast",
         cache: HashCache | None = None,
         protected: Protected = (),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.name = name
         # Resolved when the config was read: a link on it now was put there since, and is
@@ -55,6 +56,7 @@ class DirectorySource:
         self.filter = PathFilter(include, exclude)
         self.full_verify = verify == "full"
         self._cache = None if self.full_verify else cache
+        self._clock = clock  # the racy window is measured on it (a test moves it forward)
 
     async def describe(self) -> SourceInfo:
         return await asyncio.to_thread(self._describe)
@@ -80,7 +82,7 @@ class DirectorySource:
         written; the folder is untouched until `commit`. Blocking: call it in a thread."""
         root = self.path
         check_root(self.name, root, self.protected, missing_ok=True)
-        started_ns = time.time_ns()
+        started_ns = self._clock.time_ns()
         # Files the hash cache vouches for are kept, not rewritten (tree_reuse.py); with
         # `verify = "full"` there is no cache, and every file is written from the store.
         live = LiveFiles(root, self._cache.known(str(root))) if self._cache else None
@@ -178,7 +180,7 @@ class DirectorySource:
 
     def _snapshot(self) -> list[SnapshotItem]:
         # Taken before the walk: a file changed after this moment is never cached as hashed.
-        started_ns = time.time_ns()
+        started_ns = self._clock.time_ns()
         root, root_id = self._root()
         managed = self._walk(root)
         self._same_root(root_id)
@@ -232,7 +234,7 @@ class DirectorySource:
     def _refresh(self, path: str, absolute: str, root_id: RootId) -> SnapshotItem:
         """The file again, from a new stat, after it changed while it was read (its root
         checked again first: never read through a link put there since)."""
-        stat_ns = time.time_ns()
+        stat_ns = self._clock.time_ns()
         self._same_root(root_id)
         info = os.lstat(absolute)
         if not stat.S_ISREG(info.st_mode):

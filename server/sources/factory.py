@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from server.clock import SYSTEM_CLOCK, Clock
 from server.sources.base import Source
 from server.sources.config_file import (
     DatabaseSpec,
@@ -20,7 +21,12 @@ from server.storage.database import Database
 
 
 def build_sources(
-    specs: Sequence[SourceSpec], *, db: Database, data_dir: Path, local_copies_dir: Path | None = None
+    specs: Sequence[SourceSpec],
+    *,
+    db: Database,
+    data_dir: Path,
+    local_copies_dir: Path | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> list[Source]:
     """One Source per spec; directory sources share the hash cache in the data folder, and
     refuse, at every use, a root that overlaps it or the local copies folder."""
@@ -36,7 +42,7 @@ def build_sources(
             sources.append(
                 DirectorySource(
                     spec.name, spec.path, include=spec.include, exclude=spec.exclude,
-                    verify=spec.verify, cache=cache, protected=protected,
+                    verify=spec.verify, cache=cache, protected=protected, clock=clock,
                 )
             )
         elif isinstance(spec, DatabaseSpec):

@@ -15,7 +15,14 @@ from gql.transport.exceptions import TransportConnectionFailed, TransportQueryEr
 from websockets.exceptions import ConnectionClosed
 
 from tests.support import raw_ws
-from tests.support.api import OPERATION_FIELDS, create_and_wait, execute, execute_errors, subscribe
+from tests.support.api import (
+    OPERATION_FIELDS,
+    create_and_wait,
+    execute,
+    execute_errors,
+    subscribe,
+    wait_for_change_listeners,
+)
 from tests.support.server_process import ROOT, ServerProcess
 
 ME = "{ me { name role expiresAt } }"
@@ -27,8 +34,8 @@ def codes(errors: list[dict]) -> list[str]:
     return [e["extensions"]["code"] for e in errors]
 
 
-async def test_first_start_prints_an_admin_token_once(make_server) -> None:
-    proc = make_server().start()
+async def test_first_start_prints_an_admin_token_once(make_server_process) -> None:
+    proc = make_server_process().start()
     log = proc.log_path.read_text()
     assert proc.token is not None and proc.token.startswith("bk_") and len(proc.token) == 46
     assert log.count(proc.token) == 1
@@ -124,6 +131,8 @@ async def test_a_revoked_or_expiring_token_ends_its_running_subscriptions(make_s
     async with raw_ws.opened(proc) as ws:
         assert (await raw_ws.init(ws, raw_ws.bearer_payload(expiring)))["type"] == "connection_ack"
         await raw_ws.start(ws, "1", "subscription { operationsChanged { id } }")
+        await wait_for_change_listeners(proc, 1)  # running, waiting for changes
+        proc.clock.advance(3.5)  # past the token's expiry, on the server's clock
         assert await raw_ws.close_code(ws, timeout=10) == 4403
     # The server let go of the subscription.
     health = httpx.get(f"{proc.url}/health", headers={"Authorization": f"Bearer {proc.token}"}).json()
@@ -247,8 +256,8 @@ async def test_auth_off_is_refused_beyond_loopback(tmp_path) -> None:
     assert not (tmp_path / "data").exists()
 
 
-async def test_auth_off_on_loopback_is_loud_and_open(make_server) -> None:
-    proc = make_server(BACKUPS_AUTH="off").start()
+async def test_auth_off_on_loopback_is_loud_and_open(make_server_process) -> None:
+    proc = make_server_process(BACKUPS_AUTH="off").start()
     assert proc.token is None  # no first token is made
     assert (await execute(proc, ME))["me"] == {"name": None, "role": "ADMIN", "expiresAt": None}
     final = await create_and_wait(proc, "nobody in particular")

@@ -5,7 +5,6 @@ called here too, with dummy arguments, and must answer exactly as its role says.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from server.api.permissions import MINIMUM_ROLE
 from server.api.schema import schema
 from server.domain.tokens import Role
 from tests.support import raw_ws
+from tests.support.in_process import InProcessServer
 from tests.support.operations_for_fields import FieldCall, every_root_field
 from tests.support.server_process import ServerProcess
 
@@ -28,9 +28,8 @@ AUTH_CODES = {"UNAUTHENTICATED", "FORBIDDEN"}
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict[str, str | None]]]:
     """A server with a token of each kind."""
-    proc = ServerProcess(data_dir=tmp_path_factory.mktemp("roles") / "data").start()
+    proc = InProcessServer(data_dir=tmp_path_factory.mktemp("roles") / "data").start()
     expired = proc.create_token("matrix-expired", "admin", "--expires-in", "1s")
-    expired_at = time.monotonic() + 1
     tokens: dict[str, str | None] = {
         "none": None,
         "bad": "bk_" + "A" * 43,
@@ -41,7 +40,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
         "revoked": proc.create_token("matrix-revoked", "admin"),
     }
     proc.cli("token", "revoke", "matrix-revoked")
-    time.sleep(max(0.0, expired_at - time.monotonic()) + 0.2)
+    proc.clock.advance(1.2)  # past the expiry, on the server's clock
     yield proc, tokens
     proc.close()
 

@@ -14,6 +14,7 @@ from tests.support.api import (
     subscribe,
     update_settings,
     wait_for_operation,
+    wait_until,
 )
 from tests.support.apply import (
     apply,
@@ -131,7 +132,7 @@ async def test_exclusive_while_applying(make_server) -> None:
                 return
 
     watcher = asyncio.ensure_future(watch_system())
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: states)  # the subscription runs: it sent the state it started in
     op = await start_apply(proc, base["id"])
     await wait_for_log(proc, op["id"], "Started.")
 

@@ -71,8 +71,8 @@ async def check_finished(proc: ServerProcess, op_id: str, paused_at: int) -> dic
 
 @pytest.mark.slow
 @pytest.mark.parametrize("step", ["verify", "safety", "applying", "applied:settings", "restart", "finish"])
-async def test_killed_at_each_step(make_server, step: str) -> None:
-    proc = make_server(BACKUPS_TEST_PAUSE_AT=step).start()
+async def test_killed_at_each_step(make_server_process, step: str) -> None:
+    proc = make_server_process(BACKUPS_TEST_PAUSE_AT=step).start()
     new_state, old_state, point, old_fingerprint = await prepare(proc)
     points_before = await restore_points(proc)
     op = await start_apply(proc, point["id"])
@@ -99,10 +99,10 @@ async def test_killed_at_each_step(make_server, step: str) -> None:
 
 
 @pytest.mark.slow
-async def test_killed_while_rolling_back(make_server) -> None:
+async def test_killed_while_rolling_back(make_server_process) -> None:
     """A source failed (test-only BACKUPS_TEST_FAIL_AT), and the server dies during the
     rollback: the next start finishes the rollback."""
-    proc = make_server(BACKUPS_TEST_FAIL_AT="applied:settings", BACKUPS_TEST_PAUSE_AT="rollback").start()
+    proc = make_server_process(BACKUPS_TEST_FAIL_AT="applied:settings", BACKUPS_TEST_PAUSE_AT="rollback").start()
     _, old_state, point, _ = await prepare(proc)
     op = await start_apply(proc, point["id"])
     paused_at = await wait_for_pause(proc, op["id"])
@@ -115,10 +115,10 @@ async def test_killed_while_rolling_back(make_server) -> None:
 
 
 @pytest.mark.slow
-async def test_graceful_stop_mid_apply_finishes_at_next_start(make_server) -> None:
+async def test_graceful_stop_mid_apply_finishes_at_next_start(make_server_process) -> None:
     """SIGTERM (a service manager's restart) past the point of no return: the operation is
     left to the next start, which rolls forward."""
-    proc = make_server(BACKUPS_TEST_PAUSE_AT="applied:settings").start()
+    proc = make_server_process(BACKUPS_TEST_PAUSE_AT="applied:settings").start()
     new_state, _, point, _ = await prepare(proc)
     op = await start_apply(proc, point["id"])
     paused_at = await wait_for_pause(proc, op["id"])
@@ -132,12 +132,12 @@ async def test_graceful_stop_mid_apply_finishes_at_next_start(make_server) -> No
 
 
 @pytest.mark.slow
-async def test_restart_command_that_kills_this_server(make_server, tmp_path) -> None:
+async def test_restart_command_that_kills_this_server(make_server_process, tmp_path) -> None:
     """The restart command restarts this very server (here: SIGKILL to its parent). The
     next start finishes the apply and does not run the command a second time."""
     runs = tmp_path / "restart-runs"
     command = f'echo ran >> "{runs}"; echo "stopping the server"; sleep 0.1; kill -KILL $PPID; sleep 5'
-    proc = make_server(BACKUPS_RESTART_COMMAND=command).start()
+    proc = make_server_process(BACKUPS_RESTART_COMMAND=command).start()
     new_state, _, point, _ = await prepare(proc)
     op = await start_apply(proc, point["id"])
     seen: list[dict] = []
@@ -169,11 +169,11 @@ async def test_restart_command_that_kills_this_server(make_server, tmp_path) -> 
 
 
 @pytest.mark.slow
-async def test_the_safety_restore_point_cannot_be_deleted_while_the_apply_runs(make_server) -> None:
+async def test_the_safety_restore_point_cannot_be_deleted_while_the_apply_runs(make_server_process) -> None:
     """It is the way back: deleting it mid-apply is refused (BUSY), before and after a restart
     that resumes the apply; once the apply has ended it is an ordinary restore point."""
     delete = "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code message } } }"
-    proc = make_server(BACKUPS_TEST_PAUSE_AT="applied:settings").start()
+    proc = make_server_process(BACKUPS_TEST_PAUSE_AT="applied:settings").start()
     new_state, _, point, _ = await prepare(proc)
     op = await start_apply(proc, point["id"])
     await wait_for_pause(proc, op["id"])

@@ -95,7 +95,7 @@ async def test_files_the_folder_already_holds_are_kept_and_the_next_capture_read
     make_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     server, site = folder_server(make_server, tmp_path)
-    await asyncio.sleep(2.2)  # past the hash cache's racy window: files hashed now are remembered
+    server.clock.advance(2.2)  # past the hash cache's racy window: files hashed now are remembered
     point = (await create_and_wait(server, "base"))["restorePoint"]
     tree = tree_state(site)
     logo_inode = (site / "media" / "logo.bin").stat().st_ino
@@ -124,11 +124,11 @@ async def test_files_the_folder_already_holds_are_kept_and_the_next_capture_read
 
 
 async def test_a_staged_tree_left_by_a_killed_server_is_removed_at_the_next_start(
-    make_server: Callable[..., ServerProcess], tmp_path: Path
+    make_server_process: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     """Killed after staging, before anything changed: the resumed apply fails as it should,
     and the staged copy beside the folder is taken away then, not at some later apply."""
-    server, site = folder_server(make_server, tmp_path)
+    server, site = folder_server(make_server_process, tmp_path)
     point_id = (await create_and_wait(server, "base"))["restorePoint"]["id"]
     (site / "conf.d" / "main.yaml").write_text("listen: 8080\n")
     tree = tree_state(site)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import os
 import threading
 import time
@@ -21,6 +22,7 @@ from server.storage.content_store import ContentStore
 from server.storage.local_copy_folder import fingerprint
 from server.storage.local_copy_format import write_local_copy
 from tests.support.api import create_and_wait, execute, wait_for_operation
+from tests.support.in_process import InProcessServer
 from tests.support.server_process import ServerProcess
 
 LINK = """mutation($id: ID!, $seconds: Int) { createDownloadUrl(localCopyId: $id, expiresInSeconds: $seconds) {
@@ -28,8 +30,8 @@ LINK = """mutation($id: ID!, $seconds: Int) { createDownloadUrl(localCopyId: $id
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict]]:
-    proc = ServerProcess(data_dir=tmp_path_factory.mktemp("downloads") / "data").start()
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProcessServer, dict]]:
+    proc = InProcessServer(data_dir=tmp_path_factory.mktemp("downloads") / "data").start()
 
     async def prepare() -> dict:
         final = await create_and_wait(proc, "to download")
@@ -108,9 +110,25 @@ async def test_expired_link_is_gone(exported) -> None:
     proc, copy = exported
     url = await link(proc, copy["id"], seconds=1)
     assert httpx.get(url).status_code == 200
-    await asyncio.sleep(1.2)
+    proc.clock.advance(2.1)  # on the server's clock, past the second asked plus the rounding up
     response = httpx.get(url)
     assert response.status_code == 410 and "expired" in response.text
+
+
+async def test_link_lives_at_least_as_long_as_asked(exported) -> None:
+    """Asked at the end of a second (x.999), a 1-second link still opens half a second later:
+    its expiry is not rounded down into the same second. Then it expires."""
+    proc, copy = exported
+    proc.clock.freeze(math.floor(proc.clock.time()) + 1.999)
+    try:
+        url = await link(proc, copy["id"], seconds=1)
+        proc.clock.advance(0.5)
+        assert httpx.get(url).status_code == 200
+        proc.clock.advance(1.6)
+        response = httpx.get(url)
+        assert response.status_code == 410 and "expired" in response.text
+    finally:
+        proc.clock.thaw()
 
 
 async def test_link_never_leaves_the_folder_even_when_signed(exported) -> None:
@@ -187,8 +205,9 @@ class _RandomStream:
         return os.urandom(count)
 
 
-async def test_large_download_keeps_server_memory_flat(exported, tmp_path: Path) -> None:
-    proc, _ = exported
+async def test_large_download_keeps_server_memory_flat(make_server_process, tmp_path: Path) -> None:
+    # Memory is measured on a server process of its own: an in-process one shares the test's.
+    proc = make_server_process().start()
     target = proc.data_dir / "local-copies" / "big.zip"
     expected = await asyncio.to_thread(write_big_copy, target, 200 * 1024 * 1024, tmp_path / "scratch")
     listed = {c["fileName"]: c["id"] for c in (await execute(proc, "{ localCopies { id fileName } }"))["localCopies"]}

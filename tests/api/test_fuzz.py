@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,10 +121,10 @@ def fuzz(proc: ServerProcess, mode: GenerationMode, headers: dict[str, str]) -> 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
 def test_fuzz_with_an_admin_token(fuzzed: ServerProcess, mode: GenerationMode) -> None:
-    started = time.monotonic()
+    # No timing assert here (it was `< 60 s`): pytest-timeout (120 s) bounds the run, and how
+    # fast the server answers is the bench's (bench/bench_query.py).
     found = fuzz(fuzzed, mode, auth_headers(fuzzed))
     assert found == [], "\n".join(found[:20])
-    assert time.monotonic() - started < 60
     assert httpx.get(f"{fuzzed.url}/health").status_code == 200
     assert fuzzed.process is not None and fuzzed.process.poll() is None
     assert "Traceback" not in fuzzed.log_path.read_text()

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support import raw_ws
 from tests.support.api import auth_headers
+from tests.support.in_process import InProcessServer
 from tests.support.server_process import ServerProcess
 
 
@@ -58,7 +59,7 @@ async def test_multipart_requests_need_an_authorization_header(server: ServerPro
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory):
-    proc = ServerProcess(
+    proc = InProcessServer(
         data_dir=tmp_path_factory.mktemp("limits") / "data",
         env_overrides={"BACKUPS_MAX_REQUEST_BYTES": "4096", "BACKUPS_MAX_SUBSCRIPTIONS_PER_CONNECTION": "2"},
     ).start()

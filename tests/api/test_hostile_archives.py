@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.api import create_and_wait, execute, wait_for_operation
 from tests.support.archives import Member, Parts, build, patch_header, take_apart
+from tests.support.in_process import InProcessServer
 from tests.support.server_process import ServerProcess
 
 LIMITS = {
@@ -33,7 +34,7 @@ def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S
     """A server with small import limits, and a valid copy it exported."""
     import asyncio
 
-    proc = ServerProcess(data_dir=tmp_path_factory.mktemp("hostile") / "data", env_overrides=LIMITS).start()
+    proc = InProcessServer(data_dir=tmp_path_factory.mktemp("hostile") / "data", env_overrides=LIMITS).start()
 
     async def prepare() -> Path:
         final = await create_and_wait(proc, "the original")

@@ -11,11 +11,13 @@ from gql import Client, GraphQLRequest
 from tests.support.api import (
     OPERATION_FIELDS,
     auth_headers,
+    change_listeners,
     create_and_wait,
     create_restore_point,
     execute,
     subscribe,
     update_settings,
+    wait_for_change_listeners,
     wait_for_operation,
     ws_transport,
 )
@@ -147,8 +149,8 @@ async def _interrupted_after(proc: ServerProcess, stop) -> None:
     assert not list((proc.data_dir / "blobs" / "tmp").iterdir())
 
 
-async def test_server_killed_mid_operation_shows_interrupted(make_server) -> None:
-    proc = make_server(BACKUPS_TEST_ENTRY_DELAY="0.3").start()
+async def test_server_killed_mid_operation_shows_interrupted(make_server_process) -> None:
+    proc = make_server_process(BACKUPS_TEST_ENTRY_DELAY="0.3").start()
     await _interrupted_after(proc, proc.kill)
     assert blob_files(proc) == set()  # the start-up sweep removed what the dead run wrote
 
@@ -162,6 +164,7 @@ async def test_disconnecting_subscribers_leave_nothing_behind(slow_server: Serve
     health = f"{slow_server.url}/health"
     baseline = httpx.get(health, headers=auth_headers(slow_server)).json()
     op = await create_restore_point(slow_server, "watched then dropped")
+    all_registered = asyncio.Event()
 
     async def watch_and_drop() -> None:
         transport = ws_transport(slow_server)
@@ -170,13 +173,17 @@ async def test_disconnecting_subscribers_leave_nothing_behind(slow_server: Serve
             await anext(progress)
             changes = session.subscribe(GraphQLRequest("subscription { operationsChanged { id } }"))
             task = asyncio.ensure_future(anext(changes))
-            await asyncio.sleep(0.5)
+            await all_registered.wait()  # all five are live on the server when they go
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await progress.aclose()
             # The connection closes here, with the subscriptions still live on the server.
 
-    await asyncio.gather(*(watch_and_drop() for _ in range(5)))
+    async def when_registered() -> None:
+        await wait_for_change_listeners(slow_server, baseline["operations"]["changeListeners"] + 5)
+        all_registered.set()
+
+    await asyncio.gather(when_registered(), *(watch_and_drop() for _ in range(5)))
     await wait_for_operation(slow_server, op["id"])
 
     for _ in range(100):
@@ -197,8 +204,9 @@ async def test_operations_changed_reports_lifecycle(server: ServerProcess) -> No
             if event["operationsChanged"]["dismissed"]:
                 return
 
+    before = await change_listeners(server)
     listener = asyncio.ensure_future(listen())
-    await asyncio.sleep(0.5)  # let the subscription start
+    await wait_for_change_listeners(server, before + 1)  # the subscription is registered
     final = await create_and_wait(server, "announced")
     await execute(server, "mutation($id: ID!) { dismissOperation(id: $id) { userErrors { code } } }", id=final["id"])
     await asyncio.wait_for(listener, 20)

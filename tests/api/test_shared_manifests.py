@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -35,8 +34,9 @@ def folder_server(make_server: Callable[..., ServerProcess], tmp_path: Path) -> 
         (site / name).write_bytes(content)
     config = tmp_path / "backups.toml"
     config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n')
-    time.sleep(2.2)  # past the hash cache's racy window, so the second capture reads nothing
-    return make_server(BACKUPS_CONFIG=str(config)).start()
+    server = make_server(BACKUPS_CONFIG=str(config)).start()
+    server.clock.advance(2.2)  # past the hash cache's racy window, so the second capture reads nothing
+    return server
 
 
 def blob_files(server: ServerProcess) -> set[str]:

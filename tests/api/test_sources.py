@@ -27,6 +27,7 @@ from tests.support.api import (
     execute,
     wait_for_operation,
 )
+from tests.support.in_process import InProcessServer
 from tests.support.server_process import ROOT, ServerProcess
 
 SOURCES = "{ sources { name kind location reachable sizeBytes detail problem } }"
@@ -62,9 +63,13 @@ def entries_of(data: dict[str, Any], source: str) -> list[ManifestEntry]:
     ]
 
 
-def age() -> None:
-    """Wait out the hash cache's racy window (files changed in the last 2 s are re-read)."""
-    time.sleep(2.2)
+def age(server: InProcessServer | ServerProcess) -> None:
+    """Get past the hash cache's racy window (files changed in the last 2 s are re-read): an
+    in-process server's clock moves on at once; a subprocess's only by waiting."""
+    if isinstance(server, InProcessServer):
+        server.clock.advance(2.2)
+    else:
+        time.sleep(2.2)
 
 
 async def test_sources_query_reports_each_source(make_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
@@ -110,7 +115,7 @@ async def test_stored_bytes_grow_only_by_what_changed(make_server: Callable[...,
     (site / "app.yaml").write_text("volume: 3\n")
     path = config(tmp_path, 'name = "settings"\nkind = "settings"', f'name = "site"\nkind = "directory"\npath = "{site}"')
     server = make_server(BACKUPS_CONFIG=str(path)).start()
-    age()
+    age(server)
 
     first = await point(server, await create_and_wait(server, "first"))
     tree = sum(e["sizeBytes"] for e in first["entries"] if e["source"] == "site")
@@ -131,8 +136,8 @@ async def test_stored_bytes_grow_only_by_what_changed(make_server: Callable[...,
 
 
 @pytest.mark.slow
-async def test_big_file_streams_in_constant_memory_and_unchanged_recapture_is_fast(
-    make_server: Callable[..., ServerProcess], tmp_path: Path
+async def test_big_file_streams_in_constant_memory_and_unchanged_recapture_reads_nothing(
+    make_server_process: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     """A 2 GiB file (sparse on disk, 2 GiB to read and store) is captured without the
     server's memory growing with it; capturing it again unchanged reads nothing."""
@@ -143,28 +148,25 @@ async def test_big_file_streams_in_constant_memory_and_unchanged_recapture_is_fa
         out.write(b"unique header")
         out.truncate(size)
     path = config(tmp_path, f'name = "site"\nkind = "directory"\npath = "{site}"')
-    server = make_server(BACKUPS_CONFIG=str(path)).start()
-    age()
+    server = make_server_process(BACKUPS_CONFIG=str(path)).start()  # its own process: memory is measured
+    age(server)
     baseline = server.memory_bytes()
 
     op = await create_restore_point(server, "big")
     peak = baseline
-    started = time.monotonic()
     while (await execute(server, "query($id: ID!) { operation(id: $id) { done } }", id=op["id"]))["operation"]["done"] is False:
         peak = max(peak, server.memory_bytes())
         await asyncio.sleep(0.05)
-    first_seconds = time.monotonic() - started
     final = await wait_for_operation(server, op["id"])
     assert final["status"] == "SUCCEEDED", final
     assert (await point(server, final))["storedBytes"] == size
     assert peak - baseline < 64 * MiB, f"memory grew by {(peak - baseline) / MiB:.0f} MiB"
 
-    started = time.monotonic()
     again = await create_and_wait(server, "again")
-    second_seconds = time.monotonic() - started
     assert (await point(server, again))["storedBytes"] == 0
     assert "1 unchanged items reused without being read again." in await log_lines(server, again["id"])
-    assert second_seconds < max(1.5, first_seconds / 4), (first_seconds, second_seconds)
+    # How fast the unchanged re-capture is, is a bench target (bench/bench_capture.py, the
+    # unchanged tree's row): timing asserts in a functional test fail when the machine is busy.
 
 
 @pytest.mark.parametrize(

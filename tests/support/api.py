@@ -1,22 +1,23 @@
 """Talk to the server as clients do: gql over HTTP for queries, websockets for subscriptions.
 
-Every helper takes a server (a ServerProcess, which sends its admin token) or
+Every helper takes a server (an InProcessServer or a ServerProcess, which sends its admin token) or
 `server.with_token(token)` (another token, or None for none)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 from gql import Client, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
-from tests.support.server_process import Caller, ServerProcess
+from tests.support.server_process import Caller, ServerCommon
 
-Target = ServerProcess | Caller
+Target = ServerCommon | Caller
 
 OPERATION_FIELDS = """
     id kind status done progress stage createdAt startedAt finishedAt requestedBy dismissed
@@ -111,3 +112,29 @@ async def update_settings(server: Target, module: str, values: Any) -> dict[str,
         values=values,
     )
     return data["updateSettings"]
+
+
+async def wait_until(condition: Callable[[], Any], timeout: float = 10, interval: float = 0.02) -> Any:
+    """Poll `condition` until it returns something true (returned), instead of a fixed sleep."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (result := condition()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not true within {timeout} s: {condition}")
+        await asyncio.sleep(interval)
+    return result
+
+
+async def change_listeners(server: Target) -> int:
+    """How many operationsChanged subscriptions the server holds now (from /health)."""
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{server.url}/health", headers=auth_headers(server))
+    return response.json()["operations"]["changeListeners"]
+
+
+async def wait_for_change_listeners(server: Target, at_least: int, timeout: float = 10) -> None:
+    """Wait until the server has registered at least this many operationsChanged subscriptions."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (count := await change_listeners(server)) < at_least:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{count} operationsChanged subscriptions after {timeout} s, wanted {at_least}")
+        await asyncio.sleep(0.02)

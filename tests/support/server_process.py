@@ -55,17 +55,14 @@ class FreshDatabase:
             self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-@dataclass
-class ServerProcess:
-    """A running server; `stop`, `kill` and `start` act on its process by id."""
+class ServerCommon:
+    """What both kinds of test server offer: addresses, the CLI on their data, other tokens."""
 
     data_dir: Path
-    env_overrides: dict[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    database: FreshDatabase | None = None
-    # The admin token the first start printed; the test helpers send it unless told otherwise.
-    token: str | None = None
+    env_overrides: dict[str, str]
+    port: int
+    database: FreshDatabase | None
+    token: str | None
 
     @property
     def url(self) -> str:
@@ -79,24 +76,59 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
-    @property
-    def log_path(self) -> Path:
-        return self.data_dir.parent / f"{self.data_dir.name}-server.log"
+    def fresh_database(self) -> FreshDatabase:
+        """This server's database, made on first use."""
+        if self.database is None:
+            self.database = FreshDatabase(self.data_dir)
+        return self.database
 
     @property
     def env(self) -> dict[str, str]:
         """The environment the server runs with (and `backups token` needs, to find its database)."""
-        if self.database is None:
-            self.database = FreshDatabase(self.data_dir)
         return {
             **os.environ,
             "BACKUPS_DATA_DIR": str(self.data_dir),
-            "BACKUPS_DATABASE_URL": self.database.url,
+            "BACKUPS_DATABASE_URL": self.fresh_database().url,
             "BACKUPS_HOST": "127.0.0.1",
             "BACKUPS_PORT": str(self.port),
             "BACKUPS_LOG_LEVEL": "warning",
             **self.env_overrides,
         }
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `python -m server ARGS` against this server's data folder and database."""
+        result = subprocess.run(
+            [sys.executable, "-m", "server", *args],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"`backups {' '.join(args)}` failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    def create_token(self, name: str, role: str, *extra: str) -> str:
+        """A new API token made with `backups token create`."""
+        return self.cli("token", "create", "--name", name, "--role", role, *extra).stdout.strip()
+
+    def with_token(self, token: str | None) -> Caller:
+        """This server as seen with another token (None: with none); accepted by every helper."""
+        return Caller(self, token)
+
+
+@dataclass
+class ServerProcess(ServerCommon):
+    """A running server in a subprocess; `stop`, `kill` and `start` act on its process by id."""
+
+    data_dir: Path
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    database: FreshDatabase | None = None
+    # The admin token the first start printed; the test helpers send it unless told otherwise.
+    token: str | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}-server.log"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         env = self.env
@@ -117,24 +149,6 @@ class ServerProcess:
                 if found := FIRST_TOKEN.search(output.read().decode(errors="replace")):
                     self.token = found[1]
         return self
-
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run `python -m server ARGS` against this server's data folder and database."""
-        result = subprocess.run(
-            [sys.executable, "-m", "server", *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(f"`backups {' '.join(args)}` failed ({result.returncode}):\n{result.stderr}")
-        return result
-
-    def create_token(self, name: str, role: str, *extra: str) -> str:
-        """A new API token made with `backups token create`."""
-        return self.cli("token", "create", "--name", name, "--role", role, *extra).stdout.strip()
-
-    def with_token(self, token: str | None) -> Caller:
-        """This server as seen with another token (None: with none); accepted by every helper."""
-        return Caller(self, token)
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -181,7 +195,7 @@ class ServerProcess:
 class Caller:
     """A server and the token to call it with: what tests/support/api.py helpers talk to."""
 
-    server: ServerProcess
+    server: ServerCommon
     token: str | None
 
     @property

@@ -80,12 +80,16 @@ class BackupsGraphQL(GraphQL[Context, None]):
             form_data = await request.get_form_data()
         except ValueError as error:
             raise HTTPException(400, "Unable to parse the multipart body") from error
-        fields = [form_data.form.get(name, "{}") for name in ("operations", "map")]
-        operations, files_map = [self.parse_json(v) if isinstance(v, str | bytes) else v for v in fields]
         try:
+            fields = [form_data.form.get(name, "{}") for name in ("operations", "map")]
+            operations, files_map = [self.parse_json(v) if isinstance(v, str | bytes) else v for v in fields]
             return place_files(operations, files_map, form_data.files)
         except BadMultipart as error:
+            await _close_files(form_data.files)
             raise HTTPException(400, str(error)) from error
+        except BaseException:
+            await _close_files(form_data.files)  # a refused request keeps no spooled upload open
+            raise
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)  # its JSONDecodeError is json's, which Strawberry catches
@@ -148,6 +152,12 @@ async def download(request: Request) -> Response:
     backend: Backend = request.app.state.backend
     return await backend.download(request)
 
+
+
+async def _close_files(form: Any) -> None:
+    """Close a refused request's spooled uploads (Starlette's FormData closes its files)."""
+    if callable(close := getattr(form, "close", None)):
+        await close()
 
 class FastBackupsGraphQL(BackupsGraphQL):
     """On the fast path: a subscription event shared by many subscribers is encoded once."""

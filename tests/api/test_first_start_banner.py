@@ -9,8 +9,8 @@ import subprocess
 from tests.support.server_process import ROOT
 
 
-def test_the_printed_token_command_works_as_printed(make_server) -> None:
-    server = make_server(PATH="/usr/local/bin:/usr/bin:/bin")  # no venv on PATH, as after `make run`
+def test_the_printed_token_command_works_as_printed(make_server_process) -> None:
+    server = make_server_process(PATH="/usr/local/bin:/usr/bin:/bin")  # no venv on PATH, as after `make run`
     server.start()
     banner = server.log_path.read_text()
     found = re.search(r"Lost this one\? On this machine: (.+) token create --name admin2 --role admin", banner)

@@ -251,7 +251,7 @@ async def test_by_default_only_the_same_origin_is_allowed(server: ServerProcess)
     assert await handshake_status(server, None) == 101
 
 
-def test_a_malformed_origin_setting_stops_the_server_with_a_clear_line(make_server) -> None:
-    proc = make_server(BACKUPS_ALLOWED_ORIGINS="http://localhost:5173/app")
+def test_a_malformed_origin_setting_stops_the_server_with_a_clear_line(make_server_process) -> None:
+    proc = make_server_process(BACKUPS_ALLOWED_ORIGINS="http://localhost:5173/app")
     with pytest.raises(RuntimeError, match="is not an origin: write scheme://host"):
         proc.start(timeout=20)

@@ -160,11 +160,11 @@ def stored_status(database: Path, op_id: str) -> str:
 
 @sqlite_only
 async def test_end_that_cannot_be_stored_is_shown_and_stored_once_there_is_room(
-    small_disk, make_server, tmp_path: Path
+    small_disk, make_server_process, tmp_path: Path
 ) -> None:
     disk = small_disk("data")
     # The ZIP goes elsewhere, so the export itself succeeds while only the database is full.
-    proc = make_server("data", BACKUPS_LOCAL_COPIES_DIR=str(tmp_path / "copies")).start()
+    proc = make_server_process("data", BACKUPS_LOCAL_COPIES_DIR=str(tmp_path / "copies")).start()
     database = disk.path / "backups.db"
     point = (await create_and_wait(proc, "exported"))["restorePoint"]["id"]
     proc.stop()

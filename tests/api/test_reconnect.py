@@ -19,14 +19,14 @@ def sequences(output: str) -> list[int]:
     return [int(line.split()[0]) for line in output.splitlines() if line.strip()]
 
 
-async def test_the_log_helper_resumes_after_a_restart_without_gaps_or_duplicates(make_server, tmp_path: Path) -> None:
+async def test_the_log_helper_resumes_after_a_restart_without_gaps_or_duplicates(make_server_process, tmp_path: Path) -> None:
     folder = tmp_path / "site"
     folder.mkdir()
     for index in range(40):
         (folder / f"file-{index:02}.txt").write_text(f"content {index}\n")
     config = tmp_path / "sources.toml"
     config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{folder}"\n')
-    server = make_server(BACKUPS_CONFIG=str(config), BACKUPS_TEST_ENTRY_DELAY="0.1").start()
+    server = make_server_process(BACKUPS_CONFIG=str(config), BACKUPS_TEST_ENTRY_DELAY="0.1").start()
     op = await create_restore_point(server, "followed")
     helper = subprocess.Popen(
         [sys.executable, str(HELPER), op["id"], "--url", server.graphql_url, "--token", server.token or ""],

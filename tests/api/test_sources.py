@@ -245,7 +245,7 @@ async def test_folder_and_postgres_back_up_through_the_api_and_apply_back(
 @pytest.mark.parametrize("how", ["env", "flag"])
 def test_bad_config_file_stops_the_server_with_one_clear_line(tmp_path: Path, how: str) -> None:
     path = config(tmp_path, 'name = "site"\nkind = "directory"\npath = "/srv/site"\nexlude = ["*.tmp"]')
-    env = {**os.environ, "BACKUPS_DATA_DIR": str(tmp_path / "data"), "BACKUPS_PORT": "0"}
+    env = {**os.environ, "BACKUPS_DATA_DIR": str(tmp_path / "data"), "BACKUPS_PORT": "9"}  # never bound
     args = [sys.executable, "-m", "server", "serve"]
     if how == "env":
         env["BACKUPS_CONFIG"] = str(path)

@@ -28,7 +28,7 @@ from bench.workloads import large_tree
 APPLY = """mutation($id: ID!, $confirm: String!) { applyRestorePoint(restorePointId: $id, confirm: $confirm,
     createSafetyRestorePoint: false) { operation { id } userErrors { message } } }"""
 TARGET = "apply the 1 GiB tree"
-RACY_SECONDS = 2.5  # server/sources/hash_cache.py RACY_NS, and a little more
+RACY_SECONDS = 2.5  # server/sources/directory/hash_cache.py RACY_NS, and a little more
 
 
 def has_apply() -> bool:

@@ -8,10 +8,10 @@ import json
 import sys
 from datetime import UTC, datetime
 
-from server.config import Settings
-from server.domain.access import AccessService
-from server.domain.errors import DomainError
-from server.domain.tokens import ApiToken, Role, parse_duration
+from server.config.environment import ServerConfig
+from server.model.errors import DomainError
+from server.model.tokens import ApiToken, Role, parse_duration
+from server.services.access import AccessService
 from server.storage.database import Database
 
 
@@ -32,7 +32,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke.add_argument("token", metavar="NAME-or-ID")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: ServerConfig) -> int:
     """Run a `token` subcommand; returns the exit code."""
     try:
         return asyncio.run(_run(args, settings))
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
 
 
-async def _run(args: argparse.Namespace, settings: Settings) -> int:
+async def _run(args: argparse.Namespace, settings: ServerConfig) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     try:

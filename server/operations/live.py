@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from server.domain.models import LogEntry, LogLevel, Operation, OperationError, OperationStatus
+from server.model.records import LogEntry, LogLevel, Operation, OperationError, OperationStatus
 from server.operations.holds import Held, Hold, HoldRegistry
 from server.operations.signal import Signal
 

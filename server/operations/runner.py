@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from server.domain.errors import Busy, InvalidInput, NotFound, OperationErrorCode, OperationFailed, StorageFull
-from server.domain.ids import is_well_formed, new_id
-from server.domain.models import (
+from server.model.errors import Busy, InvalidInput, NotFound, OperationErrorCode, OperationFailed, StorageFull
+from server.model.ids import is_well_formed, new_id
+from server.model.records import (
     LogLevel,
     Operation,
     OperationError,

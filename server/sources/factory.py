@@ -6,17 +6,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from server.clock import SYSTEM_CLOCK, Clock
-from server.sources.base import Source
-from server.sources.config_file import (
+from server.config.sources_file import (
     DatabaseSpec,
     DirectorySpec,
     SettingsSpec,
     SourceSpec,
 )
-from server.sources.database_source import DatabaseSource
-from server.sources.directory_source import DirectorySource
-from server.sources.hash_cache import HashCache
-from server.sources.settings_source import SettingsSource
+from server.sources.base import Source
+from server.sources.database.source import DatabaseSource
+from server.sources.directory.hash_cache import HashCache
+from server.sources.directory.source import DirectorySource
+from server.sources.settings.source import SettingsSource
 from server.storage.database import Database
 
 

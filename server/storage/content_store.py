@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from server.domain.names import is_sha256
+from server.model.names import is_sha256
 from server.storage.durability import flush_files, start_writeback, write_all
 
 CHUNK_SIZE = 1024 * 1024

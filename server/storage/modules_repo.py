@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.domain.models import Module
+from server.model.records import Module
 from server.storage.tables import ModuleRow
 
 

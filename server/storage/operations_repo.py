@@ -10,8 +10,8 @@ from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.domain.errors import OperationErrorCode
-from server.domain.models import (
+from server.model.errors import OperationErrorCode
+from server.model.records import (
     LogEntry,
     LogLevel,
     Operation,

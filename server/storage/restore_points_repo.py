@@ -1,6 +1,6 @@
 """Restore point metadata and manifests in the database.
 
-A manifest is stored once, under its id (see server/domain/manifests.py), and every restore
+A manifest is stored once, under its id (see server/model/manifests.py), and every restore
 point with the same entries refers to it: re-capturing an unchanged source adds one row.
 A manifest, and with it the hold on its blobs, goes when its last restore point goes.
 """
@@ -13,7 +13,7 @@ from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.domain.models import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointOrigin
+from server.model.records import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointOrigin
 from server.storage.cursors import encode_cursor, newest_first
 from server.storage.tables import EntryRow, ManifestRow, RestorePointRow
 

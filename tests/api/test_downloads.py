@@ -16,11 +16,11 @@ import httpx
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from server.domain.download_links import SALT
-from server.domain.models import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
+from server.model.download_links import SALT
+from server.model.records import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
 from server.storage.content_store import ContentStore
-from server.storage.local_copy_folder import fingerprint
-from server.storage.local_copy_format import write_local_copy
+from server.storage.local_copy.folder import fingerprint
+from server.storage.local_copy.format import write_local_copy
 from tests.support.api import create_and_wait, execute, wait_for_operation
 from tests.support.in_process import InProcessServer
 from tests.support.server_process import ServerProcess

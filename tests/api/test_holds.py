@@ -27,7 +27,7 @@ from gql import Client, FileVar, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
 from sqlalchemy import create_engine, text
 
-from server.domain.manifests import manifest_id
+from server.model.manifests import manifest_id
 from tests.support.api import auth_headers, create_and_wait, execute, update_settings, wait_for_operation
 from tests.support.apply import apply
 from tests.support.server_process import ServerProcess
@@ -172,8 +172,8 @@ async def test_import_racing_delete_of_the_local_copy(racer: ServerProcess) -> N
 
 def big_copy(path: Path, size: int) -> None:
     """A valid local copy of `size` random bytes, written as the export writes one."""
-    from server.domain.models import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
-    from server.storage.local_copy_format import write_local_copy
+    from server.model.records import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
+    from server.storage.local_copy.format import write_local_copy
 
     data = os.urandom(size)  # incompressible: the file is as large as its content
     digest = hashlib.sha256(data).hexdigest()
@@ -282,7 +282,7 @@ async def test_upload_racing_delete_of_its_name(racer: ServerProcess, tmp_path: 
     point = await fresh_point(racer)
     carried = tmp_path / "carried.zip"
     shutil.copy(folder(racer) / (await exported_copy(racer, point["id"]))["fileName"], carried)
-    from server.storage.local_copy_folder import copy_id
+    from server.storage.local_copy.folder import copy_id
 
     for turn in range(LOOPS):
         name = f"upload-race-{turn}.zip"

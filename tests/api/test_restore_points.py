@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, text
 
-from server.domain.manifests import manifest_id
+from server.model.manifests import manifest_id
 from tests.support.api import (
     OPERATION_FIELDS,
     create_and_wait,

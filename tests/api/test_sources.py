@@ -17,9 +17,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from server.domain.models import EntryKind, ManifestEntry
-from server.sources.database_source import DatabaseSource
-from server.sources.directory_source import DirectorySource
+from server.model.records import EntryKind, ManifestEntry
+from server.sources.database.source import DatabaseSource
+from server.sources.directory.source import DirectorySource
 from server.storage.content_store import ContentStore
 from tests.support.api import (
     create_and_wait,

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from server.domain.ids import new_id
+from server.model.ids import new_id
 from tests.support.api import OPERATION_FIELDS, execute, subscribe
 from tests.support.server_process import ServerProcess
 
@@ -107,8 +107,8 @@ def module_bytes(settings: dict[str, Any]) -> bytes:
 def plant_restore_point(server: ServerProcess, files: dict[tuple[str, str], bytes], label: str = "planted") -> str:
     """Put a restore point straight into the server's content store and database, as an
     import would, holding `files` ({(source, path): content}); returns its id."""
-    from server.domain.manifests import manifest_checksum, manifest_id
-    from server.domain.models import EntryKind, ManifestEntry
+    from server.model.manifests import manifest_checksum, manifest_id
+    from server.model.records import EntryKind, ManifestEntry
 
     entries = []
     for (source, path), content in files.items():

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from server.domain.models import EntryKind, ManifestEntry
-from server.storage.local_copy_format import MANIFEST_NAME, ArchiveLimits, member_name
+from server.model.records import EntryKind, ManifestEntry
+from server.storage.local_copy.format import MANIFEST_NAME, ArchiveLimits, member_name
 
 REGULAR = (stat.S_IFREG | 0o644) << 16
 DIRECTORY = (stat.S_IFDIR | 0o755) << 16 | 0x10

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.models import EntryKind, ManifestEntry, OperationError
+from server.model.records import EntryKind, ManifestEntry, OperationError
 from server.storage.apply_journal import (
     ApplyJournal,
     ApplyPhase,

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.apply_plan import make_plan
-from server.domain.apply_stage import checked_when_staged, stage_sources
-from server.domain.errors import OperationFailed
-from server.domain.models import (
+from server.model.errors import OperationFailed
+from server.model.records import (
     EntryKind,
     ManifestEntry,
     Operation,
@@ -23,8 +21,10 @@ from server.domain.models import (
     RestorePointOrigin,
 )
 from server.operations.live import LiveOperation, OperationCancelled, OperationContext
+from server.services.apply.plan import make_plan
+from server.services.apply.stage import checked_when_staged, stage_sources
 from server.sources.base import OpenBlob
-from server.sources.directory_source import DirectorySource, StagedDirectory
+from server.sources.directory.source import DirectorySource, StagedDirectory
 from server.storage.content_store import ContentStore
 from tests.support.capture import capture
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 from graphql import GraphQLScalarType
 
 from server.api.schema import schema
 from server.api.types.operation import ErrorCodeField
-from server.domain import errors
+from server.model import errors
 
 BUILT_IN = {"String", "Int", "Float", "Boolean", "ID"}
 

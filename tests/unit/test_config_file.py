@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.sources.config_file import (
+from server.config.sources_file import (
     DEFAULT_SOURCES,
     ConfigError,
     DatabaseSpec,

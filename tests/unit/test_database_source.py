@@ -14,8 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from server.domain.errors import OperationFailed
-from server.sources.database_source import DatabaseSource
+from server.model.errors import OperationFailed
+from server.sources.database.source import DatabaseSource
 from server.storage.content_store import ContentStore
 from tests.support.capture import capture
 
@@ -165,11 +165,11 @@ async def test_a_table_outside_the_source_that_references_it_is_refused(
 
 async def test_missing_table_or_file_fails_naming_the_source(sqlite_db: Path, tmp_path: Path) -> None:
     with pytest.raises(OperationFailed, match="source 'app': table 'nope' does not exist") as raised:
-        await sqlite_source(sqlite_db, tmp_path, tables=["parent", "nope"]).snapshot()
+        await sqlite_source(sqlite_db, tmp_path, tables=["parent", "nope"]).capture()
     assert raised.value.code == "SOURCE_UNAVAILABLE"
     missing = sqlite_source(tmp_path / "gone.db", tmp_path)
     with pytest.raises(OperationFailed, match=r"source 'app': database .* is unreachable: database file .* does not exist"):
-        await missing.snapshot()
+        await missing.capture()
     assert not (tmp_path / "gone.db").exists()  # never created by looking
     info = await missing.describe()
     assert not info.reachable and "does not exist" in (info.problem or "")
@@ -300,7 +300,7 @@ async def test_postgres_snapshot_is_one_consistent_moment(pg_db: str, tmp_path: 
     try:
         await asyncio.sleep(0.2)
         for _ in range(3):
-            items = await source.snapshot()
+            items = await source.capture()
             total = 0
             for item in items:
                 assert item.open is not None
@@ -315,7 +315,7 @@ async def test_postgres_snapshot_is_one_consistent_moment(pg_db: str, tmp_path: 
 async def test_unreachable_postgres_fails_naming_the_source(tmp_path: Path) -> None:
     source = DatabaseSource("remote", "postgresql+psycopg://postgres@127.0.0.1:9/none", spool_dir=tmp_path)
     with pytest.raises(OperationFailed) as raised:
-        await source.snapshot()
+        await source.capture()
     assert raised.value.code == "SOURCE_UNAVAILABLE"
     assert raised.value.message.startswith(
         "source 'remote': database postgresql://postgres@127.0.0.1:9/none is unreachable: "
@@ -340,5 +340,5 @@ async def test_postgres_schema_option_and_a_missing_schema(pg_db: str, tmp_path:
 
     missing = DatabaseSource("app", pg_db, schema="nope", spool_dir=tmp_path / "spool")
     with pytest.raises(OperationFailed, match="source 'app': schema 'nope' does not exist"):
-        await missing.snapshot()
+        await missing.capture()
     assert (await missing.describe()).problem == "schema 'nope' does not exist"

@@ -19,10 +19,10 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from server.domain.errors import InvalidArchive
-from server.domain.models import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
+from server.model.errors import InvalidArchive
+from server.model.records import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
 from server.storage.content_store import ContentStore
-from server.storage.local_copy_format import (
+from server.storage.local_copy.format import (
     MANIFEST_NAME,
     ArchiveLimits,
     ContentMismatch,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
-from server.domain.manifests import manifest_checksum, manifest_digests, manifest_id
-from server.domain.models import EntryKind, ManifestEntry
+from server.model.manifests import manifest_checksum, manifest_digests, manifest_id
+from server.model.records import EntryKind, ManifestEntry
 
 WHEN = datetime(2026, 3, 4, 5, 6, 7, 891011, UTC)
 ENTRIES = [

@@ -15,8 +15,8 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, text
 
-from server.domain.manifests import manifest_id
-from server.domain.models import EntryKind, ManifestEntry
+from server.model.manifests import manifest_id
+from server.model.records import EntryKind, ManifestEntry
 from server.storage import restore_points_repo as repo
 from server.storage.database import MIGRATIONS, Database
 from server.storage.tables import metadata

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from server.domain.errors import StorageFull
+from server.model.errors import StorageFull
 from server.storage.database import Database
 from server.storage.full import database_full, files_full, is_storage_full
 

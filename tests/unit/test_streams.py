@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
-from server.domain.models import Operation, OperationKind, OperationStatus
+from server.model.records import Operation, OperationKind, OperationStatus
 from server.operations.live import LiveOperation
 from server.operations.streams import follow_operation
 

@@ -10,8 +10,8 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-from server.storage.parallel_deflate import compress_chunk, crc32, next_window
-from server.storage.zip_writer import DEFLATED, STORED, ZipWriter
+from server.storage.local_copy.parallel_deflate import compress_chunk, crc32, next_window
+from server.storage.local_copy.zip_writer import DEFLATED, STORED, ZipWriter
 
 WHEN = (2026, 3, 4, 5, 6, 8)
 REGULAR = (stat.S_IFREG | 0o640) << 16

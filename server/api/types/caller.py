@@ -5,7 +5,7 @@ from datetime import datetime
 import strawberry
 
 from server.api.context import Actor
-from server.domain import tokens
+from server.model import tokens
 
 strawberry.enum(
     tokens.Role,

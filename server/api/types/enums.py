@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from server.domain import models
+from server.model import records as models
 
 # strawberry.enum registers the class itself and returns it: the names below are the
 # domain's enums, so a type checker and the resolvers see one class, the schema its enum.

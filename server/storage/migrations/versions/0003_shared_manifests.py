@@ -88,7 +88,7 @@ def _move_entries_to_manifests(connection: sa.Connection) -> None:
 
 
 def _manifest_id(rows: Sequence[sa.Row[Any]]) -> str:
-    """server.domain.manifests.manifest_id over stored rows, frozen here as it was written:
+    """server.model.manifests.manifest_id over stored rows, frozen here as it was written:
     if that function changes later, old manifests are merely not shared with new ones."""
     content = [[row.source, row.path, row.kind, row.size, row.sha256, row.mode] for row in rows]
     checksum = _sha256(content)

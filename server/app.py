@@ -113,8 +113,15 @@ class BackupsGraphQL(GraphQL[Context, None]):
                 await note_refusal(context, token)
         return context
 
-    async def execute_operation(self, request: Request, request_adapter: Any, request_data: Any,
-                                context: Context, root_value: Any, sub_response: Response) -> Any:
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: Any,
+        context: Context,
+        root_value: Any,
+        sub_response: Response,
+    ) -> Any:
         # A request without a valid token is refused before its query is even parsed.
         if context.actor.is_anonymous:
             sub_response.status_code = 401
@@ -153,11 +160,11 @@ async def download(request: Request) -> Response:
     return await backend.download(request)
 
 
-
 async def _close_files(form: Any) -> None:
     """Close a refused request's spooled uploads (Starlette's FormData closes its files)."""
     if callable(close := getattr(form, "close", None)):
         await close()
+
 
 class FastBackupsGraphQL(BackupsGraphQL):
     """On the fast path: a subscription event shared by many subscribers is encoded once."""

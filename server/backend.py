@@ -180,9 +180,7 @@ class Backend:
             usage=StorageUsageReader(store, folder, restore_points.count),
         )
         download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir), runner.holds)
-        return cls(
-            settings=settings, db=db, store=store, runner=runner, services=services, download=download
-        )
+        return cls(settings=settings, db=db, store=store, runner=runner, services=services, download=download)
 
     async def close(self) -> None:
         await self.runner.stop()

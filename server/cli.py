@@ -47,9 +47,7 @@ def _run(settings: ServerConfig) -> int:
     from server.gc_tuning import tune_for_serving
     from server.notices import AuthModeError
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(settings)
     except AuthModeError as error:

@@ -80,7 +80,7 @@ def first_token_notice(secret: str, settings: ServerConfig) -> None:
             "Over websockets, put it in the connection_init payload:",
             '    {"authorization": "Bearer <token>"}   (or {"token": "<token>"})',
             "For example:  curl -H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' \\",
-            f"                   -d '{{\"query\": \"{{ me {{ name role }} }}\"}}' {url}",
+            f'                   -d \'{{"query": "{{ me {{ name role }} }}"}}\' {url}',
             "",
             "Make tokens for people and scripts with the smallest role they need:",
             f"    {backups} token create --name ci --role operator --expires-in 90d",

@@ -67,8 +67,9 @@ def unauthenticated(context: Context) -> ClientError:
             UNAUTHENTICATED,
         )
     if context.token_refusal == "expired":
-        return ClientError("The API token has expired: ask an admin for a new one (backups token create).",
-                           UNAUTHENTICATED)
+        return ClientError(
+            "The API token has expired: ask an admin for a new one (backups token create).", UNAUTHENTICATED
+        )
     if context.token_refusal == "revoked":
         return ClientError("The API token has been revoked.", UNAUTHENTICATED)
     return ClientError("The API token is not valid: this server knows no such token.", UNAUTHENTICATED)

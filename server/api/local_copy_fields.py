@@ -28,7 +28,9 @@ class LocalCopyPayload:
 
 @strawberry.type
 class LocalCopyQueries:
-    @strawberry.field(description="Every file in the local copies folder, newest first; copies that cannot be imported say why in `problem`.")
+    @strawberry.field(
+        description="Every file in the local copies folder, newest first; copies that cannot be imported say why in `problem`."
+    )
     async def local_copies(self, info: Info) -> list[LocalCopy]:
         return [LocalCopy.from_domain(c) for c in await info.context.services.local_copies.list()]
 
@@ -92,7 +94,9 @@ class LocalCopyMutations:
         stream = getattr(file, "file", None)
         if stream is None:  # a plain JSON value where the multipart spec puts a file
             message = "file must be sent as a file part of a GraphQL multipart request"
-            return LocalCopyPayload(local_copy=None, user_errors=[UserError.from_domain(InvalidInput(message, field="file"))])
+            return LocalCopyPayload(
+                local_copy=None, user_errors=[UserError.from_domain(InvalidInput(message, field="file"))]
+            )
         try:
             copy, errors = await attempt(lambda: services.local_copies.upload(stream, getattr(file, "filename", None)))
         finally:

@@ -22,9 +22,7 @@ class Mutation:
     ) -> OperationPayload:
         services, actor = info.context.services, info.context.actor
         op, errors = await attempt(
-            lambda: services.restore_points.start_create(
-                label=label, note=note, requested_by=actor.name
-            )
+            lambda: services.restore_points.start_create(label=label, note=note, requested_by=actor.name)
         )
         return OperationPayload.of(op, errors)
 
@@ -44,8 +42,7 @@ class Mutation:
         return DeletePayload(deleted_id=strawberry.ID(deleted) if deleted else None, user_errors=errors)
 
     @strawberry.mutation(
-        description="Merge `values` into a settings module (RFC 7386 merge patch: objects "
-        "merge, null removes a key)."
+        description="Merge `values` into a settings module (RFC 7386 merge patch: objects merge, null removes a key)."
     )
     async def update_settings(self, info: Info, module: str, values: JSON) -> ModulePayload:
         result, errors = await attempt(lambda: info.context.services.settings.update(module, values))

@@ -30,9 +30,7 @@ class Query:
     ) -> Connection[RestorePoint]:
         services = info.context.services
         try:
-            page = await services.restore_points.page(
-                first=page_size(first, services.max_page_size), after=after
-            )
+            page = await services.restore_points.page(first=page_size(first, services.max_page_size), after=after)
         except DomainError as error:
             raise to_client_error(error) from None
         return _restore_point_connection(page, after, services.restore_points.count)
@@ -42,9 +40,11 @@ class Query:
         point = await info.context.services.restore_points.get(str(id))
         return RestorePoint.from_domain(point) if point else None
 
-    @strawberry.field(description="Operations, newest first. Dismissed ones are left out of a list without a "
-                      "`status` filter unless `includeDismissed`; a `status` filter finds them either way. "
-                      "`createdAfter`/`createdBefore` (exclusive) bound createdAt.")
+    @strawberry.field(
+        description="Operations, newest first. Dismissed ones are left out of a list without a "
+        "`status` filter unless `includeDismissed`; a `status` filter finds them either way. "
+        "`createdAfter`/`createdBefore` (exclusive) bound createdAt."
+    )
     async def operations(
         self,
         info: Info,

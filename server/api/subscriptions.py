@@ -21,9 +21,7 @@ class Subscription:
         description="The operation's state at once, then after each change (progress is "
         "coalesced); completes after the final state."
     )
-    async def operation_progress(
-        self, info: Info, id: strawberry.ID
-    ) -> AsyncGenerator[Operation, None]:
+    async def operation_progress(self, info: Info, id: strawberry.ID) -> AsyncGenerator[Operation, None]:
         try:
             async for op in streams.follow_operation(info.context.services.runner, str(id)):
                 yield Operation.from_domain(op)
@@ -38,9 +36,7 @@ class Subscription:
         self, info: Info, id: strawberry.ID, after_sequence: int | None = 0
     ) -> AsyncGenerator[LogEntry, None]:
         try:
-            async for entry in streams.follow_log(
-                info.context.services.runner, str(id), max(after_sequence or 0, 0)
-            ):
+            async for entry in streams.follow_log(info.context.services.runner, str(id), max(after_sequence or 0, 0)):
                 yield _log_entry(entry)
         except DomainError as error:
             raise to_client_error(error) from None

@@ -134,7 +134,7 @@ def _directory(name: str, entry: dict[str, Any], base: Path, fail: Fail) -> Dire
             raise fail(str(error)) from None
     verify = entry.get("verify", "fast")
     if verify not in VERIFY_MODES:
-        raise fail(f"verify must be \"fast\" or \"full\" (got {verify!r})")
+        raise fail(f'verify must be "fast" or "full" (got {verify!r})')
     return DirectorySpec(
         name=name,
         path=path,
@@ -176,9 +176,7 @@ def _database(name: str, entry: dict[str, Any], base: Path, fail: Fail) -> Datab
             raise fail(f"table name {table!r} cannot be a file name in a restore point")
     if tables is not None and not tables:
         raise fail("tables is empty: leave it out to capture every table")
-    return DatabaseSpec(
-        name=name, url=url.render_as_string(hide_password=False), tables=tables, schema=schema
-    )
+    return DatabaseSpec(name=name, url=url.render_as_string(hide_password=False), tables=tables, schema=schema)
 
 
 def _strings(entry: dict[str, Any], key: str, fail: Fail) -> tuple[str, ...] | None:
@@ -202,9 +200,7 @@ def _check_together(specs: list[SourceSpec], where: str) -> None:
         raise ConfigError(f"{where}: only one settings source can be declared")
 
 
-def _check_folders(
-    specs: list[SourceSpec], where: str, data_dir: Path | None, local_copies_dir: Path | None
-) -> None:
+def _check_folders(specs: list[SourceSpec], where: str, data_dir: Path | None, local_copies_dir: Path | None) -> None:
     """Source folders, the data folder and the local copies folder: no two may overlap."""
     try:
         folders = [Folder(f"source {spec.name!r}", spec.path) for spec in specs if isinstance(spec, DirectorySpec)]

@@ -75,6 +75,8 @@ _RENAMED = {
     "CORRUPT_CONTENT": OperationErrorCode.CONTENT_DAMAGED,
     "RESTORE_POINT_DAMAGED": OperationErrorCode.CONTENT_DAMAGED,
 }
+
+
 class StorageFull(DomainError):
     """A write failed because the disk (or the database server) has no space left."""
 

@@ -96,9 +96,7 @@ def parse_duration(text: str) -> timedelta:
     """`90s`, `15m`, `12h`, `30d` or `2w` as a timedelta."""
     match = DURATION.fullmatch(text)
     if match is None:
-        raise InvalidInput(
-            f"{text!r} is not a duration such as 90s, 15m, 12h, 30d or 2w", field="expires_in"
-        )
+        raise InvalidInput(f"{text!r} is not a duration such as 90s, 15m, 12h, 30d or 2w", field="expires_in")
     amount, unit = int(match[1]), match[2]
     if amount == 0:
         raise InvalidInput("the expiry must be in the future", field="expires_in")

@@ -195,11 +195,14 @@ class LocalCopyService:
         manifest = reader.manifest
         meta = manifest.restore_point
         total = manifest.total_size
-        ctx.log(f"{copy.file_name}: restore point {meta['id']} \"{meta['label']}\", {len(manifest.entries)} items.")
+        ctx.log(f'{copy.file_name}: restore point {meta["id"]} "{meta["label"]}", {len(manifest.entries)} items.')
         try:
             await ctx.run_blocking(
                 lambda on_bytes, stop: reader.verify(on_bytes, stop),
-                total=total, start=0.02, end=0.45, stage="Verifying",
+                total=total,
+                start=0.02,
+                end=0.45,
+                stage="Verifying",
             )
         except InvalidArchive as error:
             raise OperationFailed(OperationErrorCode.INVALID_ARCHIVE, f"{copy.file_name}: {error.message}") from None

@@ -152,9 +152,7 @@ class RestorePointService:
         note_text = clean_note(note)
 
         async def job(ctx: OperationContext) -> None:
-            await self.capture(
-                ctx, label=label_text, note=note_text, origin=origin, created_by=requested_by
-            )
+            await self.capture(ctx, label=label_text, note=note_text, origin=origin, created_by=requested_by)
 
         return await self._runner.submit(
             OperationKind.CREATE_RESTORE_POINT,

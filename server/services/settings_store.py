@@ -101,9 +101,7 @@ class SettingsStore:
                         f"module {name!r} would nest more than {MAX_DOCUMENT_DEPTH} levels deep", field="values"
                     )
                 if len(json.dumps(merged)) > MAX_DOCUMENT_BYTES:
-                    raise InvalidInput(
-                        f"module {name!r} would exceed {MAX_DOCUMENT_BYTES} bytes", field="values"
-                    )
+                    raise InvalidInput(f"module {name!r} would exceed {MAX_DOCUMENT_BYTES} bytes", field="values")
                 return await repo.save_module(session, name, merged)
         finally:
             self._writes_in_flight -= 1

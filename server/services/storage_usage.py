@@ -19,7 +19,9 @@ class StorageUsage:
 
 
 class StorageUsageReader:
-    def __init__(self, store: ContentStore, folder: LocalCopyFolder, count_restore_points: Callable[[], Awaitable[int]]):
+    def __init__(
+        self, store: ContentStore, folder: LocalCopyFolder, count_restore_points: Callable[[], Awaitable[int]]
+    ):
         self._store = store
         self._folder = folder
         self._count_restore_points = count_restore_points

@@ -91,9 +91,7 @@ class SystemMonitor:
         for source in self._sources:
             items = await source.capture()
             digests = await asyncio.to_thread(_hash_items, items)
-            entries.extend(
-                manifest_entry(source, item, digest) for item, digest in zip(items, digests, strict=True)
-            )
+            entries.extend(manifest_entry(source, item, digest) for item, digest in zip(items, digests, strict=True))
         return entries
 
     async def fingerprint(self) -> str:

@@ -41,14 +41,23 @@ def build_sources(
         elif isinstance(spec, DirectorySpec):
             sources.append(
                 DirectorySource(
-                    spec.name, spec.path, include=spec.include, exclude=spec.exclude,
-                    verify=spec.verify, cache=cache, protected=protected, clock=clock,
+                    spec.name,
+                    spec.path,
+                    include=spec.include,
+                    exclude=spec.exclude,
+                    verify=spec.verify,
+                    cache=cache,
+                    protected=protected,
+                    clock=clock,
                 )
             )
         elif isinstance(spec, DatabaseSpec):
             sources.append(
                 DatabaseSource(
-                    spec.name, spec.url, tables=spec.tables, schema=spec.schema,
+                    spec.name,
+                    spec.url,
+                    tables=spec.tables,
+                    schema=spec.schema,
                     spool_dir=data_dir / "spool",
                 )
             )

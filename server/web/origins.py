@@ -16,8 +16,14 @@ from server.config.origins import parse_origin
 # What a page may send and read: the token header, JSON and multipart bodies, and the
 # headers of a download (its name, size, range and validator) and of a refusal.
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "Range", "If-None-Match", "If-Range"]
-EXPOSED_HEADERS = ["Content-Disposition", "Content-Length", "Content-Range", "Accept-Ranges", "ETag",
-                   "WWW-Authenticate"]
+EXPOSED_HEADERS = [
+    "Content-Disposition",
+    "Content-Length",
+    "Content-Range",
+    "Accept-Ranges",
+    "ETag",
+    "WWW-Authenticate",
+]
 
 
 def cors_middleware(allowed_origins: Sequence[str]) -> list[Middleware]:

@@ -36,11 +36,14 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProce
     async def prepare() -> dict:
         final = await create_and_wait(proc, "to download")
         data = await execute(
-            proc, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }",
+            proc,
+            "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }",
             id=final["restorePoint"]["id"],
         )
         done = await wait_for_operation(proc, data["exportRestorePoint"]["operation"]["id"])
-        state = await execute(proc, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }", id=done["id"])
+        state = await execute(
+            proc, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }", id=done["id"]
+        )
         return state["operation"]["localCopy"]
 
     copy = asyncio.run(prepare())
@@ -183,9 +186,17 @@ def write_big_copy(target: Path, size: int, scratch: Path) -> str:
     digest, length, _ = store.put_stream(_RandomStream(size))
     entry = ManifestEntry("directory", "media/show.mp4", EntryKind.FILE, length, digest, 0o644, None)
     point = RestorePoint(
-        id="rp_0000000000000000000000aa", label="big", note=None, origin=RestorePointOrigin.MANUAL,
-        created_at=datetime.now(UTC), created_by=None, size_bytes=length, stored_bytes=length, item_count=1,
-        checksum="0" * 64, server_version="test",
+        id="rp_0000000000000000000000aa",
+        label="big",
+        note=None,
+        origin=RestorePointOrigin.MANUAL,
+        created_at=datetime.now(UTC),
+        created_by=None,
+        size_bytes=length,
+        stored_bytes=length,
+        item_count=1,
+        checksum="0" * 64,
+        server_version="test",
     )
     write_local_copy(target, restore_point=point, entries=[entry], open_blob=store.open)
     hasher = hashlib.sha256()

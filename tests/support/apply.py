@@ -24,7 +24,9 @@ LOG = "subscription($id: ID!, $after: Int) { operationLog(id: $id, afterSequence
 SYSTEM = "{ system { state serverVersion configurationFingerprint operation { id status } } }"
 
 
-async def apply(server: ServerProcess, point_id: str, *, confirm: str | None = None, safety: bool | None = None) -> dict[str, Any]:
+async def apply(
+    server: ServerProcess, point_id: str, *, confirm: str | None = None, safety: bool | None = None
+) -> dict[str, Any]:
     """Call applyRestorePoint; returns its payload (operation, userErrors)."""
     variables: dict[str, Any] = {"id": point_id, "confirm": point_id if confirm is None else confirm}
     if safety is not None:
@@ -133,8 +135,14 @@ def plant_restore_point(server: ServerProcess, files: dict[tuple[str, str], byte
                             " size, sha256, mode, mtime) VALUES (:m, :pos, :source, :path, 'FILE', :size,"
                             " :sha, 420, NULL)"
                         ),
-                        {"m": manifest, "pos": position, "source": entry.source, "path": entry.path,
-                         "size": entry.size, "sha": entry.sha256},
+                        {
+                            "m": manifest,
+                            "pos": position,
+                            "source": entry.source,
+                            "path": entry.path,
+                            "size": entry.size,
+                            "sha": entry.sha256,
+                        },
                     )
             connection.execute(
                 text(

@@ -17,10 +17,19 @@ async def capture(source: Source, store: ContentStore) -> CaptureTally:
     manifest entries and counts. The blobs are left unpinned, as after a restore point."""
     items = await source.capture()
     op = Operation(
-        id="op_test", kind=OperationKind.CREATE_RESTORE_POINT, status=OperationStatus.RUNNING,
-        progress=0.0, stage=None, created_at=datetime.now(UTC), started_at=None,
-        finished_at=None, requested_by=None, dismissed=False, error=None,
-        restore_point_id=None, local_copy_id=None,
+        id="op_test",
+        kind=OperationKind.CREATE_RESTORE_POINT,
+        status=OperationStatus.RUNNING,
+        progress=0.0,
+        stage=None,
+        created_at=datetime.now(UTC),
+        started_at=None,
+        finished_at=None,
+        requested_by=None,
+        dismissed=False,
+        error=None,
+        restore_point_id=None,
+        local_copy_id=None,
     )
     ctx = OperationContext(LiveOperation(op=op), notify=lambda live: None)
     pinned: list[str] = []

@@ -18,9 +18,7 @@ from server.services.apply.plan import make_plan
 from server.services.restart import OutputLog
 from server.services.system import same_content
 
-POINT = RestorePoint(
-    "rp_1", "x", None, RestorePointOrigin.MANUAL, datetime.now(UTC), None, 0, 0, 0, "0" * 64, "test"
-)
+POINT = RestorePoint("rp_1", "x", None, RestorePointOrigin.MANUAL, datetime.now(UTC), None, 0, 0, 0, "0" * 64, "test")
 
 
 class NamedSource:

@@ -28,9 +28,7 @@ from server.sources.directory.source import DirectorySource, StagedDirectory
 from server.storage.content_store import ContentStore
 from tests.support.capture import capture
 
-POINT = RestorePoint(
-    "rp_1", "x", None, RestorePointOrigin.MANUAL, datetime.now(UTC), None, 0, 0, 0, "0" * 64, "test"
-)
+POINT = RestorePoint("rp_1", "x", None, RestorePointOrigin.MANUAL, datetime.now(UTC), None, 0, 0, 0, "0" * 64, "test")
 
 
 class SettingsLike:
@@ -49,10 +47,19 @@ def store(tmp_path: Path) -> ContentStore:
 
 def context() -> tuple[OperationContext, LiveOperation]:
     op = Operation(
-        id="op_test", kind=OperationKind.APPLY_RESTORE_POINT, status=OperationStatus.RUNNING,
-        progress=0.0, stage=None, created_at=datetime.now(UTC), started_at=None,
-        finished_at=None, requested_by=None, dismissed=False, error=None,
-        restore_point_id=None, local_copy_id=None,
+        id="op_test",
+        kind=OperationKind.APPLY_RESTORE_POINT,
+        status=OperationStatus.RUNNING,
+        progress=0.0,
+        stage=None,
+        created_at=datetime.now(UTC),
+        started_at=None,
+        finished_at=None,
+        requested_by=None,
+        dismissed=False,
+        error=None,
+        restore_point_id=None,
+        local_copy_id=None,
     )
     live = LiveOperation(op=op)
     return OperationContext(live, notify=lambda live: None), live

@@ -31,10 +31,19 @@ BIG = 3 * 1024 * 1024  # above SMALL_ITEM: hashed first, then stored
 
 def context() -> OperationContext:
     op = Operation(
-        id="op_test", kind=OperationKind.CREATE_RESTORE_POINT, status=OperationStatus.RUNNING,
-        progress=0.0, stage=None, created_at=datetime.now(UTC), started_at=None,
-        finished_at=None, requested_by=None, dismissed=False, error=None,
-        restore_point_id=None, local_copy_id=None,
+        id="op_test",
+        kind=OperationKind.CREATE_RESTORE_POINT,
+        status=OperationStatus.RUNNING,
+        progress=0.0,
+        stage=None,
+        created_at=datetime.now(UTC),
+        started_at=None,
+        finished_at=None,
+        requested_by=None,
+        dismissed=False,
+        error=None,
+        restore_point_id=None,
+        local_copy_id=None,
     )
     return OperationContext(LiveOperation(op=op), notify=lambda live: None)
 
@@ -143,7 +152,9 @@ def test_a_big_file_the_store_holds_is_hashed_not_copied_again(tmp_path: Path) -
     os.rmdir(store.root / "tmp")
     (store.root / "tmp").write_text("no temp file can be made in here\n")
 
-    tally = store_items(DirectorySource("site", site), list(asyncio.run(DirectorySource("site", site).capture())), store)
+    tally = store_items(
+        DirectorySource("site", site), list(asyncio.run(DirectorySource("site", site).capture())), store
+    )
 
     assert [e.sha256 for e in tally.entries] == [digest] and tally.stored_bytes == 0
     after = os.stat(store.path_of(digest))

@@ -42,6 +42,7 @@ def run_batch(store: ContentStore, items: list[CapturedItem], pinned: list[str],
         position += len(batch)
     return done
 
+
 def assert_stored_in_order(store: ContentStore, items: list[CapturedItem], batch: list, pinned: list[str]) -> None:  # type: ignore[type-arg]
     """Every item came back in its place, its blob holds its bytes, and each blob is pinned."""
     assert [entry.path for entry, _ in batch] == [i.path for i in items]
@@ -49,7 +50,6 @@ def assert_stored_in_order(store: ContentStore, items: list[CapturedItem], batch
         with store.open(digest) as blob:
             assert blob.read() == original.open().read()  # type: ignore[misc]
     assert sorted(pinned) == sorted(digest for _, digest in batch)
-
 
 
 def test_order_and_digests_are_kept(tmp_path: Path) -> None:

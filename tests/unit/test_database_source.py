@@ -90,18 +90,27 @@ async def test_table_files_are_human_readable_json_lines(sqlite_db: Path, tmp_pa
     header = json.loads(lines[0])
     assert header["table"] == "parent" and header["primaryKey"] == ["id"]
     assert header["columns"][:3] == [
-        {"name": "id", "type": "INTEGER"}, {"name": "name", "type": "TEXT"}, {"name": "photo", "type": "BLOB"},
+        {"name": "id", "type": "INTEGER"},
+        {"name": "name", "type": "TEXT"},
+        {"name": "photo", "type": "BLOB"},
     ]
     assert json.loads(lines[1]) == {
-        "id": 1, "name": "Ada ☕", "photo": {"$base64": "AP8Q"}, "score": 1.5, "active": 1,
-        "born": "1815-12-10", "prefs": '{"theme": "dark", "sizes": [1, 2]}',
+        "id": 1,
+        "name": "Ada ☕",
+        "photo": {"$base64": "AP8Q"},
+        "score": 1.5,
+        "active": 1,
+        "born": "1815-12-10",
+        "prefs": '{"theme": "dark", "sizes": [1, 2]}',
     }
     assert json.loads(lines[2])["score"] == {"$float": "Infinity"}
     assert "Ünïcode" in lines[3]  # not escaped: readable as it is
     assert len(lines) == 4
 
 
-async def test_unchanged_tables_are_reused_without_rereading(sqlite_db: Path, tmp_path: Path, store: ContentStore) -> None:
+async def test_unchanged_tables_are_reused_without_rereading(
+    sqlite_db: Path, tmp_path: Path, store: ContentStore
+) -> None:
     source = sqlite_source(sqlite_db, tmp_path)
     first = await capture(source, store)
     second = await capture(source, store)
@@ -142,7 +151,9 @@ async def test_sqlite_schema_mismatch_is_refused_before_anything_changes(
     assert sqlite3.connect(sqlite_db).execute("SELECT count(*) FROM child").fetchone() == current == (2,)
 
 
-async def test_only_the_chosen_tables_are_captured_and_replaced(sqlite_db: Path, tmp_path: Path, store: ContentStore) -> None:
+async def test_only_the_chosen_tables_are_captured_and_replaced(
+    sqlite_db: Path, tmp_path: Path, store: ContentStore
+) -> None:
     source = sqlite_source(sqlite_db, tmp_path, tables=["loose"])
     tally = await capture(source, store)
     assert [e.path for e in tally.entries] == ["loose.jsonl"]
@@ -168,7 +179,9 @@ async def test_missing_table_or_file_fails_naming_the_source(sqlite_db: Path, tm
         await sqlite_source(sqlite_db, tmp_path, tables=["parent", "nope"]).capture()
     assert raised.value.code == "SOURCE_UNAVAILABLE"
     missing = sqlite_source(tmp_path / "gone.db", tmp_path)
-    with pytest.raises(OperationFailed, match=r"source 'app': database .* is unreachable: database file .* does not exist"):
+    with pytest.raises(
+        OperationFailed, match=r"source 'app': database .* is unreachable: database file .* does not exist"
+    ):
         await missing.capture()
     assert not (tmp_path / "gone.db").exists()  # never created by looking
     info = await missing.describe()
@@ -258,7 +271,10 @@ async def test_postgres_schema_mismatch_is_refused_before_anything_changes(
         await source.apply(tally.entries, store.open)
 
     assert raised.value.code == "SCHEMA_MISMATCH"
-    assert "column person.salary is numeric(12,2) in the database but numeric(10,2) in the restore point" in raised.value.message
+    assert (
+        "column person.salary is numeric(12,2) in the database but numeric(10,2) in the restore point"
+        in raised.value.message
+    )
     assert "column team.motto is not in the restore point" in raised.value.message
     assert pg_rows(pg_db) == after_change
 

@@ -68,9 +68,17 @@ def fill_0002(engine: Engine) -> None:
                         "INSERT INTO restore_point_entry (restore_point_id, position, source, path, kind, size,"
                         " sha256, mode, mtime) VALUES (:rp, :pos, :source, :path, :kind, :size, :sha, :mode, :mtime)"
                     ),
-                    {"rp": point_id, "pos": position, "source": entry.source, "path": entry.path,
-                     "kind": entry.kind.value, "size": entry.size, "sha": entry.sha256, "mode": entry.mode,
-                     "mtime": entry.mtime},
+                    {
+                        "rp": point_id,
+                        "pos": position,
+                        "source": entry.source,
+                        "path": entry.path,
+                        "kind": entry.kind.value,
+                        "size": entry.size,
+                        "sha": entry.sha256,
+                        "mode": entry.mode,
+                        "mtime": entry.mtime,
+                    },
                 )
 
 

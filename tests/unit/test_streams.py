@@ -21,10 +21,20 @@ class OneOperation:
 def running() -> Operation:
     now = datetime.now(UTC)
     return Operation(
-        id="op_1", kind=OperationKind.CREATE_RESTORE_POINT, status=OperationStatus.RUNNING,
-        progress=0.5, stage="Storing content", created_at=now, started_at=now, finished_at=None,
-        requested_by=None, dismissed=False, error=None, restore_point_id=None,
-        local_copy_id=None, params={},
+        id="op_1",
+        kind=OperationKind.CREATE_RESTORE_POINT,
+        status=OperationStatus.RUNNING,
+        progress=0.5,
+        stage="Storing content",
+        created_at=now,
+        started_at=now,
+        finished_at=None,
+        requested_by=None,
+        dismissed=False,
+        error=None,
+        restore_point_id=None,
+        local_copy_id=None,
+        params={},
     )
 
 

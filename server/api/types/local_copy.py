@@ -23,9 +23,7 @@ class LocalCopy(Node):
     restore_point_id: strawberry.ID | None = strawberry.field(
         description="The restore point the copy holds, read from its manifest; null when unreadable."
     )
-    problem: str | None = strawberry.field(
-        description="Why the copy cannot be imported; null when it can."
-    )
+    problem: str | None = strawberry.field(description="Why the copy cannot be imported; null when it can.")
 
     @strawberry.field(description="The restore point the copy holds; null when it is not in the database.")
     async def restore_point(

@@ -30,7 +30,8 @@ class LogEntry:
 
 
 @strawberry.enum(
-    name="OperationErrorCode", description="Why an operation failed or was interrupted: `OperationError.code` as an enum."
+    name="OperationErrorCode",
+    description="Why an operation failed or was interrupted: `OperationError.code` as an enum.",
 )
 class ErrorCodeField(enum.StrEnum):
     # The domain's OperationErrorCode plus OTHER; tests/unit/test_codegen_types.py keeps them equal.
@@ -63,8 +64,10 @@ class OperationError:
     code: str = strawberry.field(description="The code as a string; `errorCode` is the same code, typed.")
     message: str
 
-    @strawberry.field(description="`code` as an enum, for clients that generate types; OTHER for a code "
-                      "this server version does not list.")
+    @strawberry.field(
+        description="`code` as an enum, for clients that generate types; OTHER for a code "
+        "this server version does not list."
+    )
     def error_code(self) -> ErrorCodeField:
         try:
             return ErrorCodeField(self.code)
@@ -98,8 +101,7 @@ class Operation(Node):
         return RestorePoint.from_domain(point) if point else None
 
     @strawberry.field(
-        description="For an apply: the safety restore point it made of the state before; null "
-        "when it made none (yet)."
+        description="For an apply: the safety restore point it made of the state before; null when it made none (yet)."
     )
     async def safety_restore_point(self, info: Info) -> RestorePoint | None:
         point_id = self.params.get("safetyRestorePointId")
@@ -116,9 +118,7 @@ class Operation(Node):
         return LocalCopy.from_domain(copy) if copy else None
 
     @strawberry.field(description="Log lines after `afterSequence`, oldest first, at most `first` of them.")
-    async def log(
-        self, info: Info, after_sequence: int | None = 0, first: int | None = None
-    ) -> list[LogEntry]:
+    async def log(self, info: Info, after_sequence: int | None = 0, first: int | None = None) -> list[LogEntry]:
         if first is not None and not 0 <= first <= MAX_LOG_PAGE:
             raise ClientError(f"first must be between 0 and {MAX_LOG_PAGE}", "INVALID_INPUT")
         limit = MAX_LOG_PAGE if first is None else first

@@ -31,9 +31,7 @@ class System:
     operation_id: strawberry.Private[str | None]
 
     @strawberry.field(description="The apply that put the system in this state; null while RUNNING.")
-    async def operation(
-        self, info: Info
-    ) -> Annotated[Operation, strawberry.lazy("server.api.types.operation")] | None:
+    async def operation(self, info: Info) -> Annotated[Operation, strawberry.lazy("server.api.types.operation")] | None:
         from server.api.types.operation import Operation
 
         if self.operation_id is None:

@@ -74,7 +74,9 @@ def store_one(
             raise _read_failure(source, item, error) from error
     what = f"{expected} bytes expected, {read} read" if read is not None else "its content or file changed"
     tries = f" on each of {attempt} reads" if attempt > 1 else ""
-    raise OperationFailed(OperationErrorCode.SOURCE_CHANGED, f"{source.name}/{item.path} changed while it was read{tries} ({what})")
+    raise OperationFailed(
+        OperationErrorCode.SOURCE_CHANGED, f"{source.name}/{item.path} changed while it was read{tries} ({what})"
+    )
 
 
 def _store_once(

@@ -282,9 +282,7 @@ def _collect(
         raise failure
 
 
-def _check_reused(
-    store: ContentStore, pinned: list[str], tally: CaptureTally, checkpoint: Callable[[], None]
-) -> int:
+def _check_reused(store: ContentStore, pinned: list[str], tally: CaptureTally, checkpoint: Callable[[], None]) -> int:
     """Read again every reused item whose blob the store lacks (or holds at another size);
     returns how many there were."""
     changed = False

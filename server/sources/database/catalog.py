@@ -15,11 +15,19 @@ from sqlalchemy import Connection
 
 # PostgreSQL base types read as native Python values; the rest travel as their text form.
 PG_CATEGORIES = {
-    "int2": "int", "int4": "int", "int8": "int",
-    "float4": "float", "float8": "float",
+    "int2": "int",
+    "int4": "int",
+    "int8": "int",
+    "float4": "float",
+    "float8": "float",
     "bool": "bool",
-    "text": "text", "varchar": "text", "bpchar": "text", "name": "text", "citext": "text",
-    "json": "json", "jsonb": "json",
+    "text": "text",
+    "varchar": "text",
+    "bpchar": "text",
+    "name": "text",
+    "citext": "text",
+    "json": "json",
+    "jsonb": "json",
     "bytea": "bytes",
 }
 

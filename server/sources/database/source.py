@@ -106,8 +106,11 @@ class DatabaseSource:
             raise sqlite3.OperationalError(f"database file {path} does not exist")
         # Autocommit mode: we issue BEGIN ourselves, so a snapshot is one read transaction.
         return sqlite3.connect(
-            f"file:{url_quote(path)}?mode=rw", uri=True, timeout=10,
-            isolation_level=None, check_same_thread=False,
+            f"file:{url_quote(path)}?mode=rw",
+            uri=True,
+            timeout=10,
+            isolation_level=None,
+            check_same_thread=False,
         )
 
     def _connect(self) -> Connection:

@@ -14,6 +14,7 @@ NATIVE = ("int", "float", "bool", "text", "bytes", "any")
 
 def select_sql(catalog: Catalog, table: Table) -> str:
     """Every column, natively or as its text form, sorted by primary key (else by all)."""
+
     def expr(category: str, name: str) -> str:
         return catalog.ident(name) if category in NATIVE else f"CAST({catalog.ident(name)} AS text)"
 

@@ -91,7 +91,9 @@ class HashCache:
         with self._pending_lock:
             rows, self._pending = self._pending, []
         if rows:
-            self._run(lambda db: db.executemany("INSERT OR REPLACE INTO file_digest VALUES (?, ?, ?, ?, ?, ?, ?)", rows))
+            self._run(
+                lambda db: db.executemany("INSERT OR REPLACE INTO file_digest VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            )
 
     def forget(self, paths: Iterable[str]) -> None:
         """Drop files that are gone, so the cache does not grow forever."""

@@ -115,11 +115,18 @@ class DirectorySource:
                 OperationErrorCode.APPLY_FAILED, f"source {self.name!r}: could not write {root}: {_reason(error)}"
             ) from error
 
-    def _commit(self, staged: StagedTree, started_ns: int, relinked: Mapping[str, tuple[FileKey, str]],
-                replaced: Callable[[Path], None]) -> None:
+    def _commit(
+        self,
+        staged: StagedTree,
+        started_ns: int,
+        relinked: Mapping[str, tuple[FileKey, str]],
+        replaced: Callable[[Path], None],
+    ) -> None:
         with self._failures(staged.root):
             written = commit_tree(
-                staged, self.filter, remove=replaced,
+                staged,
+                self.filter,
+                remove=replaced,
                 check=partial(check_root, self.name, staged.root, self.protected, missing_ok=True),
             )
         if self._cache is None:
@@ -135,8 +142,9 @@ class DirectorySource:
             )
         self._cache.flush()
 
-    def _remove_old(self, old: Path, staged: StagedTree, started_ns: int,
-                    relinked: Mapping[str, tuple[FileKey, str]]) -> None:
+    def _remove_old(
+        self, old: Path, staged: StagedTree, started_ns: int, relinked: Mapping[str, tuple[FileKey, str]]
+    ) -> None:
         """Delete a replaced tree in the background (see tree_trash.py); the second names of
         kept files first, so the hash cache stays right for them."""
         unlink_first = partial(unlink_old_names, old, staged.root, relinked, self._cache, started_ns=started_ns)
@@ -199,7 +207,11 @@ class DirectorySource:
                 target = self._read_link(absolute)
                 items.append(
                     CapturedItem(
-                        tree_item.path, EntryKind.SYMLINK, len(target), mode, mtime,
+                        tree_item.path,
+                        EntryKind.SYMLINK,
+                        len(target),
+                        mode,
+                        mtime,
                         partial(io.BytesIO, target),
                     )
                 )
@@ -208,15 +220,22 @@ class DirectorySource:
                 hint = known.get(absolute)
                 key = file_key(info)
                 items.append(
-                    self._file_item(tree_item.path, absolute, info, started_ns, root_id,
-                                    hint[1] if hint and hint[0] == key else None)
+                    self._file_item(
+                        tree_item.path,
+                        absolute,
+                        info,
+                        started_ns,
+                        root_id,
+                        hint[1] if hint and hint[0] == key else None,
+                    )
                 )
         if self._cache:
             self._cache.forget(path for path in known if path not in seen)
         return items
 
-    def _file_item(self, path: str, absolute: str, info: os.stat_result, stat_ns: int, root_id: RootId,
-                   digest: str | None = None) -> CapturedItem:
+    def _file_item(
+        self, path: str, absolute: str, info: os.stat_result, stat_ns: int, root_id: RootId, digest: str | None = None
+    ) -> CapturedItem:
         """A file as this stat (taken at `stat_ns` or later) saw it; it opens only as that file."""
         key = file_key(info)
         return CapturedItem(

@@ -252,9 +252,7 @@ def _parse_json(data: bytes) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidArchive(
-            f"manifest.json is not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from None
+        raise InvalidArchive(f"manifest.json is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
     except RecursionError:
@@ -284,10 +282,7 @@ def _check_format(document: dict[str, Any]) -> None:
     version = _require(document, "formatVersion", "the document")
     # `True == 1` and `1.0 == 1` in Python; only the integer 1 is version 1.
     if type(version) is not int or version != FORMAT_VERSION:
-        raise _bad(
-            f"unsupported formatVersion {_show(version)} "
-            f"(this server reads formatVersion {FORMAT_VERSION})"
-        )
+        raise _bad(f"unsupported formatVersion {_show(version)} (this server reads formatVersion {FORMAT_VERSION})")
 
 
 def _restore_point(raw: Any) -> dict[str, Any]:
@@ -349,9 +344,7 @@ def _require(raw: dict[str, Any], key: str, where: str) -> Any:
     return raw[key]
 
 
-def _string(
-    raw: dict[str, Any], key: str, where: str, *, nullable: bool = False, non_empty: bool = False
-) -> Any:
+def _string(raw: dict[str, Any], key: str, where: str, *, nullable: bool = False, non_empty: bool = False) -> Any:
     value = _require(raw, key, where)
     if value is None and nullable:
         return None

@@ -74,16 +74,16 @@ def check_content(entry: ManifestEntry, size: int, digest: str) -> None:
         detail = "other bytes of the same size"
     else:
         return
-    raise ContentMismatch(
-        f"blob {entry.sha256} for {member_name(entry)!r} does not match its entry: {detail}"
-    )
+    raise ContentMismatch(f"blob {entry.sha256} for {member_name(entry)!r} does not match its entry: {detail}")
 
 
 class Lookahead:
     """Starts preparing the next small members while the writer handles this one, in batches,
     keeping about _AHEAD_BYTES of them in flight."""
 
-    def __init__(self, entries: list[ManifestEntry], start: Callable[[list[ManifestEntry]], Future[list[Prepared]]]) -> None:
+    def __init__(
+        self, entries: list[ManifestEntry], start: Callable[[list[ManifestEntry]], Future[list[Prepared]]]
+    ) -> None:
         self._entries = entries
         self._start = start
         self._started: dict[int, tuple[Future[list[Prepared]], int]] = {}  # index: (its batch, place in it)

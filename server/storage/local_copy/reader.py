@@ -36,8 +36,15 @@ _ENCRYPTED = 0x1
 _UTF8_NAME = 0x800
 _LOCAL_HEADER_SIZE = 30
 # Errors the stdlib raises on damaged or unsupported archives (UnicodeDecodeError is a ValueError).
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError,
-               struct.error, EOFError, zlib.error)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    ValueError,
+    struct.error,
+    EOFError,
+    zlib.error,
+)
 
 Key = tuple[str, str]  # (source, path)
 
@@ -148,16 +155,13 @@ def _check_directory_size(file: IO[bytes], limits: ArchiveLimits) -> None:
     _check_member_count(count, limits)
     if size > limits.max_directory_bytes:
         raise InvalidArchive(
-            f"the archive's central directory is {size} bytes, "
-            f"more than the limit of {limits.max_directory_bytes}"
+            f"the archive's central directory is {size} bytes, more than the limit of {limits.max_directory_bytes}"
         )
 
 
 def _check_member_count(count: int, limits: ArchiveLimits) -> None:
     if count > limits.max_entries + 1:  # + 1: manifest.json
-        raise InvalidArchive(
-            f"the archive has {count} members, more than the limit of {limits.max_entries}"
-        )
+        raise InvalidArchive(f"the archive has {count} members, more than the limit of {limits.max_entries}")
 
 
 def _open_zip(file: IO[bytes]) -> zipfile.ZipFile:
@@ -185,8 +189,7 @@ def _check_members(archive: zipfile.ZipFile, limits: ArchiveLimits) -> dict[Key,
         total += info.file_size
         if total > limits.max_total_size:
             raise InvalidArchive(
-                f"the members add up to more than the total size limit "
-                f"of {limits.max_total_size} bytes"
+                f"the members add up to more than the total size limit of {limits.max_total_size} bytes"
             )
         if info is infos[0]:
             continue  # manifest.json, checked when read
@@ -201,18 +204,14 @@ def _check_layout(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Non
     """manifest.json comes first, and no member's data overlaps another's (a zip bomb trick)."""
     if infos[0].orig_filename != MANIFEST_NAME:
         listed = any(info.orig_filename == MANIFEST_NAME for info in infos)
-        raise InvalidArchive(
-            "manifest.json is not the first member" if listed else "no manifest.json in the archive"
-        )
+        raise InvalidArchive("manifest.json is not the first member" if listed else "no manifest.json in the archive")
     ordered = sorted(infos, key=lambda info: info.header_offset)
     ends = [info.header_offset for info in ordered[1:]] + [archive.start_dir]
     for info, limit in zip(ordered, ends):
         # A lower bound of the member's extent: local header, name and compressed data.
         end = info.header_offset + _LOCAL_HEADER_SIZE + _raw_name_length(info) + info.compress_size
         if end > limit:
-            raise InvalidArchive(
-                f"member {info.orig_filename!r} overlaps the next member or the central directory"
-            )
+            raise InvalidArchive(f"member {info.orig_filename!r} overlaps the next member or the central directory")
     if ordered[0] is not infos[0]:
         raise InvalidArchive("manifest.json is not the first member")
 
@@ -231,8 +230,7 @@ def _check_attributes(info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
         raise InvalidArchive(f"member {name!r} is encrypted")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise InvalidArchive(
-            f"member {name!r} uses compression method {info.compress_type}; "
-            "only STORED (0) and DEFLATED (8) are read"
+            f"member {name!r} uses compression method {info.compress_type}; only STORED (0) and DEFLATED (8) are read"
         )
     file_type = stat.S_IFMT(info.external_attr >> 16)
     if file_type == stat.S_IFLNK:
@@ -243,14 +241,12 @@ def _check_attributes(info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
         raise InvalidArchive(f"member {name!r} has a file type that does not match its name")
     if info.file_size > limits.max_entry_size:
         raise InvalidArchive(
-            f"member {name!r} declares {info.file_size} bytes, "
-            f"more than the limit of {limits.max_entry_size} per entry"
+            f"member {name!r} declares {info.file_size} bytes, more than the limit of {limits.max_entry_size} per entry"
         )
     ratio = info.file_size / max(info.compress_size, 1)
     if info.file_size > limits.ratio_floor and ratio > limits.max_ratio:
         raise InvalidArchive(
-            f"member {name!r} would expand {ratio:.0f} times "
-            f"(limit {limits.max_ratio:.0f}): refused as a zip bomb"
+            f"member {name!r} would expand {ratio:.0f} times (limit {limits.max_ratio:.0f}): refused as a zip bomb"
         )
 
 
@@ -278,8 +274,7 @@ def _read_manifest(archive: zipfile.ZipFile, limits: ArchiveLimits) -> LocalCopy
         raise InvalidArchive("manifest.json is a directory")
     if info.file_size > limits.max_manifest_bytes:
         raise InvalidArchive(
-            f"manifest.json is {info.file_size} bytes, "
-            f"more than the limit of {limits.max_manifest_bytes}"
+            f"manifest.json is {info.file_size} bytes, more than the limit of {limits.max_manifest_bytes}"
         )
     try:
         with archive.open(info) as stream:
@@ -287,15 +282,11 @@ def _read_manifest(archive: zipfile.ZipFile, limits: ArchiveLimits) -> LocalCopy
     except _ZIP_ERRORS as exc:
         raise InvalidArchive(f"manifest.json cannot be read: {exc}") from None
     if len(data) > limits.max_manifest_bytes:
-        raise InvalidArchive(
-            f"manifest.json is more than the limit of {limits.max_manifest_bytes} bytes"
-        )
+        raise InvalidArchive(f"manifest.json is more than the limit of {limits.max_manifest_bytes} bytes")
     return decode_manifest(data, limits)
 
 
-def _match(
-    manifest: LocalCopyManifest, members: dict[Key, zipfile.ZipInfo]
-) -> dict[Key, zipfile.ZipInfo]:
+def _match(manifest: LocalCopyManifest, members: dict[Key, zipfile.ZipInfo]) -> dict[Key, zipfile.ZipInfo]:
     """Pair every entry with its member; anything unpaired or inconsistent is refused."""
     unclaimed = dict(members)
     for entry in manifest.entries:
@@ -305,14 +296,9 @@ def _match(
             raise InvalidArchive(f"manifest entry {label!r} has no member in the archive")
         name = info.orig_filename
         if name.endswith("/") != (entry.kind is EntryKind.DIRECTORY):
-            raise InvalidArchive(
-                f"member {name!r} does not match its manifest entry's kind {entry.kind}"
-            )
+            raise InvalidArchive(f"member {name!r} does not match its manifest entry's kind {entry.kind}")
         if info.file_size != entry.size:
-            raise InvalidArchive(
-                f"member {name!r} is {info.file_size} bytes "
-                f"but its manifest entry says {entry.size}"
-            )
+            raise InvalidArchive(f"member {name!r} is {info.file_size} bytes but its manifest entry says {entry.size}")
     if unclaimed:
         name = next(iter(unclaimed.values())).orig_filename
         raise InvalidArchive(f"member {name!r} is not listed in manifest.json")
@@ -346,8 +332,7 @@ class _CheckedMember(io.RawIOBase):
         self._count += len(chunk)
         if self._count > self._entry.size:
             raise InvalidArchive(
-                f"member {self._name!r} holds more than the {self._entry.size} bytes "
-                "its manifest entry says"
+                f"member {self._name!r} holds more than the {self._entry.size} bytes its manifest entry says"
             )
         self._hash.update(chunk)
         buffer[: len(chunk)] = chunk
@@ -363,13 +348,10 @@ class _CheckedMember(io.RawIOBase):
         self._finished = True
         if self._count != self._entry.size:
             raise InvalidArchive(
-                f"member {self._name!r} holds {self._count} bytes "
-                f"but its manifest entry says {self._entry.size}"
+                f"member {self._name!r} holds {self._count} bytes but its manifest entry says {self._entry.size}"
             )
         if self._entry.sha256 is not None and self._hash.hexdigest() != self._entry.sha256:
-            raise InvalidArchive(
-                f"member {self._name!r} does not match its SHA-256 checksum in manifest.json"
-            )
+            raise InvalidArchive(f"member {self._name!r} does not match its SHA-256 checksum in manifest.json")
 
     def close(self) -> None:
         self._raw.close()

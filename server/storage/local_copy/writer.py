@@ -106,13 +106,13 @@ def write_local_copy(
 
 def _check_writable(entries: list[ManifestEntry], manifest: bytes, limits: ArchiveLimits) -> None:
     # Refuse to write what import would refuse: a copy nobody can restore is worse than none.
-    problem = next(
-        (f"entry {member_name(e)!r} {p}" for e in entries if (p := entry_problem(e))), None
-    ) or entries_problem(entries) or limits_problem(entries, limits)
+    problem = (
+        next((f"entry {member_name(e)!r} {p}" for e in entries if (p := entry_problem(e))), None)
+        or entries_problem(entries)
+        or limits_problem(entries, limits)
+    )
     if problem is None and len(manifest) > limits.max_manifest_bytes:
-        problem = (
-            f"has a manifest of {len(manifest)} bytes, more than {limits.max_manifest_bytes}"
-        )
+        problem = f"has a manifest of {len(manifest)} bytes, more than {limits.max_manifest_bytes}"
     if problem:
         raise ValueError(f"cannot write a local copy: the restore point {problem}")
 
@@ -161,7 +161,9 @@ class _Writer:
 
     def prepare(self, entries: list[ManifestEntry]) -> None:
         """Start reading and deflating the first small members (nothing is written yet)."""
-        self._ahead = Lookahead(entries, lambda batch: self._pool.submit(prepare_batch, batch, self._read_blob, self._limits))
+        self._ahead = Lookahead(
+            entries, lambda batch: self._pool.submit(prepare_batch, batch, self._read_blob, self._limits)
+        )
         self._ahead.start()
 
     def close(self) -> None:
@@ -175,8 +177,13 @@ class _Writer:
         ahead, archive = self._ahead, ZipWriter(out)
         self._out, self._archive = out, archive
         archive.add(
-            MANIFEST_NAME, date_time=_zip_time(created_at), external_attr=(stat.S_IFREG | 0o644) << 16,
-            method=DEFLATED, size=len(manifest), crc=crc32(manifest), payload=compress_chunk(manifest, last=True),
+            MANIFEST_NAME,
+            date_time=_zip_time(created_at),
+            external_attr=(stat.S_IFREG | 0o644) << 16,
+            method=DEFLATED,
+            size=len(manifest),
+            crc=crc32(manifest),
+            payload=compress_chunk(manifest, last=True),
         )
         for index, entry in enumerate(entries):
             self._stop_if_asked()
@@ -186,8 +193,13 @@ class _Writer:
             elif entry.size <= CHUNK_SIZE:
                 prepared = ahead.take(index)
                 archive.add(
-                    name, date_time=when, external_attr=attributes, method=prepared.method,
-                    size=entry.size, crc=prepared.crc, payload=prepared.payload,
+                    name,
+                    date_time=when,
+                    external_attr=attributes,
+                    method=prepared.method,
+                    size=entry.size,
+                    crc=prepared.crc,
+                    payload=prepared.payload,
                 )
                 self._progress(entry.size)
             else:
@@ -206,13 +218,24 @@ class _Writer:
             # The first chunk decides: incompressible content is stored without more work.
             deflate = len(probe) <= len(first) * WORTH_COMPRESSING
             self._archive.begin(
-                name, date_time=when, external_attr=attributes, method=DEFLATED if deflate else STORED,
+                name,
+                date_time=when,
+                external_attr=attributes,
+                method=DEFLATED if deflate else STORED,
                 size=entry.size,
             )
             guard = RatioGuard(self._max_ratio if deflate and entry.size > self._limits.ratio_floor else None)
             crc = 0
-            in_flight: deque[_Chunk] = deque([_Chunk(first, _done((probe, crc32(first))) if deflate else None,
-                                                     hashing.submit(hasher.update, first), last)])
+            in_flight: deque[_Chunk] = deque(
+                [
+                    _Chunk(
+                        first,
+                        _done((probe, crc32(first))) if deflate else None,
+                        hashing.submit(hasher.update, first),
+                        last,
+                    )
+                ]
+            )
             window, read = next_window(b"", first), len(first)
             while read < entry.size:
                 self._stop_if_asked()
@@ -239,7 +262,10 @@ class _Writer:
             payload, crc = chunk.raw, crc32(chunk.raw, crc)
         else:
             packed, chunk_crc = chunk.packed.result()
-            payload, crc = guard.check(chunk.raw, packed, last=chunk.last), crc32_combine(crc, chunk_crc, len(chunk.raw))
+            payload, crc = (
+                guard.check(chunk.raw, packed, last=chunk.last),
+                crc32_combine(crc, chunk_crc, len(chunk.raw)),
+            )
         chunk.hashed.result()  # keeps the hashing thread within the chunks in flight
         self._archive.write(payload)
         self._progress(len(chunk.raw))

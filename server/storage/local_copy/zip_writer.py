@@ -147,8 +147,18 @@ def _local_header(member: _Member) -> bytes:
         size = packed = 0xFFFFFFFF
         version = _ZIP64_VERSION
     header = _LOCAL.pack(
-        b"PK\x03\x04", version, 0, member.flags, member.method, member.time, member.date,
-        member.crc, packed, size, len(member.name), len(extra),
+        b"PK\x03\x04",
+        version,
+        0,
+        member.flags,
+        member.method,
+        member.time,
+        member.date,
+        member.crc,
+        packed,
+        size,
+        len(member.name),
+        len(extra),
     )
     return header + member.name + extra
 
@@ -165,8 +175,24 @@ def _central_header(member: _Member) -> bytes:
     extra = struct.pack(f"<HH{len(wide)}Q", 1, 8 * len(wide), *wide) if wide else b""
     version = _ZIP64_VERSION if wide else _VERSION
     header = _CENTRAL.pack(
-        b"PK\x01\x02", version, _MADE_ON_UNIX, version, 0, member.flags, member.method, member.time,
-        member.date, member.crc, packed, size, len(member.name), len(extra), 0, 0, 0,
-        member.external_attr, offset,
+        b"PK\x01\x02",
+        version,
+        _MADE_ON_UNIX,
+        version,
+        0,
+        member.flags,
+        member.method,
+        member.time,
+        member.date,
+        member.crc,
+        packed,
+        size,
+        len(member.name),
+        len(extra),
+        0,
+        0,
+        0,
+        member.external_attr,
+        offset,
     )
     return header + member.name + extra

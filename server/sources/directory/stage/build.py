@@ -56,7 +56,12 @@ def build_tree(
     # Largest first, so the threads finish together rather than one writing the last big file.
     files = sorted((e for e in planned if e.kind is EntryKind.FILE), key=lambda e: e.size, reverse=True)
     _write_all(
-        stage, files, open_blob, on_bytes or (lambda _n: None), should_stop or (lambda: False), workers or WORKERS,
+        stage,
+        files,
+        open_blob,
+        on_bytes or (lambda _n: None),
+        should_stop or (lambda: False),
+        workers or WORKERS,
         keep or (lambda _entry, _target: False),
     )
 

@@ -119,5 +119,8 @@ def unlink_old_names(
 
 def _same_but_ctime(before: os.stat_result, after: os.stat_result) -> bool:
     return (before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns) == (
-        after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns
+        after.st_dev,
+        after.st_ino,
+        after.st_size,
+        after.st_mtime_ns,
     )

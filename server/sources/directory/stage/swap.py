@@ -265,7 +265,9 @@ def _lexists_at(parent: int, name: str) -> bool:
 
 def _must_be_folder(parent: int, root: Path) -> None:
     if not stat.S_ISDIR(os.lstat(root.name, dir_fd=parent).st_mode):
-        raise OperationFailed(OperationErrorCode.SOURCE_UNAVAILABLE, f"path {root} is no longer a folder (links are never followed)")
+        raise OperationFailed(
+            OperationErrorCode.SOURCE_UNAVAILABLE, f"path {root} is no longer a folder (links are never followed)"
+        )
 
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -34,6 +34,7 @@ def trash_name(root: Path) -> Path:
 
 def remove_in_background(path: Path, first: Callable[[], None] | None = None) -> None:
     """Delete the folder `path` in a background thread (after running `first` there)."""
+
     def run() -> None:
         try:
             if first is not None:

@@ -34,10 +34,10 @@ class Services:
     access: AccessService
     apply: ApplyService
     system: SystemMonitor
+    usage: StorageUsageReader  # Query.storage
     public_url: str | None = None  # where clients reach us, for links; None: the request's own URL
     auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
-    usage: StorageUsageReader | None = None  # Query.storage; None only in tests that build Services by hand
 
 
 @dataclass(frozen=True, slots=True)

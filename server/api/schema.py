@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -85,12 +86,11 @@ class TolerantParserCache(ParserCache):
     the text itself and reports the syntax error as it should."""
 
     def on_parse(self) -> Iterator[None]:
-        try:
+        # Not cached (lru_cache keeps no exceptions): Strawberry's parse raises it again.
+        with contextlib.suppress(GraphQLError):
             self.execution_context.graphql_document = self.cached_parse_document(
                 self.execution_context.query, **self.execution_context.parse_options
             )
-        except GraphQLError:
-            pass  # not cached (lru_cache keeps no exceptions): Strawberry's parse raises it again
         yield
 
 

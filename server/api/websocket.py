@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, cast
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
@@ -78,7 +78,8 @@ def _json_kind(value: object) -> str:
         return "a boolean"
     if isinstance(value, int | float):
         return "a number"
-    return {dict: "an object", list: "an array", str: "a string"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 class TokenCheckingHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -100,7 +101,7 @@ class TokenCheckingHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.handle_invalid_message(problem)
             return
         if message["type"] in ("connection_init", "ping", "pong") and message.get("payload", 0) is None:
-            message = {**message, "payload": {}}  # type: ignore[assignment]  # null: the same as none
+            message = cast(Message, {**message, "payload": {}})  # null: the same as none
         try:
             await super().handle_message(message)
         except Exception:

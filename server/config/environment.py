@@ -201,7 +201,7 @@ class SettingsError(Exception):
 def load_settings(**overrides: object) -> ServerConfig:
     """The settings from the environment (and command-line `overrides`); SettingsError if any is bad."""
     try:
-        return ServerConfig(**overrides)
+        return ServerConfig(**overrides)  # type: ignore[arg-type]  # pydantic validates each value
     except ValidationError as error:
         first = error.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
@@ -252,10 +253,8 @@ class OperationContext:
     async def pace(self) -> None:
         """The test-only per-item delay (BACKUPS_TEST_ENTRY_DELAY), cut short by cancel."""
         if self._entry_delay > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._live.cancel_event.wait(), self._entry_delay)
-            except TimeoutError:
-                pass
             # A line per pause, so tests and benchmarks can watch a log grow line by line.
             self.log(f"Paused {self._entry_delay:g} s after an item (test delay).", LogLevel.DEBUG)
         else:

@@ -311,7 +311,8 @@ class OperationRunner:
                 status = OperationStatus.CANCELLED
                 live.append_log(LogLevel.WARNING, "Cancelled; everything it had written was removed.")
         except (OperationFailed, StorageFull) as failure:
-            status, error = OperationStatus.FAILED, OperationError(failure.code, failure.message)
+            code = OperationErrorCode.STORAGE_FULL if isinstance(failure, StorageFull) else failure.code
+            status, error = OperationStatus.FAILED, OperationError(code, failure.message)
             live.append_log(LogLevel.ERROR, f"Failed: {failure.message}")
         except Exception as unexpected:
             status, error = OperationStatus.FAILED, self._unexpected(live, unexpected)
@@ -328,7 +329,7 @@ class OperationRunner:
         if full is not None:
             log.warning("operation %s failed: %s", live.op.id, full.message)
             live.append_log(LogLevel.ERROR, f"Failed: {full.message}")
-            return OperationError(full.code, full.message)
+            return OperationError(OperationErrorCode.STORAGE_FULL, full.message)
         log.exception("operation %s failed unexpectedly", live.op.id)
         live.append_log(LogLevel.ERROR, "Failed: an unexpected error stopped the operation.")
         return OperationError(

@@ -77,8 +77,8 @@ async def follow_changes(runner: OperationRunner, *, include_current: bool = Fal
         seen = runner.changes.changed.version
         if include_current:
             # Listening began first, so a change made while these go out is sent after them.
-            for op in runner.history.unfinished():
-                yield op
+            for current in runner.history.unfinished():
+                yield current
         while True:
             await runner.changes.changed.wait(seen)
             seen = runner.changes.changed.version

@@ -130,11 +130,15 @@ class RestorePointService:
         if not is_well_formed(point_id, "rp"):
             raise NotFound(f"no restore point with id {point_id!r}", field="id")
         busy = f"an operation is using restore point {point_id}; try again after it"
-        async with self._runner.holds.deleting(Held.RESTORE_POINT, point_id, busy=busy):
-            async with self._keeper.lock, self._db.write() as session:
-                if await repo.get_restore_point(session, point_id) is None:
-                    raise NotFound(f"no restore point with id {point_id!r}", field="id")
-                digests = await repo.delete_restore_point(session, point_id)
+        # In this order: the hold first (BUSY while anything reads it), then the keeper's lock.
+        async with (
+            self._runner.holds.deleting(Held.RESTORE_POINT, point_id, busy=busy),
+            self._keeper.lock,
+            self._db.write() as session,
+        ):
+            if await repo.get_restore_point(session, point_id) is None:
+                raise NotFound(f"no restore point with id {point_id!r}", field="id")
+            digests = await repo.delete_restore_point(session, point_id)
         self._recent.forget()
         await self._keeper.collect(digests)
         return point_id

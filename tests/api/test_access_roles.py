@@ -116,7 +116,7 @@ async def test_over_websocket(
         if expected == "UNAUTHENTICATED":
             # Refused at connection_init, before any operation can start.
             await ws.send(
-                '{"type": "connection_init", "payload": %s}' % _json(raw_ws.bearer_payload(tokens[credential]))
+                f'{{"type": "connection_init", "payload": {_json(raw_ws.bearer_payload(tokens[credential]))}}}'
             )
             assert await raw_ws.close_code(ws) == 4403
             return

@@ -207,7 +207,7 @@ def _check_layout(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Non
         raise InvalidArchive("manifest.json is not the first member" if listed else "no manifest.json in the archive")
     ordered = sorted(infos, key=lambda info: info.header_offset)
     ends = [info.header_offset for info in ordered[1:]] + [archive.start_dir]
-    for info, limit in zip(ordered, ends):
+    for info, limit in zip(ordered, ends, strict=True):
         # A lower bound of the member's extent: local header, name and compressed data.
         end = info.header_offset + _LOCAL_HEADER_SIZE + _raw_name_length(info) + info.compress_size
         if end > limit:

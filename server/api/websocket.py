@@ -13,6 +13,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Connec
 
 from server.api.auth import close_reason, current_actor
 from server.api.context import Context
+from server.memory_trim import subscription_ended
 
 log = logging.getLogger("server.auth")
 
@@ -142,6 +143,12 @@ class TokenCheckingHandler(BaseGraphQLTransportWSHandler[Context, None]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
         await super().shutdown()
+
+    async def run_operation(self, operation: Any) -> None:
+        try:
+            await super().run_operation(operation)
+        finally:
+            subscription_ended()  # the garbage of many ended subscriptions is collected
 
     async def _watch_token(self) -> None:
         interval: float = getattr(self.view, "auth_recheck_seconds", 5.0)

@@ -19,6 +19,7 @@ from server.domain.apply_run import ApplyTools
 from server.domain.blob_keeper import BlobKeeper
 from server.domain.download_links import DownloadSigner, load_or_create_secret
 from server.domain.local_copies import LocalCopyService
+from server.domain.locations import LocationService
 from server.domain.restart import RestartStep
 from server.domain.restore_points import RestorePointService
 from server.domain.settings_store import SettingsStore
@@ -31,12 +32,16 @@ from server.operations.runner import OperationRunner
 from server.sources.config_file import load_sources
 from server.sources.base import StagingSource
 from server.sources.factory import build_sources
+from server.sources.location_config import FolderLocationSpec, LocationSpec, load_locations
 from server.storage.apply_journal import ApplyJournal
 from server.storage.content_store import ContentStore
 from server.storage.database import Database
 from server.storage.local_copy_folder import LocalCopyFolder
 from server.storage.leftovers import clear_leftovers
 from server.storage.local_copy_format import ArchiveLimits
+from server.storage.location_folder import FolderStore
+from server.storage.location_s3 import S3Store
+from server.storage.location_store import LocationStore
 from server.version import SERVER_VERSION
 from server.web.download import download_endpoint
 
@@ -49,6 +54,18 @@ def archive_limits(settings: Settings) -> ArchiveLimits:
         max_total_size=settings.import_max_total_bytes,
         max_entry_size=settings.import_max_entry_bytes,
         max_manifest_bytes=settings.import_max_manifest_bytes,
+    )
+
+
+def location_store(spec: LocationSpec, settings: Settings) -> LocationStore:
+    """The store for one declared location."""
+    if isinstance(spec, FolderLocationSpec):
+        return FolderStore(spec.name, spec.path, archive_limits(settings))
+    return S3Store(
+        spec,
+        part_size=settings.location_part_bytes,
+        page_size=settings.location_list_page_size,
+        part_delay=settings.test_entry_delay,
     )
 
 
@@ -93,6 +110,12 @@ class Backend:
         keeper = BlobKeeper(db=db, store=store, lock=asyncio.Lock())
         specs = load_sources(
             settings.config, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir
+        )
+        location_specs = load_locations(
+            settings.config,
+            data_dir=settings.data_dir,
+            local_copies_dir=settings.resolved_local_copies_dir,
+            sources=specs,
         )
         sources = SourceCatalog(
             build_sources(
@@ -152,6 +175,12 @@ class Backend:
             restore_points=restore_points,
             max_upload_bytes=settings.max_upload_bytes,
         )
+        locations = LocationService(
+            stores={spec.name: location_store(spec, settings) for spec in location_specs},
+            local_copies=local_copies,
+            folder=folder,
+            runner=runner,
+        )
         secret = (
             settings.secret_key.get_secret_value()
             if settings.secret_key
@@ -177,6 +206,7 @@ class Backend:
             apply=apply,
             system=system,
             usage=StorageUsageReader(store, folder, restore_points.count),
+            locations=locations,
         )
         download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir), runner.holds)
         return cls(

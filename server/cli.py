@@ -11,13 +11,22 @@ from server import token_cli
 from server.config import Settings, SettingsError, load_settings
 from server.notices import AuthModeError, refuse_unsafe_auth_mode
 from server.sources.config_file import ConfigError, load_sources
+from server.sources.location_config import load_locations
 from server.storage.data_dir_lock import DataDirInUse, lock_data_dir
 
 
 def serve(settings: Settings) -> int:
     """Check the config and take the data folder's lock, then run the server until it stops."""
     try:  # a bad config file stops the server here, with one line saying what is wrong
-        load_sources(settings.config, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir)
+        specs = load_sources(
+            settings.config, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir
+        )
+        load_locations(
+            settings.config,
+            data_dir=settings.data_dir,
+            local_copies_dir=settings.resolved_local_copies_dir,
+            sources=specs,
+        )
     except ConfigError as error:
         sys.stderr.write(f"backups: {error}\n")
         return 2

@@ -10,6 +10,7 @@ from server.domain.access import AccessService
 from server.domain.apply import ApplyService
 from server.domain.download_links import DownloadSigner
 from server.domain.local_copies import LocalCopyService
+from server.domain.locations import LocationService
 from server.domain.restore_points import RestorePointService
 from server.domain.settings_store import SettingsStore
 from server.domain.source_catalog import SourceCatalog
@@ -36,6 +37,7 @@ class Services:
     auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
     usage: StorageUsageReader | None = None  # Query.storage; None only in tests that build Services by hand
+    locations: LocationService | None = None  # None only in tests that build Services by hand
 
 
 @dataclass(frozen=True, slots=True)

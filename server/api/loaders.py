@@ -25,6 +25,7 @@ class Loaders:
     local_copies: DataLoader[str, LocalCopy | None]
     local_copies_of: DataLoader[str, list[LocalCopy]]  # by restore point id
     remote_copies_of: DataLoader[str, list[RemoteCopy]]  # by restore point id, every location
+    remote_copy_details: DataLoader[RemoteCopy, RemoteCopy]  # the copy with its metadata read
 
 
 def make_loaders(services: Services) -> Loaders:
@@ -43,9 +44,13 @@ def make_loaders(services: Services) -> Loaders:
     async def remote_copies_of(point_ids: Sequence[str]) -> list[list[RemoteCopy]]:
         return await services.locations.copies_of(point_ids)  # one listing per location for the batch
 
+    async def remote_copy_details(copies: Sequence[RemoteCopy]) -> list[RemoteCopy]:
+        return await services.locations.details(copies)  # S3: the HEADs of a whole listing at once
+
     return Loaders(
         restore_points=DataLoader(load_fn=restore_points, cache=False),
         local_copies=DataLoader(load_fn=local_copies, cache=False),
         local_copies_of=DataLoader(load_fn=local_copies_of, cache=False),
         remote_copies_of=DataLoader(load_fn=remote_copies_of, cache=False),
+        remote_copy_details=DataLoader(load_fn=remote_copy_details, cache=False),
     )

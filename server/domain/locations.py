@@ -87,8 +87,26 @@ class LocationService:
 
     async def copies_of(self, point_ids: Sequence[str]) -> list[list[RemoteCopy]]:
         """Every copy of each restore point, at every location that answers."""
-        every = [copy for state in await self.list() for copy in state.copies]
+        every = await self.details([copy for state in await self.list() for copy in state.copies])
         return [[copy for copy in every if copy.restore_point_id == point_id] for point_id in point_ids]
+
+    async def details(self, copies: Sequence[RemoteCopy]) -> list[RemoteCopy]:
+        """The copies with their restore point ids read (S3: a HEAD per object not seen before),
+        in the same order; a location that stops answering leaves its copies as they were."""
+        by_location: dict[str, list[RemoteCopy]] = {}
+        for copy in copies:
+            if not copy.detailed:
+                by_location.setdefault(copy.location, []).append(copy)
+
+        async def read(location: str, some: list[RemoteCopy]) -> list[RemoteCopy]:
+            try:
+                return await asyncio.to_thread(self._stores[location].details, some)
+            except LocationUnavailable:
+                return some
+
+        filled = await asyncio.gather(*(read(loc, some) for loc, some in by_location.items()))
+        known = {copy.id: copy for some in filled for copy in some}
+        return [known.get(copy.id, copy) for copy in copies]
 
     async def get_copy(self, remote_copy_id_: str) -> RemoteCopy | None:
         parsed = parse_remote_copy_id(remote_copy_id_)

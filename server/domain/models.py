@@ -170,3 +170,7 @@ class RemoteCopy:
     restore_point_id: str | None  # from the object's metadata or the ZIP's manifest; None: unknown
     problem: str | None  # why it cannot be fetched and imported; None when it can
     sha256: str | None = None  # recorded at upload; None for a copy put there by other means
+    # False: restore_point_id and sha256 are not read yet (an S3 listing has no metadata; the
+    # store's `details` reads it, a HEAD per object); True: they are what the location says.
+    detailed: bool = True
+    version: str = ""  # the object's ETag, which names the version its metadata was read from

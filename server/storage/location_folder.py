@@ -59,6 +59,9 @@ class FolderStore:
             raise LocationUnavailable(self.name, f"the folder {self.root} cannot be listed: {error.strerror}") from None
         return sorted(copies, key=lambda c: (c.modified_at, c.file_name), reverse=True)
 
+    def details(self, copies: list[RemoteCopy]) -> list[RemoteCopy]:
+        return copies  # listing read each manifest already
+
     def stat(self, file_name: str) -> RemoteCopy | None:
         self._check()
         try:

@@ -15,6 +15,7 @@ cached per version of an object (its ETag), so listing again is one paginated LI
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -94,18 +95,33 @@ class S3Store:
             for item in page.get("Contents", []):
                 if is_copy_name(item["Key"][len(self.spec.prefix) :]):
                     found.append(item)
-        missing = [item for item in found if (item["Key"], item["ETag"]) not in self._heads]
-        if missing:
-            with ThreadPoolExecutor(HEAD_THREADS) as pool:
-                for item, meta in zip(missing, pool.map(self._head_meta, missing), strict=True):
-                    with self._lock:
-                        self._heads[(item["Key"], item["ETag"])] = meta
         keep = {(item["Key"], item["ETag"]) for item in found}
         with self._lock:  # forget versions that are gone
             for key in [k for k in self._heads if k not in keep]:
                 del self._heads[key]
-        copies = [self._describe(item, self._heads.get((item["Key"], item["ETag"]), (None, None))) for item in found]
+        copies = [self._describe(item, self._heads.get((item["Key"], item["ETag"]))) for item in found]
         return sorted(copies, key=lambda c: (c.modified_at, c.file_name), reverse=True)
+
+    def details(self, copies: list[RemoteCopy]) -> list[RemoteCopy]:
+        """The copies with their metadata (restore point id, SHA-256): a HEAD for each not known yet."""
+        missing = [copy for copy in copies if not copy.detailed]
+        if missing:
+            with ThreadPoolExecutor(HEAD_THREADS) as pool:
+                heads = list(pool.map(lambda c: self._head(self.spec.prefix + c.file_name), missing))
+            for copy, head in zip(missing, heads, strict=True):
+                if head is not None:
+                    meta = head.get("Metadata", {})
+                    with self._lock:
+                        self._heads[(self.spec.prefix + copy.file_name, head["ETag"])] = (meta.get(POINT_KEY), meta.get(SHA_KEY))
+        result = []
+        for copy in copies:
+            if copy.detailed:
+                result.append(copy)
+                continue
+            with self._lock:
+                known = self._heads.get((self.spec.prefix + copy.file_name, copy.version))
+            result.append(self._fill(copy, known) if known else copy)
+        return result
 
     def stat(self, file_name: str) -> RemoteCopy | None:
         key = self.spec.prefix + file_name
@@ -217,24 +233,24 @@ class S3Store:
                 return None
             raise
 
-    def _head_meta(self, item: dict[str, Any]) -> tuple[str | None, str | None]:
-        head = self._head(item["Key"])
-        meta = head.get("Metadata", {}) if head else {}
-        return meta.get(POINT_KEY), meta.get(SHA_KEY)
+    def _fill(self, copy: RemoteCopy, meta: tuple[str | None, str | None]) -> RemoteCopy:
+        return dataclasses.replace(copy, restore_point_id=meta[0], sha256=meta[1], detailed=True)
 
-    def _describe(self, item: dict[str, Any], meta: tuple[str | None, str | None]) -> RemoteCopy:
+    def _describe(self, item: dict[str, Any], meta: tuple[str | None, str | None] | None) -> RemoteCopy:
         name = item["Key"][len(self.spec.prefix) :]
-        return RemoteCopy(
+        copy = RemoteCopy(
             id=remote_copy_id(self.name, name),
             location=self.name,
             file_name=name,
             size=int(item["Size"]),
             modified_at=item["LastModified"],
             encrypted=False,
-            restore_point_id=meta[0],
+            restore_point_id=None,
             problem=None,
-            sha256=meta[1],
+            detailed=False,
+            version=str(item["ETag"]),
         )
+        return self._fill(copy, meta) if meta is not None else copy
 
     def _abort(self, key: str, upload_id: str) -> None:
         try:

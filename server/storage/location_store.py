@@ -79,6 +79,10 @@ class LocationStore(Protocol):
         """Every copy there now, newest first."""
         ...
 
+    def details(self, copies: list[RemoteCopy]) -> list[RemoteCopy]:
+        """The same copies, each with its restore point id and SHA-256 read (`detailed`)."""
+        ...
+
     def stat(self, file_name: str) -> RemoteCopy | None:
         """One copy by its name; None when it is not there."""
         ...

@@ -54,12 +54,18 @@ class RemoteCopy(Node):
     size_bytes: ByteCount
     modified_at: datetime
     encrypted: bool
-    restore_point_id: strawberry.ID | None = strawberry.field(
-        description="The restore point it holds, from its metadata or manifest; null when unknown."
-    )
     problem: str | None = strawberry.field(description="Why it cannot be fetched and imported; null when it can.")
     location_name: strawberry.Private[str]
     known_location: strawberry.Private[Location | None]
+    copy: strawberry.Private[models.RemoteCopy]
+
+    @strawberry.field(
+        description="The restore point it holds, from its metadata or manifest; null when unknown. "
+        "(On S3, asking for it reads each object's metadata, without downloading it.)"
+    )
+    async def restore_point_id(self, info: strawberry.Info) -> strawberry.ID | None:
+        copy = self.copy if self.copy.detailed else await info.context.loaders.remote_copy_details.load(self.copy)
+        return strawberry.ID(copy.restore_point_id) if copy.restore_point_id else None
 
     @strawberry.field(description="The location that holds it.")
     async def location(self, info: strawberry.Info) -> Location:
@@ -74,9 +80,10 @@ class RemoteCopy(Node):
     ) -> Annotated[RestorePoint, strawberry.lazy("server.api.types.restore_point")] | None:
         from server.api.types.restore_point import RestorePoint
 
-        if self.restore_point_id is None:
+        point_id = await self.restore_point_id(info)
+        if point_id is None:
             return None
-        point = await info.context.loaders.restore_points.load(str(self.restore_point_id))
+        point = await info.context.loaders.restore_points.load(str(point_id))
         return RestorePoint.from_domain(point) if point else None
 
     @classmethod
@@ -87,8 +94,8 @@ class RemoteCopy(Node):
             size_bytes=ByteCount(copy.size),
             modified_at=copy.modified_at,
             encrypted=copy.encrypted,
-            restore_point_id=strawberry.ID(copy.restore_point_id) if copy.restore_point_id else None,
             problem=copy.problem,
             location_name=copy.location,
             known_location=location,
+            copy=copy,
         )

@@ -214,10 +214,10 @@ def _check_folders(
     try:
         folders = list(mine)
         folders += [Folder(f"source {s.name!r}", s.path) for s in sources if isinstance(s, DirectorySpec)]
+        if local_copies_dir is not None:  # before the data folder, which holds it: named first
+            folders.append(local_copies_folder(local_copies_dir))
         if data_dir is not None:
             folders += data_folder(data_dir)
-        if local_copies_dir is not None:
-            folders.append(local_copies_folder(local_copies_dir))
     except OSError as error:
         raise ConfigError(str(error)) from None
     found = first_overlap(folders)

@@ -42,9 +42,11 @@ def make_loaders(services: Services) -> Loaders:
         return [[copy for copy in every if copy.restore_point_id == point_id] for point_id in point_ids]
 
     async def remote_copies_of(point_ids: Sequence[str]) -> list[list[RemoteCopy]]:
+        assert services.locations is not None
         return await services.locations.copies_of(point_ids)  # one listing per location for the batch
 
     async def remote_copy_details(copies: Sequence[RemoteCopy]) -> list[RemoteCopy]:
+        assert services.locations is not None
         return await services.locations.details(copies)  # S3: the HEADs of a whole listing at once
 
     return Loaders(

@@ -41,9 +41,7 @@ class LocationMutations:
     )
     async def fetch_from_location(self, info: strawberry.Info, remote_copy_id: strawberry.ID) -> OperationPayload:
         services, actor = info.context.services, info.context.actor
-        op, errors = await attempt(
-            lambda: services.locations.start_fetch(str(remote_copy_id), requested_by=actor.name)
-        )
+        op, errors = await attempt(lambda: services.locations.start_fetch(str(remote_copy_id), requested_by=actor.name))
         return OperationPayload.of(op, errors)
 
     @strawberry.mutation(description="Delete a copy at a location (at `local`, the local copy itself).")

@@ -9,6 +9,7 @@ when there is one, then the ZIP in full) and leaves it there for importLocalCopy
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ class LocationService:
         self._runner = runner
 
     @property
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         return [LOCAL, *self._stores]
 
     # -- reading ----------------------------------------------------------------------------
@@ -85,20 +86,20 @@ class LocationService:
             return await self._state_of_local()
         return await self._state(name) if name in self._stores else None
 
-    async def copies_of(self, point_ids: Sequence[str]) -> list[list[RemoteCopy]]:
+    async def copies_of(self, point_ids: Sequence[str]) -> builtins.list[builtins.list[RemoteCopy]]:
         """Every copy of each restore point, at every location that answers."""
         every = await self.details([copy for state in await self.list() for copy in state.copies])
         return [[copy for copy in every if copy.restore_point_id == point_id] for point_id in point_ids]
 
-    async def details(self, copies: Sequence[RemoteCopy]) -> list[RemoteCopy]:
+    async def details(self, copies: Sequence[RemoteCopy]) -> builtins.list[RemoteCopy]:
         """The copies with their restore point ids read (S3: a HEAD per object not seen before),
         in the same order; a location that stops answering leaves its copies as they were."""
-        by_location: dict[str, list[RemoteCopy]] = {}
+        by_location: dict[str, builtins.list[RemoteCopy]] = {}
         for copy in copies:
             if not copy.detailed:
                 by_location.setdefault(copy.location, []).append(copy)
 
-        async def read(location: str, some: list[RemoteCopy]) -> list[RemoteCopy]:
+        async def read(location: str, some: builtins.list[RemoteCopy]) -> builtins.list[RemoteCopy]:
             try:
                 return await asyncio.to_thread(self._stores[location].details, some)
             except LocationUnavailable:
@@ -183,15 +184,22 @@ class LocationService:
         ctx.log(f"Uploading {copy.file_name} ({copy.size} bytes) to location {store.name!r}.")
         try:
             sha256 = await ctx.run_blocking(
-                lambda on_bytes, stop: _sha256(path, on_bytes, stop), total=copy.size, start=0.0, end=0.1,
+                lambda on_bytes, stop: _sha256(path, on_bytes, stop),
+                total=copy.size,
+                start=0.0,
+                end=0.1,
                 stage="Reading the local copy",
             )
             ctx.checkpoint()
 
             def send(on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> str:
                 return store.upload(
-                    path, copy.file_name, sha256=sha256, restore_point_id=copy.restore_point_id,
-                    on_bytes=on_bytes, should_stop=should_stop,
+                    path,
+                    copy.file_name,
+                    sha256=sha256,
+                    restore_point_id=copy.restore_point_id,
+                    on_bytes=on_bytes,
+                    should_stop=should_stop,
                 )
 
             name = await ctx.run_blocking(send, total=copy.size, start=0.1, end=0.99, stage="Uploading")
@@ -199,7 +207,9 @@ class LocationService:
             ctx.checkpoint()
             raise
         except LocationUnavailable as error:
-            raise OperationFailed(OperationErrorCode.LOCATION_UNAVAILABLE, f"{error.message}; nothing was left there") from None
+            raise OperationFailed(
+                OperationErrorCode.LOCATION_UNAVAILABLE, f"{error.message}; nothing was left there"
+            ) from None
         except CopyMismatch as error:
             raise OperationFailed(OperationErrorCode.COPY_CHECK_FAILED, f"{error}; nothing was kept there") from None
         except FileNotFoundError:
@@ -237,17 +247,23 @@ class LocationService:
         try:
             placed = await ctx.run_blocking(
                 lambda on_bytes, stop: self._receive(remote, store, on_bytes, stop),
-                total=remote.size, start=0.0, end=0.9, stage="Fetching",
+                total=remote.size,
+                start=0.0,
+                end=0.9,
+                stage="Fetching",
             )
         except TransferCancelled:
             ctx.checkpoint()
             raise
         except LocationUnavailable as error:
-            raise OperationFailed(OperationErrorCode.LOCATION_UNAVAILABLE, f"{error.message}; nothing was kept") from None
+            raise OperationFailed(
+                OperationErrorCode.LOCATION_UNAVAILABLE, f"{error.message}; nothing was kept"
+            ) from None
         except (CopyMismatch, InvalidArchive) as error:
             detail = error.message if isinstance(error, InvalidArchive) else str(error)
             raise OperationFailed(
-                OperationErrorCode.INVALID_ARCHIVE, f"{remote.file_name} at location {store.name!r}: {detail}; nothing was kept"
+                OperationErrorCode.INVALID_ARCHIVE,
+                f"{remote.file_name} at location {store.name!r}: {detail}; nothing was kept",
             ) from None
         except OSError as error:
             if (full := files_full(error, f"the local copies folder ({self._folder.root})")) is not None:
@@ -257,8 +273,11 @@ class LocationService:
         ctx.log(f"Fetched and checked as local copy {placed}; import it with importLocalCopy.")
 
     def _receive(
-        self, remote: RemoteCopy, store: LocationStore,
-        on_bytes: Callable[[int], None], should_stop: Callable[[], bool],
+        self,
+        remote: RemoteCopy,
+        store: LocationStore,
+        on_bytes: Callable[[int], None],
+        should_stop: Callable[[], bool],
     ) -> str:
         digest, size = hashlib.sha256(), 0
 
@@ -278,7 +297,9 @@ class LocationService:
             if size != remote.size:
                 raise CopyMismatch(f"{size} bytes arrived, the location lists {remote.size}")
             if remote.sha256 is not None and digest.hexdigest() != remote.sha256:
-                raise CopyMismatch("its SHA-256 is not the one recorded when it was uploaded (changed or damaged there)")
+                raise CopyMismatch(
+                    "its SHA-256 is not the one recorded when it was uploaded (changed or damaged there)"
+                )
             manifest = verify_local_copy(pending.temp, self._folder.limits)
             if manifest_checksum(manifest.entries) != manifest.restore_point["checksum"]:
                 raise InvalidArchive("the manifest's checksum does not match its entries")

@@ -194,7 +194,9 @@ def _credentials(
         raise fail(f"credentials_file {path} cannot be read: {error.strerror or error}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         # The parser's message may quote the file's text, which is a secret: not shown.
-        raise fail(f"credentials_file {path} is not valid TOML (access_key_id = \"...\", secret_access_key = \"...\")") from None
+        raise fail(
+            f'credentials_file {path} is not valid TOML (access_key_id = "...", secret_access_key = "...")'
+        ) from None
     if set(document) != CREDENTIAL_KEYS or not all(isinstance(v, str) and v for v in document.values()):
         raise fail(f"credentials_file {path} must hold exactly access_key_id and secret_access_key, as strings")
     return SecretStr(document["access_key_id"]), SecretStr(document["secret_access_key"])

@@ -7,6 +7,7 @@ central directory and manifest member, not the whole file), once per version of 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import threading
@@ -47,7 +48,7 @@ class FolderStore:
         if not os.access(self.root, os.R_OK | os.X_OK):
             raise LocationUnavailable(self.name, f"the folder {self.root} cannot be read")
 
-    def list(self) -> list[RemoteCopy]:
+    def list(self) -> builtins.list[RemoteCopy]:
         self._check()
         copies = []
         try:
@@ -59,7 +60,7 @@ class FolderStore:
             raise LocationUnavailable(self.name, f"the folder {self.root} cannot be listed: {error.strerror}") from None
         return sorted(copies, key=lambda c: (c.modified_at, c.file_name), reverse=True)
 
-    def details(self, copies: list[RemoteCopy]) -> list[RemoteCopy]:
+    def details(self, copies: builtins.list[RemoteCopy]) -> builtins.list[RemoteCopy]:
         return copies  # listing read each manifest already
 
     def stat(self, file_name: str) -> RemoteCopy | None:
@@ -71,8 +72,14 @@ class FolderStore:
         return self._describe(file_name, stat)
 
     def upload(
-        self, source: Path, file_name: str, *, sha256: str, restore_point_id: str | None,
-        on_bytes: OnBytes, should_stop: ShouldStop,
+        self,
+        source: Path,
+        file_name: str,
+        *,
+        sha256: str,
+        restore_point_id: str | None,
+        on_bytes: OnBytes,
+        should_stop: ShouldStop,
     ) -> str:
         self._check()
         try:

@@ -15,6 +15,8 @@ cached per version of an object (its ETag), so listing again is one paginated LI
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import dataclasses
 import hashlib
 import threading
@@ -50,9 +52,7 @@ HEAD_THREADS = 8
 class S3Store:
     kind = "S3"
 
-    def __init__(
-        self, spec: S3LocationSpec, *, part_size: int, page_size: int = 1000, part_delay: float = 0.0
-    ) -> None:
+    def __init__(self, spec: S3LocationSpec, *, part_size: int, page_size: int = 1000, part_delay: float = 0.0) -> None:
         self.name = spec.name
         self.spec = spec
         self.part_size = part_size
@@ -82,8 +82,8 @@ class S3Store:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def list(self) -> list[RemoteCopy]:
-        found: list[dict[str, Any]] = []
+    def list(self) -> builtins.list[RemoteCopy]:
+        found: builtins.list[dict[str, Any]] = []
         paginator = self._client.get_paginator("list_objects_v2")
         pages = paginator.paginate(
             Bucket=self.spec.bucket,
@@ -102,7 +102,7 @@ class S3Store:
         copies = [self._describe(item, self._heads.get((item["Key"], item["ETag"]))) for item in found]
         return sorted(copies, key=lambda c: (c.modified_at, c.file_name), reverse=True)
 
-    def details(self, copies: list[RemoteCopy]) -> list[RemoteCopy]:
+    def details(self, copies: builtins.list[RemoteCopy]) -> builtins.list[RemoteCopy]:
         """The copies with their metadata (restore point id, SHA-256): a HEAD for each not known yet."""
         missing = [copy for copy in copies if not copy.detailed]
         if missing:
@@ -112,7 +112,10 @@ class S3Store:
                 if head is not None:
                     meta = head.get("Metadata", {})
                     with self._lock:
-                        self._heads[(self.spec.prefix + copy.file_name, head["ETag"])] = (meta.get(POINT_KEY), meta.get(SHA_KEY))
+                        self._heads[(self.spec.prefix + copy.file_name, head["ETag"])] = (
+                            meta.get(POINT_KEY),
+                            meta.get(SHA_KEY),
+                        )
         result = []
         for copy in copies:
             if copy.detailed:
@@ -133,7 +136,9 @@ class S3Store:
         return self._describe(item, (meta.get(POINT_KEY), meta.get(SHA_KEY)))
 
     def download(self, file_name: str, out: BinaryIO, *, on_bytes: OnBytes, should_stop: ShouldStop) -> None:
-        body = self._call(lambda: self._client.get_object(Bucket=self.spec.bucket, Key=self.spec.prefix + file_name))["Body"]
+        body = self._call(lambda: self._client.get_object(Bucket=self.spec.bucket, Key=self.spec.prefix + file_name))[
+            "Body"
+        ]
         try:
             for chunk in self._call(lambda: body.iter_chunks(CHUNK)):
                 if should_stop():
@@ -146,8 +151,14 @@ class S3Store:
     # -- writing ----------------------------------------------------------------------------
 
     def upload(
-        self, source: Path, file_name: str, *, sha256: str, restore_point_id: str | None,
-        on_bytes: OnBytes, should_stop: ShouldStop,
+        self,
+        source: Path,
+        file_name: str,
+        *,
+        sha256: str,
+        restore_point_id: str | None,
+        on_bytes: OnBytes,
+        should_stop: ShouldStop,
     ) -> str:
         name = self._free_name(file_name)
         key = self.spec.prefix + name
@@ -214,9 +225,7 @@ class S3Store:
         finally:
             body.close()
         if got != size or digest.hexdigest() != sha256:
-            raise CopyMismatch(
-                f"the object {key} holds {got} bytes with another SHA-256 than the {size} bytes sent"
-            )
+            raise CopyMismatch(f"the object {key} holds {got} bytes with another SHA-256 than the {size} bytes sent")
 
     def _free_name(self, file_name: str) -> str:
         stem, counter, candidate = file_name[: -len(".zip")], 2, file_name
@@ -253,16 +262,13 @@ class S3Store:
         return self._fill(copy, meta) if meta is not None else copy
 
     def _abort(self, key: str, upload_id: str) -> None:
-        try:
+        # If the store is gone too: an unfinished upload holds no object, and stores expire them.
+        with contextlib.suppress(BotoCoreError, ClientError):
             self._client.abort_multipart_upload(Bucket=self.spec.bucket, Key=key, UploadId=upload_id)
-        except (BotoCoreError, ClientError):
-            pass  # the store is gone too: an unfinished upload holds no object, and stores expire them
 
     def _delete_quietly(self, key: str) -> None:
-        try:
+        with contextlib.suppress(BotoCoreError, ClientError):
             self._client.delete_object(Bucket=self.spec.bucket, Key=key)
-        except (BotoCoreError, ClientError):
-            pass
 
     def _pause(self, should_stop: ShouldStop) -> None:
         deadline = time.monotonic() + self.part_delay

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -75,11 +76,11 @@ class LocationStore(Protocol):
     name: str
     kind: str  # "FOLDER" | "S3"
 
-    def list(self) -> list[RemoteCopy]:
+    def list(self) -> builtins.list[RemoteCopy]:
         """Every copy there now, newest first."""
         ...
 
-    def details(self, copies: list[RemoteCopy]) -> list[RemoteCopy]:
+    def details(self, copies: builtins.list[RemoteCopy]) -> builtins.list[RemoteCopy]:
         """The same copies, each with its restore point id and SHA-256 read (`detailed`)."""
         ...
 
@@ -88,8 +89,14 @@ class LocationStore(Protocol):
         ...
 
     def upload(
-        self, source: Path, file_name: str, *, sha256: str, restore_point_id: str | None,
-        on_bytes: OnBytes, should_stop: ShouldStop,
+        self,
+        source: Path,
+        file_name: str,
+        *,
+        sha256: str,
+        restore_point_id: str | None,
+        on_bytes: OnBytes,
+        should_stop: ShouldStop,
     ) -> str:
         """Stream `source` there under `file_name` (or a free variant of it), verify what
         arrived against `sha256` and its size, and return the name used; nothing stays on failure."""

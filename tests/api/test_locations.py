@@ -79,12 +79,14 @@ def setup(seaweedfs: SeaweedFS, make_server: Callable[..., InProcessServer], tmp
 
 async def point_with_copy(server: InProcessServer, label: str = "Salle des fêtes") -> tuple[str, dict]:
     point = (await create_and_wait(server, label))["restorePoint"]
-    data = await execute(server, f"mutation($id: ID!) {{ exportRestorePoint(restorePointId: $id) {{ {OP} }} }}",
-                         id=point["id"])
+    data = await execute(
+        server, f"mutation($id: ID!) {{ exportRestorePoint(restorePointId: $id) {{ {OP} }} }}", id=point["id"]
+    )
     final = await wait_for_operation(server, data["exportRestorePoint"]["operation"]["id"])
     assert final["status"] == "SUCCEEDED", final
-    got = await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { id fileName path sizeBytes } } }",
-                        id=final["id"])
+    got = await execute(
+        server, "query($id: ID!) { operation(id: $id) { localCopy { id fileName path sizeBytes } } }", id=final["id"]
+    )
     return point["id"], got["operation"]["localCopy"]
 
 
@@ -98,8 +100,10 @@ async def run(server: InProcessServer, mutation: str, **variables: object) -> di
 
 async def upload(server: InProcessServer, copy_id: str, location: str) -> dict:
     return await run(
-        server, f"mutation($c: ID!, $l: String!) {{ uploadToLocation(localCopyId: $c, location: $l) {{ {OP} }} }}",
-        c=copy_id, l=location,
+        server,
+        f"mutation($c: ID!, $l: String!) {{ uploadToLocation(localCopyId: $c, location: $l) {{ {OP} }} }}",
+        c=copy_id,
+        l=location,
     )
 
 
@@ -141,15 +145,19 @@ async def test_upload_list_fetch_import(setup: Setup, target: str) -> None:
     assert any(original in line["message"] for line in log["operation"]["log"])  # read back and checked
 
     there = await location(server, target)
-    assert there["reachable"] and there["problem"] is None and there["kind"] == ("S3" if target == "bucket" else "FOLDER")
+    assert (
+        there["reachable"] and there["problem"] is None and there["kind"] == ("S3" if target == "bucket" else "FOLDER")
+    )
     [remote] = there["copies"]
     assert remote["fileName"] == copy["fileName"] and remote["sizeBytes"] == copy["sizeBytes"]
     assert remote["restorePointId"] == point_id and remote["location"]["name"] == target
-    where = await execute(server, "query($id: ID!) { restorePoint(id: $id) { remoteCopies { id location { name } } } }",
-                          id=point_id)
+    where = await execute(
+        server, "query($id: ID!) { restorePoint(id: $id) { remoteCopies { id location { name } } } }", id=point_id
+    )
     assert {c["location"]["name"] for c in where["restorePoint"]["remoteCopies"]} == {"local", target}
-    node = await execute(server, "query($id: ID!) { node(id: $id) { id ... on RemoteCopy { fileName } } }",
-                         id=remote["id"])
+    node = await execute(
+        server, "query($id: ID!) { node(id: $id) { id ... on RemoteCopy { fileName } } }", id=remote["id"]
+    )
     assert node["node"] == {"id": remote["id"], "fileName": copy["fileName"]}
 
     # The local copy gone (a new machine), the remote one comes back byte for byte.
@@ -157,11 +165,16 @@ async def test_upload_list_fetch_import(setup: Setup, target: str) -> None:
     assert deleted["deleteLocalCopy"]["deletedId"] == copy["id"]
     fetched = await fetch(server, remote["id"])
     assert fetched["status"] == "SUCCEEDED" and fetched["kind"] == "FETCH_FROM_LOCATION", fetched
-    got = await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { id path restorePointId problem } } }",
-                        id=fetched["id"])
+    got = await execute(
+        server,
+        "query($id: ID!) { operation(id: $id) { localCopy { id path restorePointId problem } } }",
+        id=fetched["id"],
+    )
     local = got["operation"]["localCopy"]
     assert local["restorePointId"] == point_id and local["problem"] is None and sha(Path(local["path"])) == original
-    imported = await run(server, f"mutation($id: ID!) {{ importLocalCopy(localCopyId: $id) {{ {OP} }} }}", id=local["id"])
+    imported = await run(
+        server, f"mutation($id: ID!) {{ importLocalCopy(localCopyId: $id) {{ {OP} }} }}", id=local["id"]
+    )
     assert imported["status"] == "SUCCEEDED" and imported["restorePoint"]["id"] == point_id
 
 
@@ -181,8 +194,9 @@ async def test_listing_is_the_truth(setup: Setup, seaweedfs: SeaweedFS) -> None:
         assert remote["fileName"] == name
         fetched = await fetch(server, remote["id"])
         assert fetched["status"] == "SUCCEEDED", fetched
-        got = await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { fileName restorePointId } } }",
-                            id=fetched["id"])
+        got = await execute(
+            server, "query($id: ID!) { operation(id: $id) { localCopy { fileName restorePointId } } }", id=fetched["id"]
+        )
         assert got["operation"]["localCopy"]["restorePointId"] == point_id
         assert got["operation"]["localCopy"]["fileName"].startswith("Sauvegarde d'été 2026")
 
@@ -264,8 +278,11 @@ async def test_cancel_mid_upload_leaves_no_object(
         BACKUPS_CONFIG=str(config), BACKUPS_LOCATION_PART_BYTES=str(5 * 1024**2), BACKUPS_TEST_ENTRY_DELAY="0.5"
     ).start()
     _, copy = await point_with_copy(server)
-    data = await execute(server, f"mutation($c: ID!) {{ uploadToLocation(localCopyId: $c, location: \"bucket\") {{ {OP} }} }}",
-                         c=copy["id"])
+    data = await execute(
+        server,
+        f'mutation($c: ID!) {{ uploadToLocation(localCopyId: $c, location: "bucket") {{ {OP} }} }}',
+        c=copy["id"],
+    )
     op_id = data["uploadToLocation"]["operation"]["id"]
 
     # Mid-upload: a part is in the store (a multipart upload is open) and more are to come.
@@ -306,9 +323,9 @@ async def test_bad_requests_change_nothing(setup: Setup, seaweedfs: SeaweedFS) -
     server = setup.server
     _, copy = await point_with_copy(server)
     cases = [
-        ("uploadToLocation(localCopyId: $a, location: \"nowhere\")", copy["id"], "NOT_FOUND", "location"),
-        ("uploadToLocation(localCopyId: $a, location: \"local\")", copy["id"], "INVALID_INPUT", "location"),
-        ("uploadToLocation(localCopyId: $a, location: \"bucket\")", "lc_bm9uZS56aXA", "NOT_FOUND", "localCopyId"),
+        ('uploadToLocation(localCopyId: $a, location: "nowhere")', copy["id"], "NOT_FOUND", "location"),
+        ('uploadToLocation(localCopyId: $a, location: "local")', copy["id"], "INVALID_INPUT", "location"),
+        ('uploadToLocation(localCopyId: $a, location: "bucket")', "lc_bm9uZS56aXA", "NOT_FOUND", "localCopyId"),
         ("fetchFromLocation(remoteCopyId: $a)", "rc_garbage", "NOT_FOUND", "remoteCopyId"),
         ("fetchFromLocation(remoteCopyId: $a)", "rc_YnVja2V0L21pc3Npbmcuemlw", "NOT_FOUND", "remoteCopyId"),
     ]
@@ -316,5 +333,7 @@ async def test_bad_requests_change_nothing(setup: Setup, seaweedfs: SeaweedFS) -
     for call, arg, code, field in cases:
         data = await execute(server, f"mutation($a: ID!) {{ {call} {{ {OP} }} }}", a=arg)
         payload = next(iter(data.values()))
-        assert payload["operation"] is None and [(e["code"], e["field"]) for e in payload["userErrors"]] == [(code, field)]
+        assert payload["operation"] is None and [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+            (code, field)
+        ]
     assert objects(seaweedfs, setup.bucket) == [] and os.listdir(setup.folder) == [] and local_files(server) == before

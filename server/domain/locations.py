@@ -265,6 +265,10 @@ class LocationService:
                 OperationErrorCode.INVALID_ARCHIVE,
                 f"{remote.file_name} at location {store.name!r}: {detail}; nothing was kept",
             ) from None
+        except FileNotFoundError:
+            raise OperationFailed(
+                OperationErrorCode.NOT_FOUND, f"{remote.file_name} is no longer at location {store.name!r}"
+            ) from None
         except OSError as error:
             if (full := files_full(error, f"the local copies folder ({self._folder.root})")) is not None:
                 raise full from None

@@ -136,9 +136,13 @@ class S3Store:
         return self._describe(item, (meta.get(POINT_KEY), meta.get(SHA_KEY)))
 
     def download(self, file_name: str, out: BinaryIO, *, on_bytes: OnBytes, should_stop: ShouldStop) -> None:
-        body = self._call(lambda: self._client.get_object(Bucket=self.spec.bucket, Key=self.spec.prefix + file_name))[
-            "Body"
-        ]
+        key = self.spec.prefix + file_name
+        try:
+            body = self._call(lambda: self._client.get_object(Bucket=self.spec.bucket, Key=key))["Body"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise FileNotFoundError(f"{key} is no longer in the bucket") from None
+            raise
         try:
             for chunk in self._call(lambda: body.iter_chunks(CHUNK)):
                 if should_stop():

@@ -337,3 +337,27 @@ async def test_bad_requests_change_nothing(setup: Setup, seaweedfs: SeaweedFS) -
             (code, field)
         ]
     assert objects(seaweedfs, setup.bucket) == [] and os.listdir(setup.folder) == [] and local_files(server) == before
+
+
+@pytest.mark.parametrize("target", ["bucket", "share"])
+async def test_a_taken_name_gets_a_new_one(setup: Setup, target: str) -> None:
+    """Uploading the same copy twice keeps both (never over another copy): `-2`."""
+    server = setup.server
+    _, copy = await point_with_copy(server)
+    for _ in range(2):
+        assert (await upload(server, copy["id"], target))["status"] == "SUCCEEDED"
+    stem = copy["fileName"][: -len(".zip")]
+    names = sorted(c["fileName"] for c in (await location(server, target))["copies"])
+    assert names == sorted([copy["fileName"], f"{stem}-2.zip"])
+
+
+async def test_a_missing_folder_is_unavailable(setup: Setup) -> None:
+    server = setup.server
+    _, copy = await point_with_copy(server)
+    setup.folder.rmdir()  # the disk is not mounted
+    there = await location(server, "share")
+    assert there["reachable"] is False and "location 'share' is unavailable" in there["problem"]
+    final = await upload(server, copy["id"], "share")
+    assert final["status"] == "FAILED" and final["error"]["code"] == "LOCATION_UNAVAILABLE", final
+    assert not setup.folder.exists()  # not made behind the user's back
+    assert (await location(server, "bucket"))["reachable"] is True

@@ -361,3 +361,22 @@ async def test_a_missing_folder_is_unavailable(setup: Setup) -> None:
     assert final["status"] == "FAILED" and final["error"]["code"] == "LOCATION_UNAVAILABLE", final
     assert not setup.folder.exists()  # not made behind the user's back
     assert (await location(server, "bucket"))["reachable"] is True
+
+
+async def test_an_object_swapped_for_another_valid_copy_is_refused(setup: Setup, seaweedfs: SeaweedFS) -> None:
+    """The ZIP inside is sound, but it is not what was uploaded: the recorded SHA-256 refuses it."""
+    server = setup.server
+    _, first = await point_with_copy(server, "first")
+    (setup.site / "page.html").write_text("<h1>changed</h1>")
+    _, second = await point_with_copy(server, "second")
+    assert (await upload(server, first["id"], "bucket"))["status"] == "SUCCEEDED"
+    key = f"backups/{first['fileName']}"
+    client = seaweedfs.client()
+    head = client.head_object(Bucket=setup.bucket, Key=key)
+    client.put_object(Bucket=setup.bucket, Key=key, Body=Path(second["path"]).read_bytes(), Metadata=head["Metadata"])
+    [remote] = (await location(server, "bucket"))["copies"]
+    before = local_files(server)
+    final = await fetch(server, remote["id"])
+    assert final["status"] == "FAILED" and final["error"]["code"] == "INVALID_ARCHIVE", final
+    assert "SHA-256 is not the one recorded" in final["error"]["message"]
+    assert local_files(server) == before

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from server.sources.config_file import ConfigError, load_sources
-from server.sources.location_config import FolderLocationSpec, S3LocationSpec, load_locations
+from server.config.locations_file import FolderLocationSpec, S3LocationSpec, load_locations
+from server.config.sources_file import ConfigError, load_sources
 
 SOURCES = '[[sources]]\nname = "settings"\nkind = "settings"\n\n[[sources]]\nname = "site"\nkind = "directory"\npath = "site"\n'
 S3 = """

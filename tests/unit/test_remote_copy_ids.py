@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.storage.location_store import parse_remote_copy_id, remote_copy_id
+from server.storage.locations.store import parse_remote_copy_id, remote_copy_id
 
 
 @pytest.mark.parametrize("name", ["a.zip", "Sauvegarde d'été 2026 — salle 1.zip", "x-2.zip", "日本.ZIP"])

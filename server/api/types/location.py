@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from server.api.context import Info
 from server.api.scalars import ByteCount
 from server.api.types.node import Node
-from server.domain import models
-from server.domain.locations import LocationState
+from server.model import records as models
+from server.services.locations import LocationState
 
 if TYPE_CHECKING:
     from server.api.types.restore_point import RestorePoint
@@ -63,12 +64,12 @@ class RemoteCopy(Node):
         description="The restore point it holds, from its metadata or manifest; null when unknown. "
         "(On S3, asking for it reads each object's metadata, without downloading it.)"
     )
-    async def restore_point_id(self, info: strawberry.Info) -> strawberry.ID | None:
+    async def restore_point_id(self, info: Info) -> strawberry.ID | None:
         copy = self.copy if self.copy.detailed else await info.context.loaders.remote_copy_details.load(self.copy)
         return strawberry.ID(copy.restore_point_id) if copy.restore_point_id else None
 
     @strawberry.field(description="The location that holds it.")
-    async def location(self, info: strawberry.Info) -> Location:
+    async def location(self, info: Info) -> Location:
         if self.known_location is not None:
             return self.known_location
         state = await info.context.services.locations.get(self.location_name)
@@ -76,7 +77,7 @@ class RemoteCopy(Node):
 
     @strawberry.field(description="The restore point it holds; null when it is not in the database.")
     async def restore_point(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[RestorePoint, strawberry.lazy("server.api.types.restore_point")] | None:
         from server.api.types.restore_point import RestorePoint
 

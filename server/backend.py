@@ -17,6 +17,8 @@ from server.domain.access import AccessService
 from server.domain.apply import ApplyService
 from server.domain.apply_run import ApplyTools
 from server.domain.blob_keeper import BlobKeeper
+from server.domain.diff_content import Limits
+from server.domain.diffs import DiffService
 from server.domain.download_links import DownloadSigner, load_or_create_secret
 from server.domain.local_copies import LocalCopyService
 from server.domain.restart import RestartStep
@@ -177,6 +179,11 @@ class Backend:
             apply=apply,
             system=system,
             usage=StorageUsageReader(store, folder, restore_points.count),
+            diffs=DiffService(
+                restore_points=restore_points,
+                store=store,
+                limits=Limits(text_bytes=settings.diff_text_limit_bytes, diff_bytes=settings.diff_max_bytes),
+            ),
         )
         download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir), runner.holds)
         return cls(

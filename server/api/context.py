@@ -8,6 +8,7 @@ from datetime import datetime
 from server.api.loaders import Loaders, make_loaders
 from server.domain.access import AccessService
 from server.domain.apply import ApplyService
+from server.domain.diffs import DiffService
 from server.domain.download_links import DownloadSigner
 from server.domain.local_copies import LocalCopyService
 from server.domain.restore_points import RestorePointService
@@ -36,6 +37,7 @@ class Services:
     auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
     usage: StorageUsageReader | None = None  # Query.storage; None only in tests that build Services by hand
+    diffs: DiffService | None = None  # compareRestorePoints, applyPreview; None only in tests that build Services by hand
 
 
 @dataclass(frozen=True, slots=True)

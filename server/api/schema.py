@@ -24,7 +24,7 @@ from strawberry.tools import merge_types
 from strawberry.types.graphql import OperationType
 from strawberry.utils.logging import StrawberryLogger
 
-from server.api import apply_fields, caller_fields, local_copy_fields, mutations, queries, source_fields, subscriptions
+from server.api import apply_fields, caller_fields, diff_fields, local_copy_fields, mutations, queries, source_fields, subscriptions
 from server.api.auth import RequireAuthentication
 from server.api.errors import INTERNAL, ClientError, should_mask, with_code
 from server.api.fast_path.event_hooks import EventHooksRunner
@@ -113,6 +113,7 @@ QUERIES: tuple[type, ...] = (
     local_copy_fields.LocalCopyQueries,
     source_fields.SourceQuery,
     apply_fields.SystemQuery,
+    diff_fields.DiffQuery,
     caller_fields.CallerQuery,
 )
 MUTATIONS: tuple[type, ...] = (mutations.Mutation, local_copy_fields.LocalCopyMutations, apply_fields.ApplyMutation)

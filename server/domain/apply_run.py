@@ -376,7 +376,7 @@ class ApplyRun:
         summary, changes = await asyncio.to_thread(compare, before, plan.applied_entries, order)
         self.ctx.update_params(changes=summary.as_params())
         self.ctx.log(
-            f"Changed: {summary.added} added, {summary.removed} removed, {summary.changed} changed, "
+            f"What the apply changed: {summary.added} added, {summary.removed} removed, {summary.changed} changed, "
             f"{summary.unchanged} unchanged."
         )
         for change in changes[:MAX_LOGGED_CHANGES]:

@@ -30,6 +30,10 @@ class SourceUnavailable(DomainError):
     code = "SOURCE_UNAVAILABLE"
 
 
+class UnknownSource(DomainError):
+    code = "UNKNOWN_SOURCE"
+
+
 class SchemaMismatch(DomainError):
     code = "SCHEMA_MISMATCH"
 
@@ -69,7 +73,10 @@ class DiffService:
             current, items, fingerprint = await self._current()
             names = {source.name for source in chosen}
             before = [e for e in current if e.source in names]
-            after = [e for e in await self._points.entries(point_id) if e.source in names]
+            stored = await self._points.entries(point_id)
+            if not sources:
+                self._check_known(point_id, stored)
+            after = [e for e in stored if e.source in names]
             order = [source.name for source in self._points.sources]
             summary, changes = await asyncio.to_thread(compare, before, after, order)
             kinds = self._kinds()
@@ -160,6 +167,19 @@ class DiffService:
                 entries.append(manifest_entry(source, item, digest))
                 items[(source.name, item.path)] = item
         return entries, items, manifest_checksum(entries)
+
+    def _check_known(self, point_id: str, entries: Sequence[ManifestEntry]) -> None:
+        """UNKNOWN_SOURCE, as the apply would fail, when the restore point holds a source not
+        configured here (a partial preview of configured sources leaves it out instead)."""
+        configured = {source.name for source in self._points.sources}
+        unknown = sorted({e.source for e in entries} - configured)
+        if unknown:
+            raise UnknownSource(
+                f"restore point {point_id} holds content of source {', '.join(repr(n) for n in unknown)}, which is "
+                "not configured on this server: an apply of it all would fail; preview the configured "
+                "sources with `sources`",
+                field="restorePointId",
+            )
 
     def _kinds(self) -> dict[str, str]:
         return {source.name: source.kind for source in self._points.sources}

@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.api.test_every_source_round_trip import make_tree, tree_state
 from tests.support.api import create_and_wait, execute, execute_errors, update_settings
-from tests.support.apply import blob_path, modules, restore_points, system
+from tests.support.apply import blob_path, module_bytes, modules, plant_restore_point, restore_points, system
 from tests.support.in_process import InProcessServer
 
 CHANGE = """source path kind truncated textDiff
@@ -397,3 +397,20 @@ async def test_a_delete_during_a_diff_is_refused_busy(make_server, tmp_path: Pat
         else:
             outcomes.append("diff first")
     assert "busy" in outcomes, outcomes
+
+
+async def test_a_restore_point_of_a_source_not_configured_is_refused_as_the_apply_would(
+    make_server, tmp_path: Path
+) -> None:
+    server, _, _ = folder_server(make_server, tmp_path)
+    settings = await modules(server)
+    planted = plant_restore_point(
+        server,
+        {("settings", "audio.json"): module_bytes(settings["audio"]), ("gone", "a.txt"): b"from elsewhere\n"},
+    )
+    errors = await execute_errors(server, PREVIEW, id=planted)
+    assert errors[0]["extensions"]["code"] == "UNKNOWN_SOURCE" and "'gone'" in errors[0]["message"]
+    # Naming configured sources previews those, as a partial apply would apply them.
+    partial = await preview(server, planted, sources=["settings"])
+    assert {c["path"] for c in partial["changes"]["nodes"]} == {f"{name}.json" for name in settings} - {"audio.json"}
+    assert {c["kind"] for c in partial["changes"]["nodes"]} == {"REMOVED"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import strawberry
@@ -59,12 +60,13 @@ class ConfigurationChange:
     after: ManifestEntry | None
     change: strawberry.Private[config_diff.Change]
     diff: strawberry.Private[config_diff.ConfigurationDiff]
-    _content: strawberry.Private[ChangeContent | None] = None
+    # One read for all of textDiff, truncated and settingsChanges, which resolve concurrently.
+    _content: strawberry.Private[asyncio.Future[ChangeContent] | None] = None
 
     async def _read(self, info: strawberry.Info) -> ChangeContent:
         if self._content is None:
-            self._content = await info.context.services.diffs.content(self.diff, self.change)
-        return self._content
+            self._content = asyncio.ensure_future(info.context.services.diffs.content(self.diff, self.change))
+        return await self._content
 
     @strawberry.field(
         description="A unified diff, for text (UTF-8) items and database table files (row by row: a table "

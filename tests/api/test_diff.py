@@ -370,32 +370,36 @@ async def test_a_changed_table_schema_is_refused_in_the_preview(make_server, tmp
 
 async def test_a_delete_during_a_diff_is_refused_busy(make_server, tmp_path: Path) -> None:
     """The diff holds its restore points while it reads them: a delete meanwhile gets BUSY
-    (or, if it came first, the diff gets NOT_FOUND); never a diff of content deleted under it."""
+    (or, if it came first, the diff gets NOT_FOUND); never a diff of content deleted under it.
+
+    The `from` side is big and read first, so a delete of `to` that got through while it is
+    read would remove the blob the diff opens next (CONTENT_DAMAGED: missing)."""
     server, site, _ = folder_server(make_server, tmp_path, BACKUPS_DIFF_TEXT_LIMIT_BYTES="4096")
     outcomes: list[str] = []
-    for round_ in range(10):
-        body = "".join(f"round {round_} line {n}\n" for n in range(500_000)).encode()  # ~10 MB, unique
+    for round_ in range(12):
+        body = "".join(f"round {round_} line {n}\n" for n in range(1_000_000)).encode()  # ~20 MB, unique
         (site / "big.txt").write_bytes(body)
         a = (await create_and_wait(server, "a"))["restorePoint"]["id"]
-        (site / "big.txt").write_bytes(b"changed\n" + body)
+        (site / "big.txt").write_bytes(f"round {round_}: small now\n".encode())
         b = (await create_and_wait(server, "b"))["restorePoint"]["id"]
         reader = asyncio.create_task(compare(server, a, b))
-        await asyncio.sleep(0.01 * (round_ % 3))
+        await asyncio.sleep(0.01 * (round_ % 6))
         deleted = (await execute(server, DELETE, id=b))["deleteRestorePoint"]
         try:
             diff = await reader
-        except Exception as error:  # the delete came between two reads: a clean NOT_FOUND
+        except Exception as error:  # the delete came before a read began: a clean NOT_FOUND
             assert deleted["userErrors"] == [] and "no restore point" in str(error), (deleted, error)
             outcomes.append("not found")
             continue
         big = by_path([e["node"] for e in diff["changes"]["edges"]])[("site", "big.txt")]
-        assert big["textDiff"].splitlines()[3] == "+changed" and big["truncated"] is True
+        assert f"+round {round_}: small now" in big["textDiff"].splitlines() and big["truncated"] is True
         if deleted["userErrors"]:
             assert deleted["userErrors"][0]["code"] == "BUSY", deleted
             outcomes.append("busy")
             assert (await execute(server, DELETE, id=b))["deleteRestorePoint"]["userErrors"] == []
         else:
             outcomes.append("diff first")
+        assert (await execute(server, DELETE, id=a))["deleteRestorePoint"]["userErrors"] == []
     assert "busy" in outcomes, outcomes
 
 

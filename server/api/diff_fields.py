@@ -6,9 +6,10 @@ from typing import Annotated
 
 import strawberry
 
+from server.api.context import Info
 from server.api.errors import to_client_error
 from server.api.types.diff import ConfigurationDiff
-from server.domain.errors import DomainError
+from server.model.errors import DomainError
 
 
 @strawberry.type
@@ -19,7 +20,7 @@ class DiffQuery:
     )
     async def compare_restore_points(
         self,
-        info: strawberry.Info,
+        info: Info,
         from_: Annotated[strawberry.ID, strawberry.argument(name="from")],
         to: strawberry.ID,
     ) -> ConfigurationDiff:
@@ -36,7 +37,7 @@ class DiffQuery:
         "A source that cannot be read: SOURCE_UNAVAILABLE; a database whose tables differ: SCHEMA_MISMATCH."
     )
     async def apply_preview(
-        self, info: strawberry.Info, restore_point_id: strawberry.ID, sources: list[str] | None = None
+        self, info: Info, restore_point_id: strawberry.ID, sources: list[str] | None = None
     ) -> ConfigurationDiff:
         try:
             diff = await info.context.services.diffs.preview(str(restore_point_id), sources)

@@ -24,7 +24,16 @@ from strawberry.tools import merge_types
 from strawberry.types.graphql import OperationType
 from strawberry.utils.logging import StrawberryLogger
 
-from server.api import apply_fields, caller_fields, diff_fields, local_copy_fields, mutations, queries, source_fields, subscriptions
+from server.api import (
+    apply_fields,
+    caller_fields,
+    diff_fields,
+    local_copy_fields,
+    mutations,
+    queries,
+    source_fields,
+    subscriptions,
+)
 from server.api.auth import RequireAuthentication
 from server.api.errors import INTERNAL, ClientError, should_mask, with_code
 from server.api.fast_path.event_hooks import EventHooksRunner
@@ -48,7 +57,6 @@ class BackupsSchema(strawberry.Schema):
                 StrawberryLogger.error(error, execution_context)
             else:
                 log.debug("client error: %s", error.message)
-
 
 
 class FastBackupsSchema(BackupsSchema):
@@ -101,9 +109,7 @@ class SubscriptionsOverWebsocketsOnly(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context.context
         if self.execution_context.operation_type is OperationType.SUBSCRIPTION and not context.websocket:
-            raise ClientError(
-                "Subscriptions are served over websockets (graphql-transport-ws) only.", "BAD_REQUEST"
-            )
+            raise ClientError("Subscriptions are served over websockets (graphql-transport-ws) only.", "BAD_REQUEST")
         yield
 
 

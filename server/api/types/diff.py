@@ -8,13 +8,14 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from server.api.context import Info
 from server.api.pagination import page_size
 from server.api.scalars import ByteCount
 from server.api.types.page_info import PageInfo
 from server.api.types.restore_point import ManifestEntry
-from server.domain import config_diff
-from server.domain.config_diff import ChangeKind
-from server.domain.diff_content import ChangeContent
+from server.model import config_diff
+from server.model.config_diff import ChangeKind
+from server.model.diff_content import ChangeContent
 
 strawberry.enum(ChangeKind, description="How an item differs: ADDED, REMOVED, or CHANGED (content, mode, kind).")
 
@@ -63,7 +64,7 @@ class ConfigurationChange:
     # One read for all of textDiff, truncated and settingsChanges, which resolve concurrently.
     _content: strawberry.Private[asyncio.Future[ChangeContent] | None] = None
 
-    async def _read(self, info: strawberry.Info) -> ChangeContent:
+    async def _read(self, info: Info) -> ChangeContent:
         if self._content is None:
             self._content = asyncio.ensure_future(info.context.services.diffs.content(self.diff, self.change))
         return await self._content
@@ -72,18 +73,18 @@ class ConfigurationChange:
         description="A unified diff, for text (UTF-8) items and database table files (row by row: a table "
         "file lists its rows sorted by key); null for binary content, folders and settings modules."
     )
-    async def text_diff(self, info: strawberry.Info) -> str | None:
+    async def text_diff(self, info: Info) -> str | None:
         return (await self._read(info)).text_diff
 
     @strawberry.field(
         description="Whether textDiff or settingsChanges was cut at the server's limit "
         "(BACKUPS_DIFF_TEXT_LIMIT_BYTES per side, BACKUPS_DIFF_MAX_BYTES for a diff)."
     )
-    async def truncated(self, info: strawberry.Info) -> bool:
+    async def truncated(self, info: Info) -> bool:
         return (await self._read(info)).truncated
 
     @strawberry.field(description="For a settings module: each changed JSON path with its values before and after.")
-    async def settings_changes(self, info: strawberry.Info) -> list[SettingChange] | None:
+    async def settings_changes(self, info: Info) -> list[SettingChange] | None:
         found = (await self._read(info)).settings_changes
         if found is None:
             return None
@@ -132,7 +133,7 @@ class ConfigurationDiff:
     @strawberry.field(description="The changes, filtered by source and kind; `after` is a cursor of this list.")
     def changes(
         self,
-        info: strawberry.Info,
+        info: Info,
         first: int | None = None,
         after: str | None = None,
         source: str | None = None,

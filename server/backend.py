@@ -15,6 +15,7 @@ from server.clock import SYSTEM_CLOCK, Clock, utc_now
 from server.config.environment import ServerConfig
 from server.config.locations_file import FolderLocationSpec, LocationSpec, load_locations
 from server.config.sources_file import load_sources
+from server.model.diff_content import Limits
 from server.model.download_links import DownloadSigner
 from server.notices import first_token_notice
 from server.operations.runner import OperationRunner
@@ -22,6 +23,7 @@ from server.services.access import AccessService
 from server.services.apply.run import ApplyTools
 from server.services.apply.service import ApplyService
 from server.services.blob_keeper import BlobKeeper
+from server.services.diffs import DiffService
 from server.services.local_copies import LocalCopyService
 from server.services.locations import LocationService
 from server.services.restart import RestartStep
@@ -208,6 +210,11 @@ class Backend:
             system=system,
             usage=StorageUsageReader(store, folder, restore_points.count),
             locations=locations,
+            diffs=DiffService(
+                restore_points=restore_points,
+                store=store,
+                limits=Limits(text_bytes=settings.diff_text_limit_bytes, diff_bytes=settings.diff_max_bytes),
+            ),
         )
         download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir), runner.holds)
         return cls(settings=settings, db=db, store=store, runner=runner, services=services, download=download)

@@ -104,3 +104,34 @@ def test_examples_say_when_the_server_cannot_be_reached() -> None:
         assert result.returncode == 1, (name, result.stderr)
         assert f"cannot reach the server at {url}" in result.stderr, (name, result.stderr)
         assert "Traceback" not in result.stderr, (name, result.stderr)
+
+
+async def test_preview_and_apply_shows_the_diff_asks_and_reports(make_server) -> None:
+    proc = make_server().start()
+    created = run_example("create_and_follow.py", "--url", proc.graphql_url, "--label", "before", token=proc.token)
+    point_id = created.stdout.split("restore point ")[-1].split()[0]
+    before = await execute(proc, "{ modules { name settings } }")
+    await execute(
+        proc,
+        'mutation { updateSettings(module: "audio", values: {masterVolume: 3.5, extra: "x"}) { userErrors { code } } }',
+    )
+    command = [sys.executable, str(EXAMPLES / "preview_and_apply.py"), point_id, "--url", proc.graphql_url]
+    env = {**os.environ, "BACKUPS_TOKEN": proc.token}
+
+    said_no = subprocess.run(command, input="no\n", capture_output=True, text=True, timeout=120, env=env)
+    assert said_no.returncode == 2, said_no.stderr
+    out = said_no.stdout
+    assert "CHANGED  settings/audio.json" in out and "/masterVolume: 3.5 -> " in out
+    assert '/extra: "x" -> (absent)' in out
+    assert "Applying would change: 0 added, 0 removed, 1 changed" in out and "Not applied." in out
+    assert "\033[" not in out  # into a pipe: no colors
+    assert await execute(proc, "{ modules { name settings } }") != before  # nothing applied
+
+    applied = subprocess.run(command + ["--yes"], capture_output=True, text=True, timeout=120, env=env)
+    assert applied.returncode == 0, applied.stderr
+    assert "Applied: 0 added, 0 removed, 1 changed" in applied.stdout
+    assert "  Changed: settings/audio.json" in applied.stdout
+    assert await execute(proc, "{ modules { name settings } }") == before
+
+    again = subprocess.run(command + ["--yes"], capture_output=True, text=True, timeout=120, env=env)
+    assert again.returncode == 0 and "Nothing to apply" in again.stdout

@@ -20,7 +20,9 @@ class ApplyMutation:
         "`confirm` must repeat `restorePointId` (else CONFIRMATION_REQUIRED). A safety restore "
         "point of the current state is made first unless `createSafetyRestorePoint` is false. "
         "Exclusive: while it runs, updateSettings and new operations get BUSY. If a source "
-        "fails, the state before is restored and the operation ends FAILED."
+        "fails, the state before is restored and the operation ends FAILED. `sources`: apply only "
+        "these sources (the safety restore point still holds every source); none: all. "
+        "`expectedFingerprint` (from applyPreview): CONFLICT if the configuration changed since."
     )
     async def apply_restore_point(
         self,
@@ -28,6 +30,8 @@ class ApplyMutation:
         restore_point_id: strawberry.ID,
         confirm: str,
         create_safety_restore_point: bool | None = True,
+        sources: list[str] | None = None,
+        expected_fingerprint: str | None = None,
     ) -> OperationPayload:
         services, actor = info.context.services, info.context.actor
         op, errors = await attempt(
@@ -36,6 +40,8 @@ class ApplyMutation:
                 confirm=confirm,
                 create_safety_restore_point=create_safety_restore_point is not False,
                 requested_by=actor.name,
+                sources=sources,
+                expected_fingerprint=expected_fingerprint,
             )
         )
         return OperationPayload.of(op, errors)

@@ -13,6 +13,7 @@ from server.model.tokens import ApiToken, Role
 from server.operations.runner import OperationRunner
 from server.services.access import AccessService
 from server.services.apply.service import ApplyService
+from server.services.diffs import DiffService
 from server.services.local_copies import LocalCopyService
 from server.services.locations import LocationService
 from server.services.restore_points import RestorePointService
@@ -37,6 +38,7 @@ class Services:
     system: SystemMonitor
     usage: StorageUsageReader  # Query.storage
     locations: LocationService  # Query.locations, the upload and fetch mutations
+    diffs: DiffService  # compareRestorePoints, applyPreview
     public_url: str | None = None  # where clients reach us, for links; None: the request's own URL
     auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))

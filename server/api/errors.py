@@ -26,6 +26,7 @@ class UserErrorCode(enum.StrEnum):
     INVALID_ARCHIVE = "INVALID_ARCHIVE"
     STORAGE_FULL = "STORAGE_FULL"
     LOCATION_UNAVAILABLE = "LOCATION_UNAVAILABLE"
+    CONFLICT = "CONFLICT"
 
 
 @strawberry.type(description="An expected failure, with a code a client can branch on.")

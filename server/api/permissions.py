@@ -23,6 +23,8 @@ VIEWER, OPERATOR, ADMIN = Role.VIEWER, Role.OPERATOR, Role.ADMIN
 
 # "<root type>.<field>" -> the smallest role that may use it. Keep each section sorted.
 MINIMUM_ROLE: dict[str, Role] = {
+    "Query.applyPreview": VIEWER,
+    "Query.compareRestorePoints": VIEWER,
     "Query.localCopies": VIEWER,
     "Query.localCopy": VIEWER,
     "Query.locations": VIEWER,

@@ -28,6 +28,7 @@ from strawberry.utils.logging import StrawberryLogger
 from server.api import (
     apply_fields,
     caller_fields,
+    diff_fields,
     local_copy_fields,
     location_fields,
     mutations,
@@ -120,6 +121,7 @@ QUERIES: tuple[type, ...] = (
     local_copy_fields.LocalCopyQueries,
     source_fields.SourceQuery,
     apply_fields.SystemQuery,
+    diff_fields.DiffQuery,
     caller_fields.CallerQuery,
     location_fields.LocationQueries,
 )

@@ -54,6 +54,11 @@ class ServerConfig(BaseSettings):
     # How often an open websocket checks that its token is still valid (revoked, expired).
     auth_recheck_seconds: float = Field(default=5.0, gt=0)
 
+    # Diffs (compareRestorePoints, applyPreview): each side of a text diff is read up to this
+    # many bytes, and a unified diff is cut at this many; either cut is flagged (`truncated`).
+    diff_text_limit_bytes: int = Field(default=1024 * 1024, ge=1)
+    diff_max_bytes: int = Field(default=256 * 1024, ge=1)
+
     # What an import accepts; anything beyond is refused as hostile before it is read.
     import_max_entries: int = Field(default=100_000, ge=1)
     import_max_total_bytes: int = Field(default=16 * 1024**3, ge=1)
@@ -184,6 +189,8 @@ ACCEPTS = {
     "fast_execution": "1 or 0 (also true/false, on/off, yes/no)",
     "auth": "on or off",
     "auth_recheck_seconds": "a number of seconds greater than 0",
+    "diff_text_limit_bytes": "a whole number of bytes, at least 1",
+    "diff_max_bytes": "a whole number of bytes, at least 1",
     "import_max_entries": _WHOLE,
     "import_max_total_bytes": "a whole number of bytes, at least 1",
     "import_max_entry_bytes": "a whole number of bytes, at least 1",

@@ -32,6 +32,12 @@ class ConfirmationRequired(DomainError):
     code = "CONFIRMATION_REQUIRED"
 
 
+class Conflict(DomainError):
+    """The configuration is no longer the one the caller looked at (applyRestorePoint(expectedFingerprint:))."""
+
+    code = "CONFLICT"
+
+
 class InvalidArchive(DomainError):
     code = "INVALID_ARCHIVE"
 
@@ -44,6 +50,7 @@ class OperationErrorCode(enum.StrEnum):
     """
 
     APPLY_FAILED = "APPLY_FAILED"
+    CONFLICT = "CONFLICT"
     CONTENT_DAMAGED = "CONTENT_DAMAGED"
     COPY_CHECK_FAILED = "COPY_CHECK_FAILED"
     INTERNAL = "INTERNAL"

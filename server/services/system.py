@@ -90,7 +90,7 @@ class SystemMonitor:
         entries: list[ManifestEntry] = []
         for source in self._sources:
             items = await source.capture()
-            digests = await asyncio.to_thread(_hash_items, items)
+            digests = await asyncio.to_thread(hash_items, items)
             entries.extend(manifest_entry(source, item, digest) for item, digest in zip(items, digests, strict=True))
         return entries
 
@@ -108,7 +108,7 @@ def same_content(ours: Sequence[ManifestEntry], theirs: Sequence[ManifestEntry])
     return canonical(ours) == canonical(theirs)
 
 
-def _hash_items(items: Sequence[CapturedItem]) -> list[str | None]:
+def hash_items(items: Sequence[CapturedItem]) -> list[str | None]:
     """Each item's SHA-256: the one its source vouches for (a hash cache hit, the same trust
     a capture gives it), else read and hashed."""
     digests: list[str | None] = []

@@ -48,6 +48,9 @@ class JournalRecord:
     rollback_entries: tuple[ManifestEntry, ...] = ()  # the state before, from APPLYING on
     error: OperationError | None = None  # why it rolls back, or how it finished
     restart_started: bool = False  # the restart command was launched (never launch it twice)
+    # The sources the caller chose (applyRestorePoint(sources:)); None: every source. Recorded
+    # from PREPARING on, so a resumed apply replaces the very same ones.
+    only_sources: tuple[str, ...] | None = None
     updated_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
 
     def advance(self, phase: ApplyPhase, **changes: Any) -> JournalRecord:
@@ -123,6 +126,7 @@ def _encode(record: JournalRecord, rollback_entries: orjson.Fragment) -> dict[st
         "rollbackEntries": rollback_entries,
         "error": {"code": record.error.code, "message": record.error.message} if record.error else None,
         "restartStarted": record.restart_started,
+        "onlySources": list(record.only_sources) if record.only_sources is not None else None,
         "updatedAt": record.updated_at.isoformat(),
     }
 
@@ -141,6 +145,8 @@ def _decode(data: dict[str, Any]) -> JournalRecord:
         rollback_entries=tuple(_decode_entry(e) for e in data["rollbackEntries"]),
         error=OperationError(OperationErrorCode.stored(error["code"]), error["message"]) if error else None,
         restart_started=bool(data["restartStarted"]),
+        # Absent in journals of earlier versions, which always applied every source.
+        only_sources=tuple(data["onlySources"]) if data.get("onlySources") is not None else None,
         updated_at=datetime.fromisoformat(data["updatedAt"]),
     )
 

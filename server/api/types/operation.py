@@ -8,10 +8,12 @@ import strawberry
 
 from server.api.context import Info
 from server.api.errors import ClientError
+from server.api.types.diff import DiffSummary
 from server.api.types.enums import LogLevel, OperationKind, OperationStatus
 from server.api.types.local_copy import LocalCopy
 from server.api.types.node import Node
 from server.api.types.restore_point import RestorePoint
+from server.model import config_diff
 from server.model import records as models
 
 MAX_LOG_PAGE = 1000
@@ -36,6 +38,7 @@ class LogEntry:
 class ErrorCodeField(enum.StrEnum):
     # The domain's OperationErrorCode plus OTHER; tests/unit/test_codegen_types.py keeps them equal.
     APPLY_FAILED = "APPLY_FAILED"
+    CONFLICT = "CONFLICT"
     CONTENT_DAMAGED = "CONTENT_DAMAGED"
     COPY_CHECK_FAILED = "COPY_CHECK_FAILED"
     INTERNAL = "INTERNAL"
@@ -110,6 +113,14 @@ class Operation(Node):
             return None
         point = await info.context.loaders.restore_points.load(point_id)
         return RestorePoint.from_domain(point) if point else None
+
+    @strawberry.field(
+        description="For a finished apply: what it changed (from the state before to the restore "
+        "point's, in the sources it applied); its log lists the changed paths. Null otherwise."
+    )
+    def changes(self) -> DiffSummary | None:
+        found = self.params.get("changes")
+        return DiffSummary.from_domain(config_diff.DiffSummary.from_params(found)) if found else None
 
     @strawberry.field(description="The local copy this operation works on or made.")
     async def local_copy(self, info: Info) -> LocalCopy | None:

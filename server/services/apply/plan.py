@@ -29,6 +29,11 @@ class ApplyPlan:
     def source_names(self) -> tuple[str, ...]:
         return tuple(source.name for source, _ in self.steps)
 
+    @property
+    def applied_entries(self) -> list[ManifestEntry]:
+        """The entries of the sources it replaces (all of them, unless some were chosen)."""
+        return [entry for _, entries in self.steps for entry in entries]
+
 
 def group_by_source(entries: Iterable[ManifestEntry]) -> dict[str, list[ManifestEntry]]:
     """Entries per source name, each list in manifest order."""
@@ -39,14 +44,21 @@ def group_by_source(entries: Iterable[ManifestEntry]) -> dict[str, list[Manifest
 
 
 def make_plan(
-    point: RestorePoint, entries: Sequence[ManifestEntry], sources: Sequence[Source]
+    point: RestorePoint,
+    entries: Sequence[ManifestEntry],
+    sources: Sequence[Source],
+    only: Sequence[str] | None = None,
 ) -> tuple[ApplyPlan, list[str]]:
     """The plan, and the configured sources the restore point does not cover (left as they are).
 
     Entries of a source that is not configured here fail the apply before anything changes:
-    half a restore point is not the restore point.
+    half a restore point is not the restore point. With `only` (source names, all configured),
+    just those sources are replaced: a partial apply the caller asked for.
     """
     groups = group_by_source(entries)
+    if only:
+        sources = [source for source in sources if source.name in set(only)]
+        groups = {name: group for name, group in groups.items() if name in set(only)}
     configured = {source.name for source in sources}
     unknown = sorted(set(groups) - configured)
     if unknown:
@@ -89,7 +101,7 @@ async def verify_content(
             f"the manifest of restore point {point.id} does not match its checksum; nothing was changed",
         )
     blobs: dict[str, ManifestEntry] = {}
-    for entry in plan.entries:
+    for entry in plan.applied_entries:  # the content of a source left out is not read
         if entry.sha256 is not None:
             blobs.setdefault(entry.sha256, entry)
     later = [digest for digest in blobs if digest in hashed_when_staged]

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
+from server.model.config_diff import compare
 from server.model.errors import OperationErrorCode, OperationFailed
 from server.model.records import (
     LogLevel,
@@ -39,6 +40,7 @@ from server.storage.content_store import ContentStore
 log = logging.getLogger(__name__)
 
 NO_CANCEL = "it has begun replacing the configuration"
+MAX_LOGGED_CHANGES = 200  # the finished apply's log lists this many changed paths, then says how many more
 BEFORE_CHANGES = OperationErrorCode.INTERRUPTED_BEFORE_CHANGES
 
 
@@ -86,8 +88,18 @@ class ApplyRun:
 
     # -- a new apply ----------------------------------------------------------------------
 
-    async def start(self, ctx: OperationContext, point_id: str, keep_safety: bool, safety_id: str) -> None:
-        """Verify, snapshot the state before, then replace every source and restart."""
+    async def start(
+        self,
+        ctx: OperationContext,
+        point_id: str,
+        keep_safety: bool,
+        safety_id: str,
+        only: Sequence[str] | None = None,
+        expected_fingerprint: str | None = None,
+    ) -> None:
+        """Verify, snapshot the state before, then replace every source (or those in `only`)
+        and restart. With `expected_fingerprint`, refuse (CONFLICT) if the configuration no
+        longer has it, before anything is touched."""
         self._ctx = ctx
         self.record = JournalRecord(
             operation_id=ctx.operation.id,
@@ -95,6 +107,7 @@ class ApplyRun:
             phase=ApplyPhase.PREPARING,
             safety_restore_point_id=safety_id,
             keep_safety_restore_point=keep_safety,
+            only_sources=tuple(only) if only else None,
         )
         await self._advance(ApplyPhase.PREPARING)  # from here on a new start knows of the apply
         ctx.log(
@@ -104,6 +117,8 @@ class ApplyRun:
         await self._t.settings.wait_for_writes()  # writes accepted just before maintenance land first
         staged: dict[str, StagedApply] = {}
         try:
+            if expected_fingerprint is not None:
+                await self._check_fingerprint(expected_fingerprint)
             plan = await self.load_plan(log_untouched=True)
             hashed_later = checked_when_staged(plan)
             await verify_content(ctx.section(0.0, 0.05), plan, self._t.store, hashed_when_staged=hashed_later)
@@ -132,11 +147,30 @@ class ApplyRun:
                 OperationErrorCode.NOT_FOUND, f"restore point {self.journal.restore_point_id} no longer exists"
             )
         entries = await self._t.restore_points.entries(point.id)
-        plan, untouched = make_plan(point, entries, self._t.restore_points.sources)
+        only = self.journal.only_sources
+        plan, untouched = make_plan(point, entries, self._t.restore_points.sources, only)
         if log_untouched:
             for name in untouched:
                 self.ctx.log(f"Source {name!r} is not in the restore point: it is left as it is.", LogLevel.WARNING)
+            if only:
+                left = [s.name for s in self._t.restore_points.sources if s.name not in only]
+                self.ctx.log(
+                    f"Applying only source(s) {', '.join(repr(n) for n in only)}"
+                    + (f"; {', '.join(repr(n) for n in left)} left as they are." if left else ".")
+                )
         return plan
+
+    async def _check_fingerprint(self, expected: str) -> None:
+        """CONFLICT unless the configuration is still the one the caller previewed; checked
+        once maintenance has begun, so no settings change can slip in after it."""
+        now = await self._t.system.fingerprint()
+        if now != expected:
+            raise OperationFailed(
+                OperationErrorCode.CONFLICT,
+                f"the configuration changed since the preview (its fingerprint is now {now}, not "
+                f"{expected}): nothing was changed; look at the preview again",
+            )
+        self.ctx.log("The configuration is still the one previewed (its fingerprint matches).")
 
     async def _capture(self, plan: ApplyPlan) -> list[ManifestEntry]:
         """Store the current state of every source: the safety restore point, or (when the
@@ -321,7 +355,8 @@ class ApplyRun:
         ctx.progress(0.95, "Finishing")
         if plan is not None:
             current = [e for e in await self._t.system.current_entries() if e.source in plan.source_names]
-            if same_content(current, plan.entries):
+            await self._report_changes(plan)
+            if same_content(current, plan.applied_entries):
                 ctx.log(f"Read back: the configuration matches restore point {plan.point.id}.")
             else:
                 ctx.log(
@@ -332,6 +367,22 @@ class ApplyRun:
         await self._advance(ApplyPhase.FINISHED, error=None)
         await self._t.steps.reach(ctx, "finish")
         ctx.log(f"Restore point {self.journal.restore_point_id} applied.")
+
+    async def _report_changes(self, plan: ApplyPlan) -> None:
+        """What the apply changed (from the state before, in the journal, to the restore
+        point's): its summary in the operation (Operation.changes), its paths in the log."""
+        before = [e for e in self.journal.rollback_entries if e.source in plan.source_names]
+        order = list(plan.source_names)
+        summary, changes = await asyncio.to_thread(compare, before, plan.applied_entries, order)
+        self.ctx.update_params(changes=summary.as_params())
+        self.ctx.log(
+            f"What the apply changed: {summary.added} added, {summary.removed} removed, {summary.changed} changed, "
+            f"{summary.unchanged} unchanged."
+        )
+        for change in changes[:MAX_LOGGED_CHANGES]:
+            self.ctx.log(f"{change.kind.capitalize()}: {change.source}/{change.path}")
+        if len(changes) > MAX_LOGGED_CHANGES:
+            self.ctx.log(f"... and {len(changes) - MAX_LOGGED_CHANGES} more changes (not listed).")
 
     # -- bookkeeping -------------------------------------------------------------------
 

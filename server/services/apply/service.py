@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 
-from server.model.errors import ConfirmationRequired, OperationErrorCode, OperationFailed
+from server.model.errors import ConfirmationRequired, Conflict, InvalidInput, OperationErrorCode, OperationFailed
 from server.model.ids import new_id
 from server.model.records import LogLevel, Operation, OperationKind
 from server.operations.holds import Held
@@ -48,28 +48,50 @@ class ApplyService:
         confirm: str,
         create_safety_restore_point: bool,
         requested_by: str | None,
+        sources: Sequence[str] | None = None,
+        expected_fingerprint: str | None = None,
     ) -> Operation:
-        """Start applying a restore point: exclusive, and only with `confirm` equal to its id."""
+        """Start applying a restore point: exclusive, and only with `confirm` equal to its id.
+
+        `sources`: apply only these (INVALID_INPUT for a name not configured); none: all.
+        `expected_fingerprint`: CONFLICT when the configuration's fingerprint differs (it
+        changed since the preview); checked now and again once maintenance has begun."""
         if confirm != restore_point_id:
             raise ConfirmationRequired(
                 "applying replaces the current configuration and restarts the system: to confirm, "
                 f"pass the restore point's id ({restore_point_id}) as `confirm`",
                 field="confirm",
             )
+        only = self._chosen(sources)
         point, hold = await self._t.restore_points.hold(restore_point_id, field="restorePointId")
+        try:
+            if expected_fingerprint is not None and await self._t.system.fingerprint() != expected_fingerprint:
+                raise Conflict(
+                    "the configuration changed since the preview (its fingerprint differs): nothing was "
+                    "changed; look at the preview again and apply with its new fingerprint",
+                    field="expectedFingerprint",
+                )
+        except BaseException:
+            hold.release()
+            raise
         run = ApplyRun(self._t)
         keep = create_safety_restore_point
         safety_id = new_id("rp")  # reserved now, so the journal can name it before it exists
 
         async def job(ctx: OperationContext) -> None:
-            await self._guarded(run, run.start(ctx, point.id, keep, safety_id), ctx.operation.id)
+            work = run.start(ctx, point.id, keep, safety_id, only, expected_fingerprint)
+            await self._guarded(run, work, ctx.operation.id)
+
+        params: dict[str, object] = {"createSafetyRestorePoint": keep}
+        if only:
+            params["sources"] = list(only)
 
         op = await self._runner.submit(
             OperationKind.APPLY_RESTORE_POINT,
             job,
             requested_by=requested_by,
             restore_point_id=point.id,
-            params={"createSafetyRestorePoint": keep},
+            params=params,
             exclusive=True,
             durable_log=True,
             holds=[hold],
@@ -77,6 +99,19 @@ class ApplyService:
         self._t.system.enter(SystemState.APPLYING, op.id)
         self._watch(op.id)
         return op
+
+    def _chosen(self, names: Sequence[str] | None) -> list[str] | None:
+        """The sources named, in configured order; None for all. INVALID_INPUT for an unknown name."""
+        if not names:
+            return None
+        configured = [source.name for source in self._t.restore_points.sources]
+        unknown = [name for name in names if name not in configured]
+        if unknown:
+            raise InvalidInput(
+                f"no source named {unknown[0]!r} is configured (sources: {', '.join(configured)}); nothing was changed",
+                field="sources",
+            )
+        return [name for name in configured if name in set(names)]
 
     async def _guarded(self, run: ApplyRun, work: Awaitable[None], op_id: str) -> None:
         try:

@@ -21,6 +21,8 @@ from server.domain.download_links import DownloadSigner, load_or_create_secret
 from server.domain.local_copies import LocalCopyService
 from server.domain.restart import RestartStep
 from server.domain.restore_points import RestorePointService
+from server.domain.scheduler import Scheduler
+from server.domain.schedules import ScheduleService
 from server.domain.settings_store import SettingsStore
 from server.domain.source_catalog import SourceCatalog
 from server.domain.step_control import StepControl
@@ -110,6 +112,7 @@ class Backend:
             runner=runner,
             sources=sources.sources,
             server_version=SERVER_VERSION,
+            clock=clock,
         )
         system = SystemMonitor(sources=restore_points.sources, server_version=SERVER_VERSION)
         settings_store = SettingsStore(db, check_writable=system.check_writable)
@@ -163,6 +166,13 @@ class Backend:
         if settings.auth_enabled and (first_token := await access.create_first_admin()):
             log.warning("no API tokens existed: created the admin token 'admin' (shown once on stderr)")
             on_first_token(first_token, settings)
+        schedules = ScheduleService(db=db, clock=clock)
+        scheduler = Scheduler(
+            schedules=schedules,
+            restore_points=restore_points,
+            runner=runner,
+            poll_seconds=settings.scheduler_poll_seconds,
+        )
         services = Services(
             restore_points=restore_points,
             settings=settings_store,
@@ -177,12 +187,16 @@ class Backend:
             apply=apply,
             system=system,
             usage=StorageUsageReader(store, folder, restore_points.count),
+            schedules=schedules,
+            scheduler=scheduler,
         )
+        scheduler.start()  # after recovery: a run missed while stopped runs once, now
         download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir), runner.holds)
         return cls(
             settings=settings, db=db, store=store, runner=runner, services=services, download=download
         )
 
     async def close(self) -> None:
+        await self.services.scheduler.stop()
         await self.runner.stop()
         await self.db.close()

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     restart_command: str | None = None
     restart_timeout: float = Field(default=60.0, gt=0)
 
+    # Schedules: how often the scheduler looks at the clock (a test sets it short, and moves
+    # its clock instead of waiting minutes).
+    scheduler_poll_seconds: float = Field(default=5.0, gt=0)
+
     # Test-only: seconds to sleep after each entry an operation handles, so tests can watch
     # an operation mid-run. Never set it in production.
     test_entry_delay: float = Field(default=0.0, ge=0)

@@ -11,6 +11,8 @@ from server.domain.apply import ApplyService
 from server.domain.download_links import DownloadSigner
 from server.domain.local_copies import LocalCopyService
 from server.domain.restore_points import RestorePointService
+from server.domain.scheduler import Scheduler
+from server.domain.schedules import ScheduleService
 from server.domain.settings_store import SettingsStore
 from server.domain.source_catalog import SourceCatalog
 from server.domain.storage_usage import StorageUsageReader
@@ -32,6 +34,8 @@ class Services:
     access: AccessService
     apply: ApplyService
     system: SystemMonitor
+    schedules: ScheduleService
+    scheduler: Scheduler
     public_url: str | None = None  # where clients reach us, for links; None: the request's own URL
     auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))

@@ -93,6 +93,10 @@ class Query:
             return RestorePoint.from_domain(point)
         if prefix == "op" and (op := await services.runner.history.get(str(id))):
             return Operation.from_domain(op)
+        if prefix == "sch" and (schedule := await services.schedules.get(str(id))):
+            from server.api.types.schedule import Schedule
+
+            return Schedule.from_domain(schedule)
         return None
 
 

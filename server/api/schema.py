@@ -24,7 +24,16 @@ from strawberry.tools import merge_types
 from strawberry.types.graphql import OperationType
 from strawberry.utils.logging import StrawberryLogger
 
-from server.api import apply_fields, caller_fields, local_copy_fields, mutations, queries, source_fields, subscriptions
+from server.api import (
+    apply_fields,
+    caller_fields,
+    local_copy_fields,
+    mutations,
+    queries,
+    schedule_fields,
+    source_fields,
+    subscriptions,
+)
 from server.api.auth import RequireAuthentication
 from server.api.errors import INTERNAL, ClientError, should_mask, with_code
 from server.api.fast_path.event_hooks import EventHooksRunner
@@ -34,6 +43,7 @@ from server.api.scalars import SCALARS
 from server.api.types.local_copy import LocalCopy
 from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
+from server.api.types.schedule import Schedule
 
 log = logging.getLogger("server.api")
 
@@ -114,8 +124,14 @@ QUERIES: tuple[type, ...] = (
     source_fields.SourceQuery,
     apply_fields.SystemQuery,
     caller_fields.CallerQuery,
+    schedule_fields.ScheduleQuery,
 )
-MUTATIONS: tuple[type, ...] = (mutations.Mutation, local_copy_fields.LocalCopyMutations, apply_fields.ApplyMutation)
+MUTATIONS: tuple[type, ...] = (
+    mutations.Mutation,
+    local_copy_fields.LocalCopyMutations,
+    apply_fields.ApplyMutation,
+    schedule_fields.ScheduleMutation,
+)
 SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription, apply_fields.SystemSubscription)
 
 
@@ -137,7 +153,7 @@ def build_schema(
         query=protect(merge_types("Query", QUERIES), config.name_converter),
         mutation=protect(merge_types("Mutation", MUTATIONS), config.name_converter),
         subscription=protect(merge_types("Subscription", SUBSCRIPTIONS), config.name_converter),
-        types=[RestorePoint, Operation, LocalCopy],
+        types=[RestorePoint, Operation, LocalCopy, Schedule],
         config=config,
         execution_context_class=FastLeafExecutionContext if fast else None,
         extensions=[

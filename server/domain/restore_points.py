@@ -7,10 +7,11 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from server.clock import SYSTEM_CLOCK, Clock, utc_now
 from server.domain import manifests
 from server.domain.blob_keeper import BlobKeeper
 from server.domain.content_capture import CaptureTally, store_snapshots
-from server.domain.errors import InvalidInput, NotFound, OperationErrorCode, OperationFailed
+from server.domain.errors import InvalidInput, NotFound, OperationErrorCode, OperationFailed, Pinned
 from server.domain.ids import is_well_formed, new_id
 from server.domain.models import (
     ManifestEntry,
@@ -63,8 +64,10 @@ class RestorePointService:
         runner: OperationRunner,
         sources: Sequence[Source],
         server_version: str,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._db = db
+        self._clock = clock  # createdAt: what retention reads, so a test clock moves it too
         self._store = store
         self._keeper = keeper
         self._runner = runner
@@ -132,12 +135,38 @@ class RestorePointService:
         busy = f"an operation is using restore point {point_id}; try again after it"
         async with self._runner.holds.deleting(Held.RESTORE_POINT, point_id, busy=busy):
             async with self._keeper.lock, self._db.write() as session:
-                if await repo.get_restore_point(session, point_id) is None:
+                point = await repo.get_restore_point(session, point_id)
+                if point is None:
                     raise NotFound(f"no restore point with id {point_id!r}", field="id")
+                if point.pinned:
+                    raise Pinned(f"restore point {point_id} is pinned; unpin it before deleting it", field="id")
                 digests = await repo.delete_restore_point(session, point_id)
         self._recent.forget()
         await self._keeper.collect(digests)
         return point_id
+
+    async def update(
+        self, point_id: str, *, label: str | None = None, note: str | None = None, pinned: bool | None = None,
+        clear_note: bool = False,
+    ) -> RestorePoint:
+        """Change its label, note or pinned flag (None: left as it is; `clear_note`: note removed)."""
+        if not is_well_formed(point_id, "rp"):
+            raise NotFound(f"no restore point with id {point_id!r}", field="id")
+        changes: dict[str, object] = {}
+        if label is not None:
+            if not label.strip():
+                raise InvalidInput("the label is empty", field="label")
+            changes["label"] = clean_label(label, utc_now(self._clock))
+        if note is not None or clear_note:
+            changes["note"] = clean_note(note)
+        if pinned is not None:
+            changes["pinned"] = pinned
+        async with self._db.write() as session:
+            point = await repo.update_restore_point(session, point_id, changes)
+        if point is None:
+            raise NotFound(f"no restore point with id {point_id!r}", field="id")
+        self._recent.forget()
+        return point
 
     async def start_create(
         self,
@@ -152,9 +181,7 @@ class RestorePointService:
         note_text = clean_note(note)
 
         async def job(ctx: OperationContext) -> None:
-            await self.capture(
-                ctx, label=label_text, note=note_text, origin=origin, created_by=requested_by
-            )
+            await self.capture(ctx, label=label_text, note=note_text, origin=origin, created_by=requested_by)
 
         return await self._runner.submit(
             OperationKind.CREATE_RESTORE_POINT,
@@ -171,6 +198,7 @@ class RestorePointService:
         note: str | None,
         origin: RestorePointOrigin,
         created_by: str | None,
+        schedule_id: str | None = None,
     ) -> RestorePoint:
         """Snapshot every source into the content store and record the restore point.
 
@@ -193,6 +221,7 @@ class RestorePointService:
                 origin=origin,
                 created_by=created_by,
                 checksum=tally.checksum,
+                schedule_id=schedule_id,
             )
             ctx.checkpoint()  # last chance to cancel: after this the point exists
             await self.record(point, tally.entries, pinned, manifest_id=tally.manifest_id)
@@ -244,10 +273,11 @@ class RestorePointService:
         created_by: str | None,
         point_id: str | None = None,
         checksum: str | None = None,
+        schedule_id: str | None = None,
     ) -> RestorePoint:
         """The record of a restore point holding `entries` (not yet saved); `checksum` is
         theirs, when the caller has it already."""
-        created_at = datetime.now(UTC)
+        created_at = utc_now(self._clock)
         return RestorePoint(
             id=point_id or new_id("rp"),
             label=label or clean_label(None, created_at),
@@ -260,6 +290,7 @@ class RestorePointService:
             item_count=len(entries),
             checksum=checksum or manifests.manifest_checksum(entries),
             server_version=self._server_version,
+            schedule_id=schedule_id,
         )
 
     async def collect(self, digests: Iterable[str]) -> int:

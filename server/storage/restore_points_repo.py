@@ -15,12 +15,13 @@ from sqlmodel import col
 
 from server.domain.models import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointOrigin
 from server.storage.cursors import encode_cursor, newest_first
-from server.storage.tables import EntryRow, ManifestRow, RestorePointRow
+from server.storage.tables import EntryRow, ManifestRow, RestorePointRow, ScheduleRow
 
 _ENTRY_BATCH = 1000
 
 
-def _to_domain(row: RestorePointRow) -> RestorePoint:
+def restore_point_of_row(row: RestorePointRow) -> RestorePoint:
+    """The domain record of a restore point row."""
     return RestorePoint(
         id=row.id,
         label=row.label,
@@ -33,6 +34,8 @@ def _to_domain(row: RestorePointRow) -> RestorePoint:
         item_count=row.item_count,
         checksum=row.checksum,
         server_version=row.server_version,
+        pinned=bool(row.pinned),
+        schedule_id=row.schedule_id,
     )
 
 
@@ -51,6 +54,8 @@ async def add_restore_point(
         await session.flush()
         await _insert_entries(session, manifest_id, entries)
     fields = {f: getattr(point, f) for f in RestorePointRow.model_fields if f != "manifest_id"}
+    if point.schedule_id is not None and await session.get(ScheduleRow, point.schedule_id) is None:
+        fields["schedule_id"] = None  # its schedule was deleted while it was being made
     session.add(RestorePointRow(**fields, manifest_id=manifest_id))
     await session.flush()
     return new
@@ -81,19 +86,33 @@ async def _insert_entries(session: AsyncSession, manifest_id: str, entries: Sequ
 
 async def get_restore_point(session: AsyncSession, point_id: str) -> RestorePoint | None:
     row = await session.get(RestorePointRow, point_id)
-    return _to_domain(row) if row else None
+    return restore_point_of_row(row) if row else None
+
+
+async def update_restore_point(
+    session: AsyncSession, point_id: str, changes: dict[str, object]
+) -> RestorePoint | None:
+    """Apply these column changes (label, note, pinned); None when there is no such point."""
+    row = await session.get(RestorePointRow, point_id)
+    if row is None:
+        return None
+    for name, value in changes.items():
+        setattr(row, name, value)
+    session.add(row)
+    await session.flush()
+    return restore_point_of_row(row)
 
 
 async def get_restore_points(session: AsyncSession, ids: Sequence[str]) -> dict[str, RestorePoint]:
     rows = await session.scalars(select(RestorePointRow).where(col(RestorePointRow.id).in_(ids)))
-    return {row.id: _to_domain(row) for row in rows}
+    return {row.id: restore_point_of_row(row) for row in rows}
 
 
 async def find_by_checksum(session: AsyncSession, checksum: str) -> list[RestorePoint]:
     rows = await session.scalars(
         select(RestorePointRow).where(col(RestorePointRow.checksum) == checksum)
     )
-    return [_to_domain(row) for row in rows]
+    return [restore_point_of_row(row) for row in rows]
 
 
 _POINT_COLUMNS = tuple(getattr(RestorePointRow, name) for name in RestorePointRow.model_fields)
@@ -110,7 +129,7 @@ async def page_restore_points(
     table = RestorePointRow
     query = newest_first(select(*_POINT_COLUMNS), table, first=first, after=after)
     rows = list(await session.execute(query))
-    items = [_to_domain(row) for row in rows[:first]]
+    items = [restore_point_of_row(row) for row in rows[:first]]
     cursors = [encode_cursor(item.created_at, item.id) for item in items]
     return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=None)
 

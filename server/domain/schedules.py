@@ -140,7 +140,7 @@ class ScheduleService:
                 name=spec.name or "",
                 enabled=True if spec.enabled is None else spec.enabled,
                 cron=spec.cron,
-                time_zone=spec.time_zone or "UTC",
+                time_zone="UTC" if spec.time_zone is None else spec.time_zone,
                 jitter_seconds=spec.jitter_seconds or 0,
                 label_template=spec.label_template,
                 retention=spec.retention or RetentionPolicy(),

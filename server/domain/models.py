@@ -84,6 +84,22 @@ class RestorePoint:
 
 
 @dataclass(frozen=True, slots=True)
+class RestorePointFilter:
+    """What a restorePoints listing is narrowed to; every field None: no narrowing."""
+
+    origins: tuple[RestorePointOrigin, ...] | None = None
+    schedule_id: str | None = None
+    pinned: bool | None = None
+    created_after: datetime | None = None  # exclusive
+    created_before: datetime | None = None  # exclusive
+    search: str | None = None  # in the label or the note, case-insensitive
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+
+@dataclass(frozen=True, slots=True)
 class RetentionPolicy:
     """How many of a schedule's restore points to keep; None: no limit by that rule."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from server.domain.models import (
     OperationKind,
     Page,
     RestorePoint,
+    RestorePointFilter,
     RestorePointOrigin,
 )
 from server.domain.recent_pages import RecentPages
@@ -52,6 +54,22 @@ def clean_note(note: str | None) -> str | None:
     if len(note) > MAX_NOTE:
         raise InvalidInput(f"the note is longer than {MAX_NOTE} characters", field="note")
     return note or None
+
+
+MAX_SEARCH = 200
+
+
+def check_filter(narrow: RestorePointFilter) -> RestorePointFilter:
+    """The filter with its search trimmed; INVALID_INPUT for a bad search or a time without offset."""
+    for field, moment in (("createdAfter", narrow.created_after), ("createdBefore", narrow.created_before)):
+        if moment is not None and moment.utcoffset() is None:
+            raise InvalidInput(f"{field} needs a UTC offset, e.g. 2026-03-01T12:00:00Z", field=field)
+    if narrow.search is None:
+        return narrow
+    search = _printable(narrow.search.strip(), "search")
+    if len(search) > MAX_SEARCH:
+        raise InvalidInput(f"the search is longer than {MAX_SEARCH} characters", field="search")
+    return dataclasses.replace(narrow, search=search or None)
 
 
 class RestorePointService:
@@ -100,14 +118,30 @@ class RestorePointService:
         async with self._db.read() as session:
             return await repo.get_restore_points(session, ids)
 
-    async def page(self, *, first: int, after: str | None) -> Page[RestorePoint]:
+    async def page(
+        self, *, first: int, after: str | None, narrow: RestorePointFilter | None = None
+    ) -> Page[RestorePoint]:
+        """Newest first, narrowed by `narrow` (see check_filter)."""
+        if narrow is not None and not narrow.empty:
+            narrow = check_filter(narrow)
+            if narrow.schedule_id is not None and not is_well_formed(narrow.schedule_id, "sch"):
+                return Page(items=[], cursors=[], has_next_page=False, total_count=0)  # names no schedule
+            async with self._db.read() as session:
+                return await repo.page_restore_points(session, first=first, after=after, narrow=narrow)
+
         async def read() -> Page[RestorePoint]:
             async with self._db.read() as session:
                 return await repo.page_restore_points(session, first=first, after=after)
 
         return await self._recent.first_page(first, read) if after is None else await read()
 
-    async def count(self) -> int:
+    async def count(self, narrow: RestorePointFilter | None = None) -> int:
+        if narrow is not None and not narrow.empty:
+            if narrow.schedule_id is not None and not is_well_formed(narrow.schedule_id, "sch"):
+                return 0
+            async with self._db.read() as session:
+                return await repo.count_restore_points(session, check_filter(narrow))
+
         async def read() -> int:
             async with self._db.read() as session:
                 return await repo.count_restore_points(session)

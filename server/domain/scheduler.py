@@ -58,6 +58,7 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self._started_at: datetime | None = None
         self._active: dict[str, asyncio.Task[None]] = {}  # schedule id -> its run (and prune) under way
+        self._active_op: dict[str, str] = {}  # schedule id -> the id of that run's operation
         self._waiting: dict[str, _Waiting] = {}
         self._wake = asyncio.Event()
 
@@ -149,8 +150,14 @@ class Scheduler:
     async def run_now(self, schedule_id: str) -> Operation:
         """runSchedule: start a run at once (BUSY while its previous run goes or an apply holds)."""
         schedule = await self._schedules.require(schedule_id)
-        if schedule.id in self._active:
-            raise Busy(f"the previous run of schedule {schedule.name!r} is still going; try again after it", field="id")
+        if (task := self._active.get(schedule.id)) is not None:
+            live = self._runner.live(self._active_op.get(schedule.id, ""))
+            if live is not None and not live.ended.is_set():
+                raise Busy(
+                    f"the previous run of schedule {schedule.name!r} is still going; try again after it", field="id"
+                )
+            await asyncio.shield(task)  # that run has ended: only its bookkeeping (and prune) is left
+            schedule = await self._schedules.require(schedule_id)
         notes = [f"Run of schedule {schedule.name!r} ({schedule.id}) started by runSchedule."]
         return await self._start_run(schedule, self._schedules.now(), notes, keep_next=True)
 
@@ -177,6 +184,7 @@ class Scheduler:
         await self._schedules.save_state(
             dataclasses.replace(schedule, next_run_at=following, last_run_at=now, last_operation_id=op.id)
         )
+        self._active_op[schedule.id] = op.id
         self._active[schedule.id] = asyncio.create_task(self._after(schedule.id, op.id), name=f"schedule-{schedule.id}")
         return op
 

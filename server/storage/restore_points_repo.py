@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, exists, func, insert, select
+from typing import Any
+
+from sqlalchemy import Select, delete, exists, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.domain.models import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointOrigin
+from server.domain.models import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointFilter, RestorePointOrigin
 from server.storage.cursors import encode_cursor, newest_first
 from server.storage.tables import EntryRow, ManifestRow, RestorePointRow, ScheduleRow
 
@@ -118,8 +120,31 @@ async def find_by_checksum(session: AsyncSession, checksum: str) -> list[Restore
 _POINT_COLUMNS = tuple(getattr(RestorePointRow, name) for name in RestorePointRow.model_fields)
 
 
+def _narrowed(query: Select[Any], narrow: RestorePointFilter | None) -> Select[Any]:
+    if narrow is None or narrow.empty:
+        return query
+    table = RestorePointRow
+    if narrow.origins is not None:
+        query = query.where(col(table.origin).in_([origin.value for origin in narrow.origins]))
+    if narrow.schedule_id is not None:
+        query = query.where(col(table.schedule_id) == narrow.schedule_id)
+    if narrow.pinned is not None:
+        query = query.where(col(table.pinned) == narrow.pinned)
+    if narrow.created_after is not None:
+        query = query.where(col(table.created_at) > narrow.created_after)
+    if narrow.created_before is not None:
+        query = query.where(col(table.created_at) < narrow.created_before)
+    if narrow.search:
+        escaped = narrow.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(
+            or_(col(table.label).ilike(pattern, escape="\\"), col(table.note).ilike(pattern, escape="\\"))
+        )
+    return query
+
+
 async def page_restore_points(
-    session: AsyncSession, *, first: int, after: str | None
+    session: AsyncSession, *, first: int, after: str | None, narrow: RestorePointFilter | None = None
 ) -> Page[RestorePoint]:
     """Newest first; the keyset (created_at, id) keeps deep pages as fast as the first.
 
@@ -127,15 +152,15 @@ async def page_restore_points(
     row costs more than the page itself, so `count_restore_points` runs only when asked.
     """
     table = RestorePointRow
-    query = newest_first(select(*_POINT_COLUMNS), table, first=first, after=after)
+    query = newest_first(_narrowed(select(*_POINT_COLUMNS), narrow), table, first=first, after=after)
     rows = list(await session.execute(query))
     items = [restore_point_of_row(row) for row in rows[:first]]
     cursors = [encode_cursor(item.created_at, item.id) for item in items]
     return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=None)
 
 
-async def count_restore_points(session: AsyncSession) -> int:
-    return await session.scalar(select(func.count()).select_from(RestorePointRow)) or 0
+async def count_restore_points(session: AsyncSession, narrow: RestorePointFilter | None = None) -> int:
+    return await session.scalar(_narrowed(select(func.count()).select_from(RestorePointRow), narrow)) or 0
 
 
 _ENTRY_COLUMNS = (

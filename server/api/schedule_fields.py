@@ -30,7 +30,7 @@ def _spec(given: ScheduleInput) -> ScheduleSpec:
 class ScheduleQuery:
     @strawberry.field(description="Every schedule, by name.")
     async def schedules(self, info: strawberry.Info) -> list[Schedule]:
-        return [Schedule.from_domain(s) for s in await info.context.services.schedules.list()]
+        return [Schedule.from_domain(s) for s in await info.context.services.schedules.list_all()]
 
     @strawberry.field
     async def schedule(self, info: strawberry.Info, id: strawberry.ID) -> Schedule | None:

@@ -13,13 +13,22 @@ Semantics (README "Schedules and retention"):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from server.domain.errors import Busy, NotFound, Pinned
-from server.domain.models import LogLevel, Operation, OperationKind, OperationStatus, RestorePointOrigin, RetentionPolicy, Schedule
+from server.domain.models import (
+    LogLevel,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    RestorePointOrigin,
+    RetentionPolicy,
+    Schedule,
+)
 from server.domain.restore_points import RestorePointService
 from server.domain.retention import RetentionDecision
 from server.domain.schedules import KEEP_FIELDS, ScheduleService, next_run, render_label
@@ -89,10 +98,8 @@ class Scheduler:
                 await self.tick()
             except Exception:
                 log.exception("the scheduler could not look at the schedules; it tries again")
-            try:
+            with contextlib.suppress(TimeoutError):  # no wake-up: the poll interval passed
                 await asyncio.wait_for(self._wake.wait(), self._poll)
-            except TimeoutError:
-                pass
             self._wake.clear()
 
     # -- one look at the clock -------------------------------------------------------------
@@ -100,7 +107,7 @@ class Scheduler:
     async def tick(self) -> None:
         """Start every run that is due now, and keep each next run in step with the clock."""
         now = self._schedules.now()
-        for schedule in await self._schedules.list():
+        for schedule in await self._schedules.list_all():
             if not schedule.enabled or schedule.cron is None:
                 continue
             if schedule.next_run_at is None:
@@ -125,13 +132,9 @@ class Scheduler:
         notes = [f"Scheduled run of schedule {schedule.name!r} ({schedule.id}), due at {_at(schedule.next_run_at)}."]
         waited = self._waiting.pop(schedule.id, None)
         if waited is not None:
-            notes.append(
-                f"It came due at {_at(waited.due_at)} while {waited.reason}; it waited and runs once now."
-            )
+            notes.append(f"It came due at {_at(waited.due_at)} while {waited.reason}; it waited and runs once now.")
         elif self._started_at is not None and schedule.next_run_at and schedule.next_run_at < self._started_at:
-            notes.append(
-                "It came due while the server was stopped; it runs once now (missed runs are not repeated)."
-            )
+            notes.append("It came due while the server was stopped; it runs once now (missed runs are not repeated).")
         try:
             await self._start_run(schedule, now, notes)
         except Busy as busy:  # an apply started between the check and the submit
@@ -238,7 +241,9 @@ class Scheduler:
         doomed = [d for d in decisions if not d.keep]
         schedule = await self._schedules.get(schedule_id)
         ctx.log(f"Retention policy: {policy_text(schedule.retention) if schedule else 'unknown'}.")
-        ctx.log(f"{len(decisions)} restore points of the schedule: {len(decisions) - len(doomed)} kept, {len(doomed)} to delete.")
+        ctx.log(
+            f"{len(decisions)} restore points of the schedule: {len(decisions) - len(doomed)} kept, {len(doomed)} to delete."
+        )
         deleted = 0
         for number, decision in enumerate(doomed, start=1):
             ctx.checkpoint()
@@ -252,7 +257,9 @@ class Scheduler:
         try:
             await self._restore_points.delete(point.id)
         except Busy:
-            ctx.log(f"Kept restore point {point.id} ({point.label!r}) for now: an operation is using it.", LogLevel.WARNING)
+            ctx.log(
+                f"Kept restore point {point.id} ({point.label!r}) for now: an operation is using it.", LogLevel.WARNING
+            )
             return False
         except Pinned:
             ctx.log(f"Kept restore point {point.id} ({point.label!r}): it was pinned meanwhile.", LogLevel.WARNING)
@@ -271,7 +278,9 @@ class Scheduler:
 def policy_text(policy: RetentionPolicy) -> str:
     """The policy's rules as written in the API, e.g. "keepLast=3, keepDaily=7"."""
     rules = [f"{KEEP_FIELDS[f.name]}={getattr(policy, f.name)}" for f in dataclasses.fields(policy)]
-    rules = [rule for rule, f in zip(rules, dataclasses.fields(policy), strict=True) if getattr(policy, f.name) is not None]
+    rules = [
+        rule for rule, f in zip(rules, dataclasses.fields(policy), strict=True) if getattr(policy, f.name) is not None
+    ]
     return ", ".join(rules) or "no limit"
 
 

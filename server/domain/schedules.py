@@ -7,6 +7,7 @@ import random
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -115,7 +116,7 @@ class ScheduleService:
         """The server's present, from its (injectable) clock."""
         return utc_now(self._clock)
 
-    async def list(self) -> list[Schedule]:
+    async def list_all(self) -> list[Schedule]:
         async with self._db.read() as session:
             return await repo.list_schedules(session)
 
@@ -166,7 +167,7 @@ class ScheduleService:
     async def update(self, schedule_id: str, spec: ScheduleSpec) -> Schedule:
         """Change what `spec` gives; a changed cron, zone or a resume takes the next time from now."""
         current = await self.require(schedule_id)
-        changes = {
+        changes: dict[str, Any] = {
             name: value
             for name, value in (
                 ("name", spec.name),
@@ -237,7 +238,8 @@ class ScheduleService:
             raise InvalidInput(f"bad schedule name {schedule.name!r}: {SCHEDULE_NAME_RULE}", field="name")
         if spec.after_change_quiet_seconds is not None:
             raise InvalidInput(
-                "restore points after configuration changes are not supported by this server yet", field="afterChangeQuietSeconds"
+                "restore points after configuration changes are not supported by this server yet",
+                field="afterChangeQuietSeconds",
             )
         if spec.copy_to_locations:
             raise InvalidInput("copying to locations is not supported by this server yet", field="copyToLocations")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +34,7 @@ def _to_domain(row: ScheduleRow) -> Schedule:
     )
 
 
-def _fields(schedule: Schedule) -> dict[str, object]:
+def _fields(schedule: Schedule) -> dict[str, Any]:
     values = {f.name: getattr(schedule, f.name) for f in dataclasses.fields(schedule)}
     values["retention"] = json.dumps(dataclasses.asdict(schedule.retention), sort_keys=True)
     return values

@@ -28,10 +28,19 @@ async def _read(server: InProcessServer, point_id: str) -> dict[str, Any] | None
 
 async def test_a_pinned_restore_point_is_refused_by_delete_until_unpinned(server: InProcessServer) -> None:
     point_id = await _made(server, "pin me")
-    assert await _read(server, point_id) == {"id": point_id, "label": "pin me", "note": None, "pinned": False, "schedule": None}
+    assert await _read(server, point_id) == {
+        "id": point_id,
+        "label": "pin me",
+        "note": None,
+        "pinned": False,
+        "schedule": None,
+    }
 
     pinned = (await execute(server, UPDATE_NO_NOTE, id=point_id, pinned=True))["updateRestorePoint"]
-    assert pinned == {"restorePoint": {"id": point_id, "label": "pin me", "note": None, "pinned": True}, "userErrors": []}
+    assert pinned == {
+        "restorePoint": {"id": point_id, "label": "pin me", "note": None, "pinned": True},
+        "userErrors": [],
+    }
 
     refused = (await execute(server, DELETE, id=point_id))["deleteRestorePoint"]
     assert refused["deletedId"] is None
@@ -47,7 +56,9 @@ async def test_a_pinned_restore_point_is_refused_by_delete_until_unpinned(server
 
 async def test_label_and_note_are_edited_and_what_is_left_out_is_kept(server: InProcessServer) -> None:
     point_id = await _made(server, "before")
-    edited = (await execute(server, UPDATE, id=point_id, label="  after  ", note="why\nit matters"))["updateRestorePoint"]
+    edited = (await execute(server, UPDATE, id=point_id, label="  after  ", note="why\nit matters"))[
+        "updateRestorePoint"
+    ]
     assert edited["userErrors"] == []
     assert edited["restorePoint"] == {"id": point_id, "label": "after", "note": "why\nit matters", "pinned": False}
 
@@ -76,7 +87,11 @@ async def test_bad_edits_are_refused_and_change_nothing(server: InProcessServer)
         assert [(e["code"], e["field"]) for e in result["userErrors"]] == [("INVALID_INPUT", field)], variables
         # Nothing of the request was applied, not even the valid pin beside the bad field.
         assert await _read(server, point_id) == {
-            "id": point_id, "label": "steady", "note": "the note", "pinned": False, "schedule": None
+            "id": point_id,
+            "label": "steady",
+            "note": "the note",
+            "pinned": False,
+            "schedule": None,
         }
     for bad_id in ("rp_000000000000000000000000", "nonsense", "op_000000000000000000000000"):
         result = (await execute(server, UPDATE_NO_NOTE, id=bad_id, pinned=True))["updateRestorePoint"]

@@ -65,7 +65,8 @@ async def test_each_filter_narrows_the_paginated_list(make_server: Callable[...,
     before_gamma_end = moments["gamma"].isoformat()  # just after gamma was made, an hour before delta
     assert await _all(server, origin=["MANUAL"], createdAfter=after_beta) == ["delta", "gamma"]
     assert await _all(server, createdAfter=moments["alpha 100%"].isoformat(), createdBefore=before_gamma_end) == [
-        "gamma", "beta_one"
+        "gamma",
+        "beta_one",
     ]
     assert await _all(server, origin=["MANUAL"], pinned=False, search="A") == ["delta", "beta_one", "alpha 100%"]
 

@@ -41,13 +41,16 @@ async def test_the_prune_deletes_exactly_what_the_preview_said(make_server: Call
     manual = (await create_and_wait(server, "by hand"))["restorePoint"]["id"]
     assert (await execute(server, PIN, id=points[1]))["updateRestorePoint"]["userErrors"] == []
 
-    updated = await execute(server, UPDATE, id=schedule["id"], input={"name": "kept-tidy", "retention": {"keepLast": 2}})
+    updated = await execute(
+        server, UPDATE, id=schedule["id"], input={"name": "kept-tidy", "retention": {"keepLast": 2}}
+    )
     assert updated["updateSchedule"]["schedule"]["retention"]["keepLast"] == 2
     preview = (await execute(server, PREVIEW, id=schedule["id"]))["retentionPreview"]
     assert [d["restorePoint"]["id"] for d in preview] == points[::-1], "newest first, the schedule's own only"
     decision = {d["restorePoint"]["id"]: d for d in preview}
     assert decision[points[4]]["keep"] and decision[points[4]]["reasons"] == [
-        "the newest restore point of the schedule", "keepLast: 1 of the newest 2"
+        "the newest restore point of the schedule",
+        "keepLast: 1 of the newest 2",
     ]
     assert decision[points[3]]["keep"] and decision[points[3]]["reasons"] == ["keepLast: 2 of the newest 2"]
     assert decision[points[1]]["keep"] and decision[points[1]]["reasons"] == ["pinned"]
@@ -64,7 +67,7 @@ async def test_the_prune_deletes_exactly_what_the_preview_said(make_server: Call
     log = [line["message"] for line in (await execute(server, LOG, id=final["id"]))["operation"]["log"]]
     for point_id in to_delete:
         assert any(point_id in line and "kept by no retention rule" in line for line in log), log
-    assert any("Retention policy: keepLast=2." == line for line in log), log
+    assert any(line == "Retention policy: keepLast=2." for line in log), log
 
     # A scheduled run prunes by itself afterwards: the oldest unpinned one goes, the pin stays.
     newest = (await _runs(server, schedule["id"], "kept-tidy", 1))[0]
@@ -84,7 +87,7 @@ async def test_zero_or_negative_keep_counts_change_nothing(make_server: Callable
     server = make_server(**FAST).start()
     schedule = await create_schedule(server, name="forever", cron="0 0 1 1 *", retention={"keepDaily": 7})
     for bad in ({"keepLast": 0}, {"keepWithinDays": 0}, {"keepMonthly": -1}):
-        result = (await execute(server, UPDATE, id=schedule["id"], input={"name": "forever", "retention": bad}))
+        result = await execute(server, UPDATE, id=schedule["id"], input={"name": "forever", "retention": bad})
         assert [e["code"] for e in result["updateSchedule"]["userErrors"]] == ["INVALID_INPUT"]
     preview_errors = await execute(server, "query { schedules { retention { keepDaily keepLast keepWithinDays } } }")
     assert preview_errors["schedules"] == [{"retention": {"keepDaily": 7, "keepLast": None, "keepWithinDays": None}}]
@@ -96,7 +99,8 @@ async def test_a_prune_keeps_a_restore_point_an_export_is_reading(make_server: C
     points = await _runs(server, schedule["id"], "held", 2)
     await execute(server, UPDATE, id=schedule["id"], input={"name": "held", "retention": {"keepLast": 1}})
     export = await execute(
-        server, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } userErrors { code } } }",
+        server,
+        "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } userErrors { code } } }",
         id=points[0],
     )
     export_id = export["exportRestorePoint"]["operation"]["id"]

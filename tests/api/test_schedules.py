@@ -46,7 +46,9 @@ async def quiet(seconds: float = 0.4) -> None:
     await asyncio.sleep(seconds)
 
 
-async def test_a_schedule_fires_at_its_cron_time_and_never_on_create(make_server: Callable[..., InProcessServer]) -> None:
+async def test_a_schedule_fires_at_its_cron_time_and_never_on_create(
+    make_server: Callable[..., InProcessServer],
+) -> None:
     server = started(make_server)
     before = now_of(server)
     made = await create_schedule(server, name="nightly", cron="30 2 * * *", timeZone="UTC")
@@ -84,8 +86,9 @@ async def _with_success(server: InProcessServer, schedule_id: str) -> dict | Non
 
 async def test_run_schedule_runs_at_once_and_keeps_the_next_time(make_server: Callable[..., InProcessServer]) -> None:
     server = started(make_server)
-    made = await create_schedule(server, name="by-hand", cron="0 4 * * 1", timeZone="Europe/Berlin",
-                                 labelTemplate="{schedule} at {datetime}")
+    made = await create_schedule(
+        server, name="by-hand", cron="0 4 * * 1", timeZone="Europe/Berlin", labelTemplate="{schedule} at {datetime}"
+    )
     payload = (await execute(server, RUN, id=made["id"]))["runSchedule"]
     assert payload["userErrors"] == []
     assert payload["operation"]["requestedBy"] == "schedule:by-hand"
@@ -102,14 +105,14 @@ async def test_run_schedule_runs_at_once_and_keeps_the_next_time(make_server: Ca
 async def test_pausing_and_resuming_never_runs_at_once(make_server: Callable[..., InProcessServer]) -> None:
     server = started(make_server)
     made = await create_schedule(server, name="pausable", cron="0 * * * *")
-    paused = (await execute(server, UPDATE, id=made["id"], input={"name": "pausable", "enabled": False}))
+    paused = await execute(server, UPDATE, id=made["id"], input={"name": "pausable", "enabled": False})
     assert paused["updateSchedule"]["schedule"]["enabled"] is False
     assert paused["updateSchedule"]["schedule"]["nextRunAt"] is None
     server.clock.advance(5 * 3600)  # five cron times pass while paused
     await quiet()
     assert await operations_by(server, "pausable") == []
 
-    resumed = (await execute(server, UPDATE, id=made["id"], input={"name": "pausable", "enabled": True}))
+    resumed = await execute(server, UPDATE, id=made["id"], input={"name": "pausable", "enabled": True})
     schedule = resumed["updateSchedule"]["schedule"]
     assert schedule["enabled"] is True
     now = now_of(server)
@@ -118,7 +121,9 @@ async def test_pausing_and_resuming_never_runs_at_once(make_server: Callable[...
     assert await operations_by(server, "pausable") == [], "a resume must not run the schedule at once"
 
 
-async def test_a_clock_jump_forward_gives_one_run_and_back_recomputes(make_server: Callable[..., InProcessServer]) -> None:
+async def test_a_clock_jump_forward_gives_one_run_and_back_recomputes(
+    make_server: Callable[..., InProcessServer],
+) -> None:
     server = started(make_server)
     made = await create_schedule(server, name="hourly", cron="15 * * * *")
     server.clock.advance(10 * 24 * 3600)  # 240 cron times at once
@@ -130,6 +135,7 @@ async def test_a_clock_jump_forward_gives_one_run_and_back_recomputes(make_serve
     assert now < at(schedule["nextRunAt"]) <= now + timedelta(hours=1)
 
     server.clock.advance(-3 * 24 * 3600)  # the clock goes back three days
+
     async def moved_back() -> dict | None:
         current = await read_schedule(server, made["id"])
         return current if current and at(current["nextRunAt"]) <= now_of(server) + timedelta(hours=1) else None
@@ -173,16 +179,18 @@ async def test_a_run_due_while_the_previous_one_goes_waits_and_runs_once(
     assert len(ops) == 2, [op["id"] for op in ops]
     waited = next(op for op in ops if op["id"] != first["id"])
     assert waited["status"] == "SUCCEEDED"
-    assert any("previous run of this schedule was still going" in line["message"] and "waited" in line["message"]
-               for line in waited["log"])
+    assert any(
+        "previous run of this schedule was still going" in line["message"] and "waited" in line["message"]
+        for line in waited["log"]
+    )
     assert at(waited["startedAt"]) >= at(next(op for op in ops if op["id"] == first["id"])["finishedAt"])
 
 
 async def test_a_run_due_during_an_apply_waits_and_runs_once_after_it(
     make_server: Callable[..., InProcessServer],
 ) -> None:
-    from tests.support.apply import start_apply
     from tests.support.api import create_and_wait, wait_for_operation
+    from tests.support.apply import start_apply
 
     server = started(make_server, BACKUPS_TEST_ENTRY_DELAY="0.3")
     point = (await create_and_wait(server, "to apply"))["restorePoint"]["id"]
@@ -221,8 +229,9 @@ async def test_deleting_a_schedule_while_it_runs_keeps_the_run_and_its_restore_p
 
 async def test_bad_schedules_are_refused_and_nothing_changes(make_server: Callable[..., InProcessServer]) -> None:
     server = started(make_server)
-    kept = await create_schedule(server, name="kept", cron="0 3 * * *", timeZone="Europe/Berlin",
-                                 retention={"keepLast": 3})
+    kept = await create_schedule(
+        server, name="kept", cron="0 3 * * *", timeZone="Europe/Berlin", retention={"keepLast": 3}
+    )
     other = await create_schedule(server, name="other", cron="0 4 * * *")
     before = (await execute(server, LIST))["schedules"]
     bad_inputs = [

@@ -27,7 +27,10 @@ def test_a_daily_run_keeps_its_wall_clock_time_across_both_dst_changes() -> None
     # Europe/Berlin: 29 March 2026 02:00 -> 03:00, 25 October 2026 03:00 -> 02:00.
     spring = runs("0 6 * * *", "Europe/Berlin", datetime(2026, 3, 27, 12, tzinfo=UTC), 4)
     assert local(spring, "Europe/Berlin") == [
-        "2026-03-28 06:00 CET", "2026-03-29 06:00 CEST", "2026-03-30 06:00 CEST", "2026-03-31 06:00 CEST"
+        "2026-03-28 06:00 CET",
+        "2026-03-29 06:00 CEST",
+        "2026-03-30 06:00 CEST",
+        "2026-03-31 06:00 CEST",
     ]
     assert spring[1] - spring[0] == timedelta(hours=23)  # the short day
     autumn = runs("0 6 * * *", "Europe/Berlin", datetime(2026, 10, 24, 12, tzinfo=UTC), 2)
@@ -56,8 +59,20 @@ def test_us_zones_and_utc() -> None:
     assert next_fire("0 0 * * *", "UTC", datetime(2026, 1, 1, tzinfo=UTC)) == datetime(2026, 1, 2, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("bad", ["", "* * * *", "* * * * * *", "60 * * * *", "* 24 * * *", "@hourly", "0 0 31 2 *",
-                                 "a b c d e", "* * * * *\n* * * * *"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "* * * *",
+        "* * * * * *",
+        "60 * * * *",
+        "* 24 * * *",
+        "@hourly",
+        "0 0 31 2 *",
+        "a b c d e",
+        "* * * * *\n* * * * *",
+    ],
+)
 def test_bad_cron_expressions_are_refused(bad: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         check_cron(bad)

@@ -15,8 +15,10 @@ from server.domain import models
 from server.domain.retention import RetentionDecision as RetentionDecision_
 
 
-@strawberry.type(description="How many of a schedule's restore points to keep; null: no limit by that rule. "
-                 "Pinned ones are kept and do not count; the schedule's newest is always kept.")
+@strawberry.type(
+    description="How many of a schedule's restore points to keep; null: no limit by that rule. "
+    "Pinned ones are kept and do not count; the schedule's newest is always kept."
+)
 class RetentionPolicy:
     keep_last: int | None = None
     keep_hourly: int | None = None
@@ -42,25 +44,33 @@ class RetentionPolicyInput:
     keep_within_days: int | None = None
 
     def to_domain(self) -> models.RetentionPolicy:
-        return models.RetentionPolicy(**{f.name: getattr(self, f.name) for f in dataclasses.fields(models.RetentionPolicy)})
+        return models.RetentionPolicy(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(models.RetentionPolicy)}
+        )
 
 
 @strawberry.input(description="A schedule. In updateSchedule a field left out (or null) keeps its value.")
 class ScheduleInput:
     name: str
-    cron: str | None = strawberry.field(default=None, description="5 fields: minute hour day-of-month month day-of-week.")
+    cron: str | None = strawberry.field(
+        default=None, description="5 fields: minute hour day-of-month month day-of-week."
+    )
     time_zone: str | None = strawberry.field(default=None, description="IANA name; default UTC.")
     enabled: bool | None = None
-    after_change_quiet_seconds: int | None = strawberry.field(default=None, description="Not supported yet: must be null.")
+    after_change_quiet_seconds: int | None = strawberry.field(
+        default=None, description="Not supported yet: must be null."
+    )
     retention: RetentionPolicyInput | None = None
-    copy_to_locations: list[str] | None = strawberry.field(default=None, description="Not supported yet: must be empty.")
+    copy_to_locations: list[str] | None = strawberry.field(
+        default=None, description="Not supported yet: must be empty."
+    )
     jitter_seconds: int | None = strawberry.field(
         default=None, description="Each run starts up to this many seconds after its cron time, at random (default 0)."
     )
     label_template: str | None = strawberry.field(
         default=None,
         description="Label of the restore points it makes; placeholders {schedule}, {date}, {time}, {datetime} "
-        "(in the schedule's time zone). Default \"{schedule} {date} {time}\".",
+        '(in the schedule\'s time zone). Default "{schedule} {date} {time}".',
     )
 
 

@@ -18,6 +18,7 @@ from server.domain.apply import ApplyService
 from server.domain.apply_run import ApplyTools
 from server.domain.blob_keeper import BlobKeeper
 from server.domain.download_links import DownloadSigner, load_or_create_secret
+from server.domain.health import HealthService
 from server.domain.local_copies import LocalCopyService
 from server.domain.restart import RestartStep
 from server.domain.restore_points import RestorePointService
@@ -189,6 +190,7 @@ class Backend:
             usage=StorageUsageReader(store, folder, restore_points.count),
             schedules=schedules,
             scheduler=scheduler,
+            health=HealthService(schedules=schedules, runner=runner, poll_seconds=settings.scheduler_poll_seconds),
         )
         scheduler.start()  # after recovery: a run missed while stopped runs once, now
         download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir), runner.holds)

@@ -9,6 +9,7 @@ from server.api.loaders import Loaders, make_loaders
 from server.domain.access import AccessService
 from server.domain.apply import ApplyService
 from server.domain.download_links import DownloadSigner
+from server.domain.health import HealthService
 from server.domain.local_copies import LocalCopyService
 from server.domain.restore_points import RestorePointService
 from server.domain.scheduler import Scheduler
@@ -36,6 +37,7 @@ class Services:
     system: SystemMonitor
     schedules: ScheduleService
     scheduler: Scheduler
+    health: HealthService
     public_url: str | None = None  # where clients reach us, for links; None: the request's own URL
     auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))

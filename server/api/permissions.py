@@ -22,6 +22,7 @@ VIEWER, OPERATOR, ADMIN = Role.VIEWER, Role.OPERATOR, Role.ADMIN
 
 # "<root type>.<field>" -> the smallest role that may use it. Keep each section sorted.
 MINIMUM_ROLE: dict[str, Role] = {
+    "Query.backupHealth": VIEWER,
     "Query.localCopies": VIEWER,
     "Query.localCopy": VIEWER,
     "Query.me": VIEWER,
@@ -54,6 +55,7 @@ MINIMUM_ROLE: dict[str, Role] = {
     "Mutation.updateSchedule": ADMIN,
     "Mutation.updateSettings": ADMIN,
     "Mutation.uploadLocalCopy": OPERATOR,
+    "Subscription.backupHealthChanged": VIEWER,
     "Subscription.operationLog": VIEWER,
     "Subscription.operationProgress": VIEWER,
     "Subscription.operationsChanged": VIEWER,

@@ -3,11 +3,13 @@ createSchedule, updateSchedule, deleteSchedule, runSchedule, pruneSchedule. Regi
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import strawberry
 
 from server.api.errors import attempt, to_client_error
 from server.api.types.payloads import DeletePayload, OperationPayload
-from server.api.types.schedule import RetentionDecision, Schedule, ScheduleInput, SchedulePayload
+from server.api.types.schedule import BackupHealth, RetentionDecision, Schedule, ScheduleInput, SchedulePayload
 from server.domain.errors import DomainError
 from server.domain.schedules import ScheduleSpec
 
@@ -47,6 +49,20 @@ class ScheduleQuery:
         except DomainError as error:
             raise to_client_error(error) from None
         return [RetentionDecision.from_domain(d) for d in decisions]
+
+    @strawberry.field(description="Backup health from the schedules and their last runs.")
+    async def backup_health(self, info: strawberry.Info) -> BackupHealth:
+        return BackupHealth.from_domain(await info.context.services.health.read())
+
+
+@strawberry.type
+class ScheduleSubscription:
+    @strawberry.subscription(
+        description="Backup health at once, then each time it changes. Never completes on its own."
+    )
+    async def backup_health_changed(self, info: strawberry.Info) -> AsyncGenerator[BackupHealth, None]:
+        async for found in info.context.services.health.follow():
+            yield BackupHealth.from_domain(found)
 
 
 @strawberry.type

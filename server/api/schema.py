@@ -132,7 +132,11 @@ MUTATIONS: tuple[type, ...] = (
     apply_fields.ApplyMutation,
     schedule_fields.ScheduleMutation,
 )
-SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription, apply_fields.SystemSubscription)
+SUBSCRIPTIONS: tuple[type, ...] = (
+    subscriptions.Subscription,
+    apply_fields.SystemSubscription,
+    schedule_fields.ScheduleSubscription,
+)
 
 
 def build_schema(

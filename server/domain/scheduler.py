@@ -200,7 +200,8 @@ class Scheduler:
                 await self._schedules.unlink_restore_points(schedule_id)  # deleted while it ran
                 return
             if final is not None and final.status is OperationStatus.SUCCEEDED:
-                await self._schedules.save_state(dataclasses.replace(schedule, last_success_at=final.finished_at))
+                # The server's clock, as for lastRunAt (an operation's own times are the system's).
+                await self._schedules.save_state(dataclasses.replace(schedule, last_success_at=self._schedules.now()))
                 if schedule.retention.limited:
                     prune = await self.start_prune(schedule)
                     await self._ended(prune.id)

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     # Schedules: how often the scheduler looks at the clock (a test sets it short, and moves
     # its clock instead of waiting minutes).
     scheduler_poll_seconds: float = Field(default=5.0, gt=0)
+    # /metrics (Prometheus text format) without a token; off: a viewer token is needed.
+    metrics_public: bool = False
 
     # Test-only: seconds to sleep after each entry an operation handles, so tests can watch
     # an operation mid-run. Never set it in production.

@@ -40,6 +40,7 @@ async def history_totals(session: AsyncSession) -> HistoryTotals:
         )
     )
     async for kind, started, finished in timed:
+        assert started is not None and finished is not None  # the query's condition
         seconds, count = totals.durations.get(kind, (0.0, 0))
         totals.durations[kind] = (seconds + max(0.0, (finished - started).total_seconds()), count + 1)
     points = await session.execute(

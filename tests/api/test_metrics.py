@@ -34,7 +34,7 @@ async def test_metrics_count_stored_history_and_survive_a_restart(make_server: C
     for _ in range(2):
         op = (await execute(server, RUN, id=schedule["id"]))["runSchedule"]["operation"]
         assert (await wait_for_operation(server, op["id"]))["status"] == "SUCCEEDED"
-        await eventually(lambda: _succeeded(server, schedule["id"], op["id"]))
+        await eventually(lambda op_id=op["id"]: _succeeded(server, schedule["id"], op_id))
     await execute(server, UPDATE, id=schedule["id"], input={"name": "nightly", "retention": {"keepLast": 1}})
     prune = (await execute(server, PRUNE, id=schedule["id"]))["pruneSchedule"]["operation"]
     assert (await wait_for_operation(server, prune["id"]))["status"] == "SUCCEEDED"

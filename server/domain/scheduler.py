@@ -67,6 +67,7 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self._started_at: datetime | None = None
         self._active: dict[str, asyncio.Task[None]] = {}  # schedule id -> its run (and prune) under way
+        self._starting: set[str] = set()  # schedule ids whose run is being submitted
         self._active_op: dict[str, str] = {}  # schedule id -> the id of that run's operation
         self._waiting: dict[str, _Waiting] = {}
         self._wake = asyncio.Event()
@@ -144,7 +145,7 @@ class Scheduler:
         """Why a due run must wait now, or None."""
         if (apply := self._runner.exclusive_operation()) is not None:
             return f"operation {apply} was applying a restore point"
-        if schedule.id in self._active:
+        if schedule.id in self._active or schedule.id in self._starting:
             return "the previous run of this schedule was still going"
         return None
 
@@ -167,6 +168,16 @@ class Scheduler:
     async def _start_run(
         self, schedule: Schedule, now: datetime, notes: list[str], *, keep_next: bool = False
     ) -> Operation:
+        # Marked before the first await: a tick and a runSchedule at once must not both start one.
+        if schedule.id in self._starting or schedule.id in self._active:
+            raise Busy(f"a run of schedule {schedule.name!r} is starting; try again after it", field="id")
+        self._starting.add(schedule.id)
+        try:
+            return await self._submit_run(schedule, now, notes, keep_next=keep_next)
+        finally:
+            self._starting.discard(schedule.id)
+
+    async def _submit_run(self, schedule: Schedule, now: datetime, notes: list[str], *, keep_next: bool) -> Operation:
         label = render_label(schedule, now)
         by = requester(schedule)
 
@@ -210,7 +221,8 @@ class Scheduler:
         except Exception:
             log.exception("schedule %s: could not finish after run %s", schedule_id, op_id)
         finally:
-            self._active.pop(schedule_id, None)
+            if self._active.get(schedule_id) is asyncio.current_task():
+                del self._active[schedule_id]
             self.wake()  # a run that waited for this one may start now
 
     async def _ended(self, op_id: str) -> Operation | None:

@@ -269,3 +269,18 @@ async def test_bad_schedules_are_refused_and_nothing_changes(make_server: Callab
         assert [(e["code"], e["field"]) for e in updated["userErrors"]] == [("INVALID_INPUT", field)], change
     assert (await execute(server, LIST))["schedules"] == before
     assert [s["name"] for s in before] == ["kept", "other"] and other["id"] != kept["id"]
+
+
+async def test_two_run_schedules_at_once_start_one_run(make_server: Callable[..., InProcessServer]) -> None:
+    from tests.support.api import wait_for_operation
+
+    server = started(make_server)
+    made = await create_schedule(server, name="raced", cron="0 0 1 1 *")
+    for _ in range(15):
+        first, second = await asyncio.gather(execute(server, RUN, id=made["id"]), execute(server, RUN, id=made["id"]))
+        payloads = [first["runSchedule"], second["runSchedule"]]
+        started_ops = [p["operation"] for p in payloads if p["operation"] is not None]
+        assert len(started_ops) == 1, payloads
+        assert [e["code"] for p in payloads for e in p["userErrors"]] == ["BUSY"]
+        assert (await wait_for_operation(server, started_ops[0]["id"]))["status"] == "SUCCEEDED"
+    assert len(await operations_by(server, "raced")) == 15

@@ -25,8 +25,13 @@ def run_example(name: str, *args: str, token: str | None = None) -> subprocess.C
 
 def test_create_and_follow_shows_progress_and_log(slow_server: ServerProcess) -> None:
     result = run_example(
-        "create_and_follow.py", "--url", slow_server.graphql_url, "--label", "from the example",
-        "--token", slow_server.token,
+        "create_and_follow.py",
+        "--url",
+        slow_server.graphql_url,
+        "--label",
+        "from the example",
+        "--token",
+        slow_server.token,
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -34,7 +39,7 @@ def test_create_and_follow_shows_progress_and_log(slow_server: ServerProcess) ->
     assert "progress 100.0%" in out
     assert "\r" not in out  # into a pipe: lines, no progress bar redrawn with \r
     assert "INFO    Started." in out and "INFO    Finished." in out
-    assert 'restore point rp_' in out and '"from the example"' in out
+    assert "restore point rp_" in out and '"from the example"' in out
 
 
 async def test_history_pages_as_table_and_json(make_server) -> None:
@@ -42,8 +47,9 @@ async def test_history_pages_as_table_and_json(make_server) -> None:
     table = run_example("history.py", "--url", proc.graphql_url, token=proc.token)  # from BACKUPS_TOKEN
     assert table.returncode == 0 and "no restore points yet" in table.stdout
     for index in range(3):
-        result = run_example("create_and_follow.py", "--url", proc.graphql_url, "--label", f"history {index}",
-                             token=proc.token)
+        result = run_example(
+            "create_and_follow.py", "--url", proc.graphql_url, "--label", f"history {index}", token=proc.token
+        )
         assert result.returncode == 0, result.stderr
 
     lines = run_example("history.py", "--url", proc.graphql_url, "--json", "--page-size", "2", "--token", proc.token)
@@ -62,10 +68,14 @@ async def test_history_pages_as_table_and_json(make_server) -> None:
 
 
 def test_export_and_download_checks_every_hash(server: ServerProcess, tmp_path: Path) -> None:
-    created = run_example("create_and_follow.py", "--url", server.graphql_url, "--label", "for download", token=server.token)
+    created = run_example(
+        "create_and_follow.py", "--url", server.graphql_url, "--label", "for download", token=server.token
+    )
     assert created.returncode == 0, created.stderr
     point_id = created.stdout.split("restore point ")[-1].split()[0]
-    result = run_example("export_and_download.py", point_id, "--url", server.graphql_url, "-o", str(tmp_path), token=server.token)
+    result = run_example(
+        "export_and_download.py", point_id, "--url", server.graphql_url, "-o", str(tmp_path), token=server.token
+    )
     assert result.returncode == 0, result.stderr
     assert "every SHA-256 matches the manifest" in result.stdout
     assert "100.0%" in result.stdout and "\r" not in result.stdout
@@ -98,8 +108,22 @@ def test_examples_say_when_the_server_cannot_be_reached() -> None:
 
 async def test_schedule_makes_a_schedule_prints_the_preview_and_watches_health(make_server) -> None:
     proc = make_server().start()
-    made = run_example("schedule.py", "--url", proc.graphql_url, "--name", "nightly", "--cron", "30 2 * * *",
-                       "--time-zone", "Europe/Berlin", "--keep-last", "2", "--watch", "1", token=proc.token)
+    made = run_example(
+        "schedule.py",
+        "--url",
+        proc.graphql_url,
+        "--name",
+        "nightly",
+        "--cron",
+        "30 2 * * *",
+        "--time-zone",
+        "Europe/Berlin",
+        "--keep-last",
+        "2",
+        "--watch",
+        "1",
+        token=proc.token,
+    )
     assert made.returncode == 0, made.stderr
     assert "'nightly': 30 2 * * * (Europe/Berlin)" in made.stdout and "keeping keepLast=2" in made.stdout
     assert "no restore points of this schedule yet" in made.stdout
@@ -107,20 +131,23 @@ async def test_schedule_makes_a_schedule_prints_the_preview_and_watches_health(m
 
     schedule = (await execute(proc, "{ schedules { id } }"))["schedules"][0]
     for _ in range(3):
-        op = (await execute(proc, "mutation($id: ID!) { runSchedule(id: $id) { operation { id } } }",
-                            id=schedule["id"]))["runSchedule"]["operation"]
+        op = (
+            await execute(proc, "mutation($id: ID!) { runSchedule(id: $id) { operation { id } } }", id=schedule["id"])
+        )["runSchedule"]["operation"]
         from tests.support.api import wait_for_operation
 
         assert (await wait_for_operation(proc, op["id"]))["status"] == "SUCCEEDED"
     # Again with a stricter policy: the same schedule is updated, and the preview names what goes.
-    again = run_example("schedule.py", "--url", proc.graphql_url, "--name", "nightly", "--keep-last", "1",
-                        token=proc.token)
+    again = run_example(
+        "schedule.py", "--url", proc.graphql_url, "--name", "nightly", "--keep-last", "1", token=proc.token
+    )
     assert again.returncode == 0, again.stderr
     assert len((await execute(proc, "{ schedules { id } }"))["schedules"]) == 1
     lines = again.stdout.splitlines()
     assert sum(line.startswith("keep ") for line in lines) == 1
     assert any(line.startswith("delete") and "kept by no retention rule" in line for line in lines)
 
-    refused = run_example("schedule.py", "--url", proc.graphql_url, "--name", "bad", "--cron", "61 * * * *",
-                          token=proc.token)
+    refused = run_example(
+        "schedule.py", "--url", proc.graphql_url, "--name", "bad", "--cron", "61 * * * *", token=proc.token
+    )
     assert refused.returncode == 1 and "error INVALID_INPUT (cron)" in refused.stderr

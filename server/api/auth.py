@@ -12,7 +12,7 @@ from strawberry.extensions import SchemaExtension
 
 from server.api.context import ANONYMOUS, UNCHECKED_ADMIN, Actor, Context, Services
 from server.api.errors import ClientError
-from server.domain.tokens import Role
+from server.model.tokens import Role
 
 log = logging.getLogger("server.auth")
 
@@ -67,8 +67,9 @@ def unauthenticated(context: Context) -> ClientError:
             UNAUTHENTICATED,
         )
     if context.token_refusal == "expired":
-        return ClientError("The API token has expired: ask an admin for a new one (backups token create).",
-                           UNAUTHENTICATED)
+        return ClientError(
+            "The API token has expired: ask an admin for a new one (backups token create).", UNAUTHENTICATED
+        )
     if context.token_refusal == "revoked":
         return ClientError("The API token has been revoked.", UNAUTHENTICATED)
     return ClientError("The API token is not valid: this server knows no such token.", UNAUTHENTICATED)

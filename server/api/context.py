@@ -5,21 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import strawberry
+
 from server.api.loaders import Loaders, make_loaders
-from server.domain.access import AccessService
-from server.domain.apply import ApplyService
-from server.domain.download_links import DownloadSigner
-from server.domain.health import HealthService
-from server.domain.local_copies import LocalCopyService
-from server.domain.restore_points import RestorePointService
-from server.domain.scheduler import Scheduler
-from server.domain.schedules import ScheduleService
-from server.domain.settings_store import SettingsStore
-from server.domain.source_catalog import SourceCatalog
-from server.domain.storage_usage import StorageUsageReader
-from server.domain.system import SystemMonitor
-from server.domain.tokens import ApiToken, Role
+from server.model.download_links import DownloadSigner
+from server.model.tokens import ApiToken, Role
 from server.operations.runner import OperationRunner
+from server.services.access import AccessService
+from server.services.apply.service import ApplyService
+from server.services.local_copies import LocalCopyService
+from server.services.restore_points import RestorePointService
+from server.services.schedules.health import HealthService
+from server.services.schedules.scheduler import Scheduler
+from server.services.schedules.service import ScheduleService
+from server.services.settings_store import SettingsStore
+from server.services.source_catalog import SourceCatalog
+from server.services.storage_usage import StorageUsageReader
+from server.services.system import SystemMonitor
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +99,7 @@ class Context:
         """An absolute URL for one of our paths."""
         base = self.services.public_url or self.base_url
         return base.rstrip("/") + path
+
+
+# What every resolver receives: typed, so `info.context` is a Context to the type checker.
+Info = strawberry.Info[Context, None]

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 
-from server.domain.errors import DomainError
+from server.model.errors import DomainError
 from server.storage.full import files_full
 
 log = logging.getLogger("server.api")

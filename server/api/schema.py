@@ -60,7 +60,6 @@ class BackupsSchema(strawberry.Schema):
                 log.debug("client error: %s", error.message)
 
 
-
 class FastBackupsSchema(BackupsSchema):
     """The schema on the fast path (server/api/fast_path): per-event hooks that do nothing are skipped."""
 
@@ -111,9 +110,7 @@ class SubscriptionsOverWebsocketsOnly(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context.context
         if self.execution_context.operation_type is OperationType.SUBSCRIPTION and not context.websocket:
-            raise ClientError(
-                "Subscriptions are served over websockets (graphql-transport-ws) only.", "BAD_REQUEST"
-            )
+            raise ClientError("Subscriptions are served over websockets (graphql-transport-ws) only.", "BAD_REQUEST")
         yield
 
 

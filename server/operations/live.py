@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from server.domain.models import LogEntry, LogLevel, Operation, OperationError, OperationStatus
+from server.model.records import LogEntry, LogLevel, Operation, OperationError, OperationStatus
 from server.operations.holds import Held, Hold, HoldRegistry
 from server.operations.signal import Signal
 
@@ -63,9 +63,7 @@ class LiveOperation:
         self.dirty = True
 
     def append_log(self, level: LogLevel, message: str) -> LogEntry:
-        entry = LogEntry(
-            sequence=self.op.last_sequence + 1, at=datetime.now(UTC), level=level, message=message
-        )
+        entry = LogEntry(sequence=self.op.last_sequence + 1, at=datetime.now(UTC), level=level, message=message)
         self.op = dataclasses.replace(self.op, last_sequence=entry.sequence)
         self.unflushed.append(entry)
         if not self.durable_log:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from server.domain.errors import NotFound
-from server.domain.models import LogEntry, Operation
+from server.model.errors import NotFound
+from server.model.records import LogEntry, Operation
 from server.operations.runner import LOG_PAGE, OperationRunner
 
 # A stream also re-checks this often even without a signal; a safety net, not the mechanism.

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from server.storage.tables import LogRow, OperationRow, RestorePointRow
 
-# The log line a prune writes for each restore point it deleted (server/domain/scheduler.py).
+# The log line a prune writes for each restore point it deleted (server/services/schedules/scheduler.py).
 DELETED_LINE = "Deleted restore point %"
 
 

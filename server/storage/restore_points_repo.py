@@ -1,6 +1,6 @@
 """Restore point metadata and manifests in the database.
 
-A manifest is stored once, under its id (see server/domain/manifests.py), and every restore
+A manifest is stored once, under its id (see server/model/manifests.py), and every restore
 point with the same entries refers to it: re-capturing an unchanged source adds one row.
 A manifest, and with it the hold on its blobs, goes when its last restore point goes.
 """
@@ -8,14 +8,13 @@ A manifest, and with it the hold on its blobs, goes when its last restore point 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-
 from typing import Any
 
 from sqlalchemy import Select, delete, exists, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.domain.models import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointFilter, RestorePointOrigin
+from server.model.records import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointFilter, RestorePointOrigin
 from server.storage.cursors import encode_cursor, newest_first
 from server.storage.tables import EntryRow, ManifestRow, RestorePointRow, ScheduleRow
 
@@ -91,9 +90,7 @@ async def get_restore_point(session: AsyncSession, point_id: str) -> RestorePoin
     return restore_point_of_row(row) if row else None
 
 
-async def update_restore_point(
-    session: AsyncSession, point_id: str, changes: dict[str, object]
-) -> RestorePoint | None:
+async def update_restore_point(session: AsyncSession, point_id: str, changes: dict[str, object]) -> RestorePoint | None:
     """Apply these column changes (label, note, pinned); None when there is no such point."""
     row = await session.get(RestorePointRow, point_id)
     if row is None:
@@ -111,9 +108,7 @@ async def get_restore_points(session: AsyncSession, ids: Sequence[str]) -> dict[
 
 
 async def find_by_checksum(session: AsyncSession, checksum: str) -> list[RestorePoint]:
-    rows = await session.scalars(
-        select(RestorePointRow).where(col(RestorePointRow.checksum) == checksum)
-    )
+    rows = await session.scalars(select(RestorePointRow).where(col(RestorePointRow.checksum) == checksum))
     return [restore_point_of_row(row) for row in rows]
 
 
@@ -164,7 +159,13 @@ async def count_restore_points(session: AsyncSession, narrow: RestorePointFilter
 
 
 _ENTRY_COLUMNS = (
-    col(EntryRow.source), col(EntryRow.path), col(EntryRow.kind), col(EntryRow.size), col(EntryRow.sha256), col(EntryRow.mode), col(EntryRow.mtime)
+    col(EntryRow.source),
+    col(EntryRow.path),
+    col(EntryRow.kind),
+    col(EntryRow.size),
+    col(EntryRow.sha256),
+    col(EntryRow.mode),
+    col(EntryRow.mtime),
 )
 
 
@@ -175,9 +176,7 @@ async def list_entries(session: AsyncSession, point_id: str) -> list[ManifestEnt
     )
     # Plain column rows, not ORM objects: a manifest can hold tens of thousands of entries.
     return [
-        ManifestEntry(
-            source=source, path=path, kind=EntryKind(kind), size=size, sha256=sha256, mode=mode, mtime=mtime
-        )
+        ManifestEntry(source=source, path=path, kind=EntryKind(kind), size=size, sha256=sha256, mode=mode, mtime=mtime)
         for source, path, kind, size, sha256, mode, mtime in rows
     ]
 
@@ -237,7 +236,5 @@ async def referenced_digests(session: AsyncSession, digests: Iterable[str]) -> s
 
 
 async def all_referenced_digests(session: AsyncSession) -> set[str]:
-    result = await session.scalars(
-        select(col(EntryRow.sha256)).where(col(EntryRow.sha256).is_not(None)).distinct()
-    )
+    result = await session.scalars(select(col(EntryRow.sha256)).where(col(EntryRow.sha256).is_not(None)).distinct())
     return set(result)  # type: ignore[arg-type]

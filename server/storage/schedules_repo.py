@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.domain.models import RestorePoint, RestorePointOrigin, RetentionPolicy, Schedule
+from server.model.records import RestorePoint, RestorePointOrigin, RetentionPolicy, Schedule
 from server.storage.restore_points_repo import restore_point_of_row
 from server.storage.tables import RestorePointRow, ScheduleRow
 

@@ -13,8 +13,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from server.api.auth import bearer_token, identify
 from server.backend import Backend
-from server.domain.models import Schedule
-from server.domain.tokens import Role
+from server.model.records import Schedule
+from server.model.tokens import Role
 from server.storage.metrics_repo import HistoryTotals, history_totals
 
 

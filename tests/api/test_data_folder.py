@@ -183,8 +183,9 @@ async def test_an_export_killed_mid_write_leaves_nothing_after_the_restart(
     server.start()
     assert not any(p.exists() for p in partial)
     assert sorted(p.name for p in copies.iterdir()) == sorted(finished + user_files)
-    assert "removed the temporary files a stopped server left: 1 in the local copies folder" in (
-        server.log_path.read_text()[log_start:]
+    assert (
+        "removed the temporary files a stopped server left: 1 in the local copies folder"
+        in (server.log_path.read_text()[log_start:])
     )
     state = (await execute(server, OPERATION, id=data["exportRestorePoint"]["operation"]["id"]))["operation"]
     assert state["status"] == "INTERRUPTED"
@@ -229,8 +230,9 @@ async def test_an_upload_killed_mid_copy_leaves_nothing_after_the_restart(
     log_start = server.log_path.stat().st_size
     server.start()
     assert sorted(p.name for p in copies.iterdir()) == sorted(user_files)
-    assert "removed the temporary files a stopped server left: 1 in the local copies folder" in (
-        server.log_path.read_text()[log_start:]
+    assert (
+        "removed the temporary files a stopped server left: 1 in the local copies folder"
+        in (server.log_path.read_text()[log_start:])
     )
 
 
@@ -246,8 +248,10 @@ def test_the_servers_other_temp_files_are_cleared_and_nothing_else(
     digest_folder = data / "blobs" / "ab"
     digest_folder.mkdir(parents=True, exist_ok=True)
     ours = [
-        data / "blobs" / "tmp" / "put-4242-7", data / "blobs" / "ab" / ".put-4242-8",
-        data / ".apply-journal-k2j4h_8x", data / ".apply-journal.json.p0o9i8u7.partial",
+        data / "blobs" / "tmp" / "put-4242-7",
+        data / "blobs" / "ab" / ".put-4242-8",
+        data / ".apply-journal-k2j4h_8x",
+        data / ".apply-journal.json.p0o9i8u7.partial",
         data / "spool" / "spool-q1w2e3r4",
     ]
     theirs = [data / ".apply-journal-keep", data / "spool" / "notes.txt", data / "spool-q1w2e3r4"]

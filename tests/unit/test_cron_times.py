@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.domain.cron_times import check_cron, next_fire, zone
-from server.domain.errors import InvalidInput
+from server.model.cron_times import check_cron, next_fire, zone
+from server.model.errors import InvalidInput
 
 
 def runs(expression: str, time_zone: str, start: datetime, count: int) -> list[datetime]:

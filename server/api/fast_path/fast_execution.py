@@ -118,7 +118,10 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             # Strawberry's resolver for a basic field ignores its info and reads the attribute.
             if resolve is None or getattr(resolve, "__name__", "") != "_get_basic_result":
                 return None
-            if self.middleware_manager is not None and self.middleware_manager.get_field_resolver(resolve) is not resolve:
+            if (
+                self.middleware_manager is not None
+                and self.middleware_manager.get_field_resolver(resolve) is not resolve
+            ):
                 return None  # an extension wraps every resolver: let graphql-core call it
             leaf = get_nullable_type(field_def.type)
             if not is_leaf_type(leaf):

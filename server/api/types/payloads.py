@@ -8,7 +8,7 @@ from server.api.errors import UserError
 from server.api.types.module import Module
 from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
-from server.domain import models
+from server.model import records as models
 
 
 @strawberry.type

@@ -7,12 +7,14 @@ from datetime import datetime
 
 import strawberry
 
+from server.api.context import Info
 from server.api.errors import UserError
 from server.api.types.node import Node
 from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
-from server.domain import health, models
-from server.domain.retention import RetentionDecision as RetentionDecision_
+from server.model import records as models
+from server.model.retention import RetentionDecision as RetentionDecision_
+from server.services.schedules import health
 
 
 @strawberry.type(
@@ -93,7 +95,7 @@ class Schedule(Node):
     last_operation_id: strawberry.Private[str | None]
 
     @strawberry.field(description="Its latest run (a CREATE_RESTORE_POINT operation).")
-    async def last_operation(self, info: strawberry.Info) -> Operation | None:
+    async def last_operation(self, info: Info) -> Operation | None:
         if self.last_operation_id is None:
             return None
         op = await info.context.services.runner.history.get(self.last_operation_id)

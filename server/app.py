@@ -37,6 +37,7 @@ from server.gc_tuning import freeze_long_lived
 from server.notices import check_auth_mode, first_token_notice
 from server.web.health import health
 from server.web.limits import RequestLimits
+from server.web.metrics import metrics
 from server.web.origins import cors_middleware, websocket_origins
 from server.web.slow_clients import BodyTimeout
 
@@ -222,6 +223,7 @@ def create_app(
         routes=[
             Route("/", root),
             Route("/health", health),
+            Route("/metrics", metrics),
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
             Route("/download/{token}", download, methods=["GET", "HEAD"]),

@@ -28,6 +28,9 @@ from server.services.local_copies import LocalCopyService
 from server.services.locations import LocationService
 from server.services.restart import RestartStep
 from server.services.restore_points import RestorePointService
+from server.services.schedules.health import HealthService
+from server.services.schedules.scheduler import Scheduler
+from server.services.schedules.service import ScheduleService
 from server.services.settings_store import SettingsStore
 from server.services.source_catalog import SourceCatalog
 from server.services.step_control import StepControl
@@ -136,6 +139,7 @@ class Backend:
             runner=runner,
             sources=sources.sources,
             server_version=SERVER_VERSION,
+            clock=clock,
         )
         system = SystemMonitor(sources=restore_points.sources, server_version=SERVER_VERSION)
         settings_store = SettingsStore(db, check_writable=system.check_writable)
@@ -195,6 +199,13 @@ class Backend:
         if settings.auth_enabled and (first_token := await access.create_first_admin()):
             log.warning("no API tokens existed: created the admin token 'admin' (shown once on stderr)")
             on_first_token(first_token, settings)
+        schedules = ScheduleService(db=db, clock=clock)
+        scheduler = Scheduler(
+            schedules=schedules,
+            restore_points=restore_points,
+            runner=runner,
+            poll_seconds=settings.scheduler_poll_seconds,
+        )
         services = Services(
             restore_points=restore_points,
             settings=settings_store,
@@ -215,10 +226,15 @@ class Backend:
                 store=store,
                 limits=Limits(text_bytes=settings.diff_text_limit_bytes, diff_bytes=settings.diff_max_bytes),
             ),
+            schedules=schedules,
+            scheduler=scheduler,
+            health=HealthService(schedules=schedules, runner=runner, poll_seconds=settings.scheduler_poll_seconds),
         )
+        scheduler.start()  # after recovery: a run missed while stopped runs once, now
         download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir), runner.holds)
         return cls(settings=settings, db=db, store=store, runner=runner, services=services, download=download)
 
     async def close(self) -> None:
+        await self.services.scheduler.stop()
         await self.runner.stop()
         await self.db.close()

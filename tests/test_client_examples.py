@@ -135,3 +135,50 @@ async def test_preview_and_apply_shows_the_diff_asks_and_reports(make_server) ->
 
     again = subprocess.run(command + ["--yes"], capture_output=True, text=True, timeout=120, env=env)
     assert again.returncode == 0 and "Nothing to apply" in again.stdout
+
+
+async def test_schedule_makes_a_schedule_prints_the_preview_and_watches_health(make_server) -> None:
+    proc = make_server().start()
+    made = run_example(
+        "schedule.py",
+        "--url",
+        proc.graphql_url,
+        "--name",
+        "nightly",
+        "--cron",
+        "30 2 * * *",
+        "--time-zone",
+        "Europe/Berlin",
+        "--keep-last",
+        "2",
+        "--watch",
+        "1",
+        token=proc.token,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "'nightly': 30 2 * * * (Europe/Berlin)" in made.stdout and "keeping keepLast=2" in made.stdout
+    assert "no restore points of this schedule yet" in made.stdout
+    assert "health OK: last success never" in made.stdout
+
+    schedule = (await execute(proc, "{ schedules { id } }"))["schedules"][0]
+    for _ in range(3):
+        op = (
+            await execute(proc, "mutation($id: ID!) { runSchedule(id: $id) { operation { id } } }", id=schedule["id"])
+        )["runSchedule"]["operation"]
+        from tests.support.api import wait_for_operation
+
+        assert (await wait_for_operation(proc, op["id"]))["status"] == "SUCCEEDED"
+    # Again with a stricter policy: the same schedule is updated, and the preview names what goes.
+    again = run_example(
+        "schedule.py", "--url", proc.graphql_url, "--name", "nightly", "--keep-last", "1", token=proc.token
+    )
+    assert again.returncode == 0, again.stderr
+    assert len((await execute(proc, "{ schedules { id } }"))["schedules"]) == 1
+    lines = again.stdout.splitlines()
+    assert sum(line.startswith("keep ") for line in lines) == 1
+    assert any(line.startswith("delete") and "kept by no retention rule" in line for line in lines)
+
+    refused = run_example(
+        "schedule.py", "--url", proc.graphql_url, "--name", "bad", "--cron", "61 * * * *", token=proc.token
+    )
+    assert refused.returncode == 1 and "error INVALID_INPUT (cron)" in refused.stderr

@@ -17,6 +17,9 @@ from server.services.diffs import DiffService
 from server.services.local_copies import LocalCopyService
 from server.services.locations import LocationService
 from server.services.restore_points import RestorePointService
+from server.services.schedules.health import HealthService
+from server.services.schedules.scheduler import Scheduler
+from server.services.schedules.service import ScheduleService
 from server.services.settings_store import SettingsStore
 from server.services.source_catalog import SourceCatalog
 from server.services.storage_usage import StorageUsageReader
@@ -39,6 +42,9 @@ class Services:
     usage: StorageUsageReader  # Query.storage
     locations: LocationService  # Query.locations, the upload and fetch mutations
     diffs: DiffService  # compareRestorePoints, applyPreview
+    schedules: ScheduleService
+    scheduler: Scheduler
+    health: HealthService
     public_url: str | None = None  # where clients reach us, for links; None: the request's own URL
     auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))

@@ -27,6 +27,7 @@ class UserErrorCode(enum.StrEnum):
     STORAGE_FULL = "STORAGE_FULL"
     LOCATION_UNAVAILABLE = "LOCATION_UNAVAILABLE"
     CONFLICT = "CONFLICT"
+    PINNED = "PINNED"
 
 
 @strawberry.type(description="An expected failure, with a code a client can branch on.")

@@ -8,7 +8,8 @@ from strawberry.scalars import JSON
 from server.api.context import Info
 from server.api.errors import attempt
 from server.api.types.module import Module
-from server.api.types.payloads import DeletePayload, ModulePayload, OperationPayload
+from server.api.types.payloads import DeletePayload, ModulePayload, OperationPayload, RestorePointPayload
+from server.api.types.restore_point import RestorePoint
 
 
 @strawberry.type
@@ -40,6 +41,26 @@ class Mutation:
     async def delete_restore_point(self, info: Info, id: strawberry.ID) -> DeletePayload:
         deleted, errors = await attempt(lambda: info.context.services.restore_points.delete(str(id)))
         return DeletePayload(deleted_id=strawberry.ID(deleted) if deleted else None, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Change a restore point's label, note or pinned flag; an argument left out keeps its "
+        "value, a null note removes it. A pinned restore point is never deleted, by hand or by retention."
+    )
+    async def update_restore_point(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        label: str | None = None,
+        note: str | None = strawberry.UNSET,
+        pinned: bool | None = None,
+    ) -> RestorePointPayload:
+        given_note = None if note is strawberry.UNSET else note
+        point, errors = await attempt(
+            lambda: info.context.services.restore_points.update(
+                str(id), label=label, note=given_note, pinned=pinned, clear_note=note is None
+            )
+        )
+        return RestorePointPayload(restore_point=RestorePoint.from_domain(point) if point else None, user_errors=errors)
 
     @strawberry.mutation(
         description="Merge `values` into a settings module (RFC 7386 merge patch: objects merge, null removes a key)."

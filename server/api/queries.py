@@ -10,7 +10,7 @@ import strawberry
 from server.api.context import Info
 from server.api.errors import to_client_error
 from server.api.pagination import page_size
-from server.api.types.enums import OperationKind, OperationStatus
+from server.api.types.enums import OperationKind, OperationStatus, RestorePointOrigin
 from server.api.types.module import Module
 from server.api.types.node import Node
 from server.api.types.operation import Operation
@@ -18,21 +18,48 @@ from server.api.types.page_info import Connection, connection_of
 from server.api.types.restore_point import RestorePoint
 from server.api.types.storage_usage import StorageUsage
 from server.model.errors import DomainError
-from server.model.records import Page
+from server.model.records import Page, RestorePointFilter
 from server.model.records import RestorePoint as RestorePoint_
 
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Restore points, newest first (a Relay connection).")
+    @strawberry.field(
+        description="Restore points, newest first (a Relay connection), narrowed by any of: `origin` (any of "
+        "these), `scheduleId` (made by that schedule), `pinned`, `createdAfter`/`createdBefore` (exclusive) "
+        "and `search` (in the label or note, case-insensitive)."
+    )
     async def restore_points(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        origin: list[RestorePointOrigin] | None = None,
+        schedule_id: strawberry.ID | None = None,
+        pinned: bool | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        search: str | None = None,
     ) -> Connection[RestorePoint]:
         services = info.context.services
+        narrow = RestorePointFilter(
+            origins=tuple(origin) if origin is not None else None,
+            schedule_id=str(schedule_id) if schedule_id is not None else None,
+            pinned=pinned,
+            created_after=created_after,
+            created_before=created_before,
+            search=search,
+        )
         try:
-            page = await services.restore_points.page(first=page_size(first, services.max_page_size), after=after)
+            page = await services.restore_points.page(
+                first=page_size(first, services.max_page_size), after=after, narrow=narrow
+            )
         except DomainError as error:
             raise to_client_error(error) from None
+        if not narrow.empty:
+            return connection_of(
+                page, RestorePoint.from_domain, after=after, count=lambda: services.restore_points.count(narrow)
+            )
         return _restore_point_connection(page, after, services.restore_points.count)
 
     @strawberry.field
@@ -98,6 +125,10 @@ class Query:
             from server.api.types.location import RemoteCopy
 
             return RemoteCopy.from_domain(copy)
+        if prefix == "sch" and (schedule := await services.schedules.get(str(id))):
+            from server.api.types.schedule import Schedule
+
+            return Schedule.from_domain(schedule)
         return None
 
 

@@ -33,6 +33,7 @@ from server.api import (
     location_fields,
     mutations,
     queries,
+    schedule_fields,
     source_fields,
     subscriptions,
 )
@@ -46,6 +47,7 @@ from server.api.types.local_copy import LocalCopy
 from server.api.types.location import RemoteCopy
 from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
+from server.api.types.schedule import Schedule
 
 log = logging.getLogger("server.api")
 
@@ -124,14 +126,20 @@ QUERIES: tuple[type, ...] = (
     diff_fields.DiffQuery,
     caller_fields.CallerQuery,
     location_fields.LocationQueries,
+    schedule_fields.ScheduleQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     mutations.Mutation,
     local_copy_fields.LocalCopyMutations,
     apply_fields.ApplyMutation,
     location_fields.LocationMutations,
+    schedule_fields.ScheduleMutation,
 )
-SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription, apply_fields.SystemSubscription)
+SUBSCRIPTIONS: tuple[type, ...] = (
+    subscriptions.Subscription,
+    apply_fields.SystemSubscription,
+    schedule_fields.ScheduleSubscription,
+)
 
 
 def build_schema(
@@ -152,7 +160,7 @@ def build_schema(
         query=protect(merge_types("Query", QUERIES), config.name_converter),
         mutation=protect(merge_types("Mutation", MUTATIONS), config.name_converter),
         subscription=protect(merge_types("Subscription", SUBSCRIPTIONS), config.name_converter),
-        types=[RestorePoint, Operation, LocalCopy, RemoteCopy],
+        types=[RestorePoint, Operation, LocalCopy, RemoteCopy, Schedule],
         config=config,
         execution_context_class=FastLeafExecutionContext if fast else None,
         extensions=[

@@ -80,6 +80,11 @@ class ServerConfig(BaseSettings):
     # multipart upload (S3 wants at least 5 MiB), and how many objects one LIST request asks for.
     location_part_bytes: int = Field(default=16 * 1024**2, ge=5 * 1024**2, le=5 * 1024**3)
     location_list_page_size: int = Field(default=1000, ge=1, le=1000)
+    # Schedules: how often the scheduler looks at the clock (a test sets it short, and moves
+    # its clock instead of waiting minutes).
+    scheduler_poll_seconds: float = Field(default=5.0, gt=0)
+    # /metrics (Prometheus text format) without a token; off: a viewer token is needed.
+    metrics_public: bool = False
 
     # Test-only: seconds to sleep after each entry an operation handles, so tests can watch
     # an operation mid-run. Never set it in production.

@@ -28,6 +28,12 @@ class Busy(DomainError):
     code = "BUSY"
 
 
+class Pinned(DomainError):
+    """A pinned restore point: kept until someone unpins it."""
+
+    code = "PINNED"
+
+
 class ConfirmationRequired(DomainError):
     code = "CONFIRMATION_REQUIRED"
 

@@ -16,6 +16,9 @@ MODULE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
+SCHEDULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]{0,63}")
+SCHEDULE_NAME_RULE = "1 to 64 of A-Z, a-z, 0-9, '.', '_', '-' and spaces, starting with a letter or digit"
+
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 # Our ids: a type prefix (rp, op, tok, ...), then 24 hex digits (see ids.new_id).
@@ -44,6 +47,11 @@ def is_module_name(value: str) -> bool:
 def is_token_name(value: str) -> bool:
     """Whether `value` is a valid API token name (the `tok_` rule is the caller's)."""
     return TOKEN_NAME.fullmatch(value) is not None
+
+
+def is_schedule_name(value: str) -> bool:
+    """Whether `value` is a valid schedule name."""
+    return SCHEDULE_NAME.fullmatch(value) is not None and value == value.rstrip()
 
 
 def is_sha256(value: str) -> bool:

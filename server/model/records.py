@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -19,6 +19,7 @@ class OperationKind(enum.StrEnum):
     APPLY_RESTORE_POINT = "APPLY_RESTORE_POINT"
     UPLOAD_TO_LOCATION = "UPLOAD_TO_LOCATION"
     FETCH_FROM_LOCATION = "FETCH_FROM_LOCATION"
+    PRUNE_RESTORE_POINTS = "PRUNE_RESTORE_POINTS"
 
 
 class OperationStatus(enum.StrEnum):
@@ -80,6 +81,60 @@ class RestorePoint:
     item_count: int
     checksum: str  # SHA-256 of the canonical manifest
     server_version: str
+    pinned: bool = False  # kept by every retention rule, refused by delete until unpinned
+    schedule_id: str | None = None  # the schedule that made it, while that schedule exists
+
+
+@dataclass(frozen=True, slots=True)
+class RestorePointFilter:
+    """What a restorePoints listing is narrowed to; every field None: no narrowing."""
+
+    origins: tuple[RestorePointOrigin, ...] | None = None
+    schedule_id: str | None = None
+    pinned: bool | None = None
+    created_after: datetime | None = None  # exclusive
+    created_before: datetime | None = None  # exclusive
+    search: str | None = None  # in the label or the note, case-insensitive
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """How many of a schedule's restore points to keep; None: no limit by that rule."""
+
+    keep_last: int | None = None
+    keep_hourly: int | None = None
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
+    keep_yearly: int | None = None
+    keep_within_days: int | None = None
+
+    @property
+    def limited(self) -> bool:
+        """Whether any rule is set (with none, every restore point is kept)."""
+        return any(getattr(self, rule.name) is not None for rule in fields(self))
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    id: str
+    name: str
+    enabled: bool
+    cron: str | None
+    time_zone: str  # IANA name
+    jitter_seconds: int
+    label_template: str | None
+    retention: RetentionPolicy
+    created_at: datetime
+    updated_at: datetime
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_success_at: datetime | None
+    last_operation_id: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from server.clock import SYSTEM_CLOCK, Clock, utc_now
 from server.model import manifests
-from server.model.errors import InvalidInput, NotFound, OperationErrorCode, OperationFailed
+from server.model.errors import InvalidInput, NotFound, OperationErrorCode, OperationFailed, Pinned
 from server.model.ids import is_well_formed, new_id
 from server.model.recent_pages import RecentPages
 from server.model.records import (
@@ -17,6 +19,7 @@ from server.model.records import (
     OperationKind,
     Page,
     RestorePoint,
+    RestorePointFilter,
     RestorePointOrigin,
 )
 from server.operations.holds import Held, Hold
@@ -53,6 +56,22 @@ def clean_note(note: str | None) -> str | None:
     return note or None
 
 
+MAX_SEARCH = 200
+
+
+def check_filter(narrow: RestorePointFilter) -> RestorePointFilter:
+    """The filter with its search trimmed; INVALID_INPUT for a bad search or a time without offset."""
+    for field, moment in (("createdAfter", narrow.created_after), ("createdBefore", narrow.created_before)):
+        if moment is not None and moment.utcoffset() is None:
+            raise InvalidInput(f"{field} needs a UTC offset, e.g. 2026-03-01T12:00:00Z", field=field)
+    if narrow.search is None:
+        return narrow
+    search = _printable(narrow.search.strip(), "search")
+    if len(search) > MAX_SEARCH:
+        raise InvalidInput(f"the search is longer than {MAX_SEARCH} characters", field="search")
+    return dataclasses.replace(narrow, search=search or None)
+
+
 class RestorePointService:
     def __init__(
         self,
@@ -63,8 +82,10 @@ class RestorePointService:
         runner: OperationRunner,
         sources: Sequence[Source],
         server_version: str,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._db = db
+        self._clock = clock  # createdAt: what retention reads, so a test clock moves it too
         self._store = store
         self._keeper = keeper
         self._runner = runner
@@ -97,14 +118,30 @@ class RestorePointService:
         async with self._db.read() as session:
             return await repo.get_restore_points(session, ids)
 
-    async def page(self, *, first: int, after: str | None) -> Page[RestorePoint]:
+    async def page(
+        self, *, first: int, after: str | None, narrow: RestorePointFilter | None = None
+    ) -> Page[RestorePoint]:
+        """Newest first, narrowed by `narrow` (see check_filter)."""
+        if narrow is not None and not narrow.empty:
+            narrow = check_filter(narrow)
+            if narrow.schedule_id is not None and not is_well_formed(narrow.schedule_id, "sch"):
+                return Page(items=[], cursors=[], has_next_page=False, total_count=0)  # names no schedule
+            async with self._db.read() as session:
+                return await repo.page_restore_points(session, first=first, after=after, narrow=narrow)
+
         async def read() -> Page[RestorePoint]:
             async with self._db.read() as session:
                 return await repo.page_restore_points(session, first=first, after=after)
 
         return await self._recent.first_page(first, read) if after is None else await read()
 
-    async def count(self) -> int:
+    async def count(self, narrow: RestorePointFilter | None = None) -> int:
+        if narrow is not None and not narrow.empty:
+            if narrow.schedule_id is not None and not is_well_formed(narrow.schedule_id, "sch"):
+                return 0
+            async with self._db.read() as session:
+                return await repo.count_restore_points(session, check_filter(narrow))
+
         async def read() -> int:
             async with self._db.read() as session:
                 return await repo.count_restore_points(session)
@@ -136,12 +173,43 @@ class RestorePointService:
             self._keeper.lock,
             self._db.write() as session,
         ):
-            if await repo.get_restore_point(session, point_id) is None:
+            point = await repo.get_restore_point(session, point_id)
+            if point is None:
                 raise NotFound(f"no restore point with id {point_id!r}", field="id")
+            if point.pinned:
+                raise Pinned(f"restore point {point_id} is pinned; unpin it before deleting it", field="id")
             digests = await repo.delete_restore_point(session, point_id)
         self._recent.forget()
         await self._keeper.collect(digests)
         return point_id
+
+    async def update(
+        self,
+        point_id: str,
+        *,
+        label: str | None = None,
+        note: str | None = None,
+        pinned: bool | None = None,
+        clear_note: bool = False,
+    ) -> RestorePoint:
+        """Change its label, note or pinned flag (None: left as it is; `clear_note`: note removed)."""
+        if not is_well_formed(point_id, "rp"):
+            raise NotFound(f"no restore point with id {point_id!r}", field="id")
+        changes: dict[str, object] = {}
+        if label is not None:
+            if not label.strip():
+                raise InvalidInput("the label is empty", field="label")
+            changes["label"] = clean_label(label, utc_now(self._clock))
+        if note is not None or clear_note:
+            changes["note"] = clean_note(note)
+        if pinned is not None:
+            changes["pinned"] = pinned
+        async with self._db.write() as session:
+            point = await repo.update_restore_point(session, point_id, changes)
+        if point is None:
+            raise NotFound(f"no restore point with id {point_id!r}", field="id")
+        self._recent.forget()
+        return point
 
     async def start_create(
         self,
@@ -173,6 +241,7 @@ class RestorePointService:
         note: str | None,
         origin: RestorePointOrigin,
         created_by: str | None,
+        schedule_id: str | None = None,
     ) -> RestorePoint:
         """Snapshot every source into the content store and record the restore point.
 
@@ -195,6 +264,7 @@ class RestorePointService:
                 origin=origin,
                 created_by=created_by,
                 checksum=tally.checksum,
+                schedule_id=schedule_id,
             )
             ctx.checkpoint()  # last chance to cancel: after this the point exists
             await self.record(point, tally.entries, pinned, manifest_id=tally.manifest_id)
@@ -246,10 +316,11 @@ class RestorePointService:
         created_by: str | None,
         point_id: str | None = None,
         checksum: str | None = None,
+        schedule_id: str | None = None,
     ) -> RestorePoint:
         """The record of a restore point holding `entries` (not yet saved); `checksum` is
         theirs, when the caller has it already."""
-        created_at = datetime.now(UTC)
+        created_at = utc_now(self._clock)
         return RestorePoint(
             id=point_id or new_id("rp"),
             label=label or clean_label(None, created_at),
@@ -262,6 +333,7 @@ class RestorePointService:
             item_count=len(entries),
             checksum=checksum or manifests.manifest_checksum(entries),
             server_version=self._server_version,
+            schedule_id=schedule_id,
         )
 
     async def collect(self, digests: Iterable[str]) -> int:

@@ -8,19 +8,21 @@ A manifest, and with it the hold on its blobs, goes when its last restore point 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select
+from sqlalchemy import Select, delete, exists, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.model.records import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointOrigin
+from server.model.records import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointFilter, RestorePointOrigin
 from server.storage.cursors import encode_cursor, newest_first
-from server.storage.tables import EntryRow, ManifestRow, RestorePointRow
+from server.storage.tables import EntryRow, ManifestRow, RestorePointRow, ScheduleRow
 
 _ENTRY_BATCH = 1000
 
 
-def _to_domain(row: RestorePointRow) -> RestorePoint:
+def restore_point_of_row(row: RestorePointRow) -> RestorePoint:
+    """The domain record of a restore point row."""
     return RestorePoint(
         id=row.id,
         label=row.label,
@@ -33,6 +35,8 @@ def _to_domain(row: RestorePointRow) -> RestorePoint:
         item_count=row.item_count,
         checksum=row.checksum,
         server_version=row.server_version,
+        pinned=bool(row.pinned),
+        schedule_id=row.schedule_id,
     )
 
 
@@ -51,6 +55,8 @@ async def add_restore_point(
         await session.flush()
         await _insert_entries(session, manifest_id, entries)
     fields = {f: getattr(point, f) for f in RestorePointRow.model_fields if f != "manifest_id"}
+    if point.schedule_id is not None and await session.get(ScheduleRow, point.schedule_id) is None:
+        fields["schedule_id"] = None  # its schedule was deleted while it was being made
     session.add(RestorePointRow(**fields, manifest_id=manifest_id))
     await session.flush()
     return new
@@ -81,38 +87,75 @@ async def _insert_entries(session: AsyncSession, manifest_id: str, entries: Sequ
 
 async def get_restore_point(session: AsyncSession, point_id: str) -> RestorePoint | None:
     row = await session.get(RestorePointRow, point_id)
-    return _to_domain(row) if row else None
+    return restore_point_of_row(row) if row else None
+
+
+async def update_restore_point(session: AsyncSession, point_id: str, changes: dict[str, object]) -> RestorePoint | None:
+    """Apply these column changes (label, note, pinned); None when there is no such point."""
+    row = await session.get(RestorePointRow, point_id)
+    if row is None:
+        return None
+    for name, value in changes.items():
+        setattr(row, name, value)
+    session.add(row)
+    await session.flush()
+    return restore_point_of_row(row)
 
 
 async def get_restore_points(session: AsyncSession, ids: Sequence[str]) -> dict[str, RestorePoint]:
     rows = await session.scalars(select(RestorePointRow).where(col(RestorePointRow.id).in_(ids)))
-    return {row.id: _to_domain(row) for row in rows}
+    return {row.id: restore_point_of_row(row) for row in rows}
 
 
 async def find_by_checksum(session: AsyncSession, checksum: str) -> list[RestorePoint]:
     rows = await session.scalars(select(RestorePointRow).where(col(RestorePointRow.checksum) == checksum))
-    return [_to_domain(row) for row in rows]
+    return [restore_point_of_row(row) for row in rows]
 
 
 _POINT_COLUMNS = tuple(getattr(RestorePointRow, name) for name in RestorePointRow.model_fields)
 
 
-async def page_restore_points(session: AsyncSession, *, first: int, after: str | None) -> Page[RestorePoint]:
+def _narrowed(query: Select[Any], narrow: RestorePointFilter | None) -> Select[Any]:
+    if narrow is None or narrow.empty:
+        return query
+    table = RestorePointRow
+    if narrow.origins is not None:
+        query = query.where(col(table.origin).in_([origin.value for origin in narrow.origins]))
+    if narrow.schedule_id is not None:
+        query = query.where(col(table.schedule_id) == narrow.schedule_id)
+    if narrow.pinned is not None:
+        query = query.where(col(table.pinned) == narrow.pinned)
+    if narrow.created_after is not None:
+        query = query.where(col(table.created_at) > narrow.created_after)
+    if narrow.created_before is not None:
+        query = query.where(col(table.created_at) < narrow.created_before)
+    if narrow.search:
+        escaped = narrow.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(
+            or_(col(table.label).ilike(pattern, escape="\\"), col(table.note).ilike(pattern, escape="\\"))
+        )
+    return query
+
+
+async def page_restore_points(
+    session: AsyncSession, *, first: int, after: str | None, narrow: RestorePointFilter | None = None
+) -> Page[RestorePoint]:
     """Newest first; the keyset (created_at, id) keeps deep pages as fast as the first.
 
     Plain column rows, not ORM objects (a page is read-only), and no count: counting every
     row costs more than the page itself, so `count_restore_points` runs only when asked.
     """
     table = RestorePointRow
-    query = newest_first(select(*_POINT_COLUMNS), table, first=first, after=after)
+    query = newest_first(_narrowed(select(*_POINT_COLUMNS), narrow), table, first=first, after=after)
     rows = list(await session.execute(query))
-    items = [_to_domain(row) for row in rows[:first]]
+    items = [restore_point_of_row(row) for row in rows[:first]]
     cursors = [encode_cursor(item.created_at, item.id) for item in items]
     return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=None)
 
 
-async def count_restore_points(session: AsyncSession) -> int:
-    return await session.scalar(select(func.count()).select_from(RestorePointRow)) or 0
+async def count_restore_points(session: AsyncSession, narrow: RestorePointFilter | None = None) -> int:
+    return await session.scalar(_narrowed(select(func.count()).select_from(RestorePointRow), narrow)) or 0
 
 
 _ENTRY_COLUMNS = (

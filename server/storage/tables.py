@@ -57,6 +57,7 @@ class RestorePointRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_restore_point_created", "created_at", "id"),
         Index("ix_restore_point_manifest", "manifest_id"),
+        Index("ix_restore_point_schedule", "schedule_id"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -71,6 +72,31 @@ class RestorePointRow(SQLModel, table=True):
     checksum: str = Field(max_length=64)
     server_version: str = Field(max_length=40)
     manifest_id: str = Field(foreign_key="manifest.id", max_length=64)
+    pinned: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    # The schedule that made it; NULL for any other, and once that schedule is deleted.
+    schedule_id: str | None = Field(default=None, max_length=40)
+
+
+class ScheduleRow(SQLModel, table=True):
+    """A schedule: when to make restore points, and which of its own to keep."""
+
+    __tablename__ = "schedule"
+    __table_args__ = (Index("ix_schedule_name", "name", unique=True),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=64)
+    enabled: bool
+    cron: str | None = Field(default=None, max_length=200)
+    time_zone: str = Field(max_length=64)
+    jitter_seconds: int = 0
+    label_template: str | None = Field(default=None, max_length=200)
+    retention: str = Field(sa_column=Column(Text(), nullable=False))  # canonical JSON text
+    created_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    updated_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    next_run_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
+    last_run_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
+    last_success_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
+    last_operation_id: str | None = Field(default=None, max_length=40)
 
 
 class EntryRow(SQLModel, table=True):

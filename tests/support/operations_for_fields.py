@@ -16,6 +16,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLScalarType,
     GraphQLSchema,
+    Undefined,
     get_named_type,
     is_leaf_type,
 )
@@ -57,7 +58,8 @@ def dummy_value(type_: GraphQLInputType) -> Any:
         return {
             name: dummy_value(field.type)
             for name, field in type_.fields.items()
-            if isinstance(field.type, GraphQLNonNull) and field.default_value is None
+            # A field with no default has graphql-core's Undefined there, not None.
+            if isinstance(field.type, GraphQLNonNull) and field.default_value in (None, Undefined)
         }
     assert isinstance(type_, GraphQLScalarType)
     return DUMMY_SCALARS.get(type_.name, "x")

@@ -7,6 +7,7 @@ import strawberry
 from server.api.errors import UserError
 from server.api.types.module import Module
 from server.api.types.operation import Operation
+from server.api.types.restore_point import RestorePoint
 from server.model import records as models
 
 
@@ -18,6 +19,12 @@ class OperationPayload:
     @classmethod
     def of(cls, op: models.Operation | None, errors: list[UserError]) -> OperationPayload:
         return cls(operation=Operation.from_domain(op) if op else None, user_errors=errors)
+
+
+@strawberry.type
+class RestorePointPayload:
+    restore_point: RestorePoint | None
+    user_errors: list[UserError]
 
 
 @strawberry.type

@@ -14,6 +14,7 @@ from server.model import records as models
 if TYPE_CHECKING:
     from server.api.types.local_copy import LocalCopy
     from server.api.types.location import RemoteCopy
+    from server.api.types.schedule import Schedule
 
 
 @strawberry.type(description="One item of a restore point, as its manifest lists it.")
@@ -52,6 +53,20 @@ class RestorePoint(Node):
     item_count: int
     checksum: str = strawberry.field(description="SHA-256 of the manifest (entries, sizes, hashes).")
     server_version: str
+    pinned: bool = strawberry.field(
+        default=False,
+        description="Kept by every retention rule; deleteRestorePoint refuses it (PINNED) until it is unpinned.",
+    )
+    schedule_id: strawberry.Private[str | None] = None
+
+    @strawberry.field(description="The schedule that made it; null for any other, or once that schedule is deleted.")
+    async def schedule(self, info: Info) -> Annotated[Schedule, strawberry.lazy("server.api.types.schedule")] | None:
+        from server.api.types.schedule import Schedule
+
+        if self.schedule_id is None:
+            return None
+        found = await info.context.services.schedules.get(self.schedule_id)
+        return Schedule.from_domain(found) if found else None
 
     @strawberry.field(description="Every item the restore point holds, in manifest order.")
     async def entries(self, info: Info) -> list[ManifestEntry]:
@@ -93,4 +108,6 @@ class RestorePoint(Node):
             item_count=point.item_count,
             checksum=point.checksum,
             server_version=point.server_version,
+            pinned=point.pinned,
+            schedule_id=point.schedule_id,
         )

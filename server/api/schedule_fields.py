@@ -1,0 +1,111 @@
+"""Root fields for schedules and retention: schedules, schedule, retentionPreview,
+createSchedule, updateSchedule, deleteSchedule, runSchedule, pruneSchedule. Registered in schema.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from server.api.context import Info
+from server.api.errors import attempt, to_client_error
+from server.api.types.payloads import DeletePayload, OperationPayload
+from server.api.types.schedule import BackupHealth, RetentionDecision, Schedule, ScheduleInput, SchedulePayload
+from server.model.errors import DomainError
+from server.services.schedules.service import ScheduleSpec
+
+
+def _spec(given: ScheduleInput) -> ScheduleSpec:
+    return ScheduleSpec(
+        name=given.name,
+        cron=given.cron,
+        time_zone=given.time_zone,
+        enabled=given.enabled,
+        jitter_seconds=given.jitter_seconds,
+        label_template=given.label_template,
+        retention=given.retention.to_domain() if given.retention is not None else None,
+        after_change_quiet_seconds=given.after_change_quiet_seconds,
+        copy_to_locations=tuple(given.copy_to_locations) if given.copy_to_locations is not None else None,
+    )
+
+
+@strawberry.type
+class ScheduleQuery:
+    @strawberry.field(description="Every schedule, by name.")
+    async def schedules(self, info: Info) -> list[Schedule]:
+        return [Schedule.from_domain(s) for s in await info.context.services.schedules.list_all()]
+
+    @strawberry.field
+    async def schedule(self, info: Info, id: strawberry.ID) -> Schedule | None:
+        found = await info.context.services.schedules.get(str(id))
+        return Schedule.from_domain(found) if found else None
+
+    @strawberry.field(
+        description="For each restore point of the schedule, newest first: whether its retention policy keeps "
+        "it, and every reason. A prune deletes exactly those with keep false."
+    )
+    async def retention_preview(self, info: Info, schedule_id: strawberry.ID) -> list[RetentionDecision]:
+        try:
+            decisions = await info.context.services.schedules.retention_preview(str(schedule_id))
+        except DomainError as error:
+            raise to_client_error(error) from None
+        return [RetentionDecision.from_domain(d) for d in decisions]
+
+    @strawberry.field(description="Backup health from the schedules and their last runs.")
+    async def backup_health(self, info: Info) -> BackupHealth:
+        return BackupHealth.from_domain(await info.context.services.health.read())
+
+
+@strawberry.type
+class ScheduleSubscription:
+    @strawberry.subscription(
+        description="Backup health at once, then each time it changes. Never completes on its own."
+    )
+    async def backup_health_changed(self, info: Info) -> AsyncGenerator[BackupHealth, None]:
+        async for found in info.context.services.health.follow():
+            yield BackupHealth.from_domain(found)
+
+
+@strawberry.type
+class ScheduleMutation:
+    @strawberry.mutation(description="Make a schedule. It never runs at once: its first run is its next cron time.")
+    async def create_schedule(self, info: Info, input: ScheduleInput) -> SchedulePayload:
+        made, errors = await attempt(lambda: info.context.services.schedules.create(_spec(input)))
+        return SchedulePayload(schedule=Schedule.from_domain(made) if made else None, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Change a schedule (`enabled: false` pauses it). A changed cron or time zone, or a resume, "
+        "counts the next run from now; it never runs at once."
+    )
+    async def update_schedule(self, info: Info, id: strawberry.ID, input: ScheduleInput) -> SchedulePayload:
+        changed, errors = await attempt(lambda: info.context.services.schedules.update(str(id), _spec(input)))
+        return SchedulePayload(schedule=Schedule.from_domain(changed) if changed else None, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Delete a schedule. A run under way finishes; its restore points stay, without their schedule."
+    )
+    async def delete_schedule(self, info: Info, id: strawberry.ID) -> DeletePayload:
+        deleted, errors = await attempt(lambda: info.context.services.schedules.delete(str(id)))
+        return DeletePayload(deleted_id=strawberry.ID(deleted) if deleted else None, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Run a schedule now (its next scheduled time stays); its retention prunes afterwards. "
+        "BUSY while its previous run goes or an apply holds the system."
+    )
+    async def run_schedule(self, info: Info, id: strawberry.ID) -> OperationPayload:
+        op, errors = await attempt(lambda: info.context.services.scheduler.run_now(str(id)))
+        return OperationPayload.of(op, errors)
+
+    @strawberry.mutation(
+        description="Apply the schedule's retention policy now (a PRUNE_RESTORE_POINTS operation): it deletes "
+        "exactly what retentionPreview says, each deletion named in its log with the reason."
+    )
+    async def prune_schedule(self, info: Info, id: strawberry.ID) -> OperationPayload:
+        services, actor = info.context.services, info.context.actor
+
+        async def start():  # noqa: ANN202
+            schedule = await services.schedules.require(str(id))
+            return await services.scheduler.start_prune(schedule, requested_by=actor.name)
+
+        op, errors = await attempt(start)
+        return OperationPayload.of(op, errors)

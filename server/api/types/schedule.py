@@ -1,0 +1,167 @@
+"""Schedules and their retention, as GraphQL types."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+import strawberry
+
+from server.api.context import Info
+from server.api.errors import UserError
+from server.api.types.node import Node
+from server.api.types.operation import Operation
+from server.api.types.restore_point import RestorePoint
+from server.model import records as models
+from server.model.retention import RetentionDecision as RetentionDecision_
+from server.services.schedules import health
+
+
+@strawberry.type(
+    description="How many of a schedule's restore points to keep; null: no limit by that rule. "
+    "Pinned ones are kept and do not count; the schedule's newest is always kept."
+)
+class RetentionPolicy:
+    keep_last: int | None = None
+    keep_hourly: int | None = None
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
+    keep_yearly: int | None = None
+    keep_within_days: int | None = None
+
+    @classmethod
+    def from_domain(cls, policy: models.RetentionPolicy) -> RetentionPolicy:
+        return cls(**dataclasses.asdict(policy))
+
+
+@strawberry.input(description="A retention policy: each count at least 1, or null (left out) for no limit.")
+class RetentionPolicyInput:
+    keep_last: int | None = None
+    keep_hourly: int | None = None
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
+    keep_yearly: int | None = None
+    keep_within_days: int | None = None
+
+    def to_domain(self) -> models.RetentionPolicy:
+        return models.RetentionPolicy(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(models.RetentionPolicy)}
+        )
+
+
+@strawberry.input(description="A schedule. In updateSchedule a field left out (or null) keeps its value.")
+class ScheduleInput:
+    name: str
+    cron: str | None = strawberry.field(
+        default=None, description="5 fields: minute hour day-of-month month day-of-week."
+    )
+    time_zone: str | None = strawberry.field(default=None, description="IANA name; default UTC.")
+    enabled: bool | None = None
+    after_change_quiet_seconds: int | None = strawberry.field(
+        default=None, description="Not supported yet: must be null."
+    )
+    retention: RetentionPolicyInput | None = None
+    copy_to_locations: list[str] | None = strawberry.field(
+        default=None, description="Not supported yet: must be empty."
+    )
+    jitter_seconds: int | None = strawberry.field(
+        default=None, description="Each run starts up to this many seconds after its cron time, at random (default 0)."
+    )
+    label_template: str | None = strawberry.field(
+        default=None,
+        description="Label of the restore points it makes; placeholders {schedule}, {date}, {time}, {datetime} "
+        '(in the schedule\'s time zone). Default "{schedule} {date} {time}".',
+    )
+
+
+@strawberry.type(description="When to make restore points on their own, and which of them to keep.")
+class Schedule(Node):
+    name: str
+    enabled: bool
+    cron: str | None
+    time_zone: str
+    after_change_quiet_seconds: int | None
+    retention: RetentionPolicy
+    copy_to_locations: list[str]
+    jitter_seconds: int
+    label_template: str | None
+    created_at: datetime
+    updated_at: datetime
+    next_run_at: datetime | None = strawberry.field(description="Null while paused.")
+    last_run_at: datetime | None
+    last_success_at: datetime | None
+    last_operation_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="Its latest run (a CREATE_RESTORE_POINT operation).")
+    async def last_operation(self, info: Info) -> Operation | None:
+        if self.last_operation_id is None:
+            return None
+        op = await info.context.services.runner.history.get(self.last_operation_id)
+        return Operation.from_domain(op) if op else None
+
+    @classmethod
+    def from_domain(cls, schedule: models.Schedule) -> Schedule:
+        return cls(
+            id=strawberry.ID(schedule.id),
+            name=schedule.name,
+            enabled=schedule.enabled,
+            cron=schedule.cron,
+            time_zone=schedule.time_zone,
+            after_change_quiet_seconds=None,
+            retention=RetentionPolicy.from_domain(schedule.retention),
+            copy_to_locations=[],
+            jitter_seconds=schedule.jitter_seconds,
+            label_template=schedule.label_template,
+            created_at=schedule.created_at,
+            updated_at=schedule.updated_at,
+            next_run_at=schedule.next_run_at if schedule.enabled else None,
+            last_run_at=schedule.last_run_at,
+            last_success_at=schedule.last_success_at,
+            last_operation_id=schedule.last_operation_id,
+        )
+
+
+@strawberry.type
+class SchedulePayload:
+    schedule: Schedule | None
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="What retention does with one restore point of the schedule, and every reason.")
+class RetentionDecision:
+    restore_point: RestorePoint
+    keep: bool
+    reasons: list[str]
+
+    @classmethod
+    def from_domain(cls, decision: RetentionDecision_) -> RetentionDecision:
+        return cls(
+            restore_point=RestorePoint.from_domain(decision.point), keep=decision.keep, reasons=list(decision.reasons)
+        )
+
+
+strawberry.enum(health.HealthStatus)
+
+
+@strawberry.type(
+    description="Backup health for monitoring: a schedule whose last run failed is CRITICAL; one whose "
+    "last success is older than twice its period is a WARNING. Paused schedules are not judged."
+)
+class BackupHealth:
+    status: health.HealthStatus
+    problems: list[str]
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    next_run_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, found: health.BackupHealth) -> BackupHealth:
+        return cls(
+            status=found.status,
+            problems=list(found.problems),
+            last_success_at=found.last_success_at,
+            last_attempt_at=found.last_attempt_at,
+            next_run_at=found.next_run_at,
+        )

@@ -1,0 +1,301 @@
+"""Runs schedules: a loop that reads the clock, starts each due run as an ordinary create
+operation, then prunes by the schedule's retention policy.
+
+Semantics (README "Schedules and retention"):
+- Creating, changing or resuming a schedule never runs it; its next run is the next cron time.
+- A run missed while the server was down runs once at start-up, never once per missed time.
+- A run that comes due while an apply holds the system, or while the previous run of the same
+  schedule (or its prune) is still going, waits and runs once afterwards; its log says so.
+- The next run is always counted from the present: a clock jumping forward gives one run,
+  not a burst; a clock jumping back brings the next run back to the cron's next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from server.model.errors import Busy, NotFound, Pinned
+from server.model.records import (
+    LogLevel,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    RestorePointOrigin,
+    RetentionPolicy,
+    Schedule,
+)
+from server.model.retention import RetentionDecision
+from server.operations.live import OperationContext
+from server.operations.runner import OperationRunner
+from server.services.restore_points import RestorePointService
+from server.services.schedules.service import KEEP_FIELDS, ScheduleService, next_run, render_label
+
+log = logging.getLogger(__name__)
+
+
+def requester(schedule: Schedule) -> str:
+    """Who a scheduled operation says asked for it."""
+    return f"schedule:{schedule.name}"
+
+
+@dataclass
+class _Waiting:
+    due_at: datetime
+    reason: str
+
+
+class Scheduler:
+    """The scheduling loop, and running a schedule by hand (runSchedule)."""
+
+    def __init__(
+        self,
+        *,
+        schedules: ScheduleService,
+        restore_points: RestorePointService,
+        runner: OperationRunner,
+        poll_seconds: float,
+    ) -> None:
+        self._schedules = schedules
+        self._restore_points = restore_points
+        self._runner = runner
+        self._poll = poll_seconds
+        self._task: asyncio.Task[None] | None = None
+        self._started_at: datetime | None = None
+        self._active: dict[str, asyncio.Task[None]] = {}  # schedule id -> its run (and prune) under way
+        self._starting: set[str] = set()  # schedule ids whose run is being submitted
+        self._active_op: dict[str, str] = {}  # schedule id -> the id of that run's operation
+        self._waiting: dict[str, _Waiting] = {}
+        self._wake = asyncio.Event()
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the loop; its first look at the clock catches up on a run missed while stopped."""
+        self._started_at = self._schedules.now()
+        self._task = asyncio.create_task(self._loop(), name="scheduler")
+
+    async def stop(self) -> None:
+        """Stop the loop (runs under way are the runner's to stop)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        for task in list(self._active.values()):
+            task.cancel()
+        await asyncio.gather(*self._active.values(), return_exceptions=True)
+
+    def wake(self) -> None:
+        """Look at the schedules now rather than at the next poll (a schedule changed)."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("the scheduler could not look at the schedules; it tries again")
+            with contextlib.suppress(TimeoutError):  # no wake-up: the poll interval passed
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+            self._wake.clear()
+
+    # -- one look at the clock -------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Start every run that is due now, and keep each next run in step with the clock."""
+        now = self._schedules.now()
+        for schedule in await self._schedules.list_all():
+            if not schedule.enabled or schedule.cron is None:
+                continue
+            if schedule.next_run_at is None:
+                await self._schedules.save_state(dataclasses.replace(schedule, next_run_at=next_run(schedule, now)))
+                continue
+            if schedule.next_run_at > now:
+                slot = next_run(dataclasses.replace(schedule, jitter_seconds=0), now)
+                if slot is not None and (schedule.next_run_at - timedelta(seconds=schedule.jitter_seconds)) > slot:
+                    # The clock went back: the stored time is further away than the cron's next.
+                    log.info("schedule %s: the clock went back; next run moved to %s", schedule.name, slot)
+                    await self._schedules.save_state(dataclasses.replace(schedule, next_run_at=next_run(schedule, now)))
+                continue
+            await self._due(schedule, now)
+
+    async def _due(self, schedule: Schedule, now: datetime) -> None:
+        reason = self._blocker(schedule)
+        if reason is not None:
+            if schedule.id not in self._waiting:
+                log.info("schedule %s is due but waits: %s", schedule.name, reason)
+                self._waiting[schedule.id] = _Waiting(schedule.next_run_at or now, reason)
+            return
+        notes = [f"Scheduled run of schedule {schedule.name!r} ({schedule.id}), due at {_at(schedule.next_run_at)}."]
+        waited = self._waiting.pop(schedule.id, None)
+        if waited is not None:
+            notes.append(f"It came due at {_at(waited.due_at)} while {waited.reason}; it waited and runs once now.")
+        elif self._started_at is not None and schedule.next_run_at and schedule.next_run_at < self._started_at:
+            notes.append("It came due while the server was stopped; it runs once now (missed runs are not repeated).")
+        try:
+            await self._start_run(schedule, now, notes)
+        except Busy as busy:  # an apply started between the check and the submit
+            self._waiting.setdefault(schedule.id, _Waiting(schedule.next_run_at or now, busy.message))
+
+    def _blocker(self, schedule: Schedule) -> str | None:
+        """Why a due run must wait now, or None."""
+        if (apply := self._runner.exclusive_operation()) is not None:
+            return f"operation {apply} was applying a restore point"
+        if schedule.id in self._active or schedule.id in self._starting:
+            return "the previous run of this schedule was still going"
+        return None
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run_now(self, schedule_id: str) -> Operation:
+        """runSchedule: start a run at once (BUSY while its previous run goes or an apply holds)."""
+        schedule = await self._schedules.require(schedule_id)
+        if (task := self._active.get(schedule.id)) is not None:
+            live = self._runner.live(self._active_op.get(schedule.id, ""))
+            if live is not None and not live.ended.is_set():
+                raise Busy(
+                    f"the previous run of schedule {schedule.name!r} is still going; try again after it", field="id"
+                )
+            await asyncio.shield(task)  # that run has ended: only its bookkeeping (and prune) is left
+            schedule = await self._schedules.require(schedule_id)
+        notes = [f"Run of schedule {schedule.name!r} ({schedule.id}) started by runSchedule."]
+        return await self._start_run(schedule, self._schedules.now(), notes, keep_next=True)
+
+    async def _start_run(
+        self, schedule: Schedule, now: datetime, notes: list[str], *, keep_next: bool = False
+    ) -> Operation:
+        # Marked before the first await: a tick and a runSchedule at once must not both start one.
+        if schedule.id in self._starting or schedule.id in self._active:
+            raise Busy(f"a run of schedule {schedule.name!r} is starting; try again after it", field="id")
+        self._starting.add(schedule.id)
+        try:
+            return await self._submit_run(schedule, now, notes, keep_next=keep_next)
+        finally:
+            self._starting.discard(schedule.id)
+
+    async def _submit_run(self, schedule: Schedule, now: datetime, notes: list[str], *, keep_next: bool) -> Operation:
+        label = render_label(schedule, now)
+        by = requester(schedule)
+
+        async def job(ctx: OperationContext) -> None:
+            for note in notes:
+                ctx.log(note)
+            await self._restore_points.capture(
+                ctx, label=label, note=None, origin=RestorePointOrigin.SCHEDULED, created_by=by, schedule_id=schedule.id
+            )
+
+        op = await self._runner.submit(
+            OperationKind.CREATE_RESTORE_POINT,
+            job,
+            requested_by=by,
+            params={"label": label, "note": None, "scheduleId": schedule.id},
+        )
+        following = schedule.next_run_at if keep_next else next_run(schedule, now)
+        await self._schedules.save_state(
+            dataclasses.replace(schedule, next_run_at=following, last_run_at=now, last_operation_id=op.id)
+        )
+        self._active_op[schedule.id] = op.id
+        self._active[schedule.id] = asyncio.create_task(self._after(schedule.id, op.id), name=f"schedule-{schedule.id}")
+        return op
+
+    async def _after(self, schedule_id: str, op_id: str) -> None:
+        """Wait for the run to end, record its success, then prune by the schedule's policy."""
+        try:
+            final = await self._ended(op_id)
+            schedule = await self._schedules.get(schedule_id)
+            if schedule is None:
+                await self._schedules.unlink_restore_points(schedule_id)  # deleted while it ran
+                return
+            if final is not None and final.status is OperationStatus.SUCCEEDED:
+                # The server's clock, as for lastRunAt (an operation's own times are the system's).
+                await self._schedules.save_state(dataclasses.replace(schedule, last_success_at=self._schedules.now()))
+                if schedule.retention.limited:
+                    prune = await self.start_prune(schedule)
+                    await self._ended(prune.id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("schedule %s: could not finish after run %s", schedule_id, op_id)
+        finally:
+            if self._active.get(schedule_id) is asyncio.current_task():
+                del self._active[schedule_id]
+            self.wake()  # a run that waited for this one may start now
+
+    async def _ended(self, op_id: str) -> Operation | None:
+        live = self._runner.live(op_id)
+        if live is not None:
+            await live.ended.wait()
+            return live.op
+        return await self._runner.history.get(op_id)
+
+    async def start_prune(self, schedule: Schedule, requested_by: str | None = None) -> Operation:
+        """Start the PRUNE_RESTORE_POINTS operation of this schedule."""
+
+        async def job(ctx: OperationContext) -> None:
+            await self._prune(ctx, schedule.id)
+
+        return await self._runner.submit(
+            OperationKind.PRUNE_RESTORE_POINTS,
+            job,
+            requested_by=requested_by or requester(schedule),
+            params={"scheduleId": schedule.id},
+        )
+
+    async def _prune(self, ctx: OperationContext, schedule_id: str) -> None:
+        try:
+            decisions = await self._schedules.retention_preview(schedule_id)
+        except NotFound:
+            ctx.log("The schedule was deleted; nothing to prune.")
+            return
+        doomed = [d for d in decisions if not d.keep]
+        schedule = await self._schedules.get(schedule_id)
+        ctx.log(f"Retention policy: {policy_text(schedule.retention) if schedule else 'unknown'}.")
+        ctx.log(
+            f"{len(decisions)} restore points of the schedule: {len(decisions) - len(doomed)} kept, {len(doomed)} to delete."
+        )
+        deleted = 0
+        for number, decision in enumerate(doomed, start=1):
+            ctx.checkpoint()
+            if await self._delete(ctx, decision):
+                deleted += 1
+            ctx.progress(number / len(doomed), "Deleting restore points")
+        ctx.log(f"Deleted {deleted} restore points.")
+
+    async def _delete(self, ctx: OperationContext, decision: RetentionDecision) -> bool:
+        point = decision.point
+        try:
+            await self._restore_points.delete(point.id)
+        except Busy:
+            ctx.log(
+                f"Kept restore point {point.id} ({point.label!r}) for now: an operation is using it.", LogLevel.WARNING
+            )
+            return False
+        except Pinned:
+            ctx.log(f"Kept restore point {point.id} ({point.label!r}): it was pinned meanwhile.", LogLevel.WARNING)
+            return False
+        except NotFound:
+            ctx.log(f"Restore point {point.id} ({point.label!r}) was already deleted.")
+            return False
+        ctx.log(
+            f"Deleted restore point {point.id} ({point.label!r}, made {_at(point.created_at)}): "
+            + "; ".join(decision.reasons)
+            + "."
+        )
+        return True
+
+
+def policy_text(policy: RetentionPolicy) -> str:
+    """The policy's rules as written in the API, e.g. "keepLast=3, keepDaily=7"."""
+    rules = [f"{KEEP_FIELDS[f.name]}={getattr(policy, f.name)}" for f in dataclasses.fields(policy)]
+    rules = [
+        rule for rule, f in zip(rules, dataclasses.fields(policy), strict=True) if getattr(policy, f.name) is not None
+    ]
+    return ", ".join(rules) or "no limit"
+
+
+def _at(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "an unknown time"

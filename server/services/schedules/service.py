@@ -1,0 +1,261 @@
+"""Schedules: stored in the database, checked here, run by server/services/schedules/scheduler.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from server.clock import Clock, utc_now
+from server.model import cron_times
+from server.model.errors import InvalidInput, NotFound
+from server.model.ids import is_well_formed, new_id
+from server.model.names import SCHEDULE_NAME_RULE, is_schedule_name
+from server.model.records import RetentionPolicy, Schedule
+from server.model.retention import RetentionDecision, decide
+from server.storage import schedules_repo as repo
+from server.storage.database import Database
+
+MAX_JITTER = 6 * 3600
+MAX_KEEP = 100_000
+MAX_LABEL_TEMPLATE = 150
+DEFAULT_LABEL_TEMPLATE = "{schedule} {date} {time}"
+PLACEHOLDERS = ("schedule", "date", "time", "datetime")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+KEEP_FIELDS = {
+    "keep_last": "keepLast",
+    "keep_hourly": "keepHourly",
+    "keep_daily": "keepDaily",
+    "keep_weekly": "keepWeekly",
+    "keep_monthly": "keepMonthly",
+    "keep_yearly": "keepYearly",
+    "keep_within_days": "keepWithinDays",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSpec:
+    """What a client asks for; `None` in an update means "keep the current value"."""
+
+    name: str | None = None
+    cron: str | None = None
+    time_zone: str | None = None
+    enabled: bool | None = None
+    jitter_seconds: int | None = None
+    label_template: str | None = None
+    retention: RetentionPolicy | None = None
+    after_change_quiet_seconds: int | None = None
+    copy_to_locations: tuple[str, ...] | None = None
+
+
+def check_retention(policy: RetentionPolicy) -> RetentionPolicy:
+    """INVALID_INPUT for a keep count of 0 or less (null, not 0, means "no limit")."""
+    for name, graphql_name in KEEP_FIELDS.items():
+        value = getattr(policy, name)
+        if value is not None and not 1 <= value <= MAX_KEEP:
+            raise InvalidInput(
+                f"retention.{graphql_name} must be between 1 and {MAX_KEEP}, or null for no limit (got {value})",
+                field=f"retention.{graphql_name}",
+            )
+    return policy
+
+
+def check_label_template(template: str) -> str:
+    """The template if it uses only known placeholders and printable text."""
+    if any(ch < " " for ch in template) or len(template) > MAX_LABEL_TEMPLATE:
+        raise InvalidInput(
+            f"the label template must be printable and at most {MAX_LABEL_TEMPLATE} characters", field="labelTemplate"
+        )
+    unknown = [name for name in _PLACEHOLDER.findall(template) if name not in PLACEHOLDERS]
+    if unknown:
+        raise InvalidInput(
+            f"unknown placeholder {{{unknown[0]}}} in the label template; known: "
+            + ", ".join(f"{{{name}}}" for name in PLACEHOLDERS),
+            field="labelTemplate",
+        )
+    return template
+
+
+def render_label(schedule: Schedule, at: datetime) -> str:
+    """The label of a restore point this schedule makes at `at` (in its time zone)."""
+    local = at.astimezone(cron_times.zone(schedule.time_zone))
+    values = {
+        "schedule": schedule.name,
+        "date": f"{local:%Y-%m-%d}",
+        "time": f"{local:%H:%M}",
+        "datetime": local.isoformat(timespec="minutes"),
+    }
+    template = schedule.label_template or DEFAULT_LABEL_TEMPLATE
+    label = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+    return label.strip()[:200] or schedule.name
+
+
+def next_run(schedule: Schedule, after: datetime) -> datetime | None:
+    """When this schedule next fires after `after`, its jitter added; None if never."""
+    if schedule.cron is None or not schedule.enabled:
+        return None
+    slot = cron_times.next_fire(schedule.cron, schedule.time_zone, after)
+    if slot is None or not schedule.jitter_seconds:
+        return slot
+    return slot + timedelta(seconds=random.uniform(0, schedule.jitter_seconds))
+
+
+class ScheduleService:
+    """Create, change, read and delete schedules; the preview of their retention."""
+
+    def __init__(self, *, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    def now(self) -> datetime:
+        """The server's present, from its (injectable) clock."""
+        return utc_now(self._clock)
+
+    async def list_all(self) -> list[Schedule]:
+        async with self._db.read() as session:
+            return await repo.list_schedules(session)
+
+    async def get(self, schedule_id: str) -> Schedule | None:
+        if not is_well_formed(schedule_id, "sch"):
+            return None
+        async with self._db.read() as session:
+            return await repo.get_schedule(session, schedule_id)
+
+    async def require(self, schedule_id: str, field: str = "id") -> Schedule:
+        schedule = await self.get(schedule_id)
+        if schedule is None:
+            raise NotFound(f"no schedule with id {schedule_id!r}", field=field)
+        return schedule
+
+    async def create(self, spec: ScheduleSpec) -> Schedule:
+        """A new schedule; its first run is its next cron time, never at once."""
+        now = self.now()
+        schedule = self._checked(
+            Schedule(
+                id=new_id("sch"),
+                name=spec.name or "",
+                enabled=True if spec.enabled is None else spec.enabled,
+                cron=spec.cron,
+                time_zone="UTC" if spec.time_zone is None else spec.time_zone,
+                jitter_seconds=spec.jitter_seconds or 0,
+                label_template=spec.label_template,
+                retention=spec.retention or RetentionPolicy(),
+                created_at=now,
+                updated_at=now,
+                next_run_at=None,
+                last_run_at=None,
+                last_success_at=None,
+                last_operation_id=None,
+            ),
+            spec,
+        )
+        schedule = dataclasses.replace(schedule, next_run_at=next_run(schedule, now))
+        try:
+            async with self._db.write() as session:
+                if await repo.find_by_name(session, schedule.name) is not None:
+                    raise self._duplicate(schedule.name)
+                await repo.add_schedule(session, schedule)
+        except IntegrityError:
+            raise self._duplicate(schedule.name) from None
+        return schedule
+
+    async def update(self, schedule_id: str, spec: ScheduleSpec) -> Schedule:
+        """Change what `spec` gives; a changed cron, zone or a resume takes the next time from now."""
+        current = await self.require(schedule_id)
+        changes: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("name", spec.name),
+                ("cron", spec.cron),
+                ("time_zone", spec.time_zone),
+                ("enabled", spec.enabled),
+                ("jitter_seconds", spec.jitter_seconds),
+                ("label_template", spec.label_template),
+                ("retention", spec.retention),
+            )
+            if value is not None
+        }
+        now = self.now()
+        schedule = self._checked(dataclasses.replace(current, **changes, updated_at=now), spec)
+        timing = (schedule.cron, schedule.time_zone, schedule.enabled, schedule.jitter_seconds)
+        if timing != (current.cron, current.time_zone, current.enabled, current.jitter_seconds):
+            schedule = dataclasses.replace(schedule, next_run_at=next_run(schedule, now))
+        try:
+            async with self._db.write() as session:
+                other = await repo.find_by_name(session, schedule.name)
+                if other is not None and other.id != schedule.id:
+                    raise self._duplicate(schedule.name)
+                if not await repo.save_schedule(session, schedule):
+                    raise NotFound(f"no schedule with id {schedule_id!r}", field="id")
+        except IntegrityError:
+            raise self._duplicate(schedule.name) from None
+        return schedule
+
+    async def delete(self, schedule_id: str) -> str:
+        """Delete it; its restore points stay (unlinked), a run under way finishes."""
+        if not is_well_formed(schedule_id, "sch"):
+            raise NotFound(f"no schedule with id {schedule_id!r}", field="id")
+        async with self._db.write() as session:
+            if not await repo.delete_schedule(session, schedule_id):
+                raise NotFound(f"no schedule with id {schedule_id!r}", field="id")
+        return schedule_id
+
+    async def save_state(self, schedule: Schedule) -> bool:
+        """Store the scheduler's fields (next and last runs); False once it is deleted."""
+        async with self._db.write() as session:
+            current = await repo.get_schedule(session, schedule.id)
+            if current is None:
+                return False
+            # Only the run fields: a client's update meanwhile keeps its own changes.
+            merged = dataclasses.replace(
+                current,
+                next_run_at=schedule.next_run_at,
+                last_run_at=schedule.last_run_at,
+                last_success_at=schedule.last_success_at,
+                last_operation_id=schedule.last_operation_id,
+            )
+            return await repo.save_schedule(session, merged)
+
+    async def unlink_restore_points(self, schedule_id: str) -> None:
+        """After a run of a deleted schedule: its restore point loses the link too."""
+        async with self._db.write() as session:
+            await repo.unlink_restore_points(session, schedule_id)
+
+    async def retention_preview(self, schedule_id: str, field: str = "scheduleId") -> list[RetentionDecision]:
+        """For each restore point of the schedule: keep or delete, and every reason."""
+        schedule = await self.require(schedule_id, field=field)
+        async with self._db.read() as session:
+            points = await repo.schedule_restore_points(session, schedule.id)
+        return decide(points, schedule.retention, schedule.time_zone, self.now())
+
+    def _checked(self, schedule: Schedule, spec: ScheduleSpec) -> Schedule:
+        if not is_schedule_name(schedule.name):
+            raise InvalidInput(f"bad schedule name {schedule.name!r}: {SCHEDULE_NAME_RULE}", field="name")
+        if spec.after_change_quiet_seconds is not None:
+            raise InvalidInput(
+                "restore points after configuration changes are not supported by this server yet",
+                field="afterChangeQuietSeconds",
+            )
+        if spec.copy_to_locations:
+            raise InvalidInput("copying to locations is not supported by this server yet", field="copyToLocations")
+        if schedule.cron is None:
+            raise InvalidInput("a cron expression is needed", field="cron")
+        cron = cron_times.check_cron(schedule.cron)
+        cron_times.zone(schedule.time_zone)
+        if not 0 <= schedule.jitter_seconds <= MAX_JITTER:
+            raise InvalidInput(f"jitterSeconds must be between 0 and {MAX_JITTER}", field="jitterSeconds")
+        if schedule.label_template is not None:
+            check_label_template(schedule.label_template)
+        check_retention(schedule.retention)
+        if cron_times.next_fire(cron, schedule.time_zone, self.now()) is None:
+            raise InvalidInput(f"cron expression {cron!r} never fires", field="cron")
+        return dataclasses.replace(schedule, cron=cron, label_template=schedule.label_template or None)
+
+    @staticmethod
+    def _duplicate(name: str) -> InvalidInput:
+        return InvalidInput(f"a schedule named {name!r} exists already", field="name")

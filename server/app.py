@@ -14,7 +14,7 @@ from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -39,6 +39,7 @@ from server.web.health import health
 from server.web.limits import RequestLimits
 from server.web.slow_clients import BodyTimeout
 from server.web.origins import cors_middleware, websocket_origins
+from server.web.page import page_routes_for
 
 log = logging.getLogger("server.web")
 
@@ -144,10 +145,6 @@ class BackupsGraphQL(GraphQL[Context, None]):
         return UNSET
 
 
-async def root(request: Request) -> Response:
-    return RedirectResponse("/graphql")
-
-
 async def download(request: Request) -> Response:
     backend: Backend = request.app.state.backend
     return await backend.download(request)
@@ -211,9 +208,11 @@ def create_app(
         finally:
             await app.state.backend.close()
 
+    page, asset = page_routes_for()
     return Starlette(
         routes=[
-            Route("/", root),
+            Route("/", page),
+            Route("/assets/{path:path}", asset),
             Route("/health", health),
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),

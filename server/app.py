@@ -172,7 +172,7 @@ def create_app(
     on_first_token: Callable[[str, Settings], None] = first_token_notice,
     own_process: bool = True,
 ) -> Starlette:
-    """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health.
+    """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health and the page at /.
 
     The keywords are for a test server run inside the test's process: its clock, where the
     first admin token goes, and `own_process=False`, which leaves the garbage collector of

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
+Endpoint = Callable[[Request], Awaitable[Response]]
 # The repository's web/dist: the server runs from its checkout (pip install -e).
 WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
 NOT_BUILT = (
@@ -15,8 +17,10 @@ NOT_BUILT = (
 )
 
 
-def page_routes_for(dist: Path = WEB_DIST) -> tuple:
-    """The handlers for / and /assets/{path}, reading `dist` at each request (a build after start shows)."""
+def page_routes_for(dist: Path | None = None) -> tuple[Endpoint, Endpoint]:
+    """The handlers for / and /assets/{path}, reading `dist` (web/dist) at each request: a build made
+    after the server started shows without a restart."""
+    dist = dist or WEB_DIST
 
     async def index(request: Request) -> Response:
         page = dist / "index.html"

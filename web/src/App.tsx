@@ -95,7 +95,7 @@ function SignIn({ onSignIn, refused }: { onSignIn: (token: string) => void; refu
 }
 
 function SignedIn(props: { token: string; reconnects: number; socket: string; onRefused: () => void }) {
-  const [me] = useQuery({ query: Me, context: useMemo(() => ({ reconnects: props.reconnects }), [props.reconnects]) });
+  const [me] = useQuery({ query: Me });
   const [finished, setFinished] = useState(0);
   const onFinished = useCallback(() => setFinished((n) => n + 1), []);
   if (me.fetching && !me.data) return <main><p role="status">Signing in…</p></main>;

@@ -88,7 +88,7 @@ function ApplyProgress({ first, onClose }: { first: Op; onClose: () => void }) {
       {progress.data?.operationProgress.safetyRestorePoint && (
         <p>Safety restore point: {progress.data.operationProgress.safetyRestorePoint.label}</p>
       )}
-      <LogView lines={lines.slice(-200)} label="Log of the apply" />
+      <LogView follow lines={lines.slice(-200)} label="Log of the apply" />
       <button type="button" onClick={onClose} disabled={!op.done}>
         Close
       </button>

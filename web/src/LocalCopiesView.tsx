@@ -40,6 +40,7 @@ function CopyItem({ copy, onDeleted }: { copy: Copy; onDeleted: () => void }) {
       <p>
         <strong>{copy.fileName}</strong> · {bytes(copy.sizeBytes)} · {when(copy.modifiedAt)}
       </p>
+      {copy.restorePoint && <p className="note-text">Holds the restore point {copy.restorePoint.label}</p>}
       {copy.problem && (
         <p className="error-text" id={problemId}>
           Cannot be imported: {copy.problem}

@@ -102,7 +102,7 @@ function Running({ op }: { op: Op }) {
         {op.stage && <span className="stage"> · {op.stage}</span>}
       </p>
       <ProgressBar op={op} />
-      <LogView lines={lines.slice(-200)} label={`Log of ${describe(op)}`} />
+      <LogView follow lines={lines.slice(-200)} label={`Log of ${describe(op)}`} />
     </li>
   );
 }

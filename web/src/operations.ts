@@ -59,7 +59,7 @@ export const RestorePoints = graphql(`
 
 export const LocalCopies = graphql(`
   query LocalCopies {
-    localCopies { id fileName sizeBytes modifiedAt restorePointId problem }
+    localCopies { id fileName sizeBytes modifiedAt restorePointId problem restorePoint { id label } }
   }
 `);
 

@@ -1,5 +1,5 @@
 // Small shared pieces: permission-aware buttons, user errors, log lines, sizes and dates.
-import type { ButtonHTMLAttributes, ReactNode } from "react";
+import { useEffect, useRef, type ButtonHTMLAttributes, type ReactNode } from "react";
 import type { Role } from "./gql/graphql";
 import { reasonId, refusal, useSession } from "./session";
 
@@ -36,12 +36,28 @@ export function Errors({ errors, id }: { errors: readonly (UserErrorShape | stri
 
 export type LogLine = { sequence: number; at: string; level: string; message: string };
 
-export function LogView({ lines, label }: { lines: readonly LogLine[]; label: string }) {
+/** Log lines; with `follow`, it keeps the newest line in view while the reader has not scrolled up. */
+export function LogView({ lines, label, follow = false }: { lines: readonly LogLine[]; label: string; follow?: boolean }) {
+  const list = useRef<HTMLOListElement>(null);
+  const atEnd = useRef(true);
+  useEffect(() => {
+    const element = list.current;
+    if (follow && element && atEnd.current) element.scrollTop = element.scrollHeight;
+  }, [follow, lines]);
   return (
-    <ol className="log" aria-label={label} tabIndex={0}>
+    <ol
+      className="log"
+      aria-label={label}
+      tabIndex={0}
+      ref={list}
+      onScroll={(e) => {
+        const element = e.currentTarget;
+        atEnd.current = element.scrollTop + element.clientHeight >= element.scrollHeight - 8;
+      }}
+    >
       {lines.map((line) => (
         <li key={line.sequence} className={`level-${line.level.toLowerCase()}`}>
-          <time dateTime={line.at}>{new Date(line.at).toLocaleTimeString()}</time> {line.message}
+          <time dateTime={line.at}>{new Date(line.at).toLocaleTimeString()}</time> <span className="message">{line.message}</span>
         </li>
       ))}
     </ol>

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from tests.support.api import create_and_wait, execute, update_settings
+from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
 from tests.support.in_process import InProcessServer
 from tests.support.web_page import ROOT, WEB, ensure_built
 
@@ -133,6 +133,16 @@ def expect(locator: Any) -> Any:
 
 def local_copies(site: InProcessServer) -> list[dict[str, Any]]:
     return run(execute(site, "{ localCopies { id fileName path sizeBytes problem restorePointId } }"))["localCopies"]
+
+
+async def export(site: InProcessServer, point_id: str) -> dict[str, Any]:
+    """Export a restore point through the API and wait for the copy."""
+    data = await execute(
+        site, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }", id=point_id
+    )
+    final = await wait_for_operation(site, data["exportRestorePoint"]["operation"]["id"])
+    assert final["status"] == "SUCCEEDED", final
+    return final
 
 
 def files_in(folder: Path) -> list[str]:
@@ -252,24 +262,49 @@ def test_an_invalid_upload_shows_the_error_and_keeps_nothing(open_page, site, tm
     assert files_after == files_before
 
 
-def test_upload_a_valid_copy_with_progress_then_import(open_page, site, tmp_path) -> None:
+def test_upload_with_progress_then_import_and_delete_copies(open_page, site, tmp_path) -> None:
     label = f"to upload {uuid.uuid4().hex[:6]}"
     point = run(create_and_wait(site, label))["restorePoint"]
     page = open_page()
     page.sign_in(site.token)
     page.row(label).get_by_role("button", name="Export").click()
     copies = page.region("Local copies")
-    expect(copies.get_by_role("listitem").filter(has_text=label)).to_have_count(1)
+    exported = copies.get_by_role("listitem").filter(has_text=label)
+    expect(exported).to_have_count(1)
     copy = next(c for c in local_copies(site) if c["restorePointId"] == point["id"])
     upload = tmp_path / "uploaded-copy.zip"
     shutil.copyfile(copy["path"], upload)
+    # Delete the exported copy from the page, and the restore point, so that importing brings it back.
+    exported.get_by_role("button", name="Delete").click()
+    expect(exported).to_have_count(0)
+    assert not Path(copy["path"]).exists()
+    page.row(label).get_by_role("button", name="Delete").click()
+    page.row(label).get_by_role("button", name="Delete for good").click()
+    expect(page.row(label)).to_have_count(0)
+
+    # A slow upload shows its progress.
+    network = page.page.context.new_cdp_session(page.page)
+    network.send("Network.enable")
+    conditions = {"offline": False, "latency": 0, "downloadThroughput": -1}
+    network.send("Network.emulateNetworkConditions", {**conditions, "uploadThroughput": 1000})
     page.page.get_by_label("Upload a local copy").set_input_files(str(upload))
-    expect(copies.get_by_role("status")).to_contain_text("Uploaded")
-    names = [c["fileName"] for c in local_copies(site)]
-    assert any("uploaded-copy" in name for name in names), names
-    item = copies.get_by_role("listitem").filter(has_text="uploaded-copy")
-    # The restore point is still in the database: the copy says so and cannot be imported again.
-    expect(item).to_have_count(1)
+    bar = copies.get_by_role("progressbar", name="Upload progress")
+    bar.wait_for()
+    assert 0 <= int(bar.get_attribute("aria-valuenow")) <= 100
+    page.shot("uploading")
+    expect(copies.get_by_role("status")).to_contain_text("Uploaded uploaded-copy")
+    network.send("Network.emulateNetworkConditions", {**conditions, "uploadThroughput": -1})
+    expect(bar).to_have_count(0)
+    uploaded = copies.get_by_role("listitem").filter(has_text="uploaded-copy")
+    expect(uploaded).to_have_count(1)
+    assert [c["restorePointId"] for c in local_copies(site) if "uploaded-copy" in c["fileName"]] == [point["id"]]
+
+    uploaded.get_by_role("button", name="Import").click()
+    expect(page.row(label)).to_have_count(1)
+    expect(page.row(label)).to_contain_text("imported")
+    imported = run(execute(site, "query($id: ID!) { restorePoint(id: $id) { origin } }", id=point["id"]))
+    assert imported["restorePoint"]["origin"] == "IMPORTED"
+    expect(uploaded).to_contain_text(f"Holds the restore point {label}")
 
 
 def test_apply_with_confirmation_through_the_restart(open_page, site) -> None:
@@ -328,7 +363,8 @@ def test_apply_with_confirmation_through_the_restart(open_page, site) -> None:
 
 def test_a_viewer_token_sees_disabled_buttons_with_the_reason(open_page, site) -> None:
     label = f"seen by a viewer {uuid.uuid4().hex[:6]}"
-    run(create_and_wait(site, label))
+    point = run(create_and_wait(site, label))["restorePoint"]
+    run(export(site, point["id"]))
     viewer = site.create_token(f"viewer-{uuid.uuid4().hex[:6]}", "viewer")
     page = open_page()
     page.sign_in(viewer)
@@ -340,9 +376,9 @@ def test_a_viewer_token_sees_disabled_buttons_with_the_reason(open_page, site) -
         expect(row.get_by_role("button", name=name)).to_be_disabled()
     expect(row.get_by_role("button", name="Apply")).to_have_accessible_description(re.compile("need an admin token"))
     expect(page.page.get_by_label("Upload a local copy")).to_be_disabled()
-    copies = page.region("Local copies")
-    for button in copies.get_by_role("button", name="Download").all():
-        expect(button).to_be_disabled()
+    copy = page.region("Local copies").get_by_role("listitem").filter(has_text=label)
+    for name in ("Download", "Import", "Delete"):
+        expect(copy.get_by_role("button", name=name)).to_be_disabled()
     page.shot("viewer")
 
     operator = site.create_token(f"operator-{uuid.uuid4().hex[:6]}", "operator")

@@ -16,14 +16,18 @@ export function LocalCopiesView() {
   const context = useMemo(() => ({ reconnects, finished, changed }), [reconnects, finished, changed]);
   const [list] = useQuery({ query: LocalCopies, context });
   const refresh = () => setChanged((n) => n + 1);
+  // While a refetch runs, the list stays (with each copy's messages).
+  const last = useRef<Copy[] | undefined>(undefined);
+  if (list.data) last.current = list.data.localCopies;
+  const shown = list.data?.localCopies ?? last.current;
   return (
     <section className="card" aria-labelledby="copies-heading">
       <h2 id="copies-heading">Local copies</h2>
       <Errors errors={topLevel(list.error)} />
       <Upload onUploaded={refresh} />
-      {list.data && list.data.localCopies.length === 0 && <p>No local copies yet: export a restore point or upload a copy.</p>}
+      {shown && shown.length === 0 && <p>No local copies yet: export a restore point or upload a copy.</p>}
       <ul className="copies">
-        {list.data?.localCopies.map((copy) => <CopyItem key={copy.id} copy={copy} onDeleted={refresh} />)}
+        {shown?.map((copy) => <CopyItem key={copy.id} copy={copy} onDeleted={refresh} />)}
       </ul>
     </section>
   );

@@ -1,5 +1,5 @@
 // The table "Restore points" (paginated; Export, Apply, Compare, Delete per row).
-import { useMemo, useState } from "react";
+import { useMemo, useRef, useState } from "react";
 import { useMutation, useQuery } from "urql";
 import { DeleteRestorePoint, ExportRestorePoint, RestorePoints } from "./operations";
 import type { RestorePointsQuery } from "./gql/graphql";
@@ -19,7 +19,8 @@ export function RestorePointsView() {
   const context = useMemo(() => ({ reconnects, finished, deleted }), [reconnects, finished, deleted]);
   const [list] = useQuery({ query: RestorePoints, variables: { first: PAGE_SIZE, after }, context });
   const [applying, setApplying] = useState<Point | null>(null);
-  const page = list.data?.restorePoints;
+  // While a refetch runs, the rows stay (with their state, e.g. a delete being confirmed).
+  const page = useLast(list.data?.restorePoints, after);
 
   return (
     <section className="card" aria-labelledby="points-heading">
@@ -129,4 +130,12 @@ function Row({ point, onApply, onDeleted }: { point: Point; onApply: () => void;
       </td>
     </tr>
   );
+}
+
+/** `value`, or while it is undefined (a refetch) the last value seen for the same `key`. */
+function useLast<T>(value: T | undefined, key: unknown): T | undefined {
+  const last = useRef<{ key: unknown; value: T } | null>(null);
+  if (value !== undefined) last.current = { key, value };
+  const kept = last.current;
+  return value ?? (kept && kept.key === key ? kept.value : undefined);
 }

@@ -41,7 +41,9 @@ def main() -> None:
     # Only a full run replaces bench/results.*; a partial one (--only, --quick) goes to bench/work/.
     complete = set(names) == set(BENCHMARKS) and not args.quick
     folder = HERE if complete else WORK / "partial-results"
-    text = write(rows, runs=args.runs, seconds=time.monotonic() - started, peers=tools.versions(programs), folder=folder)
+    text = write(
+        rows, runs=args.runs, seconds=time.monotonic() - started, peers=tools.versions(programs), folder=folder
+    )
     print(text)
     print(f"written to {folder}/results.md")
 

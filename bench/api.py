@@ -52,10 +52,18 @@ def seconds(op: dict[str, Any]) -> float:
 
 
 def create_restore_point(server: Any, label: str = "bench") -> dict[str, Any]:
-    data = graphql(server, "mutation($l: String) { createRestorePoint(label: $l) { operation { id } userErrors { message } } }", l=label)
+    data = graphql(
+        server,
+        "mutation($l: String) { createRestorePoint(label: $l) { operation { id } userErrors { message } } }",
+        l=label,
+    )
     return wait_done(server, data["createRestorePoint"]["operation"]["id"])
 
 
 def export(server: Any, point_id: str) -> dict[str, Any]:
-    data = graphql(server, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } userErrors { message } } }", id=point_id)
+    data = graphql(
+        server,
+        "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } userErrors { message } } }",
+        id=point_id,
+    )
     return wait_done(server, data["exportRestorePoint"]["operation"]["id"])

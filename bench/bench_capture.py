@@ -97,8 +97,16 @@ def _scratch() -> list[str]:
 def run(ctx: BenchContext) -> list[Row]:
     if not has_directory_sources():
         return [
-            Row(path=p, ours="-", peers="-", ratio="-", memory="-", target=t, met=None,
-                note="this server has no directory source yet")
+            Row(
+                path=p,
+                ours="-",
+                peers="-",
+                ratio="-",
+                memory="-",
+                target=t,
+                met=None,
+                note="this server has no directory source yet",
+            )
             for p, t in [
                 ("first restore point of the 1 GiB tree", "faster than restic; <= 1.5x tar"),
                 ("restore point of the unchanged tree", UNCHANGED_TARGET),

@@ -88,7 +88,9 @@ def _row(label: str, tree: Tree, result: ExportResult, *, judged: bool = True) -
         memory=f"server grew {mb(result.growth)}",
         target="<= 0.25x time; <= 1.02x size" if judged else "(shown for reference: the target is the tree's)",
         met=time_ratio <= 0.25 and size_ratio <= 1.02 if judged else None,
-        note="" if not judged else (
+        note=""
+        if not judged
+        else (
             "deflate at zip's level 6 (zlib-ng) on both cores; small members are read, checked, "
             "checksummed and deflated by two worker threads in batches of up to 32, large ones in "
             "1 MiB chunks that continue one deflate stream (pigz style) while a third thread "
@@ -108,17 +110,30 @@ def _row(label: str, tree: Tree, result: ExportResult, *, judged: bool = True) -
 
 def run(ctx: BenchContext) -> list[Row]:
     small = small_config_tree()
-    rows = [_row(f"small config ({mb(small.size)}, settings store)", small, _measure(ctx, "small", small, {}, settings=True), judged=False)]
+    rows = [
+        _row(
+            f"small config ({mb(small.size)}, settings store)",
+            small,
+            _measure(ctx, "small", small, {}, settings=True),
+            judged=False,
+        )
+    ]
     large = large_tree() if has_directory_sources() else None
     env = tree_server_env("export-large", large.root) if large else None
     if large and env is not None:
-        rows.append(_row(f"1 GiB tree ({large.files:,} files)", large, _measure(ctx, "large", large, env, settings=False)))
+        rows.append(
+            _row(f"1 GiB tree ({large.files:,} files)", large, _measure(ctx, "large", large, env, settings=False))
+        )
     else:
         rows.append(
             Row(
                 path="export to a local copy ZIP: 1 GiB tree",
-                ours="-", peers="-", ratio="-", memory="-",
-                target="<= 0.25x time; <= 1.02x size", met=None,
+                ours="-",
+                peers="-",
+                ratio="-",
+                memory="-",
+                target="<= 0.25x time; <= 1.02x size",
+                met=None,
                 note="this server has no directory source yet, so the tree cannot be captured",
             )
         )

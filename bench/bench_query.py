@@ -40,7 +40,10 @@ def run(ctx: BenchContext) -> list[Row]:
             targets = {
                 "ours": (server.graphql_url, OURS, lambda d: d["data"]["restorePoints"]["nodes"], api.headers(server)),
                 "ours, stock executor": (
-                    slow.graphql_url, OURS, lambda d: d["data"]["restorePoints"]["nodes"], api.headers(slow)
+                    slow.graphql_url,
+                    OURS,
+                    lambda d: d["data"]["restorePoints"]["nodes"],
+                    api.headers(slow),
                 ),
                 "strawberry": (f"{stock}/graphql", STOCK, lambda d: d["data"]["restorePoints"], {}),
                 "starlette": (f"{plain}/restore-points?first=50", None, lambda d: d, {}),
@@ -48,8 +51,14 @@ def run(ctx: BenchContext) -> list[Row]:
 
             def load(name: str, duration: float) -> WrkResult:
                 url, body, _pick, headers = targets[name]
-                return wrk(url, connections=CONNECTIONS, seconds=duration, body=body, headers=headers,
-                           wrk_path=ctx.programs["wrk"])
+                return wrk(
+                    url,
+                    connections=CONNECTIONS,
+                    seconds=duration,
+                    body=body,
+                    headers=headers,
+                    wrk_path=ctx.programs["wrk"],
+                )
 
             for name, (url, body, pick, headers) in targets.items():
                 _check(url, body, pick, headers)

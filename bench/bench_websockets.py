@@ -27,15 +27,19 @@ CLIENTS = 1000
 EXTRA_MODULES = 33  # with the 7 seeded ones: 40 items, one log line each
 ENTRY_DELAY = 0.25  # about 4 lines a second, each to every client
 LOG = "subscription($id: ID!) { operationLog(id: $id) { sequence at message } }"
-CREATE = "mutation { createRestorePoint(label: \"watched\") { operation { id } userErrors { message } } }"
+CREATE = 'mutation { createRestorePoint(label: "watched") { operation { id } userErrors { message } } }'
 
 
-async def _client(ws_url: str, token: str | None, op_id: str, subscribed: asyncio.Event, lines: list, ready: list) -> None:
+async def _client(
+    ws_url: str, token: str | None, op_id: str, subscribed: asyncio.Event, lines: list, ready: list
+) -> None:
     async with connect(ws_url, subprotocols=["graphql-transport-ws"], open_timeout=60, max_queue=None) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
         while json.loads(await ws.recv())["type"] != "connection_ack":
             pass
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": LOG, "variables": {"id": op_id}}}))
+        await ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": LOG, "variables": {"id": op_id}}})
+        )
         async for raw in ws:
             arrived = time.time()
             message = json.loads(raw)
@@ -66,7 +70,9 @@ async def _follow(server, op_id: str, blocker: str) -> tuple[list[list], float]:
     tasks = [asyncio.create_task(one(i)) for i in range(CLIENTS)]
     await asyncio.wait_for(subscribed.wait(), 120)
     live_from = time.time()
-    await asyncio.to_thread(api.graphql, server, "mutation($id: ID!) { cancelOperation(id: $id) { operation { status } } }", id=blocker)
+    await asyncio.to_thread(
+        api.graphql, server, "mutation($id: ID!) { cancelOperation(id: $id) { operation { status } } }", id=blocker
+    )
     await asyncio.wait_for(asyncio.gather(*tasks), 180)
     return received, live_from
 

@@ -57,7 +57,9 @@ class Query:
     @strawberry.field
     async def restore_points(self, first: int = 50) -> list[RestorePoint]:
         return [
-            RestorePoint(id=strawberry.ID(r[0]), label=r[1], created_at=r[2], size_bytes=r[3], item_count=r[4], checksum=r[5])
+            RestorePoint(
+                id=strawberry.ID(r[0]), label=r[1], created_at=r[2], size_bytes=r[3], item_count=r[4], checksum=r[5]
+            )
             for r in await newest(first)
         ]
 
@@ -70,7 +72,14 @@ async def _rows(request: Request) -> JSONResponse:
     first = int(request.query_params.get("first", "50"))
     return JSONResponse(
         [
-            {"id": r[0], "label": r[1], "createdAt": r[2].isoformat(), "sizeBytes": r[3], "itemCount": r[4], "checksum": r[5]}
+            {
+                "id": r[0],
+                "label": r[1],
+                "createdAt": r[2].isoformat(),
+                "sizeBytes": r[3],
+                "itemCount": r[4],
+                "checksum": r[5],
+            }
             for r in await newest(first)
         ]
     )

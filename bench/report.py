@@ -67,9 +67,7 @@ def markdown(rows: list[Row], info: dict[str, Any]) -> str:
     ]
     for row in rows:
         met = {True: "yes", False: "**no**", None: "-"}[row.met]
-        lines.append(
-            f"| {row.path} | {row.ours} | {row.peers} | {row.ratio} | {row.memory} | {row.target} | {met} |"
-        )
+        lines.append(f"| {row.path} | {row.ours} | {row.peers} | {row.ratio} | {row.memory} | {row.target} | {met} |")
     notes = [f"- **{row.path}**: {row.note}" for row in rows if row.note]
     if notes:
         lines += ["", "Notes:", *notes]

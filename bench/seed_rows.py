@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, insert, select
 
-from server.domain.manifests import manifest_id
+from server.model.manifests import manifest_id
 from server.storage.tables import ManifestRow, RestorePointRow
 
 BATCH = 5000

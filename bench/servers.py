@@ -61,8 +61,11 @@ def settle_deletions() -> None:
     os.sync()
     left = removed + RECENTLY_DELETED_SECONDS - time.time()
     if left > 0:
-        print(f"   (waiting {left:.0f} s: the bench deleted ~25,000 files or more {time.time() - removed:.0f} s ago, "
-              "inside ext4's recently-deleted window)", flush=True)
+        print(
+            f"   (waiting {left:.0f} s: the bench deleted ~25,000 files or more {time.time() - removed:.0f} s ago, "
+            "inside ext4's recently-deleted window)",
+            flush=True,
+        )
         time.sleep(left)
 
 
@@ -108,9 +111,13 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, timeout: 
 
 
 @contextlib.contextmanager
-def _process(command: list[str], url: str, log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def _process(
+    command: list[str], url: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         _wait_ready(process, url, log)
         yield process
@@ -129,8 +136,18 @@ def peer_app(app: str, database: Path) -> Iterator[tuple[subprocess.Popen[bytes]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = RUNS / f"peer-{app}.log"
-    command = [sys.executable, "-m", "uvicorn", f"bench.peer_apps:{app}", "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"bench.peer_apps:{app}",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     with _process(command, url + "/", log, {"BENCH_DATABASE": str(database)}) as process:
         yield process, url
 

@@ -50,7 +50,15 @@ def ensure_programs() -> dict[str, str]:
 
 def versions(paths: dict[str, str]) -> dict[str, str]:
     """One line of version text per peer, for the results."""
-    flags = {"wrk": ["-v"], "restic": ["version"], "zip": ["-v"], "nginx": ["-v"], "tar": ["--version"], "cp": ["--version"], "curl": ["--version"]}
+    flags = {
+        "wrk": ["-v"],
+        "restic": ["version"],
+        "zip": ["-v"],
+        "nginx": ["-v"],
+        "tar": ["--version"],
+        "cp": ["--version"],
+        "curl": ["--version"],
+    }
     found = {}
     for program, path in paths.items():
         result = subprocess.run([path, *flags[program]], capture_output=True, text=True)

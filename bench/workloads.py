@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.sources.settings_source import module_document_bytes
+from server.sources.settings.source import module_document_bytes
 
 WORK = Path(__file__).resolve().parent / "work"
 SEED = 7
@@ -34,7 +34,20 @@ GENERATOR_VERSION = 3
 
 _AREAS = ["displays", "audio", "lighting", "schedules", "network", "users", "shows", "devices"]
 _MODELS = ["Epson EB-PU2010", "LG 55UH5F", "Biamp TesiraFORTE", "Crestron CP4", "Barco G62"]
-_WORDS = ["hall", "foyer", "stage", "lobby", "studio", "gallery", "cinema", "entrance", "cafe", "office", "backstage", "roof"]
+_WORDS = [
+    "hall",
+    "foyer",
+    "stage",
+    "lobby",
+    "studio",
+    "gallery",
+    "cinema",
+    "entrance",
+    "cafe",
+    "office",
+    "backstage",
+    "roof",
+]
 
 
 @dataclass(frozen=True)
@@ -113,9 +126,7 @@ def _binary(path: Path, seed: int, compressible: bool) -> None:
 
 def _json_sizes(rng: random.Random) -> list[int]:
     # Mostly small files with a long tail, as real config folders have: mean about 11 KB.
-    return [
-        min(JSON_MAX, JSON_MIN + int(rng.expovariate(1 / JSON_MEAN_EXTRA))) for _ in range(JSON_FILES)
-    ]
+    return [min(JSON_MAX, JSON_MIN + int(rng.expovariate(1 / JSON_MEAN_EXTRA))) for _ in range(JSON_FILES)]
 
 
 def large_tree() -> Tree:

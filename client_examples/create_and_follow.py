@@ -86,17 +86,18 @@ async def follow(ws_url: str, token: str | None, op_id: str) -> dict:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=DEFAULT_URL, help="the server's GraphQL URL")
-    parser.add_argument("--token", default=os.environ.get("BACKUPS_TOKEN"),
-                        help="API token (default: the BACKUPS_TOKEN environment variable)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("BACKUPS_TOKEN"),
+        help="API token (default: the BACKUPS_TOKEN environment variable)",
+    )
     parser.add_argument("--label", help="a name for the restore point")
     parser.add_argument("--note", help="why it is being made")
     args = parser.parse_args()
 
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
     async with Client(transport=AIOHTTPTransport(url=args.url, headers=headers)) as session:
-        result = await session.execute(
-            GraphQLRequest(CREATE, variable_values={"label": args.label, "note": args.note})
-        )
+        result = await session.execute(GraphQLRequest(CREATE, variable_values={"label": args.label, "note": args.note}))
     payload = result["createRestorePoint"]
     for error in payload["userErrors"]:
         print(f"error {error['code']}: {error['message']}", file=sys.stderr)
@@ -111,8 +112,10 @@ async def main() -> int:
         print(f"{final.get('status')}: {error.get('code')} {error.get('message')}", file=sys.stderr)
         return 1
     point = final["restorePoint"]
-    print(f"restore point {point['id']} \"{point['label']}\": {point['itemCount']} items, "
-          f"{point['sizeBytes']} bytes, checksum {point['checksum'][:16]}")
+    print(
+        f'restore point {point["id"]} "{point["label"]}": {point["itemCount"]} items, '
+        f"{point['sizeBytes']} bytes, checksum {point['checksum'][:16]}"
+    )
     return 0
 
 

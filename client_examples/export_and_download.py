@@ -65,7 +65,9 @@ async def export(url: str, token: str | None, point_id: str) -> dict:
     )
     final: dict = {}
     async with Client(transport=ws) as session:
-        async for event in session.subscribe(GraphQLRequest(FOLLOW, variable_values={"id": payload["operation"]["id"]})):
+        async for event in session.subscribe(
+            GraphQLRequest(FOLLOW, variable_values={"id": payload["operation"]["id"]})
+        ):
             final = event["operationProgress"]
             if TERMINAL:
                 print(f"\rexporting: {final['progress'] * 100:5.1f}%  {final['stage'] or '':<24}", end="", flush=True)
@@ -120,21 +122,26 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("restore_point_id", nargs="?", help="default: the newest restore point")
     parser.add_argument("--url", default=DEFAULT_URL, help="the server's GraphQL URL")
-    parser.add_argument("--token", default=os.environ.get("BACKUPS_TOKEN"),
-                        help="API token (default: the BACKUPS_TOKEN environment variable)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("BACKUPS_TOKEN"),
+        help="API token (default: the BACKUPS_TOKEN environment variable)",
+    )
     parser.add_argument("-o", "--output", type=Path, default=Path("."), help="folder to download into")
     args = parser.parse_args()
 
     async with http(args.url, args.token) as session:
         if args.restore_point_id:
-            point = (await session.execute(GraphQLRequest(POINT, variable_values={"id": args.restore_point_id})))["restorePoint"]
+            point = (await session.execute(GraphQLRequest(POINT, variable_values={"id": args.restore_point_id})))[
+                "restorePoint"
+            ]
         else:
             nodes = (await session.execute(GraphQLRequest(NEWEST)))["restorePoints"]["nodes"]
             point = nodes[0] if nodes else None
     if point is None:
         print("no such restore point", file=sys.stderr)
         return 1
-    print(f"restore point {point['id']} \"{point['label']}\"")
+    print(f'restore point {point["id"]} "{point["label"]}"')
 
     copy = await export(args.url, args.token, point["id"])
     async with http(args.url, args.token) as session:

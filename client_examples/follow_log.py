@@ -27,15 +27,17 @@ subscription Log($id: ID!, $after: Int) {
 }"""
 
 
-async def resumable_log(ws_url: str, token: str | None, op_id: str, *, after: int = 0,
-                        give_up_after: float = 60.0) -> AsyncIterator[dict]:
+async def resumable_log(
+    ws_url: str, token: str | None, op_id: str, *, after: int = 0, give_up_after: float = 60.0
+) -> AsyncIterator[dict]:
     """Yield the operation's log lines after `after`, reconnecting (with backoff) when the
     connection drops; gives up (ConnectionError) after `give_up_after` seconds without a connection."""
     last, delay, lost_since = after, 0.25, None
     loop = asyncio.get_running_loop()
     while True:
         transport = WebsocketsTransport(
-            url=ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+            url=ws_url,
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
             init_payload={"authorization": f"Bearer {token}"} if token else {},
         )
         try:
@@ -69,8 +71,9 @@ async def main() -> int:
     args = parser.parse_args()
     ws_url = "ws" + args.url.removeprefix("http")
     try:
-        async for line in resumable_log(ws_url, args.token, args.operation_id, after=args.after,
-                                        give_up_after=args.give_up_after):
+        async for line in resumable_log(
+            ws_url, args.token, args.operation_id, after=args.after, give_up_after=args.give_up_after
+        ):
             print(f"{line['sequence']:>5} {line['at'][11:19]} {line['level']:<7} {line['message']}", flush=True)
     except TransportQueryError as error:
         print(f"error: {error.errors[0]['message'] if error.errors else error}", file=sys.stderr)

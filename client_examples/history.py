@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """List restore points, newest first, page by page: a table, or JSON Lines with --json.
 
-    export BACKUPS_TOKEN=bk_...        # any role: viewer is enough
-    .venv/bin/python client_examples/history.py
-    .venv/bin/python client_examples/history.py --json --page-size 50 | jq .label
+export BACKUPS_TOKEN=bk_...        # any role: viewer is enough
+.venv/bin/python client_examples/history.py
+.venv/bin/python client_examples/history.py --json --page-size 50 | jq .label
 """
 
 from __future__ import annotations
@@ -37,9 +37,7 @@ async def pages(url: str, token: str | None, page_size: int) -> AsyncIterator[tu
     async with Client(transport=AIOHTTPTransport(url=url, headers=headers)) as session:
         after = None
         while True:
-            result = await session.execute(
-                GraphQLRequest(PAGE, variable_values={"first": page_size, "after": after})
-            )
+            result = await session.execute(GraphQLRequest(PAGE, variable_values={"first": page_size, "after": after}))
             connection = result["restorePoints"]
             yield connection["totalCount"], connection["nodes"]
             if not connection["pageInfo"]["hasNextPage"]:
@@ -58,8 +56,11 @@ def size(count: int) -> str:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=DEFAULT_URL, help="the server's GraphQL URL")
-    parser.add_argument("--token", default=os.environ.get("BACKUPS_TOKEN"),
-                        help="API token (default: the BACKUPS_TOKEN environment variable)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("BACKUPS_TOKEN"),
+        help="API token (default: the BACKUPS_TOKEN environment variable)",
+    )
     parser.add_argument("--page-size", type=int, default=20, help="restore points per request (1-100)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
     args = parser.parse_args()
@@ -74,8 +75,10 @@ async def main() -> int:
             if shown == 0:
                 print(header)
             created = point["createdAt"][:19].replace("T", " ")
-            print(f"{created:<20} {point['origin']:<9} {size(point['sizeBytes']):>10} "
-                  f"{point['itemCount']:>6}  {point['id']:<27} {point['label']}")
+            print(
+                f"{created:<20} {point['origin']:<9} {size(point['sizeBytes']):>10} "
+                f"{point['itemCount']:>6}  {point['id']:<27} {point['label']}"
+            )
             shown += 1
         if not args.json and nodes:
             print(f"-- {shown} of {total}", file=sys.stderr)

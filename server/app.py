@@ -32,14 +32,14 @@ from server.api.schema import build_schema
 from server.api.websocket import TokenCheckingHandler
 from server.backend import Backend
 from server.clock import SYSTEM_CLOCK, Clock
-from server.config import Settings
+from server.config.environment import ServerConfig
 from server.gc_tuning import freeze_long_lived
 from server.notices import check_auth_mode, first_token_notice
 from server.web.health import health
 from server.web.limits import RequestLimits
-from server.web.slow_clients import BodyTimeout
 from server.web.origins import cors_middleware, websocket_origins
 from server.web.page import page_routes_for
+from server.web.slow_clients import BodyTimeout
 
 log = logging.getLogger("server.web")
 
@@ -114,8 +114,15 @@ class BackupsGraphQL(GraphQL[Context, None]):
                 await note_refusal(context, token)
         return context
 
-    async def execute_operation(self, request: Request, request_adapter: Any, request_data: Any,
-                                context: Context, root_value: Any, sub_response: Response) -> Any:
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: Any,
+        context: Context,
+        root_value: Any,
+        sub_response: Response,
+    ) -> Any:
         # A request without a valid token is refused before its query is even parsed.
         if context.actor.is_anonymous:
             sub_response.status_code = 401
@@ -150,11 +157,11 @@ async def download(request: Request) -> Response:
     return await backend.download(request)
 
 
-
 async def _close_files(form: Any) -> None:
     """Close a refused request's spooled uploads (Starlette's FormData closes its files)."""
     if callable(close := getattr(form, "close", None)):
         await close()
+
 
 class FastBackupsGraphQL(BackupsGraphQL):
     """On the fast path: a subscription event shared by many subscribers is encoded once."""
@@ -166,10 +173,10 @@ class FastBackupsGraphQL(BackupsGraphQL):
 
 
 def create_app(
-    settings: Settings,
+    settings: ServerConfig,
     *,
     clock: Clock = SYSTEM_CLOCK,
-    on_first_token: Callable[[str, Settings], None] = first_token_notice,
+    on_first_token: Callable[[str, ServerConfig], None] = first_token_notice,
     own_process: bool = True,
 ) -> Starlette:
     """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health and the page at /.

@@ -12,38 +12,39 @@ from starlette.responses import Response
 
 from server.api.context import Services
 from server.clock import SYSTEM_CLOCK, Clock, utc_now
-from server.config import Settings
-from server.domain.access import AccessService
-from server.domain.apply import ApplyService
-from server.domain.apply_run import ApplyTools
-from server.domain.blob_keeper import BlobKeeper
-from server.domain.download_links import DownloadSigner, load_or_create_secret
-from server.domain.local_copies import LocalCopyService
-from server.domain.restart import RestartStep
-from server.domain.restore_points import RestorePointService
-from server.domain.settings_store import SettingsStore
-from server.domain.source_catalog import SourceCatalog
-from server.domain.step_control import StepControl
-from server.domain.storage_usage import StorageUsageReader
-from server.domain.system import SystemMonitor
+from server.config.environment import ServerConfig
+from server.config.sources_file import load_sources
+from server.model.download_links import DownloadSigner
 from server.notices import first_token_notice
 from server.operations.runner import OperationRunner
-from server.sources.config_file import load_sources
+from server.services.access import AccessService
+from server.services.apply.run import ApplyTools
+from server.services.apply.service import ApplyService
+from server.services.blob_keeper import BlobKeeper
+from server.services.local_copies import LocalCopyService
+from server.services.restart import RestartStep
+from server.services.restore_points import RestorePointService
+from server.services.settings_store import SettingsStore
+from server.services.source_catalog import SourceCatalog
+from server.services.step_control import StepControl
+from server.services.storage_usage import StorageUsageReader
+from server.services.system import SystemMonitor
 from server.sources.base import StagingSource
 from server.sources.factory import build_sources
 from server.storage.apply_journal import ApplyJournal
 from server.storage.content_store import ContentStore
 from server.storage.database import Database
-from server.storage.local_copy_folder import LocalCopyFolder
 from server.storage.leftovers import clear_leftovers
-from server.storage.local_copy_format import ArchiveLimits
+from server.storage.local_copy.folder import LocalCopyFolder
+from server.storage.local_copy.format import ArchiveLimits
+from server.storage.secret_key import load_or_create_secret
 from server.version import SERVER_VERSION
 from server.web.download import download_endpoint
 
 log = logging.getLogger(__name__)
 
 
-def archive_limits(settings: Settings) -> ArchiveLimits:
+def archive_limits(settings: ServerConfig) -> ArchiveLimits:
     return ArchiveLimits(
         max_entries=settings.import_max_entries,
         max_total_size=settings.import_max_total_bytes,
@@ -54,7 +55,7 @@ def archive_limits(settings: Settings) -> ArchiveLimits:
 
 @dataclass
 class Backend:
-    settings: Settings
+    settings: ServerConfig
     db: Database
     store: ContentStore
     runner: OperationRunner
@@ -64,10 +65,10 @@ class Backend:
     @classmethod
     async def open(
         cls,
-        settings: Settings,
+        settings: ServerConfig,
         *,
         clock: Clock = SYSTEM_CLOCK,
-        on_first_token: Callable[[str, Settings], None] = first_token_notice,
+        on_first_token: Callable[[str, ServerConfig], None] = first_token_notice,
     ) -> Backend:
         """Migrate the database, seed it, recover from a previous run, start the runner.
 
@@ -179,9 +180,7 @@ class Backend:
             usage=StorageUsageReader(store, folder, restore_points.count),
         )
         download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir), runner.holds)
-        return cls(
-            settings=settings, db=db, store=store, runner=runner, services=services, download=download
-        )
+        return cls(settings=settings, db=db, store=store, runner=runner, services=services, download=download)
 
     async def close(self) -> None:
         await self.runner.stop()

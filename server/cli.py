@@ -8,13 +8,13 @@ import sys
 from typing import Any
 
 from server import token_cli
-from server.config import Settings, SettingsError, load_settings
+from server.config.environment import ServerConfig, SettingsError, load_settings
+from server.config.sources_file import ConfigError, load_sources
 from server.notices import AuthModeError, refuse_unsafe_auth_mode
-from server.sources.config_file import ConfigError, load_sources
 from server.storage.data_dir_lock import DataDirInUse, lock_data_dir
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: ServerConfig) -> int:
     """Check the config and take the data folder's lock, then run the server until it stops."""
     try:  # a bad config file stops the server here, with one line saying what is wrong
         load_sources(settings.config, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir)
@@ -40,16 +40,14 @@ def serve(settings: Settings) -> int:
         lock.release()
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: ServerConfig) -> int:
     import uvicorn
 
     from server.app import create_app
     from server.gc_tuning import tune_for_serving
     from server.notices import AuthModeError
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(settings)
     except AuthModeError as error:
@@ -60,7 +58,7 @@ def _run(settings: Settings) -> int:
     return 0
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
+def uvicorn_options(settings: ServerConfig) -> dict[str, Any]:
     """How uvicorn serves the app (bar logging): `backups serve` and the test servers alike."""
     from server.web.slow_clients import header_timeout_protocol
 

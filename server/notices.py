@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from server.config import Settings
+from server.config.environment import ServerConfig
 
 log = logging.getLogger("server.auth")
 
@@ -28,7 +28,7 @@ def announce(lines: list[str]) -> None:
     sys.stderr.flush()
 
 
-def refuse_unsafe_auth_mode(settings: Settings) -> None:
+def refuse_unsafe_auth_mode(settings: ServerConfig) -> None:
     """AuthModeError for authentication off on a non-loopback address."""
     if not settings.auth_enabled and not settings.binds_loopback_only:
         raise AuthModeError(
@@ -37,7 +37,7 @@ def refuse_unsafe_auth_mode(settings: Settings) -> None:
         )
 
 
-def check_auth_mode(settings: Settings) -> None:
+def check_auth_mode(settings: ServerConfig) -> None:
     """Refuse authentication off on a non-loopback address; say loudly that it is off."""
     refuse_unsafe_auth_mode(settings)
     if settings.auth_enabled:
@@ -66,7 +66,7 @@ def cli_command() -> str:
     return f"{sys.executable} -m server"
 
 
-def first_token_notice(secret: str, settings: Settings) -> None:
+def first_token_notice(secret: str, settings: ServerConfig) -> None:
     """Show the first admin token, once, with how to use it."""
     url = f"http://{settings.host}:{settings.port}/graphql"
     backups = cli_command()
@@ -80,7 +80,7 @@ def first_token_notice(secret: str, settings: Settings) -> None:
             "Over websockets, put it in the connection_init payload:",
             '    {"authorization": "Bearer <token>"}   (or {"token": "<token>"})',
             "For example:  curl -H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' \\",
-            f"                   -d '{{\"query\": \"{{ me {{ name role }} }}\"}}' {url}",
+            f'                   -d \'{{"query": "{{ me {{ name role }} }}"}}\' {url}',
             "",
             "Make tokens for people and scripts with the smallest role they need:",
             f"    {backups} token create --name ci --role operator --expires-in 90d",

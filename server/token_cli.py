@@ -8,10 +8,10 @@ import json
 import sys
 from datetime import UTC, datetime
 
-from server.config import Settings
-from server.domain.access import AccessService
-from server.domain.errors import DomainError
-from server.domain.tokens import ApiToken, Role, parse_duration
+from server.config.environment import ServerConfig
+from server.model.errors import DomainError
+from server.model.tokens import ApiToken, Role, parse_duration
+from server.services.access import AccessService
 from server.storage.database import Database
 
 
@@ -32,7 +32,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke.add_argument("token", metavar="NAME-or-ID")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: ServerConfig) -> int:
     """Run a `token` subcommand; returns the exit code."""
     try:
         return asyncio.run(_run(args, settings))
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
 
 
-async def _run(args: argparse.Namespace, settings: Settings) -> int:
+async def _run(args: argparse.Namespace, settings: ServerConfig) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     try:
@@ -54,9 +54,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             )
             print(secret)  # alone on stdout, so `TOKEN=$(backups token create ...)` works
             expiry = f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "never expires"
-            print(f"created {token.role.value} token {token.name!r} ({token.id}); it {expiry}.\n"
-                  "This is the only time it is shown. Send it as `Authorization: Bearer <token>`.",
-                  file=sys.stderr)
+            print(
+                f"created {token.role.value} token {token.name!r} ({token.id}); it {expiry}.\n"
+                "This is the only time it is shown. Send it as `Authorization: Bearer <token>`.",
+                file=sys.stderr,
+            )
         elif args.token_command == "list":
             _print_tokens(await access.list(), as_json=args.json)
         elif args.token_command == "revoke":
@@ -71,12 +73,21 @@ def _print_tokens(tokens: list[ApiToken], *, as_json: bool) -> None:
     now = datetime.now(UTC)
     if as_json:
         for t in tokens:
-            print(json.dumps({
-                "id": t.id, "name": t.name, "role": t.role.value, "status": t.status(now).value,
-                "hint": t.hint, "createdAt": t.created_at.isoformat(), "createdBy": t.created_by,
-                "expiresAt": t.expires_at.isoformat() if t.expires_at else None,
-                "revokedAt": t.revoked_at.isoformat() if t.revoked_at else None,
-            }))
+            print(
+                json.dumps(
+                    {
+                        "id": t.id,
+                        "name": t.name,
+                        "role": t.role.value,
+                        "status": t.status(now).value,
+                        "hint": t.hint,
+                        "createdAt": t.created_at.isoformat(),
+                        "createdBy": t.created_by,
+                        "expiresAt": t.expires_at.isoformat() if t.expires_at else None,
+                        "revokedAt": t.revoked_at.isoformat() if t.revoked_at else None,
+                    }
+                )
+            )
         return
     if not tokens:
         print("no tokens")
@@ -84,5 +95,7 @@ def _print_tokens(tokens: list[ApiToken], *, as_json: bool) -> None:
     print(f"{'ID':<32} {'NAME':<20} {'ROLE':<9} {'STATUS':<8} {'TOKEN':<10} {'CREATED (UTC)':<17} EXPIRES (UTC)")
     for t in tokens:
         expires = f"{t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "never"
-        print(f"{t.id:<32} {t.name:<20} {t.role.value:<9} {t.status(now).value:<8} {t.hint + '...':<10} "
-              f"{t.created_at:%Y-%m-%d %H:%M}  {expires}")
+        print(
+            f"{t.id:<32} {t.name:<20} {t.role.value:<9} {t.status(now).value:<8} {t.hint + '...':<10} "
+            f"{t.created_at:%Y-%m-%d %H:%M}  {expires}"
+        )

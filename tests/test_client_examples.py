@@ -25,8 +25,13 @@ def run_example(name: str, *args: str, token: str | None = None) -> subprocess.C
 
 def test_create_and_follow_shows_progress_and_log(slow_server: ServerProcess) -> None:
     result = run_example(
-        "create_and_follow.py", "--url", slow_server.graphql_url, "--label", "from the example",
-        "--token", slow_server.token,
+        "create_and_follow.py",
+        "--url",
+        slow_server.graphql_url,
+        "--label",
+        "from the example",
+        "--token",
+        slow_server.token,
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -34,7 +39,7 @@ def test_create_and_follow_shows_progress_and_log(slow_server: ServerProcess) ->
     assert "progress 100.0%" in out
     assert "\r" not in out  # into a pipe: lines, no progress bar redrawn with \r
     assert "INFO    Started." in out and "INFO    Finished." in out
-    assert 'restore point rp_' in out and '"from the example"' in out
+    assert "restore point rp_" in out and '"from the example"' in out
 
 
 async def test_history_pages_as_table_and_json(make_server) -> None:
@@ -42,8 +47,9 @@ async def test_history_pages_as_table_and_json(make_server) -> None:
     table = run_example("history.py", "--url", proc.graphql_url, token=proc.token)  # from BACKUPS_TOKEN
     assert table.returncode == 0 and "no restore points yet" in table.stdout
     for index in range(3):
-        result = run_example("create_and_follow.py", "--url", proc.graphql_url, "--label", f"history {index}",
-                             token=proc.token)
+        result = run_example(
+            "create_and_follow.py", "--url", proc.graphql_url, "--label", f"history {index}", token=proc.token
+        )
         assert result.returncode == 0, result.stderr
 
     lines = run_example("history.py", "--url", proc.graphql_url, "--json", "--page-size", "2", "--token", proc.token)
@@ -62,10 +68,14 @@ async def test_history_pages_as_table_and_json(make_server) -> None:
 
 
 def test_export_and_download_checks_every_hash(server: ServerProcess, tmp_path: Path) -> None:
-    created = run_example("create_and_follow.py", "--url", server.graphql_url, "--label", "for download", token=server.token)
+    created = run_example(
+        "create_and_follow.py", "--url", server.graphql_url, "--label", "for download", token=server.token
+    )
     assert created.returncode == 0, created.stderr
     point_id = created.stdout.split("restore point ")[-1].split()[0]
-    result = run_example("export_and_download.py", point_id, "--url", server.graphql_url, "-o", str(tmp_path), token=server.token)
+    result = run_example(
+        "export_and_download.py", point_id, "--url", server.graphql_url, "-o", str(tmp_path), token=server.token
+    )
     assert result.returncode == 0, result.stderr
     assert "every SHA-256 matches the manifest" in result.stdout
     assert "100.0%" in result.stdout and "\r" not in result.stdout

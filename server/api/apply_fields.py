@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
+from server.api.context import Info
 from server.api.errors import attempt
 from server.api.types.payloads import OperationPayload
 from server.api.types.system import System
@@ -23,7 +24,7 @@ class ApplyMutation:
     )
     async def apply_restore_point(
         self,
-        info: strawberry.Info,
+        info: Info,
         restore_point_id: strawberry.ID,
         confirm: str,
         create_safety_restore_point: bool | None = True,
@@ -43,7 +44,7 @@ class ApplyMutation:
 @strawberry.type
 class SystemQuery:
     @strawberry.field(description="The running system: state, version, configuration fingerprint.")
-    async def system(self, info: strawberry.Info) -> System:
+    async def system(self, info: Info) -> System:
         return System.from_domain(info.context.services.system.status)
 
 
@@ -53,6 +54,6 @@ class SystemSubscription:
         description="The system's state at once, then each change (RUNNING -> APPLYING -> "
         "RESTARTING -> RUNNING during an apply). Never completes on its own."
     )
-    async def system_changed(self, info: strawberry.Info) -> AsyncGenerator[System, None]:
+    async def system_changed(self, info: Info) -> AsyncGenerator[System, None]:
         async for status in info.context.services.system.follow():
             yield System.from_domain(status)

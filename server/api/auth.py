@@ -12,7 +12,7 @@ from strawberry.extensions import SchemaExtension
 
 from server.api.context import ANONYMOUS, UNCHECKED_ADMIN, Actor, Context, Services
 from server.api.errors import ClientError
-from server.domain.tokens import Role
+from server.model.tokens import Role
 
 log = logging.getLogger("server.auth")
 
@@ -52,10 +52,10 @@ async def current_actor(context: Context, *, recent_ok: bool = False) -> Actor:
     revoked after the connection opened stops working at the connection's next operation.
     `recent_ok`: a check made a moment ago for another connection will do (background checks)."""
     actor = context.actor
-    if context.recheck_token and actor.token_id is not None:
-        if not await context.services.access.is_active(actor.token_id, recent_ok=recent_ok):
-            log.info("token %r is no longer valid: refusing its websocket's operations", actor.name)
-            context.actor = actor = ANONYMOUS
+    token_id = actor.token_id if context.recheck_token else None
+    if token_id is not None and not await context.services.access.is_active(token_id, recent_ok=recent_ok):
+        log.info("token %r is no longer valid: refusing its websocket's operations", actor.name)
+        context.actor = actor = ANONYMOUS
     return actor
 
 
@@ -67,8 +67,9 @@ def unauthenticated(context: Context) -> ClientError:
             UNAUTHENTICATED,
         )
     if context.token_refusal == "expired":
-        return ClientError("The API token has expired: ask an admin for a new one (backups token create).",
-                           UNAUTHENTICATED)
+        return ClientError(
+            "The API token has expired: ask an admin for a new one (backups token create).", UNAUTHENTICATED
+        )
     if context.token_refusal == "revoked":
         return ClientError("The API token has been revoked.", UNAUTHENTICATED)
     return ClientError("The API token is not valid: this server knows no such token.", UNAUTHENTICATED)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import strawberry
 
 from server.api.auth import current_actor
+from server.api.context import Info
 from server.api.types.caller import Caller
 
 
 @strawberry.type
 class CallerQuery:
     @strawberry.field(description="The token making this request: its name, role and expiry.")
-    async def me(self, info: strawberry.Info) -> Caller:
+    async def me(self, info: Info) -> Caller:
         return Caller.from_actor(await current_actor(info.context))

@@ -5,18 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import strawberry
+
 from server.api.loaders import Loaders, make_loaders
-from server.domain.access import AccessService
-from server.domain.apply import ApplyService
-from server.domain.download_links import DownloadSigner
-from server.domain.local_copies import LocalCopyService
-from server.domain.restore_points import RestorePointService
-from server.domain.settings_store import SettingsStore
-from server.domain.source_catalog import SourceCatalog
-from server.domain.storage_usage import StorageUsageReader
-from server.domain.system import SystemMonitor
-from server.domain.tokens import ApiToken, Role
+from server.model.download_links import DownloadSigner
+from server.model.tokens import ApiToken, Role
 from server.operations.runner import OperationRunner
+from server.services.access import AccessService
+from server.services.apply.service import ApplyService
+from server.services.local_copies import LocalCopyService
+from server.services.restore_points import RestorePointService
+from server.services.settings_store import SettingsStore
+from server.services.source_catalog import SourceCatalog
+from server.services.storage_usage import StorageUsageReader
+from server.services.system import SystemMonitor
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +34,10 @@ class Services:
     access: AccessService
     apply: ApplyService
     system: SystemMonitor
+    usage: StorageUsageReader  # Query.storage
     public_url: str | None = None  # where clients reach us, for links; None: the request's own URL
     auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
-    usage: StorageUsageReader | None = None  # Query.storage; None only in tests that build Services by hand
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +93,7 @@ class Context:
         """An absolute URL for one of our paths."""
         base = self.services.public_url or self.base_url
         return base.rstrip("/") + path
+
+
+# What every resolver receives: typed, so `info.context` is a Context to the type checker.
+Info = strawberry.Info[Context, None]

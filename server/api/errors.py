@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 
-from server.domain.errors import DomainError
+from server.model.errors import DomainError
 from server.storage.full import files_full
 
 log = logging.getLogger("server.api")
@@ -95,8 +95,4 @@ def with_code(error: GraphQLError) -> GraphQLError:
 def should_mask(error: GraphQLError) -> bool:
     """Mask anything unexpected; keep syntax, validation and our own client errors."""
     original: Any = error.original_error
-    if original is None or isinstance(original, GraphQLError):
-        return False
-    if isinstance(original, DomainError):
-        return False
-    return True
+    return original is not None and not isinstance(original, GraphQLError | DomainError)

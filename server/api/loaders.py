@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from strawberry.dataloader import DataLoader
 
-from server.domain.models import LocalCopy, RestorePoint
+from server.model.records import LocalCopy, RestorePoint
 
 if TYPE_CHECKING:
     from server.api.context import Services

@@ -7,10 +7,11 @@ import asyncio
 import strawberry
 from strawberry.file_uploads import Upload
 
+from server.api.context import Info
 from server.api.errors import UserError, attempt
 from server.api.types.local_copy import LocalCopy, SignedUrl
 from server.api.types.payloads import DeletePayload, OperationPayload
-from server.domain.errors import InvalidInput
+from server.model.errors import InvalidInput
 
 
 @strawberry.type
@@ -27,12 +28,14 @@ class LocalCopyPayload:
 
 @strawberry.type
 class LocalCopyQueries:
-    @strawberry.field(description="Every file in the local copies folder, newest first; copies that cannot be imported say why in `problem`.")
-    async def local_copies(self, info: strawberry.Info) -> list[LocalCopy]:
+    @strawberry.field(
+        description="Every file in the local copies folder, newest first; copies that cannot be imported say why in `problem`."
+    )
+    async def local_copies(self, info: Info) -> list[LocalCopy]:
         return [LocalCopy.from_domain(c) for c in await info.context.services.local_copies.list()]
 
     @strawberry.field
-    async def local_copy(self, info: strawberry.Info, id: strawberry.ID) -> LocalCopy | None:
+    async def local_copy(self, info: Info, id: strawberry.ID) -> LocalCopy | None:
         copy = await info.context.services.local_copies.get(str(id))
         return LocalCopy.from_domain(copy) if copy else None
 
@@ -40,7 +43,7 @@ class LocalCopyQueries:
 @strawberry.type
 class LocalCopyMutations:
     @strawberry.mutation(description="Start writing a restore point to a ZIP in the local copies folder.")
-    async def export_restore_point(self, info: strawberry.Info, restore_point_id: strawberry.ID) -> OperationPayload:
+    async def export_restore_point(self, info: Info, restore_point_id: strawberry.ID) -> OperationPayload:
         services, actor = info.context.services, info.context.actor
         op, errors = await attempt(
             lambda: services.local_copies.start_export(str(restore_point_id), requested_by=actor.name)
@@ -53,7 +56,7 @@ class LocalCopyMutations:
         "Importing a copy of a restore point that is already here imports nothing and points "
         "the operation at the existing one."
     )
-    async def import_local_copy(self, info: strawberry.Info, local_copy_id: strawberry.ID) -> OperationPayload:
+    async def import_local_copy(self, info: Info, local_copy_id: strawberry.ID) -> OperationPayload:
         services, actor = info.context.services, info.context.actor
         op, errors = await attempt(
             lambda: services.local_copies.start_import(str(local_copy_id), requested_by=actor.name)
@@ -61,7 +64,7 @@ class LocalCopyMutations:
         return OperationPayload.of(op, errors)
 
     @strawberry.mutation(description="Delete a local copy's file.")
-    async def delete_local_copy(self, info: strawberry.Info, id: strawberry.ID) -> DeletePayload:
+    async def delete_local_copy(self, info: Info, id: strawberry.ID) -> DeletePayload:
         deleted, errors = await attempt(lambda: info.context.services.local_copies.delete(str(id)))
         return DeletePayload(deleted_id=strawberry.ID(deleted) if deleted else None, user_errors=errors)
 
@@ -70,7 +73,7 @@ class LocalCopyMutations:
         "It opens only this version of the file: once deleted or replaced, the link is dead."
     )
     async def create_download_url(
-        self, info: strawberry.Info, local_copy_id: strawberry.ID, expires_in_seconds: int | None = 300
+        self, info: Info, local_copy_id: strawberry.ID, expires_in_seconds: int | None = 300
     ) -> SignedUrlPayload:
         services = info.context.services
 
@@ -86,12 +89,14 @@ class LocalCopyMutations:
         description="Upload a local copy (GraphQL multipart request). It is checked in full "
         "before it is moved into the folder; an invalid upload leaves nothing behind."
     )
-    async def upload_local_copy(self, info: strawberry.Info, file: Upload) -> LocalCopyPayload:
+    async def upload_local_copy(self, info: Info, file: Upload) -> LocalCopyPayload:
         services = info.context.services
         stream = getattr(file, "file", None)
         if stream is None:  # a plain JSON value where the multipart spec puts a file
             message = "file must be sent as a file part of a GraphQL multipart request"
-            return LocalCopyPayload(local_copy=None, user_errors=[UserError.from_domain(InvalidInput(message, field="file"))])
+            return LocalCopyPayload(
+                local_copy=None, user_errors=[UserError.from_domain(InvalidInput(message, field="file"))]
+            )
         try:
             copy, errors = await attempt(lambda: services.local_copies.upload(stream, getattr(file, "filename", None)))
         finally:

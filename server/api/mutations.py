@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.scalars import JSON
 
+from server.api.context import Info
 from server.api.errors import attempt
 from server.api.types.module import Module
 from server.api.types.payloads import DeletePayload, ModulePayload, OperationPayload
@@ -17,35 +18,32 @@ class Mutation:
         "returned operation with operationProgress and operationLog."
     )
     async def create_restore_point(
-        self, info: strawberry.Info, label: str | None = None, note: str | None = None
+        self, info: Info, label: str | None = None, note: str | None = None
     ) -> OperationPayload:
         services, actor = info.context.services, info.context.actor
         op, errors = await attempt(
-            lambda: services.restore_points.start_create(
-                label=label, note=note, requested_by=actor.name
-            )
+            lambda: services.restore_points.start_create(label=label, note=note, requested_by=actor.name)
         )
         return OperationPayload.of(op, errors)
 
     @strawberry.mutation(description="Stop a queued or running operation; what it wrote is removed.")
-    async def cancel_operation(self, info: strawberry.Info, id: strawberry.ID) -> OperationPayload:
+    async def cancel_operation(self, info: Info, id: strawberry.ID) -> OperationPayload:
         op, errors = await attempt(lambda: info.context.services.runner.cancel(str(id)))
         return OperationPayload.of(op, errors)
 
     @strawberry.mutation(description="Hide a finished operation from the default operations list.")
-    async def dismiss_operation(self, info: strawberry.Info, id: strawberry.ID) -> OperationPayload:
+    async def dismiss_operation(self, info: Info, id: strawberry.ID) -> OperationPayload:
         op, errors = await attempt(lambda: info.context.services.runner.dismiss(str(id)))
         return OperationPayload.of(op, errors)
 
     @strawberry.mutation(description="Delete a restore point; content no other restore point uses is freed.")
-    async def delete_restore_point(self, info: strawberry.Info, id: strawberry.ID) -> DeletePayload:
+    async def delete_restore_point(self, info: Info, id: strawberry.ID) -> DeletePayload:
         deleted, errors = await attempt(lambda: info.context.services.restore_points.delete(str(id)))
         return DeletePayload(deleted_id=strawberry.ID(deleted) if deleted else None, user_errors=errors)
 
     @strawberry.mutation(
-        description="Merge `values` into a settings module (RFC 7386 merge patch: objects "
-        "merge, null removes a key)."
+        description="Merge `values` into a settings module (RFC 7386 merge patch: objects merge, null removes a key)."
     )
-    async def update_settings(self, info: strawberry.Info, module: str, values: JSON) -> ModulePayload:
+    async def update_settings(self, info: Info, module: str, values: JSON) -> ModulePayload:
         result, errors = await attempt(lambda: info.context.services.settings.update(module, values))
         return ModulePayload(module=Module.from_domain(result) if result else None, user_errors=errors)

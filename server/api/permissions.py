@@ -15,8 +15,9 @@ from strawberry.schema.name_converter import NameConverter
 from strawberry.schema_directive import Location
 
 from server.api.auth import current_actor, forbidden, unauthenticated
+from server.api.context import Info
 from server.api.types.caller import Role as RoleEnum
-from server.domain.tokens import Role
+from server.model.tokens import Role
 
 VIEWER, OPERATOR, ADMIN = Role.VIEWER, Role.OPERATOR, Role.ADMIN
 
@@ -78,7 +79,7 @@ class RoleRequired(BasePermission):
         """@requiresRole(role: ...) on the field, so the printed schema says who may use it."""
         return RequiresRole(role=self.role)
 
-    async def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         actor = await current_actor(info.context)
         if actor.role is None:
             raise unauthenticated(info.context)

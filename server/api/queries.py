@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 
+from server.api.context import Info
 from server.api.errors import to_client_error
 from server.api.pagination import page_size
 from server.api.types.enums import OperationKind, OperationStatus
@@ -16,37 +17,37 @@ from server.api.types.operation import Operation
 from server.api.types.page_info import Connection, connection_of
 from server.api.types.restore_point import RestorePoint
 from server.api.types.storage_usage import StorageUsage
-from server.domain.errors import DomainError
-from server.domain.models import Page
-from server.domain.models import RestorePoint as RestorePoint_
+from server.model.errors import DomainError
+from server.model.records import Page
+from server.model.records import RestorePoint as RestorePoint_
 
 
 @strawberry.type
 class Query:
     @strawberry.field(description="Restore points, newest first (a Relay connection).")
     async def restore_points(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+        self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[RestorePoint]:
         services = info.context.services
         try:
-            page = await services.restore_points.page(
-                first=page_size(first, services.max_page_size), after=after
-            )
+            page = await services.restore_points.page(first=page_size(first, services.max_page_size), after=after)
         except DomainError as error:
             raise to_client_error(error) from None
         return _restore_point_connection(page, after, services.restore_points.count)
 
     @strawberry.field
-    async def restore_point(self, info: strawberry.Info, id: strawberry.ID) -> RestorePoint | None:
+    async def restore_point(self, info: Info, id: strawberry.ID) -> RestorePoint | None:
         point = await info.context.services.restore_points.get(str(id))
         return RestorePoint.from_domain(point) if point else None
 
-    @strawberry.field(description="Operations, newest first. Dismissed ones are left out of a list without a "
-                      "`status` filter unless `includeDismissed`; a `status` filter finds them either way. "
-                      "`createdAfter`/`createdBefore` (exclusive) bound createdAt.")
+    @strawberry.field(
+        description="Operations, newest first. Dismissed ones are left out of a list without a "
+        "`status` filter unless `includeDismissed`; a `status` filter finds them either way. "
+        "`createdAfter`/`createdBefore` (exclusive) bound createdAt."
+    )
     async def operations(
         self,
-        info: strawberry.Info,
+        info: Info,
         first: int | None = None,
         after: str | None = None,
         status: list[OperationStatus] | None = None,
@@ -73,20 +74,20 @@ class Query:
         return connection_of(page, Operation.from_domain, after=after)
 
     @strawberry.field
-    async def operation(self, info: strawberry.Info, id: strawberry.ID) -> Operation | None:
+    async def operation(self, info: Info, id: strawberry.ID) -> Operation | None:
         op = await info.context.services.runner.history.get(str(id))
         return Operation.from_domain(op) if op else None
 
     @strawberry.field(description="What the backups take on disk now.")
-    async def storage(self, info: strawberry.Info) -> StorageUsage:
+    async def storage(self, info: Info) -> StorageUsage:
         return StorageUsage.from_domain(await info.context.services.usage.read())
 
     @strawberry.field(description="The modules of the built-in settings store.")
-    async def modules(self, info: strawberry.Info) -> list[Module]:
+    async def modules(self, info: Info) -> list[Module]:
         return [Module.from_domain(m) for m in await info.context.services.settings.modules()]
 
     @strawberry.field(description="Any object by its id (Relay).")
-    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         services = info.context.services
         prefix = str(id).split("_", 1)[0]
         if prefix == "rp" and (point := await services.restore_points.get(str(id))):

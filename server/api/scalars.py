@@ -45,9 +45,8 @@ SCALARS: dict[object, ScalarDefinition] = {
     Upload: UPLOAD,
     ByteCount: strawberry.scalar(
         name="ByteCount",
-        description="A number of bytes as a JSON integer; unlike Int it may exceed 2^31 - 1 "
-        "(exact up to 2^53 - 1).",
+        description="A number of bytes as a JSON integer; unlike Int it may exceed 2^31 - 1 (exact up to 2^53 - 1).",
         serialize=int,
         parse_value=_parse_byte_count,
-    )
+    ),
 }

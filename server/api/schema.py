@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -50,7 +51,6 @@ class BackupsSchema(strawberry.Schema):
                 log.debug("client error: %s", error.message)
 
 
-
 class FastBackupsSchema(BackupsSchema):
     """The schema on the fast path (server/api/fast_path): per-event hooks that do nothing are skipped."""
 
@@ -86,12 +86,11 @@ class TolerantParserCache(ParserCache):
     the text itself and reports the syntax error as it should."""
 
     def on_parse(self) -> Iterator[None]:
-        try:
+        # Not cached (lru_cache keeps no exceptions): Strawberry's parse raises it again.
+        with contextlib.suppress(GraphQLError):
             self.execution_context.graphql_document = self.cached_parse_document(
                 self.execution_context.query, **self.execution_context.parse_options
             )
-        except GraphQLError:
-            pass  # not cached (lru_cache keeps no exceptions): Strawberry's parse raises it again
         yield
 
 
@@ -101,9 +100,7 @@ class SubscriptionsOverWebsocketsOnly(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context.context
         if self.execution_context.operation_type is OperationType.SUBSCRIPTION and not context.websocket:
-            raise ClientError(
-                "Subscriptions are served over websockets (graphql-transport-ws) only.", "BAD_REQUEST"
-            )
+            raise ClientError("Subscriptions are served over websockets (graphql-transport-ws) only.", "BAD_REQUEST")
         yield
 
 

@@ -7,10 +7,11 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
+from server.api.context import Info
 from server.api.errors import to_client_error
 from server.api.types.operation import LogEntry, Operation
-from server.domain import models
-from server.domain.errors import DomainError
+from server.model import records as models
+from server.model.errors import DomainError
 from server.operations import streams
 
 
@@ -20,9 +21,7 @@ class Subscription:
         description="The operation's state at once, then after each change (progress is "
         "coalesced); completes after the final state."
     )
-    async def operation_progress(
-        self, info: strawberry.Info, id: strawberry.ID
-    ) -> AsyncGenerator[Operation, None]:
+    async def operation_progress(self, info: Info, id: strawberry.ID) -> AsyncGenerator[Operation, None]:
         try:
             async for op in streams.follow_operation(info.context.services.runner, str(id)):
                 yield Operation.from_domain(op)
@@ -34,12 +33,10 @@ class Subscription:
         "when the operation has finished and every line was sent."
     )
     async def operation_log(
-        self, info: strawberry.Info, id: strawberry.ID, after_sequence: int | None = 0
+        self, info: Info, id: strawberry.ID, after_sequence: int | None = 0
     ) -> AsyncGenerator[LogEntry, None]:
         try:
-            async for entry in streams.follow_log(
-                info.context.services.runner, str(id), max(after_sequence or 0, 0)
-            ):
+            async for entry in streams.follow_log(info.context.services.runner, str(id), max(after_sequence or 0, 0)):
                 yield _log_entry(entry)
         except DomainError as error:
             raise to_client_error(error) from None
@@ -50,7 +47,7 @@ class Subscription:
         "reconnect, refetch the rows a list shows as unfinished that are not among them."
     )
     async def operations_changed(
-        self, info: strawberry.Info, include_current: bool | None = False
+        self, info: Info, include_current: bool | None = False
     ) -> AsyncGenerator[Operation, None]:
         async for op in streams.follow_changes(info.context.services.runner, include_current=bool(include_current)):
             yield Operation.from_domain(op)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, cast
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
@@ -13,6 +13,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Connec
 
 from server.api.auth import close_reason, current_actor
 from server.api.context import Context
+from server.memory_trim import subscription_ended
 
 log = logging.getLogger("server.auth")
 
@@ -78,7 +79,8 @@ def _json_kind(value: object) -> str:
         return "a boolean"
     if isinstance(value, int | float):
         return "a number"
-    return {dict: "an object", list: "an array", str: "a string"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 class TokenCheckingHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -100,7 +102,7 @@ class TokenCheckingHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.handle_invalid_message(problem)
             return
         if message["type"] in ("connection_init", "ping", "pong") and message.get("payload", 0) is None:
-            message = {**message, "payload": {}}  # type: ignore[assignment]  # null: the same as none
+            message = cast(Message, {**message, "payload": {}})  # null: the same as none
         try:
             await super().handle_message(message)
         except Exception:
@@ -141,6 +143,12 @@ class TokenCheckingHandler(BaseGraphQLTransportWSHandler[Context, None]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
         await super().shutdown()
+
+    async def run_operation(self, operation: Any) -> None:
+        try:
+            await super().run_operation(operation)
+        finally:
+            subscription_ended()  # the garbage of many ended subscriptions is collected
 
     async def _watch_token(self) -> None:
         interval: float = getattr(self.view, "auth_recheck_seconds", 5.0)

@@ -7,9 +7,9 @@ import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 
-from server.domain.errors import InvalidInput
-from server.domain.ids import is_well_formed
-from server.domain.models import LogEntry, Operation, OperationKind, OperationStatus, Page
+from server.model.errors import InvalidInput
+from server.model.ids import is_well_formed
+from server.model.records import LogEntry, Operation, OperationKind, OperationStatus, Page
 from server.operations.live import LiveOperation
 from server.storage import operations_repo as repo
 from server.storage.database import Database

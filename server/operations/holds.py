@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import StrEnum
 
-from server.domain.errors import Busy
+from server.model.errors import Busy
 
 
 class Held(StrEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from server.domain.models import LogEntry, LogLevel, Operation, OperationError, OperationStatus
+from server.model.records import LogEntry, LogLevel, Operation, OperationError, OperationStatus
 from server.operations.holds import Held, Hold, HoldRegistry
 from server.operations.signal import Signal
 
@@ -63,9 +64,7 @@ class LiveOperation:
         self.dirty = True
 
     def append_log(self, level: LogLevel, message: str) -> LogEntry:
-        entry = LogEntry(
-            sequence=self.op.last_sequence + 1, at=datetime.now(UTC), level=level, message=message
-        )
+        entry = LogEntry(sequence=self.op.last_sequence + 1, at=datetime.now(UTC), level=level, message=message)
         self.op = dataclasses.replace(self.op, last_sequence=entry.sequence)
         self.unflushed.append(entry)
         if not self.durable_log:
@@ -254,10 +253,8 @@ class OperationContext:
     async def pace(self) -> None:
         """The test-only per-item delay (BACKUPS_TEST_ENTRY_DELAY), cut short by cancel."""
         if self._entry_delay > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._live.cancel_event.wait(), self._entry_delay)
-            except TimeoutError:
-                pass
             # A line per pause, so tests and benchmarks can watch a log grow line by line.
             self.log(f"Paused {self._entry_delay:g} s after an item (test delay).", LogLevel.DEBUG)
         else:

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from server.domain.errors import Busy, InvalidInput, NotFound, OperationErrorCode, OperationFailed, StorageFull
-from server.domain.ids import is_well_formed, new_id
-from server.domain.models import (
+from server.model.errors import Busy, InvalidInput, NotFound, OperationErrorCode, OperationFailed, StorageFull
+from server.model.ids import is_well_formed, new_id
+from server.model.records import (
     LogLevel,
     Operation,
     OperationError,
@@ -79,7 +79,9 @@ class OperationRunner:
         for live in list(self._live.values()):
             if live.ended.is_set() and live.task and not live.task.done():
                 # Its end could not be stored in time (a full disk): the next start says INTERRUPTED.
-                log.error("operation %s ended %s, but that could not be stored before stopping", live.op.id, live.op.status)
+                log.error(
+                    "operation %s ended %s, but that could not be stored before stopping", live.op.id, live.op.status
+                )
                 live.task.cancel()
                 await asyncio.gather(live.task, return_exceptions=True)
             elif not live.cancellable and live.task and not live.task.done():
@@ -113,8 +115,11 @@ class OperationRunner:
                     LogLevel.ERROR,
                     f"Interrupted: the server stopped while this operation was {op.status.lower()}.",
                 )
-                final = finished(live.op, OperationStatus.INTERRUPTED, OperationError(
-                    OperationErrorCode.INTERRUPTED, "The server stopped before the operation finished."))
+                final = finished(
+                    live.op,
+                    OperationStatus.INTERRUPTED,
+                    OperationError(OperationErrorCode.INTERRUPTED, "The server stopped before the operation finished."),
+                )
                 await repo.save_operation(session, final)
                 await repo.append_log(session, op.id, live.unflushed)
                 log.warning("operation %s marked INTERRUPTED at start-up", op.id)
@@ -219,9 +224,7 @@ class OperationRunner:
                 raise NotFound(f"no operation with id {op_id!r}", field="id")
             raise InvalidInput(f"operation {op_id} already finished ({op.status})", field="id")
         if not live.cancellable:
-            raise InvalidInput(
-                f"operation {op_id} can no longer be cancelled: {live.no_cancel_reason}", field="id"
-            )
+            raise InvalidInput(f"operation {op_id} can no longer be cancelled: {live.no_cancel_reason}", field="id")
         self._request_cancel(live, "cancel")
         await live.ended.wait()  # the final state in memory; storing it may still be retried
         return live.op
@@ -308,7 +311,8 @@ class OperationRunner:
                 status = OperationStatus.CANCELLED
                 live.append_log(LogLevel.WARNING, "Cancelled; everything it had written was removed.")
         except (OperationFailed, StorageFull) as failure:
-            status, error = OperationStatus.FAILED, OperationError(failure.code, failure.message)
+            code = OperationErrorCode.STORAGE_FULL if isinstance(failure, StorageFull) else failure.code
+            status, error = OperationStatus.FAILED, OperationError(code, failure.message)
             live.append_log(LogLevel.ERROR, f"Failed: {failure.message}")
         except Exception as unexpected:
             status, error = OperationStatus.FAILED, self._unexpected(live, unexpected)
@@ -325,10 +329,12 @@ class OperationRunner:
         if full is not None:
             log.warning("operation %s failed: %s", live.op.id, full.message)
             live.append_log(LogLevel.ERROR, f"Failed: {full.message}")
-            return OperationError(full.code, full.message)
+            return OperationError(OperationErrorCode.STORAGE_FULL, full.message)
         log.exception("operation %s failed unexpectedly", live.op.id)
         live.append_log(LogLevel.ERROR, "Failed: an unexpected error stopped the operation.")
-        return OperationError(OperationErrorCode.INTERNAL, "An unexpected error stopped the operation; see the server log.")
+        return OperationError(
+            OperationErrorCode.INTERNAL, "An unexpected error stopped the operation; see the server log."
+        )
 
     async def _take_slot(self, live: LiveOperation) -> None:
         """Wait for a free slot; a cancel while still queued ends the wait at once."""
@@ -387,7 +393,10 @@ class OperationRunner:
         reason = full_detail(first_error) if full else f"{type(first_error).__name__}: {first_error}"
         log.error(
             "could not store the final state (%s) of operation %s: %s; retrying until it can",
-            live.op.status, live.op.id, reason, exc_info=None if full else first_error,
+            live.op.status,
+            live.op.id,
+            reason,
+            exc_info=None if full else first_error,
         )
         delay, attempts = FINAL_RETRY_FIRST, 1
         while True:
@@ -400,6 +409,8 @@ class OperationRunner:
                 continue
             log.warning(
                 "stored the final state (%s) of operation %s after %d failed attempts",
-                live.op.status, live.op.id, attempts,
+                live.op.status,
+                live.op.id,
+                attempts,
             )
             return

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from server.domain.errors import NotFound
-from server.domain.models import LogEntry, Operation
+from server.model.errors import NotFound
+from server.model.records import LogEntry, Operation
 from server.operations.runner import LOG_PAGE, OperationRunner
 
 # A stream also re-checks this often even without a signal; a safety net, not the mechanism.
@@ -77,8 +77,8 @@ async def follow_changes(runner: OperationRunner, *, include_current: bool = Fal
         seen = runner.changes.changed.version
         if include_current:
             # Listening began first, so a change made while these go out is sent after them.
-            for op in runner.history.unfinished():
-                yield op
+            for current in runner.history.unfinished():
+                yield current
         while True:
             await runner.changes.changed.wait(seen)
             seen = runner.changes.changed.version

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from server.domain.models import EntryKind, ManifestEntry
+from server.model.records import EntryKind, ManifestEntry
 
 OpenBlob = Callable[[str], BinaryIO]
 
 
 @dataclass(frozen=True, slots=True)
-class SnapshotItem:
-    """One item a source holds at the moment of its snapshot; `open` reads its content."""
+class CapturedItem:
+    """One item a source holds at the moment of its capture; `open` reads its content."""
 
     path: str
     kind: EntryKind
@@ -26,11 +26,11 @@ class SnapshotItem:
     # if the content store holds that blob with this size, it is reused without reading.
     digest: str | None = None
     # Called (in a worker thread) with the digest after the content was read and stored,
-    # so the source can remember it for the next snapshot.
+    # so the source can remember it for the next capture.
     on_stored: Callable[[str], None] | None = None
     # The item as it is now (stat taken again), for another read after it changed while it
     # was read; None: a change fails the capture at once (SOURCE_CHANGED).
-    refresh: Callable[[], SnapshotItem] | None = None
+    refresh: Callable[[], CapturedItem] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class Source(Protocol):
         """What the source is and whether it can be read now."""
         ...
 
-    async def snapshot(self) -> Sequence[SnapshotItem]:
+    async def capture(self) -> Sequence[CapturedItem]:
         """A consistent view of every item, taken at one moment."""
         ...
 
@@ -64,7 +64,7 @@ class Source(Protocol):
 
 
 class ItemChanged(Exception):
-    """Raised by an item's `open` when what it finds is no longer the item the snapshot saw
+    """Raised by an item's `open` when what it finds is no longer the item the capture saw
     (another file put at its path since): read it again, or fail with SOURCE_CHANGED."""
 
 

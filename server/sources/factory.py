@@ -6,17 +6,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from server.clock import SYSTEM_CLOCK, Clock
-from server.sources.base import Source
-from server.sources.config_file import (
+from server.config.sources_file import (
     DatabaseSpec,
     DirectorySpec,
     SettingsSpec,
     SourceSpec,
 )
-from server.sources.database_source import DatabaseSource
-from server.sources.directory_source import DirectorySource
-from server.sources.hash_cache import HashCache
-from server.sources.settings_source import SettingsSource
+from server.sources.base import Source
+from server.sources.database.source import DatabaseSource
+from server.sources.directory.hash_cache import HashCache
+from server.sources.directory.source import DirectorySource
+from server.sources.settings.source import SettingsSource
 from server.storage.database import Database
 
 
@@ -41,14 +41,23 @@ def build_sources(
         elif isinstance(spec, DirectorySpec):
             sources.append(
                 DirectorySource(
-                    spec.name, spec.path, include=spec.include, exclude=spec.exclude,
-                    verify=spec.verify, cache=cache, protected=protected, clock=clock,
+                    spec.name,
+                    spec.path,
+                    include=spec.include,
+                    exclude=spec.exclude,
+                    verify=spec.verify,
+                    cache=cache,
+                    protected=protected,
+                    clock=clock,
                 )
             )
         elif isinstance(spec, DatabaseSpec):
             sources.append(
                 DatabaseSource(
-                    spec.name, spec.url, tables=spec.tables, schema=spec.schema,
+                    spec.name,
+                    spec.url,
+                    tables=spec.tables,
+                    schema=spec.schema,
                     spool_dir=data_dir / "spool",
                 )
             )

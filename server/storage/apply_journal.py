@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from server.domain.errors import OperationErrorCode
-from server.domain.models import EntryKind, ManifestEntry, OperationError
+from server.model.errors import OperationErrorCode
+from server.model.records import EntryKind, ManifestEntry, OperationError
 from server.storage.durability import fsync_path, write_atomic
 from server.storage.full import files_full
 

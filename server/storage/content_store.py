@@ -22,12 +22,14 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from server.domain.names import is_sha256
+from server.model.names import is_sha256
 from server.storage.durability import flush_files, start_writeback, write_all
 
 CHUNK_SIZE = 1024 * 1024
 WRITEBACK_BYTES = 16 * 1024 * 1024  # a big blob's pages are sent to disk this often
 _TEMP_PREFIX = ".put-"  # a temp file beside the blobs: never a digest, so never taken for one
+
+
 class DigestMismatch(Exception):
     """put_stream read bytes that do not hash to the digest expected (the source changed)."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, or_
 
-from server.domain.errors import InvalidInput
+from server.model.errors import InvalidInput
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:

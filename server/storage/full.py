@@ -7,7 +7,7 @@ import sqlite3
 
 from sqlalchemy.exc import DBAPIError
 
-from server.domain.errors import StorageFull
+from server.model.errors import StorageFull
 
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 SQLITE_FULL = 13  # the primary result code; extended codes keep it in the low byte

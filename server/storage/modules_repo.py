@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.domain.models import Module
+from server.model.records import Module
 from server.storage.tables import ModuleRow
 
 
@@ -52,8 +52,7 @@ async def replace_all_modules(session: AsyncSession, documents: Mapping[str, Any
     await session.execute(delete(ModuleRow))
     now = datetime.now(UTC)
     session.add_all(
-        ModuleRow(name=name, settings=canonical_json(doc), updated_at=now)
-        for name, doc in documents.items()
+        ModuleRow(name=name, settings=canonical_json(doc), updated_at=now) for name, doc in documents.items()
     )
     await session.flush()
 

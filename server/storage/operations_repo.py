@@ -10,8 +10,8 @@ from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.domain.errors import OperationErrorCode
-from server.domain.models import (
+from server.model.errors import OperationErrorCode
+from server.model.records import (
     LogEntry,
     LogLevel,
     Operation,
@@ -142,15 +142,11 @@ async def append_log(session: AsyncSession, op_id: str, entries: Sequence[LogEnt
         ],
     )
     await session.execute(
-        update(OperationRow)
-        .where(col(OperationRow.id) == op_id)
-        .values(last_sequence=max(e.sequence for e in entries))
+        update(OperationRow).where(col(OperationRow.id) == op_id).values(last_sequence=max(e.sequence for e in entries))
     )
 
 
-async def read_log(
-    session: AsyncSession, op_id: str, *, after: int, limit: int | None
-) -> list[LogEntry]:
+async def read_log(session: AsyncSession, op_id: str, *, after: int, limit: int | None) -> list[LogEntry]:
     query = (
         select(LogRow)
         .where(col(LogRow.operation_id) == op_id, col(LogRow.sequence) > after)

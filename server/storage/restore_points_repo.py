@@ -1,6 +1,6 @@
 """Restore point metadata and manifests in the database.
 
-A manifest is stored once, under its id (see server/domain/manifests.py), and every restore
+A manifest is stored once, under its id (see server/model/manifests.py), and every restore
 point with the same entries refers to it: re-capturing an unchanged source adds one row.
 A manifest, and with it the hold on its blobs, goes when its last restore point goes.
 """
@@ -13,7 +13,7 @@ from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.domain.models import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointOrigin
+from server.model.records import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointOrigin
 from server.storage.cursors import encode_cursor, newest_first
 from server.storage.tables import EntryRow, ManifestRow, RestorePointRow
 
@@ -90,18 +90,14 @@ async def get_restore_points(session: AsyncSession, ids: Sequence[str]) -> dict[
 
 
 async def find_by_checksum(session: AsyncSession, checksum: str) -> list[RestorePoint]:
-    rows = await session.scalars(
-        select(RestorePointRow).where(col(RestorePointRow.checksum) == checksum)
-    )
+    rows = await session.scalars(select(RestorePointRow).where(col(RestorePointRow.checksum) == checksum))
     return [_to_domain(row) for row in rows]
 
 
 _POINT_COLUMNS = tuple(getattr(RestorePointRow, name) for name in RestorePointRow.model_fields)
 
 
-async def page_restore_points(
-    session: AsyncSession, *, first: int, after: str | None
-) -> Page[RestorePoint]:
+async def page_restore_points(session: AsyncSession, *, first: int, after: str | None) -> Page[RestorePoint]:
     """Newest first; the keyset (created_at, id) keeps deep pages as fast as the first.
 
     Plain column rows, not ORM objects (a page is read-only), and no count: counting every
@@ -120,7 +116,13 @@ async def count_restore_points(session: AsyncSession) -> int:
 
 
 _ENTRY_COLUMNS = (
-    col(EntryRow.source), col(EntryRow.path), col(EntryRow.kind), col(EntryRow.size), col(EntryRow.sha256), col(EntryRow.mode), col(EntryRow.mtime)
+    col(EntryRow.source),
+    col(EntryRow.path),
+    col(EntryRow.kind),
+    col(EntryRow.size),
+    col(EntryRow.sha256),
+    col(EntryRow.mode),
+    col(EntryRow.mtime),
 )
 
 
@@ -131,9 +133,7 @@ async def list_entries(session: AsyncSession, point_id: str) -> list[ManifestEnt
     )
     # Plain column rows, not ORM objects: a manifest can hold tens of thousands of entries.
     return [
-        ManifestEntry(
-            source=source, path=path, kind=EntryKind(kind), size=size, sha256=sha256, mode=mode, mtime=mtime
-        )
+        ManifestEntry(source=source, path=path, kind=EntryKind(kind), size=size, sha256=sha256, mode=mode, mtime=mtime)
         for source, path, kind, size, sha256, mode, mtime in rows
     ]
 
@@ -193,7 +193,5 @@ async def referenced_digests(session: AsyncSession, digests: Iterable[str]) -> s
 
 
 async def all_referenced_digests(session: AsyncSession) -> set[str]:
-    result = await session.scalars(
-        select(col(EntryRow.sha256)).where(col(EntryRow.sha256).is_not(None)).distinct()
-    )
+    result = await session.scalars(select(col(EntryRow.sha256)).where(col(EntryRow.sha256).is_not(None)).distinct())
     return set(result)  # type: ignore[arg-type]

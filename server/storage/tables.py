@@ -118,9 +118,7 @@ class OperationRow(SQLModel, table=True):
 class LogRow(SQLModel, table=True):
     __tablename__ = "operation_log"
 
-    operation_id: str = Field(
-        primary_key=True, foreign_key="operation.id", ondelete="CASCADE", max_length=40
-    )
+    operation_id: str = Field(primary_key=True, foreign_key="operation.id", ondelete="CASCADE", max_length=40)
     sequence: int = Field(primary_key=True)
     at: datetime = _utc(nullable=False)  # type: ignore[assignment]
     level: str = Field(max_length=8)

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
-from server.domain.tokens import ApiToken, Role
+from server.model.tokens import ApiToken, Role
 from server.storage.tables import ApiTokenRow
 
 

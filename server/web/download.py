@@ -17,9 +17,9 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from server.domain.download_links import DownloadSigner, LinkExpired, LinkInvalid
+from server.model.download_links import DownloadSigner, LinkExpired, LinkInvalid
 from server.operations.holds import Held, Hold, HoldRegistry
-from server.storage.local_copy_folder import copy_id, fingerprint, is_listable
+from server.storage.local_copy.folder import copy_id, fingerprint, is_listable
 
 
 class OpenFileResponse(FileResponse):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.api.auth import bearer_token, identify
-from server.backend import Backend
 from server.version import SERVER_VERSION
+
+if TYPE_CHECKING:  # the backend imports this module's routes
+    from server.backend import Backend
 
 
 async def health(request: Request) -> Response:

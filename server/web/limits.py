@@ -37,8 +37,9 @@ class RequestLimits:
         multipart = headers.get("content-type", "").lower().startswith("multipart/")
         upload = multipart or (bool(self.upload_paths) and scope["path"].startswith(self.upload_paths))
         if upload and not headers.get("authorization"):
-            await _refuse(scope, receive, send, 401, "UNAUTHENTICATED",
-                          "Uploads need an `Authorization: Bearer <token>` header.")
+            await _refuse(
+                scope, receive, send, 401, "UNAUTHENTICATED", "Uploads need an `Authorization: Bearer <token>` header."
+            )
             return
         limit = self.max_upload_bytes if upload else self.max_body_bytes
         declared = headers.get("content-length", "")

@@ -11,22 +11,19 @@ from urllib.parse import urlsplit
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from server.config.origins import parse_origin
+
 # What a page may send and read: the token header, JSON and multipart bodies, and the
 # headers of a download (its name, size, range and validator) and of a refusal.
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "Range", "If-None-Match", "If-Range"]
-EXPOSED_HEADERS = ["Content-Disposition", "Content-Length", "Content-Range", "Accept-Ranges", "ETag",
-                   "WWW-Authenticate"]
-
-
-def parse_origin(value: str) -> str:
-    """`value` as an origin (scheme://host[:port], lower case, no trailing slash), or ValueError."""
-    text = value.strip().rstrip("/")
-    if text == "*":
-        return text
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query or parts.fragment:
-        raise ValueError(f"{value!r} is not an origin: write scheme://host[:port], e.g. http://localhost:5173")
-    return f"{parts.scheme}://{parts.netloc}".lower()
+EXPOSED_HEADERS = [
+    "Content-Disposition",
+    "Content-Length",
+    "Content-Range",
+    "Accept-Ranges",
+    "ETag",
+    "WWW-Authenticate",
+]
 
 
 def cors_middleware(allowed_origins: Sequence[str]) -> list[Middleware]:

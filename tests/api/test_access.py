@@ -68,10 +68,13 @@ async def test_actions_record_the_token_name_and_operations_filter_by_it(make_se
 
     for final in mine:
         assert final["requestedBy"] == "nightly-ci"
-        point = (await execute(proc, "query($id: ID!) { restorePoint(id: $id) { createdBy } }",
-                               id=final["restorePoint"]["id"]))["restorePoint"]
+        point = (
+            await execute(
+                proc, "query($id: ID!) { restorePoint(id: $id) { createdBy } }", id=final["restorePoint"]["id"]
+            )
+        )["restorePoint"]
         assert point["createdBy"] == "nightly-ci"
-    log = (await execute(proc, "query($id: ID!) { operation(id: $id) { log { message } } }", id=mine[0]["id"]))
+    log = await execute(proc, "query($id: ID!) { operation(id: $id) { log { message } } }", id=mine[0]["id"])
     assert log["operation"]["log"][0]["message"] == "Queued by nightly-ci."
     assert theirs["requestedBy"] == "admin"
 
@@ -212,11 +215,20 @@ async def test_gql_client_sees_the_refusal(server: ServerProcess) -> None:
 
 @pytest.mark.parametrize(
     "header",
-    ["Basic YWRtaW46YWRtaW4=", "Bearer", "Bearer \t bk_x", "Token {token}", "{token}", "Bearer bk_short", "Bearer x" * 40],
+    [
+        "Basic YWRtaW46YWRtaW4=",
+        "Bearer",
+        "Bearer \t bk_x",
+        "Token {token}",
+        "{token}",
+        "Bearer bk_short",
+        "Bearer x" * 40,
+    ],
 )
 async def test_malformed_authorization_headers_are_unauthenticated(server: ServerProcess, header: str) -> None:
-    response = httpx.post(server.graphql_url, json={"query": ME},
-                          headers={"Authorization": header.format(token=server.token)})
+    response = httpx.post(
+        server.graphql_url, json={"query": ME}, headers={"Authorization": header.format(token=server.token)}
+    )
     assert response.status_code == 401
     assert codes(response.json()["errors"]) == ["UNAUTHENTICATED"]
 
@@ -228,8 +240,14 @@ async def test_the_bearer_scheme_is_case_insensitive(server: ServerProcess) -> N
 
 @pytest.mark.parametrize(
     "query",
-    ["{ __typename }", "{ __schema { queryType { name } } }", '{ __type(name: "Query") { name } }', "{ nosuchfield }",
-     "{ restorePoints { totalCount } ", "mutation { deleteRestorePoint(id: 1) { deletedId } }"],
+    [
+        "{ __typename }",
+        "{ __schema { queryType { name } } }",
+        '{ __type(name: "Query") { name } }',
+        "{ nosuchfield }",
+        "{ restorePoints { totalCount } ",
+        "mutation { deleteRestorePoint(id: 1) { deletedId } }",
+    ],
 )
 async def test_nothing_is_parsed_or_shown_without_a_token(server: ServerProcess, query: str) -> None:
     """Introspection, even syntax and validation errors: a caller without a token learns nothing."""
@@ -247,9 +265,16 @@ async def test_auth_off_is_refused_beyond_loopback(tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "server", "serve"],
         cwd=ROOT,
-        env={"BACKUPS_DATA_DIR": str(tmp_path / "data"), "BACKUPS_AUTH": "off", "BACKUPS_HOST": "192.0.2.1",
-             "BACKUPS_PORT": "9", "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=60,
+        env={
+            "BACKUPS_DATA_DIR": str(tmp_path / "data"),
+            "BACKUPS_AUTH": "off",
+            "BACKUPS_HOST": "192.0.2.1",
+            "BACKUPS_PORT": "9",
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "BACKUPS_AUTH=off is only allowed on a loopback address" in result.stderr
@@ -262,8 +287,9 @@ async def test_auth_off_on_loopback_is_loud_and_open(make_server_process) -> Non
     assert (await execute(proc, ME))["me"] == {"name": None, "role": "ADMIN", "expiresAt": None}
     final = await create_and_wait(proc, "nobody in particular")
     assert final["requestedBy"] is None
-    async for event in subscribe(proc, f"subscription($id: ID!) {{ operationProgress(id: $id) {{ {OPERATION_FIELDS} }} }}",
-                                 id=final["id"]):
+    async for event in subscribe(
+        proc, f"subscription($id: ID!) {{ operationProgress(id: $id) {{ {OPERATION_FIELDS} }} }}", id=final["id"]
+    ):
         assert event["operationProgress"]["status"] == "SUCCEEDED"
     proc.stop()
     proc.start()

@@ -13,7 +13,7 @@ import pytest
 
 from server.api.permissions import MINIMUM_ROLE
 from server.api.schema import schema
-from server.domain.tokens import Role
+from server.model.tokens import Role
 from tests.support import raw_ws
 from tests.support.in_process import InProcessServer
 from tests.support.operations_for_fields import FieldCall, every_root_field
@@ -115,7 +115,9 @@ async def test_over_websocket(
     async with raw_ws.opened(proc) as ws:
         if expected == "UNAUTHENTICATED":
             # Refused at connection_init, before any operation can start.
-            await ws.send('{"type": "connection_init", "payload": %s}' % _json(raw_ws.bearer_payload(tokens[credential])))
+            await ws.send(
+                f'{{"type": "connection_init", "payload": {_json(raw_ws.bearer_payload(tokens[credential]))}}}'
+            )
             assert await raw_ws.close_code(ws) == 4403
             return
         assert (await raw_ws.init(ws, raw_ws.bearer_payload(tokens[credential])))["type"] == "connection_ack"

@@ -65,9 +65,11 @@ async def test_apply_restores_settings_exactly_and_keeps_the_state_before(make_s
         assert any(expected in m for m in messages), (expected, messages)
 
     now = await execute(
-        proc, "query($id: ID!) { system { state configurationFingerprint matchesRestorePoint(id: $id) } }", id=base["id"]
+        proc,
+        "query($id: ID!) { system { state configurationFingerprint matchesRestorePoint(id: $id) } }",
+        id=base["id"],
     )
-    checksum = (await execute(proc, "query($id: ID!) { restorePoint(id: $id) { checksum } }", id=base["id"]))
+    checksum = await execute(proc, "query($id: ID!) { restorePoint(id: $id) { checksum } }", id=base["id"])
     assert now["system"] == {
         "state": "RUNNING",
         "configurationFingerprint": checksum["restorePoint"]["checksum"],
@@ -86,7 +88,9 @@ async def test_apply_replaces_the_whole_module_set(make_server) -> None:
     """Modules missing from the restore point go, modules only in it come."""
     proc = make_server().start()
     wanted = {"setup": {"siteName": "Hall B", "language": "de"}, "kiosk": {"idleSeconds": 90, "pages": ["a", "b"]}}
-    point_id = plant_restore_point(proc, {("settings", f"{name}.json"): module_bytes(doc) for name, doc in wanted.items()})
+    point_id = plant_restore_point(
+        proc, {("settings", f"{name}.json"): module_bytes(doc) for name, doc in wanted.items()}
+    )
     final = await wait_for_operation(proc, (await start_apply(proc, point_id))["id"])
     assert final["status"] == "SUCCEEDED", final
     assert await modules(proc) == wanted
@@ -176,7 +180,9 @@ async def test_cancel_before_changes_leaves_everything_as_it_was(make_server) ->
     op = await start_apply(proc, base["id"])
     await wait_for_log(proc, op["id"], "Source 'settings'")  # snapshotting the state before
     data = await execute(
-        proc, "mutation($id: ID!) { cancelOperation(id: $id) { operation { status } userErrors { code } } }", id=op["id"]
+        proc,
+        "mutation($id: ID!) { cancelOperation(id: $id) { operation { status } userErrors { code } } }",
+        id=op["id"],
     )
     assert data["cancelOperation"] == {"operation": {"status": "CANCELLED"}, "userErrors": []}
     assert await modules(proc) == state

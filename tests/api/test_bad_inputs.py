@@ -14,7 +14,7 @@ from tests.support import raw_ws
 from tests.support.api import auth_headers, execute
 from tests.support.server_process import ServerProcess
 
-UPDATE = "mutation($v: JSON!) { updateSettings(module: \"audio\", values: $v) { userErrors { code message field } } }"
+UPDATE = 'mutation($v: JSON!) { updateSettings(module: "audio", values: $v) { userErrors { code message field } } }'
 
 
 def nested(depth: int, inner: str = "1", kind: str = "object") -> str:
@@ -145,7 +145,10 @@ async def test_bad_multipart_maps_are_a_clear_400(
         ('{"type": "subscribe", "id": "1", "payload": {}}', "subscribe payload needs `query`"),
         ('{"type": "subscribe", "id": "1", "payload": {"query": 5}}', "`query` of a subscribe payload"),
         ('{"type": "subscribe", "id": "1", "payload": {"query": "{ me { name } }", "variables": [1]}}', "`variables`"),
-        ('{"type": "subscribe", "id": "1", "payload": {"query": "{ me { name } }", "operationName": 3}}', "operationName"),
+        (
+            '{"type": "subscribe", "id": "1", "payload": {"query": "{ me { name } }", "operationName": 3}}',
+            "operationName",
+        ),
         ('{"type": "complete"}', "A complete message needs `id`"),
         ('{"type": "complete", "id": ["1"]}', "`id` of a complete message"),
         ('{"type": "ping", "payload": "x"}', "`payload` of a ping message"),

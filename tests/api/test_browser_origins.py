@@ -57,8 +57,14 @@ function openSocket(wsUrl, token) {
 }
 </script></body></html>"""
 
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 class _PageHandler(http.server.BaseHTTPRequestHandler):
@@ -148,10 +154,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProc
         async def prepare() -> dict:
             point = (await create_and_wait(proc, "for the browser"))["restorePoint"]
             started = await execute(
-                proc, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }", id=point["id"]
+                proc,
+                "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }",
+                id=point["id"],
             )
             done = await wait_for_operation(proc, started["exportRestorePoint"]["operation"]["id"])
-            state = await execute(proc, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }", id=done["id"])
+            state = await execute(
+                proc, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }", id=done["id"]
+            )
             copy = state["operation"]["localCopy"]
             link = await execute(
                 proc, "mutation($id: ID!) { createDownloadUrl(localCopyId: $id) { signedUrl { url } } }", id=copy["id"]
@@ -178,12 +188,18 @@ def test_a_listed_origin_calls_downloads_uploads_and_subscribes(chromium, setup)
     assert fetched == {"status": 200, "size": size, "disposition": f'attachment; filename="{copy["fileName"]}"'}
 
     uploaded = run_in_page(
-        chromium, allowed, "([api, token, url]) => upload(api, token, url, 'from-browser.zip')",
-        proc.url, proc.token, copy["url"],
+        chromium,
+        allowed,
+        "([api, token, url]) => upload(api, token, url, 'from-browser.zip')",
+        proc.url,
+        proc.token,
+        copy["url"],
     )
     assert uploaded["status"] == 200, uploaded
     assert uploaded["body"]["data"]["uploadLocalCopy"]["userErrors"] == [], uploaded
-    assert (proc.data_dir / "local-copies" / uploaded["body"]["data"]["uploadLocalCopy"]["localCopy"]["fileName"]).exists()
+    assert (
+        proc.data_dir / "local-copies" / uploaded["body"]["data"]["uploadLocalCopy"]["localCopy"]["fileName"]
+    ).exists()
 
     socket = run_in_page(chromium, allowed, "([ws, token]) => openSocket(ws, token)", proc.ws_url, proc.token)
     assert socket == {"message": "connection_ack"}
@@ -192,26 +208,37 @@ def test_a_listed_origin_calls_downloads_uploads_and_subscribes(chromium, setup)
 def test_an_unlisted_origin_is_refused_in_the_browser(chromium, setup) -> None:
     proc, _, other, copy = setup
     blocked = run_in_page(
-        chromium, other,
-        "([api, token]) => callApi(api, token).then(() => 'read', (error) => error.name)", proc.url, proc.token,
+        chromium,
+        other,
+        "([api, token]) => callApi(api, token).then(() => 'read', (error) => error.name)",
+        proc.url,
+        proc.token,
     )
     assert blocked == "TypeError"  # the browser refused to let the page read (or send) it
     socket = run_in_page(chromium, other, "([ws, token]) => openSocket(ws, token)", proc.ws_url, proc.token)
     assert socket == {"closed": 1006}  # the handshake failed: no connection at all
     before = {path.name for path in (proc.data_dir / "local-copies").iterdir()}
     refused = run_in_page(
-        chromium, other, "([api, token, url]) => upload(api, token, url, 'smuggled.zip').then(() => 'read', (e) => e.name)",
-        proc.url, proc.token, copy["url"],
+        chromium,
+        other,
+        "([api, token, url]) => upload(api, token, url, 'smuggled.zip').then(() => 'read', (e) => e.name)",
+        proc.url,
+        proc.token,
+        copy["url"],
     )
     assert refused == "TypeError"
     assert {path.name for path in (proc.data_dir / "local-copies").iterdir()} == before
 
 
 def preflight(proc: ServerProcess, origin: str) -> httpx.Response:
-    return httpx.options(proc.graphql_url, headers={
-        "Origin": origin, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type",
-    })
+    return httpx.options(
+        proc.graphql_url,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
 
 
 async def handshake_status(proc: ServerProcess, origin: str | None) -> int:
@@ -251,7 +278,7 @@ async def test_by_default_only_the_same_origin_is_allowed(server: ServerProcess)
     assert await handshake_status(server, None) == 101
 
 
-def test_a_malformed_origin_setting_stops_the_server_with_a_clear_line(make_server) -> None:
-    proc = make_server(BACKUPS_ALLOWED_ORIGINS="http://localhost:5173/app")
+def test_a_malformed_origin_setting_stops_the_server_with_a_clear_line(make_server_process) -> None:
+    proc = make_server_process(BACKUPS_ALLOWED_ORIGINS="http://localhost:5173/app")
     with pytest.raises(RuntimeError, match="is not an origin: write scheme://host"):
         proc.start(timeout=20)

@@ -57,9 +57,9 @@ async def export_names(server: ServerProcess, point_id: str) -> list[str]:
 
 
 async def test_a_second_server_on_the_same_data_folder_is_refused_and_the_first_carries_on(
-    make_server: Callable[..., ServerProcess], tmp_path: Path
+    make_server_process: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    first = make_server(BACKUPS_CONFIG=str(site(tmp_path)), BACKUPS_TEST_ENTRY_DELAY="0.1").start()
+    first = make_server_process(BACKUPS_CONFIG=str(site(tmp_path)), BACKUPS_TEST_ENTRY_DELAY="0.1").start()
     assert first.process is not None
     running = await create_restore_point(first, "while a second server starts")
     for _ in range(3):  # refused every time, never half-started
@@ -75,8 +75,8 @@ async def test_a_second_server_on_the_same_data_folder_is_refused_and_the_first_
     assert names == [f"site/file-{index:02}.txt" for index in range(12)]
 
 
-async def test_the_token_cli_works_while_the_server_runs(make_server: Callable[..., ServerProcess]) -> None:
-    server = make_server().start()
+async def test_the_token_cli_works_while_the_server_runs(make_server_process: Callable[..., ServerProcess]) -> None:
+    server = make_server_process().start()
     token = server.create_token("ops", "viewer")
     response = await execute(server.with_token(token), "{ me { name role } }")
     assert response["me"] == {"name": "ops", "role": "VIEWER"}
@@ -85,9 +85,9 @@ async def test_the_token_cli_works_while_the_server_runs(make_server: Callable[.
 
 
 async def test_the_lock_file_of_a_killed_server_does_not_block_the_next(
-    make_server: Callable[..., ServerProcess], tmp_path: Path
+    make_server_process: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    first = make_server(BACKUPS_CONFIG=str(site(tmp_path))).start()
+    first = make_server_process(BACKUPS_CONFIG=str(site(tmp_path))).start()
     assert first.process is not None
     dead_pid = first.process.pid
     point = await create_restore_point(first, "before the kill")
@@ -113,14 +113,14 @@ OVERLAPS = [
 
 @pytest.mark.parametrize(("source", "copies", "named"), OVERLAPS)
 def test_overlapping_folders_are_refused_at_start_up(
-    make_server: Callable[..., ServerProcess], tmp_path: Path, source: str, copies: str, named: tuple[str, str]
+    make_server_process: Callable[..., ServerProcess], tmp_path: Path, source: str, copies: str, named: tuple[str, str]
 ) -> None:
     (tmp_path / source).mkdir(parents=True, exist_ok=True)
     (tmp_path / "site" / "keep.txt").parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / "site" / "keep.txt").write_text("mine")
     config = tmp_path / "backups.toml"
     config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{tmp_path / source}"\n')
-    server = make_server(BACKUPS_CONFIG=str(config), BACKUPS_LOCAL_COPIES_DIR=str(tmp_path / copies))
+    server = make_server_process(BACKUPS_CONFIG=str(config), BACKUPS_LOCAL_COPIES_DIR=str(tmp_path / copies))
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     refused = serve_once(server.env)
     assert refused.returncode == 2, refused.stderr
@@ -137,12 +137,12 @@ def test_overlapping_folders_are_refused_at_start_up(
 
 
 def test_a_config_path_that_is_a_symlink_loop_is_one_line(
-    make_server: Callable[..., ServerProcess], tmp_path: Path
+    make_server_process: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     config = tmp_path / "backups.toml"
     config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{tmp_path / "loop"}"\n')
-    refused = serve_once(make_server(BACKUPS_CONFIG=str(config)).env)
+    refused = serve_once(make_server_process(BACKUPS_CONFIG=str(config)).env)
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr == (
         f"backups: config file {config}: source 'site': path {tmp_path / 'loop'} cannot be resolved: "
@@ -161,9 +161,9 @@ def wait_for_partial(folder: Path, timeout: float = 20) -> list[Path]:
 
 
 async def test_an_export_killed_mid_write_leaves_nothing_after_the_restart(
-    make_server: Callable[..., ServerProcess], tmp_path: Path
+    make_server_process: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server = make_server(BACKUPS_CONFIG=str(site(tmp_path, files=30)), BACKUPS_LOG_LEVEL="info").start()
+    server = make_server_process(BACKUPS_CONFIG=str(site(tmp_path, files=30)), BACKUPS_LOG_LEVEL="info").start()
     point = await wait_for_operation(server, (await create_restore_point(server, "to export"))["id"])
     point_id = point["restorePoint"]["id"]
     copies = server.data_dir / "local-copies"
@@ -183,8 +183,9 @@ async def test_an_export_killed_mid_write_leaves_nothing_after_the_restart(
     server.start()
     assert not any(p.exists() for p in partial)
     assert sorted(p.name for p in copies.iterdir()) == sorted(finished + user_files)
-    assert "removed the temporary files a stopped server left: 1 in the local copies folder" in (
-        server.log_path.read_text()[log_start:]
+    assert (
+        "removed the temporary files a stopped server left: 1 in the local copies folder"
+        in (server.log_path.read_text()[log_start:])
     )
     state = (await execute(server, OPERATION, id=data["exportRestorePoint"]["operation"]["id"]))["operation"]
     assert state["status"] == "INTERRUPTED"
@@ -200,13 +201,13 @@ def plant_look_alikes(copies: Path) -> list[str]:
 
 
 async def test_an_upload_killed_mid_copy_leaves_nothing_after_the_restart(
-    make_server: Callable[..., ServerProcess], tmp_path: Path
+    make_server_process: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     """The body is received by Starlette (in an anonymous temp file) before the copy into
     the local copies folder starts; the kill lands while that copy is checked."""
     from tests.api.test_local_copies import upload
 
-    server = make_server(BACKUPS_CONFIG=str(site(tmp_path, files=0)), BACKUPS_LOG_LEVEL="info").start()
+    server = make_server_process(BACKUPS_CONFIG=str(site(tmp_path, files=0)), BACKUPS_LOG_LEVEL="info").start()
     big = tmp_path / "site" / "big.bin"
     big.write_bytes(os.urandom(60 * 1024 * 1024))
     point = await wait_for_operation(server, (await create_restore_point(server, "big"))["id"])
@@ -229,25 +230,28 @@ async def test_an_upload_killed_mid_copy_leaves_nothing_after_the_restart(
     log_start = server.log_path.stat().st_size
     server.start()
     assert sorted(p.name for p in copies.iterdir()) == sorted(user_files)
-    assert "removed the temporary files a stopped server left: 1 in the local copies folder" in (
-        server.log_path.read_text()[log_start:]
+    assert (
+        "removed the temporary files a stopped server left: 1 in the local copies folder"
+        in (server.log_path.read_text()[log_start:])
     )
 
 
 def test_the_servers_other_temp_files_are_cleared_and_nothing_else(
-    make_server: Callable[..., ServerProcess], tmp_path: Path
+    make_server_process: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     """Temp files of the content store, the apply journal and the spool, as a killed server
     leaves them (names as their writers make them), go at start; look-alikes stay."""
-    server = make_server(BACKUPS_LOG_LEVEL="info").start()
+    server = make_server_process(BACKUPS_LOG_LEVEL="info").start()
     server.stop()
     data = server.data_dir
     (data / "spool").mkdir(exist_ok=True)
     digest_folder = data / "blobs" / "ab"
     digest_folder.mkdir(parents=True, exist_ok=True)
     ours = [
-        data / "blobs" / "tmp" / "put-4242-7", data / "blobs" / "ab" / ".put-4242-8",
-        data / ".apply-journal-k2j4h_8x", data / ".apply-journal.json.p0o9i8u7.partial",
+        data / "blobs" / "tmp" / "put-4242-7",
+        data / "blobs" / "ab" / ".put-4242-8",
+        data / ".apply-journal-k2j4h_8x",
+        data / ".apply-journal.json.p0o9i8u7.partial",
         data / "spool" / "spool-q1w2e3r4",
     ]
     theirs = [data / ".apply-journal-keep", data / "spool" / "notes.txt", data / "spool-q1w2e3r4"]

@@ -94,7 +94,9 @@ async def test_full_content_store_and_local_copies_folder(small_disk, make_serve
     gone_copy = await export(proc, gone["restorePoint"]["id"])
     outside = tmp_path / "gone.zip"
     shutil.copy(disk.path / "local-copies" / gone_copy["fileName"], outside)
-    await execute(proc, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId } }", id=gone["restorePoint"]["id"])
+    await execute(
+        proc, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId } }", id=gone["restorePoint"]["id"]
+    )
     await update_settings(proc, "setup", {"siteName": "kept"})
     kept = (await create_and_wait(proc, "kept"))["restorePoint"]["id"]
     kept_copy = await export(proc, kept)
@@ -103,13 +105,14 @@ async def test_full_content_store_and_local_copies_folder(small_disk, make_serve
     copies_before = (await execute(proc, COPIES))["localCopies"]
 
     disk.fill()
-    await failed_storage_full(proc, await start(proc, "exportRestorePoint(restorePointId: $id)", id=kept),
-                              "the local copies folder")
+    await failed_storage_full(
+        proc, await start(proc, "exportRestorePoint(restorePointId: $id)", id=kept), "the local copies folder"
+    )
     uploaded = await upload(proc, outside)
     assert uploaded["localCopy"] is None
     assert_storage_full(uploaded["userErrors"][0], "the local copies folder")
     assert uploaded["userErrors"][0]["field"] == "file"
-    created = await execute(proc, f"mutation {{ createRestorePoint(label: \"full\") {{ {OP_PAYLOAD} }} }}")
+    created = await execute(proc, f'mutation {{ createRestorePoint(label: "full") {{ {OP_PAYLOAD} }} }}')
     await failed_storage_full(proc, created["createRestorePoint"], "the content store")
     await failed_storage_full(proc, await start_import(proc, gone_copy["id"]), "the content store")
     await failed_storage_full(proc, await apply(proc, kept), "the apply journal", "the content store")
@@ -140,10 +143,14 @@ async def test_full_sqlite_database(small_disk, make_server) -> None:
         changed = await update_settings(proc, "setup", {"siteName": f"after {attempt}"})
         assert changed["module"] is None
         assert_storage_full(changed["userErrors"][0], "the database")
-        created = await execute(proc, f"mutation {{ createRestorePoint(label: \"full\") {{ {OP_PAYLOAD} }} }}")
+        created = await execute(proc, f'mutation {{ createRestorePoint(label: "full") {{ {OP_PAYLOAD} }} }}')
         await failed_storage_full(proc, created["createRestorePoint"], "the database")
-        await failed_storage_full(proc, await start(proc, "exportRestorePoint(restorePointId: $id)", id=point),
-                                  "the database", "the local copies folder")
+        await failed_storage_full(
+            proc,
+            await start(proc, "exportRestorePoint(restorePointId: $id)", id=point),
+            "the database",
+            "the local copies folder",
+        )
         await failed_storage_full(proc, await apply(proc, point), "the database", "the content store")
         disk.free()
 
@@ -160,11 +167,11 @@ def stored_status(database: Path, op_id: str) -> str:
 
 @sqlite_only
 async def test_end_that_cannot_be_stored_is_shown_and_stored_once_there_is_room(
-    small_disk, make_server, tmp_path: Path
+    small_disk, make_server_process, tmp_path: Path
 ) -> None:
     disk = small_disk("data")
     # The ZIP goes elsewhere, so the export itself succeeds while only the database is full.
-    proc = make_server("data", BACKUPS_LOCAL_COPIES_DIR=str(tmp_path / "copies")).start()
+    proc = make_server_process("data", BACKUPS_LOCAL_COPIES_DIR=str(tmp_path / "copies")).start()
     database = disk.path / "backups.db"
     point = (await create_and_wait(proc, "exported"))["restorePoint"]["id"]
     proc.stop()
@@ -182,7 +189,9 @@ async def test_end_that_cannot_be_stored_is_shown_and_stored_once_there_is_room(
         shown = (await execute(proc, OPERATION, id=op_id))["operation"]
         assert shown["status"] == "SUCCEEDED" and shown["log"][-1]["message"].startswith("Finished"), shown
         assert stored_status(database, op_id) in ("QUEUED", "RUNNING")  # not stored: the disk is full
-        log = [e async for e in subscribe(proc, "subscription($id: ID!) { operationLog(id: $id) { message } }", id=op_id)]
+        log = [
+            e async for e in subscribe(proc, "subscription($id: ID!) { operationLog(id: $id) { message } }", id=op_id)
+        ]
         assert log[-1]["operationLog"]["message"].startswith("Finished")
 
         disk.free()

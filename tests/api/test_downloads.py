@@ -16,11 +16,11 @@ import httpx
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from server.domain.download_links import SALT
-from server.domain.models import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
+from server.model.download_links import SALT
+from server.model.records import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
 from server.storage.content_store import ContentStore
-from server.storage.local_copy_folder import fingerprint
-from server.storage.local_copy_format import write_local_copy
+from server.storage.local_copy.folder import fingerprint
+from server.storage.local_copy.format import write_local_copy
 from tests.support.api import create_and_wait, execute, wait_for_operation
 from tests.support.in_process import InProcessServer
 from tests.support.server_process import ServerProcess
@@ -36,11 +36,14 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProce
     async def prepare() -> dict:
         final = await create_and_wait(proc, "to download")
         data = await execute(
-            proc, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }",
+            proc,
+            "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }",
             id=final["restorePoint"]["id"],
         )
         done = await wait_for_operation(proc, data["exportRestorePoint"]["operation"]["id"])
-        state = await execute(proc, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }", id=done["id"])
+        state = await execute(
+            proc, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }", id=done["id"]
+        )
         return state["operation"]["localCopy"]
 
     copy = asyncio.run(prepare())
@@ -183,9 +186,17 @@ def write_big_copy(target: Path, size: int, scratch: Path) -> str:
     digest, length, _ = store.put_stream(_RandomStream(size))
     entry = ManifestEntry("directory", "media/show.mp4", EntryKind.FILE, length, digest, 0o644, None)
     point = RestorePoint(
-        id="rp_0000000000000000000000aa", label="big", note=None, origin=RestorePointOrigin.MANUAL,
-        created_at=datetime.now(UTC), created_by=None, size_bytes=length, stored_bytes=length, item_count=1,
-        checksum="0" * 64, server_version="test",
+        id="rp_0000000000000000000000aa",
+        label="big",
+        note=None,
+        origin=RestorePointOrigin.MANUAL,
+        created_at=datetime.now(UTC),
+        created_by=None,
+        size_bytes=length,
+        stored_bytes=length,
+        item_count=1,
+        checksum="0" * 64,
+        server_version="test",
     )
     write_local_copy(target, restore_point=point, entries=[entry], open_blob=store.open)
     hasher = hashlib.sha256()

@@ -69,11 +69,18 @@ async def test_a_subscription_validation_error_is_coded(server: ServerProcess) -
     assert codes(raised.value.errors) == ["GRAPHQL_VALIDATION_FAILED"]  # type: ignore[attr-defined]
 
 
-async def test_a_failed_operation_has_a_typed_error_code(make_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+async def test_a_failed_operation_has_a_typed_error_code(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
     config = tmp_path / "sources.toml"
     config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{tmp_path}/missing"\n')
     server = make_server(BACKUPS_CONFIG=str(config)).start()
     op = await create_restore_point(server, "doomed")
     await wait_for_operation(server, op["id"])
-    data = await execute(server, "query($id: ID!) { operation(id: $id) { status error { code errorCode } } }", id=op["id"])
-    assert data["operation"] == {"status": "FAILED", "error": {"code": "SOURCE_UNAVAILABLE", "errorCode": "SOURCE_UNAVAILABLE"}}
+    data = await execute(
+        server, "query($id: ID!) { operation(id: $id) { status error { code errorCode } } }", id=op["id"]
+    )
+    assert data["operation"] == {
+        "status": "FAILED",
+        "error": {"code": "SOURCE_UNAVAILABLE", "errorCode": "SOURCE_UNAVAILABLE"},
+    }

@@ -93,7 +93,7 @@ async def test_control_characters_never_reach_the_database(server: ServerProcess
     )
     assert created["createRestorePoint"]["userErrors"] == [{"code": "INVALID_INPUT", "field": "label"}]
     updated = await execute(
-        server, 'mutation($m: String!) { updateSettings(module: $m, values: {a: 1}) { userErrors { code } } }', m=nul
+        server, "mutation($m: String!) { updateSettings(module: $m, values: {a: 1}) { userErrors { code } } }", m=nul
     )
     assert updated["updateSettings"]["userErrors"] == [{"code": "NOT_FOUND"}]
     errors = await execute_errors(server, "query($r: String) { operations(requestedBy: $r) { totalCount } }", r=nul)

@@ -50,16 +50,20 @@ def tree_state(root: Path) -> dict[str, Any]:
 def make_database(path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE room (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-        db.execute("CREATE TABLE display (id INTEGER PRIMARY KEY, room_id INTEGER REFERENCES room(id), "
-                   "brightness REAL, logo BLOB)")
+        db.execute(
+            "CREATE TABLE display (id INTEGER PRIMARY KEY, room_id INTEGER REFERENCES room(id), "
+            "brightness REAL, logo BLOB)"
+        )
         db.execute("INSERT INTO room VALUES (1, 'Hall'), (2, 'Foyer')")
         db.execute("INSERT INTO display VALUES (1, 1, 80.5, x'00ff10'), (2, 2, NULL, NULL)")
 
 
 def rows(path: Path) -> list[Any]:
     with sqlite3.connect(path) as db:
-        return [db.execute("SELECT * FROM room ORDER BY id").fetchall(),
-                db.execute("SELECT * FROM display ORDER BY id").fetchall()]
+        return [
+            db.execute("SELECT * FROM room ORDER BY id").fetchall(),
+            db.execute("SELECT * FROM display ORDER BY id").fetchall(),
+        ]
 
 
 async def test_every_source_kind_survives_export_import_and_apply(
@@ -83,20 +87,24 @@ async def test_every_source_kind_survives_export_import_and_apply(
     assert {e["source"] for e in original["entries"]} == {"settings", "site", "appdb"}
 
     # Export, then download through a signed URL: the bytes are the file's.
-    exported = await execute(server, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }",
-                             id=point_id)
+    exported = await execute(
+        server, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }", id=point_id
+    )
     done = await wait_for_operation(server, exported["exportRestorePoint"]["operation"]["id"])
-    copy = (await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }",
-                          id=done["id"]))["operation"]["localCopy"]
-    link = await execute(server, "mutation($id: ID!) { createDownloadUrl(localCopyId: $id) { signedUrl { url } } }",
-                         id=copy["id"])
+    copy = (
+        await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }", id=done["id"])
+    )["operation"]["localCopy"]
+    link = await execute(
+        server, "mutation($id: ID!) { createDownloadUrl(localCopyId: $id) { signedUrl { url } } }", id=copy["id"]
+    )
     downloaded = httpx.get(link["createDownloadUrl"]["signedUrl"]["url"]).content
     assert downloaded == (server.data_dir / "local-copies" / copy["fileName"]).read_bytes()
 
     # Forget the restore point, then bring it back from the copy.
     await execute(server, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId } }", id=point_id)
-    imported = await execute(server, "mutation($id: ID!) { importLocalCopy(localCopyId: $id) { operation { id } } }",
-                             id=copy["id"])
+    imported = await execute(
+        server, "mutation($id: ID!) { importLocalCopy(localCopyId: $id) { operation { id } } }", id=copy["id"]
+    )
     done = await wait_for_operation(server, imported["importLocalCopy"]["operation"]["id"])
     assert done["status"] == "SUCCEEDED" and done["restorePoint"]["id"] == point_id
     assert (await execute(server, ENTRIES, id=point_id))["restorePoint"] == original
@@ -116,5 +124,5 @@ async def test_every_source_kind_survives_export_import_and_apply(
     assert tree_state(site) == tree_before
     assert rows(database) == rows_before
     assert await modules(server) == settings_before
-    system = (await execute(server, "query($id: ID!) { system { state matchesRestorePoint(id: $id) } }", id=point_id))
+    system = await execute(server, "query($id: ID!) { system { state matchesRestorePoint(id: $id) } }", id=point_id)
     assert system["system"] == {"state": "RUNNING", "matchesRestorePoint": True}

@@ -18,7 +18,14 @@ def test_the_printed_token_command_works_as_printed(make_server_process) -> None
     command = found[1]
     assert command == ".venv/bin/backups" or command.endswith("/bin/backups") or " -m server" in command, command
     env = {**server.env, "PATH": "/usr/local/bin:/usr/bin:/bin"}
-    result = subprocess.run(f"{command} token create --name from-banner --role viewer", shell=True, cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        f"{command} token create --name from-banner --role viewer",
+        shell=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith("bk_")

@@ -22,10 +22,29 @@ from tests.support.server_process import ServerProcess
 
 # Per root field and mode; about 25 s for the whole run on this project's 2-core machines.
 EXAMPLES = 30
-KNOWN_CODES = {"NOT_FOUND", "INVALID_INPUT", "BUSY", "CONFIRMATION_REQUIRED", "INVALID_ARCHIVE",
-               "UNAUTHENTICATED", "FORBIDDEN", "BAD_REQUEST"}
-INTERNALS = ("Traceback", 'File "', ".py", "site-packages", "/work/", "/tmp/", "sqlalchemy", "psycopg",
-             "sqlite", "Exception", "Error:")
+KNOWN_CODES = {
+    "NOT_FOUND",
+    "INVALID_INPUT",
+    "BUSY",
+    "CONFIRMATION_REQUIRED",
+    "INVALID_ARCHIVE",
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "BAD_REQUEST",
+}
+INTERNALS = (
+    "Traceback",
+    'File "',
+    ".py",
+    "site-packages",
+    "/work/",
+    "/tmp/",
+    "sqlalchemy",
+    "psycopg",
+    "sqlite",
+    "Exception",
+    "Error:",
+)
 
 
 def json_values() -> st.SearchStrategy[graphql.ValueNode]:
@@ -41,8 +60,9 @@ def json_values() -> st.SearchStrategy[graphql.ValueNode]:
 
     def containers(children: st.SearchStrategy[graphql.ValueNode]) -> st.SearchStrategy[graphql.ValueNode]:
         objects = st.dictionaries(names, children, max_size=4).map(
-            lambda d: nodes.Object([graphql.ObjectFieldNode(name=graphql.NameNode(value=k), value=v)
-                                    for k, v in d.items()])
+            lambda d: nodes.Object(
+                [graphql.ObjectFieldNode(name=graphql.NameNode(value=k), value=v) for k, v in d.items()]
+            )
         )
         return st.one_of(st.lists(children, max_size=4).map(nodes.List), objects)
 
@@ -57,8 +77,11 @@ def register_scalars(schema: Any) -> None:
         "DateTime", st.one_of(st.datetimes().map(lambda d: nodes.String(d.isoformat())), st.text().map(nodes.String))
     )
     for name, type_ in schema.client_schema.type_map.items():
-        if isinstance(type_, graphql.GraphQLScalarType) and name not in graphql.specified_scalar_types \
-                and name not in CUSTOM_SCALARS:
+        if (
+            isinstance(type_, graphql.GraphQLScalarType)
+            and name not in graphql.specified_scalar_types
+            and name not in CUSTOM_SCALARS
+        ):
             schemathesis.graphql.scalar(name, st.text(max_size=40).map(nodes.String))
 
 
@@ -134,8 +157,14 @@ def test_fuzz_without_a_token_gets_nothing(fuzzed: ServerProcess) -> None:
     schema = load_schema(fuzzed)
     bodies: list[Any] = []
 
-    @settings(max_examples=100, derandomize=True, database=None, deadline=None,
-              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=100,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=schema.as_strategy())
     def run(case: Any) -> None:
         response = case.call(timeout=30)
@@ -143,5 +172,7 @@ def test_fuzz_without_a_token_gets_nothing(fuzzed: ServerProcess) -> None:
 
     run()
     assert bodies and all(status == 401 for status, _ in bodies)
-    assert all(body["data"] is None and [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]
-               for _, body in bodies)
+    assert all(
+        body["data"] is None and [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]
+        for _, body in bodies
+    )

@@ -84,8 +84,9 @@ async def test_request_bodies_over_the_limit_are_refused(limited: ServerProcess)
         for start in range(0, len(body), 1024):
             yield body[start : start + 1024]
 
-    streamed = httpx.post(limited.graphql_url, content=chunks(),
-                          headers={**headers, "Content-Type": "application/json"})
+    streamed = httpx.post(
+        limited.graphql_url, content=chunks(), headers={**headers, "Content-Type": "application/json"}
+    )
     assert streamed.status_code == 413
 
 

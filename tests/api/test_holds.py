@@ -27,7 +27,7 @@ from gql import Client, FileVar, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
 from sqlalchemy import create_engine, text
 
-from server.domain.manifests import manifest_id
+from server.model.manifests import manifest_id
 from tests.support.api import auth_headers, create_and_wait, execute, update_settings, wait_for_operation
 from tests.support.apply import apply
 from tests.support.server_process import ServerProcess
@@ -117,7 +117,9 @@ async def test_export_racing_delete_never_writes_an_empty_copy(racer: ServerProc
 async def test_two_exports_at_once_write_two_valid_copies(racer: ServerProcess) -> None:
     point = await fresh_point(racer)
     for _ in range(LOOPS):
-        first, second = await asyncio.gather(execute(racer, EXPORT, id=point["id"]), execute(racer, EXPORT, id=point["id"]))
+        first, second = await asyncio.gather(
+            execute(racer, EXPORT, id=point["id"]), execute(racer, EXPORT, id=point["id"])
+        )
         ops = [first["exportRestorePoint"]["operation"]["id"], second["exportRestorePoint"]["operation"]["id"]]
         finals = await asyncio.gather(*(wait_for_operation(racer, op) for op in ops))
         assert [f["status"] for f in finals] == ["SUCCEEDED", "SUCCEEDED"], finals
@@ -143,7 +145,9 @@ async def test_apply_racing_delete(racer: ServerProcess) -> None:
             final = await wait_for_operation(racer, applied["operation"]["id"])
             assert final["status"] == "SUCCEEDED", final
             assert (await execute(racer, POINT, id=point["id"]))["restorePoint"] == point
-            assert (await execute(racer, DELETE_POINT, id=point["id"]))["deleteRestorePoint"]["deletedId"] == point["id"]
+            assert (await execute(racer, DELETE_POINT, id=point["id"]))["deleteRestorePoint"]["deletedId"] == point[
+                "id"
+            ]
         else:
             assert codes(applied) == ["NOT_FOUND"] and deleted["deletedId"] == point["id"], (applied, deleted)
 
@@ -154,9 +158,14 @@ async def test_import_racing_delete_of_the_local_copy(racer: ServerProcess) -> N
     for turn in range(LOOPS):
         name = f"import-race-{turn}.zip"
         shutil.copy(original, folder(racer) / name)
-        copy_id = next(c["id"] for c in (await execute(racer, "{ localCopies { id fileName } }"))["localCopies"]
-                       if c["fileName"] == name)
-        imported, deleted = await asyncio.gather(execute(racer, IMPORT, id=copy_id), execute(racer, DELETE_COPY, id=copy_id))
+        copy_id = next(
+            c["id"]
+            for c in (await execute(racer, "{ localCopies { id fileName } }"))["localCopies"]
+            if c["fileName"] == name
+        )
+        imported, deleted = await asyncio.gather(
+            execute(racer, IMPORT, id=copy_id), execute(racer, DELETE_COPY, id=copy_id)
+        )
         imported, deleted = imported["importLocalCopy"], deleted["deleteLocalCopy"]
         if imported["operation"] is not None:
             assert codes(deleted) == ["BUSY"], (imported, deleted)
@@ -172,16 +181,26 @@ async def test_import_racing_delete_of_the_local_copy(racer: ServerProcess) -> N
 
 def big_copy(path: Path, size: int) -> None:
     """A valid local copy of `size` random bytes, written as the export writes one."""
-    from server.domain.models import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
-    from server.storage.local_copy_format import write_local_copy
+    from server.model.records import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
+    from server.storage.local_copy.format import write_local_copy
 
     data = os.urandom(size)  # incompressible: the file is as large as its content
     digest = hashlib.sha256(data).hexdigest()
-    entry = ManifestEntry(source="files", path="big.bin", kind=EntryKind.FILE, size=len(data), sha256=digest, mode=0o644)
+    entry = ManifestEntry(
+        source="files", path="big.bin", kind=EntryKind.FILE, size=len(data), sha256=digest, mode=0o644
+    )
     point = RestorePoint(
-        id=f"rp_{uuid.uuid4().hex[:24]}", label="big", note=None, origin=RestorePointOrigin.MANUAL,
-        created_at=datetime.now(UTC), created_by=None, size_bytes=len(data), stored_bytes=len(data), item_count=1,
-        checksum="0" * 64, server_version="test",
+        id=f"rp_{uuid.uuid4().hex[:24]}",
+        label="big",
+        note=None,
+        origin=RestorePointOrigin.MANUAL,
+        created_at=datetime.now(UTC),
+        created_by=None,
+        size_bytes=len(data),
+        stored_bytes=len(data),
+        item_count=1,
+        checksum="0" * 64,
+        server_version="test",
     )
     import io
 
@@ -199,7 +218,9 @@ async def slow_download(url: str, until: asyncio.Future) -> tuple[int, str | Non
     await asyncio.get_running_loop().sock_connect(sock, (parts.host, parts.port))
     reader, writer = await asyncio.open_connection(sock=sock, limit=1024 * 1024)
     try:
-        writer.write(f"GET {parts.raw_path.decode()} HTTP/1.1\r\nHost: {parts.host}\r\nConnection: close\r\n\r\n".encode())
+        writer.write(
+            f"GET {parts.raw_path.decode()} HTTP/1.1\r\nHost: {parts.host}\r\nConnection: close\r\n\r\n".encode()
+        )
         head = (await reader.readuntil(b"\r\n\r\n")).decode()
         status = int(head.split()[1])
         if status != 200:
@@ -221,8 +242,11 @@ async def test_download_racing_delete_of_the_local_copy(racer: ServerProcess, tm
     for turn in range(LOOPS):
         name = f"download-race-{turn}.zip"
         shutil.copy(original, folder(racer) / name)
-        copy_id = next(c["id"] for c in (await execute(racer, "{ localCopies { id fileName } }"))["localCopies"]
-                       if c["fileName"] == name)
+        copy_id = next(
+            c["id"]
+            for c in (await execute(racer, "{ localCopies { id fileName } }"))["localCopies"]
+            if c["fileName"] == name
+        )
         url = (await execute(racer, LINK, id=copy_id))["createDownloadUrl"]["signedUrl"]["url"]
 
         started = time.monotonic()
@@ -282,7 +306,7 @@ async def test_upload_racing_delete_of_its_name(racer: ServerProcess, tmp_path: 
     point = await fresh_point(racer)
     carried = tmp_path / "carried.zip"
     shutil.copy(folder(racer) / (await exported_copy(racer, point["id"]))["fileName"], carried)
-    from server.storage.local_copy_folder import copy_id
+    from server.storage.local_copy.folder import copy_id
 
     for turn in range(LOOPS):
         name = f"upload-race-{turn}.zip"

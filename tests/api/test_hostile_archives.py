@@ -39,7 +39,8 @@ def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S
     async def prepare() -> Path:
         final = await create_and_wait(proc, "the original")
         data = await execute(
-            proc, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }",
+            proc,
+            "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }",
             id=final["restorePoint"]["id"],
         )
         done = await wait_for_operation(proc, data["exportRestorePoint"]["operation"]["id"])
@@ -167,8 +168,10 @@ CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     "not a zip": (not_a_zip, "not a ZIP"),
     "encrypted entry": (patched("flags", 0x1), "encrypted"),
     "zip bomb ratio": (edit(lambda p: p.add_file("settings/bomb.bin", bytes(4 * 1024 * 1024))), "zip bomb"),
-    "zip bomb total size": (edit(lambda p: p.add_file("settings/big.bin", os.urandom(9 * 1024 * 1024),
-                                                       compress_type=zipfile.ZIP_STORED)), "total size limit"),
+    "zip bomb total size": (
+        edit(lambda p: p.add_file("settings/big.bin", os.urandom(9 * 1024 * 1024), compress_type=zipfile.ZIP_STORED)),
+        "total size limit",
+    ),
     "too many entries": (edit(add_many), "more than the limit of 40"),
     "unknown format version": (edit(set_manifest(formatVersion=2)), "unsupported formatVersion 2"),
     "manifest not json": (edit(raw_manifest(b"{this is not json")), "not valid JSON"),

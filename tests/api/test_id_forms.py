@@ -19,7 +19,8 @@ async def _exported(server: ServerProcess) -> tuple[dict, dict]:
     final = await create_and_wait(server, "look-alike target")
     point = final["restorePoint"]
     data = await execute(
-        server, f"mutation($id: ID!) {{ exportRestorePoint(restorePointId: $id) {{ operation {{ id }} {PAYLOAD} }} }}",
+        server,
+        f"mutation($id: ID!) {{ exportRestorePoint(restorePointId: $id) {{ operation {{ id }} {PAYLOAD} }} }}",
         id=point["id"],
     )
     done = await wait_for_operation(server, data["exportRestorePoint"]["operation"]["id"])
@@ -32,23 +33,32 @@ async def test_look_alike_ids_are_not_found_and_change_nothing(server: ServerPro
     for tail in LOOK_ALIKES:
         rp, lc, op = point["id"] + tail, copy["id"] + tail, copy["operation"] + tail
 
-        assert (await execute(server, "query($id: ID!) { restorePoint(id: $id) { id } }", id=rp))["restorePoint"] is None
+        assert (await execute(server, "query($id: ID!) { restorePoint(id: $id) { id } }", id=rp))[
+            "restorePoint"
+        ] is None
         assert (await execute(server, "query($id: ID!) { node(id: $id) { id } }", id=rp))["node"] is None
         assert (await execute(server, "query($id: ID!) { localCopy(id: $id) { id } }", id=lc))["localCopy"] is None
         assert (await execute(server, "query($id: ID!) { operation(id: $id) { id } }", id=op))["operation"] is None
 
         mutations = {
             "deleteRestorePoint": ("mutation($id: ID!) { deleteRestorePoint(id: $id) { %s } }", rp, "id"),
-            "exportRestorePoint": ("mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { %s } }", rp,
-                                   "restorePointId"),
+            "exportRestorePoint": (
+                "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { %s } }",
+                rp,
+                "restorePointId",
+            ),
             "applyRestorePoint": (
                 "mutation($id: ID!, $c: String!) { applyRestorePoint(restorePointId: $id, confirm: $c) { %s } }",
-                rp, "restorePointId",
+                rp,
+                "restorePointId",
             ),
             "importLocalCopy": ("mutation($id: ID!) { importLocalCopy(localCopyId: $id) { %s } }", lc, "localCopyId"),
             "deleteLocalCopy": ("mutation($id: ID!) { deleteLocalCopy(id: $id) { %s } }", lc, "id"),
-            "createDownloadUrl": ("mutation($id: ID!) { createDownloadUrl(localCopyId: $id, expiresInSeconds: 60) { %s } }",
-                                  lc, "localCopyId"),
+            "createDownloadUrl": (
+                "mutation($id: ID!) { createDownloadUrl(localCopyId: $id, expiresInSeconds: 60) { %s } }",
+                lc,
+                "localCopyId",
+            ),
             "cancelOperation": ("mutation($id: ID!) { cancelOperation(id: $id) { %s } }", op, "id"),
             "dismissOperation": ("mutation($id: ID!) { dismissOperation(id: $id) { %s } }", op, "id"),
         }
@@ -58,7 +68,8 @@ async def test_look_alike_ids_are_not_found_and_change_nothing(server: ServerPro
             assert data["userErrors"] == [{"code": "NOT_FOUND", "field": field}], (name, repr(value), data)
 
         settings = await execute(
-            server, f'mutation($m: String!) {{ updateSettings(module: $m, values: {{lookalikeColour: "red"}}) {{ {PAYLOAD} }} }}',
+            server,
+            f'mutation($m: String!) {{ updateSettings(module: $m, values: {{lookalikeColour: "red"}}) {{ {PAYLOAD} }} }}',
             m="setup" + tail,
         )
         assert settings["updateSettings"]["userErrors"] == [{"code": "NOT_FOUND", "field": "module"}], repr(tail)

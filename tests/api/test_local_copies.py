@@ -41,7 +41,8 @@ async def export(server: ServerProcess, point_id: str) -> dict:
     final = await wait_for_operation(server, data["exportRestorePoint"]["operation"]["id"])
     assert final["status"] == "SUCCEEDED", final
     state = await execute(
-        server, "query($id: ID!) { operation(id: $id) { localCopy { id fileName sizeBytes restorePointId } } }",
+        server,
+        "query($id: ID!) { operation(id: $id) { localCopy { id fileName sizeBytes restorePointId } } }",
         id=final["id"],
     )
     return state["operation"]["localCopy"]
@@ -149,7 +150,9 @@ async def test_unknown_and_foreign_ids_are_not_found(server: ServerProcess) -> N
             server, f"mutation($id: ID!) {{ exportRestorePoint(restorePointId: $id) {{ {OP_PAYLOAD} }} }}", id=bad
         )
         assert exported["exportRestorePoint"]["userErrors"][0] == {
-            "code": "NOT_FOUND", "field": "restorePointId", "message": f"no restore point with id {bad!r}"
+            "code": "NOT_FOUND",
+            "field": "restorePointId",
+            "message": f"no restore point with id {bad!r}",
         }
         assert (await execute(server, "query($id: ID!) { localCopy(id: $id) { id } }", id=bad))["localCopy"] is None
 
@@ -213,7 +216,10 @@ async def test_upload_over_the_size_cap_is_refused(make_server, tmp_path: Path) 
     with huge.open("rb") as handle:
         response = httpx.post(
             proc.graphql_url,
-            data={"operations": '{"query": "mutation($f: Upload!) { uploadLocalCopy(file: $f) { localCopy { id } } }", "variables": {"f": null}}', "map": '{"0": ["variables.f"]}'},
+            data={
+                "operations": '{"query": "mutation($f: Upload!) { uploadLocalCopy(file: $f) { localCopy { id } } }", "variables": {"f": null}}',
+                "map": '{"0": ["variables.f"]}',
+            },
             files={"0": ("huge.zip", handle, "application/zip")},
             headers=auth_headers(proc),
         )
@@ -229,7 +235,8 @@ async def test_restore_point_in_use_cannot_be_deleted(slow_server: ServerProcess
     )
     op_id = data["exportRestorePoint"]["operation"]["id"]
     refused = await execute(
-        slow_server, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code field message } } }",
+        slow_server,
+        "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code field message } } }",
         id=point_id,
     )
     assert refused["deleteRestorePoint"]["deletedId"] is None
@@ -237,7 +244,7 @@ async def test_restore_point_in_use_cannot_be_deleted(slow_server: ServerProcess
     assert (await wait_for_operation(slow_server, op_id))["status"] == "SUCCEEDED"
     still = await execute(slow_server, "query($id: ID!) { restorePoint(id: $id) { id } }", id=point_id)
     assert still["restorePoint"] == {"id": point_id}
-    copy = (await execute(slow_server, "query($id: ID!) { operation(id: $id) { localCopy { id } } }", id=op_id))
+    copy = await execute(slow_server, "query($id: ID!) { operation(id: $id) { localCopy { id } } }", id=op_id)
     deleted = await execute(
         slow_server, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code } } }", id=point_id
     )
@@ -270,5 +277,6 @@ async def test_lists_show_each_items_own_restore_point_and_copies(make_server) -
 
     listed = (await execute(proc, COPIES))["localCopies"]
     assert {c["id"]: c["restorePoint"]["id"] for c in listed} == {
-        first_copy["id"]: first["id"], second_copy["id"]: second["id"]
+        first_copy["id"]: first["id"],
+        second_copy["id"]: second["id"],
     }

@@ -71,7 +71,8 @@ async def test_cancel_mid_run_leaves_nothing_behind(slow_server: ServerProcess) 
     assert final["log"][-1]["message"].startswith("Cancelled")
 
     again = await execute(
-        slow_server, "mutation($id: ID!) { cancelOperation(id: $id) { operation { id } userErrors { code message } } }",
+        slow_server,
+        "mutation($id: ID!) { cancelOperation(id: $id) { operation { id } userErrors { code message } } }",
         id=op["id"],
     )
     assert again["cancelOperation"]["userErrors"][0]["code"] == "INVALID_INPUT"
@@ -84,7 +85,8 @@ async def test_cancel_while_queued(make_server) -> None:
     state = (await execute(proc, OPERATION, id=queued["id"]))["operation"]
     assert state["status"] == "QUEUED"
     data = await execute(
-        proc, "mutation($id: ID!) { cancelOperation(id: $id) { operation { status startedAt } userErrors { code } } }",
+        proc,
+        "mutation($id: ID!) { cancelOperation(id: $id) { operation { status startedAt } userErrors { code } } }",
         id=queued["id"],
     )
     assert data["cancelOperation"]["operation"] == {"status": "CANCELLED", "startedAt": None}
@@ -110,13 +112,14 @@ async def test_dismiss_hides_finished_operation(server: ServerProcess) -> None:
 async def test_dismiss_running_operation_is_refused(slow_server: ServerProcess) -> None:
     op = await create_restore_point(slow_server)
     data = await execute(
-        slow_server, "mutation($id: ID!) { dismissOperation(id: $id) { operation { id } userErrors { code message } } }",
+        slow_server,
+        "mutation($id: ID!) { dismissOperation(id: $id) { operation { id } userErrors { code message } } }",
         id=op["id"],
     )
     assert data["dismissOperation"]["operation"] is None
     assert data["dismissOperation"]["userErrors"][0]["code"] == "INVALID_INPUT"
     assert "running" in data["dismissOperation"]["userErrors"][0]["message"]
-    state = (await wait_for_operation(slow_server, op["id"]))
+    state = await wait_for_operation(slow_server, op["id"])
     assert state["dismissed"] is False and state["status"] == "SUCCEEDED"
 
 

@@ -19,23 +19,28 @@ def sequences(output: str) -> list[int]:
     return [int(line.split()[0]) for line in output.splitlines() if line.strip()]
 
 
-async def test_the_log_helper_resumes_after_a_restart_without_gaps_or_duplicates(make_server, tmp_path: Path) -> None:
+async def test_the_log_helper_resumes_after_a_restart_without_gaps_or_duplicates(
+    make_server_process, tmp_path: Path
+) -> None:
     folder = tmp_path / "site"
     folder.mkdir()
     for index in range(40):
         (folder / f"file-{index:02}.txt").write_text(f"content {index}\n")
     config = tmp_path / "sources.toml"
     config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{folder}"\n')
-    server = make_server(BACKUPS_CONFIG=str(config), BACKUPS_TEST_ENTRY_DELAY="0.1").start()
+    server = make_server_process(BACKUPS_CONFIG=str(config), BACKUPS_TEST_ENTRY_DELAY="0.1").start()
     op = await create_restore_point(server, "followed")
     helper = subprocess.Popen(
         [sys.executable, str(HELPER), op["id"], "--url", server.graphql_url, "--token", server.token or ""],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         await asyncio.sleep(1.5)  # the helper has seen some lines; the operation is still running
         assert (await execute(server, "query($id: ID!) { operation(id: $id) { done } }", id=op["id"]))["operation"] == {
-            "done": False}
+            "done": False
+        }
         server.stop()
         time.sleep(1.0)  # down for a while: the helper retries
         server.start()
@@ -67,7 +72,9 @@ async def test_operations_changed_can_start_with_the_running_operations(make_ser
             return event["operationsChanged"]
         raise AssertionError("no event")
 
-    event = await asyncio.wait_for(first_event("subscription { operationsChanged(includeCurrent: true) { id status } }"), 10)
+    event = await asyncio.wait_for(
+        first_event("subscription { operationsChanged(includeCurrent: true) { id status } }"), 10
+    )
     assert event["id"] == running["id"] and event["status"] in ("QUEUED", "RUNNING")
     # Without it, nothing is sent until something changes (here: the running one progresses).
     later = await asyncio.wait_for(first_event("subscription { operationsChanged { id status } }"), 30)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, text
 
-from server.domain.manifests import manifest_id
+from server.model.manifests import manifest_id
 from tests.support.api import (
     OPERATION_FIELDS,
     create_and_wait,
@@ -84,12 +84,8 @@ async def test_late_subscriber_replays_whole_log_then_completes(server: ServerPr
 
 
 async def test_two_creates_at_once_both_succeed_and_share_content(server: ServerProcess) -> None:
-    first, second = await asyncio.gather(
-        create_restore_point(server, "twin A"), create_restore_point(server, "twin B")
-    )
-    finals = await asyncio.gather(
-        wait_for_operation(server, first["id"]), wait_for_operation(server, second["id"])
-    )
+    first, second = await asyncio.gather(create_restore_point(server, "twin A"), create_restore_point(server, "twin B"))
+    finals = await asyncio.gather(wait_for_operation(server, first["id"]), wait_for_operation(server, second["id"]))
     assert [f["status"] for f in finals] == ["SUCCEEDED", "SUCCEEDED"]
     ids = {f["restorePoint"]["id"] for f in finals}
     assert len(ids) == 2
@@ -108,8 +104,11 @@ async def test_unchanged_settings_store_no_new_bytes(server: ServerProcess) -> N
     await create_and_wait(server)
     again = await create_and_wait(server)
     point = (
-        await execute(server, "query($id: ID!) { restorePoint(id: $id) { storedBytes sizeBytes } }",
-                      id=again["restorePoint"]["id"])
+        await execute(
+            server,
+            "query($id: ID!) { restorePoint(id: $id) { storedBytes sizeBytes } }",
+            id=again["restorePoint"]["id"],
+        )
     )["restorePoint"]
     assert point["storedBytes"] == 0 and point["sizeBytes"] > 0
 
@@ -196,7 +195,8 @@ async def test_delete_frees_only_unshared_blobs(make_server) -> None:
     assert len(with_both - before) == 1  # only the audio module's document is new
 
     data = await execute(
-        proc, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code } } }",
+        proc,
+        "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code } } }",
         id=changed["restorePoint"]["id"],
     )
     assert data["deleteRestorePoint"] == {"deletedId": changed["restorePoint"]["id"], "userErrors": []}

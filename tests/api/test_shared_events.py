@@ -55,7 +55,9 @@ async def test_subscribers_sharing_events_each_get_their_own_valid_frames(slow_s
             gql_client(),
         )
 
-    final = await execute(slow_server, "query($id: ID!) { operation(id: $id) { log { sequence message level at } } }", **variables)
+    final = await execute(
+        slow_server, "query($id: ID!) { operation(id: $id) { log { sequence message level at } } }", **variables
+    )
     log = final["operation"]["log"]
     assert len(log) >= 5
     lines = [{"sequence": line["sequence"], "message": line["message"]} for line in log]

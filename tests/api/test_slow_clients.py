@@ -92,7 +92,9 @@ async def test_a_second_request_on_a_kept_alive_connection_is_timed_too(impatien
 @pytest.mark.parametrize("content_type", ["application/json", "multipart/form-data; boundary=XX"])
 async def test_a_stalled_body_gets_408_and_is_closed(impatient: ServerProcess, content_type: str) -> None:
     if content_type.startswith("multipart"):
-        part = b'--XX\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{"query": "{ me { name } }"}\r\n--XX\r\n'
+        part = (
+            b'--XX\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{"query": "{ me { name } }"}\r\n--XX\r\n'
+        )
     else:
         part = b'{"query": "{ me {'
     socks = [half_sent(impatient, request_head(impatient, content_type, 100_000) + part) for _ in range(20)]
@@ -122,8 +124,10 @@ async def test_a_body_that_keeps_coming_slowly_is_not_cut_off(impatient: ServerP
 async def test_a_big_upload_still_works(impatient: ServerProcess, tmp_path) -> None:
     """A 64 MB upload streams for longer than the body timeout's per-piece wait would allow
     if it were a whole-body limit; it gets the upload's own answer (not a ZIP: INVALID_ARCHIVE)."""
-    operations = {"query": "mutation($f: Upload!) { uploadLocalCopy(file: $f) { userErrors { code } } }",
-                  "variables": {"f": None}}
+    operations = {
+        "query": "mutation($f: Upload!) { uploadLocalCopy(file: $f) { userErrors { code } } }",
+        "variables": {"f": None},
+    }
     files = {
         "operations": (None, json.dumps(operations)),
         "map": (None, json.dumps({"0": ["variables.f"]})),

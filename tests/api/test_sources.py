@@ -17,9 +17,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from server.domain.models import EntryKind, ManifestEntry
-from server.sources.database_source import DatabaseSource
-from server.sources.directory_source import DirectorySource
+from server.model.records import EntryKind, ManifestEntry
+from server.sources.database.source import DatabaseSource
+from server.sources.directory.source import DirectorySource
 from server.storage.content_store import ContentStore
 from tests.support.api import (
     create_and_wait,
@@ -95,8 +95,13 @@ async def test_sources_query_reports_each_source(make_server: Callable[..., Serv
     assert list(sources) == ["settings", "site", "gone", "app", "remote"]
     assert sources["settings"]["kind"] == "SETTINGS" and sources["settings"]["reachable"]
     assert sources["site"] == {
-        "name": "site", "kind": "DIRECTORY", "location": str(site), "reachable": True,
-        "sizeBytes": 1005, "detail": "2 files, 1 folders, 0 links", "problem": None,
+        "name": "site",
+        "kind": "DIRECTORY",
+        "location": str(site),
+        "reachable": True,
+        "sizeBytes": 1005,
+        "detail": "2 files, 1 folders, 0 links",
+        "problem": None,
     }
     assert sources["gone"]["reachable"] is False and sources["gone"]["sizeBytes"] is None
     assert sources["gone"]["problem"] == f"path {tmp_path / 'missing'} does not exist"
@@ -107,13 +112,17 @@ async def test_sources_query_reports_each_source(make_server: Callable[..., Serv
     assert remote["location"] == "postgresql://backup:***@127.0.0.1:9/x"  # no password shown
 
 
-async def test_stored_bytes_grow_only_by_what_changed(make_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+async def test_stored_bytes_grow_only_by_what_changed(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
     site = tmp_path / "site"
     (site / "media").mkdir(parents=True)
     for index in range(6):
         (site / "media" / f"clip{index}.bin").write_bytes(os.urandom(MiB))
     (site / "app.yaml").write_text("volume: 3\n")
-    path = config(tmp_path, 'name = "settings"\nkind = "settings"', f'name = "site"\nkind = "directory"\npath = "{site}"')
+    path = config(
+        tmp_path, 'name = "settings"\nkind = "settings"', f'name = "site"\nkind = "directory"\npath = "{site}"'
+    )
     server = make_server(BACKUPS_CONFIG=str(path)).start()
     age(server)
 
@@ -154,7 +163,9 @@ async def test_big_file_streams_in_constant_memory_and_unchanged_recapture_reads
 
     op = await create_restore_point(server, "big")
     peak = baseline
-    while (await execute(server, "query($id: ID!) { operation(id: $id) { done } }", id=op["id"]))["operation"]["done"] is False:
+    while (await execute(server, "query($id: ID!) { operation(id: $id) { done } }", id=op["id"]))["operation"][
+        "done"
+    ] is False:
         peak = max(peak, server.memory_bytes())
         await asyncio.sleep(0.05)
     final = await wait_for_operation(server, op["id"])
@@ -172,7 +183,10 @@ async def test_big_file_streams_in_constant_memory_and_unchanged_recapture_reads
 @pytest.mark.parametrize(
     ("source", "reason"),
     [
-        ('name = "site"\nkind = "directory"\npath = "{tmp}/missing"', "source 'site': path {tmp}/missing does not exist"),
+        (
+            'name = "site"\nkind = "directory"\npath = "{tmp}/missing"',
+            "source 'site': path {tmp}/missing does not exist",
+        ),
         (
             'name = "appdb"\nkind = "database"\nurl = "postgresql://postgres@127.0.0.1:9/app"',
             "source 'appdb': database postgresql://postgres@127.0.0.1:9/app is unreachable: ",
@@ -219,8 +233,10 @@ async def test_folder_and_postgres_back_up_through_the_api_and_apply_back(
     data = await point(server, await create_and_wait(server, "site and db"))
     paths = {(e["source"], e["path"], e["kind"]) for e in data["entries"]}
     assert paths == {
-        ("site", "conf.d", "DIRECTORY"), ("site", "conf.d/empty", "DIRECTORY"),
-        ("site", "conf.d/main.conf", "FILE"), ("site", "current.conf", "SYMLINK"),
+        ("site", "conf.d", "DIRECTORY"),
+        ("site", "conf.d/empty", "DIRECTORY"),
+        ("site", "conf.d/main.conf", "FILE"),
+        ("site", "current.conf", "SYMLINK"),
         ("appdb", "display.jsonl", "FILE"),
     }
 
@@ -245,7 +261,7 @@ async def test_folder_and_postgres_back_up_through_the_api_and_apply_back(
 @pytest.mark.parametrize("how", ["env", "flag"])
 def test_bad_config_file_stops_the_server_with_one_clear_line(tmp_path: Path, how: str) -> None:
     path = config(tmp_path, 'name = "site"\nkind = "directory"\npath = "/srv/site"\nexlude = ["*.tmp"]')
-    env = {**os.environ, "BACKUPS_DATA_DIR": str(tmp_path / "data"), "BACKUPS_PORT": "0"}
+    env = {**os.environ, "BACKUPS_DATA_DIR": str(tmp_path / "data"), "BACKUPS_PORT": "9"}  # never bound
     args = [sys.executable, "-m", "server", "serve"]
     if how == "env":
         env["BACKUPS_CONFIG"] = str(path)

@@ -58,8 +58,12 @@ def _env(tmp_path: Path, **values: str) -> dict[str, str]:
 
 def _run(tmp_path: Path, *args: str, **values: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "server", *args], cwd=ROOT, env=_env(tmp_path, **values),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "server", *args],
+        cwd=ROOT,
+        env=_env(tmp_path, **values),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -104,8 +108,11 @@ def test_python_m_server_with_options_serves(tmp_path: Path, layout: str) -> Non
     config = tmp_path / "backups.toml"
     config.write_text('[[sources]]\nname = "settings"\nkind = "settings"\n')
     options = ["--host", "127.0.0.1", "--port", str(port), "--config", str(config)]
-    args = {"options only": options, "options before serve": [*options, "serve"],
-            "serve with options": ["serve", *options]}[layout]
+    args = {
+        "options only": options,
+        "options before serve": [*options, "serve"],
+        "serve with options": ["serve", *options],
+    }[layout]
     # The environment says otherwise: the options win, as with `backups serve`.
     env = _env(tmp_path, BACKUPS_PORT=str(free_port()), BACKUPS_AUTH="off")
     process = subprocess.Popen(

@@ -44,8 +44,12 @@ async def test_operations_between_two_moments(make_server, tmp_path: Path) -> No
 
     assert ids(await execute(server, WINDOW, after=first["createdAt"])) == [second["id"]]  # exclusive
     assert ids(await execute(server, WINDOW, before=second["createdAt"])) == [first["id"]]
-    both = await execute(server, WINDOW, after=(at_first - timedelta(seconds=1)).isoformat(),
-                         before=(at_second + timedelta(seconds=1)).isoformat())
+    both = await execute(
+        server,
+        WINDOW,
+        after=(at_first - timedelta(seconds=1)).isoformat(),
+        before=(at_second + timedelta(seconds=1)).isoformat(),
+    )
     assert ids(both) == [second["id"], first["id"]] and both["operations"]["totalCount"] == 2
     # "failed in the last 24 hours", as a script asks it, in another time zone's notation
     since = (datetime.fromisoformat(second["createdAt"]) - timedelta(hours=24)).astimezone().isoformat()
@@ -66,8 +70,9 @@ async def test_a_moment_without_utc_offset_is_refused(server: ServerProcess) -> 
 async def test_a_dismissed_failure_still_counts_in_a_status_filter(make_server, tmp_path: Path) -> None:
     server = failing_server(make_server, tmp_path)
     failed = await failed_operation(server)
-    dismissed = await execute(server, "mutation($id: ID!) { dismissOperation(id: $id) { userErrors { code } } }",
-                              id=failed["id"])
+    dismissed = await execute(
+        server, "mutation($id: ID!) { dismissOperation(id: $id) { userErrors { code } } }", id=failed["id"]
+    )
     assert dismissed["dismissOperation"]["userErrors"] == []
 
     by_status = await execute(server, WINDOW, status=["FAILED"])
@@ -101,19 +106,24 @@ async def test_storage_usage_is_what_is_on_disk(make_server, tmp_path: Path) -> 
     first = await usage()
     assert first == expected(1) and first["blobCount"] > 0 and first["storedBytes"] > 0
 
-    started = await execute(server, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }",
-                            id=point["id"])
+    started = await execute(
+        server, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }", id=point["id"]
+    )
     done = await wait_for_operation(server, started["exportRestorePoint"]["operation"]["id"])
-    copy = (await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { id } } }", id=done["id"]))
+    copy = await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { id } } }", id=done["id"])
     exported = await usage()
     assert exported == expected(1) and exported["localCopiesBytes"] > 0
 
-    deleted = await execute(server, "mutation($id: ID!) { deleteRestorePoint(id: $id) { userErrors { code } } }",
-                            id=point["id"])
+    deleted = await execute(
+        server, "mutation($id: ID!) { deleteRestorePoint(id: $id) { userErrors { code } } }", id=point["id"]
+    )
     assert deleted["deleteRestorePoint"]["userErrors"] == []
     assert await usage() == expected(0)
-    imported = await execute(server, "mutation($id: ID!) { importLocalCopy(localCopyId: $id) { operation { id } } }",
-                             id=copy["operation"]["localCopy"]["id"])
+    imported = await execute(
+        server,
+        "mutation($id: ID!) { importLocalCopy(localCopyId: $id) { operation { id } } }",
+        id=copy["operation"]["localCopy"]["id"],
+    )
     await wait_for_operation(server, imported["importLocalCopy"]["operation"]["id"])
     again = await usage()
     assert again == expected(1) and again["storedBytes"] == first["storedBytes"]

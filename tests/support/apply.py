@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from server.domain.ids import new_id
+from server.model.ids import new_id
 from tests.support.api import OPERATION_FIELDS, execute, subscribe
 from tests.support.server_process import ServerProcess
 
@@ -24,7 +24,9 @@ LOG = "subscription($id: ID!, $after: Int) { operationLog(id: $id, afterSequence
 SYSTEM = "{ system { state serverVersion configurationFingerprint operation { id status } } }"
 
 
-async def apply(server: ServerProcess, point_id: str, *, confirm: str | None = None, safety: bool | None = None) -> dict[str, Any]:
+async def apply(
+    server: ServerProcess, point_id: str, *, confirm: str | None = None, safety: bool | None = None
+) -> dict[str, Any]:
     """Call applyRestorePoint; returns its payload (operation, userErrors)."""
     variables: dict[str, Any] = {"id": point_id, "confirm": point_id if confirm is None else confirm}
     if safety is not None:
@@ -107,8 +109,8 @@ def module_bytes(settings: dict[str, Any]) -> bytes:
 def plant_restore_point(server: ServerProcess, files: dict[tuple[str, str], bytes], label: str = "planted") -> str:
     """Put a restore point straight into the server's content store and database, as an
     import would, holding `files` ({(source, path): content}); returns its id."""
-    from server.domain.manifests import manifest_checksum, manifest_id
-    from server.domain.models import EntryKind, ManifestEntry
+    from server.model.manifests import manifest_checksum, manifest_id
+    from server.model.records import EntryKind, ManifestEntry
 
     entries = []
     for (source, path), content in files.items():
@@ -133,8 +135,14 @@ def plant_restore_point(server: ServerProcess, files: dict[tuple[str, str], byte
                             " size, sha256, mode, mtime) VALUES (:m, :pos, :source, :path, 'FILE', :size,"
                             " :sha, 420, NULL)"
                         ),
-                        {"m": manifest, "pos": position, "source": entry.source, "path": entry.path,
-                         "size": entry.size, "sha": entry.sha256},
+                        {
+                            "m": manifest,
+                            "pos": position,
+                            "source": entry.source,
+                            "path": entry.path,
+                            "size": entry.size,
+                            "sha": entry.sha256,
+                        },
                     )
             connection.execute(
                 text(

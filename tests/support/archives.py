@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from server.domain.models import EntryKind, ManifestEntry
-from server.storage.local_copy_format import MANIFEST_NAME, ArchiveLimits, member_name
+from server.model.records import EntryKind, ManifestEntry
+from server.storage.local_copy.format import MANIFEST_NAME, ArchiveLimits, member_name
 
 REGULAR = (stat.S_IFREG | 0o644) << 16
 DIRECTORY = (stat.S_IFDIR | 0o755) << 16 | 0x10
+
 
 @dataclass
 class Member:
@@ -67,9 +68,7 @@ def _entry(raw: dict[str, Any]) -> ManifestEntry:
 def take_apart(path: Path) -> Parts:
     with zipfile.ZipFile(path) as archive:
         infos = archive.infolist()
-        members = [
-            Member(i.filename, archive.read(i), i.external_attr, i.compress_type) for i in infos[1:]
-        ]
+        members = [Member(i.filename, archive.read(i), i.external_attr, i.compress_type) for i in infos[1:]]
         return Parts(json.loads(archive.read(infos[0])), members)
 
 

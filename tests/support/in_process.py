@@ -20,8 +20,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from server.app import create_app
 from server.cli import uvicorn_options
-from server.config import Settings
-from server.domain.tokens import Role, parse_duration
+from server.config.environment import ServerConfig
+from server.model.tokens import Role, parse_duration
 from server.storage.data_dir_lock import DataDirLock, lock_data_dir
 from tests.support.server_process import FreshDatabase, ServerCommon, free_port
 
@@ -35,22 +35,25 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-class ExplicitSettings(Settings):
+class ExplicitSettings(ServerConfig):
     """Settings from the arguments only: the environment of the test process is not read."""
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, **_: PydanticBaseSettingsSource
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        **_: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
 
 
-def settings_from(env: dict[str, str]) -> Settings:
+def settings_from(env: dict[str, str]) -> ServerConfig:
     """Settings from BACKUPS_* variables given as a dict; an unknown name is an error, not ignored."""
     values: dict[str, Any] = {}
     for name, value in env.items():
         field_name = name.removeprefix("BACKUPS_").lower()
-        if not name.startswith("BACKUPS_") or field_name not in Settings.model_fields:
+        if not name.startswith("BACKUPS_") or field_name not in ServerConfig.model_fields:
             raise ValueError(f"not a server setting: {name}")
         values[field_name] = value
     return ExplicitSettings(**values)
@@ -115,7 +118,7 @@ class InProcessServer(ServerCommon):
     _failure: BaseException | None = None
     _data_lock: DataDirLock | None = None
 
-    def settings(self) -> Settings:
+    def settings(self) -> ServerConfig:
         """The settings this server runs with, from its own values and overrides only."""
         return settings_from(
             {
@@ -128,7 +131,7 @@ class InProcessServer(ServerCommon):
             }
         )
 
-    def _took_first_token(self, secret: str, settings: Settings) -> None:
+    def _took_first_token(self, secret: str, settings: ServerConfig) -> None:
         if self.token is None:
             self.token = secret
 

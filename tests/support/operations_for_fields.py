@@ -65,9 +65,7 @@ def dummy_value(type_: GraphQLInputType) -> Any:
 
 def field_call(root: str, name: str, field: GraphQLField) -> FieldCall:
     """`<root>($a: T!) { name(a: $a) { __typename } }` with dummy values for required arguments."""
-    required = {
-        arg_name: arg for arg_name, arg in field.args.items() if isinstance(arg.type, GraphQLNonNull)
-    }
+    required = {arg_name: arg for arg_name, arg in field.args.items() if isinstance(arg.type, GraphQLNonNull)}
     definitions = ", ".join(f"${arg_name}: {arg.type}" for arg_name, arg in required.items())
     arguments = ", ".join(f"{arg_name}: ${arg_name}" for arg_name in required)
     selection = "" if is_leaf_type(get_named_type(field.type)) else " { __typename }"

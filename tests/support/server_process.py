@@ -99,7 +99,11 @@ class ServerCommon:
         """Run `python -m server ARGS` against this server's data folder and database."""
         result = subprocess.run(
             [sys.executable, "-m", "server", *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60,
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if check and result.returncode != 0:
             raise RuntimeError(f"`backups {' '.join(args)}` failed ({result.returncode}):\n{result.stderr}")

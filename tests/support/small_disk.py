@@ -28,7 +28,8 @@ class SmallDisk:
         self.path.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={self.size},mode=0700", "tmpfs", str(self.path)],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             return f"cannot mount a tmpfs: {result.stderr.strip() or result.returncode}"

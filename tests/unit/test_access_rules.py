@@ -14,9 +14,9 @@ from server.api.auth import bearer_token, connection_token
 from server.api.context import ANONYMOUS, Actor, Context
 from server.api.permissions import MINIMUM_ROLE, UnclassifiedFieldError, protect, root_field_names
 from server.api.schema import schema, schema_text
-from server.config import Settings
-from server.domain.errors import InvalidInput
-from server.domain.tokens import Role, clean_name, hash_secret, new_secret, parse_duration
+from server.config.environment import ServerConfig
+from server.model.errors import InvalidInput
+from server.model.tokens import Role, clean_name, hash_secret, new_secret, parse_duration
 
 
 def test_every_root_field_has_a_minimum_role() -> None:
@@ -105,8 +105,14 @@ def test_connection_token(params: object, expected: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("90s", timedelta(seconds=90)), ("15m", timedelta(minutes=15)), ("12h", timedelta(hours=12)),
-     ("30d", timedelta(days=30)), ("2w", timedelta(weeks=2)), (" 7d ", timedelta(days=7))],
+    [
+        ("90s", timedelta(seconds=90)),
+        ("15m", timedelta(minutes=15)),
+        ("12h", timedelta(hours=12)),
+        ("30d", timedelta(days=30)),
+        ("2w", timedelta(weeks=2)),
+        (" 7d ", timedelta(days=7)),
+    ],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
@@ -131,11 +137,19 @@ def test_bad_token_names(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("localhost", True),
-     ("0.0.0.0", False), ("::", False), ("192.168.1.10", False), ("example.com", False)],
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.10", False),
+        ("example.com", False),
+    ],
 )
 def test_loopback_hosts(host: str, loopback: bool) -> None:
-    assert Settings(host=host).binds_loopback_only is loopback
+    assert ServerConfig(host=host).binds_loopback_only is loopback
 
 
 @strawberry.type

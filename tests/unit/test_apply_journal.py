@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.models import EntryKind, ManifestEntry, OperationError
+from server.model.records import EntryKind, ManifestEntry, OperationError
 from server.storage.apply_journal import (
     ApplyJournal,
     ApplyPhase,
@@ -20,8 +20,11 @@ ENTRY = ManifestEntry("settings", "audio.json", EntryKind.FILE, 12, "ab" * 32, 0
 
 def record(**changes: object) -> JournalRecord:
     base = JournalRecord(
-        operation_id="op_1", restore_point_id="rp_1", phase=ApplyPhase.PREPARING,
-        safety_restore_point_id="rp_2", keep_safety_restore_point=True,
+        operation_id="op_1",
+        restore_point_id="rp_1",
+        phase=ApplyPhase.PREPARING,
+        safety_restore_point_id="rp_2",
+        keep_safety_restore_point=True,
     )
     return base.advance(changes.pop("phase", ApplyPhase.PREPARING), **changes)  # type: ignore[arg-type]
 

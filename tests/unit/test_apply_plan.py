@@ -7,20 +7,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from server.domain.apply_plan import make_plan
-from server.domain.errors import OperationFailed
-from server.domain.models import (
+from server.model.errors import OperationFailed
+from server.model.records import (
     EntryKind,
     ManifestEntry,
     RestorePoint,
     RestorePointOrigin,
 )
-from server.domain.restart import OutputLog
-from server.domain.system import same_content
+from server.services.apply.plan import make_plan
+from server.services.restart import OutputLog
+from server.services.system import same_content
 
-POINT = RestorePoint(
-    "rp_1", "x", None, RestorePointOrigin.MANUAL, datetime.now(UTC), None, 0, 0, 0, "0" * 64, "test"
-)
+POINT = RestorePoint("rp_1", "x", None, RestorePointOrigin.MANUAL, datetime.now(UTC), None, 0, 0, 0, "0" * 64, "test")
 
 
 class NamedSource:

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.apply_plan import make_plan
-from server.domain.apply_stage import checked_when_staged, stage_sources
-from server.domain.errors import OperationFailed
-from server.domain.models import (
+from server.model.errors import OperationFailed
+from server.model.records import (
     EntryKind,
     ManifestEntry,
     Operation,
@@ -23,14 +21,14 @@ from server.domain.models import (
     RestorePointOrigin,
 )
 from server.operations.live import LiveOperation, OperationCancelled, OperationContext
+from server.services.apply.plan import make_plan
+from server.services.apply.stage import checked_when_staged, stage_sources
 from server.sources.base import OpenBlob
-from server.sources.directory_source import DirectorySource, StagedDirectory
+from server.sources.directory.source import DirectorySource, StagedDirectory
 from server.storage.content_store import ContentStore
 from tests.support.capture import capture
 
-POINT = RestorePoint(
-    "rp_1", "x", None, RestorePointOrigin.MANUAL, datetime.now(UTC), None, 0, 0, 0, "0" * 64, "test"
-)
+POINT = RestorePoint("rp_1", "x", None, RestorePointOrigin.MANUAL, datetime.now(UTC), None, 0, 0, 0, "0" * 64, "test")
 
 
 class SettingsLike:
@@ -49,10 +47,19 @@ def store(tmp_path: Path) -> ContentStore:
 
 def context() -> tuple[OperationContext, LiveOperation]:
     op = Operation(
-        id="op_test", kind=OperationKind.APPLY_RESTORE_POINT, status=OperationStatus.RUNNING,
-        progress=0.0, stage=None, created_at=datetime.now(UTC), started_at=None,
-        finished_at=None, requested_by=None, dismissed=False, error=None,
-        restore_point_id=None, local_copy_id=None,
+        id="op_test",
+        kind=OperationKind.APPLY_RESTORE_POINT,
+        status=OperationStatus.RUNNING,
+        progress=0.0,
+        stage=None,
+        created_at=datetime.now(UTC),
+        started_at=None,
+        finished_at=None,
+        requested_by=None,
+        dismissed=False,
+        error=None,
+        restore_point_id=None,
+        local_copy_id=None,
     )
     live = LiveOperation(op=op)
     return OperationContext(live, notify=lambda live: None), live

@@ -1,7 +1,7 @@
 """A file that changes while a capture reads it is read again (issue 12, item 11), and a big
 file's content the store already holds is hashed, never copied to a temp file (item 10).
 
-Real folders, a real ContentStore, the real capture code (store_snapshots); the writer is a
+Real folders, a real ContentStore, the real capture code (store_captured); the writer is a
 thread of the test's own, so when it writes is under the test's control.
 """
 
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.capture_items import ATTEMPTS, store_one
-from server.domain.content_capture import CaptureTally, store_snapshots
-from server.domain.errors import OperationFailed
-from server.domain.models import EntryKind, Operation, OperationKind, OperationStatus
+from server.model.errors import OperationFailed
+from server.model.records import EntryKind, Operation, OperationKind, OperationStatus
 from server.operations.live import LiveOperation, OperationContext
-from server.sources.base import SnapshotItem, Source
-from server.sources.directory_source import DirectorySource
+from server.services.capture.items import ATTEMPTS, store_one
+from server.services.capture.store import CaptureTally, store_captured
+from server.sources.base import CapturedItem, Source
+from server.sources.directory.source import DirectorySource
 from server.storage.content_store import ContentStore
 
 BIG = 3 * 1024 * 1024  # above SMALL_ITEM: hashed first, then stored
@@ -31,18 +31,27 @@ BIG = 3 * 1024 * 1024  # above SMALL_ITEM: hashed first, then stored
 
 def context() -> OperationContext:
     op = Operation(
-        id="op_test", kind=OperationKind.CREATE_RESTORE_POINT, status=OperationStatus.RUNNING,
-        progress=0.0, stage=None, created_at=datetime.now(UTC), started_at=None,
-        finished_at=None, requested_by=None, dismissed=False, error=None,
-        restore_point_id=None, local_copy_id=None,
+        id="op_test",
+        kind=OperationKind.CREATE_RESTORE_POINT,
+        status=OperationStatus.RUNNING,
+        progress=0.0,
+        stage=None,
+        created_at=datetime.now(UTC),
+        started_at=None,
+        finished_at=None,
+        requested_by=None,
+        dismissed=False,
+        error=None,
+        restore_point_id=None,
+        local_copy_id=None,
     )
     return OperationContext(LiveOperation(op=op), notify=lambda live: None)
 
 
-def store_items(source: Source, items: list[SnapshotItem], store: ContentStore) -> CaptureTally:
+def store_items(source: Source, items: list[CapturedItem], store: ContentStore) -> CaptureTally:
     pinned: list[str] = []
     try:
-        return asyncio.run(store_snapshots(context(), store, [(source, items)], pinned))
+        return asyncio.run(store_captured(context(), store, [(source, items)], pinned))
     finally:
         store.unpin(pinned)
 
@@ -60,7 +69,7 @@ def test_a_file_that_changes_once_then_settles_is_captured_as_it_settled(tmp_pat
     (site / "still.txt").write_text("unchanged\n")
     store = ContentStore(tmp_path / "blobs")
     source = DirectorySource("site", site)
-    items = asyncio.run(source.snapshot())
+    items = asyncio.run(source.capture())
     with open(site / "grows.log", "ab") as log:  # after the walk, before the read: once
         log.write(b"one more line\n")
     settled = (site / "grows.log").read_bytes()
@@ -84,7 +93,7 @@ def test_a_file_replaced_after_the_walk_is_captured_as_the_new_file(tmp_path: Pa
     (site / "conf.yaml").write_text("port: 80\n")
     store = ContentStore(tmp_path / "blobs")
     source = DirectorySource("site", site)
-    items = asyncio.run(source.snapshot())
+    items = asyncio.run(source.capture())
     (site / "conf.new").write_text("port: 81\n")
     os.replace(site / "conf.new", site / "conf.yaml")
 
@@ -101,7 +110,7 @@ def test_a_file_that_keeps_growing_fails_the_capture_naming_it(tmp_path: Path, r
     (site / "quiet.txt").write_text("calm\n")
     store = ContentStore(tmp_path / "blobs")
     source = DirectorySource("site", site)
-    items = asyncio.run(source.snapshot())
+    items = asyncio.run(source.capture())
     stop = threading.Event()
     appended = threading.Event()
 
@@ -143,7 +152,9 @@ def test_a_big_file_the_store_holds_is_hashed_not_copied_again(tmp_path: Path) -
     os.rmdir(store.root / "tmp")
     (store.root / "tmp").write_text("no temp file can be made in here\n")
 
-    tally = store_items(DirectorySource("site", site), list(asyncio.run(DirectorySource("site", site).snapshot())), store)
+    tally = store_items(
+        DirectorySource("site", site), list(asyncio.run(DirectorySource("site", site).capture())), store
+    )
 
     assert [e.sha256 for e in tally.entries] == [digest] and tally.stored_bytes == 0
     after = os.stat(store.path_of(digest))
@@ -162,14 +173,14 @@ def test_a_new_big_file_is_stored_and_must_hash_the_same_twice(tmp_path: Path) -
         return io.BytesIO(contents[min(len(opened), len(contents)) - 1])
 
     store = ContentStore(tmp_path / "blobs")
-    steady = SnapshotItem("steady.bin", EntryKind.FILE, BIG, 0o644, None, lambda: open_it([first]))
+    steady = CapturedItem("steady.bin", EntryKind.FILE, BIG, 0o644, None, lambda: open_it([first]))
     stored = store_one(store, Named(), steady, lambda n: None, lambda: None)
     assert stored.new and stored.digest == hashlib.sha256(first).hexdigest() and blob(store, stored.digest) == first
     assert stored.digest in store.unsynced()  # made durable with the rest before a restore point refers to it
     store.unpin([stored.digest])
 
     opened.clear()
-    shifty = SnapshotItem("shifty.bin", EntryKind.FILE, BIG, 0o644, None, lambda: open_it([second, first[::-1]]))
+    shifty = CapturedItem("shifty.bin", EntryKind.FILE, BIG, 0o644, None, lambda: open_it([second, first[::-1]]))
     with pytest.raises(OperationFailed) as failure:
         store_one(store, Named(), shifty, lambda n: None, lambda: None)
     assert failure.value.code == "SOURCE_CHANGED" and "shifty.bin" in failure.value.message

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.content_capture import MAX_READING, CaptureTally, _release_ahead, _start_big_items, _store_batch
-from server.domain.errors import OperationFailed
-from server.domain.models import EntryKind
-from server.sources.base import SnapshotItem
+from server.model.errors import OperationFailed
+from server.model.records import EntryKind
+from server.services.capture.store import MAX_READING, CaptureTally, _release_ahead, _start_big_items, _store_batch
+from server.sources.base import CapturedItem
 from server.storage.content_store import ContentStore
 
 
@@ -22,16 +22,16 @@ class FakeSourceName:  # only its name is read when an error is reported
     name: str = "site"
 
 
-def item(path: str, data: bytes, *, size: int | None = None, broken: bool = False) -> SnapshotItem:
+def item(path: str, data: bytes, *, size: int | None = None, broken: bool = False) -> CapturedItem:
     def open_it() -> io.BytesIO:
         if broken:
             raise PermissionError(13, "Permission denied")
         return io.BytesIO(data)
 
-    return SnapshotItem(path, EntryKind.FILE, len(data) if size is None else size, 0o644, None, open_it)
+    return CapturedItem(path, EntryKind.FILE, len(data) if size is None else size, 0o644, None, open_it)
 
 
-def run_batch(store: ContentStore, items: list[SnapshotItem], pinned: list[str], ahead: dict | None = None) -> list:
+def run_batch(store: ContentStore, items: list[CapturedItem], pinned: list[str], ahead: dict | None = None) -> list:
     done: list = []
     position = 0
     while position < len(items):
@@ -42,14 +42,14 @@ def run_batch(store: ContentStore, items: list[SnapshotItem], pinned: list[str],
         position += len(batch)
     return done
 
-def assert_stored_in_order(store: ContentStore, items: list[SnapshotItem], batch: list, pinned: list[str]) -> None:  # type: ignore[type-arg]
+
+def assert_stored_in_order(store: ContentStore, items: list[CapturedItem], batch: list, pinned: list[str]) -> None:  # type: ignore[type-arg]
     """Every item came back in its place, its blob holds its bytes, and each blob is pinned."""
     assert [entry.path for entry, _ in batch] == [i.path for i in items]
     for (_entry, digest), original in zip(batch, items, strict=True):
         with store.open(digest) as blob:
             assert blob.read() == original.open().read()  # type: ignore[misc]
     assert sorted(pinned) == sorted(digest for _, digest in batch)
-
 
 
 def test_order_and_digests_are_kept(tmp_path: Path) -> None:

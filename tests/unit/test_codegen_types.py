@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-
 from graphql import GraphQLScalarType
 
 from server.api.schema import schema
 from server.api.types.operation import ErrorCodeField
-from server.domain import errors
+from server.model import errors
 
 BUILT_IN = {"String", "Int", "Float", "Boolean", "ID"}
 
 
 def test_every_custom_scalar_has_a_description() -> None:
-    scalars = [t for name, t in schema._schema.type_map.items()
-               if isinstance(t, GraphQLScalarType) and name not in BUILT_IN]
+    scalars = [
+        t for name, t in schema._schema.type_map.items() if isinstance(t, GraphQLScalarType) and name not in BUILT_IN
+    ]
     assert {t.name for t in scalars} == {"DateTime", "JSON", "ByteCount", "Upload"}
     assert all(t.description for t in scalars), [t.name for t in scalars if not t.description]
     specified = {t.name: t.specified_by_url for t in scalars}

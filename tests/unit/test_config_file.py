@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.sources.config_file import (
+from server.config.sources_file import (
     DEFAULT_SOURCES,
     ConfigError,
     DatabaseSpec,
@@ -58,8 +58,10 @@ def test_full_example(tmp_path: Path) -> None:
         SettingsSpec("settings"),
         DirectorySpec("media-config", tmp_path / "conf", ("**",), ("*.tmp", "cache"), "full"),
         DatabaseSpec(
-            "app_db", "postgresql+psycopg://backup:secret@db.local:5432/media",
-            ("displays", "schedules"), "public",
+            "app_db",
+            "postgresql+psycopg://backup:secret@db.local:5432/media",
+            ("displays", "schedules"),
+            "public",
         ),
         DatabaseSpec("local-db", f"sqlite:///{tmp_path / 'state' / 'app.db'}"),
     )
@@ -68,28 +70,42 @@ def test_full_example(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("[[sources]]\nname = 'a'\nkind = 'settings'\n[[sources]]\nname = 'a'\nkind = 'settings'",
-         "source 'a': the name is used twice"),
+        (
+            "[[sources]]\nname = 'a'\nkind = 'settings'\n[[sources]]\nname = 'a'\nkind = 'settings'",
+            "source 'a': the name is used twice",
+        ),
         ("[[sources]]\nname = 'Bad Name'\nkind = 'settings'", "source 'Bad Name': name must be"),
         ("[[sources]]\nname = 'x'\nkind = 'folder'", "source 'x': kind must be one of"),
         ("[[sources]]\nname = 'x'\nkind = 'directory'", "source 'x': a directory source needs a path"),
-        ("[[sources]]\nname = 'x'\nkind = 'directory'\npath = '/srv'\nexlude = []",
-         "source 'x': unknown key 'exlude'"),
-        ("[[sources]]\nname = 'x'\nkind = 'directory'\npath = '/srv'\nexclude = ['../up']",
-         "source 'x': pattern '../up'"),
-        ("[[sources]]\nname = 'x'\nkind = 'directory'\npath = '/srv'\nverify = 'sometimes'",
-         "source 'x': verify must be"),
+        ("[[sources]]\nname = 'x'\nkind = 'directory'\npath = '/srv'\nexlude = []", "source 'x': unknown key 'exlude'"),
+        (
+            "[[sources]]\nname = 'x'\nkind = 'directory'\npath = '/srv'\nexclude = ['../up']",
+            "source 'x': pattern '../up'",
+        ),
+        (
+            "[[sources]]\nname = 'x'\nkind = 'directory'\npath = '/srv'\nverify = 'sometimes'",
+            "source 'x': verify must be",
+        ),
         ("[[sources]]\nname = 'x'\nkind = 'directory'\npath = '/'", "source 'x': path cannot be the filesystem root"),
-        ("[[sources]]\nname = 'x'\nkind = 'database'\nurl = 'mysql://h/db'", "source 'x': unsupported database 'mysql'"),
+        (
+            "[[sources]]\nname = 'x'\nkind = 'database'\nurl = 'mysql://h/db'",
+            "source 'x': unsupported database 'mysql'",
+        ),
         ("[[sources]]\nname = 'x'\nkind = 'database'\nurl = 'not a url'", "source 'x': url is not a database URL"),
         ("[[sources]]\nname = 'x'\nkind = 'database'\nurl = 'sqlite://'", "source 'x': a SQLite url must name"),
-        ("[[sources]]\nname = 'x'\nkind = 'database'\nurl = 'sqlite:///a.db'\ntables = 'users'",
-         "source 'x': tables must be a list of strings"),
-        ("[[sources]]\nname = 'x'\nkind = 'database'\nurl = 'sqlite:///a.db'\ntables = ['../u']",
-         "source 'x': table name '../u'"),
+        (
+            "[[sources]]\nname = 'x'\nkind = 'database'\nurl = 'sqlite:///a.db'\ntables = 'users'",
+            "source 'x': tables must be a list of strings",
+        ),
+        (
+            "[[sources]]\nname = 'x'\nkind = 'database'\nurl = 'sqlite:///a.db'\ntables = ['../u']",
+            "source 'x': table name '../u'",
+        ),
         ("[[sources]]\nkind = 'settings'", "sources[0]: name must be"),
-        ("[[sources]]\nname = 's1'\nkind = 'settings'\n[[sources]]\nname = 's2'\nkind = 'settings'",
-         "only one settings source"),
+        (
+            "[[sources]]\nname = 's1'\nkind = 'settings'\n[[sources]]\nname = 's2'\nkind = 'settings'",
+            "only one settings source",
+        ),
         ("sources = []", "declares no sources"),
         ("[server]\nport = 1", "unknown top-level key 'server'"),
         ("[[sources]\nname = ", "not valid TOML"),
@@ -119,7 +135,11 @@ OVERLAPS = [
     ("site", "site/local", "source 'site' (<t>/site) contains the local copies folder (<t>/site/local)"),
     ("site", "site", "source 'site' (<t>/site) is the same folder as the local copies folder (<t>/site)"),
     ("site/inner", "site", "source 'site' (<t>/site/inner) is inside the local copies folder (<t>/site)"),
-    ("site", "data/blobs", "the content store (<t>/data/blobs) is the same folder as the local copies folder (<t>/data/blobs)"),
+    (
+        "site",
+        "data/blobs",
+        "the content store (<t>/data/blobs) is the same folder as the local copies folder (<t>/data/blobs)",
+    ),
     ("site", "data/blobs/x", "the content store (<t>/data/blobs) contains the local copies folder (<t>/data/blobs/x)"),
     (None, "data", "the data folder (<t>/data) is the same folder as the local copies folder (<t>/data)"),
     (None, ".", "the data folder (<t>/data) is inside the local copies folder (<t>)"),
@@ -165,7 +185,9 @@ def test_a_symlink_loop_is_one_line_naming_file_source_and_problem(tmp_path: Pat
         f"config file {path}: source 'site': path {tmp_path / 'loop' / 'x'} cannot be resolved: it is a symlink loop"
     )
     db = write(tmp_path, f"[[sources]]\nname = 'db'\nkind = 'database'\nurl = 'sqlite:///{tmp_path / 'loop'}'")
-    with pytest.raises(ConfigError, match=r"source 'db': the SQLite file .*loop cannot be resolved: it is a symlink loop$"):
+    with pytest.raises(
+        ConfigError, match=r"source 'db': the SQLite file .*loop cannot be resolved: it is a symlink loop$"
+    ):
         load_sources(db)
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.models import EntryKind, ManifestEntry
-from server.domain.manifests import manifest_checksum
+from server.model.manifests import manifest_checksum
+from server.model.records import EntryKind, ManifestEntry
 from server.storage.content_store import WRITEBACK_BYTES, ContentStore
 
 

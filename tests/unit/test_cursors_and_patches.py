@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from server.api.scalars import _parse_byte_count
-from server.domain.errors import InvalidInput
-from server.domain.settings_store import merge_patch
+from server.model.errors import InvalidInput
+from server.services.settings_store import merge_patch
 from server.storage.cursors import decode_cursor, encode_cursor
 
 

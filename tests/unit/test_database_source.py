@@ -14,8 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from server.domain.errors import OperationFailed
-from server.sources.database_source import DatabaseSource
+from server.model.errors import OperationFailed
+from server.sources.database.source import DatabaseSource
 from server.storage.content_store import ContentStore
 from tests.support.capture import capture
 
@@ -90,18 +90,27 @@ async def test_table_files_are_human_readable_json_lines(sqlite_db: Path, tmp_pa
     header = json.loads(lines[0])
     assert header["table"] == "parent" and header["primaryKey"] == ["id"]
     assert header["columns"][:3] == [
-        {"name": "id", "type": "INTEGER"}, {"name": "name", "type": "TEXT"}, {"name": "photo", "type": "BLOB"},
+        {"name": "id", "type": "INTEGER"},
+        {"name": "name", "type": "TEXT"},
+        {"name": "photo", "type": "BLOB"},
     ]
     assert json.loads(lines[1]) == {
-        "id": 1, "name": "Ada ☕", "photo": {"$base64": "AP8Q"}, "score": 1.5, "active": 1,
-        "born": "1815-12-10", "prefs": '{"theme": "dark", "sizes": [1, 2]}',
+        "id": 1,
+        "name": "Ada ☕",
+        "photo": {"$base64": "AP8Q"},
+        "score": 1.5,
+        "active": 1,
+        "born": "1815-12-10",
+        "prefs": '{"theme": "dark", "sizes": [1, 2]}',
     }
     assert json.loads(lines[2])["score"] == {"$float": "Infinity"}
     assert "Ünïcode" in lines[3]  # not escaped: readable as it is
     assert len(lines) == 4
 
 
-async def test_unchanged_tables_are_reused_without_rereading(sqlite_db: Path, tmp_path: Path, store: ContentStore) -> None:
+async def test_unchanged_tables_are_reused_without_rereading(
+    sqlite_db: Path, tmp_path: Path, store: ContentStore
+) -> None:
     source = sqlite_source(sqlite_db, tmp_path)
     first = await capture(source, store)
     second = await capture(source, store)
@@ -142,7 +151,9 @@ async def test_sqlite_schema_mismatch_is_refused_before_anything_changes(
     assert sqlite3.connect(sqlite_db).execute("SELECT count(*) FROM child").fetchone() == current == (2,)
 
 
-async def test_only_the_chosen_tables_are_captured_and_replaced(sqlite_db: Path, tmp_path: Path, store: ContentStore) -> None:
+async def test_only_the_chosen_tables_are_captured_and_replaced(
+    sqlite_db: Path, tmp_path: Path, store: ContentStore
+) -> None:
     source = sqlite_source(sqlite_db, tmp_path, tables=["loose"])
     tally = await capture(source, store)
     assert [e.path for e in tally.entries] == ["loose.jsonl"]
@@ -165,11 +176,13 @@ async def test_a_table_outside_the_source_that_references_it_is_refused(
 
 async def test_missing_table_or_file_fails_naming_the_source(sqlite_db: Path, tmp_path: Path) -> None:
     with pytest.raises(OperationFailed, match="source 'app': table 'nope' does not exist") as raised:
-        await sqlite_source(sqlite_db, tmp_path, tables=["parent", "nope"]).snapshot()
+        await sqlite_source(sqlite_db, tmp_path, tables=["parent", "nope"]).capture()
     assert raised.value.code == "SOURCE_UNAVAILABLE"
     missing = sqlite_source(tmp_path / "gone.db", tmp_path)
-    with pytest.raises(OperationFailed, match=r"source 'app': database .* is unreachable: database file .* does not exist"):
-        await missing.snapshot()
+    with pytest.raises(
+        OperationFailed, match=r"source 'app': database .* is unreachable: database file .* does not exist"
+    ):
+        await missing.capture()
     assert not (tmp_path / "gone.db").exists()  # never created by looking
     info = await missing.describe()
     assert not info.reachable and "does not exist" in (info.problem or "")
@@ -258,7 +271,10 @@ async def test_postgres_schema_mismatch_is_refused_before_anything_changes(
         await source.apply(tally.entries, store.open)
 
     assert raised.value.code == "SCHEMA_MISMATCH"
-    assert "column person.salary is numeric(12,2) in the database but numeric(10,2) in the restore point" in raised.value.message
+    assert (
+        "column person.salary is numeric(12,2) in the database but numeric(10,2) in the restore point"
+        in raised.value.message
+    )
     assert "column team.motto is not in the restore point" in raised.value.message
     assert pg_rows(pg_db) == after_change
 
@@ -300,7 +316,7 @@ async def test_postgres_snapshot_is_one_consistent_moment(pg_db: str, tmp_path: 
     try:
         await asyncio.sleep(0.2)
         for _ in range(3):
-            items = await source.snapshot()
+            items = await source.capture()
             total = 0
             for item in items:
                 assert item.open is not None
@@ -315,7 +331,7 @@ async def test_postgres_snapshot_is_one_consistent_moment(pg_db: str, tmp_path: 
 async def test_unreachable_postgres_fails_naming_the_source(tmp_path: Path) -> None:
     source = DatabaseSource("remote", "postgresql+psycopg://postgres@127.0.0.1:9/none", spool_dir=tmp_path)
     with pytest.raises(OperationFailed) as raised:
-        await source.snapshot()
+        await source.capture()
     assert raised.value.code == "SOURCE_UNAVAILABLE"
     assert raised.value.message.startswith(
         "source 'remote': database postgresql://postgres@127.0.0.1:9/none is unreachable: "
@@ -340,5 +356,5 @@ async def test_postgres_schema_option_and_a_missing_schema(pg_db: str, tmp_path:
 
     missing = DatabaseSource("app", pg_db, schema="nope", spool_dir=tmp_path / "spool")
     with pytest.raises(OperationFailed, match="source 'app': schema 'nope' does not exist"):
-        await missing.snapshot()
+        await missing.capture()
     assert (await missing.describe()).problem == "schema 'nope' does not exist"

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.errors import OperationFailed
-from server.domain.models import EntryKind, ManifestEntry
+from server.model.errors import OperationFailed
+from server.model.records import EntryKind, ManifestEntry
 from server.sources.base import StagingStopped
-from server.sources.directory_source import DirectorySource
-from server.sources.hash_cache import HashCache
-from server.sources.tree_apply import apply_tree, side_paths
-from server.sources.tree_trash import take_out, trash_name, wait_for_removals
-from server.sources.tree_walk import PathFilter
+from server.sources.directory.hash_cache import HashCache
+from server.sources.directory.source import DirectorySource
+from server.sources.directory.stage.swap import apply_tree, side_paths
+from server.sources.directory.stage.trash import take_out, trash_name, wait_for_removals
+from server.sources.directory.walk import PathFilter
 from server.storage.content_store import ContentStore
 from tests.support.capture import capture
 
@@ -301,7 +301,7 @@ async def test_a_missing_path_fails_clearly(tmp_path: Path, store: ContentStore,
         path.write_text("not a folder")
     source = DirectorySource("site", path)
     with pytest.raises(OperationFailed) as raised:
-        await source.snapshot()
+        await source.capture()
     assert raised.value.code == "SOURCE_UNAVAILABLE"
     assert raised.value.message.startswith("source 'site': path ")
     info = await source.describe()
@@ -436,14 +436,14 @@ async def test_an_apply_remembers_what_it_wrote_and_a_later_change_is_still_seen
     await source.apply(tally.entries, store.open)
 
     digests = {e.path: e.sha256 for e in tally.entries if e.kind is EntryKind.FILE}
-    hints = {item.path: item.digest for item in await source.snapshot() if item.kind is EntryKind.FILE}
+    hints = {item.path: item.digest for item in await source.capture() if item.kind is EntryKind.FILE}
     assert hints == digests  # each file's digest, known without reading it again
 
     # Same size, mtime put back: the write moved the mtime (and the ctime), so it is seen.
     data = (root / "secret.key").read_bytes()
     (root / "secret.key").write_bytes(bytes(b ^ 0xFF for b in data))
     os.utime(root / "secret.key", ns=(OLD, OLD))
-    hints = {item.path: item.digest for item in await source.snapshot() if item.kind is EntryKind.FILE}
+    hints = {item.path: item.digest for item in await source.capture() if item.kind is EntryKind.FILE}
     assert hints["secret.key"] is None and hints["run.sh"] == digests["run.sh"]
 
 
@@ -457,7 +457,7 @@ async def test_an_apply_does_not_remember_files_whose_mtime_is_recent(tmp_path: 
 
     await source.apply(tally.entries, store.open)
 
-    assert [item.digest for item in await source.snapshot()] == [None]
+    assert [item.digest for item in await source.capture()] == [None]
 
 
 async def test_the_old_tree_goes_to_the_trash_and_a_dead_process_trash_is_taken_out(

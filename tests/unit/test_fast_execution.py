@@ -44,8 +44,14 @@ class Wrapper:
 def points() -> list[Any]:
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     rows: list[Any] = [
-        Point(id=strawberry.ID(f"p{n}"), label=f"point {n}", note=None if n % 2 else "n",
-              size=10**12 + n, kind=Kind.MANUAL if n % 3 else Kind.SCHEDULED, created_at=when)
+        Point(
+            id=strawberry.ID(f"p{n}"),
+            label=f"point {n}",
+            note=None if n % 2 else "n",
+            size=10**12 + n,
+            kind=Kind.MANUAL if n % 3 else Kind.SCHEDULED,
+            created_at=when,
+        )
         for n in range(5)
     ]
     return rows
@@ -53,10 +59,22 @@ def points() -> list[Any]:
 
 def bad_points() -> list[Any]:
     rows = points()
-    rows[2] = Point(id=strawberry.ID("bad"), label=None, note=None, size=1,  # type: ignore[arg-type]
-                    kind=Kind.MANUAL, created_at=rows[0].created_at)
-    rows[3] = Point(id=strawberry.ID("worse"), label="x", note=None, size="many",  # type: ignore[arg-type]
-                    kind=Kind.MANUAL, created_at=rows[0].created_at)
+    rows[2] = Point(
+        id=strawberry.ID("bad"),
+        label=None,
+        note=None,
+        size=1,  # type: ignore[arg-type]
+        kind=Kind.MANUAL,
+        created_at=rows[0].created_at,
+    )
+    rows[3] = Point(
+        id=strawberry.ID("worse"),
+        label="x",
+        note=None,
+        size="many",  # type: ignore[arg-type]
+        kind=Kind.MANUAL,
+        created_at=rows[0].created_at,
+    )
     return rows
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, insert, select, text
 
-from server.domain.manifests import manifest_id
+from server.model.manifests import manifest_id
 from server.storage.cursors import encode_cursor, newest_first
 from server.storage.database import Database
 from server.storage.restore_points_repo import count_restore_points, page_restore_points

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from server.domain.models import LogEntry, LogLevel
+from server.model.records import LogEntry, LogLevel
 from server.operations.live import RECENT_LINES, LiveOperation
 from server.operations.streams import follow_log
 from tests.unit.test_streams import running

@@ -13,12 +13,12 @@ from sqlalchemy import event
 from bench.seed_rows import insert_restore_points
 from server.api.loaders import make_loaders
 from server.backend import Backend
-from server.config import Settings
+from server.config.environment import ServerConfig
 
 
 @pytest.fixture
 async def backend(tmp_path: Path) -> AsyncIterator[Backend]:
-    opened = await Backend.open(Settings(data_dir=tmp_path / "data", auth="off"))
+    opened = await Backend.open(ServerConfig(data_dir=tmp_path / "data", auth="off"))
     yield opened
     await opened.close()
 

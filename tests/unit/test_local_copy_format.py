@@ -19,10 +19,10 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from server.domain.errors import InvalidArchive
-from server.domain.models import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
+from server.model.errors import InvalidArchive
+from server.model.records import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
 from server.storage.content_store import ContentStore
-from server.storage.local_copy_format import (
+from server.storage.local_copy.format import (
     MANIFEST_NAME,
     ArchiveLimits,
     ContentMismatch,
@@ -241,9 +241,7 @@ def test_writer_refuses_entries_import_would_refuse(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.skipif(
-    not os.environ.get("BACKUPS_SLOW_TESTS"), reason="writes 4.5 GiB; set BACKUPS_SLOW_TESTS=1"
-)
+@pytest.mark.skipif(not os.environ.get("BACKUPS_SLOW_TESTS"), reason="writes 4.5 GiB; set BACKUPS_SLOW_TESTS=1")
 def test_zip64_entry_and_archive_over_4_gib(tmp_path: Path) -> None:
     big_size = 4 * 1024**3 + 512 * 1024**2
     # 1 MiB of noise, repeated: deflate cannot reach back a whole MiB, so the member is
@@ -299,9 +297,7 @@ def hostile(tmp_path: Path, corrupt: Callable[[Parts], None]) -> tuple[Path, Arc
     return build(parts, tmp_path / "hostile.zip"), parts.limits
 
 
-def assert_refused(
-    path: Path, *words: str, limits: ArchiveLimits = ArchiveLimits(), cheap: bool = True
-) -> None:
+def assert_refused(path: Path, *words: str, limits: ArchiveLimits = ArchiveLimits(), cheap: bool = True) -> None:
     """Import refuses `path` with a message containing `words`; `cheap`: so does listing."""
     checks: list[Callable[..., Any]] = [verify_local_copy] + ([read_manifest] if cheap else [])
     for check in checks:
@@ -420,9 +416,7 @@ def _delete(*keys: str | int) -> Callable[[dict[str, Any]], None]:
         (_set("restorePoint", "checksum", value="nope"), ["restorePoint.checksum 'nope'"]),
     ],
 )
-def test_manifest_with_wrong_types(
-    tmp_path: Path, edit: Callable[[dict[str, Any]], None], words: list[str]
-) -> None:
+def test_manifest_with_wrong_types(tmp_path: Path, edit: Callable[[dict[str, Any]], None], words: list[str]) -> None:
     path, _ = hostile(tmp_path, lambda p: edit(p.manifest))
     assert_refused(path, "manifest.json", *words)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
-from server.domain.manifests import manifest_checksum, manifest_digests, manifest_id
-from server.domain.models import EntryKind, ManifestEntry
+from server.model.manifests import manifest_checksum, manifest_digests, manifest_id
+from server.model.records import EntryKind, ManifestEntry
 
 WHEN = datetime(2026, 3, 4, 5, 6, 7, 891011, UTC)
 ENTRIES = [
@@ -28,9 +28,13 @@ def test_the_id_covers_mtimes_and_the_checksum_does_not() -> None:
 
 def test_the_id_covers_every_field_and_the_order() -> None:
     changes = [
-        replace(ENTRIES[1], source="other"), replace(ENTRIES[1], path="conf/b.yaml"),
-        replace(ENTRIES[1], size=5), replace(ENTRIES[1], sha256="c" * 64), replace(ENTRIES[1], mode=0o600),
-        replace(ENTRIES[1], mtime=None), replace(ENTRIES[1], kind=EntryKind.SYMLINK),
+        replace(ENTRIES[1], source="other"),
+        replace(ENTRIES[1], path="conf/b.yaml"),
+        replace(ENTRIES[1], size=5),
+        replace(ENTRIES[1], sha256="c" * 64),
+        replace(ENTRIES[1], mode=0o600),
+        replace(ENTRIES[1], mtime=None),
+        replace(ENTRIES[1], kind=EntryKind.SYMLINK),
     ]
     ids = {manifest_id([ENTRIES[0], changed, ENTRIES[2]]) for changed in changes}
     assert len(ids) == len(changes) and manifest_id(ENTRIES) not in ids

@@ -25,7 +25,9 @@ class Subscription:
         raise RuntimeError("/srv/secret/path is gone")
 
 
-SCHEMA = strawberry.Schema(Query, subscription=Subscription, extensions=[lambda: QuickMaskErrors(should_mask_error=should_mask)])
+SCHEMA = strawberry.Schema(
+    Query, subscription=Subscription, extensions=[lambda: QuickMaskErrors(should_mask_error=should_mask)]
+)
 
 
 async def test_a_masked_error_in_a_query_is_internal() -> None:

@@ -15,8 +15,8 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, text
 
-from server.domain.manifests import manifest_id
-from server.domain.models import EntryKind, ManifestEntry
+from server.model.manifests import manifest_id
+from server.model.records import EntryKind, ManifestEntry
 from server.storage import restore_points_repo as repo
 from server.storage.database import MIGRATIONS, Database
 from server.storage.tables import metadata
@@ -68,9 +68,17 @@ def fill_0002(engine: Engine) -> None:
                         "INSERT INTO restore_point_entry (restore_point_id, position, source, path, kind, size,"
                         " sha256, mode, mtime) VALUES (:rp, :pos, :source, :path, :kind, :size, :sha, :mode, :mtime)"
                     ),
-                    {"rp": point_id, "pos": position, "source": entry.source, "path": entry.path,
-                     "kind": entry.kind.value, "size": entry.size, "sha": entry.sha256, "mode": entry.mode,
-                     "mtime": entry.mtime},
+                    {
+                        "rp": point_id,
+                        "pos": position,
+                        "source": entry.source,
+                        "path": entry.path,
+                        "kind": entry.kind.value,
+                        "size": entry.size,
+                        "sha": entry.sha256,
+                        "mode": entry.mode,
+                        "mtime": entry.mtime,
+                    },
                 )
 
 

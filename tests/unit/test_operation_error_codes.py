@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.errors import OperationErrorCode, OperationFailed
-from server.domain.models import OperationError
-from server.domain.restart import RestartFailed
+from server.model.errors import OperationErrorCode, OperationFailed
+from server.model.records import OperationError
+from server.services.restart import RestartFailed
 
 ROOT = Path(__file__).resolve().parents[2]
 

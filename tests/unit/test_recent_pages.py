@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from server.domain.recent_pages import RecentPages
+from server.model.recent_pages import RecentPages
 
 
 async def test_first_pages_are_read_once_until_forgotten() -> None:

@@ -30,7 +30,9 @@ def test_shared_data_is_encoded_once_and_each_frame_keeps_its_own_id() -> None:
     frames = [shared_frames.next_frame(next_message(op_id, data), encode) for op_id in ("1", 'odd "id"', "1")]
     assert all(frame is not None for frame in frames)
     assert [json.loads(frame) for frame in frames if frame] == [
-        next_message("1", data), next_message('odd "id"', data), next_message("1", data)
+        next_message("1", data),
+        next_message('odd "id"', data),
+        next_message("1", data),
     ]
     assert encode.encoded.count({"data": data}) == 1  # the payload once, only the ids per frame
 

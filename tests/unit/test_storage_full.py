@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from server.domain.errors import StorageFull
+from server.model.errors import StorageFull
 from server.storage.database import Database
 from server.storage.full import database_full, files_full, is_storage_full
 
@@ -44,7 +44,7 @@ def test_sqlite_full_is_storage_full(tmp_path: Path) -> None:
 
 
 def test_postgresql_disk_full_is_storage_full() -> None:
-    error = psycopg.errors.lookup("53100")("could not extend file \"base/16384/16385\": No space left on device")
+    error = psycopg.errors.lookup("53100")('could not extend file "base/16384/16385": No space left on device')
     assert isinstance(error, psycopg.errors.DiskFull) and error.sqlstate == "53100"
     full = database_full(OperationalError("INSERT ...", {}, error))
     assert full is not None
@@ -71,7 +71,10 @@ def test_enospc_names_what_could_not_be_written() -> None:
     except RuntimeError as outer:
         full = files_full(outer, "the local copies folder (/srv/copies)")
     assert full is not None
-    assert full.message == "storage is full: could not write to the local copies folder (/srv/copies): No space left on device"
+    assert (
+        full.message
+        == "storage is full: could not write to the local copies folder (/srv/copies): No space left on device"
+    )
 
 
 def test_database_write_raises_storage_full(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
-from server.domain.models import Operation, OperationKind, OperationStatus
+from server.model.records import Operation, OperationKind, OperationStatus
 from server.operations.live import LiveOperation
 from server.operations.streams import follow_operation
 
@@ -21,10 +21,20 @@ class OneOperation:
 def running() -> Operation:
     now = datetime.now(UTC)
     return Operation(
-        id="op_1", kind=OperationKind.CREATE_RESTORE_POINT, status=OperationStatus.RUNNING,
-        progress=0.5, stage="Storing content", created_at=now, started_at=now, finished_at=None,
-        requested_by=None, dismissed=False, error=None, restore_point_id=None,
-        local_copy_id=None, params={},
+        id="op_1",
+        kind=OperationKind.CREATE_RESTORE_POINT,
+        status=OperationStatus.RUNNING,
+        progress=0.5,
+        stage="Storing content",
+        created_at=now,
+        started_at=now,
+        finished_at=None,
+        requested_by=None,
+        dismissed=False,
+        error=None,
+        restore_point_id=None,
+        local_copy_id=None,
+        params={},
     )
 
 

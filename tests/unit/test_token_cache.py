@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from server.domain.access import AccessService
-from server.domain.tokens import Role
+from server.model.tokens import Role
+from server.services.access import AccessService
 from server.storage.database import Database
 
 

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from server.domain.access import AccessService
-from server.domain.tokens import Role
+from server.model.tokens import Role
+from server.services.access import AccessService
 from server.storage.database import Database
 
 

@@ -1,5 +1,5 @@
 """Applying a folder keeps the live files that already are what the restore point holds
-(hard-linked into the new tree, see server/sources/tree_reuse.py), writes the rest from the
+(hard-linked into the new tree, see server/sources/directory/stage/reuse.py), writes the rest from the
 store, and leaves the hash cache right for the next capture."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.content_capture import CaptureTally
-from server.sources.directory_source import DirectorySource
-from server.sources.hash_cache import HashCache
-from server.sources.tree_apply import side_paths
-from server.sources.tree_trash import wait_for_removals
+from server.services.capture.store import CaptureTally
+from server.sources.directory.hash_cache import HashCache
+from server.sources.directory.source import DirectorySource
+from server.sources.directory.stage.swap import side_paths
+from server.sources.directory.stage.trash import wait_for_removals
 from server.storage.content_store import ContentStore
 from tests.support.capture import capture
 from tests.unit.test_directory_source import OLD, state

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.models import EntryKind
-from server.sources.tree_walk import GlobError, PathFilter, compile_glob, walk_tree
+from server.model.globs import GlobError, compile_glob
+from server.model.records import EntryKind
+from server.sources.directory.walk import PathFilter, walk_tree
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-from server.storage.parallel_deflate import compress_chunk, crc32, next_window
-from server.storage.zip_writer import DEFLATED, STORED, ZipWriter
+from server.storage.local_copy.parallel_deflate import compress_chunk, crc32, next_window
+from server.storage.local_copy.zip_writer import DEFLATED, STORED, ZipWriter
 
 WHEN = (2026, 3, 4, 5, 6, 8)
 REGULAR = (stat.S_IFREG | 0o640) << 16
@@ -29,7 +29,9 @@ def write_zip(path: Path, fill) -> None:  # type: ignore[no-untyped-def]
 
 def add(archive: ZipWriter, name: str, data: bytes, method: int) -> None:
     payload = compress_chunk(data, last=True) if method == DEFLATED else data
-    archive.add(name, date_time=WHEN, external_attr=REGULAR, method=method, size=len(data), crc=crc32(data), payload=payload)
+    archive.add(
+        name, date_time=WHEN, external_attr=REGULAR, method=method, size=len(data), crc=crc32(data), payload=payload
+    )
 
 
 def unzip_tests(path: Path) -> None:
@@ -44,7 +46,9 @@ def test_whole_members_read_back_with_their_names_times_and_attributes(tmp_path:
         add(archive, "settings/text.txt", TEXT, DEFLATED)
         add(archive, "directory/noise.bin", NOISE, STORED)
         add(archive, "directory/empty", b"", STORED)
-        archive.add("directory/sub/", date_time=WHEN, external_attr=DIRECTORY, method=STORED, size=0, crc=0, payload=b"")
+        archive.add(
+            "directory/sub/", date_time=WHEN, external_attr=DIRECTORY, method=STORED, size=0, crc=0, payload=b""
+        )
         add(archive, "directory/café ☃.yaml", "clé: valeur\n".encode() * 9, DEFLATED)
 
     write_zip(path, fill)
@@ -52,7 +56,11 @@ def test_whole_members_read_back_with_their_names_times_and_attributes(tmp_path:
         assert archive.testzip() is None  # every CRC-32 matches
         infos = archive.infolist()
         assert [i.filename for i in infos] == [
-            "settings/text.txt", "directory/noise.bin", "directory/empty", "directory/sub/", "directory/café ☃.yaml"
+            "settings/text.txt",
+            "directory/noise.bin",
+            "directory/empty",
+            "directory/sub/",
+            "directory/café ☃.yaml",
         ]
         assert archive.read("settings/text.txt") == TEXT
         assert archive.read("directory/noise.bin") == NOISE

@@ -20,9 +20,10 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
+    ExecutionResult,
     GraphQLObjectType,
     GraphQLString,
     Undefined,
@@ -56,7 +57,8 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if key is not None and (shared := _SHARED_EVENTS.get(key)) is not None and shared[0] is payload:
             _SHARED_EVENTS.move_to_end(key)
             return _SharedEvent(shared[1])  # no copy of this executor for an event already run
-        executor = super().build_per_event_executor(payload)
+        # graphql-core makes it with type(self): one of these, typed as its base class.
+        executor = cast(FastLeafExecutionContext, super().build_per_event_executor(payload))
         executor._leaf_plans = {}
         executor._all_direct = True
         executor._event_key = key
@@ -70,7 +72,7 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             _SHARED_EVENTS.move_to_end(key)
             return shared[1]
         result = super().execute_operation(*args, **kwargs)
-        if self._all_direct and not self.is_awaitable(result) and not getattr(result, "errors", True):
+        if self._all_direct and isinstance(result, ExecutionResult) and not result.errors:
             # The payload is kept with the result, so its id cannot be reused while cached.
             _SHARED_EVENTS[key] = (self.root_value, result)
             shared_frames.share(result.data)
@@ -78,7 +80,7 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 _SHARED_EVENTS.popitem(last=False)
         return result
 
-    def execute_fields(  # type: ignore[override]
+    def execute_fields(
         self,
         parent_type: GraphQLObjectType,
         source_value: Any,
@@ -118,7 +120,10 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             # Strawberry's resolver for a basic field ignores its info and reads the attribute.
             if resolve is None or getattr(resolve, "__name__", "") != "_get_basic_result":
                 return None
-            if self.middleware_manager is not None and self.middleware_manager.get_field_resolver(resolve) is not resolve:
+            if (
+                self.middleware_manager is not None
+                and self.middleware_manager.get_field_resolver(resolve) is not resolve
+            ):
                 return None  # an extension wraps every resolver: let graphql-core call it
             leaf = get_nullable_type(field_def.type)
             if not is_leaf_type(leaf):
@@ -126,7 +131,7 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             steps.append((response_name, _reader(field_def, resolve), _coercer(leaf), is_non_null_type(field_def.type)))
         return steps
 
-    def complete_list_value(  # type: ignore[override]
+    def complete_list_value(
         self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any, position_context: Any
     ) -> Any:
         rows = self._direct_list(return_type, field_details_list, info, result)

@@ -5,7 +5,7 @@ from datetime import datetime
 import strawberry
 
 from server.api.context import Actor
-from server.domain import tokens
+from server.model import tokens
 
 strawberry.enum(
     tokens.Role,
@@ -19,8 +19,7 @@ Role = tokens.Role
 @strawberry.type(description="The token making this request.")
 class Caller:
     name: str | None = strawberry.field(
-        description="The token's name, as recorded in requestedBy and createdBy; null when "
-        "authentication is off."
+        description="The token's name, as recorded in requestedBy and createdBy; null when authentication is off."
     )
     role: Role
     expires_at: datetime | None = strawberry.field(description="When the token stops working; null for never.")

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import strawberry
 
-from server.domain import models
+from server.model import records as models
 
 # strawberry.enum registers the class itself and returns it: the names below are the
 # domain's enums, so a type checker and the resolvers see one class, the schema its enum.
-for _enum in (models.OperationKind, models.OperationStatus, models.LogLevel, models.RestorePointOrigin, models.EntryKind):
+for _enum in (
+    models.OperationKind,
+    models.OperationStatus,
+    models.LogLevel,
+    models.RestorePointOrigin,
+    models.EntryKind,
+):
     strawberry.enum(_enum)
 
 OperationKind = models.OperationKind

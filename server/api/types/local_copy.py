@@ -5,9 +5,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from server.api.context import Info
 from server.api.scalars import ByteCount
 from server.api.types.node import Node
-from server.domain import models
+from server.model import records as models
 
 if TYPE_CHECKING:
     from server.api.types.restore_point import RestorePoint
@@ -22,13 +23,11 @@ class LocalCopy(Node):
     restore_point_id: strawberry.ID | None = strawberry.field(
         description="The restore point the copy holds, read from its manifest; null when unreadable."
     )
-    problem: str | None = strawberry.field(
-        description="Why the copy cannot be imported; null when it can."
-    )
+    problem: str | None = strawberry.field(description="Why the copy cannot be imported; null when it can.")
 
     @strawberry.field(description="The restore point the copy holds; null when it is not in the database.")
     async def restore_point(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[RestorePoint, strawberry.lazy("server.api.types.restore_point")] | None:
         from server.api.types.restore_point import RestorePoint
 

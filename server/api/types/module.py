@@ -5,7 +5,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from server.domain import models
+from server.model import records as models
 
 
 @strawberry.type(description="One module of the built-in settings store: a JSON document.")

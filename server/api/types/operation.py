@@ -6,12 +6,13 @@ from typing import Any
 
 import strawberry
 
+from server.api.context import Info
 from server.api.errors import ClientError
 from server.api.types.enums import LogLevel, OperationKind, OperationStatus
 from server.api.types.local_copy import LocalCopy
 from server.api.types.node import Node
 from server.api.types.restore_point import RestorePoint
-from server.domain import models
+from server.model import records as models
 
 MAX_LOG_PAGE = 1000
 
@@ -29,7 +30,8 @@ class LogEntry:
 
 
 @strawberry.enum(
-    name="OperationErrorCode", description="Why an operation failed or was interrupted: `OperationError.code` as an enum."
+    name="OperationErrorCode",
+    description="Why an operation failed or was interrupted: `OperationError.code` as an enum.",
 )
 class ErrorCodeField(enum.StrEnum):
     # The domain's OperationErrorCode plus OTHER; tests/unit/test_codegen_types.py keeps them equal.
@@ -62,8 +64,10 @@ class OperationError:
     code: str = strawberry.field(description="The code as a string; `errorCode` is the same code, typed.")
     message: str
 
-    @strawberry.field(description="`code` as an enum, for clients that generate types; OTHER for a code "
-                      "this server version does not list.")
+    @strawberry.field(
+        description="`code` as an enum, for clients that generate types; OTHER for a code "
+        "this server version does not list."
+    )
     def error_code(self) -> ErrorCodeField:
         try:
             return ErrorCodeField(self.code)
@@ -90,17 +94,16 @@ class Operation(Node):
     params: strawberry.Private[dict[str, Any]]
 
     @strawberry.field(description="The restore point this operation works on or made.")
-    async def restore_point(self, info: strawberry.Info) -> RestorePoint | None:
+    async def restore_point(self, info: Info) -> RestorePoint | None:
         if self.restore_point_id is None:
             return None
         point = await info.context.loaders.restore_points.load(self.restore_point_id)
         return RestorePoint.from_domain(point) if point else None
 
     @strawberry.field(
-        description="For an apply: the safety restore point it made of the state before; null "
-        "when it made none (yet)."
+        description="For an apply: the safety restore point it made of the state before; null when it made none (yet)."
     )
-    async def safety_restore_point(self, info: strawberry.Info) -> RestorePoint | None:
+    async def safety_restore_point(self, info: Info) -> RestorePoint | None:
         point_id = self.params.get("safetyRestorePointId")
         if not point_id:
             return None
@@ -108,16 +111,14 @@ class Operation(Node):
         return RestorePoint.from_domain(point) if point else None
 
     @strawberry.field(description="The local copy this operation works on or made.")
-    async def local_copy(self, info: strawberry.Info) -> LocalCopy | None:
+    async def local_copy(self, info: Info) -> LocalCopy | None:
         if self.local_copy_id is None:
             return None
         copy = await info.context.loaders.local_copies.load(self.local_copy_id)
         return LocalCopy.from_domain(copy) if copy else None
 
     @strawberry.field(description="Log lines after `afterSequence`, oldest first, at most `first` of them.")
-    async def log(
-        self, info: strawberry.Info, after_sequence: int | None = 0, first: int | None = None
-    ) -> list[LogEntry]:
+    async def log(self, info: Info, after_sequence: int | None = 0, first: int | None = None) -> list[LogEntry]:
         if first is not None and not 0 <= first <= MAX_LOG_PAGE:
             raise ClientError(f"first must be between 0 and {MAX_LOG_PAGE}", "INVALID_INPUT")
         limit = MAX_LOG_PAGE if first is None else first

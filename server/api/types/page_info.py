@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
-from server.domain.models import Page
+from server.model.records import Page
 
 Node = TypeVar("Node")
 Item = TypeVar("Item")

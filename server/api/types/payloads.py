@@ -7,7 +7,7 @@ import strawberry
 from server.api.errors import UserError
 from server.api.types.module import Module
 from server.api.types.operation import Operation
-from server.domain import models
+from server.model import records as models
 
 
 @strawberry.type

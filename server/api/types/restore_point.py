@@ -5,10 +5,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from server.api.context import Info
 from server.api.scalars import ByteCount
 from server.api.types.enums import EntryKind, RestorePointOrigin
 from server.api.types.node import Node
-from server.domain import models
+from server.model import records as models
 
 if TYPE_CHECKING:
     from server.api.types.local_copy import LocalCopy
@@ -52,13 +53,13 @@ class RestorePoint(Node):
     server_version: str
 
     @strawberry.field(description="Every item the restore point holds, in manifest order.")
-    async def entries(self, info: strawberry.Info) -> list[ManifestEntry]:
+    async def entries(self, info: Info) -> list[ManifestEntry]:
         entries = await info.context.services.restore_points.entries(str(self.id))
         return [ManifestEntry.from_domain(entry) for entry in entries]
 
     @strawberry.field(description="Local copies (ZIP files) made of this restore point.")
     async def local_copies(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> list[Annotated[LocalCopy, strawberry.lazy("server.api.types.local_copy")]]:
         from server.api.types.local_copy import LocalCopy
 

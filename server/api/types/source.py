@@ -17,8 +17,9 @@ class SourceKind(enum.StrEnum):
 
 @strawberry.type(description="A place configuration lives; every restore point captures every source.")
 class Source:
-    name: str = strawberry.field(description="The name in the config file; entries' `source` and the "
-                                 "folder of a local copy's ZIP.")
+    name: str = strawberry.field(
+        description="The name in the config file; entries' `source` and the folder of a local copy's ZIP."
+    )
     kind: SourceKind
     location: str | None = strawberry.field(
         description="The folder, or the database URL without its password; null for the settings store."

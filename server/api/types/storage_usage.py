@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from server.api.scalars import ByteCount
-from server.domain.storage_usage import StorageUsage as StorageUsage_
+from server.services.storage_usage import StorageUsage as StorageUsage_
 
 
 @strawberry.type(description="What the backups take on disk now, read from the disk (not from recorded sizes).")

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from server.api.context import Info
 from server.api.errors import ClientError
-from server.domain import system as domain
-from server.domain.system import same_content
+from server.services import system as domain
+from server.services.system import same_content
 
 if TYPE_CHECKING:
     from server.api.types.operation import Operation
@@ -30,9 +31,7 @@ class System:
     operation_id: strawberry.Private[str | None]
 
     @strawberry.field(description="The apply that put the system in this state; null while RUNNING.")
-    async def operation(
-        self, info: strawberry.Info
-    ) -> Annotated[Operation, strawberry.lazy("server.api.types.operation")] | None:
+    async def operation(self, info: Info) -> Annotated[Operation, strawberry.lazy("server.api.types.operation")] | None:
         from server.api.types.operation import Operation
 
         if self.operation_id is None:
@@ -45,14 +44,14 @@ class System:
         "to a restore point's checksum when the configuration holds exactly its content. Reads "
         "every source when asked for."
     )
-    async def configuration_fingerprint(self, info: strawberry.Info) -> str:
+    async def configuration_fingerprint(self, info: Info) -> str:
         return await info.context.services.system.fingerprint()
 
     @strawberry.field(
         description="Whether the current configuration holds exactly the items of this restore "
         "point (order aside). Unknown id: an error with code NOT_FOUND."
     )
-    async def matches_restore_point(self, info: strawberry.Info, id: strawberry.ID) -> bool | None:
+    async def matches_restore_point(self, info: Info, id: strawberry.ID) -> bool | None:
         services = info.context.services
         if await services.restore_points.get(str(id)) is None:
             raise ClientError(f"no restore point with id {str(id)!r}", "NOT_FOUND")

@@ -14,17 +14,18 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table("api_token",
-    sa.Column("id", sa.String(length=40), nullable=False),
-    sa.Column("name", sa.String(length=64), nullable=False),
-    sa.Column("role", sa.String(length=16), nullable=False),
-    sa.Column("token_hash", sa.String(length=64), nullable=False),
-    sa.Column("hint", sa.String(length=16), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("created_by", sa.String(length=200), nullable=True),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
-    sa.PrimaryKeyConstraint("id")
+    op.create_table(
+        "api_token",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("hint", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("api_token", schema=None) as batch_op:
         batch_op.create_index("ix_api_token_hash", ["token_hash"], unique=True)

@@ -26,22 +26,20 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def upgrade() -> None:
-    op.create_table("manifest",
-    sa.Column("id", sa.String(length=64), nullable=False),
-    sa.PrimaryKeyConstraint("id")
-    )
-    op.create_table("manifest_entry",
-    sa.Column("manifest_id", sa.String(length=64), nullable=False),
-    sa.Column("position", sa.Integer(), nullable=False),
-    sa.Column("source", sa.String(length=64), nullable=False),
-    sa.Column("path", sa.Text(), nullable=False),
-    sa.Column("kind", sa.String(length=16), nullable=False),
-    sa.Column("size", sa.BigInteger(), nullable=False),
-    sa.Column("sha256", sa.String(length=64), nullable=True),
-    sa.Column("mode", sa.Integer(), nullable=False),
-    sa.Column("mtime", sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(["manifest_id"], ["manifest.id"]),
-    sa.PrimaryKeyConstraint("manifest_id", "position")
+    op.create_table("manifest", sa.Column("id", sa.String(length=64), nullable=False), sa.PrimaryKeyConstraint("id"))
+    op.create_table(
+        "manifest_entry",
+        sa.Column("manifest_id", sa.String(length=64), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("source", sa.String(length=64), nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=True),
+        sa.Column("mode", sa.Integer(), nullable=False),
+        sa.Column("mtime", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["manifest_id"], ["manifest.id"]),
+        sa.PrimaryKeyConstraint("manifest_id", "position"),
     )
     # A plain ADD COLUMN: a batch here would rebuild restore_point, and with SQLite's foreign
     # keys on, dropping the old table cascades into restore_point_entry before it is moved.
@@ -66,8 +64,9 @@ def _move_entries_to_manifests(connection: sa.Connection) -> None:
     points = connection.execute(sa.text("SELECT id FROM restore_point ORDER BY created_at, id")).scalars().all()
     for point_id in points:
         rows = connection.execute(
-            sa.text(f"SELECT {_ENTRY_COLUMNS} FROM restore_point_entry WHERE restore_point_id = :id ORDER BY position")
-            .columns(mtime=sa.DateTime(timezone=True)),
+            sa.text(
+                f"SELECT {_ENTRY_COLUMNS} FROM restore_point_entry WHERE restore_point_id = :id ORDER BY position"
+            ).columns(mtime=sa.DateTime(timezone=True)),
             {"id": point_id},
         ).all()
         manifest_id = _manifest_id(rows)
@@ -88,7 +87,7 @@ def _move_entries_to_manifests(connection: sa.Connection) -> None:
 
 
 def _manifest_id(rows: Sequence[sa.Row[Any]]) -> str:
-    """server.domain.manifests.manifest_id over stored rows, frozen here as it was written:
+    """server.model.manifests.manifest_id over stored rows, frozen here as it was written:
     if that function changes later, old manifests are merely not shared with new ones."""
     content = [[row.source, row.path, row.kind, row.size, row.sha256, row.mode] for row in rows]
     checksum = _sha256(content)
@@ -115,18 +114,19 @@ def downgrade() -> None:
         batch_op.drop_index("ix_restore_point_manifest")
         batch_op.drop_constraint("fk_restore_point_manifest", type_="foreignkey")
         batch_op.drop_column("manifest_id")
-    op.create_table("restore_point_entry",
-    sa.Column("restore_point_id", sa.String(length=40), nullable=False),
-    sa.Column("position", sa.Integer(), nullable=False),
-    sa.Column("source", sa.String(length=64), nullable=False),
-    sa.Column("path", sa.Text(), nullable=False),
-    sa.Column("kind", sa.String(length=16), nullable=False),
-    sa.Column("size", sa.BigInteger(), nullable=False),
-    sa.Column("sha256", sa.String(length=64), nullable=True),
-    sa.Column("mode", sa.Integer(), nullable=False),
-    sa.Column("mtime", sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(["restore_point_id"], ["restore_point.id"], ondelete="CASCADE"),
-    sa.PrimaryKeyConstraint("restore_point_id", "position")
+    op.create_table(
+        "restore_point_entry",
+        sa.Column("restore_point_id", sa.String(length=40), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("source", sa.String(length=64), nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=True),
+        sa.Column("mode", sa.Integer(), nullable=False),
+        sa.Column("mtime", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["restore_point_id"], ["restore_point.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("restore_point_id", "position"),
     )
     columns = ", ".join(f"manifest_entry.{name}" for name in _ENTRY_COLUMNS.split(", "))
     op.execute(

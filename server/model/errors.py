@@ -1,0 +1,96 @@
+"""Expected failures, each with a stable code that clients can branch on."""
+
+from __future__ import annotations
+
+import enum
+
+
+class DomainError(Exception):
+    """An expected failure: shown to the client as a userError with this code."""
+
+    code = "INVALID_INPUT"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+
+
+class InvalidInput(DomainError):
+    code = "INVALID_INPUT"
+
+
+class Busy(DomainError):
+    code = "BUSY"
+
+
+class ConfirmationRequired(DomainError):
+    code = "CONFIRMATION_REQUIRED"
+
+
+class InvalidArchive(DomainError):
+    code = "INVALID_ARCHIVE"
+
+
+class OperationErrorCode(enum.StrEnum):
+    """Every code a failed or interrupted operation can carry (`Operation.error.code`).
+
+    The schema keeps the field a String so that a new code is not a breaking change; README's
+    table of codes documents each of these (a test checks both ways).
+    """
+
+    APPLY_FAILED = "APPLY_FAILED"
+    CONTENT_DAMAGED = "CONTENT_DAMAGED"
+    COPY_CHECK_FAILED = "COPY_CHECK_FAILED"
+    INTERNAL = "INTERNAL"
+    INTERRUPTED = "INTERRUPTED"
+    INTERRUPTED_BEFORE_CHANGES = "INTERRUPTED_BEFORE_CHANGES"
+    INVALID_ARCHIVE = "INVALID_ARCHIVE"
+    INVALID_ENTRY = "INVALID_ENTRY"
+    JOURNAL_UNREADABLE = "JOURNAL_UNREADABLE"
+    NOT_FOUND = "NOT_FOUND"
+    RESTART_FAILED = "RESTART_FAILED"
+    RESTART_TIMEOUT = "RESTART_TIMEOUT"
+    ROLLBACK_FAILED = "ROLLBACK_FAILED"
+    SCHEMA_MISMATCH = "SCHEMA_MISMATCH"
+    SOURCE_CHANGED = "SOURCE_CHANGED"
+    SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
+    STORAGE_FAILED = "STORAGE_FAILED"
+    STORAGE_FULL = "STORAGE_FULL"
+    TEST_FAILURE = "TEST_FAILURE"
+    UNKNOWN_SOURCE = "UNKNOWN_SOURCE"
+
+    @classmethod
+    def stored(cls, value: str) -> OperationErrorCode:
+        """The code for a value read back from the database or a journal, older names included."""
+        return cls(_RENAMED.get(value, value))
+
+
+# Codes earlier versions wrote, and what they are called now.
+_RENAMED = {
+    "CORRUPT_CONTENT": OperationErrorCode.CONTENT_DAMAGED,
+    "RESTORE_POINT_DAMAGED": OperationErrorCode.CONTENT_DAMAGED,
+}
+
+
+class StorageFull(DomainError):
+    """A write failed because the disk (or the database server) has no space left."""
+
+    code = "STORAGE_FULL"  # a UserErrorCode here; the same name as OperationErrorCode.STORAGE_FULL
+
+    def __init__(self, what: str, detail: str, *, field: str | None = None) -> None:
+        super().__init__(f"storage is full: could not write to {what}: {detail}", field=field)
+        self.what = what
+
+
+class OperationFailed(Exception):
+    """Raised inside an operation's job to end it FAILED with a stable error code."""
+
+    def __init__(self, code: OperationErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = OperationErrorCode(code)  # a bare string that is no code fails here, at once
+        self.message = message

@@ -1,0 +1,155 @@
+"""The domain's records: plain frozen dataclasses and string enums, no library types."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from server.model.errors import OperationErrorCode
+
+T = TypeVar("T")
+
+
+class OperationKind(enum.StrEnum):
+    CREATE_RESTORE_POINT = "CREATE_RESTORE_POINT"
+    EXPORT_RESTORE_POINT = "EXPORT_RESTORE_POINT"
+    IMPORT_LOCAL_COPY = "IMPORT_LOCAL_COPY"
+    APPLY_RESTORE_POINT = "APPLY_RESTORE_POINT"
+
+
+class OperationStatus(enum.StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    INTERRUPTED = "INTERRUPTED"
+
+    @property
+    def done(self) -> bool:
+        return self not in (OperationStatus.QUEUED, OperationStatus.RUNNING)
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class RestorePointOrigin(enum.StrEnum):
+    MANUAL = "MANUAL"
+    SAFETY = "SAFETY"
+    IMPORTED = "IMPORTED"
+    SCHEDULED = "SCHEDULED"
+
+
+class EntryKind(enum.StrEnum):
+    FILE = "FILE"
+    DIRECTORY = "DIRECTORY"
+    SYMLINK = "SYMLINK"  # content is the link target, stored like a file's
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """One item of a restore point: where it came from and the blob holding its content."""
+
+    source: str
+    path: str  # POSIX, relative to the source's root, never absolute, never with '..'
+    kind: EntryKind
+    size: int
+    sha256: str | None  # None for directories
+    mode: int = 0o644
+    mtime: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RestorePoint:
+    id: str
+    label: str
+    note: str | None
+    origin: RestorePointOrigin
+    created_at: datetime
+    created_by: str | None
+    size_bytes: int
+    stored_bytes: int
+    item_count: int
+    checksum: str  # SHA-256 of the canonical manifest
+    server_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperationError:
+    code: OperationErrorCode
+    message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", OperationErrorCode(self.code))  # only codes of the enum
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    id: str
+    kind: OperationKind
+    status: OperationStatus
+    progress: float
+    stage: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    requested_by: str | None
+    dismissed: bool
+    error: OperationError | None
+    restore_point_id: str | None
+    local_copy_id: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    last_sequence: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.status.done
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    sequence: int
+    at: datetime
+    level: LogLevel
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    name: str
+    settings: dict[str, Any]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LocalCopy:
+    """A file in the local copies folder, as it is on disk now."""
+
+    id: str
+    file_name: str
+    path: str
+    size: int
+    modified_at: datetime
+    restore_point_id: str | None  # read from the manifest; None when unreadable
+    problem: str | None  # why it cannot be imported; None when it can
+    fingerprint: str  # changes whenever the file is replaced or rewritten
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """A slice of a newest-first listing; each item's cursor continues after it."""
+
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    total_count: int | None  # None: not counted with the page (counted when asked for)
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None

@@ -1,0 +1,353 @@
+"""One apply of a restore point, step by step, with a journal entry before every change of
+phase, so that a new start can finish whatever a dead process left (see apply.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from server.model.errors import OperationErrorCode, OperationFailed
+from server.model.records import (
+    LogLevel,
+    ManifestEntry,
+    OperationError,
+    RestorePointOrigin,
+)
+from server.operations.holds import Held
+from server.operations.live import OperationCancelled, OperationContext
+from server.services.apply.plan import (
+    ApplyPlan,
+    find_source,
+    group_by_source,
+    make_plan,
+    verify_content,
+)
+from server.services.apply.stage import checked_when_staged, discard_staged, stage_sources
+from server.services.blob_keeper import BlobKeeper
+from server.services.restart import RestartFailed, RestartStep
+from server.services.restore_points import MAX_LABEL, RestorePointService
+from server.services.settings_store import SettingsStore
+from server.services.step_control import StepControl
+from server.services.system import SystemMonitor, SystemState, same_content
+from server.sources.base import StagedApply, StagingSource
+from server.storage.apply_journal import ApplyJournal, ApplyPhase, JournalRecord
+from server.storage.content_store import ContentStore
+
+log = logging.getLogger(__name__)
+
+NO_CANCEL = "it has begun replacing the configuration"
+BEFORE_CHANGES = OperationErrorCode.INTERRUPTED_BEFORE_CHANGES
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyTools:
+    """What an apply works with; shared by every run."""
+
+    store: ContentStore
+    keeper: BlobKeeper
+    restore_points: RestorePointService
+    settings: SettingsStore
+    system: SystemMonitor
+    journal: ApplyJournal
+    restart: RestartStep
+    steps: StepControl
+
+
+class ApplyRun:
+    """The state of one apply while its job runs: the journal record and the blobs it pins."""
+
+    def __init__(self, tools: ApplyTools, record: JournalRecord | None = None, pins: Sequence[str] = ()) -> None:
+        self._t = tools
+        self.record = record
+        self._pins = list(pins)  # the state before: kept from collection until the apply ends
+        self._committed: list[StagedApply] = []  # their replaced state is removed at the end
+        self._ctx: OperationContext | None = None
+
+    @property
+    def ctx(self) -> OperationContext:
+        assert self._ctx is not None, "the run has not started"
+        return self._ctx
+
+    @property
+    def tools(self) -> ApplyTools:
+        return self._t
+
+    def attach(self, ctx: OperationContext) -> None:
+        """The operation this run reports to (a resumed run gets it from its new job)."""
+        self._ctx = ctx
+
+    @property
+    def journal(self) -> JournalRecord:
+        assert self.record is not None, "the run has no journal"
+        return self.record
+
+    # -- a new apply ----------------------------------------------------------------------
+
+    async def start(self, ctx: OperationContext, point_id: str, keep_safety: bool, safety_id: str) -> None:
+        """Verify, snapshot the state before, then replace every source and restart."""
+        self._ctx = ctx
+        self.record = JournalRecord(
+            operation_id=ctx.operation.id,
+            restore_point_id=point_id,
+            phase=ApplyPhase.PREPARING,
+            safety_restore_point_id=safety_id,
+            keep_safety_restore_point=keep_safety,
+        )
+        await self._advance(ApplyPhase.PREPARING)  # from here on a new start knows of the apply
+        ctx.log(
+            f"Applying restore point {point_id}. Maintenance: settings changes and new operations "
+            "are refused until the apply has finished."
+        )
+        await self._t.settings.wait_for_writes()  # writes accepted just before maintenance land first
+        staged: dict[str, StagedApply] = {}
+        try:
+            plan = await self.load_plan(log_untouched=True)
+            hashed_later = checked_when_staged(plan)
+            await verify_content(ctx.section(0.0, 0.05), plan, self._t.store, hashed_when_staged=hashed_later)
+            staged = await stage_sources(ctx.section(0.05, 0.5), plan, self._t.store)
+            await self._t.steps.reach(ctx, "verify")
+            before = await self._capture(plan)
+            await self._t.steps.reach(ctx, "safety")
+            ctx.forbid_cancel(NO_CANCEL)
+        except asyncio.CancelledError:
+            raise  # the process is going away: the next start reads the journal
+        except BaseException as error:
+            await discard_staged(staged)
+            await self.discard_preparation()
+            if isinstance(error, OperationCancelled) and error.args[:1] == ("shutdown",):
+                raise OperationFailed(
+                    BEFORE_CHANGES, "the server stopped before the apply changed anything; nothing was changed"
+                ) from None
+            raise
+        await self._advance(ApplyPhase.APPLYING, sources=plan.source_names, rollback_entries=tuple(before))
+        await self.apply(plan, staged)
+
+    async def load_plan(self, *, log_untouched: bool = False) -> ApplyPlan:
+        point = await self._t.restore_points.get(self.journal.restore_point_id)
+        if point is None:
+            raise OperationFailed(
+                OperationErrorCode.NOT_FOUND, f"restore point {self.journal.restore_point_id} no longer exists"
+            )
+        entries = await self._t.restore_points.entries(point.id)
+        plan, untouched = make_plan(point, entries, self._t.restore_points.sources)
+        if log_untouched:
+            for name in untouched:
+                self.ctx.log(f"Source {name!r} is not in the restore point: it is left as it is.", LogLevel.WARNING)
+        return plan
+
+    async def _capture(self, plan: ApplyPlan) -> list[ManifestEntry]:
+        """Store the current state of every source: the safety restore point, or (when the
+        caller opted out) an internal snapshot that only a rollback uses."""
+        keep = self.journal.keep_safety_restore_point
+        section = self.ctx.section(0.5, 0.6, "Safety restore point" if keep else "Snapshot before applying")
+        pinned: list[str] = []
+        try:
+            tally = await self._t.restore_points.capture_all(section, pinned)
+        finally:
+            self._pins.extend(pinned)
+        entries = tally.entries
+        if keep:
+            await self._save_safety_point(entries, tally.stored_bytes, plan.point.label, tally.manifest_id)
+        else:
+            self.ctx.log(
+                "No safety restore point was asked for: the current configuration is kept "
+                "internally for a rollback, and removed when the apply ends."
+            )
+        return entries
+
+    async def _save_safety_point(
+        self, entries: Sequence[ManifestEntry], stored: int, label: str | None, manifest_id: str | None = None
+    ) -> str:
+        record = self.journal
+        title = f"Before applying {record.restore_point_id}" + (f" ({label})" if label else "")
+        point = self._t.restore_points.new_point(
+            entries,
+            stored,
+            label=title[:MAX_LABEL],
+            note=f"Made by operation {record.operation_id} before applying restore point {record.restore_point_id}.",
+            origin=RestorePointOrigin.SAFETY,
+            created_by=self.ctx.operation.requested_by,
+            point_id=record.safety_restore_point_id,
+        )
+        self.ctx.hold_restore_point(point.id)  # the way back stays while the apply runs
+        extra = [entry.sha256 for entry in entries if entry.sha256]
+        self._t.store.pin(extra)  # record() releases one pin per blob; the run keeps its own
+        await self._t.restore_points.record(point, entries, extra, manifest_id=manifest_id)
+        self.ctx.update_params(safetyRestorePointId=point.id)
+        self.ctx.log(f"Safety restore point {point.id} saved: {point.item_count} items, {point.size_bytes} bytes.")
+        return point.id
+
+    async def discard_preparation(self) -> None:
+        """Nothing was changed: remove the safety restore point and the pins of this run."""
+        safety_id = self.journal.safety_restore_point_id
+        self.ctx.release(Held.RESTORE_POINT, safety_id)  # its own hold would make the delete BUSY
+        try:
+            if await self._t.restore_points.get(safety_id) is not None:
+                await self._t.restore_points.delete(safety_id)
+                self.ctx.log(f"Removed safety restore point {safety_id}: nothing was changed, so it is not needed.")
+        except Exception:
+            log.exception("could not remove safety restore point %s", safety_id)
+        for source in self._t.restore_points.sources:
+            if isinstance(source, StagingSource):
+                try:
+                    await asyncio.to_thread(source.discard_leftovers)
+                except OSError:
+                    log.exception("could not remove what staging source %s left", source.name)
+        await self.release()
+
+    # -- replacing the sources ----------------------------------------------------------
+
+    async def apply(self, plan: ApplyPlan, staged: dict[str, StagedApply] | None = None) -> None:
+        """Replace every source: swap in what was staged, apply the others from the store."""
+        ctx = self.ctx
+        staged = dict(staged or {})
+        count = len(plan.steps) or 1
+        current = None
+        try:
+            await self._t.steps.reach(ctx, "applying")
+            for index, (source, entries) in enumerate(plan.steps):
+                current = source.name
+                ctx.progress(0.6 + 0.25 * index / count, f"Applying {source.name}")
+                ctx.log(f"Replacing source {source.name!r} ({source.kind}) with {len(entries)} items.")
+                ready = staged.pop(source.name, None)
+                if ready is not None:
+                    await ready.commit()
+                    self._committed.append(ready)
+                else:
+                    await source.apply(entries, self._t.store.open)
+                ctx.log(f"Source {source.name!r} replaced.")
+                await self._t.steps.reach(ctx, f"applied:{source.name}")
+        except Exception as error:  # not CancelledError: a stopping server rolls forward at start
+            await discard_staged(staged)
+            await self.roll_back(self.cause(current, error))
+        await self._restart(plan)
+
+    def cause(self, source_name: str | None, error: Exception) -> OperationError:
+        if isinstance(error, OperationFailed):
+            detail = f"{error.message} ({error.code})"
+        else:
+            log.error("apply %s: source %s failed", self.journal.operation_id, source_name, exc_info=error)
+            detail = f"an unexpected {type(error).__name__}; see the server log"
+        what = f"source {source_name!r} could not be applied" if source_name else "the apply could not go on"
+        return OperationError(OperationErrorCode.APPLY_FAILED, f"{what}: {detail}")
+
+    async def roll_back(self, cause: OperationError) -> NoReturn:
+        self.ctx.log(f"{cause.message[0].upper()}{cause.message[1:]}.", LogLevel.ERROR)
+        self.ctx.log("Rolling back: restoring the configuration from before the apply.", LogLevel.WARNING)
+        await self._advance(ApplyPhase.ROLLING_BACK, error=cause)
+        await self._t.steps.reach(self.ctx, "rollback")
+        await self.restore_before(cause)
+
+    async def restore_before(self, cause: OperationError) -> NoReturn:
+        """Apply the snapshot taken before to every source the apply touches; always raises."""
+        ctx, record = self.ctx, self.journal
+        ctx.progress(0.0, "Rolling back")
+        before = group_by_source(record.rollback_entries)
+        try:
+            for name in record.sources:
+                source = find_source(self._t.restore_points.sources, name)
+                await source.apply(before.get(name, []), self._t.store.open)
+                ctx.log(f"Source {name!r} restored.")
+        except Exception as error:
+            log.error("apply %s: the rollback failed", record.operation_id, exc_info=error)
+            kept = await self._keep_state_before()
+            final = OperationError(
+                OperationErrorCode.ROLLBACK_FAILED,
+                f"{cause.message}; restoring the configuration from before also failed "
+                f"({type(error).__name__}: {error}), so it may be partly replaced: apply restore point "
+                f"{kept} to go back",
+            )
+            await self._advance(ApplyPhase.FINISHED, error=final)
+            raise OperationFailed(final.code, final.message) from None
+        final = OperationError(
+            OperationErrorCode.APPLY_FAILED, f"{cause.message}. The configuration from before the apply was restored"
+        )
+        ctx.log("Rolled back: the configuration is as it was before the apply.", LogLevel.WARNING)
+        await self._advance(ApplyPhase.FINISHED, error=final)
+        await self._t.steps.reach(ctx, "finish")
+        raise OperationFailed(final.code, final.message)
+
+    async def _keep_state_before(self) -> str:
+        """After a failed rollback the snapshot must outlive the apply: make it a restore point."""
+        record = self.journal
+        if record.keep_safety_restore_point:
+            return record.safety_restore_point_id
+        try:
+            return await self._save_safety_point(record.rollback_entries, 0, None)
+        except Exception:
+            log.exception("could not save the state before apply %s", record.operation_id)
+            return "(none: it could not be saved either)"
+
+    # -- restarting and finishing -------------------------------------------------------
+
+    async def _restart(self, plan: ApplyPlan | None) -> None:
+        await self._advance(ApplyPhase.RESTARTING)
+        self._t.system.enter(SystemState.RESTARTING, self.journal.operation_id)
+        await self._t.steps.reach(self.ctx, "restart")
+        await self.run_restart()
+        await self.finish(plan)
+
+    async def run_restart(self) -> None:
+        ctx, record = self.ctx, self.journal
+        ctx.progress(0.85, "Restarting")
+        # Recorded before the command runs: a command that restarts this server is not run
+        # again by the next start (it would restart the server again, for ever).
+        await self._advance(ApplyPhase.RESTARTING, restart_started=True)
+        env = {
+            "BACKUPS_APPLY_OPERATION_ID": record.operation_id,
+            "BACKUPS_APPLY_RESTORE_POINT_ID": record.restore_point_id,
+        }
+        try:
+            await self._t.restart.run(ctx, env)
+        except RestartFailed as failure:
+            back = (
+                f", or apply safety restore point {record.safety_restore_point_id} to go back"
+                if record.keep_safety_restore_point
+                else ""
+            )
+            final = OperationError(
+                failure.code,
+                f"{failure.detail}. The restore point's configuration is in place (every source was "
+                f"applied before the restart): restart the affected services by hand{back}",
+            )
+            await self._advance(ApplyPhase.FINISHED, error=final)
+            raise OperationFailed(final.code, final.message) from None
+
+    async def finish(self, plan: ApplyPlan | None) -> None:
+        ctx = self.ctx
+        ctx.progress(0.95, "Finishing")
+        if plan is not None:
+            current = [e for e in await self._t.system.current_entries() if e.source in plan.source_names]
+            if same_content(current, plan.entries):
+                ctx.log(f"Read back: the configuration matches restore point {plan.point.id}.")
+            else:
+                ctx.log(
+                    f"Read back: the configuration differs from restore point {plan.point.id} "
+                    "(a source changed what it was given, or something changed it since).",
+                    LogLevel.WARNING,
+                )
+        await self._advance(ApplyPhase.FINISHED, error=None)
+        await self._t.steps.reach(ctx, "finish")
+        ctx.log(f"Restore point {self.journal.restore_point_id} applied.")
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    async def _advance(self, phase: ApplyPhase, **changes: object) -> None:
+        """Store the log so far, then the new phase (durably) before acting on it."""
+        await self.ctx.flush()
+        self.record = self.journal.advance(phase, **changes)
+        await asyncio.to_thread(self._t.journal.write, self.record)
+
+    async def release(self) -> None:
+        """Let go of the snapshot's blobs (what no restore point uses is collected) and of the
+        state the apply replaced."""
+        committed, self._committed = self._committed, []
+        for ready in committed:
+            await ready.tidy()
+        pins, self._pins = self._pins, []
+        if pins:
+            self._t.store.unpin(pins)
+            await self._t.keeper.collect(pins)

@@ -1,0 +1,176 @@
+"""Applying a restore point to the running system: start one, and finish one after a restart.
+
+Crash safety rests on the apply journal (storage/apply_journal.py), written before every
+change of phase:
+- PREPARING (verify, snapshot of the state before): nothing has changed. A new start ends
+  the operation FAILED (INTERRUPTED_BEFORE_CHANGES) and removes the safety restore point.
+- APPLYING: a new start rolls forward: every source is applied again (applies are atomic
+  per source and idempotent, and the content is in the store), then the restart step runs.
+- ROLLING_BACK: a new start applies the snapshot of the state before again, ends FAILED.
+- RESTARTING: every source is applied; a new start finishes (without launching a restart
+  command a second time) and ends SUCCEEDED.
+- FINISHED: the outcome is decided; a new start only records it.
+Rolling forward rather than back after a crash: the user asked for the new state, the
+content is verified and present, and it needs no snapshot of a state half replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+
+from server.model.errors import ConfirmationRequired, OperationErrorCode, OperationFailed
+from server.model.ids import new_id
+from server.model.records import LogLevel, Operation, OperationKind
+from server.operations.holds import Held
+from server.operations.live import OperationContext
+from server.operations.runner import OperationRunner
+from server.services.apply.resume import resume_run
+from server.services.apply.run import ApplyRun, ApplyTools
+from server.services.system import SystemState
+from server.storage.apply_journal import ApplyPhase, JournalRecord, JournalUnreadable
+
+log = logging.getLogger(__name__)
+
+
+class ApplyService:
+    def __init__(self, *, runner: OperationRunner, tools: ApplyTools) -> None:
+        self._runner = runner
+        self._t = tools
+        self._watchers: set[asyncio.Task[None]] = set()
+        runner.on_leftover(OperationKind.APPLY_RESTORE_POINT, self._recover)
+
+    async def start(
+        self,
+        *,
+        restore_point_id: str,
+        confirm: str,
+        create_safety_restore_point: bool,
+        requested_by: str | None,
+    ) -> Operation:
+        """Start applying a restore point: exclusive, and only with `confirm` equal to its id."""
+        if confirm != restore_point_id:
+            raise ConfirmationRequired(
+                "applying replaces the current configuration and restarts the system: to confirm, "
+                f"pass the restore point's id ({restore_point_id}) as `confirm`",
+                field="confirm",
+            )
+        point, hold = await self._t.restore_points.hold(restore_point_id, field="restorePointId")
+        run = ApplyRun(self._t)
+        keep = create_safety_restore_point
+        safety_id = new_id("rp")  # reserved now, so the journal can name it before it exists
+
+        async def job(ctx: OperationContext) -> None:
+            await self._guarded(run, run.start(ctx, point.id, keep, safety_id), ctx.operation.id)
+
+        op = await self._runner.submit(
+            OperationKind.APPLY_RESTORE_POINT,
+            job,
+            requested_by=requested_by,
+            restore_point_id=point.id,
+            params={"createSafetyRestorePoint": keep},
+            exclusive=True,
+            durable_log=True,
+            holds=[hold],
+        )
+        self._t.system.enter(SystemState.APPLYING, op.id)
+        self._watch(op.id)
+        return op
+
+    async def _guarded(self, run: ApplyRun, work: Awaitable[None], op_id: str) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise  # the process is stopping: the journal, not this task, decides what happens
+        except BaseException:
+            await self._end(run, op_id)
+            raise
+        await self._end(run, op_id)
+
+    async def _end(self, run: ApplyRun, op_id: str) -> None:
+        await run.release()
+        # Back to RUNNING before the operation is seen to finish, so a client that sees it
+        # done can change settings at once.
+        if self._t.system.status.operation_id == op_id:
+            self._t.system.enter(SystemState.RUNNING)
+
+    def _watch(self, op_id: str) -> None:
+        """Once the operation is closed (its final state stored), remove its journal."""
+        live = self._runner.live(op_id)
+        assert live is not None and live.task is not None
+        task = live.task
+
+        async def after() -> None:
+            await asyncio.wait([task])
+            if task.cancelled():
+                return  # stopped with the server: the journal stays for the next start
+            if self._t.system.status.operation_id == op_id:
+                self._t.system.enter(SystemState.RUNNING)  # e.g. cancelled before its job began
+            try:
+                await asyncio.to_thread(self._t.journal.clear, op_id)
+            except OSError:
+                log.exception("could not remove the apply journal of %s", op_id)
+
+        watcher = asyncio.create_task(after(), name=f"apply-watch-{op_id}")
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+    # -- start-up -------------------------------------------------------------------------
+
+    async def _recover(self, op: Operation) -> bool:
+        """An apply a stopped process left QUEUED or RUNNING: resume it from its journal."""
+        try:
+            record = await asyncio.to_thread(self._t.journal.read)
+        except JournalUnreadable as error:
+            kept = await asyncio.to_thread(self._t.journal.set_aside)
+            log.error("the apply journal could not be read (%s); kept as %s", error, kept)
+            self._resume(op, None, unreadable=str(kept))
+            return True
+        if record is not None and record.operation_id != op.id:
+            record = None  # another apply's journal: tidy() deals with it
+        self._resume(op, record)
+        return True
+
+    def _resume(self, op: Operation, record: JournalRecord | None, unreadable: str | None = None) -> None:
+        pins = [e.sha256 for e in record.rollback_entries if e.sha256] if record else []
+        self._t.store.pin(pins)  # before the start-up sweep, which would collect them
+        run = ApplyRun(self._t, record, pins)
+
+        async def job(ctx: OperationContext) -> None:
+            if unreadable is not None:
+                ctx.log(f"The apply journal could not be read; it is kept as {unreadable}.", LogLevel.ERROR)
+                raise OperationFailed(
+                    OperationErrorCode.JOURNAL_UNREADABLE,
+                    "the server stopped during the apply and its journal could not be read: the "
+                    "configuration may be partly replaced; compare it with system.matchesRestorePoint "
+                    "and apply the safety restore point if needed",
+                )
+            await self._guarded(run, resume_run(run, ctx), op.id)
+
+        # Nothing can be deleting it yet: the server is starting. Held as a new apply holds it.
+        holds = [self._runner.holds.hold_now(Held.RESTORE_POINT, op.restore_point_id)] if op.restore_point_id else []
+        self._runner.resume(op, job, exclusive=True, durable_log=True, holds=holds)
+        self._t.system.enter(SystemState.APPLYING, op.id)
+        self._watch(op.id)
+        log.warning("resuming apply %s after a restart (journal phase %s)", op.id, record.phase if record else None)
+
+    async def tidy(self) -> None:
+        """After start-up recovery: remove a journal whose operation has already finished."""
+        try:
+            record = await asyncio.to_thread(self._t.journal.read)
+        except JournalUnreadable as error:
+            kept = await asyncio.to_thread(self._t.journal.set_aside)
+            log.error("the apply journal could not be read (%s); kept as %s", error, kept)
+            return
+        if record is None or self._runner.live(record.operation_id) is not None:
+            return
+        op = await self._runner.history.get(record.operation_id)
+        if record.phase not in (ApplyPhase.PREPARING, ApplyPhase.FINISHED):
+            log.error(
+                "the apply journal says %s for operation %s, which is %s: check the configuration",
+                record.phase,
+                record.operation_id,
+                op.status if op else "unknown",
+            )
+        await asyncio.to_thread(self._t.journal.clear, record.operation_id)

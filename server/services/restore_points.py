@@ -1,0 +1,289 @@
+"""Restore points: create one from every source, list, read and delete them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from server.model import manifests
+from server.model.errors import InvalidInput, NotFound, OperationErrorCode, OperationFailed
+from server.model.ids import is_well_formed, new_id
+from server.model.recent_pages import RecentPages
+from server.model.records import (
+    ManifestEntry,
+    Operation,
+    OperationKind,
+    Page,
+    RestorePoint,
+    RestorePointOrigin,
+)
+from server.operations.holds import Held, Hold
+from server.operations.live import OperationContext
+from server.operations.runner import OperationRunner
+from server.services.blob_keeper import BlobKeeper
+from server.services.capture.store import CaptureTally, store_captured
+from server.sources.base import CapturedItem, Source
+from server.storage import restore_points_repo as repo
+from server.storage.content_store import ContentStore
+from server.storage.database import Database
+
+MAX_LABEL = 200
+MAX_NOTE = 4000
+
+
+def _printable(text: str, field: str, allowed: str = "") -> str:
+    if any(ch < " " and ch not in allowed for ch in text):
+        raise InvalidInput(f"the {field} has control characters", field=field)
+    return text
+
+
+def clean_label(label: str | None, created_at: datetime) -> str:
+    label = _printable((label or "").strip(), "label")
+    if len(label) > MAX_LABEL:
+        raise InvalidInput(f"the label is longer than {MAX_LABEL} characters", field="label")
+    return label or f"Restore point {created_at:%Y-%m-%d %H:%M} UTC"
+
+
+def clean_note(note: str | None) -> str | None:
+    note = _printable((note or "").strip(), "note", allowed="\n\t")
+    if len(note) > MAX_NOTE:
+        raise InvalidInput(f"the note is longer than {MAX_NOTE} characters", field="note")
+    return note or None
+
+
+class RestorePointService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        store: ContentStore,
+        keeper: BlobKeeper,
+        runner: OperationRunner,
+        sources: Sequence[Source],
+        server_version: str,
+    ) -> None:
+        self._db = db
+        self._store = store
+        self._keeper = keeper
+        self._runner = runner
+        self._sources = sources
+        self._server_version = server_version
+        self._recent: RecentPages[Page[RestorePoint]] = RecentPages()
+
+    @property
+    def sources(self) -> Sequence[Source]:
+        """Every configured source, in the order a restore point lists them."""
+        return self._sources
+
+    async def get(self, point_id: str) -> RestorePoint | None:
+        if not is_well_formed(point_id, "rp"):
+            return None
+        async with self._db.read() as session:
+            return await repo.get_restore_point(session, point_id)
+
+    async def require(self, point_id: str, field: str = "id") -> RestorePoint:
+        point = await self.get(point_id)
+        if point is None:
+            raise NotFound(f"no restore point with id {point_id!r}", field=field)
+        return point
+
+    async def get_many(self, ids: Sequence[str]) -> dict[str, RestorePoint]:
+        """The restore points with these ids that exist, by id."""
+        ids = [point_id for point_id in ids if is_well_formed(point_id, "rp")]
+        if not ids:
+            return {}
+        async with self._db.read() as session:
+            return await repo.get_restore_points(session, ids)
+
+    async def page(self, *, first: int, after: str | None) -> Page[RestorePoint]:
+        async def read() -> Page[RestorePoint]:
+            async with self._db.read() as session:
+                return await repo.page_restore_points(session, first=first, after=after)
+
+        return await self._recent.first_page(first, read) if after is None else await read()
+
+    async def count(self) -> int:
+        async def read() -> int:
+            async with self._db.read() as session:
+                return await repo.count_restore_points(session)
+
+        return await self._recent.count(read)
+
+    async def entries(self, point_id: str) -> list[ManifestEntry]:
+        async with self._db.read() as session:
+            return await repo.list_entries(session, point_id)
+
+    async def hold(self, point_id: str, field: str = "restorePointId") -> tuple[RestorePoint, Hold]:
+        """Hold a restore point for an operation that will read it, then check it exists
+        (NOT_FOUND if a delete won); the operation keeps the hold until it ends."""
+        hold = await self._runner.holds.hold(Held.RESTORE_POINT, point_id)
+        try:
+            return await self.require(point_id, field=field), hold
+        except BaseException:
+            hold.release()
+            raise
+
+    async def delete(self, point_id: str) -> str:
+        """Delete a restore point and free the blobs only it used; BUSY while anything holds it."""
+        if not is_well_formed(point_id, "rp"):
+            raise NotFound(f"no restore point with id {point_id!r}", field="id")
+        busy = f"an operation is using restore point {point_id}; try again after it"
+        # In this order: the hold first (BUSY while anything reads it), then the keeper's lock.
+        async with (
+            self._runner.holds.deleting(Held.RESTORE_POINT, point_id, busy=busy),
+            self._keeper.lock,
+            self._db.write() as session,
+        ):
+            if await repo.get_restore_point(session, point_id) is None:
+                raise NotFound(f"no restore point with id {point_id!r}", field="id")
+            digests = await repo.delete_restore_point(session, point_id)
+        self._recent.forget()
+        await self._keeper.collect(digests)
+        return point_id
+
+    async def start_create(
+        self,
+        *,
+        label: str | None,
+        note: str | None,
+        requested_by: str | None,
+        origin: RestorePointOrigin = RestorePointOrigin.MANUAL,
+    ) -> Operation:
+        """Start an operation that captures every source into a new restore point."""
+        label_text = clean_label(label, datetime.now(UTC)) if label else None
+        note_text = clean_note(note)
+
+        async def job(ctx: OperationContext) -> None:
+            await self.capture(ctx, label=label_text, note=note_text, origin=origin, created_by=requested_by)
+
+        return await self._runner.submit(
+            OperationKind.CREATE_RESTORE_POINT,
+            job,
+            requested_by=requested_by,
+            params={"label": label_text, "note": note_text},
+        )
+
+    async def capture(
+        self,
+        ctx: OperationContext,
+        *,
+        label: str | None,
+        note: str | None,
+        origin: RestorePointOrigin,
+        created_by: str | None,
+    ) -> RestorePoint:
+        """Snapshot every source into the content store and record the restore point.
+
+        If it stops early (failure or cancel), the blobs it added are collected again, so
+        nothing of a half-made restore point stays behind.
+        """
+        pinned: list[str] = []
+        try:
+            tally = await self.capture_all(ctx, pinned)
+            ctx.progress(0.97, "Saving restore point")
+            if self._store.unsynced():  # record() would flush them; here it is timed, for the log
+                flushed = time.monotonic()
+                await asyncio.to_thread(self._store.sync)
+                ctx.log(f"New content flushed to disk in {time.monotonic() - flushed:.2f} s.")
+            point = self.new_point(
+                tally.entries,
+                tally.stored_bytes,
+                label=label,
+                note=note,
+                origin=origin,
+                created_by=created_by,
+                checksum=tally.checksum,
+            )
+            ctx.checkpoint()  # last chance to cancel: after this the point exists
+            await self.record(point, tally.entries, pinned, manifest_id=tally.manifest_id)
+            ctx.set_subject(restore_point_id=point.id)
+            ctx.log(
+                f"Restore point {point.id} saved: {point.item_count} items, "
+                f"{point.size_bytes} bytes, {point.stored_bytes} bytes newly stored."
+            )
+            return point
+        except BaseException:
+            self._store.unpin(pinned)
+            await asyncio.shield(self.collect(pinned))
+            raise
+
+    async def capture_all(self, ctx: OperationContext, pinned: list[str]) -> CaptureTally:
+        """Read every source and store its content; returns the entries, newly stored bytes
+        and manifest id.
+
+        Each stored blob's digest is appended to `pinned` (and pinned): the caller records
+        or releases them.
+        """
+        ctx.progress(0.0, "Reading sources")
+        captures: list[tuple[Source, Sequence[CapturedItem]]] = []
+        for source in self._sources:
+            try:
+                items = await source.capture()
+            except OperationFailed:
+                raise
+            except Exception as error:
+                raise OperationFailed(
+                    OperationErrorCode.SOURCE_UNAVAILABLE, f"source {source.name!r} could not be read: {error}"
+                ) from error
+            ctx.log(f"Source {source.name!r} ({source.kind}): {len(items)} items.")
+            captures.append((source, items))
+        return await store_captured(ctx, self._store, captures, pinned, manifest_held=self._manifest_held)
+
+    async def _manifest_held(self, manifest_id: str) -> bool:
+        async with self._db.read() as session:
+            return await repo.manifest_held(session, manifest_id)
+
+    def new_point(
+        self,
+        entries: Sequence[ManifestEntry],
+        stored: int,
+        *,
+        label: str | None,
+        note: str | None,
+        origin: RestorePointOrigin,
+        created_by: str | None,
+        point_id: str | None = None,
+        checksum: str | None = None,
+    ) -> RestorePoint:
+        """The record of a restore point holding `entries` (not yet saved); `checksum` is
+        theirs, when the caller has it already."""
+        created_at = datetime.now(UTC)
+        return RestorePoint(
+            id=point_id or new_id("rp"),
+            label=label or clean_label(None, created_at),
+            note=note,
+            origin=origin,
+            created_at=created_at,
+            created_by=created_by,
+            size_bytes=sum(e.size for e in entries),
+            stored_bytes=stored,
+            item_count=len(entries),
+            checksum=checksum or manifests.manifest_checksum(entries),
+            server_version=self._server_version,
+        )
+
+    async def collect(self, digests: Iterable[str]) -> int:
+        """Free those of these blobs that nothing references or pins any more."""
+        return await self._keeper.collect(digests)
+
+    async def record(
+        self,
+        point: RestorePoint,
+        entries: Sequence[ManifestEntry],
+        pinned: list[str],
+        *,
+        manifest_id: str | None = None,
+    ) -> None:
+        """Make its blobs durable, insert it (sharing a stored manifest with the same id),
+        then release the pins its blobs had in flight."""
+        await asyncio.to_thread(self._store.sync)
+        if manifest_id is None:
+            manifest_id = await asyncio.to_thread(manifests.manifest_id, entries)
+        async with self._keeper.lock:
+            async with self._db.write() as session:
+                await repo.add_restore_point(session, point, entries, manifest_id=manifest_id)
+            self._recent.forget()
+            self._store.unpin(pinned)
+            pinned.clear()

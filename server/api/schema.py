@@ -25,7 +25,16 @@ from strawberry.tools import merge_types
 from strawberry.types.graphql import OperationType
 from strawberry.utils.logging import StrawberryLogger
 
-from server.api import apply_fields, caller_fields, local_copy_fields, mutations, queries, source_fields, subscriptions
+from server.api import (
+    apply_fields,
+    caller_fields,
+    local_copy_fields,
+    location_fields,
+    mutations,
+    queries,
+    source_fields,
+    subscriptions,
+)
 from server.api.auth import RequireAuthentication
 from server.api.errors import INTERNAL, ClientError, should_mask, with_code
 from server.api.fast_path.event_hooks import EventHooksRunner
@@ -33,6 +42,7 @@ from server.api.fast_path.fast_execution import FastLeafExecutionContext
 from server.api.permissions import protect
 from server.api.scalars import SCALARS
 from server.api.types.local_copy import LocalCopy
+from server.api.types.location import RemoteCopy
 from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
 
@@ -111,8 +121,14 @@ QUERIES: tuple[type, ...] = (
     source_fields.SourceQuery,
     apply_fields.SystemQuery,
     caller_fields.CallerQuery,
+    location_fields.LocationQueries,
 )
-MUTATIONS: tuple[type, ...] = (mutations.Mutation, local_copy_fields.LocalCopyMutations, apply_fields.ApplyMutation)
+MUTATIONS: tuple[type, ...] = (
+    mutations.Mutation,
+    local_copy_fields.LocalCopyMutations,
+    apply_fields.ApplyMutation,
+    location_fields.LocationMutations,
+)
 SUBSCRIPTIONS: tuple[type, ...] = (subscriptions.Subscription, apply_fields.SystemSubscription)
 
 
@@ -134,7 +150,7 @@ def build_schema(
         query=protect(merge_types("Query", QUERIES), config.name_converter),
         mutation=protect(merge_types("Mutation", MUTATIONS), config.name_converter),
         subscription=protect(merge_types("Subscription", SUBSCRIPTIONS), config.name_converter),
-        types=[RestorePoint, Operation, LocalCopy],
+        types=[RestorePoint, Operation, LocalCopy, RemoteCopy],
         config=config,
         execution_context_class=FastLeafExecutionContext if fast else None,
         extensions=[

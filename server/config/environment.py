@@ -71,6 +71,11 @@ class ServerConfig(BaseSettings):
     restart_command: str | None = None
     restart_timeout: float = Field(default=60.0, gt=0)
 
+    # Backup locations ([[locations]] in the config file): the fixed part size of an S3
+    # multipart upload (S3 wants at least 5 MiB), and how many objects one LIST request asks for.
+    location_part_bytes: int = Field(default=16 * 1024**2, ge=5 * 1024**2, le=5 * 1024**3)
+    location_list_page_size: int = Field(default=1000, ge=1, le=1000)
+
     # Test-only: seconds to sleep after each entry an operation handles, so tests can watch
     # an operation mid-run. Never set it in production.
     test_entry_delay: float = Field(default=0.0, ge=0)
@@ -188,6 +193,8 @@ ACCEPTS = {
     "public_url": "an http:// or https:// URL",
     "restart_command": "a shell command",
     "restart_timeout": "a number of seconds greater than 0",
+    "location_part_bytes": "a whole number of bytes from 5242880 (5 MiB) to 5 GiB",
+    "location_list_page_size": "a whole number from 1 to 1000",
     "test_entry_delay": "a number of seconds, 0 or more",
     "test_pause_at": "a step name (server/services/step_control.py)",
     "test_fail_at": "a step name (server/services/step_control.py)",

@@ -52,6 +52,7 @@ class OperationErrorCode(enum.StrEnum):
     INVALID_ARCHIVE = "INVALID_ARCHIVE"
     INVALID_ENTRY = "INVALID_ENTRY"
     JOURNAL_UNREADABLE = "JOURNAL_UNREADABLE"
+    LOCATION_UNAVAILABLE = "LOCATION_UNAVAILABLE"
     NOT_FOUND = "NOT_FOUND"
     RESTART_FAILED = "RESTART_FAILED"
     RESTART_TIMEOUT = "RESTART_TIMEOUT"
@@ -75,6 +76,12 @@ _RENAMED = {
     "CORRUPT_CONTENT": OperationErrorCode.CONTENT_DAMAGED,
     "RESTORE_POINT_DAMAGED": OperationErrorCode.CONTENT_DAMAGED,
 }
+
+
+class LocationUnreachable(DomainError):
+    """A backup location cannot be reached or refuses us (the message names it)."""
+
+    code = "LOCATION_UNAVAILABLE"  # a UserErrorCode here; the same name as the OperationErrorCode
 
 
 class StorageFull(DomainError):

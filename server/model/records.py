@@ -17,6 +17,8 @@ class OperationKind(enum.StrEnum):
     EXPORT_RESTORE_POINT = "EXPORT_RESTORE_POINT"
     IMPORT_LOCAL_COPY = "IMPORT_LOCAL_COPY"
     APPLY_RESTORE_POINT = "APPLY_RESTORE_POINT"
+    UPLOAD_TO_LOCATION = "UPLOAD_TO_LOCATION"
+    FETCH_FROM_LOCATION = "FETCH_FROM_LOCATION"
 
 
 class OperationStatus(enum.StrEnum):
@@ -153,3 +155,22 @@ class Page(Generic[T]):
     @property
     def end_cursor(self) -> str | None:
         return self.cursors[-1] if self.cursors else None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteCopy:
+    """A copy at a backup location (a folder or an S3 bucket), as the location lists it now."""
+
+    id: str  # rc_ + the location and file name (see server/storage/locations/store.py)
+    location: str
+    file_name: str
+    size: int
+    modified_at: datetime
+    encrypted: bool
+    restore_point_id: str | None  # from the object's metadata or the ZIP's manifest; None: unknown
+    problem: str | None  # why it cannot be fetched and imported; None when it can
+    sha256: str | None = None  # recorded at upload; None for a copy put there by other means
+    # False: restore_point_id and sha256 are not read yet (an S3 listing has no metadata; the
+    # store's `details` reads it, a HEAD per object); True: they are what the location says.
+    detailed: bool = True
+    version: str = ""  # the object's ETag, which names the version its metadata was read from

@@ -136,3 +136,22 @@ def test_python_m_server_with_options_serves(tmp_path: Path, layout: str) -> Non
         process.wait(timeout=30)
         if process.stderr:
             process.stderr.close()
+
+
+@pytest.mark.parametrize(
+    ("location", "problem"),
+    [
+        ('name = "usb"\nkind = "folder"\npath = "{data}/usb"', "location 'usb' ("),
+        ('name = "usb"\nkind = "folder"\npath = "/mnt/usb"\ncolour = "red"', "location 'usb': unknown key 'colour'"),
+        ('name = "Off Site"\nkind = "folder"\npath = "/mnt/usb"', "location 'Off Site': name must be"),
+    ],
+)
+def test_a_bad_location_stops_serve_with_one_line(tmp_path: Path, location: str, problem: str) -> None:
+    config = tmp_path / "backups.toml"
+    data = tmp_path / "data"
+    config.write_text(
+        '[[sources]]\nname = "settings"\nkind = "settings"\n\n[[locations]]\n' + location.format(data=data) + "\n"
+    )
+    line = _one_line_naming(_run(tmp_path, "serve", BACKUPS_CONFIG=str(config)), str(config))
+    assert problem in line
+    assert not data.exists()  # refused before anything was made

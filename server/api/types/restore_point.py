@@ -13,6 +13,7 @@ from server.model import records as models
 
 if TYPE_CHECKING:
     from server.api.types.local_copy import LocalCopy
+    from server.api.types.location import RemoteCopy
 
 
 @strawberry.type(description="One item of a restore point, as its manifest lists it.")
@@ -65,6 +66,18 @@ class RestorePoint(Node):
 
         copies = await info.context.loaders.local_copies_of.load(str(self.id))
         return [LocalCopy.from_domain(copy) for copy in copies]
+
+    @strawberry.field(
+        description="Where copies of this restore point exist now: every location, `local` included "
+        "(an unreachable location contributes none)."
+    )
+    async def remote_copies(
+        self, info: Info
+    ) -> list[Annotated[RemoteCopy, strawberry.lazy("server.api.types.location")]]:
+        from server.api.types.location import RemoteCopy
+
+        copies = await info.context.loaders.remote_copies_of.load(str(self.id))
+        return [RemoteCopy.from_domain(copy) for copy in copies]
 
     @classmethod
     def from_domain(cls, point: models.RestorePoint) -> RestorePoint:

@@ -206,3 +206,8 @@ def _is_regular(stat: os.stat_result) -> bool:
     import stat as stat_module
 
     return stat_module.S_ISREG(stat.st_mode)
+
+
+def link_exclusively(temp: Path, target: Path) -> None:
+    """Public name of the exclusive placement, for other folders of copies (folder locations)."""
+    _link_exclusively(temp, target)

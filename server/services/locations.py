@@ -1,0 +1,351 @@
+"""Backup locations: what copies each holds now, uploading a local copy there, fetching one back.
+
+Listing asks the location every time (a copy another server put there shows up, one deleted
+by hand disappears). An upload streams a local copy out and checks what arrived; a fetch
+streams a remote copy into the local copies folder, checks it (the SHA-256 recorded at upload
+when there is one, then the ZIP in full) and leaves it there for importLocalCopy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from server.model.errors import (
+    InvalidArchive,
+    InvalidInput,
+    LocationUnreachable,
+    NotFound,
+    OperationErrorCode,
+    OperationFailed,
+)
+from server.model.manifests import manifest_checksum
+from server.model.records import LocalCopy, Operation, OperationKind, RemoteCopy
+from server.operations.live import OperationContext
+from server.operations.runner import OperationRunner
+from server.services.local_copies import LocalCopyService
+from server.storage.durability import atomic_write
+from server.storage.full import files_full
+from server.storage.local_copy.folder import LocalCopyFolder, copy_id
+from server.storage.local_copy.format import verify_local_copy
+from server.storage.locations.store import (
+    CHUNK,
+    CopyMismatch,
+    LocationStore,
+    LocationUnavailable,
+    TransferCancelled,
+    parse_remote_copy_id,
+    remote_copy_id,
+)
+
+LOCAL = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class LocationState:
+    """A location as it answers now: its copies, or why it cannot be read."""
+
+    name: str
+    kind: str  # LOCAL | FOLDER | S3
+    encrypted: bool
+    reachable: bool
+    problem: str | None
+    copies: tuple[RemoteCopy, ...]
+
+
+class LocationService:
+    def __init__(
+        self,
+        *,
+        stores: Mapping[str, LocationStore],
+        local_copies: LocalCopyService,
+        folder: LocalCopyFolder,
+        runner: OperationRunner,
+    ) -> None:
+        self._stores = dict(stores)
+        self._local = local_copies
+        self._folder = folder
+        self._runner = runner
+
+    @property
+    def names(self) -> builtins.list[str]:
+        return [LOCAL, *self._stores]
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def list(self) -> list[LocationState]:
+        """Every location, the built-in `local` first, each listed now (in parallel)."""
+        return list(await asyncio.gather(self._state_of_local(), *(self._state(n) for n in self._stores)))
+
+    async def get(self, name: str) -> LocationState | None:
+        if name == LOCAL:
+            return await self._state_of_local()
+        return await self._state(name) if name in self._stores else None
+
+    async def copies_of(self, point_ids: Sequence[str]) -> builtins.list[builtins.list[RemoteCopy]]:
+        """Every copy of each restore point, at every location that answers."""
+        every = await self.details([copy for state in await self.list() for copy in state.copies])
+        return [[copy for copy in every if copy.restore_point_id == point_id] for point_id in point_ids]
+
+    async def details(self, copies: Sequence[RemoteCopy]) -> builtins.list[RemoteCopy]:
+        """The copies with their restore point ids read (S3: a HEAD per object not seen before),
+        in the same order; a location that stops answering leaves its copies as they were."""
+        by_location: dict[str, builtins.list[RemoteCopy]] = {}
+        for copy in copies:
+            if not copy.detailed:
+                by_location.setdefault(copy.location, []).append(copy)
+
+        async def read(location: str, some: builtins.list[RemoteCopy]) -> builtins.list[RemoteCopy]:
+            try:
+                return await asyncio.to_thread(self._stores[location].details, some)
+            except LocationUnavailable:
+                return some
+
+        filled = await asyncio.gather(*(read(loc, some) for loc, some in by_location.items()))
+        known = {copy.id: copy for some in filled for copy in some}
+        return [known.get(copy.id, copy) for copy in copies]
+
+    async def get_copy(self, remote_copy_id_: str) -> RemoteCopy | None:
+        parsed = parse_remote_copy_id(remote_copy_id_)
+        if parsed is None:
+            return None
+        location, name = parsed
+        if location == LOCAL:
+            copy = await self._local.get(copy_id(name))
+            return _from_local(copy) if copy else None
+        store = self._stores.get(location)
+        if store is None:
+            return None
+        try:
+            return await asyncio.to_thread(store.stat, name)
+        except LocationUnavailable as error:
+            raise LocationUnreachable(error.message, field="id") from None
+
+    async def _state(self, name: str) -> LocationState:
+        store = self._stores[name]
+        try:
+            copies = await asyncio.to_thread(store.list)
+        except LocationUnavailable as error:
+            return LocationState(name, store.kind, False, False, error.message, ())
+        return LocationState(name, store.kind, False, True, None, tuple(copies))
+
+    async def _state_of_local(self) -> LocationState:
+        copies = await self._local.list()
+        return LocationState(LOCAL, "LOCAL", False, True, None, tuple(_from_local(c) for c in copies))
+
+    # -- delete -----------------------------------------------------------------------------
+
+    async def delete(self, remote_copy_id_: str) -> str:
+        """Delete a copy at a location (at `local`: the local copy itself)."""
+        location, name = self._parse(remote_copy_id_, field="id")
+        if location == LOCAL:
+            await self._local.delete(copy_id(name))
+            return remote_copy_id_
+        store = self._store(location, field="id")
+        try:
+            deleted = await asyncio.to_thread(store.delete, name)
+        except LocationUnavailable as error:
+            raise LocationUnreachable(error.message, field="id") from None
+        if not deleted:
+            raise NotFound(f"no copy {name!r} at location {location!r}", field="id")
+        return remote_copy_id_
+
+    # -- upload -----------------------------------------------------------------------------
+
+    async def start_upload(self, local_copy_id: str, location: str, *, requested_by: str | None) -> Operation:
+        """Start streaming a local copy to a location; it is checked there before it counts."""
+        if location == LOCAL:
+            raise InvalidInput("the copy is already at location 'local' (the local copies folder)", field="location")
+        store = self._store(location, field="location")
+        copy, hold = await self._local.hold(local_copy_id)
+        if copy.problem is not None:
+            hold.release()
+            raise InvalidArchive(f"{copy.file_name}: {copy.problem}", field="localCopyId")
+
+        async def job(ctx: OperationContext) -> None:
+            await self._upload(ctx, copy, store)
+
+        return await self._runner.submit(
+            OperationKind.UPLOAD_TO_LOCATION,
+            job,
+            requested_by=requested_by,
+            local_copy_id=copy.id,
+            restore_point_id=copy.restore_point_id,
+            params={"location": location},
+            holds=[hold],
+        )
+
+    async def _upload(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> None:
+        path = self._local.path_of(copy)
+        ctx.log(f"Uploading {copy.file_name} ({copy.size} bytes) to location {store.name!r}.")
+        try:
+            sha256 = await ctx.run_blocking(
+                lambda on_bytes, stop: _sha256(path, on_bytes, stop),
+                total=copy.size,
+                start=0.0,
+                end=0.1,
+                stage="Reading the local copy",
+            )
+            ctx.checkpoint()
+
+            def send(on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> str:
+                return store.upload(
+                    path,
+                    copy.file_name,
+                    sha256=sha256,
+                    restore_point_id=copy.restore_point_id,
+                    on_bytes=on_bytes,
+                    should_stop=should_stop,
+                )
+
+            name = await ctx.run_blocking(send, total=copy.size, start=0.1, end=0.99, stage="Uploading")
+        except TransferCancelled:
+            ctx.checkpoint()
+            raise
+        except LocationUnavailable as error:
+            raise OperationFailed(
+                OperationErrorCode.LOCATION_UNAVAILABLE, f"{error.message}; nothing was left there"
+            ) from None
+        except CopyMismatch as error:
+            raise OperationFailed(OperationErrorCode.COPY_CHECK_FAILED, f"{error}; nothing was kept there") from None
+        except FileNotFoundError:
+            raise OperationFailed(OperationErrorCode.NOT_FOUND, f"local copy {copy.file_name} is gone") from None
+        ctx.log(f"Uploaded as {name} and read back: {copy.size} bytes, SHA-256 {sha256}.")
+
+    # -- fetch ------------------------------------------------------------------------------
+
+    async def start_fetch(self, remote_copy_id_: str, *, requested_by: str | None) -> Operation:
+        """Start streaming a remote copy into the local copies folder, checked, ready to import."""
+        location, name = self._parse(remote_copy_id_, field="remoteCopyId")
+        if location == LOCAL:
+            raise InvalidInput("the copy is already in the local copies folder", field="remoteCopyId")
+        store = self._store(location, field="remoteCopyId")
+        try:
+            remote = await asyncio.to_thread(store.stat, name)
+        except LocationUnavailable as error:
+            raise LocationUnreachable(error.message, field="remoteCopyId") from None
+        if remote is None:
+            raise NotFound(f"no copy {name!r} at location {location!r}", field="remoteCopyId")
+
+        async def job(ctx: OperationContext) -> None:
+            await self._fetch(ctx, remote, store)
+
+        return await self._runner.submit(
+            OperationKind.FETCH_FROM_LOCATION,
+            job,
+            requested_by=requested_by,
+            restore_point_id=remote.restore_point_id,
+            params={"location": location, "remoteCopyId": remote.id},
+        )
+
+    async def _fetch(self, ctx: OperationContext, remote: RemoteCopy, store: LocationStore) -> None:
+        ctx.log(f"Fetching {remote.file_name} ({remote.size} bytes) from location {store.name!r}.")
+        try:
+            placed = await ctx.run_blocking(
+                lambda on_bytes, stop: self._receive(remote, store, on_bytes, stop),
+                total=remote.size,
+                start=0.0,
+                end=0.9,
+                stage="Fetching",
+            )
+        except TransferCancelled:
+            ctx.checkpoint()
+            raise
+        except LocationUnavailable as error:
+            raise OperationFailed(
+                OperationErrorCode.LOCATION_UNAVAILABLE, f"{error.message}; nothing was kept"
+            ) from None
+        except (CopyMismatch, InvalidArchive) as error:
+            detail = error.message if isinstance(error, InvalidArchive) else str(error)
+            raise OperationFailed(
+                OperationErrorCode.INVALID_ARCHIVE,
+                f"{remote.file_name} at location {store.name!r}: {detail}; nothing was kept",
+            ) from None
+        except FileNotFoundError:
+            raise OperationFailed(
+                OperationErrorCode.NOT_FOUND, f"{remote.file_name} is no longer at location {store.name!r}"
+            ) from None
+        except OSError as error:
+            if (full := files_full(error, f"the local copies folder ({self._folder.root})")) is not None:
+                raise full from None
+            raise
+        ctx.set_subject(local_copy_id=copy_id(placed))
+        ctx.log(f"Fetched and checked as local copy {placed}; import it with importLocalCopy.")
+
+    def _receive(
+        self,
+        remote: RemoteCopy,
+        store: LocationStore,
+        on_bytes: Callable[[int], None],
+        should_stop: Callable[[], bool],
+    ) -> str:
+        digest, size = hashlib.sha256(), 0
+
+        class Hashing:
+            def __init__(self, file: object) -> None:
+                self.file = file
+
+            def write(self, data: bytes) -> None:
+                nonlocal size
+                digest.update(data)
+                size += len(data)
+                self.file.write(data)  # type: ignore[attr-defined]
+
+        with atomic_write(self._folder.root / remote.file_name) as pending:
+            store.download(remote.file_name, Hashing(pending.file), on_bytes=on_bytes, should_stop=should_stop)  # type: ignore[arg-type]
+            pending.sync()
+            if size != remote.size:
+                raise CopyMismatch(f"{size} bytes arrived, the location lists {remote.size}")
+            if remote.sha256 is not None and digest.hexdigest() != remote.sha256:
+                raise CopyMismatch(
+                    "its SHA-256 is not the one recorded when it was uploaded (changed or damaged there)"
+                )
+            manifest = verify_local_copy(pending.temp, self._folder.limits)
+            if manifest_checksum(manifest.entries) != manifest.restore_point["checksum"]:
+                raise InvalidArchive("the manifest's checksum does not match its entries")
+            name = self._folder.place(pending.temp, remote.file_name)  # exclusively: never over a copy
+            pending.placed_at(self._folder.root / name)
+        return name
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _parse(self, remote_copy_id_: str, *, field: str) -> tuple[str, str]:
+        parsed = parse_remote_copy_id(remote_copy_id_)
+        if parsed is None:
+            raise NotFound(f"no remote copy with id {remote_copy_id_!r}", field=field)
+        return parsed
+
+    def _store(self, location: str, *, field: str) -> LocationStore:
+        store = self._stores.get(location)
+        if store is None:
+            known = ", ".join(repr(n) for n in self.names)
+            raise NotFound(f"no location {location!r} (the locations are {known})", field=field)
+        return store
+
+
+def _from_local(copy: LocalCopy) -> RemoteCopy:
+    return RemoteCopy(
+        id=remote_copy_id(LOCAL, copy.file_name),
+        location=LOCAL,
+        file_name=copy.file_name,
+        size=copy.size,
+        modified_at=copy.modified_at,
+        encrypted=False,
+        restore_point_id=copy.restore_point_id,
+        problem=copy.problem,
+    )
+
+
+def _sha256(path: Path, on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            if should_stop():
+                raise TransferCancelled("upload cancelled")
+            digest.update(chunk)
+            on_bytes(len(chunk))
+    return digest.hexdigest()

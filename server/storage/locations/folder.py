@@ -1,0 +1,164 @@
+"""A backup location that is a folder (a mounted disk or share).
+
+An upload is written under a hidden temp name in the folder, read back and checked (size and
+SHA-256 against what was sent), and only then given its name, exclusively: a half-written or
+unchecked copy never appears under a copy's name. Listing reads each ZIP's manifest (its
+central directory and manifest member, not the whole file), once per version of a file."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from server.model.errors import InvalidArchive
+from server.model.records import RemoteCopy
+from server.storage.durability import atomic_write
+from server.storage.local_copy.folder import fingerprint, link_exclusively
+from server.storage.local_copy.format import ArchiveLimits, read_manifest
+from server.storage.locations.store import (
+    CHUNK,
+    CopyMismatch,
+    LocationUnavailable,
+    OnBytes,
+    ShouldStop,
+    TransferCancelled,
+    is_copy_name,
+    remote_copy_id,
+)
+
+
+class FolderStore:
+    kind = "FOLDER"
+
+    def __init__(self, name: str, root: Path, limits: ArchiveLimits = ArchiveLimits()) -> None:
+        self.name = name
+        self.root = root
+        self.limits = limits
+        self._known: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def _check(self) -> None:
+        if not self.root.is_dir():
+            raise LocationUnavailable(self.name, f"the folder {self.root} does not exist (is the disk mounted?)")
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            raise LocationUnavailable(self.name, f"the folder {self.root} cannot be read")
+
+    def list(self) -> builtins.list[RemoteCopy]:
+        self._check()
+        copies = []
+        try:
+            with os.scandir(self.root) as entries:
+                for entry in entries:
+                    if is_copy_name(entry.name) and entry.is_file(follow_symlinks=False):
+                        copies.append(self._describe(entry.name, entry.stat(follow_symlinks=False)))
+        except OSError as error:
+            raise LocationUnavailable(self.name, f"the folder {self.root} cannot be listed: {error.strerror}") from None
+        return sorted(copies, key=lambda c: (c.modified_at, c.file_name), reverse=True)
+
+    def details(self, copies: builtins.list[RemoteCopy]) -> builtins.list[RemoteCopy]:
+        return copies  # listing read each manifest already
+
+    def stat(self, file_name: str) -> RemoteCopy | None:
+        self._check()
+        try:
+            stat = (self.root / file_name).stat(follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return self._describe(file_name, stat)
+
+    def upload(
+        self,
+        source: Path,
+        file_name: str,
+        *,
+        sha256: str,
+        restore_point_id: str | None,
+        on_bytes: OnBytes,
+        should_stop: ShouldStop,
+    ) -> str:
+        self._check()
+        try:
+            with atomic_write(self.root / file_name) as pending, source.open("rb") as src:
+                while chunk := src.read(CHUNK):
+                    if should_stop():
+                        raise TransferCancelled("upload cancelled")
+                    pending.file.write(chunk)
+                    on_bytes(len(chunk))
+                size = pending.sync()
+                # Read back what the disk holds, not what was handed to it.
+                got_size, got_sha = _digest(pending.temp)
+                if got_size != size or got_size != source.stat().st_size or got_sha != sha256:
+                    raise CopyMismatch(f"the copy written to {self.root} does not match what was sent")
+                name = self._place(pending.temp, file_name)
+                pending.placed_at(self.root / name)
+        except OSError as error:
+            raise LocationUnavailable(self.name, f"cannot write to {self.root}: {error.strerror or error}") from None
+        with self._lock:
+            self._known.pop((name, ""), None)
+        return name
+
+    def download(self, file_name: str, out: BinaryIO, *, on_bytes: OnBytes, should_stop: ShouldStop) -> None:
+        self._check()
+        with (self.root / file_name).open("rb") as src:
+            while chunk := src.read(CHUNK):
+                if should_stop():
+                    raise TransferCancelled("fetch cancelled")
+                out.write(chunk)
+                on_bytes(len(chunk))
+
+    def delete(self, file_name: str) -> bool:
+        self._check()
+        try:
+            (self.root / file_name).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _place(self, temp: Path, name: str) -> str:
+        stem, counter, candidate = name[: -len(".zip")], 2, name
+        while True:
+            try:
+                link_exclusively(temp, self.root / candidate)
+                return candidate
+            except FileExistsError:
+                candidate = f"{stem}-{counter}.zip"
+                counter += 1
+
+    def _describe(self, name: str, stat: os.stat_result) -> RemoteCopy:
+        key = (name, fingerprint(stat))
+        with self._lock:
+            known = self._known.get(key)
+        if known is None:
+            try:
+                manifest = read_manifest(self.root / name, self.limits)
+                known = (str(manifest.restore_point["id"]), None)
+            except InvalidArchive as error:
+                known = (None, error.message)
+            except OSError as error:
+                known = (None, f"cannot be read: {error.strerror or error}")
+            with self._lock:
+                self._known[key] = known
+        return RemoteCopy(
+            id=remote_copy_id(self.name, name),
+            location=self.name,
+            file_name=name,
+            size=stat.st_size,
+            modified_at=datetime.fromtimestamp(stat.st_mtime, UTC),
+            encrypted=False,
+            restore_point_id=known[0],
+            problem=known[1],
+        )
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()

@@ -1,0 +1,294 @@
+"""A backup location in S3-compatible object storage, through boto3 in worker threads.
+
+Why boto3: it is the reference S3 client, well kept, speaks every S3-compatible store
+(SeaweedFS, MinIO, Garage, Ceph, AWS), and its blocking calls fit the way operations already
+run their byte work in a thread (ctx.run_blocking) with progress and cancel checks between
+parts. Its clients are thread-safe. Since botocore 1.36 it sends checksum headers that several
+S3-compatible stores reject, so checksums are "when_required" both ways.
+
+An upload is a multipart upload with a fixed part size (some stores need equal parts): one
+part in memory at a time, aborted on any failure or cancel, so a half-written object never
+exists; the object appears only when the upload completes, and is then read back and checked
+against the size and SHA-256 sent (deleted if it does not match). Its SHA-256 and restore
+point id go into the object's metadata, which a HEAD reads without downloading; heads are
+cached per version of an object (its ETag), so listing again is one paginated LIST."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import dataclasses
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from server.config.locations_file import S3LocationSpec
+from server.model.records import RemoteCopy
+from server.storage.locations.store import (
+    CHUNK,
+    CopyMismatch,
+    LocationUnavailable,
+    OnBytes,
+    ShouldStop,
+    TransferCancelled,
+    is_copy_name,
+    remote_copy_id,
+)
+
+T = TypeVar("T")
+AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
+SHA_KEY, POINT_KEY = "sha256", "restore-point-id"
+HEAD_THREADS = 8
+
+
+class S3Store:
+    kind = "S3"
+
+    def __init__(self, spec: S3LocationSpec, *, part_size: int, page_size: int = 1000, part_delay: float = 0.0) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.part_size = part_size
+        self.page_size = page_size
+        self.part_delay = part_delay  # test-only: a pause after each part (BACKUPS_TEST_ENTRY_DELAY)
+        self._heads: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        self._lock = threading.Lock()
+        # Explicit credentials and region: no lookups in ~/.aws or the cloud metadata service.
+        self._client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=spec.endpoint,
+            region_name=spec.region,
+            aws_access_key_id=spec.access_key_id.get_secret_value(),
+            aws_secret_access_key=spec.secret_access_key.get_secret_value(),
+            verify=str(spec.ca_file) if spec.ca_file else True,
+            config=Config(
+                s3={"addressing_style": "path" if spec.path_style else "virtual"},
+                signature_version="s3v4",
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                connect_timeout=5,
+                read_timeout=60,
+                retries={"max_attempts": 2, "mode": "standard"},
+                max_pool_connections=HEAD_THREADS + 2,
+            ),
+        )
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def list(self) -> builtins.list[RemoteCopy]:
+        found: builtins.list[dict[str, Any]] = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(
+            Bucket=self.spec.bucket,
+            Prefix=self.spec.prefix,
+            Delimiter="/",  # copies lie directly under the prefix
+            PaginationConfig={"PageSize": self.page_size},
+        )
+        for page in self._call(lambda: list(pages)):
+            for item in page.get("Contents", []):
+                if is_copy_name(item["Key"][len(self.spec.prefix) :]):
+                    found.append(item)
+        keep = {(item["Key"], item["ETag"]) for item in found}
+        with self._lock:  # forget versions that are gone
+            for key in [k for k in self._heads if k not in keep]:
+                del self._heads[key]
+        copies = [self._describe(item, self._heads.get((item["Key"], item["ETag"]))) for item in found]
+        return sorted(copies, key=lambda c: (c.modified_at, c.file_name), reverse=True)
+
+    def details(self, copies: builtins.list[RemoteCopy]) -> builtins.list[RemoteCopy]:
+        """The copies with their metadata (restore point id, SHA-256): a HEAD for each not known yet."""
+        missing = [copy for copy in copies if not copy.detailed]
+        if missing:
+            with ThreadPoolExecutor(HEAD_THREADS) as pool:
+                heads = list(pool.map(lambda c: self._head(self.spec.prefix + c.file_name), missing))
+            for copy, head in zip(missing, heads, strict=True):
+                if head is not None:
+                    meta = head.get("Metadata", {})
+                    with self._lock:
+                        self._heads[(self.spec.prefix + copy.file_name, head["ETag"])] = (
+                            meta.get(POINT_KEY),
+                            meta.get(SHA_KEY),
+                        )
+        result = []
+        for copy in copies:
+            if copy.detailed:
+                result.append(copy)
+                continue
+            with self._lock:
+                known = self._heads.get((self.spec.prefix + copy.file_name, copy.version))
+            result.append(self._fill(copy, known) if known else copy)
+        return result
+
+    def stat(self, file_name: str) -> RemoteCopy | None:
+        key = self.spec.prefix + file_name
+        head = self._head(key)
+        if head is None:
+            return None
+        meta = head.get("Metadata", {})
+        item = {"Key": key, "Size": head["ContentLength"], "LastModified": head["LastModified"], "ETag": head["ETag"]}
+        return self._describe(item, (meta.get(POINT_KEY), meta.get(SHA_KEY)))
+
+    def download(self, file_name: str, out: BinaryIO, *, on_bytes: OnBytes, should_stop: ShouldStop) -> None:
+        key = self.spec.prefix + file_name
+        try:
+            body = self._call(lambda: self._client.get_object(Bucket=self.spec.bucket, Key=key))["Body"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise FileNotFoundError(f"{key} is no longer in the bucket") from None
+            raise
+        try:
+            for chunk in self._call(lambda: body.iter_chunks(CHUNK)):
+                if should_stop():
+                    raise TransferCancelled("fetch cancelled")
+                out.write(chunk)
+                on_bytes(len(chunk))
+        finally:
+            body.close()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def upload(
+        self,
+        source: Path,
+        file_name: str,
+        *,
+        sha256: str,
+        restore_point_id: str | None,
+        on_bytes: OnBytes,
+        should_stop: ShouldStop,
+    ) -> str:
+        name = self._free_name(file_name)
+        key = self.spec.prefix + name
+        metadata = {SHA_KEY: sha256}
+        if restore_point_id is not None:
+            metadata[POINT_KEY] = restore_point_id
+        bucket = self.spec.bucket
+        upload_id = self._call(
+            lambda: self._client.create_multipart_upload(
+                Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/zip"
+            )
+        )["UploadId"]
+        try:
+            parts, size = [], 0
+            with source.open("rb") as src:
+                number = 1
+                while data := src.read(self.part_size):  # one part in memory at a time
+                    if should_stop():
+                        raise TransferCancelled("upload cancelled")
+                    answer = self._call(
+                        lambda d=data, n=number: self._client.upload_part(  # type: ignore[misc]
+                            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=d
+                        )
+                    )
+                    parts.append({"ETag": answer["ETag"], "PartNumber": number})
+                    size += len(data)
+                    on_bytes(len(data))
+                    number += 1
+                    self._pause(should_stop)
+            if should_stop():
+                raise TransferCancelled("upload cancelled")
+            self._call(
+                lambda: self._client.complete_multipart_upload(
+                    Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                )
+            )
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+        try:
+            self._verify(key, size, sha256)
+        except BaseException:
+            self._delete_quietly(key)
+            raise
+        return name
+
+    def delete(self, file_name: str) -> bool:
+        key = self.spec.prefix + file_name
+        if self._head(key) is None:
+            return False
+        self._call(lambda: self._client.delete_object(Bucket=self.spec.bucket, Key=key))
+        return True
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _verify(self, key: str, size: int, sha256: str) -> None:
+        """Read the object back: what the store holds must be what was sent."""
+        body = self._call(lambda: self._client.get_object(Bucket=self.spec.bucket, Key=key))["Body"]
+        digest, got = hashlib.sha256(), 0
+        try:
+            for chunk in self._call(lambda: body.iter_chunks(CHUNK)):
+                digest.update(chunk)
+                got += len(chunk)
+        finally:
+            body.close()
+        if got != size or digest.hexdigest() != sha256:
+            raise CopyMismatch(f"the object {key} holds {got} bytes with another SHA-256 than the {size} bytes sent")
+
+    def _free_name(self, file_name: str) -> str:
+        stem, counter, candidate = file_name[: -len(".zip")], 2, file_name
+        while self._head(self.spec.prefix + candidate) is not None:
+            candidate = f"{stem}-{counter}.zip"
+            counter += 1
+        return candidate
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            return self._call(lambda: self._client.head_object(Bucket=self.spec.bucket, Key=key))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def _fill(self, copy: RemoteCopy, meta: tuple[str | None, str | None]) -> RemoteCopy:
+        return dataclasses.replace(copy, restore_point_id=meta[0], sha256=meta[1], detailed=True)
+
+    def _describe(self, item: dict[str, Any], meta: tuple[str | None, str | None] | None) -> RemoteCopy:
+        name = item["Key"][len(self.spec.prefix) :]
+        copy = RemoteCopy(
+            id=remote_copy_id(self.name, name),
+            location=self.name,
+            file_name=name,
+            size=int(item["Size"]),
+            modified_at=item["LastModified"],
+            encrypted=False,
+            restore_point_id=None,
+            problem=None,
+            detailed=False,
+            version=str(item["ETag"]),
+        )
+        return self._fill(copy, meta) if meta is not None else copy
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        # If the store is gone too: an unfinished upload holds no object, and stores expire them.
+        with contextlib.suppress(BotoCoreError, ClientError):
+            self._client.abort_multipart_upload(Bucket=self.spec.bucket, Key=key, UploadId=upload_id)
+
+    def _delete_quietly(self, key: str) -> None:
+        with contextlib.suppress(BotoCoreError, ClientError):
+            self._client.delete_object(Bucket=self.spec.bucket, Key=key)
+
+    def _pause(self, should_stop: ShouldStop) -> None:
+        deadline = time.monotonic() + self.part_delay
+        while time.monotonic() < deadline and not should_stop():
+            time.sleep(0.02)
+
+    def _call(self, work: Callable[[], T]) -> T:
+        """Run one request; an unreachable store or refused credentials become LocationUnavailable."""
+        try:
+            return work()
+        except BotoCoreError as error:
+            raise LocationUnavailable(self.name, f"cannot reach {self.spec.endpoint}: {error}") from None
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in AUTH_CODES or code in ("403", "401"):
+                raise LocationUnavailable(self.name, f"{self.spec.endpoint} refuses the credentials ({code})") from None
+            if code in ("NoSuchBucket",):
+                raise LocationUnavailable(self.name, f"the bucket {self.spec.bucket!r} does not exist") from None
+            raise

@@ -5,7 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench schema clean
+.PHONY: run test lint bench schema clean web screenshots
+
+# The reference page at / (web/, built into web/dist by Vite): rebuilt when a source is newer.
+WEB_SOURCES := $(shell find web/src -type f -not -path 'web/src/gql/*' 2>/dev/null) web/index.html \
+	web/package.json web/package-lock.json web/vite.config.ts web/codegen.ts web/tsconfig.json schema.graphql
+HAVE_NODE = command -v npm >/dev/null 2>&1 && node -e 'process.exit(parseInt(process.versions.node) < 20 ? 1 : 0)'
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -14,8 +19,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,lint]'
 	@touch $(STAMP)
 
+# Without Node.js 20+ the API is served all the same; the page at / then says how to build it.
 run: $(STAMP)
+	@if $(HAVE_NODE); then $(MAKE) --no-print-directory web || echo "The page's build failed (see above): serving the API without it."; \
+	else echo "No Node.js 20+ with npm here: serving the API only; install Node.js 20+ and run 'make web' for the page at /."; fi
 	$(PY) -m server serve
+
+web: web/dist/index.html
+
+web/dist/index.html: $(WEB_SOURCES)
+	cd web && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run build
+	@touch $@
+
+# The browser tests save their screenshots of the main views in tests/screenshots/.
+screenshots: $(STAMP) web
+	$(PY) -m pytest tests/browser -q
+	@echo "Screenshots: tests/screenshots/"
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -38,4 +57,4 @@ schema: $(STAMP)
 	$(PY) -m server export-schema > schema.graphql
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache web/dist web/node_modules web/src/gql

@@ -14,7 +14,7 @@ from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -39,6 +39,7 @@ from server.web.health import health
 from server.web.limits import RequestLimits
 from server.web.metrics import metrics
 from server.web.origins import cors_middleware, websocket_origins
+from server.web.page import page_routes_for
 from server.web.slow_clients import BodyTimeout
 
 log = logging.getLogger("server.web")
@@ -152,10 +153,6 @@ class BackupsGraphQL(GraphQL[Context, None]):
         return UNSET
 
 
-async def root(request: Request) -> Response:
-    return RedirectResponse("/graphql")
-
-
 async def download(request: Request) -> Response:
     backend: Backend = request.app.state.backend
     return await backend.download(request)
@@ -183,7 +180,7 @@ def create_app(
     on_first_token: Callable[[str, ServerConfig], None] = first_token_notice,
     own_process: bool = True,
 ) -> Starlette:
-    """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health.
+    """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health and the page at /.
 
     The keywords are for a test server run inside the test's process: its clock, where the
     first admin token goes, and `own_process=False`, which leaves the garbage collector of
@@ -219,9 +216,11 @@ def create_app(
         finally:
             await app.state.backend.close()
 
+    page, asset = page_routes_for()
     return Starlette(
         routes=[
-            Route("/", root),
+            Route("/", page),
+            Route("/assets/{path:path}", asset),
             Route("/health", health),
             Route("/metrics", metrics),
             Route("/graphql", graphql),

@@ -1,0 +1,70 @@
+// "Create restore point" and its form: Label, Note, Create; userErrors next to their field.
+import { useState } from "react";
+import { useMutation } from "urql";
+import { CreateRestorePoint } from "./operations";
+import { Errors, RoleButton, topLevel, type UserErrorShape } from "./ui";
+
+export function CreateForm() {
+  const [open, setOpen] = useState(false);
+  const [label, setLabel] = useState("");
+  const [note, setNote] = useState("");
+  const [errors, setErrors] = useState<UserErrorShape[]>([]);
+  const [other, setOther] = useState<string[]>([]);
+  const [result, create] = useMutation(CreateRestorePoint);
+  const about = (field: string) => errors.filter((e) => e.field === field);
+
+  async function submit() {
+    const answer = await create({ label: label.trim() || null, note: note.trim() || null });
+    const payload = answer.data?.createRestorePoint;
+    setOther(topLevel(answer.error));
+    setErrors(payload?.userErrors ?? []);
+    if (payload && payload.userErrors.length === 0) {
+      setLabel("");
+      setNote("");
+      setOpen(false);
+    }
+  }
+
+  return (
+    <section className="card" aria-labelledby="create-heading">
+      <h2 id="create-heading">New restore point</h2>
+      <RoleButton needs="OPERATOR" aria-expanded={open} aria-controls="create-form" onClick={() => setOpen(!open)}>
+        Create restore point
+      </RoleButton>
+      {open && (
+        <form
+          id="create-form"
+          aria-label="Create restore point"
+          onSubmit={(event) => {
+            event.preventDefault();
+            void submit();
+          }}
+        >
+          <label htmlFor="create-label">Label</label>
+          <input
+            id="create-label"
+            value={label}
+            onChange={(e) => setLabel(e.target.value)}
+            aria-invalid={about("label").length > 0 || undefined}
+            aria-describedby="create-label-errors"
+          />
+          <Errors errors={about("label")} id="create-label-errors" />
+          <label htmlFor="create-note">Note</label>
+          <textarea
+            id="create-note"
+            value={note}
+            rows={2}
+            onChange={(e) => setNote(e.target.value)}
+            aria-invalid={about("note").length > 0 || undefined}
+            aria-describedby="create-note-errors"
+          />
+          <Errors errors={about("note")} id="create-note-errors" />
+          <Errors errors={[...errors.filter((e) => e.field !== "label" && e.field !== "note"), ...other]} />
+          <button type="submit" disabled={result.fetching}>
+            Create
+          </button>
+        </form>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,150 @@
+// "Running operations" (progress, stage, live log) and "Completed operations" (Show log, Dismiss),
+// kept current by operationsChanged.
+import { useEffect, useMemo, useRef, useState } from "react";
+import { useMutation, useQuery, useSubscription } from "urql";
+import { DismissOperation, OperationLog, Operations, OperationsChanged, StoredLog } from "./operations";
+import type { OperationFieldsFragment } from "./gql/graphql";
+import { useSession } from "./session";
+import { Errors, LogView, RoleButton, topLevel, when, type LogLine, type UserErrorShape } from "./ui";
+
+export type Op = OperationFieldsFragment;
+
+const KIND: Record<string, string> = {
+  CREATE_RESTORE_POINT: "Create restore point",
+  EXPORT_RESTORE_POINT: "Export",
+  IMPORT_LOCAL_COPY: "Import",
+  APPLY_RESTORE_POINT: "Apply",
+};
+
+export function describe(op: Op): string {
+  const subject = op.restorePoint?.label ?? op.localCopy?.fileName;
+  return `${KIND[op.kind] ?? op.kind}${subject ? `: ${subject}` : ""}`;
+}
+
+export function OperationsView({ onFinished }: { onFinished: () => void }) {
+  const { reconnects } = useSession();
+  const context = useMemo(() => ({ reconnects }), [reconnects]);
+  const [list] = useQuery({ query: Operations, context });
+  const [ops, setOps] = useState<Map<string, Op>>(new Map());
+  const finishedRef = useRef(onFinished);
+  finishedRef.current = onFinished;
+
+  useEffect(() => {
+    // A fresh list (first load, after a reconnect) replaces what the page had.
+    if (list.data) setOps(new Map(list.data.operations.nodes.map((op) => [op.id, op])));
+  }, [list.data]);
+  useSubscription({ query: OperationsChanged }, (_prev: unknown, event) => {
+    const op = event.operationsChanged;
+    setOps((before) => {
+      const old = before.get(op.id);
+      if (op.done && !old?.done) queueMicrotask(() => finishedRef.current());
+      return new Map(before).set(op.id, op);
+    });
+    return event;
+  });
+
+  const all = [...ops.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+  const running = all.filter((op) => !op.done);
+  const completed = all.filter((op) => op.done && !op.dismissed);
+  return (
+    <>
+      <section className="card" aria-labelledby="running-heading">
+        <h2 id="running-heading">Running operations</h2>
+        <Errors errors={topLevel(list.error)} />
+        {running.length === 0 ? <p>None.</p> : <ul className="ops">{running.map((op) => <Running key={op.id} op={op} />)}</ul>}
+      </section>
+      <section className="card" aria-labelledby="completed-heading">
+        <h2 id="completed-heading">Completed operations</h2>
+        {completed.length === 0 ? <p>None.</p> : <ul className="ops">{completed.map((op) => <Completed key={op.id} op={op} />)}</ul>}
+      </section>
+    </>
+  );
+}
+
+export function ProgressBar({ op }: { op: Op }) {
+  const percent = Math.round(op.progress * 100);
+  return (
+    <div className="progress" role="progressbar" aria-label={`Progress of ${describe(op)}`} aria-valuemin={0}
+         aria-valuemax={100} aria-valuenow={percent} aria-valuetext={`${percent}%${op.stage ? `, ${op.stage}` : ""}`}>
+      <div style={{ width: `${percent}%` }} />
+    </div>
+  );
+}
+
+// Lines already shown, per operation: a remount or a resubscription after a reconnect goes
+// on after the last sequence seen instead of starting over.
+const seenLogs = new Map<string, LogLine[]>();
+
+/** The operation's log as it is written: stored lines, then live ones, without duplicates. */
+export function useLiveLog(id: string): LogLine[] {
+  const [lines, setLines] = useState<LogLine[]>(() => seenLogs.get(id) ?? []);
+  const after = useMemo(() => (seenLogs.get(id) ?? []).at(-1)?.sequence ?? 0, [id]);
+  useSubscription({ query: OperationLog, variables: { id, after } }, (_prev: unknown, event) => {
+    const line = event.operationLog;
+    setLines((before) => {
+      // graphql-ws resubscribes with the first variables after a reconnect: skip what was seen.
+      if (before.length > 0 && line.sequence <= before[before.length - 1].sequence) return before;
+      const next = [...before, line];
+      seenLogs.set(id, next);
+      return next;
+    });
+    return event;
+  });
+  return lines;
+}
+
+function Running({ op }: { op: Op }) {
+  const lines = useLiveLog(op.id);
+  return (
+    <li className="op">
+      <p>
+        <strong>{describe(op)}</strong> <span className="status">{op.status}</span>
+        {op.stage && <span className="stage"> · {op.stage}</span>}
+      </p>
+      <ProgressBar op={op} />
+      <LogView follow lines={lines.slice(-200)} label={`Log of ${describe(op)}`} />
+    </li>
+  );
+}
+
+function Completed({ op }: { op: Op }) {
+  const [showLog, setShowLog] = useState(false);
+  const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
+  const [, dismiss] = useMutation(DismissOperation);
+  return (
+    <li className={`op done status-${op.status.toLowerCase()}`}>
+      <p>
+        <strong>{describe(op)}</strong> <span className="status">{op.status}</span>
+        {op.finishedAt && <span> · {when(op.finishedAt)}</span>}
+      </p>
+      {op.error && <p className="error-text">{op.error.message} ({op.error.code})</p>}
+      <div className="actions">
+        <button type="button" aria-expanded={showLog} onClick={() => setShowLog(!showLog)}>
+          Show log
+        </button>
+        <RoleButton
+          needs="OPERATOR"
+          onClick={async () => {
+            const answer = await dismiss({ id: op.id });
+            setErrors([...(answer.data?.dismissOperation.userErrors ?? []), ...topLevel(answer.error)]);
+          }}
+        >
+          Dismiss
+        </RoleButton>
+      </div>
+      <Errors errors={errors} />
+      {showLog && <StoredLogView op={op} />}
+    </li>
+  );
+}
+
+function StoredLogView({ op }: { op: Op }) {
+  const [answer] = useQuery({ query: StoredLog, variables: { id: op.id } });
+  if (answer.fetching) return <p role="status">Loading the log…</p>;
+  return (
+    <>
+      <Errors errors={topLevel(answer.error)} />
+      <LogView lines={answer.data?.operation?.log ?? []} label={`Log of ${describe(op)}`} />
+    </>
+  );
+}

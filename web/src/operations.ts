@@ -1,0 +1,130 @@
+// Every GraphQL document of the page. graphql-codegen reads them from here and checks each
+// against ../schema.graphql: their result types come from src/gql (generated, not committed).
+import { graphql } from "./gql";
+
+export const Me = graphql(`
+  query Me {
+    me { name role expiresAt }
+  }
+`);
+
+export const OperationFieldsDoc = graphql(`
+  fragment OperationFields on Operation {
+    id kind status done progress stage createdAt startedAt finishedAt requestedBy dismissed lastSequence
+    error { code message }
+    restorePoint { id label }
+    localCopy { id fileName }
+  }
+`);
+
+export const Operations = graphql(`
+  query Operations {
+    operations(first: 50) { nodes { ...OperationFields } }
+  }
+`);
+
+export const OperationsChanged = graphql(`
+  subscription OperationsChanged {
+    operationsChanged(includeCurrent: true) { ...OperationFields }
+  }
+`);
+
+export const OperationLog = graphql(`
+  subscription OperationLog($id: ID!, $after: Int) {
+    operationLog(id: $id, afterSequence: $after) { sequence at level message }
+  }
+`);
+
+export const StoredLog = graphql(`
+  query StoredLog($id: ID!) {
+    operation(id: $id) { id log { sequence at level message } }
+  }
+`);
+
+export const OperationProgress = graphql(`
+  subscription OperationProgress($id: ID!) {
+    operationProgress(id: $id) { ...OperationFields safetyRestorePoint { id label } }
+  }
+`);
+
+export const RestorePoints = graphql(`
+  query RestorePoints($first: Int!, $after: String) {
+    restorePoints(first: $first, after: $after) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      nodes { id label note origin createdAt createdBy sizeBytes itemCount }
+    }
+  }
+`);
+
+export const LocalCopies = graphql(`
+  query LocalCopies {
+    localCopies { id fileName sizeBytes modifiedAt restorePointId problem restorePoint { id label } }
+  }
+`);
+
+export const SystemChanged = graphql(`
+  subscription SystemChanged {
+    systemChanged { state since serverVersion operation { id } }
+  }
+`);
+
+export const CreateRestorePoint = graphql(`
+  mutation CreateRestorePoint($label: String, $note: String) {
+    createRestorePoint(label: $label, note: $note) {
+      operation { ...OperationFields }
+      userErrors { code message field }
+    }
+  }
+`);
+
+export const ExportRestorePoint = graphql(`
+  mutation ExportRestorePoint($id: ID!) {
+    exportRestorePoint(restorePointId: $id) { operation { id } userErrors { code message field } }
+  }
+`);
+
+export const ApplyRestorePoint = graphql(`
+  mutation ApplyRestorePoint($id: ID!, $confirm: String!, $safety: Boolean!) {
+    applyRestorePoint(restorePointId: $id, confirm: $confirm, createSafetyRestorePoint: $safety) {
+      operation { ...OperationFields }
+      userErrors { code message field }
+    }
+  }
+`);
+
+export const DeleteRestorePoint = graphql(`
+  mutation DeleteRestorePoint($id: ID!) {
+    deleteRestorePoint(id: $id) { deletedId userErrors { code message field } }
+  }
+`);
+
+export const DismissOperation = graphql(`
+  mutation DismissOperation($id: ID!) {
+    dismissOperation(id: $id) { operation { ...OperationFields } userErrors { code message field } }
+  }
+`);
+
+export const ImportLocalCopy = graphql(`
+  mutation ImportLocalCopy($id: ID!) {
+    importLocalCopy(localCopyId: $id) { operation { id } userErrors { code message field } }
+  }
+`);
+
+export const DeleteLocalCopy = graphql(`
+  mutation DeleteLocalCopy($id: ID!) {
+    deleteLocalCopy(id: $id) { deletedId userErrors { code message field } }
+  }
+`);
+
+export const CreateDownloadUrl = graphql(`
+  mutation CreateDownloadUrl($id: ID!) {
+    createDownloadUrl(localCopyId: $id) { signedUrl { url expiresAt } userErrors { code message field } }
+  }
+`);
+
+export const UploadLocalCopy = graphql(`
+  mutation UploadLocalCopy($file: Upload!) {
+    uploadLocalCopy(file: $file) { localCopy { id fileName } userErrors { code message field } }
+  }
+`);

@@ -13,9 +13,14 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker, create_async_engine
 
 from server.storage.full import database_full
+
+# A constraint (a unique name, say) refused a write: services catch it by this name, so
+# nothing above storage imports SQLAlchemy.
+ConstraintViolation = IntegrityError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

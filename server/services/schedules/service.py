@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from server.clock import Clock, utc_now
 from server.model import cron_times
 from server.model.errors import InvalidInput, NotFound
@@ -19,7 +17,7 @@ from server.model.names import SCHEDULE_NAME_RULE, is_schedule_name
 from server.model.records import RetentionPolicy, Schedule
 from server.model.retention import RetentionDecision, decide
 from server.storage import schedules_repo as repo
-from server.storage.database import Database
+from server.storage.database import ConstraintViolation, Database
 
 MAX_JITTER = 6 * 3600
 MAX_KEEP = 100_000
@@ -160,7 +158,7 @@ class ScheduleService:
                 if await repo.find_by_name(session, schedule.name) is not None:
                     raise self._duplicate(schedule.name)
                 await repo.add_schedule(session, schedule)
-        except IntegrityError:
+        except ConstraintViolation:  # the unique name, when two requests race
             raise self._duplicate(schedule.name) from None
         return schedule
 
@@ -192,7 +190,7 @@ class ScheduleService:
                     raise self._duplicate(schedule.name)
                 if not await repo.save_schedule(session, schedule):
                     raise NotFound(f"no schedule with id {schedule_id!r}", field="id")
-        except IntegrityError:
+        except ConstraintViolation:  # the unique name, when two requests race
             raise self._duplicate(schedule.name) from None
         return schedule
 

@@ -11,9 +11,10 @@ import asyncio
 import hashlib
 import io
 import os
-import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -102,36 +103,40 @@ def test_a_file_replaced_after_the_walk_is_captured_as_the_new_file(tmp_path: Pa
     assert blob(store, entry.sha256) == b"port: 81\n"
 
 
-@pytest.mark.parametrize("run", range(5))
-def test_a_file_that_keeps_growing_fails_the_capture_naming_it(tmp_path: Path, run: int) -> None:
+@pytest.mark.parametrize("size", [100, BIG])
+def test_a_file_that_keeps_growing_fails_the_capture_naming_it(tmp_path: Path, size: int) -> None:
+    """A log written to all the time: it grows between each stat and the read that follows.
+
+    The writer is the item's own `open` (a line appended, then the real open), so the file
+    grows before every read the capture makes, on every attempt: no thread whose turn on a
+    busy machine decides whether a read happens to see the file still."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "busy.log").write_bytes(b"y" * BIG)
+    (site / "busy.log").write_bytes(b"y" * size)
     (site / "quiet.txt").write_text("calm\n")
     store = ContentStore(tmp_path / "blobs")
     source = DirectorySource("site", site)
-    items = asyncio.run(source.capture())
-    stop = threading.Event()
-    appended = threading.Event()
+    opened: list[int] = []
 
-    def writer() -> None:
-        with open(site / "busy.log", "ab", buffering=0) as log:
-            while not stop.is_set():
+    def growing(item: CapturedItem) -> CapturedItem:
+        real_open, real_refresh = item.open, item.refresh
+        assert real_open is not None and real_refresh is not None
+
+        def open_after_a_write() -> BinaryIO:
+            with open(site / "busy.log", "ab") as log:
                 log.write(b"a line of a busy log\n")
-                appended.set()
+            opened.append(os.stat(site / "busy.log").st_size)
+            return real_open()
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        assert appended.wait(5)
-        with pytest.raises(OperationFailed) as failure:
-            store_items(source, list(items), store)
-    finally:
-        stop.set()
-        thread.join()
+        return replace(item, open=open_after_a_write, refresh=lambda: growing(real_refresh()))
+
+    items = [growing(i) if i.path == "busy.log" else i for i in asyncio.run(source.capture())]
+    with pytest.raises(OperationFailed) as failure:
+        store_items(source, items, store)
 
     assert failure.value.code == "SOURCE_CHANGED"
     assert "site/busy.log" in failure.value.message and f"on each of {ATTEMPTS} reads" in failure.value.message
+    assert len(opened) == ATTEMPTS  # read again from a new stat each time, then given up
     # Nothing of the busy file was stored (the quiet one may have been, before the failure).
     assert set(store.all_digests()) <= {hashlib.sha256(b"calm\n").hexdigest()}
 

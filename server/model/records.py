@@ -135,6 +135,10 @@ class Schedule:
     last_run_at: datetime | None
     last_success_at: datetime | None
     last_operation_id: str | None
+    # Also fire once the configuration has been quiet this long after a change; None: cron only.
+    after_change_quiet_seconds: int | None = None
+    copy_to_locations: tuple[str, ...] = ()  # location names each restore point it makes goes to
+    last_pruned_at: datetime | None = None  # the retention timer's state, kept across restarts
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,12 +31,16 @@ def _to_domain(row: ScheduleRow) -> Schedule:
         last_run_at=row.last_run_at,
         last_success_at=row.last_success_at,
         last_operation_id=row.last_operation_id,
+        after_change_quiet_seconds=row.after_change_quiet_seconds,
+        copy_to_locations=tuple(json.loads(row.copy_to_locations)),
+        last_pruned_at=row.last_pruned_at,
     )
 
 
 def _fields(schedule: Schedule) -> dict[str, Any]:
     values = {f.name: getattr(schedule, f.name) for f in dataclasses.fields(schedule)}
     values["retention"] = json.dumps(dataclasses.asdict(schedule.retention), sort_keys=True)
+    values["copy_to_locations"] = json.dumps(list(schedule.copy_to_locations))
     return values
 
 

@@ -97,6 +97,11 @@ class ScheduleRow(SQLModel, table=True):
     last_run_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
     last_success_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
     last_operation_id: str | None = Field(default=None, max_length=40)
+    after_change_quiet_seconds: int | None = None
+    copy_to_locations: str = Field(
+        default="[]", sa_column=Column(Text(), nullable=False, server_default="[]")
+    )  # JSON list
+    last_pruned_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
 
 
 class EntryRow(SQLModel, table=True):

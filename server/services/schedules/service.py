@@ -149,6 +149,8 @@ class ScheduleService:
                 last_run_at=None,
                 last_success_at=None,
                 last_operation_id=None,
+                after_change_quiet_seconds=spec.after_change_quiet_seconds,
+                copy_to_locations=spec.copy_to_locations or (),
             ),
             spec,
         )
@@ -175,6 +177,8 @@ class ScheduleService:
                 ("jitter_seconds", spec.jitter_seconds),
                 ("label_template", spec.label_template),
                 ("retention", spec.retention),
+                ("after_change_quiet_seconds", spec.after_change_quiet_seconds),
+                ("copy_to_locations", spec.copy_to_locations),
             )
             if value is not None
         }
@@ -216,6 +220,7 @@ class ScheduleService:
                 last_run_at=schedule.last_run_at,
                 last_success_at=schedule.last_success_at,
                 last_operation_id=schedule.last_operation_id,
+                last_pruned_at=schedule.last_pruned_at,
             )
             return await repo.save_schedule(session, merged)
 

@@ -13,6 +13,7 @@ from server.config.locations_file import load_locations
 from server.config.sources_file import ConfigError, load_sources
 from server.notices import AuthModeError, refuse_unsafe_auth_mode
 from server.storage.data_dir_lock import DataDirInUse, lock_data_dir
+from server.storage.database_lock import DatabaseInUse, DatabaseUnreachable, lock_database
 
 
 def serve(settings: ServerConfig) -> int:
@@ -43,9 +44,20 @@ def serve(settings: ServerConfig) -> int:
     except OSError as error:
         sys.stderr.write(f"backups: cannot lock the data folder {settings.data_dir}: {error.strerror or error}\n")
         return 2
+    try:  # likewise one server per database: two would interrupt and sweep each other's work
+        database_lock = lock_database(settings.resolved_database_url)
+    except (DatabaseInUse, DatabaseUnreachable) as error:
+        lock.release()
+        sys.stderr.write(f"backups: {error}\n")
+        return 2
+    except OSError as error:
+        lock.release()
+        sys.stderr.write(f"backups: cannot lock the database: {error.strerror or error}\n")
+        return 2
     try:
         return _run(settings)
     finally:
+        database_lock.release()
         lock.release()
 
 

@@ -32,10 +32,29 @@ class DataDirLock:
             self._fd = None
 
 
+class LockHeld(Exception):
+    """The lock file is held by another live process, named by `holder` (its pid and host)."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
 def lock_data_dir(data_dir: Path) -> DataDirLock:
     """Take the data folder's lock, or raise DataDirInUse naming the process that holds it."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / LOCK_NAME
+    try:
+        return lock_file(path)
+    except LockHeld as held:
+        raise DataDirInUse(
+            f"the data folder {data_dir} is in use by another server ({held.holder}; lock file {path}): "
+            "stop it first, or give this one another BACKUPS_DATA_DIR"
+        ) from None
+
+
+def lock_file(path: Path) -> DataDirLock:
+    """An exclusive flock on `path` (made if missing) with our pid and host written in it."""
     # O_CLOEXEC: a restart command or other child must not inherit (and so keep) the lock.
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
@@ -43,10 +62,7 @@ def lock_data_dir(data_dir: Path) -> DataDirLock:
     except BlockingIOError:
         holder = _read_holder(fd)
         os.close(fd)
-        raise DataDirInUse(
-            f"the data folder {data_dir} is in use by another server ({holder}; lock file {path}): "
-            "stop it first, or give this one another BACKUPS_DATA_DIR"
-        ) from None
+        raise LockHeld(holder) from None
     except BaseException:
         os.close(fd)
         raise

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.support.api import create_restore_point, execute, wait_for_operation
 from tests.support.server_process import ROOT, ServerProcess, free_port
@@ -73,6 +74,47 @@ async def test_a_second_server_on_the_same_data_folder_is_refused_and_the_first_
     assert final["status"] == "SUCCEEDED", final  # not marked INTERRUPTED by the second server
     names = await export_names(first, final["restorePoint"]["id"])
     assert names == [f"site/file-{index:02}.txt" for index in range(12)]
+
+
+async def test_a_second_server_on_the_same_database_is_refused_and_the_first_carries_on(
+    make_server_process: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """Another data folder, the same database (the SQLite file, or the PostgreSQL database in
+    the PostgreSQL run): the second would mark the first's create INTERRUPTED and collect the
+    blobs its restore points need, so it is refused before it touches the database."""
+    first = make_server_process(BACKUPS_CONFIG=str(site(tmp_path)), BACKUPS_TEST_ENTRY_DELAY="0.1").start()
+    assert first.process is not None
+    running = await create_restore_point(first, "while a second server starts")
+    other_data = tmp_path / "other-data"
+    shown = make_url(first.env["BACKUPS_DATABASE_URL"]).render_as_string(hide_password=True)
+    for _ in range(2):
+        refused = serve_once(second_server_env(first, BACKUPS_DATA_DIR=str(other_data)))
+        assert refused.returncode == 2, refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1, refused.stderr
+        assert lines[0].startswith(f"backups: the database {shown} is in use by another server "), lines
+        assert f"pid {first.process.pid} on host " in lines[0], lines
+    final = await wait_for_operation(first, running["id"])
+    assert final["status"] == "SUCCEEDED", final  # not marked INTERRUPTED by the second server
+    names = await export_names(first, final["restorePoint"]["id"])
+    assert names == [f"site/file-{index:02}.txt" for index in range(12)]
+    first.stop()
+    # Once the first has stopped, a server on another data folder may take the database.
+    second = make_server_process(
+        "other-data", BACKUPS_CONFIG=str(site(tmp_path)), BACKUPS_DATABASE_URL=first.env["BACKUPS_DATABASE_URL"]
+    ).start()
+    listed = await execute(second.with_token(first.token), "{ restorePoints(first: 5) { edges { node { id } } } }")
+    assert [e["node"]["id"] for e in listed["restorePoints"]["edges"]] == [final["restorePoint"]["id"]]
+
+
+def test_an_unreachable_database_is_one_line(make_server_process: Callable[..., ServerProcess]) -> None:
+    server = make_server_process(BACKUPS_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")
+    refused = serve_once(server.env)
+    assert refused.returncode == 2, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert lines[0].startswith("backups: cannot reach the database postgresql://postgres@127.0.0.1:"), lines
+    assert not server.data_dir.joinpath("blobs").exists()  # refused before anything was made
 
 
 async def test_the_token_cli_works_while_the_server_runs(make_server_process: Callable[..., ServerProcess]) -> None:

@@ -4,8 +4,9 @@ does not reset them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -33,16 +34,20 @@ async def history_totals(session: AsyncSession) -> HistoryTotals:
         )
     )
     totals.operations = {(kind, status): count for kind, status, count in rows}
-    # Durations in Python: the database dialects disagree on subtracting timestamps.
-    timed = await session.stream(
-        select(col(OperationRow.kind), col(OperationRow.started_at), col(OperationRow.finished_at)).where(
-            col(OperationRow.started_at).is_not(None), col(OperationRow.finished_at).is_not(None)
-        )
+    # Summed in the database, one row per kind, so a scrape costs the same at any history size;
+    # the dialects differ only in how two timestamps subtract. A clock set back counts 0.
+    started, finished = col(OperationRow.started_at), col(OperationRow.finished_at)
+    seconds: ColumnElement[Any]
+    if session.get_bind().dialect.name == "postgresql":
+        seconds = func.extract("epoch", finished - started)
+    else:  # SQLite keeps them as text; julianday reads that text, in days
+        seconds = (func.julianday(finished) - func.julianday(started)) * 86400.0
+    timed = await session.execute(
+        select(col(OperationRow.kind), func.sum(case((seconds < 0, 0.0), else_=seconds)), func.count())
+        .where(started.is_not(None), finished.is_not(None))
+        .group_by(col(OperationRow.kind))
     )
-    async for kind, started, finished in timed:
-        assert started is not None and finished is not None  # the query's condition
-        seconds, count = totals.durations.get(kind, (0.0, 0))
-        totals.durations[kind] = (seconds + max(0.0, (finished - started).total_seconds()), count + 1)
+    totals.durations = {kind: (float(total or 0.0), count) for kind, total, count in timed}
     points = await session.execute(
         select(
             col(RestorePointRow.origin),

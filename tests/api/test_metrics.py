@@ -4,8 +4,10 @@ values computed from stored history so a restart does not reset them."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.api import auth_headers, execute, wait_for_operation
@@ -51,9 +53,19 @@ async def test_metrics_count_stored_history_and_survive_a_restart(make_server: C
     assert found[("backups_retention_deletions_total", ())] == 1
     assert found[("backups_restore_points", (("origin", "SCHEDULED"),))] == 1
     assert found[("backups_operation_duration_seconds_count", (("kind", "CREATE_RESTORE_POINT"),))] == 2
+    # The sum is each operation's finishedAt - startedAt, as the API shows them, added up.
+    timed = await execute(
+        server, "{ operations(kind: [CREATE_RESTORE_POINT], first: 10) { edges { node { startedAt finishedAt } } } }"
+    )
+    spans = [
+        datetime.fromisoformat(e["node"]["finishedAt"]) - datetime.fromisoformat(e["node"]["startedAt"])
+        for e in timed["operations"]["edges"]
+    ]
+    assert len(spans) == 2 and all(span.total_seconds() > 0 for span in spans)
+    assert found[("backups_operation_duration_seconds_sum", (("kind", "CREATE_RESTORE_POINT"),))] == pytest.approx(
+        sum(span.total_seconds() for span in spans), abs=0.01
+    )
     stored = await read_schedule(server, schedule["id"])
-    from datetime import datetime
-
     assert (
         found[("backups_schedule_next_run_timestamp_seconds", (("schedule", "nightly"),))]
         == datetime.fromisoformat(stored["nextRunAt"]).timestamp()

@@ -188,8 +188,14 @@ class Keyring:
         should_stop: Callable[[], bool] | None = None,
     ) -> None:
         """Encrypt the file `source` into `out` for the server and every recovery recipient."""
+        recipients = self.recipients()
         with source.open("rb") as f:
-            pyrage.encrypt_io(_Reading(f, on_bytes, should_stop), out, self.recipients())  # type: ignore[arg-type]
+            try:
+                pyrage.encrypt_io(_Reading(f, on_bytes, should_stop), out, recipients)  # type: ignore[arg-type]
+            except Exception:
+                if should_stop is not None and should_stop():  # pyrage wraps our Cancelled in its own
+                    raise Cancelled("cancelled") from None
+                raise
 
     def decrypt(
         self,

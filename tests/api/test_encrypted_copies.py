@@ -116,6 +116,8 @@ async def download(server: InProcessServer, copy_id: str) -> bytes:
     assert payload["userErrors"] == [], payload
     response = httpx.get(payload["signedUrl"]["url"])  # no credentials: the signed link alone
     assert response.status_code == 200
+    encrypted = response.content.startswith(MAGIC)
+    assert response.headers["content-type"] == ("application/octet-stream" if encrypted else "application/zip")
     return response.content
 
 

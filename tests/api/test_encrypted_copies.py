@@ -431,6 +431,16 @@ credentials_file = "{creds}"
     imported = await import_copy(server, local["id"])
     assert imported["status"] == "SUCCEEDED" and imported["restorePoint"]["id"] == point["id"], imported
 
+    # Another server on the same bucket, without the key: listed, but its fetch is refused.
+    stranger = make_site_server("stranger", locations=locations).start()
+    refused = await run(
+        stranger, f"mutation($id: ID!) {{ fetchFromLocation(remoteCopyId: $id) {{ {OP} }} }}", id=remote["id"]
+    )
+    assert refused["status"] == "FAILED" and refused["error"]["code"] == "KEY_MISSING", refused
+    assert remote["fileName"] in refused["error"]["message"] and "nothing was kept" in refused["error"]["message"]
+    assert server_public_key(stranger) in refused["error"]["message"]
+    assert list(copies_dir(stranger).iterdir()) == []
+
 
 # -- disaster recovery on a new machine (README) ----------------------------------------------
 

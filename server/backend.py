@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from server.api.context import Services
 from server.clock import SYSTEM_CLOCK, Clock, utc_now
+from server.config.encryption_file import load_recovery_recipients
 from server.config.environment import ServerConfig
 from server.config.locations_file import FolderLocationSpec, LocationSpec, load_locations
 from server.config.sources_file import load_sources
@@ -41,6 +42,7 @@ from server.sources.factory import build_sources
 from server.storage.apply_journal import ApplyJournal
 from server.storage.content_store import ContentStore
 from server.storage.database import Database
+from server.storage.encryption import Keyring
 from server.storage.leftovers import clear_leftovers
 from server.storage.local_copy.folder import LocalCopyFolder
 from server.storage.local_copy.format import ArchiveLimits
@@ -63,10 +65,10 @@ def archive_limits(settings: ServerConfig) -> ArchiveLimits:
     )
 
 
-def location_store(spec: LocationSpec, settings: ServerConfig) -> LocationStore:
+def location_store(spec: LocationSpec, settings: ServerConfig, keyring: Keyring | None = None) -> LocationStore:
     """The store for one declared location."""
     if isinstance(spec, FolderLocationSpec):
-        return FolderStore(spec.name, spec.path, archive_limits(settings))
+        return FolderStore(spec.name, spec.path, archive_limits(settings), keyring=keyring, encrypt=spec.encrypt)
     return S3Store(
         spec,
         part_size=settings.location_part_bytes,
@@ -174,7 +176,8 @@ class Backend:
         freed = await keeper.collect_all()
         if freed:
             log.info("freed %d bytes of content no restore point uses", freed)
-        folder = LocalCopyFolder(settings.resolved_local_copies_dir, archive_limits(settings))
+        keyring = Keyring(settings.data_dir, load_recovery_recipients(settings.config))
+        folder = LocalCopyFolder(settings.resolved_local_copies_dir, archive_limits(settings), keyring=keyring)
         local_copies = LocalCopyService(
             folder=folder,
             store=store,
@@ -183,7 +186,7 @@ class Backend:
             max_upload_bytes=settings.max_upload_bytes,
         )
         locations = LocationService(
-            stores={spec.name: location_store(spec, settings) for spec in location_specs},
+            stores={spec.name: location_store(spec, settings, keyring) for spec in location_specs},
             local_copies=local_copies,
             folder=folder,
             runner=runner,

@@ -1,4 +1,5 @@
-"""The `backups` command line: `backups serve` runs the server; `backups token` manages tokens."""
+"""The `backups` command line: `backups serve` runs the server; `backups token` manages tokens;
+`backups key` exports and imports the age identity of encrypted copies."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import logging
 import sys
 from typing import Any
 
-from server import token_cli
+from server import key_cli, token_cli
+from server.config.encryption_file import load_recovery_recipients
 from server.config.environment import ServerConfig, SettingsError, load_settings
 from server.config.locations_file import load_locations
 from server.config.sources_file import ConfigError, load_sources
@@ -28,6 +30,7 @@ def serve(settings: ServerConfig) -> int:
             local_copies_dir=settings.resolved_local_copies_dir,
             sources=specs,
         )
+        load_recovery_recipients(settings.config)
     except ConfigError as error:
         sys.stderr.write(f"backups: {error}\n")
         return 2
@@ -129,6 +132,7 @@ def _main(argv: list[str] | None) -> int:
     _serve_options(serve_cmd)
     commands.add_parser("export-schema", help="print the GraphQL schema (schema.graphql)")
     token_cli.add_parser(commands)
+    key_cli.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "export-schema":
         from server.api.schema import schema_text
@@ -137,6 +141,8 @@ def _main(argv: list[str] | None) -> int:
         return 0
     if args.command == "token":
         return token_cli.run(args, load_settings())
+    if args.command == "key":
+        return key_cli.run(args, load_settings())
     if args.command in (None, "serve"):
         overrides = {k: v for k in ("host", "port", "config") if (v := getattr(args, k, None)) is not None}
         return serve(load_settings(**overrides))

@@ -42,11 +42,17 @@ class LocalCopyQueries:
 
 @strawberry.type
 class LocalCopyMutations:
-    @strawberry.mutation(description="Start writing a restore point to a ZIP in the local copies folder.")
-    async def export_restore_point(self, info: Info, restore_point_id: strawberry.ID) -> OperationPayload:
+    @strawberry.mutation(
+        description="Start writing a restore point to a ZIP in the local copies folder. With "
+        "`encrypt: true` the copy is age-encrypted (`.zip.age`) to the server's identity and each "
+        "recovery recipient of the config."
+    )
+    async def export_restore_point(
+        self, info: Info, restore_point_id: strawberry.ID, encrypt: bool = False
+    ) -> OperationPayload:
         services, actor = info.context.services, info.context.actor
         op, errors = await attempt(
-            lambda: services.local_copies.start_export(str(restore_point_id), requested_by=actor.name)
+            lambda: services.local_copies.start_export(str(restore_point_id), requested_by=actor.name, encrypt=encrypt)
         )
         return OperationPayload.of(op, errors)
 

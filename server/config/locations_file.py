@@ -24,10 +24,11 @@ from server.model.names import SOURCE_NAME_RULE, is_source_name
 
 LOCAL = "local"  # the built-in location: the local copies folder
 KEYS = {
-    "folder": {"name", "kind", "path"},
+    "folder": {"name", "kind", "path", "encrypt"},
     "s3": {
         "name",
         "kind",
+        "encrypt",
         "endpoint",
         "region",
         "bucket",
@@ -47,6 +48,7 @@ class FolderLocationSpec:
     name: str
     path: Path  # absolute, symlinks resolved
     kind: str = "folder"
+    encrypt: bool = False  # a folder is usually a disk of one's own: plain unless asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class S3LocationSpec:
     path_style: bool = True  # most S3-compatible stores want path-style addressing
     ca_file: Path | None = None
     kind: str = "s3"
+    encrypt: bool = True  # a bucket is someone else's machine: encrypted unless opted out
 
 
 LocationSpec = FolderLocationSpec | S3LocationSpec
@@ -118,19 +121,27 @@ def _location(entry: Any, index: int, where: str, base: Path, env: Mapping[str, 
     unknown = sorted(set(entry) - KEYS[kind])
     if unknown:
         raise fail(f"unknown key {unknown[0]!r} for a {kind} location (allowed: {', '.join(sorted(KEYS[kind]))})")
+    encrypt = entry.get("encrypt", kind == "s3")
+    if not isinstance(encrypt, bool):
+        raise fail("encrypt must be true or false")
     if kind == "folder":
         raw = entry.get("path")
         if not isinstance(raw, str) or not raw.strip():
             raise fail("a folder location needs a path")
         try:
-            return FolderLocationSpec(name, resolve(base / Path(raw).expanduser()))
+            return FolderLocationSpec(name, resolve(base / Path(raw).expanduser()), encrypt=encrypt)
         except OSError:
             raise fail(f"path {raw} cannot be resolved: it is a symlink loop") from None
-    return _s3(name, entry, base, env, fail)
+    return _s3(name, entry, base, env, fail, encrypt)
 
 
 def _s3(
-    name: str, entry: dict[str, Any], base: Path, env: Mapping[str, str], fail: Callable[[str], ConfigError]
+    name: str,
+    entry: dict[str, Any],
+    base: Path,
+    env: Mapping[str, str],
+    fail: Callable[[str], ConfigError],
+    encrypt: bool,
 ) -> S3LocationSpec:
     endpoint = entry.get("endpoint")
     if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
@@ -164,6 +175,7 @@ def _s3(
         prefix=f"{prefix}/" if prefix else "",
         path_style=path_style,
         ca_file=ca_file,
+        encrypt=encrypt,
     )
 
 

@@ -80,9 +80,12 @@ def load_sources(
         raise ConfigError(f"{where}: cannot be read: {error.strerror or error}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{where}: not valid TOML: {error}") from None
-    extra = sorted(set(document) - {"sources", "locations"})  # locations: server/config/locations_file.py
+    # locations: server/config/locations_file.py; encryption: server/config/encryption_file.py
+    extra = sorted(set(document) - {"sources", "locations", "encryption"})
     if extra:
-        raise ConfigError(f"{where}: unknown top-level key {extra[0]!r} (allowed: [[sources]], [[locations]])")
+        raise ConfigError(
+            f"{where}: unknown top-level key {extra[0]!r} (allowed: [[sources]], [[locations]], [encryption])"
+        )
     entries = document.get("sources")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{where}: declares no sources (add [[sources]] tables)")

@@ -200,6 +200,7 @@ class LocalCopy:
     restore_point_id: str | None  # read from the manifest; None when unreadable
     problem: str | None  # why it cannot be imported; None when it can
     fingerprint: str  # changes whenever the file is replaced or rewritten
+    encrypted: bool = False  # an age file (`.zip.age`): decrypted as it is imported
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -27,12 +28,14 @@ from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
 from server.storage.content_store import ContentStore
-from server.storage.durability import atomic_write
+from server.storage.durability import TEMP_SUFFIX, atomic_write
+from server.storage.encryption import MAGIC, Cancelled, EncryptedDamaged, KeyMissing, Keyring
 from server.storage.full import files_full
-from server.storage.local_copy.folder import LocalCopyFolder, copy_id, file_name_of, slug
+from server.storage.local_copy.folder import LocalCopyFolder, copy_id, file_name_of, slug, split_copy_name
 from server.storage.local_copy.format import (
     ContentMismatch,
     CopyCancelled,
+    LocalCopyManifest,
     LocalCopyReader,
     open_local_copy,
     read_manifest,
@@ -105,22 +108,27 @@ class LocalCopyService:
 
     # -- export -----------------------------------------------------------------------------
 
-    async def start_export(self, point_id: str, *, requested_by: str | None) -> Operation:
-        """Start writing a restore point to a ZIP in the local copies folder."""
+    async def start_export(self, point_id: str, *, requested_by: str | None, encrypt: bool = False) -> Operation:
+        """Start writing a restore point to a ZIP in the local copies folder (age-encrypted:
+        `.zip.age`, for the server's identity and every recovery recipient)."""
         point, hold = await self._restore_points.hold(point_id, field="restorePointId")
 
         async def job(ctx: OperationContext) -> None:
-            await self._export(ctx, point)
+            await self._export(ctx, point, encrypt)
 
         return await self._runner.submit(
             OperationKind.EXPORT_RESTORE_POINT, job, requested_by=requested_by, restore_point_id=point.id, holds=[hold]
         )
 
-    async def _export(self, ctx: OperationContext, point: RestorePoint) -> None:
+    async def _export(self, ctx: OperationContext, point: RestorePoint, encrypt: bool = False) -> None:
         entries = await self._restore_points.entries(point.id)
-        name = await asyncio.to_thread(self._folder.new_name, point.created_at, point.label, point.id)
+        name = await asyncio.to_thread(
+            self._folder.new_name, point.created_at, point.label, point.id, encrypted=encrypt
+        )
         target = self._folder.root / name
         ctx.log(f"Writing {len(entries)} items ({point.size_bytes} bytes) to {name}.")
+        if encrypt:
+            ctx.log(f"Encrypting (age) to {', '.join(self._recipients_named())}.")
         await ctx.pace()
 
         def place(temp: Path) -> Path:
@@ -128,6 +136,9 @@ class LocalCopyService:
             # Checked before it gets a name: a copy that does not describe its restore point
             # in full must never appear as a good one.
             _check_written(temp, point, self._folder)
+            if encrypt:  # the checked plain ZIP, encrypted file to file (streaming), then named
+                name = self.encrypt_into_folder(temp, name)
+                return self._folder.root / name
             name = self._folder.place(temp, name)  # exclusively: a second export gets -2
             return self._folder.root / name
 
@@ -160,26 +171,107 @@ class LocalCopyService:
                 raise full from None
             raise
         ctx.set_subject(local_copy_id=copy_id(name))
-        ctx.log(f"Local copy {name} written: {size} bytes.")
+        ctx.log(f"Local copy {name} written: {size} bytes" + (" before encryption." if encrypt else "."))
+
+    # -- encryption -----------------------------------------------------------------------
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._folder.keyring is None:
+            raise RuntimeError("this server has no keyring")
+        return self._folder.keyring
+
+    def _recipients_named(self) -> builtins.list[str]:
+        return [f"the server's identity {self.keyring.public()}", *(f"recovery {r}" for r in self.keyring.recovery)]
+
+    def encrypt_into_folder(
+        self,
+        plain: Path,
+        name: str,
+        on_bytes: Callable[[int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> str:
+        """Encrypt a plain copy into the folder as `name` (or a free variant); returns the name."""
+        with atomic_write(self._folder.root / name) as pending:
+            self.keyring.encrypt(plain, pending.file, on_bytes, should_stop)
+            pending.sync()
+            os.chmod(pending.temp, 0o600)
+            placed = self._folder.place(pending.temp, name)
+            pending.placed_at(self._folder.root / placed)
+        return placed
+
+    def decrypt_to_temp(
+        self,
+        path: Path,
+        on_bytes: Callable[[int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Path:
+        """The plain ZIP of an encrypted copy, as a hidden temporary file in the folder that
+        the caller removes. Raises KeyMissing, EncryptedDamaged or Cancelled (nothing left)."""
+        fd, temp_name = tempfile.mkstemp(dir=self._folder.root, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+        temp = Path(temp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                self.keyring.decrypt(path, out, on_bytes, should_stop)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return temp
 
     # -- import -----------------------------------------------------------------------------
 
     async def start_import(self, local_copy_id: str, *, requested_by: str | None) -> Operation:
         """Start importing a local copy as a restore point (nothing is written until all checks pass)."""
         copy, hold = await self.hold(local_copy_id)
-        if copy.problem is not None:
+        # An encrypted copy's problem (a missing key, damage) is the operation's error: KEY_MISSING.
+        if copy.problem is not None and not copy.encrypted:
             hold.release()
             raise InvalidArchive(f"{copy.file_name}: {copy.problem}", field="localCopyId")
 
         async def job(ctx: OperationContext) -> None:
-            await self._import(ctx, copy)
+            if copy.encrypted:
+                await self._import_encrypted(ctx, copy)
+            else:
+                await self._import(ctx, copy)
 
         return await self._runner.submit(
             OperationKind.IMPORT_LOCAL_COPY, job, requested_by=requested_by, local_copy_id=copy.id, holds=[hold]
         )
 
-    async def _import(self, ctx: OperationContext, copy: LocalCopy) -> None:
+    async def _import_encrypted(self, ctx: OperationContext, copy: LocalCopy) -> None:
+        """Decrypt (streaming, every age chunk authenticated) into a hidden temporary ZIP, then
+        import that like a plain copy; the plain text never gets a name of its own."""
         path = self._folder.path_of(copy)
+        ctx.log(f"{copy.file_name} is encrypted (age): decrypting it to check and import it.")
+        try:
+            plain = await ctx.run_blocking(
+                lambda on_bytes, stop: self.decrypt_to_temp(path, on_bytes, stop),
+                total=copy.size,
+                start=0.0,
+                end=0.02,
+                stage="Decrypting",
+            )
+        except KeyMissing as error:
+            raise OperationFailed(OperationErrorCode.KEY_MISSING, f"{copy.file_name}: {error.message}") from None
+        except EncryptedDamaged as error:
+            raise OperationFailed(OperationErrorCode.INVALID_ARCHIVE, f"{copy.file_name}: {error.message}") from None
+        except Cancelled:
+            ctx.checkpoint()
+            raise
+        except FileNotFoundError:
+            raise OperationFailed(OperationErrorCode.NOT_FOUND, f"{copy.file_name} is gone") from None
+        except OSError as error:
+            if (full := files_full(error, self._folder_name())) is not None:
+                raise full from None
+            raise
+        try:
+            ctx.log("Decrypted; every age chunk authenticated.")
+            await self._import(ctx, copy, plain)
+        finally:
+            await asyncio.to_thread(plain.unlink, missing_ok=True)
+
+    async def _import(self, ctx: OperationContext, copy: LocalCopy, plain: Path | None = None) -> None:
+        path = plain or self._folder.path_of(copy)
         try:
             reader = await asyncio.to_thread(open_local_copy, path, self._folder.limits)
         except InvalidArchive as error:
@@ -310,12 +402,11 @@ class LocalCopyService:
                         )
                     pending.file.write(chunk)
                 pending.sync()
-                manifest = verify_local_copy(pending.temp, self._folder.limits)
-                if manifest_checksum(manifest.entries) != manifest.restore_point["checksum"]:
-                    raise InvalidArchive("the manifest's checksum does not match its entries", field="file")
+                encrypted = _starts_with_age(pending.temp)
+                manifest = self.verify_copy(pending.temp, encrypted=encrypted)
                 meta = manifest.restore_point
-                name = _upload_name(file_name) or self._folder.new_name(
-                    meta["createdAt"], str(meta["label"]), str(meta["id"])
+                name = _upload_name(file_name, encrypted) or self._folder.new_name(
+                    meta["createdAt"], str(meta["label"]), str(meta["id"]), encrypted=encrypted
                 )
                 os.chmod(pending.temp, 0o600)
                 stat = os.stat(pending.temp)  # the same file (inode, size, mtime) once it has its name
@@ -323,8 +414,28 @@ class LocalCopyService:
                 pending.placed_at(root / name)
         except InvalidArchive as error:
             raise InvalidArchive(error.message, field="file") from None
+        except KeyMissing as error:
+            raise InvalidArchive(f"the copy is {error.message}", field="file") from None
         # Not looked up again: a delete may already have removed it, and the upload still succeeded.
         return self._folder.placed(name, stat, str(meta["id"]))
+
+    def verify_copy(self, path: Path, *, encrypted: bool) -> LocalCopyManifest:
+        """Read a copy in full (an encrypted one decrypted into a temporary file first); raises
+        InvalidArchive naming the problem, KeyMissing for a copy this server cannot decrypt."""
+        if not encrypted:
+            manifest = verify_local_copy(path, self._folder.limits)
+        else:
+            try:
+                plain = self.decrypt_to_temp(path)
+            except EncryptedDamaged as error:
+                raise InvalidArchive(error.message) from None
+            try:
+                manifest = verify_local_copy(plain, self._folder.limits)
+            finally:
+                plain.unlink(missing_ok=True)
+        if manifest_checksum(manifest.entries) != manifest.restore_point["checksum"]:
+            raise InvalidArchive("the manifest's checksum does not match its entries")
+        return manifest
 
     def _folder_name(self) -> str:
         return f"the local copies folder ({self._folder.root})"
@@ -361,14 +472,21 @@ def _canonical(local_copy_id: str) -> str:
     return copy_id(name) if name is not None else local_copy_id
 
 
-def _upload_name(file_name: str | None) -> str | None:
+def _upload_name(file_name: str | None, encrypted: bool = False) -> str | None:
     if not file_name:
         return None
     # Some clients percent-encode the multipart filename; a name never needs a literal '%XX'.
     base = Path(unquote(file_name).replace("\\", "/")).name
-    if not base.lower().endswith(".zip"):
+    stem, ending = split_copy_name(base)
+    if not ending:
         return None
-    return f"{slug(base[:-4], limit=80)}.zip"
+    # The ending says what the file is (the age tool and people go by it), whatever it was called.
+    return f"{slug(stem, limit=80)}.zip" + (".age" if encrypted else "")
+
+
+def _starts_with_age(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(len(MAGIC)) == MAGIC
 
 
 def _fresh_id() -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import builtins
 import hashlib
+import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,15 +25,15 @@ from server.model.errors import (
     OperationErrorCode,
     OperationFailed,
 )
-from server.model.manifests import manifest_checksum
 from server.model.records import LocalCopy, Operation, OperationKind, RemoteCopy
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.local_copies import LocalCopyService
-from server.storage.durability import atomic_write
+from server.storage.durability import TEMP_SUFFIX, atomic_write
+from server.storage.encryption import SUFFIX, KeyMissing, is_encrypted_name
+from server.storage.encryption import Cancelled as EncryptionCancelled
 from server.storage.full import files_full
 from server.storage.local_copy.folder import LocalCopyFolder, copy_id
-from server.storage.local_copy.format import verify_local_copy
 from server.storage.locations.store import (
     CHUNK,
     CopyMismatch,
@@ -130,8 +132,8 @@ class LocationService:
         try:
             copies = await asyncio.to_thread(store.list)
         except LocationUnavailable as error:
-            return LocationState(name, store.kind, False, False, error.message, ())
-        return LocationState(name, store.kind, False, True, None, tuple(copies))
+            return LocationState(name, store.kind, store.encrypt, False, error.message, ())
+        return LocationState(name, store.kind, store.encrypt, True, None, tuple(copies))
 
     async def _state_of_local(self) -> LocationState:
         copies = await self._local.list()
@@ -180,14 +182,63 @@ class LocationService:
         )
 
     async def _upload(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> None:
-        path = self._local.path_of(copy)
-        ctx.log(f"Uploading {copy.file_name} ({copy.size} bytes) to location {store.name!r}.")
+        if store.encrypt and not copy.encrypted:
+            await self._upload_encrypted(ctx, copy, store)
+        else:
+            await self._send(ctx, copy, store, self._local.path_of(copy), copy.file_name, copy.size, 0.0)
+
+    async def _upload_encrypted(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> None:
+        """A plain copy to an encrypting location: encrypted first into a hidden temporary
+        file (streaming), which is what is sent and checked; the local copy stays as it is."""
+        ctx.log(f"Location {store.name!r} keeps copies encrypted: encrypting {copy.file_name} (age) first.")
+        source = self._local.path_of(copy)
+        keyring = self._local.keyring
+
+        def encrypt(on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> Path:
+            fd, name = tempfile.mkstemp(dir=self._folder.root, prefix=f".{copy.file_name}.", suffix=TEMP_SUFFIX)
+            temp = Path(name)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    keyring.encrypt(source, out, on_bytes, should_stop)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+            return temp
+
+        try:
+            temp = await ctx.run_blocking(encrypt, total=copy.size, start=0.0, end=0.2, stage="Encrypting")
+        except EncryptionCancelled:
+            ctx.checkpoint()
+            raise
+        except FileNotFoundError:
+            raise OperationFailed(OperationErrorCode.NOT_FOUND, f"local copy {copy.file_name} is gone") from None
+        except OSError as error:
+            if (full := files_full(error, f"the local copies folder ({self._folder.root})")) is not None:
+                raise full from None
+            raise
+        try:
+            size = await asyncio.to_thread(lambda: temp.stat().st_size)
+            await self._send(ctx, copy, store, temp, copy.file_name + SUFFIX, size, 0.2)
+        finally:
+            await asyncio.to_thread(temp.unlink, missing_ok=True)
+
+    async def _send(
+        self,
+        ctx: OperationContext,
+        copy: LocalCopy,
+        store: LocationStore,
+        path: Path,
+        file_name: str,
+        size: int,
+        at: float,
+    ) -> None:
+        ctx.log(f"Uploading {file_name} ({size} bytes) to location {store.name!r}.")
         try:
             sha256 = await ctx.run_blocking(
                 lambda on_bytes, stop: _sha256(path, on_bytes, stop),
-                total=copy.size,
-                start=0.0,
-                end=0.1,
+                total=size,
+                start=at,
+                end=at + 0.1,
                 stage="Reading the local copy",
             )
             ctx.checkpoint()
@@ -195,14 +246,14 @@ class LocationService:
             def send(on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> str:
                 return store.upload(
                     path,
-                    copy.file_name,
+                    file_name,
                     sha256=sha256,
                     restore_point_id=copy.restore_point_id,
                     on_bytes=on_bytes,
                     should_stop=should_stop,
                 )
 
-            name = await ctx.run_blocking(send, total=copy.size, start=0.1, end=0.99, stage="Uploading")
+            name = await ctx.run_blocking(send, total=size, start=at + 0.1, end=0.99, stage="Uploading")
         except TransferCancelled:
             ctx.checkpoint()
             raise
@@ -214,7 +265,7 @@ class LocationService:
             raise OperationFailed(OperationErrorCode.COPY_CHECK_FAILED, f"{error}; nothing was kept there") from None
         except FileNotFoundError:
             raise OperationFailed(OperationErrorCode.NOT_FOUND, f"local copy {copy.file_name} is gone") from None
-        ctx.log(f"Uploaded as {name} and read back: {copy.size} bytes, SHA-256 {sha256}.")
+        ctx.log(f"Uploaded as {name} and read back: {size} bytes, SHA-256 {sha256}.")
 
     # -- fetch ------------------------------------------------------------------------------
 
@@ -259,6 +310,14 @@ class LocationService:
             raise OperationFailed(
                 OperationErrorCode.LOCATION_UNAVAILABLE, f"{error.message}; nothing was kept"
             ) from None
+        except KeyMissing as error:
+            raise OperationFailed(
+                OperationErrorCode.KEY_MISSING,
+                f"{remote.file_name} at location {store.name!r} is {error.message}; nothing was kept",
+            ) from None
+        except EncryptionCancelled:
+            ctx.checkpoint()
+            raise
         except (CopyMismatch, InvalidArchive) as error:
             detail = error.message if isinstance(error, InvalidArchive) else str(error)
             raise OperationFailed(
@@ -304,9 +363,9 @@ class LocationService:
                 raise CopyMismatch(
                     "its SHA-256 is not the one recorded when it was uploaded (changed or damaged there)"
                 )
-            manifest = verify_local_copy(pending.temp, self._folder.limits)
-            if manifest_checksum(manifest.entries) != manifest.restore_point["checksum"]:
-                raise InvalidArchive("the manifest's checksum does not match its entries")
+            # An encrypted copy is decrypted (into a temporary file) to be checked in full: one
+            # this server has no key for is refused here (KEY_MISSING), before it takes a name.
+            self._local.verify_copy(pending.temp, encrypted=is_encrypted_name(remote.file_name))
             name = self._folder.place(pending.temp, remote.file_name)  # exclusively: never over a copy
             pending.placed_at(self._folder.root / name)
         return name
@@ -334,7 +393,7 @@ def _from_local(copy: LocalCopy) -> RemoteCopy:
         file_name=copy.file_name,
         size=copy.size,
         modified_at=copy.modified_at,
-        encrypted=False,
+        encrypted=copy.encrypted,
         restore_point_id=copy.restore_point_id,
         problem=copy.problem,
     )

@@ -89,7 +89,8 @@ def download_endpoint(signer: DownloadSigner, root: str, holds: HoldRegistry) ->
             stat,
             hold,
             filename=grant.file_name,
-            media_type="application/zip",
+            # An encrypted copy is not a ZIP to whatever opens the download.
+            media_type="application/octet-stream" if grant.file_name.endswith(".age") else "application/zip",
             headers={"etag": f'"{grant.fingerprint}"', "cache-control": "private, no-store"},
         )
 

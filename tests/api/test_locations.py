@@ -33,7 +33,16 @@ class Setup:
     site: Path  # the directory source
 
 
-def write_config(tmp: Path, *, endpoint: str, bucket: str, prefix: str = "backups/", secret: str = SECRET_KEY) -> Path:
+def write_config(
+    tmp: Path,
+    *,
+    endpoint: str,
+    bucket: str,
+    prefix: str = "backups/",
+    secret: str = SECRET_KEY,
+    bucket_encrypts: bool = False,  # these tests follow plain copies; test_encrypted_copies.py the rest
+    extra: str = "",
+) -> Path:
     site, folder = tmp / "site", tmp / "share"
     site.mkdir(exist_ok=True)
     folder.mkdir(exist_ok=True)
@@ -58,12 +67,13 @@ endpoint = "{endpoint}"
 bucket = "{bucket}"
 prefix = "{prefix}"
 credentials_file = "{creds}"
+encrypt = {str(bucket_encrypts).lower()}
 
 [[locations]]
 name = "share"
 kind = "folder"
 path = "{folder}"
-"""
+{extra}"""
     )
     return config
 

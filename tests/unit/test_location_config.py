@@ -147,3 +147,14 @@ def test_a_damaged_credentials_file_is_not_quoted(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, text)
     assert "not valid TOML" in str(caught.value) and "s3cr3t" not in str(caught.value)
+
+
+def test_s3_encrypts_by_default_folders_do_not(tmp_path: Path) -> None:
+    folder = f'\n[[locations]]\nname = "usb"\nkind = "folder"\npath = "{tmp_path / "usb"}"\n'
+    s3, usb = load(tmp_path, S3 + folder)
+    assert s3.encrypt is True and usb.encrypt is False
+    s3, usb = load(tmp_path, S3 + "encrypt = false\n" + folder + "encrypt = true\n")
+    assert s3.encrypt is False and usb.encrypt is True
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, S3 + 'encrypt = "yes"\n')
+    assert str(caught.value).endswith("location 'offsite': encrypt must be true or false")

@@ -24,6 +24,9 @@ class LocalCopy(Node):
         description="The restore point the copy holds, read from its manifest; null when unreadable."
     )
     problem: str | None = strawberry.field(description="Why the copy cannot be imported; null when it can.")
+    encrypted: bool = strawberry.field(
+        default=False, description="An age-encrypted copy (`.zip.age`); importing decrypts it as it verifies."
+    )
 
     @strawberry.field(description="The restore point the copy holds; null when it is not in the database.")
     async def restore_point(
@@ -46,6 +49,7 @@ class LocalCopy(Node):
             modified_at=copy.modified_at,
             restore_point_id=strawberry.ID(copy.restore_point_id) if copy.restore_point_id else None,
             problem=copy.problem,
+            encrypted=copy.encrypted,
         )
 
 

@@ -21,7 +21,9 @@ from server.model.errors import InvalidArchive, NotFound
 from server.model.names import is_local_copy_id_form
 from server.model.records import LocalCopy
 from server.storage.durability import fsync_path
+from server.storage.encryption import SUFFIX, EncryptedDamaged, KeyMissing, Keyring, is_encrypted_name
 from server.storage.local_copy.format import ArchiveLimits, LocalCopyManifest, read_manifest
+from server.storage.local_copy.manifest import MANIFEST_NAME, decode_manifest
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 ID_PREFIX = "lc_"
@@ -66,9 +68,10 @@ def fingerprint(stat: os.stat_result) -> str:
 class LocalCopyFolder:
     """Blocking file-system access to the folder; callers run it off the event loop."""
 
-    def __init__(self, root: Path, limits: ArchiveLimits = ArchiveLimits()) -> None:
+    def __init__(self, root: Path, limits: ArchiveLimits = ArchiveLimits(), keyring: Keyring | None = None) -> None:
         self.root = root
         self.limits = limits
+        self.keyring = keyring
         self._manifests: dict[tuple[str, str], tuple[str | None, str | None]] = {}
         self._lock = threading.Lock()
         root.mkdir(parents=True, exist_ok=True)
@@ -113,14 +116,15 @@ class LocalCopyFolder:
         """The copy's checked manifest; InvalidArchive when it has a problem."""
         return read_manifest(self.path_of(copy), self.limits)
 
-    def new_name(self, created_at: datetime, label: str, point_id: str) -> str:
-        """`<date>-<time>_<label>_<short id>.zip`, made unique in the folder."""
+    def new_name(self, created_at: datetime, label: str, point_id: str, *, encrypted: bool = False) -> str:
+        """`<date>-<time>_<label>_<short id>.zip` (`.zip.age` encrypted), made unique in the folder."""
         short = point_id.removeprefix("rp_")[-8:]
         base = f"{created_at:%Y%m%d-%H%M%S}_{slug(label)}_{short}"
-        name = f"{base}.zip"
+        ending = ".zip" + (SUFFIX if encrypted else "")
+        name = f"{base}{ending}"
         counter = 2
         while (self.root / name).exists():
-            name = f"{base}-{counter}.zip"
+            name = f"{base}-{counter}{ending}"
             counter += 1
         return name
 
@@ -128,14 +132,14 @@ class LocalCopyFolder:
         """Give a finished temporary file in the folder its name, or `<name>-2.zip`, ... if that
         is taken: created exclusively (a hard link fails on an existing name), so two writers
         picking one name at once never replace each other's copy. Returns the name used."""
-        stem = name[: -len(".zip")] if name.lower().endswith(".zip") else name
+        stem, ending = split_copy_name(name)
         candidate, counter = name, 2
         while True:
             try:
                 _link_exclusively(temp, self.root / candidate)
                 break
             except FileExistsError:
-                candidate = f"{stem}-{counter}.zip"
+                candidate = f"{stem}-{counter}{ending}"
                 counter += 1
         temp.unlink(missing_ok=True)  # gone already where the fallback renamed it
         fsync_path(self.root)
@@ -145,7 +149,7 @@ class LocalCopyFolder:
         """A copy just placed under `name`, already checked, described without reading it again
         (it may be deleted by then: what was placed is still described)."""
         with self._lock:
-            self._manifests[(name, fingerprint(stat))] = (point_id, None)
+            self._manifests[self._cache_key(name, fingerprint(stat))] = (point_id, None)
         return self._describe(name, stat)
 
     def delete(self, copy: LocalCopy) -> None:
@@ -156,7 +160,8 @@ class LocalCopyFolder:
 
     def _describe(self, name: str, stat: os.stat_result) -> LocalCopy:
         mark = fingerprint(stat)
-        key = (name, mark)
+        encrypted = is_encrypted_name(name)
+        key = self._cache_key(name, mark)
         with self._lock:
             known = self._manifests.get(key)
         if known is None:
@@ -173,11 +178,20 @@ class LocalCopyFolder:
             restore_point_id=point_id,
             problem=problem,
             fingerprint=mark,
+            encrypted=encrypted,
         )
 
+    def _cache_key(self, name: str, mark: str) -> tuple[str, str]:
+        # An encrypted copy is read again once a key is added (`backups key import`).
+        if is_encrypted_name(name) and self.keyring is not None:
+            return name, f"{mark}-{self.keyring.version()}"
+        return name, mark
+
     def _read(self, name: str) -> tuple[str | None, str | None]:
+        if is_encrypted_name(name):
+            return read_encrypted_id(self.root / name, self.keyring, self.limits)
         if not name.lower().endswith(".zip"):
-            return None, "not a ZIP file (local copies end in .zip)"
+            return None, "not a ZIP file (local copies end in .zip, encrypted ones in .zip.age)"
         try:
             manifest = read_manifest(self.root / name, self.limits)
         except InvalidArchive as error:
@@ -185,6 +199,33 @@ class LocalCopyFolder:
         except OSError as error:
             return None, f"cannot be read: {error.strerror or error}"
         return str(manifest.restore_point["id"]), None
+
+
+def split_copy_name(name: str) -> tuple[str, str]:
+    """(stem, ending): `a.zip.age` is ("a", ".zip.age"), `a.zip` is ("a", ".zip")."""
+    for ending in (".zip" + SUFFIX, ".zip"):
+        if name.lower().endswith(ending):
+            return name[: -len(ending)], name[-len(ending) :]
+    return name, ""
+
+
+def read_encrypted_id(path: Path, keyring: Keyring | None, limits: ArchiveLimits) -> tuple[str | None, str | None]:
+    """(restore point id, problem) of an encrypted copy, decrypting only its manifest."""
+    if keyring is None:
+        return None, "encrypted, and this server has no keys"
+    try:
+        member, data = keyring.peek_first_member(path, limits.max_manifest_bytes)
+        if member != MANIFEST_NAME:
+            return None, f"the first member is {member!r}, not {MANIFEST_NAME}"
+        return str(decode_manifest(data, limits).restore_point["id"]), None
+    except KeyMissing as error:
+        return None, error.message
+    except EncryptedDamaged as error:
+        return None, error.message
+    except InvalidArchive as error:
+        return None, error.message
+    except OSError as error:
+        return None, f"cannot be read: {error.strerror or error}"
 
 
 def _link_exclusively(temp: Path, target: Path) -> None:

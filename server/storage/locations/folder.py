@@ -18,7 +18,8 @@ from typing import BinaryIO
 from server.model.errors import InvalidArchive
 from server.model.records import RemoteCopy
 from server.storage.durability import atomic_write
-from server.storage.local_copy.folder import fingerprint, link_exclusively
+from server.storage.encryption import Keyring, is_encrypted_name
+from server.storage.local_copy.folder import fingerprint, link_exclusively, read_encrypted_id, split_copy_name
 from server.storage.local_copy.format import ArchiveLimits, read_manifest
 from server.storage.locations.store import (
     CHUNK,
@@ -35,10 +36,20 @@ from server.storage.locations.store import (
 class FolderStore:
     kind = "FOLDER"
 
-    def __init__(self, name: str, root: Path, limits: ArchiveLimits = ArchiveLimits()) -> None:
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        limits: ArchiveLimits = ArchiveLimits(),
+        *,
+        keyring: Keyring | None = None,
+        encrypt: bool = False,
+    ) -> None:
         self.name = name
         self.root = root
         self.limits = limits
+        self.keyring = keyring
+        self.encrypt = encrypt  # plain copies uploaded here are encrypted on the way
         self._known: dict[tuple[str, str], tuple[str | None, str | None]] = {}
         self._lock = threading.Lock()
 
@@ -120,19 +131,26 @@ class FolderStore:
         return True
 
     def _place(self, temp: Path, name: str) -> str:
-        stem, counter, candidate = name[: -len(".zip")], 2, name
+        (stem, ending), counter, candidate = split_copy_name(name), 2, name
         while True:
             try:
                 link_exclusively(temp, self.root / candidate)
                 return candidate
             except FileExistsError:
-                candidate = f"{stem}-{counter}.zip"
+                candidate = f"{stem}-{counter}{ending}"
                 counter += 1
 
     def _describe(self, name: str, stat: os.stat_result) -> RemoteCopy:
+        encrypted = is_encrypted_name(name)
         key = (name, fingerprint(stat))
+        if encrypted and self.keyring is not None:  # read again once a key is added
+            key = (name, f"{key[1]}-{self.keyring.version()}")
         with self._lock:
             known = self._known.get(key)
+        if known is None and encrypted:
+            known = read_encrypted_id(self.root / name, self.keyring, self.limits)
+            with self._lock:
+                self._known[key] = known
         if known is None:
             try:
                 manifest = read_manifest(self.root / name, self.limits)
@@ -149,7 +167,7 @@ class FolderStore:
             file_name=name,
             size=stat.st_size,
             modified_at=datetime.fromtimestamp(stat.st_mtime, UTC),
-            encrypted=False,
+            encrypted=encrypted,
             restore_point_id=known[0],
             problem=known[1],
         )

@@ -32,6 +32,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from server.config.locations_file import S3LocationSpec
 from server.model.records import RemoteCopy
+from server.storage.encryption import is_encrypted_name
+from server.storage.local_copy.folder import split_copy_name
 from server.storage.locations.store import (
     CHUNK,
     CopyMismatch,
@@ -55,6 +57,7 @@ class S3Store:
     def __init__(self, spec: S3LocationSpec, *, part_size: int, page_size: int = 1000, part_delay: float = 0.0) -> None:
         self.name = spec.name
         self.spec = spec
+        self.encrypt = spec.encrypt  # plain copies uploaded here are age-encrypted on the way
         self.part_size = part_size
         self.page_size = page_size
         self.part_delay = part_delay  # test-only: a pause after each part (BACKUPS_TEST_ENTRY_DELAY)
@@ -232,9 +235,9 @@ class S3Store:
             raise CopyMismatch(f"the object {key} holds {got} bytes with another SHA-256 than the {size} bytes sent")
 
     def _free_name(self, file_name: str) -> str:
-        stem, counter, candidate = file_name[: -len(".zip")], 2, file_name
+        (stem, ending), counter, candidate = split_copy_name(file_name), 2, file_name
         while self._head(self.spec.prefix + candidate) is not None:
-            candidate = f"{stem}-{counter}.zip"
+            candidate = f"{stem}-{counter}{ending}"
             counter += 1
         return candidate
 
@@ -257,7 +260,7 @@ class S3Store:
             file_name=name,
             size=int(item["Size"]),
             modified_at=item["LastModified"],
-            encrypted=False,
+            encrypted=is_encrypted_name(name),
             restore_point_id=None,
             problem=None,
             detailed=False,

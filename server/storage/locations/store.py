@@ -57,14 +57,15 @@ def parse_remote_copy_id(copy_id: str) -> tuple[str, str] | None:
 
 
 def is_copy_name(name: str) -> bool:
-    """A name a location lists as a copy: a plain visible file name ending in .zip."""
+    """A name a location lists as a copy: a plain visible file name ending in .zip (or
+    .zip.age, an encrypted copy)."""
     return (
         bool(name)
         and "/" not in name
         and "\\" not in name
         and "\0" not in name
         and not name.startswith(".")
-        and name.lower().endswith(".zip")
+        and name.lower().endswith((".zip", ".zip.age"))
     )
 
 
@@ -75,6 +76,7 @@ ShouldStop = Callable[[], bool]
 class LocationStore(Protocol):
     name: str
     kind: str  # "FOLDER" | "S3"
+    encrypt: bool  # plain copies uploaded here are age-encrypted on the way
 
     def list(self) -> builtins.list[RemoteCopy]:
         """Every copy there now, newest first."""

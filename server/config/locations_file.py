@@ -9,6 +9,7 @@ they are read here and kept in a SecretStr, so no message, log line or repr show
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -24,10 +25,11 @@ from server.model.names import SOURCE_NAME_RULE, is_source_name
 
 LOCAL = "local"  # the built-in location: the local copies folder
 KEYS = {
-    "folder": {"name", "kind", "path"},
+    "folder": {"name", "kind", "path", "keepLast"},
     "s3": {
         "name",
         "kind",
+        "keepLast",
         "endpoint",
         "region",
         "bucket",
@@ -40,6 +42,7 @@ KEYS = {
     },
 }
 CREDENTIAL_KEYS = {"access_key_id", "secret_access_key"}
+MAX_KEEP_LAST = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class FolderLocationSpec:
     name: str
     path: Path  # absolute, symlinks resolved
     kind: str = "folder"
+    keep_last: int | None = None  # schedules' copies kept there; None: no limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,7 @@ class S3LocationSpec:
     path_style: bool = True  # most S3-compatible stores want path-style addressing
     ca_file: Path | None = None
     kind: str = "s3"
+    keep_last: int | None = None  # schedules' copies kept there; None: no limit
 
 
 LocationSpec = FolderLocationSpec | S3LocationSpec
@@ -118,15 +123,22 @@ def _location(entry: Any, index: int, where: str, base: Path, env: Mapping[str, 
     unknown = sorted(set(entry) - KEYS[kind])
     if unknown:
         raise fail(f"unknown key {unknown[0]!r} for a {kind} location (allowed: {', '.join(sorted(KEYS[kind]))})")
+    keep_last = entry.get("keepLast")
+    if keep_last is not None and (
+        not isinstance(keep_last, int) or isinstance(keep_last, bool) or not 1 <= keep_last <= MAX_KEEP_LAST
+    ):
+        raise fail(
+            f"keepLast must be a whole number from 1 to {MAX_KEEP_LAST} (got {keep_last!r}); leave it out for no limit"
+        )
     if kind == "folder":
         raw = entry.get("path")
         if not isinstance(raw, str) or not raw.strip():
             raise fail("a folder location needs a path")
         try:
-            return FolderLocationSpec(name, resolve(base / Path(raw).expanduser()))
+            return FolderLocationSpec(name, resolve(base / Path(raw).expanduser()), keep_last=keep_last)
         except OSError:
             raise fail(f"path {raw} cannot be resolved: it is a symlink loop") from None
-    return _s3(name, entry, base, env, fail)
+    return dataclasses.replace(_s3(name, entry, base, env, fail), keep_last=keep_last)
 
 
 def _s3(

@@ -179,7 +179,17 @@ class LocationService:
             holds=[hold],
         )
 
-    async def _upload(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> None:
+    async def upload_within(self, ctx: OperationContext, local_copy_id: str, location: str) -> str:
+        """Upload a local copy as a step of another operation (a schedule's run); the name it
+        has at the location. OperationFailed (or NOT_FOUND for an unknown location) when it fails."""
+        store = self._store(location, field="copyToLocations")
+        copy, hold = await self._local.hold(local_copy_id)
+        try:
+            return await self._upload(ctx, copy, store)
+        finally:
+            hold.release()
+
+    async def _upload(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> str:
         path = self._local.path_of(copy)
         ctx.log(f"Uploading {copy.file_name} ({copy.size} bytes) to location {store.name!r}.")
         try:
@@ -215,6 +225,7 @@ class LocationService:
         except FileNotFoundError:
             raise OperationFailed(OperationErrorCode.NOT_FOUND, f"local copy {copy.file_name} is gone") from None
         ctx.log(f"Uploaded as {name} and read back: {copy.size} bytes, SHA-256 {sha256}.")
+        return name
 
     # -- fetch ------------------------------------------------------------------------------
 

@@ -171,7 +171,7 @@ async def test_an_unreachable_location_keeps_the_restore_point_and_warns_until_a
     warnings = messages(op, "WARNING")
     assert any(m.startswith("Upload to location 'share' failed:") and "does not exist" in m for m in warnings), warnings
     assert any(m.startswith("Upload to location 'bucket' failed:") and closed in m for m in warnings), warnings
-    assert any("Copied to 0 of 2 locations; failed: share, bucket" in m for m in warnings), warnings
+    assert any("Copied to 0 of 2 locations; problems at: share, bucket" in m for m in warnings), warnings
     assert local_files(server) == [] and not share.exists()  # nothing left behind
     health = (await execute(server, HEALTH))["backupHealth"]
     assert health["status"] == "WARNING", health

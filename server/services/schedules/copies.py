@@ -94,7 +94,7 @@ class ScheduledCopies:
         ctx.update_params(copiesMade=made, copiesFailed=failed)
         summary = f"Copied to {len(made)} of {len(targets)} locations"
         if failed:
-            ctx.log(f"{summary}; failed: {', '.join(failed)} (the restore point is kept).", LogLevel.WARNING)
+            ctx.log(f"{summary}; problems at: {', '.join(failed)} (the restore point is kept).", LogLevel.WARNING)
         else:
             ctx.log(f"{summary}.")
 

@@ -62,8 +62,8 @@ def assess(schedules: list[Schedule], last_ops: dict[str, Operation | None], now
                 problems.append(
                     (
                         HealthStatus.WARNING,
-                        f"schedule {schedule.name!r}: its last run {op.id} made its restore point "
-                        f"but could not copy it to location {location!r} ({why})",
+                        f"schedule {schedule.name!r}: its last run {op.id} made its restore point, "
+                        f"but its copy to location {location!r} went wrong: {why}",
                     )
                 )
         every = period(schedule, now)

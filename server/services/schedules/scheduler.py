@@ -187,17 +187,17 @@ class Scheduler:
         async def job(ctx: OperationContext) -> None:
             for note in notes:
                 ctx.log(note)
-            copying = self._copies is not None and bool(schedule.copy_to_locations)
+            copies = self._copies if schedule.copy_to_locations else None
             point = await self._restore_points.capture(
-                ctx.section(0.0, 0.5) if copying else ctx,
+                ctx.section(0.0, 0.5) if copies is not None else ctx,
                 label=label,
                 note=None,
                 origin=RestorePointOrigin.SCHEDULED,
                 created_by=by,
                 schedule_id=schedule.id,
             )
-            if copying and self._copies is not None:
-                await self._copies.copy(ctx.section(0.5, 1.0), point, schedule)
+            if copies is not None:
+                await copies.copy(ctx.section(0.5, 1.0), point, schedule)
 
         op = await self._runner.submit(
             OperationKind.CREATE_RESTORE_POINT,

@@ -24,13 +24,20 @@ OP = "operation { id status } userErrors { code message field }"
 
 
 def write_config(
-    tmp: Path, *, endpoint: str, bucket: str, share: Path, keep_bucket: int | None = None, keep_share: int | None = None
+    tmp: Path,
+    *,
+    endpoint: str,
+    bucket: str,
+    share: Path,
+    keep_bucket: int | None = None,
+    keep_share: int | None = None,
+    secret: str = SECRET_KEY,
 ) -> Path:
     site = tmp / "site"
     site.mkdir(exist_ok=True)
     (site / "page.html").write_text("<h1>été</h1>")
     creds = tmp / f"creds-{uuid.uuid4().hex[:6]}.toml"
-    creds.write_text(f'access_key_id = "{ACCESS_KEY}"\nsecret_access_key = "{SECRET_KEY}"\n')
+    creds.write_text(f'access_key_id = "{ACCESS_KEY}"\nsecret_access_key = "{secret}"\n')
     config = tmp / "backups.toml"
     config.write_text(
         f"""
@@ -193,6 +200,27 @@ async def test_an_unreachable_location_keeps_the_restore_point_and_warns_until_a
     assert op["status"] == "SUCCEEDED" and not messages(op, "WARNING"), op
     assert (await execute(server, HEALTH))["backupHealth"] == {"status": "OK", "problems": []}
     assert [c["restorePointId"] for c in await copies_at(server, "share")] == [op["restorePoint"]["id"]]  # keepLast=1
+
+
+async def test_refused_credentials_leave_nothing_in_the_bucket(
+    seaweedfs: SeaweedFS, make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    bucket, share = seaweedfs.new_bucket(), tmp_path / "share"
+    share.mkdir()
+    config = write_config(
+        tmp_path, endpoint=seaweedfs.endpoint, bucket=bucket, share=share, keep_bucket=1, secret="not-the-secret"
+    )
+    server = start(make_server, config)
+    schedule = await create_schedule(server, name="nightly", cron="0 3 * * *", copyToLocations=["bucket"])
+    op = await run_schedule(server, schedule["id"])
+    assert op["status"] == "SUCCEEDED", op
+    assert (await execute(server, POINT, id=op["restorePoint"]["id"]))["restorePoint"] is not None
+    warnings = messages(op, "WARNING")
+    assert any(m.startswith("Upload to location 'bucket' failed:") and "refuses the credentials" in m for m in warnings)
+    assert objects(seaweedfs, bucket) == [] and pending_uploads(seaweedfs, bucket) == []
+    assert local_files(server) == []
+    health = (await execute(server, HEALTH))["backupHealth"]
+    assert health["status"] == "WARNING" and "location 'bucket'" in health["problems"][0], health
 
 
 async def test_bad_location_names_are_refused_and_change_nothing(

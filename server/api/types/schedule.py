@@ -68,7 +68,7 @@ class ScheduleInput:
         description="Locations (declared in the config file; not 'local', each once) each run's restore point is "
         "exported and uploaded to, in the same operation; a failed upload keeps the restore point, is named in the "
         "run's log and makes backupHealth WARNING. The location's keepLast prunes this schedule's copies there. "
-        "Empty: no copies; null: unchanged.",
+        "Empty: no copies; null: none (create) or unchanged (update).",
     )
     jitter_seconds: int | None = strawberry.field(
         default=None, description="Each run starts up to this many seconds after its cron time, at random (default 0)."

@@ -16,6 +16,7 @@ PROGRAMS = {
     "tar": "tar",
     "cp": "coreutils",
     "curl": "curl",
+    "rclone": "rclone",
 }
 
 
@@ -58,6 +59,7 @@ def versions(paths: dict[str, str]) -> dict[str, str]:
         "tar": ["--version"],
         "cp": ["--version"],
         "curl": ["--version"],
+        "rclone": ["version"],
     }
     found = {}
     for program, path in paths.items():

@@ -29,6 +29,7 @@ from server.services.local_copies import LocalCopyService
 from server.services.locations import LocationService
 from server.services.restart import RestartStep
 from server.services.restore_points import RestorePointService
+from server.services.schedules.copies import ScheduledCopies
 from server.services.schedules.health import HealthService
 from server.services.schedules.scheduler import Scheduler
 from server.services.schedules.service import ScheduleService
@@ -202,12 +203,19 @@ class Backend:
         if settings.auth_enabled and (first_token := await access.create_first_admin()):
             log.warning("no API tokens existed: created the admin token 'admin' (shown once on stderr)")
             on_first_token(first_token, settings)
-        schedules = ScheduleService(db=db, clock=clock)
+        schedules = ScheduleService(db=db, clock=clock, locations=[spec.name for spec in location_specs])
         scheduler = Scheduler(
             schedules=schedules,
             restore_points=restore_points,
             runner=runner,
             poll_seconds=settings.scheduler_poll_seconds,
+            copies=ScheduledCopies(
+                db=db,
+                clock=clock,
+                local_copies=local_copies,
+                locations=locations,
+                keep_last={spec.name: spec.keep_last for spec in location_specs if spec.keep_last is not None},
+            ),
         )
         services = Services(
             restore_points=restore_points,

@@ -9,6 +9,7 @@ they are read here and kept in a SecretStr, so no message, log line or repr show
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -24,11 +25,12 @@ from server.model.names import SOURCE_NAME_RULE, is_source_name
 
 LOCAL = "local"  # the built-in location: the local copies folder
 KEYS = {
-    "folder": {"name", "kind", "path", "encrypt"},
+    "folder": {"name", "kind", "path", "encrypt", "keepLast"},
     "s3": {
         "name",
         "kind",
         "encrypt",
+        "keepLast",
         "endpoint",
         "region",
         "bucket",
@@ -41,6 +43,7 @@ KEYS = {
     },
 }
 CREDENTIAL_KEYS = {"access_key_id", "secret_access_key"}
+MAX_KEEP_LAST = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,7 @@ class FolderLocationSpec:
     path: Path  # absolute, symlinks resolved
     kind: str = "folder"
     encrypt: bool = False  # a folder is usually a disk of one's own: plain unless asked
+    keep_last: int | None = None  # schedules' copies kept there; None: no limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,7 @@ class S3LocationSpec:
     ca_file: Path | None = None
     kind: str = "s3"
     encrypt: bool = True  # a bucket is someone else's machine: encrypted unless opted out
+    keep_last: int | None = None  # schedules' copies kept there; None: no limit
 
 
 LocationSpec = FolderLocationSpec | S3LocationSpec
@@ -124,15 +129,24 @@ def _location(entry: Any, index: int, where: str, base: Path, env: Mapping[str, 
     encrypt = entry.get("encrypt", kind == "s3")
     if not isinstance(encrypt, bool):
         raise fail("encrypt must be true or false")
+    keep_last = entry.get("keepLast")
+    if keep_last is not None and (
+        not isinstance(keep_last, int) or isinstance(keep_last, bool) or not 1 <= keep_last <= MAX_KEEP_LAST
+    ):
+        raise fail(
+            f"keepLast must be a whole number from 1 to {MAX_KEEP_LAST} (got {keep_last!r}); leave it out for no limit"
+        )
     if kind == "folder":
         raw = entry.get("path")
         if not isinstance(raw, str) or not raw.strip():
             raise fail("a folder location needs a path")
         try:
-            return FolderLocationSpec(name, resolve(base / Path(raw).expanduser()), encrypt=encrypt)
+            return FolderLocationSpec(
+                name, resolve(base / Path(raw).expanduser()), encrypt=encrypt, keep_last=keep_last
+            )
         except OSError:
             raise fail(f"path {raw} cannot be resolved: it is a symlink loop") from None
-    return _s3(name, entry, base, env, fail, encrypt)
+    return dataclasses.replace(_s3(name, entry, base, env, fail, encrypt), keep_last=keep_last)
 
 
 def _s3(

@@ -120,7 +120,12 @@ class LocalCopyService:
             OperationKind.EXPORT_RESTORE_POINT, job, requested_by=requested_by, restore_point_id=point.id, holds=[hold]
         )
 
-    async def _export(self, ctx: OperationContext, point: RestorePoint, encrypt: bool = False) -> None:
+    async def export_within(self, ctx: OperationContext, point: RestorePoint, encrypt: bool = False) -> str:
+        """Write a restore point's local copy as a step of another operation (a schedule's
+        run, which holds the restore point it made); the local copy's id."""
+        return copy_id(await self._export(ctx, point, encrypt))
+
+    async def _export(self, ctx: OperationContext, point: RestorePoint, encrypt: bool = False) -> str:
         entries = await self._restore_points.entries(point.id)
         name = await asyncio.to_thread(
             self._folder.new_name, point.created_at, point.label, point.id, encrypted=encrypt
@@ -172,6 +177,7 @@ class LocalCopyService:
             raise
         ctx.set_subject(local_copy_id=copy_id(name))
         ctx.log(f"Local copy {name} written: {size} bytes" + (" before encryption." if encrypt else "."))
+        return name
 
     # -- encryption -----------------------------------------------------------------------
 

@@ -181,13 +181,22 @@ class LocationService:
             holds=[hold],
         )
 
-    async def _upload(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> None:
-        if store.encrypt and not copy.encrypted:
-            await self._upload_encrypted(ctx, copy, store)
-        else:
-            await self._send(ctx, copy, store, self._local.path_of(copy), copy.file_name, copy.size, 0.0)
+    async def upload_within(self, ctx: OperationContext, local_copy_id: str, location: str) -> str:
+        """Upload a local copy as a step of another operation (a schedule's run); the name it
+        has at the location. OperationFailed (or NOT_FOUND for an unknown location) when it fails."""
+        store = self._store(location, field="copyToLocations")
+        copy, hold = await self._local.hold(local_copy_id)
+        try:
+            return await self._upload(ctx, copy, store)
+        finally:
+            hold.release()
 
-    async def _upload_encrypted(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> None:
+    async def _upload(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> str:
+        if store.encrypt and not copy.encrypted:
+            return await self._upload_encrypted(ctx, copy, store)
+        return await self._send(ctx, copy, store, self._local.path_of(copy), copy.file_name, copy.size, 0.0)
+
+    async def _upload_encrypted(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> str:
         """A plain copy to an encrypting location: encrypted first into a hidden temporary
         file (streaming), which is what is sent and checked; the local copy stays as it is."""
         ctx.log(f"Location {store.name!r} keeps copies encrypted: encrypting {copy.file_name} (age) first.")
@@ -218,7 +227,7 @@ class LocationService:
             raise
         try:
             size = await asyncio.to_thread(lambda: temp.stat().st_size)
-            await self._send(ctx, copy, store, temp, copy.file_name + SUFFIX, size, 0.2)
+            return await self._send(ctx, copy, store, temp, copy.file_name + SUFFIX, size, 0.2)
         finally:
             await asyncio.to_thread(temp.unlink, missing_ok=True)
 
@@ -231,7 +240,7 @@ class LocationService:
         file_name: str,
         size: int,
         at: float,
-    ) -> None:
+    ) -> str:
         ctx.log(f"Uploading {file_name} ({size} bytes) to location {store.name!r}.")
         try:
             sha256 = await ctx.run_blocking(
@@ -266,6 +275,7 @@ class LocationService:
         except FileNotFoundError:
             raise OperationFailed(OperationErrorCode.NOT_FOUND, f"local copy {copy.file_name} is gone") from None
         ctx.log(f"Uploaded as {name} and read back: {size} bytes, SHA-256 {sha256}.")
+        return name
 
     # -- fetch ------------------------------------------------------------------------------
 

@@ -184,3 +184,17 @@ class ApiTokenRow(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+
+class ScheduledCopyRow(SQLModel, table=True):
+    """A copy a schedule of this server uploaded to a location: only these are pruned by the
+    location's keepLast (a copy another server put there, or one uploaded by hand, is not)."""
+
+    __tablename__ = "scheduled_copy"
+    __table_args__ = (Index("ix_scheduled_copy_schedule", "schedule_id", "location"),)
+
+    location: str = Field(primary_key=True, max_length=64)
+    file_name: str = Field(primary_key=True, max_length=255)
+    schedule_id: str = Field(max_length=40)
+    restore_point_id: str = Field(max_length=40)
+    uploaded_at: datetime = _utc(nullable=False)  # type: ignore[assignment]

@@ -76,6 +76,12 @@ credentials_file = "creds.toml"
         assert "very-secret" not in repr(spec) and "secret2" not in repr(spec) and "AKIDEXAMPLE" not in repr(spec)
 
 
+def test_keep_last_per_location(tmp_path: Path) -> None:
+    text = S3 + f'keepLast = 7\n\n[[locations]]\nname = "usb"\nkind = "folder"\npath = "{tmp_path / "usb"}"\n'
+    offsite, usb = load(tmp_path, text)
+    assert (offsite.keep_last, usb.keep_last) == (7, None)
+
+
 def test_no_file_no_locations() -> None:
     assert load_locations(None) == ()
 
@@ -121,6 +127,12 @@ def test_no_file_no_locations() -> None:
             ),
             "credentials_file",
         ),
+        (S3 + "keepLast = 0\n", "location 'offsite': keepLast must be a whole number from 1 to 100000 (got 0)"),
+        (S3 + "keepLast = -3\n", "location 'offsite': keepLast must be a whole number from 1 to 100000 (got -3)"),
+        (S3 + 'keepLast = "5"\n', "location 'offsite': keepLast must be a whole number"),
+        (S3 + "keepLast = 2.5\n", "location 'offsite': keepLast must be a whole number"),
+        (S3 + "keepLast = true\n", "location 'offsite': keepLast must be a whole number"),
+        ('[[locations]]\nname = "a"\nkind = "folder"\npath = "x"\nkeepLast = 0\n', "location 'a': keepLast must be"),
     ],
 )
 def test_bad_location_is_one_line_naming_file_location_problem(tmp_path: Path, text: str, problem: str) -> None:

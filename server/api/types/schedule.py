@@ -64,7 +64,11 @@ class ScheduleInput:
     )
     retention: RetentionPolicyInput | None = None
     copy_to_locations: list[str] | None = strawberry.field(
-        default=None, description="Not supported yet: must be empty."
+        default=None,
+        description="Locations (declared in the config file; not 'local', each once) each run's restore point is "
+        "exported and uploaded to, in the same operation; a failed upload keeps the restore point, is named in the "
+        "run's log and makes backupHealth WARNING. The location's keepLast prunes this schedule's copies there. "
+        "Empty: no copies; null: none (create) or unchanged (update).",
     )
     jitter_seconds: int | None = strawberry.field(
         default=None, description="Each run starts up to this many seconds after its cron time, at random (default 0)."
@@ -84,7 +88,9 @@ class Schedule(Node):
     time_zone: str
     after_change_quiet_seconds: int | None
     retention: RetentionPolicy
-    copy_to_locations: list[str]
+    copy_to_locations: list[str] = strawberry.field(
+        description="Locations each run's restore point is uploaded to (see ScheduleInput.copyToLocations)."
+    )
     jitter_seconds: int
     label_template: str | None
     created_at: datetime

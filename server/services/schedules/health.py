@@ -1,6 +1,7 @@
 """Backup health for monitoring, from the schedules and their last runs: a schedule whose
 last run failed is CRITICAL; one whose last success (or, never having succeeded, its
-creation) is older than twice its period is a WARNING. Paused schedules are not judged."""
+creation) is older than twice its period is a WARNING, and so is one whose last run could
+not copy its restore point to a location (copyToLocations). Paused schedules are not judged."""
 
 from __future__ import annotations
 
@@ -56,6 +57,15 @@ def assess(schedules: list[Schedule], last_ops: dict[str, Operation | None], now
                 (HealthStatus.CRITICAL, f"schedule {schedule.name!r}: its last run {op.id} failed ({reason})")
             )
             continue
+        if op is not None and op.status is OperationStatus.SUCCEEDED:
+            for location, why in (op.params.get("copiesFailed") or {}).items():
+                problems.append(
+                    (
+                        HealthStatus.WARNING,
+                        f"schedule {schedule.name!r}: its last run {op.id} made its restore point, "
+                        f"but its copy to location {location!r} went wrong: {why}",
+                    )
+                )
         every = period(schedule, now)
         since = schedule.last_success_at or schedule.created_at
         if every is not None and now - since > 2 * every:

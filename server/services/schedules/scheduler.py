@@ -33,6 +33,7 @@ from server.model.retention import RetentionDecision
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
+from server.services.schedules.copies import ScheduledCopies
 from server.services.schedules.service import KEEP_FIELDS, ScheduleService, next_run, render_label
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,10 @@ class Scheduler:
         restore_points: RestorePointService,
         runner: OperationRunner,
         poll_seconds: float,
+        copies: ScheduledCopies | None = None,
     ) -> None:
         self._schedules = schedules
+        self._copies = copies
         self._restore_points = restore_points
         self._runner = runner
         self._poll = poll_seconds
@@ -184,9 +187,17 @@ class Scheduler:
         async def job(ctx: OperationContext) -> None:
             for note in notes:
                 ctx.log(note)
-            await self._restore_points.capture(
-                ctx, label=label, note=None, origin=RestorePointOrigin.SCHEDULED, created_by=by, schedule_id=schedule.id
+            copies = self._copies if schedule.copy_to_locations else None
+            point = await self._restore_points.capture(
+                ctx.section(0.0, 0.5) if copies is not None else ctx,
+                label=label,
+                note=None,
+                origin=RestorePointOrigin.SCHEDULED,
+                created_by=by,
+                schedule_id=schedule.id,
             )
+            if copies is not None:
+                await copies.copy(ctx.section(0.5, 1.0), point, schedule)
 
         op = await self._runner.submit(
             OperationKind.CREATE_RESTORE_POINT,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from server.model.ids import is_well_formed, new_id
 from server.model.names import SCHEDULE_NAME_RULE, is_schedule_name
 from server.model.records import RetentionPolicy, Schedule
 from server.model.retention import RetentionDecision, decide
+from server.services.schedules.copies import check_copy_targets
 from server.storage import schedules_repo as repo
 from server.storage.database import ConstraintViolation, Database
 
@@ -106,9 +108,10 @@ def next_run(schedule: Schedule, after: datetime) -> datetime | None:
 class ScheduleService:
     """Create, change, read and delete schedules; the preview of their retention."""
 
-    def __init__(self, *, db: Database, clock: Clock) -> None:
+    def __init__(self, *, db: Database, clock: Clock, locations: Collection[str] = ()) -> None:
         self._db = db
         self._clock = clock
+        self._locations = tuple(locations)  # configured location names, for copyToLocations
 
     def now(self) -> datetime:
         """The server's present, from its (injectable) clock."""
@@ -244,8 +247,8 @@ class ScheduleService:
                 "restore points after configuration changes are not supported by this server yet",
                 field="afterChangeQuietSeconds",
             )
-        if spec.copy_to_locations:
-            raise InvalidInput("copying to locations is not supported by this server yet", field="copyToLocations")
+        if spec.copy_to_locations is not None:
+            check_copy_targets(spec.copy_to_locations, self._locations)
         if schedule.cron is None:
             raise InvalidInput("a cron expression is needed", field="cron")
         cron = cron_times.check_cron(schedule.cron)

@@ -14,6 +14,9 @@ const KIND: Record<string, string> = {
   EXPORT_RESTORE_POINT: "Export",
   IMPORT_LOCAL_COPY: "Import",
   APPLY_RESTORE_POINT: "Apply",
+  UPLOAD_TO_LOCATION: "Upload to a location",
+  FETCH_FROM_LOCATION: "Fetch from a location",
+  PRUNE_RESTORE_POINTS: "Prune restore points",
 };
 
 export function describe(op: Op): string {
@@ -75,18 +78,32 @@ export function ProgressBar({ op }: { op: Op }) {
 // on after the last sequence seen instead of starting over.
 const seenLogs = new Map<string, LogLine[]>();
 
-/** The operation's log as it is written: stored lines, then live ones, without duplicates. */
+/** The operation's log as it is written: stored lines, then live ones, without duplicates.
+ * Lines that arrive together (a long stored log comes at once) are added once per frame. */
 export function useLiveLog(id: string): LogLine[] {
   const [lines, setLines] = useState<LogLine[]>(() => seenLogs.get(id) ?? []);
   const after = useMemo(() => (seenLogs.get(id) ?? []).at(-1)?.sequence ?? 0, [id]);
+  const pending = useRef<LogLine[]>([]);
+  const frame = useRef<number | null>(null);
+  useEffect(() => () => {
+    if (frame.current !== null) cancelAnimationFrame(frame.current);
+    frame.current = null;
+  }, []);
   useSubscription({ query: OperationLog, variables: { id, after } }, (_prev: unknown, event) => {
-    const line = event.operationLog;
-    setLines((before) => {
-      // graphql-ws resubscribes with the first variables after a reconnect: skip what was seen.
-      if (before.length > 0 && line.sequence <= before[before.length - 1].sequence) return before;
-      const next = [...before, line];
-      seenLogs.set(id, next);
-      return next;
+    pending.current.push(event.operationLog);
+    frame.current ??= requestAnimationFrame(() => {
+      frame.current = null;
+      const batch = pending.current;
+      pending.current = [];
+      setLines((before) => {
+        // graphql-ws resubscribes with the first variables after a reconnect: skip what was seen.
+        let last = before.at(-1)?.sequence ?? 0;
+        const fresh = batch.filter((line) => line.sequence > last && ((last = line.sequence), true));
+        if (fresh.length === 0) return before;
+        const next = before.concat(fresh);
+        seenLogs.set(id, next);
+        return next;
+      });
     });
     return event;
   });
@@ -102,7 +119,7 @@ function Running({ op }: { op: Op }) {
         {op.stage && <span className="stage"> · {op.stage}</span>}
       </p>
       <ProgressBar op={op} />
-      <LogView follow lines={lines.slice(-200)} label={`Log of ${describe(op)}`} />
+      <LogView follow lines={lines} label={`Log of ${describe(op)}`} />
     </li>
   );
 }

@@ -169,8 +169,10 @@ def test_upload_to_a_location_then_fetch_and_import(open_page, site) -> None:
     final = run(wait_for_operation(site, data["exportRestorePoint"]["operation"]["id"]))
     copy = run(execute(site, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }", id=final["id"]))
     file_name = copy["operation"]["localCopy"]["fileName"]
-    page = open_page()
+    page = open_page(width=1000, height=700)
     page.sign_in(site.token)
+    expect(page.row(label)).to_have_count(1)
+    page.shot("docs-main", full_page=False)  # the top of the page, for README (make screenshots)
     region = page.region("Locations")
     share = region.get_by_role("listitem", name="Location share")
     expect(share).to_contain_text("reachable")
@@ -212,7 +214,7 @@ def test_compare_then_apply_with_preview_sources_conflict_and_report(open_page, 
     run(update_settings(site, "audio", {"marker": "after"}))
     (folder / "app.conf").write_text("volume = 11\n")
     run(create_and_wait(site, newer))
-    page = open_page()
+    page = open_page(width=1000, height=700)
     page.sign_in(site.token)
 
     page.row(newer).get_by_role("button", name="Compare").click()
@@ -240,6 +242,7 @@ def test_compare_then_apply_with_preview_sources_conflict_and_report(open_page, 
     expect(preview).to_contain_text('"after" → "before"')
     dialog.get_by_role("textbox", name="Type APPLY to confirm").fill("APPLY")
     page.shot("apply-preview")
+    page.shot("docs-apply-preview", full_page=False)  # for README (make screenshots)
 
     # The settings change after the preview: the apply is refused (CONFLICT), nothing changed.
     run(update_settings(site, "audio", {"marker": "meanwhile"}))

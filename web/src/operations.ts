@@ -35,12 +35,6 @@ export const OperationLog = graphql(`
   }
 `);
 
-export const StoredLog = graphql(`
-  query StoredLog($id: ID!) {
-    operation(id: $id) { id log { sequence at level message } }
-  }
-`);
-
 export const OperationProgress = graphql(`
   subscription OperationProgress($id: ID!) {
     operationProgress(id: $id) {

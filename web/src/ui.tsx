@@ -44,12 +44,12 @@ const OVERSCAN = 10;
 
 /** Log lines; with `follow`, it keeps the newest line in view while the reader has not scrolled up. */
 export function LogView({ lines, label, follow = false }: { lines: readonly LogLine[]; label: string; follow?: boolean }) {
-  const list = useRef<HTMLOListElement>(null);
+  const box = useRef<HTMLDivElement>(null);
   const atEnd = useRef(true);
   const [view, setView] = useState({ top: 0, height: 12 * 16 });
   const windowed = lines.length > WINDOW_FROM;
   useLayoutEffect(() => {
-    const element = list.current;
+    const element = box.current;
     if (follow && element && atEnd.current) element.scrollTop = element.scrollHeight;
     if (element && windowed) setView((v) => (v.top === element.scrollTop && v.height === element.clientHeight ? v : { top: element.scrollTop, height: element.clientHeight }));
   }, [follow, lines, windowed]);
@@ -61,31 +61,38 @@ export function LogView({ lines, label, follow = false }: { lines: readonly LogL
   }
   const shown = windowed ? lines.slice(first, end) : lines;
   return (
-    <ol
-      className={windowed ? "log windowed" : "log"}
-      aria-label={label}
+    // The scrolling box is around the list, so that the padding standing in for the rows out
+    // of view makes the list as tall as the whole log (the scrollbar is the whole log's).
+    <div
+      className="log-scroll"
+      role="group"
+      aria-label={`${label} (scrollable)`}
       tabIndex={0}
-      ref={list}
-      // The rows out of view are stood in for by padding: the scrollbar is the whole log's.
-      style={windowed ? { paddingTop: first * ROW_PX, paddingBottom: (lines.length - end) * ROW_PX } : undefined}
+      ref={box}
       onScroll={(e) => {
         const element = e.currentTarget;
         atEnd.current = element.scrollTop + element.clientHeight >= element.scrollHeight - 8;
         if (windowed) setView({ top: element.scrollTop, height: element.clientHeight });
       }}
     >
-      {shown.map((line, i) => (
-        <li
-          key={line.sequence}
-          className={`level-${line.level.toLowerCase()}`}
-          aria-setsize={windowed ? lines.length : undefined}
-          aria-posinset={windowed ? first + i + 1 : undefined}
-          title={windowed ? line.message : undefined}
-        >
-          <time dateTime={line.at}>{new Date(line.at).toLocaleTimeString()}</time> <span className="message">{line.message}</span>
-        </li>
-      ))}
-    </ol>
+      <ol
+        className={windowed ? "log windowed" : "log"}
+        aria-label={label}
+        style={windowed ? { paddingTop: first * ROW_PX, paddingBottom: (lines.length - end) * ROW_PX } : undefined}
+      >
+        {shown.map((line, i) => (
+          <li
+            key={line.sequence}
+            className={`level-${line.level.toLowerCase()}`}
+            aria-setsize={windowed ? lines.length : undefined}
+            aria-posinset={windowed ? first + i + 1 : undefined}
+            title={windowed ? line.message : undefined}
+          >
+            <time dateTime={line.at}>{new Date(line.at).toLocaleTimeString()}</time> <span className="message">{line.message}</span>
+          </li>
+        ))}
+      </ol>
+    </div>
   );
 }
 

@@ -14,11 +14,17 @@ from typing import Any
 import pytest
 
 from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
-from tests.support.browser import expect, run
+from tests.support.browser import AXE, expect, run, scan
 from tests.support.in_process import InProcessServer
 from tests.support.schedules import RUN, create_schedule, eventually
 
 pytestmark = pytest.mark.slow
+
+
+def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations; none to report where axe-core is missing (a
+    page built elsewhere, no node_modules here: test_page.py's scan says so by skipping)."""
+    return scan(page) if AXE.is_file() else []
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +83,7 @@ def test_the_health_banner_follows_a_failing_schedule_live(open_page, site, fold
     alert = page.page.get_by_role("alert", name="Backup health")
     expect(alert).to_contain_text("CRITICAL")  # pushed by backupHealthChanged, no reload
     expect(alert.get_by_role("listitem").first).to_contain_text("SOURCE_UNAVAILABLE")
+    assert serious_violations(page) == []
     page.shot("health-critical", full_page=False)
     run(execute(site, "mutation($id: ID!) { deleteSchedule(id: $id) { deletedId } }", id=schedule["id"]))
     expect(banner).to_contain_text("Backups healthy")
@@ -150,6 +157,7 @@ def test_schedules_create_edit_pause_run_preview_and_delete(open_page, site) -> 
     expect(table.get_by_role("row").filter(has_text="Keep")).to_have_count(1)
     expect(item).to_contain_text("keeps 1 and deletes 1 of 2")
     page.shot("schedules")
+    assert serious_violations(page) == []  # axe-core: no serious or critical violation, preview and all
 
     item.get_by_role("button", name="Delete", exact=True).click()
     assert any(s["name"] == name for s in schedules(site))
@@ -278,3 +286,4 @@ def test_views_readable_at_360_pixels(open_page, site) -> None:
     page.region("Schedules").get_by_role("button", name="New schedule").click()
     expect(page.region("Locations").get_by_role("listitem", name="Location share")).to_be_visible()
     assert page.page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert serious_violations(page) == []

@@ -41,10 +41,13 @@ web/dist/index.html: $(WEB_SOURCES)
 	cd web && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run build
 	@touch $@
 
-# The browser tests save their screenshots of the main views in tests/screenshots/.
+# The browser tests save their screenshots of the main views in tests/screenshots/ (and the
+# performance figures in perf.json); two small ones (1000x700) are README's, in docs/.
 screenshots: $(STAMP) web
 	$(PY) -m pytest tests/browser -q
-	@echo "Screenshots: tests/screenshots/"
+	cp tests/screenshots/docs-main.png docs/page-main.png
+	cp tests/screenshots/docs-apply-preview.png docs/page-apply-preview.png
+	@echo "Screenshots: tests/screenshots/ (README's: docs/page-main.png, docs/page-apply-preview.png)"
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -5,65 +5,22 @@ tests/screenshots/ (gitignored; `make screenshots`)."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import hashlib
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
+from tests.support.browser import AXE, TIMEOUT_MS, Page, expect, run, scan
 from tests.support.in_process import InProcessServer
-from tests.support.web_page import ROOT, WEB, ensure_built
 
 pytestmark = pytest.mark.slow
-
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = ROOT / "tests" / "screenshots"
-AXE = WEB / "node_modules" / "axe-core" / "axe.min.js"
-TIMEOUT_MS = 30_000
-T = TypeVar("T")
-
-
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run an async API helper to its end on a loop of its own thread (Playwright's sync API
-    owns this thread while a test runs)."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result(timeout=120)
-
-
-@pytest.fixture(scope="module")
-def built_page() -> None:
-    if (missing := ensure_built()) is not None:
-        pytest.skip(missing)
-
-
-@pytest.fixture(scope="module")
-def browser(built_page: None) -> Iterator[Any]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("chromium is not installed (apt-get install chromium): the page's browser tests need it")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright package is not installed (pip install -e '.[test]')")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=BROWSER_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -76,59 +33,6 @@ def site(tmp_path_factory: pytest.TempPathFactory, built_page: None) -> Iterator
     ).start()
     yield proc
     proc.close()
-
-
-class Page:
-    """A fresh browser context on the site, recording console errors and page errors."""
-
-    def __init__(self, page: Any, base: str) -> None:
-        self.page, self.base = page, base
-        self.problems: list[str] = []
-        page.on("console", lambda message: message.type == "error" and self.problems.append(message.text))
-        page.on("pageerror", lambda error: self.problems.append(str(error)))
-        page.set_default_timeout(TIMEOUT_MS)
-
-    def sign_in(self, token: str) -> None:
-        self.page.goto(self.base + "/")
-        self.page.get_by_role("textbox", name="API token").fill(token)
-        self.page.get_by_role("button", name="Sign in").click()
-        self.page.get_by_text("Signed in as").wait_for()
-
-    def region(self, name: str) -> Any:
-        return self.page.get_by_role("region", name=name)
-
-    def row(self, label: str) -> Any:
-        return self.page.get_by_role("table", name="Restore points").get_by_role("row").filter(has_text=label)
-
-    def shot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-@pytest.fixture
-def open_page(browser: Any, site: InProcessServer) -> Iterator[Callable[..., Page]]:
-    """Open pages in fresh contexts (their own sessionStorage); each ends without console errors."""
-    contexts: list[Any] = []
-    pages: list[Page] = []
-
-    def make(width: int = 1100, height: int = 900) -> Page:
-        context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
-        contexts.append(context)
-        page = Page(context.new_page(), site.url)
-        pages.append(page)
-        return page
-
-    yield make
-    problems = [problem for page in pages for problem in page.problems]
-    for context in contexts:
-        context.close()
-    assert problems == [], problems
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 def local_copies(site: InProcessServer) -> list[dict[str, Any]]:
@@ -372,8 +276,9 @@ def test_a_viewer_token_sees_disabled_buttons_with_the_reason(open_page, site) -
     expect(create).to_be_disabled()
     expect(create).to_have_accessible_description(re.compile("need an operator token"))
     row = page.row(label)
-    for name in ("Export", "Apply", "Compare", "Delete"):
+    for name in ("Export", "Apply", "Delete"):
         expect(row.get_by_role("button", name=name)).to_be_disabled()
+    expect(row.get_by_role("button", name="Compare")).to_be_enabled()  # reading is a viewer's
     expect(row.get_by_role("button", name="Apply")).to_have_accessible_description(re.compile("need an admin token"))
     expect(page.page.get_by_label("Upload a local copy")).to_be_disabled()
     copy = page.region("Local copies").get_by_role("listitem").filter(has_text=label)
@@ -439,17 +344,6 @@ def test_no_serious_accessibility_violation(open_page, site) -> None:
     sign_in.page.goto(site.url + "/")
     violations += scan(sign_in)
     assert violations == [], violations
-
-
-def scan(page: Page) -> list[str]:
-    """axe-core on the page as it is: the serious and critical violations, one line each."""
-    page.page.add_script_tag(path=str(AXE))
-    results = page.page.evaluate("async () => (await axe.run(document)).violations")
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in results
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def test_the_page_and_its_assets_are_served(site, built_page) -> None:

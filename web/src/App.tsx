@@ -9,6 +9,9 @@ import { CreateForm } from "./CreateForm";
 import { OperationsView } from "./OperationsView";
 import { RestorePointsView } from "./RestorePointsView";
 import { LocalCopiesView } from "./LocalCopiesView";
+import { HealthBanner } from "./HealthBanner";
+import { SchedulesView } from "./SchedulesView";
+import { LocationsView } from "./LocationsView";
 import { Errors, topLevel } from "./ui";
 
 const STORAGE_KEY = "backups.token";
@@ -128,10 +131,13 @@ function SignedIn(props: { token: string; reconnects: number; socket: string; on
           </p>
         )}
         <SystemBanner />
+        <HealthBanner />
         <CreateForm />
         <OperationsView onFinished={onFinished} />
         <RestorePointsView />
         <LocalCopiesView />
+        <LocationsView />
+        <SchedulesView />
       </main>
     </SessionContext.Provider>
   );

@@ -1,8 +1,12 @@
-// The dialog "Apply restore point": safety restore point (on by default), a typed APPLY, then
-// live progress through the restart (operationProgress, the log, systemChanged).
-import { useEffect, useRef, useState } from "react";
-import { useMutation, useSubscription } from "urql";
-import { ApplyRestorePoint, OperationProgress, SystemChanged } from "./operations";
+// The dialog "Apply restore point": the preview of what will change (applyPreview) for the
+// sources chosen, safety restore point (on by default), a typed APPLY, then live progress
+// through the restart (operationProgress, the log, systemChanged) and the report of what changed.
+// The apply sends the preview's fingerprint: if the configuration changed since, it is refused
+// (CONFLICT) and the preview is read again.
+import { useEffect, useMemo, useRef, useState } from "react";
+import { useMutation, useQuery, useSubscription } from "urql";
+import { ApplyPreview, ApplyRestorePoint, OperationProgress, Sources, SystemChanged } from "./operations";
+import { DiffView, summaryText } from "./DiffView";
 import { ProgressBar, useLiveLog, type Op } from "./OperationsView";
 import { Errors, LogView, topLevel, type UserErrorShape } from "./ui";
 
@@ -15,6 +19,14 @@ export function ApplyDialog({ point, onClose }: Props) {
   const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
   const [started, setStarted] = useState<Op | null>(null);
   const [result, apply] = useMutation(ApplyRestorePoint);
+  const [sourceList] = useQuery({ query: Sources });
+  const allSources = sourceList.data?.sources.map((source) => source.name) ?? [];
+  // null: every source (the API's default); else only these.
+  const [chosen, setChosen] = useState<string[] | null>(null);
+  const [conflicts, setConflicts] = useState(0);
+  const previewContext = useMemo(() => ({ conflicts }), [conflicts]);
+  const [preview] = useQuery({ query: ApplyPreview, variables: { id: point.id, sources: chosen }, context: previewContext });
+  const previewReady = !preview.fetching && (preview.data !== undefined || preview.error !== undefined);
 
   useEffect(() => {
     const element = dialog.current;
@@ -24,9 +36,12 @@ export function ApplyDialog({ point, onClose }: Props) {
 
   async function submit() {
     // The API's confirmation is the restore point's id: the person types APPLY, the page sends the id.
-    const answer = await apply({ id: point.id, confirm: point.id, safety });
+    const fingerprint = preview.data?.applyPreview.fingerprint ?? null;
+    const answer = await apply({ id: point.id, confirm: point.id, safety, sources: chosen, fingerprint });
     const payload = answer.data?.applyRestorePoint;
     setErrors([...(payload?.userErrors ?? []), ...topLevel(answer.error)]);
+    // The configuration changed since the preview: show the new one before anything is applied.
+    if (payload?.userErrors.some((e) => e.code === "CONFLICT")) setConflicts((n) => n + 1);
     if (payload?.operation) setStarted(payload.operation);
   }
 
@@ -45,6 +60,29 @@ export function ApplyDialog({ point, onClose }: Props) {
             if (typed === "APPLY") void submit();
           }}
         >
+          {allSources.length > 1 && (
+            <fieldset>
+              <legend>Sources to apply</legend>
+              {allSources.map((name) => (
+                <label className="check" key={name}>
+                  <input
+                    type="checkbox"
+                    checked={chosen === null || chosen.includes(name)}
+                    onChange={(e) => {
+                      const now = chosen ?? allSources;
+                      const next = e.target.checked ? [...now, name] : now.filter((n) => n !== name);
+                      setChosen(next.length === allSources.length ? null : allSources.filter((n) => next.includes(n)));
+                    }}
+                  />
+                  Apply source {name}
+                </label>
+              ))}
+            </fieldset>
+          )}
+          <h3>What will change</h3>
+          <Errors errors={topLevel(preview.error)} />
+          {!previewReady && <p role="status">Reading the preview…</p>}
+          {previewReady && preview.data && <DiffView diff={preview.data.applyPreview} label="Changes the apply makes" />}
           <label className="check">
             <input type="checkbox" checked={safety} onChange={(e) => setSafety(e.target.checked)} />
             Create a safety restore point first
@@ -59,7 +97,7 @@ export function ApplyDialog({ point, onClose }: Props) {
           />
           <Errors errors={errors} id="apply-errors" />
           <div className="actions">
-            <button type="submit" disabled={typed !== "APPLY" || result.fetching}>
+            <button type="submit" disabled={typed !== "APPLY" || result.fetching || !previewReady || chosen?.length === 0}>
               Apply
             </button>
             <button type="button" onClick={onClose}>
@@ -88,7 +126,13 @@ function ApplyProgress({ first, onClose }: { first: Op; onClose: () => void }) {
       {progress.data?.operationProgress.safetyRestorePoint && (
         <p>Safety restore point: {progress.data.operationProgress.safetyRestorePoint.label}</p>
       )}
-      <LogView follow lines={lines.slice(-200)} label="Log of the apply" />
+      {op.done && progress.data?.operationProgress.changes && (
+        <section aria-label="Report of the apply">
+          <h3>What changed</h3>
+          <p>{summaryText(progress.data.operationProgress.changes)} (the log lists the changed paths).</p>
+        </section>
+      )}
+      <LogView follow lines={lines} label="Log of the apply" />
       <button type="button" onClick={onClose} disabled={!op.done}>
         Close
       </button>

@@ -1,8 +1,8 @@
 // "Running operations" (progress, stage, live log) and "Completed operations" (Show log, Dismiss),
 // kept current by operationsChanged.
 import { useEffect, useMemo, useRef, useState } from "react";
-import { useMutation, useQuery, useSubscription } from "urql";
-import { DismissOperation, OperationLog, Operations, OperationsChanged, StoredLog } from "./operations";
+import { useClient, useMutation, useQuery, useSubscription } from "urql";
+import { DismissOperation, OperationLog, Operations, OperationsChanged } from "./operations";
 import type { OperationFieldsFragment } from "./gql/graphql";
 import { useSession } from "./session";
 import { Errors, LogView, RoleButton, topLevel, when, type LogLine, type UserErrorShape } from "./ui";
@@ -14,6 +14,9 @@ const KIND: Record<string, string> = {
   EXPORT_RESTORE_POINT: "Export",
   IMPORT_LOCAL_COPY: "Import",
   APPLY_RESTORE_POINT: "Apply",
+  UPLOAD_TO_LOCATION: "Upload to a location",
+  FETCH_FROM_LOCATION: "Fetch from a location",
+  PRUNE_RESTORE_POINTS: "Prune restore points",
 };
 
 export function describe(op: Op): string {
@@ -75,21 +78,42 @@ export function ProgressBar({ op }: { op: Op }) {
 // on after the last sequence seen instead of starting over.
 const seenLogs = new Map<string, LogLine[]>();
 
-/** The operation's log as it is written: stored lines, then live ones, without duplicates. */
+/** The operation's log as it is written: stored lines, then live ones, without duplicates.
+ * Lines that arrive together (a long stored log comes at once) are added once per frame. */
 export function useLiveLog(id: string): LogLine[] {
   const [lines, setLines] = useState<LogLine[]>(() => seenLogs.get(id) ?? []);
   const after = useMemo(() => (seenLogs.get(id) ?? []).at(-1)?.sequence ?? 0, [id]);
-  useSubscription({ query: OperationLog, variables: { id, after } }, (_prev: unknown, event) => {
-    const line = event.operationLog;
-    setLines((before) => {
-      // graphql-ws resubscribes with the first variables after a reconnect: skip what was seen.
-      if (before.length > 0 && line.sequence <= before[before.length - 1].sequence) return before;
-      const next = [...before, line];
-      seenLogs.set(id, next);
-      return next;
+  const pending = useRef<LogLine[]>([]);
+  const frame = useRef<number | null>(null);
+  useEffect(() => () => {
+    if (frame.current !== null) cancelAnimationFrame(frame.current);
+    frame.current = null;
+  }, []);
+  // The client's subscription directly, not useSubscription: that would render the component
+  // once per line (10,000 renders for a long log); here a frame's lines make one render.
+  const client = useClient();
+  useEffect(() => {
+    const { unsubscribe } = client.subscription(OperationLog, { id, after }).subscribe((result) => {
+      const line = result.data?.operationLog;
+      if (!line) return;
+      pending.current.push(line);
+      frame.current ??= requestAnimationFrame(() => {
+        frame.current = null;
+        const batch = pending.current;
+        pending.current = [];
+        setLines((before) => {
+          // graphql-ws resubscribes with the first variables after a reconnect: skip what was seen.
+          let last = before.at(-1)?.sequence ?? 0;
+          const fresh = batch.filter((entry) => entry.sequence > last && ((last = entry.sequence), true));
+          if (fresh.length === 0) return before;
+          const next = before.concat(fresh);
+          seenLogs.set(id, next);
+          return next;
+        });
+      });
     });
-    return event;
-  });
+    return unsubscribe;
+  }, [client, id, after]);
   return lines;
 }
 
@@ -102,7 +126,7 @@ function Running({ op }: { op: Op }) {
         {op.stage && <span className="stage"> · {op.stage}</span>}
       </p>
       <ProgressBar op={op} />
-      <LogView follow lines={lines.slice(-200)} label={`Log of ${describe(op)}`} />
+      <LogView follow lines={lines} label={`Log of ${describe(op)}`} />
     </li>
   );
 }
@@ -139,12 +163,17 @@ function Completed({ op }: { op: Op }) {
 }
 
 function StoredLogView({ op }: { op: Op }) {
-  const [answer] = useQuery({ query: StoredLog, variables: { id: op.id } });
-  if (answer.fetching) return <p role="status">Loading the log…</p>;
+  // Through operationLog, not Operation.log: the query gives at most 1,000 lines a page, the
+  // subscription sends every stored line and then completes (the operation is finished).
+  const lines = useLiveLog(op.id);
   return (
     <>
-      <Errors errors={topLevel(answer.error)} />
-      <LogView lines={answer.data?.operation?.log ?? []} label={`Log of ${describe(op)}`} />
+      {lines.length < op.lastSequence && (
+        <p role="status">
+          Loading the log… {lines.length} of {op.lastSequence} lines
+        </p>
+      )}
+      <LogView lines={lines} label={`Log of ${describe(op)}`} />
     </>
   );
 }

@@ -35,15 +35,13 @@ export const OperationLog = graphql(`
   }
 `);
 
-export const StoredLog = graphql(`
-  query StoredLog($id: ID!) {
-    operation(id: $id) { id log { sequence at level message } }
-  }
-`);
-
 export const OperationProgress = graphql(`
   subscription OperationProgress($id: ID!) {
-    operationProgress(id: $id) { ...OperationFields safetyRestorePoint { id label } }
+    operationProgress(id: $id) {
+      ...OperationFields
+      safetyRestorePoint { id label }
+      changes { added removed changed unchanged addedBytes removedBytes changedBytes }
+    }
   }
 `);
 
@@ -52,7 +50,10 @@ export const RestorePoints = graphql(`
     restorePoints(first: $first, after: $after) {
       totalCount
       pageInfo { hasNextPage endCursor }
-      nodes { id label note origin createdAt createdBy sizeBytes itemCount }
+      nodes {
+        id label note origin createdAt createdBy sizeBytes itemCount pinned
+        remoteCopies { id location { name } }
+      }
     }
   }
 `);
@@ -85,8 +86,14 @@ export const ExportRestorePoint = graphql(`
 `);
 
 export const ApplyRestorePoint = graphql(`
-  mutation ApplyRestorePoint($id: ID!, $confirm: String!, $safety: Boolean!) {
-    applyRestorePoint(restorePointId: $id, confirm: $confirm, createSafetyRestorePoint: $safety) {
+  mutation ApplyRestorePoint($id: ID!, $confirm: String!, $safety: Boolean!, $sources: [String!], $fingerprint: String) {
+    applyRestorePoint(
+      restorePointId: $id
+      confirm: $confirm
+      createSafetyRestorePoint: $safety
+      sources: $sources
+      expectedFingerprint: $fingerprint
+    ) {
       operation { ...OperationFields }
       userErrors { code message field }
     }
@@ -126,5 +133,114 @@ export const CreateDownloadUrl = graphql(`
 export const UploadLocalCopy = graphql(`
   mutation UploadLocalCopy($file: Upload!) {
     uploadLocalCopy(file: $file) { localCopy { id fileName } userErrors { code message field } }
+  }
+`);
+
+export const BackupHealth = graphql(`
+  query BackupHealth {
+    backupHealth { status problems lastSuccessAt lastAttemptAt nextRunAt }
+  }
+`);
+
+export const BackupHealthChanged = graphql(`
+  subscription BackupHealthChanged {
+    backupHealthChanged { status problems lastSuccessAt lastAttemptAt nextRunAt }
+  }
+`);
+
+export const ScheduleFieldsDoc = graphql(`
+  fragment ScheduleFields on Schedule {
+    id name enabled cron timeZone labelTemplate nextRunAt lastRunAt lastSuccessAt
+    retention { keepLast keepHourly keepDaily keepWeekly keepMonthly keepYearly keepWithinDays }
+    lastOperation { id status error { code message } }
+  }
+`);
+
+export const Schedules = graphql(`
+  query Schedules {
+    schedules { ...ScheduleFields }
+  }
+`);
+
+export const CreateSchedule = graphql(`
+  mutation CreateSchedule($input: ScheduleInput!) {
+    createSchedule(input: $input) { schedule { ...ScheduleFields } userErrors { code message field } }
+  }
+`);
+
+export const UpdateSchedule = graphql(`
+  mutation UpdateSchedule($id: ID!, $input: ScheduleInput!) {
+    updateSchedule(id: $id, input: $input) { schedule { ...ScheduleFields } userErrors { code message field } }
+  }
+`);
+
+export const DeleteSchedule = graphql(`
+  mutation DeleteSchedule($id: ID!) {
+    deleteSchedule(id: $id) { deletedId userErrors { code message field } }
+  }
+`);
+
+export const RunSchedule = graphql(`
+  mutation RunSchedule($id: ID!) {
+    runSchedule(id: $id) { operation { id } userErrors { code message field } }
+  }
+`);
+
+export const RetentionPreview = graphql(`
+  query RetentionPreview($id: ID!) {
+    retentionPreview(scheduleId: $id) { keep reasons restorePoint { id label createdAt pinned } }
+  }
+`);
+
+export const Locations = graphql(`
+  query Locations {
+    locations {
+      name kind encrypted reachable problem
+      copies { id fileName sizeBytes modifiedAt encrypted problem restorePointId restorePoint { id label } }
+    }
+  }
+`);
+
+export const UploadToLocation = graphql(`
+  mutation UploadToLocation($id: ID!, $location: String!) {
+    uploadToLocation(localCopyId: $id, location: $location) { operation { ...OperationFields } userErrors { code message field } }
+  }
+`);
+
+export const FetchFromLocation = graphql(`
+  mutation FetchFromLocation($id: ID!) {
+    fetchFromLocation(remoteCopyId: $id) { operation { ...OperationFields } userErrors { code message field } }
+  }
+`);
+
+export const Sources = graphql(`
+  query Sources {
+    sources { name kind reachable problem }
+  }
+`);
+
+export const DiffFieldsDoc = graphql(`
+  fragment DiffFields on ConfigurationDiff {
+    fingerprint
+    summary { added removed changed unchanged addedBytes removedBytes changedBytes }
+    changes(first: 100) {
+      totalCount
+      nodes {
+        source path kind textDiff truncated
+        settingsChanges { path before after beforePresent afterPresent }
+      }
+    }
+  }
+`);
+
+export const CompareRestorePoints = graphql(`
+  query CompareRestorePoints($from: ID!, $to: ID!) {
+    compareRestorePoints(from: $from, to: $to) { ...DiffFields }
+  }
+`);
+
+export const ApplyPreview = graphql(`
+  query ApplyPreview($id: ID!, $sources: [String!]) {
+    applyPreview(restorePointId: $id, sources: $sources) { ...DiffFields }
   }
 `);

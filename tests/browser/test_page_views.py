@@ -1,0 +1,289 @@
+"""The page's views beyond the Backups tab, in a real Chromium against a real server with a
+folder source and a folder location: the health banner, schedules with their retention preview,
+locations and remote copies, compare, and the apply dialog's preview, choice of sources,
+fingerprint (CONFLICT) and report."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
+from tests.support.browser import AXE, expect, run, scan
+from tests.support.in_process import InProcessServer
+from tests.support.schedules import RUN, create_schedule, eventually
+
+pytestmark = pytest.mark.slow
+
+
+def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations; none to report where axe-core is missing (a
+    page built elsewhere, no node_modules here: test_page.py's scan says so by skipping)."""
+    return scan(page) if AXE.is_file() else []
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("views")
+
+
+@pytest.fixture(scope="module")
+def folder(root: Path) -> Path:
+    """The directory source's folder."""
+    return root / "site"
+
+
+@pytest.fixture(scope="module")
+def site(root: Path, folder: Path, built_page: None) -> Iterator[InProcessServer]:
+    share = root / "share"
+    folder.mkdir()
+    share.mkdir()
+    (folder / "app.conf").write_text("volume = 3\n")
+    config = root / "backups.toml"
+    config.write_text(
+        '[[sources]]\nname = "settings"\nkind = "settings"\n\n'
+        f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{folder}"\n\n'
+        f'[[locations]]\nname = "share"\nkind = "folder"\npath = "{share}"\n'
+    )
+    proc = InProcessServer(
+        data_dir=root / "data",
+        env_overrides={
+            "BACKUPS_CONFIG": str(config),
+            "BACKUPS_SCHEDULER_POLL_SECONDS": "0.05",
+            "BACKUPS_RESTART_COMMAND": "echo restarted",
+        },
+    ).start()
+    yield proc
+    proc.close()
+
+
+def schedules(site: InProcessServer) -> list[dict[str, Any]]:
+    query = "{ schedules { id name enabled cron timeZone labelTemplate retention { keepLast keepDaily } } }"
+    return run(execute(site, query))["schedules"]
+
+
+def test_the_health_banner_follows_a_failing_schedule_live(open_page, site, folder) -> None:
+    page = open_page()
+    page.sign_in(site.token)
+    banner = page.page.get_by_role("status", name="Backup health")
+    expect(banner).to_contain_text("Backups healthy")
+    schedule = run(create_schedule(site, name=f"failing-{uuid.uuid4().hex[:6]}", cron="0 * * * *"))
+    moved = folder.with_name("site-away")
+    folder.rename(moved)  # the directory source cannot be read: the run fails
+    try:
+        op = run(execute(site, RUN, id=schedule["id"]))["runSchedule"]["operation"]
+        assert run(wait_for_operation(site, op["id"]))["status"] == "FAILED"
+    finally:
+        moved.rename(folder)
+    alert = page.page.get_by_role("alert", name="Backup health")
+    expect(alert).to_contain_text("CRITICAL")  # pushed by backupHealthChanged, no reload
+    expect(alert.get_by_role("listitem").first).to_contain_text("SOURCE_UNAVAILABLE")
+    assert serious_violations(page) == []
+    page.shot("health-critical", full_page=False)
+    run(execute(site, "mutation($id: ID!) { deleteSchedule(id: $id) { deletedId } }", id=schedule["id"]))
+    expect(banner).to_contain_text("Backups healthy")
+    expect(alert).to_have_count(0)
+
+
+def test_schedules_create_edit_pause_run_preview_and_delete(open_page, site) -> None:
+    name = f"nightly-{uuid.uuid4().hex[:6]}"
+    page = open_page()
+    page.sign_in(site.token)
+    region = page.region("Schedules")
+    region.get_by_role("button", name="New schedule").click()
+    form = region.get_by_role("form", name="New schedule")
+    form.get_by_role("textbox", name="Name").fill(name)
+    form.get_by_role("textbox", name="Cron").fill("61 * * * *")
+    form.get_by_role("textbox", name="Time zone").fill("Europe/Paris")
+    form.get_by_role("textbox", name="Keep last").fill("0")
+    form.get_by_role("button", name="Create schedule").click()
+    # Each userError next to the field it names; nothing is created.
+    cron = form.get_by_role("textbox", name="Cron")
+    keep_last = form.get_by_role("textbox", name="Keep last")
+    expect(cron.or_(keep_last).locator("xpath=..").get_by_role("alert").first).to_be_visible()
+    expect(cron).to_have_attribute("aria-invalid", "true")
+    expect(cron).to_have_accessible_description(re.compile("INVALID_INPUT"))
+    assert [s for s in schedules(site) if s["name"] == name] == []
+    cron.fill("0 3 * * *")
+    form.get_by_role("button", name="Create schedule").click()
+    expect(keep_last).to_have_attribute("aria-invalid", "true")
+    expect(keep_last).to_have_accessible_description(re.compile("keepLast"))
+    assert [s for s in schedules(site) if s["name"] == name] == []
+    keep_last.fill("2")
+    form.get_by_role("textbox", name="Label template").fill("{schedule} at {time}")
+    form.get_by_role("button", name="Create schedule").click()
+
+    item = region.get_by_role("listitem", name=f"Schedule {name}")
+    expect(item).to_contain_text("0 3 * * *")
+    expect(item).to_contain_text("Europe/Paris")
+    expect(item).to_contain_text("keep last 2")
+    made = next(s for s in schedules(site) if s["name"] == name)
+    assert made["enabled"] and made["retention"]["keepLast"] == 2 and made["labelTemplate"] == "{schedule} at {time}"
+
+    item.get_by_role("button", name="Pause").click()
+    expect(item).to_contain_text("paused")
+    assert next(s for s in schedules(site) if s["name"] == name)["enabled"] is False
+    item.get_by_role("button", name="Resume").click()
+    expect(item).to_contain_text("enabled")
+
+    # Run now twice (keep last 2 prunes nothing).
+    for n in range(2):
+        item.get_by_role("button", name="Run now").click()
+        runs = run(eventually(lambda n=n: finished_runs(site, name, n + 1)))
+        assert [op["status"] for op in runs] == ["SUCCEEDED"] * (n + 1)
+    # Edit: keep last 1 and daily 1; an unknown placeholder is refused next to the template.
+    item.get_by_role("button", name="Edit").click()
+    edit = item.get_by_role("form", name=f"Edit schedule {name}")
+    edit.get_by_role("textbox", name="Label template").fill("{nope}")
+    edit.get_by_role("button", name="Save schedule").click()
+    expect(edit.get_by_role("textbox", name="Label template")).to_have_accessible_description(re.compile("placeholder"))
+    edit.get_by_role("textbox", name="Label template").fill("{schedule} {datetime}")
+    edit.get_by_role("textbox", name="Keep last").fill("1")
+    edit.get_by_role("textbox", name="Keep daily").fill("1")
+    edit.get_by_role("button", name="Save schedule").click()
+    expect(edit).to_have_count(0)
+    assert next(s for s in schedules(site) if s["name"] == name)["retention"] == {"keepLast": 1, "keepDaily": 1}
+
+    # The preview says what a prune would do now: the older run goes, with its reasons.
+    item.get_by_role("button", name="Retention preview").click()
+    table = item.get_by_role("table", name=f"Retention preview of {name}")
+    expect(table.get_by_role("row")).to_have_count(3)
+    expect(table.get_by_role("row").filter(has_text="Delete")).to_have_count(1)
+    expect(table.get_by_role("row").filter(has_text="Keep")).to_have_count(1)
+    expect(item).to_contain_text("keeps 1 and deletes 1 of 2")
+    page.shot("schedules")
+    assert serious_violations(page) == []  # axe-core: no serious or critical violation, preview and all
+
+    item.get_by_role("button", name="Delete", exact=True).click()
+    assert any(s["name"] == name for s in schedules(site))
+    item.get_by_role("button", name="Delete for good").click()
+    expect(item).to_have_count(0)
+    assert not any(s["name"] == name for s in schedules(site))
+
+
+def test_upload_to_a_location_then_fetch_and_import(open_page, site) -> None:
+    label = f"to share {uuid.uuid4().hex[:6]}"
+    point = run(create_and_wait(site, label))["restorePoint"]
+    data = run(
+        execute(
+            site, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }", id=point["id"]
+        )
+    )
+    final = run(wait_for_operation(site, data["exportRestorePoint"]["operation"]["id"]))
+    copy = run(execute(site, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }", id=final["id"]))
+    file_name = copy["operation"]["localCopy"]["fileName"]
+    page = open_page(width=1000, height=700)
+    page.sign_in(site.token)
+    expect(page.row(label)).to_have_count(1)
+    page.shot("docs-main", full_page=False)  # the top of the page, for README (make screenshots)
+    region = page.region("Locations")
+    share = region.get_by_role("listitem", name="Location share")
+    expect(share).to_contain_text("reachable")
+    expect(region.get_by_role("listitem", name="Location local")).to_contain_text(file_name)
+    expect(page.row(label)).to_contain_text("local")
+
+    form = region.get_by_role("form", name="Upload to a location")
+    form.get_by_role("combobox", name="Local copy to upload").select_option(label=file_name)
+    form.get_by_role("combobox", name="Location").select_option("share")
+    form.get_by_role("button", name="Upload to location").click()
+    expect(form.get_by_role("status")).to_contain_text("Upload to share: SUCCEEDED")
+    copies_at_share = share.get_by_role("list", name="Copies at share").get_by_role("listitem")
+    expect(copies_at_share.filter(has_text=label)).to_have_count(1)
+    remote = copies_at_share.first  # the only one: this test alone uploads
+    expect(page.row(label).get_by_role("cell", name=re.compile("share"))).to_have_count(1)
+    page.shot("locations")
+
+    # Gone here (copy and restore point), then fetched back from the share and imported.
+    local_id = copy["operation"]["localCopy"]["id"]
+    run(execute(site, "mutation($id: ID!) { deleteLocalCopy(id: $id) { deletedId } }", id=local_id))
+    run(execute(site, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId } }", id=point["id"]))
+    page.page.reload()
+    page.page.get_by_text("Signed in as").wait_for()
+    expect(page.row(label)).to_have_count(0)
+    expect(remote).to_contain_text(f"{point['id']}, not in this server")
+    remote.get_by_role("button", name="Fetch").click()
+    expect(remote.get_by_role("status").first).to_contain_text("SUCCEEDED")
+    remote.get_by_role("button", name="Import the fetched copy").click()
+    expect(page.row(label)).to_have_count(1)
+    got = run(execute(site, "query($id: ID!) { restorePoint(id: $id) { origin } }", id=point["id"]))
+    assert got["restorePoint"]["origin"] == "IMPORTED"
+
+
+def test_compare_then_apply_with_preview_sources_conflict_and_report(open_page, site, folder) -> None:
+    older, newer = f"older {uuid.uuid4().hex[:6]}", f"newer {uuid.uuid4().hex[:6]}"
+    run(update_settings(site, "audio", {"marker": "before"}))
+    (folder / "app.conf").write_text("volume = 3\n")
+    run(create_and_wait(site, older))
+    run(update_settings(site, "audio", {"marker": "after"}))
+    (folder / "app.conf").write_text("volume = 11\n")
+    run(create_and_wait(site, newer))
+    page = open_page(width=1000, height=700)
+    page.sign_in(site.token)
+
+    page.row(newer).get_by_role("button", name="Compare").click()
+    compare = page.page.get_by_role("dialog", name="Compare restore points")
+    expect(compare.get_by_role("combobox")).to_contain_text(older)  # the next older one by default
+    expect(compare).to_contain_text(f"From {older} to {newer}")
+    changes = compare.get_by_role("list", name="Changes between the restore points")
+    expect(changes.get_by_role("listitem").filter(has_text="site/app.conf")).to_have_count(1)
+    expect(compare).to_contain_text("0 added, 0 removed, 2 changed")
+    changes.get_by_role("listitem").filter(has_text="site/app.conf").locator("summary").click()
+    expect(changes).to_contain_text("+volume = 11")
+    page.shot("compare")
+    compare.get_by_role("button", name="Close").click()
+    expect(compare).to_have_count(0)
+
+    # Apply the older one, only its settings: the preview follows the choice.
+    page.row(older).get_by_role("button", name="Apply").click()
+    dialog = page.page.get_by_role("dialog", name="Apply restore point")
+    preview = dialog.get_by_role("list", name="Changes the apply makes")
+    expect(preview.get_by_role("listitem")).to_have_count(2)
+    dialog.get_by_role("checkbox", name="Apply source site").uncheck()
+    expect(preview.get_by_role("listitem")).to_have_count(1)
+    expect(preview).not_to_contain_text("app.conf")
+    preview.get_by_role("listitem").first.locator("summary").click()
+    expect(preview).to_contain_text('"after" → "before"')
+    dialog.get_by_role("textbox", name="Type APPLY to confirm").fill("APPLY")
+    page.shot("apply-preview")
+    page.shot("docs-apply-preview", full_page=False)  # for README (make screenshots)
+
+    # The settings change after the preview: the apply is refused (CONFLICT), nothing changed.
+    run(update_settings(site, "audio", {"marker": "meanwhile"}))
+    dialog.get_by_role("button", name="Apply", exact=True).click()
+    expect(dialog.get_by_role("alert")).to_contain_text("CONFLICT")
+    assert settings_marker(site) == "meanwhile"
+    expect(preview).to_contain_text('"meanwhile" → "before"')  # read again
+    dialog.get_by_role("button", name="Apply", exact=True).click()
+    report = dialog.get_by_role("region", name="Report of the apply")
+    expect(report).to_contain_text("0 added, 0 removed, 1 changed")
+    assert settings_marker(site) == "before"
+    assert (folder / "app.conf").read_text() == "volume = 11\n"  # not applied: left out
+    page.shot("apply-report")
+    dialog.get_by_role("button", name="Close").click()
+
+
+async def finished_runs(site: InProcessServer, name: str, count: int) -> list[dict[str, Any]] | None:
+    """The schedule's runs (its restore point operations) once there are `count`, all done."""
+    query = """query($by: String) { operations(first: 10, requestedBy: $by, kind: [CREATE_RESTORE_POINT]) {
+        nodes { id done status } } }"""
+    ops = (await execute(site, query, by=f"schedule:{name}"))["operations"]["nodes"]
+    return ops if len(ops) == count and all(op["done"] for op in ops) else None
+
+
+def settings_marker(site: InProcessServer) -> Any:
+    modules = run(execute(site, "{ modules { name settings } }"))["modules"]
+    return {m["name"]: m["settings"] for m in modules}["audio"]["marker"]
+
+
+def test_views_readable_at_360_pixels(open_page, site) -> None:
+    page = open_page(width=360, height=740)
+    page.sign_in(site.token)
+    page.region("Schedules").get_by_role("button", name="New schedule").click()
+    expect(page.region("Locations").get_by_role("listitem", name="Location share")).to_be_visible()
+    assert page.page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert serious_violations(page) == []

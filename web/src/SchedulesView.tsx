@@ -1,0 +1,321 @@
+// The region "Schedules": each schedule with pause/resume, run now, edit, delete (a second click)
+// and its retention preview; a form to create or edit one, with userErrors next to their field.
+import { useId, useMemo, useState } from "react";
+import { useMutation, useQuery } from "urql";
+import { CreateSchedule, DeleteSchedule, RetentionPreview, RunSchedule, Schedules, UpdateSchedule } from "./operations";
+import type { ScheduleFieldsFragment, ScheduleInput } from "./gql/graphql";
+import { useSession } from "./session";
+import { Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
+
+type Schedule = ScheduleFieldsFragment;
+type Problems = (UserErrorShape | string)[];
+
+const KEEP = [
+  ["keepLast", "Keep last"],
+  ["keepHourly", "Keep hourly"],
+  ["keepDaily", "Keep daily"],
+  ["keepWeekly", "Keep weekly"],
+  ["keepMonthly", "Keep monthly"],
+  ["keepYearly", "Keep yearly"],
+  ["keepWithinDays", "Keep within days"],
+] as const;
+type KeepName = (typeof KEEP)[number][0];
+
+export function SchedulesView() {
+  const { reconnects, finished } = useSession();
+  const [changed, setChanged] = useState(0);
+  const context = useMemo(() => ({ reconnects, finished, changed }), [reconnects, finished, changed]);
+  const [list] = useQuery({ query: Schedules, context });
+  const [creating, setCreating] = useState(false);
+  const refresh = () => setChanged((n) => n + 1);
+  const schedules = useKept(list.data?.schedules);
+  return (
+    <section className="card" aria-labelledby="schedules-heading">
+      <h2 id="schedules-heading">Schedules</h2>
+      <Errors errors={topLevel(list.error)} />
+      <RoleButton needs="ADMIN" aria-expanded={creating} onClick={() => setCreating(!creating)}>
+        New schedule
+      </RoleButton>
+      {creating && (
+        <ScheduleForm
+          onDone={() => {
+            setCreating(false);
+            refresh();
+          }}
+          onCancel={() => setCreating(false)}
+        />
+      )}
+      {schedules && schedules.length === 0 && <p>No schedules yet.</p>}
+      <ul className="schedules">
+        {schedules?.map((s) => <ScheduleItem key={s.id} schedule={s} onChanged={refresh} />)}
+      </ul>
+    </section>
+  );
+}
+
+function ScheduleItem({ schedule, onChanged }: { schedule: Schedule; onChanged: () => void }) {
+  const [editing, setEditing] = useState(false);
+  const [preview, setPreview] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const [errors, setErrors] = useState<Problems>([]);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [, update] = useMutation(UpdateSchedule);
+  const [, run] = useMutation(RunSchedule);
+  const [, remove] = useMutation(DeleteSchedule);
+  const last = schedule.lastOperation;
+  return (
+    <li className="schedule" aria-label={`Schedule ${schedule.name}`}>
+      <p>
+        <strong>{schedule.name}</strong> · <code>{schedule.cron ?? "no cron"}</code> ({schedule.timeZone}) ·{" "}
+        <span className={schedule.enabled ? "keep" : "drop"}>{schedule.enabled ? "enabled" : "paused"}</span>
+      </p>
+      <p className="note-text">
+        {schedule.nextRunAt ? `Next run ${when(schedule.nextRunAt)}` : "No next run"}
+        {schedule.lastRunAt && ` · last run ${when(schedule.lastRunAt)}${last ? ` (${last.status})` : ""}`}
+        {" · "}
+        {retentionText(schedule)}
+      </p>
+      {last?.error && <p className="error-text">Last run: {last.error.message} ({last.error.code})</p>}
+      <div className="actions">
+        <RoleButton needs="ADMIN" aria-expanded={editing} onClick={() => setEditing(!editing)}>
+          Edit
+        </RoleButton>
+        <RoleButton
+          needs="ADMIN"
+          onClick={async () => {
+            const answer = await update({ id: schedule.id, input: { name: schedule.name, enabled: !schedule.enabled } });
+            setErrors([...(answer.data?.updateSchedule.userErrors ?? []), ...topLevel(answer.error)]);
+            onChanged();
+          }}
+        >
+          {schedule.enabled ? "Pause" : "Resume"}
+        </RoleButton>
+        <RoleButton
+          needs="ADMIN"
+          onClick={async () => {
+            const answer = await run({ id: schedule.id });
+            const problems = [...(answer.data?.runSchedule.userErrors ?? []), ...topLevel(answer.error)];
+            setErrors(problems);
+            setNotice(problems.length === 0 ? "Started: see Running operations." : null);
+          }}
+        >
+          Run now
+        </RoleButton>
+        <button type="button" aria-expanded={preview} onClick={() => setPreview(!preview)}>
+          Retention preview
+        </button>
+        {confirming ? (
+          <>
+            <RoleButton
+              needs="ADMIN"
+              onClick={async () => {
+                const answer = await remove({ id: schedule.id });
+                const problems = [...(answer.data?.deleteSchedule.userErrors ?? []), ...topLevel(answer.error)];
+                setErrors(problems);
+                setConfirming(false);
+                if (problems.length === 0) onChanged();
+              }}
+            >
+              Delete for good
+            </RoleButton>
+            <button type="button" onClick={() => setConfirming(false)}>
+              Keep
+            </button>
+          </>
+        ) : (
+          <RoleButton needs="ADMIN" onClick={() => setConfirming(true)}>
+            Delete
+          </RoleButton>
+        )}
+      </div>
+      <Errors errors={errors} />
+      {notice && <p role="status">{notice}</p>}
+      {editing && (
+        <ScheduleForm
+          schedule={schedule}
+          onDone={() => {
+            setEditing(false);
+            onChanged();
+          }}
+          onCancel={() => setEditing(false)}
+        />
+      )}
+      {preview && <RetentionPreviewView schedule={schedule} />}
+    </li>
+  );
+}
+
+function retentionText(schedule: Schedule): string {
+  const rules = KEEP.filter(([name]) => schedule.retention[name] != null).map(
+    ([name, label]) => `${label.toLowerCase()} ${schedule.retention[name]}`,
+  );
+  return rules.length ? `Retention: ${rules.join(", ")}` : "Retention: keeps everything";
+}
+
+function RetentionPreviewView({ schedule }: { schedule: Schedule }) {
+  const [answer] = useQuery({ query: RetentionPreview, variables: { id: schedule.id } });
+  const decisions = answer.data?.retentionPreview;
+  const deleted = decisions?.filter((d) => !d.keep).length ?? 0;
+  return (
+    <div>
+      <Errors errors={topLevel(answer.error)} />
+      {!decisions ? (
+        <p role="status">Loading the preview…</p>
+      ) : decisions.length === 0 ? (
+        <p>The schedule has made no restore points yet.</p>
+      ) : (
+        <>
+          <p>
+            A prune now keeps {decisions.length - deleted} and deletes {deleted} of {decisions.length} restore points.
+          </p>
+          <div className="scroll">
+            <table aria-label={`Retention preview of ${schedule.name}`}>
+              <thead>
+                <tr>
+                  <th scope="col">Restore point</th>
+                  <th scope="col">Decision</th>
+                  <th scope="col">Reasons</th>
+                </tr>
+              </thead>
+              <tbody>
+                {decisions.map((d) => (
+                  <tr key={d.restorePoint.id}>
+                    <th scope="row">
+                      {d.restorePoint.label}
+                      <div className="note-text">{when(d.restorePoint.createdAt)}</div>
+                    </th>
+                    <td className={d.keep ? "keep" : "drop"}>{d.keep ? "Keep" : "Delete"}</td>
+                    <td>{d.reasons.join("; ")}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+    </div>
+  );
+}
+
+type Draft = { name: string; cron: string; timeZone: string; enabled: boolean; labelTemplate: string } & Record<KeepName, string>;
+
+function draftOf(schedule?: Schedule): Draft {
+  const keep = Object.fromEntries(KEEP.map(([name]) => [name, schedule?.retention[name]?.toString() ?? ""])) as Record<KeepName, string>;
+  return {
+    name: schedule?.name ?? "",
+    cron: schedule?.cron ?? "0 3 * * *",
+    timeZone: schedule?.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC",
+    enabled: schedule?.enabled ?? true,
+    labelTemplate: schedule?.labelTemplate ?? "",
+    ...keep,
+  };
+}
+
+/** Create (no `schedule`) or edit a schedule. */
+function ScheduleForm({ schedule, onDone, onCancel }: { schedule?: Schedule; onDone: () => void; onCancel: () => void }) {
+  const id = useId();
+  const [draft, setDraft] = useState<Draft>(() => draftOf(schedule));
+  const [errors, setErrors] = useState<UserErrorShape[]>([]);
+  const [other, setOther] = useState<string[]>([]);
+  const [created, create] = useMutation(CreateSchedule);
+  const [updated, update] = useMutation(UpdateSchedule);
+  const set = (name: keyof Draft, value: string | boolean) => setDraft({ ...draft, [name]: value });
+  // The payloads name the input field ("cron", "retention.keepLast"), with or without "input.".
+  const about = (field: string) => errors.filter((e) => e.field?.replace(/^input\./, "") === field);
+  const known = ["name", "cron", "timeZone", "labelTemplate", ...KEEP.map(([name]) => `retention.${name}`)];
+
+  async function submit() {
+    const count = (text: string) => (text.trim() === "" ? null : Number(text));
+    const notWhole = KEEP.filter(([name]) => draft[name].trim() !== "" && !/^-?\d+$/.test(draft[name].trim()));
+    if (notWhole.length > 0) {
+      setErrors(notWhole.map(([name]) => ({ code: "INVALID_INPUT", field: `retention.${name}`, message: "a whole number, or empty for no limit" })));
+      return;
+    }
+    const input: ScheduleInput = {
+      name: draft.name.trim(),
+      cron: draft.cron.trim(),
+      timeZone: draft.timeZone.trim() || null,
+      enabled: draft.enabled,
+      labelTemplate: draft.labelTemplate.trim() || null,
+      retention: Object.fromEntries(KEEP.map(([name]) => [name, count(draft[name])])),
+    };
+    const answer = schedule ? await update({ id: schedule.id, input }) : await create({ input });
+    const payload = schedule ? answer.data && "updateSchedule" in answer.data ? answer.data.updateSchedule : undefined
+      : answer.data && "createSchedule" in answer.data ? answer.data.createSchedule : undefined;
+    setOther(topLevel(answer.error));
+    setErrors(payload?.userErrors ?? []);
+    if (payload && payload.userErrors.length === 0) onDone();
+  }
+
+  const field = (name: "name" | "cron" | "timeZone" | "labelTemplate", label: string, hint?: string) => (
+    <div>
+      <label htmlFor={`${id}-${name}`}>{label}</label>
+      <input
+        id={`${id}-${name}`}
+        value={draft[name]}
+        autoComplete="off"
+        spellCheck={false}
+        onChange={(e) => set(name, e.target.value)}
+        aria-invalid={about(name).length > 0 || undefined}
+        aria-describedby={`${id}-${name}-errors${hint ? ` ${id}-${name}-hint` : ""}`}
+      />
+      {hint && <div className="hint" id={`${id}-${name}-hint`}>{hint}</div>}
+      <Errors errors={about(name)} id={`${id}-${name}-errors`} />
+    </div>
+  );
+
+  return (
+    <form
+      className="schedule-form"
+      aria-label={schedule ? `Edit schedule ${schedule.name}` : "New schedule"}
+      onSubmit={(event) => {
+        event.preventDefault();
+        void submit();
+      }}
+    >
+      {field("name", "Name")}
+      {field("cron", "Cron", "minute hour day-of-month month day-of-week, e.g. 0 3 * * *")}
+      {field("timeZone", "Time zone", "IANA name, e.g. Europe/Paris")}
+      {field("labelTemplate", "Label template", "{schedule}, {date}, {time}, {datetime}; empty: \"{schedule} {date} {time}\"")}
+      <label className="check">
+        <input type="checkbox" checked={draft.enabled} onChange={(e) => set("enabled", e.target.checked)} />
+        Enabled
+      </label>
+      <fieldset>
+        <legend>Retention (empty: no limit)</legend>
+        <div className="field-row">
+          {KEEP.map(([name, label]) => (
+            <div key={name}>
+              <label htmlFor={`${id}-${name}`}>{label}</label>
+              <input
+                id={`${id}-${name}`}
+                inputMode="numeric"
+                value={draft[name]}
+                onChange={(e) => set(name, e.target.value)}
+                aria-invalid={about(`retention.${name}`).length > 0 || undefined}
+                aria-describedby={`${id}-${name}-errors`}
+              />
+              <Errors errors={about(`retention.${name}`)} id={`${id}-${name}-errors`} />
+            </div>
+          ))}
+        </div>
+      </fieldset>
+      <Errors errors={[...errors.filter((e) => !known.includes(e.field?.replace(/^input\./, "") ?? "")), ...other]} />
+      <div className="actions">
+        <button type="submit" disabled={created.fetching || updated.fetching}>
+          {schedule ? "Save schedule" : "Create schedule"}
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+/** The last list seen while a refetch runs (rows keep their state). */
+function useKept<T>(value: T | undefined): T | undefined {
+  const [kept, setKept] = useState<T | undefined>(value);
+  if (value !== undefined && value !== kept) setKept(value);
+  return value ?? kept;
+}

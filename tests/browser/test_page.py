@@ -150,6 +150,26 @@ def test_export_then_download_the_same_bytes(open_page, site, tmp_path) -> None:
     page.shot("local-copies")
 
 
+def test_an_encrypted_export_downloads_as_an_age_file(open_page, site, tmp_path) -> None:
+    label = f"to encrypt {uuid.uuid4().hex[:6]}"
+    point = run(create_and_wait(site, label))["restorePoint"]
+    page = open_page()
+    page.sign_in(site.token)
+    page.page.get_by_role("checkbox", name="Encrypt exports").check()
+    page.row(label).get_by_role("button", name="Export").click()
+    item = page.region("Local copies").get_by_role("listitem").filter(has_text=label)
+    expect(item).to_have_count(1)
+    expect(item).to_contain_text("(encrypted)")
+    copy = next(c for c in local_copies(site) if c["restorePointId"] == point["id"])
+    assert copy["fileName"].endswith(".zip.age"), copy
+    with page.page.expect_download() as download_info:
+        item.get_by_role("button", name="Download").click()
+    target = tmp_path / "downloaded.zip.age"
+    download_info.value.save_as(target)
+    assert target.read_bytes().startswith(b"age-encryption.org/v1\n")  # the age format, not a ZIP
+    assert target.read_bytes() == Path(copy["path"]).read_bytes()
+
+
 def test_an_invalid_upload_shows_the_error_and_keeps_nothing(open_page, site, tmp_path) -> None:
     page = open_page()
     page.sign_in(site.token)

@@ -42,7 +42,7 @@ function CopyItem({ copy, onDeleted }: { copy: Copy; onDeleted: () => void }) {
   return (
     <li className="copy">
       <p>
-        <strong>{copy.fileName}</strong> · {bytes(copy.sizeBytes)} · {when(copy.modifiedAt)}
+        <strong>{copy.fileName}</strong>{copy.encrypted && " (encrypted)"} · {bytes(copy.sizeBytes)} · {when(copy.modifiedAt)}
       </p>
       {copy.restorePoint && <p className="note-text">Holds the restore point {copy.restorePoint.label}</p>}
       {copy.problem && (

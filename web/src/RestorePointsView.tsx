@@ -22,6 +22,8 @@ export function RestorePointsView() {
   const [list] = useQuery({ query: RestorePoints, variables: { first: PAGE_SIZE, after }, context });
   const [applying, setApplying] = useState<Point | null>(null);
   const [comparing, setComparing] = useState<Point | null>(null);
+  // Exports are encrypted (age) to the server's key and the recovery recipients when asked.
+  const [encrypt, setEncrypt] = useState(false);
   useRenderTiming(list.data);
   // While a refetch runs, the rows stay (with their state, e.g. a delete being confirmed).
   const page = useLast(list.data?.restorePoints, after);
@@ -30,6 +32,9 @@ export function RestorePointsView() {
     <section className="card" aria-labelledby="points-heading">
       <h2 id="points-heading">Restore points</h2>
       <Errors errors={topLevel(list.error)} />
+      <label className="inline">
+        <input type="checkbox" checked={encrypt} onChange={(e) => setEncrypt(e.target.checked)} /> Encrypt exports
+      </label>
       <div className="scroll">
         <table aria-labelledby="points-heading">
           <thead>
@@ -47,6 +52,7 @@ export function RestorePointsView() {
               <Row
                 key={point.id}
                 point={point}
+                encrypt={encrypt}
                 onApply={() => setApplying(point)}
                 onCompare={() => setComparing(point)}
                 onDeleted={() => setDeleted((n) => n + 1)}
@@ -98,7 +104,19 @@ export function RestorePointsView() {
   );
 }
 
-function Row({ point, onApply, onCompare, onDeleted }: { point: Point; onApply: () => void; onCompare: () => void; onDeleted: () => void }) {
+function Row({
+  point,
+  encrypt,
+  onApply,
+  onCompare,
+  onDeleted,
+}: {
+  point: Point;
+  encrypt: boolean;
+  onApply: () => void;
+  onCompare: () => void;
+  onDeleted: () => void;
+}) {
   const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
   const [confirming, setConfirming] = useState(false);
   const [exported, doExport] = useMutation(ExportRestorePoint);
@@ -120,7 +138,7 @@ function Row({ point, onApply, onCompare, onDeleted }: { point: Point; onApply: 
           needs="OPERATOR"
           disabled={exported.fetching}
           onClick={async () => {
-            const answer = await doExport({ id: point.id });
+            const answer = await doExport({ id: point.id, encrypt });
             setErrors([...(answer.data?.exportRestorePoint.userErrors ?? []), ...topLevel(answer.error)]);
           }}
         >

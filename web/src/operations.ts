@@ -60,7 +60,7 @@ export const RestorePoints = graphql(`
 
 export const LocalCopies = graphql(`
   query LocalCopies {
-    localCopies { id fileName sizeBytes modifiedAt restorePointId problem restorePoint { id label } }
+    localCopies { id fileName sizeBytes modifiedAt encrypted restorePointId problem restorePoint { id label } }
   }
 `);
 
@@ -80,8 +80,8 @@ export const CreateRestorePoint = graphql(`
 `);
 
 export const ExportRestorePoint = graphql(`
-  mutation ExportRestorePoint($id: ID!) {
-    exportRestorePoint(restorePointId: $id) { operation { id } userErrors { code message field } }
+  mutation ExportRestorePoint($id: ID!, $encrypt: Boolean = false) {
+    exportRestorePoint(restorePointId: $id, encrypt: $encrypt) { operation { id } userErrors { code message field } }
   }
 `);
 

@@ -28,6 +28,7 @@ from server.services.local_copies import LocalCopyService
 from server.services.locations import LocationService
 from server.services.restart import RestartStep
 from server.services.restore_points import RestorePointService
+from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.health import HealthService
 from server.services.schedules.scheduler import Scheduler
 from server.services.schedules.service import ScheduleService
@@ -205,7 +206,16 @@ class Backend:
             restore_points=restore_points,
             runner=runner,
             poll_seconds=settings.scheduler_poll_seconds,
+            changes=(
+                changes := ChangeWatch(
+                    sources=restore_points.sources,
+                    fingerprint=system.fingerprint,
+                    clock=clock,
+                    check_seconds=settings.change_check_seconds,
+                )
+            ),
         )
+        settings_store.on_change(lambda module: changes.note(f"settings module {module!r}"))
         services = Services(
             restore_points=restore_points,
             settings=settings_store,

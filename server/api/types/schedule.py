@@ -55,12 +55,16 @@ class RetentionPolicyInput:
 class ScheduleInput:
     name: str
     cron: str | None = strawberry.field(
-        default=None, description="5 fields: minute hour day-of-month month day-of-week."
+        default=None,
+        description="5 fields: minute hour day-of-month month day-of-week. Null only with afterChangeQuietSeconds.",
     )
     time_zone: str | None = strawberry.field(default=None, description="IANA name; default UTC.")
     enabled: bool | None = None
     after_change_quiet_seconds: int | None = strawberry.field(
-        default=None, description="Not supported yet: must be null."
+        default=None,
+        description="Also make a restore point after the configuration changed: once it has been quiet this "
+        "many seconds (1 to 604800) after a change, and only if it differs from the newest restore point "
+        "(a burst of changes makes one, a change undone none). With it, cron may be null (after changes only).",
     )
     retention: RetentionPolicyInput | None = None
     copy_to_locations: list[str] | None = strawberry.field(

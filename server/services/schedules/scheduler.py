@@ -8,6 +8,10 @@ Semantics (README "Schedules and retention"):
   schedule (or its prune) is still going, waits and runs once afterwards; its log says so.
 - The next run is always counted from the present: a clock jumping forward gives one run,
   not a burst; a clock jumping back brings the next run back to the cron's next time.
+- A schedule with afterChangeQuietSeconds also runs once the configuration has been quiet that
+  long after a change (server/services/schedules/changes.py), and only when its fingerprint
+  differs from the newest restore point's: a burst of changes makes one restore point, a
+  change undone makes none.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from server.model.retention import RetentionDecision
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
+from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.service import KEEP_FIELDS, ScheduleService, next_run, render_label
 
 log = logging.getLogger(__name__)
@@ -59,8 +64,11 @@ class Scheduler:
         restore_points: RestorePointService,
         runner: OperationRunner,
         poll_seconds: float,
+        changes: ChangeWatch,
     ) -> None:
         self._schedules = schedules
+        self._changes = changes
+        self._change_seen: dict[str, int] = {}  # schedule id -> the change it last looked at
         self._restore_points = restore_points
         self._runner = runner
         self._poll = poll_seconds
@@ -71,6 +79,11 @@ class Scheduler:
         self._active_op: dict[str, str] = {}  # schedule id -> the id of that run's operation
         self._waiting: dict[str, _Waiting] = {}
         self._wake = asyncio.Event()
+
+    @property
+    def changes(self) -> ChangeWatch:
+        """What tells after-change schedules that the configuration changed."""
+        return self._changes
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -85,6 +98,7 @@ class Scheduler:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await self._changes.stop()
         for task in list(self._active.values()):
             task.cancel()
         await asyncio.gather(*self._active.values(), return_exceptions=True)
@@ -108,7 +122,9 @@ class Scheduler:
     async def tick(self) -> None:
         """Start every run that is due now, and keep each next run in step with the clock."""
         now = self._schedules.now()
-        for schedule in await self._schedules.list_all():
+        schedules = await self._schedules.list_all()
+        await self._look_at_changes([s for s in schedules if s.enabled and s.after_change_quiet_seconds], now)
+        for schedule in schedules:
             if not schedule.enabled or schedule.cron is None:
                 continue
             if schedule.next_run_at is None:
@@ -140,6 +156,49 @@ class Scheduler:
             await self._start_run(schedule, now, notes)
         except Busy as busy:  # an apply started between the check and the submit
             self._waiting.setdefault(schedule.id, _Waiting(schedule.next_run_at or now, busy.message))
+
+    async def _look_at_changes(self, wanting: list[Schedule], now: datetime) -> None:
+        """Start the after-change run of each schedule whose quiet period after a change has passed."""
+        if not wanting:
+            return
+        self._changes.watch_folders()
+        await self._changes.check_if_due()
+        for schedule in wanting:
+            await self._after_change(schedule, now)
+
+    async def _after_change(self, schedule: Schedule, now: datetime) -> None:
+        changes = self._changes
+        seen = self._change_seen.get(schedule.id)
+        if seen is None:
+            # One there at start-up looks once (a change made while stopped); one created or
+            # given afterChangeQuietSeconds since waits for the next change (never runs at once).
+            existed = self._started_at is not None and schedule.updated_at < self._started_at
+            seen = self._change_seen[schedule.id] = 0 if existed else changes.version
+        quiet = schedule.after_change_quiet_seconds or 0
+        if changes.version <= seen or now < changes.changed_at + timedelta(seconds=quiet):
+            return
+        if self._blocker(schedule) is not None:
+            return  # looks again once that run or apply has ended (its end wakes the loop)
+        version, changed_at, seen_by = changes.version, changes.changed_at, changes.seen_by
+        try:
+            fingerprint = await changes.fingerprint()
+        except Exception as error:
+            log.warning("schedule %s: the configuration could not be read after a change: %s", schedule.name, error)
+            self._change_seen[schedule.id] = version
+            return
+        self._change_seen[schedule.id] = version
+        newest = (await self._restore_points.page(first=1, after=None)).items
+        if newest and newest[0].checksum == fingerprint:
+            log.info("schedule %s: the configuration is the newest restore point's again; none made", schedule.name)
+            return
+        notes = [
+            f"Run of schedule {schedule.name!r} ({schedule.id}) triggered by a change of the configuration "
+            f"(the last one seen by {seen_by}, at {_at(changed_at)}): quiet for {quiet} s since, and its "
+            f"fingerprint {fingerprint} "
+            + (f"differs from the newest restore point's ({newest[0].id})." if newest else "is in no restore point.")
+        ]
+        with contextlib.suppress(Busy):  # a runSchedule got in first: that run holds this change
+            await self._start_run(schedule, now, notes, keep_next=True)
 
     def _blocker(self, schedule: Schedule) -> str | None:
         """Why a due run must wait now, or None."""

@@ -8,6 +8,8 @@ Semantics (README "Schedules and retention"):
   schedule (or its prune) is still going, waits and runs once afterwards; its log says so.
 - The next run is always counted from the present: a clock jumping forward gives one run,
   not a burst; a clock jumping back brings the next run back to the cron's next time.
+- Retention runs after every successful run and on a timer (PRUNE_EVERY), whose last run is
+  stored with the schedule (`last_pruned_at`), so restarts never reset it.
 - A schedule with afterChangeQuietSeconds also runs once the configuration has been quiet that
   long after a change (server/services/schedules/changes.py), and only when its fingerprint
   differs from the newest restore point's: a burst of changes makes one restore point, a
@@ -41,6 +43,10 @@ from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.service import KEEP_FIELDS, ScheduleService, next_run, render_label
 
 log = logging.getLogger(__name__)
+
+# How often retention runs besides after each run: day-based rules (keepWithinDays, keepDaily)
+# delete restore points as they age, whether or not the schedule runs.
+PRUNE_EVERY = timedelta(hours=1)
 
 
 def requester(schedule: Schedule) -> str:
@@ -125,6 +131,7 @@ class Scheduler:
         schedules = await self._schedules.list_all()
         await self._look_at_changes([s for s in schedules if s.enabled and s.after_change_quiet_seconds], now)
         for schedule in schedules:
+            await self._prune_if_due(schedule, now)
             if not schedule.enabled or schedule.cron is None:
                 continue
             if schedule.next_run_at is None:
@@ -199,6 +206,36 @@ class Scheduler:
         ]
         with contextlib.suppress(Busy):  # a runSchedule got in first: that run holds this change
             await self._start_run(schedule, now, notes, keep_next=True)
+
+    async def _prune_if_due(self, schedule: Schedule, now: datetime) -> None:
+        """The retention timer: prune once PRUNE_EVERY has passed since the last prune (stored)."""
+        if not schedule.enabled or not schedule.retention.limited or self._blocker(schedule) is not None:
+            return
+        # Counted from the last prune, or from the schedule's last change: as changing a schedule
+        # never runs it at once, giving it a retention policy never prunes at once.
+        since = max(schedule.updated_at, schedule.last_pruned_at or schedule.updated_at)
+        if now - since < PRUNE_EVERY:
+            return
+        if all(d.keep for d in await self._schedules.retention_preview(schedule.id)):
+            await self._schedules.mark_pruned(schedule.id, now)  # nothing to delete: no operation for it
+            return
+        self._starting.add(schedule.id)
+        try:
+            prune = await self.start_prune(schedule, note="Pruned on the retention timer.")
+        except Busy:
+            return  # an apply started meanwhile: the next tick tries again
+        finally:
+            self._starting.discard(schedule.id)
+        self._active_op[schedule.id] = prune.id
+        self._active[schedule.id] = asyncio.create_task(self._after_prune(schedule.id, prune.id))
+
+    async def _after_prune(self, schedule_id: str, op_id: str) -> None:
+        try:
+            await self._ended(op_id)
+        finally:
+            if self._active.get(schedule_id) is asyncio.current_task():
+                del self._active[schedule_id]
+            self.wake()
 
     def _blocker(self, schedule: Schedule) -> str | None:
         """Why a due run must wait now, or None."""
@@ -291,11 +328,16 @@ class Scheduler:
             return live.op
         return await self._runner.history.get(op_id)
 
-    async def start_prune(self, schedule: Schedule, requested_by: str | None = None) -> Operation:
+    async def start_prune(
+        self, schedule: Schedule, requested_by: str | None = None, note: str | None = None
+    ) -> Operation:
         """Start the PRUNE_RESTORE_POINTS operation of this schedule."""
 
         async def job(ctx: OperationContext) -> None:
+            if note:
+                ctx.log(note)
             await self._prune(ctx, schedule.id)
+            await self._schedules.mark_pruned(schedule.id, self._schedules.now())
 
         return await self._runner.submit(
             OperationKind.PRUNE_RESTORE_POINTS,

@@ -222,9 +222,16 @@ class ScheduleService:
                 last_run_at=schedule.last_run_at,
                 last_success_at=schedule.last_success_at,
                 last_operation_id=schedule.last_operation_id,
-                last_pruned_at=schedule.last_pruned_at,
             )
             return await repo.save_schedule(session, merged)
+
+    async def mark_pruned(self, schedule_id: str, at: datetime) -> None:
+        """Store when the schedule's retention last ran (the timer's state, read again after a
+        restart: a server restarted more often than the timer's period still prunes)."""
+        async with self._db.write() as session:
+            current = await repo.get_schedule(session, schedule_id)
+            if current is not None:
+                await repo.save_schedule(session, dataclasses.replace(current, last_pruned_at=at))
 
     async def unlink_restore_points(self, schedule_id: str) -> None:
         """After a run of a deleted schedule: its restore point loses the link too."""

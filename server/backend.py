@@ -214,6 +214,7 @@ class Backend:
                     check_seconds=settings.change_check_seconds,
                 )
             ),
+            safety_max_age_days=settings.safety_max_age_days,
         )
         settings_store.on_change(lambda module: changes.note(f"settings module {module!r}"))
         services = Services(

@@ -69,3 +69,47 @@ async def _deleted(server: InProcessServer, point_id: str) -> str | None:
         return None
     prunes = await _prunes(server, "daily")
     return prunes[0]["id"] if prunes and all(p["done"] for p in prunes) else None
+
+
+SAFETY_POINT = "query($id: ID!) { restorePoint(id: $id) { id origin pinned } }"
+PIN = "mutation($id: ID!) { updateRestorePoint(id: $id, pinned: true) { userErrors { code } } }"
+
+
+async def test_safety_restore_points_past_their_age_limit_are_deleted_but_never_pinned_or_the_newest(
+    make_server: Callable[..., InProcessServer],
+) -> None:
+    from tests.support.api import create_and_wait
+    from tests.support.apply import OPERATION_WITH_LOG, start_apply
+
+    server = make_server(**FAST, BACKUPS_SAFETY_MAX_AGE_DAYS="10").start()
+    manual = (await create_and_wait(server, "by hand"))["restorePoint"]["id"]
+    safety = []
+    for _ in range(4):  # two days apart: none is past ten days while they are made
+        op = await start_apply(server, manual)
+        assert (await wait_for_operation(server, op["id"]))["status"] == "SUCCEEDED"
+        made = (await execute(server, OPERATION_WITH_LOG, id=op["id"]))["operation"]["safetyRestorePoint"]
+        assert made["origin"] == "SAFETY"
+        safety.append(made["id"])
+        server.clock.advance(2 * 86400)
+    assert (await execute(server, PIN, id=safety[1]))["updateRestorePoint"]["userErrors"] == []
+    assert await _safety_prunes(server) == []
+
+    server.clock.advance(11 * 86400)  # every one is now older than ten days
+    prunes = await eventually(lambda: _done_safety_prunes(server))
+    assert [p["status"] for p in prunes] == ["SUCCEEDED"]
+    assert [await _exists(server, p) for p in safety] == [False, True, False, True], "pinned and newest stay"
+    assert await _exists(server, manual)
+    messages = [line["message"] for line in (await execute(server, LOG, id=prunes[0]["id"]))["operation"]["log"]]
+    for gone in (safety[0], safety[2]):
+        assert any(gone in m and m.startswith("Deleted restore point") and "older than 10 days" in m for m in messages)
+    assert sum(m.startswith("Deleted restore point") for m in messages) == 2, messages
+
+
+async def _safety_prunes(server: InProcessServer) -> list[dict[str, Any]]:
+    ops = (await execute(server, OPERATIONS, by="server:safety-age-limit"))["operations"]["nodes"]
+    return [op for op in ops if op["kind"] == "PRUNE_RESTORE_POINTS"]
+
+
+async def _done_safety_prunes(server: InProcessServer) -> list[dict[str, Any]] | None:
+    prunes = await _safety_prunes(server)
+    return prunes if prunes and all(p["done"] for p in prunes) else None

@@ -31,11 +31,13 @@ from server.model.records import (
     Operation,
     OperationKind,
     OperationStatus,
+    RestorePointFilter,
     RestorePointOrigin,
     RetentionPolicy,
     Schedule,
 )
 from server.model.retention import RetentionDecision
+from server.model.safety_age import expired_safety
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
@@ -44,6 +46,8 @@ from server.services.schedules.service import KEEP_FIELDS, ScheduleService, next
 
 log = logging.getLogger(__name__)
 
+# Who asks for the prune of safety restore points past their age limit when no schedule's did.
+SAFETY_REQUESTER = "server:safety-age-limit"
 # How often retention runs besides after each run: day-based rules (keepWithinDays, keepDaily)
 # delete restore points as they age, whether or not the schedule runs.
 PRUNE_EVERY = timedelta(hours=1)
@@ -71,7 +75,11 @@ class Scheduler:
         runner: OperationRunner,
         poll_seconds: float,
         changes: ChangeWatch,
+        safety_max_age_days: int,
     ) -> None:
+        self._safety_max_age_days = safety_max_age_days
+        self._safety_checked_at: datetime | None = None  # checked at every start, then hourly
+        self._safety_prune: asyncio.Task[None] | None = None
         self._schedules = schedules
         self._changes = changes
         self._change_seen: dict[str, int] = {}  # schedule id -> the change it last looked at
@@ -105,6 +113,8 @@ class Scheduler:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         await self._changes.stop()
+        if self._safety_prune is not None:
+            self._safety_prune.cancel()
         for task in list(self._active.values()):
             task.cancel()
         await asyncio.gather(*self._active.values(), return_exceptions=True)
@@ -129,6 +139,7 @@ class Scheduler:
         """Start every run that is due now, and keep each next run in step with the clock."""
         now = self._schedules.now()
         schedules = await self._schedules.list_all()
+        await self._safety_if_due(now)
         await self._look_at_changes([s for s in schedules if s.enabled and s.after_change_quiet_seconds], now)
         for schedule in schedules:
             await self._prune_if_due(schedule, now)
@@ -228,6 +239,55 @@ class Scheduler:
             self._starting.discard(schedule.id)
         self._active_op[schedule.id] = prune.id
         self._active[schedule.id] = asyncio.create_task(self._after_prune(schedule.id, prune.id))
+
+    async def _safety_if_due(self, now: datetime) -> None:
+        """Hourly (and at start): a prune for safety restore points past their age limit."""
+        if self._safety_checked_at is not None and now - self._safety_checked_at < PRUNE_EVERY:
+            return
+        if self._safety_prune is not None or self._runner.exclusive_operation() is not None:
+            return
+        self._safety_checked_at = now
+        if not await self._expired_safety():
+            return
+
+        async def job(ctx: OperationContext) -> None:
+            ctx.log(f"Safety restore points older than {self._safety_max_age_days} days are deleted (on a timer).")
+            await self._prune_safety(ctx)
+
+        try:
+            op = await self._runner.submit(OperationKind.PRUNE_RESTORE_POINTS, job, requested_by=SAFETY_REQUESTER)
+        except Busy:
+            self._safety_checked_at = None  # an apply started meanwhile: the next tick tries again
+            return
+        self._safety_prune = asyncio.create_task(self._after_safety_prune(op.id))
+
+    async def _after_safety_prune(self, op_id: str) -> None:
+        try:
+            await self._ended(op_id)
+        finally:
+            self._safety_prune = None
+
+    async def _expired_safety(self) -> list[RetentionDecision]:
+        narrow = RestorePointFilter(origins=(RestorePointOrigin.SAFETY,))
+        points = []
+        after: str | None = None
+        while True:
+            page = await self._restore_points.page(first=500, after=after, narrow=narrow)
+            points.extend(page.items)
+            if not page.has_next_page or not page.cursors:
+                break
+            after = page.cursors[-1]
+        return expired_safety(points, self._safety_max_age_days, self._schedules.now())
+
+    async def _prune_safety(self, ctx: OperationContext) -> None:
+        doomed = await self._expired_safety()
+        deleted = 0
+        for decision in doomed:
+            ctx.checkpoint()
+            if await self._delete(ctx, decision):
+                deleted += 1
+        if doomed:
+            ctx.log(f"Deleted {deleted} safety restore points past their age limit.")
 
     async def _after_prune(self, schedule_id: str, op_id: str) -> None:
         try:
@@ -365,6 +425,7 @@ class Scheduler:
                 deleted += 1
             ctx.progress(number / len(doomed), "Deleting restore points")
         ctx.log(f"Deleted {deleted} restore points.")
+        await self._prune_safety(ctx)  # their own age limit, in every prune
 
     async def _delete(self, ctx: OperationContext, decision: RetentionDecision) -> bool:
         point = decision.point

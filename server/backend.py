@@ -215,6 +215,7 @@ class Backend:
                 )
             ),
             safety_max_age_days=settings.safety_max_age_days,
+            steps=StepControl(pause_at=settings.test_pause_at, fail_at=settings.test_fail_at),
         )
         settings_store.on_change(lambda module: changes.note(f"settings module {module!r}"))
         services = Services(

@@ -43,6 +43,7 @@ from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
 from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.service import KEEP_FIELDS, ScheduleService, next_run, render_label
+from server.services.step_control import StepControl
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ class Scheduler:
         poll_seconds: float,
         changes: ChangeWatch,
         safety_max_age_days: int,
+        steps: StepControl | None = None,
     ) -> None:
+        self._steps = steps or StepControl()  # a test's pause (BACKUPS_TEST_PAUSE_AT=prune-deleted)
         self._safety_max_age_days = safety_max_age_days
         self._safety_checked_at: datetime | None = None  # checked at every start, then hourly
         self._safety_prune: asyncio.Task[None] | None = None
@@ -430,7 +433,7 @@ class Scheduler:
     async def _delete(self, ctx: OperationContext, decision: RetentionDecision) -> bool:
         point = decision.point
         try:
-            await self._restore_points.delete(point.id)
+            await self._restore_points.delete(point.id, before_freeing=lambda: self._steps.reach(ctx, "prune-deleted"))
         except Busy:
             ctx.log(
                 f"Kept restore point {point.id} ({point.label!r}) for now: an operation is using it.", LogLevel.WARNING

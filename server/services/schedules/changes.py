@@ -48,6 +48,7 @@ class ChangeWatch:
         self._last_fingerprint: str | None = None
         self._checked_at: datetime | None = None
         self._watchers: list[asyncio.Task[None]] = []
+        self._ready: set[str] = set()  # folder sources whose watch is set up
         self._stop = asyncio.Event()
 
     def note(self, why: str) -> None:
@@ -72,16 +73,33 @@ class ChangeWatch:
 
     @property
     def watching(self) -> bool:
-        """Whether the folder watches have been started."""
-        return bool(self._watchers)
+        """Whether every folder source's watch is set up (it has waited once for events)."""
+        return bool(self._watchers) and self._ready >= self._folders
+
+    @property
+    def _folders(self) -> set[str]:
+        return {source.name for source in self._sources if isinstance(source, DirectorySource)}
 
     async def _watch(self, source: DirectorySource) -> None:
         from watchfiles import awatch  # here: only a server with an after-change schedule needs it
 
         path: Path = source.path
         try:
-            async for _ in awatch(path, stop_event=self._stop, recursive=True, debounce=200, step=50):
-                self.note(f"folder source {source.name!r}")
+            # Every change counts (no filter): the fingerprint decides whether it mattered. An empty
+            # batch each second (a timeout) says the watch is set up, and lets it see stop_event.
+            async for batch in awatch(
+                path,
+                watch_filter=None,
+                stop_event=self._stop,
+                recursive=True,
+                debounce=200,
+                step=50,
+                rust_timeout=1000,
+                yield_on_timeout=True,
+            ):
+                if batch:
+                    self.note(f"folder source {source.name!r}")
+                self._ready.add(source.name)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # missing folder, no inotify watches left: the periodic check remains

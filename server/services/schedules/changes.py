@@ -46,7 +46,7 @@ class ChangeWatch:
         self.changed_at = utc_now(clock)
         self.seen_by = "the server's start (a change made while it was stopped)"
         self._last_fingerprint: str | None = None
-        self._checked_at: datetime | None = None
+        self.checked_at: datetime | None = None  # when the periodic check last read the fingerprint
         self._watchers: list[asyncio.Task[None]] = []
         self._ready: set[str] = set()  # folder sources whose watch is set up
         self._stop = asyncio.Event()
@@ -122,15 +122,16 @@ class ChangeWatch:
     async def check_if_due(self) -> None:
         """Every `check_seconds` (on the clock): a fingerprint other than the last one seen is a change."""
         now = utc_now(self._clock)
-        if self._checked_at is not None and (now - self._checked_at).total_seconds() < self.check_seconds:
+        if self.checked_at is not None and (now - self.checked_at).total_seconds() < self.check_seconds:
             return
-        self._checked_at = now
         before = self._last_fingerprint
         try:
             now_seen = await self.fingerprint()
         except Exception as error:  # a source that cannot be read now: the next check
             log.debug("the periodic fingerprint check could not read the configuration: %s", error)
             return
+        finally:
+            self.checked_at = now  # once read (a test waits for the first reading)
         if before is not None and now_seen != before:
             self.note("the periodic fingerprint check")
             self._last_fingerprint = now_seen

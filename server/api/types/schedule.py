@@ -86,7 +86,10 @@ class Schedule(Node):
     enabled: bool
     cron: str | None
     time_zone: str
-    after_change_quiet_seconds: int | None
+    after_change_quiet_seconds: int | None = strawberry.field(
+        description="Also runs once the configuration has been quiet this many seconds after a change, if it "
+        "differs from the newest restore point; null: on its cron only."
+    )
     retention: RetentionPolicy
     copy_to_locations: list[str]
     jitter_seconds: int

@@ -177,3 +177,25 @@ async def test_bad_quiet_seconds_are_refused_and_nothing_changes(
     neither = (await execute(server, CREATE, input={"name": "fresh"}))["createSchedule"]
     assert [(e["code"], e["field"]) for e in neither["userErrors"]] == [("INVALID_INPUT", "cron")]
     assert (await execute(server, LIST))["schedules"] == before
+
+
+async def test_a_change_made_while_paused_does_not_run_it_on_resume(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    server = server_with(make_server, tmp_path)
+    await create_and_wait(server, "baseline")
+    made = await create_schedule(server, name="on-change", afterChangeQuietSeconds=QUIET)
+    await eventually(lambda: _watching(server))  # it has been looked at while enabled
+    paused = await execute(server, UPDATE, id=made["id"], input={"name": "on-change", "enabled": False})
+    assert paused["updateSchedule"]["userErrors"] == []
+    assert (await update_settings(server, "audio", {"masterVolume": 7}))["userErrors"] == []
+    server.clock.advance(QUIET + 1)
+    await quiet()
+    resumed = await execute(server, UPDATE, id=made["id"], input={"name": "on-change", "enabled": True})
+    assert resumed["updateSchedule"]["userErrors"] == []
+    server.clock.advance(QUIET + 1)
+    await quiet()
+    assert await operations_by(server, "on-change") == [], "resuming never runs it at once"
+
+    assert (await update_settings(server, "audio", {"masterVolume": 8}))["userErrors"] == []
+    assert len(await fired_after_advancing(server, "on-change", 1)) == 1

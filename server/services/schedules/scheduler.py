@@ -180,6 +180,8 @@ class Scheduler:
 
     async def _look_at_changes(self, wanting: list[Schedule], now: datetime) -> None:
         """Start the after-change run of each schedule whose quiet period after a change has passed."""
+        for gone in self._change_seen.keys() - {s.id for s in wanting}:
+            del self._change_seen[gone]  # paused: resumed, it waits for the next change (never runs at once)
         if not wanting:
             return
         self._changes.watch_folders()

@@ -29,6 +29,7 @@ from server.services.local_copies import LocalCopyService
 from server.services.locations import LocationService
 from server.services.restart import RestartStep
 from server.services.restore_points import RestorePointService
+from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.copies import ScheduledCopies
 from server.services.schedules.health import HealthService
 from server.services.schedules.scheduler import Scheduler
@@ -216,7 +217,18 @@ class Backend:
                 locations=locations,
                 keep_last={spec.name: spec.keep_last for spec in location_specs if spec.keep_last is not None},
             ),
+            changes=(
+                changes := ChangeWatch(
+                    sources=restore_points.sources,
+                    fingerprint=system.fingerprint,
+                    clock=clock,
+                    check_seconds=settings.change_check_seconds,
+                )
+            ),
+            safety_max_age_days=settings.safety_max_age_days,
+            steps=StepControl(pause_at=settings.test_pause_at, fail_at=settings.test_fail_at),
         )
+        settings_store.on_change(lambda module: changes.note(f"settings module {module!r}"))
         services = Services(
             restore_points=restore_points,
             settings=settings_store,

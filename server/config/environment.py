@@ -83,6 +83,12 @@ class ServerConfig(BaseSettings):
     # Schedules: how often the scheduler looks at the clock (a test sets it short, and moves
     # its clock instead of waiting minutes).
     scheduler_poll_seconds: float = Field(default=5.0, gt=0)
+    # After-change schedules: how often the configuration's fingerprint is compared with the
+    # last one seen, for what no notification reports (a database source, an unwatchable folder).
+    change_check_seconds: float = Field(default=60.0, gt=0, le=86400)
+    # Safety restore points (made before each apply) older than this are deleted by the prune;
+    # never a pinned one nor the newest. 0 is refused: never read as "forever" or "at once".
+    safety_max_age_days: int = Field(default=30, ge=1, le=36500)
     # /metrics (Prometheus text format) without a token; off: a viewer token is needed.
     metrics_public: bool = False
 
@@ -207,6 +213,9 @@ ACCEPTS = {
     "restart_timeout": "a number of seconds greater than 0",
     "location_part_bytes": "a whole number of bytes from 5242880 (5 MiB) to 5 GiB",
     "location_list_page_size": "a whole number from 1 to 1000",
+    "scheduler_poll_seconds": "a number of seconds greater than 0",
+    "change_check_seconds": "a number of seconds greater than 0, at most 86400",
+    "safety_max_age_days": "a whole number of days from 1 to 36500",
     "test_entry_delay": "a number of seconds, 0 or more",
     "test_pause_at": "a step name (server/services/step_control.py)",
     "test_fail_at": "a step name (server/services/step_control.py)",

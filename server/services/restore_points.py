@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from server.clock import SYSTEM_CLOCK, Clock, utc_now
@@ -162,8 +162,10 @@ class RestorePointService:
             hold.release()
             raise
 
-    async def delete(self, point_id: str) -> str:
-        """Delete a restore point and free the blobs only it used; BUSY while anything holds it."""
+    async def delete(self, point_id: str, *, before_freeing: Callable[[], Awaitable[None]] | None = None) -> str:
+        """Delete a restore point and free the blobs only it used; BUSY while anything holds it.
+        The record goes in one transaction; blobs left by a stop before they were freed are
+        collected at the next start (BlobKeeper.collect_all). `before_freeing`: a test's pause."""
         if not is_well_formed(point_id, "rp"):
             raise NotFound(f"no restore point with id {point_id!r}", field="id")
         busy = f"an operation is using restore point {point_id}; try again after it"
@@ -180,6 +182,8 @@ class RestorePointService:
                 raise Pinned(f"restore point {point_id} is pinned; unpin it before deleting it", field="id")
             digests = await repo.delete_restore_point(session, point_id)
         self._recent.forget()
+        if before_freeing is not None:
+            await before_freeing()
         await self._keeper.collect(digests)
         return point_id
 

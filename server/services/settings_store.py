@@ -57,6 +57,12 @@ class SettingsStore:
         # apply) waits for them, so none lands after its snapshot of the state before.
         self._writes_in_flight = 0
         self._writes_settled = Signal()
+        # Told after each committed update (after-change schedules see it at once, no polling).
+        self._on_change: list[Callable[[str], None]] = []
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(module name)` after every update that committed."""
+        self._on_change.append(listener)
 
     async def wait_for_writes(self) -> None:
         """Return once every update that was already past check_writable has finished."""
@@ -102,7 +108,10 @@ class SettingsStore:
                     )
                 if len(json.dumps(merged)) > MAX_DOCUMENT_BYTES:
                     raise InvalidInput(f"module {name!r} would exceed {MAX_DOCUMENT_BYTES} bytes", field="values")
-                return await repo.save_module(session, name, merged)
+                saved = await repo.save_module(session, name, merged)
         finally:
             self._writes_in_flight -= 1
             self._writes_settled.fire()
+        for listener in self._on_change:
+            listener(name)
+        return saved

@@ -1,4 +1,4 @@
-"""Test-only control of an apply's named steps: pause there, or fail there.
+"""Test-only control of named steps (an apply's, a prune's): pause there, or fail there.
 
 Set by BACKUPS_TEST_PAUSE_AT / BACKUPS_TEST_FAIL_AT, never in production. Tests use a pause
 to SIGKILL the server at an exact step, and a failure to exercise the automatic rollback.
@@ -12,8 +12,9 @@ from server.model.errors import OperationErrorCode, OperationFailed
 from server.model.records import LogLevel
 from server.operations.live import OperationContext
 
-# The steps an apply passes, in order (`applied:<source>` once per source it replaces).
-STEPS = ("verify", "safety", "applying", "applied:<source>", "rollback", "restart", "finish")
+# The steps an apply passes, in order (`applied:<source>` once per source it replaces); and
+# `prune-deleted`: a prune has deleted a restore point's record, not yet the blobs only it used.
+STEPS = ("verify", "safety", "applying", "applied:<source>", "rollback", "restart", "finish", "prune-deleted")
 
 
 @dataclass(frozen=True, slots=True)

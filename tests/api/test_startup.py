@@ -48,6 +48,12 @@ BAD = [
     ("BACKUPS_DATABASE_URL", "not a url"),
     ("BACKUPS_DATABASE_URL", "mysql://root@localhost/db"),
     ("BACKUPS_FAST_EXECUTION", "maybe"),
+    ("BACKUPS_SAFETY_MAX_AGE_DAYS", "0"),
+    ("BACKUPS_SAFETY_MAX_AGE_DAYS", "-3"),
+    ("BACKUPS_SAFETY_MAX_AGE_DAYS", "36501"),
+    ("BACKUPS_SAFETY_MAX_AGE_DAYS", "a month"),
+    ("BACKUPS_CHANGE_CHECK_SECONDS", "0"),
+    ("BACKUPS_CHANGE_CHECK_SECONDS", "86401"),
 ]
 
 

@@ -11,7 +11,8 @@ from tests.support.api import OPERATION_FIELDS, Target, execute
 
 T = TypeVar("T")
 
-SCHEDULE_FIELDS = f"""id name enabled cron timeZone jitterSeconds labelTemplate nextRunAt lastRunAt lastSuccessAt
+SCHEDULE_FIELDS = f"""id name enabled cron timeZone afterChangeQuietSeconds jitterSeconds labelTemplate nextRunAt
+    lastRunAt lastSuccessAt
     retention {{ keepLast keepHourly keepDaily keepWeekly keepMonthly keepYearly keepWithinDays }}
     lastOperation {{ {OPERATION_FIELDS} }}"""
 CREATE = f"""mutation($input: ScheduleInput!) {{ createSchedule(input: $input) {{

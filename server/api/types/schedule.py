@@ -55,12 +55,16 @@ class RetentionPolicyInput:
 class ScheduleInput:
     name: str
     cron: str | None = strawberry.field(
-        default=None, description="5 fields: minute hour day-of-month month day-of-week."
+        default=None,
+        description="5 fields: minute hour day-of-month month day-of-week. Null only with afterChangeQuietSeconds.",
     )
     time_zone: str | None = strawberry.field(default=None, description="IANA name; default UTC.")
     enabled: bool | None = None
     after_change_quiet_seconds: int | None = strawberry.field(
-        default=None, description="Not supported yet: must be null."
+        default=None,
+        description="Also make a restore point after the configuration changed: once it has been quiet this "
+        "many seconds (1 to 604800) after a change, and only if it differs from the newest restore point "
+        "(a burst of changes makes one, a change undone none). With it, cron may be null (after changes only).",
     )
     retention: RetentionPolicyInput | None = None
     copy_to_locations: list[str] | None = strawberry.field(
@@ -86,7 +90,10 @@ class Schedule(Node):
     enabled: bool
     cron: str | None
     time_zone: str
-    after_change_quiet_seconds: int | None
+    after_change_quiet_seconds: int | None = strawberry.field(
+        description="Also runs once the configuration has been quiet this many seconds after a change, if it "
+        "differs from the newest restore point; null: on its cron only."
+    )
     retention: RetentionPolicy
     copy_to_locations: list[str] = strawberry.field(
         description="Locations each run's restore point is uploaded to (see ScheduleInput.copyToLocations)."

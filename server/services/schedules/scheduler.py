@@ -8,6 +8,12 @@ Semantics (README "Schedules and retention"):
   schedule (or its prune) is still going, waits and runs once afterwards; its log says so.
 - The next run is always counted from the present: a clock jumping forward gives one run,
   not a burst; a clock jumping back brings the next run back to the cron's next time.
+- Retention runs after every successful run and on a timer (PRUNE_EVERY), whose last run is
+  stored with the schedule (`last_pruned_at`), so restarts never reset it.
+- A schedule with afterChangeQuietSeconds also runs once the configuration has been quiet that
+  long after a change (server/services/schedules/changes.py), and only when its fingerprint
+  differs from the newest restore point's: a burst of changes makes one restore point, a
+  change undone makes none.
 """
 
 from __future__ import annotations
@@ -25,18 +31,28 @@ from server.model.records import (
     Operation,
     OperationKind,
     OperationStatus,
+    RestorePointFilter,
     RestorePointOrigin,
     RetentionPolicy,
     Schedule,
 )
 from server.model.retention import RetentionDecision
+from server.model.safety_age import expired_safety
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
+from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.copies import ScheduledCopies
 from server.services.schedules.service import KEEP_FIELDS, ScheduleService, next_run, render_label
+from server.services.step_control import StepControl
 
 log = logging.getLogger(__name__)
+
+# Who asks for the prune of safety restore points past their age limit when no schedule's did.
+SAFETY_REQUESTER = "server:safety-age-limit"
+# How often retention runs besides after each run: day-based rules (keepWithinDays, keepDaily)
+# delete restore points as they age, whether or not the schedule runs.
+PRUNE_EVERY = timedelta(hours=1)
 
 
 def requester(schedule: Schedule) -> str:
@@ -60,10 +76,19 @@ class Scheduler:
         restore_points: RestorePointService,
         runner: OperationRunner,
         poll_seconds: float,
+        changes: ChangeWatch,
+        safety_max_age_days: int,
+        steps: StepControl | None = None,
         copies: ScheduledCopies | None = None,
     ) -> None:
+        self._steps = steps or StepControl()  # a test's pause (BACKUPS_TEST_PAUSE_AT=prune-deleted)
+        self._safety_max_age_days = safety_max_age_days
+        self._safety_checked_at: datetime | None = None  # checked at every start, then hourly
+        self._safety_prune: asyncio.Task[None] | None = None
         self._schedules = schedules
         self._copies = copies
+        self._changes = changes
+        self._change_seen: dict[str, int] = {}  # schedule id -> the change it last looked at
         self._restore_points = restore_points
         self._runner = runner
         self._poll = poll_seconds
@@ -74,6 +99,11 @@ class Scheduler:
         self._active_op: dict[str, str] = {}  # schedule id -> the id of that run's operation
         self._waiting: dict[str, _Waiting] = {}
         self._wake = asyncio.Event()
+
+    @property
+    def changes(self) -> ChangeWatch:
+        """What tells after-change schedules that the configuration changed."""
+        return self._changes
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -88,6 +118,9 @@ class Scheduler:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await self._changes.stop()
+        if self._safety_prune is not None:
+            self._safety_prune.cancel()
         for task in list(self._active.values()):
             task.cancel()
         await asyncio.gather(*self._active.values(), return_exceptions=True)
@@ -111,7 +144,11 @@ class Scheduler:
     async def tick(self) -> None:
         """Start every run that is due now, and keep each next run in step with the clock."""
         now = self._schedules.now()
-        for schedule in await self._schedules.list_all():
+        schedules = await self._schedules.list_all()
+        await self._safety_if_due(now)
+        await self._look_at_changes([s for s in schedules if s.enabled and s.after_change_quiet_seconds], now)
+        for schedule in schedules:
+            await self._prune_if_due(schedule, now)
             if not schedule.enabled or schedule.cron is None:
                 continue
             if schedule.next_run_at is None:
@@ -143,6 +180,130 @@ class Scheduler:
             await self._start_run(schedule, now, notes)
         except Busy as busy:  # an apply started between the check and the submit
             self._waiting.setdefault(schedule.id, _Waiting(schedule.next_run_at or now, busy.message))
+
+    async def _look_at_changes(self, wanting: list[Schedule], now: datetime) -> None:
+        """Start the after-change run of each schedule whose quiet period after a change has passed."""
+        for gone in self._change_seen.keys() - {s.id for s in wanting}:
+            del self._change_seen[gone]  # paused: resumed, it waits for the next change (never runs at once)
+        if not wanting:
+            return
+        self._changes.watch_folders()
+        await self._changes.check_if_due()
+        for schedule in wanting:
+            await self._after_change(schedule, now)
+
+    async def _after_change(self, schedule: Schedule, now: datetime) -> None:
+        changes = self._changes
+        seen = self._change_seen.get(schedule.id)
+        if seen is None:
+            # One there at start-up looks once (a change made while stopped); one created or
+            # given afterChangeQuietSeconds since waits for the next change (never runs at once).
+            existed = self._started_at is not None and schedule.updated_at < self._started_at
+            seen = self._change_seen[schedule.id] = 0 if existed else changes.version
+        quiet = schedule.after_change_quiet_seconds or 0
+        if changes.version <= seen or now < changes.changed_at + timedelta(seconds=quiet):
+            return
+        if self._blocker(schedule) is not None:
+            return  # looks again once that run or apply has ended (its end wakes the loop)
+        version, changed_at, seen_by = changes.version, changes.changed_at, changes.seen_by
+        try:
+            fingerprint = await changes.fingerprint()
+        except Exception as error:
+            log.warning("schedule %s: the configuration could not be read after a change: %s", schedule.name, error)
+            self._change_seen[schedule.id] = version
+            return
+        self._change_seen[schedule.id] = version
+        newest = (await self._restore_points.page(first=1, after=None)).items
+        if newest and newest[0].checksum == fingerprint:
+            log.info("schedule %s: the configuration is the newest restore point's again; none made", schedule.name)
+            return
+        notes = [
+            f"Run of schedule {schedule.name!r} ({schedule.id}) triggered by a change of the configuration "
+            f"(the last one seen by {seen_by}, at {_at(changed_at)}): quiet for {quiet} s since, and its "
+            f"fingerprint {fingerprint} "
+            + (f"differs from the newest restore point's ({newest[0].id})." if newest else "is in no restore point.")
+        ]
+        with contextlib.suppress(Busy):  # a runSchedule got in first: that run holds this change
+            await self._start_run(schedule, now, notes, keep_next=True)
+
+    async def _prune_if_due(self, schedule: Schedule, now: datetime) -> None:
+        """The retention timer: prune once PRUNE_EVERY has passed since the last prune (stored)."""
+        if not schedule.enabled or not schedule.retention.limited or self._blocker(schedule) is not None:
+            return
+        # Counted from the last prune, or from the schedule's last change: as changing a schedule
+        # never runs it at once, giving it a retention policy never prunes at once.
+        since = max(schedule.updated_at, schedule.last_pruned_at or schedule.updated_at)
+        if now - since < PRUNE_EVERY:
+            return
+        if all(d.keep for d in await self._schedules.retention_preview(schedule.id)):
+            await self._schedules.mark_pruned(schedule.id, now)  # nothing to delete: no operation for it
+            return
+        self._starting.add(schedule.id)
+        try:
+            prune = await self.start_prune(schedule, note="Pruned on the retention timer.")
+        except Busy:
+            return  # an apply started meanwhile: the next tick tries again
+        finally:
+            self._starting.discard(schedule.id)
+        self._active_op[schedule.id] = prune.id
+        self._active[schedule.id] = asyncio.create_task(self._after_prune(schedule.id, prune.id))
+
+    async def _safety_if_due(self, now: datetime) -> None:
+        """Hourly (and at start): a prune for safety restore points past their age limit."""
+        if self._safety_checked_at is not None and now - self._safety_checked_at < PRUNE_EVERY:
+            return
+        if self._safety_prune is not None or self._runner.exclusive_operation() is not None:
+            return
+        self._safety_checked_at = now
+        if not await self._expired_safety():
+            return
+
+        async def job(ctx: OperationContext) -> None:
+            ctx.log(f"Safety restore points older than {self._safety_max_age_days} days are deleted (on a timer).")
+            await self._prune_safety(ctx)
+
+        try:
+            op = await self._runner.submit(OperationKind.PRUNE_RESTORE_POINTS, job, requested_by=SAFETY_REQUESTER)
+        except Busy:
+            self._safety_checked_at = None  # an apply started meanwhile: the next tick tries again
+            return
+        self._safety_prune = asyncio.create_task(self._after_safety_prune(op.id))
+
+    async def _after_safety_prune(self, op_id: str) -> None:
+        try:
+            await self._ended(op_id)
+        finally:
+            self._safety_prune = None
+
+    async def _expired_safety(self) -> list[RetentionDecision]:
+        narrow = RestorePointFilter(origins=(RestorePointOrigin.SAFETY,))
+        points = []
+        after: str | None = None
+        while True:
+            page = await self._restore_points.page(first=500, after=after, narrow=narrow)
+            points.extend(page.items)
+            if not page.has_next_page or not page.cursors:
+                break
+            after = page.cursors[-1]
+        return expired_safety(points, self._safety_max_age_days, self._schedules.now())
+
+    async def _prune_safety(self, ctx: OperationContext) -> None:
+        doomed = await self._expired_safety()
+        deleted = 0
+        for decision in doomed:
+            ctx.checkpoint()
+            if await self._delete(ctx, decision):
+                deleted += 1
+        if doomed:
+            ctx.log(f"Deleted {deleted} safety restore points past their age limit.")
+
+    async def _after_prune(self, schedule_id: str, op_id: str) -> None:
+        try:
+            await self._ended(op_id)
+        finally:
+            if self._active.get(schedule_id) is asyncio.current_task():
+                del self._active[schedule_id]
+            self.wake()
 
     def _blocker(self, schedule: Schedule) -> str | None:
         """Why a due run must wait now, or None."""
@@ -243,11 +404,16 @@ class Scheduler:
             return live.op
         return await self._runner.history.get(op_id)
 
-    async def start_prune(self, schedule: Schedule, requested_by: str | None = None) -> Operation:
+    async def start_prune(
+        self, schedule: Schedule, requested_by: str | None = None, note: str | None = None
+    ) -> Operation:
         """Start the PRUNE_RESTORE_POINTS operation of this schedule."""
 
         async def job(ctx: OperationContext) -> None:
+            if note:
+                ctx.log(note)
             await self._prune(ctx, schedule.id)
+            await self._schedules.mark_pruned(schedule.id, self._schedules.now())
 
         return await self._runner.submit(
             OperationKind.PRUNE_RESTORE_POINTS,
@@ -275,11 +441,12 @@ class Scheduler:
                 deleted += 1
             ctx.progress(number / len(doomed), "Deleting restore points")
         ctx.log(f"Deleted {deleted} restore points.")
+        await self._prune_safety(ctx)  # their own age limit, in every prune
 
     async def _delete(self, ctx: OperationContext, decision: RetentionDecision) -> bool:
         point = decision.point
         try:
-            await self._restore_points.delete(point.id)
+            await self._restore_points.delete(point.id, before_freeing=lambda: self._steps.reach(ctx, "prune-deleted"))
         except Busy:
             ctx.log(
                 f"Kept restore point {point.id} ({point.label!r}) for now: an operation is using it.", LogLevel.WARNING

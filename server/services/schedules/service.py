@@ -22,6 +22,8 @@ from server.storage import schedules_repo as repo
 from server.storage.database import ConstraintViolation, Database
 
 MAX_JITTER = 6 * 3600
+# After-change restore points: quiet at least a second, at most a week (longer is no "after").
+MAX_QUIET_SECONDS = 7 * 24 * 3600
 MAX_KEEP = 100_000
 MAX_LABEL_TEMPLATE = 150
 DEFAULT_LABEL_TEMPLATE = "{schedule} {date} {time}"
@@ -223,9 +225,16 @@ class ScheduleService:
                 last_run_at=schedule.last_run_at,
                 last_success_at=schedule.last_success_at,
                 last_operation_id=schedule.last_operation_id,
-                last_pruned_at=schedule.last_pruned_at,
             )
             return await repo.save_schedule(session, merged)
+
+    async def mark_pruned(self, schedule_id: str, at: datetime) -> None:
+        """Store when the schedule's retention last ran (the timer's state, read again after a
+        restart: a server restarted more often than the timer's period still prunes)."""
+        async with self._db.write() as session:
+            current = await repo.get_schedule(session, schedule_id)
+            if current is not None:
+                await repo.save_schedule(session, dataclasses.replace(current, last_pruned_at=at))
 
     async def unlink_restore_points(self, schedule_id: str) -> None:
         """After a run of a deleted schedule: its restore point loses the link too."""
@@ -242,23 +251,25 @@ class ScheduleService:
     def _checked(self, schedule: Schedule, spec: ScheduleSpec) -> Schedule:
         if not is_schedule_name(schedule.name):
             raise InvalidInput(f"bad schedule name {schedule.name!r}: {SCHEDULE_NAME_RULE}", field="name")
-        if spec.after_change_quiet_seconds is not None:
+        quiet = schedule.after_change_quiet_seconds
+        if quiet is not None and not 1 <= quiet <= MAX_QUIET_SECONDS:
             raise InvalidInput(
-                "restore points after configuration changes are not supported by this server yet",
+                f"afterChangeQuietSeconds must be between 1 and {MAX_QUIET_SECONDS} (a week), or null for no "
+                f"restore points after changes (got {quiet})",
                 field="afterChangeQuietSeconds",
             )
         if spec.copy_to_locations is not None:
             check_copy_targets(spec.copy_to_locations, self._locations)
-        if schedule.cron is None:
-            raise InvalidInput("a cron expression is needed", field="cron")
-        cron = cron_times.check_cron(schedule.cron)
+        if schedule.cron is None and quiet is None:
+            raise InvalidInput("a cron expression is needed (or afterChangeQuietSeconds, or both)", field="cron")
+        cron = cron_times.check_cron(schedule.cron) if schedule.cron is not None else None
         cron_times.zone(schedule.time_zone)
         if not 0 <= schedule.jitter_seconds <= MAX_JITTER:
             raise InvalidInput(f"jitterSeconds must be between 0 and {MAX_JITTER}", field="jitterSeconds")
         if schedule.label_template is not None:
             check_label_template(schedule.label_template)
         check_retention(schedule.retention)
-        if cron_times.next_fire(cron, schedule.time_zone, self.now()) is None:
+        if cron is not None and cron_times.next_fire(cron, schedule.time_zone, self.now()) is None:
             raise InvalidInput(f"cron expression {cron!r} never fires", field="cron")
         return dataclasses.replace(schedule, cron=cron, label_template=schedule.label_template or None)
 

@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test lint bench schema clean web screenshots
 
-# The reference page at / (web/, built into web/dist by Vite): rebuilt when a source is newer.
-WEB_SOURCES := $(shell find web/src -type f -not -path 'web/src/gql/*' 2>/dev/null) web/index.html \
+# The reference page at / and GraphiQL at /graphql (web/, built into web/dist by Vite from npm
+# packages, no CDN): rebuilt when a source is newer.
+WEB_SOURCES := $(shell find web/src -type f -not -path 'web/src/gql/*' 2>/dev/null) web/index.html web/graphiql.html \
 	web/package.json web/package-lock.json web/vite.config.ts web/codegen.ts web/tsconfig.json schema.graphql
 HAVE_NODE = command -v npm >/dev/null 2>&1 && node -e 'process.exit(parseInt(process.versions.node) < 20 ? 1 : 0)'
 

@@ -10,7 +10,16 @@ ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 DIST_INDEX = WEB / "dist" / "index.html"
 # What the build reads: a change to any of them makes web/dist stale.
-SOURCES = ["src", "index.html", "package.json", "package-lock.json", "vite.config.ts", "codegen.ts", "tsconfig.json"]
+SOURCES = [
+    "src",
+    "index.html",
+    "graphiql.html",
+    "package.json",
+    "package-lock.json",
+    "vite.config.ts",
+    "codegen.ts",
+    "tsconfig.json",
+]
 
 
 def newest_source_mtime() -> float:

@@ -21,10 +21,13 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Without Node.js 20+ the API is served all the same; the page at / then says how to build it.
+# The venv's bin/ goes first on the server's PATH (its commands and hooks find `backups`); the
+# banner prints the form that works in the shell that ran make (BACKUPS_SHELL_PATH: its PATH):
+# `backups` when the venv is active there, else .venv/bin/backups (server/notices.py).
 run: $(STAMP)
 	@if $(HAVE_NODE); then $(MAKE) --no-print-directory web || echo "The page's build failed (see above): serving the API without it."; \
 	else echo "No Node.js 20+ with npm here: serving the API only; install Node.js 20+ and run 'make web' for the page at /."; fi
-	$(PY) -m server serve
+	BACKUPS_SHELL_PATH="$$PATH" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m server serve
 
 web: web/dist/index.html
 

@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test lint bench schema clean web screenshots
 
-# The reference page at / (web/, built into web/dist by Vite): rebuilt when a source is newer.
-WEB_SOURCES := $(shell find web/src -type f -not -path 'web/src/gql/*' 2>/dev/null) web/index.html \
+# The reference page at / and GraphiQL at /graphql (web/, built into web/dist by Vite from npm
+# packages, no CDN): rebuilt when a source is newer.
+WEB_SOURCES := $(shell find web/src -type f -not -path 'web/src/gql/*' 2>/dev/null) web/index.html web/graphiql.html \
 	web/package.json web/package-lock.json web/vite.config.ts web/codegen.ts web/tsconfig.json schema.graphql
 HAVE_NODE = command -v npm >/dev/null 2>&1 && node -e 'process.exit(parseInt(process.versions.node) < 20 ? 1 : 0)'
 
@@ -30,10 +31,13 @@ $(LINT_STAMP): pyproject.toml | $(PY)
 	@touch $(LINT_STAMP)
 
 # Without Node.js 20+ the API is served all the same; the page at / then says how to build it.
+# The venv's bin/ goes first on the server's PATH (its commands and hooks find `backups`); the
+# banner prints the form that works in the shell that ran make (BACKUPS_SHELL_PATH: its PATH):
+# `backups` when the venv is active there, else .venv/bin/backups (server/notices.py).
 run: $(STAMP)
 	@if $(HAVE_NODE); then $(MAKE) --no-print-directory web || echo "The page's build failed (see above): serving the API without it."; \
 	else echo "No Node.js 20+ with npm here: serving the API only; install Node.js 20+ and run 'make web' for the page at /."; fi
-	$(PY) -m server serve
+	BACKUPS_SHELL_PATH="$$PATH" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m server serve
 
 web: web/dist/index.html
 

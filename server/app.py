@@ -39,10 +39,11 @@ from server.web.health import health
 from server.web.limits import RequestLimits
 from server.web.metrics import metrics
 from server.web.origins import cors_middleware, websocket_origins
-from server.web.page import page_routes_for
+from server.web.page import graphiql_page_for, page_routes_for
 from server.web.slow_clients import BodyTimeout
 
 log = logging.getLogger("server.web")
+GRAPHIQL_PAGE = graphiql_page_for()
 
 
 class BackupsGraphQL(GraphQL[Context, None]):
@@ -54,6 +55,10 @@ class BackupsGraphQL(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         return self._encode(data)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # A browser's GET /graphql: GraphiQL built from local assets (Strawberry's loads a CDN).
+        return await GRAPHIQL_PAGE(request)
 
     @staticmethod
     def _encode(data: object) -> str:

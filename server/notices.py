@@ -55,9 +55,12 @@ def check_auth_mode(settings: ServerConfig) -> None:
 
 def cli_command() -> str:
     """The `backups` command as it can be typed in the shell that started this server: plain
-    `backups` when that is on PATH, else the venv's script by its path (.venv/bin/backups)."""
+    `backups` when that is on its PATH (BACKUPS_SHELL_PATH under `make run`), else the venv's
+    script by its path (.venv/bin/backups)."""
     script = Path(sys.executable).with_name("backups")
-    found = shutil.which("backups")
+    # `make run` puts the venv first on the server's own PATH and passes the PATH of the shell
+    # that ran it: what matters is what that shell finds.
+    found = shutil.which("backups", path=os.environ.get("BACKUPS_SHELL_PATH") or os.environ.get("PATH"))
     if found and script.exists() and Path(found).resolve() == script.resolve():
         return "backups"
     if script.exists():

@@ -1,5 +1,15 @@
 import type { CodegenConfig } from "@graphql-codegen/cli";
 
+// The TypeScript type of each custom scalar of the API (without it codegen types them `unknown`).
+// README's "Building a UI" shows this map; tests/test_codegen_scalar_map.py checks that codegen
+// with it gives these types and that `tsc --strict` accepts code using them.
+export const scalars = {
+  DateTime: "string", // RFC 3339 with its UTC offset; `new Date(value)` reads it
+  ByteCount: "number", // a JSON integer, exact up to 2^53 - 1 (beyond Int's 2^31 - 1)
+  JSON: "unknown", // any JSON value (a module's settings): narrow it before use
+  Upload: "File", // input only: a file of a multipart request (a Blob works too at run time)
+};
+
 // Operation types from the server's schema.graphql: a schema change that breaks a query
 // of the page fails here (or in tsc right after), so it fails `npm run build`.
 const config: CodegenConfig = {
@@ -10,11 +20,7 @@ const config: CodegenConfig = {
     "src/gql/": {
       preset: "client",
       presetConfig: { fragmentMasking: false },
-      config: {
-        useTypeImports: true,
-        enumsAsTypes: true,
-        scalars: { DateTime: "string", ByteCount: "number", JSON: "unknown", Upload: "File" },
-      },
+      config: { useTypeImports: true, enumsAsTypes: true, strictScalars: true, scalars },
     },
   },
 };

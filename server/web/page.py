@@ -15,6 +15,25 @@ NOT_BUILT = (
     "The page is not built: run `make web` (needs Node.js 20+ and npm), or `cd web && npm ci && npm run build`;"
     " GraphiQL is at /graphql.\n"
 )
+# GraphiQL is bundled from npm into web/dist with the page (no CDN: it works offline). Without
+# the build there is no GraphiQL to offer that works everywhere, so this says how to get one.
+GRAPHIQL_NOT_BUILT = (
+    "GraphiQL is not built: run `make web` (needs Node.js 20+ and npm), or `cd web && npm ci && npm run build`;"
+    " POST /graphql and the websocket work without it.\n"
+)
+
+
+def graphiql_page_for(dist: Path | None = None) -> Endpoint:
+    """The handler for a browser's GET /graphql: web/dist/graphiql.html, read at each request."""
+    dist = dist or WEB_DIST
+
+    async def graphiql(request: Request) -> Response:
+        page = dist / "graphiql.html"
+        if not page.is_file():
+            return PlainTextResponse(GRAPHIQL_NOT_BUILT, status_code=503)
+        return FileResponse(page, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+    return graphiql
 
 
 def page_routes_for(dist: Path | None = None) -> tuple[Endpoint, Endpoint]:

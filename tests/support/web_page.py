@@ -10,7 +10,16 @@ ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 DIST_INDEX = WEB / "dist" / "index.html"
 # What the build reads: a change to any of them makes web/dist stale.
-SOURCES = ["src", "index.html", "package.json", "package-lock.json", "vite.config.ts", "codegen.ts", "tsconfig.json"]
+SOURCES = [
+    "src",
+    "index.html",
+    "graphiql.html",
+    "package.json",
+    "package-lock.json",
+    "vite.config.ts",
+    "codegen.ts",
+    "tsconfig.json",
+]
 
 
 def newest_source_mtime() -> float:
@@ -32,6 +41,13 @@ def is_current() -> bool:
     return DIST_INDEX.is_file() and DIST_INDEX.stat().st_mtime >= newest_source_mtime()
 
 
+def ensure_installed() -> None:
+    """`npm ci` in web/ when node_modules is missing or older than package-lock.json (npm must be there)."""
+    installed = WEB / "node_modules" / ".package-lock.json"
+    if not installed.is_file() or installed.stat().st_mtime < (WEB / "package-lock.json").stat().st_mtime:
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, capture_output=True, timeout=600)
+
+
 def ensure_built() -> str | None:
     """Build the page when stale and npm is there; None when it is usable, else why not (one line)."""
     if is_current():
@@ -40,9 +56,7 @@ def ensure_built() -> str | None:
         if DIST_INDEX.is_file():
             return None  # older than its sources, but the best there is without Node
         return "the page is not built and Node.js/npm are missing (install Node.js 20+, then `make web`)"
-    installed = WEB / "node_modules" / ".package-lock.json"
-    if not installed.is_file() or installed.stat().st_mtime < (WEB / "package-lock.json").stat().st_mtime:
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, capture_output=True, timeout=600)
+    ensure_installed()
     result = subprocess.run(["npm", "run", "build"], cwd=WEB, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise RuntimeError(f"`npm run build` in web/ failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")

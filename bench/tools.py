@@ -15,6 +15,7 @@ PROGRAMS = {
     "nginx": "nginx",
     "tar": "tar",
     "cp": "coreutils",
+    "diff": "diffutils",
     "curl": "curl",
 }
 
@@ -57,6 +58,7 @@ def versions(paths: dict[str, str]) -> dict[str, str]:
         "nginx": ["-v"],
         "tar": ["--version"],
         "cp": ["--version"],
+        "diff": ["--version"],
         "curl": ["--version"],
     }
     found = {}

@@ -118,7 +118,7 @@ def run(ctx: BenchContext) -> list[Row]:
         "a selective text search": {"search": "zone 17"},  # ~1 in 180 rows, in labels of manual ones
         "no filter": {},
     }
-    count = 30 if ctx.quick else 200  # requests per case and run
+    count = 10 if ctx.quick else 60  # requests per case and run
     samples: dict[tuple[str, str, str], list[float]] = {}
     with our_server("listing") as server:
         database = server.data_dir / "backups.db"

@@ -188,8 +188,9 @@ def _memory_row(ctx: BenchContext, runs: int) -> Row:
         note=(
             "the server's RSS (with its children) sampled every 50 ms during one applyPreview "
             "request (summary, fingerprint, first 100 changes), the time of that request shown as "
-            "ours. Not profiled yet: the time (about 23 s for 24,000 files of 50 bytes on the first "
-            "measurement) is far more than reading them costs, so a per-entry step of the preview "
-            "is worth a profile."
+            "ours. Not profiled yet: 9-23 s for 24,000 files of 50 bytes on this shared machine (load "
+            "average 16-23 during the runs), far more than reading them costs, so a per-entry step "
+            "of the preview (the directory snapshot and hashing of files the hash cache cannot "
+            "vouch for, then comparing) is worth a profile."
         ),
     )

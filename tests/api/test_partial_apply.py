@@ -234,6 +234,8 @@ async def test_a_change_landing_after_the_apply_was_accepted_is_a_conflict_of_th
     point = (await create_and_wait(server, "a"))["restorePoint"]["id"]
     await update_settings(server, "audio", {"masterVolume": 4.0})
     seen = (await execute(server, PREVIEW_SUMMARY, id=point))["applyPreview"]["fingerprint"]
+    # Two requests waiting inside the server have no API to show it: the test reads the
+    # services' own counters (an update past its writable check; a submission under way).
     services = server._app.state.backend.services
     points_before = await restore_points(server)
 

@@ -80,3 +80,52 @@ def checkpoint(database: Path) -> None:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         engine.dispose()
+
+
+def insert_varied_restore_points(database: Path, count: int, schedules: tuple[str, str]) -> None:
+    """Insert `count` restore points, one a minute going back from now, with a history's mix:
+    of every 20, 12 made by the nightly schedule (`schedules[0]`, label "Nightly ..."), 4 by
+    the hourly one (label "Hourly ..."), 3 manual ones with a note and 1 safety one; every
+    25th is pinned."""
+    engine = create_engine(f"sqlite:///{database}", connect_args={"timeout": 30})
+    now = datetime.now(UTC)
+    empty = manifest_id([])
+    try:
+        with engine.begin() as connection:
+            if connection.scalar(select(ManifestRow.id).where(ManifestRow.id == empty)) is None:
+                connection.execute(insert(ManifestRow), [{"id": empty}])
+            for start in range(0, count, BATCH):
+                rows = []
+                for n in range(start, min(count, start + BATCH)):
+                    kind = n % 20
+                    if kind < 12:
+                        origin, schedule, label, note = "SCHEDULED", schedules[0], f"Nightly {n}", None
+                    elif kind < 16:
+                        origin, schedule, label, note = "SCHEDULED", schedules[1], f"Hourly {n}", None
+                    elif kind < 19:
+                        origin, schedule, label = "MANUAL", None, f"Before changing zone {n % 300}"
+                        note = f"checked by the night shift ({n})"
+                    else:
+                        origin, schedule, label, note = "SAFETY", None, f"Before applying {n}", None
+                    rows.append(
+                        {
+                            "id": f"rp_{n:024x}",
+                            "label": label,
+                            "note": note,
+                            "origin": origin,
+                            "schedule_id": schedule,
+                            "pinned": n % 25 == 0,
+                            "created_at": now - timedelta(minutes=n),
+                            "created_by": "cron" if schedule else "admin",
+                            "size_bytes": 3_000_000 + n,
+                            "stored_bytes": n % 5000,
+                            "item_count": 7 + n % 50,
+                            "checksum": hashlib.sha256(str(n).encode()).hexdigest(),
+                            "server_version": "0.1.0",
+                            "manifest_id": empty,
+                        }
+                    )
+                connection.execute(insert(RestorePointRow), rows)
+    finally:
+        engine.dispose()
+    checkpoint(database)

@@ -15,6 +15,7 @@ PROGRAMS = {
     "nginx": "nginx",
     "tar": "tar",
     "cp": "coreutils",
+    "diff": "diffutils",
     "curl": "curl",
     "rclone": "rclone",
 }
@@ -58,6 +59,7 @@ def versions(paths: dict[str, str]) -> dict[str, str]:
         "nginx": ["-v"],
         "tar": ["--version"],
         "cp": ["--version"],
+        "diff": ["--version"],
         "curl": ["--version"],
         "rclone": ["version"],
     }

@@ -7,14 +7,24 @@ apply resumes it with the same sources."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.api.test_diff import change_everything, folder_server
 from tests.api.test_every_source_round_trip import make_tree, tree_state
-from tests.support.api import OPERATION_FIELDS, create_and_wait, execute, update_settings, wait_for_operation
+from tests.support.api import (
+    OPERATION_FIELDS,
+    create_and_wait,
+    execute,
+    update_settings,
+    wait_for_operation,
+    wait_until,
+)
 from tests.support.apply import modules, restore_points, system, wait_for_pause
 from tests.support.server_process import ServerProcess
 
@@ -195,3 +205,55 @@ async def test_a_partial_apply_killed_midway_resumes_with_the_same_sources(make_
     assert await modules(proc) == settings_now  # the resumed apply did not replace the settings either
     assert done["changes"]["changed"] == 1
     assert any(m.startswith("Read back: the configuration matches") for m in messages), messages
+
+
+@contextlib.contextmanager
+def module_row_locked(database_url: str, module: str) -> Iterator[None]:
+    """Hold the database the way a slow writer would, from outside the server: on SQLite the
+    write lock (BEGIN IMMEDIATE), on PostgreSQL the module's row (SELECT ... FOR UPDATE). A
+    settings update started meanwhile waits, accepted but not yet committed."""
+    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.dialect.name == "sqlite" else "BEGIN")
+            if connection.dialect.name != "sqlite":
+                connection.execute(text("SELECT name FROM module WHERE name = :n FOR UPDATE"), {"n": module})
+            try:
+                yield
+            finally:
+                connection.exec_driver_sql("ROLLBACK")
+    finally:
+        engine.dispose()
+
+
+async def test_a_change_landing_after_the_apply_was_accepted_is_a_conflict_of_the_job(make_server) -> None:
+    """The fingerprint is checked again once the apply holds the system: a settings update
+    accepted before the apply, but committed only after the apply's request-time check, makes
+    the apply end CONFLICT with nothing changed (the check at request time alone passes it)."""
+    server = make_server().start()
+    point = (await create_and_wait(server, "a"))["restorePoint"]["id"]
+    await update_settings(server, "audio", {"masterVolume": 4.0})
+    seen = (await execute(server, PREVIEW_SUMMARY, id=point))["applyPreview"]["fingerprint"]
+    # Two requests waiting inside the server have no API to show it: the test reads the
+    # services' own counters (an update past its writable check; a submission under way).
+    services = server._app.state.backend.services
+    points_before = await restore_points(server)
+
+    with module_row_locked(server.fresh_database().url, "audio"):
+        # An update accepted (past its writable check) that cannot commit yet ...
+        update = asyncio.create_task(update_settings(server, "audio", {"masterVolume": 5.0}))
+        await wait_until(lambda: services.settings._writes_in_flight == 1)
+        # ... and the apply, whose request-time check still sees the previewed configuration.
+        started = asyncio.create_task(apply(server, point, fingerprint=seen, safety=False))
+        await wait_until(lambda: started.done() or services.runner._submit_lock.locked())
+        assert not update.done()
+    assert (await update)["userErrors"] == []
+    payload = await started
+    assert payload["userErrors"] == [], payload  # accepted: the change had not landed yet
+    final = await wait_for_operation(server, payload["operation"]["id"])
+    assert final["status"] == "FAILED" and final["error"]["code"] == "CONFLICT", final
+    assert "changed since the preview" in final["error"]["message"]
+    # Nothing was changed: the update stands, and no restore point was made or removed.
+    assert (await modules(server))["audio"]["masterVolume"] == 5.0
+    assert await restore_points(server) == points_before
+    assert (await system(server))["state"] == "RUNNING"

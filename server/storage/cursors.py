@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, literal, tuple_
 
 from server.model.errors import InvalidInput
 
@@ -36,9 +36,11 @@ def newest_first(query: Select[Any], table: type, *, first: int, after: str | No
     """Limit `query` to the page after `after`, newest first, by the (created_at, id) index.
 
     Comparing the key pair instead of skipping an offset keeps page 2,000 as fast as page 1.
+    As a row value, `(created_at, id) < (?, ?)`: SQLite seeks the index with it, where the
+    spelled-out `created_at < ? OR (created_at = ? AND id < ?)` made it scan from the newest.
     """
     if after:
         moment, last_id = decode_cursor(after)
         created_at, row_id = table.created_at, table.id  # type: ignore[attr-defined]
-        query = query.where(or_(created_at < moment, and_(created_at == moment, row_id < last_id)))
+        query = query.where(tuple_(created_at, row_id) < tuple_(literal(moment, created_at.type), literal(last_id)))
     return query.order_by(table.created_at.desc(), table.id.desc()).limit(first + 1)  # type: ignore[attr-defined]

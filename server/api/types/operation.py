@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import strawberry
 
@@ -15,6 +15,7 @@ from server.api.types.node import Node
 from server.api.types.restore_point import RestorePoint
 from server.model import config_diff
 from server.model import records as models
+from server.model.errors import OperationErrorCode
 
 MAX_LOG_PAGE = 1000
 
@@ -31,36 +32,17 @@ class LogEntry:
         return cls(sequence=entry.sequence, at=entry.at, level=entry.level, message=entry.message)
 
 
-@strawberry.enum(
-    name="OperationErrorCode",
-    description="Why an operation failed or was interrupted: `OperationError.code` as an enum.",
-)
-class ErrorCodeField(enum.StrEnum):
-    # The domain's OperationErrorCode plus OTHER; tests/unit/test_codegen_types.py keeps them equal.
-    APPLY_FAILED = "APPLY_FAILED"
-    CONFLICT = "CONFLICT"
-    CONTENT_DAMAGED = "CONTENT_DAMAGED"
-    COPY_CHECK_FAILED = "COPY_CHECK_FAILED"
-    INTERNAL = "INTERNAL"
-    INTERRUPTED = "INTERRUPTED"
-    INTERRUPTED_BEFORE_CHANGES = "INTERRUPTED_BEFORE_CHANGES"
-    INVALID_ARCHIVE = "INVALID_ARCHIVE"
-    INVALID_ENTRY = "INVALID_ENTRY"
-    JOURNAL_UNREADABLE = "JOURNAL_UNREADABLE"
-    LOCATION_UNAVAILABLE = "LOCATION_UNAVAILABLE"
-    NOT_FOUND = "NOT_FOUND"
-    RESTART_FAILED = "RESTART_FAILED"
-    RESTART_TIMEOUT = "RESTART_TIMEOUT"
-    ROLLBACK_FAILED = "ROLLBACK_FAILED"
-    SCHEMA_MISMATCH = "SCHEMA_MISMATCH"
-    SOURCE_CHANGED = "SOURCE_CHANGED"
-    SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
-    STORAGE_FAILED = "STORAGE_FAILED"
-    STORAGE_FULL = "STORAGE_FULL"
-    TEST_FAILURE = "TEST_FAILURE"  # only with BACKUPS_TEST_FAIL_AT
-    UNKNOWN_SOURCE = "UNKNOWN_SOURCE"
-    # A code this server version does not list (written by a newer one); `code` has it.
-    OTHER = "OTHER"
+# The domain's OperationErrorCode plus OTHER, made from it so the two cannot drift apart.
+# OTHER: a code this server version does not list (written by a newer one); `code` has it.
+if TYPE_CHECKING:  # built at run time from the domain's codes; to a type checker, a StrEnum
+    ErrorCodeField: TypeAlias = enum.StrEnum
+else:
+    ErrorCodeField = strawberry.enum(
+        enum.StrEnum("ErrorCodeField", {**{code.name: code.value for code in OperationErrorCode}, "OTHER": "OTHER"}),
+        name="OperationErrorCode",
+        description="Why an operation failed or was interrupted: `OperationError.code` as an enum.",
+    )
+OTHER_CODE = ErrorCodeField("OTHER")
 
 
 @strawberry.type(description="Why an operation failed: a stable code and a message for people.")
@@ -76,7 +58,7 @@ class OperationError:
         try:
             return ErrorCodeField(self.code)
         except ValueError:
-            return ErrorCodeField.OTHER
+            return OTHER_CODE
 
 
 @strawberry.type(description="A background action: creating, exporting, importing or applying.")

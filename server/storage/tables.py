@@ -57,7 +57,7 @@ class RestorePointRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_restore_point_created", "created_at", "id"),
         Index("ix_restore_point_manifest", "manifest_id"),
-        Index("ix_restore_point_schedule", "schedule_id"),
+        Index("ix_restore_point_schedule", "schedule_id", "created_at", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=40)

@@ -1,7 +1,8 @@
 """`python -m bench` (or `make bench`): every benchmark against its peers, then the table.
 
 Options: --runs N (default 3), --only NAME[,NAME] (query, websockets, download, export,
-capture, apply, preview, listing, roundtrip, upload), --quick (shorter runs to try the harness).
+capture, apply, preview, listing, roundtrip, upload,
+encrypted_export), --quick (shorter runs to try the harness).
 """
 
 from __future__ import annotations
@@ -15,7 +16,19 @@ from bench.context import BenchContext
 from bench.report import HERE, Row, write
 from bench.workloads import WORK
 
-BENCHMARKS = ["capture", "export", "apply", "preview", "download", "query", "listing", "roundtrip", "websockets", "upload"]
+BENCHMARKS = [
+    "capture",
+    "export",
+    "apply",
+    "preview",
+    "download",
+    "query",
+    "listing",
+    "roundtrip",
+    "websockets",
+    "upload",
+    "encrypted_export",
+]
 
 
 def main() -> None:

@@ -60,10 +60,12 @@ def create_restore_point(server: Any, label: str = "bench") -> dict[str, Any]:
     return wait_done(server, data["createRestorePoint"]["operation"]["id"])
 
 
-def export(server: Any, point_id: str) -> dict[str, Any]:
+def export(server: Any, point_id: str, *, encrypt: bool = False) -> dict[str, Any]:
     data = graphql(
         server,
-        "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } userErrors { message } } }",
+        "mutation($id: ID!, $e: Boolean!) { exportRestorePoint(restorePointId: $id, encrypt: $e)"
+        " { operation { id } userErrors { message } } }",
         id=point_id,
+        e=encrypt,
     )
     return wait_done(server, data["exportRestorePoint"]["operation"]["id"])

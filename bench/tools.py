@@ -18,6 +18,7 @@ PROGRAMS = {
     "diff": "diffutils",
     "curl": "curl",
     "rclone": "rclone",
+    "age": "age",
 }
 
 
@@ -62,6 +63,7 @@ def versions(paths: dict[str, str]) -> dict[str, str]:
         "diff": ["--version"],
         "curl": ["--version"],
         "rclone": ["version"],
+        "age": ["--version"],
     }
     found = {}
     for program, path in paths.items():

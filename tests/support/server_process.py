@@ -149,7 +149,12 @@ class ServerProcess(ServerCommon):
             stderr=subprocess.STDOUT,
         )
         log.close()
-        self._wait_healthy(timeout)
+        try:
+            self._wait_healthy(timeout)
+        except BaseException:
+            # Not left running (and warned about by whichever test then collects it).
+            self.kill()
+            raise
         if self.token is None:
             with self.log_path.open("rb") as output:
                 output.seek(log_start)

@@ -53,8 +53,12 @@ screenshots: $(STAMP) web
 	cp tests/screenshots/docs-apply-preview.png docs/page-apply-preview.png
 	@echo "Screenshots: tests/screenshots/ (README's: docs/page-main.png, docs/page-apply-preview.png)"
 
+# The tests mostly wait on servers and subprocesses, so 4 pytest-xdist workers pay even on 2
+# cores; loadgroup keeps the modules that share one server or browser on one worker (see
+# tests/conftest.py). PYTEST_WORKERS= runs them serially; PYTEST_ARGS picks tests or options.
+PYTEST_WORKERS ?= -n 4 --dist loadgroup
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The gates CI runs before the tests: lint and format (ruff), types (mypy on server/), and the
 # layer order (import-linter: an import that runs back up a layer fails).

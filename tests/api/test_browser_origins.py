@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.support.api import create_and_wait, execute, wait_for_operation
+from tests.support.in_process import InProcessServer
 from tests.support.server_process import ServerProcess, free_port
 
 PAGE = b"""<!doctype html><html><head><title>ui</title></head><body><script>
@@ -147,7 +148,7 @@ def chromium() -> Iterator[Browser]:
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str, str, dict]]:
     """A server allowing one page origin, a second page origin it does not list, and an exported copy."""
     with page_server() as allowed, page_server() as other:
-        proc = ServerProcess(
+        proc = InProcessServer(
             data_dir=tmp_path_factory.mktemp("origins") / "data", env_overrides={"BACKUPS_ALLOWED_ORIGINS": allowed}
         ).start()
 
@@ -281,4 +282,4 @@ async def test_by_default_only_the_same_origin_is_allowed(server: ServerProcess)
 def test_a_malformed_origin_setting_stops_the_server_with_a_clear_line(make_server_process) -> None:
     proc = make_server_process(BACKUPS_ALLOWED_ORIGINS="http://localhost:5173/app")
     with pytest.raises(RuntimeError, match="is not an origin: write scheme://host"):
-        proc.start(timeout=20)
+        proc.start()

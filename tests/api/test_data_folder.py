@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support.api import create_restore_point, execute, wait_for_operation
-from tests.support.server_process import ROOT, ServerProcess, free_port
+from tests.support.server_process import ROOT, START_TIMEOUT, ServerProcess, free_port
 
 EXPORT = "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } userErrors { code } } }"
 COPY = "query($id: ID!) { operation(id: $id) { status localCopy { fileName } } }"
@@ -36,7 +36,7 @@ def site(tmp_path: Path, files: int = 12) -> Path:
     return config
 
 
-def serve_once(env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def serve_once(env: dict[str, str], timeout: float = START_TIMEOUT) -> subprocess.CompletedProcess[str]:
     """Run `backups serve` expecting it to refuse to start (it would run until the timeout)."""
     return subprocess.run(
         [sys.executable, "-m", "server", "serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout

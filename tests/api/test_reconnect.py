@@ -24,7 +24,7 @@ async def test_the_log_helper_resumes_after_a_restart_without_gaps_or_duplicates
 ) -> None:
     folder = tmp_path / "site"
     folder.mkdir()
-    for index in range(40):
+    for index in range(200):  # 0.1 s each: still running when the helper has started, however slowly
         (folder / f"file-{index:02}.txt").write_text(f"content {index}\n")
     config = tmp_path / "sources.toml"
     config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{folder}"\n')
@@ -37,17 +37,26 @@ async def test_the_log_helper_resumes_after_a_restart_without_gaps_or_duplicates
         text=True,
     )
     try:
-        await asyncio.sleep(1.5)  # the helper has seen some lines; the operation is still running
+        # The helper has shown two lines (its own start-up took seconds under load): the
+        # restart then falls mid-log, while the operation still runs.
+        assert helper.stdout is not None
+        first = "".join([await asyncio.wait_for(asyncio.to_thread(helper.stdout.readline), 60) for _ in range(2)])
         assert (await execute(server, "query($id: ID!) { operation(id: $id) { done } }", id=op["id"]))["operation"] == {
             "done": False
         }
         server.stop()
         time.sleep(1.0)  # down for a while: the helper retries
         server.start()
-        out, err = helper.communicate(timeout=60)
+        helper.wait(timeout=60)  # its output (some 200 lines) fits in the pipes meanwhile
+        # The rest from the same buffered readers (communicate would skip what they hold).
+        out, err = first + helper.stdout.read(), helper.stderr.read() if helper.stderr else ""
     finally:
         if helper.poll() is None:
             helper.kill()
+            helper.wait()
+        for pipe in (helper.stdout, helper.stderr):
+            if pipe is not None:
+                pipe.close()
     assert helper.returncode == 0, err
     final = await wait_for_operation(server, op["id"])
     assert final["status"] == "INTERRUPTED"

@@ -3,13 +3,12 @@ websocket's close reason."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.support import raw_ws
+from tests.support.in_process import InProcessServer
 from tests.support.server_process import ServerProcess
 
 
@@ -34,11 +33,11 @@ async def close_of(server: ServerProcess, token: str | None) -> tuple[int | None
 
 @pytest.fixture(scope="module")
 def refused(tmp_path_factory: pytest.TempPathFactory):
-    proc = ServerProcess(data_dir=tmp_path_factory.mktemp("refusals") / "data").start()
+    proc = InProcessServer(data_dir=tmp_path_factory.mktemp("refusals") / "data").start()
     expired = proc.create_token("soon-expired", "viewer", "--expires-in", "1s")
     revoked = proc.create_token("to-revoke", "viewer")
     proc.cli("token", "revoke", "to-revoke")
-    time.sleep(1.3)
+    proc.clock.advance(1.3)  # past the expiry, on the server's clock
     yield proc, {"expired": expired, "revoked": revoked, "unknown": "bk_" + "Z" * 43}
     proc.close()
 

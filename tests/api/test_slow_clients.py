@@ -12,14 +12,15 @@ import httpx
 import pytest
 
 from tests.support.api import auth_headers, execute
+from tests.support.in_process import InProcessServer
 from tests.support.server_process import ServerProcess
 
 TIMEOUT = 1.5  # both timeouts, in the test server's environment
 
 
 @pytest.fixture(scope="module")
-def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
+def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    proc = InProcessServer(
         data_dir=tmp_path_factory.mktemp("slow-clients") / "data",
         env_overrides={"BACKUPS_HEADER_TIMEOUT_SECONDS": str(TIMEOUT), "BACKUPS_BODY_TIMEOUT_SECONDS": str(TIMEOUT)},
     ).start()

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server_process import ROOT, free_port
+from tests.support.server_process import ROOT, START_TIMEOUT, free_port
 
 BAD = [
     ("BACKUPS_PORT", "abc"),
@@ -125,7 +125,7 @@ def test_python_m_server_with_options_serves(tmp_path: Path, layout: str) -> Non
         [sys.executable, "-m", "server", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_TIMEOUT
         while True:
             assert process.poll() is None, process.stderr.read() if process.stderr else ""
             try:

@@ -80,8 +80,23 @@ class SeaweedFS:
                 self.process.wait(timeout=10)
 
 
+class PortTaken(RuntimeError):
+    """weed could not bind a port picked free: another process took it in between."""
+
+
 def start_seaweedfs(binary: str, root: Path, *, timeout: float = 60.0) -> SeaweedFS:
-    """Start `weed server` with S3 under `root` and wait until its gateway answers a signed request."""
+    """Start `weed server` with S3 under `root` and wait until its gateway answers a signed request.
+    Its eight ports are picked free and then bound by weed: with parallel test workers another
+    process took one in between (one of many runs), so it starts again on new ports then."""
+    for attempt in range(2):
+        try:
+            return _start_once(binary, root / f"attempt-{attempt}", timeout=timeout)
+        except PortTaken:
+            continue
+    return _start_once(binary, root / "attempt-last", timeout=timeout)
+
+
+def _start_once(binary: str, root: Path, *, timeout: float) -> SeaweedFS:
     root.mkdir(parents=True, exist_ok=True)
     config = root / "s3.json"
     config.write_text(
@@ -136,7 +151,9 @@ def start_seaweedfs(binary: str, root: Path, *, timeout: float = 60.0) -> Seawee
     last = ""
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"weed server exited with {process.returncode}: {log_path.read_text()[-2000:]}")
+            output = log_path.read_text()
+            failure = PortTaken if "address already in use" in output else RuntimeError
+            raise failure(f"weed server exited with {process.returncode}: {output[-2000:]}")
         try:
             httpx.get(store.endpoint, timeout=1)
             # The gateway answers before the volume server has joined: a write proves both.

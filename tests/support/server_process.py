@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TEST_DATABASE_URL = os.environ.get("BACKUPS_TEST_DATABASE_URL")
 # The first start prints the admin token it made, framed, on stderr (see server/notices.py).
 FIRST_TOKEN = re.compile(r"^\s+(bk_[A-Za-z0-9_-]{20,})\s*$", re.MULTILINE)
+# How long a server subprocess may take to start: a Python start-up that takes 2 s alone took
+# over 30 s with `make test`'s parallel workers and other work on a busy 2-core machine.
+START_TIMEOUT = 90.0
 
 
 def free_port() -> int:
@@ -134,7 +137,7 @@ class ServerProcess(ServerCommon):
     def log_path(self) -> Path:
         return self.data_dir.parent / f"{self.data_dir.name}-server.log"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = START_TIMEOUT) -> ServerProcess:
         env = self.env
         log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
@@ -146,7 +149,12 @@ class ServerProcess(ServerCommon):
             stderr=subprocess.STDOUT,
         )
         log.close()
-        self._wait_healthy(timeout)
+        try:
+            self._wait_healthy(timeout)
+        except BaseException:
+            # Not left running (and warned about by whichever test then collects it).
+            self.kill()
+            raise
         if self.token is None:
             with self.log_path.open("rb") as output:
                 output.seek(log_start)

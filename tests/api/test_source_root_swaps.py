@@ -5,6 +5,7 @@ with SOURCE_UNAVAILABLE, and nothing outside the tree is read or written (issue 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -15,6 +16,7 @@ from typing import Any
 from tests.api.test_every_source_round_trip import make_tree, tree_state
 from tests.support.api import create_and_wait, create_restore_point, execute, wait_for_operation
 from tests.support.apply import modules, restore_points, start_apply
+from tests.support.schedules import eventually
 from tests.support.server_process import ServerProcess
 
 SOURCES = "{ sources { name reachable problem } }"
@@ -56,8 +58,12 @@ def other_folder(tmp_path: Path) -> Path:
 
 
 async def failed(server: ServerProcess, op: dict[str, Any]) -> dict[str, Any]:
+    """The apply's error, once it has ended: its final state stored, then its journal removed
+    (in that order, so a crash between leaves a journal that start-up tidies away)."""
     final = await wait_for_operation(server, op["id"])
     assert final["status"] == "FAILED", final
+    journal = server.data_dir / "apply-journal.json"
+    await eventually(lambda: asyncio.to_thread(lambda: not journal.exists()))
     return final["error"]
 
 

@@ -213,6 +213,19 @@ def test_upload_to_a_location_then_fetch_and_import(open_page, site) -> None:
     got = run(execute(site, "query($id: ID!) { restorePoint(id: $id) { origin } }", id=point["id"]))
     assert got["restorePoint"]["origin"] == "IMPORTED"
 
+    # Deleted from the share: asked twice (Delete, then Delete for good), then gone there too.
+    remote_id = next(c["id"] for c in copies_at(site, "share") if c["restorePointId"] == point["id"])
+    remote.get_by_role("button", name="Delete", exact=True).click()
+    assert remote_id in [c["id"] for c in copies_at(site, "share")]  # not before it is confirmed
+    remote.get_by_role("button", name="Delete for good").click()
+    expect(copies_at_share.filter(has_text=label)).to_have_count(0)
+    assert remote_id not in [c["id"] for c in copies_at(site, "share")]
+
+
+def copies_at(site: InProcessServer, location: str) -> list[dict[str, Any]]:
+    listed = run(execute(site, "{ locations { name copies { id restorePointId } } }"))["locations"]
+    return next(entry["copies"] for entry in listed if entry["name"] == location)
+
 
 def test_compare_then_apply_with_preview_sources_conflict_and_report(open_page, site, folder) -> None:
     older, newer = f"older {uuid.uuid4().hex[:6]}", f"newer {uuid.uuid4().hex[:6]}"

@@ -2,7 +2,7 @@
 // upload a local copy to one (live progress), fetch a copy from one, then import what came.
 import { useEffect, useId, useMemo, useState } from "react";
 import { useMutation, useQuery, useSubscription } from "urql";
-import { FetchFromLocation, ImportLocalCopy, LocalCopies, Locations, OperationProgress, UploadToLocation } from "./operations";
+import { DeleteRemoteCopy, FetchFromLocation, ImportLocalCopy, LocalCopies, Locations, OperationProgress, UploadToLocation } from "./operations";
 import type { LocationsQuery } from "./gql/graphql";
 import { ProgressBar, type Op } from "./OperationsView";
 import { useSession } from "./session";
@@ -14,7 +14,8 @@ type Problems = (UserErrorShape | string)[];
 
 export function LocationsView() {
   const { reconnects, finished } = useSession();
-  const context = useMemo(() => ({ reconnects, finished }), [reconnects, finished]);
+  const [deleted, setDeleted] = useState(0);
+  const context = useMemo(() => ({ reconnects, finished, deleted }), [reconnects, finished, deleted]);
   const [list] = useQuery({ query: Locations, context });
   const [kept, setKept] = useState<Location[] | undefined>(undefined);
   const data = list.data?.locations;
@@ -28,13 +29,15 @@ export function LocationsView() {
       <Errors errors={topLevel(list.error)} />
       {locations && <UploadForm locations={locations.filter((l) => l.kind !== "LOCAL")} />}
       <ul className="locations">
-        {locations?.map((location) => <LocationItem key={location.name} location={location} />)}
+        {locations?.map((location) => (
+          <LocationItem key={location.name} location={location} onDeleted={() => setDeleted((n) => n + 1)} />
+        ))}
       </ul>
     </section>
   );
 }
 
-function LocationItem({ location }: { location: Location }) {
+function LocationItem({ location, onDeleted }: { location: Location; onDeleted: () => void }) {
   return (
     <li className="location" aria-label={`Location ${location.name}`}>
       <p>
@@ -47,7 +50,7 @@ function LocationItem({ location }: { location: Location }) {
       {location.copies.length > 0 && (
         <ul className="copies" aria-label={`Copies at ${location.name}`}>
           {location.copies.map((copy) => (
-            <RemoteCopyItem key={copy.id} copy={copy} fetchable={location.kind !== "LOCAL"} />
+            <RemoteCopyItem key={copy.id} copy={copy} fetchable={location.kind !== "LOCAL"} onDeleted={onDeleted} />
           ))}
         </ul>
       )}
@@ -55,8 +58,10 @@ function LocationItem({ location }: { location: Location }) {
   );
 }
 
-function RemoteCopyItem({ copy, fetchable }: { copy: Copy; fetchable: boolean }) {
+function RemoteCopyItem({ copy, fetchable, onDeleted }: { copy: Copy; fetchable: boolean; onDeleted: () => void }) {
   const [errors, setErrors] = useState<Problems>([]);
+  const [confirming, setConfirming] = useState(false);
+  const [, doDelete] = useMutation(DeleteRemoteCopy);
   const [started, setStarted] = useState<Op | null>(null);
   const [fetching, doFetch] = useMutation(FetchFromLocation);
   const problemId = useId();
@@ -91,6 +96,29 @@ function RemoteCopyItem({ copy, fetchable }: { copy: Copy; fetchable: boolean })
           >
             Fetch
           </RoleButton>
+          {confirming ? (
+            <>
+              <RoleButton
+                needs="ADMIN"
+                onClick={async () => {
+                  const answer = await doDelete({ id: copy.id });
+                  const problems = [...(answer.data?.deleteRemoteCopy.userErrors ?? []), ...topLevel(answer.error)];
+                  setErrors(problems);
+                  setConfirming(false);
+                  if (problems.length === 0) onDeleted();
+                }}
+              >
+                Delete for good
+              </RoleButton>
+              <button type="button" onClick={() => setConfirming(false)}>
+                Keep
+              </button>
+            </>
+          ) : (
+            <RoleButton needs="ADMIN" onClick={() => setConfirming(true)}>
+              Delete
+            </RoleButton>
+          )}
         </div>
       )}
       <Errors errors={errors} />

@@ -118,6 +118,12 @@ export const ImportLocalCopy = graphql(`
   }
 `);
 
+export const DeleteRemoteCopy = graphql(`
+  mutation DeleteRemoteCopy($id: ID!) {
+    deleteRemoteCopy(id: $id) { deletedId userErrors { code message field } }
+  }
+`);
+
 export const DeleteLocalCopy = graphql(`
   mutation DeleteLocalCopy($id: ID!) {
     deleteLocalCopy(id: $id) { deletedId userErrors { code message field } }

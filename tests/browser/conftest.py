@@ -20,7 +20,10 @@ def built_page() -> None:
         pytest.skip(missing)
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running on the
+# test's thread while it is open, and an async test (pytest-asyncio) run after it on the same
+# process, serially or on the same xdist worker, could then not start its own loop.
+@pytest.fixture(scope="module")
 def browser(built_page: None) -> Iterator[Any]:
     executable = shutil.which("chromium")
     if executable is None:

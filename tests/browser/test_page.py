@@ -327,6 +327,57 @@ def test_delete_a_restore_point_after_a_second_click(open_page, site) -> None:
     assert not point_exists(site, point["id"])
 
 
+def restore_point(site: InProcessServer, point_id: str) -> dict[str, Any]:
+    query = "query($id: ID!) { restorePoint(id: $id) { label note pinned } }"
+    return run(execute(site, query, id=point_id))["restorePoint"]
+
+
+def test_pin_edit_and_filter_the_history(open_page, site) -> None:
+    tag = uuid.uuid4().hex[:6]
+    kept = run(create_and_wait(site, f"keep me {tag}"))["restorePoint"]
+    other = run(create_and_wait(site, f"edit me {tag}"))["restorePoint"]
+    page = open_page()
+    page.sign_in(site.token)
+
+    page.row(f"keep me {tag}").get_by_role("button", name="Pin").click()
+    expect(page.row(f"keep me {tag}")).to_contain_text("(pinned)")
+    assert restore_point(site, kept["id"])["pinned"] is True
+    page.page.get_by_role("checkbox", name="Pinned only").check()
+    expect(page.row(f"keep me {tag}")).to_have_count(1)
+    expect(page.row(f"edit me {tag}")).to_have_count(0)
+    page.page.get_by_role("checkbox", name="Pinned only").uncheck()
+    page.page.get_by_role("searchbox", name="Search").fill(f"edit me {tag}")
+    expect(page.row(f"keep me {tag}")).to_have_count(0)
+    expect(page.row(f"edit me {tag}")).to_have_count(1)
+    page.page.get_by_role("combobox", name="Origin").select_option("IMPORTED")
+    expect(page.row(f"edit me {tag}")).to_have_count(0)  # it was made by hand
+    page.page.get_by_role("combobox", name="Origin").select_option("MANUAL")
+    expect(page.row(f"edit me {tag}")).to_have_count(1)
+
+    # A refused edit (an empty label) shows the error by the label and changes nothing.
+    page.row(f"edit me {tag}").get_by_role("button", name="Edit").click()
+    form = page.page.get_by_role("form", name=f"Edit edit me {tag}")
+    form.get_by_role("textbox", name="Label").fill("")
+    form.get_by_role("button", name="Save").click()
+    expect(form).to_contain_text("INVALID_INPUT")
+    assert restore_point(site, other["id"]) == {"label": f"edit me {tag}", "note": None, "pinned": False}
+    form.get_by_role("textbox", name="Label").fill(f"edited {tag}")
+    form.get_by_role("textbox", name="Note").fill("renamed in the page")
+    form.get_by_role("button", name="Save").click()
+    expect(form).to_have_count(0)
+    assert restore_point(site, other["id"]) == {
+        "label": f"edited {tag}",
+        "note": "renamed in the page",
+        "pinned": False,
+    }
+    page.page.get_by_role("searchbox", name="Search").fill(tag)
+    expect(page.row(f"edited {tag}")).to_contain_text("renamed in the page")
+
+    page.row(f"keep me {tag}").get_by_role("button", name="Unpin").click()
+    expect(page.row(f"keep me {tag}")).not_to_contain_text("(pinned)")
+    assert restore_point(site, kept["id"])["pinned"] is False
+
+
 def test_readable_at_360_pixels_and_keyboard_operable(open_page, site) -> None:
     run(create_and_wait(site, f"narrow {uuid.uuid4().hex[:6]}"))
     page = open_page(width=360, height=740)

@@ -1,14 +1,16 @@
-// The table "Restore points" (paginated; Export, Apply, Compare, Delete per row).
+// The table "Restore points" (paginated and filtered; Export, Apply, Compare, Delete per row,
+// and Pin/Unpin and Edit for the label and note).
 import { useLayoutEffect, useMemo, useRef, useState } from "react";
 import { useMutation, useQuery } from "urql";
-import { DeleteRestorePoint, ExportRestorePoint, RestorePoints } from "./operations";
-import type { RestorePointsQuery } from "./gql/graphql";
+import { DeleteRestorePoint, ExportRestorePoint, RestorePoints, UpdateRestorePoint } from "./operations";
+import type { RestorePointOrigin, RestorePointsQuery } from "./gql/graphql";
 import { useSession } from "./session";
 import { ApplyDialog } from "./ApplyDialog";
 import { CompareDialog } from "./CompareDialog";
 import { Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
 
 const PAGE_SIZES = [20, 50, 100];
+const ORIGINS = ["MANUAL", "SCHEDULED", "IMPORTED", "SAFETY"] as const;
 type Point = RestorePointsQuery["restorePoints"]["nodes"][number];
 
 export function RestorePointsView() {
@@ -17,9 +19,20 @@ export function RestorePointsView() {
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const [PAGE_SIZE, setPageSize] = useState(PAGE_SIZES[0]);
   const [deleted, setDeleted] = useState(0);
+  // Filters (the server's): origin, pinned only, a search in labels and notes.
+  const [origin, setOrigin] = useState<RestorePointOrigin | "">("");
+  const [pinnedOnly, setPinnedOnly] = useState(false);
+  const [search, setSearch] = useState("");
   const after = cursors[cursors.length - 1];
   const context = useMemo(() => ({ reconnects, finished, deleted }), [reconnects, finished, deleted]);
-  const [list] = useQuery({ query: RestorePoints, variables: { first: PAGE_SIZE, after }, context });
+  const variables = {
+    first: PAGE_SIZE,
+    after,
+    origin: origin ? [origin] : null,
+    pinned: pinnedOnly ? true : null,
+    search: search.trim() || null,
+  };
+  const [list] = useQuery({ query: RestorePoints, variables, context });
   const [applying, setApplying] = useState<Point | null>(null);
   const [comparing, setComparing] = useState<Point | null>(null);
   // Exports are encrypted (age) to the server's key and the recovery recipients when asked.
@@ -32,9 +45,53 @@ export function RestorePointsView() {
     <section className="card" aria-labelledby="points-heading">
       <h2 id="points-heading">Restore points</h2>
       <Errors errors={topLevel(list.error)} />
-      <label className="inline">
-        <input type="checkbox" checked={encrypt} onChange={(e) => setEncrypt(e.target.checked)} /> Encrypt exports
-      </label>
+      <div className="filters" role="group" aria-label="Filter restore points">
+        <label className="inline" htmlFor="points-search">
+          Search
+        </label>
+        <input
+          id="points-search"
+          type="search"
+          placeholder="label or note"
+          value={search}
+          onChange={(e) => {
+            setSearch(e.target.value);
+            setCursors([null]);
+          }}
+        />
+        <label className="inline" htmlFor="points-origin">
+          Origin
+        </label>
+        <select
+          id="points-origin"
+          value={origin}
+          onChange={(e) => {
+            setOrigin(e.target.value as RestorePointOrigin | "");
+            setCursors([null]);
+          }}
+        >
+          <option value="">any</option>
+          {ORIGINS.map((o) => (
+            <option key={o} value={o}>
+              {o.toLowerCase()}
+            </option>
+          ))}
+        </select>
+        <label className="inline">
+          <input
+            type="checkbox"
+            checked={pinnedOnly}
+            onChange={(e) => {
+              setPinnedOnly(e.target.checked);
+              setCursors([null]);
+            }}
+          />{" "}
+          Pinned only
+        </label>
+        <label className="inline">
+          <input type="checkbox" checked={encrypt} onChange={(e) => setEncrypt(e.target.checked)} /> Encrypt exports
+        </label>
+      </div>
       <div className="scroll">
         <table aria-labelledby="points-heading">
           <thead>
@@ -56,6 +113,7 @@ export function RestorePointsView() {
                 onApply={() => setApplying(point)}
                 onCompare={() => setComparing(point)}
                 onDeleted={() => setDeleted((n) => n + 1)}
+                onChanged={() => setDeleted((n) => n + 1)}
               />
             ))}
             {page && page.nodes.length === 0 && (
@@ -110,24 +168,43 @@ function Row({
   onApply,
   onCompare,
   onDeleted,
+  onChanged,
 }: {
   point: Point;
   encrypt: boolean;
   onApply: () => void;
   onCompare: () => void;
   onDeleted: () => void;
+  onChanged: () => void;
 }) {
   const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
   const [confirming, setConfirming] = useState(false);
+  const [editing, setEditing] = useState(false);
+  const [, doUpdate] = useMutation(UpdateRestorePoint);
+  const update = async (changes: { label?: string; note?: string | null; pinned?: boolean }) => {
+    const answer = await doUpdate({ id: point.id, ...changes });
+    const problems = [...(answer.data?.updateRestorePoint.userErrors ?? []), ...topLevel(answer.error)];
+    setErrors(problems);
+    if (problems.length === 0) onChanged();
+    return problems.length === 0;
+  };
   const [exported, doExport] = useMutation(ExportRestorePoint);
   const [, doDelete] = useMutation(DeleteRestorePoint);
   return (
     <tr>
       <th scope="row">
-        {point.label}
-        {point.pinned && <span className="note-text"> (pinned)</span>}
-        {point.note && <div className="note-text">{point.note}</div>}
-        <Errors errors={errors} />
+        {editing ? (
+          <EditForm point={point} errors={errors} onCancel={() => setEditing(false)} onSave={async (label, note) => {
+            if (await update({ label, note })) setEditing(false);
+          }} />
+        ) : (
+          <>
+            {point.label}
+            {point.pinned && <span className="note-text"> (pinned)</span>}
+            {point.note && <div className="note-text">{point.note}</div>}
+            <Errors errors={errors} />
+          </>
+        )}
       </th>
       <td>{when(point.createdAt)}</td>
       <td>{point.origin.toLowerCase()}</td>
@@ -150,6 +227,12 @@ function Row({
         <button type="button" onClick={onCompare}>
           Compare
         </button>
+        <RoleButton needs="ADMIN" onClick={() => update({ pinned: !point.pinned })}>
+          {point.pinned ? "Unpin" : "Pin"}
+        </RoleButton>
+        <RoleButton needs="ADMIN" disabled={editing} onClick={() => setEditing(true)}>
+          Edit
+        </RoleButton>
         {confirming ? (
           <>
             <RoleButton
@@ -200,4 +283,41 @@ function useRenderTiming(data: unknown) {
     performance.measure("restore-points-render", "restore-points-data");
     requestAnimationFrame(() => setTimeout(() => performance.measure("restore-points-painted", "restore-points-data"), 0));
   }, [data]);
+}
+
+function EditForm({
+  point,
+  errors,
+  onSave,
+  onCancel,
+}: {
+  point: Point;
+  errors: (UserErrorShape | string)[];
+  onSave: (label: string, note: string | null) => void;
+  onCancel: () => void;
+}) {
+  const [label, setLabel] = useState(point.label);
+  const [note, setNote] = useState(point.note ?? "");
+  const id = `edit-${point.id}`;
+  const about = (field: string) => errors.filter((e) => typeof e !== "string" && e.field === field);
+  return (
+    <form
+      aria-label={`Edit ${point.label}`}
+      onSubmit={(event) => {
+        event.preventDefault();
+        onSave(label, note.trim() ? note : null);
+      }}
+    >
+      <label htmlFor={`${id}-label`}>Label</label>
+      <input id={`${id}-label`} value={label} onChange={(e) => setLabel(e.target.value)} />
+      <Errors errors={about("label")} />
+      <label htmlFor={`${id}-note`}>Note</label>
+      <input id={`${id}-note`} value={note} onChange={(e) => setNote(e.target.value)} />
+      <Errors errors={[...about("note"), ...errors.filter((e) => typeof e === "string" || (e.field !== "label" && e.field !== "note"))]} />
+      <button type="submit">Save</button>
+      <button type="button" onClick={onCancel}>
+        Cancel
+      </button>
+    </form>
+  );
 }

@@ -46,8 +46,8 @@ export const OperationProgress = graphql(`
 `);
 
 export const RestorePoints = graphql(`
-  query RestorePoints($first: Int!, $after: String) {
-    restorePoints(first: $first, after: $after) {
+  query RestorePoints($first: Int!, $after: String, $origin: [RestorePointOrigin!], $pinned: Boolean, $search: String) {
+    restorePoints(first: $first, after: $after, origin: $origin, pinned: $pinned, search: $search) {
       totalCount
       pageInfo { hasNextPage endCursor }
       nodes {
@@ -74,6 +74,15 @@ export const CreateRestorePoint = graphql(`
   mutation CreateRestorePoint($label: String, $note: String) {
     createRestorePoint(label: $label, note: $note) {
       operation { ...OperationFields }
+      userErrors { code message field }
+    }
+  }
+`);
+
+export const UpdateRestorePoint = graphql(`
+  mutation UpdateRestorePoint($id: ID!, $label: String, $note: String, $pinned: Boolean) {
+    updateRestorePoint(id: $id, label: $label, note: $note, pinned: $pinned) {
+      restorePoint { id label note pinned }
       userErrors { code message field }
     }
   }

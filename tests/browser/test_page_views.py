@@ -159,6 +159,17 @@ def test_schedules_create_edit_pause_run_preview_and_delete(open_page, site) -> 
     page.shot("schedules")
     assert serious_violations(page) == []  # axe-core: no serious or critical violation, preview and all
 
+    # Prune now does what the preview said: the older run's restore point goes, the newer stays.
+    schedule_id = next(s["id"] for s in schedules(site) if s["name"] == name)
+    query = "query($id: ID!) { restorePoints(scheduleId: $id) { nodes { id } } }"
+    before = [n["id"] for n in run(execute(site, query, id=schedule_id))["restorePoints"]["nodes"]]
+    assert len(before) == 2
+    item.get_by_role("button", name="Prune now").click()
+    expect(item.get_by_role("status")).to_contain_text("Pruning")
+    run(eventually(lambda: _count_is(site, query, schedule_id, 1)))
+    after = [n["id"] for n in run(execute(site, query, id=schedule_id))["restorePoints"]["nodes"]]
+    assert after == before[:1]  # newest first: the newest is the one kept
+
     item.get_by_role("button", name="Delete", exact=True).click()
     assert any(s["name"] == name for s in schedules(site))
     item.get_by_role("button", name="Delete for good").click()
@@ -300,3 +311,7 @@ def test_views_readable_at_360_pixels(open_page, site) -> None:
     expect(page.region("Locations").get_by_role("listitem", name="Location share")).to_be_visible()
     assert page.page.evaluate("document.documentElement.scrollWidth") <= 360
     assert serious_violations(page) == []
+
+
+async def _count_is(site: InProcessServer, query: str, schedule_id: str, count: int) -> bool:
+    return len((await execute(site, query, id=schedule_id))["restorePoints"]["nodes"]) == count

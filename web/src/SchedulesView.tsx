@@ -2,7 +2,7 @@
 // and its retention preview; a form to create or edit one, with userErrors next to their field.
 import { useId, useMemo, useState } from "react";
 import { useMutation, useQuery } from "urql";
-import { CreateSchedule, DeleteSchedule, RetentionPreview, RunSchedule, Schedules, UpdateSchedule } from "./operations";
+import { CreateSchedule, DeleteSchedule, PruneSchedule, RetentionPreview, RunSchedule, Schedules, UpdateSchedule } from "./operations";
 import type { ScheduleFieldsFragment, ScheduleInput } from "./gql/graphql";
 import { useSession } from "./session";
 import { Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
@@ -61,6 +61,7 @@ function ScheduleItem({ schedule, onChanged }: { schedule: Schedule; onChanged: 
   const [notice, setNotice] = useState<string | null>(null);
   const [, update] = useMutation(UpdateSchedule);
   const [, run] = useMutation(RunSchedule);
+  const [, prune] = useMutation(PruneSchedule);
   const [, remove] = useMutation(DeleteSchedule);
   const last = schedule.lastOperation;
   return (
@@ -100,6 +101,18 @@ function ScheduleItem({ schedule, onChanged }: { schedule: Schedule; onChanged: 
           }}
         >
           Run now
+        </RoleButton>
+        <RoleButton
+          needs="ADMIN"
+          onClick={async () => {
+            const answer = await prune({ id: schedule.id });
+            const problems = [...(answer.data?.pruneSchedule.userErrors ?? []), ...topLevel(answer.error)];
+            setErrors(problems);
+            setNotice(problems.length === 0 ? "Pruning: see Running operations." : null);
+            onChanged();
+          }}
+        >
+          Prune now
         </RoleButton>
         <button type="button" aria-expanded={preview} onClick={() => setPreview(!preview)}>
           Retention preview

@@ -195,6 +195,12 @@ export const DeleteSchedule = graphql(`
   }
 `);
 
+export const PruneSchedule = graphql(`
+  mutation PruneSchedule($id: ID!) {
+    pruneSchedule(id: $id) { operation { id } userErrors { code message field } }
+  }
+`);
+
 export const RunSchedule = graphql(`
   mutation RunSchedule($id: ID!) {
     runSchedule(id: $id) { operation { id } userErrors { code message field } }

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.api import auth_headers, execute, wait_for_operation
 from tests.support.in_process import InProcessServer
-from tests.support.schedules import PRUNE, RUN, UPDATE, create_schedule, eventually, read_schedule
+from tests.support.schedules import PRUNE, RUN, UPDATE, create_schedule, eventually, far_off_cron, read_schedule
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -32,7 +32,7 @@ def samples(text: str) -> Samples:
 
 async def test_metrics_count_stored_history_and_survive_a_restart(make_server: Callable[..., InProcessServer]) -> None:
     server = make_server(BACKUPS_SCHEDULER_POLL_SECONDS="0.05").start()
-    schedule = await create_schedule(server, name="nightly", cron="0 3 * * *")
+    schedule = await create_schedule(server, name="nightly", cron=far_off_cron())
     for _ in range(2):
         op = (await execute(server, RUN, id=schedule["id"]))["runSchedule"]["operation"]
         assert (await wait_for_operation(server, op["id"]))["status"] == "SUCCEEDED"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.support.api import create_and_wait, execute, wait_for_operation
 from tests.support.in_process import InProcessServer
-from tests.support.schedules import CREATE, LIST, RUN, UPDATE, create_schedule
+from tests.support.schedules import CREATE, LIST, RUN, UPDATE, create_schedule, far_off_cron
 from tests.support.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS
 from tests.support.server_process import free_port
 
@@ -133,7 +133,7 @@ async def test_each_run_reaches_both_locations_and_keep_last_prunes_only_its_own
         id=local["operation"]["localCopy"]["id"],
     )
 
-    schedule = await create_schedule(server, name="nightly", cron="0 3 * * *", copyToLocations=["bucket", "share"])
+    schedule = await create_schedule(server, name="nightly", cron=far_off_cron(), copyToLocations=["bucket", "share"])
     points = []
     for number in range(4):
         op = await run_schedule(server, schedule["id"])
@@ -169,7 +169,7 @@ async def test_an_unreachable_location_keeps_the_restore_point_and_warns_until_a
     share.mkdir()
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     server = start(make_server, write_config(tmp_path, endpoint=closed, bucket="offsite", share=share, keep_share=1))
-    schedule = await create_schedule(server, name="nightly", cron="0 3 * * *", copyToLocations=["share", "bucket"])
+    schedule = await create_schedule(server, name="nightly", cron=far_off_cron(), copyToLocations=["share", "bucket"])
     shutil.rmtree(share)  # the disk is unplugged
 
     op = await run_schedule(server, schedule["id"])
@@ -211,7 +211,7 @@ async def test_refused_credentials_leave_nothing_in_the_bucket(
         tmp_path, endpoint=seaweedfs.endpoint, bucket=bucket, share=share, keep_bucket=1, secret="not-the-secret"
     )
     server = start(make_server, config)
-    schedule = await create_schedule(server, name="nightly", cron="0 3 * * *", copyToLocations=["bucket"])
+    schedule = await create_schedule(server, name="nightly", cron=far_off_cron(), copyToLocations=["bucket"])
     op = await run_schedule(server, schedule["id"])
     assert op["status"] == "SUCCEEDED", op
     assert (await execute(server, POINT, id=op["restorePoint"]["id"]))["restorePoint"] is not None
@@ -229,7 +229,7 @@ async def test_bad_location_names_are_refused_and_change_nothing(
     share = tmp_path / "share"
     share.mkdir()
     server = start(make_server, write_config(tmp_path, endpoint="http://127.0.0.1:9", bucket="offsite", share=share))
-    kept = await create_schedule(server, name="kept", cron="0 3 * * *", copyToLocations=["share"])
+    kept = await create_schedule(server, name="kept", cron=far_off_cron(), copyToLocations=["share"])
     assert kept["id"]
     before = (await execute(server, LIST))["schedules"]
     for names, words in [

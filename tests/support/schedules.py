@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from tests.support.api import OPERATION_FIELDS, Target, execute
@@ -72,3 +72,9 @@ async def settled(server: Target, schedule_name: str, count: int, timeout: float
         return ops if len(ops) >= count and all(op["done"] for op in ops) else None
 
     return await eventually(check, timeout)
+
+
+def far_off_cron() -> str:
+    """A daily cron twelve hours from now (UTC): a test that runs a schedule by hand, or moves
+    the test clock a little, never meets its time as well (a fixed "0 3 * * *" did, near 03:00)."""
+    return f"0 {(datetime.now(UTC).hour + 12) % 24} * * *"

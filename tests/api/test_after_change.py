@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.support.api import create_and_wait, execute, update_settings
+from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
+from tests.support.apply import start_apply
 from tests.support.in_process import InProcessServer
 from tests.support.schedules import (
     CREATE,
@@ -145,6 +146,36 @@ async def test_a_folder_change_is_seen_through_the_file_watch(
     assert "seen by folder source 'site'" in log_of(ops[0])
     await quiet()
     assert len(await operations_by(server, "on-change")) == 1, "twenty files in a burst: one restore point"
+
+
+async def test_the_watch_follows_a_folder_an_apply_swapped_in(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    """An apply replaces a folder source's whole folder with the staged one: the watch moves
+    to the new folder, so a change made there afterwards is still seen at once."""
+    site = tmp_path / "site"
+    server = server_with(make_server, tmp_path, BACKUPS_CHANGE_CHECK_SECONDS="86400")
+    point = (await create_and_wait(server, "baseline"))["restorePoint"]
+    await create_schedule(server, name="on-change", cron=far_off_cron(), afterChangeQuietSeconds=QUIET)
+    await eventually(lambda: _watching(server))
+    changes = server._app.state.backend.services.scheduler.changes  # the watch has no API
+    before = changes.watched_inodes["site"]
+    (site / "app.conf").write_text("volume = 11\n")
+    applied = await wait_for_operation(server, (await start_apply(server, point["id"], safety=False))["id"])
+    assert applied["status"] == "SUCCEEDED", applied
+    assert (site / "app.conf").read_text() == "volume = 3\n" and site.stat().st_ino != before  # swapped
+
+    async def on_the_new_folder() -> bool:
+        return changes.watched_inodes["site"] == site.stat().st_ino
+
+    await eventually(on_the_new_folder)
+    seen = changes.version
+    (site / "after-the-apply.conf").write_text("new = true\n")
+
+    async def seen_there() -> bool:
+        return changes.version > seen and changes.seen_by == "folder source 'site'"
+
+    await eventually(seen_there)
 
 
 async def _watching(server: InProcessServer) -> bool:

@@ -49,6 +49,9 @@ class ChangeWatch:
         self.checked_at: datetime | None = None  # when the periodic check last read the fingerprint
         self._watchers: list[asyncio.Task[None]] = []
         self._ready: set[str] = set()  # folder sources whose watch is set up
+        # The folder (inode) each watch is on: an apply swaps a source's whole folder for the
+        # staged one, and inotify would go on watching the old one, now out of use.
+        self.watched_inodes: dict[str, int] = {}
         self._stop = asyncio.Event()
 
     def note(self, why: str) -> None:
@@ -81,25 +84,12 @@ class ChangeWatch:
         return {source.name for source in self._sources if isinstance(source, DirectorySource)}
 
     async def _watch(self, source: DirectorySource) -> None:
-        from watchfiles import awatch  # here: only a server with an after-change schedule needs it
-
         path: Path = source.path
         try:
-            # Every change counts (no filter): the fingerprint decides whether it mattered. An empty
-            # batch each second (a timeout) says the watch is set up, and lets it see stop_event.
-            async for batch in awatch(
-                path,
-                watch_filter=None,
-                stop_event=self._stop,
-                recursive=True,
-                debounce=200,
-                step=50,
-                rust_timeout=1000,
-                yield_on_timeout=True,
-            ):
-                if batch:
-                    self.note(f"folder source {source.name!r}")
-                self._ready.add(source.name)
+            while not self._stop.is_set():
+                if not await self._watch_until_replaced(source, path):
+                    return
+                self.note(f"folder source {source.name!r} (its folder was replaced)")
         except asyncio.CancelledError:
             raise
         except Exception as error:  # missing folder, no inotify watches left: the periodic check remains
@@ -109,6 +99,34 @@ class ChangeWatch:
                 error,
                 self.check_seconds,
             )
+
+    async def _watch_until_replaced(self, source: DirectorySource, path: Path) -> bool:
+        """Watch the folder at `path` until it stops (False) or another folder takes its
+        place (True: watch again, on the new one)."""
+        from watchfiles import awatch  # here: only a server with an after-change schedule needs it
+
+        watched = (await asyncio.to_thread(path.stat)).st_ino
+        self.watched_inodes[source.name] = watched
+        # Every change counts (no filter): the fingerprint decides whether it mattered. An empty
+        # batch each second (a timeout) says the watch is set up, lets it see stop_event, and is
+        # when it looks whether the folder was replaced.
+        async for batch in awatch(
+            path,
+            watch_filter=None,
+            stop_event=self._stop,
+            recursive=True,
+            debounce=200,
+            step=50,
+            rust_timeout=1000,
+            yield_on_timeout=True,
+        ):
+            if batch:
+                self.note(f"folder source {source.name!r}")
+            self._ready.add(source.name)
+            now = await asyncio.to_thread(_inode, path)
+            if now is not None and now != watched:
+                return True
+        return False
 
     async def stop(self) -> None:
         self._stop.set()
@@ -141,3 +159,10 @@ class ChangeWatch:
         periodic check: what a schedule has already looked at is no change to it."""
         self._last_fingerprint = await self._fingerprint()
         return self._last_fingerprint
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:  # between the two renames of a swap: the next look sees the new folder
+        return None  # (None is "not replaced yet")

@@ -254,7 +254,12 @@ class Backend:
             health=HealthService(schedules=schedules, runner=runner, poll_seconds=settings.scheduler_poll_seconds),
         )
         scheduler.start()  # after recovery: a run missed while stopped runs once, now
-        download = download_endpoint(services.downloads, str(settings.resolved_local_copies_dir), runner.holds)
+        download = download_endpoint(
+            services.downloads,
+            str(settings.resolved_local_copies_dir),
+            runner.holds,
+            stall_seconds=settings.body_timeout_seconds,
+        )
         return cls(settings=settings, db=db, store=store, runner=runner, services=services, download=download)
 
     async def close(self) -> None:

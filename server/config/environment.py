@@ -38,7 +38,8 @@ class ServerConfig(BaseSettings):
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024)  # a multipart upload
     max_subscriptions_per_connection: int = Field(default=20, ge=1)
     # Slow clients: a request's headers must all arrive within this (else the connection is
-    # closed), and its body may stall no longer than this between two pieces (else 408).
+    # closed), and its body may stall no longer than this between two pieces (else 408); a
+    # download whose client takes nothing for this long is cut off (server/web/download.py).
     header_timeout_seconds: float = Field(default=20.0, gt=0)
     body_timeout_seconds: float = Field(default=60.0, gt=0)
 

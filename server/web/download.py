@@ -3,11 +3,14 @@
 The file is opened first and its fingerprint checked on the open descriptor, so the bytes
 sent are exactly the file the link was made for, even if the name is replaced mid-request.
 Streams in constant memory, with Content-Length, an attachment name, a strong ETag and Range.
+A client that stops reading is cut off once a piece of the file waits longer than the stall
+limit to be taken, so it cannot hold the copy (and make deleting it BUSY) for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,15 +24,27 @@ from server.model.download_links import DownloadSigner, LinkExpired, LinkInvalid
 from server.operations.holds import Held, Hold, HoldRegistry
 from server.storage.local_copy.folder import copy_id, fingerprint, is_listable
 
+log = logging.getLogger(__name__)
+
+# Each read from disk is sent in pieces of this size, each of which must be taken by the client
+# within the stall limit: a slow reader (4 KiB/s at the default 60 s) is never cut off, one
+# that reads nothing is.
+SEND_PIECE = 256 * 1024
+
+
+class ClientStalled(Exception):
+    """The client took no more of the download within the stall limit."""
+
 
 class OpenFileResponse(FileResponse):
     """A FileResponse that streams from a file it was handed already open."""
 
     chunk_size = 4 * 1024 * 1024  # large reads: far fewer loop round trips per gigabyte
 
-    def __init__(self, fd: int, stat: os.stat_result, hold: Hold, **kwargs: Any) -> None:
+    def __init__(self, fd: int, stat: os.stat_result, hold: Hold, *, stall_seconds: float, **kwargs: Any) -> None:
         self._fd = fd
         self._hold = hold
+        self._stall_seconds = stall_seconds
         super().__init__(f"/dev/fd/{fd}", stat_result=stat, **kwargs)
 
     @asynccontextmanager
@@ -42,11 +57,35 @@ class OpenFileResponse(FileResponse):
                 await file.aclose()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def send_in_time(message: Any) -> None:
+            body = message.get("body", b"") if message["type"] == "http.response.body" else b""
+            if len(body) <= SEND_PIECE:
+                await self._in_time(send, message)
+                return
+            last = len(body) - SEND_PIECE
+            for start in range(0, len(body), SEND_PIECE):
+                more = start < last or message.get("more_body", False)
+                piece = {"type": "http.response.body", "body": body[start : start + SEND_PIECE], "more_body": more}
+                await self._in_time(send, piece)
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, send_in_time)
+        except ClientStalled:
+            log.warning(
+                "a download of %s stopped: its client took nothing for %g s (the local copy is free again)",
+                self.filename,
+                self._stall_seconds,
+            )
         finally:
             os.close(self._fd)
             self._hold.release()
+
+    async def _in_time(self, send: Any, message: Any) -> None:
+        try:
+            async with asyncio.timeout(self._stall_seconds):
+                await send(message)
+        except TimeoutError:
+            raise ClientStalled from None
 
 
 def _open(root: str, name: str) -> tuple[int, os.stat_result] | None:
@@ -57,9 +96,9 @@ def _open(root: str, name: str) -> tuple[int, os.stat_result] | None:
     return fd, os.fstat(fd)
 
 
-def download_endpoint(signer: DownloadSigner, root: str, holds: HoldRegistry) -> Any:
+def download_endpoint(signer: DownloadSigner, root: str, holds: HoldRegistry, *, stall_seconds: float) -> Any:
     """The Starlette endpoint for /download/{token}; the copy is held (deleting it is BUSY)
-    from before it is opened until the response ends."""
+    from before it is opened until the response ends (or its client stalls `stall_seconds`)."""
 
     async def download(request: Request) -> Response:
         try:
@@ -88,6 +127,7 @@ def download_endpoint(signer: DownloadSigner, root: str, holds: HoldRegistry) ->
             fd,
             stat,
             hold,
+            stall_seconds=stall_seconds,
             filename=grant.file_name,
             # An encrypted copy is not a ZIP to whatever opens the download.
             media_type="application/octet-stream" if grant.file_name.endswith(".age") else "application/zip",

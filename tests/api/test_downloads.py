@@ -254,3 +254,36 @@ async def test_large_download_keeps_server_memory_flat(make_server_process, tmp_
     assert digest == expected
     growth = peak - baseline
     assert growth < 50 * 1024 * 1024, f"server memory grew {growth / 2**20:.1f} MiB"
+
+
+async def test_a_client_that_stops_reading_is_cut_off_and_frees_the_copy(make_server, tmp_path: Path) -> None:
+    """A download whose client takes nothing more within the stall limit (here 1 s) ends, so
+    the copy it held can be deleted; while the client still reads, the delete is BUSY."""
+    proc = make_server(BACKUPS_BODY_TIMEOUT_SECONDS="1").start()
+    target = proc.data_dir / "local-copies" / "stalled.zip"
+    await asyncio.to_thread(write_big_copy, target, 64 * 1024 * 1024, tmp_path / "scratch")
+    listed = {c["fileName"]: c["id"] for c in (await execute(proc, "{ localCopies { id fileName } }"))["localCopies"]}
+    url = httpx.URL(await link(proc, listed["stalled.zip"]))
+    delete = "mutation($id: ID!) { deleteLocalCopy(id: $id) { deletedId userErrors { code } } }"
+
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(f"GET {url.raw_path.decode()} HTTP/1.1\r\nHost: {url.host}\r\n\r\n".encode())
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        await reader.readexactly(1024 * 1024)  # it reads a little, then nothing more
+        refused = (await execute(proc, delete, id=listed["stalled.zip"]))["deleteLocalCopy"]
+        assert refused == {"deletedId": None, "userErrors": [{"code": "BUSY"}]}  # held while it streams
+
+        async def deleted() -> bool:
+            payload = (await execute(proc, delete, id=listed["stalled.zip"]))["deleteLocalCopy"]
+            return payload["deletedId"] == listed["stalled.zip"]
+
+        deadline = time.monotonic() + 30
+        while not await deleted():
+            assert time.monotonic() < deadline, "the stalled download still holds the copy"
+            await asyncio.sleep(0.2)
+        assert not target.exists()
+    finally:
+        writer.close()

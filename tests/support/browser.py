@@ -59,8 +59,11 @@ class Page:
 
 
 def expect(locator: Any) -> Any:
+    """Playwright's expect, waiting up to TIMEOUT_MS (not its 5 s) for what an operation does:
+    on a machine busy with the rest of the suite, an import or a refetch can take longer."""
     from playwright.sync_api import expect as playwright_expect
 
+    playwright_expect.set_options(timeout=TIMEOUT_MS)
     return playwright_expect(locator)
 
 

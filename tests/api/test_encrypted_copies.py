@@ -271,7 +271,11 @@ async def test_damaged_encrypted_copy_is_refused(make_site_server, damage: str) 
     elif damage == "truncated":
         del data[len(data) - 1000 :]
     else:
-        data[len(MAGIC) + 20] ^= 0x01  # inside the recipient stanza: no key opens it any more
+        # Inside the recipient stanza's share, one base64 letter swapped for another valid
+        # one (a flipped bit could make it no base64 at all, a parse error instead): the
+        # header still reads, but no key opens it any more.
+        at = len(MAGIC) + 20
+        data[at] = ord("A") if data[at] != ord("A") else ord("B")
     path.write_bytes(bytes(data))
     before = await point_ids(server)
 

@@ -6,7 +6,7 @@ import { DeleteRemoteCopy, FetchFromLocation, ImportLocalCopy, LocalCopies, Loca
 import type { LocationsQuery } from "./gql/graphql";
 import { ProgressBar, type Op } from "./OperationsView";
 import { useSession } from "./session";
-import { Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
+import { DeleteTwice, Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
 
 type Location = LocationsQuery["locations"][number];
 type Copy = Location["copies"][number];
@@ -60,7 +60,6 @@ function LocationItem({ location, onDeleted }: { location: Location; onDeleted: 
 
 function RemoteCopyItem({ copy, fetchable, onDeleted }: { copy: Copy; fetchable: boolean; onDeleted: () => void }) {
   const [errors, setErrors] = useState<Problems>([]);
-  const [confirming, setConfirming] = useState(false);
   const [, doDelete] = useMutation(DeleteRemoteCopy);
   const [started, setStarted] = useState<Op | null>(null);
   const [fetching, doFetch] = useMutation(FetchFromLocation);
@@ -96,29 +95,14 @@ function RemoteCopyItem({ copy, fetchable, onDeleted }: { copy: Copy; fetchable:
           >
             Fetch
           </RoleButton>
-          {confirming ? (
-            <>
-              <RoleButton
-                needs="ADMIN"
-                onClick={async () => {
-                  const answer = await doDelete({ id: copy.id });
-                  const problems = [...(answer.data?.deleteRemoteCopy.userErrors ?? []), ...topLevel(answer.error)];
-                  setErrors(problems);
-                  setConfirming(false);
-                  if (problems.length === 0) onDeleted();
-                }}
-              >
-                Delete for good
-              </RoleButton>
-              <button type="button" onClick={() => setConfirming(false)}>
-                Keep
-              </button>
-            </>
-          ) : (
-            <RoleButton needs="ADMIN" onClick={() => setConfirming(true)}>
-              Delete
-            </RoleButton>
-          )}
+          <DeleteTwice
+            onDelete={async () => {
+              const answer = await doDelete({ id: copy.id });
+              const problems = [...(answer.data?.deleteRemoteCopy.userErrors ?? []), ...topLevel(answer.error)];
+              setErrors(problems);
+              if (problems.length === 0) onDeleted();
+            }}
+          />
         </div>
       )}
       <Errors errors={errors} />

@@ -7,7 +7,7 @@ import type { RestorePointOrigin, RestorePointsQuery } from "./gql/graphql";
 import { useSession } from "./session";
 import { ApplyDialog } from "./ApplyDialog";
 import { CompareDialog } from "./CompareDialog";
-import { Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
+import { DeleteTwice, Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
 
 const PAGE_SIZES = [20, 50, 100];
 const ORIGINS = ["MANUAL", "SCHEDULED", "IMPORTED", "SAFETY"] as const;
@@ -178,7 +178,6 @@ function Row({
   onChanged: () => void;
 }) {
   const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
-  const [confirming, setConfirming] = useState(false);
   const [editing, setEditing] = useState(false);
   const [, doUpdate] = useMutation(UpdateRestorePoint);
   const update = async (changes: { label?: string; note?: string | null; pinned?: boolean }) => {
@@ -233,29 +232,14 @@ function Row({
         <RoleButton needs="ADMIN" disabled={editing} onClick={() => setEditing(true)}>
           Edit
         </RoleButton>
-        {confirming ? (
-          <>
-            <RoleButton
-              needs="ADMIN"
-              onClick={async () => {
-                const answer = await doDelete({ id: point.id });
-                const problems = [...(answer.data?.deleteRestorePoint.userErrors ?? []), ...topLevel(answer.error)];
-                setErrors(problems);
-                setConfirming(false);
-                if (problems.length === 0) onDeleted();
-              }}
-            >
-              Delete for good
-            </RoleButton>
-            <button type="button" onClick={() => setConfirming(false)}>
-              Keep
-            </button>
-          </>
-        ) : (
-          <RoleButton needs="ADMIN" onClick={() => setConfirming(true)}>
-            Delete
-          </RoleButton>
-        )}
+        <DeleteTwice
+          onDelete={async () => {
+            const answer = await doDelete({ id: point.id });
+            const problems = [...(answer.data?.deleteRestorePoint.userErrors ?? []), ...topLevel(answer.error)];
+            setErrors(problems);
+            if (problems.length === 0) onDeleted();
+          }}
+        />
       </td>
     </tr>
   );

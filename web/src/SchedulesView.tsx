@@ -5,7 +5,7 @@ import { useMutation, useQuery } from "urql";
 import { CreateSchedule, DeleteSchedule, PruneSchedule, RetentionPreview, RunSchedule, Schedules, UpdateSchedule } from "./operations";
 import type { ScheduleFieldsFragment, ScheduleInput } from "./gql/graphql";
 import { useSession } from "./session";
-import { Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
+import { DeleteTwice, Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
 
 type Schedule = ScheduleFieldsFragment;
 type Problems = (UserErrorShape | string)[];
@@ -56,7 +56,6 @@ export function SchedulesView() {
 function ScheduleItem({ schedule, onChanged }: { schedule: Schedule; onChanged: () => void }) {
   const [editing, setEditing] = useState(false);
   const [preview, setPreview] = useState(false);
-  const [confirming, setConfirming] = useState(false);
   const [errors, setErrors] = useState<Problems>([]);
   const [notice, setNotice] = useState<string | null>(null);
   const [, update] = useMutation(UpdateSchedule);
@@ -117,29 +116,14 @@ function ScheduleItem({ schedule, onChanged }: { schedule: Schedule; onChanged: 
         <button type="button" aria-expanded={preview} onClick={() => setPreview(!preview)}>
           Retention preview
         </button>
-        {confirming ? (
-          <>
-            <RoleButton
-              needs="ADMIN"
-              onClick={async () => {
-                const answer = await remove({ id: schedule.id });
-                const problems = [...(answer.data?.deleteSchedule.userErrors ?? []), ...topLevel(answer.error)];
-                setErrors(problems);
-                setConfirming(false);
-                if (problems.length === 0) onChanged();
-              }}
-            >
-              Delete for good
-            </RoleButton>
-            <button type="button" onClick={() => setConfirming(false)}>
-              Keep
-            </button>
-          </>
-        ) : (
-          <RoleButton needs="ADMIN" onClick={() => setConfirming(true)}>
-            Delete
-          </RoleButton>
-        )}
+        <DeleteTwice
+          onDelete={async () => {
+            const answer = await remove({ id: schedule.id });
+            const problems = [...(answer.data?.deleteSchedule.userErrors ?? []), ...topLevel(answer.error)];
+            setErrors(problems);
+            if (problems.length === 0) onChanged();
+          }}
+        />
       </div>
       <Errors errors={errors} />
       {notice && <p role="status">{notice}</p>}

@@ -5,6 +5,31 @@ import { reasonId, refusal, useSession } from "./session";
 
 export type UserErrorShape = { code: string; message: string; field?: string | null };
 
+/** "Delete", then "Delete for good" or "Keep": a deletion asked twice (admin only). */
+export function DeleteTwice({ onDelete }: { onDelete: () => Promise<void> }) {
+  const [confirming, setConfirming] = useState(false);
+  return confirming ? (
+    <>
+      <RoleButton
+        needs="ADMIN"
+        onClick={async () => {
+          setConfirming(false);
+          await onDelete();
+        }}
+      >
+        Delete for good
+      </RoleButton>
+      <button type="button" onClick={() => setConfirming(false)}>
+        Keep
+      </button>
+    </>
+  ) : (
+    <RoleButton needs="ADMIN" onClick={() => setConfirming(true)}>
+      Delete
+    </RoleButton>
+  );
+}
+
 /** A button that is disabled, with the reason, when the token's role may not use it. */
 export function RoleButton({ needs, children, disabled, title, ...rest }: ButtonHTMLAttributes<HTMLButtonElement> & { needs: Role; children: ReactNode }) {
   const { role } = useSession();

@@ -24,7 +24,7 @@ from bench.report import Row
 from bench.servers import RUNS, ServerProcess, fresh_dir, our_server, remove_dirs
 from bench.sources import load_small_config
 from bench.workloads import small_config, small_config_tree
-from server.sources.settings.source import module_document_bytes
+from server.sources.settings.documents import module_document_bytes
 
 CREATE = 'mutation { createRestorePoint(label: "round trip") { operation { id } userErrors { message } } }'
 APPLY = """mutation($id: ID!, $confirm: String!) { applyRestorePoint(restorePointId: $id, confirm: $confirm, createSafetyRestorePoint: false) {

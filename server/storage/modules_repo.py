@@ -29,6 +29,14 @@ async def list_modules(session: AsyncSession) -> list[Module]:
     return [_to_domain(row) for row in rows]
 
 
+async def list_module_texts(session: AsyncSession) -> list[tuple[str, str, datetime]]:
+    """Every module as (name, canonical JSON text, updated_at), by name, not parsed."""
+    rows = await session.execute(
+        select(col(ModuleRow.name), col(ModuleRow.settings), col(ModuleRow.updated_at)).order_by(col(ModuleRow.name))
+    )
+    return [(name, text, updated_at) for name, text, updated_at in rows]
+
+
 async def get_module(session: AsyncSession, name: str) -> Module | None:
     row = await session.get(ModuleRow, name)
     return _to_domain(row) if row else None

@@ -15,13 +15,9 @@ from server.model.errors import OperationErrorCode, OperationFailed
 from server.model.names import is_module_name
 from server.model.records import EntryKind, ManifestEntry
 from server.sources.base import CapturedItem, OpenBlob, SourceInfo
+from server.sources.settings.documents import ModuleDocuments
 from server.storage import modules_repo
 from server.storage.database import Database
-
-
-def module_document_bytes(settings: dict[str, Any]) -> bytes:
-    """The file a module becomes: sorted, indented JSON, so copies diff well and hash stably."""
-    return (json.dumps(settings, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 class SettingsSource:
@@ -30,6 +26,7 @@ class SettingsSource:
     def __init__(self, db: Database, name: str = "settings") -> None:
         self.name = name
         self._db = db
+        self._documents = ModuleDocuments()  # made from the stored text, once per text
 
     async def describe(self) -> SourceInfo:
         items = await self.capture()
@@ -43,18 +40,24 @@ class SettingsSource:
 
     async def capture(self) -> Sequence[CapturedItem]:
         async with self._db.read() as session:  # one transaction: one moment
-            modules = await modules_repo.list_modules(session)
+            modules = await modules_repo.list_module_texts(session)
+        rows = [(name, text) for name, text, _ in modules]
+        if missing := self._documents.missing(rows):
+            await asyncio.to_thread(self._documents.make, missing)  # parsing and dumping: off the loop
         items = []
-        for module in modules:
-            data = module_document_bytes(module.settings)
+        for (name, _, updated_at), document in zip(modules, self._documents.current(rows), strict=True):
             items.append(
                 CapturedItem(
-                    path=f"{module.name}.json",
+                    path=f"{name}.json",
                     kind=EntryKind.FILE,
-                    size=len(data),
+                    size=len(document.data),
                     mode=0o644,
-                    mtime=module.updated_at,
-                    open=functools.partial(io.BytesIO, data),
+                    mtime=updated_at,
+                    open=functools.partial(io.BytesIO, document.data),
+                    # Once the store holds these very bytes, it is told their digest: pinned
+                    # after a stat, not hashed again.
+                    digest=document.digest,
+                    on_stored=document.stored,
                 )
             )
         return items

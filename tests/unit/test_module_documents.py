@@ -19,7 +19,10 @@ def test_documents_follow_the_stored_text() -> None:
     made = documents.current(rows)
     assert [doc.data for doc in made] == [module_document_bytes({"volume": 3}), module_document_bytes({"dhcp": True})]
     assert documents.missing(rows) == []
+    assert documents.text_of("audio", "a" * 64) is None  # not stored yet: no digest to go by
     made[0].stored("a" * 64)
+    assert documents.text_of("audio", "a" * 64) == rows[0][1]
+    assert documents.text_of("audio", "b" * 64) is None and documents.text_of("network", "a" * 64) is None
 
     changed = [("audio", text({"volume": 4})), ("network", rows[1][1])]
     assert documents.missing(changed) == [changed[0]]

@@ -9,7 +9,8 @@ the text differs: after a change to one module, only that module is dumped again
 
 Each document also remembers the digest the content store gave its bytes once it stored
 them, which the capture passes on as a hint: an unchanged module is pinned (after one stat
-showing the store still holds it) without being hashed again.
+showing the store still holds it) without being hashed again; and an apply of a module whose
+document it knows by that digest stores the text it was made from, reading and parsing nothing.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ class ModuleDocuments:
         made = {name: _made(text) for name, text in rows}
         with self._lock:
             self._by_name.update(made)
+
+    def text_of(self, name: str, digest: str) -> str | None:
+        """The stored text of module `name` if its document is the one stored under `digest`."""
+        doc = self._by_name.get(name)
+        return doc.text if doc is not None and doc.digest == digest else None
 
     def current(self, rows: Sequence[tuple[str, str]]) -> list[ModuleDocument]:
         """The documents of these rows, in their order; documents of modules no longer among

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,18 +63,22 @@ class SettingsSource:
         return items
 
     async def apply(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
-        documents = await asyncio.to_thread(read_documents, entries, open_blob)
+        texts = await asyncio.to_thread(read_module_texts, entries, open_blob, self._documents.text_of)
         async with self._db.write() as session:
-            await self.replace(session, documents)
+            await modules_repo.replace_all_module_texts(session, texts)
 
     async def replace(self, session: AsyncSession, documents: dict[str, Any]) -> None:
         """Replace every module inside the caller's transaction."""
         await modules_repo.replace_all_modules(session, documents)
 
 
-def read_documents(entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> dict[str, Any]:
-    """Parse and check every module document before anything is replaced."""
-    documents: dict[str, Any] = {}
+def read_module_texts(
+    entries: Sequence[ManifestEntry], open_blob: OpenBlob, known: Callable[[str, str], str | None]
+) -> dict[str, str]:
+    """Check every module document and give its stored (canonical JSON) text, before anything
+    is replaced. `known(name, digest)`: the text of a document already made and stored with
+    that digest, which needs neither reading nor parsing (the same text the parse would give)."""
+    texts: dict[str, str] = {}
     for entry in entries:
         name = entry.path.removesuffix(".json")
         if entry.kind is not EntryKind.FILE or not entry.path.endswith(".json"):
@@ -87,6 +91,9 @@ def read_documents(entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> dic
             )
         if entry.sha256 is None:
             raise OperationFailed(OperationErrorCode.INVALID_ENTRY, f"settings entry {entry.path!r} has no content")
+        if (text := known(name, entry.sha256)) is not None:
+            texts[name] = text
+            continue
         with open_blob(entry.sha256) as blob:
             try:
                 document = json.loads(blob.read())
@@ -96,5 +103,5 @@ def read_documents(entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> dic
                 ) from None
         if not isinstance(document, dict):
             raise OperationFailed(OperationErrorCode.INVALID_ENTRY, f"module {name!r} is not a JSON object")
-        documents[name] = document
-    return documents
+        texts[name] = modules_repo.canonical_json(document)
+    return texts

@@ -41,39 +41,47 @@ class ModuleDocument:
         self.digest = digest
 
 
+# Documents kept per module: the current text's, and the one before it, which is what an
+# apply of the restore point just made puts back (a setting changed, then undone). It is
+# then not parsed when applied, nor dumped again when the reload and the read-back capture it.
+KEPT = 2
+
+
 class ModuleDocuments:
-    """The documents of the modules as last read, by name; at most one per module."""
+    """The documents of the modules as last read, by name: at most KEPT per module, newest first."""
 
     def __init__(self) -> None:
-        self._by_name: dict[str, ModuleDocument] = {}
+        self._by_name: dict[str, tuple[ModuleDocument, ...]] = {}
         self._lock = threading.Lock()  # two captures at once (a thread each) may both update it
+
+    def _find(self, name: str, text: str) -> ModuleDocument | None:
+        return next((doc for doc in self._by_name.get(name, ()) if doc.text == text), None)
 
     def missing(self, rows: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
         """The (name, text) rows whose document is not made yet, or was made from other text."""
-        known = self._by_name
-        return [(name, text) for name, text in rows if (doc := known.get(name)) is None or doc.text != text]
+        return [(name, text) for name, text in rows if self._find(name, text) is None]
 
     def make(self, rows: Sequence[tuple[str, str]]) -> None:
         """Make the documents of these (name, text) rows (blocking: run it in a thread)."""
-        made = {name: _made(text) for name, text in rows}
+        made = [(name, _made(text)) for name, text in rows]
         with self._lock:
-            self._by_name.update(made)
+            for name, doc in made:
+                self._by_name[name] = (doc, *self._by_name.get(name, ()))[:KEPT]
 
     def text_of(self, name: str, digest: str) -> str | None:
-        """The stored text of module `name` if its document is the one stored under `digest`."""
-        doc = self._by_name.get(name)
-        return doc.text if doc is not None and doc.digest == digest else None
+        """The stored text of module `name` whose document the store holds under `digest`, if known."""
+        return next((doc.text for doc in self._by_name.get(name, ()) if doc.digest == digest), None)
 
     def current(self, rows: Sequence[tuple[str, str]]) -> list[ModuleDocument]:
-        """The documents of these rows, in their order; documents of modules no longer among
-        them are let go. One that another capture replaced meanwhile is made here again."""
+        """The documents of these rows, in their order; modules no longer among them are let
+        go. One that other captures pushed out meanwhile is made here again."""
+        documents = [self._find(name, text) or _made(text) for name, text in rows]
         with self._lock:
             known = self._by_name
-        documents = [
-            doc if (doc := known.get(name)) is not None and doc.text == text else _made(text) for name, text in rows
-        ]
-        with self._lock:
-            self._by_name = {name: doc for (name, _), doc in zip(rows, documents, strict=True)}
+            self._by_name = {
+                name: (doc, *(other for other in known.get(name, ()) if other is not doc))[:KEPT]
+                for (name, _), doc in zip(rows, documents, strict=True)
+            }
         return documents
 
 

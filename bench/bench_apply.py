@@ -28,6 +28,9 @@ from bench.workloads import large_tree
 APPLY = """mutation($id: ID!, $confirm: String!) { applyRestorePoint(restorePointId: $id, confirm: $confirm,
     createSafetyRestorePoint: false) { operation { id } userErrors { message } } }"""
 TARGET = "apply the 1 GiB tree"
+# issue 19's table: onto the live folder (what changed), and into an empty folder (every file)
+LIVE_TARGET = "<= 1.5x `cp -a`"
+EMPTY_TARGET = "<= 2.5x `cp -a`"
 RACY_SECONDS = 2.5  # server/sources/directory/hash_cache.py RACY_NS, and a little more
 
 
@@ -44,7 +47,7 @@ def run(ctx: BenchContext) -> list[Row]:
                 peers="-",
                 ratio="-",
                 memory="-",
-                target="<= 1.5x `cp -a`",
+                target=LIVE_TARGET,
                 met=None,
                 note="not run: this server has no applyRestorePoint yet (issue 4)",
             )
@@ -83,14 +86,14 @@ def run(ctx: BenchContext) -> list[Row]:
     remove_dirs(_scratch())
     ratio = median(ours) / median(peer)
     full_ratio = median(full) / median(peer)
-    reference = Row(
+    empty_folder = Row(
         path=f"{TARGET} into an empty folder (every file written)",
         ours=f"{median(full):.2f} s",
         peers=f"`cp -a` {median(peer):.2f} s",
         ratio=f"{full_ratio:.2f}x cp -a",
         memory="-",
-        target="(shown for reference: the target is the row above)",
-        met=None,
+        target=EMPTY_TARGET,
+        met=full_ratio <= 2.5,
         numbers={"ours": full, "cp": peer},
     )
     return [
@@ -100,12 +103,12 @@ def run(ctx: BenchContext) -> list[Row]:
             peers=f"`cp -a` {median(peer):.2f} s",
             ratio=f"{ratio:.2f}x cp -a",
             memory="-",
-            target="<= 1.5x `cp -a`",
+            target=LIVE_TARGET,
             met=ratio <= 1.5,
             numbers={"ours": ours, "cp": peer},
             note=NOTE,
         ),
-        reference,
+        empty_folder,
     ]
 
 

@@ -1,6 +1,6 @@
 """Restore points of the ~1 GiB tree as a directory source: the first one against `restic
-backup` (first run, fresh repository) and `tar -cf`; one of the unchanged tree against
-restic's second run, with the bytes each adds to its storage."""
+backup` (first run, fresh repository) and `tar -cf` with the archive then flushed to disk; one
+of the unchanged tree against restic's second run, with the bytes each adds to its storage."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from bench.sources import has_directory_sources, tree_server_env
 from bench.workloads import Tree, large_tree
 
 MB = 1024 * 1024
+FIRST_TARGET = "<= 0.6x restic; <= 2x tar+sync"  # issue 19's table
 UNCHANGED_TARGET = "faster than restic; <= max(1.5 s, 1/4 of the first); stored bytes grow < 1 MB"
 
 
@@ -83,9 +84,18 @@ def _restic(ctx: BenchContext, tree: Tree, runs: CaptureRuns, index: int) -> Non
 
 
 def _tar(ctx: BenchContext, tree: Tree, runs: CaptureRuns, index: int) -> None:
+    """`tar -cf`, then the archive and its folder flushed to disk (`sync FILE DIR`: an fsync
+    of each), timed together: ours includes its flush, so the peer's time includes one too.
+    Not a bare `sync`: that flushes every dirty page of the machine, other processes'
+    writes included, which on a shared machine times them, not tar."""
     scratch = fresh_dir(f"tar-{index}")
     out = scratch / "tree.tar"
-    runs.tar.append(timed(lambda: run_command([ctx.programs["tar"], "-cf", str(out), "-C", str(tree.root), "."])))
+
+    def tar_and_sync() -> None:
+        run_command([ctx.programs["tar"], "-cf", str(out), "-C", str(tree.root), "."])
+        run_command(["sync", "--", str(out), str(scratch)])
+
+    runs.tar.append(timed(tar_and_sync))
     drop_from_cache(scratch)
 
 
@@ -108,7 +118,7 @@ def run(ctx: BenchContext) -> list[Row]:
                 note="this server has no directory source yet",
             )
             for p, t in [
-                ("first restore point of the 1 GiB tree", "faster than restic; <= 1.5x tar"),
+                ("first restore point of the 1 GiB tree", FIRST_TARGET),
                 ("restore point of the unchanged tree", UNCHANGED_TARGET),
             ]
         ]
@@ -133,14 +143,17 @@ def run(ctx: BenchContext) -> list[Row]:
         Row(
             path=f"first restore point of the 1 GiB tree ({label})",
             ours=f"{first:.2f} s",
-            peers=f"restic (first run) {restic1:.2f} s; `tar -cf` {tar:.2f} s",
-            ratio=f"{first / restic1:.2f}x restic, {first / tar:.2f}x tar",
+            peers=f"restic (first run) {restic1:.2f} s; `tar -cf` then `sync` of the archive {tar:.2f} s",
+            ratio=f"{first / restic1:.2f}x restic, {first / tar:.2f}x tar+sync",
             memory=f"server peak RSS {mb(runs.peak_rss)}",
-            target="faster than restic; <= 1.5x tar",
-            met=first < restic1 and first <= 1.5 * tar,
+            target=FIRST_TARGET,
+            met=first <= 0.6 * restic1 and first <= 2 * tar,
             note=(
                 "ours is timed by the server (operation start to finish, including the flush to "
-                "disk); the peers by wall clock. Nothing is deleted between measurements (each "
+                "disk); the peers by wall clock. tar's time is `tar -cf` and then `sync FILE DIR` "
+                "(an fsync of the archive and of its folder) timed together, so both sides include "
+                "their flush; a bare `sync` would also flush every other process's dirty pages on "
+                "this shared machine. Nothing is deleted between measurements (each "
                 "one's output is flushed and dropped from the page cache instead): earlier "
                 "runs' stores and repositories are removed first, and if the bench's last big removal "
                 "is less than 70 s old it flushes and waits that out, saying so (on a filesystem "
@@ -155,7 +168,7 @@ def run(ctx: BenchContext) -> list[Row]:
                 "not exist. What limits it now: every one of the "
                 "24,000 small files becomes a blob file of its own (create, write, rename: kernel "
                 "time), while tar writes one archive and restic packs small blobs together; and the "
-                "flush that ours includes (tar's time has none). Done: small files read whole "
+                "flush to disk of thousands of files where tar flushes one. Done: small files read whole "
                 "into a buffer of their own size and written without file objects (a 1 MiB buffer "
                 "per file had cost more than storing it); two reader threads store them while a "
                 "third hashes and copies the big files, all started at once (the tree lists them "

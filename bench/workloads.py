@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.sources.settings.source import module_document_bytes
+from server.sources.settings.documents import module_document_bytes
 
 WORK = Path(__file__).resolve().parent / "work"
 SEED = 7

@@ -29,6 +29,14 @@ async def list_modules(session: AsyncSession) -> list[Module]:
     return [_to_domain(row) for row in rows]
 
 
+async def list_module_texts(session: AsyncSession) -> list[tuple[str, str, datetime]]:
+    """Every module as (name, canonical JSON text, updated_at), by name, not parsed."""
+    rows = await session.execute(
+        select(col(ModuleRow.name), col(ModuleRow.settings), col(ModuleRow.updated_at)).order_by(col(ModuleRow.name))
+    )
+    return [(name, text, updated_at) for name, text, updated_at in rows]
+
+
 async def get_module(session: AsyncSession, name: str) -> Module | None:
     row = await session.get(ModuleRow, name)
     return _to_domain(row) if row else None
@@ -49,11 +57,14 @@ async def save_module(session: AsyncSession, name: str, settings: Mapping[str, A
 
 async def replace_all_modules(session: AsyncSession, documents: Mapping[str, Any]) -> None:
     """Make the store hold exactly these modules (used when applying a restore point)."""
+    await replace_all_module_texts(session, {name: canonical_json(doc) for name, doc in documents.items()})
+
+
+async def replace_all_module_texts(session: AsyncSession, texts: Mapping[str, str]) -> None:
+    """Make the store hold exactly these modules, given as their canonical JSON text."""
     await session.execute(delete(ModuleRow))
     now = datetime.now(UTC)
-    session.add_all(
-        ModuleRow(name=name, settings=canonical_json(doc), updated_at=now) for name, doc in documents.items()
-    )
+    session.add_all(ModuleRow(name=name, settings=text, updated_at=now) for name, text in texts.items())
     await session.flush()
 
 

@@ -464,6 +464,15 @@ class ContentStore:
         """Remove every pack file no blob of the index is in (torn by a crash, emptied by
         collection, replaced by a rewrite), but the ones being written; their ids."""
         with self._pack_lock:
+            with self.index.lock:
+                # One being written whose blobs were all collected (an apply's capture of the
+                # live state, say) goes too: no blob of the index is in it, none can be.
+                for pack in [p for p in [*self._full_packs, self._open_pack] if p and not self.index.live.get(p.id)]:
+                    os.close(pack.fd)
+                    if pack is self._open_pack:
+                        self._open_pack = None
+                    else:
+                        self._full_packs.remove(pack)
             writing = {pack.id for pack in [*self._full_packs, self._open_pack] if pack is not None}
             with self.index.lock:
                 on_disk = set(pack_files(self._packs_name))

@@ -467,12 +467,12 @@ class ContentStore:
             with self.index.lock:
                 # One being written whose blobs were all collected (an apply's capture of the
                 # live state, say) goes too: no blob of the index is in it, none can be.
-                for pack in [p for p in [*self._full_packs, self._open_pack] if p and not self.index.live.get(p.id)]:
-                    os.close(pack.fd)
-                    if pack is self._open_pack:
+                for emptied in [p for p in [*self._full_packs, self._open_pack] if p and not self.index.live.get(p.id)]:
+                    os.close(emptied.fd)
+                    if emptied is self._open_pack:
                         self._open_pack = None
                     else:
-                        self._full_packs.remove(pack)
+                        self._full_packs.remove(emptied)
             writing = {pack.id for pack in [*self._full_packs, self._open_pack] if pack is not None}
             with self.index.lock:
                 on_disk = set(pack_files(self._packs_name))

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from tests.api.test_every_source_round_trip import make_tree, tree_state
@@ -306,13 +305,43 @@ async def test_a_capture_reusing_blobs_of_a_pack_being_rewritten_is_complete(mak
 # -- 5. a data folder an earlier release wrote -------------------------------------------------
 
 
-@pytest.mark.skipif(TEST_DATABASE_URL is not None, reason="the fixture holds the previous release's SQLite database")
+def previous_release_on_postgres(proc: ServerProcess) -> None:
+    """On PostgreSQL: the fixture's rows, copied from its SQLite database into this server's
+    fresh one at the previous release's schema (migration 0007); the server migrates the rest."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import insert, inspect, select
+
+    from server.storage.database import MIGRATIONS, Database
+    from server.storage.tables import metadata
+
+    sqlite_file = proc.data_dir / "backups.db"
+    target = create_engine(Database(proc.fresh_database().url).sync_url)
+    source = create_engine(f"sqlite:///{sqlite_file}")
+    try:
+        with target.begin() as connection:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0007")
+        present = set(inspect(source).get_table_names())
+        with source.connect() as rows, target.begin() as connection:
+            for table in metadata.sorted_tables:
+                if table.name in present and (found := [dict(r._mapping) for r in rows.execute(select(table))]):
+                    connection.execute(insert(table), found)
+    finally:
+        source.dispose()
+        target.dispose()
+    sqlite_file.unlink()  # nothing reads it by mistake
+
+
 async def test_a_data_folder_of_the_previous_release_is_read_and_extended(
     make_server_process: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     """tests/fixtures/previous-release.tar.gz: a data folder (SQLite, loose blobs only, at
     migration 0007) and its folder source, as the release before packs (7d447b4) left them
-    with one restore point of the folder and the settings store; see tests/fixtures/README.md."""
+    with one restore point of the folder and the settings store; see tests/fixtures/README.md.
+    On PostgreSQL, its database's rows are copied into a PostgreSQL database at 0007 first."""
     with tarfile.open(FIXTURES / "previous-release.tar.gz") as archive:
         archive.extractall(tmp_path, filter="data")
     data, site = tmp_path / "data", tmp_path / "site"
@@ -322,8 +351,11 @@ async def test_a_data_folder_of_the_previous_release_is_read_and_extended(
     )
     old_loose = loose_blobs(ServerProcess(data_dir=data))
     assert len(old_loose) == 11 and not (data / "blobs" / "packs").exists()
-    proc = make_server_process(BACKUPS_CONFIG=str(config)).start()  # data_dir: tmp_path / "data"
+    proc = make_server_process(BACKUPS_CONFIG=str(config))  # data_dir: tmp_path / "data"
     assert proc.data_dir == data
+    if TEST_DATABASE_URL is not None:
+        previous_release_on_postgres(proc)
+    proc.start()
 
     (old,) = await restore_points(proc)
     assert old["label"] == "made by the previous release"

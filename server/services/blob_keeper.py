@@ -91,27 +91,29 @@ class BlobKeeper:
             return freed
 
     async def _compact(self) -> None:
-        """Under the lock: remove the packs no blob is in, rewrite those mostly dead."""
+        """Under the lock: remove the packs no blob is in, rewrite those mostly dead, merge
+        the small ones once there are several."""
         if dead := await asyncio.to_thread(self.store.remove_dead_packs):
             async with self.db.write() as session:
                 await packs_repo.remove_packs(session, dead)
             log.info("removed %d pack file(s) no blob is in", len(dead))
-        for pack in await asyncio.to_thread(self.store.packs_to_rewrite, self.rewrite_below):
-            await self._rewrite(pack)
+        for group in await asyncio.to_thread(self.store.packs_to_rewrite, self.rewrite_below):
+            await self._rewrite(group)
 
-    async def _rewrite(self, pack: str) -> None:
-        """Copy a pack's live (and pinned) blobs into a new one, flushed; move their rows in
-        one transaction; then the index and the files. A crash before the commit leaves the
-        new pack without rows, after it the old one: the start-up sweep removes either."""
-        new, size, moves = await asyncio.to_thread(self.store.write_rewritten, pack)
+    async def _rewrite(self, packs: list[str]) -> None:
+        """Copy the live (and pinned) blobs of these packs into a new one, flushed; move their
+        rows in one transaction; then the index and the files. A crash before the commit
+        leaves the new pack without rows, after it the old ones: the start-up sweep removes
+        either."""
+        new, size, moves = await asyncio.to_thread(self.store.write_rewritten, packs)
         if self.test_rewrite_pause:
-            log.warning("test pause at pack-rewrite: %s into %s", pack, new)
+            log.warning("test pause at pack-rewrite: %s into %s", ", ".join(packs), new)
             await asyncio.sleep(self.test_rewrite_pause)
         try:
             async with self.db.write() as session:
-                await packs_repo.move(session, pack, new, size, moves)
+                await packs_repo.move(session, packs, new, size, moves)
         except BaseException:
             await asyncio.to_thread(self.store.remove_dead_packs)  # the new one, which no blob is in
             raise
-        await asyncio.to_thread(self.store.switch_pack, pack, new, size, moves)
-        log.info("rewrote pack %s into %s (%d blobs, %d bytes)", pack, new, len(moves), size)
+        await asyncio.to_thread(self.store.switch_packs, packs, new, size, moves)
+        log.info("rewrote %d pack(s) into %s (%d blobs, %d bytes)", len(packs), new, len(moves), size)

@@ -28,7 +28,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,7 +36,9 @@ from server.model.names import is_sha256
 from server.storage.durability import flush_files, start_writeback, write_all
 from server.storage.packs import (
     MAGIC,
+    MERGE_SMALL,
     PACK_LIMIT,
+    SMALL_PACK,
     Location,
     OpenPack,
     PackIndex,
@@ -488,48 +490,65 @@ class ContentStore:
                 os.unlink(pack_name(self._packs_name, pack))
         return dead
 
-    def packs_to_rewrite(self, below: float) -> list[str]:
-        """Sealed packs whose live bytes are under `below` of their content."""
+    def packs_to_rewrite(self, below: float) -> list[list[str]]:
+        """Groups of sealed packs to rewrite, each into one new pack: those whose live bytes
+        are under `below` of their content, and the small ones once there are MERGE_SMALL of
+        them (a capture that adds a few small blobs makes a pack of its own)."""
         with self.index.lock:
-            return [
-                pack
-                for pack in self.index.sealed
-                if self.index.live.get(pack, 0) < below * max(self.index.sizes.get(pack, 0) - len(MAGIC), 0)
-            ]
+            live = {pack: self.index.live.get(pack, 0) for pack in self.index.sealed}
+            content = {pack: max(self.index.sizes.get(pack, 0) - len(MAGIC), 0) for pack in self.index.sealed}
+        dying = sorted(pack for pack in live if live[pack] < below * content[pack])
+        small = sorted(pack for pack in live if pack not in dying and content[pack] < SMALL_PACK)
+        if len(small) < MERGE_SMALL:
+            small = []
+        groups: list[list[str]] = []
+        group: list[str] = []
+        size = 0
+        for pack in dying + small:
+            if group and size + live[pack] > PACK_LIMIT:
+                groups.append(group)
+                group, size = [], 0
+            group.append(pack)
+            size += live[pack]
+        if group:
+            groups.append(group)
+        return [group for group in groups if len(group) > 1 or group[0] in dying]
 
-    def write_rewritten(self, pack: str) -> tuple[str, int, dict[str, Location]]:
-        """Copy the blobs the index has in `pack` (pinned ones too) into a new pack, flushed;
-        returns (new pack id, its size, where each blob is in it). The index is unchanged:
-        see switch_pack. Only the keeper's lock holder calls this, so nothing else moves
-        blobs out of a sealed pack meanwhile."""
-        entries = sorted(self.index.in_pack(pack).items(), key=lambda item: item[1].start)
+    def write_rewritten(self, packs: Sequence[str]) -> tuple[str, int, dict[str, Location]]:
+        """Copy the blobs the index has in `packs` (pinned ones too) into one new pack,
+        flushed; returns (new pack id, its size, where each blob is in it). The index is
+        unchanged: see switch_packs. Only the keeper's lock holder calls this, so nothing else
+        moves blobs out of a sealed pack meanwhile."""
         new = new_pack_id()
         target = pack_name(self._packs_name, new)
         moves: dict[str, Location] = {}
-        source = os.open(pack_name(self._packs_name, pack), os.O_RDONLY | os.O_CLOEXEC)
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
                 write_all(fd, MAGIC)
                 end = len(MAGIC)
-                for digest, where in entries:
-                    data = os.pread(source, where.size, where.start)
-                    write_all(fd, data)
-                    moves[digest] = Location(new, end, len(data))
-                    end += len(data)
+                for pack in packs:
+                    entries = sorted(self.index.in_pack(pack).items(), key=lambda item: item[1].start)
+                    source = os.open(pack_name(self._packs_name, pack), os.O_RDONLY | os.O_CLOEXEC)
+                    try:
+                        for digest, where in entries:
+                            data = os.pread(source, where.size, where.start)
+                            write_all(fd, data)
+                            moves[digest] = Location(new, end, len(data))
+                            end += len(data)
+                    finally:
+                        os.close(source)
                 os.fsync(fd)
             finally:
                 os.close(fd)
         except BaseException:
             _unlink_quietly(target)
             raise
-        finally:
-            os.close(source)
         flush_files(self.root, [], [self.packs_dir])
         return new, end, moves
 
-    def switch_pack(self, old: str, new: str, size: int, moves: dict[str, Location]) -> None:
-        """After the database moved the rows: the index points at the new pack, the old one goes."""
+    def switch_packs(self, old: Sequence[str], new: str, size: int, moves: dict[str, Location]) -> None:
+        """After the database moved the rows: the index points at the new pack, the old ones go."""
         with self.index.lock:
             self.index.sizes[new] = size
             self.index.live.setdefault(new, 0)
@@ -538,8 +557,10 @@ class ContentStore:
                 unindexed = digest in self.index.unindexed
                 if self.index.drop(digest) is not None:
                     self.index.add(digest, where, indexed=not unindexed)
-            self.index.forget_pack(old)
-        _unlink_quietly(pack_name(self._packs_name, old))
+            for pack in old:
+                self.index.forget_pack(pack)
+        for pack in old:
+            _unlink_quietly(pack_name(self._packs_name, pack))
 
     def clear_temporary(self) -> int:
         """Remove temp files left by a process that died mid-write (in the temp folder, and

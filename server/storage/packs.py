@@ -22,6 +22,8 @@ MAGIC = b"BKPACK1\n"
 PACK_SUFFIX = ".pack"
 PACK_LIMIT = 32 * 1024 * 1024  # a pack is sealed once it holds this much
 REWRITE_BELOW = 0.5  # a sealed pack whose live bytes fall under this share is rewritten
+SMALL_PACK = 4 * 1024 * 1024  # packs under this (a capture's few new blobs) are merged...
+MERGE_SMALL = 8  # ...once there are this many of them
 
 
 def new_pack_id() -> str:

@@ -7,7 +7,7 @@ every backend runs alike (no dialect's ON CONFLICT needed).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,8 +74,8 @@ async def remove_packs(session: AsyncSession, packs: Iterable[str]) -> None:
         await session.execute(delete(PackRow).where(col(PackRow.id).in_(chunk)))
 
 
-async def move(session: AsyncSession, old: str, new: str, size: int, moves: Mapping[str, Location]) -> None:
-    """A rewritten pack: its blobs' rows point at the new one, in the caller's transaction."""
+async def move(session: AsyncSession, old: Sequence[str], new: str, size: int, moves: Mapping[str, Location]) -> None:
+    """Rewritten packs: their blobs' rows point at the new one, in the caller's transaction."""
     session.add(PackRow(id=new, size_bytes=size))
     await session.flush()
     rows = [{"digest": digest, "new_start": where.start} for digest, where in moves.items()]
@@ -87,4 +87,4 @@ async def move(session: AsyncSession, old: str, new: str, size: int, moves: Mapp
     connection = await session.connection()
     for start in range(0, len(rows), _BATCH):
         await connection.execute(statement, rows[start : start + _BATCH])
-    await remove_packs(session, [old])
+    await remove_packs(session, old)

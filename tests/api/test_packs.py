@@ -302,6 +302,25 @@ async def test_a_capture_reusing_blobs_of_a_pack_being_rewritten_is_complete(mak
     assert await export_members(server, c) == members
 
 
+async def test_the_small_packs_of_many_captures_are_merged(make_server, tmp_path: Path) -> None:
+    site, config = site_config(tmp_path)
+    server = make_server(BACKUPS_CONFIG=str(config)).start()
+    points = {}
+    for number in range(9):  # each capture adds one small file: a pack of its own
+        (site / f"note-{number}.txt").write_text(f"note {number}\n")
+        point = (await create_and_wait(server, f"p{number}"))["restorePoint"]["id"]
+        points[point] = tree_files(site)
+    assert len(pack_files(server)) == 9
+    await asyncio.to_thread(server.stop)
+    await asyncio.to_thread(server.start)  # the start-up sweep merges them
+
+    (merged,) = pack_files(server)
+    check_index(server)
+    for point, files in points.items():
+        members = await export_members(server, point)
+        assert {n: v for n, v in members.items() if n.startswith("site/")} == files
+
+
 # -- 5. a data folder an earlier release wrote -------------------------------------------------
 
 

@@ -73,10 +73,10 @@ def test_collection_then_rewrite_keeps_live_and_pinned_blobs(tmp_path: Path) -> 
     unpacked: list[str] = []
     store.collect(digests[1:], lambda digest: False, unpacked)
     assert set(unpacked) == set(digests[2:]), "the pinned one stays"
-    assert store.packs_to_rewrite(0.5) == [old]
-    new, size, moves = store.write_rewritten(old)
+    assert store.packs_to_rewrite(0.5) == [[old]]
+    new, size, moves = store.write_rewritten([old])
     assert set(moves) == {digests[0], digests[1]}
-    store.switch_pack(old, new, size, moves)
+    store.switch_packs([old], new, size, moves)
     assert set(packs_of(tmp_path)) == {new} and size == len(packs_of(tmp_path)[new])
     for digest in digests[:2]:
         assert store.open(digest).read() == blobs[digest] and store.verify(digest)
@@ -101,3 +101,20 @@ def test_the_index_read_from_the_database_finds_blobs_of_earlier_runs(tmp_path: 
     assert hashlib.sha256(again.open(digest).read()).hexdigest() == digest
     assert len(packs_of(tmp_path)) == 2
     assert len(again.remove_dead_packs()) == 1 and set(packs_of(tmp_path)) == {where.pack}
+
+
+def test_small_packs_are_merged_once_there_are_several(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path, packs=True)
+    contents = {}
+    for number in range(9):
+        for part in range(2):
+            data = f"capture {number} part {part}".encode()
+            contents[store.put_bytes(data)[0]] = data
+        store.sync()  # each capture seals a small pack of its own
+    assert len(packs_of(tmp_path)) == 9 and store.packs_to_rewrite(0.5) == [sorted(packs_of(tmp_path))]
+    old = sorted(packs_of(tmp_path))
+    new, size, moves = store.write_rewritten(old)
+    store.switch_packs(old, new, size, moves)
+    assert set(packs_of(tmp_path)) == {new} and set(moves) == set(contents)
+    assert all(store.open(digest).read() == data and store.verify(digest) for digest, data in contents.items())
+    assert store.packs_to_rewrite(0.5) == []

@@ -302,6 +302,42 @@ async def test_a_capture_reusing_blobs_of_a_pack_being_rewritten_is_complete(mak
     assert await export_members(server, c) == members
 
 
+async def test_a_blob_a_capture_pinned_before_the_collection_is_kept_through_the_rewrite(
+    make_server, tmp_path: Path
+) -> None:
+    """The other order: the capture has stored (and pinned) a blob that the deleted restore
+    point alone used before the collection runs, and records after the rewrite moved it."""
+    site, config = site_config(tmp_path)
+    (site / "media" / "logo.bin").unlink()
+    server = make_server(BACKUPS_CONFIG=str(config)).start()
+    a, b, first_pack = await two_points_sharing_little(server, site)
+    back = b"first 5\n" * 400  # a's content again: a blob only a references
+    (site / "many" / "f005.txt").write_bytes(back)
+    await asyncio.to_thread(server.stop)
+    server.env_overrides["BACKUPS_TEST_ENTRY_DELAY"] = "0.1"  # the capture lingers after storing
+    await asyncio.to_thread(server.start)
+
+    started = await execute(server, 'mutation { createRestorePoint(label: "c") { operation { id } } }')
+    op_id = started["createRestorePoint"]["operation"]["id"]
+    state = "query($id: ID!) { operation(id: $id) { status progress } }"
+    deadline = asyncio.get_running_loop().time() + 30
+    while (await execute(server, state, id=op_id))["operation"]["progress"] < 0.3:  # its content is stored
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    assert (await execute(server, DELETE, id=a))["deleteRestorePoint"]["userErrors"] == []
+    assert first_pack not in pack_files(server), "rewritten while the capture still runs"
+    assert (await execute(server, state, id=op_id))["operation"]["status"] == "RUNNING"
+    final = await wait_for_operation(server, op_id)
+    assert final["status"] == "SUCCEEDED", final
+
+    rows = check_index(server)
+    kept = hashlib.sha256(back).hexdigest()
+    f000 = hashlib.sha256(b"first 0\n" * 400).hexdigest()
+    assert rows[kept][0] == rows[f000][0], "kept by its pin, copied into the rewritten pack"
+    members = await export_members(server, final["restorePoint"]["id"])
+    assert {n: v for n, v in members.items() if n.startswith("site/")} == tree_files(site)
+
+
 async def test_the_small_packs_of_many_captures_are_merged(make_server, tmp_path: Path) -> None:
     site, config = site_config(tmp_path)
     server = make_server(BACKUPS_CONFIG=str(config)).start()

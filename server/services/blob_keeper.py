@@ -42,18 +42,18 @@ class BlobKeeper:
         """Read the pack index into the store; at start-up, before anything reads a blob."""
         async with self.db.read() as session:
             packs, rows = await packs_repo.load(session)
-        return await asyncio.to_thread(self.store.load_index, packs, rows)
+        return await asyncio.to_thread(self.store.packs.load_index, packs, rows)
 
     async def index_entries(self, session: AsyncSession, entries: Sequence[ManifestEntry]) -> list[str]:
         """In a restore point's own transaction, under the lock: record where its packed
         blobs are that no row says yet (its own new ones, and any another capture wrote
         but has not recorded: a restore point never refers to a blob without a row).
-        Returns them, for `store.mark_indexed` once the transaction is committed."""
+        Returns them, for `store.packs.mark_indexed` once the transaction is committed."""
         digests = {entry.sha256 for entry in entries if entry.sha256 is not None}
-        located = self.store.unindexed(digests)
-        if any(where.pack not in self.store.index.sealed for where in located.values()):
+        located = self.store.packs.unindexed(digests)
+        if any(where.pack not in self.store.packs.index.sealed for where in located.values()):
             await asyncio.to_thread(self.store.sync)  # the caller synced; kept as a guard
-        sizes = {where.pack: self.store.index.sizes[where.pack] for where in located.values()}
+        sizes = {where.pack: self.store.packs.index.sizes[where.pack] for where in located.values()}
         await packs_repo.add(session, located, sizes)
         return list(located)
 
@@ -93,11 +93,11 @@ class BlobKeeper:
     async def _compact(self) -> None:
         """Under the lock: remove the packs no blob is in, rewrite those mostly dead, merge
         the small ones once there are several."""
-        if dead := await asyncio.to_thread(self.store.remove_dead_packs):
+        if dead := await asyncio.to_thread(self.store.packs.remove_dead_packs):
             async with self.db.write() as session:
                 await packs_repo.remove_packs(session, dead)
             log.info("removed %d pack file(s) no blob is in", len(dead))
-        for group in await asyncio.to_thread(self.store.packs_to_rewrite, self.rewrite_below):
+        for group in await asyncio.to_thread(self.store.packs.packs_to_rewrite, self.rewrite_below):
             await self._rewrite(group)
 
     async def _rewrite(self, packs: list[str]) -> None:
@@ -105,7 +105,7 @@ class BlobKeeper:
         rows in one transaction; then the index and the files. A crash before the commit
         leaves the new pack without rows, after it the old ones: the start-up sweep removes
         either."""
-        new, size, moves = await asyncio.to_thread(self.store.write_rewritten, packs)
+        new, size, moves = await asyncio.to_thread(self.store.packs.write_rewritten, packs)
         if self.test_rewrite_pause:
             log.warning("test pause at pack-rewrite: %s into %s", ", ".join(packs), new)
             await asyncio.sleep(self.test_rewrite_pause)
@@ -113,7 +113,7 @@ class BlobKeeper:
             async with self.db.write() as session:
                 await packs_repo.move(session, packs, new, size, moves)
         except BaseException:
-            await asyncio.to_thread(self.store.remove_dead_packs)  # the new one, which no blob is in
+            await asyncio.to_thread(self.store.packs.remove_dead_packs)  # the new one, which no blob is in
             raise
-        await asyncio.to_thread(self.store.switch_packs, packs, new, size, moves)
+        await asyncio.to_thread(self.store.packs.switch_packs, packs, new, size, moves)
         log.info("rewrote %d pack(s) into %s (%d blobs, %d bytes)", len(packs), new, len(moves), size)

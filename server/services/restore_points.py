@@ -362,7 +362,7 @@ class RestorePointService:
             async with self._db.write() as session:
                 await repo.add_restore_point(session, point, entries, manifest_id=manifest_id)
                 indexed = await self._keeper.index_entries(session, entries)
-            self._store.mark_indexed(indexed)  # only once committed: else the next point inserts them
+            self._store.packs.mark_indexed(indexed)  # only once committed: else the next point inserts them
             self._recent.forget()
             self._store.unpin(pinned)
             pinned.clear()

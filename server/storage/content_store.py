@@ -9,7 +9,7 @@ leave a damaged blob only where no restore point refers to it, and start-up coll
 removes every such blob.
 
 With `packs`, blobs stored through put_bytes (at most CHUNK_SIZE) are appended to pack files
-instead (server/storage/packs.py): one write instead of a create, a write and a rename per
+instead (server/storage/pack_set.py, format in packs.py): one write instead of a create, a write and a rename per
 small file. Loose blobs stay valid beside them, so a data folder of an earlier release is
 read as it is. A pack is sealed and flushed by `sync()`, before any restore point may
 reference its blobs; a pack no database row refers to (a crash mid-write) is removed by the
@@ -22,35 +22,20 @@ import contextlib
 import hashlib
 import io
 import itertools
-import logging
 import os
 import shutil
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from server.model.names import is_sha256
 from server.storage.durability import flush_files, start_writeback, write_all
-from server.storage.packs import (
-    MAGIC,
-    MERGE_SMALL,
-    PACK_LIMIT,
-    SMALL_PACK,
-    Location,
-    OpenPack,
-    PackIndex,
-    create_pack,
-    new_pack_id,
-    pack_files,
-    pack_name,
-)
+from server.storage.pack_set import PackSet
 
 CHUNK_SIZE = 1024 * 1024
 WRITEBACK_BYTES = 16 * 1024 * 1024  # a big blob's pages are sent to disk this often
-log = logging.getLogger(__name__)
 _TEMP_PREFIX = ".put-"  # a temp file beside the blobs: never a digest, so never taken for one
 
 
@@ -72,15 +57,7 @@ class ContentStore:
     def __init__(self, root: Path, *, packs: bool = False, pause_after_appends: int | None = None) -> None:
         self.root = root
         self.packing = packs
-        self.packs_dir = root / "packs"
-        self._packs_name = str(self.packs_dir)
-        if packs:
-            self.packs_dir.mkdir(parents=True, exist_ok=True)
-        self.index = PackIndex()
-        self._open_pack: OpenPack | None = None
-        self._full_packs: list[OpenPack] = []  # sealed for being full, not flushed yet
-        self._pack_lock = threading.Lock()  # appends, one at a time (offsets)
-        self._pause_after_appends = pause_after_appends  # test-only: see ServerConfig
+        self.packs = PackSet(root / "packs", create=packs, pause_after_appends=pause_after_appends)
         self._tmp = root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._tmp_name = str(self._tmp)
@@ -98,7 +75,7 @@ class ContentStore:
         return self.root / digest[:2] / digest[2:]
 
     def has(self, digest: str) -> bool:
-        return digest in self.index or os.path.isfile(self._name_of(digest))
+        return digest in self.packs.index or os.path.isfile(self._name_of(digest))
 
     def _name_of(self, digest: str) -> str:
         """path_of as a string: cheaper than a Path, for the per-blob hot paths."""
@@ -107,39 +84,13 @@ class ContentStore:
         return f"{self._root_name}/{digest[:2]}/{digest[2:]}"
 
     def open(self, digest: str) -> BinaryIO:
-        if (packed := self._read_packed(digest, None)) is not None:
+        if (packed := self.packs.read(digest)) is not None:
             return io.BytesIO(packed)  # a packed blob is small: read whole
         return self.path_of(digest).open("rb")
 
-    def _read_packed(self, digest: str, limit: int | None) -> bytes | None:
-        """A packed blob's bytes (up to `limit`), or None when it is not packed.
-
-        A rewrite may replace its pack between the look-up and the open: looked up again."""
-        for _ in range(3):
-            where = self.index.get(digest)
-            if where is None:
-                return None
-            try:
-                fd = os.open(pack_name(self._packs_name, where.pack), os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                if self.index.get(digest) == where:
-                    raise
-                continue
-            try:
-                wanted = where.size if limit is None else min(limit, where.size)
-                parts: list[bytes] = []
-                done = 0
-                while done < wanted and (part := os.pread(fd, wanted - done, where.start + done)):
-                    parts.append(part)
-                    done += len(part)
-            finally:
-                os.close(fd)
-            return parts[0] if len(parts) == 1 else b"".join(parts)
-        raise FileNotFoundError(f"the pack holding {digest} went away while it was read")
-
     def read(self, digest: str, limit: int) -> bytes:
         """Up to `limit` bytes of a blob, fewer only at its end: for small blobs, read whole."""
-        if (packed := self._read_packed(digest, limit)) is not None:
+        if (packed := self.packs.read(digest, limit)) is not None:
             return packed
         # Plain descriptor calls: four system calls where a file object makes eight (fstat,
         # ioctl, lseek, one more read), and each one hands the GIL over, which the export's
@@ -155,7 +106,7 @@ class ContentStore:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def size(self, digest: str) -> int:
-        if (where := self.index.get(digest)) is not None:
+        if (where := self.packs.index.get(digest)) is not None:
             return where.size
         return self.path_of(digest).stat().st_size
 
@@ -226,7 +177,7 @@ class ContentStore:
         if self.holds(digest, len(data)):
             return digest, len(data), False
         if self.packing and data:  # the one empty blob stays loose: a pack's live bytes count blobs
-            return digest, len(data), self._append(digest, data)
+            return digest, len(data), self.packs.append(digest, data)
         # The digest is known before writing, so the temp file goes in the blob's own folder:
         # a rename within one folder cost less than half of one from a shared temp folder
         # (24,000 small blobs on ext4: 2.0 s against 5.0 s, nearly all of it kernel time).
@@ -260,39 +211,9 @@ class ContentStore:
         name = os.path.join(folder or self._tmp_name, f"{prefix}{os.getpid()}-{next(self._temp_numbers)}")
         return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), name
 
-    def _append(self, digest: str, data: bytes) -> bool:
-        """Append a blob to the open pack (made on demand); False if another writer won."""
-        with self._pack_lock:
-            if digest in self.index:  # two captures stored the same new content at once
-                return False
-            pack = self._open_pack
-            if pack is None:
-                pack = self._open_pack = create_pack(self._packs_name)
-                with self.index.lock:
-                    self.index.sizes[pack.id] = pack.end
-            try:
-                write_all(pack.fd, data)
-            except BaseException:
-                # The tail may be torn: no more appends to this pack; its blobs so far stay.
-                self._open_pack = None
-                self._full_packs.append(pack)
-                raise
-            where = Location(pack.id, pack.end, len(data))
-            pack.end += len(data)
-            pack.digests.append(digest)
-            with self.index.lock:
-                self.index.add(digest, where, indexed=False)
-                self.index.sizes[pack.id] = pack.end
-            if pack.end >= PACK_LIMIT:
-                self._open_pack = None
-                self._full_packs.append(pack)
-            if self._pause_after_appends is not None and len(pack.digests) == self._pause_after_appends:
-                _test_pause(f"pack-append: {pack.id} holds {len(pack.digests)} blobs, not flushed")
-        return True
-
     def holds(self, digest: str, size: int) -> bool:
         """Whether the store holds this blob at this size (a stat, nothing read)."""
-        if (where := self.index.get(digest)) is not None:
+        if (where := self.packs.index.get(digest)) is not None:
             return where.size == size
         try:
             return os.stat(self._name_of(digest)).st_size == size
@@ -321,8 +242,7 @@ class ContentStore:
 
     def unsynced(self) -> set[str]:
         """Blobs written since the last sync: not yet safe to refer to."""
-        with self._pack_lock:
-            packed = [d for pack in [*self._full_packs, self._open_pack] if pack for d in pack.digests]
+        packed = self.packs.unflushed()
         with self._lock:
             return set(self._unsynced) | set(packed)
 
@@ -335,27 +255,18 @@ class ContentStore:
         with self._sync_lock:
             with self._lock:
                 pending, self._unsynced = self._unsynced, set()
-            with self._pack_lock:  # sealed: appends go to a new pack from here on
-                packs, self._full_packs = self._full_packs, []
-                if self._open_pack is not None:
-                    packs.append(self._open_pack)
-                    self._open_pack = None
+            packs = self.packs.seal()
             if not pending and not packs:
                 return
             try:
-                files = [self.path_of(digest) for digest in pending]
-                files += [Path(pack_name(self._packs_name, pack.id)) for pack in packs]
-                flush_files(self.root, files, [self.packs_dir] if packs else [])
+                files = [self.path_of(digest) for digest in pending] + self.packs.paths(packs)
+                flush_files(self.root, files, [self.packs.folder] if packs else [])
             except BaseException:
                 with self._lock:
                     self._unsynced |= pending
-                with self._pack_lock:
-                    self._full_packs[:0] = packs
+                self.packs.not_flushed(packs)
                 raise
-            for pack in packs:
-                os.close(pack.fd)
-                with self.index.lock:
-                    self.index.sealed.add(pack.id)
+            self.packs.flushed(packs)
 
     def pin(self, digests: Iterable[str]) -> None:
         with self._lock:
@@ -382,8 +293,7 @@ class ContentStore:
             for digest in set(candidates):
                 if self._pins.get(digest) or is_referenced(digest):
                     continue
-                with self.index.lock:
-                    dropped = self.index.drop(digest)
+                dropped = self.packs.drop(digest)
                 if dropped is not None:
                     freed += dropped.size
                     if unpacked is not None:
@@ -398,7 +308,7 @@ class ContentStore:
 
     def all_digests(self) -> Iterator[str]:
         """Every blob held: packed, then loose."""
-        yield from self.index.digests()
+        yield from self.packs.index.digests()
         for sub in self.root.iterdir():
             if len(sub.name) != 2 or not sub.is_dir():
                 continue
@@ -409,10 +319,7 @@ class ContentStore:
 
     def usage(self) -> tuple[int, int]:
         """(blob count, bytes) of the blobs on disk now (pack files whole); blocking, for a thread."""
-        count, total = len(self.index), 0
-        for pack in pack_files(self._packs_name):
-            with contextlib.suppress(FileNotFoundError):
-                total += os.stat(pack_name(self._packs_name, pack)).st_size
+        count, total = len(self.packs.index), self.packs.bytes_on_disk()
         for sub in os.scandir(self.root):
             if len(sub.name) != 2 or not sub.is_dir(follow_symlinks=False):
                 continue
@@ -427,8 +334,8 @@ class ContentStore:
     def verify(self, digest: str) -> bool:
         """Whether the blob exists and its bytes still hash to its name."""
         try:
-            if (where := self.index.get(digest)) is not None:
-                packed = self._read_packed(digest, None)
+            if (where := self.packs.index.get(digest)) is not None:
+                packed = self.packs.read(digest)
                 return packed is not None and len(packed) == where.size and hashlib.sha256(packed).hexdigest() == digest
             with self.open(digest) as blob:
                 hasher = hashlib.sha256()
@@ -437,130 +344,6 @@ class ContentStore:
         except FileNotFoundError:
             return False
         return hasher.hexdigest() == digest
-
-    # -- packs: the index loaded at start-up, removal and rewrite of packs -----------------
-
-    def load_index(self, packs: dict[str, int], rows: Iterable[tuple[str, str, int, int]]) -> int:
-        """Take the database's index (pack sizes; digest, pack, start, size), before serving."""
-        count = 0
-        with self.index.lock:
-            for pack, size in packs.items():
-                self.index.sizes[pack] = size
-                self.index.live.setdefault(pack, 0)
-                self.index.sealed.add(pack)
-            for digest, pack, start, size in rows:
-                self.index.add(digest, Location(pack, start, size), indexed=True)
-                count += 1
-        return count
-
-    def unindexed(self, digests: Iterable[str]) -> dict[str, Location]:
-        """Those of these blobs that are packed but have no database row yet, with where they are."""
-        with self.index.lock:
-            return {d: where for d in set(digests) if d in self.index.unindexed and (where := self.index.get(d))}
-
-    def mark_indexed(self, digests: Iterable[str]) -> None:
-        with self.index.lock:
-            self.index.unindexed.difference_update(digests)
-
-    def remove_dead_packs(self) -> list[str]:
-        """Remove every pack file no blob of the index is in (torn by a crash, emptied by
-        collection, replaced by a rewrite), but the ones being written; their ids."""
-        with self._pack_lock:
-            with self.index.lock:
-                # One being written whose blobs were all collected (an apply's capture of the
-                # live state, say) goes too: no blob of the index is in it, none can be.
-                for emptied in [p for p in [*self._full_packs, self._open_pack] if p and not self.index.live.get(p.id)]:
-                    os.close(emptied.fd)
-                    if emptied is self._open_pack:
-                        self._open_pack = None
-                    else:
-                        self._full_packs.remove(emptied)
-            writing = {pack.id for pack in [*self._full_packs, self._open_pack] if pack is not None}
-            with self.index.lock:
-                on_disk = set(pack_files(self._packs_name))
-                dead = [
-                    pack
-                    for pack in on_disk | set(self.index.sizes)
-                    if pack not in writing and not self.index.live.get(pack)
-                ]
-                for pack in dead:
-                    self.index.forget_pack(pack)
-        for pack in dead:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(pack_name(self._packs_name, pack))
-        return dead
-
-    def packs_to_rewrite(self, below: float) -> list[list[str]]:
-        """Groups of sealed packs to rewrite, each into one new pack: those whose live bytes
-        are under `below` of their content, and the small ones once there are MERGE_SMALL of
-        them (a capture that adds a few small blobs makes a pack of its own)."""
-        with self.index.lock:
-            live = {pack: self.index.live.get(pack, 0) for pack in self.index.sealed}
-            content = {pack: max(self.index.sizes.get(pack, 0) - len(MAGIC), 0) for pack in self.index.sealed}
-        dying = sorted(pack for pack in live if live[pack] < below * content[pack])
-        small = sorted(pack for pack in live if pack not in dying and content[pack] < SMALL_PACK)
-        if len(small) < MERGE_SMALL:
-            small = []
-        groups: list[list[str]] = []
-        group: list[str] = []
-        size = 0
-        for pack in dying + small:
-            if group and size + live[pack] > PACK_LIMIT:
-                groups.append(group)
-                group, size = [], 0
-            group.append(pack)
-            size += live[pack]
-        if group:
-            groups.append(group)
-        return [group for group in groups if len(group) > 1 or group[0] in dying]
-
-    def write_rewritten(self, packs: Sequence[str]) -> tuple[str, int, dict[str, Location]]:
-        """Copy the blobs the index has in `packs` (pinned ones too) into one new pack,
-        flushed; returns (new pack id, its size, where each blob is in it). The index is
-        unchanged: see switch_packs. Only the keeper's lock holder calls this, so nothing else
-        moves blobs out of a sealed pack meanwhile."""
-        new = new_pack_id()
-        target = pack_name(self._packs_name, new)
-        moves: dict[str, Location] = {}
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            try:
-                write_all(fd, MAGIC)
-                end = len(MAGIC)
-                for pack in packs:
-                    entries = sorted(self.index.in_pack(pack).items(), key=lambda item: item[1].start)
-                    source = os.open(pack_name(self._packs_name, pack), os.O_RDONLY | os.O_CLOEXEC)
-                    try:
-                        for digest, where in entries:
-                            data = os.pread(source, where.size, where.start)
-                            write_all(fd, data)
-                            moves[digest] = Location(new, end, len(data))
-                            end += len(data)
-                    finally:
-                        os.close(source)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except BaseException:
-            _unlink_quietly(target)
-            raise
-        flush_files(self.root, [], [self.packs_dir])
-        return new, end, moves
-
-    def switch_packs(self, old: Sequence[str], new: str, size: int, moves: dict[str, Location]) -> None:
-        """After the database moved the rows: the index points at the new pack, the old ones go."""
-        with self.index.lock:
-            self.index.sizes[new] = size
-            self.index.live.setdefault(new, 0)
-            self.index.sealed.add(new)
-            for digest, where in moves.items():
-                unindexed = digest in self.index.unindexed
-                if self.index.drop(digest) is not None:
-                    self.index.add(digest, where, indexed=not unindexed)
-            for pack in old:
-                self.index.forget_pack(pack)
-        for pack in old:
-            _unlink_quietly(pack_name(self._packs_name, pack))
 
     def clear_temporary(self) -> int:
         """Remove temp files left by a process that died mid-write (in the temp folder, and
@@ -578,13 +361,6 @@ class ContentStore:
                 _unlink_quietly(path)
             removed += len(stale)
         return removed
-
-
-def _test_pause(what: str) -> None:
-    """Test-only: hold the appending thread until the test kills the process."""
-    log.warning("test pause at %s", what)
-    while True:
-        time.sleep(3600)
 
 
 def read_up_to(stream: BinaryIO, limit: int) -> bytes:

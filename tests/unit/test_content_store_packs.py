@@ -41,11 +41,11 @@ def test_sync_seals_the_pack_and_new_blobs_go_to_another(tmp_path: Path) -> None
     assert store.unsynced() == set()
     second, _, _ = store.put_bytes(b"second")
     assert len(packs_of(tmp_path)) == 2
-    assert store.index.get(first).pack != store.index.get(second).pack  # type: ignore[union-attr]
-    assert store.index.get(first).pack in store.index.sealed  # type: ignore[union-attr]
-    assert store.unindexed([first, second]).keys() == {first, second}
-    store.mark_indexed([first])
-    assert store.unindexed([first, second]).keys() == {second}
+    assert store.packs.index.get(first).pack != store.packs.index.get(second).pack  # type: ignore[union-attr]
+    assert store.packs.index.get(first).pack in store.packs.index.sealed  # type: ignore[union-attr]
+    assert store.packs.unindexed([first, second]).keys() == {first, second}
+    store.packs.mark_indexed([first])
+    assert store.packs.unindexed([first, second]).keys() == {second}
 
 
 def test_a_damaged_range_fails_verify_only_for_its_blob(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_a_damaged_range_fails_verify_only_for_its_blob(tmp_path: Path) -> None:
     a, _, _ = store.put_bytes(b"aaaa")
     b, _, _ = store.put_bytes(b"bbbb")
     store.sync()
-    where = store.index.get(a)
+    where = store.packs.index.get(a)
     assert where is not None
     path = tmp_path / "packs" / f"{where.pack}.pack"
     data = bytearray(path.read_bytes())
@@ -73,10 +73,10 @@ def test_collection_then_rewrite_keeps_live_and_pinned_blobs(tmp_path: Path) -> 
     unpacked: list[str] = []
     store.collect(digests[1:], lambda digest: False, unpacked)
     assert set(unpacked) == set(digests[2:]), "the pinned one stays"
-    assert store.packs_to_rewrite(0.5) == [[old]]
-    new, size, moves = store.write_rewritten([old])
+    assert store.packs.packs_to_rewrite(0.5) == [[old]]
+    new, size, moves = store.packs.write_rewritten([old])
     assert set(moves) == {digests[0], digests[1]}
-    store.switch_packs([old], new, size, moves)
+    store.packs.switch_packs([old], new, size, moves)
     assert set(packs_of(tmp_path)) == {new} and size == len(packs_of(tmp_path)[new])
     for digest in digests[:2]:
         assert store.open(digest).read() == blobs[digest] and store.verify(digest)
@@ -84,23 +84,23 @@ def test_collection_then_rewrite_keeps_live_and_pinned_blobs(tmp_path: Path) -> 
         assert not store.has(digest)
     store.unpin([digests[1]])
     store.collect(digests, lambda digest: False)
-    assert store.remove_dead_packs() == [new] and packs_of(tmp_path) == {}
+    assert store.packs.remove_dead_packs() == [new] and packs_of(tmp_path) == {}
 
 
 def test_the_index_read_from_the_database_finds_blobs_of_earlier_runs(tmp_path: Path) -> None:
     store = ContentStore(tmp_path, packs=True)
     digest, _, _ = store.put_bytes(b"kept across a restart")
     store.sync()
-    where = store.index.get(digest)
+    where = store.packs.index.get(digest)
     assert where is not None
     torn = ContentStore(tmp_path, packs=True)
     torn.put_bytes(b"never recorded")  # a pack no row names: removed by the sweep
     again = ContentStore(tmp_path, packs=True)
-    again.load_index({where.pack: where.start + where.size}, [(digest, where.pack, where.start, where.size)])
+    again.packs.load_index({where.pack: where.start + where.size}, [(digest, where.pack, where.start, where.size)])
     assert again.read(digest, 100) == b"kept across a restart"
     assert hashlib.sha256(again.open(digest).read()).hexdigest() == digest
     assert len(packs_of(tmp_path)) == 2
-    assert len(again.remove_dead_packs()) == 1 and set(packs_of(tmp_path)) == {where.pack}
+    assert len(again.packs.remove_dead_packs()) == 1 and set(packs_of(tmp_path)) == {where.pack}
 
 
 def test_small_packs_are_merged_once_there_are_several(tmp_path: Path) -> None:
@@ -111,10 +111,10 @@ def test_small_packs_are_merged_once_there_are_several(tmp_path: Path) -> None:
             data = f"capture {number} part {part}".encode()
             contents[store.put_bytes(data)[0]] = data
         store.sync()  # each capture seals a small pack of its own
-    assert len(packs_of(tmp_path)) == 9 and store.packs_to_rewrite(0.5) == [sorted(packs_of(tmp_path))]
+    assert len(packs_of(tmp_path)) == 9 and store.packs.packs_to_rewrite(0.5) == [sorted(packs_of(tmp_path))]
     old = sorted(packs_of(tmp_path))
-    new, size, moves = store.write_rewritten(old)
-    store.switch_packs(old, new, size, moves)
+    new, size, moves = store.packs.write_rewritten(old)
+    store.packs.switch_packs(old, new, size, moves)
     assert set(packs_of(tmp_path)) == {new} and set(moves) == set(contents)
     assert all(store.open(digest).read() == data and store.verify(digest) for digest, data in contents.items())
-    assert store.packs_to_rewrite(0.5) == []
+    assert store.packs.packs_to_rewrite(0.5) == []

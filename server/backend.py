@@ -104,7 +104,11 @@ class Backend:
         settings.resolved_local_copies_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
         await asyncio.to_thread(db.migrate)
-        store = ContentStore(settings.blobs_dir)
+        store = ContentStore(
+            settings.blobs_dir,
+            packs=settings.pack_small_blobs,
+            pause_after_appends=settings.test_pack_pause_after_appends,
+        )
         # Before any operation starts: a live one's temp files would match the patterns too.
         removed = await asyncio.to_thread(
             clear_leftovers, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir
@@ -117,7 +121,11 @@ class Backend:
             concurrency=settings.max_concurrent_operations,
             entry_delay=settings.test_entry_delay,
         )
-        keeper = BlobKeeper(db=db, store=store, lock=asyncio.Lock())
+        keeper = BlobKeeper(
+            db=db, store=store, lock=asyncio.Lock(), test_rewrite_pause=settings.test_pack_rewrite_pause_seconds
+        )
+        # Before anything reads a blob (an apply resumed by runner.start reads packed ones).
+        await keeper.load_index()
         specs = load_sources(
             settings.config, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir
         )

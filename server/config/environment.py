@@ -93,6 +93,10 @@ class ServerConfig(BaseSettings):
     # /metrics (Prometheus text format) without a token; off: a viewer token is needed.
     metrics_public: bool = False
 
+    # Small blobs (at most 1 MiB) go into pack files (server/storage/packs.py); off: each is a
+    # file of its own, as before. Either way both kinds are read.
+    pack_small_blobs: bool = True
+
     # Test-only: seconds to sleep after each entry an operation handles, so tests can watch
     # an operation mid-run. Never set it in production.
     test_entry_delay: float = Field(default=0.0, ge=0)
@@ -100,6 +104,10 @@ class ServerConfig(BaseSettings):
     # there (to exercise the rollback). Steps: server/services/step_control.py.
     test_pause_at: str | None = None
     test_fail_at: str | None = None
+    # Test-only: the appending thread stops (until killed) once a pack holds this many blobs;
+    # a pack's rewrite waits this long with the new pack written, before its rows move.
+    test_pack_pause_after_appends: int | None = Field(default=None, ge=1)
+    test_pack_rewrite_pause_seconds: float = Field(default=0.0, ge=0)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -220,6 +228,9 @@ ACCEPTS = {
     "test_entry_delay": "a number of seconds, 0 or more",
     "test_pause_at": "a step name (server/services/step_control.py)",
     "test_fail_at": "a step name (server/services/step_control.py)",
+    "pack_small_blobs": "true or false",
+    "test_pack_pause_after_appends": "a whole number, at least 1",
+    "test_pack_rewrite_pause_seconds": "a number of seconds, 0 or more",
 }
 
 

@@ -352,14 +352,17 @@ class RestorePointService:
         *,
         manifest_id: str | None = None,
     ) -> None:
-        """Make its blobs durable, insert it (sharing a stored manifest with the same id),
-        then release the pins its blobs had in flight."""
+        """Make its blobs durable, insert it (sharing a stored manifest with the same id) with
+        the index rows of its packed blobs that have none yet, then release the pins its
+        blobs had in flight."""
         await asyncio.to_thread(self._store.sync)
         if manifest_id is None:
             manifest_id = await asyncio.to_thread(manifests.manifest_id, entries)
         async with self._keeper.lock:
             async with self._db.write() as session:
                 await repo.add_restore_point(session, point, entries, manifest_id=manifest_id)
+                indexed = await self._keeper.index_entries(session, entries)
+            self._store.packs.mark_indexed(indexed)  # only once committed: else the next point inserts them
             self._recent.forget()
             self._store.unpin(pinned)
             pinned.clear()

@@ -198,3 +198,25 @@ class ScheduledCopyRow(SQLModel, table=True):
     schedule_id: str = Field(max_length=40)
     restore_point_id: str = Field(max_length=40)
     uploaded_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+
+
+class PackRow(SQLModel, table=True):
+    """A pack file of small blobs (server/storage/packs.py), recorded once it is flushed:
+    a pack file without a row is one a crash tore, removed at start-up."""
+
+    __tablename__ = "pack"
+
+    id: str = Field(primary_key=True, max_length=40)
+    size_bytes: int = _big(nullable=False)  # type: ignore[assignment]
+
+
+class PackedBlobRow(SQLModel, table=True):
+    """Where a packed blob is: a byte range of one pack. A blob without a row is loose."""
+
+    __tablename__ = "packed_blob"
+    __table_args__ = (Index("ix_packed_blob_pack", "pack_id"),)
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    pack_id: str = Field(max_length=40)
+    start_byte: int = _big(nullable=False)  # type: ignore[assignment]
+    size_bytes: int = _big(nullable=False)  # type: ignore[assignment]

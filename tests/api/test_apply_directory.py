@@ -29,7 +29,7 @@ POINT_SIZES = """query($a: ID!, $b: ID!) { a: restorePoint(id: $a) { checksum st
     b: restorePoint(id: $b) { checksum storedBytes } }"""
 
 
-def folder_server(make_server: Callable[..., ServerProcess], tmp_path: Path) -> tuple[ServerProcess, Path]:
+def folder_server(make_server: Callable[..., ServerProcess], tmp_path: Path, **env: str) -> tuple[ServerProcess, Path]:
     site = tmp_path / "site"
     make_tree(site)
     config = tmp_path / "backups.toml"
@@ -37,13 +37,14 @@ def folder_server(make_server: Callable[..., ServerProcess], tmp_path: Path) -> 
         '[[sources]]\nname = "settings"\nkind = "settings"\n\n'
         f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n'
     )
-    return make_server(BACKUPS_CONFIG=str(config)).start(), site
+    return make_server(BACKUPS_CONFIG=str(config), **env).start(), site
 
 
 async def test_damaged_folder_content_refuses_before_anything_changes(
     make_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server, site = folder_server(make_server, tmp_path)
+    # Loose blobs, as an earlier release stored them (a damaged pack range: test_packs.py).
+    server, site = folder_server(make_server, tmp_path, BACKUPS_PACK_SMALL_BLOBS="false")
     point_id = (await create_and_wait(server, "base"))["restorePoint"]["id"]
     entries = (await execute(server, ENTRIES, id=point_id))["restorePoint"]["entries"]
     victim = next(e for e in entries if e["path"] == "media/logo.bin")

@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.api import create_and_wait, execute, wait_for_operation
 from tests.support.archives import Member, Parts, build, patch_header, take_apart
+from tests.support.blobs import stored_blobs
 from tests.support.in_process import InProcessServer
 from tests.support.server_process import ServerProcess
 
@@ -185,7 +186,7 @@ CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
 
 
 def state_of(proc: ServerProcess) -> tuple[set[str], set[str]]:
-    blobs = {p.name for p in (proc.data_dir / "blobs").glob("??/*")}
+    blobs = stored_blobs(proc)
     temps = set(os.listdir(proc.data_dir / "blobs" / "tmp"))
     return blobs, temps
 

@@ -17,6 +17,7 @@ from tests.support.api import (
     update_settings,
     wait_for_operation,
 )
+from tests.support.blobs import stored_blobs
 from tests.support.server_process import ServerProcess
 
 POINT = """query($id: ID!) { restorePoint(id: $id) { id label note origin createdAt createdBy sizeBytes
@@ -30,7 +31,7 @@ def copies_dir(server: ServerProcess) -> Path:
 
 
 def blob_files(server: ServerProcess) -> set[str]:
-    return {p.name for p in (server.data_dir / "blobs").glob("??/*") if p.is_file()}
+    return stored_blobs(server)
 
 
 async def export(server: ServerProcess, point_id: str) -> dict:

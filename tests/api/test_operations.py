@@ -21,6 +21,7 @@ from tests.support.api import (
     wait_for_operation,
     ws_transport,
 )
+from tests.support.blobs import stored_blobs
 from tests.support.server_process import ServerProcess
 
 PROGRESS = f"subscription($id: ID!) {{ operationProgress(id: $id) {{ {OPERATION_FIELDS} }} }}"
@@ -29,7 +30,7 @@ RESTORE_POINT_COUNT = "{ restorePoints { totalCount } }"
 
 
 def blob_files(server: ServerProcess) -> set[str]:
-    return {p.name for p in (server.data_dir / "blobs").glob("??/*") if p.is_file()}
+    return stored_blobs(server)
 
 
 async def wait_until_running(server: ServerProcess, op_id: str) -> dict:

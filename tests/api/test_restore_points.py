@@ -18,6 +18,7 @@ from tests.support.api import (
     update_settings,
     wait_for_operation,
 )
+from tests.support.blobs import stored_blobs
 from tests.support.server_process import ServerProcess
 
 PROGRESS = f"subscription($id: ID!) {{ operationProgress(id: $id) {{ {OPERATION_FIELDS} }} }}"
@@ -26,8 +27,7 @@ LOG = """subscription($id: ID!, $after: Int) {
 
 
 def blob_files(server: ServerProcess) -> set[str]:
-    root = server.data_dir / "blobs"
-    return {p.parent.name + p.name for p in root.glob("??/*") if p.is_file()}
+    return stored_blobs(server)
 
 
 async def test_create_flow_streams_progress_and_log_while_running(slow_server: ServerProcess) -> None:

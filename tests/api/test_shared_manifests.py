@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from tests.support.api import create_and_wait, execute, wait_for_operation
+from tests.support.blobs import stored_blobs
 from tests.support.server_process import ServerProcess
 
 POINT = """query($id: ID!) { restorePoint(id: $id) { sizeBytes storedBytes itemCount checksum
@@ -26,7 +27,7 @@ SHARED_LINE = "The same manifest is stored already, and with it every blob it re
 FILES = {"app.yaml": b"volume: 3\n", "media/clip.bin": os.urandom(200_000), "media/intro.bin": os.urandom(50_000)}
 
 
-def folder_server(make_server: Callable[..., ServerProcess], tmp_path: Path) -> ServerProcess:
+def folder_server(make_server: Callable[..., ServerProcess], tmp_path: Path, **env: str) -> ServerProcess:
     """A server whose only source is a small folder, old enough for the hash cache."""
     site = tmp_path / "site"
     for name, content in FILES.items():
@@ -34,13 +35,13 @@ def folder_server(make_server: Callable[..., ServerProcess], tmp_path: Path) -> 
         (site / name).write_bytes(content)
     config = tmp_path / "backups.toml"
     config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n')
-    server = make_server(BACKUPS_CONFIG=str(config)).start()
+    server = make_server(BACKUPS_CONFIG=str(config), **env).start()
     server.clock.advance(2.2)  # past the hash cache's racy window, so the second capture reads nothing
     return server
 
 
 def blob_files(server: ServerProcess) -> set[str]:
-    return {p.parent.name + p.name for p in (server.data_dir / "blobs").glob("??/*") if p.is_file()}
+    return stored_blobs(server)
 
 
 def row_counts(server: ServerProcess) -> tuple[int, int]:
@@ -135,8 +136,9 @@ async def test_a_blob_missing_under_a_stored_manifest_is_stored_again(
     make_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     """The damage a second server's sweep did (or a hand): a stored manifest's blob is gone.
-    Capturing the same content again must not trust the manifest: the blob is read again."""
-    server = folder_server(make_server, tmp_path)
+    Capturing the same content again must not trust the manifest: the blob is read again.
+    Loose blobs, as an earlier release stored them: one removed by hand."""
+    server = folder_server(make_server, tmp_path, BACKUPS_PACK_SMALL_BLOBS="false")
     first = (await create_and_wait(server, "first"))["restorePoint"]["id"]
     clip = hashlib.sha256(FILES["media/clip.bin"]).hexdigest()
     (server.data_dir / "blobs" / clip[:2] / clip[2:]).unlink()

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tests.support.api import create_and_wait, create_restore_point, execute, execute_errors, wait_for_operation
+from tests.support.blobs import store_on_disk
 from tests.support.server_process import ServerProcess
 
 WINDOW = """query($after: DateTime, $before: DateTime, $status: [OperationStatus!]) {
@@ -83,9 +84,8 @@ async def test_a_dismissed_failure_still_counts_in_a_status_filter(make_server, 
 
 
 def on_disk(server: ServerProcess) -> tuple[int, int, int]:
-    blobs = [p for p in (server.data_dir / "blobs").glob("??/*") if p.is_file()]
     copies = sum(p.stat().st_size for p in (server.data_dir / "local-copies").glob("*.zip"))
-    return len(blobs), sum(p.stat().st_size for p in blobs), copies
+    return (*store_on_disk(server), copies)
 
 
 STORAGE = "{ storage { storedBytes blobCount restorePointCount localCopiesBytes } }"

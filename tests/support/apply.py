@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from server.model.ids import new_id
 from tests.support.api import OPERATION_FIELDS, execute, subscribe
+from tests.support.blobs import stored_blobs
 from tests.support.server_process import ServerProcess
 
 APPLY = f"""mutation($id: ID!, $confirm: String!, $safety: Boolean) {{
@@ -98,7 +99,7 @@ def blob_path(server: ServerProcess, digest: str) -> Path:
 
 
 def blob_files(server: ServerProcess) -> set[str]:
-    return {p.parent.name + p.name for p in (server.data_dir / "blobs").glob("??/*") if p.is_file()}
+    return stored_blobs(server)
 
 
 def module_bytes(settings: dict[str, Any]) -> bytes:

@@ -176,7 +176,9 @@ class ContentStore:
         # written again rather than trusted.
         if self.holds(digest, len(data)):
             return digest, len(data), False
-        if self.packing and data:  # the one empty blob stays loose: a pack's live bytes count blobs
+        # The one empty blob stays loose (a pack's live bytes count blobs), and so does one whose
+        # pack is gone or cut short: the index keeps its place, reads fall back to the loose file.
+        if self.packing and data and digest not in self.packs.index:
             return digest, len(data), self.packs.append(digest, data)
         # The digest is known before writing, so the temp file goes in the blob's own folder:
         # a rename within one folder cost less than half of one from a shared temp folder
@@ -213,7 +215,7 @@ class ContentStore:
 
     def holds(self, digest: str, size: int) -> bool:
         """Whether the store holds this blob at this size (a stat, nothing read)."""
-        if (where := self.packs.index.get(digest)) is not None:
+        if (where := self.packs.index.get(digest)) is not None and self.packs.intact(where):
             return where.size == size
         try:
             return os.stat(self._name_of(digest)).st_size == size

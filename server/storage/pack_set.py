@@ -61,7 +61,8 @@ class PackSet:
                 fd = os.open(pack_name(self._folder_name, where.pack), os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 if self.index.get(digest) == where:
-                    raise
+                    # Its pack is gone (removed by hand): a loose copy stored since, if any, is read.
+                    return None
                 continue
             try:
                 wanted = where.size if limit is None else min(limit, where.size)
@@ -74,6 +75,14 @@ class PackSet:
                 os.close(fd)
             return parts[0] if len(parts) == 1 else b"".join(parts)
         raise FileNotFoundError(f"the pack holding {digest} went away while it was read")
+
+    def intact(self, where: Location) -> bool:
+        """Whether the pack file still holds this range (one stat): a pack removed or cut short
+        (by hand, a disk error) is not trusted, as a loose blob of the wrong size is not."""
+        try:
+            return os.stat(pack_name(self._folder_name, where.pack)).st_size >= where.start + where.size
+        except FileNotFoundError:
+            return False
 
     def append(self, digest: str, data: bytes) -> bool:
         """Append a blob to the open pack (made on demand); False if another writer won."""

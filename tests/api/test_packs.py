@@ -28,6 +28,7 @@ COPY = "query($id: ID!) { operation(id: $id) { localCopy { fileName } } }"
 DELETE = "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code message } } }"
 COMPARE = """query($a: ID!, $b: ID!) { compareRestorePoints(from: $a, to: $b) {
     changes(first: 100) { nodes { source path kind textDiff } } } }"""
+LOG = "query($id: ID!) { operation(id: $id) { log { message } } }"
 PREVIEW = "query($id: ID!) { applyPreview(restorePointId: $id) { changes(first: 100) { nodes { path textDiff } } } }"
 
 
@@ -155,6 +156,29 @@ async def test_small_files_and_settings_go_into_packs_and_read_back_exact(make_s
     assert tree_state(site) == before, "the folder is back byte for byte, from packed blobs"
     assert (await modules(server))["audio"] == audio
     check_index(server)
+
+
+async def test_a_pack_removed_by_hand_is_not_trusted_and_its_blobs_are_stored_again(
+    make_server, tmp_path: Path
+) -> None:
+    """As a loose blob removed by hand is stored again rather than trusted: the next capture
+    of the same content sees the pack is gone (a stat), reads the files and stores them."""
+    site, config = site_config(tmp_path)
+    server = make_server(BACKUPS_CONFIG=str(config)).start()
+    server.clock.advance(2.2)  # past the hash cache's racy window: the second capture reuses digests
+    a = (await create_and_wait(server, "a"))["restorePoint"]["id"]
+    assert pack_files(server)
+    for pack in packs_dir(server).glob("*.pack"):
+        pack.unlink()
+
+    final = await create_and_wait(server, "b")
+    log = [line["message"] for line in (await execute(server, LOG, id=final["id"]))["operation"]["log"]]
+    assert any("blobs were missing: stored again" in line for line in log), log
+    b = final["restorePoint"]["id"]
+    assert {e["sha256"] for e in await entries_of(server, b)} == {e["sha256"] for e in await entries_of(server, a)}
+    for point in (b, a):  # the same content: the older restore point is whole again too
+        members = await export_members(server, point)
+        assert {n: v for n, v in members.items() if n.startswith("site/")} == tree_files(site)
 
 
 # -- 2. SIGKILL while a pack is being written --------------------------------------------------

@@ -215,6 +215,7 @@ async def test_an_export_killed_mid_write_leaves_nothing_after_the_restart(
     server.env_overrides["BACKUPS_TEST_ENTRY_DELAY"] = "0.2"
     server.start()
     data = await execute(server, EXPORT, id=point_id)
+    assert data["exportRestorePoint"]["userErrors"] == [], data
     partial = wait_for_partial(copies)
     assert partial[0].name.endswith(".partial") and partial[0].name.startswith(".")
     server.kill()

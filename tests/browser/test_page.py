@@ -155,6 +155,9 @@ def test_an_encrypted_export_downloads_as_an_age_file(open_page, site, tmp_path)
     point = run(create_and_wait(site, label))["restorePoint"]
     page = open_page()
     page.sign_in(site.token)
+    # Once the history shows it, the views above it have loaded: nothing shifts under the click
+    # (a click landing beside the checkbox as the operations list grew left it unchecked).
+    expect(page.row(label)).to_have_count(1)
     page.page.get_by_role("checkbox", name="Encrypt exports").check()
     page.row(label).get_by_role("button", name="Export").click()
     item = page.region("Local copies").get_by_role("listitem").filter(has_text=label)

@@ -133,14 +133,13 @@ class DirectorySource:
             return
         # Each file was hashed as it was written, so its digest is known: remembering it
         # lets the apply's read-back (and the next capture) skip reading it again.
-        for entry, info in written:
-            assert entry.sha256 is not None
-            if entry.path in relinked:
-                continue  # recorded when kept, and again by the removal of its old name
-            self._cache.remember_written(
-                str(staged.root / entry.path), file_key(info), entry.sha256, written_after_ns=started_ns
-            )
-        self._cache.flush()
+        prefix = str(staged.root).rstrip("/") + "/"
+        rows = [
+            (prefix + entry.path, file_key(info), entry.sha256 or "")
+            for entry, info in written
+            if entry.path not in relinked  # recorded when kept, and again by the removal of its old name
+        ]
+        self._cache.remember_all_written(rows, written_after_ns=started_ns)
 
     def _remove_old(
         self, old: Path, staged: StagedTree, started_ns: int, relinked: Mapping[str, tuple[FileKey, str]]

@@ -33,7 +33,7 @@ from server.services.restore_points import MAX_LABEL, RestorePointService
 from server.services.settings_store import SettingsStore
 from server.services.step_control import StepControl
 from server.services.system import SystemMonitor, SystemState, same_content
-from server.sources.base import StagedApply, StagingSource
+from server.sources.base import ReadBack, StagedApply, StagingSource
 from server.storage.apply_journal import ApplyJournal, ApplyPhase, JournalRecord
 from server.storage.content_store import ContentStore
 
@@ -65,7 +65,8 @@ class ApplyRun:
         self._t = tools
         self.record = record
         self._pins = list(pins)  # the state before: kept from collection until the apply ends
-        self._committed: list[StagedApply] = []  # their replaced state is removed at the end
+        # Source name -> its committed staged state: read back, and its replaced state removed at the end.
+        self._committed: dict[str, StagedApply] = {}
         self._ctx: OperationContext | None = None
 
     @property
@@ -249,7 +250,7 @@ class ApplyRun:
                 ready = staged.pop(source.name, None)
                 if ready is not None:
                     await ready.commit()
-                    self._committed.append(ready)
+                    self._committed[source.name] = ready
                 else:
                     await source.apply(entries, self._t.store.open)
                 ctx.log(f"Source {source.name!r} replaced.")
@@ -354,9 +355,9 @@ class ApplyRun:
         ctx = self.ctx
         ctx.progress(0.95, "Finishing")
         if plan is not None:
-            current = [e for e in await self._t.system.current_entries() if e.source in plan.source_names]
+            matches = await self._read_back(plan)
             await self._report_changes(plan)
-            if same_content(current, plan.applied_entries):
+            if matches:
                 ctx.log(f"Read back: the configuration matches restore point {plan.point.id}.")
             else:
                 ctx.log(
@@ -367,6 +368,23 @@ class ApplyRun:
         await self._advance(ApplyPhase.FINISHED, error=None)
         await self._t.steps.reach(ctx, "finish")
         ctx.log(f"Restore point {self.journal.restore_point_id} applied.")
+
+    async def _read_back(self, plan: ApplyPlan) -> bool:
+        """Whether every source applied holds the restore point's entries now. A staged state
+        committed by this run checks its own source from what it wrote; the others (and all,
+        after a restart of the server) are captured and compared."""
+        rest: list[str] = []
+        for source, entries in plan.steps:
+            ready = self._committed.get(source.name)
+            if isinstance(ready, ReadBack):
+                if not await ready.read_back(entries):
+                    return False
+            else:
+                rest.append(source.name)
+        if not rest:
+            return True
+        current = await self._t.system.current_entries(only=rest)
+        return same_content(current, [e for e in plan.applied_entries if e.source in rest])
 
     async def _report_changes(self, plan: ApplyPlan) -> None:
         """What the apply changed (from the state before, in the journal, to the restore
@@ -395,8 +413,8 @@ class ApplyRun:
     async def release(self) -> None:
         """Let go of the snapshot's blobs (what no restore point uses is collected) and of the
         state the apply replaced."""
-        committed, self._committed = self._committed, []
-        for ready in committed:
+        committed, self._committed = self._committed, {}
+        for ready in committed.values():
             await ready.tidy()
         pins, self._pins = self._pins, []
         if pins:

@@ -116,7 +116,7 @@ class HashCache:
         db.executemany("INSERT OR REPLACE INTO file_digest VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         if self._rows is not None:
             for row in rows:
-                self._rows[row[0]] = (tuple(row[1:6]), row[6])  # type: ignore[assignment]
+                self._rows[row[0]] = (tuple(row[1:6]), row[6])
 
     def forget(self, paths: Iterable[str]) -> None:
         """Drop files that are gone, so the cache does not grow forever."""

@@ -24,10 +24,9 @@ from pathlib import Path
 from server.model.errors import OperationErrorCode, OperationFailed
 from server.model.records import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob, StagingStopped
-from server.storage.durability import start_writeback, write_all
+from server.storage.durability import write_all
 
 CHUNK = 1024 * 1024
-WRITEBACK_BYTES = 16 * CHUNK  # a big file's pages are sent to disk this often, as the store does
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LINK_TARGET = 4096
 WORKERS = 2
@@ -140,7 +139,7 @@ def _make_link(target: Path, entry: ManifestEntry, open_blob: OpenBlob) -> None:
 def _write_file(target: str, entry: ManifestEntry, open_blob: OpenBlob) -> None:
     assert entry.sha256 is not None
     hasher = hashlib.sha256()
-    size = started = 0
+    size = 0
     with open_blob(entry.sha256) as blob:
         out = os.open(target, _CREATE, 0o600)
         try:
@@ -149,11 +148,6 @@ def _write_file(target: str, entry: ManifestEntry, open_blob: OpenBlob) -> None:
                 hasher.update(chunk)
                 write_all(out, chunk)
                 size += len(chunk)
-                if size - started >= WRITEBACK_BYTES:
-                    # Sent to disk while the rest is written: the flush before the swap then
-                    # has little of a big file left to write (it waited for all of it).
-                    start_writeback(out, started, size - started)
-                    started = size
             # Mode and mtime now, on the open file, in this thread: nothing writes to it later.
             os.fchmod(out, stat.S_IMODE(entry.mode))
             mtime_ns = ns_since_epoch(entry.mtime)

@@ -64,18 +64,18 @@ class HashCache:
     def known(self, root: str) -> dict[str, tuple[FileKey, str]]:
         """Every remembered file under the folder `root` (absolute): path -> (key, digest)."""
         self.flush()
-        rows = self._run(self._current_rows)
         prefix = root.rstrip("/") + "/"
-        return {path: hint for path, hint in (rows or {}).items() if path.startswith(prefix)}
+        return self._run(lambda db: self._rows_under(db, prefix)) or {}
 
-    def _current_rows(self, db: sqlite3.Connection) -> dict[str, tuple[FileKey, str]]:
-        """The in-memory rows, read again if another connection changed the file since."""
+    def _rows_under(self, db: sqlite3.Connection, prefix: str) -> dict[str, tuple[FileKey, str]]:
+        """The in-memory rows under `prefix`, read again first if another connection changed
+        the file since. Runs under `_lock`, as every change of the rows does."""
         version = db.execute("PRAGMA data_version").fetchone()[0]
         if self._rows is None or version != self._version:
             found = db.execute("SELECT path, device, inode, size, mtime_ns, ctime_ns, sha256 FROM file_digest")
             self._rows = {row[0]: (tuple(row[1:6]), row[6]) for row in found}
             self._version = version
-        return self._rows
+        return {path: hint for path, hint in self._rows.items() if path.startswith(prefix)}
 
     def remember(self, path: str, key: FileKey, digest: str, *, hashed_at_ns: int) -> None:
         """Record a digest, unless the file changed too shortly before it was read."""

@@ -122,11 +122,11 @@ NOTE = (
     "files whose stat moved since the commit recorded it; the old tree is deleted in the "
     "background once the apply has finished. The restore point is taken 2.5 s after `cp -a` "
     "made the folder, since the hash cache does not vouch for files written within 2 s of being "
-    "hashed. What limits it now (py-spy, one apply of ~3.0 s): staging 1.2 s (an lstat, a link "
+    "hashed. What limits it now (medians of 3 applies of ~3.35 s): staging 1.3 s (an lstat, a link "
     "and an lstat per kept file, ~8 system calls per written one, on two threads), the state "
-    "before 0.65 s (a walk, an item per entry, a stat per reused blob, the journal), the "
-    "checksum and every blob's presence 0.35 s, the flush and swap 0.25 s, the restart's walk "
-    "0.17 s, the read-back and the change summary 0.28 s; system calls and Python per entry, "
+    "before 0.7 s (a walk, an item per entry, a stat per reused blob, the journal), the "
+    "checksum and every blob's presence 0.35 s, the flush and swap 0.3 s, the restart's walk "
+    "0.2 s, the read-back and the change summary 0.26 s; system calls and Python per entry, "
     "four walks of 25,000 entries. The row below writes every file."
 )
 

@@ -7,7 +7,7 @@ import asyncio
 import enum
 import hashlib
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -85,10 +85,13 @@ class SystemMonitor:
                     delivered = number
                     yield status
 
-    async def current_entries(self) -> list[ManifestEntry]:
-        """What a restore point taken now would list, without storing anything."""
+    async def current_entries(self, only: Collection[str] | None = None) -> list[ManifestEntry]:
+        """What a restore point taken now would list (of the sources named in `only`, or all),
+        without storing anything."""
         entries: list[ManifestEntry] = []
         for source in self._sources:
+            if only is not None and source.name not in only:
+                continue
             items = await source.capture()
             digests = await asyncio.to_thread(hash_items, items)
             entries.extend(manifest_entry(source, item, digest) for item, digest in zip(items, digests, strict=True))

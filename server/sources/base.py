@@ -94,6 +94,17 @@ class StagedApply(Protocol):
 
 
 @runtime_checkable
+class ReadBack(Protocol):
+    """A committed staged state that can say whether its source still holds what it put
+    there from what it wrote (each file's stat as committed), reading only what changed
+    since, where a capture would list and compare every item again."""
+
+    async def read_back(self, entries: Sequence[ManifestEntry]) -> bool:
+        """Whether the source holds exactly these entries (mtimes aside)."""
+        ...
+
+
+@runtime_checkable
 class StagingSource(Protocol):
     """A source that can do the slow part of an apply before anything changes: it writes the
     new state aside, checking every blob's SHA-256 as it copies it, and swaps it in later."""

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.api.test_every_source_round_trip import ENTRIES, make_tree, tree_state
 from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
@@ -149,3 +152,51 @@ async def test_a_staged_tree_left_by_a_killed_server_is_removed_at_the_next_star
     assert final["status"] == "FAILED" and "before the apply changed anything" in final["error"]["message"]
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".site")]
     assert tree_state(site) == tree
+
+
+# Run as the restart command: changes a file of the applied folder after the commit, keeping
+# its size and mtime, or adds one, so only a read-back that looks past the stat it recorded
+# at the commit (the ctime moves) or lists the folder again can see it.
+CHANGE_AFTER_COMMIT = """import os, sys
+path, how = sys.argv[1], sys.argv[2]
+if how == "add":
+    open(path + ".new", "w").write("added by the restart")
+else:
+    info = os.stat(path)
+    data = open(path, "rb").read()
+    open(path, "wb").write(bytes(reversed(data)))
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+"""
+
+
+@pytest.mark.parametrize(("file", "how"), [("written", "rewrite"), ("kept", "rewrite"), ("kept", "add")])
+async def test_the_read_back_sees_a_change_made_after_the_commit(
+    make_server: Callable[..., ServerProcess], tmp_path: Path, file: str, how: str
+) -> None:
+    """The read-back trusts each file's stat as the commit recorded it (the digest was
+    checked as the file was written, or vouched for when it was kept), so a file the restart
+    command changes, same size and mtime, is read again and the difference reported."""
+    site = tmp_path / "site"
+    make_tree(site)
+    script = tmp_path / "change.py"
+    script.write_text(CHANGE_AFTER_COMMIT)
+    logo = site / "media" / "logo.bin"
+    config = tmp_path / "backups.toml"
+    config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n')
+    command = f'"{sys.executable}" "{script}" "{logo}" {how}'
+    server = make_server(BACKUPS_CONFIG=str(config), BACKUPS_RESTART_COMMAND=command).start()
+    if file == "kept":
+        server.clock.advance(2.2)  # past the hash cache's racy window: the logo is kept, not written
+    point_id = (await create_and_wait(server, "base"))["restorePoint"]["id"]
+    (site / "conf.d" / "main.yaml").write_text("listen: 8080\n")
+    if file == "written":
+        logo.write_bytes(b"another logo")  # so the apply writes it from the store
+    logo_inode = logo.stat().st_ino
+
+    final = await wait_for_operation(server, (await start_apply(server, point_id))["id"])
+
+    assert final["status"] == "SUCCEEDED", final
+    assert (logo.stat().st_ino == logo_inode) is (file == "kept")
+    log = [line["message"] for line in (await operation(server, final["id"]))["log"]]
+    assert not any("Read back: the configuration matches" in line for line in log), log
+    assert any("Read back: the configuration differs" in line for line in log), log

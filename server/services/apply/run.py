@@ -33,7 +33,7 @@ from server.services.restore_points import MAX_LABEL, RestorePointService
 from server.services.settings_store import SettingsStore
 from server.services.step_control import StepControl
 from server.services.system import SystemMonitor, SystemState, same_content
-from server.sources.base import StagedApply, StagingSource
+from server.sources.base import ReadBack, StagedApply, StagingSource
 from server.storage.apply_journal import ApplyJournal, ApplyPhase, JournalRecord
 from server.storage.content_store import ContentStore
 
@@ -65,7 +65,11 @@ class ApplyRun:
         self._t = tools
         self.record = record
         self._pins = list(pins)  # the state before: kept from collection until the apply ends
-        self._committed: list[StagedApply] = []  # their replaced state is removed at the end
+        # Blobs the restore point being applied references: it is held until the operation
+        # ends, so none of them can be collected when the pins are released (see release).
+        self._held_digests: frozenset[str] = frozenset()
+        # Source name -> its committed staged state: read back, and its replaced state removed at the end.
+        self._committed: dict[str, StagedApply] = {}
         self._ctx: OperationContext | None = None
 
     @property
@@ -149,6 +153,7 @@ class ApplyRun:
         entries = await self._t.restore_points.entries(point.id)
         only = self.journal.only_sources
         plan, untouched = make_plan(point, entries, self._t.restore_points.sources, only)
+        self._held_digests = frozenset(entry.sha256 for entry in entries if entry.sha256)
         if log_untouched:
             for name in untouched:
                 self.ctx.log(f"Source {name!r} is not in the restore point: it is left as it is.", LogLevel.WARNING)
@@ -249,7 +254,7 @@ class ApplyRun:
                 ready = staged.pop(source.name, None)
                 if ready is not None:
                     await ready.commit()
-                    self._committed.append(ready)
+                    self._committed[source.name] = ready
                 else:
                     await source.apply(entries, self._t.store.open)
                 ctx.log(f"Source {source.name!r} replaced.")
@@ -354,9 +359,9 @@ class ApplyRun:
         ctx = self.ctx
         ctx.progress(0.95, "Finishing")
         if plan is not None:
-            current = [e for e in await self._t.system.current_entries() if e.source in plan.source_names]
+            matches = await self._read_back(plan)
             await self._report_changes(plan)
-            if same_content(current, plan.applied_entries):
+            if matches:
                 ctx.log(f"Read back: the configuration matches restore point {plan.point.id}.")
             else:
                 ctx.log(
@@ -367,6 +372,23 @@ class ApplyRun:
         await self._advance(ApplyPhase.FINISHED, error=None)
         await self._t.steps.reach(ctx, "finish")
         ctx.log(f"Restore point {self.journal.restore_point_id} applied.")
+
+    async def _read_back(self, plan: ApplyPlan) -> bool:
+        """Whether every source applied holds the restore point's entries now. A staged state
+        committed by this run checks its own source from what it wrote; the others (and all,
+        after a restart of the server) are captured and compared."""
+        rest: list[str] = []
+        for source, entries in plan.steps:
+            ready = self._committed.get(source.name)
+            if isinstance(ready, ReadBack):
+                if not await ready.read_back(entries):
+                    return False
+            else:
+                rest.append(source.name)
+        if not rest:
+            return True
+        current = await self._t.system.current_entries(only=rest)
+        return same_content(current, [e for e in plan.applied_entries if e.source in rest])
 
     async def _report_changes(self, plan: ApplyPlan) -> None:
         """What the apply changed (from the state before, in the journal, to the restore
@@ -395,10 +417,14 @@ class ApplyRun:
     async def release(self) -> None:
         """Let go of the snapshot's blobs (what no restore point uses is collected) and of the
         state the apply replaced."""
-        committed, self._committed = self._committed, []
-        for ready in committed:
+        committed, self._committed = self._committed, {}
+        for ready in committed.values():
             await ready.tidy()
         pins, self._pins = self._pins, []
         if pins:
             self._t.store.unpin(pins)
-            await self._t.keeper.collect(pins)
+            # The state before mostly shares its blobs with the restore point applied, which
+            # is still held: asking the database about those (tens of thousands) cost more
+            # than the rest of the apply's finish.
+            held = self._held_digests
+            await self._t.keeper.collect(digest for digest in pins if digest not in held)

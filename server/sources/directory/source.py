@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import os
 import stat
@@ -121,7 +122,8 @@ class DirectorySource:
         started_ns: int,
         relinked: Mapping[str, tuple[FileKey, str]],
         replaced: Callable[[Path], None],
-    ) -> None:
+    ) -> dict[str, FileKey]:
+        """Swap the staged tree in; returns each file's key as committed (for the read-back)."""
         with self._failures(staged.root):
             written = commit_tree(
                 staged,
@@ -129,18 +131,54 @@ class DirectorySource:
                 remove=replaced,
                 check=partial(check_root, self.name, staged.root, self.protected, missing_ok=True),
             )
+        committed = {path: key for path, (key, _) in relinked.items()}
+        committed.update((entry.path, file_key(info)) for entry, info in written)
         if self._cache is None:
-            return
+            return committed
         # Each file was hashed as it was written, so its digest is known: remembering it
         # lets the apply's read-back (and the next capture) skip reading it again.
-        for entry, info in written:
-            assert entry.sha256 is not None
-            if entry.path in relinked:
-                continue  # recorded when kept, and again by the removal of its old name
-            self._cache.remember_written(
-                str(staged.root / entry.path), file_key(info), entry.sha256, written_after_ns=started_ns
-            )
-        self._cache.flush()
+        prefix = str(staged.root).rstrip("/") + "/"
+        rows = [
+            (prefix + entry.path, file_key(info), entry.sha256 or "")
+            for entry, info in written
+            if entry.path not in relinked  # recorded when kept, and again by the removal of its old name
+        ]
+        self._cache.remember_all_written(rows, written_after_ns=started_ns)
+        return committed
+
+    def _read_back(self, entries: Sequence[ManifestEntry], committed: Mapping[str, FileKey]) -> bool:
+        """Whether the folder holds exactly `entries` (mtimes aside), as a capture compared
+        with them would say: one walk, and only files whose stat moved since the commit
+        (`committed`: each file's key then) are read and hashed. Blocking."""
+        root, root_id = self._root()
+        managed = self._walk(root)
+        self._same_root(root_id)
+        wanted = {entry.path: entry for entry in entries}
+        if len(managed) != len(wanted):
+            return False
+        prefix = str(root).rstrip("/") + "/"
+        for item in managed:
+            entry = wanted.get(item.path)
+            if entry is None or entry.kind is not item.kind or entry.mode != stat.S_IMODE(item.stat.st_mode):
+                return False
+            if item.kind is EntryKind.DIRECTORY:
+                if entry.size != 0 or entry.sha256 is not None:
+                    return False
+                continue
+            absolute = prefix + item.path
+            digest: str | None
+            if item.kind is EntryKind.SYMLINK:
+                target = self._read_link(absolute)
+                size, digest = len(target), hashlib.sha256(target).hexdigest()
+            else:
+                size = item.stat.st_size
+                if not self.full_verify and committed.get(item.path) == file_key(item.stat):
+                    digest = entry.sha256  # hashed as it was written (or kept on the cache's word)
+                else:
+                    digest = _hash_file(absolute, item.stat)
+            if size != entry.size or digest != entry.sha256:
+                return False
+        return True
 
     def _remove_old(
         self, old: Path, staged: StagedTree, started_ns: int, relinked: Mapping[str, tuple[FileKey, str]]
@@ -332,13 +370,18 @@ class StagedDirectory:
         self._started_ns = started_ns
         self._relinked = relinked
         self._replaced: list[Path] = []
+        self._committed: dict[str, FileKey] | None = None
         self.kept = len(relinked)
 
     async def commit(self) -> None:
         """Swap the new tree in (what the globs leave out is carried over into it first)."""
-        await asyncio.to_thread(
+        self._committed = await asyncio.to_thread(
             self._source._commit, self._staged, self._started_ns, self._relinked, self._replaced.append
         )
+
+    async def read_back(self, entries: Sequence[ManifestEntry]) -> bool:
+        """After `commit`: whether the folder still holds `entries` (see DirectorySource._read_back)."""
+        return await asyncio.to_thread(self._source._read_back, entries, self._committed or {})
 
     async def tidy(self) -> None:
         """Start deleting the tree the commit replaced, in the background."""
@@ -366,6 +409,18 @@ def open_regular_file(path: str, walked: tuple[int, int] | None = None) -> Binar
     # Unbuffered: every read asks for what it needs already (a small file whole, a big one
     # in chunks), and a buffered reader cost more system calls per small file.
     return os.fdopen(fd, "rb", buffering=0)
+
+
+def _hash_file(absolute: str, walked: os.stat_result) -> str | None:
+    """The SHA-256 of the very file the walk saw; None if it is gone or another one."""
+    hasher = hashlib.sha256()
+    try:
+        with open_regular_file(absolute, (walked.st_dev, walked.st_ino)) as file:
+            while chunk := file.read(1024 * 1024):
+                hasher.update(chunk)
+    except (OSError, ItemChanged):
+        return None
+    return hasher.hexdigest()
 
 
 def _reason(error: OSError) -> str:

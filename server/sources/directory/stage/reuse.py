@@ -79,9 +79,9 @@ class LiveFiles:
 
     def remember(self, cache: HashCache, *, started_ns: int) -> None:
         """Record the kept files' new keys (the link moved their ctime)."""
-        for path, (key, digest) in self.relinked.items():
-            cache.remember_written(self._prefix + path, key, digest, written_after_ns=started_ns)
-        cache.flush()
+        prefix = self._prefix
+        rows = [(prefix + path, key, digest) for path, (key, digest) in self.relinked.items()]
+        cache.remember_all_written(rows, written_after_ns=started_ns)
 
 
 def _is_entry(info: os.stat_result, cached: FileKey, entry: ManifestEntry) -> bool:
@@ -103,18 +103,20 @@ def unlink_old_names(
     """Remove the second names kept files have in the replaced tree `old`, keeping the hash
     cache right: a file untouched since it was kept gets its key after the unlink."""
     prefix = str(root).rstrip("/") + "/"
+    old_prefix = str(old).rstrip("/") + "/"  # strings: a Path per file cost more than its unlink
+    rows: list[tuple[str, FileKey, str]] = []
     for path, (key, digest) in relinked.items():
         live = prefix + path
         try:
             before = os.lstat(live)
-            os.unlink(old / path)
+            os.unlink(old_prefix + path)
             after = os.lstat(live)
         except OSError:
             continue  # gone or replaced since: the tree removal deals with the rest
-        if cache is not None and file_key(before) == key and _same_but_ctime(before, after):
-            cache.remember_written(live, file_key(after), digest, written_after_ns=started_ns)
+        if file_key(before) == key and _same_but_ctime(before, after):
+            rows.append((live, file_key(after), digest))
     if cache is not None:
-        cache.flush()
+        cache.remember_all_written(rows, written_after_ns=started_ns)
 
 
 def _same_but_ctime(before: os.stat_result, after: os.stat_result) -> bool:

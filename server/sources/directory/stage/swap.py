@@ -105,8 +105,10 @@ def commit_tree(
     """Carry over what the source does not manage, finish modes and mtimes, flush, swap;
     then hand the old tree to `remove` (e.g. tree_trash.remove_in_background).
 
-    Returns each file entry with its stat as staged, taken once nothing more is done to it
-    (for the hash cache: the keys stay valid across the swap, which renames only `root`).
+    Returns each file entry written from the store (not kept) with its stat as staged, taken
+    once nothing more is done to it (for the hash cache and the read-back: the keys stay
+    valid across the swap, which renames only `root`); a kept file's stat after its link is
+    in the LiveFiles that kept it, and nothing here changes it again.
     `check` runs first and again right before the swap (the root's checks, tree_root.py).
     """
     root, stage, planned = staged.root, staged.stage, staged.planned
@@ -117,12 +119,14 @@ def commit_tree(
         carried = carry_unmanaged(root, stage, current.unmanaged) if current else []
         _finish_metadata(stage, planned, carried, root, staged.kept)
         prefix = f"{stage}/"  # strings: a Path per entry cost more than its lstat
-        written = [(e, os.lstat(prefix + e.path)) for e in planned if e.kind is EntryKind.FILE]
+        kept = staged.kept
+        written = [(e, os.lstat(prefix + e.path)) for e in planned if e.kind is EntryKind.FILE and e.path not in kept]
         # Everything staged reaches the disk before the swap makes it the live tree: one
         # filesystem flush, not an fsync per file and folder (see server/storage/durability.py).
+        # Without syncfs the kept files are flushed too: their new names are in new folders.
         flush_files(
             stage,
-            (stage / e.path for e, _ in written),
+            (stage / e.path for e in planned if e.kind is EntryKind.FILE),
             folders=[stage, *(stage / e.path for e in planned if e.kind is EntryKind.DIRECTORY)],
         )
         if check is not None:

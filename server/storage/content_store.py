@@ -64,6 +64,10 @@ class ContentStore:
         self._root_name = str(root)
         self._temp_numbers = itertools.count()
         self._folders: set[str] = set()  # blob folders known to exist
+        # Blob folders found missing: with packs, a new store has none, and a stat per new small
+        # blob that could only fail cost more than appending it. Only a hint: a blob put in one
+        # by hand since is taken for absent, and stored again (a pack), never lost.
+        self._absent: set[str] = set()
         self._pins: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._unsynced: set[str] = set()  # written since the last sync()
@@ -203,6 +207,7 @@ class ContentStore:
     def _folder_of(self, digest: str) -> str:
         folder = f"{self._root_name}/{digest[:2]}"
         if digest[:2] not in self._folders:
+            self._absent.discard(digest[:2])
             os.makedirs(folder, exist_ok=True)
             self._folders.add(digest[:2])
         return folder
@@ -217,9 +222,14 @@ class ContentStore:
         """Whether the store holds this blob at this size (a stat, nothing read)."""
         if (where := self.packs.index.get(digest)) is not None and self.packs.intact(where):
             return where.size == size
+        name = self._name_of(digest)
+        if digest[:2] in self._absent:
+            return False
         try:
-            return os.stat(self._name_of(digest)).st_size == size
+            return os.stat(name).st_size == size
         except FileNotFoundError:
+            if digest[:2] not in self._folders and not os.path.isdir(name[: -len(digest) + 1]):
+                self._absent.add(digest[:2])
             return False
 
     def _commit(self, tmp: str, digest: str, size: int) -> bool:

@@ -89,7 +89,11 @@ def _store_once(
             if item.size <= SMALL_ITEM:
                 # Read whole into a buffer of its own size: a 1 MiB read buffer per small
                 # file cost more than storing the file.
-                data = read_up_to(stream, limit)  # type: ignore[arg-type]
+                # One read asking for a byte more than the size: a regular file (or a buffer)
+                # answering short is at its end, so a second read would only return nothing.
+                data = stream.read(limit)
+                if len(data) < item.size:
+                    data += read_up_to(stream, limit - len(data))  # type: ignore[arg-type]
                 if len(data) != item.size:
                     raise _Changed(len(data))
                 progress(len(data))

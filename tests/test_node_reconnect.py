@@ -111,11 +111,16 @@ async def test_the_log_resumes_after_a_restart_with_every_line_once(slow_site: S
     assert stored["operation"]["status"] == "INTERRUPTED"
     expected = [line["sequence"] for line in stored["operation"]["log"]]
     seen = [line["line"] for line in follower.lines if "line" in line]
-    assert seen == expected == list(range(1, len(expected) + 1)), (seen, expected)  # each line once, in order
+    # Each stored line once, in order. Lines reach followers from memory and are stored in
+    # batches every 200 ms, so the kill may lose the newest few after a follower saw them:
+    # those may follow the stored ones, still once each and in order, never in between.
+    assert expected == list(range(1, len(expected) + 1)), expected
+    assert seen[: len(expected)] == expected, (seen, expected)
+    assert seen == list(range(1, len(seen) + 1)), (seen, expected)
     lost = [line for line in follower.lines if "lost" in line]
     # Lost mid-log (INTERRUPTED above: the operation was still running), so the resume asked for
     # afterSequence >= 3, not 0; lines stored but not yet delivered at the crash come after it.
-    assert 3 <= lost[0]["after"] <= len(expected), lost
+    assert 3 <= lost[0]["after"] <= len(seen), lost
     assert len(lost) >= 1 and all(line["after"] == lost[0]["after"] for line in lost), lost  # retried from there
 
 

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench schema clean web screenshots
+.PHONY: run test lint bench schema clean web screenshots examples
 
 # The reference page at / and GraphiQL at /graphql (web/, built into web/dist by Vite from npm
 # packages, no CDN): rebuilt when a source is newer.
@@ -14,6 +14,8 @@ WEB_SOURCES := $(shell find web/src -type f -not -path 'web/src/gql/*' 2>/dev/nu
 HAVE_NODE = command -v npm >/dev/null 2>&1 && node -e 'process.exit(parseInt(process.versions.node) < 20 ? 1 : 0)'
 
 LINT_STAMP := $(VENV)/.lint-stamp
+RUN_STAMP := $(VENV)/.run-stamp
+EXAMPLES_STAMP := $(VENV)/.examples-stamp
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -22,7 +24,18 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test,lint]'
-	@touch $(STAMP) $(LINT_STAMP)
+	@touch $(STAMP) $(LINT_STAMP) $(RUN_STAMP) $(EXAMPLES_STAMP)
+
+# Serving needs the server's own dependencies only: no test tools (a browser driver, an object
+# store), no linters.
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	@touch $(RUN_STAMP)
+
+# The client examples' GraphQL client (gql) and HTTP client, beside the server's dependencies.
+$(EXAMPLES_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[examples]'
+	@touch $(EXAMPLES_STAMP) $(RUN_STAMP)
 
 # The gates need the server's own dependencies (for the types) and the linters, not the test
 # tools (a browser driver, an object store): on a fresh clone `make lint` is ready sooner.
@@ -34,12 +47,15 @@ $(LINT_STAMP): pyproject.toml | $(PY)
 # The venv's bin/ goes first on the server's PATH (its commands and hooks find `backups`); the
 # banner prints the form that works in the shell that ran make (BACKUPS_SHELL_PATH: its PATH):
 # `backups` when the venv is active there, else .venv/bin/backups (server/notices.py).
-run: $(STAMP)
+run: $(RUN_STAMP)
 	@if $(HAVE_NODE); then $(MAKE) --no-print-directory web || echo "The page's build failed (see above): serving the API without it."; \
 	else echo "No Node.js 20+ with npm here: serving the API only; install Node.js 20+ and run 'make web' for the page at /."; fi
 	BACKUPS_SHELL_PATH="$$PATH" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m server serve
 
 web: web/dist/index.html
+
+# `make examples` once, then `.venv/bin/python client_examples/...` (see README).
+examples: $(EXAMPLES_STAMP)
 
 web/dist/index.html: $(WEB_SOURCES)
 	cd web && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run build
@@ -74,7 +90,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) -m bench $(BENCH_ARGS)
 
-schema: $(STAMP)
+schema: $(RUN_STAMP)
 	$(PY) -m server export-schema > schema.graphql
 
 clean:

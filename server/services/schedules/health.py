@@ -34,8 +34,8 @@ SETTLE_SECONDS = 0.2
 # safety restore point (made before an apply) is a real capture of the system as it was.
 COUNTED_ORIGINS = tuple(origin for origin in RestorePointOrigin if origin is not RestorePointOrigin.IMPORTED)
 
-# How far back /metrics looks for the newest run that meant a copy for a location: the
-# schedule runs a scrape reads, at most, so that a scrape costs the same at any history size.
+# How far back /metrics looks for the newest run that meant a copy for a location: at most
+# this many succeeded CREATE_RESTORE_POINT operations, so a scrape costs the same at any history size.
 COPY_LOOKBACK_RUNS = 500
 _PAGE = 100
 

@@ -168,6 +168,19 @@ async def test_health_endpoint_without_a_token_when_metrics_are_public(
     assert "problems" in (await get(server, "/health/backups", auth_headers(server))).json()
 
 
+async def test_an_after_change_schedule_is_judged_too(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    server, site = folder_server(make_server, tmp_path)
+    schedule = await create_schedule(server, name="on-change", afterChangeQuietSeconds=3600)
+    shutil.rmtree(site)
+    op = (await execute(server, RUN, id=schedule["id"]))["runSchedule"]["operation"]
+    assert (await wait_for_operation(server, op["id"]))["status"] == "FAILED"
+    found = await health(server)
+    assert found["status"] == "CRITICAL", "a failed run is a problem whatever starts the schedule's runs"
+    assert "'on-change'" in found["problems"][0] and op["id"] in found["problems"][0], found
+
+
 async def _ran(server: InProcessServer, schedule_id: str, before: str) -> bool:
     found = await execute(
         server, "query($id: ID!) { schedule(id: $id) { lastOperation { id status } } }", id=schedule_id

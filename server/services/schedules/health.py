@@ -93,7 +93,7 @@ def severity(status: HealthStatus) -> int:
 
 
 def _schedule_problems(schedule: Schedule, op: Operation | None, now: datetime) -> list[HealthProblem]:
-    """What is wrong with one enabled cron schedule, given its last operation."""
+    """What is wrong with one enabled schedule, given its last operation."""
     if op is not None and op.status in (OperationStatus.FAILED, OperationStatus.INTERRUPTED):
         reason = f"{op.error.code}: {op.error.message}" if op.error else op.status.value
         message = f"schedule {schedule.name!r}: its last run {op.id} failed ({reason})"
@@ -128,7 +128,9 @@ def assess(
     """The health these schedules and their last operations add up to at `now`; the last
     success is the newest of the schedules' and `newest_point_at` (the newest restore point
     of a counted origin, however it was made)."""
-    active = [s for s in schedules if s.enabled and s.cron is not None]
+    # Every enabled schedule, after-change ones too: a failed run or copy is a problem however it
+    # was started (only a cron schedule has a period to be overdue by).
+    active = [s for s in schedules if s.enabled]
     issues = [issue for s in active for issue in _schedule_problems(s, last_ops.get(s.id), now)]
     status = max((issue.status for issue in issues), key=severity, default=HealthStatus.OK)
     successes = [s.last_success_at for s in schedules if s.last_success_at]

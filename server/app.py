@@ -35,6 +35,7 @@ from server.clock import SYSTEM_CLOCK, Clock
 from server.config.environment import ServerConfig
 from server.gc_tuning import freeze_long_lived
 from server.notices import check_auth_mode, first_token_notice
+from server.web.backup_health import backup_health
 from server.web.health import health
 from server.web.limits import RequestLimits
 from server.web.metrics import metrics
@@ -227,6 +228,7 @@ def create_app(
             Route("/", page),
             Route("/assets/{path:path}", asset),
             Route("/health", health),
+            Route("/health/backups", backup_health),
             Route("/metrics", metrics),
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),

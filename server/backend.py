@@ -259,7 +259,12 @@ class Backend:
             ),
             schedules=schedules,
             scheduler=scheduler,
-            health=HealthService(schedules=schedules, runner=runner, poll_seconds=settings.scheduler_poll_seconds),
+            health=HealthService(
+                schedules=schedules,
+                restore_points=restore_points,
+                runner=runner,
+                poll_seconds=settings.scheduler_poll_seconds,
+            ),
         )
         scheduler.start()  # after recovery: a run missed while stopped runs once, now
         download = download_endpoint(

@@ -9,8 +9,9 @@ import strawberry
 
 from server.api.context import Info
 from server.api.errors import attempt, to_client_error
+from server.api.types.health import BackupHealth
 from server.api.types.payloads import DeletePayload, OperationPayload
-from server.api.types.schedule import BackupHealth, RetentionDecision, Schedule, ScheduleInput, SchedulePayload
+from server.api.types.schedule import RetentionDecision, Schedule, ScheduleInput, SchedulePayload
 from server.model.errors import DomainError
 from server.services.schedules.service import ScheduleSpec
 

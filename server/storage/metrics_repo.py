@@ -16,16 +16,31 @@ from server.storage.tables import LogRow, OperationRow, RestorePointRow
 DELETED_LINE = "Deleted restore point %"
 
 
+# The upper bounds (seconds) of the operation duration histogram's buckets: from a small
+# restore point (well under a second) to an upload of a large copy (hours).
+DURATION_BUCKETS = (0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 10800.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Durations:
+    """How long the finished operations of one kind took: their sum, count, and how many took
+    at most each of DURATION_BUCKETS seconds (cumulative, as a Prometheus histogram counts)."""
+
+    seconds: float
+    count: int
+    at_most: tuple[int, ...]
+
+
 @dataclass
 class HistoryTotals:
     operations: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, status) -> count
-    durations: dict[str, tuple[float, int]] = field(default_factory=dict)  # kind -> (seconds, count)
+    durations: dict[str, Durations] = field(default_factory=dict)  # by kind
     restore_points: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # origin -> (n, size, stored)
     retention_deletions: int = 0
 
 
 async def history_totals(session: AsyncSession) -> HistoryTotals:
-    """Operations by kind and status, their durations, restore points by origin, and the
+    """Operations by kind and status, their durations (with histogram buckets), restore points by origin, and the
     restore points retention deleted."""
     totals = HistoryTotals()
     rows = await session.execute(
@@ -42,12 +57,17 @@ async def history_totals(session: AsyncSession) -> HistoryTotals:
         seconds = func.extract("epoch", finished - started)
     else:  # SQLite keeps them as text; julianday reads that text, in days
         seconds = (func.julianday(finished) - func.julianday(started)) * 86400.0
+    took = case((seconds < 0, 0.0), else_=seconds)
+    buckets = [func.sum(case((took <= bound, 1), else_=0)) for bound in DURATION_BUCKETS]
     timed = await session.execute(
-        select(col(OperationRow.kind), func.sum(case((seconds < 0, 0.0), else_=seconds)), func.count())
+        select(col(OperationRow.kind), func.sum(took), func.count(), *buckets)
         .where(started.is_not(None), finished.is_not(None))
         .group_by(col(OperationRow.kind))
     )
-    totals.durations = {kind: (float(total or 0.0), count) for kind, total, count in timed}
+    totals.durations = {
+        kind: Durations(float(total or 0.0), count, tuple(int(n or 0) for n in at_most))
+        for kind, total, count, *at_most in timed
+    }
     points = await session.execute(
         select(
             col(RestorePointRow.origin),

@@ -1,24 +1,31 @@
-"""GET /metrics: Prometheus text format (prometheus-client), computed from stored history and
-the schedules. A viewer token is needed unless BACKUPS_METRICS_PUBLIC=1."""
+"""GET /metrics: Prometheus text format (prometheus-client), computed from stored history,
+the schedules and the backup health, plus the process's own metrics. A viewer token is
+needed unless BACKUPS_METRICS_PUBLIC=1. `promtool check metrics` passes on what it says."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
-from server.api.auth import bearer_token, identify
 from server.model.records import Schedule
-from server.model.tokens import Role
-from server.storage.metrics_repo import HistoryTotals, history_totals
+from server.services.schedules.health import BackupHealth, severity
+from server.storage.metrics_repo import DURATION_BUCKETS, HistoryTotals, history_totals
+from server.version import SERVER_VERSION
+from server.web.monitoring_access import monitoring_reader
 
 if TYPE_CHECKING:  # the backend is built above this layer; only its type is needed here
     from server.backend import Backend
+
+# The process's CPU, memory, open files and start time (process_*), read from /proc at each
+# scrape; made once, registered with each scrape's registry.
+_PROCESS = ProcessCollector(registry=None)
 
 
 class _Fixed(Collector):
@@ -31,22 +38,24 @@ class _Fixed(Collector):
         return iter(self._families)
 
 
-def families(totals: HistoryTotals, schedules: Iterable[Schedule]) -> list[Metric]:
-    """The metric families for these totals and schedules."""
+def _seconds(moment: datetime | None) -> float:
+    """A Unix time; 0 for never, so that "time() - x > limit" fires for what never happened."""
+    return moment.timestamp() if moment is not None else 0.0
+
+
+def history_families(totals: HistoryTotals) -> list[Metric]:
+    """The metric families counted from the stored history."""
     operations = CounterMetricFamily(
         "backups_operations", "Operations by kind and final status", labels=["kind", "status"]
     )
     for (kind, status), count in sorted(totals.operations.items()):
         operations.add_metric([kind, status], count)
-    duration = GaugeMetricFamily(
-        "backups_operation_duration_seconds_sum", "Total run time of finished operations", labels=["kind"]
+    duration = HistogramMetricFamily(
+        "backups_operation_duration_seconds", "Run time of finished operations", labels=["kind"]
     )
-    duration_count = GaugeMetricFamily(
-        "backups_operation_duration_seconds_count", "Finished operations timed", labels=["kind"]
-    )
-    for kind, (seconds, count) in sorted(totals.durations.items()):
-        duration.add_metric([kind], seconds)
-        duration_count.add_metric([kind], count)
+    for kind, took in sorted(totals.durations.items()):
+        buckets = [(f"{bound:g}", n) for bound, n in zip(DURATION_BUCKETS, took.at_most, strict=True)]
+        duration.add_metric([kind], [*buckets, ("+Inf", took.count)], sum_value=took.seconds)
     points = GaugeMetricFamily("backups_restore_points", "Restore points by origin", labels=["origin"])
     size = GaugeMetricFamily("backups_restore_point_bytes", "Total size of restore points by origin", labels=["origin"])
     stored = GaugeMetricFamily("backups_stored_bytes", "Bytes restore points added to storage", labels=["origin"])
@@ -56,38 +65,72 @@ def families(totals: HistoryTotals, schedules: Iterable[Schedule]) -> list[Metri
         stored.add_metric([origin], total_stored)
     deletions = CounterMetricFamily("backups_retention_deletions", "Restore points deleted by retention")
     deletions.add_metric([], totals.retention_deletions)
+    return [operations, duration, points, size, stored, deletions]
+
+
+def schedule_families(schedules: Iterable[Schedule]) -> list[Metric]:
+    """Per schedule, labelled by name and whether it is enabled (a paused one can be left out
+    of an alert); a schedule that never succeeded or never ran says 0."""
+    labels = ["schedule", "enabled"]
     success = GaugeMetricFamily(
-        "backups_schedule_last_success_timestamp_seconds", "Last successful run per schedule", labels=["schedule"]
+        "backups_schedule_last_success_timestamp_seconds",
+        "Last successful run per schedule (0: never)",
+        labels=labels,
     )
     attempt = GaugeMetricFamily(
-        "backups_schedule_last_attempt_timestamp_seconds", "Last run started per schedule", labels=["schedule"]
+        "backups_schedule_last_attempt_timestamp_seconds", "Last run started per schedule (0: never)", labels=labels
     )
     upcoming = GaugeMetricFamily(
-        "backups_schedule_next_run_timestamp_seconds", "Next run per enabled schedule", labels=["schedule"]
+        "backups_schedule_next_run_timestamp_seconds", "Next cron run per enabled schedule", labels=labels
     )
     for schedule in schedules:
-        if schedule.last_success_at:
-            success.add_metric([schedule.name], schedule.last_success_at.timestamp())
-        if schedule.last_run_at:
-            attempt.add_metric([schedule.name], schedule.last_run_at.timestamp())
+        these = [schedule.name, "true" if schedule.enabled else "false"]
+        success.add_metric(these, _seconds(schedule.last_success_at))
+        attempt.add_metric(these, _seconds(schedule.last_run_at))
         if schedule.enabled and schedule.next_run_at:
-            upcoming.add_metric([schedule.name], schedule.next_run_at.timestamp())
-    return [operations, duration, duration_count, points, size, stored, deletions, success, attempt, upcoming]
+            upcoming.add_metric(these, schedule.next_run_at.timestamp())
+    return [success, attempt, upcoming]
+
+
+def health_families(health: BackupHealth, copies: Mapping[str, bool]) -> list[Metric]:
+    """The backup health, the newest success of any kind, and each location's newest copy."""
+    status = GaugeMetricFamily(
+        "backups_health_status", "Backup health, as backupHealth says it: 0 OK, 1 WARNING, 2 CRITICAL"
+    )
+    status.add_metric([], severity(health.status))
+    newest = GaugeMetricFamily(
+        "backups_last_success_timestamp_seconds",
+        "The newest successful backup, whatever made it (imported restore points do not count; 0: never)",
+    )
+    newest.add_metric([], _seconds(health.last_success_at))
+    copy_ok = GaugeMetricFamily(
+        "backups_location_copy_ok",
+        "Per location a schedule copies to: 1 when the newest copy a run meant for it arrived (or none was "
+        "meant yet), 0 when it did not",
+        labels=["location"],
+    )
+    for location, arrived in sorted(copies.items()):
+        copy_ok.add_metric([location], 1 if arrived else 0)
+    build = GaugeMetricFamily("backups_build_info", "The server's version (always 1)", labels=["version"])
+    build.add_metric([SERVER_VERSION], 1)
+    return [status, newest, copy_ok, build]
 
 
 async def metrics(request: Request) -> Response:
     """The metrics, for a viewer token (or anyone with BACKUPS_METRICS_PUBLIC=1)."""
+    _, refusal = await monitoring_reader(request)
+    if refusal is not None:
+        return refusal
     backend: Backend = request.app.state.backend
-    if not backend.settings.metrics_public:
-        actor = await identify(backend.services, bearer_token(request.headers.get("authorization")))
-        if actor.role is None or not actor.role.covers(Role.VIEWER):
-            return PlainTextResponse(
-                "a viewer token is needed: send Authorization: Bearer <token>",
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    services = backend.services
     async with backend.db.read() as session:
         totals = await history_totals(session)
+    families = [
+        *history_families(totals),
+        *schedule_families(await services.schedules.list_all()),
+        *health_families(await services.health.read(), await services.health.location_copies()),
+    ]
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Fixed(families(totals, await backend.services.schedules.list_all())))
+    registry.register(_Fixed(families))
+    registry.register(_PROCESS)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

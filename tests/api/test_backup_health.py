@@ -9,15 +9,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.support.api import execute, subscribe, wait_for_operation
+import httpx
+
+from tests.support.api import auth_headers, execute, subscribe, wait_for_operation
 from tests.support.in_process import InProcessServer
-from tests.support.schedules import RUN, UPDATE, create_schedule, eventually
+from tests.support.schedules import RUN, UPDATE, create_schedule, eventually, far_off_cron
 
 HEALTH = "{ backupHealth { status problems lastSuccessAt lastAttemptAt nextRunAt } }"
 FOLLOW = "subscription { backupHealthChanged { status problems } }"
+ISSUES = "{ backupHealth { problems issues { message status subjectKind subjectId operationId } } }"
 
 
-def folder_server(make_server: Callable[..., InProcessServer], tmp_path: Path) -> tuple[InProcessServer, Path]:
+def folder_server(
+    make_server: Callable[..., InProcessServer], tmp_path: Path, **env: str
+) -> tuple[InProcessServer, Path]:
     site = tmp_path / "site"
     site.mkdir()
     (site / "app.conf").write_text("volume = 3\n")
@@ -26,7 +31,7 @@ def folder_server(make_server: Callable[..., InProcessServer], tmp_path: Path) -
         '[[sources]]\nname = "settings"\nkind = "settings"\n\n'
         f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n'
     )
-    return make_server(BACKUPS_CONFIG=str(config), BACKUPS_SCHEDULER_POLL_SECONDS="0.05").start(), site
+    return make_server(BACKUPS_CONFIG=str(config), BACKUPS_SCHEDULER_POLL_SECONDS="0.05", **env).start(), site
 
 
 async def health(server: InProcessServer) -> dict[str, Any]:
@@ -96,6 +101,84 @@ async def test_a_schedule_with_no_recent_success_is_a_warning(make_server: Calla
     found = await health(server)
     assert found["status"] == "WARNING"
     assert found["problems"] == ["schedule 'stale': it has never succeeded, more than twice its period ago"]
+
+
+async def get(server: InProcessServer, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        return await client.get(f"{server.url}{path}", headers=headers or {})
+
+
+async def test_health_endpoint_for_uptime_monitors_and_problems_with_subjects(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    server, site = folder_server(make_server, tmp_path)
+    viewer = {"Authorization": f"Bearer {server.create_token('uptime', 'viewer')}"}
+    refused = await get(server, "/health/backups")
+    assert refused.status_code == 401 and "viewer token" in refused.text, "the same rule as /metrics"
+    assert (await get(server, "/health")).json() == {"status": "ok"}, "/health stays the liveness probe"
+    answer = await get(server, "/health/backups", viewer)
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "status": "OK",
+        "lastSuccessAt": None,
+        "nextRunAt": None,
+        "problemCount": 0,
+        "problems": [],
+    }
+
+    schedule = await create_schedule(server, name="hourly", cron=far_off_cron())
+    shutil.rmtree(site)  # the next run fails: CRITICAL, and the monitor sees 503
+    op = (await execute(server, RUN, id=schedule["id"]))["runSchedule"]["operation"]
+    assert (await wait_for_operation(server, op["id"]))["status"] == "FAILED"
+    answer = await get(server, "/health/backups", viewer)
+    assert answer.status_code == 503, answer.text
+    body = answer.json()
+    assert body["status"] == "CRITICAL" and body["problemCount"] == 1, body
+    assert "'hourly'" in body["problems"][0] and "SOURCE_UNAVAILABLE" in body["problems"][0], body
+    found = (await execute(server, ISSUES))["backupHealth"]
+    assert found["issues"] == [
+        {
+            "message": found["problems"][0],
+            "status": "CRITICAL",
+            "subjectKind": "SCHEDULE",
+            "subjectId": schedule["id"],
+            "operationId": op["id"],
+        }
+    ]
+    assert (await get(server, "/health", auth_headers(server))).status_code == 200, "liveness is not backup health"
+
+    # Paused, the schedule is not judged: 200 again.
+    await execute(server, UPDATE, id=schedule["id"], input={"name": "hourly", "enabled": False})
+    assert (await get(server, "/health/backups", viewer)).json()["status"] == "OK"
+
+
+async def test_health_endpoint_without_a_token_when_metrics_are_public(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    server, site = folder_server(make_server, tmp_path, BACKUPS_METRICS_PUBLIC="1")
+    schedule = await create_schedule(server, name="hourly", cron=far_off_cron())
+    shutil.rmtree(site)
+    op = (await execute(server, RUN, id=schedule["id"]))["runSchedule"]["operation"]
+    assert (await wait_for_operation(server, op["id"]))["status"] == "FAILED"
+    answer = await get(server, "/health/backups")
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["status"] == "CRITICAL" and body["problemCount"] == 1, body
+    assert "problems" not in body, "the problems' texts only with a token"
+    assert "problems" in (await get(server, "/health/backups", auth_headers(server))).json()
+
+
+async def test_an_after_change_schedule_is_judged_too(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    server, site = folder_server(make_server, tmp_path)
+    schedule = await create_schedule(server, name="on-change", afterChangeQuietSeconds=3600)
+    shutil.rmtree(site)
+    op = (await execute(server, RUN, id=schedule["id"]))["runSchedule"]["operation"]
+    assert (await wait_for_operation(server, op["id"]))["status"] == "FAILED"
+    found = await health(server)
+    assert found["status"] == "CRITICAL", "a failed run is a problem whatever starts the schedule's runs"
+    assert "'on-change'" in found["problems"][0] and op["id"] in found["problems"][0], found
 
 
 async def _ran(server: InProcessServer, schedule_id: str, before: str) -> bool:

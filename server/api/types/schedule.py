@@ -14,7 +14,6 @@ from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
 from server.model import records as models
 from server.model.retention import RetentionDecision as RetentionDecision_
-from server.services.schedules import health
 
 
 @strawberry.type(
@@ -152,29 +151,4 @@ class RetentionDecision:
     def from_domain(cls, decision: RetentionDecision_) -> RetentionDecision:
         return cls(
             restore_point=RestorePoint.from_domain(decision.point), keep=decision.keep, reasons=list(decision.reasons)
-        )
-
-
-strawberry.enum(health.HealthStatus)
-
-
-@strawberry.type(
-    description="Backup health for monitoring: a schedule whose last run failed is CRITICAL; one whose "
-    "last success is older than twice its period is a WARNING. Paused schedules are not judged."
-)
-class BackupHealth:
-    status: health.HealthStatus
-    problems: list[str]
-    last_success_at: datetime | None
-    last_attempt_at: datetime | None
-    next_run_at: datetime | None
-
-    @classmethod
-    def from_domain(cls, found: health.BackupHealth) -> BackupHealth:
-        return cls(
-            status=found.status,
-            problems=list(found.problems),
-            last_success_at=found.last_success_at,
-            last_attempt_at=found.last_attempt_at,
-            next_run_at=found.next_run_at,
         )

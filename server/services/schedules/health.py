@@ -1,24 +1,43 @@
 """Backup health for monitoring, from the schedules and their last runs: a schedule whose
 last run failed is CRITICAL; one whose last success (or, never having succeeded, its
 creation) is older than twice its period is a WARNING, and so is one whose last run could
-not copy its restore point to a location (copyToLocations). Paused schedules are not judged."""
+not copy its restore point to a location (copyToLocations). Paused schedules are not judged.
+Each problem names its subject (a schedule, a location) so that a client can link it."""
 
 from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from server.model.cron_times import next_fire
-from server.model.records import Operation, OperationStatus, Schedule
+from server.model.records import (
+    Operation,
+    OperationKind,
+    OperationStatus,
+    RestorePointFilter,
+    RestorePointOrigin,
+    Schedule,
+)
 from server.operations.runner import OperationRunner
+from server.services.restore_points import RestorePointService
 from server.services.schedules.service import ScheduleService
 
 # How long a change of any operation is let settle before health is read again: progress
 # steps fire many changes a second, health needs one look.
 SETTLE_SECONDS = 0.2
+
+# The origins whose restore points count as a success: an imported restore point is a copy of
+# one made at another time, maybe on another machine, not a fresh backup of this system. A
+# safety restore point (made before an apply) is a real capture of the system as it was.
+COUNTED_ORIGINS = tuple(origin for origin in RestorePointOrigin if origin is not RestorePointOrigin.IMPORTED)
+
+# How far back /metrics looks for the newest run that meant a copy for a location: at most
+# this many succeeded CREATE_RESTORE_POINT operations, so a scrape costs the same at any history size.
+COPY_LOOKBACK_RUNS = 500
+_PAGE = 100
 
 
 class HealthStatus(enum.StrEnum):
@@ -27,13 +46,36 @@ class HealthStatus(enum.StrEnum):
     CRITICAL = "CRITICAL"
 
 
+class HealthSubjectKind(enum.StrEnum):
+    """What a health problem is about; its subject id is that thing's id (a location: its name)."""
+
+    SCHEDULE = "SCHEDULE"
+    LOCATION = "LOCATION"
+    RESTORE_POINT = "RESTORE_POINT"
+    SOURCE = "SOURCE"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthProblem:
+    status: HealthStatus  # WARNING or CRITICAL: what this problem alone makes the health
+    message: str
+    subject_kind: HealthSubjectKind
+    subject_id: str
+    operation_id: str | None = None  # the run it is about, when it is about one
+
+
 @dataclass(frozen=True, slots=True)
 class BackupHealth:
     status: HealthStatus
-    problems: tuple[str, ...]
+    issues: tuple[HealthProblem, ...]
     last_success_at: datetime | None
     last_attempt_at: datetime | None
     next_run_at: datetime | None
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Each problem's text, in order."""
+        return tuple(issue.message for issue in self.issues)
 
 
 def period(schedule: Schedule, now: datetime) -> timedelta | None:
@@ -45,59 +87,94 @@ def period(schedule: Schedule, now: datetime) -> timedelta | None:
     return second - first if first and second else None
 
 
-def assess(schedules: list[Schedule], last_ops: dict[str, Operation | None], now: datetime) -> BackupHealth:
-    """The health these schedules and their last operations add up to at `now`."""
-    problems: list[tuple[HealthStatus, str]] = []
-    active = [s for s in schedules if s.enabled and s.cron is not None]
-    for schedule in active:
-        op = last_ops.get(schedule.id)
-        if op is not None and op.status in (OperationStatus.FAILED, OperationStatus.INTERRUPTED):
-            reason = f"{op.error.code}: {op.error.message}" if op.error else op.status.value
-            problems.append(
-                (HealthStatus.CRITICAL, f"schedule {schedule.name!r}: its last run {op.id} failed ({reason})")
+def severity(status: HealthStatus) -> int:
+    """0 for OK, 1 for WARNING, 2 for CRITICAL (what /metrics' backups_health_status says)."""
+    return list(HealthStatus).index(status)
+
+
+def _schedule_problems(schedule: Schedule, op: Operation | None, now: datetime) -> list[HealthProblem]:
+    """What is wrong with one enabled schedule, given its last operation."""
+    if op is not None and op.status in (OperationStatus.FAILED, OperationStatus.INTERRUPTED):
+        reason = f"{op.error.code}: {op.error.message}" if op.error else op.status.value
+        message = f"schedule {schedule.name!r}: its last run {op.id} failed ({reason})"
+        return [HealthProblem(HealthStatus.CRITICAL, message, HealthSubjectKind.SCHEDULE, schedule.id, op.id)]
+    found: list[HealthProblem] = []
+    if op is not None and op.status is OperationStatus.SUCCEEDED:
+        for location, why in (op.params.get("copiesFailed") or {}).items():
+            message = (
+                f"schedule {schedule.name!r}: its last run {op.id} made its restore point, "
+                f"but its copy to location {location!r} went wrong: {why}"
             )
-            continue
-        if op is not None and op.status is OperationStatus.SUCCEEDED:
-            for location, why in (op.params.get("copiesFailed") or {}).items():
-                problems.append(
-                    (
-                        HealthStatus.WARNING,
-                        f"schedule {schedule.name!r}: its last run {op.id} made its restore point, "
-                        f"but its copy to location {location!r} went wrong: {why}",
-                    )
-                )
-        every = period(schedule, now)
-        since = schedule.last_success_at or schedule.created_at
-        if every is not None and now - since > 2 * every:
-            what = (
-                f"its last success was at {since:%Y-%m-%d %H:%M} UTC"
-                if schedule.last_success_at
-                else ("it has never succeeded")
-            )
-            problems.append(
-                (HealthStatus.WARNING, f"schedule {schedule.name!r}: {what}, more than twice its period ago")
-            )
-    status = HealthStatus.OK
-    if problems:
-        status = (
-            HealthStatus.CRITICAL
-            if any(level is HealthStatus.CRITICAL for level, _ in problems)
-            else (HealthStatus.WARNING)
+            found.append(HealthProblem(HealthStatus.WARNING, message, HealthSubjectKind.LOCATION, location, op.id))
+    every = period(schedule, now)
+    since = schedule.last_success_at or schedule.created_at
+    if every is not None and now - since > 2 * every:
+        what = (
+            f"its last success was at {since:%Y-%m-%d %H:%M} UTC"
+            if schedule.last_success_at
+            else "it has never succeeded"
         )
+        message = f"schedule {schedule.name!r}: {what}, more than twice its period ago"
+        found.append(HealthProblem(HealthStatus.WARNING, message, HealthSubjectKind.SCHEDULE, schedule.id))
+    return found
+
+
+def assess(
+    schedules: list[Schedule],
+    last_ops: dict[str, Operation | None],
+    now: datetime,
+    newest_point_at: datetime | None = None,
+) -> BackupHealth:
+    """The health these schedules and their last operations add up to at `now`; the last
+    success is the newest of the schedules' and `newest_point_at` (the newest restore point
+    of a counted origin, however it was made)."""
+    # Every enabled schedule, after-change ones too: a failed run or copy is a problem however it
+    # was started (only a cron schedule has a period to be overdue by).
+    active = [s for s in schedules if s.enabled]
+    issues = [issue for s in active for issue in _schedule_problems(s, last_ops.get(s.id), now)]
+    status = max((issue.status for issue in issues), key=severity, default=HealthStatus.OK)
+    successes = [s.last_success_at for s in schedules if s.last_success_at]
+    if newest_point_at is not None:
+        successes.append(newest_point_at)
     return BackupHealth(
         status=status,
-        problems=tuple(text for _, text in problems),
-        last_success_at=max((s.last_success_at for s in schedules if s.last_success_at), default=None),
+        issues=tuple(issues),
+        last_success_at=max(successes, default=None),
         last_attempt_at=max((s.last_run_at for s in schedules if s.last_run_at), default=None),
         next_run_at=min((s.next_run_at for s in active if s.next_run_at), default=None),
     )
 
 
+def copy_outcomes(runs: Iterable[Operation], wanted: set[str]) -> dict[str, bool]:
+    """For each wanted location, whether the newest of these runs (newest first) that meant a
+    copy for it got it there (uploaded and read back); a location no run meant one for is absent."""
+    outcomes: dict[str, bool] = {}
+    for run in runs:
+        made = run.params.get("copiesMade") or {}
+        failed = run.params.get("copiesFailed") or {}
+        for location in wanted - outcomes.keys():
+            if location in made:
+                outcomes[location] = True
+            elif location in failed:
+                outcomes[location] = False
+        if outcomes.keys() >= wanted:
+            break
+    return outcomes
+
+
 class HealthService:
     """Reads backup health, and follows it for backupHealthChanged."""
 
-    def __init__(self, *, schedules: ScheduleService, runner: OperationRunner, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        *,
+        schedules: ScheduleService,
+        restore_points: RestorePointService,
+        runner: OperationRunner,
+        poll_seconds: float,
+    ) -> None:
         self._schedules = schedules
+        self._restore_points = restore_points
         self._runner = runner
         self._poll = poll_seconds
 
@@ -108,7 +185,35 @@ class HealthService:
         for schedule in schedules:
             if schedule.last_operation_id is not None:
                 last_ops[schedule.id] = await self._runner.history.get(schedule.last_operation_id)
-        return assess(schedules, last_ops, self._schedules.now())
+        return assess(schedules, last_ops, self._schedules.now(), await self._newest_point_at())
+
+    async def _newest_point_at(self) -> datetime | None:
+        newest = await self._restore_points.page(
+            first=1, after=None, narrow=RestorePointFilter(origins=COUNTED_ORIGINS)
+        )
+        return newest.items[0].created_at if newest.items else None
+
+    async def location_copies(self) -> dict[str, bool]:
+        """For each location a schedule copies to: whether the newest copy a schedule run meant
+        for it arrived (True also while no run has meant one yet)."""
+        wanted = {name for s in await self._schedules.list_all() for name in s.copy_to_locations}
+        outcomes: dict[str, bool] = {}
+        after: str | None = None
+        for _ in range(0, COPY_LOOKBACK_RUNS, _PAGE):
+            if not wanted - outcomes.keys():
+                break
+            page = await self._runner.history.page(
+                first=_PAGE,
+                after=after,
+                statuses=[OperationStatus.SUCCEEDED],
+                kinds=[OperationKind.CREATE_RESTORE_POINT],
+                include_dismissed=True,
+            )
+            outcomes |= copy_outcomes(page.items, wanted - outcomes.keys())
+            if not page.has_next_page:
+                break
+            after = page.cursors[-1]
+        return {name: outcomes.get(name, True) for name in sorted(wanted)}
 
     async def follow(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> AsyncIterator[BackupHealth]:
         """The health at once, then each time it differs (looked at after every operation

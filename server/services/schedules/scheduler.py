@@ -99,6 +99,12 @@ class Scheduler:
         self._active_op: dict[str, str] = {}  # schedule id -> the id of that run's operation
         self._waiting: dict[str, _Waiting] = {}
         self._wake = asyncio.Event()
+        # When the loop must look again before its next poll: the end of a quiet period after a
+        # change, or the next periodic fingerprint check (a change's run never waits for a poll).
+        self._look_again_at: datetime | None = None
+        self._wanting_changes = False  # whether some enabled schedule has afterChangeQuietSeconds
+        schedules.on_saved(self._schedule_saved)
+        changes.on_note(self._change_noted)
 
     @property
     def changes(self) -> ChangeWatch:
@@ -129,24 +135,56 @@ class Scheduler:
         """Look at the schedules now rather than at the next poll (a schedule changed)."""
         self._wake.set()
 
+    def _schedule_saved(self, schedule_id: str, before: Schedule | None, after: Schedule | None) -> None:
+        """A schedule was created, changed or deleted: one that starts wanting changes now
+        (created, given afterChangeQuietSeconds, resumed) counts every change from the moment it
+        was saved, whenever the loop looks next; then the loop looks at once."""
+        if after is None or not _wants_changes(after):
+            self._change_seen.pop(schedule_id, None)
+        elif before is None or not _wants_changes(before):
+            self._change_seen[schedule_id] = self._seen_when_saved(after)
+        self.wake()
+
+    def _seen_when_saved(self, schedule: Schedule) -> int:
+        """The changes a schedule that starts wanting them has seen: all but one noticed after
+        it was saved (during its commit), so that one is looked at."""
+        changes = self._changes
+        return changes.version - 1 if changes.changed_at > schedule.updated_at else changes.version
+
+    def _change_noted(self) -> None:
+        if self._wanting_changes:
+            self.wake()  # to time the quiet period from this change
+
     async def _loop(self) -> None:
         while True:
             try:
                 await self.tick()
             except Exception:
                 log.exception("the scheduler could not look at the schedules; it tries again")
-            with contextlib.suppress(TimeoutError):  # no wake-up: the poll interval passed
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+            with contextlib.suppress(TimeoutError):  # no wake-up: the poll interval (or a quiet period) passed
+                await asyncio.wait_for(self._wake.wait(), self._until_next_look())
             self._wake.clear()
+
+    def _until_next_look(self) -> float:
+        """Seconds until the loop looks again without being woken: the poll interval, or less."""
+        if self._look_again_at is None:
+            return self._poll
+        due_in = (self._look_again_at - self._schedules.now()).total_seconds()
+        return min(self._poll, max(due_in, 0.01))
+
+    def _look_again_by(self, at: datetime) -> None:
+        if self._look_again_at is None or at < self._look_again_at:
+            self._look_again_at = at
 
     # -- one look at the clock -------------------------------------------------------------
 
     async def tick(self) -> None:
         """Start every run that is due now, and keep each next run in step with the clock."""
         now = self._schedules.now()
+        self._look_again_at = None
         schedules = await self._schedules.list_all()
         await self._safety_if_due(now)
-        await self._look_at_changes([s for s in schedules if s.enabled and s.after_change_quiet_seconds], now)
+        await self._look_at_changes([s for s in schedules if _wants_changes(s)], now)
         for schedule in schedules:
             await self._prune_if_due(schedule, now)
             if not schedule.enabled or schedule.cron is None:
@@ -185,10 +223,13 @@ class Scheduler:
         """Start the after-change run of each schedule whose quiet period after a change has passed."""
         for gone in self._change_seen.keys() - {s.id for s in wanting}:
             del self._change_seen[gone]  # paused: resumed, it waits for the next change (never runs at once)
+        self._wanting_changes = bool(wanting)
         if not wanting:
             return
         self._changes.watch_folders()
         await self._changes.check_if_due()
+        if self._changes.checked_at is not None:
+            self._look_again_by(self._changes.checked_at + timedelta(seconds=self._changes.check_seconds))
         for schedule in wanting:
             await self._after_change(schedule, now)
 
@@ -196,12 +237,18 @@ class Scheduler:
         changes = self._changes
         seen = self._change_seen.get(schedule.id)
         if seen is None:
-            # One there at start-up looks once (a change made while stopped); one created or
-            # given afterChangeQuietSeconds since waits for the next change (never runs at once).
+            # One there at start-up looks once (a change made while stopped); one created,
+            # resumed or given afterChangeQuietSeconds since (by another server on the same
+            # database, or saved while this loop listed the schedules) waits for the next change
+            # after it was saved: it never runs at once, and misses no change made after.
             existed = self._started_at is not None and schedule.updated_at < self._started_at
-            seen = self._change_seen[schedule.id] = 0 if existed else changes.version
+            seen = self._change_seen[schedule.id] = 0 if existed else self._seen_when_saved(schedule)
         quiet = schedule.after_change_quiet_seconds or 0
-        if changes.version <= seen or now < changes.changed_at + timedelta(seconds=quiet):
+        if changes.version <= seen:
+            return
+        quiet_from = changes.changed_at + timedelta(seconds=quiet)
+        if now < quiet_from:
+            self._look_again_by(quiet_from)  # not at the next poll: the run is due then
             return
         if self._blocker(schedule) is not None:
             return  # looks again once that run or apply has ended (its end wakes the loop)
@@ -464,6 +511,11 @@ class Scheduler:
             + "."
         )
         return True
+
+
+def _wants_changes(schedule: Schedule) -> bool:
+    """Whether the schedule runs after changes now (enabled, with afterChangeQuietSeconds)."""
+    return schedule.enabled and bool(schedule.after_change_quiet_seconds)
 
 
 def policy_text(policy: RetentionPolicy) -> str:

@@ -6,7 +6,7 @@ import dataclasses
 import enum
 import random
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,6 +72,10 @@ class ScheduleSpec:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not KEEP}
 
 
+# Told after each committed change of a schedule: its id, before (None: created) and after (None: deleted).
+SavedListener = Callable[[str, Schedule | None, Schedule | None], None]
+
+
 def check_retention(policy: RetentionPolicy) -> RetentionPolicy:
     """INVALID_INPUT for a keep count of 0 or less (null, not 0, means "no limit"), one per rule."""
     problems = InputProblems()
@@ -134,6 +138,15 @@ class ScheduleService:
         self._db = db
         self._clock = clock
         self._locations = tuple(locations)  # configured location names, for copyToLocations
+        self._listeners: list[SavedListener] = []
+
+    def on_saved(self, listener: SavedListener) -> None:
+        """Call `listener(id, before, after)` after each create, update and delete that committed."""
+        self._listeners.append(listener)
+
+    def _saved(self, schedule_id: str, before: Schedule | None, after: Schedule | None) -> None:
+        for listener in self._listeners:
+            listener(schedule_id, before, after)
 
     def now(self) -> datetime:
         """The server's present, from its (injectable) clock."""
@@ -186,6 +199,7 @@ class ScheduleService:
                 await repo.add_schedule(session, schedule)
         except ConstraintViolation:  # the unique name, when two requests race
             raise self._duplicate(schedule.name) from None
+        self._saved(schedule.id, None, schedule)
         return schedule
 
     async def update(self, schedule_id: str, spec: ScheduleSpec) -> Schedule:
@@ -206,6 +220,7 @@ class ScheduleService:
                     raise NotFound(f"no schedule with id {quoted(schedule_id)}", field="id")
         except ConstraintViolation:  # the unique name, when two requests race
             raise self._duplicate(schedule.name) from None
+        self._saved(schedule.id, current, schedule)
         return schedule
 
     async def delete(self, schedule_id: str) -> str:
@@ -215,6 +230,7 @@ class ScheduleService:
         async with self._db.write() as session:
             if not await repo.delete_schedule(session, schedule_id):
                 raise NotFound(f"no schedule with id {quoted(schedule_id)}", field="id")
+        self._saved(schedule_id, None, None)
         return schedule_id
 
     async def save_state(self, schedule: Schedule) -> bool:

@@ -49,7 +49,15 @@ async def test_update_schedule_keeps_every_field_left_out_name_included(
     assert changed["userErrors"] == []
     after = changed["schedule"]
     assert after["cron"] == "0 4 * * *"
-    for kept in ("name", "timeZone", "retention", "labelTemplate", "jitterSeconds", "afterChangeQuietSeconds", "enabled"):
+    for kept in (
+        "name",
+        "timeZone",
+        "retention",
+        "labelTemplate",
+        "jitterSeconds",
+        "afterChangeQuietSeconds",
+        "enabled",
+    ):
         assert after[kept] == made[kept], kept
     paused = await update(server, made["id"], enabled=False)
     assert paused["userErrors"] == [] and paused["schedule"]["name"] == "nightly"

@@ -103,6 +103,7 @@ class Scheduler:
         # change, or the next periodic fingerprint check (a change's run never waits for a poll).
         self._look_again_at: datetime | None = None
         self._wanting_changes = False  # whether some enabled schedule has afterChangeQuietSeconds
+        self._wakers: dict[str, asyncio.Task[None]] = {}  # operation id -> a wake-up at its end
         schedules.on_saved(self._schedule_saved)
         changes.on_note(self._change_noted)
 
@@ -127,6 +128,8 @@ class Scheduler:
         await self._changes.stop()
         if self._safety_prune is not None:
             self._safety_prune.cancel()
+        for waker in list(self._wakers.values()):
+            waker.cancel()
         for task in list(self._active.values()):
             task.cancel()
         await asyncio.gather(*self._active.values(), return_exceptions=True)
@@ -355,10 +358,26 @@ class Scheduler:
     def _blocker(self, schedule: Schedule) -> str | None:
         """Why a due run must wait now, or None."""
         if (apply := self._runner.exclusive_operation()) is not None:
+            self._wake_at_end_of(apply)
             return f"operation {apply} was applying a restore point"
         if schedule.id in self._active or schedule.id in self._starting:
             return "the previous run of this schedule was still going"
         return None
+
+    def _wake_at_end_of(self, op_id: str) -> None:
+        """Look again as soon as this operation ends (a run waits for it), not at the next poll."""
+        live = self._runner.live(op_id)
+        if live is None or op_id in self._wakers:
+            return
+
+        async def wake_at_end() -> None:
+            try:
+                await live.ended.wait()
+            finally:
+                self._wakers.pop(op_id, None)
+                self.wake()
+
+        self._wakers[op_id] = asyncio.create_task(wake_at_end(), name=f"scheduler-wakes-after-{op_id}")
 
     # -- running ---------------------------------------------------------------------------
 

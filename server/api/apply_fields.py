@@ -21,7 +21,7 @@ class ApplyMutation:
         "point of the current state is made first unless `createSafetyRestorePoint` is false. "
         "Exclusive: while it runs, updateSettings and new operations get BUSY. If a source "
         "fails, the state before is restored and the operation ends FAILED. `sources`: apply only "
-        "these sources (the safety restore point still holds every source); none: all. "
+        "these sources, each named once (the safety restore point still holds every source); none: all. "
         "`expectedFingerprint` (from applyPreview): CONFLICT if the configuration changed since."
     )
     async def apply_restore_point(

@@ -31,7 +31,7 @@ class DiffQuery:
         return ConfigurationDiff.from_domain(diff)
 
     @strawberry.field(
-        description="What applying the restore point (only `sources`, when named) would change: from the "
+        description="What applying the restore point (only `sources`, when named, each once) would change: from the "
         "configuration as it is now to the restore point's. `fingerprint` is the configuration's now: pass "
         "it to applyRestorePoint(expectedFingerprint:) to be refused (CONFLICT) if it changes meanwhile. "
         "A source that cannot be read: SOURCE_UNAVAILABLE; a database whose tables differ: SCHEMA_MISMATCH."

@@ -59,7 +59,7 @@ async def attempt(call: Callable[[], Awaitable[T]]) -> tuple[T | None, list[User
     try:
         return await call(), []
     except DomainError as error:
-        return None, [UserError.from_domain(error)]
+        return None, [UserError.from_domain(problem) for problem in error.each()]
     except Exception as error:
         # A full disk the call did not name itself is still a full disk, not "Unexpected error."
         if (full := files_full(error, "the disk")) is None:

@@ -4,8 +4,10 @@ createSchedule, updateSchedule, deleteSchedule, runSchedule, pruneSchedule. Regi
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import TypeVar
 
 import strawberry
+from strawberry.types.unset import UnsetType
 
 from server.api.context import Info
 from server.api.errors import attempt, to_client_error
@@ -13,20 +15,34 @@ from server.api.types.health import BackupHealth
 from server.api.types.payloads import DeletePayload, OperationPayload
 from server.api.types.schedule import RetentionDecision, Schedule, ScheduleInput, SchedulePayload
 from server.model.errors import DomainError
-from server.services.schedules.service import ScheduleSpec
+from server.services.schedules.service import KEEP, Keep, ScheduleSpec
+
+T = TypeVar("T")
+
+
+def _or_keep(value: T | None | UnsetType) -> T | Keep:
+    """A field that cannot be null on a Schedule: left out or null keeps it."""
+    return KEEP if value is None or isinstance(value, UnsetType) else value
+
+
+def _null_or_keep(value: T | None | UnsetType) -> T | None | Keep:
+    """A field a Schedule can show as null: null sets that, left out keeps it."""
+    return KEEP if isinstance(value, UnsetType) else value
 
 
 def _spec(given: ScheduleInput) -> ScheduleSpec:
+    retention = _or_keep(given.retention)
+    locations = _or_keep(given.copy_to_locations)
     return ScheduleSpec(
-        name=given.name,
-        cron=given.cron,
-        time_zone=given.time_zone,
-        enabled=given.enabled,
-        jitter_seconds=given.jitter_seconds,
-        label_template=given.label_template,
-        retention=given.retention.to_domain() if given.retention is not None else None,
-        after_change_quiet_seconds=given.after_change_quiet_seconds,
-        copy_to_locations=tuple(given.copy_to_locations) if given.copy_to_locations is not None else None,
+        name=_or_keep(given.name),
+        cron=_null_or_keep(given.cron),
+        time_zone=_or_keep(given.time_zone),
+        enabled=_or_keep(given.enabled),
+        jitter_seconds=_or_keep(given.jitter_seconds),
+        label_template=_null_or_keep(given.label_template),
+        retention=retention if isinstance(retention, Keep) else retention.to_domain(),
+        after_change_quiet_seconds=_null_or_keep(given.after_change_quiet_seconds),
+        copy_to_locations=locations if isinstance(locations, Keep) else tuple(locations),
     )
 
 
@@ -69,14 +85,17 @@ class ScheduleSubscription:
 
 @strawberry.type
 class ScheduleMutation:
-    @strawberry.mutation(description="Make a schedule. It never runs at once: its first run is its next cron time.")
+    @strawberry.mutation(
+        description="Make a schedule (`name` needed). It never runs at once: its first run is its next cron time."
+    )
     async def create_schedule(self, info: Info, input: ScheduleInput) -> SchedulePayload:
         made, errors = await attempt(lambda: info.context.services.schedules.create(_spec(input)))
         return SchedulePayload(schedule=Schedule.from_domain(made) if made else None, user_errors=errors)
 
     @strawberry.mutation(
-        description="Change a schedule (`enabled: false` pauses it). A changed cron or time zone, or a resume, "
-        "counts the next run from now; it never runs at once."
+        description="Change a schedule (`enabled: false` pauses it); a field left out keeps its value (see "
+        "ScheduleInput). A changed cron or time zone, or a resume, counts the next run from now; it never runs at "
+        "once. An after-change schedule counts every change made from then on."
     )
     async def update_schedule(self, info: Info, id: strawberry.ID, input: ScheduleInput) -> SchedulePayload:
         changed, errors = await attempt(lambda: info.context.services.schedules.update(str(id), _spec(input)))

@@ -8,23 +8,49 @@ cron does); interval expressions such as */30 fire in both repeated hours.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 
-from server.model.errors import InvalidInput
+from server.model.errors import InvalidInput, quoted
+
+# Files in the zone database that are no IANA zone: `localtime` is the host's own setting (a
+# schedule in it would follow whatever the host is set to, silently), `posixrules` a template.
+_NOT_ZONES = frozenset({"localtime", "posixrules"})
+
+
+@functools.cache
+def iana_zone_names() -> frozenset[str]:
+    """Every IANA time zone name the zone database here knows ("Europe/Berlin", "UTC", ...)."""
+    return frozenset(
+        name
+        for name in available_timezones() | {"UTC"}
+        if name not in _NOT_ZONES and not name.startswith(("posix/", "right/"))
+    )
+
+
+def check_zone(name: str, field: str = "timeZone") -> str:
+    """The name if it is an IANA time zone that loads here; else INVALID_INPUT (what a client gives)."""
+    if name not in iana_zone_names():
+        raise InvalidInput(
+            f"unknown time zone {quoted(name)}: give an IANA name such as 'Europe/Berlin' or 'UTC'", field=field
+        )
+    zone(name, field)
+    return name
 
 
 def zone(name: str, field: str = "timeZone") -> ZoneInfo:
-    """The IANA time zone of this name; INVALID_INPUT if there is none."""
+    """The time zone of this name (one stored before check_zone was as strict loads too);
+    INVALID_INPUT if there is none."""
     if not name or len(name) > 64 or any(ch < " " for ch in name):
-        raise InvalidInput(f"unknown time zone {name!r}: give an IANA name such as 'Europe/Berlin'", field=field)
+        raise InvalidInput(f"unknown time zone {quoted(name)}: give an IANA name such as 'Europe/Berlin'", field=field)
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidInput(
-            f"unknown time zone {name!r}: give an IANA name such as 'Europe/Berlin'", field=field
+            f"unknown time zone {quoted(name)}: give an IANA name such as 'Europe/Berlin'", field=field
         ) from None
 
 
@@ -33,14 +59,14 @@ def check_cron(expression: str, field: str = "cron") -> str:
     fields = expression.split()
     if len(fields) != 5 or any(ch < " " and ch not in " \t" for ch in expression):
         raise InvalidInput(
-            f"bad cron expression {expression!r}: give 5 fields (minute hour day-of-month month day-of-week)",
+            f"bad cron expression {quoted(expression)}: give 5 fields (minute hour day-of-month month day-of-week)",
             field=field,
         )
     normal = " ".join(fields)
     try:
         CronSim(normal, datetime(2000, 1, 1, tzinfo=UTC))
     except CronSimError as error:
-        raise InvalidInput(f"bad cron expression {expression!r}: {error}", field=field) from None
+        raise InvalidInput(f"bad cron expression {quoted(expression)}: {error}", field=field) from None
     return normal
 
 

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
+from collections.abc import Iterator, Sequence
+
+# What a message may quote of a value the client sent, and how long a whole message may be: an
+# invalid 10,000-character name is named by its start and its length, never echoed back whole.
+QUOTED_CHARACTERS = 64
+MAX_MESSAGE_CHARACTERS = 1000
+
+
+def quoted(value: object, limit: int = QUOTED_CHARACTERS) -> str:
+    """repr() of a value a client sent, for a message: past `limit` characters, its start and its length."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 class DomainError(Exception):
@@ -11,9 +26,15 @@ class DomainError(Exception):
     code = "INVALID_INPUT"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
+        if len(message) > MAX_MESSAGE_CHARACTERS:  # whatever a message quotes, it stays readable
+            message = message[: MAX_MESSAGE_CHARACTERS - 16] + "... (shortened)"
         super().__init__(message)
         self.message = message
         self.field = field
+
+    def each(self) -> tuple[DomainError, ...]:
+        """The problems this error reports, one userError each (itself, unless it gathers several)."""
+        return (self,)
 
 
 class NotFound(DomainError):
@@ -22,6 +43,39 @@ class NotFound(DomainError):
 
 class InvalidInput(DomainError):
     code = "INVALID_INPUT"
+
+
+class InvalidInputs(InvalidInput):
+    """Several problems with one input, each with its field: a form shows them all at once."""
+
+    def __init__(self, problems: Sequence[InvalidInput]) -> None:
+        super().__init__("; ".join(problem.message for problem in problems), field=problems[0].field)
+        self.problems = tuple(problems)
+
+    def each(self) -> tuple[DomainError, ...]:
+        return self.problems
+
+
+class InputProblems:
+    """Runs independent checks of one input and gathers what they refuse, to report it all at once."""
+
+    def __init__(self) -> None:
+        self.found: list[InvalidInput] = []
+
+    @contextlib.contextmanager
+    def check(self) -> Iterator[None]:
+        """A block whose INVALID_INPUT is noted rather than raised."""
+        try:
+            yield
+        except InvalidInput as refused:
+            self.found.extend(problem for problem in refused.each() if isinstance(problem, InvalidInput))
+
+    def raise_any(self) -> None:
+        """Raise what was found: the one problem, or every one together."""
+        if len(self.found) == 1:
+            raise self.found[0]
+        if self.found:
+            raise InvalidInputs(self.found)
 
 
 class Busy(DomainError):

@@ -8,6 +8,9 @@ pattern has no anchors and is only ever used through `fullmatch`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+from server.model.errors import InvalidInput, quoted
 
 SOURCE_NAME = re.compile(r"[a-z0-9_-]{1,64}")
 SOURCE_NAME_RULE = "1 to 64 of a-z, 0-9, '_' and '-'"
@@ -78,3 +81,14 @@ def is_local_copy_id_form(value: str) -> bool:
 def is_manifest_id(value: str) -> bool:
     """Whether `value` is acceptable as a restore point id in a local copy's manifest."""
     return MANIFEST_ID.fullmatch(value) is not None
+
+
+def each_once(names: Sequence[str], *, what: str, field: str) -> tuple[str, ...]:
+    """The names, if none is given twice; INVALID_INPUT naming the first one repeated (one rule
+    for every list of names an argument takes: copyToLocations, applyRestorePoint's sources, ...)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InvalidInput(f"{what} {quoted(name)} is named twice: name each once", field=field)
+        seen.add(name)
+    return tuple(names)

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from server.model.errors import InvalidInput
+from server.model.errors import InvalidInput, quoted
 from server.model.names import is_token_name
 
 # A recognisable prefix lets secret scanners (and people) tell a leaked token at a glance.
@@ -96,7 +96,7 @@ def parse_duration(text: str) -> timedelta:
     """`90s`, `15m`, `12h`, `30d` or `2w` as a timedelta."""
     match = DURATION.fullmatch(text)
     if match is None:
-        raise InvalidInput(f"{text!r} is not a duration such as 90s, 15m, 12h, 30d or 2w", field="expires_in")
+        raise InvalidInput(f"{quoted(text)} is not a duration such as 90s, 15m, 12h, 30d or 2w", field="expires_in")
     amount, unit = int(match[1]), match[2]
     if amount == 0:
         raise InvalidInput("the expiry must be in the future", field="expires_in")

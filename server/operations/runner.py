@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from server.model.errors import Busy, InvalidInput, NotFound, OperationErrorCode, OperationFailed, StorageFull
+from server.model.errors import Busy, InvalidInput, NotFound, OperationErrorCode, OperationFailed, StorageFull, quoted
 from server.model.ids import is_well_formed, new_id
 from server.model.records import (
     LogLevel,
@@ -221,7 +221,7 @@ class OperationRunner:
         if live is None or live.ended.is_set():
             op = await self.history.get(op_id)
             if op is None:
-                raise NotFound(f"no operation with id {op_id!r}", field="id")
+                raise NotFound(f"no operation with id {quoted(op_id)}", field="id")
             raise InvalidInput(f"operation {op_id} already finished ({op.status})", field="id")
         if not live.cancellable:
             raise InvalidInput(f"operation {op_id} can no longer be cancelled: {live.no_cancel_reason}", field="id")
@@ -241,11 +241,11 @@ class OperationRunner:
                 field="id",
             )
         if not is_well_formed(op_id, "op"):
-            raise NotFound(f"no operation with id {op_id!r}", field="id")
+            raise NotFound(f"no operation with id {quoted(op_id)}", field="id")
         async with self._db.write() as session:
             op = await repo.get_operation(session, op_id)
             if op is None:
-                raise NotFound(f"no operation with id {op_id!r}", field="id")
+                raise NotFound(f"no operation with id {quoted(op_id)}", field="id")
             op = dataclasses.replace(op, dismissed=True)
             await repo.save_operation(session, op)
         self.changes.announce(op.id)

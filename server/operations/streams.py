@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from server.model.errors import NotFound
+from server.model.errors import NotFound, quoted
 from server.model.records import LogEntry, Operation
 from server.operations.runner import LOG_PAGE, OperationRunner
 
@@ -23,7 +23,7 @@ async def follow_operation(runner: OperationRunner, op_id: str) -> AsyncIterator
     if live is None:
         op = await runner.history.get(op_id)
         if op is None:
-            raise NotFound(f"no operation with id {op_id!r}", field="id")
+            raise NotFound(f"no operation with id {quoted(op_id)}", field="id")
         yield op
         return
     seen = live.signal.version
@@ -45,7 +45,7 @@ async def follow_log(runner: OperationRunner, op_id: str, after: int = 0) -> Asy
     """Stored lines after `after`, then new ones as they are written, ending with the operation."""
     live = runner.live(op_id)
     if live is None and await runner.history.get(op_id) is None:
-        raise NotFound(f"no operation with id {op_id!r}", field="id")
+        raise NotFound(f"no operation with id {quoted(op_id)}", field="id")
     while True:
         seen = live.log_signal.version if live else 0
         # Once ended no line is added; a durable log shows lines only once stored, so its

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from server.model.errors import InvalidInput, NotFound
+from server.model.errors import InvalidInput, NotFound, quoted
 from server.model.ids import new_id
 from server.model.tokens import (
     FIRST_ADMIN_NAME,
@@ -78,7 +78,7 @@ class AccessService:
         )
         async with self._db.write() as session:
             if await repo.active_by_name(session, name) is not None:
-                raise InvalidInput(f"an active token named {name!r} exists; revoke it first", field="name")
+                raise InvalidInput(f"an active token named {quoted(name)} exists; revoke it first", field="name")
             await repo.insert(session, token, hash_secret(secret))
         return token, secret
 
@@ -92,7 +92,7 @@ class AccessService:
         async with self._db.write() as session:
             token = await repo.by_id(session, name_or_id) or await repo.active_by_name(session, name_or_id)
             if token is None:
-                raise NotFound(f"no token with id or active name {name_or_id!r}", field="token")
+                raise NotFound(f"no token with id or active name {quoted(name_or_id)}", field="token")
             if token.revoked_at is None:
                 token = await repo.set_revoked(session, token.id, self._now())
         self._active.pop(token.id, None)

@@ -15,8 +15,9 @@ from typing import BinaryIO
 
 from server.model.config_diff import Change, ChangeKind, ConfigurationDiff, compare
 from server.model.diff_content import ChangeContent, Limits, content_of
-from server.model.errors import DomainError, InvalidInput, OperationFailed
+from server.model.errors import DomainError, InvalidInput, OperationFailed, quoted
 from server.model.manifests import manifest_checksum
+from server.model.names import each_once
 from server.model.records import ManifestEntry
 from server.operations.holds import Hold
 from server.services.capture.store import manifest_entry
@@ -131,9 +132,10 @@ class DiffService:
         unknown = [name for name in names if name not in known]
         if unknown:
             raise InvalidInput(
-                f"no source named {unknown[0]!r} is configured (sources: {', '.join(sorted(known))})", field="sources"
+                f"no source named {quoted(unknown[0])} is configured (sources: {', '.join(sorted(known))})",
+                field="sources",
             )
-        wanted = set(names)
+        wanted = set(each_once(names, what="source", field="sources"))
         return [source for source in configured if source.name in wanted]
 
     # -- helpers -----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from server.model.errors import (
     NotFound,
     OperationErrorCode,
     OperationFailed,
+    quoted,
 )
 from server.model.records import LocalCopy, Operation, OperationKind, RemoteCopy
 from server.operations.live import OperationContext
@@ -385,14 +386,14 @@ class LocationService:
     def _parse(self, remote_copy_id_: str, *, field: str) -> tuple[str, str]:
         parsed = parse_remote_copy_id(remote_copy_id_)
         if parsed is None:
-            raise NotFound(f"no remote copy with id {remote_copy_id_!r}", field=field)
+            raise NotFound(f"no remote copy with id {quoted(remote_copy_id_)}", field=field)
         return parsed
 
     def _store(self, location: str, *, field: str) -> LocationStore:
         store = self._stores.get(location)
         if store is None:
             known = ", ".join(repr(n) for n in self.names)
-            raise NotFound(f"no location {location!r} (the locations are {known})", field=field)
+            raise NotFound(f"no location {quoted(location)} (the locations are {known})", field=field)
         return store
 
 

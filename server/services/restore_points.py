@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from server.clock import SYSTEM_CLOCK, Clock, utc_now
 from server.model import manifests
-from server.model.errors import InvalidInput, NotFound, OperationErrorCode, OperationFailed, Pinned
+from server.model.errors import InvalidInput, NotFound, OperationErrorCode, OperationFailed, Pinned, quoted
 from server.model.ids import is_well_formed, new_id
 from server.model.recent_pages import RecentPages
 from server.model.records import (
@@ -107,7 +107,7 @@ class RestorePointService:
     async def require(self, point_id: str, field: str = "id") -> RestorePoint:
         point = await self.get(point_id)
         if point is None:
-            raise NotFound(f"no restore point with id {point_id!r}", field=field)
+            raise NotFound(f"no restore point with id {quoted(point_id)}", field=field)
         return point
 
     async def get_many(self, ids: Sequence[str]) -> dict[str, RestorePoint]:
@@ -167,7 +167,7 @@ class RestorePointService:
         The record goes in one transaction; blobs left by a stop before they were freed are
         collected at the next start (BlobKeeper.collect_all). `before_freeing`: a test's pause."""
         if not is_well_formed(point_id, "rp"):
-            raise NotFound(f"no restore point with id {point_id!r}", field="id")
+            raise NotFound(f"no restore point with id {quoted(point_id)}", field="id")
         busy = f"an operation is using restore point {point_id}; try again after it"
         # In this order: the hold first (BUSY while anything reads it), then the keeper's lock.
         async with (
@@ -177,7 +177,7 @@ class RestorePointService:
         ):
             point = await repo.get_restore_point(session, point_id)
             if point is None:
-                raise NotFound(f"no restore point with id {point_id!r}", field="id")
+                raise NotFound(f"no restore point with id {quoted(point_id)}", field="id")
             if point.pinned:
                 raise Pinned(f"restore point {point_id} is pinned; unpin it before deleting it", field="id")
             digests = await repo.delete_restore_point(session, point_id)
@@ -198,7 +198,7 @@ class RestorePointService:
     ) -> RestorePoint:
         """Change its label, note or pinned flag (None: left as it is; `clear_note`: note removed)."""
         if not is_well_formed(point_id, "rp"):
-            raise NotFound(f"no restore point with id {point_id!r}", field="id")
+            raise NotFound(f"no restore point with id {quoted(point_id)}", field="id")
         changes: dict[str, object] = {}
         if label is not None:
             if not label.strip():
@@ -211,7 +211,7 @@ class RestorePointService:
         async with self._db.write() as session:
             point = await repo.update_restore_point(session, point_id, changes)
         if point is None:
-            raise NotFound(f"no restore point with id {point_id!r}", field="id")
+            raise NotFound(f"no restore point with id {quoted(point_id)}", field="id")
         self._recent.forget()
         return point
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from server.model.errors import InvalidInput, NotFound
+from server.model.errors import InvalidInput, NotFound, quoted
 from server.model.names import is_module_name
 from server.model.records import Module
 from server.operations.signal import Signal
@@ -94,20 +94,20 @@ class SettingsStore:
             )
         self._check_writable()
         if not is_module_name(name):  # no such name could exist; don't ask the database
-            raise NotFound(f"no settings module named {name!r}", field="module")
+            raise NotFound(f"no settings module named {quoted(name)}", field="module")
         self._writes_in_flight += 1
         try:
             async with self._db.write() as session:
                 module = await repo.get_module(session, name)
                 if module is None:
-                    raise NotFound(f"no settings module named {name!r}", field="module")
+                    raise NotFound(f"no settings module named {quoted(name)}", field="module")
                 merged = merge_patch(module.settings, values)
                 if nesting_depth(merged, MAX_DOCUMENT_DEPTH) > MAX_DOCUMENT_DEPTH:
                     raise InvalidInput(
                         f"module {name!r} would nest more than {MAX_DOCUMENT_DEPTH} levels deep", field="values"
                     )
                 if len(json.dumps(merged)) > MAX_DOCUMENT_BYTES:
-                    raise InvalidInput(f"module {name!r} would exceed {MAX_DOCUMENT_BYTES} bytes", field="values")
+                    raise InvalidInput(f"module {quoted(name)} would exceed {MAX_DOCUMENT_BYTES} bytes", field="values")
                 saved = await repo.save_module(session, name, merged)
         finally:
             self._writes_in_flight -= 1

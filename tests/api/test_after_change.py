@@ -43,7 +43,7 @@ def server_with(make_server: Callable[..., InProcessServer], tmp_path: Path, **e
         f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n\n'
         f'[[sources]]\nname = "appdb"\nkind = "database"\nurl = "sqlite:///{database}"\n'
     )
-    return make_server(BACKUPS_CONFIG=str(config), BACKUPS_SCHEDULER_POLL_SECONDS="0.05", **env).start()
+    return make_server(**{"BACKUPS_CONFIG": str(config), "BACKUPS_SCHEDULER_POLL_SECONDS": "0.05", **env}).start()
 
 
 async def quiet(seconds: float = 0.4) -> None:
@@ -247,3 +247,54 @@ async def test_a_change_made_while_paused_does_not_run_it_on_resume(
 
     assert (await update_settings(server, "audio", {"masterVolume": 8}))["userErrors"] == []
     assert len(await fired_after_advancing(server, "on-change", 1)) == 1
+
+
+# -- a change made soon after the schedule starts wanting changes ---------------------------
+# The scheduler polls once an hour in these tests, so nothing depends on where in its poll the
+# schedule was saved: a change made right after must be counted (not taken as seen at the next
+# poll), and its run must start once the quiet period has passed (not at the next poll). The
+# quiet second passes on the real clock: these tests wait for the run, never a fixed time.
+
+SOON = 1
+RARE_POLLS = {"BACKUPS_SCHEDULER_POLL_SECONDS": "3600"}
+
+
+async def made_after_the_change(server: InProcessServer, name: str) -> None:
+    """Change a setting now; the schedule makes one restore point of its own after it."""
+    assert (await update_settings(server, "audio", {"masterVolume": 9}))["userErrors"] == []
+    ops = await settled(server, name, 1, timeout=120)  # generous: a loaded machine makes the capture slow
+    assert [op["status"] for op in ops] == ["SUCCEEDED"], ops
+    assert "triggered by a change of the configuration" in log_of(ops[0])
+    point = (await execute(server, POINT, id=ops[0]["restorePoint"]["id"]))["restorePoint"]
+    assert point["schedule"] == {"name": name}
+
+
+async def test_a_change_right_after_create_schedule_is_backed_up(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    server = server_with(make_server, tmp_path, **RARE_POLLS)
+    await create_and_wait(server, "baseline")
+    await create_schedule(server, name="on-change", cron=None, afterChangeQuietSeconds=SOON)
+    await made_after_the_change(server, "on-change")
+
+
+async def test_a_change_right_after_update_schedule_gives_it_after_changes_is_backed_up(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    server = server_with(make_server, tmp_path, **RARE_POLLS)
+    await create_and_wait(server, "baseline")
+    made = await create_schedule(server, name="nightly", cron=far_off_cron())
+    updated = await execute(server, UPDATE, id=made["id"], input={"name": "nightly", "afterChangeQuietSeconds": SOON})
+    assert updated["updateSchedule"]["userErrors"] == []
+    await made_after_the_change(server, "nightly")
+
+
+async def test_a_change_right_after_a_resume_is_backed_up(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    server = server_with(make_server, tmp_path, **RARE_POLLS)
+    await create_and_wait(server, "baseline")
+    made = await create_schedule(server, name="on-change", enabled=False, afterChangeQuietSeconds=SOON)
+    resumed = await execute(server, UPDATE, id=made["id"], input={"name": "on-change", "enabled": True})
+    assert resumed["updateSchedule"]["userErrors"] == []
+    await made_after_the_change(server, "on-change")

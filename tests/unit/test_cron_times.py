@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.model.cron_times import check_cron, next_fire, zone
+from server.model.cron_times import check_cron, check_zone, next_fire, zone
 from server.model.errors import InvalidInput
 
 
@@ -83,6 +83,20 @@ def test_bad_cron_expressions_are_refused(bad: str) -> None:
 def test_unknown_time_zones_are_refused(bad: str) -> None:
     with pytest.raises(InvalidInput):
         zone(bad)
+
+
+@pytest.mark.parametrize(
+    "not_iana", ["localtime", "posixrules", "posix/Europe/Berlin", "right/UTC", "Europe/" + "x" * 9000]
+)
+def test_what_a_client_gives_must_be_an_iana_name(not_iana: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        check_zone(not_iana)
+    assert refused.value.field == "timeZone" and len(refused.value.message) < 200
+
+
+@pytest.mark.parametrize("name", ["UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+5"])
+def test_iana_names_are_accepted(name: str) -> None:
+    assert check_zone(name) == name
 
 
 def test_cron_is_normalised() -> None:

@@ -50,36 +50,49 @@ class RetentionPolicyInput:
         )
 
 
-@strawberry.input(description="A schedule. In updateSchedule a field left out (or null) keeps its value.")
+@strawberry.input(
+    description="A schedule. createSchedule needs `name`; in updateSchedule a field left out keeps its value. "
+    "null is a value of its own only where a Schedule can show null: `cron: null` (after changes only), "
+    "`afterChangeQuietSeconds: null` (on its cron only), `labelTemplate: null` (the default label); for "
+    "the other fields null is as if left out. Every problem with the input is reported at once, one "
+    "userError per problem, each with its field."
+)
 class ScheduleInput:
-    name: str
+    # Nullable so that updateSchedule can leave it out (a client sending a name works as before);
+    # createSchedule refuses a missing one with INVALID_INPUT on `name`.
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="Needed by createSchedule.")
     cron: str | None = strawberry.field(
-        default=None,
+        default=strawberry.UNSET,
         description="5 fields: minute hour day-of-month month day-of-week. Null only with afterChangeQuietSeconds.",
     )
-    time_zone: str | None = strawberry.field(default=None, description="IANA name; default UTC.")
-    enabled: bool | None = None
+    time_zone: str | None = strawberry.field(
+        default=strawberry.UNSET, description="IANA name such as 'Europe/Berlin'; default UTC."
+    )
+    enabled: bool | None = strawberry.UNSET
     after_change_quiet_seconds: int | None = strawberry.field(
-        default=None,
+        default=strawberry.UNSET,
         description="Also make a restore point after the configuration changed: once it has been quiet this "
         "many seconds (1 to 604800) after a change, and only if it differs from the newest restore point "
         "(a burst of changes makes one, a change undone none). With it, cron may be null (after changes only).",
     )
-    retention: RetentionPolicyInput | None = None
+    retention: RetentionPolicyInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Replaces the whole policy (a rule left out in it: no limit)."
+    )
     copy_to_locations: list[str] | None = strawberry.field(
-        default=None,
+        default=strawberry.UNSET,
         description="Locations (declared in the config file; not 'local', each once) each run's restore point is "
         "exported and uploaded to, in the same operation; a failed upload keeps the restore point, is named in the "
         "run's log and makes backupHealth WARNING. The location's keepLast prunes this schedule's copies there. "
-        "Empty: no copies; null: none (create) or unchanged (update).",
+        "Empty: no copies; null or left out: none (create) or unchanged (update).",
     )
     jitter_seconds: int | None = strawberry.field(
-        default=None, description="Each run starts up to this many seconds after its cron time, at random (default 0)."
+        default=strawberry.UNSET,
+        description="Each run starts up to this many seconds after its cron time, at random (default 0).",
     )
     label_template: str | None = strawberry.field(
-        default=None,
+        default=strawberry.UNSET,
         description="Label of the restore points it makes; placeholders {schedule}, {date}, {time}, {datetime} "
-        '(in the schedule\'s time zone). Default "{schedule} {date} {time}".',
+        '(in the schedule\'s time zone). Default (and null) "{schedule} {date} {time}".',
     )
 
 

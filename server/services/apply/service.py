@@ -20,8 +20,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
 
-from server.model.errors import ConfirmationRequired, Conflict, InvalidInput, OperationErrorCode, OperationFailed
+from server.model.errors import (
+    ConfirmationRequired,
+    Conflict,
+    InvalidInput,
+    OperationErrorCode,
+    OperationFailed,
+    quoted,
+)
 from server.model.ids import new_id
+from server.model.names import each_once
 from server.model.records import LogLevel, Operation, OperationKind
 from server.operations.holds import Held
 from server.operations.live import OperationContext
@@ -108,9 +116,11 @@ class ApplyService:
         unknown = [name for name in names if name not in configured]
         if unknown:
             raise InvalidInput(
-                f"no source named {unknown[0]!r} is configured (sources: {', '.join(configured)}); nothing was changed",
+                f"no source named {quoted(unknown[0])} is configured (sources: {', '.join(configured)}); "
+                "nothing was changed",
                 field="sources",
             )
+        each_once(names, what="source", field="sources")
         return [name for name in configured if name in set(names)]
 
     async def _guarded(self, run: ApplyRun, work: Awaitable[None], op_id: str) -> None:

@@ -53,6 +53,11 @@ class ChangeWatch:
         # staged one, and inotify would go on watching the old one, now out of use.
         self.watched_inodes: dict[str, int] = {}
         self._stop = asyncio.Event()
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_note(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after each change noticed (the scheduler wakes to time its quiet period)."""
+        self._listeners.append(listener)
 
     def note(self, why: str) -> None:
         """A change was seen now (settings store, a folder, a fingerprint check)."""
@@ -63,6 +68,8 @@ class ChangeWatch:
         # from the fingerprint it reads next, rather than report this change a second time.
         self._last_fingerprint = None
         log.debug("configuration change noticed (%s); change %d", why, self.version)
+        for listener in self._listeners:
+            listener()
 
     # -- folders ---------------------------------------------------------------------------
 

@@ -20,7 +20,8 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from server.clock import Clock, utc_now
-from server.model.errors import DomainError, InvalidInput, NotFound, OperationFailed
+from server.model.errors import DomainError, InvalidInput, NotFound, OperationFailed, quoted
+from server.model.names import each_once
 from server.model.records import LogLevel, RestorePoint, Schedule
 from server.operations.live import OperationContext
 from server.services.local_copies import LocalCopyService
@@ -35,7 +36,6 @@ FIELD = "copyToLocations"
 
 def check_copy_targets(names: Sequence[str], configured: Collection[str]) -> tuple[str, ...]:
     """The names if each is a configured location, named once; INVALID_INPUT naming the first bad one."""
-    seen: set[str] = set()
     for name in names:
         if name == LOCAL:
             raise InvalidInput(
@@ -45,11 +45,8 @@ def check_copy_targets(names: Sequence[str], configured: Collection[str]) -> tup
             )
         if name not in configured:
             known = ", ".join(repr(n) for n in configured) or "none"
-            raise InvalidInput(f"no location {name!r} is configured (configured locations: {known})", field=FIELD)
-        if name in seen:
-            raise InvalidInput(f"location {name!r} is named twice", field=FIELD)
-        seen.add(name)
-    return tuple(names)
+            raise InvalidInput(f"no location {quoted(name)} is configured (configured locations: {known})", field=FIELD)
+    return each_once(names, what="location", field=FIELD)
 
 
 class ScheduledCopies:

@@ -99,6 +99,13 @@ class Scheduler:
         self._active_op: dict[str, str] = {}  # schedule id -> the id of that run's operation
         self._waiting: dict[str, _Waiting] = {}
         self._wake = asyncio.Event()
+        # When the loop must look again before its next poll: the end of a quiet period after a
+        # change, or the next periodic fingerprint check (a change's run never waits for a poll).
+        self._look_again_at: datetime | None = None
+        self._wanting_changes = False  # whether some enabled schedule has afterChangeQuietSeconds
+        self._wakers: dict[str, asyncio.Task[None]] = {}  # operation id -> a wake-up at its end
+        schedules.on_saved(self._schedule_saved)
+        changes.on_note(self._change_noted)
 
     @property
     def changes(self) -> ChangeWatch:
@@ -121,6 +128,8 @@ class Scheduler:
         await self._changes.stop()
         if self._safety_prune is not None:
             self._safety_prune.cancel()
+        for waker in list(self._wakers.values()):
+            waker.cancel()
         for task in list(self._active.values()):
             task.cancel()
         await asyncio.gather(*self._active.values(), return_exceptions=True)
@@ -129,24 +138,56 @@ class Scheduler:
         """Look at the schedules now rather than at the next poll (a schedule changed)."""
         self._wake.set()
 
+    def _schedule_saved(self, schedule_id: str, before: Schedule | None, after: Schedule | None) -> None:
+        """A schedule was created, changed or deleted: one that starts wanting changes now
+        (created, given afterChangeQuietSeconds, resumed) counts every change from the moment it
+        was saved, whenever the loop looks next; then the loop looks at once."""
+        if after is None or not _wants_changes(after):
+            self._change_seen.pop(schedule_id, None)
+        elif before is None or not _wants_changes(before):
+            self._change_seen[schedule_id] = self._seen_when_saved(after)
+        self.wake()
+
+    def _seen_when_saved(self, schedule: Schedule) -> int:
+        """The changes a schedule that starts wanting them has seen: all but one noticed after
+        it was saved (during its commit), so that one is looked at."""
+        changes = self._changes
+        return changes.version - 1 if changes.changed_at > schedule.updated_at else changes.version
+
+    def _change_noted(self) -> None:
+        if self._wanting_changes:
+            self.wake()  # to time the quiet period from this change
+
     async def _loop(self) -> None:
         while True:
             try:
                 await self.tick()
             except Exception:
                 log.exception("the scheduler could not look at the schedules; it tries again")
-            with contextlib.suppress(TimeoutError):  # no wake-up: the poll interval passed
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+            with contextlib.suppress(TimeoutError):  # no wake-up: the poll interval (or a quiet period) passed
+                await asyncio.wait_for(self._wake.wait(), self._until_next_look())
             self._wake.clear()
+
+    def _until_next_look(self) -> float:
+        """Seconds until the loop looks again without being woken: the poll interval, or less."""
+        if self._look_again_at is None:
+            return self._poll
+        due_in = (self._look_again_at - self._schedules.now()).total_seconds()
+        return min(self._poll, max(due_in, 0.01))
+
+    def _look_again_by(self, at: datetime) -> None:
+        if self._look_again_at is None or at < self._look_again_at:
+            self._look_again_at = at
 
     # -- one look at the clock -------------------------------------------------------------
 
     async def tick(self) -> None:
         """Start every run that is due now, and keep each next run in step with the clock."""
         now = self._schedules.now()
+        self._look_again_at = None
         schedules = await self._schedules.list_all()
         await self._safety_if_due(now)
-        await self._look_at_changes([s for s in schedules if s.enabled and s.after_change_quiet_seconds], now)
+        await self._look_at_changes([s for s in schedules if _wants_changes(s)], now)
         for schedule in schedules:
             await self._prune_if_due(schedule, now)
             if not schedule.enabled or schedule.cron is None:
@@ -185,10 +226,13 @@ class Scheduler:
         """Start the after-change run of each schedule whose quiet period after a change has passed."""
         for gone in self._change_seen.keys() - {s.id for s in wanting}:
             del self._change_seen[gone]  # paused: resumed, it waits for the next change (never runs at once)
+        self._wanting_changes = bool(wanting)
         if not wanting:
             return
         self._changes.watch_folders()
         await self._changes.check_if_due()
+        if self._changes.checked_at is not None:
+            self._look_again_by(self._changes.checked_at + timedelta(seconds=self._changes.check_seconds))
         for schedule in wanting:
             await self._after_change(schedule, now)
 
@@ -196,12 +240,18 @@ class Scheduler:
         changes = self._changes
         seen = self._change_seen.get(schedule.id)
         if seen is None:
-            # One there at start-up looks once (a change made while stopped); one created or
-            # given afterChangeQuietSeconds since waits for the next change (never runs at once).
+            # One there at start-up looks once (a change made while stopped); one created,
+            # resumed or given afterChangeQuietSeconds since (by another server on the same
+            # database, or saved while this loop listed the schedules) waits for the next change
+            # after it was saved: it never runs at once, and misses no change made after.
             existed = self._started_at is not None and schedule.updated_at < self._started_at
-            seen = self._change_seen[schedule.id] = 0 if existed else changes.version
+            seen = self._change_seen[schedule.id] = 0 if existed else self._seen_when_saved(schedule)
         quiet = schedule.after_change_quiet_seconds or 0
-        if changes.version <= seen or now < changes.changed_at + timedelta(seconds=quiet):
+        if changes.version <= seen:
+            return
+        quiet_from = changes.changed_at + timedelta(seconds=quiet)
+        if now < quiet_from:
+            self._look_again_by(quiet_from)  # not at the next poll: the run is due then
             return
         if self._blocker(schedule) is not None:
             return  # looks again once that run or apply has ended (its end wakes the loop)
@@ -308,10 +358,26 @@ class Scheduler:
     def _blocker(self, schedule: Schedule) -> str | None:
         """Why a due run must wait now, or None."""
         if (apply := self._runner.exclusive_operation()) is not None:
+            self._wake_at_end_of(apply)
             return f"operation {apply} was applying a restore point"
         if schedule.id in self._active or schedule.id in self._starting:
             return "the previous run of this schedule was still going"
         return None
+
+    def _wake_at_end_of(self, op_id: str) -> None:
+        """Look again as soon as this operation ends (a run waits for it), not at the next poll."""
+        live = self._runner.live(op_id)
+        if live is None or op_id in self._wakers:
+            return
+
+        async def wake_at_end() -> None:
+            try:
+                await live.ended.wait()
+            finally:
+                self._wakers.pop(op_id, None)
+                self.wake()
+
+        self._wakers[op_id] = asyncio.create_task(wake_at_end(), name=f"scheduler-wakes-after-{op_id}")
 
     # -- running ---------------------------------------------------------------------------
 
@@ -464,6 +530,11 @@ class Scheduler:
             + "."
         )
         return True
+
+
+def _wants_changes(schedule: Schedule) -> bool:
+    """Whether the schedule runs after changes now (enabled, with afterChangeQuietSeconds)."""
+    return schedule.enabled and bool(schedule.after_change_quiet_seconds)
 
 
 def policy_text(policy: RetentionPolicy) -> str:

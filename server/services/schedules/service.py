@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import random
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from server.clock import Clock, utc_now
 from server.model import cron_times
-from server.model.errors import InvalidInput, NotFound
+from server.model.errors import InputProblems, InvalidInput, NotFound, quoted
 from server.model.ids import is_well_formed, new_id
 from server.model.names import SCHEDULE_NAME_RULE, is_schedule_name
 from server.model.records import RetentionPolicy, Schedule
@@ -40,30 +41,53 @@ KEEP_FIELDS = {
 }
 
 
+class Keep(enum.Enum):
+    """The type of KEEP."""
+
+    KEEP = "keep"
+
+
+# A field the client left out: an update keeps its value, a create takes the default.
+KEEP = Keep.KEEP
+
+
 @dataclass(frozen=True, slots=True)
 class ScheduleSpec:
-    """What a client asks for; `None` in an update means "keep the current value"."""
+    """What a client asks for. KEEP (left out): unchanged in an update, the default in a create.
+    None is a value of its own only where a schedule can be null: `cron` (after changes only),
+    `after_change_quiet_seconds` (on its cron only) and `label_template` (the default label)."""
 
-    name: str | None = None
-    cron: str | None = None
-    time_zone: str | None = None
-    enabled: bool | None = None
-    jitter_seconds: int | None = None
-    label_template: str | None = None
-    retention: RetentionPolicy | None = None
-    after_change_quiet_seconds: int | None = None
-    copy_to_locations: tuple[str, ...] | None = None
+    name: str | Keep = KEEP
+    cron: str | None | Keep = KEEP
+    time_zone: str | Keep = KEEP
+    enabled: bool | Keep = KEEP
+    jitter_seconds: int | Keep = KEEP
+    label_template: str | None | Keep = KEEP
+    retention: RetentionPolicy | Keep = KEEP
+    after_change_quiet_seconds: int | None | Keep = KEEP
+    copy_to_locations: tuple[str, ...] | Keep = KEEP
+
+    def given(self) -> dict[str, Any]:
+        """The fields the client gave, by their Schedule name."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not KEEP}
+
+
+# Told after each committed change of a schedule: its id, before (None: created) and after (None: deleted).
+SavedListener = Callable[[str, Schedule | None, Schedule | None], None]
 
 
 def check_retention(policy: RetentionPolicy) -> RetentionPolicy:
-    """INVALID_INPUT for a keep count of 0 or less (null, not 0, means "no limit")."""
+    """INVALID_INPUT for a keep count of 0 or less (null, not 0, means "no limit"), one per rule."""
+    problems = InputProblems()
     for name, graphql_name in KEEP_FIELDS.items():
         value = getattr(policy, name)
         if value is not None and not 1 <= value <= MAX_KEEP:
-            raise InvalidInput(
-                f"retention.{graphql_name} must be between 1 and {MAX_KEEP}, or null for no limit (got {value})",
-                field=f"retention.{graphql_name}",
-            )
+            with problems.check():
+                raise InvalidInput(
+                    f"retention.{graphql_name} must be between 1 and {MAX_KEEP}, or null for no limit (got {value})",
+                    field=f"retention.{graphql_name}",
+                )
+    problems.raise_any()
     return policy
 
 
@@ -114,6 +138,15 @@ class ScheduleService:
         self._db = db
         self._clock = clock
         self._locations = tuple(locations)  # configured location names, for copyToLocations
+        self._listeners: list[SavedListener] = []
+
+    def on_saved(self, listener: SavedListener) -> None:
+        """Call `listener(id, before, after)` after each create, update and delete that committed."""
+        self._listeners.append(listener)
+
+    def _saved(self, schedule_id: str, before: Schedule | None, after: Schedule | None) -> None:
+        for listener in self._listeners:
+            listener(schedule_id, before, after)
 
     def now(self) -> datetime:
         """The server's present, from its (injectable) clock."""
@@ -132,33 +165,32 @@ class ScheduleService:
     async def require(self, schedule_id: str, field: str = "id") -> Schedule:
         schedule = await self.get(schedule_id)
         if schedule is None:
-            raise NotFound(f"no schedule with id {schedule_id!r}", field=field)
+            raise NotFound(f"no schedule with id {quoted(schedule_id)}", field=field)
         return schedule
 
     async def create(self, spec: ScheduleSpec) -> Schedule:
-        """A new schedule; its first run is its next cron time, never at once."""
+        """A new schedule; its first run is its next cron time, never at once. Every problem
+        with `spec` is reported at once."""
         now = self.now()
-        schedule = self._checked(
-            Schedule(
-                id=new_id("sch"),
-                name=spec.name or "",
-                enabled=True if spec.enabled is None else spec.enabled,
-                cron=spec.cron,
-                time_zone="UTC" if spec.time_zone is None else spec.time_zone,
-                jitter_seconds=spec.jitter_seconds or 0,
-                label_template=spec.label_template,
-                retention=spec.retention or RetentionPolicy(),
-                created_at=now,
-                updated_at=now,
-                next_run_at=None,
-                last_run_at=None,
-                last_success_at=None,
-                last_operation_id=None,
-                after_change_quiet_seconds=spec.after_change_quiet_seconds,
-                copy_to_locations=spec.copy_to_locations or (),
-            ),
-            spec,
+        defaults = Schedule(
+            id=new_id("sch"),
+            name="",
+            enabled=True,
+            cron=None,
+            time_zone="UTC",
+            jitter_seconds=0,
+            label_template=None,
+            retention=RetentionPolicy(),
+            created_at=now,
+            updated_at=now,
+            next_run_at=None,
+            last_run_at=None,
+            last_success_at=None,
+            last_operation_id=None,
+            after_change_quiet_seconds=None,
+            copy_to_locations=(),
         )
+        schedule = await self._checked(dataclasses.replace(defaults, **spec.given()), spec)
         schedule = dataclasses.replace(schedule, next_run_at=next_run(schedule, now))
         try:
             async with self._db.write() as session:
@@ -167,28 +199,15 @@ class ScheduleService:
                 await repo.add_schedule(session, schedule)
         except ConstraintViolation:  # the unique name, when two requests race
             raise self._duplicate(schedule.name) from None
+        self._saved(schedule.id, None, schedule)
         return schedule
 
     async def update(self, schedule_id: str, spec: ScheduleSpec) -> Schedule:
-        """Change what `spec` gives; a changed cron, zone or a resume takes the next time from now."""
+        """Change what `spec` gives (every problem reported at once); a changed cron, zone or a
+        resume takes the next time from now."""
         current = await self.require(schedule_id)
-        changes: dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("name", spec.name),
-                ("cron", spec.cron),
-                ("time_zone", spec.time_zone),
-                ("enabled", spec.enabled),
-                ("jitter_seconds", spec.jitter_seconds),
-                ("label_template", spec.label_template),
-                ("retention", spec.retention),
-                ("after_change_quiet_seconds", spec.after_change_quiet_seconds),
-                ("copy_to_locations", spec.copy_to_locations),
-            )
-            if value is not None
-        }
         now = self.now()
-        schedule = self._checked(dataclasses.replace(current, **changes, updated_at=now), spec)
+        schedule = await self._checked(dataclasses.replace(current, **spec.given(), updated_at=now), spec)
         timing = (schedule.cron, schedule.time_zone, schedule.enabled, schedule.jitter_seconds)
         if timing != (current.cron, current.time_zone, current.enabled, current.jitter_seconds):
             schedule = dataclasses.replace(schedule, next_run_at=next_run(schedule, now))
@@ -198,18 +217,20 @@ class ScheduleService:
                 if other is not None and other.id != schedule.id:
                     raise self._duplicate(schedule.name)
                 if not await repo.save_schedule(session, schedule):
-                    raise NotFound(f"no schedule with id {schedule_id!r}", field="id")
+                    raise NotFound(f"no schedule with id {quoted(schedule_id)}", field="id")
         except ConstraintViolation:  # the unique name, when two requests race
             raise self._duplicate(schedule.name) from None
+        self._saved(schedule.id, current, schedule)
         return schedule
 
     async def delete(self, schedule_id: str) -> str:
         """Delete it; its restore points stay (unlinked), a run under way finishes."""
         if not is_well_formed(schedule_id, "sch"):
-            raise NotFound(f"no schedule with id {schedule_id!r}", field="id")
+            raise NotFound(f"no schedule with id {quoted(schedule_id)}", field="id")
         async with self._db.write() as session:
             if not await repo.delete_schedule(session, schedule_id):
-                raise NotFound(f"no schedule with id {schedule_id!r}", field="id")
+                raise NotFound(f"no schedule with id {quoted(schedule_id)}", field="id")
+        self._saved(schedule_id, None, None)
         return schedule_id
 
     async def save_state(self, schedule: Schedule) -> bool:
@@ -248,31 +269,61 @@ class ScheduleService:
             points = await repo.schedule_restore_points(session, schedule.id)
         return decide(points, schedule.retention, schedule.time_zone, self.now())
 
-    def _checked(self, schedule: Schedule, spec: ScheduleSpec) -> Schedule:
-        if not is_schedule_name(schedule.name):
-            raise InvalidInput(f"bad schedule name {schedule.name!r}: {SCHEDULE_NAME_RULE}", field="name")
+    async def _checked(self, schedule: Schedule, spec: ScheduleSpec) -> Schedule:
+        """The schedule with its cron normalised, if every field is acceptable; else INVALID_INPUT
+        with every problem at once, each naming its field (a form shows them all together)."""
+        problems = InputProblems()
+        with problems.check():
+            if not schedule.name:
+                raise InvalidInput(f"a schedule needs a name: {SCHEDULE_NAME_RULE}", field="name")
+            if not is_schedule_name(schedule.name):
+                raise InvalidInput(f"bad schedule name {quoted(schedule.name)}: {SCHEDULE_NAME_RULE}", field="name")
+            await self._check_name_free(schedule)
         quiet = schedule.after_change_quiet_seconds
-        if quiet is not None and not 1 <= quiet <= MAX_QUIET_SECONDS:
-            raise InvalidInput(
-                f"afterChangeQuietSeconds must be between 1 and {MAX_QUIET_SECONDS} (a week), or null for no "
-                f"restore points after changes (got {quiet})",
-                field="afterChangeQuietSeconds",
-            )
-        if spec.copy_to_locations is not None:
-            check_copy_targets(spec.copy_to_locations, self._locations)
-        if schedule.cron is None and quiet is None:
-            raise InvalidInput("a cron expression is needed (or afterChangeQuietSeconds, or both)", field="cron")
-        cron = cron_times.check_cron(schedule.cron) if schedule.cron is not None else None
-        cron_times.zone(schedule.time_zone)
-        if not 0 <= schedule.jitter_seconds <= MAX_JITTER:
-            raise InvalidInput(f"jitterSeconds must be between 0 and {MAX_JITTER}", field="jitterSeconds")
-        if schedule.label_template is not None:
-            check_label_template(schedule.label_template)
-        check_retention(schedule.retention)
-        if cron is not None and cron_times.next_fire(cron, schedule.time_zone, self.now()) is None:
-            raise InvalidInput(f"cron expression {cron!r} never fires", field="cron")
+        with problems.check():
+            if quiet is not None and not 1 <= quiet <= MAX_QUIET_SECONDS:
+                raise InvalidInput(
+                    f"afterChangeQuietSeconds must be between 1 and {MAX_QUIET_SECONDS} (a week), or null for no "
+                    f"restore points after changes (got {quiet})",
+                    field="afterChangeQuietSeconds",
+                )
+        with problems.check():
+            if not isinstance(spec.copy_to_locations, Keep):
+                check_copy_targets(spec.copy_to_locations, self._locations)
+        cron = None
+        with problems.check():
+            if schedule.cron is None and quiet is None:
+                raise InvalidInput("a cron expression is needed (or afterChangeQuietSeconds, or both)", field="cron")
+            cron = cron_times.check_cron(schedule.cron) if schedule.cron is not None else None
+        zone_known = False
+        with problems.check():
+            # Strict for a zone the client gives now; one stored earlier (when "localtime" still
+            # passed) keeps working until it is changed.
+            if not isinstance(spec.time_zone, Keep):
+                cron_times.check_zone(schedule.time_zone)
+            cron_times.zone(schedule.time_zone)
+            zone_known = True
+        with problems.check():
+            if not 0 <= schedule.jitter_seconds <= MAX_JITTER:
+                raise InvalidInput(f"jitterSeconds must be between 0 and {MAX_JITTER}", field="jitterSeconds")
+        with problems.check():
+            if schedule.label_template is not None:
+                check_label_template(schedule.label_template)
+        with problems.check():
+            check_retention(schedule.retention)
+        with problems.check():
+            if cron is not None and zone_known and cron_times.next_fire(cron, schedule.time_zone, self.now()) is None:
+                raise InvalidInput(f"cron expression {quoted(cron)} never fires", field="cron")
+        problems.raise_any()
         return dataclasses.replace(schedule, cron=cron, label_template=schedule.label_template or None)
+
+    async def _check_name_free(self, schedule: Schedule) -> None:
+        """INVALID_INPUT if another schedule has this name (checked again when it is stored)."""
+        async with self._db.read() as session:
+            other = await repo.find_by_name(session, schedule.name)
+        if other is not None and other.id != schedule.id:
+            raise self._duplicate(schedule.name)
 
     @staticmethod
     def _duplicate(name: str) -> InvalidInput:
-        return InvalidInput(f"a schedule named {name!r} exists already", field="name")
+        return InvalidInput(f"a schedule named {quoted(name)} exists already", field="name")

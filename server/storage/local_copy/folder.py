@@ -17,7 +17,7 @@ import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
-from server.model.errors import InvalidArchive, NotFound
+from server.model.errors import InvalidArchive, NotFound, quoted
 from server.model.names import is_local_copy_id_form
 from server.model.records import LocalCopy
 from server.storage.durability import fsync_path
@@ -106,7 +106,7 @@ class LocalCopyFolder:
     def require(self, local_copy_id: str, field: str = "localCopyId") -> LocalCopy:
         copy = self.get(local_copy_id)
         if copy is None:
-            raise NotFound(f"no local copy with id {local_copy_id!r}", field=field)
+            raise NotFound(f"no local copy with id {quoted(local_copy_id)}", field=field)
         return copy
 
     def path_of(self, copy: LocalCopy) -> Path:

@@ -415,9 +415,10 @@ class LocalCopyService:
                     meta["createdAt"], str(meta["label"]), str(meta["id"]), encrypted=encrypted
                 )
                 os.chmod(pending.temp, 0o600)
-                stat = os.stat(pending.temp)  # the same file (inode, size, mtime) once it has its name
                 name = self._folder.place(pending.temp, name)  # exclusively: never over another copy
                 pending.placed_at(root / name)
+                # The file as named now (giving it its name changed its ctime), deleted since or not.
+                stat = os.fstat(pending.file.fileno())
         except InvalidArchive as error:
             raise InvalidArchive(error.message, field="file") from None
         except KeyMissing as error:

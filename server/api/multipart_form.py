@@ -9,8 +9,7 @@ multipart request needs is 400 TOO_MANY_PARTS; a body that does not parse is 400
 
 from __future__ import annotations
 
-from cross_web import HTTPException, StarletteRequestAdapter
-from cross_web import FormData
+from cross_web import FormData, HTTPException, StarletteRequestAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request

@@ -96,9 +96,7 @@ def safe_copy_name(name: str) -> str:
     here: each unsafe character, `/` and `\\` replaced by `_`, no leading dot, and shortened in
     its stem to COPY_NAME_MAX_BYTES (UTF-8) so that its ending (.zip, .zip.age) stays. A name
     that is fine already is returned as it is."""
-    safe = "".join(
-        "_" if ch in "/\\" or unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in name
-    )
+    safe = "".join("_" if ch in "/\\" or unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in name)
     if safe.startswith("."):
         safe = "_" + safe[1:]
     ending = next((safe[-len(e) :] for e in _COPY_ENDINGS if safe.lower().endswith(e)), "")

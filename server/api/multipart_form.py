@@ -4,15 +4,20 @@ Starlette refuses a part over its size limit, or too many parts, with a plain-te
 exceeded maximum size of 1024KB.", "Too many files."). Here the same limits are ours: a part
 that is not a file (`operations`, `map`) may be as large as a whole JSON request
 (BACKUPS_MAX_REQUEST_BYTES), larger is 413 PAYLOAD_TOO_LARGE; more parts than a GraphQL
-multipart request needs is 400 TOO_MANY_PARTS; a body that does not parse is 400 BAD_REQUEST.
+multipart request needs is 400 TOO_MANY_PARTS; a body that does not parse is 400 BAD_REQUEST;
+a full temporary folder while a file part is spooled there is 507 STORAGE_FULL.
 """
 
 from __future__ import annotations
+
+import tempfile
 
 from cross_web import FormData, HTTPException, StarletteRequestAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
+
+from server.storage.full import files_full
 
 # uploadLocalCopy takes one file; a batch of a few is fine. Each file part is spooled (in
 # memory up to 1 MiB), so the count is what bounds a request's memory.
@@ -59,6 +64,11 @@ async def read_form(request: Request, *, max_part_bytes: int) -> FormData:
         raise refusal(error.message, max_part_bytes=max_part_bytes) from error
     except StarletteHTTPException as error:  # inside one, as a plain-text 400
         raise refusal(str(error.detail), max_part_bytes=max_part_bytes) from error
+    except OSError as error:
+        # A file part over 1 MiB is spooled to the temporary folder (TMPDIR) as it arrives.
+        if (full := files_full(error, f"the temporary folder ({tempfile.gettempdir()})")) is None:
+            raise
+        raise MultipartRefused(507, full.code, full.message) from error
     return FormData(files=form, form=form)
 
 

@@ -5,6 +5,7 @@ stored shows its real end at once and stores it once there is room, without a re
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sqlite3
@@ -13,11 +14,13 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.api.test_local_copies import COPIES, OP_PAYLOAD, export, start_import, upload
 from tests.support.api import (
     OPERATION_FIELDS,
+    auth_headers,
     create_and_wait,
     execute,
     subscribe,
@@ -33,6 +36,7 @@ POINTS = "{ restorePoints(first: 50) { edges { node { id checksum } } } }"
 OPERATION = f"query($id: ID!) {{ operation(id: $id) {{ {OPERATION_FIELDS} log {{ sequence message }} }} }}"
 ACTIVE = "{ operations(first: 50, status: [QUEUED, RUNNING]) { edges { node { id kind status } } } }"
 SETTINGS = "{ modules { name settings } }"
+UPLOAD_QUERY = "mutation($f: Upload!) { uploadLocalCopy(file: $f) { localCopy { id } userErrors { code message } } }"
 sqlite_only = pytest.mark.skipif(
     TEST_DATABASE_URL is not None, reason="a full PostgreSQL disk cannot be made here; see test_storage_full.py"
 )
@@ -315,3 +319,31 @@ async def test_full_disks_while_copying_to_locations(small_disk, make_server, tm
     assert not [p.name for p in plain_disk.path.iterdir() if p.name.startswith(".") and p.name != ".filler"]
     assert not [p.name for p in disk.path.iterdir() if p.name.startswith(".") and p.name != ".filler"]
     assert (await execute(server, POINTS.replace("first: 50", "first: 5")))["restorePoints"]["edges"]
+
+
+async def test_full_temporary_folder_while_an_upload_is_spooled(small_disk, make_server_process) -> None:
+    """A file part over 1 MiB is spooled to TMPDIR while the request arrives: a full one is
+    507 STORAGE_FULL naming it (a JSON error, as every other), not a 500."""
+    disk = small_disk("tmp", "8m")
+    proc = make_server_process("data", TMPDIR=str(disk.path)).start()
+
+    def post_upload() -> httpx.Response:
+        operations = {"query": UPLOAD_QUERY, "variables": {"f": None}}
+        files = {
+            "operations": (None, json.dumps(operations)),
+            "map": (None, json.dumps({"0": ["variables.f"]})),
+            "0": ("big.zip", os.urandom(3 * 1024 * 1024)),
+        }
+        return httpx.post(proc.graphql_url, files=files, headers=auth_headers(proc), timeout=60)
+
+    # The first spool settles Python's temporary folder on TMPDIR (on a full disk it would
+    # quietly take /tmp instead): not a ZIP, so refused, and nothing kept.
+    assert post_upload().json()["data"]["uploadLocalCopy"]["userErrors"][0]["code"] == "INVALID_ARCHIVE"
+    disk.fill()
+    response = post_upload()
+    assert response.status_code == 507, (response.status_code, response.text[:300])
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "STORAGE_FULL", error
+    assert error["message"].startswith(f"storage is full: could not write to the temporary folder ({disk.path})")
+    disk.free()
+    assert (await execute(proc, COPIES))["localCopies"] == []

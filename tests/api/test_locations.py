@@ -436,3 +436,14 @@ async def test_a_remote_name_that_is_no_local_name_is_fetched_under_a_safe_one(
     state = await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { fileName } } }", id=again["id"])
     assert state["operation"]["localCopy"]["fileName"] == "L" * 196 + "-2.zip"
     assert not [n for n in local_files(server) if n.startswith(".")]
+
+    # The other way: a local copy put in the folder by hand under a long name goes there short.
+    by_hand = server.data_dir / "local-copies" / ("M" * 250 + ".zip")
+    by_hand.write_bytes(data)
+    [listed_here] = [
+        c
+        for c in (await execute(server, "{ localCopies { id fileName } }"))["localCopies"]
+        if c["fileName"] == by_hand.name
+    ]
+    assert (await upload(server, listed_here["id"], target))["status"] == "SUCCEEDED"
+    assert "M" * 196 + ".zip" in {c["fileName"] for c in (await location(server, target))["copies"]}

@@ -27,6 +27,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from server.api.auth import bearer_token, connection_token, identify, note_refusal, unauthenticated
 from server.api.context import Context
 from server.api.fast_path.shared_frames import next_frame
+from server.api.multipart_form import MultipartRefused, limited_request_adapter
 from server.api.multipart_map import BadMultipart, place_files
 from server.api.schema import build_schema
 from server.api.websocket import TokenCheckingHandler
@@ -50,9 +51,11 @@ GRAPHIQL_PAGE = graphiql_page_for()
 class BackupsGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TokenCheckingHandler
 
-    def __init__(self, *args: Any, auth_recheck_seconds: float, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, auth_recheck_seconds: float, max_form_part_bytes: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.auth_recheck_seconds = auth_recheck_seconds
+        # Multipart forms within our limits, each refusal a JSON error with its code.
+        self.request_adapter_class = limited_request_adapter(max_form_part_bytes)
 
     def encode_json(self, data: object) -> str:
         return self._encode(data)
@@ -78,14 +81,15 @@ class BackupsGraphQL(GraphQL[Context, None]):
         try:
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as error:
-            body = {"data": None, "errors": [{"message": error.reason, "extensions": {"code": "BAD_REQUEST"}}]}
+            code = error.code if isinstance(error, MultipartRefused) else "BAD_REQUEST"
+            body = {"data": None, "errors": [{"message": error.reason, "extensions": {"code": code}}]}
             response = JSONResponse(body, status_code=error.status_code)
         await response(scope, receive, send)
 
     async def parse_multipart(self, request: Any) -> dict[str, str]:
         # As Strawberry's, but every map path is checked (a path through null was a 500).
         try:
-            form_data = await request.get_form_data()
+            form_data = await request.get_form_data()  # MultipartRefused goes up as it is
         except ValueError as error:
             raise HTTPException(400, "Unable to parse the multipart body") from error
         try:
@@ -210,6 +214,7 @@ def create_app(
         # A connection that has not sent its token by then is closed (4408).
         connection_init_wait_timeout=timedelta(seconds=10),
         auth_recheck_seconds=settings.auth_recheck_seconds,
+        max_form_part_bytes=settings.max_request_bytes,
     )
 
     @asynccontextmanager

@@ -1,8 +1,8 @@
 """Signed, expiring download links for local copies (itsdangerous).
 
-A link names one file version: its name plus the fingerprint (inode, size, mtime) of the
-file at signing time, so a link made for a copy that was later deleted or replaced opens
-nothing. The expiry is inside the signed payload, so each link carries its own lifetime.
+A link names one file version: its name plus the fingerprint (inode, size, mtime, ctime) of
+the file at signing time, so a link made for a copy that was later deleted or replaced opens
+nothing, even one rewritten in place with its mtime put back. The expiry is inside the signed payload, so each link carries its own lifetime.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ pattern has no anchors and is only ever used through `fullmatch`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from server.model.errors import InvalidInput, quoted
@@ -92,3 +93,32 @@ def each_once(names: Sequence[str], *, what: str, field: str) -> tuple[str, ...]
             raise InvalidInput(f"{what} {quoted(name)} is named twice: name each once", field=field)
         seen.add(name)
     return tuple(names)
+
+
+# A copy's file name as this server writes it (a local copy, a copy at a folder location): at
+# most this many bytes of UTF-8, which leaves room within a file system's 255 for the hidden
+# temp name beside it (`.<name>.<random>.partial`) and for a `-N` that makes it unique.
+COPY_NAME_MAX_BYTES = 200
+_COPY_ENDINGS = (".zip.age", ".zip")
+# Control and format characters (a newline, a right-to-left override), line and paragraph
+# separators, and surrogates (bytes that are no UTF-8): never part of a name we write.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def safe_copy_name(name: str) -> str:
+    """The file name a copy named `name` elsewhere (at a location, by hand) gets when written
+    here: each unsafe character, `/` and `\\` replaced by `_`, no leading dot, and shortened in
+    its stem to COPY_NAME_MAX_BYTES (UTF-8) so that its ending (.zip, .zip.age) stays. A name
+    that is fine already is returned as it is."""
+    safe = "".join("_" if ch in "/\\" or unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in name)
+    if safe.startswith("."):
+        safe = "_" + safe[1:]
+    ending = next((safe[-len(e) :] for e in _COPY_ENDINGS if safe.lower().endswith(e)), "")
+    stem = safe[: len(safe) - len(ending)]
+    room = COPY_NAME_MAX_BYTES - len(ending.encode())
+    return (shorten_utf8(stem, room) or "copy") + ending
+
+
+def shorten_utf8(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` of UTF-8, never inside a character."""
+    return text.encode()[:max_bytes].decode("utf-8", "ignore")

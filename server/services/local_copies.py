@@ -28,7 +28,7 @@ from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
 from server.storage.content_store import ContentStore
-from server.storage.durability import TEMP_SUFFIX, atomic_write
+from server.storage.durability import TEMP_SUFFIX, atomic_write, temp_prefix
 from server.storage.encryption import MAGIC, Cancelled, EncryptedDamaged, KeyMissing, Keyring
 from server.storage.full import files_full
 from server.storage.local_copy.folder import LocalCopyFolder, copy_id, file_name_of, slug, split_copy_name
@@ -214,7 +214,7 @@ class LocalCopyService:
     ) -> Path:
         """The plain ZIP of an encrypted copy, as a hidden temporary file in the folder that
         the caller removes. Raises KeyMissing, EncryptedDamaged or Cancelled (nothing left)."""
-        fd, temp_name = tempfile.mkstemp(dir=self._folder.root, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+        fd, temp_name = tempfile.mkstemp(dir=self._folder.root, prefix=temp_prefix(path.name), suffix=TEMP_SUFFIX)
         temp = Path(temp_name)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -415,9 +415,10 @@ class LocalCopyService:
                     meta["createdAt"], str(meta["label"]), str(meta["id"]), encrypted=encrypted
                 )
                 os.chmod(pending.temp, 0o600)
-                stat = os.stat(pending.temp)  # the same file (inode, size, mtime) once it has its name
                 name = self._folder.place(pending.temp, name)  # exclusively: never over another copy
                 pending.placed_at(root / name)
+                # The file as named now (giving it its name changed its ctime), deleted since or not.
+                stat = os.fstat(pending.file.fileno())
         except InvalidArchive as error:
             raise InvalidArchive(error.message, field="file") from None
         except KeyMissing as error:

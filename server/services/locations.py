@@ -26,11 +26,12 @@ from server.model.errors import (
     OperationFailed,
     quoted,
 )
+from server.model.names import COPY_NAME_MAX_BYTES, safe_copy_name
 from server.model.records import LocalCopy, Operation, OperationKind, RemoteCopy
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.local_copies import LocalCopyService
-from server.storage.durability import TEMP_SUFFIX, atomic_write
+from server.storage.durability import TEMP_SUFFIX, atomic_write, temp_prefix
 from server.storage.encryption import SUFFIX, KeyMissing, is_encrypted_name
 from server.storage.encryption import Cancelled as EncryptionCancelled
 from server.storage.full import files_full
@@ -195,7 +196,8 @@ class LocationService:
     async def _upload(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> str:
         if store.encrypt and not copy.encrypted:
             return await self._upload_encrypted(ctx, copy, store)
-        return await self._send(ctx, copy, store, self._local.path_of(copy), copy.file_name, copy.size, 0.0)
+        name = safe_copy_name(copy.file_name)  # a copy put in the folder by hand may have any name
+        return await self._send(ctx, copy, store, self._local.path_of(copy), name, copy.size, 0.0)
 
     async def _upload_encrypted(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> str:
         """A plain copy to an encrypting location: encrypted first into a hidden temporary
@@ -205,7 +207,7 @@ class LocationService:
         keyring = self._local.keyring
 
         def encrypt(on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> Path:
-            fd, name = tempfile.mkstemp(dir=self._folder.root, prefix=f".{copy.file_name}.", suffix=TEMP_SUFFIX)
+            fd, name = tempfile.mkstemp(dir=self._folder.root, prefix=temp_prefix(copy.file_name), suffix=TEMP_SUFFIX)
             temp = Path(name)
             try:
                 with os.fdopen(fd, "wb") as out:
@@ -228,7 +230,7 @@ class LocationService:
             raise
         try:
             size = await asyncio.to_thread(lambda: temp.stat().st_size)
-            return await self._send(ctx, copy, store, temp, copy.file_name + SUFFIX, size, 0.2)
+            return await self._send(ctx, copy, store, temp, safe_copy_name(copy.file_name + SUFFIX), size, 0.2)
         finally:
             await asyncio.to_thread(temp.unlink, missing_ok=True)
 
@@ -344,6 +346,11 @@ class LocationService:
                 raise full from None
             raise
         ctx.set_subject(local_copy_id=copy_id(placed))
+        if safe_copy_name(remote.file_name) != remote.file_name:
+            ctx.log(
+                f"Its name here is {placed!r}: a local copy's name has no control characters and at most "
+                f"{COPY_NAME_MAX_BYTES} bytes."
+            )
         ctx.log(f"Fetched and checked as local copy {placed}; import it with importLocalCopy.")
 
     def _receive(
@@ -365,7 +372,8 @@ class LocationService:
                 size += len(data)
                 self.file.write(data)  # type: ignore[attr-defined]
 
-        with atomic_write(self._folder.root / remote.file_name) as pending:
+        local_name = safe_copy_name(remote.file_name)  # a name at a location may not be one here
+        with atomic_write(self._folder.root / local_name) as pending:
             store.download(remote.file_name, Hashing(pending.file), on_bytes=on_bytes, should_stop=should_stop)  # type: ignore[arg-type]
             pending.sync()
             if size != remote.size:
@@ -376,8 +384,8 @@ class LocationService:
                 )
             # An encrypted copy is decrypted (into a temporary file) to be checked in full: one
             # this server has no key for is refused here (KEY_MISSING), before it takes a name.
-            self._local.verify_copy(pending.temp, encrypted=is_encrypted_name(remote.file_name))
-            name = self._folder.place(pending.temp, remote.file_name)  # exclusively: never over a copy
+            self._local.verify_copy(pending.temp, encrypted=is_encrypted_name(local_name))
+            name = self._folder.place(pending.temp, local_name)  # exclusively: never over a copy
             pending.placed_at(self._folder.root / name)
         return name
 

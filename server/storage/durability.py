@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from server.model.names import COPY_NAME_MAX_BYTES, shorten_utf8
+
 try:
     _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
 except OSError:  # pragma: no cover - platforms without a C library to load
@@ -85,6 +87,12 @@ TEMP_SUFFIX = ".partial"
 TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.partial", re.DOTALL)  # mkstemp: 8 random characters
 
 
+def temp_prefix(target_name: str) -> str:
+    """The start of a temp file's name beside `target_name`: the target's name, cut short if
+    needed, so that the temp name fits where the target's name just fits (255 bytes)."""
+    return f".{shorten_utf8(target_name, COPY_NAME_MAX_BYTES)}."
+
+
 def is_temp_name(name: str) -> bool:
     """Whether a file name is one of `atomic_write`'s temp files."""
     return TEMP_NAME.fullmatch(name) is not None
@@ -118,7 +126,7 @@ def atomic_write(target: Path, *, buffering: int = -1, exclusive: bool = False) 
 
     `exclusive`: never replace an existing target (FileExistsError instead, nothing kept).
     """
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(target.name), suffix=TEMP_SUFFIX)
     temp = Path(name)
     try:
         with os.fdopen(fd, "wb", buffering=buffering) as out:

@@ -189,12 +189,14 @@ class Keyring:
     ) -> None:
         """Encrypt the file `source` into `out` for the server and every recovery recipient."""
         recipients = self.recipients()
+        writing = _Writing(out)
         with source.open("rb") as f:
             try:
-                pyrage.encrypt_io(_Reading(f, on_bytes, should_stop), out, recipients)  # type: ignore[arg-type]
+                pyrage.encrypt_io(_Reading(f, on_bytes, should_stop), writing, recipients)  # type: ignore[arg-type]
             except Exception:
                 if should_stop is not None and should_stop():  # pyrage wraps our Cancelled in its own
                     raise Cancelled("cancelled") from None
+                writing.raise_failure()
                 raise
 
     def decrypt(
@@ -206,18 +208,21 @@ class Keyring:
     ) -> None:
         """Decrypt `source` into `out`; KeyMissing or EncryptedDamaged when it cannot be read.
         What was written to `out` before a damaged chunk must be discarded by the caller."""
+        writing = _Writing(out)
         with source.open("rb") as f:
             try:
-                pyrage.decrypt_io(_Reading(f, on_bytes, should_stop), out, self.identities())  # type: ignore[arg-type]
+                pyrage.decrypt_io(_Reading(f, on_bytes, should_stop), writing, self.identities())  # type: ignore[arg-type]
             except pyrage.DecryptError as error:
                 if should_stop is not None and should_stop():
                     raise Cancelled("cancelled") from None
+                writing.raise_failure()
                 if "No matching keys" in str(error):
                     raise KeyMissing(self.missing_message(source)) from None
                 raise EncryptedDamaged(f"its age header is damaged ({error})") from None
             except OSError:
                 if should_stop is not None and should_stop():
                     raise Cancelled("cancelled") from None
+                writing.raise_failure()
                 raise EncryptedDamaged(
                     "its encrypted content does not decrypt (changed, damaged or truncated)"
                 ) from None
@@ -294,6 +299,28 @@ class _Reading:
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+class _Writing:
+    """The output handed to pyrage, keeping what its write raised: pyrage reports a failed
+    write as its own error (EncryptError, or an OSError read as damaged content), so a full
+    disk would look like a bad key or a damaged copy. The caller raises the real error."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self._failure: BaseException | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._file.write(data)
+        except BaseException as failure:
+            self._failure = failure
+            raise
+
+    def raise_failure(self) -> None:
+        """Raise what the output raised, if it did (ENOSPC, EIO, a reader's own stop)."""
+        if self._failure is not None:
+            raise self._failure
 
 
 def _stanzas(path: Path) -> tuple[int, list[str]]:

@@ -141,7 +141,7 @@ class OperationRow(SQLModel, table=True):
     error_code: str | None = Field(default=None, max_length=64)
     error_message: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     restore_point_id: str | None = Field(default=None, max_length=40)
-    local_copy_id: str | None = Field(default=None, max_length=300)
+    local_copy_id: str | None = Field(default=None, max_length=400)  # lc_ + a 255-byte name in base64: 343
     params: str = Field(default="{}", sa_column=Column(Text(), nullable=False))
     last_sequence: int = 0
 

@@ -5,6 +5,8 @@ stored shows its real end at once and stores it once there is room, without a re
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
 import sqlite3
 import uuid
@@ -12,11 +14,13 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.api.test_local_copies import COPIES, OP_PAYLOAD, export, start_import, upload
 from tests.support.api import (
     OPERATION_FIELDS,
+    auth_headers,
     create_and_wait,
     execute,
     subscribe,
@@ -24,6 +28,7 @@ from tests.support.api import (
     wait_for_operation,
 )
 from tests.support.apply import apply
+from tests.support.schedules import RUN, create_schedule, far_off_cron
 from tests.support.server_process import TEST_DATABASE_URL, ServerProcess
 from tests.support.small_disk import SmallDisk, truncate_wal
 
@@ -31,6 +36,7 @@ POINTS = "{ restorePoints(first: 50) { edges { node { id checksum } } } }"
 OPERATION = f"query($id: ID!) {{ operation(id: $id) {{ {OPERATION_FIELDS} log {{ sequence message }} }} }}"
 ACTIVE = "{ operations(first: 50, status: [QUEUED, RUNNING]) { edges { node { id kind status } } } }"
 SETTINGS = "{ modules { name settings } }"
+UPLOAD_QUERY = "mutation($f: Upload!) { uploadLocalCopy(file: $f) { localCopy { id } userErrors { code message } } }"
 sqlite_only = pytest.mark.skipif(
     TEST_DATABASE_URL is not None, reason="a full PostgreSQL disk cannot be made here; see test_storage_full.py"
 )
@@ -208,3 +214,136 @@ async def test_end_that_cannot_be_stored_is_shown_and_stored_once_there_is_room(
         after = (await execute(proc, OPERATION, id=op_id))["operation"]
         assert after["status"] == "SUCCEEDED" and after["log"] == shown["log"], after
     assert proc.log_path.read_text().count("could not store the final state (SUCCEEDED)") == len(ended)
+
+
+LOCATIONS_TOML = """
+[[sources]]
+name = "site"
+kind = "directory"
+path = "{site}"
+
+[encryption]
+recipients = []
+
+[[locations]]
+name = "plain"
+kind = "folder"
+path = "{plain}"
+
+[[locations]]
+name = "secret"
+kind = "folder"
+path = "{secret}"
+encrypt = true
+"""
+RUN_LOG = """query($id: ID!) { operation(id: $id) { status error { code message } log { level message }
+    localCopy { id } } }"""
+BACKUP_HEALTH = "{ backupHealth { status problems } }"
+REMOTE = "{ locations { name copies { id fileName encrypted } } }"
+
+
+async def finished(server, payload: dict) -> dict:
+    assert payload["userErrors"] == [], payload
+    final = await wait_for_operation(server, payload["operation"]["id"])
+    return (await execute(server, RUN_LOG, id=final["id"]))["operation"]
+
+
+async def upload_to(server, copy_id: str, location: str) -> dict:
+    mutation = (
+        f"mutation($id: ID!, $to: String!) {{ uploadToLocation(localCopyId: $id, location: $to) {{ {OP_PAYLOAD} }} }}"
+    )
+    return await finished(server, (await execute(server, mutation, id=copy_id, to=location))["uploadToLocation"])
+
+
+async def test_full_disks_while_copying_to_locations(small_disk, make_server, tmp_path: Path) -> None:
+    """Encrypting for a location, decrypting a fetched or imported copy, writing at a folder
+    location: a full disk is STORAGE_FULL naming the folder, and a schedule's run whose copy
+    to one location does not fit still succeeds, with a WARNING, as its restore point is kept."""
+    disk, plain_disk = small_disk("copies", "16m"), small_disk("plain", "16m")
+    site, secret = tmp_path / "site", tmp_path / "secret"
+    site.mkdir()
+    secret.mkdir()
+    (site / "noise.bin").write_bytes(os.urandom(3 * 1024 * 1024))  # does not compress: the copy is as big
+    config = tmp_path / "backups.toml"
+    config.write_text(LOCATIONS_TOML.format(site=site, plain=plain_disk.path, secret=secret))
+    server = make_server(BACKUPS_CONFIG=str(config), BACKUPS_LOCAL_COPIES_DIR=str(disk.path)).start()
+    folder = f"the local copies folder ({disk.path})"
+
+    point = (await create_and_wait(server, "first"))["restorePoint"]["id"]
+    plain_copy = await export(server, point)
+    size = plain_copy["sizeBytes"]
+    encrypted = await execute(
+        server,
+        f"mutation($id: ID!) {{ exportRestorePoint(restorePointId: $id, encrypt: true) {{ {OP_PAYLOAD} }} }}",
+        id=point,
+    )
+    encrypted_op = await finished(server, encrypted["exportRestorePoint"])
+    assert encrypted_op["status"] == "SUCCEEDED", encrypted_op
+    assert (await upload_to(server, plain_copy["id"], "secret"))["status"] == "SUCCEEDED"
+
+    # Room for the run's staging copy, not for the encrypted one made from it for 'secret'.
+    disk.fill(leave=size * 3 // 2)
+    schedule = await create_schedule(server, name="nightly", cron=far_off_cron(), copyToLocations=["plain", "secret"])
+    run = await finished(server, (await execute(server, RUN, id=schedule["id"]))["runSchedule"])
+    assert run["status"] == "SUCCEEDED", run
+    warnings = [line["message"] for line in run["log"] if line["level"] == "WARNING"]
+    assert any(
+        m.startswith("Upload to location 'secret' failed: storage is full: could not write to " + folder)
+        for m in warnings
+    ), warnings
+    assert any("Copied to 1 of 2 locations; problems at: secret" in m for m in warnings), warnings
+    health = (await execute(server, BACKUP_HEALTH))["backupHealth"]
+    assert health["status"] == "WARNING" and any("location 'secret'" in p for p in health["problems"]), health
+
+    # Fetching the encrypted copy at 'secret': it fits, its decrypted check does not.
+    [remote] = [
+        c for loc in (await execute(server, REMOTE))["locations"] if loc["name"] == "secret" for c in loc["copies"]
+    ]
+    fetch = "mutation($id: ID!) { fetchFromLocation(remoteCopyId: $id) { " + OP_PAYLOAD + " } }"
+    fetched = await finished(server, (await execute(server, fetch, id=remote["id"]))["fetchFromLocation"])
+    assert fetched["status"] == "FAILED", fetched
+    assert_storage_full(fetched["error"], folder)
+
+    disk.fill()
+    uploaded = await upload_to(server, plain_copy["id"], "secret")
+    assert uploaded["status"] == "FAILED", uploaded
+    assert_storage_full(uploaded["error"], folder)
+    imported = await finished(server, await start_import(server, encrypted_op["localCopy"]["id"]))
+    assert imported["status"] == "FAILED", imported
+    assert_storage_full(imported["error"], folder)
+
+    plain_disk.fill()
+    at_plain = await upload_to(server, plain_copy["id"], "plain")
+    assert at_plain["status"] == "FAILED", at_plain
+    assert_storage_full(at_plain["error"], f"location 'plain' ({plain_disk.path})")
+    assert not [p.name for p in plain_disk.path.iterdir() if p.name.startswith(".") and p.name != ".filler"]
+    assert not [p.name for p in disk.path.iterdir() if p.name.startswith(".") and p.name != ".filler"]
+    assert (await execute(server, POINTS.replace("first: 50", "first: 5")))["restorePoints"]["edges"]
+
+
+async def test_full_temporary_folder_while_an_upload_is_spooled(small_disk, make_server_process) -> None:
+    """A file part over 1 MiB is spooled to TMPDIR while the request arrives: a full one is
+    507 STORAGE_FULL naming it (a JSON error, as every other), not a 500."""
+    disk = small_disk("tmp", "8m")
+    proc = make_server_process("data", TMPDIR=str(disk.path)).start()
+
+    def post_upload() -> httpx.Response:
+        operations = {"query": UPLOAD_QUERY, "variables": {"f": None}}
+        files = {
+            "operations": (None, json.dumps(operations)),
+            "map": (None, json.dumps({"0": ["variables.f"]})),
+            "0": ("big.zip", os.urandom(3 * 1024 * 1024)),
+        }
+        return httpx.post(proc.graphql_url, files=files, headers=auth_headers(proc), timeout=60)
+
+    # The first spool settles Python's temporary folder on TMPDIR (on a full disk it would
+    # quietly take /tmp instead): not a ZIP, so refused, and nothing kept.
+    assert post_upload().json()["data"]["uploadLocalCopy"]["userErrors"][0]["code"] == "INVALID_ARCHIVE"
+    disk.fill()
+    response = post_upload()
+    assert response.status_code == 507, (response.status_code, response.text[:300])
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "STORAGE_FULL", error
+    assert error["message"].startswith(f"storage is full: could not write to the temporary folder ({disk.path})")
+    disk.free()
+    assert (await execute(proc, COPIES))["localCopies"] == []

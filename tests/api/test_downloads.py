@@ -287,3 +287,30 @@ async def test_a_client_that_stops_reading_is_cut_off_and_frees_the_copy(make_se
         assert not target.exists()
     finally:
         writer.close()
+
+
+async def test_link_refuses_a_file_rewritten_in_place_with_its_old_mtime(exported) -> None:
+    """The same inode, size and mtime (written in place, then the mtime put back as `cp -p`,
+    `rsync -t` or `tar` do): still another file, and its link is dead; the ctime tells."""
+    proc, copy = exported
+    rewritten = proc.data_dir / "local-copies" / "rewritten.zip"
+    rewritten.write_bytes(path_of(proc, copy).read_bytes())
+    listed = {c["fileName"]: c["id"] for c in (await execute(proc, "{ localCopies { id fileName } }"))["localCopies"]}
+    url = await link(proc, listed["rewritten.zip"])
+    url_untouched = await link(proc, copy["id"])
+    before = rewritten.stat()
+
+    with rewritten.open("r+b") as f:  # in place: the inode stays
+        f.seek(before.st_size // 2)
+        f.write(b"changed!")
+    os.utime(rewritten, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = rewritten.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+
+    response = httpx.get(url)
+    assert response.status_code == 404 and "deleted or replaced" in response.text, response.status_code
+    assert b"changed!" not in response.content
+    assert httpx.get(url_untouched).status_code == 200
+    # A link made now is for the file as it is now.
+    assert httpx.get(await link(proc, listed["rewritten.zip"])).content == rewritten.read_bytes()
+    rewritten.unlink()

@@ -112,3 +112,50 @@ async def test_subscriptions_per_connection_are_capped(limited: ServerProcess) -
         await raw_ws.start(ws, "4", "{ me { name } }")
         reply = await raw_ws.next_message(ws, 10)
         assert reply is not None and reply["type"] == "next" and reply["payload"]["data"]["me"]["name"] == "admin"
+
+
+MULTIPART_UPLOAD = "mutation($f: Upload!) { uploadLocalCopy(file: $f) { localCopy { id } userErrors { code } } }"
+
+
+def multipart_post(server: ServerProcess, operations: str, files: dict, **kwargs: object) -> httpx.Response:
+    """A GraphQL multipart request (operations, map, then the files) with the token."""
+    parts = {"operations": (None, operations), "map": (None, json.dumps({"0": ["variables.f"]})), **files}
+    return httpx.post(server.graphql_url, files=parts, headers=auth_headers(server), timeout=60, **kwargs)
+
+
+def assert_json_error(response: httpx.Response, status: int, code: str, says: str) -> None:
+    assert response.status_code == status, (response.status_code, response.text[:300])
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == code and says in error["message"], error
+
+
+async def test_multipart_refusals_are_json_with_a_code(limited: ServerProcess, server: ServerProcess) -> None:
+    """A part over the limit is 413, too many parts and a malformed body 400: JSON errors with
+    extensions.code like every other error, never Starlette's plain text."""
+    a_file = {"0": ("copy.zip", b"PK\x05\x06" + b"\0" * 18)}
+    query = {"query": MULTIPART_UPLOAD, "variables": {"f": None}}
+    # `operations` is a GraphQL request: no larger than a JSON request may be (4096 here).
+    padded = json.dumps({**query, "query": MULTIPART_UPLOAD + " " * 5000})
+    assert_json_error(multipart_post(limited, padded, a_file), 413, "PAYLOAD_TOO_LARGE", "limit of 4096 bytes")
+    # At the default limit (1 MiB): Starlette's own "Part exceeded maximum size of 1024KB."
+    huge = json.dumps({**query, "query": MULTIPART_UPLOAD + " " * (1024 * 1024 + 1)})
+    assert_json_error(multipart_post(server, huge, a_file), 413, "PAYLOAD_TOO_LARGE", "limit of 1048576 bytes")
+
+    for count in (17, 1001):  # one past ours (16), and one past Starlette's ("Too many files.")
+        many = {str(n): (f"{n}.zip", b"x") for n in range(count)}
+        assert_json_error(multipart_post(server, json.dumps(query), many), 400, "TOO_MANY_PARTS", "at most 16 files")
+    fields = [("operations", json.dumps(query)), ("map", '{"0": ["variables.f"]}')]
+    fields += [(f"extra{n}", "x") for n in range(20)]
+    response = httpx.post(server.graphql_url, data=dict(fields), files=a_file, headers=auth_headers(server), timeout=60)
+    assert_json_error(response, 400, "TOO_MANY_PARTS", "at most 16 files")
+
+    headers = {**auth_headers(server), "Content-Type": "multipart/form-data"}  # no boundary
+    missing = httpx.post(server.graphql_url, content=b"--x\r\n", headers=headers)
+    assert_json_error(missing, 400, "BAD_REQUEST", "multipart body is malformed")
+    headers["Content-Type"] = "multipart/form-data; boundary=x"
+    nameless = b"--x\r\nContent-Disposition: form-data\r\n\r\nhello\r\n--x--\r\n"
+    assert_json_error(
+        httpx.post(server.graphql_url, content=nameless, headers=headers), 400, "BAD_REQUEST", "must be provided"
+    )
+    assert httpx.post(server.graphql_url, json={"query": "{ me { name } }"}, headers=auth_headers(server)).is_success

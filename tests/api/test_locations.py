@@ -390,3 +390,60 @@ async def test_an_object_swapped_for_another_valid_copy_is_refused(setup: Setup,
     assert final["status"] == "FAILED" and final["error"]["code"] == "INVALID_ARCHIVE", final
     assert "SHA-256 is not the one recorded" in final["error"]["message"]
     assert local_files(server) == before
+
+
+HOSTILE_NAMES = {
+    "L" * 250 + ".zip": "L" * 196 + ".zip",  # 254 characters: its temp name beside it did not fit
+    "é" * 125 + ".zip": "é" * 98 + ".zip",  # 254 bytes of UTF-8, cut between characters
+    "two\nlines.zip": "two_lines.zip",
+    "tab\there\u202egnp.zip": "tab_here_gnp.zip",  # a right-to-left override shows "piz.png"
+}
+
+
+@pytest.mark.parametrize("target", ["share", "bucket"])
+async def test_a_remote_name_that_is_no_local_name_is_fetched_under_a_safe_one(
+    setup: Setup, seaweedfs: SeaweedFS, target: str
+) -> None:
+    """Copies put at a location by other means, under names a local file cannot or should not
+    have: each is fetched under a safe name (its ending kept), checked, and importable."""
+    server = setup.server
+    point_id, copy = await point_with_copy(server)
+    data = Path(copy["path"]).read_bytes()
+    for name in HOSTILE_NAMES:
+        if target == "share":
+            (setup.folder / name).write_bytes(data)
+        else:
+            seaweedfs.client().put_object(Bucket=setup.bucket, Key=f"backups/{name}", Body=data)
+    listed = {c["fileName"]: c for c in (await location(server, target))["copies"]}
+    assert set(HOSTILE_NAMES) <= set(listed), sorted(listed)
+
+    for name, expected in HOSTILE_NAMES.items():
+        final = await fetch(server, listed[name]["id"])
+        assert final["status"] == "SUCCEEDED", (name, final)
+        got = await execute(
+            server,
+            "query($id: ID!) { operation(id: $id) { log { message } localCopy { fileName restorePointId } } }",
+            id=final["id"],
+        )
+        fetched = got["operation"]["localCopy"]
+        assert fetched == {"fileName": expected, "restorePointId": point_id}, (name, fetched)
+        assert (server.data_dir / "local-copies" / expected).read_bytes() == data
+        assert any(
+            expected in line["message"] and "no control characters" in line["message"]
+            for line in got["operation"]["log"]
+        )
+    again = await fetch(server, listed["L" * 250 + ".zip"]["id"])  # the name is taken: `-2`, still short
+    state = await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { fileName } } }", id=again["id"])
+    assert state["operation"]["localCopy"]["fileName"] == "L" * 196 + "-2.zip"
+    assert not [n for n in local_files(server) if n.startswith(".")]
+
+    # The other way: a local copy put in the folder by hand under a long name goes there short.
+    by_hand = server.data_dir / "local-copies" / ("M" * 250 + ".zip")
+    by_hand.write_bytes(data)
+    [listed_here] = [
+        c
+        for c in (await execute(server, "{ localCopies { id fileName } }"))["localCopies"]
+        if c["fileName"] == by_hand.name
+    ]
+    assert (await upload(server, listed_here["id"], target))["status"] == "SUCCEEDED"
+    assert "M" * 196 + ".zip" in {c["fileName"] for c in (await location(server, target))["copies"]}

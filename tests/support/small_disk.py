@@ -42,18 +42,25 @@ class SmallDisk:
             subprocess.run(["umount", "-l", str(self.path)], check=True)
             self.mounted = False
 
-    def fill(self) -> None:
-        """Write a filler file until the disk refuses another byte."""
+    def fill(self, leave: int = 0) -> None:
+        """Write a filler file until the disk refuses another byte, or until only about
+        `leave` bytes are free (never fewer)."""
         with (self.path / FILLER).open("ab", buffering=0) as filler:
             for chunk in (1024 * 1024, 4096, 1):
                 block = b"\0" * chunk
-                while True:
+                while leave == 0 or self.free_bytes() >= leave + chunk:
                     try:
                         filler.write(block)
                     except OSError as error:
                         assert error.errno == errno.ENOSPC, error
                         break
-        assert os.statvfs(self.path).f_bavail == 0
+                if leave:
+                    break
+        assert leave or os.statvfs(self.path).f_bavail == 0
+
+    def free_bytes(self) -> int:
+        stat = os.statvfs(self.path)
+        return stat.f_bavail * stat.f_frsize
 
     def free(self) -> None:
         (self.path / FILLER).unlink(missing_ok=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from server.model.errors import StorageFull
 from server.storage.database import Database
+from server.storage.encryption import Keyring
 from server.storage.full import database_full, files_full, is_storage_full
 
 
@@ -96,3 +98,33 @@ def test_database_write_raises_storage_full(tmp_path: Path) -> None:
             await db.close()
 
     asyncio.run(run())
+
+
+class _FullAfter:
+    """An output that refuses bytes past `room` as a full disk does."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+
+    def write(self, data: bytes) -> int:
+        self.room -= len(data)
+        if self.room < 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return len(data)
+
+
+def test_a_full_disk_under_age_is_the_disk_error_not_a_key_or_damage(tmp_path: Path) -> None:
+    """pyrage reports a failed write as its own EncryptError (or, decrypting, as what reads
+    as damaged content): the keyring gives the OSError itself, which files_full names."""
+    keyring = Keyring(tmp_path)
+    plain = tmp_path / "copy.zip"
+    plain.write_bytes(os.urandom(512 * 1024))
+    with pytest.raises(OSError) as encrypting:
+        keyring.encrypt(plain, _FullAfter(100_000))  # type: ignore[arg-type]
+    encrypted = tmp_path / "copy.zip.age"
+    with encrypted.open("wb") as out:
+        keyring.encrypt(plain, out)
+    with pytest.raises(OSError) as decrypting:
+        keyring.decrypt(encrypted, _FullAfter(100_000))  # type: ignore[arg-type]
+    for raised in (encrypting, decrypting):
+        assert files_full(raised.value, "the local copies folder") is not None, raised.value

@@ -1,8 +1,8 @@
 """The local copies folder as it is on disk: listing, ids, names, removal.
 
 A copy's id is derived from its file name, so a file copied in by hand has an id at once and
-keeps it across restarts. Manifests are read once per version of a file (name, size, mtime,
-inode) and cached, so listing a folder of large copies stays cheap.
+keeps it across restarts. Manifests are read once per version of a file (name and
+`fingerprint`) and cached, so listing a folder of large copies stays cheap.
 """
 
 from __future__ import annotations
@@ -62,7 +62,10 @@ def slug(text: str, limit: int = 40) -> str:
 
 
 def fingerprint(stat: os.stat_result) -> str:
-    return f"{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"
+    """One version of a file: inode, size, mtime and ctime. The ctime is what a rewrite
+    cannot put back (`cp -p`, `rsync -t` and `tar` restore the mtime, and a file rewritten
+    in place, or a new one on a freed inode, keeps the inode and the size)."""
+    return f"{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}-{stat.st_ctime_ns:x}"
 
 
 class LocalCopyFolder:

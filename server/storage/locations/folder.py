@@ -19,6 +19,7 @@ from server.model.errors import InvalidArchive
 from server.model.records import RemoteCopy
 from server.storage.durability import atomic_write
 from server.storage.encryption import Keyring, is_encrypted_name
+from server.storage.full import files_full
 from server.storage.local_copy.folder import fingerprint, link_exclusively, read_encrypted_id, split_copy_name
 from server.storage.local_copy.format import ArchiveLimits, read_manifest
 from server.storage.locations.store import (
@@ -108,6 +109,8 @@ class FolderStore:
                 name = self._place(pending.temp, file_name)
                 pending.placed_at(self.root / name)
         except OSError as error:
+            if (full := files_full(error, f"location {self.name!r} ({self.root})")) is not None:
+                raise full from None  # STORAGE_FULL: the location answers, it has no room
             raise LocationUnavailable(self.name, f"cannot write to {self.root}: {error.strerror or error}") from None
         with self._lock:
             self._known.pop((name, ""), None)

@@ -101,7 +101,8 @@ class LocationStore(Protocol):
         should_stop: ShouldStop,
     ) -> str:
         """Stream `source` there under `file_name` (or a free variant of it), verify what
-        arrived against `sha256` and its size, and return the name used; nothing stays on failure."""
+        arrived against `sha256` and its size, and return the name used; nothing stays on failure.
+        LocationUnavailable when it cannot be reached, StorageFull when it has no room left."""
         ...
 
     def download(self, file_name: str, out: BinaryIO, *, on_bytes: OnBytes, should_stop: ShouldStop) -> None:

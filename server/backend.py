@@ -31,8 +31,8 @@ from server.services.restart import RestartStep
 from server.services.restore_points import RestorePointService
 from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.copies import ScheduledCopies
-from server.services.schedules.health import HealthService
 from server.services.schedules.expiry import ExpiryTimer
+from server.services.schedules.health import HealthService
 from server.services.schedules.scheduler import Scheduler
 from server.services.schedules.service import ScheduleService
 from server.services.settings_store import SettingsStore

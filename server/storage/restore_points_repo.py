@@ -202,8 +202,11 @@ async def next_expiry(session: AsyncSession) -> datetime | None:
 
 async def expired_restore_points(session: AsyncSession, now: datetime, *, limit: int) -> list[RestorePoint]:
     """Unpinned restore points whose expiry is at or before `now`, the earliest first."""
-    query = select(*_POINT_COLUMNS).where(*_expirable(now)).order_by(col(RestorePointRow.expires_at)).limit(limit)
-    return [restore_point_of_row(row) for row in await session.execute(query)]
+    query: Select[Any] = (
+        select(*_POINT_COLUMNS).where(*_expirable(now)).order_by(col(RestorePointRow.expires_at)).limit(limit)
+    )
+    rows = list(await session.execute(query))
+    return [restore_point_of_row(row) for row in rows]
 
 
 async def delete_restore_point(

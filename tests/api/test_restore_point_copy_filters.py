@@ -76,7 +76,7 @@ async def _done(server: Target, payload: dict[str, Any]) -> dict[str, Any]:
 
 async def _copy_to_share(server: Target, point_id: str) -> None:
     exported = await _done(server, (await execute(server, EXPORT, id=point_id))["exportRestorePoint"])
-    copy = (await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { id } } }", id=exported["id"]))
+    copy = await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { id } } }", id=exported["id"])
     local_id = copy["operation"]["localCopy"]["id"]
     await _done(server, (await execute(server, UPLOAD, c=local_id, l="share"))["uploadToLocation"])
 

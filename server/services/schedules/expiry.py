@@ -120,7 +120,9 @@ class ExpiryTimer:
         try:
             await self._restore_points.delete(point.id, expired_by=now)
         except Busy:
-            ctx.log(f"Kept restore point {point.id} ({point.label!r}) for now: an operation is using it.", LogLevel.WARNING)
+            ctx.log(
+                f"Kept restore point {point.id} ({point.label!r}) for now: an operation is using it.", LogLevel.WARNING
+            )
             return False
         except Pinned:
             ctx.log(f"Kept restore point {point.id} ({point.label!r}): it was pinned meanwhile.", LogLevel.WARNING)

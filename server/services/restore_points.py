@@ -254,7 +254,7 @@ class RestorePointService:
             return await repo.expired_restore_points(session, now, limit=limit)
 
     def is_held(self, point_id: str) -> bool:
-        """Whether an operation or a download is reading it now (a delete would be BUSY)."""
+        """Whether an operation is reading it now (a delete would be BUSY)."""
         return self._runner.holds.is_held(Held.RESTORE_POINT, point_id)
 
     async def start_create(

@@ -142,3 +142,16 @@ async def test_a_held_restore_point_expires_once_let_go(
     await _gone(server, point["id"])
     lines = [line["message"] for run in await _expiry_runs(server) for line in run["log"]]
     assert any(point["id"] in line and "expired at" in line for line in lines), lines
+
+
+async def test_an_expiry_passed_while_stopped_is_caught_up_at_start(
+    make_server: Callable[..., InProcessServer],
+) -> None:
+    server = make_server().start()
+    point = await _create(server, "past its time at the restart", _in(server, 86400))
+    server.stop()
+    server.clock.advance(2 * 86400)  # the day passes while the server is stopped
+    server.start()
+    await _gone(server, point["id"])
+    runs = await _expiry_runs(server)
+    assert runs and runs[0]["requestedBy"] == EXPIRY

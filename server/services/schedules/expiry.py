@@ -4,7 +4,7 @@ It sleeps until the next expiry (read from the database), not until a coarse pol
 woken whenever an expiry may have moved (a restore point made with one, an update, a pin).
 Each batch of deletions is one PRUNE_RESTORE_POINTS operation requested by `server:expiry`,
 whose log names every restore point deleted or kept and why. As retention: a pinned restore
-point never expires, one an operation (or a download) holds is kept until it is let go, and
+point never expires, one an operation holds (an export, an apply) is kept until that ends, and
 an expiry changed or a pin made meanwhile wins (the delete checks both in its own statement).
 """
 

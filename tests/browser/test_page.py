@@ -391,6 +391,7 @@ def test_create_a_restore_point_that_expires_and_see_when(open_page, site) -> No
     page.page.get_by_role("combobox", name="Expires after").select_option("7")
     page.page.get_by_role("button", name="Create", exact=True).click()
     expect(page.row(f"before the update {tag}")).to_contain_text("expires in 7 days")
+    page.shot("expiring-restore-point")
     query = "query($s: String) { restorePoints(search: $s) { nodes { expiresAt } } }"
     [point] = run(execute(site, query, s=tag))["restorePoints"]["nodes"]
     ahead = datetime.fromisoformat(point["expiresAt"]) - datetime.now(UTC)

@@ -50,6 +50,13 @@ async def _expiry_runs(server: InProcessServer) -> list[dict[str, Any]]:
     return (await execute(server, OPERATIONS, by=EXPIRY))["operations"]["nodes"]
 
 
+async def _expiry_lines(server: InProcessServer) -> list[str]:
+    """Every log line of the expiry's operations, once each has ended (lines are stored in batches)."""
+    for run in await _expiry_runs(server):
+        assert (await wait_for_operation(server, run["id"]))["status"] == "SUCCEEDED", run
+    return [line["message"] for run in await _expiry_runs(server) for line in run["log"]]
+
+
 async def _gone(server: InProcessServer, point_id: str, timeout: float = 60) -> None:
     async def check() -> bool:
         return await _read(server, point_id) is None
@@ -104,9 +111,7 @@ async def test_an_expired_restore_point_goes_by_itself_unless_pinned(
     await _gone(server, doomed["id"])  # by itself: nothing asked for it
     runs = await _expiry_runs(server)
     assert runs and all(run["kind"] == "PRUNE_RESTORE_POINTS" for run in runs)
-    final = await wait_for_operation(server, runs[0]["id"])
-    assert final["status"] == "SUCCEEDED"
-    lines = [line["message"] for run in await _expiry_runs(server) for line in run["log"]]
+    lines = await _expiry_lines(server)
     assert any(doomed["id"] in line and "expired at" in line for line in lines), lines
     assert not any(pinned["id"] in line for line in lines), lines  # a pinned one is not even tried
     assert await _read(server, pinned["id"]) is not None
@@ -126,22 +131,26 @@ def _folder_config(tmp_path: Path, files: int) -> Path:
 async def test_a_held_restore_point_expires_once_let_go(
     make_server: Callable[..., InProcessServer], tmp_path: Path
 ) -> None:
-    # The export pauses 4 s (the test delay) while it holds the restore point, which expires
-    # 1 s after it started: the expiry passes while it is held.
+    # The export pauses 4 s (the test delay) while it holds the restore point; the test clock
+    # is moved past the restore point's expiry meanwhile, and a pin change wakes the timer.
     config = _folder_config(tmp_path, files=1)
     server = make_server(BACKUPS_CONFIG=str(config), BACKUPS_TEST_ENTRY_DELAY="4").start()
-    point = await _create(server, "in use", None)
+    point = await _create(server, "in use", _in(server, 86400))
     export = (await execute(server, EXPORT, id=point["id"]))["exportRestorePoint"]
     assert export["userErrors"] == [], export
-    expires_at = _in(server, 1)
-    set_ = (await execute(server, UPDATE, id=point["id"], expiresAt=expires_at))["updateRestorePoint"]
-    assert set_["userErrors"] == []
+    server.clock.advance(2 * 86400)
+    woken = (await execute(server, UPDATE_PIN_ONLY, id=point["id"], pinned=False))["updateRestorePoint"]
+    assert woken["userErrors"] == []
     exported = await wait_for_operation(server, export["operation"]["id"])
     assert exported["status"] == "SUCCEEDED", exported  # never deleted under the export
-    assert datetime.fromisoformat(exported["finishedAt"]) > datetime.fromisoformat(expires_at)
     await _gone(server, point["id"])
-    lines = [line["message"] for run in await _expiry_runs(server) for line in run["log"]]
+    lines = await _expiry_lines(server)
     assert any(point["id"] in line and "expired at" in line for line in lines), lines
+    # Whenever the timer looked, the restore point went only once the export had let it go.
+    [deleting] = [
+        run for run in await _expiry_runs(server) if any(point["id"] in line["message"] for line in run["log"])
+    ]
+    assert datetime.fromisoformat(deleting["createdAt"]) >= datetime.fromisoformat(exported["finishedAt"])
 
 
 async def test_an_expiry_passed_while_stopped_is_caught_up_at_start(
@@ -155,3 +164,20 @@ async def test_an_expiry_passed_while_stopped_is_caught_up_at_start(
     await _gone(server, point["id"])
     runs = await _expiry_runs(server)
     assert runs and runs[0]["requestedBy"] == EXPIRY
+
+
+async def test_a_pinned_restore_point_outlives_its_expiry_and_goes_once_unpinned(
+    make_server: Callable[..., InProcessServer],
+) -> None:
+    server = make_server().start()
+    kept = await _create(server, "pinned past its time", _in(server, 86400))
+    await execute(server, UPDATE_PIN_ONLY, id=kept["id"], pinned=True)
+    server.clock.advance(2 * 86400)  # its time passes while it is pinned
+    # Another one expiring now: once it is gone, the timer has looked since the pinned one's time.
+    witness = await _create(server, "witness", _in(server, 1))
+    await _gone(server, witness["id"])
+    assert (await _read(server, kept["id"]))["pinned"] is True
+    lines = await _expiry_lines(server)
+    assert not any(kept["id"] in line for line in lines), lines
+    await execute(server, UPDATE_PIN_ONLY, id=kept["id"], pinned=False)
+    await _gone(server, kept["id"])  # unpinned after its time: it goes at once

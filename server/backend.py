@@ -31,6 +31,7 @@ from server.services.restart import RestartStep
 from server.services.restore_points import RestorePointService
 from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.copies import ScheduledCopies
+from server.services.schedules.expiry import ExpiryTimer
 from server.services.schedules.health import HealthService
 from server.services.schedules.scheduler import Scheduler
 from server.services.schedules.service import ScheduleService
@@ -234,6 +235,7 @@ class Backend:
                 )
             ),
             safety_max_age_days=settings.safety_max_age_days,
+            expiry=ExpiryTimer(restore_points=restore_points, runner=runner, clock=clock),
             steps=StepControl(pause_at=settings.test_pause_at, fail_at=settings.test_fail_at),
         )
         settings_store.on_change(lambda module: changes.note(f"settings module {module!r}"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 from strawberry.scalars import JSON
 
@@ -16,14 +18,17 @@ from server.api.types.restore_point import RestorePoint
 class Mutation:
     @strawberry.mutation(
         description="Start capturing every source into a new restore point; follow the "
-        "returned operation with operationProgress and operationLog."
+        "returned operation with operationProgress and operationLog. `expiresAt`: the restore point "
+        "deletes itself then unless pinned (INVALID_INPUT if not ahead, or more than ten years ahead)."
     )
     async def create_restore_point(
-        self, info: Info, label: str | None = None, note: str | None = None
+        self, info: Info, label: str | None = None, note: str | None = None, expires_at: datetime | None = None
     ) -> OperationPayload:
         services, actor = info.context.services, info.context.actor
         op, errors = await attempt(
-            lambda: services.restore_points.start_create(label=label, note=note, requested_by=actor.name)
+            lambda: services.restore_points.start_create(
+                label=label, note=note, requested_by=actor.name, expires_at=expires_at
+            )
         )
         return OperationPayload.of(op, errors)
 
@@ -43,8 +48,9 @@ class Mutation:
         return DeletePayload(deleted_id=strawberry.ID(deleted) if deleted else None, user_errors=errors)
 
     @strawberry.mutation(
-        description="Change a restore point's label, note or pinned flag; an argument left out keeps its "
-        "value, a null note removes it. A pinned restore point is never deleted, by hand or by retention."
+        description="Change a restore point's label, note, pinned flag or expiry; an argument left out keeps "
+        "its value, a null note removes it, a null expiresAt makes it never expire. A pinned restore point "
+        "is never deleted, by hand, by retention or by its expiry."
     )
     async def update_restore_point(
         self,
@@ -53,11 +59,19 @@ class Mutation:
         label: str | None = None,
         note: str | None = strawberry.UNSET,
         pinned: bool | None = None,
+        expires_at: datetime | None = strawberry.UNSET,
     ) -> RestorePointPayload:
         given_note = None if note is strawberry.UNSET else note
+        given_expiry = None if expires_at is strawberry.UNSET else expires_at
         point, errors = await attempt(
             lambda: info.context.services.restore_points.update(
-                str(id), label=label, note=given_note, pinned=pinned, clear_note=note is None
+                str(id),
+                label=label,
+                note=given_note,
+                pinned=pinned,
+                clear_note=note is None,
+                expires_at=given_expiry,
+                clear_expiry=expires_at is None,
             )
         )
         return RestorePointPayload(restore_point=RestorePoint.from_domain(point) if point else None, user_errors=errors)

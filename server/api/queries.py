@@ -26,8 +26,10 @@ from server.model.records import RestorePoint as RestorePoint_
 class Query:
     @strawberry.field(
         description="Restore points, newest first (a Relay connection), narrowed by any of: `origin` (any of "
-        "these), `scheduleId` (made by that schedule), `pinned`, `createdAfter`/`createdBefore` (exclusive) "
-        "and `search` (in the label or note, case-insensitive)."
+        "these), `scheduleId` (made by that schedule), `pinned`, `createdAfter`/`createdBefore` (exclusive), "
+        "`search` (in the label or note, case-insensitive), `createdBy` (exactly this requester, e.g. "
+        "`schedule:nightly` or a token's name) and `hasCopyAt` (a location's name: those with a copy there "
+        "now; an unknown name is a NOT_FOUND error, a location that cannot be listed LOCATION_UNAVAILABLE)."
     )
     async def restore_points(
         self,
@@ -40,8 +42,14 @@ class Query:
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         search: str | None = None,
+        created_by: str | None = None,
+        has_copy_at: str | None = None,
     ) -> Connection[RestorePoint]:
         services = info.context.services
+        try:
+            ids = await services.locations.restore_point_ids_at(has_copy_at) if has_copy_at is not None else None
+        except DomainError as error:
+            raise to_client_error(error) from None
         narrow = RestorePointFilter(
             origins=tuple(origin) if origin is not None else None,
             schedule_id=str(schedule_id) if schedule_id is not None else None,
@@ -49,6 +57,8 @@ class Query:
             created_after=created_after,
             created_before=created_before,
             search=search,
+            created_by=created_by,
+            ids=ids,
         )
         try:
             page = await services.restore_points.page(

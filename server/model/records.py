@@ -83,6 +83,7 @@ class RestorePoint:
     server_version: str
     pinned: bool = False  # kept by every retention rule, refused by delete until unpinned
     schedule_id: str | None = None  # the schedule that made it, while that schedule exists
+    expires_at: datetime | None = None  # deleted by itself from then on, unless pinned (None: never)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,8 @@ class RestorePointFilter:
     created_after: datetime | None = None  # exclusive
     created_before: datetime | None = None  # exclusive
     search: str | None = None  # in the label or the note, case-insensitive
+    created_by: str | None = None  # exactly this requester (e.g. "schedule:nightly")
+    ids: frozenset[str] | None = None  # only these (e.g. those with a copy at a location)
 
     @property
     def empty(self) -> bool:

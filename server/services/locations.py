@@ -95,6 +95,20 @@ class LocationService:
         every = await self.details([copy for state in await self.list() for copy in state.copies])
         return [[copy for copy in every if copy.restore_point_id == point_id] for point_id in point_ids]
 
+    async def restore_point_ids_at(self, name: str, *, field: str = "hasCopyAt") -> frozenset[str]:
+        """The ids of the restore points with a copy at this location now (NOT_FOUND for an
+        unknown name; LOCATION_UNAVAILABLE when it cannot be listed: never an empty answer
+        that would look like "no copies there")."""
+        state = await self.get(name)
+        if state is None:
+            raise NotFound(f"no location named {name!r}; the locations are: {', '.join(self.names)}", field=field)
+        if not state.reachable:
+            raise LocationUnreachable(f"location {name!r} cannot be listed now: {state.problem}", field=field)
+        copies = await self.details(state.copies)
+        if any(not copy.detailed for copy in copies):
+            raise LocationUnreachable(f"location {name!r} stopped answering while it was read", field=field)
+        return frozenset(copy.restore_point_id for copy in copies if copy.restore_point_id is not None)
+
     async def details(self, copies: Sequence[RemoteCopy]) -> builtins.list[RemoteCopy]:
         """The copies with their restore point ids read (S3: a HEAD per object not seen before),
         in the same order; a location that stops answering leaves its copies as they were."""

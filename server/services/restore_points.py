@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 from server.clock import SYSTEM_CLOCK, Clock, utc_now
 from server.model import manifests
-from server.model.errors import InvalidInput, NotFound, OperationErrorCode, OperationFailed, Pinned, quoted
+from server.model.errors import Conflict, InvalidInput, NotFound, OperationErrorCode, OperationFailed, Pinned, quoted
+from server.model.expiry import check_expiry
 from server.model.ids import is_well_formed, new_id
 from server.model.recent_pages import RecentPages
 from server.model.records import (
@@ -92,6 +93,7 @@ class RestorePointService:
         self._sources = sources
         self._server_version = server_version
         self._recent: RecentPages[Page[RestorePoint]] = RecentPages()
+        self._expiry_listeners: list[Callable[[], None]] = []
 
     @property
     def sources(self) -> Sequence[Source]:
@@ -162,10 +164,17 @@ class RestorePointService:
             hold.release()
             raise
 
-    async def delete(self, point_id: str, *, before_freeing: Callable[[], Awaitable[None]] | None = None) -> str:
+    async def delete(
+        self,
+        point_id: str,
+        *,
+        before_freeing: Callable[[], Awaitable[None]] | None = None,
+        expired_by: datetime | None = None,
+    ) -> str:
         """Delete a restore point and free the blobs only it used; BUSY while anything holds it.
         The record goes in one transaction; blobs left by a stop before they were freed are
-        collected at the next start (BlobKeeper.collect_all). `before_freeing`: a test's pause."""
+        collected at the next start (BlobKeeper.collect_all). `before_freeing`: a test's pause.
+        `expired_by`: only if it has expired by then (else CONFLICT: its expiry changed meanwhile)."""
         if not is_well_formed(point_id, "rp"):
             raise NotFound(f"no restore point with id {quoted(point_id)}", field="id")
         busy = f"an operation is using restore point {point_id}; try again after it"
@@ -180,7 +189,9 @@ class RestorePointService:
                 raise NotFound(f"no restore point with id {quoted(point_id)}", field="id")
             if point.pinned:
                 raise Pinned(f"restore point {point_id} is pinned; unpin it before deleting it", field="id")
-            digests = await repo.delete_restore_point(session, point_id)
+            digests = await repo.delete_restore_point(session, point_id, expired_by=expired_by)
+            if digests is None:
+                raise Conflict(f"restore point {point_id} has not expired (its expiry was changed)", field="id")
         self._recent.forget()
         if before_freeing is not None:
             await before_freeing()
@@ -195,8 +206,11 @@ class RestorePointService:
         note: str | None = None,
         pinned: bool | None = None,
         clear_note: bool = False,
+        expires_at: datetime | None = None,
+        clear_expiry: bool = False,
     ) -> RestorePoint:
-        """Change its label, note or pinned flag (None: left as it is; `clear_note`: note removed)."""
+        """Change its label, note, pinned flag or expiry (None: left as it is; `clear_note`: note
+        removed; `clear_expiry`: it no longer expires)."""
         if not is_well_formed(point_id, "rp"):
             raise NotFound(f"no restore point with id {quoted(point_id)}", field="id")
         changes: dict[str, object] = {}
@@ -208,12 +222,40 @@ class RestorePointService:
             changes["note"] = clean_note(note)
         if pinned is not None:
             changes["pinned"] = pinned
+        if expires_at is not None:
+            changes["expires_at"] = check_expiry(expires_at, utc_now(self._clock))
+        elif clear_expiry:
+            changes["expires_at"] = None
         async with self._db.write() as session:
             point = await repo.update_restore_point(session, point_id, changes)
         if point is None:
             raise NotFound(f"no restore point with id {quoted(point_id)}", field="id")
         self._recent.forget()
+        if "expires_at" in changes or "pinned" in changes:
+            self._expiry_changed()
         return point
+
+    def on_expiry_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever a restore point's expiry may have moved (the expiry timer)."""
+        self._expiry_listeners.append(listener)
+
+    def _expiry_changed(self) -> None:
+        for listener in self._expiry_listeners:
+            listener()
+
+    async def next_expiry(self) -> datetime | None:
+        """When the next unpinned restore point expires (possibly past already); None: none will."""
+        async with self._db.read() as session:
+            return await repo.next_expiry(session)
+
+    async def expired(self, now: datetime, *, limit: int = 500) -> list[RestorePoint]:
+        """Unpinned restore points expired by `now`, the earliest first."""
+        async with self._db.read() as session:
+            return await repo.expired_restore_points(session, now, limit=limit)
+
+    def is_held(self, point_id: str) -> bool:
+        """Whether an operation is reading it now (a delete would be BUSY)."""
+        return self._runner.holds.is_held(Held.RESTORE_POINT, point_id)
 
     async def start_create(
         self,
@@ -222,19 +264,25 @@ class RestorePointService:
         note: str | None,
         requested_by: str | None,
         origin: RestorePointOrigin = RestorePointOrigin.MANUAL,
+        expires_at: datetime | None = None,
     ) -> Operation:
-        """Start an operation that captures every source into a new restore point."""
+        """Start an operation that captures every source into a new restore point (one that
+        expires at `expires_at`, when given: INVALID_INPUT unless ahead and within ten years)."""
         label_text = clean_label(label, datetime.now(UTC)) if label else None
         note_text = clean_note(note)
+        if expires_at is not None:
+            expires_at = check_expiry(expires_at, utc_now(self._clock))
 
         async def job(ctx: OperationContext) -> None:
-            await self.capture(ctx, label=label_text, note=note_text, origin=origin, created_by=requested_by)
+            await self.capture(
+                ctx, label=label_text, note=note_text, origin=origin, created_by=requested_by, expires_at=expires_at
+            )
 
+        params: dict[str, object] = {"label": label_text, "note": note_text}
+        if expires_at is not None:
+            params["expiresAt"] = expires_at.isoformat()
         return await self._runner.submit(
-            OperationKind.CREATE_RESTORE_POINT,
-            job,
-            requested_by=requested_by,
-            params={"label": label_text, "note": note_text},
+            OperationKind.CREATE_RESTORE_POINT, job, requested_by=requested_by, params=params
         )
 
     async def capture(
@@ -246,6 +294,7 @@ class RestorePointService:
         origin: RestorePointOrigin,
         created_by: str | None,
         schedule_id: str | None = None,
+        expires_at: datetime | None = None,
     ) -> RestorePoint:
         """Snapshot every source into the content store and record the restore point.
 
@@ -270,6 +319,8 @@ class RestorePointService:
                 checksum=tally.checksum,
                 schedule_id=schedule_id,
             )
+            if expires_at is not None:
+                point = dataclasses.replace(point, expires_at=expires_at)
             ctx.checkpoint()  # last chance to cancel: after this the point exists
             await self.record(point, tally.entries, pinned, manifest_id=tally.manifest_id)
             ctx.set_subject(restore_point_id=point.id)
@@ -277,6 +328,9 @@ class RestorePointService:
                 f"Restore point {point.id} saved: {point.item_count} items, "
                 f"{point.size_bytes} bytes, {point.stored_bytes} bytes newly stored."
             )
+            if expires_at is not None:
+                ctx.log(f"It expires at {expires_at.isoformat(timespec='seconds')} unless pinned before then.")
+                self._expiry_changed()
             return point
         except BaseException:
             self._store.unpin(pinned)

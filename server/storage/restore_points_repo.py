@@ -8,6 +8,7 @@ A manifest, and with it the hold on its blobs, goes when its last restore point 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, exists, func, insert, or_, select
@@ -37,6 +38,7 @@ def restore_point_of_row(row: RestorePointRow) -> RestorePoint:
         server_version=row.server_version,
         pinned=bool(row.pinned),
         schedule_id=row.schedule_id,
+        expires_at=row.expires_at,
     )
 
 
@@ -129,6 +131,10 @@ def _narrowed(query: Select[Any], narrow: RestorePointFilter | None) -> Select[A
         query = query.where(col(table.created_at) > narrow.created_after)
     if narrow.created_before is not None:
         query = query.where(col(table.created_at) < narrow.created_before)
+    if narrow.created_by is not None:
+        query = query.where(col(table.created_by) == narrow.created_by)
+    if narrow.ids is not None:
+        query = query.where(col(table.id).in_(sorted(narrow.ids)))
     if narrow.search:
         escaped = narrow.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
@@ -181,13 +187,46 @@ async def list_entries(session: AsyncSession, point_id: str) -> list[ManifestEnt
     ]
 
 
-async def delete_restore_point(session: AsyncSession, point_id: str) -> set[str]:
+def _expirable(now: datetime) -> list[Any]:
+    table = RestorePointRow
+    return [col(table.expires_at).is_not(None), col(table.expires_at) <= now, col(table.pinned).is_(False)]
+
+
+async def next_expiry(session: AsyncSession) -> datetime | None:
+    """When the next unpinned restore point expires (possibly already past); None: none will."""
+    table = RestorePointRow
+    return await session.scalar(
+        select(func.min(col(table.expires_at))).where(col(table.expires_at).is_not(None), col(table.pinned).is_(False))
+    )
+
+
+async def expired_restore_points(session: AsyncSession, now: datetime, *, limit: int) -> list[RestorePoint]:
+    """Unpinned restore points whose expiry is at or before `now`, the earliest first."""
+    query: Select[Any] = (
+        select(*_POINT_COLUMNS).where(*_expirable(now)).order_by(col(RestorePointRow.expires_at)).limit(limit)
+    )
+    rows = list(await session.execute(query))
+    return [restore_point_of_row(row) for row in rows]
+
+
+async def delete_restore_point(
+    session: AsyncSession, point_id: str, *, expired_by: datetime | None = None
+) -> set[str] | None:
     """Delete the point, and its manifest if no other point shares it; returns the digests
-    that manifest referenced (none while another point still holds it)."""
+    that manifest referenced (none while another point still holds it).
+
+    `expired_by`: delete it only if it is unpinned and expired by then, checked in the DELETE
+    itself (so a pin or a later expiry committed meanwhile wins); None when it was not.
+    """
     manifest_id = await session.scalar(
         select(col(RestorePointRow.manifest_id)).where(col(RestorePointRow.id) == point_id)
     )
-    await session.execute(delete(RestorePointRow).where(col(RestorePointRow.id) == point_id))
+    condition = [col(RestorePointRow.id) == point_id]
+    if expired_by is not None:
+        condition += _expirable(expired_by)
+    result = await session.execute(delete(RestorePointRow).where(*condition))
+    if expired_by is not None and getattr(result, "rowcount", 0) != 1:
+        return None
     if manifest_id is None or await _manifest_used(session, manifest_id):
         return set()
     return await _delete_manifest(session, manifest_id)

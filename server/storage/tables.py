@@ -58,6 +58,7 @@ class RestorePointRow(SQLModel, table=True):
         Index("ix_restore_point_created", "created_at", "id"),
         Index("ix_restore_point_manifest", "manifest_id"),
         Index("ix_restore_point_schedule", "schedule_id", "created_at", "id"),
+        Index("ix_restore_point_expires", "expires_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -75,6 +76,7 @@ class RestorePointRow(SQLModel, table=True):
     pinned: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     # The schedule that made it; NULL for any other, and once that schedule is deleted.
     schedule_id: str | None = Field(default=None, max_length=40)
+    expires_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
 
 
 class ScheduleRow(SQLModel, table=True):

@@ -10,6 +10,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -379,6 +380,22 @@ def test_pin_edit_and_filter_the_history(open_page, site) -> None:
     page.row(f"keep me {tag}").get_by_role("button", name="Unpin").click()
     expect(page.row(f"keep me {tag}")).not_to_contain_text("(pinned)")
     assert restore_point(site, kept["id"])["pinned"] is False
+
+
+def test_create_a_restore_point_that_expires_and_see_when(open_page, site) -> None:
+    tag = uuid.uuid4().hex[:6]
+    page = open_page()
+    page.sign_in(site.token)
+    page.page.get_by_role("button", name="Create restore point").click()
+    page.page.get_by_role("textbox", name="Label").fill(f"before the update {tag}")
+    page.page.get_by_role("combobox", name="Expires after").select_option("7")
+    page.page.get_by_role("button", name="Create", exact=True).click()
+    expect(page.row(f"before the update {tag}")).to_contain_text("expires in 7 days")
+    page.shot("expiring-restore-point")
+    query = "query($s: String) { restorePoints(search: $s) { nodes { expiresAt } } }"
+    [point] = run(execute(site, query, s=tag))["restorePoints"]["nodes"]
+    ahead = datetime.fromisoformat(point["expiresAt"]) - datetime.now(UTC)
+    assert timedelta(days=6, hours=23) < ahead <= timedelta(days=7)
 
 
 def test_readable_at_360_pixels_and_keyboard_operable(open_page, site) -> None:

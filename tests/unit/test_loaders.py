@@ -34,7 +34,9 @@ async def test_restore_points_of_many_items_come_in_one_query(backend: Backend) 
     found = await asyncio.gather(*(loaders.restore_points.load(point_id) for point_id in wanted))
     assert [p.id for p in found[:30]] == ids and found[-1].id == ids[0]
     assert found[30] is None and found[31] is None  # missing and malformed: null, no error
-    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+    # Only the loader's reads count: the server's own timers (the expiry timer's look at start)
+    # may read meanwhile.
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT") and "restore_point.id IN" in s]) == 1
 
 
 async def test_local_copies_of_many_restore_points_come_in_one_folder_listing(backend: Backend) -> None:

@@ -8,19 +8,23 @@ export function CreateForm() {
   const [open, setOpen] = useState(false);
   const [label, setLabel] = useState("");
   const [note, setNote] = useState("");
+  const [keepDays, setKeepDays] = useState("");
   const [errors, setErrors] = useState<UserErrorShape[]>([]);
   const [other, setOther] = useState<string[]>([]);
   const [result, create] = useMutation(CreateRestorePoint);
   const about = (field: string) => errors.filter((e) => e.field === field);
 
   async function submit() {
-    const answer = await create({ label: label.trim() || null, note: note.trim() || null });
+    // "Expires after" is a number of days from now; the server checks the time it gives.
+    const expiresAt = keepDays ? new Date(Date.now() + Number(keepDays) * 86400_000).toISOString() : null;
+    const answer = await create({ label: label.trim() || null, note: note.trim() || null, expiresAt });
     const payload = answer.data?.createRestorePoint;
     setOther(topLevel(answer.error));
     setErrors(payload?.userErrors ?? []);
     if (payload && payload.userErrors.length === 0) {
       setLabel("");
       setNote("");
+      setKeepDays("");
       setOpen(false);
     }
   }
@@ -59,7 +63,23 @@ export function CreateForm() {
             aria-describedby="create-note-errors"
           />
           <Errors errors={about("note")} id="create-note-errors" />
-          <Errors errors={[...errors.filter((e) => e.field !== "label" && e.field !== "note"), ...other]} />
+          <label htmlFor="create-expires">Expires after</label>
+          <select
+            id="create-expires"
+            value={keepDays}
+            onChange={(e) => setKeepDays(e.target.value)}
+            aria-invalid={about("expiresAt").length > 0 || undefined}
+            aria-describedby="create-expires-errors"
+          >
+            <option value="">Never (kept until deleted)</option>
+            <option value="1">1 day</option>
+            <option value="7">7 days</option>
+            <option value="30">30 days</option>
+          </select>
+          <Errors errors={about("expiresAt")} id="create-expires-errors" />
+          <Errors
+            errors={[...errors.filter((e) => !["label", "note", "expiresAt"].includes(e.field ?? "")), ...other]}
+          />
           <button type="submit" disabled={result.fetching}>
             Create
           </button>

@@ -7,7 +7,7 @@ import type { RestorePointOrigin, RestorePointsQuery } from "./gql/graphql";
 import { useSession } from "./session";
 import { ApplyDialog } from "./ApplyDialog";
 import { CompareDialog } from "./CompareDialog";
-import { DeleteTwice, Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
+import { DeleteTwice, Errors, RoleButton, bytes, inWords, topLevel, when, type UserErrorShape } from "./ui";
 
 const PAGE_SIZES = [20, 50, 100];
 const ORIGINS = ["MANUAL", "SCHEDULED", "IMPORTED", "SAFETY"] as const;
@@ -200,6 +200,11 @@ function Row({
           <>
             {point.label}
             {point.pinned && <span className="note-text"> (pinned)</span>}
+            {point.expiresAt && (
+              <div className="note-text" title={when(point.expiresAt)}>
+                {point.pinned ? `expiry ${when(point.expiresAt)} (kept while pinned)` : `expires ${inWords(point.expiresAt)}`}
+              </div>
+            )}
             {point.note && <div className="note-text">{point.note}</div>}
             <Errors errors={errors} />
           </>

@@ -51,7 +51,7 @@ export const RestorePoints = graphql(`
       totalCount
       pageInfo { hasNextPage endCursor }
       nodes {
-        id label note origin createdAt createdBy sizeBytes itemCount pinned
+        id label note origin createdAt createdBy sizeBytes itemCount pinned expiresAt
         remoteCopies { id location { name } }
       }
     }
@@ -71,8 +71,8 @@ export const SystemChanged = graphql(`
 `);
 
 export const CreateRestorePoint = graphql(`
-  mutation CreateRestorePoint($label: String, $note: String) {
-    createRestorePoint(label: $label, note: $note) {
+  mutation CreateRestorePoint($label: String, $note: String, $expiresAt: DateTime) {
+    createRestorePoint(label: $label, note: $note, expiresAt: $expiresAt) {
       operation { ...OperationFields }
       userErrors { code message field }
     }
@@ -82,7 +82,7 @@ export const CreateRestorePoint = graphql(`
 export const UpdateRestorePoint = graphql(`
   mutation UpdateRestorePoint($id: ID!, $label: String, $note: String, $pinned: Boolean) {
     updateRestorePoint(id: $id, label: $label, note: $note, pinned: $pinned) {
-      restorePoint { id label note pinned }
+      restorePoint { id label note pinned expiresAt }
       userErrors { code message field }
     }
   }

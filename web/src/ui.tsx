@@ -136,6 +136,17 @@ export function when(iso: string): string {
   return new Date(iso).toLocaleString();
 }
 
+/** How far ahead a time is, in words: "in 3 days", "in 5 hours", "in 2 minutes" ("now" once past). */
+export function inWords(iso: string, now: number = Date.now()): string {
+  const seconds = (new Date(iso).getTime() - now) / 1000;
+  if (seconds <= 0) return "now";
+  for (const [unit, size] of [["day", 86400], ["hour", 3600], ["minute", 60]] as const) {
+    const count = Math.floor((seconds + 60) / size); // a minute's slack: "7 days" just set reads "in 7 days"
+    if (count >= 1) return `in ${count} ${unit}${count === 1 ? "" : "s"}`;
+  }
+  return "in less than a minute";
+}
+
 /** Top-level GraphQL errors (a lost connection, a refused token) as one line. */
 export function topLevel(error: { message: string } | undefined): string[] {
   return error ? [error.message.replace(/^\[(GraphQL|Network)\] /, "")] : [];

@@ -61,6 +61,18 @@ class OperationError:
             return OTHER_CODE
 
 
+@strawberry.type(description="A copy a scheduled run put at a location.")
+class CopyMade:
+    location: str
+    file_name: str = strawberry.field(description="Its name there (a RemoteCopy's fileName).")
+
+
+@strawberry.type(description="A location a scheduled run could not copy its restore point to, and why.")
+class CopyFailed:
+    location: str
+    problem: str
+
+
 @strawberry.type(description="A background action: creating, exporting, importing or applying.")
 class Operation(Node):
     kind: OperationKind
@@ -103,6 +115,26 @@ class Operation(Node):
     def changes(self) -> DiffSummary | None:
         found = self.params.get("changes")
         return DiffSummary.from_domain(config_diff.DiffSummary.from_params(found)) if found else None
+
+    @strawberry.field(
+        description="For a scheduled run with copyToLocations: the copies it made, by location (once its "
+        "copy step has ended). Null for any other operation, or before then."
+    )
+    def copies_made(self) -> list[CopyMade] | None:
+        made = self.params.get("copiesMade")
+        if made is None:
+            return None
+        return [CopyMade(location=location, file_name=name) for location, name in made.items()]
+
+    @strawberry.field(
+        description="For a scheduled run with copyToLocations: the locations it could not copy to, and why "
+        "(once its copy step has ended; empty when every copy was made). Null for any other operation, or before then."
+    )
+    def copies_failed(self) -> list[CopyFailed] | None:
+        failed = self.params.get("copiesFailed")
+        if failed is None:
+            return None
+        return [CopyFailed(location=location, problem=why) for location, why in failed.items()]
 
     @strawberry.field(description="The local copy this operation works on or made.")
     async def local_copy(self, info: Info) -> LocalCopy | None:

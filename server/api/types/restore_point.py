@@ -57,6 +57,10 @@ class RestorePoint(Node):
         default=False,
         description="Kept by every retention rule; deleteRestorePoint refuses it (PINNED) until it is unpinned.",
     )
+    expires_at: datetime | None = strawberry.field(
+        default=None,
+        description="When it deletes itself (as retention deletes: never while pinned or in use); null: never.",
+    )
     schedule_id: strawberry.Private[str | None] = None
 
     @strawberry.field(description="The schedule that made it; null for any other, or once that schedule is deleted.")
@@ -109,5 +113,6 @@ class RestorePoint(Node):
             checksum=point.checksum,
             server_version=point.server_version,
             pinned=point.pinned,
+            expires_at=point.expires_at,
             schedule_id=point.schedule_id,
         )

@@ -43,6 +43,7 @@ from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
 from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.copies import ScheduledCopies
+from server.services.schedules.expiry import ExpiryTimer
 from server.services.schedules.service import KEEP_FIELDS, ScheduleService, next_run, render_label
 from server.services.step_control import StepControl
 
@@ -80,7 +81,9 @@ class Scheduler:
         safety_max_age_days: int,
         steps: StepControl | None = None,
         copies: ScheduledCopies | None = None,
+        expiry: ExpiryTimer | None = None,
     ) -> None:
+        self._expiry = expiry  # restore points that expire: a timer of its own (expiry.py)
         self._steps = steps or StepControl()  # a test's pause (BACKUPS_TEST_PAUSE_AT=prune-deleted)
         self._safety_max_age_days = safety_max_age_days
         self._safety_checked_at: datetime | None = None  # checked at every start, then hourly
@@ -118,6 +121,8 @@ class Scheduler:
         """Start the loop; its first look at the clock catches up on a run missed while stopped."""
         self._started_at = self._schedules.now()
         self._task = asyncio.create_task(self._loop(), name="scheduler")
+        if self._expiry is not None:
+            self._expiry.start()
 
     async def stop(self) -> None:
         """Stop the loop (runs under way are the runner's to stop)."""
@@ -125,6 +130,8 @@ class Scheduler:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._expiry is not None:
+            await self._expiry.stop()
         await self._changes.stop()
         if self._safety_prune is not None:
             self._safety_prune.cancel()

@@ -8,12 +8,14 @@ it. A start-up that finds the operation unfinished and a file with that inode un
 (or a `-N` variant) finishes it SUCCEEDED with that copy, which is complete: only a checked
 file is named. Finding none, it ends INTERRUPTED, and the temporary file was removed as a
 leftover. (README "Local copies": chosen over leaving the copy unnamed until the end is
-stored, which would need the runner to name files.)
+stored, which would need the runner to name files.) When the database cannot be written at
+that moment (a full disk), the copy is named anyway and its end stored once there is room.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +33,8 @@ KINDS = (OperationKind.EXPORT_RESTORE_POINT, OperationKind.FETCH_FROM_LOCATION)
 NO_CANCEL = "its copy is complete and is being given its name"
 
 BeforeNaming = Callable[[Path, str], None]
+
+log = logging.getLogger(__name__)
 
 
 class CopyNaming:
@@ -59,7 +63,13 @@ class CopyNaming:
         # A cancel that came first wins (nothing is named); from here on the copy gets its name.
         ctx.forbid_cancel(NO_CANCEL)
         ctx.update_params(**{NAMING: intent})
-        await ctx.flush()
+        try:
+            await ctx.flush()
+        except Exception as error:
+            # The database cannot be written (a full disk under it): the copy is named all
+            # the same, as its end will be stored once there is room; only a crash before
+            # then can leave it named with the operation INTERRUPTED.
+            log.warning("operation %s names its copy before its intent could be stored: %s", ctx.operation.id, error)
 
     async def named(self, ctx: OperationContext) -> None:
         """Called once the copy has its name, before the operation ends (a test-only pause point)."""

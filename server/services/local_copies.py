@@ -149,7 +149,13 @@ class LocalCopyService:
 
     async def remove_staging(self, copy: LocalCopy) -> None:
         """Remove a copy `export_staging` made."""
-        await asyncio.to_thread(Path(copy.path).unlink, missing_ok=True)
+
+        def remove() -> None:
+            Path(copy.path).unlink(missing_ok=True)
+            if self._staging is not None:
+                self._staging.list()  # which also forgets what it knew of files now gone
+
+        await asyncio.to_thread(remove)
 
     async def _export(
         self,
@@ -161,7 +167,7 @@ class LocalCopyService:
     ) -> str:
         folder = staging if staging is not None else self._folder
         # A user's copy: its name is stored before it is given (see copy_naming.py).
-        before_naming = None if staging else self.naming.recorder(ctx)
+        before_naming = None if staging is not None else self.naming.recorder(ctx)
         entries = await self._restore_points.entries(point.id)
         name = await asyncio.to_thread(folder.new_name, point.created_at, point.label, point.id, encrypted=encrypt)
         target = folder.root / name
@@ -209,7 +215,7 @@ class LocalCopyService:
             if (full := files_full(error, self._folder_name())) is not None:
                 raise full from None
             raise
-        if staging:
+        if staging is not None:
             ctx.log(f"Staging copy {name} written: {size} bytes.")
             return name
         await self.naming.named(ctx)

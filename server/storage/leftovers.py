@@ -68,7 +68,7 @@ def clear_leftovers(*, data_dir: Path, local_copies_dir: Path) -> Removed:
     """Remove the server's temp files in the data, spool and local copies folders."""
     removed = Removed()
     removed.add("the local copies folder", remove_matching(local_copies_dir, LOCAL_COPY_TEMP))
-    removed.add("its staging folder", remove_matching(local_copies_dir / STAGING_FOLDER, ANY_NAME))
+    removed.add("the local copies staging folder", remove_matching(local_copies_dir / STAGING_FOLDER, ANY_NAME))
     removed.add("the data folder", remove_matching(data_dir, DATA_DIR_TEMP))
     removed.add("the spool folder", remove_matching(data_dir / "spool", SPOOL_TEMP))
     return removed

@@ -175,6 +175,16 @@ class Backend:
         )
         if await settings_store.seed_if_empty():
             log.info("seeded the settings store with its starting modules")
+        keyring = Keyring(settings.data_dir, load_recovery_recipients(settings.config))
+        folder = LocalCopyFolder(settings.resolved_local_copies_dir, archive_limits(settings), keyring=keyring)
+        local_copies = LocalCopyService(  # before runner.start: it finishes copies a crash left named
+            folder=folder,
+            store=store,
+            runner=runner,
+            restore_points=restore_points,
+            max_upload_bytes=settings.max_upload_bytes,
+            steps=StepControl(pause_at=settings.test_pause_at, fail_at=settings.test_fail_at),
+        )
         await runner.start()  # an apply the last process left is resumed here (see apply.py)
         await apply.tidy()
         if await asyncio.to_thread(journal.read) is None:  # no apply to resume: its side folders are leftovers
@@ -187,15 +197,6 @@ class Backend:
         freed = await keeper.collect_all()
         if freed:
             log.info("freed %d bytes of content no restore point uses", freed)
-        keyring = Keyring(settings.data_dir, load_recovery_recipients(settings.config))
-        folder = LocalCopyFolder(settings.resolved_local_copies_dir, archive_limits(settings), keyring=keyring)
-        local_copies = LocalCopyService(
-            folder=folder,
-            store=store,
-            runner=runner,
-            restore_points=restore_points,
-            max_upload_bytes=settings.max_upload_bytes,
-        )
         locations = LocationService(
             stores={spec.name: location_store(spec, settings, keyring) for spec in location_specs},
             local_copies=local_copies,
@@ -225,6 +226,7 @@ class Backend:
                 local_copies=local_copies,
                 locations=locations,
                 keep_last={spec.name: spec.keep_last for spec in location_specs if spec.keep_last is not None},
+                steps=StepControl(pause_at=settings.test_pause_at, fail_at=settings.test_fail_at),
             ),
             changes=(
                 changes := ChangeWatch(

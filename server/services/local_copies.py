@@ -26,12 +26,21 @@ from server.model.records import (
 from server.operations.holds import Held, Hold
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
+from server.services.copy_naming import BeforeNaming, CopyNaming
 from server.services.restore_points import RestorePointService
+from server.services.step_control import StepControl
 from server.storage.content_store import ContentStore
 from server.storage.durability import TEMP_SUFFIX, atomic_write, temp_prefix
 from server.storage.encryption import MAGIC, Cancelled, EncryptedDamaged, KeyMissing, Keyring
 from server.storage.full import files_full
-from server.storage.local_copy.folder import LocalCopyFolder, copy_id, file_name_of, slug, split_copy_name
+from server.storage.local_copy.folder import (
+    STAGING_FOLDER,
+    LocalCopyFolder,
+    copy_id,
+    file_name_of,
+    slug,
+    split_copy_name,
+)
 from server.storage.local_copy.format import (
     ContentMismatch,
     CopyCancelled,
@@ -55,12 +64,16 @@ class LocalCopyService:
         runner: OperationRunner,
         restore_points: RestorePointService,
         max_upload_bytes: int,
+        steps: StepControl | None = None,
     ) -> None:
         self._folder = folder
+        self._staging: LocalCopyFolder | None = None  # made on first use: most servers never stage
         self._store = store
         self._runner = runner
         self._restore_points = restore_points
         self._max_upload_bytes = max_upload_bytes
+        # Registered here, before the runner starts: it finishes exports and fetches a crash cut.
+        self.naming = CopyNaming(folder=folder, runner=runner, steps=steps or StepControl())
 
     # -- reading --------------------------------------------------------------------------
 
@@ -83,7 +96,7 @@ class LocalCopyService:
         return await asyncio.to_thread(self._folder.require, local_copy_id, field)
 
     def path_of(self, copy: LocalCopy) -> Path:
-        return self._folder.path_of(copy)
+        return Path(copy.path)  # in the folder, or a staging copy in its subfolder
 
     # -- delete -----------------------------------------------------------------------------
 
@@ -120,17 +133,44 @@ class LocalCopyService:
             OperationKind.EXPORT_RESTORE_POINT, job, requested_by=requested_by, restore_point_id=point.id, holds=[hold]
         )
 
-    async def export_within(self, ctx: OperationContext, point: RestorePoint, encrypt: bool = False) -> str:
-        """Write a restore point's local copy as a step of another operation (a schedule's
-        run, which holds the restore point it made); the local copy's id."""
-        return copy_id(await self._export(ctx, point, encrypt))
+    async def export_staging(self, ctx: OperationContext, point: RestorePoint) -> LocalCopy:
+        """Write a restore point's copy as a step of another operation (a schedule's run, which
+        holds the restore point it made), to be sent elsewhere: in the staging subfolder, never
+        listed as a local copy, removed at start-up if a crash leaves it; `remove_staging` after."""
+        if self._staging is None:
+            root = self._folder.root / STAGING_FOLDER
+            self._staging = await asyncio.to_thread(LocalCopyFolder, root, self._folder.limits, self._folder.keyring)
+        staging = self._staging
+        name = await self._export(ctx, point, staging=staging)
+        copy = await asyncio.to_thread(staging.get, copy_id(name))
+        if copy is None:
+            raise OperationFailed(OperationErrorCode.NOT_FOUND, f"the staging copy {name} is gone")
+        return copy
 
-    async def _export(self, ctx: OperationContext, point: RestorePoint, encrypt: bool = False) -> str:
+    async def remove_staging(self, copy: LocalCopy) -> None:
+        """Remove a copy `export_staging` made."""
+
+        def remove() -> None:
+            Path(copy.path).unlink(missing_ok=True)
+            if self._staging is not None:
+                self._staging.list()  # which also forgets what it knew of files now gone
+
+        await asyncio.to_thread(remove)
+
+    async def _export(
+        self,
+        ctx: OperationContext,
+        point: RestorePoint,
+        encrypt: bool = False,
+        *,
+        staging: LocalCopyFolder | None = None,
+    ) -> str:
+        folder = staging if staging is not None else self._folder
+        # A user's copy: its name is stored before it is given (see copy_naming.py).
+        before_naming = None if staging is not None else self.naming.recorder(ctx)
         entries = await self._restore_points.entries(point.id)
-        name = await asyncio.to_thread(
-            self._folder.new_name, point.created_at, point.label, point.id, encrypted=encrypt
-        )
-        target = self._folder.root / name
+        name = await asyncio.to_thread(folder.new_name, point.created_at, point.label, point.id, encrypted=encrypt)
+        target = folder.root / name
         ctx.log(f"Writing {len(entries)} items ({point.size_bytes} bytes) to {name}.")
         if encrypt:
             ctx.log(f"Encrypting (age) to {', '.join(self._recipients_named())}.")
@@ -140,12 +180,12 @@ class LocalCopyService:
             nonlocal name
             # Checked before it gets a name: a copy that does not describe its restore point
             # in full must never appear as a good one.
-            _check_written(temp, point, self._folder)
+            _check_written(temp, point, folder)
             if encrypt:  # the checked plain ZIP, encrypted file to file (streaming), then named
-                name = self.encrypt_into_folder(temp, name)
-                return self._folder.root / name
-            name = self._folder.place(temp, name)  # exclusively: a second export gets -2
-            return self._folder.root / name
+                name = self.encrypt_into_folder(temp, name, before_naming=before_naming)
+                return folder.root / name
+            name = folder.place(temp, name, before_naming)  # exclusively: a second export gets -2
+            return folder.root / name
 
         def write(on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> int:
             return write_local_copy(
@@ -156,7 +196,7 @@ class LocalCopyService:
                 read_blob=self._store.read,
                 on_bytes=on_bytes,
                 should_stop=should_stop,
-                limits=self._folder.limits,
+                limits=folder.limits,
                 place=place,
             )
 
@@ -175,6 +215,10 @@ class LocalCopyService:
             if (full := files_full(error, self._folder_name())) is not None:
                 raise full from None
             raise
+        if staging is not None:
+            ctx.log(f"Staging copy {name} written: {size} bytes.")
+            return name
+        await self.naming.named(ctx)
         ctx.set_subject(local_copy_id=copy_id(name))
         ctx.log(f"Local copy {name} written: {size} bytes" + (" before encryption." if encrypt else "."))
         return name
@@ -196,13 +240,14 @@ class LocalCopyService:
         name: str,
         on_bytes: Callable[[int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        before_naming: BeforeNaming | None = None,
     ) -> str:
         """Encrypt a plain copy into the folder as `name` (or a free variant); returns the name."""
         with atomic_write(self._folder.root / name) as pending:
             self.keyring.encrypt(plain, pending.file, on_bytes, should_stop)
             pending.sync()
             os.chmod(pending.temp, 0o600)
-            placed = self._folder.place(pending.temp, name)
+            placed = self._folder.place(pending.temp, name, before_naming)
             pending.placed_at(self._folder.root / placed)
         return placed
 

@@ -30,6 +30,7 @@ from server.model.names import COPY_NAME_MAX_BYTES, safe_copy_name
 from server.model.records import LocalCopy, Operation, OperationKind, RemoteCopy
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
+from server.services.copy_naming import BeforeNaming
 from server.services.local_copies import LocalCopyService
 from server.storage.durability import TEMP_SUFFIX, atomic_write, temp_prefix
 from server.storage.encryption import SUFFIX, KeyMissing, is_encrypted_name
@@ -197,15 +198,12 @@ class LocationService:
             holds=[hold],
         )
 
-    async def upload_within(self, ctx: OperationContext, local_copy_id: str, location: str) -> str:
-        """Upload a local copy as a step of another operation (a schedule's run); the name it
-        has at the location. OperationFailed (or NOT_FOUND for an unknown location) when it fails."""
+    async def upload_within(self, ctx: OperationContext, copy: LocalCopy, location: str) -> str:
+        """Upload a staging copy (LocalCopyService.export_staging; nothing else can name or
+        delete it, so nothing is held) as a step of another operation (a schedule's run); the
+        name it has at the location. OperationFailed (or NOT_FOUND for an unknown location)."""
         store = self._store(location, field="copyToLocations")
-        copy, hold = await self._local.hold(local_copy_id)
-        try:
-            return await self._upload(ctx, copy, store)
-        finally:
-            hold.release()
+        return await self._upload(ctx, copy, store)
 
     async def _upload(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> str:
         if store.encrypt and not copy.encrypted:
@@ -322,9 +320,10 @@ class LocationService:
 
     async def _fetch(self, ctx: OperationContext, remote: RemoteCopy, store: LocationStore) -> None:
         ctx.log(f"Fetching {remote.file_name} ({remote.size} bytes) from location {store.name!r}.")
+        before_naming = self._local.naming.recorder(ctx)  # its name is stored before it is given
         try:
             placed = await ctx.run_blocking(
-                lambda on_bytes, stop: self._receive(remote, store, on_bytes, stop),
+                lambda on_bytes, stop: self._receive(remote, store, on_bytes, stop, before_naming),
                 total=remote.size,
                 start=0.0,
                 end=0.9,
@@ -359,6 +358,7 @@ class LocationService:
             if (full := files_full(error, f"the local copies folder ({self._folder.root})")) is not None:
                 raise full from None
             raise
+        await self._local.naming.named(ctx)
         ctx.set_subject(local_copy_id=copy_id(placed))
         if safe_copy_name(remote.file_name) != remote.file_name:
             ctx.log(
@@ -373,6 +373,7 @@ class LocationService:
         store: LocationStore,
         on_bytes: Callable[[int], None],
         should_stop: Callable[[], bool],
+        before_naming: BeforeNaming,
     ) -> str:
         digest, size = hashlib.sha256(), 0
 
@@ -399,7 +400,7 @@ class LocationService:
             # An encrypted copy is decrypted (into a temporary file) to be checked in full: one
             # this server has no key for is refused here (KEY_MISSING), before it takes a name.
             self._local.verify_copy(pending.temp, encrypted=is_encrypted_name(local_name))
-            name = self._folder.place(pending.temp, local_name)  # exclusively: never over a copy
+            name = self._folder.place(pending.temp, local_name, before_naming)  # exclusively: never over a copy
             pending.placed_at(self._folder.root / name)
         return name
 

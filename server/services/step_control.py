@@ -13,8 +13,21 @@ from server.model.records import LogLevel
 from server.operations.live import OperationContext
 
 # The steps an apply passes, in order (`applied:<source>` once per source it replaces); and
-# `prune-deleted`: a prune has deleted a restore point's record, not yet the blobs only it used.
-STEPS = ("verify", "safety", "applying", "applied:<source>", "rollback", "restart", "finish", "prune-deleted")
+# `prune-deleted`: a prune has deleted a restore point's record, not yet the blobs only it used;
+# `copy-named`: an export or fetch has named its copy, its end is not stored yet;
+# `uploading`: a schedule's run has its staging copy and starts an upload to a location.
+STEPS = (
+    "verify",
+    "safety",
+    "applying",
+    "applied:<source>",
+    "rollback",
+    "restart",
+    "finish",
+    "prune-deleted",
+    "copy-named",
+    "uploading",
+)
 
 
 @dataclass(frozen=True, slots=True)

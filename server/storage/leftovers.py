@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from server.storage.durability import TEMP_NAME
+from server.storage.local_copy.folder import STAGING_FOLDER
 
 # tempfile.mkstemp's random part: 8 of a-z, 0-9 and "_".
 _RANDOM = r"[a-z0-9_]{8}"
@@ -23,6 +24,9 @@ _RANDOM = r"[a-z0-9_]{8}"
 # it left is cleaned too.
 LOCAL_COPY_TEMP = re.compile(rf"{TEMP_NAME.pattern}|\.upload-{_RANDOM}\.partial", re.DOTALL)
 DATA_DIR_TEMP = re.compile(rf"{TEMP_NAME.pattern}|\.apply-journal-{_RANDOM}", re.DOTALL)
+# <local copies>/.staging: every file there is a copy made only to be sent to a location
+# (and its temp files), removed once sent; one found at start-up is a killed run's.
+ANY_NAME = re.compile(r".+", re.DOTALL)
 # <data>/spool: a spool file is unlinked as soon as it is made (sources/spool.py), unless
 # the process died in between.
 SPOOL_TEMP = re.compile(rf"spool-{_RANDOM}")
@@ -64,6 +68,7 @@ def clear_leftovers(*, data_dir: Path, local_copies_dir: Path) -> Removed:
     """Remove the server's temp files in the data, spool and local copies folders."""
     removed = Removed()
     removed.add("the local copies folder", remove_matching(local_copies_dir, LOCAL_COPY_TEMP))
+    removed.add("the local copies staging folder", remove_matching(local_copies_dir / STAGING_FOLDER, ANY_NAME))
     removed.add("the data folder", remove_matching(data_dir, DATA_DIR_TEMP))
     removed.add("the spool folder", remove_matching(data_dir / "spool", SPOOL_TEMP))
     return removed

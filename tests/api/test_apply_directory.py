@@ -200,3 +200,36 @@ async def test_the_read_back_sees_a_change_made_after_the_commit(
     log = [line["message"] for line in (await operation(server, final["id"]))["log"]]
     assert not any("Read back: the configuration matches" in line for line in log), log
     assert any("Read back: the configuration differs" in line for line in log), log
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step", ["applied:site", "restart", "finish"])
+async def test_a_resumed_apply_removes_the_trash_the_killed_server_left(
+    make_server_process: Callable[..., ServerProcess], tmp_path: Path, step: str
+) -> None:
+    """Killed between Applying and the end: start-up leaves the side folders while the apply
+    is to be resumed, and the resumed apply removes the killed process's trash (the old tree)
+    once it has ended, not at some later restart."""
+    server, site = folder_server(make_server_process, tmp_path)
+    point_id = (await create_and_wait(server, "base"))["restorePoint"]["id"]
+    applied = tree_state(site)
+    (site / "conf.d" / "main.yaml").write_text("listen: 8080\npassword: hunter2\n")
+    await asyncio.to_thread(server.stop)
+    server.env_overrides["BACKUPS_TEST_PAUSE_AT"] = step
+    await asyncio.to_thread(server.start)
+
+    op = await start_apply(server, point_id, safety=True)
+    await wait_for_pause(server, op["id"])
+    await asyncio.to_thread(server.kill)
+    # What a kill leaves when the old tree's removal had not finished (it runs in a thread,
+    # so whether the real one is still there depends on timing): the old tree, renamed.
+    trash = tmp_path / ".site.backups-trash-4194304-0"
+    (trash / "conf.d").mkdir(parents=True, exist_ok=True)
+    (trash / "conf.d" / "main.yaml").write_text("listen: 8080\npassword: hunter2\n")
+    server.env_overrides.pop("BACKUPS_TEST_PAUSE_AT")
+    await asyncio.to_thread(server.start)
+
+    final = await wait_for_operation(server, op["id"])
+    assert final["status"] == "SUCCEEDED", final
+    assert tree_state(site) == applied
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".site")], os.listdir(tmp_path)

@@ -88,7 +88,9 @@ def pending_uploads(store: SeaweedFS, bucket: str) -> list[str]:
 
 
 def local_files(server: InProcessServer) -> list[str]:
-    return sorted(os.listdir(server.data_dir / "local-copies"))
+    """Every file in the local copies folder, its staging subfolder included."""
+    root = server.data_dir / "local-copies"
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
 
 
 async def copies_at(server: InProcessServer, name: str) -> list[dict]:

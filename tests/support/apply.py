@@ -82,7 +82,7 @@ async def wait_for_pause(server: ServerProcess, op_id: str, timeout: float = 30)
         ):
             state = event["operationProgress"]
             assert not state["done"], state
-            if (state["stage"] or "").startswith("Test pause"):
+            if "Test pause" in (state["stage"] or ""):  # "Uploading to 'x': Test pause at ..." too
                 return state["lastSequence"]
         raise AssertionError("the operation ended without pausing")
 

@@ -229,13 +229,18 @@ class ApplyRun:
                 self.ctx.log(f"Removed safety restore point {safety_id}: nothing was changed, so it is not needed.")
         except Exception:
             log.exception("could not remove safety restore point %s", safety_id)
+        await self.discard_side_folders()
+        await self.release()
+
+    async def discard_side_folders(self) -> None:
+        """Remove what applies left beside the staging sources' folders: a staged tree, and
+        the trash folders of replaced trees (a killed process's removal never finished)."""
         for source in self._t.restore_points.sources:
             if isinstance(source, StagingSource):
                 try:
                     await asyncio.to_thread(source.discard_leftovers)
                 except OSError:
                     log.exception("could not remove what staging source %s left", source.name)
-        await self.release()
 
     # -- replacing the sources ----------------------------------------------------------
 

@@ -191,7 +191,17 @@ class ApplyService:
                     "configuration may be partly replaced; compare it with system.matchesRestorePoint "
                     "and apply the safety restore point if needed",
                 )
-            await self._guarded(run, resume_run(run, ctx), op.id)
+            # Start-up leaves side folders while an apply is to be resumed: the killed
+            # process's trash (the old tree, secrets and all) goes once the apply has ended,
+            # while it is still the exclusive operation (no new apply stages meanwhile).
+            try:
+                await self._guarded(run, resume_run(run, ctx), op.id)
+            except asyncio.CancelledError:
+                raise  # stopping again: the next start resumes it and cleans up after it
+            except BaseException:
+                await run.discard_side_folders()
+                raise
+            await run.discard_side_folders()
 
         # Nothing can be deleting it yet: the server is starting. Held as a new apply holds it.
         holds = [self._runner.holds.hold_now(Held.RESTORE_POINT, op.restore_point_id)] if op.restore_point_id else []

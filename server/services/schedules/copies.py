@@ -2,9 +2,10 @@
 restore point, so one operation's progress and log tell the whole story.
 
 Semantics (README "Schedules and retention", "Backup locations"):
-- After the restore point is recorded, it is exported once to a local copy (a staging file in
-  the local copies folder), uploaded to each named location in turn, and the staging copy is
-  removed again, whether the uploads worked or not.
+- After the restore point is recorded, it is exported once to a staging copy (in the local
+  copies folder's `.staging` subfolder: never listed as a local copy, and emptied at start-up
+  when a killed run left one), uploaded to each named location in turn, and the staging copy
+  is removed again, whether the uploads worked or not.
 - A failed export or upload does not fail the run: the restore point stays, the log names the
   location and why (a WARNING line), and the run's `copiesFailed` parameter makes the backup
   health WARNING until a later run of the schedule copies there again.
@@ -22,10 +23,11 @@ from datetime import datetime
 from server.clock import Clock, utc_now
 from server.model.errors import DomainError, InvalidInput, NotFound, OperationFailed, quoted
 from server.model.names import each_once
-from server.model.records import LogLevel, RestorePoint, Schedule
+from server.model.records import LocalCopy, LogLevel, RestorePoint, Schedule
 from server.operations.live import OperationContext
 from server.services.local_copies import LocalCopyService
 from server.services.locations import LocationService
+from server.services.step_control import StepControl
 from server.storage import scheduled_copies_repo as repo
 from server.storage.database import Database
 from server.storage.scheduled_copies_repo import ScheduledCopy
@@ -60,12 +62,14 @@ class ScheduledCopies:
         local_copies: LocalCopyService,
         locations: LocationService,
         keep_last: Mapping[str, int],
+        steps: StepControl | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._local = local_copies
         self._locations = locations
         self._keep_last = dict(keep_last)
+        self._steps = steps or StepControl()
 
     async def copy(self, ctx: OperationContext, point: RestorePoint, schedule: Schedule) -> None:
         """Copy `point` to every location of `schedule`; failures are logged and recorded, never raised."""
@@ -74,7 +78,7 @@ class ScheduledCopies:
         made: dict[str, str] = {}
         failed: dict[str, str] = {}
         try:
-            local_id = await self._local.export_within(ctx.section(0.0, 0.3, "Exporting"), point)
+            staging = await self._local.export_staging(ctx.section(0.0, 0.3, "Exporting"), point)
         except (OperationFailed, DomainError) as error:
             reason = f"the copy to upload could not be written: {error.message}"
             ctx.log(f"No location gets a copy of this run: {reason}.", LogLevel.WARNING)
@@ -83,11 +87,11 @@ class ScheduledCopies:
             try:
                 for number, name in enumerate(targets):
                     span = ctx.section(0.3 + 0.7 * number / len(targets), 0.3 + 0.7 * (number + 1) / len(targets))
-                    problem = await self._copy_to(span, point, schedule, local_id, name, made)
+                    problem = await self._copy_to(span, point, schedule, staging, name, made)
                     if problem is not None:
                         failed[name] = problem
             finally:
-                await self._remove_staging(ctx, local_id)
+                await self._remove_staging(ctx, staging)
         ctx.update_params(copiesMade=made, copiesFailed=failed)
         summary = f"Copied to {len(made)} of {len(targets)} locations"
         if failed:
@@ -100,14 +104,15 @@ class ScheduledCopies:
         ctx: OperationContext,
         point: RestorePoint,
         schedule: Schedule,
-        local_id: str,
+        staging: LocalCopy,
         location: str,
         made: dict[str, str],
     ) -> str | None:
         """Upload to one location, then prune there; why it failed, or None."""
         sub = ctx.section(0.0, 0.9, f"Uploading to {location!r}")
+        await self._steps.reach(sub, "uploading")  # a test may kill the server here
         try:
-            file_name = await self._locations.upload_within(sub, local_id, location)
+            file_name = await self._locations.upload_within(sub, staging, location)
         except (OperationFailed, DomainError) as error:
             ctx.log(f"Upload to location {location!r} failed: {error.message}.", LogLevel.WARNING)
             return error.message
@@ -165,15 +170,13 @@ class ScheduledCopies:
         async with self._db.write() as session:
             await repo.forget(session, copy.location, copy.file_name)
 
-    async def _remove_staging(self, ctx: OperationContext, local_id: str) -> None:
+    async def _remove_staging(self, ctx: OperationContext, staging: LocalCopy) -> None:
         try:
-            await self._local.delete(local_id)
-        except NotFound:
+            await self._local.remove_staging(staging)
+        except OSError as error:  # start-up removes it then
+            ctx.log(f"The staging copy {staging.file_name} could not be removed: {error}.", LogLevel.WARNING)
             return
-        except DomainError as error:  # e.g. someone downloads it right now: left for them
-            ctx.log(f"The staging local copy {local_id} is kept: {error.message}.", LogLevel.WARNING)
-            return
-        ctx.log("The staging local copy was removed.")
+        ctx.log("The staging copy was removed.")
 
     def _now(self) -> datetime:
         return utc_now(self._clock)

@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +28,9 @@ from server.storage.local_copy.manifest import MANIFEST_NAME, decode_manifest
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 ID_PREFIX = "lc_"
+# A subfolder of the local copies folder for copies made only to be sent elsewhere (a
+# schedule's copy to its locations): never listed, and emptied at start-up (a killed run's).
+STAGING_FOLDER = ".staging"
 
 
 def copy_id(file_name: str) -> str:
@@ -131,10 +135,13 @@ class LocalCopyFolder:
             counter += 1
         return name
 
-    def place(self, temp: Path, name: str) -> str:
+    def place(self, temp: Path, name: str, before_naming: Callable[[Path, str], None] | None = None) -> str:
         """Give a finished temporary file in the folder its name, or `<name>-2.zip`, ... if that
         is taken: created exclusively (a hard link fails on an existing name), so two writers
-        picking one name at once never replace each other's copy. Returns the name used."""
+        picking one name at once never replace each other's copy. Returns the name used.
+        `before_naming(temp, name)` runs first (to record durably what is about to be named)."""
+        if before_naming is not None:
+            before_naming(temp, name)
         stem, ending = split_copy_name(name)
         candidate, counter = name, 2
         while True:
@@ -147,6 +154,20 @@ class LocalCopyFolder:
         temp.unlink(missing_ok=True)  # gone already where the fallback renamed it
         fsync_path(self.root)
         return candidate
+
+    def find_placed(self, name: str, inode: int, size: int) -> str | None:
+        """The name `place` gave the file with this inode and size when asked for `name`
+        (`name` or a `-N` variant of it), or None if no such file is here."""
+        stem, ending = split_copy_name(name)
+        variant = re.compile(rf"{re.escape(stem)}(-[0-9]+)?{re.escape(ending)}", re.DOTALL)
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                if entry.inode() != inode or not variant.fullmatch(entry.name) or not is_listable(entry.name):
+                    continue
+                info = entry.stat(follow_symlinks=False)
+                if _is_regular(info) and info.st_size == size:
+                    return entry.name
+        return None
 
     def placed(self, name: str, stat: os.stat_result, point_id: str) -> LocalCopy:
         """A copy just placed under `name`, already checked, described without reading it again

@@ -317,7 +317,9 @@ async def test_full_disks_while_copying_to_locations(small_disk, make_server, tm
     assert at_plain["status"] == "FAILED", at_plain
     assert_storage_full(at_plain["error"], f"location 'plain' ({plain_disk.path})")
     assert not [p.name for p in plain_disk.path.iterdir() if p.name.startswith(".") and p.name != ".filler"]
-    assert not [p.name for p in disk.path.iterdir() if p.name.startswith(".") and p.name != ".filler"]
+    # Nothing half-written is left: no hidden temp file, and the schedules' staging subfolder empty.
+    assert not [p.name for p in disk.path.iterdir() if p.name.startswith(".") and p.name not in (".filler", ".staging")]
+    assert not list((disk.path / ".staging").glob("*"))
     assert (await execute(server, POINTS.replace("first: 50", "first: 5")))["restorePoints"]["edges"]
 
 

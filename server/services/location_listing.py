@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from server.model.records import RemoteCopy
 from server.storage.locations.store import LocationUnavailable
+
+log = logging.getLogger(__name__)
 
 RECENT_SECONDS = 30.0  # a successful listing this young stands in for one that is late
 
@@ -76,6 +79,10 @@ class ListingCache:
             copies = await asyncio.to_thread(self._list_copies)
         except LocationUnavailable as error:
             listing = Listing(None, error.message, time.monotonic())
+        except Exception as error:  # a store's error of another kind: this location only is not listed
+            log.exception("location %s could not be listed", self.name)
+            problem = f"location {self.name!r} is unavailable: it could not be listed ({type(error).__name__})"
+            listing = Listing(None, problem, time.monotonic())
         else:
             listing = Listing(tuple(copies), None, time.monotonic())
         if generation >= self._latest_generation:  # a listing begun before a write never replaces one after it

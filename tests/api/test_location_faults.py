@@ -122,6 +122,11 @@ async def test_an_endpoint_that_never_answers_slows_nothing(
             point = got["restorePoint"]
             assert {c["location"]["name"] for c in point["remoteCopies"]} == {"local", "bucket"}
             assert point["remoteCopiesUnknownAt"] == ["stalled"]
+        listed, took = await timed(server, "{ restorePoints(first: 50) { nodes { id remoteCopiesUnknownAt } } }")
+        assert took < BOUND, took
+        assert {p["id"]: p["remoteCopiesUnknownAt"] for p in listed["restorePoints"]["nodes"]} == {
+            point_id: ["stalled"]
+        }
 
         started = time.monotonic()
         final = await wait_for_operation(server, await start_upload(server, copy_id, "stalled"), timeout=4 * BOUND)

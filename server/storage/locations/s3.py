@@ -61,11 +61,11 @@ CLEANUP_EVERY = 60.0  # seconds between two looks for cut-off uploads while reco
 class Timeouts:
     connect: float  # seconds to open a connection
     read: float  # seconds without a byte of the answer
-    attempts: int  # tries in all (botocore's "standard" retries: timeouts and 5xx)
+    attempts: int  # tries in all, the first included (botocore's "standard" retries: timeouts and 5xx)
 
 
 QUICK = Timeouts(connect=3, read=3, attempts=2)  # list, HEAD, DELETE, abort
-TRANSFER = Timeouts(connect=5, read=20, attempts=2)  # create, part, complete, GET of a body
+TRANSFER = Timeouts(connect=5, read=15, attempts=2)  # create, part, complete, GET of a body
 
 
 class S3Store:
@@ -114,7 +114,8 @@ class S3Store:
                 response_checksum_validation="when_required",
                 connect_timeout=timeouts.connect,
                 read_timeout=timeouts.read,
-                retries={"max_attempts": timeouts.attempts, "mode": "standard"},
+                # total_max_attempts counts the first try; botocore's max_attempts would not.
+                retries={"total_max_attempts": timeouts.attempts, "mode": "standard"},
                 max_pool_connections=HEAD_THREADS + 2,
             ),
         )

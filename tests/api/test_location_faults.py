@@ -144,14 +144,18 @@ async def test_uploads_a_kill_cut_off_are_aborted_after_the_restart(
     config = write_config(tmp_path, ("bucket", seaweedfs.endpoint, bucket))
     (tmp_path / "site" / "big.bin").write_bytes(os.urandom(16 * 1024**2))  # incompressible: 4 parts of 5 MiB
     server = make_server_process(
-        BACKUPS_CONFIG=str(config), BACKUPS_LOCATION_PART_BYTES=str(5 * 1024**2), BACKUPS_TEST_ENTRY_DELAY="0.5"
+        BACKUPS_CONFIG=str(config), BACKUPS_LOCATION_PART_BYTES=str(5 * 1024**2), BACKUPS_TEST_ENTRY_DELAY="1"
     ).start()
     _, copy_id = await point_with_copy(server)
     op_id = await start_upload(server, copy_id, "bucket")
-    deadline = time.monotonic() + 120
-    while not pending_uploads(seaweedfs, bucket):  # a part is at the store, more are to come
+    # Killed once a part is at the store (the upload's id is recorded before its first part;
+    # a kill before that is matched by key and time only after 15 minutes), more are to come.
+    deadline, progress = time.monotonic() + 120, 0.0
+    while progress < 0.15 or not pending_uploads(seaweedfs, bucket):
         assert time.monotonic() < deadline, "the upload never began"
         await asyncio.sleep(0.05)
+        state = await execute(server, "query($id: ID!) { operation(id: $id) { progress stage } }", id=op_id)
+        progress = state["operation"]["progress"] if state["operation"]["stage"] == "Uploading" else 0.0
     server.kill()
     [cut_off] = pending_uploads(seaweedfs, bucket)
     assert cut_off.startswith("backups/")

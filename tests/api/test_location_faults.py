@@ -204,3 +204,25 @@ def test_a_store_error_quoting_an_endpoint_with_credentials_is_masked() -> None:
     assert "location 'bucket' is unavailable" in message
     assert "s3cr3t-pw" not in message and "backup-user" not in message, message
     assert mask_url_credentials(message) == message
+
+
+async def test_an_endpoint_with_credentials_is_masked_in_what_viewers_see(
+    make_server: Callable[..., InProcessServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23 item 11, through the API: were such an endpoint let through (the start-up check
+    switched off here), `locations.problem`, an operation's error and its log still show no
+    user or password."""
+    import server.config.locations_file as locations_file
+
+    monkeypatch.setattr(locations_file, "_has_userinfo", lambda url: False)
+    endpoint = f"http://backup-user:s3cr3t-pw@127.0.0.1:{free_port()}"  # nothing listens there
+    config = write_config(tmp_path, ("bucket", endpoint, "some-bucket"))
+    server = make_server(BACKUPS_CONFIG=str(config)).start()
+    _, copy_id = await point_with_copy(server)
+    [there] = [loc for loc in (await execute(server, LOCATIONS))["locations"] if loc["name"] == "bucket"]
+    assert there["reachable"] is False and "http://***@127.0.0.1" in there["problem"], there
+    final = await wait_for_operation(server, await start_upload(server, copy_id, "bucket"))
+    assert final["status"] == "FAILED" and final["error"]["code"] == "LOCATION_UNAVAILABLE", final
+    log = await execute(server, "query($id: ID!) { operation(id: $id) { log { message } } }", id=final["id"])
+    shown = [there["problem"], final["error"]["message"], *(line["message"] for line in log["operation"]["log"])]
+    assert not [text for text in shown if "s3cr3t-pw" in text or "backup-user" in text], shown

@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from server.config.locations_file import S3LocationSpec
 from server.model.records import RemoteCopy
@@ -213,14 +213,26 @@ class S3Store:
             metadata[POINT_KEY] = restore_point_id
         bucket = self.spec.bucket
         record = self._unfinished.begin(bucket, key) if self._unfinished else None
-        try:
-            upload_id = self._call(
-                lambda: self._client.create_multipart_upload(
+        refused = False
+
+        def create() -> dict[str, Any]:
+            nonlocal refused
+            try:
+                return self._client.create_multipart_upload(
                     Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/zip"
                 )
-            )["UploadId"]
+            except (ClientError, EndpointConnectionError, ConnectTimeoutError):
+                refused = True  # an error answer, or never connected: nothing was created
+                raise
+
+        try:
+            upload_id = self._call(create)["UploadId"]
         except BaseException:
-            self._release(record)  # an answer lost on the way may still have created it: kept
+            # An answer lost on the way (a read timeout) may still have created it: record kept.
+            if refused:
+                self._end(record)
+            else:
+                self._release(record)
             raise
         if self._unfinished and record:
             entry = self._unfinished.read(record)

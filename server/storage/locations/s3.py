@@ -8,7 +8,8 @@ S3-compatible stores reject, so checksums are "when_required" both ways.
 
 An upload is a multipart upload with a fixed part size (some stores need equal parts): one
 part in memory at a time, aborted on any failure or cancel, so a half-written object never
-exists; the object appears only when the upload completes, and is then read back and checked
+exists (one a crash cut off is recorded in the data folder and aborted later: unfinished.py);
+the object appears only when the upload completes, and is then read back and checked
 against the size and SHA-256 sent (deleted if it does not match). Its SHA-256 and restore
 point id go into the object's metadata, which a HEAD reads without downloading; heads are
 cached per version of an object (its ETag), so listing again is one paginated LIST."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -52,6 +52,7 @@ from server.storage.local_copy.format import ArchiveLimits
 from server.storage.locations.folder import FolderStore
 from server.storage.locations.s3 import S3Store
 from server.storage.locations.store import LocationStore
+from server.storage.locations.unfinished import UnfinishedUploads, journal_folder
 from server.storage.secret_key import load_or_create_secret
 from server.version import SERVER_VERSION
 from server.web.download import download_endpoint
@@ -77,6 +78,7 @@ def location_store(spec: LocationSpec, settings: ServerConfig, keyring: Keyring 
         part_size=settings.location_part_bytes,
         page_size=settings.location_list_page_size,
         part_delay=settings.test_entry_delay,
+        unfinished=UnfinishedUploads(journal_folder(settings.data_dir, spec.name)),
     )
 
 
@@ -88,6 +90,7 @@ class Backend:
     runner: OperationRunner
     services: Services
     download: Callable[[Request], Awaitable[Response]]
+    background: list[asyncio.Task[None]] = field(default_factory=list)  # start-up work still going
 
     @classmethod
     async def open(
@@ -271,15 +274,28 @@ class Backend:
             ),
         )
         scheduler.start()  # after recovery: a run missed while stopped runs once, now
+        # Uploads a crash cut off: aborted in the background (a location that does not answer
+        # must not hold up the start; its next use tries again).
+        cleanup = asyncio.get_running_loop().create_task(locations.abort_unfinished())
         download = download_endpoint(
             services.downloads,
             str(settings.resolved_local_copies_dir),
             runner.holds,
             stall_seconds=settings.body_timeout_seconds,
         )
-        return cls(settings=settings, db=db, store=store, runner=runner, services=services, download=download)
+        return cls(
+            settings=settings,
+            db=db,
+            store=store,
+            runner=runner,
+            services=services,
+            download=download,
+            background=[cleanup],
+        )
 
     async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
         await self.services.scheduler.stop()
         await self.runner.stop()
         await self.db.close()

@@ -32,6 +32,7 @@ SHARED_BY_MODULE = {
     "tests/api/test_slow_clients.py": "slow-clients",
     "tests/api/test_hostile_archives.py": "hostile-archives",
     "tests/api/test_locations.py": "seaweedfs",
+    "tests/api/test_location_faults.py": "seaweedfs",
     "tests/api/test_seaweedfs_fixture.py": "seaweedfs",
 }
 

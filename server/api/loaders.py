@@ -17,6 +17,7 @@ from server.model.records import LocalCopy, RemoteCopy, RestorePoint
 
 if TYPE_CHECKING:
     from server.api.context import Services
+    from server.services.locations import CopiesOf
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +25,7 @@ class Loaders:
     restore_points: DataLoader[str, RestorePoint | None]
     local_copies: DataLoader[str, LocalCopy | None]
     local_copies_of: DataLoader[str, list[LocalCopy]]  # by restore point id
-    remote_copies_of: DataLoader[str, list[RemoteCopy]]  # by restore point id, every location
+    remote_copies_of: DataLoader[str, CopiesOf]  # by restore point id, every location
     remote_copy_details: DataLoader[RemoteCopy, RemoteCopy]  # the copy with its metadata read
 
 
@@ -41,7 +42,7 @@ def make_loaders(services: Services) -> Loaders:
         every = await services.local_copies.list()  # one look at the folder for the whole batch
         return [[copy for copy in every if copy.restore_point_id == point_id] for point_id in point_ids]
 
-    async def remote_copies_of(point_ids: Sequence[str]) -> list[list[RemoteCopy]]:
+    async def remote_copies_of(point_ids: Sequence[str]) -> list[CopiesOf]:
         assert services.locations is not None
         return await services.locations.copies_of(point_ids)  # one listing per location for the batch
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -160,6 +161,11 @@ def _s3(
     endpoint = entry.get("endpoint")
     if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
         raise fail("endpoint must be an http:// or https:// URL")
+    if _has_userinfo(endpoint):  # the endpoint is shown in messages; the URL itself is not echoed
+        raise fail(
+            "endpoint must not hold a user or password (user:password@host): give the access key as "
+            "access_key_id_env and secret_access_key_env, or in credentials_file"
+        )
     bucket = entry.get("bucket")
     if not isinstance(bucket, str) or not 3 <= len(bucket) <= 63 or bucket != bucket.strip() or "/" in bucket:
         raise fail("bucket must be a bucket name (3 to 63 characters, no '/')")
@@ -191,6 +197,14 @@ def _s3(
         ca_file=ca_file,
         encrypt=encrypt,
     )
+
+
+def _has_userinfo(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "@" in url
+    return parts.username is not None or parts.password is not None or "@" in parts.netloc
 
 
 def _credentials(

@@ -18,6 +18,7 @@ from server.model.records import (
     OperationKind,
     OperationStatus,
 )
+from server.model.url_credentials import mask_url_credentials
 from server.operations.fanout import ChangeFanout
 from server.operations.history import OperationHistory
 from server.operations.holds import Hold, HoldRegistry
@@ -312,8 +313,9 @@ class OperationRunner:
                 live.append_log(LogLevel.WARNING, "Cancelled; everything it had written was removed.")
         except (OperationFailed, StorageFull) as failure:
             code = OperationErrorCode.STORAGE_FULL if isinstance(failure, StorageFull) else failure.code
-            status, error = OperationStatus.FAILED, OperationError(code, failure.message)
-            live.append_log(LogLevel.ERROR, f"Failed: {failure.message}")
+            message = mask_url_credentials(failure.message)  # stored and shown to every viewer
+            status, error = OperationStatus.FAILED, OperationError(code, message)
+            live.append_log(LogLevel.ERROR, f"Failed: {message}")
         except Exception as unexpected:
             status, error = OperationStatus.FAILED, self._unexpected(live, unexpected)
         if status is OperationStatus.SUCCEEDED:

@@ -1,7 +1,8 @@
 """Backup locations: what copies each holds now, uploading a local copy there, fetching one back.
 
 Listing asks the location every time (a copy another server put there shows up, one deleted
-by hand disappears). An upload streams a local copy out and checks what arrived; a fetch
+by hand disappears), but waits for it only a bounded time (location_listing.py): a location
+that does not answer in time is shown as not reachable now, and slows no query. An upload streams a local copy out and checks what arrived; a fetch
 streams a remote copy into the local copies folder, checks it (the SHA-256 recorded at upload
 when there is one, then the ZIP in full) and leaves it there for importLocalCopy.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +34,7 @@ from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.copy_naming import BeforeNaming
 from server.services.local_copies import LocalCopyService
+from server.services.location_listing import Listing, ListingCache
 from server.storage.durability import TEMP_SUFFIX, atomic_write, temp_prefix
 from server.storage.encryption import SUFFIX, KeyMissing, is_encrypted_name
 from server.storage.encryption import Cancelled as EncryptionCancelled
@@ -47,7 +50,15 @@ from server.storage.locations.store import (
     remote_copy_id,
 )
 
+log = logging.getLogger(__name__)
+
 LOCAL = "local"
+# Seconds a query waits for a location's listing: `locations` asks for the locations
+# themselves; a restore point's copies wait less, and hardly at all for a location whose last
+# listing failed (it answers "not known now" while a listing goes on in the background).
+LISTING_WAIT = 8.0
+COPIES_WAIT = 2.0
+COPIES_WAIT_WHEN_DOWN = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +73,15 @@ class LocationState:
     copies: tuple[RemoteCopy, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class CopiesOf:
+    """A restore point's copies at the locations that answered, and the locations that did not
+    (whether those hold one is not known now)."""
+
+    copies: tuple[RemoteCopy, ...]
+    unknown_at: tuple[str, ...]
+
+
 class LocationService:
     def __init__(
         self,
@@ -72,6 +92,7 @@ class LocationService:
         runner: OperationRunner,
     ) -> None:
         self._stores = dict(stores)
+        self._listings = {name: ListingCache(name, store.list) for name, store in self._stores.items()}
         self._local = local_copies
         self._folder = folder
         self._runner = runner
@@ -84,17 +105,32 @@ class LocationService:
 
     async def list(self) -> list[LocationState]:
         """Every location, the built-in `local` first, each listed now (in parallel)."""
-        return list(await asyncio.gather(self._state_of_local(), *(self._state(n) for n in self._stores)))
+        return list(await asyncio.gather(self._state_of_local(), *(self._state(n, LISTING_WAIT) for n in self._stores)))
 
     async def get(self, name: str) -> LocationState | None:
         if name == LOCAL:
             return await self._state_of_local()
-        return await self._state(name) if name in self._stores else None
+        return await self._state(name, LISTING_WAIT) if name in self._stores else None
 
-    async def copies_of(self, point_ids: Sequence[str]) -> builtins.list[builtins.list[RemoteCopy]]:
-        """Every copy of each restore point, at every location that answers."""
-        every = await self.details([copy for state in await self.list() for copy in state.copies])
-        return [[copy for copy in every if copy.restore_point_id == point_id] for point_id in point_ids]
+    async def last_known(self, name: str) -> LocationState | None:
+        """A location as its last listing found it (listed now only when it never was): for a
+        copy's `location`, which a query asks for each copy it lists."""
+        if name in self._listings and (latest := self._listings[name].latest) is not None:
+            return self._of_listing(name, latest)
+        return await self.get(name)
+
+    async def copies_of(self, point_ids: Sequence[str]) -> builtins.list[CopiesOf]:
+        """Every copy of each restore point, at every location that answers within a short
+        while; the others are named as not known now."""
+        states = await asyncio.gather(
+            self._state_of_local(), *(self._state(n, self._copies_wait(n)) for n in self._stores)
+        )
+        every, late = await self._details([copy for state in states for copy in state.copies], COPIES_WAIT)
+        unknown = tuple(sorted({state.name for state in states if not state.reachable} | late))
+        return [
+            CopiesOf(tuple(copy for copy in every if copy.restore_point_id == point_id), unknown)
+            for point_id in point_ids
+        ]
 
     async def restore_point_ids_at(self, name: str, *, field: str = "hasCopyAt") -> frozenset[str]:
         """The ids of the restore points with a copy at this location now (NOT_FOUND for an
@@ -113,20 +149,34 @@ class LocationService:
     async def details(self, copies: Sequence[RemoteCopy]) -> builtins.list[RemoteCopy]:
         """The copies with their restore point ids read (S3: a HEAD per object not seen before),
         in the same order; a location that stops answering leaves its copies as they were."""
+        return (await self._details(copies, LISTING_WAIT))[0]
+
+    async def _details(self, copies: Sequence[RemoteCopy], wait: float) -> tuple[builtins.list[RemoteCopy], set[str]]:
+        """`details`, waiting at most `wait` seconds; also the locations that did not answer."""
         by_location: dict[str, builtins.list[RemoteCopy]] = {}
         for copy in copies:
             if not copy.detailed:
                 by_location.setdefault(copy.location, []).append(copy)
+        if not by_location:
+            return list(copies), set()
 
-        async def read(location: str, some: builtins.list[RemoteCopy]) -> builtins.list[RemoteCopy]:
+        async def read(location: str, some: builtins.list[RemoteCopy]) -> builtins.list[RemoteCopy] | None:
             try:
                 return await asyncio.to_thread(self._stores[location].details, some)
             except LocationUnavailable:
-                return some
+                return None
 
-        filled = await asyncio.gather(*(read(loc, some) for loc, some in by_location.items()))
-        known = {copy.id: copy for some in filled for copy in some}
-        return [known.get(copy.id, copy) for copy in copies]
+        tasks = {loc: asyncio.ensure_future(read(loc, some)) for loc, some in by_location.items()}
+        await asyncio.wait(tasks.values(), timeout=wait)  # the late ones go on, their HEADs cached
+        known: dict[str, RemoteCopy] = {}
+        late: set[str] = set()
+        for location, task in tasks.items():
+            filled = task.result() if task.done() else None
+            if filled is None:
+                late.add(location)
+            else:
+                known.update((copy.id, copy) for copy in filled)
+        return [known.get(copy.id, copy) for copy in copies], late
 
     async def get_copy(self, remote_copy_id_: str) -> RemoteCopy | None:
         parsed = parse_remote_copy_id(remote_copy_id_)
@@ -144,13 +194,30 @@ class LocationService:
         except LocationUnavailable as error:
             raise LocationUnreachable(error.message, field="id") from None
 
-    async def _state(self, name: str) -> LocationState:
+    async def _state(self, name: str, wait: float) -> LocationState:
+        return self._of_listing(name, await self._listings[name].read(wait=wait))
+
+    def _of_listing(self, name: str, listing: Listing) -> LocationState:
         store = self._stores[name]
-        try:
-            copies = await asyncio.to_thread(store.list)
-        except LocationUnavailable as error:
-            return LocationState(name, store.kind, store.encrypt, False, error.message, ())
-        return LocationState(name, store.kind, store.encrypt, True, None, tuple(copies))
+        if listing.copies is None:
+            return LocationState(name, store.kind, store.encrypt, False, listing.problem, ())
+        return LocationState(name, store.kind, store.encrypt, True, None, listing.copies)
+
+    def _copies_wait(self, name: str) -> float:
+        latest = self._listings[name].latest
+        return COPIES_WAIT_WHEN_DOWN if latest is not None and latest.copies is None else COPIES_WAIT
+
+    async def abort_unfinished(self) -> None:
+        """Abort the uploads a crash cut off at every location (start-up; best effort, in the
+        background: a location that does not answer delays nothing, and is cleaned at next use)."""
+
+        async def one(name: str, store: LocationStore) -> None:
+            try:
+                await asyncio.to_thread(store.abort_unfinished)
+            except Exception:
+                log.exception("location %s: could not look for uploads a stopped server left", name)
+
+        await asyncio.gather(*(one(name, store) for name, store in self._stores.items()))
 
     async def _state_of_local(self) -> LocationState:
         copies = await self._local.list()
@@ -167,6 +234,7 @@ class LocationService:
         store = self._store(location, field="id")
         try:
             deleted = await asyncio.to_thread(store.delete, name)
+            self._listings[location].written()
         except LocationUnavailable as error:
             raise LocationUnreachable(error.message, field="id") from None
         if not deleted:
@@ -277,7 +345,10 @@ class LocationService:
                     should_stop=should_stop,
                 )
 
-            name = await ctx.run_blocking(send, total=size, start=at + 0.1, end=0.99, stage="Uploading")
+            try:
+                name = await ctx.run_blocking(send, total=size, start=at + 0.1, end=0.99, stage="Uploading")
+            finally:
+                self._listings[store.name].written()
         except TransferCancelled:
             ctx.checkpoint()
             raise

@@ -233,6 +233,39 @@ def test_upload_to_a_location_then_fetch_and_import(open_page, site) -> None:
     assert remote_id not in [c["id"] for c in copies_at(site, "share")]
 
 
+def test_copies_at_an_unreachable_location_are_not_known_not_gone(open_page, site, root) -> None:
+    """Issue 23 item 4: while the share cannot be read (its disk unmounted), a restore point's
+    "Copies at" says the copy there is not known right now, instead of dropping the share."""
+    label = f"kept on the share {uuid.uuid4().hex[:6]}"
+    point = run(create_and_wait(site, label))["restorePoint"]
+    exported = run(
+        execute(
+            site, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }", id=point["id"]
+        )
+    )
+    final = run(wait_for_operation(site, exported["exportRestorePoint"]["operation"]["id"]))
+    copy = run(execute(site, "query($id: ID!) { operation(id: $id) { localCopy { id } } }", id=final["id"]))
+    upload = 'mutation($c: ID!) { uploadToLocation(localCopyId: $c, location: "share") { operation { id } } }'
+    started = run(execute(site, upload, c=copy["operation"]["localCopy"]["id"]))
+    assert run(wait_for_operation(site, started["uploadToLocation"]["operation"]["id"]))["status"] == "SUCCEEDED"
+
+    page = open_page()
+    page.sign_in(site.token)
+    cell = page.row(label).get_by_role("cell").nth(3)  # Copies at (the label is the row header)
+    expect(cell).to_have_text("local, share")
+    share, away = root / "share", root / "share-unmounted"
+    share.rename(away)
+    try:
+        page.page.reload()
+        page.page.get_by_text("Signed in as").wait_for()
+        expect(cell).to_have_text("local, share: unknown (location unreachable)")
+    finally:
+        away.rename(share)
+    page.page.reload()
+    page.page.get_by_text("Signed in as").wait_for()
+    expect(cell).to_have_text("local, share")
+
+
 def copies_at(site: InProcessServer, location: str) -> list[dict[str, Any]]:
     listed = run(execute(site, "{ locations { name copies { id restorePointId } } }"))["locations"]
     return next(entry["copies"] for entry in listed if entry["name"] == location)

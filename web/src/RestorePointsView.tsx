@@ -213,7 +213,7 @@ function Row({
       <td>{when(point.createdAt)}</td>
       <td>{point.origin.toLowerCase()}</td>
       <td>{bytes(point.sizeBytes)}</td>
-      <td>{point.remoteCopies.length === 0 ? "none" : [...new Set(point.remoteCopies.map((c) => c.location.name))].join(", ")}</td>
+      <td><CopiesAt known={point.remoteCopies.map((c) => c.location.name)} unknown={point.remoteCopiesUnknownAt} /></td>
       <td className="actions">
         <RoleButton
           needs="OPERATOR"
@@ -310,3 +310,22 @@ function EditForm({
     </form>
   );
 }
+
+/** "Copies at": the locations that hold a copy, then each one that could not be listed just
+ * now, as not known (an off-site copy must not look gone while its location is unreachable). */
+function CopiesAt({ known, unknown }: { known: string[]; unknown: string[] }) {
+  const holding = [...new Set(known)];
+  if (holding.length === 0 && unknown.length === 0) return <>none</>;
+  return (
+    <>
+      {holding.join(", ")}
+      {unknown.map((name, index) => (
+        <span key={name} className="note-text" title={`Location ${name} could not be listed just now`}>
+          {holding.length > 0 || index > 0 ? ", " : ""}
+          {name}: unknown (location unreachable)
+        </span>
+      ))}
+    </>
+  );
+}
+

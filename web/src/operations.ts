@@ -53,6 +53,7 @@ export const RestorePoints = graphql(`
       nodes {
         id label note origin createdAt createdBy sizeBytes itemCount pinned expiresAt
         remoteCopies { id location { name } }
+        remoteCopiesUnknownAt
       }
     }
   }

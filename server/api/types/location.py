@@ -72,7 +72,7 @@ class RemoteCopy(Node):
     async def location(self, info: Info) -> Location:
         if self.known_location is not None:
             return self.known_location
-        state = await info.context.services.locations.get(self.location_name)
+        state = await info.context.services.locations.last_known(self.location_name)
         # Locations come from the config file, read once: a copy's location is always there.
         assert state is not None, f"remote copy of unknown location {self.location_name!r}"
         return Location.from_domain(state)

@@ -88,15 +88,25 @@ class RestorePoint(Node):
 
     @strawberry.field(
         description="Where copies of this restore point exist now: every location, `local` included "
-        "(an unreachable location contributes none)."
+        "(a location that does not answer within a few seconds contributes none: see "
+        "remoteCopiesUnknownAt)."
     )
     async def remote_copies(
         self, info: Info
     ) -> list[Annotated[RemoteCopy, strawberry.lazy("server.api.types.location")]]:
         from server.api.types.location import RemoteCopy
 
-        copies = await info.context.loaders.remote_copies_of.load(str(self.id))
-        return [RemoteCopy.from_domain(copy) for copy in copies]
+        found = await info.context.loaders.remote_copies_of.load(str(self.id))
+        return [RemoteCopy.from_domain(copy) for copy in found.copies]
+
+    @strawberry.field(
+        description="The locations that could not be listed just now (unreachable, or no answer "
+        "within a few seconds): whether they hold a copy of this restore point is not known now. "
+        "Empty when every location answered."
+    )
+    async def remote_copies_unknown_at(self, info: Info) -> list[str]:
+        found = await info.context.loaders.remote_copies_of.load(str(self.id))
+        return list(found.unknown_at)
 
     @classmethod
     def from_domain(cls, point: models.RestorePoint) -> RestorePoint:

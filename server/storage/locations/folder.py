@@ -133,6 +133,10 @@ class FolderStore:
             return False
         return True
 
+    def abort_unfinished(self) -> int:
+        """Nothing to do: an upload's temp file is hidden, and a folder has no pending uploads."""
+        return 0
+
     def _place(self, temp: Path, name: str) -> str:
         (stem, ending), counter, candidate = split_copy_name(name), 2, name
         while True:

@@ -8,7 +8,8 @@ S3-compatible stores reject, so checksums are "when_required" both ways.
 
 An upload is a multipart upload with a fixed part size (some stores need equal parts): one
 part in memory at a time, aborted on any failure or cancel, so a half-written object never
-exists; the object appears only when the upload completes, and is then read back and checked
+exists (one a crash cut off is recorded in the data folder and aborted later: unfinished.py);
+the object appears only when the upload completes, and is then read back and checked
 against the size and SHA-256 sent (deleted if it does not match). Its SHA-256 and restore
 point id go into the object's metadata, which a HEAD reads without downloading; heads are
 cached per version of an object (its ETag), so listing again is one paginated LIST."""
@@ -19,16 +20,18 @@ import builtins
 import contextlib
 import dataclasses
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from server.config.locations_file import S3LocationSpec
 from server.model.records import RemoteCopy
@@ -44,17 +47,40 @@ from server.storage.locations.store import (
     is_copy_name,
     remote_copy_id,
 )
+from server.storage.locations.unfinished import STALE_SECONDS, UnfinishedUploads
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
 SHA_KEY, POINT_KEY = "sha256", "restore-point-id"
 HEAD_THREADS = 8
+CLEANUP_EVERY = 60.0  # seconds between two looks for cut-off uploads while records are left
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float  # seconds to open a connection
+    read: float  # seconds without a byte of the answer
+    attempts: int  # tries in all, the first included (botocore's "standard" retries: timeouts and 5xx)
+
+
+QUICK = Timeouts(connect=3, read=3, attempts=2)  # list, HEAD, DELETE, abort
+TRANSFER = Timeouts(connect=5, read=15, attempts=2)  # create, part, complete, GET of a body
 
 
 class S3Store:
     kind = "S3"
 
-    def __init__(self, spec: S3LocationSpec, *, part_size: int, page_size: int = 1000, part_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        spec: S3LocationSpec,
+        *,
+        part_size: int,
+        page_size: int = 1000,
+        part_delay: float = 0.0,
+        unfinished: UnfinishedUploads | None = None,
+    ) -> None:
         self.name = spec.name
         self.spec = spec
         self.encrypt = spec.encrypt  # plain copies uploaded here are age-encrypted on the way
@@ -63,8 +89,19 @@ class S3Store:
         self.part_delay = part_delay  # test-only: a pause after each part (BACKUPS_TEST_ENTRY_DELAY)
         self._heads: dict[tuple[str, str], tuple[str | None, str | None]] = {}
         self._lock = threading.Lock()
+        self._unfinished = unfinished  # records of our multipart uploads; None: not recorded
+        self._cleaning = threading.Lock()
+        self._cleaned_at = float("-inf")
+        # Short timeouts everywhere: an endpoint that accepts connections and never answers
+        # must cost seconds, not minutes. Listing, HEAD and DELETE answer small at once on any
+        # live store; a part upload or a completion may take the store longer to answer.
+        self._quick = self._make_client(QUICK)
+        self._client = self._make_client(TRANSFER)
+
+    def _make_client(self, timeouts: Timeouts) -> Any:
+        spec = self.spec
         # Explicit credentials and region: no lookups in ~/.aws or the cloud metadata service.
-        self._client = boto3.session.Session().client(
+        return boto3.session.Session().client(
             "s3",
             endpoint_url=spec.endpoint,
             region_name=spec.region,
@@ -76,9 +113,10 @@ class S3Store:
                 signature_version="s3v4",
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
-                connect_timeout=5,
-                read_timeout=60,
-                retries={"max_attempts": 2, "mode": "standard"},
+                connect_timeout=timeouts.connect,
+                read_timeout=timeouts.read,
+                # total_max_attempts counts the first try; botocore's max_attempts would not.
+                retries={"total_max_attempts": timeouts.attempts, "mode": "standard"},
                 max_pool_connections=HEAD_THREADS + 2,
             ),
         )
@@ -87,7 +125,8 @@ class S3Store:
 
     def list(self) -> builtins.list[RemoteCopy]:
         found: builtins.list[dict[str, Any]] = []
-        paginator = self._client.get_paginator("list_objects_v2")
+        self._clean_up_now_and_then()
+        paginator = self._quick.get_paginator("list_objects_v2")
         pages = paginator.paginate(
             Bucket=self.spec.bucket,
             Prefix=self.spec.prefix,
@@ -167,17 +206,38 @@ class S3Store:
         on_bytes: OnBytes,
         should_stop: ShouldStop,
     ) -> str:
+        self.abort_unfinished()  # what a crash cut off is aborted at the location's next use
         name = self._free_name(file_name)
         key = self.spec.prefix + name
         metadata = {SHA_KEY: sha256}
         if restore_point_id is not None:
             metadata[POINT_KEY] = restore_point_id
         bucket = self.spec.bucket
-        upload_id = self._call(
-            lambda: self._client.create_multipart_upload(
-                Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/zip"
-            )
-        )["UploadId"]
+        record = self._unfinished.begin(bucket, key) if self._unfinished else None
+        refused = False
+
+        def create() -> dict[str, Any]:
+            nonlocal refused
+            try:
+                return self._client.create_multipart_upload(
+                    Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/zip"
+                )
+            except (ClientError, EndpointConnectionError, ConnectTimeoutError):
+                refused = True  # an error answer, or never connected: nothing was created
+                raise
+
+        try:
+            upload_id = self._call(create)["UploadId"]
+        except BaseException:
+            # An answer lost on the way (a read timeout) may still have created it: record kept.
+            if refused:
+                self._end(record)
+            else:
+                self._release(record)
+            raise
+        if self._unfinished and record:
+            entry = self._unfinished.read(record)
+            self._unfinished.created(record, bucket, key, entry.started_at if entry else time.time(), upload_id)
         try:
             parts, size = [], 0
             with source.open("rb") as src:
@@ -203,8 +263,12 @@ class S3Store:
                 )
             )
         except BaseException:
-            self._abort(key, upload_id)
+            if self._abort(key, upload_id):
+                self._end(record)
+            else:
+                self._release(record)
             raise
+        self._end(record)
         try:
             self._verify(key, size, sha256)
         except BaseException:
@@ -216,7 +280,7 @@ class S3Store:
         key = self.spec.prefix + file_name
         if self._head(key) is None:
             return False
-        self._call(lambda: self._client.delete_object(Bucket=self.spec.bucket, Key=key))
+        self._call(lambda: self._quick.delete_object(Bucket=self.spec.bucket, Key=key))
         return True
 
     # -- helpers ----------------------------------------------------------------------------
@@ -243,7 +307,7 @@ class S3Store:
 
     def _head(self, key: str) -> dict[str, Any] | None:
         try:
-            return self._call(lambda: self._client.head_object(Bucket=self.spec.bucket, Key=key))
+            return self._call(lambda: self._quick.head_object(Bucket=self.spec.bucket, Key=key))
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
@@ -268,10 +332,66 @@ class S3Store:
         )
         return self._fill(copy, meta) if meta is not None else copy
 
-    def _abort(self, key: str, upload_id: str) -> None:
-        # If the store is gone too: an unfinished upload holds no object, and stores expire them.
-        with contextlib.suppress(BotoCoreError, ClientError):
-            self._client.abort_multipart_upload(Bucket=self.spec.bucket, Key=key, UploadId=upload_id)
+    def _abort(self, key: str, upload_id: str, bucket: str | None = None) -> bool:
+        """Abort an upload; False when the store could not be told (its record then stays,
+        and a later cleanup tries again)."""
+        try:
+            self._quick.abort_multipart_upload(Bucket=bucket or self.spec.bucket, Key=key, UploadId=upload_id)
+        except ClientError as error:
+            return error.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404")  # already gone
+        except BotoCoreError:
+            return False
+        return True
+
+    def _end(self, record: str | None) -> None:
+        if self._unfinished and record:
+            self._unfinished.end(record)
+
+    def _release(self, record: str | None) -> None:
+        if self._unfinished and record:
+            self._unfinished.release(record)
+
+    # -- uploads a crash cut off ------------------------------------------------------------
+
+    def abort_unfinished(self) -> int:
+        """Abort the multipart uploads this server started and no running upload owns (a crash
+        cut them off); how many were aborted. Another server's uploads are never touched."""
+        if self._unfinished is None or not self._cleaning.acquire(blocking=False):
+            return 0
+        try:
+            self._cleaned_at = time.monotonic()
+            aborted = 0
+            for entry in self._unfinished.left_over():
+                if entry.upload_id is not None:
+                    targets = [(entry.key, entry.upload_id)]
+                else:  # cut off before its id was written: the store's uploads of that key
+                    now = time.time()
+                    targets = [
+                        (u["Key"], u["UploadId"])
+                        for u in self._pending_uploads(entry.bucket, entry.key)
+                        if entry.matches(u["Key"], u["UploadId"], u["Initiated"], now)
+                    ]
+                done = [self._abort(key, upload_id, entry.bucket) for key, upload_id in targets]
+                if not all(done):
+                    return aborted + sum(done)  # the store does not answer: tried again later
+                aborted += len(done)
+                if entry.upload_id is not None or targets or time.time() - entry.started_at > STALE_SECONDS * 2:
+                    self._unfinished.end(entry.record)
+            if aborted:
+                log.info("location %s: aborted %d multipart uploads a stopped server left", self.name, aborted)
+            return aborted
+        except LocationUnavailable:
+            return 0
+        finally:
+            self._cleaning.release()
+
+    def _pending_uploads(self, bucket: str, key: str) -> builtins.list[dict[str, Any]]:
+        pages = self._quick.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key)
+        return [u for page in self._call(lambda: list(pages)) for u in page.get("Uploads", [])]
+
+    def _clean_up_now_and_then(self) -> None:
+        if self._unfinished is not None and time.monotonic() - self._cleaned_at >= CLEANUP_EVERY:
+            self.abort_unfinished()
 
     def _delete_quietly(self, key: str) -> None:
         with contextlib.suppress(BotoCoreError, ClientError):

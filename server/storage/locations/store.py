@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from server.model.records import RemoteCopy
+from server.model.url_credentials import mask_url_credentials
 
 ID_PREFIX = "rc_"
 CHUNK = 1024 * 1024
@@ -22,7 +23,8 @@ class LocationUnavailable(Exception):
     """The location cannot be reached or refuses us (endpoint down, wrong credentials, no bucket)."""
 
     def __init__(self, location: str, detail: str) -> None:
-        super().__init__(f"location {location!r} is unavailable: {detail}")
+        # A store's own errors may quote a URL with a user and password in it: never shown.
+        super().__init__(mask_url_credentials(f"location {location!r} is unavailable: {detail}"))
         self.location = location
         self.message = str(self)
 
@@ -111,4 +113,8 @@ class LocationStore(Protocol):
 
     def delete(self, file_name: str) -> bool:
         """Remove the copy; False when it was not there."""
+        ...
+
+    def abort_unfinished(self) -> int:
+        """Abort what uploads a crash cut off left at the location; how many (best effort)."""
         ...

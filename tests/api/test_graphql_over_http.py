@@ -44,7 +44,12 @@ def test_a_request_error_is_400_without_data_for_the_spec_type(server: ServerPro
     ids=["parse", "validation", "variables"],
 )
 def test_a_request_error_is_unchanged_for_json_clients(server: ServerProcess, query: str, variables) -> None:
-    for accept in ({"accept": "application/json"}, {}, {"accept": "*/*"}, {"accept": f"{SPEC};q=0.1, application/json"}):
+    for accept in (
+        {"accept": "application/json"},
+        {},
+        {"accept": "*/*"},
+        {"accept": f"{SPEC};q=0.1, application/json"},
+    ):
         response = post(server, query, variables, **accept)
         assert response.status_code == 200, (accept, response.text)
         assert response.headers["content-type"] == "application/json"

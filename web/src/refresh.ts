@@ -20,8 +20,10 @@ export function useRefreshedQuery<Data, Variables extends AnyVariables>(
   const [result, reexecute] = useQuery<Data, Variables>({ ...args, context });
   const answered = (result.operation?.context as { asked?: number } | undefined)?.asked ?? 0;
   const stale = result.operation !== undefined && answered < context.asked;
+  // Asked again once per older answer that came (not on urql's copies of the last answer marked
+  // `stale` while a new request runs: asking then would cancel that request, again and again).
   useEffect(() => {
-    if (stale && !result.fetching) reexecute({ requestPolicy: "network-only", asked: ++asked });
-  }, [stale, result.fetching, reexecute]);
+    if (stale && !result.fetching && !result.stale) reexecute({ requestPolicy: "network-only", asked: ++asked });
+  }, [stale, result.fetching, result.stale, answered, reexecute]);
   return stale ? { ...result, fetching: true } : result;
 }

@@ -2,9 +2,11 @@
 // schedules) refetch when one ends, after a reconnect, and after their own changes. Each such
 // refetch must be answered by a request made after it was asked for. urql does not promise
 // that: a request for the same query and variables as one already in flight (another view's,
-// or an earlier refetch's, e.g. urql's own after a mutation) joins it, and gets its answer,
-// read before the change. Requests are numbered here in the order they are asked for, and an
-// answer to an older request than the view's last refetch is asked again.
+// or an earlier refetch's) joins it, and gets its answer, read before the change; and its
+// document cache asks again for a list, in parallel, after each mutation or event whose answer
+// has one of the list's types, so an older answer can come last. Requests are numbered here in
+// the order they are asked for, and an answer to an older request than the view's last refetch
+// is asked again.
 import { useEffect, useMemo } from "react";
 import { useQuery, type AnyVariables, type UseQueryArgs, type UseQueryState } from "urql";
 

@@ -42,6 +42,7 @@ from server.web.limits import RequestLimits
 from server.web.metrics import metrics
 from server.web.origins import cors_middleware, websocket_origins
 from server.web.page import graphiql_page_for, page_routes_for
+from server.web.response_types import GRAPHQL_RESPONSE, response_type
 from server.web.slow_clients import BodyTimeout
 
 log = logging.getLogger("server.web")
@@ -77,14 +78,35 @@ class BackupsGraphQL(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
+        request = Request(scope=scope, receive=receive)
+        # application/json (as always) or application/graphql-response+json, with the
+        # spec's status codes, when the client asks for it (server/web/response_types.py).
+        spec_response = response_type(request.headers.get("accept")) == GRAPHQL_RESPONSE
+        request.state.spec_response = spec_response
+        request.state.request_error = False
         # Strawberry answers a malformed request in plain text; ours is JSON like every error.
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self.run(request)
         except HTTPException as error:
             code = error.code if isinstance(error, MultipartRefused) else "BAD_REQUEST"
-            body = {"data": None, "errors": [{"message": error.reason, "extensions": {"code": code}}]}
+            errors = [{"message": error.reason, "extensions": {"code": code}}]
+            body = {"errors": errors} if spec_response else {"data": None, "errors": errors}
             response = JSONResponse(body, status_code=error.status_code)
+        if spec_response and response.media_type == "application/json":
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
+            if request.state.request_error and response.status_code == 200:
+                response.status_code = 400
         await response(scope, receive, send)
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> Any:
+        answer = await super().process_result(request, result)
+        # A request error: nothing was executed (a document that does not parse or validate,
+        # variables that do not coerce, no token). Its errors have no path, and no data.
+        if result.data is None and result.errors and all(error.path is None for error in result.errors):
+            request.state.request_error = True
+            if request.state.spec_response:
+                answer.pop("data", None)
+        return answer
 
     async def parse_multipart(self, request: Any) -> dict[str, str]:
         # As Strawberry's, but every map path is checked (a path through null was a 500).

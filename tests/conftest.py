@@ -22,6 +22,7 @@ def pytest_report_header() -> str:
 # together on one worker each: their shared thing is then made once, as in a serial run.
 SHARED_BY_MODULE = {
     "tests/browser/test_page.py": "browser-page",
+    "tests/browser/test_page_refresh.py": "browser-refresh",
     "tests/api/test_browser_origins.py": "browser-origins",
     "tests/api/test_access_roles.py": "access-roles",
     "tests/api/test_downloads.py": "downloads",

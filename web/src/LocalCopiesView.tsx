@@ -1,11 +1,12 @@
 // The region "Local copies": Download (a signed URL), Import, Delete per copy, and an upload
 // (GraphQL multipart, with progress; drop a file on the region too).
-import { useMemo, useRef, useState } from "react";
-import { stringifyDocument, useMutation, useQuery } from "urql";
+import { useRef, useState } from "react";
+import { stringifyDocument, useMutation } from "urql";
 import { uploadMultipart } from "./client";
 import { CreateDownloadUrl, DeleteLocalCopy, ImportLocalCopy, LocalCopies, UploadLocalCopy } from "./operations";
 import type { LocalCopiesQuery } from "./gql/graphql";
 import { refusal, reasonId, useSession } from "./session";
+import { useRefreshedQuery } from "./refresh";
 import { Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
 
 type Copy = LocalCopiesQuery["localCopies"][number];
@@ -13,8 +14,7 @@ type Copy = LocalCopiesQuery["localCopies"][number];
 export function LocalCopiesView() {
   const { reconnects, finished } = useSession();
   const [changed, setChanged] = useState(0);
-  const context = useMemo(() => ({ reconnects, finished, changed }), [reconnects, finished, changed]);
-  const [list] = useQuery({ query: LocalCopies, context });
+  const list = useRefreshedQuery({ query: LocalCopies }, [reconnects, finished, changed]);
   const refresh = () => setChanged((n) => n + 1);
   // While a refetch runs, the list stays (with each copy's messages).
   const last = useRef<Copy[] | undefined>(undefined);

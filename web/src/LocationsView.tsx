@@ -1,11 +1,12 @@
 // The region "Locations": every location (local first) with whether it answers and its copies;
 // upload a local copy to one (live progress), fetch a copy from one, then import what came.
-import { useEffect, useId, useMemo, useState } from "react";
-import { useMutation, useQuery, useSubscription } from "urql";
+import { useEffect, useId, useState } from "react";
+import { useMutation, useSubscription } from "urql";
 import { DeleteRemoteCopy, FetchFromLocation, ImportLocalCopy, LocalCopies, Locations, OperationProgress, UploadToLocation } from "./operations";
 import type { LocationsQuery } from "./gql/graphql";
 import { ProgressBar, type Op } from "./OperationsView";
 import { useSession } from "./session";
+import { useRefreshedQuery } from "./refresh";
 import { DeleteTwice, Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
 
 type Location = LocationsQuery["locations"][number];
@@ -15,8 +16,7 @@ type Problems = (UserErrorShape | string)[];
 export function LocationsView() {
   const { reconnects, finished } = useSession();
   const [deleted, setDeleted] = useState(0);
-  const context = useMemo(() => ({ reconnects, finished, deleted }), [reconnects, finished, deleted]);
-  const [list] = useQuery({ query: Locations, context });
+  const list = useRefreshedQuery({ query: Locations }, [reconnects, finished, deleted]);
   const [kept, setKept] = useState<Location[] | undefined>(undefined);
   const data = list.data?.locations;
   useEffect(() => {
@@ -113,8 +113,8 @@ function RemoteCopyItem({ copy, fetchable, onDeleted }: { copy: Copy; fetchable:
 
 function UploadForm({ locations }: { locations: Location[] }) {
   const id = useId();
-  const { finished } = useSession();
-  const [copies] = useQuery({ query: LocalCopies, context: useMemo(() => ({ finished }), [finished]) });
+  const { reconnects, finished } = useSession();
+  const copies = useRefreshedQuery({ query: LocalCopies }, [reconnects, finished]);
   const [copyId, setCopyId] = useState("");
   const [target, setTarget] = useState("");
   const [errors, setErrors] = useState<Problems>([]);

@@ -31,20 +31,36 @@ export function OperationsView({ onFinished }: { onFinished: () => void }) {
   const [ops, setOps] = useState<Map<string, Op>>(new Map());
   const finishedRef = useRef(onFinished);
   finishedRef.current = onFinished;
+  // The operations whose end the views were told of (null until the first list: the ones
+  // already ended then are history, not news).
+  const ended = useRef<Set<string> | null>(null);
 
+  // The list (first load, after a reconnect, refetched after a mutation) and the events say the
+  // same things in no fixed order: an answer read before an event arrives after it, or the
+  // other way round. Each operation keeps its later state, whichever told it.
   useEffect(() => {
-    // A fresh list (first load, after a reconnect) replaces what the page had.
-    if (list.data) setOps(new Map(list.data.operations.nodes.map((op) => [op.id, op])));
+    if (list.data) setOps((before) => withLater(before, list.data!.operations.nodes));
   }, [list.data]);
   useSubscription({ query: OperationsChanged }, (_prev: unknown, event) => {
-    const op = event.operationsChanged;
-    setOps((before) => {
-      const old = before.get(op.id);
-      if (op.done && !old?.done) queueMicrotask(() => finishedRef.current());
-      return new Map(before).set(op.id, op);
-    });
+    setOps((before) => withLater(before, [event.operationsChanged]));
     return event;
   });
+  // An operation seen ended for the first time, by the list or by an event: the views refetch.
+  useEffect(() => {
+    if (ended.current === null) {
+      if (!list.data) return;
+      const seenByEvents = new Set([...ops.values()].filter((op) => op.done).map((op) => op.id));
+      ended.current = new Set(list.data.operations.nodes.filter((op) => op.done && !seenByEvents.has(op.id)).map((op) => op.id));
+    }
+    let news = false;
+    for (const op of ops.values()) {
+      if (op.done && !ended.current.has(op.id)) {
+        ended.current.add(op.id);
+        news = true;
+      }
+    }
+    if (news) finishedRef.current();
+  }, [ops, list.data]);
 
   const all = [...ops.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
   const running = all.filter((op) => !op.done);
@@ -62,6 +78,25 @@ export function OperationsView({ onFinished }: { onFinished: () => void }) {
       </section>
     </>
   );
+}
+
+/** `before` with each of `states` unless it already holds a later state of that operation. */
+function withLater(before: Map<string, Op>, states: readonly Op[]): Map<string, Op> {
+  const next = new Map(before);
+  for (const op of states) {
+    const old = next.get(op.id);
+    if (!old || !isEarlier(op, old)) next.set(op.id, op);
+  }
+  return next;
+}
+
+/** Whether `a` is an earlier state of the operation than `b`: an operation only moves on (to
+ * done, then dismissed; its log and progress grow), so the one further along is the later. */
+function isEarlier(a: Op, b: Op): boolean {
+  const along = (op: Op) => [Number(op.done), Number(op.dismissed), op.lastSequence, op.progress];
+  const [x, y] = [along(a), along(b)];
+  const differs = x.findIndex((value, i) => value !== y[i]);
+  return differs !== -1 && x[differs] < y[differs];
 }
 
 export function ProgressBar({ op }: { op: Op }) {

@@ -1,10 +1,11 @@
 // The table "Restore points" (paginated and filtered; Export, Apply, Compare, Delete per row,
 // and Pin/Unpin and Edit for the label and note).
-import { useLayoutEffect, useMemo, useRef, useState } from "react";
-import { useMutation, useQuery } from "urql";
+import { useLayoutEffect, useRef, useState } from "react";
+import { useMutation } from "urql";
 import { DeleteRestorePoint, ExportRestorePoint, RestorePoints, UpdateRestorePoint } from "./operations";
 import type { RestorePointOrigin, RestorePointsQuery } from "./gql/graphql";
 import { useSession } from "./session";
+import { useRefreshedQuery } from "./refresh";
 import { ApplyDialog } from "./ApplyDialog";
 import { CompareDialog } from "./CompareDialog";
 import { DeleteTwice, Errors, RoleButton, bytes, inWords, topLevel, when, type UserErrorShape } from "./ui";
@@ -24,7 +25,6 @@ export function RestorePointsView() {
   const [pinnedOnly, setPinnedOnly] = useState(false);
   const [search, setSearch] = useState("");
   const after = cursors[cursors.length - 1];
-  const context = useMemo(() => ({ reconnects, finished, deleted }), [reconnects, finished, deleted]);
   const variables = {
     first: PAGE_SIZE,
     after,
@@ -32,7 +32,7 @@ export function RestorePointsView() {
     pinned: pinnedOnly ? true : null,
     search: search.trim() || null,
   };
-  const [list] = useQuery({ query: RestorePoints, variables, context });
+  const list = useRefreshedQuery({ query: RestorePoints, variables }, [reconnects, finished, deleted]);
   const [applying, setApplying] = useState<Point | null>(null);
   const [comparing, setComparing] = useState<Point | null>(null);
   // Exports are encrypted (age) to the server's key and the recovery recipients when asked.

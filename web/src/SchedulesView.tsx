@@ -1,10 +1,11 @@
 // The region "Schedules": each schedule with pause/resume, run now, edit, delete (a second click)
 // and its retention preview; a form to create or edit one, with userErrors next to their field.
-import { useId, useMemo, useState } from "react";
-import { useMutation, useQuery } from "urql";
+import { useId, useState } from "react";
+import { useMutation } from "urql";
 import { CreateSchedule, DeleteSchedule, PruneSchedule, RetentionPreview, RunSchedule, Schedules, UpdateSchedule } from "./operations";
 import type { ScheduleFieldsFragment, ScheduleInput } from "./gql/graphql";
 import { useSession } from "./session";
+import { useRefreshedQuery } from "./refresh";
 import { DeleteTwice, Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
 
 type Schedule = ScheduleFieldsFragment;
@@ -24,8 +25,7 @@ type KeepName = (typeof KEEP)[number][0];
 export function SchedulesView() {
   const { reconnects, finished } = useSession();
   const [changed, setChanged] = useState(0);
-  const context = useMemo(() => ({ reconnects, finished, changed }), [reconnects, finished, changed]);
-  const [list] = useQuery({ query: Schedules, context });
+  const list = useRefreshedQuery({ query: Schedules }, [reconnects, finished, changed]);
   const [creating, setCreating] = useState(false);
   const refresh = () => setChanged((n) => n + 1);
   const schedules = useKept(list.data?.schedules);
@@ -150,7 +150,9 @@ function retentionText(schedule: Schedule): string {
 }
 
 function RetentionPreviewView({ schedule }: { schedule: Schedule }) {
-  const [answer] = useQuery({ query: RetentionPreview, variables: { id: schedule.id } });
+  // What retention would delete changes as restore points come and go.
+  const { reconnects, finished } = useSession();
+  const answer = useRefreshedQuery({ query: RetentionPreview, variables: { id: schedule.id } }, [reconnects, finished]);
   const decisions = answer.data?.retentionPreview;
   const deleted = decisions?.filter((d) => !d.keep).length ?? 0;
   return (

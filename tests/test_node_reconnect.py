@@ -1,7 +1,8 @@
 """README's reconnect recipe with the npm graphql-ws client (tests/node/reconnect.mjs) across a
 real server crash and restart (same port, same data): the log resumed after the last sequence
-seen has every line once, in order; a RUNNING -> INTERRUPTED change made while the client was
-away is picked up. The gql version of both is tests/api/test_reconnect.py."""
+seen has every stored line once, in order, and the line saying why it ended, numbered after
+every line seen (even lines the crash kept from being stored); a RUNNING -> INTERRUPTED change
+made while the client was away is picked up. The gql version of both is tests/api/test_reconnect.py."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.api import create_restore_point, execute, wait_for_operation
+from tests.support.db_writes import writes_blocked
 from tests.support.server_process import ROOT, ServerProcess
 from tests.support.web_page import WEB, ensure_installed
 
@@ -103,25 +106,33 @@ async def test_the_log_resumes_after_a_restart_with_every_line_once(slow_site: S
     op = await create_restore_point(slow_site, "followed from node")
     follower = script("log", op["id"])
     follower.wait_for(lambda line: line.get("line", 0) >= 3)  # mid-log: the operation is still running
-    slow_site.kill()  # a crash: the operation is left RUNNING, interrupted by the next start
+    with writes_blocked(slow_site, "operation", "operation_log"):
+        # Lines appended from now on are shown from memory and cannot be stored: the crash
+        # below loses them after the follower saw them.
+        blocked_at = datetime.now(UTC)
+        unstored = follower.wait_for(lambda line: "at" in line and datetime.fromisoformat(line["at"]) > blocked_at)
+        slow_site.kill()  # a crash: the operation is left RUNNING, interrupted by the next start
     follower.wait_for(lambda line: "lost" in line)
     slow_site.start()
     follower.wait_for(lambda line: line.get("done") is True)
-    stored = await execute(slow_site, "query($id: ID!) { operation(id: $id) { status log { sequence } } }", id=op["id"])
+    stored = await execute(
+        slow_site, "query($id: ID!) { operation(id: $id) { status log { sequence message } } }", id=op["id"]
+    )
     assert stored["operation"]["status"] == "INTERRUPTED"
-    expected = [line["sequence"] for line in stored["operation"]["log"]]
+    stored_lines = {line["sequence"]: line["message"] for line in stored["operation"]["log"]}
     seen = [line["line"] for line in follower.lines if "line" in line]
-    # Each stored line once, in order. Lines reach followers from memory and are stored in
-    # batches every 200 ms, so the kill may lose the newest few after a follower saw them:
-    # those may follow the stored ones, still once each and in order, never in between.
-    assert expected == list(range(1, len(expected) + 1)), expected
-    assert seen[: len(expected)] == expected, (seen, expected)
-    assert seen == list(range(1, len(seen) + 1)), (seen, expected)
+    messages = {line["line"]: line["message"] for line in follower.lines if "line" in line}
+    assert seen == sorted(set(seen)), seen  # each line once, in order
+    assert unstored["line"] not in stored_lines  # the case this test is about: seen, then lost
+    # Every stored line was seen, as stored: a number never names two lines...
+    assert {number: messages.get(number) for number in stored_lines} == stored_lines
+    # ...so the line saying why it ended has a number after every line seen before the crash.
+    assert seen[-1] > unstored["line"] and messages[seen[-1]].startswith("Interrupted"), seen
     lost = [line for line in follower.lines if "lost" in line]
-    # Lost mid-log (INTERRUPTED above: the operation was still running), so the resume asked for
-    # afterSequence >= 3, not 0; lines stored but not yet delivered at the crash come after it.
-    assert 3 <= lost[0]["after"] <= len(seen), lost
-    assert len(lost) >= 1 and all(line["after"] == lost[0]["after"] for line in lost), lost  # retried from there
+    # Lost mid-log (INTERRUPTED above: the operation was still running), so the resume asked
+    # for afterSequence = the last line seen, not 0.
+    assert 3 <= unstored["line"] <= lost[0]["after"] < seen[-1], lost
+    assert all(line["after"] == lost[0]["after"] for line in lost), lost  # retried from there
 
 
 async def test_a_change_made_while_away_is_picked_up_after_the_reconnect(slow_site: ServerProcess, script) -> None:

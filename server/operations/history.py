@@ -73,7 +73,7 @@ class OperationHistory:
             return lines[:limit] if limit is not None else lines
         # Snapshot memory before reading the database: a flush in between moves lines from
         # one to the other, and taking memory first means no line falls in the gap.
-        pending = list(live.unflushed) if live and not live.durable_log else []
+        pending = live.shown_unflushed() if live else []
         async with self._db.read() as session:
             lines = await repo.read_log(session, op_id, after=after, limit=limit)
         last = lines[-1].sequence if lines else after

@@ -22,6 +22,9 @@ PROGRESS_INTERVAL = 0.1
 # flush stores the next one then reads memory, not the database (a thousand followers
 # would otherwise make a thousand queries at once).
 RECENT_LINES = 1000
+# Log numbers are reserved in the database this many at a time, before a line with one is
+# shown (see LiveOperation); a new block is stored once half of the current one is used.
+LOG_RESERVE_BLOCK = 100
 T = TypeVar("T")
 
 
@@ -31,7 +34,21 @@ class OperationCancelled(Exception):
 
 @dataclass
 class LiveOperation:
-    """The authoritative state of an unfinished operation; the database trails it."""
+    """The authoritative state of an unfinished operation; the database trails it.
+
+    Log numbering. Lines reach followers at once, from memory, and are stored in batches
+    (every 200 ms): a crash may lose lines a client has seen. Their numbers must not be
+    given to other lines after the restart (a client resuming with `afterSequence` would
+    skip those), so a line is shown before it is stored only if its number is reserved in
+    the database: `log_reserved_through`, written LOG_RESERVE_BLOCK numbers ahead with the
+    insert and then with a regular flush (an UPDATE it makes anyway), never one write per
+    line. After a crash the next line is numbered after the reservation, leaving a gap
+    where the lost lines and unused numbers were. A line beyond the reservation (a job
+    outrunning the writer) is held back until the next reservation or its own store. A
+    durable log (below) reserves nothing: it shows only stored lines.
+    `op.last_sequence` is the newest line readers can get, so `lastSequence` names only
+    lines that exist or existed for a reader.
+    """
 
     op: Operation
     signal: Signal = field(default_factory=Signal)  # any change: state, log, the end
@@ -39,6 +56,11 @@ class LiveOperation:
     log_signal: Signal = field(default_factory=Signal)
     unflushed: list[LogEntry] = field(default_factory=list)
     flushed_through: int = 0
+    reserved_through: int = 0  # log numbers stored as reserved (the row's log_reserved_through)
+    # The newest number given to a line (shown or not); by default op.last_sequence. A
+    # resumed operation starts after what its previous run may have shown.
+    numbered_through: int = -1
+    first_numbered: int = field(init=False, default=0)  # this run's first line (after any gap)
     recent: list[LogEntry] = field(default_factory=list)  # stored lines ending at flushed_through
     dirty: bool = False
     closed: bool = False  # final state and every log line are in the database
@@ -50,8 +72,8 @@ class LiveOperation:
     # leaves the operation to the start-up recovery of its kind instead of ending it.
     cancellable: bool = True
     no_cancel_reason: str | None = None
-    # Log lines reach readers only once stored: after a crash and a resume, no sequence
-    # number a client has seen is given to another line (for operations that resume).
+    # Log lines reach readers only once stored, reserved or not: what a client has seen
+    # before a crash it reads after it too (for operations that resume, e.g. an apply).
     durable_log: bool = False
     cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
     # What the job reads or relies on (its restore point or local copy, an apply's safety
@@ -59,17 +81,37 @@ class LiveOperation:
     holds: list[Hold] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
 
+    def __post_init__(self) -> None:
+        self.numbered_through = max(self.numbered_through, self.op.last_sequence)
+        self.first_numbered = self.numbered_through + 1
+
     def update(self, **changes: Any) -> None:
         self.op = dataclasses.replace(self.op, **changes)
         self.dirty = True
 
     def append_log(self, level: LogLevel, message: str) -> LogEntry:
-        entry = LogEntry(sequence=self.op.last_sequence + 1, at=datetime.now(UTC), level=level, message=message)
-        self.op = dataclasses.replace(self.op, last_sequence=entry.sequence)
+        self.numbered_through += 1
+        entry = LogEntry(sequence=self.numbered_through, at=datetime.now(UTC), level=level, message=message)
         self.unflushed.append(entry)
-        if not self.durable_log:
-            self.log_signal.fire()
+        self._show()
         return entry
+
+    @property
+    def all_shown(self) -> bool:
+        """Whether readers can get every line numbered so far."""
+        return self.op.last_sequence == self.numbered_through
+
+    def reservation_wanted(self) -> int | None:
+        """The reservation to store with the next flush, once half of the current one is used
+        (none for a durable log: it shows only stored lines, so a restart leaves no gap)."""
+        if self.durable_log or self.numbered_through + LOG_RESERVE_BLOCK // 2 <= self.reserved_through:
+            return None
+        return self.numbered_through + LOG_RESERVE_BLOCK
+
+    def reserved(self, through: int) -> None:
+        """Log numbers up to `through` are reserved in the database now."""
+        self.reserved_through = max(self.reserved_through, through)
+        self._show()
 
     def stored(self, lines: list[LogEntry]) -> None:
         """The first `lines` of `unflushed` are in the database now."""
@@ -82,8 +124,19 @@ class LiveOperation:
         self.recent += lines
         if len(self.recent) > 2 * RECENT_LINES:
             del self.recent[:-RECENT_LINES]
-        if self.durable_log:
-            self.log_signal.fire()  # stored now: log followers may read them
+        self._show()
+
+    def _show(self) -> None:
+        """Let readers have every line that is stored, or reserved (unless the log is durable)."""
+        limit = self.flushed_through if self.durable_log else max(self.flushed_through, self.reserved_through)
+        newest = min(self.numbered_through, limit)
+        if newest > self.op.last_sequence and newest >= self.first_numbered:  # a line, not the gap
+            self.op = dataclasses.replace(self.op, last_sequence=newest)
+            self.log_signal.fire()
+
+    def shown_unflushed(self) -> list[LogEntry]:
+        """The lines not yet stored that readers may have already."""
+        return [entry for entry in self.unflushed if entry.sequence <= self.op.last_sequence]
 
     def log_after(self, after: int) -> list[LogEntry] | None:
         """Lines after `after` if memory holds all of them, else None (read the database)."""
@@ -93,9 +146,9 @@ class LiveOperation:
             if start < 0:
                 return None
             lines = self.recent[start:]
-        if self.durable_log or not self.unflushed:
+        if not self.unflushed or self.op.last_sequence <= self.flushed_through:
             return lines
-        return lines + [entry for entry in self.unflushed if entry.sequence > after]
+        return lines + [entry for entry in self.shown_unflushed() if entry.sequence > after]
 
 
 class OperationContext:

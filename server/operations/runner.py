@@ -12,6 +12,7 @@ from typing import Any
 from server.model.errors import Busy, InvalidInput, NotFound, OperationErrorCode, OperationFailed, StorageFull, quoted
 from server.model.ids import is_well_formed, new_id
 from server.model.records import (
+    LogEntry,
     LogLevel,
     Operation,
     OperationError,
@@ -22,7 +23,13 @@ from server.model.url_credentials import mask_url_credentials
 from server.operations.fanout import ChangeFanout
 from server.operations.history import OperationHistory
 from server.operations.holds import Hold, HoldRegistry
-from server.operations.live import LiveOperation, OperationCancelled, OperationContext, finished
+from server.operations.live import (
+    LOG_RESERVE_BLOCK,
+    LiveOperation,
+    OperationCancelled,
+    OperationContext,
+    finished,
+)
 from server.operations.state_writer import StateWriter
 from server.storage import operations_repo as repo
 from server.storage.database import Database
@@ -55,6 +62,9 @@ class OperationRunner:
         self.holds = HoldRegistry()  # what operations (and downloads) read: deletes get BUSY
         self._exclusive: str | None = None
         self._recoveries: dict[OperationKind, Recovery] = {}
+        # Per leftover at start-up, the highest log number its previous run may have shown;
+        # a resumed one numbers its lines after it.
+        self._leftover_numbering: dict[str, int] = {}
         # Checks and registration in submit span an await (the insert); serialising them
         # keeps two exclusive submissions from both passing the checks.
         self._submit_lock = asyncio.Lock()
@@ -102,27 +112,33 @@ class OperationRunner:
         """Operations a stopped server left QUEUED or RUNNING: recover them, or say they stopped."""
         async with self._db.read() as session:
             leftovers = await repo.active_operations(session)
+            for op in leftovers:
+                self._leftover_numbering[op.id] = await repo.log_numbered_through(session, op.id)
         remaining = []
         for op in leftovers:
             recover = self._recoveries.get(op.kind)
             if recover is None or not await recover(op):
                 remaining.append(op)
+        numbering, self._leftover_numbering = self._leftover_numbering, {}
         if not remaining:
             return
         async with self._db.write() as session:
             for op in remaining:
-                live = LiveOperation(op=op, flushed_through=op.last_sequence)
-                live.append_log(
-                    LogLevel.ERROR,
-                    f"Interrupted: the server stopped while this operation was {op.status.lower()}.",
+                # Numbered after every number the crashed run may have shown (a gap where the
+                # lines it lost were): a client resuming after the last line it saw gets this.
+                entry = LogEntry(
+                    sequence=numbering[op.id] + 1,
+                    at=datetime.now(UTC),
+                    level=LogLevel.ERROR,
+                    message=f"Interrupted: the server stopped while this operation was {op.status.lower()}.",
                 )
                 final = finished(
-                    live.op,
+                    dataclasses.replace(op, last_sequence=entry.sequence),
                     OperationStatus.INTERRUPTED,
                     OperationError(OperationErrorCode.INTERRUPTED, "The server stopped before the operation finished."),
                 )
                 await repo.save_operation(session, final)
-                await repo.append_log(session, op.id, live.unflushed)
+                await repo.append_log(session, op.id, [entry])
                 log.warning("operation %s marked INTERRUPTED at start-up", op.id)
 
     # -- starting and controlling -----------------------------------------------------
@@ -189,10 +205,12 @@ class OperationRunner:
             local_copy_id=local_copy_id,
             params=params or {},
         )
-        live = LiveOperation(op=op, durable_log=durable_log, holds=list(holds))
+        # Its first block of log numbers is reserved with the insert, before anyone can read it.
+        reserve = 0 if durable_log else LOG_RESERVE_BLOCK
+        live = LiveOperation(op=op, durable_log=durable_log, holds=list(holds), reserved_through=reserve)
         live.append_log(LogLevel.INFO, f"Queued by {requested_by or 'anonymous'}.")
         async with self._db.write() as session:
-            await repo.add_operation(session, op)
+            await repo.add_operation(session, op, log_reserved_through=live.reserved_through)
         if exclusive:
             self._exclusive = op.id
         self._live[op.id] = live
@@ -205,7 +223,15 @@ class OperationRunner:
     ) -> Operation:
         """Run `job` for an operation a stopped server left unfinished (from a recovery):
         same id, its log continuing after the last stored line; it keeps `holds` until it ends."""
-        live = LiveOperation(op=op, flushed_through=op.last_sequence, durable_log=durable_log, holds=list(holds))
+        numbered = self._leftover_numbering.get(op.id, op.last_sequence)
+        live = LiveOperation(
+            op=op,
+            flushed_through=op.last_sequence,
+            reserved_through=numbered,
+            numbered_through=numbered,
+            durable_log=durable_log,
+            holds=list(holds),
+        )
         if exclusive:
             self._exclusive = op.id
         self._live[op.id] = live
@@ -277,6 +303,8 @@ class OperationRunner:
     # -- operationsChanged fan-out --------------------------------------------------------
 
     def _publish(self, live: LiveOperation) -> None:
+        if live.reservation_wanted() is not None:
+            self._writer.flush_soon()  # before the job's lines are held back for want of one
         live.dirty = True
         live.signal.fire()
         self.changes.announce(live.op.id)

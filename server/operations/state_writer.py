@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 
@@ -22,6 +24,11 @@ class StateWriter:
         self._db = db
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._soon = asyncio.Event()
+
+    def flush_soon(self) -> None:
+        """Flush now rather than at the next interval (a log reservation is running out)."""
+        self._soon.set()
 
     def start(self, lives: Callable[[], Iterable[LiveOperation]]) -> None:
         """Flush whatever changed every FLUSH_INTERVAL, until stopped."""
@@ -37,7 +44,12 @@ class StateWriter:
     async def _forever(self, lives: Callable[[], Iterable[LiveOperation]]) -> None:
         failing = False
         while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
+            if failing:  # no early retries: a job logging on would make them a busy loop
+                await asyncio.sleep(FLUSH_INTERVAL)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._soon.wait(), FLUSH_INTERVAL)
+            self._soon.clear()
             # An ended operation's own task retries storing its end; skipping it here keeps
             # one failure from being logged twice every FLUSH_INTERVAL.
             error = await self.flush_all(live for live in lives() if not live.ended.is_set())
@@ -53,7 +65,7 @@ class StateWriter:
         Returns the last error, if any (the state stays in memory for the next try)."""
         failure = None
         for live in list(lives):
-            if live.dirty or live.unflushed:
+            if live.dirty or live.unflushed or live.reservation_wanted() is not None:
                 try:
                     await self.flush(live)
                 except Exception as error:
@@ -61,16 +73,22 @@ class StateWriter:
         return failure
 
     async def flush(self, live: LiveOperation) -> None:
-        """Store the operation's state and pending log lines in one transaction."""
+        """Store the operation's state and pending log lines in one transaction, and reserve
+        more log numbers if it is using up its reservation."""
         async with self._lock:
             lines = list(live.unflushed)
+            reserve = live.reservation_wanted()
             op = live.op
+            if lines:  # the newest line readers can get once this commits
+                op = dataclasses.replace(op, last_sequence=max(op.last_sequence, lines[-1].sequence))
             live.dirty = False
             try:
                 async with self._db.write() as session:
                     await repo.append_log(session, op.id, lines)
-                    await repo.save_operation(session, op)
+                    await repo.save_operation(session, op, log_reserved_through=reserve)
             except BaseException:
                 live.dirty = True  # not stored: the next flush must write the state again
                 raise
+            if reserve is not None:
+                live.reserved(reserve)
             live.stored(lines)

@@ -48,9 +48,9 @@ async def follow_log(runner: OperationRunner, op_id: str, after: int = 0) -> Asy
         raise NotFound(f"no operation with id {quoted(op_id)}", field="id")
     while True:
         seen = live.log_signal.version if live else 0
-        # Once ended no line is added; a durable log shows lines only once stored, so its
-        # followers wait for the store (closed).
-        finished = live is None or live.closed or (live.ended.is_set() and not live.durable_log)
+        # Once ended no line is added; a line not shown yet (a durable log's before it is
+        # stored, one beyond the reserved numbers) is waited for (until closed).
+        finished = live is None or live.closed or (live.ended.is_set() and live.all_shown)
         # The operation's own memory first, even once it has closed (when the runner lets go
         # of it): every follower wakes at the end, and none of them should need a query.
         lines = live.log_after(after) if live is not None else None

@@ -70,14 +70,25 @@ def _columns(op: Operation) -> dict[str, object]:
     }
 
 
-async def add_operation(session: AsyncSession, op: Operation) -> None:
-    await session.execute(insert(OperationRow).values(**_columns(op)))
+async def add_operation(session: AsyncSession, op: Operation, *, log_reserved_through: int = 0) -> None:
+    """Insert a new operation, with log numbers up to `log_reserved_through` reserved."""
+    await session.execute(insert(OperationRow).values(**_columns(op), log_reserved_through=log_reserved_through))
 
 
-async def save_operation(session: AsyncSession, op: Operation) -> None:
+async def save_operation(session: AsyncSession, op: Operation, *, log_reserved_through: int | None = None) -> None:
+    """Store the operation's state; with `log_reserved_through`, also reserve log numbers up to it."""
     values = _columns(op)
     del values["id"]
+    if log_reserved_through is not None:
+        values["log_reserved_through"] = log_reserved_through
     await session.execute(update(OperationRow).where(col(OperationRow.id) == op.id).values(**values))
+
+
+async def log_numbered_through(session: AsyncSession, op_id: str) -> int:
+    """The highest log number the operation may have shown: its newest stored line, or its
+    reservation if that is higher. A line added after a restart is numbered after it."""
+    row = await session.get(OperationRow, op_id)
+    return max(row.last_sequence, row.log_reserved_through) if row else 0
 
 
 async def get_operation(session: AsyncSession, op_id: str) -> Operation | None:

@@ -145,7 +145,10 @@ class OperationRow(SQLModel, table=True):
     restore_point_id: str | None = Field(default=None, max_length=40)
     local_copy_id: str | None = Field(default=None, max_length=400)  # lc_ + a 255-byte name in base64: 343
     params: str = Field(default="{}", sa_column=Column(Text(), nullable=False))
-    last_sequence: int = 0
+    last_sequence: int = 0  # the newest stored log line
+    # Log numbers up to this may have been shown before their lines were stored: after a
+    # crash, the next line is numbered after it (server/operations/live.py says why).
+    log_reserved_through: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
 
 
 class LogRow(SQLModel, table=True):

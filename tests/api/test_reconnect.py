@@ -1,5 +1,6 @@
-"""Reconnecting without gaps or duplicates: the resumable log helper across a real server restart,
-and operationsChanged(includeCurrent) starting with what is running now."""
+"""Reconnecting without duplicates, no number reused: the resumable log helper across a real
+server restart and across a crash, and operationsChanged(includeCurrent) starting with what is
+running now."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import asyncio
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from client_examples.follow_log import resumable_log
 from tests.support.api import create_restore_point, execute, subscribe, wait_for_operation
-from tests.support.server_process import ROOT
+from tests.support.db_writes import writes_blocked
+from tests.support.server_process import ROOT, ServerProcess
 
 HELPER = ROOT / "client_examples" / "follow_log.py"
 
@@ -68,6 +72,65 @@ async def test_the_log_helper_resumes_after_a_restart_without_gaps_or_duplicates
     resumed = [line for line in err.splitlines() if line.startswith("connection lost; resuming after line ")]
     assert len(resumed) == 1, err  # it did lose the connection, once, mid-log
     assert 1 < int(resumed[0].split()[-5]) < len(expected)
+
+
+def site_server(make_server_process, tmp_path: Path, files: int, delay: str) -> ServerProcess:
+    """A server with one directory source whose capture pauses (and logs a line) after each file."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    for index in range(files):
+        (folder / f"file-{index:03}.txt").write_text(f"content {index}\n")
+    config = tmp_path / "sources.toml"
+    config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{folder}"\n')
+    return make_server_process(BACKUPS_CONFIG=str(config), BACKUPS_TEST_ENTRY_DELAY=delay).start()
+
+
+async def test_a_line_seen_live_keeps_its_number_across_a_crash(make_server_process, tmp_path: Path) -> None:
+    """A follower saw lines live that the SIGKILL kept from being stored: after the restart the
+    README's recipe (resume with afterSequence: the last sequence seen) gets the line that says
+    why the operation ended, numbered after every line seen, and no stored line carries a
+    number the follower saw on another line."""
+    server = site_server(make_server_process, tmp_path, files=300, delay="0.1")
+    op = await create_restore_point(server, "killed while followed")
+    seen: dict[int, str] = {}
+    order: list[int] = []
+    killed_after = None
+    blocked_at = None
+    block = writes_blocked(server, "operation", "operation_log")
+    try:
+        async for line in resumable_log(server.ws_url, server.token, op["id"], give_up_after=120):
+            seen[line["sequence"]] = line["message"]
+            order.append(line["sequence"])
+            if killed_after is None and blocked_at is None and line["message"].startswith("Paused"):
+                # Running and logging: from now on nothing the server writes is stored.
+                await asyncio.to_thread(block.__enter__)
+                blocked_at = datetime.now(UTC)
+            elif killed_after is None and blocked_at and datetime.fromisoformat(line["at"]) > blocked_at:
+                # Appended after the block began, so shown from memory and not stored: a crash now.
+                killed_after = line["sequence"]
+                server.kill()
+                block.__exit__(None, None, None)
+                blocked_at = None
+                await asyncio.to_thread(server.start)
+    finally:
+        if blocked_at is not None:
+            block.__exit__(None, None, None)
+    assert killed_after is not None, order
+    assert order == sorted(set(order)), order  # each line once, in order
+    stored = await execute(
+        server, "query($id: ID!) { operation(id: $id) { status log { sequence message } } }", id=op["id"]
+    )
+    assert stored["operation"]["status"] == "INTERRUPTED"
+    lines = {line["sequence"]: line["message"] for line in stored["operation"]["log"]}
+    assert killed_after not in lines  # the crash did lose it: the case this test is about
+    last = order[-1]
+    assert last > killed_after and seen[last].startswith("Interrupted"), (killed_after, order[-3:], seen[last])
+    assert lines[last] == seen[last]
+    # A number names one line: every stored line the follower saw is the line it saw.
+    assert {number: message for number, message in lines.items() if number in seen} == {
+        number: seen[number] for number in lines if number in seen
+    }
+    assert set(lines) <= set(seen), sorted(set(lines) - set(seen))  # and it missed no stored line
 
 
 async def test_operations_changed_can_start_with_the_running_operations(make_server) -> None:

@@ -50,14 +50,14 @@ async function query(text, variables) {
 }
 
 const LOG = `subscription ($id: ID!, $after: Int) {
-  operationLog(id: $id, afterSequence: $after) { sequence message } }`;
+  operationLog(id: $id, afterSequence: $after) { sequence at message } }`;
 
 async function followLog() {
   let last = 0;
   for (let attempt = 0; ; attempt++) {
     const end = await once(LOG, { id: opId, after: last }, (data) => {
       last = data.operationLog.sequence; // the resume point, should the connection drop now
-      say({ line: last, message: data.operationLog.message });
+      say({ line: last, at: data.operationLog.at, message: data.operationLog.message });
     });
     if (end.complete) return say({ done: true, last });
     if (end.errors) return say({ errors: end.errors });

@@ -1,4 +1,5 @@
-"""An operation's log in memory: followers that lag behind a flush still read memory."""
+"""An operation's log in memory: followers that lag behind a flush still read memory; a line
+is shown before it is stored only under a reserved number."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import asyncio
 import dataclasses
 
 from server.model.records import LogEntry, LogLevel
-from server.operations.live import RECENT_LINES, LiveOperation
+from server.operations.live import LOG_RESERVE_BLOCK, RECENT_LINES, LiveOperation
 from server.operations.streams import follow_log
 from tests.unit.test_streams import running
 
 
 def logged(count: int, durable: bool = False) -> LiveOperation:
-    live = LiveOperation(op=running(), durable_log=durable)
+    """An operation with `count` lines, all under reserved numbers (however many)."""
+    live = LiveOperation(op=running(), durable_log=durable, reserved_through=max(count, LOG_RESERVE_BLOCK))
     for n in range(count):
         live.append_log(LogLevel.INFO, f"line {n + 1}")
     return live
@@ -46,12 +48,41 @@ def test_memory_keeps_only_the_recent_lines_and_says_when_the_database_must_answ
 
 
 def test_a_resumed_operation_reads_older_lines_from_the_database() -> None:
-    live = LiveOperation(op=dataclasses.replace(running(), last_sequence=10), flushed_through=10)
+    # Stored through 10, numbers reserved through 40: its next line is 41, shown once reserved.
+    live = LiveOperation(
+        op=dataclasses.replace(running(), last_sequence=10),
+        flushed_through=10,
+        reserved_through=40,
+        numbered_through=40,
+    )
     live.append_log(LogLevel.INFO, "after the restart")
     assert live.log_after(3) is None
-    assert sequences(live.log_after(10)) == [11]
+    assert sequences(live.log_after(10)) == [] and live.op.last_sequence == 10
+    live.reserved(live.reservation_wanted() or 0)
+    assert sequences(live.log_after(10)) == [41] and live.op.last_sequence == 41
     flush(live)
-    assert live.log_after(9) is None and sequences(live.log_after(10)) == [11]
+    assert live.log_after(9) is None and sequences(live.log_after(40)) == [41]
+
+
+def test_a_line_beyond_the_reserved_numbers_is_held_back_until_they_are_reserved() -> None:
+    live = LiveOperation(op=running(), reserved_through=LOG_RESERVE_BLOCK)
+    for n in range(LOG_RESERVE_BLOCK // 2):
+        live.append_log(LogLevel.INFO, f"line {n + 1}")
+    assert live.reservation_wanted() is None
+    live.append_log(LogLevel.INFO, "past half of the block")
+    wanted = live.reservation_wanted()
+    assert wanted == LOG_RESERVE_BLOCK // 2 + 1 + LOG_RESERVE_BLOCK
+    for _ in range(LOG_RESERVE_BLOCK):  # the job outruns the writer
+        live.append_log(LogLevel.INFO, "more")
+    # Neither the lines nor lastSequence name a number a crash could give to another line.
+    assert live.op.last_sequence == LOG_RESERVE_BLOCK and not live.all_shown
+    assert sequences(live.log_after(LOG_RESERVE_BLOCK - 1)) == [LOG_RESERVE_BLOCK]
+    version = live.log_signal.version
+    live.reserved(wanted)
+    assert live.log_signal.version == version + 1 and live.all_shown
+    assert sequences(live.log_after(LOG_RESERVE_BLOCK)) == list(range(LOG_RESERVE_BLOCK + 1, live.numbered_through + 1))
+    flush(live)  # storing them shows them too, reserved or not
+    assert live.op.last_sequence == live.flushed_through == live.numbered_through
 
 
 def test_a_durable_log_shows_only_stored_lines_and_wakes_followers_when_they_are() -> None:
@@ -96,4 +127,22 @@ async def test_followers_read_the_last_lines_from_memory_after_the_operation_clo
     live.closed = True  # the runner lets go of it here
     live.log_signal.fire()
     assert (await waiting).sequence == 4
+    assert [entry async for entry in stream] == []
+
+
+async def test_a_follower_of_an_ended_operation_waits_for_its_held_back_lines() -> None:
+    live = LiveOperation(op=running(), reserved_through=1)
+    live.append_log(LogLevel.INFO, "shown")
+    live.append_log(LogLevel.INFO, "beyond the reservation")
+    live.ended.set()  # its final state is in memory; storing it is still being retried
+    runner = NoDatabase(live)
+    stream = follow_log(runner, "op_1")  # type: ignore[arg-type]
+    assert (await anext(stream)).sequence == 1
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0)
+    assert not waiting.done()  # not the end: a line is still to come
+    flush(live)
+    assert (await waiting).sequence == 2
+    live.closed = True
+    live.log_signal.fire()
     assert [entry async for entry in stream] == []

@@ -203,10 +203,9 @@ function StoredLogView({ op }: { op: Op }) {
   const lines = useLiveLog(op.id);
   return (
     <>
-      {lines.length < op.lastSequence && (
-        <p role="status">
-          Loading the log… {lines.length} of {op.lastSequence} lines
-        </p>
+      {/* By the last number, not the count: a crash leaves a gap in the numbers. */}
+      {(lines.at(-1)?.sequence ?? 0) < op.lastSequence && (
+        <p role="status">Loading the log… {lines.length} lines so far</p>
       )}
       <LogView lines={lines} label={`Log of ${describe(op)}`} />
     </>

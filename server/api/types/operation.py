@@ -20,7 +20,11 @@ from server.model.errors import OperationErrorCode
 MAX_LOG_PAGE = 1000
 
 
-@strawberry.type(description="One line of an operation's log; sequence numbers start at 1 and have no gaps.")
+@strawberry.type(
+    description="One line of an operation's log. Sequence numbers start at 1 and increase by one, "
+    "except after a crash: a number once shown never names another line, so the lines a crash kept "
+    "from being stored leave a gap."
+)
 class LogEntry:
     sequence: int
     at: datetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -389,13 +390,26 @@ class LocalCopyService:
                 checksum=str(meta["checksum"]),
                 server_version=str(meta.get("serverVersion") or "unknown"),
             )
+            # The test delay (BACKUPS_TEST_ENTRY_DELAY) here, between looking for the restore
+            # point and saving it, lets tests run two imports of one copy into each other.
+            await ctx.pace()
             ctx.progress(0.97, "Saving restore point")
-            ctx.checkpoint()
-            await self._restore_points.record(point, manifest.entries, pinned)
+            taken = await self._restore_points.record(point, manifest.entries, pinned)
+            if taken is not None and taken.checksum != point.checksum:
+                point = dataclasses.replace(point, id=_fresh_id())
+                ctx.log(f"Restore point {taken.id} was recorded meanwhile with other content; importing as {point.id}.")
+                taken = await self._restore_points.record(point, manifest.entries, pinned)
         except BaseException:
             self._store.unpin(pinned)
             await asyncio.shield(self._restore_points.collect(pinned))
             raise
+        if taken is not None:
+            # Another import of this copy saved it since we looked: point at that one, as above.
+            self._store.unpin(pinned)
+            await asyncio.shield(self._restore_points.collect(pinned))
+            ctx.set_subject(restore_point_id=taken.id)
+            ctx.log(f"Restore point {taken.id} was imported meanwhile with the same content; nothing imported.")
+            return
         ctx.set_subject(restore_point_id=point.id)
         ctx.log(f"Imported as restore point {point.id}: {stored} bytes newly stored.")
 

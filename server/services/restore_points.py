@@ -405,18 +405,24 @@ class RestorePointService:
         pinned: list[str],
         *,
         manifest_id: str | None = None,
-    ) -> None:
+    ) -> RestorePoint | None:
         """Make its blobs durable, insert it (sharing a stored manifest with the same id) with
         the index rows of its packed blobs that have none yet, then release the pins its
-        blobs had in flight."""
+        blobs had in flight. If a restore point has its id already (recorded since the caller
+        looked: two imports of one copy), nothing is inserted, the pins stay the caller's,
+        and that restore point is returned."""
         await asyncio.to_thread(self._store.sync)
         if manifest_id is None:
             manifest_id = await asyncio.to_thread(manifests.manifest_id, entries)
         async with self._keeper.lock:
             async with self._db.write() as session:
-                await repo.add_restore_point(session, point, entries, manifest_id=manifest_id)
+                if (
+                    taken := await repo.add_restore_point(session, point, entries, manifest_id=manifest_id)
+                ) is not None:
+                    return taken
                 indexed = await self._keeper.index_entries(session, entries)
             self._store.packs.mark_indexed(indexed)  # only once committed: else the next point inserts them
             self._recent.forget()
             self._store.unpin(pinned)
             pinned.clear()
+        return None

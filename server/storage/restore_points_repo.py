@@ -49,8 +49,14 @@ async def manifest_held(session: AsyncSession, manifest_id: str) -> bool:
 
 async def add_restore_point(
     session: AsyncSession, point: RestorePoint, entries: Sequence[ManifestEntry], *, manifest_id: str
-) -> bool:
-    """Insert the point, and its manifest unless that is held already; True if it was new."""
+) -> RestorePoint | None:
+    """Insert the point, and its manifest unless that is held already. If a restore point has
+    its id already (two imports of one copy), insert nothing and return that one instead.
+
+    Checked in the write transaction: the caller serialises writers of restore points (SQLite
+    serialises every write), so nothing can come between the check and the insert."""
+    if (taken := await get_restore_point(session, point.id)) is not None:
+        return taken
     new = not await manifest_held(session, manifest_id)
     if new:
         session.add(ManifestRow(id=manifest_id))
@@ -61,7 +67,7 @@ async def add_restore_point(
         fields["schedule_id"] = None  # its schedule was deleted while it was being made
     session.add(RestorePointRow(**fields, manifest_id=manifest_id))
     await session.flush()
-    return new
+    return None
 
 
 async def _insert_entries(session: AsyncSession, manifest_id: str, entries: Sequence[ManifestEntry]) -> None:

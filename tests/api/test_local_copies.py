@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import uuid
 import zipfile
@@ -17,6 +18,7 @@ from tests.support.api import (
     update_settings,
     wait_for_operation,
 )
+from tests.support.archives import build, take_apart
 from tests.support.blobs import stored_blobs
 from tests.support.server_process import ServerProcess
 
@@ -281,3 +283,45 @@ async def test_lists_show_each_items_own_restore_point_and_copies(make_server) -
         first_copy["id"]: first["id"],
         second_copy["id"]: second["id"],
     }
+
+
+async def test_two_imports_of_one_copy_at_once_both_point_at_one_restore_point(make_server) -> None:
+    # Each import pauses 1 s between looking for the restore point and saving it: started
+    # together, both find it missing, and the second to save finds the first one's.
+    proc = make_server(BACKUPS_TEST_ENTRY_DELAY="1").start()
+    point, copy = await exported_point(proc, "imported twice at once")
+    for _ in range(3):
+        deleted = await execute(
+            proc, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId } }", id=point["id"]
+        )
+        assert deleted["deleteRestorePoint"]["deletedId"] == point["id"]
+        started = await asyncio.gather(start_import(proc, copy["id"]), start_import(proc, copy["id"]))
+        assert [each["userErrors"] for each in started] == [[], []]
+        ends = await asyncio.gather(*(wait_for_operation(proc, each["operation"]["id"]) for each in started))
+        assert [(end["status"], end["error"]) for end in ends] == [("SUCCEEDED", None)] * 2, ends
+        assert [end["restorePoint"]["id"] for end in ends] == [point["id"]] * 2
+        count = await execute(proc, "{ restorePoints { totalCount nodes { id } } }")
+        assert count["restorePoints"] == {"totalCount": 1, "nodes": [{"id": point["id"]}]}
+        assert len(blob_files(proc)) == point["itemCount"]
+
+
+async def test_an_import_whose_id_was_taken_meanwhile_by_other_content_gets_a_fresh_id(make_server) -> None:
+    proc = make_server(BACKUPS_TEST_ENTRY_DELAY="1").start()
+    point, copy = await exported_point(proc, "the real one")
+    other, other_copy = await exported_point(proc, "other content")
+    # A copy of `other` claiming `point`'s id: each import finds the id free, one saves first.
+    parts = take_apart(copies_dir(proc) / other_copy["fileName"])
+    parts.manifest["restorePoint"]["id"] = point["id"]
+    build(parts, copies_dir(proc) / "claims-the-same-id.zip")
+    claimant = next(
+        c for c in (await execute(proc, COPIES))["localCopies"] if c["fileName"] == "claims-the-same-id.zip"
+    )
+    await execute(proc, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId } }", id=point["id"])
+    started = await asyncio.gather(start_import(proc, copy["id"]), start_import(proc, claimant["id"]))
+    ends = await asyncio.gather(*(wait_for_operation(proc, each["operation"]["id"]) for each in started))
+    assert [(end["status"], end["error"]) for end in ends] == [("SUCCEEDED", None)] * 2, ends
+    made = [end["restorePoint"]["id"] for end in ends]
+    assert point["id"] in made and len(set(made)) == 2 and other["id"] not in made
+    checksums = {(await execute(proc, POINT, id=made_id))["restorePoint"]["checksum"] for made_id in made}
+    assert checksums == {point["checksum"], other["checksum"]}
+    assert (await execute(proc, "{ restorePoints { totalCount } }"))["restorePoints"]["totalCount"] == 3

@@ -22,9 +22,11 @@ PROGRESS_INTERVAL = 0.1
 # flush stores the next one then reads memory, not the database (a thousand followers
 # would otherwise make a thousand queries at once).
 RECENT_LINES = 1000
-# Log numbers are reserved in the database this many at a time, before a line with one is
-# shown (see LiveOperation); a new block is stored once half of the current one is used.
+# Log numbers are reserved in the database at least this many at a time, before a line with
+# one is shown (see LiveOperation); a chatty job's blocks grow with its log (as many as it has
+# written, up to LOG_RESERVE_MAX), so that it wakes the writer early only a few times.
 LOG_RESERVE_BLOCK = 100
+LOG_RESERVE_MAX = 10_000
 T = TypeVar("T")
 
 
@@ -40,9 +42,8 @@ class LiveOperation:
     (every 200 ms): a crash may lose lines a client has seen. Their numbers must not be
     given to other lines after the restart (a client resuming with `afterSequence` would
     skip those), so a line is shown before it is stored only if its number is reserved in
-    the database: `log_reserved_through`, written LOG_RESERVE_BLOCK numbers ahead with the
-    insert and then with a regular flush (an UPDATE it makes anyway), never one write per
-    line. After a crash the next line is numbered after the reservation, leaving a gap
+    the database: `log_reserved_through`, written a block of numbers ahead with the insert
+    and then with a regular flush (an UPDATE it makes anyway), never one write per line. After a crash the next line is numbered after the reservation, leaving a gap
     where the lost lines and unused numbers were. A line beyond the reservation (a job
     outrunning the writer) is held back until the next reservation or its own store. A
     durable log (below) reserves nothing: it shows only stored lines.
@@ -104,9 +105,11 @@ class LiveOperation:
     def reservation_wanted(self) -> int | None:
         """The reservation to store with the next flush, once half of the current one is used
         (none for a durable log: it shows only stored lines, so a restart leaves no gap)."""
-        if self.durable_log or self.numbered_through + LOG_RESERVE_BLOCK // 2 <= self.reserved_through:
+        written = self.numbered_through - self.first_numbered + 1
+        block = min(max(LOG_RESERVE_BLOCK, written), LOG_RESERVE_MAX)
+        if self.durable_log or self.numbered_through + block // 2 <= self.reserved_through:
             return None
-        return self.numbered_through + LOG_RESERVE_BLOCK
+        return self.numbered_through + block
 
     def reserved(self, through: int) -> None:
         """Log numbers up to `through` are reserved in the database now."""

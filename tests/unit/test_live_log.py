@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 
 from server.model.records import LogEntry, LogLevel
-from server.operations.live import LOG_RESERVE_BLOCK, RECENT_LINES, LiveOperation
+from server.operations.live import LOG_RESERVE_BLOCK, LOG_RESERVE_MAX, RECENT_LINES, LiveOperation
 from server.operations.streams import follow_log
 from tests.unit.test_streams import running
 
@@ -83,6 +83,18 @@ def test_a_line_beyond_the_reserved_numbers_is_held_back_until_they_are_reserved
     assert sequences(live.log_after(LOG_RESERVE_BLOCK)) == list(range(LOG_RESERVE_BLOCK + 1, live.numbered_through + 1))
     flush(live)  # storing them shows them too, reserved or not
     assert live.op.last_sequence == live.flushed_through == live.numbered_through
+
+
+def test_a_chatty_log_reserves_growing_blocks_so_it_wakes_the_writer_rarely() -> None:
+    live = LiveOperation(op=running(), reserved_through=LOG_RESERVE_BLOCK)
+    reservations = 0
+    for _ in range(30_000):
+        live.append_log(LogLevel.INFO, "an item")
+        if (wanted := live.reservation_wanted()) is not None:
+            live.reserved(wanted)
+            reservations += 1
+    assert live.all_shown and reservations < 30  # one per 1,000 lines at most (a fixed block: 300)
+    assert live.reserved_through - live.numbered_through <= LOG_RESERVE_MAX  # the gap a crash may leave
 
 
 def test_a_durable_log_shows_only_stored_lines_and_wakes_followers_when_they_are() -> None:

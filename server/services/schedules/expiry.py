@@ -16,11 +16,12 @@ import logging
 from datetime import datetime
 
 from server.clock import SYSTEM_CLOCK, Clock, utc_now
-from server.model.errors import Busy, Conflict, NotFound, Pinned
-from server.model.records import LogLevel, OperationKind, OperationStatus, RestorePoint
+from server.model.errors import Busy
+from server.model.records import OperationKind, OperationStatus, RestorePoint
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
+from server.services.schedules.deletion import delete_logged
 
 log = logging.getLogger(__name__)
 
@@ -117,21 +118,5 @@ class ExpiryTimer:
 
     async def _delete(self, ctx: OperationContext, point: RestorePoint, now: datetime) -> bool:
         expiry = point.expires_at.isoformat(timespec="seconds") if point.expires_at else "?"
-        try:
-            await self._restore_points.delete(point.id, expired_by=now)
-        except Busy:
-            ctx.log(
-                f"Kept restore point {point.id} ({point.label!r}) for now: an operation is using it.", LogLevel.WARNING
-            )
-            return False
-        except Pinned:
-            ctx.log(f"Kept restore point {point.id} ({point.label!r}): it was pinned meanwhile.", LogLevel.WARNING)
-            return False
-        except Conflict:
-            ctx.log(f"Kept restore point {point.id} ({point.label!r}): its expiry was changed meanwhile.")
-            return False
-        except NotFound:
-            ctx.log(f"Restore point {point.id} ({point.label!r}) was already deleted.")
-            return False
-        ctx.log(f"Deleted restore point {point.id} ({point.label!r}): it expired at {expiry}.")
-        return True
+        deleted = f"Deleted restore point {point.id} ({point.label!r}): it expired at {expiry}."
+        return await delete_logged(ctx, self._restore_points, point, deleted=deleted, expired_by=now)

@@ -25,9 +25,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from server.model.errors import Busy, NotFound, Pinned
+from server.model.errors import Busy, NotFound
 from server.model.records import (
-    LogLevel,
     Operation,
     OperationKind,
     OperationStatus,
@@ -43,6 +42,7 @@ from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
 from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.copies import ScheduledCopies
+from server.services.schedules.deletion import delete_logged
 from server.services.schedules.expiry import ExpiryTimer
 from server.services.schedules.service import KEEP_FIELDS, ScheduleService, next_run, render_label
 from server.services.step_control import StepControl
@@ -518,25 +518,18 @@ class Scheduler:
 
     async def _delete(self, ctx: OperationContext, decision: RetentionDecision) -> bool:
         point = decision.point
-        try:
-            await self._restore_points.delete(point.id, before_freeing=lambda: self._steps.reach(ctx, "prune-deleted"))
-        except Busy:
-            ctx.log(
-                f"Kept restore point {point.id} ({point.label!r}) for now: an operation is using it.", LogLevel.WARNING
-            )
-            return False
-        except Pinned:
-            ctx.log(f"Kept restore point {point.id} ({point.label!r}): it was pinned meanwhile.", LogLevel.WARNING)
-            return False
-        except NotFound:
-            ctx.log(f"Restore point {point.id} ({point.label!r}) was already deleted.")
-            return False
-        ctx.log(
+        deleted = (
             f"Deleted restore point {point.id} ({point.label!r}, made {_at(point.created_at)}): "
             + "; ".join(decision.reasons)
             + "."
         )
-        return True
+        return await delete_logged(
+            ctx,
+            self._restore_points,
+            point,
+            deleted=deleted,
+            before_freeing=lambda: self._steps.reach(ctx, "prune-deleted"),
+        )
 
 
 def _wants_changes(schedule: Schedule) -> bool:

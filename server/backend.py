@@ -71,14 +71,23 @@ def archive_limits(settings: ServerConfig) -> ArchiveLimits:
 
 def location_store(spec: LocationSpec, settings: ServerConfig, keyring: Keyring | None = None) -> LocationStore:
     """The store for one declared location."""
+    unfinished = UnfinishedUploads(journal_folder(settings.data_dir, spec.name))
     if isinstance(spec, FolderLocationSpec):
-        return FolderStore(spec.name, spec.path, archive_limits(settings), keyring=keyring, encrypt=spec.encrypt)
+        return FolderStore(
+            spec.name,
+            spec.path,
+            archive_limits(settings),
+            keyring=keyring,
+            encrypt=spec.encrypt,
+            unfinished=unfinished,
+            chunk_delay=settings.test_entry_delay,
+        )
     return S3Store(
         spec,
         part_size=settings.location_part_bytes,
         page_size=settings.location_list_page_size,
         part_delay=settings.test_entry_delay,
-        unfinished=UnfinishedUploads(journal_folder(settings.data_dir, spec.name)),
+        unfinished=unfinished,
     )
 
 

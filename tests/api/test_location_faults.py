@@ -173,6 +173,47 @@ async def test_uploads_a_kill_cut_off_are_aborted_after_the_restart(
     assert not any((server.data_dir / "unfinished-uploads").rglob("*.json"))  # nothing left to clean up
 
 
+async def test_a_folder_upload_a_kill_cut_off_leaves_no_temp_file_after_the_restart(
+    make_server_process: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """Issue 23 item 7's class at a folder location: a SIGKILL while a copy is written there
+    leaves its hidden temp file; the restarted server removes it (it recorded it in its data
+    folder), and leaves alone a temp file it has no record of (another server's, sharing it)."""
+    share = tmp_path / "share"
+    share.mkdir()
+    config = write_config(tmp_path)
+    config.write_text(
+        config.read_text() + f'\n[[locations]]\nname = "share"\nkind = "folder"\npath = "{share}"\nencrypt = false\n'
+    )
+    (tmp_path / "site" / "big.bin").write_bytes(os.urandom(16 * 1024**2))  # 16 chunks of 1 MiB, 1 s each
+    server = make_server_process(BACKUPS_CONFIG=str(config), BACKUPS_TEST_ENTRY_DELAY="1").start()
+    _, copy_id = await point_with_copy(server)
+    op_id = await start_upload(server, copy_id, "share")
+
+    def partials() -> list[Path]:
+        return [p for p in share.iterdir() if p.name.endswith(".partial")]
+
+    deadline = time.monotonic() + 120
+    while not any(p.stat().st_size > 0 for p in partials()):
+        assert time.monotonic() < deadline, "the upload never began"
+        await asyncio.sleep(0.05)
+    server.kill()
+    [cut_off] = partials()  # a full-size file in the making, with more chunks to come
+    foreign = share / ".another server's copy.zip.abcd1234.partial"
+    foreign.write_bytes(b"being written by another server")
+
+    server.start()
+    deadline = time.monotonic() + 120
+    while cut_off.exists():
+        assert time.monotonic() < deadline, f"still there after the restart: {cut_off.name}"
+        await asyncio.sleep(0.1)
+    assert partials() == [foreign]
+    assert not [p for p in share.iterdir() if p.name.endswith(".zip")]  # nothing named from it
+    final = (await execute(server, "query($id: ID!) { operation(id: $id) { status } }", id=op_id))["operation"]
+    assert final["status"] == "INTERRUPTED", final
+    assert not any((server.data_dir / "unfinished-uploads").rglob("*.json"))  # nothing left to clean up
+
+
 def test_credentials_in_an_endpoint_stop_the_server_with_one_clear_line(tmp_path: Path) -> None:
     """Issue 23 item 11: a user and password in the endpoint URL are refused at start, and
     the line says where credentials belong, without echoing them."""

@@ -2,22 +2,27 @@
 
 An upload is written under a hidden temp name in the folder, read back and checked (size and
 SHA-256 against what was sent), and only then given its name, exclusively: a half-written or
-unchecked copy never appears under a copy's name. Listing reads each ZIP's manifest (its
-central directory and manifest member, not the whole file), once per version of a file."""
+unchecked copy never appears under a copy's name. The temp file is recorded in the data folder
+while it is written (unfinished.py), so one a crash left behind is removed at start-up or at the
+location's next use; two servers may share the folder, and one never removes a temp file it has
+no record of. Listing reads each ZIP's manifest (its central directory and manifest member, not
+the whole file), once per version of a file."""
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import os
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from server.model.errors import InvalidArchive
 from server.model.records import RemoteCopy
-from server.storage.durability import atomic_write
+from server.storage.durability import atomic_write, is_temp_name
 from server.storage.encryption import Keyring, is_encrypted_name
 from server.storage.full import files_full
 from server.storage.local_copy.folder import fingerprint, link_exclusively, read_encrypted_id, split_copy_name
@@ -32,6 +37,7 @@ from server.storage.locations.store import (
     is_copy_name,
     remote_copy_id,
 )
+from server.storage.locations.unfinished import UnfinishedUploads
 
 
 class FolderStore:
@@ -45,6 +51,8 @@ class FolderStore:
         *,
         keyring: Keyring | None = None,
         encrypt: bool = False,
+        unfinished: UnfinishedUploads | None = None,
+        chunk_delay: float = 0.0,
     ) -> None:
         self.name = name
         self.root = root
@@ -53,6 +61,8 @@ class FolderStore:
         self.encrypt = encrypt  # plain copies uploaded here are encrypted on the way
         self._known: dict[tuple[str, str], tuple[str | None, str | None]] = {}
         self._lock = threading.Lock()
+        self._unfinished = unfinished  # records of our temp files there; None: not recorded
+        self._chunk_delay = chunk_delay  # test-only (BACKUPS_TEST_ENTRY_DELAY): a pause per chunk
 
     def _check(self) -> None:
         if not self.root.is_dir():
@@ -94,13 +104,19 @@ class FolderStore:
         should_stop: ShouldStop,
     ) -> str:
         self._check()
+        self.abort_unfinished()  # what a crash cut off is removed at the location's next use
+        record = None
         try:
             with atomic_write(self.root / file_name) as pending, source.open("rb") as src:
+                if self._unfinished is not None:  # before its first byte: a crash leaves it empty at most
+                    record = self._unfinished.begin(str(self.root), pending.temp.name)
                 while chunk := src.read(CHUNK):
                     if should_stop():
                         raise TransferCancelled("upload cancelled")
                     pending.file.write(chunk)
                     on_bytes(len(chunk))
+                    if self._chunk_delay:
+                        time.sleep(self._chunk_delay)  # a worker thread: the event loop goes on
                 size = pending.sync()
                 # Read back what the disk holds, not what was handed to it.
                 got_size, got_sha = _digest(pending.temp)
@@ -112,6 +128,9 @@ class FolderStore:
             if (full := files_full(error, f"location {self.name!r} ({self.root})")) is not None:
                 raise full from None  # STORAGE_FULL: the location answers, it has no room
             raise LocationUnavailable(self.name, f"cannot write to {self.root}: {error.strerror or error}") from None
+        finally:
+            if self._unfinished is not None and record is not None:
+                self._unfinished.end(record)  # placed or removed by atomic_write either way
         with self._lock:
             self._known.pop((name, ""), None)
         return name
@@ -134,8 +153,18 @@ class FolderStore:
         return True
 
     def abort_unfinished(self) -> int:
-        """Nothing to do: an upload's temp file is hidden, and a folder has no pending uploads."""
-        return 0
+        """Remove the temp files of uploads a crash cut off (recorded, not running now); how many."""
+        if self._unfinished is None:
+            return 0
+        removed = 0
+        for entry in self._unfinished.left_over():
+            # Only a temp file's name, in this folder (a location moved elsewhere: the record goes).
+            if entry.bucket == str(self.root) and is_temp_name(entry.key) and "/" not in entry.key:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.root / entry.key).unlink()
+                    removed += 1
+            self._unfinished.end(entry.record)
+        return removed
 
     def _place(self, temp: Path, name: str) -> str:
         (stem, ending), counter, candidate = split_copy_name(name), 2, name

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from server.model.records import LogEntry, LogLevel, Operation, OperationError, OperationStatus
+from server.model.url_credentials import mask_url_credentials
 from server.operations.holds import Held, Hold, HoldRegistry
 from server.operations.signal import Signal
 
@@ -92,6 +93,8 @@ class LiveOperation:
 
     def append_log(self, level: LogLevel, message: str) -> LogEntry:
         self.numbered_through += 1
+        # Every line is shown to every viewer: a URL's user and password never reach one.
+        message = mask_url_credentials(message) if "@" in message else message
         entry = LogEntry(sequence=self.numbered_through, at=datetime.now(UTC), level=level, message=message)
         self.unflushed.append(entry)
         self._show()

@@ -158,3 +158,14 @@ async def test_a_follower_of_an_ended_operation_waits_for_its_held_back_lines() 
     live.closed = True
     live.log_signal.fire()
     assert [entry async for entry in stream] == []
+
+
+def test_a_url_with_credentials_in_a_line_is_masked_as_it_is_appended() -> None:
+    """Every line reaches every viewer: a URL's user and password in one (a message quoted as a
+    source or location gave it) are masked before anyone can follow or store it (issue 23 item 11)."""
+    live = logged(0)
+    entry = live.append_log(LogLevel.INFO, "Uploading to http://backup-user:s3cr3t@127.0.0.1:9000/bucket ...")
+    assert entry.message == "Uploading to http://***@127.0.0.1:9000/bucket ..."
+    plain = live.append_log(LogLevel.INFO, "Copied to share (mail admin@example.com)")
+    assert plain.message == "Copied to share (mail admin@example.com)"
+    assert [e.message for e in live.unflushed] == [entry.message, plain.message]

@@ -389,7 +389,7 @@ def previous_release_on_postgres(proc: ServerProcess) -> None:
     fresh one at the previous release's schema (migration 0007); the server migrates the rest."""
     from alembic import command
     from alembic.config import Config
-    from sqlalchemy import insert, inspect, select
+    from sqlalchemy import MetaData, Table, insert, inspect, select
 
     from server.storage.database import MIGRATIONS, Database
     from server.storage.tables import metadata
@@ -403,11 +403,17 @@ def previous_release_on_postgres(proc: ServerProcess) -> None:
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection
             command.upgrade(config, "0007")
-        present = set(inspect(source).get_table_names())
+        schema = inspect(source)
+        present = set(schema.get_table_names())
         with source.connect() as rows, target.begin() as connection:
             for table in metadata.sorted_tables:
-                if table.name in present and (found := [dict(r._mapping) for r in rows.execute(select(table))]):
-                    connection.execute(insert(table), found)
+                if table.name not in present:
+                    continue
+                # Only the columns the previous release had: later migrations add the others.
+                columns = [table.c[c["name"]] for c in schema.get_columns(table.name) if c["name"] in table.c]
+                if found := [dict(r._mapping) for r in rows.execute(select(*columns))]:
+                    # Into the table as the previous release's schema has it (no later defaults).
+                    connection.execute(insert(Table(table.name, MetaData(), autoload_with=connection)), found)
     finally:
         source.dispose()
         target.dispose()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.support.api import Target, create_and_wait, execute, execute_errors, wait_for_operation
+from tests.support.api import Target, create_and_wait, execute, execute_errors, labels_page_by_page, wait_for_operation
 from tests.support.in_process import InProcessServer
 from tests.support.schedules import RUN, create_schedule, far_off_cron
 
@@ -54,17 +54,7 @@ path = "{tmp_path / "not-mounted"}"
 
 
 async def _all(server: Target, **narrow: Any) -> list[str]:
-    """Every label the filter lets through, read two at a time; checks totalCount on the way."""
-    labels: list[str] = []
-    after = None
-    while True:
-        page = (await execute(server, LIST, first=2, after=after, **narrow))["restorePoints"]
-        labels += [node["label"] for node in page["nodes"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            break
-        after = page["pageInfo"]["endCursor"]
-    assert page["totalCount"] == len(labels)
-    return labels
+    return await labels_page_by_page(server, LIST, **narrow)
 
 
 async def _done(server: Target, payload: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.support.api import create_and_wait, execute, execute_errors, wait_for_operation
+from tests.support.api import create_and_wait, execute, execute_errors, labels_page_by_page, wait_for_operation
 from tests.support.in_process import InProcessServer
 from tests.support.schedules import RUN, create_schedule
 
@@ -20,17 +20,7 @@ NOTE = "mutation($id: ID!, $note: String, $pinned: Boolean) { updateRestorePoint
 
 
 async def _all(server: InProcessServer, **narrow: Any) -> list[str]:
-    """Every label the filter lets through, read two at a time; checks totalCount on the way."""
-    labels: list[str] = []
-    after = None
-    while True:
-        page = (await execute(server, LIST, first=2, after=after, **narrow))["restorePoints"]
-        labels += [node["label"] for node in page["nodes"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            break
-        after = page["pageInfo"]["endCursor"]
-    assert page["totalCount"] == len(labels)
-    return labels
+    return await labels_page_by_page(server, LIST, **narrow)
 
 
 async def test_each_filter_narrows_the_paginated_list(make_server: Callable[..., InProcessServer]) -> None:

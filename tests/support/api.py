@@ -138,3 +138,18 @@ async def wait_for_change_listeners(server: Target, at_least: int, timeout: floa
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{count} operationsChanged subscriptions after {timeout} s, wanted {at_least}")
         await asyncio.sleep(0.02)
+
+
+async def labels_page_by_page(server: Target, query: str, **narrow: Any) -> list[str]:
+    """Every restore point label `query` (a restorePoints listing with $first and $after) lets
+    through, read two at a time; checks totalCount on the way."""
+    labels: list[str] = []
+    after = None
+    while True:
+        page = (await execute(server, query, first=2, after=after, **narrow))["restorePoints"]
+        labels += [node["label"] for node in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert page["totalCount"] == len(labels)
+    return labels

@@ -4,8 +4,10 @@ stops, a create captures the file as it settled (issue 12, item 11)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import threading
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,22 +29,21 @@ async def test_a_file_growing_during_a_create_fails_it_by_name_then_is_captured_
     config = tmp_path / "backups.toml"
     config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n')
     server = make_server(BACKUPS_CONFIG=str(config)).start()
-    stop, appended = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with open(busy, "ab", buffering=0) as log:
-            while not stop.is_set():
-                log.write(b"another line of a busy log\n")
-                appended.set()
-
-    thread = threading.Thread(target=writer)
-    thread.start()
+    # The writer is a process of its own: a thread here would share the GIL with the in-process
+    # server, and under load could be held off through all three of the capture's reads.
+    script = "import sys\nwith open(sys.argv[1], 'ab', buffering=0) as log:\n    while True:\n        log.write(b'another line of a busy log\\n')\n"
+    writer = subprocess.Popen([sys.executable, "-c", script, str(busy)])
     try:
-        assert appended.wait(5)
+        size = busy.stat().st_size
+        for _ in range(500):  # it has begun once the file grows
+            if busy.stat().st_size > size:
+                break
+            await asyncio.sleep(0.01)
+        assert busy.stat().st_size > size
         final = await wait_for_operation(server, (await create_restore_point(server, "busy"))["id"])
     finally:
-        stop.set()
-        thread.join()
+        writer.kill()
+        writer.wait()
 
     assert final["status"] == "FAILED" and final["error"]["code"] == "SOURCE_CHANGED", final
     assert "site/busy.log" in final["error"]["message"] and "on each of 3 reads" in final["error"]["message"]

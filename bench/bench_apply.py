@@ -31,7 +31,7 @@ TARGET = "apply the 1 GiB tree"
 # issue 19's table: onto the live folder (what changed), and into an empty folder (every file)
 LIVE_TARGET = "<= 1.5x `cp -a`"
 EMPTY_TARGET = "<= 2.5x `cp -a`"
-RACY_SECONDS = 2.5  # server/sources/directory/hash_cache.py RACY_NS, and a little more
+RACY_SECONDS = 2.5  # server/sources/folder/hash_cache.py RACY_NS, and a little more
 
 
 def has_apply() -> bool:

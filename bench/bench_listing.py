@@ -20,7 +20,7 @@ from bench.report import Row
 from bench.seed_rows import insert_varied_restore_points
 from bench.servers import our_server
 from server.model.ids import new_id
-from server.storage.cursors import encode_cursor
+from server.storage.db.cursors import encode_cursor
 
 ROWS = 100_000
 DEEP = 25_000  # the deep page starts after this many matches

@@ -21,7 +21,7 @@ TARGET = "`applyPreview` of the 1 GiB tree, 100 files changed"
 MEMORY_TARGET = "`applyPreview` with 24,000 changed entries"
 CHANGED = 100
 MANY = 24_000
-RACY_SECONDS = 2.5  # server/sources/directory/hash_cache.py RACY_NS, and a little more
+RACY_SECONDS = 2.5  # server/sources/folder/hash_cache.py RACY_NS, and a little more
 MiB = 1024 * 1024
 # What a person (or the example client) asks first: the summary, the fingerprint to apply
 # with, and the first page of changed paths, which is what `diff -rq` prints.

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
-from server.storage.tables import RestorePointRow
+from server.storage.db.tables import RestorePointRow
 
 _engine = create_async_engine(f"sqlite+aiosqlite:///{os.environ.get('BENCH_DATABASE', ':memory:')}")
 _sessions = async_sessionmaker(_engine, expire_on_commit=False)

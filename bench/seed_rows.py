@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, insert, select
 
 from server.model.manifests import manifest_id
-from server.storage.tables import ManifestRow, RestorePointRow
+from server.storage.db.tables import ManifestRow, RestorePointRow
 
 BATCH = 5000
 
@@ -56,8 +56,8 @@ def insert_restore_points(database: Path, count: int) -> None:
 
 def insert_modules(database: Path, count: int) -> None:
     """Insert `count` small settings modules, so a restore point has many items."""
-    from server.storage.modules_repo import canonical_json
-    from server.storage.tables import ModuleRow
+    from server.storage.db.modules_repo import canonical_json
+    from server.storage.db.tables import ModuleRow
 
     engine = create_engine(f"sqlite:///{database}", connect_args={"timeout": 30})
     now = datetime.now(UTC)

@@ -20,7 +20,7 @@ def load_small_config(server: object) -> None:
 
 
 def has_directory_sources() -> bool:
-    return importlib.util.find_spec("server.sources.directory.source") is not None
+    return importlib.util.find_spec("server.sources.folder.source") is not None
 
 
 def tree_server_env(name: str, root: Path) -> dict[str, str] | None:

@@ -16,8 +16,8 @@ from server.config.encryption_file import load_recovery_recipients
 from server.config.environment import ServerConfig
 from server.config.locations_file import FolderLocationSpec, LocationSpec, load_locations
 from server.config.sources_file import load_sources
-from server.model.diff_content import Limits
-from server.model.download_links import DownloadSigner
+from server.model.access.download_links import DownloadSigner
+from server.model.diffs.diff_content import Limits
 from server.notices import first_token_notice
 from server.operations.runner import OperationRunner
 from server.services.access import AccessService
@@ -43,8 +43,8 @@ from server.services.system import SystemMonitor
 from server.sources.base import StagingSource
 from server.sources.factory import build_sources
 from server.storage.apply_journal import ApplyJournal
-from server.storage.content_store import ContentStore
-from server.storage.database import Database
+from server.storage.blobs.content_store import ContentStore
+from server.storage.db.database import Database
 from server.storage.encryption import Keyring
 from server.storage.leftovers import clear_leftovers
 from server.storage.local_copy.folder import LocalCopyFolder
@@ -197,7 +197,7 @@ class Backend:
             max_upload_bytes=settings.max_upload_bytes,
             steps=StepControl(pause_at=settings.test_pause_at, fail_at=settings.test_fail_at),
         )
-        await runner.start()  # an apply the last process left is resumed here (see apply.py)
+        await runner.start()  # an apply the last process left is resumed here (see services/apply/service.py)
         await apply.tidy()
         if await asyncio.to_thread(journal.read) is None:  # no apply to resume: its side folders are leftovers
             for source in sources.sources:

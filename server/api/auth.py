@@ -12,7 +12,7 @@ from strawberry.extensions import SchemaExtension
 
 from server.api.context import ANONYMOUS, UNCHECKED_ADMIN, Actor, Context, Services
 from server.api.errors import ClientError
-from server.model.tokens import Role
+from server.model.access.tokens import Role
 
 log = logging.getLogger("server.auth")
 

@@ -8,8 +8,8 @@ from datetime import datetime
 import strawberry
 
 from server.api.loaders import Loaders, make_loaders
-from server.model.download_links import DownloadSigner
-from server.model.tokens import ApiToken, Role
+from server.model.access.download_links import DownloadSigner
+from server.model.access.tokens import ApiToken, Role
 from server.operations.runner import OperationRunner
 from server.services.access import AccessService
 from server.services.apply.service import ApplyService

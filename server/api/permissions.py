@@ -17,7 +17,7 @@ from strawberry.schema_directive import Location
 from server.api.auth import current_actor, forbidden, unauthenticated
 from server.api.context import Info
 from server.api.types.caller import Role as RoleEnum
-from server.model.tokens import Role
+from server.model.access.tokens import Role
 
 VIEWER, OPERATOR, ADMIN = Role.VIEWER, Role.OPERATOR, Role.ADMIN
 

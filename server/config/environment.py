@@ -93,7 +93,7 @@ class ServerConfig(BaseSettings):
     # /metrics (Prometheus text format) without a token; off: a viewer token is needed.
     metrics_public: bool = False
 
-    # Small blobs (at most 1 MiB) go into pack files (server/storage/packs.py); off: each is a
+    # Small blobs (at most 1 MiB) go into pack files (server/storage/blobs/packs.py); off: each is a
     # file of its own, as before. Either way both kinds are read.
     pack_small_blobs: bool = True
 

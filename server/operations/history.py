@@ -11,8 +11,8 @@ from server.model.errors import InvalidInput
 from server.model.ids import is_well_formed
 from server.model.records import LogEntry, Operation, OperationKind, OperationStatus, Page
 from server.operations.live import LiveOperation
-from server.storage import operations_repo as repo
-from server.storage.database import Database
+from server.storage.db import operations_repo as repo
+from server.storage.db.database import Database
 
 
 class OperationHistory:

@@ -31,8 +31,8 @@ from server.operations.live import (
     finished,
 )
 from server.operations.state_writer import StateWriter
-from server.storage import operations_repo as repo
-from server.storage.database import Database
+from server.storage.db import operations_repo as repo
+from server.storage.db.database import Database
 from server.storage.full import files_full, full_detail, is_storage_full
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ import logging
 from collections.abc import Callable, Iterable
 
 from server.operations.live import LiveOperation
-from server.storage import operations_repo as repo
-from server.storage.database import Database
+from server.storage.db import operations_repo as repo
+from server.storage.db.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from server.model.errors import InvalidInput, NotFound, quoted
-from server.model.ids import new_id
-from server.model.tokens import (
+from server.model.access.tokens import (
     FIRST_ADMIN_NAME,
     MAX_TOKEN_LENGTH,
     TOKEN_PREFIX,
@@ -22,8 +20,10 @@ from server.model.tokens import (
     hash_secret,
     new_secret,
 )
-from server.storage import tokens_repo as repo
-from server.storage.database import Database
+from server.model.errors import InvalidInput, NotFound, quoted
+from server.model.ids import new_id
+from server.storage.db import tokens_repo as repo
+from server.storage.db.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from server.model.records import ManifestEntry
-from server.storage import packs_repo
-from server.storage import restore_points_repo as repo
-from server.storage.content_store import ContentStore
-from server.storage.database import Database
-from server.storage.packs import REWRITE_BELOW
+from server.storage.blobs.content_store import ContentStore
+from server.storage.blobs.packs import REWRITE_BELOW
+from server.storage.db import packs_repo
+from server.storage.db import restore_points_repo as repo
+from server.storage.db.database import Database
 
-if TYPE_CHECKING:  # a session of server.storage.database, only handed on to a repository
+if TYPE_CHECKING:  # a session of server.storage.db.database, only handed on to a repository
     from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger(__name__)

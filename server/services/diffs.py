@@ -13,8 +13,8 @@ import json
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from server.model.config_diff import Change, ChangeKind, ConfigurationDiff, compare
-from server.model.diff_content import ChangeContent, Limits, content_of
+from server.model.diffs.config_diff import Change, ChangeKind, ConfigurationDiff, compare
+from server.model.diffs.diff_content import ChangeContent, Limits, content_of
 from server.model.errors import DomainError, InvalidInput, OperationFailed, quoted
 from server.model.manifests import manifest_checksum
 from server.model.names import each_once
@@ -24,7 +24,7 @@ from server.services.capture.store import manifest_entry
 from server.services.restore_points import RestorePointService
 from server.services.system import hash_items
 from server.sources.base import CapturedItem, Source
-from server.storage.content_store import ContentStore
+from server.storage.blobs.content_store import ContentStore
 
 
 class SourceUnavailable(DomainError):

@@ -30,7 +30,7 @@ from server.operations.runner import OperationRunner
 from server.services.copy_naming import BeforeNaming, CopyNaming
 from server.services.restore_points import RestorePointService
 from server.services.step_control import StepControl
-from server.storage.content_store import ContentStore
+from server.storage.blobs.content_store import ContentStore
 from server.storage.durability import TEMP_SUFFIX, atomic_write, temp_prefix
 from server.storage.encryption import MAGIC, Cancelled, EncryptedDamaged, KeyMissing, Keyring
 from server.storage.full import files_full

@@ -29,9 +29,9 @@ from server.operations.runner import OperationRunner
 from server.services.blob_keeper import BlobKeeper
 from server.services.capture.store import CaptureTally, store_captured
 from server.sources.base import CapturedItem, Source
-from server.storage import restore_points_repo as repo
-from server.storage.content_store import ContentStore
-from server.storage.database import Database
+from server.storage.blobs.content_store import ContentStore
+from server.storage.db import restore_points_repo as repo
+from server.storage.db.database import Database
 
 MAX_LABEL = 200
 MAX_NOTE = 4000

@@ -11,8 +11,8 @@ from server.model.names import is_module_name
 from server.model.records import Module
 from server.operations.signal import Signal
 from server.sources.settings.seed import SEED_MODULES
-from server.storage import modules_repo as repo
-from server.storage.database import Database
+from server.storage.db import modules_repo as repo
+from server.storage.db.database import Database
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 # How deep objects and arrays may nest in a module. Deeper is no configuration anyone writes,

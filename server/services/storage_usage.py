@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from server.storage.content_store import ContentStore
+from server.storage.blobs.content_store import ContentStore
 from server.storage.local_copy.folder import LocalCopyFolder
 
 

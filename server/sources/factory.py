@@ -14,10 +14,10 @@ from server.config.sources_file import (
 )
 from server.sources.base import Source
 from server.sources.database.source import DatabaseSource
-from server.sources.directory.hash_cache import HashCache
-from server.sources.directory.source import DirectorySource
+from server.sources.folder.hash_cache import HashCache
+from server.sources.folder.source import DirectorySource
 from server.sources.settings.source import SettingsSource
-from server.storage.database import Database
+from server.storage.db.database import Database
 
 
 def build_sources(

@@ -27,7 +27,7 @@ DATA_DIR_TEMP = re.compile(rf"{TEMP_NAME.pattern}|\.apply-journal-{_RANDOM}", re
 # <local copies>/.staging: every file there is a copy made only to be sent to a location
 # (and its temp files), removed once sent; one found at start-up is a killed run's.
 ANY_NAME = re.compile(r".+", re.DOTALL)
-# <data>/spool: a spool file is unlinked as soon as it is made (sources/spool.py), unless
+# <data>/spool: a spool file is unlinked as soon as it is made (sources/database/spool.py), unless
 # the process died in between.
 SPOOL_TEMP = re.compile(rf"spool-{_RANDOM}")
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.model.tokens import Role
+from server.model.access.tokens import Role
 from server.services.schedules.health import HealthStatus
 from server.web.monitoring_access import monitoring_reader
 

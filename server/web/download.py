@@ -20,7 +20,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from server.model.download_links import DownloadSigner, LinkExpired, LinkInvalid
+from server.model.access.download_links import DownloadSigner, LinkExpired, LinkInvalid
 from server.operations.holds import Held, Hold, HoldRegistry
 from server.storage.local_copy.folder import copy_id, fingerprint, is_listable
 

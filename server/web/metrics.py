@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from server.model.records import Schedule
 from server.services.schedules.health import BackupHealth, severity
-from server.storage.metrics_repo import DURATION_BUCKETS, HistoryTotals, history_totals
+from server.storage.db.metrics_repo import DURATION_BUCKETS, HistoryTotals, history_totals
 from server.version import SERVER_VERSION
 from server.web.monitoring_access import monitoring_reader
 

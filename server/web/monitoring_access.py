@@ -10,7 +10,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from server.api.auth import bearer_token, identify
 from server.api.context import Actor
-from server.model.tokens import Role
+from server.model.access.tokens import Role
 
 if TYPE_CHECKING:  # the backend is built above this layer; only its type is needed here
     from server.backend import Backend

@@ -13,7 +13,7 @@ import pytest
 
 from server.api.permissions import MINIMUM_ROLE
 from server.api.schema import schema
-from server.model.tokens import Role
+from server.model.access.tokens import Role
 from tests.support import raw_ws
 from tests.support.in_process import InProcessServer
 from tests.support.operations_for_fields import FieldCall, every_root_field

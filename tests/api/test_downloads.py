@@ -16,9 +16,9 @@ import httpx
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from server.model.download_links import SALT
+from server.model.access.download_links import SALT
 from server.model.records import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
-from server.storage.content_store import ContentStore
+from server.storage.blobs.content_store import ContentStore
 from server.storage.local_copy.folder import fingerprint
 from server.storage.local_copy.format import write_local_copy
 from tests.support.api import create_and_wait, execute, wait_for_operation

@@ -391,8 +391,8 @@ def previous_release_on_postgres(proc: ServerProcess) -> None:
     from alembic.config import Config
     from sqlalchemy import MetaData, Table, insert, inspect, select
 
-    from server.storage.database import MIGRATIONS, Database
-    from server.storage.tables import metadata
+    from server.storage.db.database import MIGRATIONS, Database
+    from server.storage.db.tables import metadata
 
     sqlite_file = proc.data_dir / "backups.db"
     target = create_engine(Database(proc.fresh_database().url).sync_url)

@@ -19,8 +19,8 @@ import pytest
 
 from server.model.records import EntryKind, ManifestEntry
 from server.sources.database.source import DatabaseSource
-from server.sources.directory.source import DirectorySource
-from server.storage.content_store import ContentStore
+from server.sources.folder.source import DirectorySource
+from server.storage.blobs.content_store import ContentStore
 from tests.support.api import (
     create_and_wait,
     create_restore_point,

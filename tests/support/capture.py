@@ -9,7 +9,7 @@ from server.model.records import Operation, OperationKind, OperationStatus
 from server.operations.live import LiveOperation, OperationContext
 from server.services.capture.store import CaptureTally, store_captured
 from server.sources.base import Source
-from server.storage.content_store import ContentStore
+from server.storage.blobs.content_store import ContentStore
 
 
 async def capture(source: Source, store: ContentStore) -> CaptureTally:

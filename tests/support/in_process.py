@@ -19,9 +19,9 @@ import uvicorn
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from server.app import create_app
-from server.cli import uvicorn_options
+from server.cli.main import uvicorn_options
 from server.config.environment import ServerConfig
-from server.model.tokens import Role, parse_duration
+from server.model.access.tokens import Role, parse_duration
 from server.storage.data_dir_lock import DataDirLock, lock_data_dir
 from tests.support.server_process import FreshDatabase, ServerCommon, free_port
 

@@ -15,8 +15,8 @@ from server.api.context import ANONYMOUS, Actor, Context
 from server.api.permissions import MINIMUM_ROLE, UnclassifiedFieldError, protect, root_field_names
 from server.api.schema import schema, schema_text
 from server.config.environment import ServerConfig
+from server.model.access.tokens import Role, clean_name, hash_secret, new_secret, parse_duration
 from server.model.errors import InvalidInput
-from server.model.tokens import Role, clean_name, hash_secret, new_secret, parse_duration
 
 
 def test_every_root_field_has_a_minimum_role() -> None:

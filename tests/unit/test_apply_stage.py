@@ -24,8 +24,8 @@ from server.operations.live import LiveOperation, OperationCancelled, OperationC
 from server.services.apply.plan import make_plan
 from server.services.apply.stage import checked_when_staged, stage_sources
 from server.sources.base import OpenBlob
-from server.sources.directory.source import DirectorySource, StagedDirectory
-from server.storage.content_store import ContentStore
+from server.sources.folder.source import DirectorySource, StagedDirectory
+from server.storage.blobs.content_store import ContentStore
 from tests.support.capture import capture
 
 POINT = RestorePoint("rp_1", "x", None, RestorePointOrigin.MANUAL, datetime.now(UTC), None, 0, 0, 0, "0" * 64, "test")

@@ -24,8 +24,8 @@ from server.operations.live import LiveOperation, OperationContext
 from server.services.capture.items import ATTEMPTS, store_one
 from server.services.capture.store import CaptureTally, store_captured
 from server.sources.base import CapturedItem, Source
-from server.sources.directory.source import DirectorySource
-from server.storage.content_store import ContentStore
+from server.sources.folder.source import DirectorySource
+from server.storage.blobs.content_store import ContentStore
 
 BIG = 3 * 1024 * 1024  # above SMALL_ITEM: hashed first, then stored
 

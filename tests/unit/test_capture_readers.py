@@ -14,7 +14,7 @@ from server.model.errors import OperationFailed
 from server.model.records import EntryKind
 from server.services.capture.store import MAX_READING, CaptureTally, _release_ahead, _start_big_items, _store_batch
 from server.sources.base import CapturedItem
-from server.storage.content_store import ContentStore
+from server.storage.blobs.content_store import ContentStore
 
 
 @dataclass

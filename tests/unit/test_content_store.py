@@ -8,7 +8,7 @@ import pytest
 
 from server.model.manifests import manifest_checksum
 from server.model.records import EntryKind, ManifestEntry
-from server.storage.content_store import WRITEBACK_BYTES, ContentStore
+from server.storage.blobs.content_store import WRITEBACK_BYTES, ContentStore
 
 
 def test_put_writes_each_blob_once(tmp_path: Path) -> None:

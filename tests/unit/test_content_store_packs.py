@@ -7,8 +7,8 @@ import hashlib
 import io
 from pathlib import Path
 
-from server.storage.content_store import ContentStore
-from server.storage.packs import MAGIC
+from server.storage.blobs.content_store import ContentStore
+from server.storage.blobs.packs import MAGIC
 
 
 def packs_of(root: Path) -> dict[str, bytes]:

@@ -7,7 +7,7 @@ import pytest
 from server.api.scalars import _parse_byte_count
 from server.model.errors import InvalidInput
 from server.services.settings_store import merge_patch
-from server.storage.cursors import decode_cursor, encode_cursor
+from server.storage.db.cursors import decode_cursor, encode_cursor
 
 
 def test_cursor_round_trip() -> None:

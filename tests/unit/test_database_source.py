@@ -16,7 +16,7 @@ import pytest
 
 from server.model.errors import OperationFailed
 from server.sources.database.source import DatabaseSource
-from server.storage.content_store import ContentStore
+from server.storage.blobs.content_store import ContentStore
 from tests.support.capture import capture
 
 SQLITE_SCHEMA = """

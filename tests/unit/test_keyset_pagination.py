@@ -8,10 +8,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, insert, select, text
 
 from server.model.manifests import manifest_id
-from server.storage.cursors import encode_cursor, newest_first
-from server.storage.database import Database
-from server.storage.restore_points_repo import count_restore_points, page_restore_points
-from server.storage.tables import ManifestRow, RestorePointRow
+from server.storage.db.cursors import encode_cursor, newest_first
+from server.storage.db.database import Database
+from server.storage.db.restore_points_repo import count_restore_points, page_restore_points
+from server.storage.db.tables import ManifestRow, RestorePointRow
 
 ROWS = 100_000
 START = datetime(2020, 1, 1, tzinfo=UTC)

@@ -21,7 +21,7 @@ import pytest
 
 from server.model.errors import InvalidArchive
 from server.model.records import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
-from server.storage.content_store import ContentStore
+from server.storage.blobs.content_store import ContentStore
 from server.storage.local_copy.format import (
     MANIFEST_NAME,
     ArchiveLimits,

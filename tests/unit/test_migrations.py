@@ -17,9 +17,9 @@ from sqlalchemy import Engine, create_engine, text
 
 from server.model.manifests import manifest_id
 from server.model.records import EntryKind, ManifestEntry
-from server.storage import restore_points_repo as repo
-from server.storage.database import MIGRATIONS, Database
-from server.storage.tables import metadata
+from server.storage.db import restore_points_repo as repo
+from server.storage.db.database import MIGRATIONS, Database
+from server.storage.db.tables import metadata
 from tests.support.server_process import FreshDatabase
 
 SHARED = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from server.model.pruning.retention import KEPT_BY_NONE, NEWEST, NO_RULE, PINNED, decide
 from server.model.records import RestorePoint, RestorePointOrigin, RetentionPolicy
-from server.model.retention import KEPT_BY_NONE, NEWEST, NO_RULE, PINNED, decide
 
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from server.model.pruning.safety_age import expired_safety
 from server.model.records import RestorePoint, RestorePointOrigin
-from server.model.safety_age import expired_safety
 
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
 

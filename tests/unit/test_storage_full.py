@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from server.model.errors import StorageFull
-from server.storage.database import Database
+from server.storage.db.database import Database
 from server.storage.encryption import Keyring
 from server.storage.full import database_full, files_full, is_storage_full
 

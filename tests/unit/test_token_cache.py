@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from server.model.tokens import Role
+from server.model.access.tokens import Role
 from server.services.access import AccessService
-from server.storage.database import Database
+from server.storage.db.database import Database
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from server.model.tokens import Role
+from server.model.access.tokens import Role
 from server.services.access import AccessService
-from server.storage.database import Database
+from server.storage.db.database import Database
 
 
 class CountingDatabase(Database):

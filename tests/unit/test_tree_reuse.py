@@ -1,5 +1,5 @@
 """Applying a folder keeps the live files that already are what the restore point holds
-(hard-linked into the new tree, see server/sources/directory/stage/reuse.py), writes the rest from the
+(hard-linked into the new tree, see server/sources/folder/stage/reuse.py), writes the rest from the
 store, and leaves the hash cache right for the next capture."""
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.unit.test_directory_source import OLD, state
 
 from server.services.capture.store import CaptureTally
-from server.sources.directory.hash_cache import HashCache
-from server.sources.directory.source import DirectorySource
-from server.sources.directory.stage.swap import side_paths
-from server.sources.directory.stage.trash import wait_for_removals
-from server.storage.content_store import ContentStore
+from server.sources.folder.hash_cache import HashCache
+from server.sources.folder.source import DirectorySource
+from server.sources.folder.stage.swap import side_paths
+from server.sources.folder.stage.trash import wait_for_removals
+from server.storage.blobs.content_store import ContentStore
 from tests.support.capture import capture
-from tests.unit.test_directory_source import OLD, state
 
 
 @pytest.fixture

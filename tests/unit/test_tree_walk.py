@@ -9,7 +9,7 @@ import pytest
 
 from server.model.globs import GlobError, compile_glob
 from server.model.records import EntryKind
-from server.sources.directory.walk import PathFilter, walk_tree
+from server.sources.folder.walk import PathFilter, walk_tree
 
 
 @pytest.mark.parametrize(

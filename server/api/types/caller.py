@@ -5,7 +5,7 @@ from datetime import datetime
 import strawberry
 
 from server.api.context import Actor
-from server.model import tokens
+from server.model.access import tokens
 
 strawberry.enum(
     tokens.Role,

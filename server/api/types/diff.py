@@ -13,9 +13,9 @@ from server.api.pagination import page_size
 from server.api.scalars import ByteCount
 from server.api.types.page_info import PageInfo
 from server.api.types.restore_point import ManifestEntry
-from server.model import config_diff
-from server.model.config_diff import ChangeKind
-from server.model.diff_content import ChangeContent
+from server.model.diffs import config_diff
+from server.model.diffs.config_diff import ChangeKind
+from server.model.diffs.diff_content import ChangeContent
 
 strawberry.enum(ChangeKind, description="How an item differs: ADDED, REMOVED, or CHANGED (content, mode, kind).")
 

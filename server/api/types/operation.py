@@ -13,8 +13,8 @@ from server.api.types.enums import LogLevel, OperationKind, OperationStatus
 from server.api.types.local_copy import LocalCopy
 from server.api.types.node import Node
 from server.api.types.restore_point import RestorePoint
-from server.model import config_diff
 from server.model import records as models
+from server.model.diffs import config_diff
 from server.model.errors import OperationErrorCode
 
 MAX_LOG_PAGE = 1000

@@ -13,7 +13,7 @@ from server.api.types.node import Node
 from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
 from server.model import records as models
-from server.model.retention import RetentionDecision as RetentionDecision_
+from server.model.pruning.retention import RetentionDecision as RetentionDecision_
 
 
 @strawberry.type(

@@ -12,7 +12,7 @@ from server.model.manifests import manifest_checksum
 from server.model.records import LogLevel, ManifestEntry, RestorePoint
 from server.operations.live import OperationContext
 from server.sources.base import Source
-from server.storage.content_store import ContentStore
+from server.storage.blobs.content_store import ContentStore
 
 MAX_LOGGED_PROBLEMS = 20
 

@@ -1,4 +1,4 @@
-"""Finishing an apply that a stopped process left, from its journal (see apply.py for what
+"""Finishing an apply that a stopped process left, from its journal (see service.py for what
 each phase means after a restart)."""
 
 from __future__ import annotations

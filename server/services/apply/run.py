@@ -1,5 +1,5 @@
 """One apply of a restore point, step by step, with a journal entry before every change of
-phase, so that a new start can finish whatever a dead process left (see apply.py)."""
+phase, so that a new start can finish whatever a dead process left (see server/services/apply/service.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from server.model.config_diff import compare
+from server.model.diffs.config_diff import compare
 from server.model.errors import OperationErrorCode, OperationFailed
 from server.model.records import (
     LogLevel,
@@ -35,7 +35,7 @@ from server.services.step_control import StepControl
 from server.services.system import SystemMonitor, SystemState, same_content
 from server.sources.base import ReadBack, StagedApply, StagingSource
 from server.storage.apply_journal import ApplyJournal, ApplyPhase, JournalRecord
-from server.storage.content_store import ContentStore
+from server.storage.blobs.content_store import ContentStore
 
 log = logging.getLogger(__name__)
 

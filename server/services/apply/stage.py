@@ -18,7 +18,7 @@ from server.model.records import LogLevel, ManifestEntry
 from server.operations.live import OperationContext
 from server.services.apply.plan import ApplyPlan
 from server.sources.base import StagedApply, StagingSource, StagingStopped
-from server.storage.content_store import ContentStore
+from server.storage.blobs.content_store import ContentStore
 
 PROGRESS_INTERVAL = 0.2
 log = logging.getLogger(__name__)

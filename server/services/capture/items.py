@@ -15,7 +15,7 @@ from typing import BinaryIO, Self
 
 from server.model.errors import OperationErrorCode, OperationFailed
 from server.sources.base import CapturedItem, ItemChanged, Source
-from server.storage.content_store import CHUNK_SIZE, ContentStore, DigestMismatch, read_up_to
+from server.storage.blobs.content_store import CHUNK_SIZE, ContentStore, DigestMismatch, read_up_to
 from server.storage.full import files_full
 
 PROGRESS_BYTES = 32 * 1024 * 1024  # inside a big file, report progress this often

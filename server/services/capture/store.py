@@ -26,7 +26,7 @@ from server.model.records import EntryKind, ManifestEntry
 from server.operations.live import OperationContext
 from server.services.capture.items import SMALL_ITEM, Stored, store_one
 from server.sources.base import CapturedItem, Source
-from server.storage.content_store import ContentStore
+from server.storage.blobs.content_store import ContentStore
 
 # A worker-thread batch ends after this long, or with this many small items in flight (once
 # any big item in it is stored). Each batch ends with a wait for all of its items, which the

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from server.clock import Clock, utc_now
 from server.sources.base import Source
-from server.sources.directory.source import DirectorySource
+from server.sources.folder.source import DirectorySource
 
 log = logging.getLogger(__name__)
 

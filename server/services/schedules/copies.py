@@ -28,9 +28,9 @@ from server.operations.live import OperationContext
 from server.services.local_copies import LocalCopyService
 from server.services.locations import LocationService
 from server.services.step_control import StepControl
-from server.storage import scheduled_copies_repo as repo
-from server.storage.database import Database
-from server.storage.scheduled_copies_repo import ScheduledCopy
+from server.storage.db import scheduled_copies_repo as repo
+from server.storage.db.database import Database
+from server.storage.db.scheduled_copies_repo import ScheduledCopy
 
 LOCAL = "local"
 FIELD = "copyToLocations"

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from server.model.errors import Busy, NotFound
+from server.model.pruning.retention import RetentionDecision
+from server.model.pruning.safety_age import expired_safety
 from server.model.records import (
     Operation,
     OperationKind,
@@ -35,8 +37,6 @@ from server.model.records import (
     RetentionPolicy,
     Schedule,
 )
-from server.model.retention import RetentionDecision
-from server.model.safety_age import expired_safety
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService

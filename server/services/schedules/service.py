@@ -16,11 +16,11 @@ from server.model import cron_times
 from server.model.errors import InputProblems, InvalidInput, NotFound, quoted
 from server.model.ids import is_well_formed, new_id
 from server.model.names import SCHEDULE_NAME_RULE, is_schedule_name
+from server.model.pruning.retention import RetentionDecision, decide
 from server.model.records import RetentionPolicy, Schedule
-from server.model.retention import RetentionDecision, decide
 from server.services.schedules.copies import check_copy_targets
-from server.storage import schedules_repo as repo
-from server.storage.database import ConstraintViolation, Database
+from server.storage.db import schedules_repo as repo
+from server.storage.db.database import ConstraintViolation, Database
 
 MAX_JITTER = 6 * 3600
 # After-change restore points: quiet at least a second, at most a week (longer is no "after").

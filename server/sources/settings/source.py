@@ -16,8 +16,8 @@ from server.model.names import is_module_name
 from server.model.records import EntryKind, ManifestEntry
 from server.sources.base import CapturedItem, OpenBlob, SourceInfo
 from server.sources.settings.documents import ModuleDocuments
-from server.storage import modules_repo
-from server.storage.database import Database
+from server.storage.db import modules_repo
+from server.storage.db.database import Database
 
 
 class SettingsSource:

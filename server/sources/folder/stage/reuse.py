@@ -32,8 +32,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from server.model.records import ManifestEntry
-from server.sources.directory.hash_cache import FileKey, HashCache, file_key
-from server.sources.directory.stage.build import ns_since_epoch
+from server.sources.folder.hash_cache import FileKey, HashCache, file_key
+from server.sources.folder.stage.build import ns_since_epoch
 
 # Errors that only mean "no link here": the file is written from the store instead.
 _CANNOT_LINK = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EACCES}

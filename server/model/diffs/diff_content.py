@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from server.model.config_diff import Change, Opener
+from server.model.diffs.config_diff import Change, Opener
 from server.model.errors import DomainError
 from server.model.records import EntryKind, ManifestEntry
 

@@ -1,5 +1,5 @@
 """The pack files of a content store: appending small blobs, sealing, reading ranges, and
-removing or rewriting whole packs (the format and the in-memory index: server/storage/packs.py).
+removing or rewriting whole packs (the format and the in-memory index: server/storage/blobs/packs.py).
 
 Appends are serialised by one lock (they set offsets); reads take none (one dict look-up,
 then pread). Removal and rewrites are the keeper's (server/services/blob_keeper.py): only
@@ -16,8 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from server.storage.durability import flush_files, write_all
-from server.storage.packs import (
+from server.storage.blobs.packs import (
     MAGIC,
     MERGE_SMALL,
     PACK_LIMIT,
@@ -30,6 +29,7 @@ from server.storage.packs import (
     pack_files,
     pack_name,
 )
+from server.storage.durability import flush_files, write_all
 
 log = logging.getLogger(__name__)
 

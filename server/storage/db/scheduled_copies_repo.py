@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.storage.tables import ScheduledCopyRow
+from server.storage.db.tables import ScheduledCopyRow
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.storage.packs import Location
-from server.storage.tables import PackedBlobRow, PackRow
+from server.storage.blobs.packs import Location
+from server.storage.db.tables import PackedBlobRow, PackRow
 
 _BATCH = 1000
 

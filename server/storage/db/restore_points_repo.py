@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from server.model.records import EntryKind, ManifestEntry, Page, RestorePoint, RestorePointFilter, RestorePointOrigin
-from server.storage.cursors import encode_cursor, newest_first
-from server.storage.tables import EntryRow, ManifestRow, RestorePointRow, ScheduleRow
+from server.storage.db.cursors import encode_cursor, newest_first
+from server.storage.db.tables import EntryRow, ManifestRow, RestorePointRow, ScheduleRow
 
 _ENTRY_BATCH = 1000
 

@@ -20,8 +20,8 @@ from server.model.records import (
     OperationStatus,
     Page,
 )
-from server.storage.cursors import encode_cursor, newest_first
-from server.storage.tables import LogRow, OperationRow
+from server.storage.db.cursors import encode_cursor, newest_first
+from server.storage.db.tables import LogRow, OperationRow
 
 ACTIVE = (OperationStatus.QUEUED.value, OperationStatus.RUNNING.value)
 

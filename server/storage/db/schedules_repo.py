@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from server.model.records import RestorePoint, RestorePointOrigin, RetentionPolicy, Schedule
-from server.storage.restore_points_repo import restore_point_of_row
-from server.storage.tables import RestorePointRow, ScheduleRow
+from server.storage.db.restore_points_repo import restore_point_of_row
+from server.storage.db.tables import RestorePointRow, ScheduleRow
 
 
 def _to_domain(row: ScheduleRow) -> Schedule:

@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 
 from server.model.records import EntryKind
-from server.sources.directory.walk import TreeItem
+from server.sources.folder.walk import TreeItem
 
 
 def carry_unmanaged(root: Path, stage: Path, unmanaged: list[TreeItem]) -> list[TreeItem]:

@@ -24,12 +24,12 @@ from server.clock import SYSTEM_CLOCK, Clock
 from server.model.errors import OperationErrorCode, OperationFailed
 from server.model.records import EntryKind, ManifestEntry
 from server.sources.base import CapturedItem, ItemChanged, OpenBlob, SourceInfo
-from server.sources.directory.hash_cache import FileKey, HashCache, file_key
-from server.sources.directory.root import Protected, RootId, check_root
-from server.sources.directory.stage.reuse import LiveFiles, unlink_old_names
-from server.sources.directory.stage.swap import StagedTree, commit_tree, side_paths, stage_tree
-from server.sources.directory.stage.trash import remove_in_background, remove_tree, take_out
-from server.sources.directory.walk import PathFilter, TreeItem, walk_tree
+from server.sources.folder.hash_cache import FileKey, HashCache, file_key
+from server.sources.folder.root import Protected, RootId, check_root
+from server.sources.folder.stage.reuse import LiveFiles, unlink_old_names
+from server.sources.folder.stage.swap import StagedTree, commit_tree, side_paths, stage_tree
+from server.sources.folder.stage.trash import remove_in_background, remove_tree, take_out
+from server.sources.folder.walk import PathFilter, TreeItem, walk_tree
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

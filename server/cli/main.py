@@ -8,14 +8,15 @@ import logging
 import sys
 from typing import Any
 
-from server import key_cli, token_cli
+from server.cli import keys as key_cli
+from server.cli import tokens as token_cli
 from server.config.encryption_file import load_recovery_recipients
 from server.config.environment import ServerConfig, SettingsError, load_settings
 from server.config.locations_file import load_locations
 from server.config.sources_file import ConfigError, load_sources
 from server.notices import AuthModeError, refuse_unsafe_auth_mode
 from server.storage.data_dir_lock import DataDirInUse, lock_data_dir
-from server.storage.database_lock import DatabaseInUse, DatabaseUnreachable, lock_database
+from server.storage.db.database_lock import DatabaseInUse, DatabaseUnreachable, lock_database
 
 
 def serve(settings: ServerConfig) -> int:

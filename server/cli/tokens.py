@@ -9,10 +9,10 @@ import sys
 from datetime import UTC, datetime
 
 from server.config.environment import ServerConfig
+from server.model.access.tokens import ApiToken, Role, parse_duration
 from server.model.errors import DomainError
-from server.model.tokens import ApiToken, Role, parse_duration
 from server.services.access import AccessService
-from server.storage.database import Database
+from server.storage.db.database import Database
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -26,12 +26,12 @@ from pathlib import Path
 from server.model.errors import OperationErrorCode, OperationFailed
 from server.model.records import EntryKind, ManifestEntry
 from server.sources.base import OpenBlob
-from server.sources.directory.root import open_parent
-from server.sources.directory.stage.build import build_tree, ns_since_epoch
-from server.sources.directory.stage.carry import carry_unmanaged
-from server.sources.directory.stage.reuse import LiveFiles
-from server.sources.directory.stage.trash import remove_tree, take_out, trash_name
-from server.sources.directory.walk import PathFilter, TreeItem, walk_tree
+from server.sources.folder.root import open_parent
+from server.sources.folder.stage.build import build_tree, ns_since_epoch
+from server.sources.folder.stage.carry import carry_unmanaged
+from server.sources.folder.stage.reuse import LiveFiles
+from server.sources.folder.stage.trash import remove_tree, take_out, trash_name
+from server.sources.folder.walk import PathFilter, TreeItem, walk_tree
 from server.storage.durability import flush_files, fsync_path
 
 

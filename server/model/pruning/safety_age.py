@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from server.model.pruning.retention import RetentionDecision
 from server.model.records import RestorePoint, RestorePointOrigin
-from server.model.retention import RetentionDecision
 
 
 def expired_safety(points: Sequence[RestorePoint], max_age_days: int, now: datetime) -> list[RetentionDecision]:

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.storage.tables import LogRow, OperationRow, RestorePointRow
+from server.storage.db.tables import LogRow, OperationRow, RestorePointRow
 
 # The log line a prune writes for each restore point it deleted (server/services/schedules/scheduler.py).
 DELETED_LINE = "Deleted restore point %"

@@ -6,7 +6,7 @@ replace the data folder, nor a capture read another folder. So every operation c
 just before it reads or writes, that no component of the path is a link, that the root is
 a real folder, and that it does not overlap the folders the server keeps its own data in;
 the swap of an apply re-checks right before its renames, which run in the parent folder
-opened without following links (tree_apply.py). Blocking: call it in a thread.
+opened without following links (stage/swap.py). Blocking: call it in a thread.
 """
 
 from __future__ import annotations

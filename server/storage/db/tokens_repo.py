@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
-from server.model.tokens import ApiToken, Role
-from server.storage.tables import ApiTokenRow
+from server.model.access.tokens import ApiToken, Role
+from server.storage.db.tables import ApiTokenRow
 
 
 def _to_domain(row: ApiTokenRow) -> ApiToken:

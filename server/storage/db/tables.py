@@ -206,7 +206,7 @@ class ScheduledCopyRow(SQLModel, table=True):
 
 
 class PackRow(SQLModel, table=True):
-    """A pack file of small blobs (server/storage/packs.py), recorded once it is flushed:
+    """A pack file of small blobs (server/storage/blobs/packs.py), recorded once it is flushed:
     a pack file without a row is one a crash tore, removed at start-up."""
 
     __tablename__ = "pack"

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from server.model.records import Module
-from server.storage.tables import ModuleRow
+from server.storage.db.tables import ModuleRow
 
 
 def canonical_json(value: Any) -> str:

@@ -9,7 +9,7 @@ leave a damaged blob only where no restore point refers to it, and start-up coll
 removes every such blob.
 
 With `packs`, blobs stored through put_bytes (at most CHUNK_SIZE) are appended to pack files
-instead (server/storage/pack_set.py, format in packs.py): one write instead of a create, a write and a rename per
+instead (server/storage/blobs/pack_set.py, format in packs.py): one write instead of a create, a write and a rename per
 small file. Loose blobs stay valid beside them, so a data folder of an earlier release is
 read as it is. A pack is sealed and flushed by `sync()`, before any restore point may
 reference its blobs; a pack no database row refers to (a crash mid-write) is removed by the
@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from server.model.names import is_sha256
+from server.storage.blobs.pack_set import PackSet
 from server.storage.durability import flush_files, start_writeback, write_all
-from server.storage.pack_set import PackSet
 
 CHUNK_SIZE = 1024 * 1024
 WRITEBACK_BYTES = 16 * 1024 * 1024  # a big blob's pages are sent to disk this often

@@ -17,12 +17,12 @@ import pytest
 from server.model.errors import OperationFailed
 from server.model.records import EntryKind, ManifestEntry
 from server.sources.base import StagingStopped
-from server.sources.directory.hash_cache import HashCache
-from server.sources.directory.source import DirectorySource
-from server.sources.directory.stage.swap import apply_tree, side_paths
-from server.sources.directory.stage.trash import take_out, trash_name, wait_for_removals
-from server.sources.directory.walk import PathFilter
-from server.storage.content_store import ContentStore
+from server.sources.folder.hash_cache import HashCache
+from server.sources.folder.source import DirectorySource
+from server.sources.folder.stage.swap import apply_tree, side_paths
+from server.sources.folder.stage.trash import take_out, trash_name, wait_for_removals
+from server.sources.folder.walk import PathFilter
+from server.storage.blobs.content_store import ContentStore
 from tests.support.capture import capture
 
 OLD = 1_600_000_000_123_456_000  # a fixed past mtime, in ns (whole microseconds)

@@ -1,5 +1,5 @@
 """Applying a restore point of the ~1 GiB tree back onto its folder, against `cp -a` of the
-tree. Runs only on a server that has applyRestorePoint (issue 4) and directory sources."""
+tree. Runs only on a server that has applyRestorePoint (issue 4) and folder sources."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from bench.servers import (
     remove_dirs,
     settle_deletions,
 )
-from bench.sources import has_directory_sources, tree_server_env
+from bench.sources import has_folder_sources, tree_server_env
 from bench.workloads import large_tree
 
 APPLY = """mutation($id: ID!, $confirm: String!) { applyRestorePoint(restorePointId: $id, confirm: $confirm,
@@ -39,7 +39,7 @@ def has_apply() -> bool:
 
 
 def run(ctx: BenchContext) -> list[Row]:
-    if not (has_apply() and has_directory_sources()):
+    if not (has_apply() and has_folder_sources()):
         return [
             Row(
                 path=TARGET,

@@ -1,4 +1,4 @@
-"""Restore points of the ~1 GiB tree as a directory source: the first one against `restic
+"""Restore points of the ~1 GiB tree as a folder source: the first one against `restic
 backup` (first run, fresh repository) and `tar -cf` with the archive then flushed to disk; one
 of the unchanged tree against restic's second run, with the bytes each adds to its storage."""
 
@@ -15,7 +15,7 @@ from bench.measure import RssSampler, median, timed
 from bench.measure import run as run_command
 from bench.report import Row, mb
 from bench.servers import RUNS, drop_from_cache, fresh_dir, our_server, remove_dirs, settle_deletions
-from bench.sources import has_directory_sources, tree_server_env
+from bench.sources import has_folder_sources, tree_server_env
 from bench.workloads import Tree, large_tree
 
 MB = 1024 * 1024
@@ -105,7 +105,7 @@ def _scratch() -> list[str]:
 
 
 def run(ctx: BenchContext) -> list[Row]:
-    if not has_directory_sources():
+    if not has_folder_sources():
         return [
             Row(
                 path=p,
@@ -115,7 +115,7 @@ def run(ctx: BenchContext) -> list[Row]:
                 memory="-",
                 target=t,
                 met=None,
-                note="this server has no directory source yet",
+                note="this server has no folder source yet",
             )
             for p, t in [
                 ("first restore point of the 1 GiB tree", FIRST_TARGET),

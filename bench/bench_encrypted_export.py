@@ -20,7 +20,7 @@ from bench.measure import RssSampler, median, timed
 from bench.measure import run as run_command
 from bench.report import Row, mb
 from bench.servers import fresh_dir, our_server
-from bench.sources import has_directory_sources, tree_server_env
+from bench.sources import has_folder_sources, tree_server_env
 from bench.workloads import Tree, large_tree
 
 PATH = "encrypted export of the 1 GiB tree (`exportRestorePoint(encrypt: true)`)"
@@ -159,7 +159,7 @@ def _row(tree: Tree, result: EncryptedExportResult) -> Row:
 
 
 def run(ctx: BenchContext) -> list[Row]:
-    large = large_tree() if has_directory_sources() else None
+    large = large_tree() if has_folder_sources() else None
     env = tree_server_env("encrypted-export", large.root) if large else None
     if large is None or env is None:
         return [
@@ -171,7 +171,7 @@ def run(ctx: BenchContext) -> list[Row]:
                 memory="-",
                 target=TARGET,
                 met=None,
-                note="this server has no directory source yet, so the tree cannot be captured",
+                note="this server has no folder source yet, so the tree cannot be captured",
             )
         ]
     return [_row(large, _measure(ctx, large, env))]

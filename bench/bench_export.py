@@ -1,6 +1,6 @@
 """Export of a restore point to a local copy ZIP, against `zip -r -6` (Info-ZIP) of the same
 files: time and size. Workloads: the small config (the settings store, on every server) and,
-where the server has directory sources, the ~1 GiB tree."""
+where the server has folder sources, the ~1 GiB tree."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from bench.measure import RssSampler, median, timed
 from bench.measure import run as run_command
 from bench.report import Row, mb
 from bench.servers import fresh_dir, our_server
-from bench.sources import has_directory_sources, load_small_config, tree_server_env
+from bench.sources import has_folder_sources, load_small_config, tree_server_env
 from bench.workloads import Tree, large_tree, small_config_tree
 
 
@@ -118,7 +118,7 @@ def run(ctx: BenchContext) -> list[Row]:
             judged=False,
         )
     ]
-    large = large_tree() if has_directory_sources() else None
+    large = large_tree() if has_folder_sources() else None
     env = tree_server_env("export-large", large.root) if large else None
     if large and env is not None:
         rows.append(
@@ -134,7 +134,7 @@ def run(ctx: BenchContext) -> list[Row]:
                 memory="-",
                 target="<= 0.25x time; <= 1.02x size",
                 met=None,
-                note="this server has no directory source yet, so the tree cannot be captured",
+                note="this server has no folder source yet, so the tree cannot be captured",
             )
         )
     return rows

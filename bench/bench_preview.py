@@ -1,6 +1,6 @@
 """`applyPreview` (issue 16): of the ~1 GiB tree after 100 of its files changed, against
 `diff -rq` of the two trees on disk; and the server's memory growth for a preview in which
-24,000 entries changed. Runs only on a server that has applyPreview and directory sources."""
+24,000 entries changed. Runs only on a server that has applyPreview and folder sources."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bench.measure import RssSampler, median, timed
 from bench.measure import run as run_command
 from bench.report import Row, mb
 from bench.servers import ROOT, RUNS, ServerProcess, drop_from_cache, fresh_dir, our_server, remove_dirs
-from bench.sources import has_directory_sources, tree_server_env
+from bench.sources import has_folder_sources, tree_server_env
 from bench.workloads import large_tree
 
 TARGET = "`applyPreview` of the 1 GiB tree, 100 files changed"
@@ -43,7 +43,7 @@ def _not_run(path: str, target: str) -> Row:
         memory="-",
         target=target,
         met=None,
-        note="not run: this server has no applyPreview or no directory sources",
+        note="not run: this server has no applyPreview or no folder sources",
     )
 
 
@@ -66,7 +66,7 @@ def _scratch() -> list[str]:
 
 
 def run(ctx: BenchContext) -> list[Row]:
-    if not (has_preview() and has_directory_sources()):
+    if not (has_preview() and has_folder_sources()):
         return [_not_run(TARGET, "<= 1.0x `diff -rq`"), _not_run(MEMORY_TARGET, "growth < 100 MB")]
     remove_dirs(_scratch())
     # --quick: one run each (diff -rq alone reads 2 GiB from a cold cache, ~25 s here).

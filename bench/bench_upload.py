@@ -21,7 +21,7 @@ from bench.measure import RssSampler, median, timed
 from bench.measure import run as run_command
 from bench.report import Row, mb
 from bench.servers import RUNS, fresh_dir, our_server
-from bench.sources import has_directory_sources
+from bench.sources import has_folder_sources
 from bench.workloads import large_tree
 from tests.support.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS, start_seaweedfs, weed_binary
 
@@ -117,8 +117,8 @@ def _measure(ctx: BenchContext) -> UploadResult:
 
 
 def run(ctx: BenchContext) -> list[Row]:
-    if not has_directory_sources():
-        return [Row(PATH, "-", "-", "-", "-", TARGET, None, "this server has no directory source yet")]
+    if not has_folder_sources():
+        return [Row(PATH, "-", "-", "-", "-", TARGET, None, "this server has no folder source yet")]
     try:
         result = _measure(ctx)
     except (RuntimeError, subprocess.CalledProcessError) as error:

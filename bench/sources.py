@@ -1,5 +1,5 @@
 """Putting a workload into a server: the small config through the settings store, a tree as
-a directory source (where the server has them)."""
+a folder source (where the server has them)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ def load_small_config(server: object) -> None:
         api.graphql(server, UPDATE, m=name, v=settings)
 
 
-def has_directory_sources() -> bool:
+def has_folder_sources() -> bool:
     return importlib.util.find_spec("server.sources.folder.source") is not None
 
 
 def tree_server_env(name: str, root: Path) -> dict[str, str] | None:
     """Server environment whose only source is the folder `root`; None if unsupported."""
-    if not has_directory_sources():
+    if not has_folder_sources():
         return None
     RUNS.mkdir(parents=True, exist_ok=True)
     config = RUNS / f"{name}-sources.toml"

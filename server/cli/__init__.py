@@ -1,0 +1,1 @@
+"""The `backups` command: main.py (serve, export-schema), tokens.py (`backups token`), keys.py (`backups key`)."""

@@ -8,8 +8,7 @@ import logging
 import sys
 from typing import Any
 
-from server.cli import keys as key_cli
-from server.cli import tokens as token_cli
+from server.cli import keys, tokens
 from server.config.encryption_file import load_recovery_recipients
 from server.config.environment import ServerConfig, SettingsError, load_settings
 from server.config.locations_file import load_locations
@@ -132,8 +131,8 @@ def _main(argv: list[str] | None) -> int:
     serve_cmd = commands.add_parser("serve", help="run the GraphQL server")
     _serve_options(serve_cmd)
     commands.add_parser("export-schema", help="print the GraphQL schema (schema.graphql)")
-    token_cli.add_parser(commands)
-    key_cli.add_parser(commands)
+    tokens.add_parser(commands)
+    keys.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "export-schema":
         from server.api.schema import schema_text
@@ -141,9 +140,9 @@ def _main(argv: list[str] | None) -> int:
         sys.stdout.write(schema_text())
         return 0
     if args.command == "token":
-        return token_cli.run(args, load_settings())
+        return tokens.run(args, load_settings())
     if args.command == "key":
-        return key_cli.run(args, load_settings())
+        return keys.run(args, load_settings())
     if args.command in (None, "serve"):
         overrides = {k: v for k in ("host", "port", "config") if (v := getattr(args, k, None)) is not None}
         return serve(load_settings(**overrides))

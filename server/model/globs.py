@@ -1,4 +1,4 @@
-"""Include/exclude globs of a directory source: the pattern rules, compiled to regular expressions.
+"""Include/exclude globs of a folder source: the pattern rules, compiled to regular expressions.
 
 Globs match POSIX paths relative to the source's folder. A pattern without `/` matches a
 name at any depth (`*.tmp`, `.git`); one with `/` is anchored at the folder (`logs/*.log`).

@@ -15,7 +15,7 @@ from server.config.sources_file import (
 from server.sources.base import Source
 from server.sources.database.source import DatabaseSource
 from server.sources.folder.hash_cache import HashCache
-from server.sources.folder.source import DirectorySource
+from server.sources.folder.source import FolderSource
 from server.sources.settings.source import SettingsSource
 from server.storage.db.database import Database
 
@@ -28,7 +28,7 @@ def build_sources(
     local_copies_dir: Path | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> list[Source]:
-    """One Source per spec; directory sources share the hash cache in the data folder, and
+    """One Source per spec; folder sources share the hash cache in the data folder, and
     refuse, at every use, a root that overlaps it or the local copies folder."""
     protected = [("the data folder", data_dir)]
     if local_copies_dir is not None:
@@ -40,7 +40,7 @@ def build_sources(
             sources.append(SettingsSource(db, name=spec.name))
         elif isinstance(spec, DirectorySpec):
             sources.append(
-                DirectorySource(
+                FolderSource(
                     spec.name,
                     spec.path,
                     include=spec.include,

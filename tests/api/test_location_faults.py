@@ -48,7 +48,7 @@ encrypt = false
 
 
 def write_config(tmp: Path, *locations: tuple[str, str, str]) -> Path:
-    """A config with a directory source `site` and the given S3 locations (name, endpoint, bucket)."""
+    """A config with a folder source `site` and the given S3 locations (name, endpoint, bucket)."""
     site = tmp / "site"
     site.mkdir(exist_ok=True)
     (site / "page.html").write_text("<h1>été</h1>")

@@ -30,7 +30,7 @@ class Setup:
     server: InProcessServer
     bucket: str
     folder: Path
-    site: Path  # the directory source
+    site: Path  # the folder source
 
 
 def write_config(

@@ -75,7 +75,7 @@ async def test_the_log_helper_resumes_after_a_restart_without_gaps_or_duplicates
 
 
 def site_server(make_server_process, tmp_path: Path, files: int, delay: str) -> ServerProcess:
-    """A server with one directory source whose capture pauses (and logs a line) after each file."""
+    """A server with one folder source whose capture pauses (and logs a line) after each file."""
     folder = tmp_path / "site"
     folder.mkdir()
     for index in range(files):

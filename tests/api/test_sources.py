@@ -19,7 +19,7 @@ import pytest
 
 from server.model.records import EntryKind, ManifestEntry
 from server.sources.database.source import DatabaseSource
-from server.sources.folder.source import DirectorySource
+from server.sources.folder.source import FolderSource
 from server.storage.blobs.content_store import ContentStore
 from tests.support.api import (
     create_and_wait,
@@ -252,7 +252,7 @@ async def test_folder_and_postgres_back_up_through_the_api_and_apply_back(
         db.execute("DELETE FROM display WHERE name = 'hall'")
     # The apply operation comes with the apply issue; the sources' apply is what it calls.
     blobs = ContentStore(server.data_dir / "blobs")
-    await DirectorySource("site", site).apply(entries_of(data, "site"), blobs.open)
+    await FolderSource("site", site).apply(entries_of(data, "site"), blobs.open)
     await DatabaseSource("appdb", postgres_source_url, spool_dir=tmp_path / "spool").apply(
         entries_of(data, "appdb"), blobs.open
     )

@@ -36,7 +36,7 @@ FIGURES: dict[str, Any] = {}
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, built_page: None) -> Iterator[InProcessServer]:
-    """A server with a directory source of 10,000 small files; the test delay after each item
+    """A server with a folder source of 10,000 small files; the test delay after each item
     logs one line per item, so capturing it writes a 10,000-line log."""
     root = tmp_path_factory.mktemp("perf")
     folder = root / "site"

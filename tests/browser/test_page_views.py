@@ -35,7 +35,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def folder(root: Path) -> Path:
-    """The directory source's folder."""
+    """The folder source's folder."""
     return root / "site"
 
 
@@ -75,7 +75,7 @@ def test_the_health_banner_follows_a_failing_schedule_live(open_page, site, fold
     expect(banner).to_contain_text("Backups healthy")
     schedule = run(create_schedule(site, name=f"failing-{uuid.uuid4().hex[:6]}", cron="0 * * * *"))
     moved = folder.with_name("site-away")
-    folder.rename(moved)  # the directory source cannot be read: the run fails
+    folder.rename(moved)  # the folder source cannot be read: the run fails
     try:
         op = run(execute(site, RUN, id=schedule["id"]))["runSchedule"]["operation"]
         assert run(wait_for_operation(site, op["id"]))["status"] == "FAILED"

@@ -24,7 +24,7 @@ from server.operations.live import LiveOperation, OperationCancelled, OperationC
 from server.services.apply.plan import make_plan
 from server.services.apply.stage import checked_when_staged, stage_sources
 from server.sources.base import OpenBlob
-from server.sources.folder.source import DirectorySource, StagedDirectory
+from server.sources.folder.source import FolderSource, StagedFolder
 from server.storage.blobs.content_store import ContentStore
 from tests.support.capture import capture
 
@@ -70,13 +70,13 @@ async def folder_point(tmp_path: Path, store: ContentStore, files: int = 40) -> 
     (root / "conf").mkdir(parents=True)
     for index in range(files):
         (root / "conf" / f"{index:03d}.json").write_text(f'{{"n": {index}}}\n' * 50)
-    return root, (await capture(DirectorySource("site", root), store)).entries
+    return root, (await capture(FolderSource("site", root), store)).entries
 
 
 def test_only_the_blobs_of_sources_that_stage_are_left_to_staging() -> None:
     folder = ManifestEntry("site", "a.txt", EntryKind.FILE, 1, "a" * 64, 0o644)
     module = ManifestEntry("settings", "audio.json", EntryKind.FILE, 1, "b" * 64, 0o644)
-    plan, _ = make_plan(POINT, [folder, module], [SettingsLike("settings"), DirectorySource("site", Path("/x"))])  # type: ignore[list-item]
+    plan, _ = make_plan(POINT, [folder, module], [SettingsLike("settings"), FolderSource("site", Path("/x"))])  # type: ignore[list-item]
     assert checked_when_staged(plan) == {"a" * 64}
 
 
@@ -85,7 +85,7 @@ async def test_a_damaged_blob_is_refused_while_staging_and_nothing_is_left(tmp_p
     victim = next(e for e in entries if e.path == "conf/017.json")
     blob = store.path_of(victim.sha256 or "")
     blob.write_bytes(blob.read_bytes().replace(b"17", b"71"))
-    plan, _ = make_plan(POINT, entries, [DirectorySource("site", root)])
+    plan, _ = make_plan(POINT, entries, [FolderSource("site", root)])
     ctx, live = context()
 
     with pytest.raises(OperationFailed) as raised:
@@ -97,8 +97,8 @@ async def test_a_damaged_blob_is_refused_while_staging_and_nothing_is_left(tmp_p
     assert sorted(os.listdir(tmp_path)) == ["blobs", "site"]
 
 
-class CancelledPartWay(DirectorySource):
-    """A directory source whose operation is cancelled after it has written a few files."""
+class CancelledPartWay(FolderSource):
+    """A folder source whose operation is cancelled after it has written a few files."""
 
     def __init__(self, name: str, path: Path, live: LiveOperation) -> None:
         super().__init__(name, path)
@@ -111,7 +111,7 @@ class CancelledPartWay(DirectorySource):
         *,
         on_bytes: Callable[[int], None],
         should_stop: Callable[[], bool],
-    ) -> StagedDirectory:
+    ) -> StagedFolder:
         written = 0
 
         def count(size: int) -> None:
@@ -139,7 +139,7 @@ async def test_a_cancel_stops_staging_part_way_and_leaves_nothing(tmp_path: Path
 async def test_staged_sources_commit_later(tmp_path: Path, store: ContentStore) -> None:
     root, entries = await folder_point(tmp_path, store, files=5)
     (root / "conf" / "000.json").write_text("changed")
-    plan, _ = make_plan(POINT, entries, [DirectorySource("site", root)])
+    plan, _ = make_plan(POINT, entries, [FolderSource("site", root)])
     ctx, _live = context()
 
     staged = await stage_sources(ctx, plan, store)

@@ -24,7 +24,7 @@ from server.operations.live import LiveOperation, OperationContext
 from server.services.capture.items import ATTEMPTS, store_one
 from server.services.capture.store import CaptureTally, store_captured
 from server.sources.base import CapturedItem, Source
-from server.sources.folder.source import DirectorySource
+from server.sources.folder.source import FolderSource
 from server.storage.blobs.content_store import ContentStore
 
 BIG = 3 * 1024 * 1024  # above SMALL_ITEM: hashed first, then stored
@@ -69,7 +69,7 @@ def test_a_file_that_changes_once_then_settles_is_captured_as_it_settled(tmp_pat
     (site / "grows.log").write_bytes(b"x" * size)
     (site / "still.txt").write_text("unchanged\n")
     store = ContentStore(tmp_path / "blobs")
-    source = DirectorySource("site", site)
+    source = FolderSource("site", site)
     items = asyncio.run(source.capture())
     with open(site / "grows.log", "ab") as log:  # after the walk, before the read: once
         log.write(b"one more line\n")
@@ -93,7 +93,7 @@ def test_a_file_replaced_after_the_walk_is_captured_as_the_new_file(tmp_path: Pa
     site.mkdir()
     (site / "conf.yaml").write_text("port: 80\n")
     store = ContentStore(tmp_path / "blobs")
-    source = DirectorySource("site", site)
+    source = FolderSource("site", site)
     items = asyncio.run(source.capture())
     (site / "conf.new").write_text("port: 81\n")
     os.replace(site / "conf.new", site / "conf.yaml")
@@ -115,7 +115,7 @@ def test_a_file_that_keeps_growing_fails_the_capture_naming_it(tmp_path: Path, s
     (site / "busy.log").write_bytes(b"y" * size)
     (site / "quiet.txt").write_text("calm\n")
     store = ContentStore(tmp_path / "blobs")
-    source = DirectorySource("site", site)
+    source = FolderSource("site", site)
     opened: list[int] = []
 
     def growing(item: CapturedItem) -> CapturedItem:
@@ -157,9 +157,7 @@ def test_a_big_file_the_store_holds_is_hashed_not_copied_again(tmp_path: Path) -
     os.rmdir(store.root / "tmp")
     (store.root / "tmp").write_text("no temp file can be made in here\n")
 
-    tally = store_items(
-        DirectorySource("site", site), list(asyncio.run(DirectorySource("site", site).capture())), store
-    )
+    tally = store_items(FolderSource("site", site), list(asyncio.run(FolderSource("site", site).capture())), store)
 
     assert [e.sha256 for e in tally.entries] == [digest] and tally.stored_bytes == 0
     after = os.stat(store.path_of(digest))

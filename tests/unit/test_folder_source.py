@@ -1,4 +1,4 @@
-"""The directory source against real folders and a real content store: capture, apply,
+"""The folder source against real folders and a real content store: capture, apply,
 crash recovery and the hash cache. (Applying through the API belongs to the apply issue;
 here the source's own apply is called with the blobs of a capture.)"""
 
@@ -18,7 +18,7 @@ from server.model.errors import OperationFailed
 from server.model.records import EntryKind, ManifestEntry
 from server.sources.base import StagingStopped
 from server.sources.folder.hash_cache import HashCache
-from server.sources.folder.source import DirectorySource
+from server.sources.folder.source import FolderSource
 from server.sources.folder.stage.swap import apply_tree, side_paths
 from server.sources.folder.stage.trash import take_out, trash_name, wait_for_removals
 from server.sources.folder.walk import PathFilter
@@ -74,7 +74,7 @@ async def test_round_trip_restores_exact_tree_and_removes_added_files(tmp_path: 
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")
     before = state(root)
-    source = DirectorySource("site", root)
+    source = FolderSource("site", root)
 
     tally = await capture(source, store)
 
@@ -107,7 +107,7 @@ async def test_apply_keeps_what_the_source_does_not_manage(tmp_path: Path, store
     root = tmp_path / "site"
     (root / "conf").mkdir(parents=True)
     (root / "conf" / "app.yaml").write_text("v: 1")
-    source = DirectorySource("site", root, exclude=["*.log", "cache"])
+    source = FolderSource("site", root, exclude=["*.log", "cache"])
     tally = await capture(source, store)
 
     (root / "conf" / "app.yaml").write_text("v: 2")
@@ -133,7 +133,7 @@ async def test_apply_swaps_with_either_method_and_clears_a_leftover_stage(
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")
     before = state(root)
-    tally = await capture(DirectorySource("site", root), store)
+    tally = await capture(FolderSource("site", root), store)
     (root / "added.txt").write_text("later")
     stage, old = side_paths(root)
     (stage / "half").mkdir(parents=True)  # a stage left by a run that died while building
@@ -151,7 +151,7 @@ async def test_apply_interrupted_between_the_two_renames_is_finished_by_running_
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")
     before = state(root)
-    tally = await capture(DirectorySource("site", root), store)
+    tally = await capture(FolderSource("site", root), store)
     (root / "added.txt").write_text("later")
     stage, old = side_paths(root)
     # What a crash between the two renames of the fallback swap leaves: the current tree
@@ -170,9 +170,9 @@ async def test_apply_into_a_missing_folder_creates_it(tmp_path: Path, store: Con
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")
     before = state(root)
-    tally = await capture(DirectorySource("site", root), store)
+    tally = await capture(FolderSource("site", root), store)
     target = tmp_path / "fresh" / "site"
-    await DirectorySource("site", target).apply(tally.entries, store.open)
+    await FolderSource("site", target).apply(tally.entries, store.open)
     assert state(target) == before
 
 
@@ -198,7 +198,7 @@ async def test_unsafe_entries_are_refused_before_anything_changes(
     root.mkdir()
     (root / "keep.txt").write_text("untouched")
     with pytest.raises(OperationFailed, match=message) as raised:
-        await DirectorySource("site", root).apply(entries, store.open)
+        await FolderSource("site", root).apply(entries, store.open)
     assert raised.value.code == "INVALID_ENTRY" and raised.value.message.startswith("source 'site': ")
     assert os.listdir(root) == ["keep.txt"] and sorted(os.listdir(tmp_path)) == ["blobs", "site"]
 
@@ -207,11 +207,11 @@ async def test_damaged_content_fails_the_apply_and_leaves_the_tree(tmp_path: Pat
     root = tmp_path / "site"
     root.mkdir()
     (root / "a.txt").write_text("original")
-    tally = await capture(DirectorySource("site", root), store)
+    tally = await capture(FolderSource("site", root), store)
     (root / "a.txt").write_text("current")
     store.path_of(tally.entries[0].sha256 or "").write_bytes(b"tampered")
     with pytest.raises(OperationFailed) as raised:
-        await DirectorySource("site", root).apply(tally.entries, store.open)
+        await FolderSource("site", root).apply(tally.entries, store.open)
     assert raised.value.code == "CONTENT_DAMAGED"
     assert (root / "a.txt").read_text() == "current"
     assert sorted(os.listdir(tmp_path)) == ["blobs", "site"]
@@ -221,7 +221,7 @@ async def test_hash_cache_skips_unchanged_files_and_sees_changed_ones(tmp_path: 
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")
     cache = HashCache(tmp_path / "cache.sqlite3", racy_ns=0)  # files here are brand new
-    source = DirectorySource("site", root, cache=cache)
+    source = FolderSource("site", root, cache=cache)
     files = 5
 
     first = await capture(source, store)
@@ -254,7 +254,7 @@ async def test_a_wrong_hint_whose_blob_is_absent_is_replaced_by_what_the_file_ho
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")
     cache = HashCache(tmp_path / "cache.sqlite3", racy_ns=0)
-    source = DirectorySource("site", root, cache=cache)
+    source = FolderSource("site", root, cache=cache)
     first = await capture(source, store)
     wrong = hashlib.sha256(b"what the cache wrongly remembers").hexdigest()
     cache.flush()
@@ -270,7 +270,7 @@ async def test_full_verify_reads_every_file(tmp_path: Path, store: ContentStore)
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")
     cache = HashCache(tmp_path / "cache.sqlite3", racy_ns=0)
-    source = DirectorySource("site", root, cache=cache, verify="full")
+    source = FolderSource("site", root, cache=cache, verify="full")
     await capture(source, store)
     again = await capture(source, store)
     assert again.reused == 0 and again.stored_bytes == 0
@@ -280,7 +280,7 @@ async def test_recently_changed_files_are_not_cached(tmp_path: Path, store: Cont
     root = tmp_path / "site"
     root.mkdir()
     (root / "fresh.txt").write_text("just written")
-    source = DirectorySource("site", root, cache=HashCache(tmp_path / "cache.sqlite3"))
+    source = FolderSource("site", root, cache=HashCache(tmp_path / "cache.sqlite3"))
     await capture(source, store)
     assert (await capture(source, store)).reused == 0  # within the racy window: read again
 
@@ -289,7 +289,7 @@ async def test_a_damaged_cache_file_is_rebuilt(tmp_path: Path, store: ContentSto
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")
     (tmp_path / "cache.sqlite3").write_bytes(b"this is not a database" * 100)
-    source = DirectorySource("site", root, cache=HashCache(tmp_path / "cache.sqlite3", racy_ns=0))
+    source = FolderSource("site", root, cache=HashCache(tmp_path / "cache.sqlite3", racy_ns=0))
     await capture(source, store)
     assert (await capture(source, store)).reused == 5
 
@@ -299,7 +299,7 @@ async def test_a_missing_path_fails_clearly(tmp_path: Path, store: ContentStore,
     path = tmp_path / "nowhere"
     if problem == "file":
         path.write_text("not a folder")
-    source = DirectorySource("site", path)
+    source = FolderSource("site", path)
     with pytest.raises(OperationFailed) as raised:
         await source.capture()
     assert raised.value.code == "SOURCE_UNAVAILABLE"
@@ -311,7 +311,7 @@ async def test_a_missing_path_fails_clearly(tmp_path: Path, store: ContentStore,
 async def test_describe_counts_what_would_be_captured(tmp_path: Path) -> None:
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")
-    info = await DirectorySource("site", root, exclude=["*.bin"]).describe()
+    info = await FolderSource("site", root, exclude=["*.bin"]).describe()
     assert info.reachable and info.problem is None and info.location == str(root)
     counted = [p for p in root.rglob("*") if not stat.S_ISDIR(p.lstat().st_mode) and p.suffix != ".bin"]
     assert info.size_bytes == sum(p.lstat().st_size for p in counted)  # a link counts its target's length
@@ -323,12 +323,12 @@ async def test_apply_as_root_keeps_current_owners(tmp_path: Path, store: Content
     root = tmp_path / "site"
     (root / "conf").mkdir(parents=True)
     (root / "conf" / "app.yaml").write_text("v: 1")
-    tally = await capture(DirectorySource("site", root), store)
+    tally = await capture(FolderSource("site", root), store)
     for path in (root, root / "conf", root / "conf" / "app.yaml"):
         os.chown(path, 1234, 4321)
     (root / "conf" / "app.yaml").write_text("v: 2")
 
-    await DirectorySource("site", root).apply(tally.entries, store.open)
+    await FolderSource("site", root).apply(tally.entries, store.open)
 
     owners = {(p.stat().st_uid, p.stat().st_gid) for p in (root, root / "conf", root / "conf" / "app.yaml")}
     assert owners == {(1234, 4321)}
@@ -344,12 +344,12 @@ async def test_apply_as_root_keeps_mixed_owners_and_new_files_take_their_folders
     (root / "mine.txt").write_text("root's")
     (root / "theirs" / "a.txt").write_text("a")
     (root / "theirs" / "new.txt").write_text("new")
-    tally = await capture(DirectorySource("site", root), store)
+    tally = await capture(FolderSource("site", root), store)
     (root / "theirs" / "new.txt").unlink()  # the apply brings it back into a folder of 1234's
     os.chown(root / "theirs", 1234, 4321)
     os.chown(root / "theirs" / "a.txt", 1234, 4321)
 
-    await DirectorySource("site", root).apply(tally.entries, store.open)
+    await FolderSource("site", root).apply(tally.entries, store.open)
 
     def owner(path: Path) -> tuple[int, int]:
         return path.stat().st_uid, path.stat().st_gid
@@ -363,7 +363,7 @@ async def test_staging_leaves_the_folder_untouched_until_commit(tmp_path: Path, 
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")
     before = state(root)
-    source = DirectorySource("site", root)
+    source = FolderSource("site", root)
     tally = await capture(source, store)
     (root / "added.txt").write_text("later")
     changed = state(root)
@@ -393,14 +393,14 @@ async def test_damaged_content_among_many_files_stops_staging_and_leaves_nothing
     for index in range(200):  # enough for both writer threads to be busy when one fails
         (root / f"d{index % 7}").mkdir(parents=True, exist_ok=True)
         (root / f"d{index % 7}" / f"f{index}.json").write_text(f'{{"n": {index}}}\n' * (index + 1))
-    tally = await capture(DirectorySource("site", root), store)
+    tally = await capture(FolderSource("site", root), store)
     victim = next(e for e in tally.entries if e.path == "d3/f150.json")
     blob = store.path_of(victim.sha256 or "")
     blob.write_bytes(blob.read_bytes().replace(b"150", b"151"))  # same size, other bytes
     shutil.rmtree(root / "d0")
 
     with pytest.raises(OperationFailed) as raised:
-        await asyncio.to_thread(DirectorySource("site", root).stage, tally.entries, store.open)
+        await asyncio.to_thread(FolderSource("site", root).stage, tally.entries, store.open)
     assert raised.value.code == "CONTENT_DAMAGED" and "d3/f150.json" in raised.value.message
     assert not (root / "d0").exists()
     assert sorted(os.listdir(tmp_path)) == ["blobs", "site"]
@@ -409,11 +409,11 @@ async def test_damaged_content_among_many_files_stops_staging_and_leaves_nothing
 async def test_staging_stops_when_asked_and_leaves_nothing(tmp_path: Path, store: ContentStore) -> None:
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")
-    tally = await capture(DirectorySource("site", root), store)
+    tally = await capture(FolderSource("site", root), store)
     written: list[int] = []
 
     def stage() -> object:
-        return DirectorySource("site", root).stage(
+        return FolderSource("site", root).stage(
             tally.entries, store.open, on_bytes=written.append, should_stop=lambda: len(written) >= 2
         )
 
@@ -429,8 +429,8 @@ async def test_an_apply_remembers_what_it_wrote_and_a_later_change_is_still_seen
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")
     cache = HashCache(tmp_path / "cache.sqlite3", racy_ns=0)
-    source = DirectorySource("site", root, cache=cache)
-    tally = await capture(DirectorySource("site", root), store)  # without the cache: it knows nothing
+    source = FolderSource("site", root, cache=cache)
+    tally = await capture(FolderSource("site", root), store)  # without the cache: it knows nothing
     (root / "run.sh").write_text("changed")
 
     await source.apply(tally.entries, store.open)
@@ -452,8 +452,8 @@ async def test_an_apply_does_not_remember_files_whose_mtime_is_recent(tmp_path: 
     root.mkdir()
     (root / "fresh.txt").write_text("written just now")  # its mtime is within the racy window
     cache = HashCache(tmp_path / "cache.sqlite3")
-    tally = await capture(DirectorySource("site", root), store)
-    source = DirectorySource("site", root, cache=cache)
+    tally = await capture(FolderSource("site", root), store)
+    source = FolderSource("site", root, cache=cache)
 
     await source.apply(tally.entries, store.open)
 
@@ -466,7 +466,7 @@ async def test_the_old_tree_goes_to_the_trash_and_a_dead_process_trash_is_taken_
     root = tmp_path / "site"
     make_tree(root, tmp_path / "outside")
     before = state(root)
-    source = DirectorySource("site", root)
+    source = FolderSource("site", root)
     tally = await capture(source, store)
     leftover = trash_name(root)  # what a process killed while removing an old tree leaves
     (leftover / "x" / "y").mkdir(parents=True)

@@ -13,7 +13,7 @@ from tests.unit.test_directory_source import OLD, state
 
 from server.services.capture.store import CaptureTally
 from server.sources.folder.hash_cache import HashCache
-from server.sources.folder.source import DirectorySource
+from server.sources.folder.source import FolderSource
 from server.sources.folder.stage.swap import side_paths
 from server.sources.folder.stage.trash import wait_for_removals
 from server.storage.blobs.content_store import ContentStore
@@ -38,14 +38,12 @@ def inodes(root: Path) -> dict[str, int]:
     return {p.relative_to(root).as_posix(): p.lstat().st_ino for p in root.rglob("*") if p.is_file()}
 
 
-async def captured_site(
-    tmp_path: Path, store: ContentStore, **options: str
-) -> tuple[Path, DirectorySource, CaptureTally]:
-    """A new site folder, its directory source with a hash cache, and a restore point of it."""
+async def captured_site(tmp_path: Path, store: ContentStore, **options: str) -> tuple[Path, FolderSource, CaptureTally]:
+    """A new site folder, its folder source with a hash cache, and a restore point of it."""
     root = tmp_path / "site"
     make_site(root)
     # racy_ns=0: the files here are brand new, and would otherwise not be remembered yet.
-    source = DirectorySource("site", root, cache=HashCache(tmp_path / "cache.sqlite3", racy_ns=0), **options)
+    source = FolderSource("site", root, cache=HashCache(tmp_path / "cache.sqlite3", racy_ns=0), **options)
     return root, source, await capture(source, store)
 
 

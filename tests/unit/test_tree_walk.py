@@ -1,4 +1,4 @@
-"""Globs and the walk that decides what a directory source manages."""
+"""Globs and the walk that decides what a folder source manages."""
 
 from __future__ import annotations
 

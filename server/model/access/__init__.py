@@ -1,0 +1,1 @@
+"""Who may read what: API tokens and roles, signed download links."""

@@ -1,0 +1,1 @@
+"""What differs between two configurations, and inside one item."""

@@ -1,0 +1,1 @@
+"""Which restore points go: a schedule's retention rules and the safety restore points' age limit."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from server.clock import Clock, utc_now
 from server.sources.base import Source
-from server.sources.folder.source import DirectorySource
+from server.sources.folder.source import FolderSource
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class ChangeWatch:
         if self._watchers:
             return
         for source in self._sources:
-            if isinstance(source, DirectorySource):
+            if isinstance(source, FolderSource):
                 self._watchers.append(asyncio.create_task(self._watch(source), name=f"watch-{source.name}"))
 
     @property
@@ -88,9 +88,9 @@ class ChangeWatch:
 
     @property
     def _folders(self) -> set[str]:
-        return {source.name for source in self._sources if isinstance(source, DirectorySource)}
+        return {source.name for source in self._sources if isinstance(source, FolderSource)}
 
-    async def _watch(self, source: DirectorySource) -> None:
+    async def _watch(self, source: FolderSource) -> None:
         path: Path = source.path
         try:
             while not self._stop.is_set():
@@ -107,7 +107,7 @@ class ChangeWatch:
                 self.check_seconds,
             )
 
-    async def _watch_until_replaced(self, source: DirectorySource, path: Path) -> bool:
+    async def _watch_until_replaced(self, source: FolderSource, path: Path) -> bool:
         """Watch the folder at `path` until it stops (False) or another folder takes its
         place (True: watch again, on the new one)."""
         from watchfiles import awatch  # here: only a server with an after-change schedule needs it

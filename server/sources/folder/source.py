@@ -34,7 +34,9 @@ from server.sources.folder.walk import PathFilter, TreeItem, walk_tree
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class DirectorySource:
+class FolderSource:
+    # The kind's public spelling, as the config file's `kind` and GraphQL's SourceKind.DIRECTORY
+    # have it (and the log lines that name it); in code this is a folder source.
     kind = "directory"
 
     def __init__(
@@ -78,7 +80,7 @@ class DirectorySource:
         *,
         on_bytes: Callable[[int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
-    ) -> StagedDirectory:
+    ) -> StagedFolder:
         """Build the new tree beside the folder, checking each file's SHA-256 as it is
         written; the folder is untouched until `commit`. Blocking: call it in a thread."""
         root = self.path
@@ -91,7 +93,7 @@ class DirectorySource:
             staged = stage_tree(root, entries, open_blob, on_bytes=on_bytes, should_stop=should_stop, live=live)
         if live is not None and self._cache is not None:
             live.remember(self._cache, started_ns=started_ns)
-        return StagedDirectory(self, staged, started_ns, live.relinked if live else {})
+        return StagedFolder(self, staged, started_ns, live.relinked if live else {})
 
     def discard_leftovers(self) -> None:
         """Remove a staging folder that a process stopped before its apply changed anything
@@ -355,12 +357,12 @@ class DirectorySource:
         return SourceInfo(self.name, self.kind, True, size, detail=detail, location=location)
 
 
-class StagedDirectory:
-    """A directory source's new tree, built beside the folder and checked, not yet swapped in."""
+class StagedFolder:
+    """A folder source's new tree, built beside the folder and checked, not yet swapped in."""
 
     def __init__(
         self,
-        source: DirectorySource,
+        source: FolderSource,
         staged: StagedTree,
         started_ns: int,
         relinked: Mapping[str, tuple[FileKey, str]],
@@ -380,7 +382,7 @@ class StagedDirectory:
         )
 
     async def read_back(self, entries: Sequence[ManifestEntry]) -> bool:
-        """After `commit`: whether the folder still holds `entries` (see DirectorySource._read_back)."""
+        """After `commit`: whether the folder still holds `entries` (see FolderSource._read_back)."""
         return await asyncio.to_thread(self._source._read_back, entries, self._committed or {})
 
     async def tidy(self) -> None:

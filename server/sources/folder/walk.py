@@ -1,4 +1,4 @@
-"""Walking a folder tree: include/exclude globs, and what a directory source manages.
+"""Walking a folder tree: include/exclude globs, and what a folder source manages.
 
 Globs match POSIX paths relative to the source's folder. A pattern without `/` matches a
 name at any depth (`*.tmp`, `.git`); one with `/` is anchored at the folder (`logs/*.log`).

@@ -1,4 +1,4 @@
-"""Carry what a directory source does not manage into a tree being staged.
+"""Carry what a folder source does not manage into a tree being staged.
 
 Items the globs leave out (logs, caches...) are not part of a restore point, so applying
 one must keep them: they are hard-linked into the staged tree (no content is copied, and

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.unit.test_directory_source import OLD, state
 
 from server.services.capture.store import CaptureTally
 from server.sources.folder.hash_cache import HashCache
@@ -18,6 +17,7 @@ from server.sources.folder.stage.swap import side_paths
 from server.sources.folder.stage.trash import wait_for_removals
 from server.storage.blobs.content_store import ContentStore
 from tests.support.capture import capture
+from tests.unit.test_folder_source import OLD, state
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def _age(age_path: str, recipients: list[str], source: Path, out: Path) -> tuple
 
 def _server_public_key(server: object) -> str:
     """The server's own age public key, from `backups key export` (made on first use)."""
-    kit = server.cli.main("key", "export").stdout  # type: ignore[attr-defined]
+    kit = server.cli("key", "export").stdout  # type: ignore[attr-defined]
     return next(line.split(":", 1)[1].strip() for line in kit.splitlines() if line.startswith("# public key:"))
 
 

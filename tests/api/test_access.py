@@ -91,9 +91,9 @@ async def test_a_revoked_token_stops_working_at_once_over_http(server: ServerPro
     caller = server.with_token(token)
     assert (await execute(caller, ME))["me"]["name"] == "revoke-http"
     token_id = json.loads(
-        next(line for line in server.cli.main("token", "list", "--json").stdout.splitlines() if '"revoke-http"' in line)
+        next(line for line in server.cli("token", "list", "--json").stdout.splitlines() if '"revoke-http"' in line)
     )["id"]
-    server.cli.main("token", "revoke", token_id)
+    server.cli("token", "revoke", token_id)
     assert codes(await execute_errors(caller, ME)) == ["UNAUTHENTICATED"]
     assert codes(await execute_errors(caller, "mutation { createRestorePoint { userErrors { code } } }")) == [
         "UNAUTHENTICATED"

@@ -122,8 +122,8 @@ async def test_the_token_cli_works_while_the_server_runs(make_server_process: Ca
     token = server.create_token("ops", "viewer")
     response = await execute(server.with_token(token), "{ me { name role } }")
     assert response["me"] == {"name": "ops", "role": "VIEWER"}
-    server.cli.main("token", "revoke", "ops")
-    assert "revoked" in server.cli.main("token", "list").stdout
+    server.cli("token", "revoke", "ops")
+    assert "revoked" in server.cli("token", "list").stdout
 
 
 async def test_the_lock_file_of_a_killed_server_does_not_block_the_next(

@@ -356,7 +356,7 @@ def test_bad_recovery_recipient_stops_the_server(make_server, tmp_path: Path, re
     config = tmp_path / "bad.toml"
     config.write_text(f'[[sources]]\nname = "settings"\nkind = "settings"\n\n[encryption]\nrecipients = {recipients}\n')
     server = make_server("bad", BACKUPS_CONFIG=str(config))
-    result = server.cli.main("serve", check=False)
+    result = server.cli("serve", check=False)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and str(config) in result.stderr and problem in result.stderr, result.stderr
     assert "AGE-SECRET-KEY" not in result.stderr

@@ -86,7 +86,7 @@ class FolderEntry(SourceEntry):
     @field_validator("include", "exclude")
     @classmethod
     def _globs(cls, patterns: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        for pattern in _unique(patterns, info.field_name) or ():
+        for pattern in _unique(patterns, str(info.field_name)) or ():
             try:
                 compile_glob(pattern)
             except GlobError as error:

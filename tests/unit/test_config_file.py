@@ -191,3 +191,24 @@ def test_a_symlink_loop_is_one_line_naming_file_source_and_problem(tmp_path: Pat
 def test_a_missing_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope.toml: cannot be read: No such file"):
         load_config_file(tmp_path / "nope.toml")
+
+
+def test_folder_is_the_word_for_a_folder_source_and_directory_is_still_accepted(tmp_path: Path) -> None:
+    """Issue 24 item 2: `kind = "folder"`, as for a folder location; files saying "directory"
+    keep working, and both give the rest of the server the same spec, kind "folder"."""
+    specs = {
+        word: load_config_file(write(tmp_path, f"[[sources]]\nname = 'site'\nkind = '{word}'\npath = 'site'")).sources
+        for word in ("folder", "directory")
+    }
+    assert specs["folder"] == specs["directory"] == (FolderSourceSpec("site", tmp_path / "site"),)
+    assert specs["folder"][0].kind == "folder"
+
+
+@pytest.mark.parametrize("word", ["folder", "directory"])
+def test_a_message_about_a_folder_source_uses_the_word_the_file_used(tmp_path: Path, word: str) -> None:
+    path = write(tmp_path, f"[[sources]]\nname = 'x'\nkind = '{word}'")
+    with pytest.raises(ConfigError, match=rf"source 'x': a {word} source needs a path$"):
+        load_config_file(path)
+    path = write(tmp_path, f"[[sources]]\nname = 'x'\nkind = '{word}'\npath = '/srv'\nexlude = []")
+    with pytest.raises(ConfigError, match=rf"unknown key 'exlude' for a {word} source \(allowed: exclude, include,"):
+        load_config_file(path)

@@ -1,7 +1,7 @@
 """The config file (TOML), read once: its sources, backup locations and recovery recipients.
 
 Three steps: the text is parsed into the models of server/config/file_models.py (every rule
-that needs only the file), each entry becomes a spec (server/config/sources_file.py,
+that needs only the file; an error worded by file_errors.py), each entry becomes a spec (server/config/sources_file.py,
 locations_file.py: paths, credentials), and the folders are checked not to overlap. Anything
 wrong is a ConfigError of one line naming the file, the entry and the problem, so the server
 can refuse to start with it.
@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from server.config.file_models import ConfigDocument, EncryptionPart, LocationEntry, SourceEntry, explain
+from server.config.file_errors import explain
+from server.config.file_models import ConfigDocument, EncryptionPart, LocationEntry, SourceEntry
 from server.config.folder_overlap import Folder, data_folder, describe, first_overlap, local_copies_folder
 from server.config.locations_file import FolderLocationSpec, LocationSpec, location_spec
 from server.config.sources_file import DEFAULT_SOURCES, EntryProblem, FolderSourceSpec, SourceSpec, source_spec

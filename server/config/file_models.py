@@ -3,28 +3,27 @@
 A source and a location are each one model per `kind` (a discriminated union); `extra="forbid"`
 refuses unknown keys and `strict=True` takes no "5" for 5 nor true for 1. These rules need
 nothing but the file's text; paths, credentials and overlaps need the machine and come after
-(server/config/config_file.py). A pydantic error becomes the one line a person reads in
-`explain`: what a key expects is each model's `EXPECTS`, a validator's message is used as it is.
+(server/config/config_file.py). What a key expects is said in each model's `EXPECTS`, for the
+one line a wrong value gets (server/config/file_errors.py).
 See README.md ("Sources", "Backup locations", "Encrypted copies") for the format.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import pyrage
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 from pyrage import x25519
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -50,16 +49,26 @@ def _unique(values: list[str] | None, key: str) -> list[str] | None:
     return values
 
 
-class SourceEntry(Table):
-    EXPECTS = {"name": f"name must be {SOURCE_NAME_RULE}"}
-    name: str
+def _named(name: str) -> str:
+    if not is_source_name(name):
+        raise ValueError(NAME_RULE)
+    return name
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, name: str) -> str:
-        if not is_source_name(name):
-            raise ValueError(f"name must be {SOURCE_NAME_RULE}")
-        return name
+
+def _not_local(name: str) -> str:
+    if name == LOCAL:
+        raise ValueError("the name 'local' is the built-in location (the local copies folder)")
+    return name
+
+
+NAME_RULE = f"name must be {SOURCE_NAME_RULE}"
+SourceName = Annotated[str, AfterValidator(_named)]
+LocationName = Annotated[str, AfterValidator(_named), AfterValidator(_not_local)]
+
+
+class SourceEntry(Table):
+    EXPECTS = {"name": NAME_RULE}
+    name: SourceName
 
 
 class SettingsEntry(SourceEntry):
@@ -140,21 +149,12 @@ class DatabaseEntry(SourceEntry):
 
 class LocationEntry(Table):
     EXPECTS = {
-        "name": f"name must be {SOURCE_NAME_RULE}",
+        "name": NAME_RULE,
         "encrypt": "encrypt must be true or false",
         "keepLast": f"keepLast must be a whole number from 1 to {MAX_KEEP_LAST} (got {{got}}); leave it out for no limit",
     }
-    name: str
+    name: LocationName
     keep_last: int | None = Field(None, alias="keepLast", ge=1, le=MAX_KEEP_LAST)  # None: no limit
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, name: str) -> str:
-        if not is_source_name(name):
-            raise ValueError(f"name must be {SOURCE_NAME_RULE}")
-        if name == LOCAL:
-            raise ValueError("the name 'local' is the built-in location (the local copies folder)")
-        return name
 
 
 class FolderLocationEntry(LocationEntry):
@@ -308,79 +308,3 @@ def _check_names_unique(entries: list[Source] | list[Location], word: str) -> No
         if entry.name in seen:
             raise ValueError(f"{word} {entry.name!r}: the name is used twice")
         seen.add(entry.name)
-
-
-# What a section that is not what it should be gets told.
-SECTIONS = {
-    "sources": ("source", SOURCE_KINDS, "declares no sources (add [[sources]] tables)"),
-    "locations": ("location", LOCATION_KINDS, "locations must be [[locations]] tables"),
-    "encryption": ("", {}, "encryption must be an [encryption] table"),
-}
-
-
-def explain(error: ValidationError, document: dict[str, Any]) -> str:
-    """The first thing wrong in the file, as one line naming the entry, the key and the problem.
-
-    "First" as a person reads the file: a misspelt top-level key, then each section in turn,
-    its entries in order, and in an entry its name, then its kind, then an unknown key."""
-    return _line(min(error.errors(), key=_reading_order), document)
-
-
-def _reading_order(error: ErrorDetails) -> tuple[int, int, int, str]:
-    loc = error["loc"]
-    if len(loc) == 1 and error["type"] == "extra_forbidden":
-        return (0, 0, 0, str(loc[0]))
-    section = list(SECTIONS).index(str(loc[0])) + 1
-    index = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
-    key = [part for part in loc if isinstance(part, str)][-1] if len(loc) > 1 else ""
-    if key == "name":
-        rank = 0
-    elif error["type"].startswith("union_tag"):
-        rank = 1
-    elif error["type"] == "extra_forbidden":
-        return (section, index, 2, key)  # the first unknown key in sorted order, as listed in "allowed"
-    else:
-        rank = 3
-    return (section, index, rank, "")  # min() keeps pydantic's order (the models' field order) among equals
-
-
-def _line(error: ErrorDetails, document: dict[str, Any]) -> str:
-    loc, kind_of_error = error["loc"], error["type"]
-    if len(loc) == 1 and kind_of_error == "extra_forbidden":
-        return f"unknown top-level key {loc[0]!r} (allowed: [[sources]], [[locations]], [encryption])"
-    section = str(loc[0])
-    word, kinds, wrong_section = SECTIONS[section]
-    if len(loc) == 1:  # the section itself, or a rule across its entries
-        return _message(error) if kind_of_error == "value_error" else wrong_section
-    if section == "encryption":
-        key = str(loc[1])
-        if kind_of_error == "extra_forbidden":
-            return f"[encryption]: unknown key {key!r} (allowed: recipients)"
-        return f"[encryption]: {_message(error) if kind_of_error == 'value_error' else EncryptionTable.EXPECTS[key]}"
-    index = int(loc[1])
-    entry = document[section][index]
-    if not isinstance(entry, dict):
-        return f"{section}[{index}] is not a table"
-    name = entry.get("name")
-    label = f"{word} {name!r}" if isinstance(name, str) else f"{section}[{index}]"
-    if len(loc) == 2:  # no kind, or one we do not know
-        shown = ", ".join(kind for kind in kinds if kind not in OLDER_KINDS)
-        return f"{label}: kind must be one of {shown} (got {entry.get('kind')!r})"
-    kind, model = str(loc[2]), kinds[str(loc[2])]
-    if len(loc) == 3:  # a rule across the entry's keys
-        return f"{label}: {_message(error)}"
-    key = str(loc[3])
-    if kind_of_error == "extra_forbidden":
-        allowed = sorted(field.alias or field_name for field_name, field in model.model_fields.items())
-        return f"{label}: unknown key {key!r} for a {kind} {word} (allowed: {', '.join(allowed)})"
-    if kind_of_error == "value_error":
-        return f"{label}: {_message(error)}"
-    expects = model.EXPECTS.get(key)  # every key has one (a test checks); pydantic's words otherwise
-    if expects is None:
-        return f"{label}: {key}: {error['msg']}"
-    return f"{label}: " + expects.format(kind=kind, got=repr(entry.get(key)))
-
-
-def _message(error: ErrorDetails) -> str:
-    """A validator's own message (pydantic prefixes it with "Value error, ")."""
-    return str(error.get("ctx", {}).get("error", error["msg"]))

@@ -12,12 +12,11 @@ from starlette.responses import Response
 
 from server.api.context import Services
 from server.clock import SYSTEM_CLOCK, Clock, utc_now
-from server.config.encryption_file import load_recovery_recipients
+from server.config.config_file import load_config_file
 from server.config.environment import ServerConfig
-from server.config.locations_file import FolderLocationSpec, LocationSpec, load_locations
-from server.config.sources_file import load_sources
-from server.model.access.download_links import DownloadSigner
+from server.config.locations_file import FolderLocationSpec, LocationSpec
 from server.model.diffs.diff_content import Limits
+from server.model.access.download_links import DownloadSigner
 from server.notices import first_token_notice
 from server.operations.runner import OperationRunner
 from server.services.access import AccessService
@@ -139,18 +138,12 @@ class Backend:
         )
         # Before anything reads a blob (an apply resumed by runner.start reads packed ones).
         await keeper.load_index()
-        specs = load_sources(
+        declared = load_config_file(
             settings.config, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir
-        )
-        location_specs = load_locations(
-            settings.config,
-            data_dir=settings.data_dir,
-            local_copies_dir=settings.resolved_local_copies_dir,
-            sources=specs,
         )
         sources = SourceCatalog(
             build_sources(
-                specs,
+                declared.sources,
                 db=db,
                 data_dir=settings.data_dir,
                 local_copies_dir=settings.resolved_local_copies_dir,
@@ -187,7 +180,7 @@ class Backend:
         )
         if await settings_store.seed_if_empty():
             log.info("seeded the settings store with its starting modules")
-        keyring = Keyring(settings.data_dir, load_recovery_recipients(settings.config))
+        keyring = Keyring(settings.data_dir, declared.recipients)
         folder = LocalCopyFolder(settings.resolved_local_copies_dir, archive_limits(settings), keyring=keyring)
         local_copies = LocalCopyService(  # before runner.start: it finishes copies a crash left named
             folder=folder,
@@ -210,7 +203,7 @@ class Backend:
         if freed:
             log.info("freed %d bytes of content no restore point uses", freed)
         locations = LocationService(
-            stores={spec.name: location_store(spec, settings, keyring) for spec in location_specs},
+            stores={spec.name: location_store(spec, settings, keyring) for spec in declared.locations},
             local_copies=local_copies,
             folder=folder,
             runner=runner,
@@ -226,7 +219,7 @@ class Backend:
         if settings.auth_enabled and (first_token := await access.create_first_admin()):
             log.warning("no API tokens existed: created the admin token 'admin' (shown once on stderr)")
             on_first_token(first_token, settings)
-        schedules = ScheduleService(db=db, clock=clock, locations=[spec.name for spec in location_specs])
+        schedules = ScheduleService(db=db, clock=clock, locations=[spec.name for spec in declared.locations])
         scheduler = Scheduler(
             schedules=schedules,
             restore_points=restore_points,
@@ -237,7 +230,7 @@ class Backend:
                 clock=clock,
                 local_copies=local_copies,
                 locations=locations,
-                keep_last={spec.name: spec.keep_last for spec in location_specs if spec.keep_last is not None},
+                keep_last={spec.name: spec.keep_last for spec in declared.locations if spec.keep_last is not None},
                 steps=StepControl(pause_at=settings.test_pause_at, fail_at=settings.test_fail_at),
             ),
             changes=(

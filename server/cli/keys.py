@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server.config.encryption_file import load_recovery_recipients
+from server.config.config_file import ConfigError, load_recovery_recipients
 from server.config.environment import ServerConfig
-from server.config.sources_file import ConfigError
 from server.storage.encryption import BadIdentity, Keyring, emergency_kit
 
 MAX_IDENTITY_FILE = 1024 * 1024

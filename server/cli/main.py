@@ -8,11 +8,9 @@ import logging
 import sys
 from typing import Any
 
-from server.cli import keys, tokens
-from server.config.encryption_file import load_recovery_recipients
+from server.cli import keys as key_cli, tokens as token_cli
+from server.config.config_file import ConfigError, load_config_file
 from server.config.environment import ServerConfig, SettingsError, load_settings
-from server.config.locations_file import load_locations
-from server.config.sources_file import ConfigError, load_sources
 from server.notices import AuthModeError, refuse_unsafe_auth_mode
 from server.storage.data_dir_lock import DataDirInUse, lock_data_dir
 from server.storage.db.database_lock import DatabaseInUse, DatabaseUnreachable, lock_database
@@ -21,16 +19,9 @@ from server.storage.db.database_lock import DatabaseInUse, DatabaseUnreachable, 
 def serve(settings: ServerConfig) -> int:
     """Check the config and take the data folder's lock, then run the server until it stops."""
     try:  # a bad config file stops the server here, with one line saying what is wrong
-        specs = load_sources(
+        load_config_file(
             settings.config, data_dir=settings.data_dir, local_copies_dir=settings.resolved_local_copies_dir
         )
-        load_locations(
-            settings.config,
-            data_dir=settings.data_dir,
-            local_copies_dir=settings.resolved_local_copies_dir,
-            sources=specs,
-        )
-        load_recovery_recipients(settings.config)
     except ConfigError as error:
         sys.stderr.write(f"backups: {error}\n")
         return 2

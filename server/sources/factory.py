@@ -6,12 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from server.clock import SYSTEM_CLOCK, Clock
-from server.config.sources_file import (
-    DatabaseSpec,
-    DirectorySpec,
-    SettingsSpec,
-    SourceSpec,
-)
+from server.config.sources_file import DatabaseSpec, FolderSourceSpec, SettingsSpec, SourceSpec
 from server.sources.base import Source
 from server.sources.database.source import DatabaseSource
 from server.sources.folder.hash_cache import HashCache
@@ -38,7 +33,7 @@ def build_sources(
     for spec in specs:
         if isinstance(spec, SettingsSpec):
             sources.append(SettingsSource(db, name=spec.name))
-        elif isinstance(spec, DirectorySpec):
+        elif isinstance(spec, FolderSourceSpec):
             sources.append(
                 FolderSource(
                     spec.name,

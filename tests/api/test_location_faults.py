@@ -254,9 +254,9 @@ async def test_an_endpoint_with_credentials_is_masked_in_what_viewers_see(
     """Issue 23 item 11, through the API: were such an endpoint let through (the start-up check
     switched off here), `locations.problem`, an operation's error and its log still show no
     user or password."""
-    import server.config.locations_file as locations_file
+    import server.config.file_models as file_models
 
-    monkeypatch.setattr(locations_file, "_has_userinfo", lambda url: False)
+    monkeypatch.setattr(file_models, "_has_userinfo", lambda url: False)
     endpoint = f"http://backup-user:s3cr3t-pw@127.0.0.1:{free_port()}"  # nothing listens there
     config = write_config(tmp_path, ("bucket", endpoint, "some-bucket"))
     server = make_server(BACKUPS_CONFIG=str(config)).start()

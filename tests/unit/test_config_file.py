@@ -6,14 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from server.config.sources_file import (
-    DEFAULT_SOURCES,
-    ConfigError,
-    DatabaseSpec,
-    DirectorySpec,
-    SettingsSpec,
-    load_sources,
-)
+from server.config.config_file import ConfigError, load_config_file
+from server.config.sources_file import DEFAULT_SOURCES, DatabaseSpec, FolderSourceSpec, SettingsSpec
 
 FULL = """
 [[sources]]
@@ -49,14 +43,14 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_no_file_means_the_settings_store_alone() -> None:
-    assert load_sources(None) == DEFAULT_SOURCES
+    assert load_config_file(None).sources == DEFAULT_SOURCES
 
 
 def test_full_example(tmp_path: Path) -> None:
-    specs = load_sources(write(tmp_path, FULL), data_dir=tmp_path / "data")
+    specs = load_config_file(write(tmp_path, FULL), data_dir=tmp_path / "data").sources
     assert specs == (
         SettingsSpec("settings"),
-        DirectorySpec("media-config", tmp_path / "conf", ("**",), ("*.tmp", "cache"), "full"),
+        FolderSourceSpec("media-config", tmp_path / "conf", ("**",), ("*.tmp", "cache"), "full"),
         DatabaseSpec(
             "app_db",
             "postgresql+psycopg://backup:secret@db.local:5432/media",
@@ -75,7 +69,7 @@ def test_full_example(tmp_path: Path) -> None:
             "source 'a': the name is used twice",
         ),
         ("[[sources]]\nname = 'Bad Name'\nkind = 'settings'", "source 'Bad Name': name must be"),
-        ("[[sources]]\nname = 'x'\nkind = 'folder'", "source 'x': kind must be one of"),
+        ("[[sources]]\nname = 'x'\nkind = 'tape'", "source 'x': kind must be one of"),
         ("[[sources]]\nname = 'x'\nkind = 'directory'", "source 'x': a directory source needs a path"),
         ("[[sources]]\nname = 'x'\nkind = 'directory'\npath = '/srv'\nexlude = []", "source 'x': unknown key 'exlude'"),
         (
@@ -119,7 +113,7 @@ def test_full_example(tmp_path: Path) -> None:
 def test_bad_config_names_file_source_and_problem(tmp_path: Path, body: str, message: str) -> None:
     path = write(tmp_path, body)
     with pytest.raises(ConfigError) as raised:
-        load_sources(path)
+        load_config_file(path)
     text = str(raised.value)
     assert text.startswith(f"config file {path}: "), text
     assert message in text, text
@@ -154,7 +148,7 @@ def test_every_overlap_of_sources_data_and_local_copies_is_refused(
     path = write(tmp_path, body) if source else None
     local_copies = tmp_path / copies if copies is not None else None
     with pytest.raises(ConfigError) as raised:
-        load_sources(path, data_dir=tmp_path / "data", local_copies_dir=local_copies)
+        load_config_file(path, data_dir=tmp_path / "data", local_copies_dir=local_copies)
     text = str(raised.value)
     expected = line.replace("<t>", str(tmp_path.resolve())) + ": the folders must not overlap"
     # Blamed on the config file only when one of its sources is involved.
@@ -166,21 +160,24 @@ def test_overlaps_are_found_after_resolving_symlinks(tmp_path: Path) -> None:
     (tmp_path / "copies-link").symlink_to(tmp_path / "site")
     path = write(tmp_path, f"[[sources]]\nname = 'site'\nkind = 'directory'\npath = '{tmp_path / 'site'}'")
     with pytest.raises(ConfigError, match=r"is the same folder as the local copies folder"):
-        load_sources(path, data_dir=tmp_path / "data", local_copies_dir=tmp_path / "copies-link")
+        load_config_file(path, data_dir=tmp_path / "data", local_copies_dir=tmp_path / "copies-link")
 
 
 def test_the_default_layout_and_separate_folders_are_accepted(tmp_path: Path) -> None:
     path = write(tmp_path, f"[[sources]]\nname = 'site'\nkind = 'directory'\npath = '{tmp_path / 'site'}'")
     for copies in (tmp_path / "data" / "local-copies", tmp_path / "copies", tmp_path / "site-copies"):
-        assert load_sources(path, data_dir=tmp_path / "data", local_copies_dir=copies)[0].name == "site"
-    assert load_sources(None, data_dir=tmp_path / "data", local_copies_dir=tmp_path / "data" / "lc") == DEFAULT_SOURCES
+        assert load_config_file(path, data_dir=tmp_path / "data", local_copies_dir=copies).sources[0].name == "site"
+    assert (
+        load_config_file(None, data_dir=tmp_path / "data", local_copies_dir=tmp_path / "data" / "lc").sources
+        == DEFAULT_SOURCES
+    )
 
 
 def test_a_symlink_loop_is_one_line_naming_file_source_and_problem(tmp_path: Path) -> None:
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     path = write(tmp_path, f"[[sources]]\nname = 'site'\nkind = 'directory'\npath = '{tmp_path / 'loop' / 'x'}'")
     with pytest.raises(ConfigError) as raised:
-        load_sources(path, data_dir=tmp_path / "data")
+        load_config_file(path, data_dir=tmp_path / "data")
     assert str(raised.value) == (
         f"config file {path}: source 'site': path {tmp_path / 'loop' / 'x'} cannot be resolved: it is a symlink loop"
     )
@@ -188,9 +185,30 @@ def test_a_symlink_loop_is_one_line_naming_file_source_and_problem(tmp_path: Pat
     with pytest.raises(
         ConfigError, match=r"source 'db': the SQLite file .*loop cannot be resolved: it is a symlink loop$"
     ):
-        load_sources(db)
+        load_config_file(db)
 
 
 def test_a_missing_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope.toml: cannot be read: No such file"):
-        load_sources(tmp_path / "nope.toml")
+        load_config_file(tmp_path / "nope.toml")
+
+
+def test_folder_is_the_word_for_a_folder_source_and_directory_is_still_accepted(tmp_path: Path) -> None:
+    """Issue 24 item 2: `kind = "folder"`, as for a folder location; files saying "directory"
+    keep working, and both give the rest of the server the same spec, kind "folder"."""
+    specs = {
+        word: load_config_file(write(tmp_path, f"[[sources]]\nname = 'site'\nkind = '{word}'\npath = 'site'")).sources
+        for word in ("folder", "directory")
+    }
+    assert specs["folder"] == specs["directory"] == (FolderSourceSpec("site", tmp_path / "site"),)
+    assert specs["folder"][0].kind == "folder"
+
+
+@pytest.mark.parametrize("word", ["folder", "directory"])
+def test_a_message_about_a_folder_source_uses_the_word_the_file_used(tmp_path: Path, word: str) -> None:
+    path = write(tmp_path, f"[[sources]]\nname = 'x'\nkind = '{word}'")
+    with pytest.raises(ConfigError, match=rf"source 'x': a {word} source needs a path$"):
+        load_config_file(path)
+    path = write(tmp_path, f"[[sources]]\nname = 'x'\nkind = '{word}'\npath = '/srv'\nexlude = []")
+    with pytest.raises(ConfigError, match=rf"unknown key 'exlude' for a {word} source \(allowed: exclude, include,"):
+        load_config_file(path)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from server.config.locations_file import FolderLocationSpec, S3LocationSpec, load_locations
-from server.config.sources_file import ConfigError, load_sources
+from server.config.config_file import ConfigError, load_config_file
+from server.config.locations_file import FolderLocationSpec, S3LocationSpec
 
 SOURCES = '[[sources]]\nname = "settings"\nkind = "settings"\n\n[[sources]]\nname = "site"\nkind = "directory"\npath = "site"\n'
 S3 = """
@@ -30,14 +30,9 @@ ENV = {"TEST_KEY_ID": "AKIDEXAMPLE", "TEST_SECRET": "very-secret-value"}
 def load(tmp_path: Path, text: str, env: dict[str, str] = ENV) -> tuple:
     path = tmp_path / "backups.toml"
     path.write_text(SOURCES + text)
-    specs = load_sources(path, data_dir=tmp_path / "data")
-    return load_locations(
-        path,
-        data_dir=tmp_path / "data",
-        local_copies_dir=tmp_path / "data" / "local-copies",
-        sources=specs,
-        environ=env,
-    )
+    return load_config_file(
+        path, data_dir=tmp_path / "data", local_copies_dir=tmp_path / "data" / "local-copies", environ=env
+    ).locations
 
 
 def test_full_example(tmp_path: Path) -> None:
@@ -83,7 +78,7 @@ def test_keep_last_per_location(tmp_path: Path) -> None:
 
 
 def test_no_file_no_locations() -> None:
-    assert load_locations(None) == ()
+    assert load_config_file(None).locations == ()
 
 
 @pytest.mark.parametrize(
@@ -148,7 +143,7 @@ def test_locations_must_be_tables(tmp_path: Path) -> None:
     path = tmp_path / "backups.toml"
     path.write_text("locations = 3\n" + SOURCES)
     with pytest.raises(ConfigError, match=r"backups.toml: locations must be \[\[locations\]\] tables$"):
-        load_locations(path)
+        load_config_file(path)
 
 
 def test_a_damaged_credentials_file_is_not_quoted(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""create_app(settings): the Starlette application. Wiring only."""
+"""create_app(config): the Starlette application. Wiring only."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ from server.clock import SYSTEM_CLOCK, Clock
 from server.config.environment import ServerConfig
 from server.gc_tuning import freeze_long_lived
 from server.notices import check_auth_mode, first_token_notice
+from server.test_seams import TestSeams
 from server.web.backup_health import backup_health
 from server.web.health import health
 from server.web.limits import RequestLimits
@@ -137,12 +138,13 @@ class BackupsGraphQL(GraphQL[Context, None]):
             base_url = "http" + base_url[2:]
         context = Context(
             services=backend.services,
+            config=backend.config,
             offered_token=token,
             websocket=isinstance(request, WebSocket),
             base_url=base_url,
         )
         if isinstance(request, Request):
-            context.actor = await identify(backend.services, token)
+            context.actor = await identify(backend.services.access, token, auth_enabled=backend.config.auth_enabled)
             if context.actor.is_anonymous:
                 await note_refusal(context, token)
         return context
@@ -175,7 +177,7 @@ class BackupsGraphQL(GraphQL[Context, None]):
         # The token comes in the connection_init payload (a browser cannot set headers on a
         # websocket); a handshake Authorization header is accepted too. None valid: 4403.
         token = connection_token(context.connection_params) or context.offered_token
-        actor = await identify(context.services, token)
+        actor = await identify(context.services.access, token, auth_enabled=context.config.auth_enabled)
         if actor.is_anonymous:
             context.offered_token = token
             await note_refusal(context, token)
@@ -206,42 +208,44 @@ class FastBackupsGraphQL(BackupsGraphQL):
 
 
 def create_app(
-    settings: ServerConfig,
+    config: ServerConfig,
     *,
+    seams: TestSeams | None = None,
     clock: Clock = SYSTEM_CLOCK,
     on_first_token: Callable[[str, ServerConfig], None] = first_token_notice,
     own_process: bool = True,
 ) -> Starlette:
     """The ASGI app: GraphQL (HTTP and graphql-transport-ws) on /graphql, plus /health and the page at /.
 
-    The keywords are for a test server run inside the test's process: its clock, where the
-    first admin token goes, and `own_process=False`, which leaves the garbage collector of
-    a process the server does not own alone."""
-    check_auth_mode(settings)
+    `seams`: the test seams (server/test_seams.py; None: all off). The other keywords are for
+    a test server run inside the test's process: its clock, where the first admin token goes,
+    and `own_process=False`, which leaves the garbage collector of a process the server does
+    not own alone."""
+    check_auth_mode(config)
     schema = build_schema(
-        max_depth=settings.max_query_depth,
-        max_tokens=settings.max_query_tokens,
-        max_aliases=settings.max_query_aliases,
-        fast=settings.fast_execution,
+        max_depth=config.max_query_depth,
+        max_tokens=config.max_query_tokens,
+        max_aliases=config.max_query_aliases,
+        fast=config.fast_execution,
     )
-    graphql = (FastBackupsGraphQL if settings.fast_execution else BackupsGraphQL)(
+    graphql = (FastBackupsGraphQL if config.fast_execution else BackupsGraphQL)(
         schema,
         # Only graphql-transport-ws: the legacy graphql-ws protocol had an auth bypass.
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         graphql_ide="graphiql",
         # A handshake from a page on another origin is refused (403) unless listed.
-        allowed_origins=websocket_origins(settings.allowed_origins, settings.public_url),
+        allowed_origins=websocket_origins(config.allowed_origins, config.public_url),
         multipart_uploads_enabled=True,
-        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        max_subscriptions_per_connection=config.max_subscriptions_per_connection,
         # A connection that has not sent its token by then is closed (4408).
         connection_init_wait_timeout=timedelta(seconds=10),
-        auth_recheck_seconds=settings.auth_recheck_seconds,
-        max_form_part_bytes=settings.max_request_bytes,
+        auth_recheck_seconds=config.auth_recheck_seconds,
+        max_form_part_bytes=config.max_request_bytes,
     )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.backend = await Backend.open(settings, clock=clock, on_first_token=on_first_token)
+        app.state.backend = await Backend.open(config, seams=seams, clock=clock, on_first_token=on_first_token)
         if own_process:
             freeze_long_lived()  # the services just opened live as long as the server
         try:
@@ -263,15 +267,15 @@ def create_app(
         ],
         middleware=[
             # Outermost, so that even a refusal (401, 413) tells a permitted page what it says.
-            *cors_middleware(settings.allowed_origins),
+            *cors_middleware(config.allowed_origins),
             Middleware(
                 RequestLimits,
-                max_body_bytes=settings.max_request_bytes,
+                max_body_bytes=config.max_request_bytes,
                 # Room for the multipart framing around the file, so that a file just over
                 # the cap gets the upload's own clear userError rather than a bare 413.
-                max_upload_bytes=settings.max_upload_bytes + 1024 * 1024,
+                max_upload_bytes=config.max_upload_bytes + 1024 * 1024,
             ),
-            Middleware(BodyTimeout, seconds=settings.body_timeout_seconds),
+            Middleware(BodyTimeout, seconds=config.body_timeout_seconds),
         ],
         lifespan=lifespan,
     )

@@ -28,25 +28,25 @@ def announce(lines: list[str]) -> None:
     sys.stderr.flush()
 
 
-def refuse_unsafe_auth_mode(settings: ServerConfig) -> None:
+def refuse_unsafe_auth_mode(config: ServerConfig) -> None:
     """AuthModeError for authentication off on a non-loopback address."""
-    if not settings.auth_enabled and not settings.binds_loopback_only:
+    if not config.auth_enabled and not config.binds_loopback_only:
         raise AuthModeError(
             f"BACKUPS_AUTH=off is only allowed on a loopback address (127.0.0.1, ::1, localhost), "
-            f"not on {settings.host!r}: anyone who can reach the server could overwrite the system"
+            f"not on {config.host!r}: anyone who can reach the server could overwrite the system"
         )
 
 
-def check_auth_mode(settings: ServerConfig) -> None:
+def check_auth_mode(config: ServerConfig) -> None:
     """Refuse authentication off on a non-loopback address; say loudly that it is off."""
-    refuse_unsafe_auth_mode(settings)
-    if settings.auth_enabled:
+    refuse_unsafe_auth_mode(config)
+    if config.auth_enabled:
         return
     log.warning("AUTHENTICATION IS OFF: every request may do everything, including apply and delete")
     announce(
         [
             "WARNING: AUTHENTICATION IS OFF (BACKUPS_AUTH=off).",
-            f"Anyone who can connect to {settings.host}:{settings.port} may read, create, apply",
+            f"Anyone who can connect to {config.host}:{config.port} may read, create, apply",
             "and delete restore points. Nothing is recorded of who did what.",
             "Turn it back on by removing BACKUPS_AUTH=off.",
         ]
@@ -69,9 +69,9 @@ def cli_command() -> str:
     return f"{sys.executable} -m server"
 
 
-def first_token_notice(secret: str, settings: ServerConfig) -> None:
+def first_token_notice(secret: str, config: ServerConfig) -> None:
     """Show the first admin token, once, with how to use it."""
-    url = f"http://{settings.host}:{settings.port}/graphql"
+    url = f"http://{config.host}:{config.port}/graphql"
     backups = cli_command()
     announce(
         [

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Mapping
 
 from strawberry.extensions import SchemaExtension
 
-from server.api.context import ANONYMOUS, UNCHECKED_ADMIN, Actor, Context, Services
+from server.api.context import ANONYMOUS, UNCHECKED_ADMIN, Actor, Context
 from server.api.errors import ClientError
 from server.model.access.tokens import Role
+from server.services.access import AccessService
 
 log = logging.getLogger("server.auth")
 
@@ -39,11 +40,11 @@ def connection_token(params: Mapping[str, object] | None) -> str | None:
     return (token.strip() or None) if isinstance(token, str) else None
 
 
-async def identify(services: Services, token: str | None) -> Actor:
+async def identify(access: AccessService, token: str | None, *, auth_enabled: bool) -> Actor:
     """Whose token this is; ANONYMOUS when it is missing, unknown, expired or revoked."""
-    if not services.auth_enabled:
+    if not auth_enabled:
         return UNCHECKED_ADMIN
-    found = await services.access.authenticate(token)
+    found = await access.authenticate(token)
     return Actor.of_token(found) if found is not None else ANONYMOUS
 
 
@@ -86,7 +87,7 @@ def close_reason(context: Context) -> str:
 
 async def note_refusal(context: Context, token: str | None) -> None:
     """Record why `token` was refused (expired, revoked), for the error that says so to its holder."""
-    if token is not None and context.services.auth_enabled:
+    if token is not None and context.config.auth_enabled:
         status = await context.services.access.refusal(token)
         context.token_refusal = status.value if status is not None else None
 

@@ -1,4 +1,4 @@
-"""The request context: the services, and who is asking."""
+"""The request context: the services, the server's config, and who is asking."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime
 import strawberry
 
 from server.api.loaders import Loaders, make_loaders
+from server.config.environment import ServerConfig
 from server.model.access.download_links import DownloadSigner
 from server.model.access.tokens import ApiToken, Role
 from server.operations.runner import OperationRunner
@@ -35,7 +36,6 @@ class Services:
     runner: OperationRunner
     local_copies: LocalCopyService
     downloads: DownloadSigner
-    max_page_size: int
     access: AccessService
     apply: ApplyService
     system: SystemMonitor
@@ -45,8 +45,6 @@ class Services:
     schedules: ScheduleService
     scheduler: Scheduler
     health: HealthService
-    public_url: str | None = None  # where clients reach us, for links; None: the request's own URL
-    auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
 
 
@@ -78,6 +76,8 @@ class Context:
     """One per HTTP request, one per websocket connection (shared by its operations)."""
 
     services: Services
+    # The server's config: page sizes, where clients reach us (public_url), whether auth is on.
+    config: ServerConfig
     actor: Actor = ANONYMOUS
     base_url: str = "http://127.0.0.1/"  # the URL this request came in on, for links
     websocket: bool = False
@@ -101,7 +101,7 @@ class Context:
 
     def link(self, path: str) -> str:
         """An absolute URL for one of our paths."""
-        base = self.services.public_url or self.base_url
+        base = self.config.public_url or self.base_url
         return base.rstrip("/") + path
 
 

@@ -62,7 +62,7 @@ class Query:
         )
         try:
             page = await services.restore_points.page(
-                first=page_size(first, services.max_page_size), after=after, narrow=narrow
+                first=page_size(first, info.context.config.max_page_size), after=after, narrow=narrow
             )
         except DomainError as error:
             raise to_client_error(error) from None
@@ -97,7 +97,7 @@ class Query:
         services = info.context.services
         try:
             page = await services.runner.history.page(
-                first=page_size(first, services.max_page_size),
+                first=page_size(first, info.context.config.max_page_size),
                 after=after,
                 statuses=status,
                 kinds=kind,

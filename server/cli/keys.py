@@ -27,10 +27,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     install.add_argument("file", metavar="FILE|-", help="the identity file, or - for standard input")
 
 
-def run(args: argparse.Namespace, settings: ServerConfig) -> int:
+def run(args: argparse.Namespace, config: ServerConfig) -> int:
     """Run a `key` subcommand; returns the exit code."""
     try:
-        keyring = Keyring(settings.data_dir, load_recovery_recipients(settings.config))
+        keyring = Keyring(config.data_dir, load_recovery_recipients(config.config_file))
     except ConfigError as error:
         sys.stderr.write(f"backups: {error}\n")
         return 2

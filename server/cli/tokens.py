@@ -32,18 +32,18 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke.add_argument("token", metavar="NAME-or-ID")
 
 
-def run(args: argparse.Namespace, settings: ServerConfig) -> int:
+def run(args: argparse.Namespace, config: ServerConfig) -> int:
     """Run a `token` subcommand; returns the exit code."""
     try:
-        return asyncio.run(_run(args, settings))
+        return asyncio.run(_run(args, config))
     except DomainError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 1
 
 
-async def _run(args: argparse.Namespace, settings: ServerConfig) -> int:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url)
+async def _run(args: argparse.Namespace, config: ServerConfig) -> int:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(config.resolved_database_url)
     try:
         await asyncio.to_thread(db.migrate)
         access = AccessService(db)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -15,13 +16,18 @@ from sqlalchemy.exc import ArgumentError
 from server.config.origins import parse_origin
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
+CONFIG_FILE_VARIABLE = "BACKUPS_CONFIG"  # the config file's variable keeps its short name
 
 
 class ServerConfig(BaseSettings):
+    """The server's config, from BACKUPS_* variables (and `backups serve` options). The test
+    seams (BACKUPS_TEST_*) are not in it: they are server/test_seams.py's."""
+
     model_config = SettingsConfigDict(env_prefix="BACKUPS_", extra="ignore")
 
     data_dir: Path = Path("./data")
-    config: Path | None = None  # the sources config file (TOML); None: the settings store only
+    # The config file (TOML: sources, locations, encryption); None: the settings store only.
+    config_file: Path | None = Field(default=None, validation_alias=CONFIG_FILE_VARIABLE)
     database_url: str | None = None  # default: SQLite file in data_dir
     local_copies_dir: Path | None = None  # default: <data_dir>/local-copies
     host: str = "127.0.0.1"
@@ -97,24 +103,18 @@ class ServerConfig(BaseSettings):
     # file of its own, as before. Either way both kinds are read.
     pack_small_blobs: bool = True
 
-    # Test-only: seconds to sleep after each entry an operation handles, so tests can watch
-    # an operation mid-run. Never set it in production.
-    test_entry_delay: float = Field(default=0.0, ge=0)
-    # Test-only: an apply waits at this named step (until the process is killed), or fails
-    # there (to exercise the rollback). Steps: server/services/step_control.py.
-    test_pause_at: str | None = None
-    test_fail_at: str | None = None
-    # Test-only: the appending thread stops (until killed) once a pack holds this many blobs;
-    # a pack's rewrite waits this long with the new pack written, before its rows move.
-    test_pack_pause_after_appends: int | None = Field(default=None, ge=1)
-    test_pack_rewrite_pause_seconds: float = Field(default=0.0, ge=0)
+    def __init__(self, **values: Any) -> None:
+        # The config file is read from BACKUPS_CONFIG (its alias) and given here by its name.
+        if "config_file" in values:
+            values[CONFIG_FILE_VARIABLE] = values.pop("config_file")
+        super().__init__(**values)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("data_dir", "local_copies_dir", "config", "host", "secret_key", mode="before")
+    @field_validator("data_dir", "local_copies_dir", "config_file", "host", "secret_key", mode="before")
     @classmethod
     def _not_empty(cls, value: object) -> object:
         # An empty path would silently mean the current folder; an empty key signs nothing.
@@ -142,7 +142,7 @@ class ServerConfig(BaseSettings):
             raise ValueError("not an http(s) URL")
         return value
 
-    @field_validator("data_dir", "local_copies_dir", "config")
+    @field_validator("data_dir", "local_copies_dir", "config_file")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
@@ -192,7 +192,7 @@ class ServerConfig(BaseSettings):
 _WHOLE = "a whole number of at least 1"
 ACCEPTS = {
     "data_dir": "a folder path",
-    "config": "the path of a TOML sources file",
+    "config_file": "the path of a TOML sources file",
     "database_url": "a URL such as sqlite:///path or postgresql://user@host/db",
     "local_copies_dir": "a folder path",
     "host": "an address to listen on, such as 127.0.0.1 or 0.0.0.0",
@@ -225,12 +225,7 @@ ACCEPTS = {
     "scheduler_poll_seconds": "a number of seconds greater than 0",
     "change_check_seconds": "a number of seconds greater than 0, at most 86400",
     "safety_max_age_days": "a whole number of days from 1 to 36500",
-    "test_entry_delay": "a number of seconds, 0 or more",
-    "test_pause_at": "a step name (server/services/step_control.py)",
-    "test_fail_at": "a step name (server/services/step_control.py)",
     "pack_small_blobs": "true or false",
-    "test_pack_pause_after_appends": "a whole number, at least 1",
-    "test_pack_rewrite_pause_seconds": "a number of seconds, 0 or more",
 }
 
 
@@ -238,20 +233,34 @@ class SettingsError(Exception):
     """A setting has a value it does not accept: one line naming it, for the person starting the server."""
 
 
-def load_settings(**overrides: object) -> ServerConfig:
-    """The settings from the environment (and command-line `overrides`); SettingsError if any is bad."""
+def load_config(**overrides: object) -> ServerConfig:
+    """The config from the environment (and command-line `overrides`, by field name);
+    SettingsError if any value is bad."""
     try:
-        return ServerConfig(**overrides)  # type: ignore[arg-type]  # pydantic validates each value
+        return ServerConfig(**overrides)  # pydantic validates each value
     except ValidationError as error:
-        first = error.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        accepts = ACCEPTS.get(field, first["msg"])
-        if field in overrides:
-            name, value = f"--{field.replace('_', '-')}", overrides[field]
-        else:
-            name, value = f"BACKUPS_{field.upper()}", first.get("input")
-        # repr keeps it on one line, whatever the value holds; a key is never echoed.
-        shown = "" if field == "secret_key" or not isinstance(value, str | int | float) else f"={value!r}"
-        more = len(error.errors()) - 1
-        also = f" (and {more} more bad setting{'s' if more > 1 else ''})" if more else ""
-        raise SettingsError(f"{name}{shown} is not accepted: expected {accepts}{also}") from None
+        raise one_line_error(error, env_prefix="BACKUPS_", accepts=ACCEPTS, overrides=overrides) from None
+
+
+# A field read from a variable or an option of another name than its own.
+_VARIABLES = {"config_file": CONFIG_FILE_VARIABLE}
+_OPTIONS = {"config_file": "--config"}
+
+
+def one_line_error(
+    error: ValidationError, *, env_prefix: str, accepts: Mapping[str, str], overrides: Mapping[str, object] = {}
+) -> SettingsError:
+    """The first bad value of `error` as one line naming its variable (or option) and what it accepts."""
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    field = next((name for name, variable in _VARIABLES.items() if variable.lower() == field.lower()), field)
+    expected = accepts.get(field, first["msg"])
+    if field in overrides:
+        name, value = _OPTIONS.get(field, f"--{field.replace('_', '-')}"), overrides[field]
+    else:
+        name, value = _VARIABLES.get(field, f"{env_prefix}{field.upper()}"), first.get("input")
+    # repr keeps it on one line, whatever the value holds; a key is never echoed.
+    shown = "" if field == "secret_key" or not isinstance(value, str | int | float) else f"={value!r}"
+    more = len(error.errors()) - 1
+    also = f" (and {more} more bad setting{'s' if more > 1 else ''})" if more else ""
+    return SettingsError(f"{name}{shown} is not accepted: expected {expected}{also}")

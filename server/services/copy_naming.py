@@ -24,8 +24,8 @@ from typing import Any
 from server.model.records import LogLevel, Operation, OperationKind
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
-from server.services.step_control import StepControl
 from server.storage.local_copy.folder import LocalCopyFolder, copy_id
+from server.test_seams import StepControl
 
 NAMING = "naming"  # the operation's param that holds what it is about to name
 NAMED_STEP = "copy-named"  # a test may pause here: named, its end not yet stored

@@ -40,8 +40,11 @@ class SchemaMismatch(DomainError):
 
 
 class DiffService:
-    def __init__(self, *, restore_points: RestorePointService, store: ContentStore, limits: Limits) -> None:
+    def __init__(
+        self, *, restore_points: RestorePointService, sources: Sequence[Source], store: ContentStore, limits: Limits
+    ) -> None:
         self._points = restore_points
+        self._sources = sources
         self._store = store
         self.limits = limits
 
@@ -51,7 +54,7 @@ class DiffService:
         try:
             before = await self._points.entries(from_id)
             after = await self._points.entries(to_id) if to_id != from_id else before
-            order = [source.name for source in self._points.sources]
+            order = [source.name for source in self._sources]
             summary, changes = await asyncio.to_thread(compare, before, after, order)
         finally:
             for hold in holds:
@@ -78,7 +81,7 @@ class DiffService:
             if not sources:
                 self._check_known(point_id, stored)
             after = [e for e in stored if e.source in names]
-            order = [source.name for source in self._points.sources]
+            order = [source.name for source in self._sources]
             summary, changes = await asyncio.to_thread(compare, before, after, order)
             kinds = self._kinds()
             await asyncio.to_thread(self._check_schemas, changes, kinds, items)
@@ -125,7 +128,7 @@ class DiffService:
 
     def chosen_sources(self, names: Sequence[str] | None) -> list[Source]:
         """The configured sources named (all when none are); INVALID_INPUT for an unknown name."""
-        configured = list(self._points.sources)
+        configured = list(self._sources)
         if not names:
             return configured
         known = {source.name for source in configured}
@@ -157,7 +160,7 @@ class DiffService:
         its items by (source, path), and the fingerprint of it all."""
         entries: list[ManifestEntry] = []
         items: dict[tuple[str, str], CapturedItem] = {}
-        for source in self._points.sources:
+        for source in self._sources:
             try:
                 snapshot = await source.capture()
                 digests = await asyncio.to_thread(hash_items, snapshot)
@@ -173,7 +176,7 @@ class DiffService:
     def _check_known(self, point_id: str, entries: Sequence[ManifestEntry]) -> None:
         """UNKNOWN_SOURCE, as the apply would fail, when the restore point holds a source not
         configured here (a partial preview of configured sources leaves it out instead)."""
-        configured = {source.name for source in self._points.sources}
+        configured = {source.name for source in self._sources}
         unknown = sorted({e.source for e in entries} - configured)
         if unknown:
             raise UnknownSource(
@@ -184,7 +187,7 @@ class DiffService:
             )
 
     def _kinds(self) -> dict[str, str]:
-        return {source.name: source.kind for source in self._points.sources}
+        return {source.name: source.kind for source in self._sources}
 
     def _open_blob(self, entry: ManifestEntry) -> BinaryIO:
         assert entry.sha256 is not None

@@ -29,7 +29,6 @@ from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.copy_naming import BeforeNaming, CopyNaming
 from server.services.restore_points import RestorePointService
-from server.services.step_control import StepControl
 from server.storage.blobs.content_store import ContentStore
 from server.storage.durability import TEMP_SUFFIX, atomic_write, temp_prefix
 from server.storage.encryption import MAGIC, Cancelled, EncryptedDamaged, KeyMissing, Keyring
@@ -52,6 +51,7 @@ from server.storage.local_copy.format import (
     verify_local_copy,
     write_local_copy,
 )
+from server.test_seams import StepControl
 
 COPY_CHUNK = 1024 * 1024
 

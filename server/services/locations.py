@@ -36,7 +36,7 @@ from server.services.copy_naming import BeforeNaming
 from server.services.local_copies import LocalCopyService
 from server.services.location_listing import Listing, ListingCache
 from server.storage.durability import TEMP_SUFFIX, atomic_write, temp_prefix
-from server.storage.encryption import SUFFIX, KeyMissing, is_encrypted_name
+from server.storage.encryption import SUFFIX, KeyMissing, Keyring, is_encrypted_name
 from server.storage.encryption import Cancelled as EncryptionCancelled
 from server.storage.full import files_full
 from server.storage.local_copy.folder import LocalCopyFolder, copy_id
@@ -89,12 +89,14 @@ class LocationService:
         stores: Mapping[str, LocationStore],
         local_copies: LocalCopyService,
         folder: LocalCopyFolder,
+        keyring: Keyring,
         runner: OperationRunner,
     ) -> None:
         self._stores = dict(stores)
         self._listings = {name: ListingCache(name, store.list) for name, store in self._stores.items()}
         self._local = local_copies
         self._folder = folder
+        self._keyring = keyring
         self._runner = runner
 
     @property
@@ -284,7 +286,7 @@ class LocationService:
         file (streaming), which is what is sent and checked; the local copy stays as it is."""
         ctx.log(f"Location {store.name!r} keeps copies encrypted: encrypting {copy.file_name} (age) first.")
         source = self._local.path_of(copy)
-        keyring = self._local.keyring
+        keyring = self._keyring
 
         def encrypt(on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> Path:
             fd, name = tempfile.mkstemp(dir=self._folder.root, prefix=temp_prefix(copy.file_name), suffix=TEMP_SUFFIX)

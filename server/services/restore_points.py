@@ -95,11 +95,6 @@ class RestorePointService:
         self._recent: RecentPages[Page[RestorePoint]] = RecentPages()
         self._expiry_listeners: list[Callable[[], None]] = []
 
-    @property
-    def sources(self) -> Sequence[Source]:
-        """Every configured source, in the order a restore point lists them."""
-        return self._sources
-
     async def get(self, point_id: str) -> RestorePoint | None:
         if not is_well_formed(point_id, "rp"):
             return None

@@ -18,7 +18,11 @@ if TYPE_CHECKING:  # the backend imports this module's routes
 async def health(request: Request) -> Response:
     """The server is up; with a valid token, also its version and what is running."""
     backend: Backend = request.app.state.backend
-    actor = await identify(backend.services, bearer_token(request.headers.get("authorization")))
+    actor = await identify(
+        backend.services.access,
+        bearer_token(request.headers.get("authorization")),
+        auth_enabled=backend.config.auth_enabled,
+    )
     if actor.is_anonymous:
         return JSONResponse({"status": "ok"})
     return JSONResponse(

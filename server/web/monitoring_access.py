@@ -19,8 +19,12 @@ if TYPE_CHECKING:  # the backend is built above this layer; only its type is nee
 async def monitoring_reader(request: Request) -> tuple[Actor, Response | None]:
     """Who asks, and the 401 to answer when they may not read monitoring data (else None)."""
     backend: Backend = request.app.state.backend
-    actor = await identify(backend.services, bearer_token(request.headers.get("authorization")))
-    if backend.settings.metrics_public or (actor.role is not None and actor.role.covers(Role.VIEWER)):
+    actor = await identify(
+        backend.services.access,
+        bearer_token(request.headers.get("authorization")),
+        auth_enabled=backend.config.auth_enabled,
+    )
+    if backend.config.metrics_public or (actor.role is not None and actor.role.covers(Role.VIEWER)):
         return actor, None
     return actor, PlainTextResponse(
         "a viewer token is needed: send Authorization: Bearer <token>",

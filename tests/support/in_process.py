@@ -2,8 +2,8 @@
 a loopback port from a thread with its own event loop, so tests talk to it over real HTTP and
 websockets exactly as to a subprocess, without paying for a Python start-up each time.
 
-It gets its settings passed in (never from os.environ, which every server in the process
-would share), and a clock the test can move forward instead of sleeping. What needs a
+It gets its config and test seams passed in (never from os.environ, which every server in
+the process would share), and a clock the test can move forward instead of sleeping. What needs a
 process of its own (SIGKILL, signals, memory, the start-up output) uses ServerProcess."""
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from server.app import create_app
 from server.cli.main import uvicorn_options
-from server.config.environment import ServerConfig
+from server.config.environment import CONFIG_FILE_VARIABLE, ServerConfig
 from server.model.access.tokens import Role, parse_duration
 from server.storage.data_dir_lock import DataDirLock, lock_data_dir
+from server.test_seams import TestSeams
 from tests.support.server_process import FreshDatabase, ServerCommon, free_port
 
 
@@ -35,8 +36,8 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-class ExplicitSettings(ServerConfig):
-    """Settings from the arguments only: the environment of the test process is not read."""
+class ExplicitConfig(ServerConfig):
+    """The config from the arguments only: the environment of the test process is not read."""
 
     @classmethod
     def settings_customise_sources(
@@ -48,15 +49,36 @@ class ExplicitSettings(ServerConfig):
         return (init_settings,)
 
 
-def settings_from(env: dict[str, str]) -> ServerConfig:
-    """Settings from BACKUPS_* variables given as a dict; an unknown name is an error, not ignored."""
-    values: dict[str, Any] = {}
+class ExplicitSeams(TestSeams):
+    """Test seams from the arguments only, likewise."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        **_: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def config_from(env: dict[str, str]) -> tuple[ServerConfig, TestSeams]:
+    """The config and the test seams from BACKUPS_* variables given as a dict (BACKUPS_TEST_*:
+    the seams); an unknown name is an error, not ignored."""
+    config: dict[str, Any] = {}
+    seams: dict[str, Any] = {}
     for name, value in env.items():
-        field_name = name.removeprefix("BACKUPS_").lower()
-        if not name.startswith("BACKUPS_") or field_name not in ServerConfig.model_fields:
+        seam = name.removeprefix("BACKUPS_TEST_").lower()
+        field = name.removeprefix("BACKUPS_").lower()
+        if name.startswith("BACKUPS_TEST_") and seam in TestSeams.model_fields:
+            seams[seam] = value
+        elif name == CONFIG_FILE_VARIABLE:  # the field config_file, read from BACKUPS_CONFIG
+            config["config_file"] = value
+        elif name.startswith("BACKUPS_") and field in ServerConfig.model_fields and field != "config_file":
+            config[field] = value
+        else:
             raise ValueError(f"not a server setting: {name}")
-        values[field_name] = value
-    return ExplicitSettings(**values)
+    return ExplicitConfig(**config), ExplicitSeams(**seams)
 
 
 class TestClock:
@@ -118,9 +140,9 @@ class InProcessServer(ServerCommon):
     _failure: BaseException | None = None
     _data_lock: DataDirLock | None = None
 
-    def settings(self) -> ServerConfig:
-        """The settings this server runs with, from its own values and overrides only."""
-        return settings_from(
+    def config(self) -> tuple[ServerConfig, TestSeams]:
+        """The config and test seams this server runs with, from its own values and overrides only."""
+        return config_from(
             {
                 "BACKUPS_DATA_DIR": str(self.data_dir),
                 "BACKUPS_DATABASE_URL": self.fresh_database().url,
@@ -131,18 +153,20 @@ class InProcessServer(ServerCommon):
             }
         )
 
-    def _took_first_token(self, secret: str, settings: ServerConfig) -> None:
+    def _took_first_token(self, secret: str, config: ServerConfig) -> None:
         if self.token is None:
             self.token = secret
 
     def start(self, timeout: float = 30.0) -> InProcessServer:
-        settings = self.settings()
-        app = create_app(settings, clock=self.clock, on_first_token=self._took_first_token, own_process=False)
+        config, seams = self.config()
+        app = create_app(
+            config, seams=seams, clock=self.clock, on_first_token=self._took_first_token, own_process=False
+        )
         # The same options as `backups serve`, minus the logging set-up (log_config=None:
         # the test process's logging stays pytest's); the data folder locked as it locks it.
-        self._data_lock = lock_data_dir(settings.data_dir)
+        self._data_lock = lock_data_dir(config.data_dir)
         server = uvicorn.Server(
-            uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on", **uvicorn_options(settings))
+            uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on", **uvicorn_options(config))
         )
         self._failure = None
         self._server, self._app = server, app

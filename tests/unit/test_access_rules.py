@@ -167,7 +167,8 @@ class _Subscription:
 
 
 def _context(role: Role | None) -> Context:
-    return Context(services=None, actor=Actor(name="t", role=role, token_id="tok_x") if role else ANONYMOUS)  # type: ignore[arg-type]
+    actor = Actor(name="t", role=role, token_id="tok_x") if role else ANONYMOUS
+    return Context(services=None, config=ServerConfig(), actor=actor)  # type: ignore[arg-type]
 
 
 async def test_a_subscription_is_refused_before_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:

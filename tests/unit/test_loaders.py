@@ -24,7 +24,7 @@ async def backend(tmp_path: Path) -> AsyncIterator[Backend]:
 
 
 async def test_restore_points_of_many_items_come_in_one_query(backend: Backend) -> None:
-    insert_restore_points(backend.settings.data_dir / "backups.db", 30)
+    insert_restore_points(backend.config.data_dir / "backups.db", 30)
     ids = [p.id for p in (await backend.services.restore_points.page(first=30, after=None)).items]
     assert len(ids) == 30
     statements: list[str] = []
@@ -40,7 +40,7 @@ async def test_restore_points_of_many_items_come_in_one_query(backend: Backend) 
 
 
 async def test_local_copies_of_many_restore_points_come_in_one_folder_listing(backend: Backend) -> None:
-    insert_restore_points(backend.settings.data_dir / "backups.db", 5)
+    insert_restore_points(backend.config.data_dir / "backups.db", 5)
     ids = [p.id for p in (await backend.services.restore_points.page(first=5, after=None)).items]
     folder = backend.services.local_copies
     listings = 0

@@ -140,7 +140,7 @@ class ConfigurationDiff:
         kind: list[ChangeKind] | None = None,
     ) -> ConfigurationChangeConnection:
         found, more = self.diff.page(
-            first=page_size(first, info.context.services.max_page_size), after=after, source=source, kinds=kind
+            first=page_size(first, info.context.config.max_page_size), after=after, source=source, kinds=kind
         )
         edges = [ConfigurationChangeEdge(cursor=cursor, node=_change(change, self.diff)) for change, cursor in found]
         total = sum(

@@ -38,11 +38,25 @@ class LogEntry:
 
 # The domain's OperationErrorCode plus OTHER, made from it so the two cannot drift apart.
 # OTHER: a code this server version does not list (written by a newer one); `code` has it.
-if TYPE_CHECKING:  # built at run time from the domain's codes; to a type checker, a StrEnum
-    ErrorCodeField: TypeAlias = enum.StrEnum
+# TEST_FAILURE stays (the contract keeps every value), deprecated: only a test seam sends it.
+DEPRECATED_CODES = {
+    OperationErrorCode.TEST_FAILURE: "Sent only under a test seam (BACKUPS_TEST_FAIL_AT, server/test_seams.py), "
+    "never by a server in use."
+}
+if TYPE_CHECKING:  # built at run time from the domain's codes; to a type checker, an Enum
+    ErrorCodeField: TypeAlias = enum.Enum
 else:
     ErrorCodeField = strawberry.enum(
-        enum.StrEnum("ErrorCodeField", {**{code.name: code.value for code in OperationErrorCode}, "OTHER": "OTHER"}),
+        enum.Enum(
+            "ErrorCodeField",
+            {
+                **{
+                    code.name: strawberry.enum_value(code.value, deprecation_reason=DEPRECATED_CODES.get(code))
+                    for code in OperationErrorCode
+                },
+                "OTHER": "OTHER",
+            },
+        ),
         name="OperationErrorCode",
         description="Why an operation failed or was interrupted: `OperationError.code` as an enum.",
     )

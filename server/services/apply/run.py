@@ -31,11 +31,11 @@ from server.services.blob_keeper import BlobKeeper
 from server.services.restart import RestartFailed, RestartStep
 from server.services.restore_points import MAX_LABEL, RestorePointService
 from server.services.settings_store import SettingsStore
-from server.services.step_control import StepControl
 from server.services.system import SystemMonitor, SystemState, same_content
-from server.sources.base import ReadBack, StagedApply, StagingSource
+from server.sources.base import ReadBack, Source, StagedApply, StagingSource
 from server.storage.apply_journal import ApplyJournal, ApplyPhase, JournalRecord
 from server.storage.blobs.content_store import ContentStore
+from server.test_seams import StepControl
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class ApplyTools:
     store: ContentStore
     keeper: BlobKeeper
     restore_points: RestorePointService
+    sources: Sequence[Source]  # the configured sources, in their order
     settings: SettingsStore
     system: SystemMonitor
     journal: ApplyJournal
@@ -152,13 +153,13 @@ class ApplyRun:
             )
         entries = await self._t.restore_points.entries(point.id)
         only = self.journal.only_sources
-        plan, untouched = make_plan(point, entries, self._t.restore_points.sources, only)
+        plan, untouched = make_plan(point, entries, self._t.sources, only)
         self._held_digests = frozenset(entry.sha256 for entry in entries if entry.sha256)
         if log_untouched:
             for name in untouched:
                 self.ctx.log(f"Source {name!r} is not in the restore point: it is left as it is.", LogLevel.WARNING)
             if only:
-                left = [s.name for s in self._t.restore_points.sources if s.name not in only]
+                left = [s.name for s in self._t.sources if s.name not in only]
                 self.ctx.log(
                     f"Applying only source(s) {', '.join(repr(n) for n in only)}"
                     + (f"; {', '.join(repr(n) for n in left)} left as they are." if left else ".")
@@ -235,7 +236,7 @@ class ApplyRun:
     async def discard_side_folders(self) -> None:
         """Remove what applies left beside the staging sources' folders: a staged tree, and
         the trash folders of replaced trees (a killed process's removal never finished)."""
-        for source in self._t.restore_points.sources:
+        for source in self._t.sources:
             if isinstance(source, StagingSource):
                 try:
                     await asyncio.to_thread(source.discard_leftovers)
@@ -292,7 +293,7 @@ class ApplyRun:
         before = group_by_source(record.rollback_entries)
         try:
             for name in record.sources:
-                source = find_source(self._t.restore_points.sources, name)
+                source = find_source(self._t.sources, name)
                 await source.apply(before.get(name, []), self._t.store.open)
                 ctx.log(f"Source {name!r} restored.")
         except Exception as error:

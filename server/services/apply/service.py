@@ -112,7 +112,7 @@ class ApplyService:
         """The sources named, in configured order; None for all. INVALID_INPUT for an unknown name."""
         if not names:
             return None
-        configured = [source.name for source in self._t.restore_points.sources]
+        configured = [source.name for source in self._t.sources]
         unknown = [name for name in names if name not in configured]
         if unknown:
             raise InvalidInput(

@@ -45,7 +45,7 @@ from server.services.schedules.copies import ScheduledCopies
 from server.services.schedules.deletion import delete_logged
 from server.services.schedules.expiry import ExpiryTimer
 from server.services.schedules.service import KEEP_FIELDS, ScheduleService, next_run, render_label
-from server.services.step_control import StepControl
+from server.test_seams import StepControl
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ class PackSet:
         self._open: OpenPack | None = None
         self._full: list[OpenPack] = []  # sealed for being full, not flushed yet
         self._lock = threading.Lock()  # appends, one at a time (offsets)
-        self._pause_after_appends = pause_after_appends  # test-only: see ServerConfig
+        self._pause_after_appends = pause_after_appends  # test-only: see server/test_seams.py
 
     def read(self, digest: str, limit: int | None = None) -> bytes | None:
         """A packed blob's bytes (up to `limit`), or None when it is not packed.

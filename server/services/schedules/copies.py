@@ -25,8 +25,8 @@ from server.model.errors import DomainError, InvalidInput, NotFound, OperationFa
 from server.model.names import each_once
 from server.model.records import LocalCopy, LogLevel, RestorePoint, Schedule
 from server.operations.live import OperationContext
-from server.services.local_copies import LocalCopyService
-from server.services.locations import LocationService
+from server.services.local_copies.service import LocalCopyService
+from server.services.locations.service import LocationService
 from server.services.step_control import StepControl
 from server.storage import scheduled_copies_repo as repo
 from server.storage.database import Database

@@ -25,8 +25,8 @@ from server.services.apply.run import ApplyTools
 from server.services.apply.service import ApplyService
 from server.services.blob_keeper import BlobKeeper
 from server.services.diffs import DiffService
-from server.services.local_copies import LocalCopyService
-from server.services.locations import LocationService
+from server.services.local_copies.service import LocalCopyService
+from server.services.locations.service import LocationService
 from server.services.restart import RestartStep
 from server.services.restore_points import RestorePointService
 from server.services.schedules.changes import ChangeWatch
@@ -148,6 +148,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
     )
     local_copies = LocalCopyService(  # its constructor registers how the runner finishes copies a crash left named
         folder=folder,
+        keyring=keyring,
         store=store,
         runner=runner,
         restore_points=restore_points,

@@ -15,8 +15,8 @@ from server.operations.runner import OperationRunner
 from server.services.access import AccessService
 from server.services.apply.service import ApplyService
 from server.services.diffs import DiffService
-from server.services.local_copies import LocalCopyService
-from server.services.locations import LocationService
+from server.services.local_copies.service import LocalCopyService
+from server.services.locations.service import LocationService
 from server.services.restore_points import RestorePointService
 from server.services.schedules.health import HealthService
 from server.services.schedules.scheduler import Scheduler

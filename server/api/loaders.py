@@ -17,7 +17,7 @@ from server.model.records import LocalCopy, RemoteCopy, RestorePoint
 
 if TYPE_CHECKING:
     from server.api.context import Services
-    from server.services.locations import CopiesOf
+    from server.services.locations.service import CopiesOf
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from server.clock import SYSTEM_CLOCK, Clock, utc_now
 from server.model import manifests
-from server.model.errors import Conflict, InvalidInput, NotFound, OperationErrorCode, OperationFailed, Pinned, quoted
+from server.model.errors import Conflict, InvalidInput, NotFound, Pinned, quoted
 from server.model.expiry import check_expiry
 from server.model.ids import is_well_formed, new_id
 from server.model.recent_pages import RecentPages
@@ -27,10 +26,11 @@ from server.operations.holds import Held, Hold
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.blob_keeper import BlobKeeper
-from server.services.capture.store import CaptureTally, store_captured
-from server.sources.base import CapturedItem, Source
-from server.storage.blobs.content_store import ContentStore
+from server.services.capture.driver import capture_point, capture_sources
+from server.services.capture.store import CaptureTally
+from server.sources.base import Source
 from server.storage.db import restore_points_repo as repo
+from server.storage.blobs.content_store import ContentStore
 from server.storage.db.database import Database
 
 MAX_LABEL = 200
@@ -291,68 +291,32 @@ class RestorePointService:
         schedule_id: str | None = None,
         expires_at: datetime | None = None,
     ) -> RestorePoint:
-        """Snapshot every source into the content store and record the restore point.
-
-        If it stops early (failure or cancel), the blobs it added are collected again, so
-        nothing of a half-made restore point stays behind.
-        """
-        pinned: list[str] = []
-        try:
-            tally = await self.capture_all(ctx, pinned)
-            ctx.progress(0.97, "Saving restore point")
-            if self._store.unsynced():  # record() would flush them; here it is timed, for the log
-                flushed = time.monotonic()
-                await asyncio.to_thread(self._store.sync)
-                ctx.log(f"New content flushed to disk in {time.monotonic() - flushed:.2f} s.")
-            point = self.new_point(
-                tally.entries,
-                tally.stored_bytes,
-                label=label,
-                note=note,
-                origin=origin,
-                created_by=created_by,
-                checksum=tally.checksum,
-                schedule_id=schedule_id,
-            )
-            if expires_at is not None:
-                point = dataclasses.replace(point, expires_at=expires_at)
-            ctx.checkpoint()  # last chance to cancel: after this the point exists
-            await self.record(point, tally.entries, pinned, manifest_id=tally.manifest_id)
-            ctx.set_subject(restore_point_id=point.id)
-            ctx.log(
-                f"Restore point {point.id} saved: {point.item_count} items, "
-                f"{point.size_bytes} bytes, {point.stored_bytes} bytes newly stored."
-            )
-            if expires_at is not None:
-                ctx.log(f"It expires at {expires_at.isoformat(timespec='seconds')} unless pinned before then.")
-                self._expiry_changed()
-            return point
-        except BaseException:
-            self._store.unpin(pinned)
-            await asyncio.shield(self.collect(pinned))
-            raise
+        """Snapshot every source into the content store and record the restore point (the
+        capture driver, capture/driver.py: a capture that stops early leaves nothing behind)."""
+        point = await capture_point(
+            ctx,
+            sources=self._sources,
+            store=self._store,
+            records=self,
+            manifest_held=self._manifest_held,
+            label=label,
+            note=note,
+            origin=origin,
+            created_by=created_by,
+            schedule_id=schedule_id,
+            expires_at=expires_at,
+        )
+        if expires_at is not None:
+            self._expiry_changed()
+        return point
 
     async def capture_all(self, ctx: OperationContext, pinned: list[str]) -> CaptureTally:
-        """Read every source and store its content; returns the entries, newly stored bytes
-        and manifest id.
-
-        Each stored blob's digest is appended to `pinned` (and pinned): the caller records
-        or releases them.
-        """
-        ctx.progress(0.0, "Reading sources")
-        captures: list[tuple[Source, Sequence[CapturedItem]]] = []
-        for source in self._sources:
-            try:
-                items = await source.capture()
-            except OperationFailed:
-                raise
-            except Exception as error:
-                raise OperationFailed(
-                    OperationErrorCode.SOURCE_UNAVAILABLE, f"source {source.name!r} could not be read: {error}"
-                ) from error
-            ctx.log(f"Source {source.name!r} ({source.kind}): {len(items)} items.")
-            captures.append((source, items))
-        return await store_captured(ctx, self._store, captures, pinned, manifest_held=self._manifest_held)
+        """Read every source and store its content (an apply's safety restore point; see
+        capture/driver.py): each stored blob's digest is appended to `pinned` (and pinned),
+        for the caller to record or release."""
+        return await capture_sources(
+            ctx, sources=self._sources, store=self._store, pinned=pinned, manifest_held=self._manifest_held
+        )
 
     async def _manifest_held(self, manifest_id: str) -> bool:
         async with self._db.read() as session:

@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime
 
 from server.model.records import RemoteCopy
-from server.services.location_listing import ListingCache
+from server.services.locations.listing import ListingCache
 from server.storage.locations.store import LocationUnavailable
 
 

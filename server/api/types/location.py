@@ -10,7 +10,7 @@ from server.api.context import Info
 from server.api.scalars import ByteCount
 from server.api.types.node import Node
 from server.model import records as models
-from server.services.locations import LocationState
+from server.services.locations.service import LocationState
 
 if TYPE_CHECKING:
     from server.api.types.restore_point import RestorePoint

@@ -6,7 +6,7 @@ awatch, in the event loop: its waiting happens in a worker thread); and a period
 fingerprint check catches what neither sees (a database source, a folder whose watch could
 not be set up, a change made while the server was stopped). A change only says "look again
 once it has been quiet": whether a restore point is made is decided by the fingerprint
-(server/services/schedules/scheduler.py), so a burst of changes, or a change made and undone,
+(server/services/schedules/after_change.py), so a burst of changes, or a change made and undone,
 costs nothing more than one look.
 """
 

@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from server.storage.db.tables import LogRow, OperationRow, RestorePointRow
 
-# The log line a prune writes for each restore point it deleted (server/services/schedules/scheduler.py).
+# The log line a prune writes for each restore point it deleted (server/services/schedules/pruning.py).
 DELETED_LINE = "Deleted restore point %"
 
 

@@ -1,51 +1,39 @@
 """Backup locations: what copies each holds now, uploading a local copy there, fetching one back.
 
 Listing asks the location every time (a copy another server put there shows up, one deleted
-by hand disappears), but waits for it only a bounded time (location_listing.py): a location
-that does not answer in time is shown as not reachable now, and slows no query. An upload streams a local copy out and checks what arrived; a fetch
-streams a remote copy into the local copies folder, checks it (the SHA-256 recorded at upload
-when there is one, then the ZIP in full) and leaves it there for importLocalCopy.
+by hand disappears), but waits for it only a bounded time (listing.py): a location
+that does not answer in time is shown as not reachable now, and slows no query. An upload
+streams a local copy out and checks what arrived (upload.py); a fetch streams a remote copy
+into the local copies folder, checks it (the SHA-256 recorded at upload when there is one,
+then the ZIP in full) and leaves it there for importLocalCopy (fetch.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-import hashlib
 import logging
-import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from server.model.errors import (
-    InvalidArchive,
     InvalidInput,
     LocationUnreachable,
     NotFound,
-    OperationErrorCode,
-    OperationFailed,
     quoted,
 )
-from server.model.names import COPY_NAME_MAX_BYTES, safe_copy_name
-from server.model.records import LocalCopy, Operation, OperationKind, RemoteCopy
+from server.model.records import LocalCopy, Operation, RemoteCopy
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
-from server.services.copy_naming import BeforeNaming
-from server.services.local_copies import LocalCopyService
-from server.services.location_listing import Listing, ListingCache
-from server.storage.durability import TEMP_SUFFIX, atomic_write, temp_prefix
-from server.storage.encryption import SUFFIX, KeyMissing, Keyring, is_encrypted_name
-from server.storage.encryption import Cancelled as EncryptionCancelled
-from server.storage.full import files_full
+from server.services.local_copies.encryption import CopyEncryption
+from server.services.local_copies.service import LocalCopyService
+from server.services.locations.fetch import LocationFetch
+from server.services.locations.listing import Listing, ListingCache
+from server.services.locations.upload import LocationUpload
 from server.storage.local_copy.folder import LocalCopyFolder, copy_id
 from server.storage.locations.store import (
-    CHUNK,
-    CopyMismatch,
     LocationStore,
     LocationUnavailable,
-    TransferCancelled,
     parse_remote_copy_id,
     remote_copy_id,
 )
@@ -95,9 +83,15 @@ class LocationService:
         self._stores = dict(stores)
         self._listings = {name: ListingCache(name, store.list) for name, store in self._stores.items()}
         self._local = local_copies
-        self._folder = folder
-        self._keyring = keyring
-        self._runner = runner
+        encryption = CopyEncryption(folder, keyring)  # as the local copies encrypt and check theirs
+        self._uploads = LocationUpload(
+            local_copies=local_copies,
+            encryption=encryption,
+            folder=folder,
+            runner=runner,
+            written=lambda name: self._listings[name].written(),
+        )
+        self._fetches = LocationFetch(local_copies=local_copies, encryption=encryption, folder=folder, runner=runner)
 
     @property
     def names(self) -> builtins.list[str]:
@@ -243,129 +237,23 @@ class LocationService:
             raise NotFound(f"no copy {name!r} at location {location!r}", field="id")
         return remote_copy_id_
 
-    # -- upload -----------------------------------------------------------------------------
+    # -- upload (upload.py) -------------------------------------------------------------------
 
     async def start_upload(self, local_copy_id: str, location: str, *, requested_by: str | None) -> Operation:
         """Start streaming a local copy to a location; it is checked there before it counts."""
         if location == LOCAL:
             raise InvalidInput("the copy is already at location 'local' (the local copies folder)", field="location")
         store = self._store(location, field="location")
-        copy, hold = await self._local.hold(local_copy_id)
-        if copy.problem is not None:
-            hold.release()
-            raise InvalidArchive(f"{copy.file_name}: {copy.problem}", field="localCopyId")
-
-        async def job(ctx: OperationContext) -> None:
-            await self._upload(ctx, copy, store)
-
-        return await self._runner.submit(
-            OperationKind.UPLOAD_TO_LOCATION,
-            job,
-            requested_by=requested_by,
-            local_copy_id=copy.id,
-            restore_point_id=copy.restore_point_id,
-            params={"location": location},
-            holds=[hold],
-        )
+        return await self._uploads.start(local_copy_id, location, store, requested_by=requested_by)
 
     async def upload_within(self, ctx: OperationContext, copy: LocalCopy, location: str) -> str:
         """Upload a staging copy (LocalCopyService.export_staging; nothing else can name or
         delete it, so nothing is held) as a step of another operation (a schedule's run); the
         name it has at the location. OperationFailed (or NOT_FOUND for an unknown location)."""
         store = self._store(location, field="copyToLocations")
-        return await self._upload(ctx, copy, store)
+        return await self._uploads.within(ctx, copy, store)
 
-    async def _upload(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> str:
-        if store.encrypt and not copy.encrypted:
-            return await self._upload_encrypted(ctx, copy, store)
-        name = safe_copy_name(copy.file_name)  # a copy put in the folder by hand may have any name
-        return await self._send(ctx, copy, store, self._local.path_of(copy), name, copy.size, 0.0)
-
-    async def _upload_encrypted(self, ctx: OperationContext, copy: LocalCopy, store: LocationStore) -> str:
-        """A plain copy to an encrypting location: encrypted first into a hidden temporary
-        file (streaming), which is what is sent and checked; the local copy stays as it is."""
-        ctx.log(f"Location {store.name!r} keeps copies encrypted: encrypting {copy.file_name} (age) first.")
-        source = self._local.path_of(copy)
-        keyring = self._keyring
-
-        def encrypt(on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> Path:
-            fd, name = tempfile.mkstemp(dir=self._folder.root, prefix=temp_prefix(copy.file_name), suffix=TEMP_SUFFIX)
-            temp = Path(name)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    keyring.encrypt(source, out, on_bytes, should_stop)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
-            return temp
-
-        try:
-            temp = await ctx.run_blocking(encrypt, total=copy.size, start=0.0, end=0.2, stage="Encrypting")
-        except EncryptionCancelled:
-            ctx.checkpoint()
-            raise
-        except FileNotFoundError:
-            raise OperationFailed(OperationErrorCode.NOT_FOUND, f"local copy {copy.file_name} is gone") from None
-        except OSError as error:
-            if (full := files_full(error, f"the local copies folder ({self._folder.root})")) is not None:
-                raise full from None
-            raise
-        try:
-            size = await asyncio.to_thread(lambda: temp.stat().st_size)
-            return await self._send(ctx, copy, store, temp, safe_copy_name(copy.file_name + SUFFIX), size, 0.2)
-        finally:
-            await asyncio.to_thread(temp.unlink, missing_ok=True)
-
-    async def _send(
-        self,
-        ctx: OperationContext,
-        copy: LocalCopy,
-        store: LocationStore,
-        path: Path,
-        file_name: str,
-        size: int,
-        at: float,
-    ) -> str:
-        ctx.log(f"Uploading {file_name} ({size} bytes) to location {store.name!r}.")
-        try:
-            sha256 = await ctx.run_blocking(
-                lambda on_bytes, stop: _sha256(path, on_bytes, stop),
-                total=size,
-                start=at,
-                end=at + 0.1,
-                stage="Reading the local copy",
-            )
-            ctx.checkpoint()
-
-            def send(on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> str:
-                return store.upload(
-                    path,
-                    file_name,
-                    sha256=sha256,
-                    restore_point_id=copy.restore_point_id,
-                    on_bytes=on_bytes,
-                    should_stop=should_stop,
-                )
-
-            try:
-                name = await ctx.run_blocking(send, total=size, start=at + 0.1, end=0.99, stage="Uploading")
-            finally:
-                self._listings[store.name].written()
-        except TransferCancelled:
-            ctx.checkpoint()
-            raise
-        except LocationUnavailable as error:
-            raise OperationFailed(
-                OperationErrorCode.LOCATION_UNAVAILABLE, f"{error.message}; nothing was left there"
-            ) from None
-        except CopyMismatch as error:
-            raise OperationFailed(OperationErrorCode.COPY_CHECK_FAILED, f"{error}; nothing was kept there") from None
-        except FileNotFoundError:
-            raise OperationFailed(OperationErrorCode.NOT_FOUND, f"local copy {copy.file_name} is gone") from None
-        ctx.log(f"Uploaded as {name} and read back: {size} bytes, SHA-256 {sha256}.")
-        return name
-
-    # -- fetch ------------------------------------------------------------------------------
+    # -- fetch (fetch.py) ---------------------------------------------------------------------
 
     async def start_fetch(self, remote_copy_id_: str, *, requested_by: str | None) -> Operation:
         """Start streaming a remote copy into the local copies folder, checked, ready to import."""
@@ -373,109 +261,7 @@ class LocationService:
         if location == LOCAL:
             raise InvalidInput("the copy is already in the local copies folder", field="remoteCopyId")
         store = self._store(location, field="remoteCopyId")
-        try:
-            remote = await asyncio.to_thread(store.stat, name)
-        except LocationUnavailable as error:
-            raise LocationUnreachable(error.message, field="remoteCopyId") from None
-        if remote is None:
-            raise NotFound(f"no copy {name!r} at location {location!r}", field="remoteCopyId")
-
-        async def job(ctx: OperationContext) -> None:
-            await self._fetch(ctx, remote, store)
-
-        return await self._runner.submit(
-            OperationKind.FETCH_FROM_LOCATION,
-            job,
-            requested_by=requested_by,
-            restore_point_id=remote.restore_point_id,
-            params={"location": location, "remoteCopyId": remote.id},
-        )
-
-    async def _fetch(self, ctx: OperationContext, remote: RemoteCopy, store: LocationStore) -> None:
-        ctx.log(f"Fetching {remote.file_name} ({remote.size} bytes) from location {store.name!r}.")
-        before_naming = self._local.naming.recorder(ctx)  # its name is stored before it is given
-        try:
-            placed = await ctx.run_blocking(
-                lambda on_bytes, stop: self._receive(remote, store, on_bytes, stop, before_naming),
-                total=remote.size,
-                start=0.0,
-                end=0.9,
-                stage="Fetching",
-            )
-        except TransferCancelled:
-            ctx.checkpoint()
-            raise
-        except LocationUnavailable as error:
-            raise OperationFailed(
-                OperationErrorCode.LOCATION_UNAVAILABLE, f"{error.message}; nothing was kept"
-            ) from None
-        except KeyMissing as error:
-            raise OperationFailed(
-                OperationErrorCode.KEY_MISSING,
-                f"{remote.file_name} at location {store.name!r} is {error.message}; nothing was kept",
-            ) from None
-        except EncryptionCancelled:
-            ctx.checkpoint()
-            raise
-        except (CopyMismatch, InvalidArchive) as error:
-            detail = error.message if isinstance(error, InvalidArchive) else str(error)
-            raise OperationFailed(
-                OperationErrorCode.INVALID_ARCHIVE,
-                f"{remote.file_name} at location {store.name!r}: {detail}; nothing was kept",
-            ) from None
-        except FileNotFoundError:
-            raise OperationFailed(
-                OperationErrorCode.NOT_FOUND, f"{remote.file_name} is no longer at location {store.name!r}"
-            ) from None
-        except OSError as error:
-            if (full := files_full(error, f"the local copies folder ({self._folder.root})")) is not None:
-                raise full from None
-            raise
-        await self._local.naming.named(ctx)
-        ctx.set_subject(local_copy_id=copy_id(placed))
-        if safe_copy_name(remote.file_name) != remote.file_name:
-            ctx.log(
-                f"Its name here is {placed!r}: a local copy's name has no control characters and at most "
-                f"{COPY_NAME_MAX_BYTES} bytes."
-            )
-        ctx.log(f"Fetched and checked as local copy {placed}; import it with importLocalCopy.")
-
-    def _receive(
-        self,
-        remote: RemoteCopy,
-        store: LocationStore,
-        on_bytes: Callable[[int], None],
-        should_stop: Callable[[], bool],
-        before_naming: BeforeNaming,
-    ) -> str:
-        digest, size = hashlib.sha256(), 0
-
-        class Hashing:
-            def __init__(self, file: object) -> None:
-                self.file = file
-
-            def write(self, data: bytes) -> None:
-                nonlocal size
-                digest.update(data)
-                size += len(data)
-                self.file.write(data)  # type: ignore[attr-defined]
-
-        local_name = safe_copy_name(remote.file_name)  # a name at a location may not be one here
-        with atomic_write(self._folder.root / local_name) as pending:
-            store.download(remote.file_name, Hashing(pending.file), on_bytes=on_bytes, should_stop=should_stop)  # type: ignore[arg-type]
-            pending.sync()
-            if size != remote.size:
-                raise CopyMismatch(f"{size} bytes arrived, the location lists {remote.size}")
-            if remote.sha256 is not None and digest.hexdigest() != remote.sha256:
-                raise CopyMismatch(
-                    "its SHA-256 is not the one recorded when it was uploaded (changed or damaged there)"
-                )
-            # An encrypted copy is decrypted (into a temporary file) to be checked in full: one
-            # this server has no key for is refused here (KEY_MISSING), before it takes a name.
-            self._local.verify_copy(pending.temp, encrypted=is_encrypted_name(local_name))
-            name = self._folder.place(pending.temp, local_name, before_naming)  # exclusively: never over a copy
-            pending.placed_at(self._folder.root / name)
-        return name
+        return await self._fetches.start(location, name, store, requested_by=requested_by)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -504,14 +290,3 @@ def _from_local(copy: LocalCopy) -> RemoteCopy:
         restore_point_id=copy.restore_point_id,
         problem=copy.problem,
     )
-
-
-def _sha256(path: Path, on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            if should_stop():
-                raise TransferCancelled("upload cancelled")
-            digest.update(chunk)
-            on_bytes(len(chunk))
-    return digest.hexdigest()

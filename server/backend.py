@@ -27,6 +27,7 @@ from server.services.blob_keeper import BlobKeeper
 from server.services.diffs import DiffService
 from server.services.local_copies import LocalCopyService
 from server.services.locations import LocationService
+from server.services.operations_view import OperationsView
 from server.services.restart import RestartStep
 from server.services.restore_points import RestorePointService
 from server.services.schedules.changes import ChangeWatch
@@ -257,6 +258,7 @@ class Backend:
             restore_points=restore_points,
             settings=settings_store,
             runner=runner,
+            operations=OperationsView(runner),
             local_copies=local_copies,
             downloads=DownloadSigner(secret, max_expiry_seconds=settings.max_download_expiry_seconds, clock=clock),
             max_page_size=settings.max_page_size,

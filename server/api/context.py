@@ -8,6 +8,7 @@ from datetime import datetime
 import strawberry
 
 from server.api.loaders import Loaders, make_loaders
+from server.api.pagination import RecentConnections
 from server.model.download_links import DownloadSigner
 from server.model.tokens import ApiToken, Role
 from server.operations.runner import OperationRunner
@@ -16,6 +17,7 @@ from server.services.apply.service import ApplyService
 from server.services.diffs import DiffService
 from server.services.local_copies import LocalCopyService
 from server.services.locations import LocationService
+from server.services.operations_view import OperationsView
 from server.services.restore_points import RestorePointService
 from server.services.schedules.health import HealthService
 from server.services.schedules.scheduler import Scheduler
@@ -33,6 +35,7 @@ class Services:
     restore_points: RestorePointService
     settings: SettingsStore
     runner: OperationRunner
+    operations: OperationsView  # what the API asks of operations (never the runner itself)
     local_copies: LocalCopyService
     downloads: DownloadSigner
     max_page_size: int
@@ -48,6 +51,7 @@ class Services:
     public_url: str | None = None  # where clients reach us, for links; None: the request's own URL
     auth_enabled: bool = True
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
+    connections: RecentConnections = field(default_factory=RecentConnections)  # the API's own, per app
 
 
 @dataclass(frozen=True, slots=True)

@@ -257,7 +257,6 @@ class Backend:
         services = Services(
             restore_points=restore_points,
             settings=settings_store,
-            runner=runner,
             operations=OperationsView(runner),
             local_copies=local_copies,
             downloads=DownloadSigner(secret, max_expiry_seconds=settings.max_download_expiry_seconds, clock=clock),

@@ -11,7 +11,6 @@ from server.api.loaders import Loaders, make_loaders
 from server.api.pagination import RecentConnections
 from server.model.download_links import DownloadSigner
 from server.model.tokens import ApiToken, Role
-from server.operations.runner import OperationRunner
 from server.services.access import AccessService
 from server.services.apply.service import ApplyService
 from server.services.diffs import DiffService
@@ -34,8 +33,7 @@ class Services:
 
     restore_points: RestorePointService
     settings: SettingsStore
-    runner: OperationRunner
-    operations: OperationsView  # what the API asks of operations (never the runner itself)
+    operations: OperationsView  # the history, following, cancel and dismiss (not the runner itself)
     local_copies: LocalCopyService
     downloads: DownloadSigner
     max_page_size: int

@@ -158,8 +158,9 @@ SUBSCRIPTIONS: tuple[type, ...] = (
     health.HealthSubscriptions,
 )
 
-# The order schema.graphql lists the mutations in, as first published (features interleaved);
-# Query and Subscription list theirs in the order above. A mutation not named here goes last.
+# schema.graphql lists these mutations first, in this order, as they were first published (the
+# features interleaved); the other mutations follow in the order above, as do Query's and
+# Subscription's fields.
 MUTATION_ORDER: tuple[str, ...] = (
     "createRestorePoint",
     "cancelOperation",

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench schema clean web screenshots examples
+.PHONY: run test lint bench schema error-codes clean web screenshots examples
 
 # The reference page at / and GraphiQL at /graphql (web/, built into web/dist by Vite from npm
 # packages, no CDN): rebuilt when a source is newer.
@@ -92,6 +92,10 @@ bench: $(STAMP)
 
 schema: $(RUN_STAMP)
 	$(PY) -m server export-schema > schema.graphql
+
+# docs/reference/error-codes.md from the code enums in server/model/errors.py (a test checks it).
+error-codes: $(RUN_STAMP)
+	$(PY) -m server.api.error_table
 
 clean:
 	rm -rf $(VENV) .pytest_cache web/dist web/node_modules web/src/gql

@@ -24,13 +24,13 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from server.api.auth import bearer_token, connection_token, identify, note_refusal, unauthenticated
 from server.api.context import Context
 from server.api.fast_path.shared_frames import next_frame
-from server.api.multipart_form import MultipartRefused, limited_request_adapter
-from server.api.multipart_map import BadMultipart, place_files
+from server.api.http.auth import bearer_token, connection_token, identify, note_refusal, unauthenticated
+from server.api.http.multipart_form import MultipartRefused, limited_request_adapter
+from server.api.http.multipart_map import BadMultipart, place_files
+from server.api.http.websocket import TokenCheckingHandler
 from server.api.schema import build_schema
-from server.api.websocket import TokenCheckingHandler
 from server.backend import Backend
 from server.clock import SYSTEM_CLOCK, Clock
 from server.config.environment import ServerConfig

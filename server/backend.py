@@ -16,8 +16,8 @@ from server.clock import SYSTEM_CLOCK, Clock, utc_now
 from server.config.config_file import load_config_file
 from server.config.environment import ServerConfig
 from server.config.locations_file import FolderLocationSpec, LocationSpec
-from server.model.diffs.diff_content import Limits
 from server.model.access.download_links import DownloadSigner
+from server.model.diffs.diff_content import Limits
 from server.notices import first_token_notice
 from server.operations.runner import OperationRunner
 from server.services.access import AccessService
@@ -27,6 +27,7 @@ from server.services.blob_keeper import BlobKeeper
 from server.services.diffs import DiffService
 from server.services.local_copies.service import LocalCopyService
 from server.services.locations.service import LocationService
+from server.services.operations_view import OperationsView
 from server.services.restart import RestartStep
 from server.services.restore_points import RestorePointService
 from server.services.schedules.changes import ChangeWatch
@@ -92,6 +93,7 @@ class Built:
     """What build_services makes: the services, and what only start-up and shutdown touch."""
 
     services: Services
+    runner: OperationRunner
     db: Database
     store: ContentStore
     keeper: BlobKeeper
@@ -193,7 +195,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
     services = Services(
         restore_points=restore_points,
         settings=settings_store,
-        runner=runner,
+        operations=OperationsView(runner),
         local_copies=local_copies,
         downloads=downloads,
         sources=SourceCatalog(sources),
@@ -220,7 +222,9 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
     download = download_endpoint(
         downloads, str(config.resolved_local_copies_dir), runner.holds, stall_seconds=config.body_timeout_seconds
     )
-    return Built(services=services, db=db, store=store, keeper=keeper, journal=journal, download=download)
+    return Built(
+        services=services, runner=runner, db=db, store=store, keeper=keeper, journal=journal, download=download
+    )
 
 
 @dataclass
@@ -254,7 +258,7 @@ class Backend:
         return cls(
             config=config,
             db=built.db,
-            runner=services.runner,
+            runner=built.runner,
             services=services,
             download=built.download,
             background=background,

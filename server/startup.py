@@ -34,7 +34,7 @@ from server.operations.runner import OperationRunner
 from server.services.access import AccessService
 from server.services.apply.service import ApplyService
 from server.services.blob_keeper import BlobKeeper
-from server.services.locations import LocationService
+from server.services.locations.service import LocationService
 from server.services.schedules.scheduler import Scheduler
 from server.services.settings_store import SettingsStore
 from server.sources.base import Source, StagingSource
@@ -59,7 +59,7 @@ async def start_up(
     await clear_leftovers(config, built.store)
     await load_blob_index(built.keeper)
     await seed_settings(services.settings)
-    await resume_operations(services.runner, services.apply, built.journal, services.sources.sources)
+    await resume_operations(built.runner, services.apply, built.journal, services.sources.sources)
     await collect_garbage(built.keeper)
     await first_admin_token(services.access, config, on_first_token)
     start_scheduler(services.scheduler)

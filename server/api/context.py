@@ -8,15 +8,16 @@ from datetime import datetime
 import strawberry
 
 from server.api.loaders import Loaders, make_loaders
+from server.api.pagination import RecentConnections
 from server.config.environment import ServerConfig
 from server.model.access.download_links import DownloadSigner
 from server.model.access.tokens import ApiToken, Role
-from server.operations.runner import OperationRunner
 from server.services.access import AccessService
 from server.services.apply.service import ApplyService
 from server.services.diffs import DiffService
 from server.services.local_copies.service import LocalCopyService
 from server.services.locations.service import LocationService
+from server.services.operations_view import OperationsView
 from server.services.restore_points import RestorePointService
 from server.services.schedules.health import HealthService
 from server.services.schedules.scheduler import Scheduler
@@ -33,7 +34,7 @@ class Services:
 
     restore_points: RestorePointService
     settings: SettingsStore
-    runner: OperationRunner
+    operations: OperationsView  # the history, following, cancel and dismiss (not the runner itself)
     local_copies: LocalCopyService
     downloads: DownloadSigner
     access: AccessService
@@ -46,6 +47,7 @@ class Services:
     scheduler: Scheduler
     health: HealthService
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
+    connections: RecentConnections = field(default_factory=RecentConnections)  # the API's own, per app
 
 
 @dataclass(frozen=True, slots=True)

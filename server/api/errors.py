@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -10,24 +9,17 @@ from typing import Any, TypeVar
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 
-from server.model.errors import DomainError
+from server.model import errors as codes
+from server.model.errors import DomainError, RequestErrorCode
 from server.storage.full import files_full
 
 log = logging.getLogger("server.api")
 T = TypeVar("T")
 
 
-@strawberry.enum
-class UserErrorCode(enum.StrEnum):
-    NOT_FOUND = "NOT_FOUND"
-    INVALID_INPUT = "INVALID_INPUT"
-    BUSY = "BUSY"
-    CONFIRMATION_REQUIRED = "CONFIRMATION_REQUIRED"
-    INVALID_ARCHIVE = "INVALID_ARCHIVE"
-    STORAGE_FULL = "STORAGE_FULL"
-    LOCATION_UNAVAILABLE = "LOCATION_UNAVAILABLE"
-    CONFLICT = "CONFLICT"
-    PINNED = "PINNED"
+# The model's enum is GraphQL's UserErrorCode: strawberry.enum registers the class itself.
+strawberry.enum(codes.UserErrorCode)
+UserErrorCode = codes.UserErrorCode
 
 
 @strawberry.type(description="An expected failure, with a code a client can branch on.")
@@ -47,7 +39,8 @@ class ClientError(GraphQLError):
     """A top-level GraphQL error meant for the client: kept unmasked, with extensions.code."""
 
     def __init__(self, message: str, code: str) -> None:
-        super().__init__(message, extensions={"code": code})
+        # `code`: a member of one of the model's code enums, sent as the plain string it is.
+        super().__init__(message, extensions={"code": str(code)})
 
 
 def to_client_error(error: DomainError) -> ClientError:
@@ -69,10 +62,10 @@ async def attempt(call: Callable[[], Awaitable[T]]) -> tuple[T | None, list[User
 
 
 # extensions.code of a top-level error that carries none of its own, as Apollo-style clients expect.
-PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
-VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
-BAD_USER_INPUT = "BAD_USER_INPUT"
-INTERNAL = "INTERNAL"
+PARSE_FAILED = RequestErrorCode.GRAPHQL_PARSE_FAILED
+VALIDATION_FAILED = RequestErrorCode.GRAPHQL_VALIDATION_FAILED
+BAD_USER_INPUT = RequestErrorCode.BAD_USER_INPUT
+INTERNAL = RequestErrorCode.INTERNAL
 
 
 def with_code(error: GraphQLError) -> GraphQLError:
@@ -80,6 +73,7 @@ def with_code(error: GraphQLError) -> GraphQLError:
     if (error.extensions or {}).get("code"):
         return error
     original: Any = error.original_error
+    code: str
     if isinstance(error, GraphQLSyntaxError):
         code = PARSE_FAILED
     elif isinstance(original, DomainError):
@@ -91,7 +85,7 @@ def with_code(error: GraphQLError) -> GraphQLError:
         code = BAD_USER_INPUT
     else:
         code = VALIDATION_FAILED  # no original error: a validation rule refused the document
-    error.extensions = {**(error.extensions or {}), "code": code}
+    error.extensions = {**(error.extensions or {}), "code": str(code)}
     return error
 
 

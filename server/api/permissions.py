@@ -14,8 +14,8 @@ from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema.name_converter import NameConverter
 from strawberry.schema_directive import Location
 
-from server.api.auth import current_actor, forbidden, unauthenticated
 from server.api.context import Info
+from server.api.http.auth import current_actor, forbidden, unauthenticated
 from server.api.types.caller import Role as RoleEnum
 from server.model.access.tokens import Role
 

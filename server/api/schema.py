@@ -21,26 +21,31 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.tools import merge_types
 from strawberry.types.graphql import OperationType
 from strawberry.utils.logging import StrawberryLogger
 
-from server.api import (
-    apply_fields,
-    caller_fields,
-    diff_fields,
-    local_copy_fields,
-    location_fields,
-    mutations,
-    queries,
-    schedule_fields,
-    source_fields,
-    subscriptions,
-)
-from server.api.auth import RequireAuthentication
 from server.api.errors import INTERNAL, ClientError, should_mask, with_code
 from server.api.fast_path.event_hooks import EventHooksRunner
 from server.api.fast_path.fast_execution import FastLeafExecutionContext
+from server.api.features import (
+    access,
+    diffs,
+    downloads,
+    health,
+    local_copies,
+    locations,
+    nodes,
+    operations,
+    restore_points,
+    schedules,
+    settings,
+    sources,
+    storage,
+    system,
+)
+from server.api.http.auth import RequireAuthentication
 from server.api.permissions import protect
 from server.api.scalars import SCALARS
 from server.api.types.local_copy import LocalCopy
@@ -48,6 +53,7 @@ from server.api.types.location import RemoteCopy
 from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
 from server.api.types.schedule import Schedule
+from server.model.errors import RequestErrorCode
 
 log = logging.getLogger("server.api")
 
@@ -87,7 +93,7 @@ class QuickMaskErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
-        masked.extensions = {"code": INTERNAL}
+        masked.extensions = {"code": str(INTERNAL)}
         return masked
 
 
@@ -113,33 +119,70 @@ class SubscriptionsOverWebsocketsOnly(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context.context
         if self.execution_context.operation_type is OperationType.SUBSCRIPTION and not context.websocket:
-            raise ClientError("Subscriptions are served over websockets (graphql-transport-ws) only.", "BAD_REQUEST")
+            raise ClientError(
+                "Subscriptions are served over websockets (graphql-transport-ws) only.", RequestErrorCode.BAD_REQUEST
+            )
         yield
 
 
-# Each feature keeps its root fields in its own module; they are merged here, in this order.
+# Each feature keeps its root fields in its own module (server/api/features/); they are merged
+# here, in this order.
 QUERIES: tuple[type, ...] = (
-    queries.Query,
-    local_copy_fields.LocalCopyQueries,
-    source_fields.SourceQuery,
-    apply_fields.SystemQuery,
-    diff_fields.DiffQuery,
-    caller_fields.CallerQuery,
-    location_fields.LocationQueries,
-    schedule_fields.ScheduleQuery,
+    restore_points.RestorePointQueries,
+    operations.OperationQueries,
+    storage.StorageQueries,
+    settings.SettingsQueries,
+    nodes.NodeQueries,
+    local_copies.LocalCopyQueries,
+    sources.SourceQueries,
+    system.SystemQueries,
+    diffs.DiffQueries,
+    access.AccessQueries,
+    locations.LocationQueries,
+    schedules.ScheduleQueries,
+    health.HealthQueries,
 )
 MUTATIONS: tuple[type, ...] = (
-    mutations.Mutation,
-    local_copy_fields.LocalCopyMutations,
-    apply_fields.ApplyMutation,
-    location_fields.LocationMutations,
-    schedule_fields.ScheduleMutation,
+    restore_points.RestorePointMutations,
+    operations.OperationMutations,
+    settings.SettingsMutations,
+    local_copies.LocalCopyMutations,
+    downloads.DownloadMutations,
+    system.ApplyMutations,
+    locations.LocationMutations,
+    schedules.ScheduleMutations,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
-    subscriptions.Subscription,
-    apply_fields.SystemSubscription,
-    schedule_fields.ScheduleSubscription,
+    operations.OperationSubscriptions,
+    system.SystemSubscriptions,
+    health.HealthSubscriptions,
 )
+
+# schema.graphql lists these mutations first, in this order, as they were first published (the
+# features interleaved); the other mutations follow in the order above, as do Query's and
+# Subscription's fields.
+MUTATION_ORDER: tuple[str, ...] = (
+    "createRestorePoint",
+    "cancelOperation",
+    "dismissOperation",
+    "deleteRestorePoint",
+    "updateRestorePoint",
+    "updateSettings",
+    "exportRestorePoint",
+    "importLocalCopy",
+    "deleteLocalCopy",
+    "createDownloadUrl",
+    "uploadLocalCopy",
+)
+
+
+def in_order(root: type, first: tuple[str, ...], names: NameConverter) -> type:
+    """The merged root type with the fields named in `first` first, in that order; the others
+    after them, as merged."""
+    definition = root.__strawberry_definition__  # type: ignore[attr-defined]
+    rank = {name: place for place, name in enumerate(first)}
+    definition.fields = sorted(definition.fields, key=lambda field: rank.get(names.get_graphql_name(field), len(first)))
+    return root
 
 
 def build_schema(
@@ -158,7 +201,9 @@ def build_schema(
     ]
     return (FastBackupsSchema if fast else BackupsSchema)(
         query=protect(merge_types("Query", QUERIES), config.name_converter),
-        mutation=protect(merge_types("Mutation", MUTATIONS), config.name_converter),
+        mutation=protect(
+            in_order(merge_types("Mutation", MUTATIONS), MUTATION_ORDER, config.name_converter), config.name_converter
+        ),
         subscription=protect(merge_types("Subscription", SUBSCRIPTIONS), config.name_converter),
         types=[RestorePoint, Operation, LocalCopy, RemoteCopy, Schedule],
         config=config,

@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from server.model.diffs.config_diff import Change, ChangeKind, ConfigurationDiff, compare
 from server.model.diffs.diff_content import ChangeContent, Limits, content_of
-from server.model.errors import DomainError, InvalidInput, OperationFailed, quoted
+from server.model.errors import DomainError, InvalidInput, OperationErrorCode, OperationFailed, quoted
 from server.model.manifests import manifest_checksum
 from server.model.names import each_once
 from server.model.records import ManifestEntry
@@ -28,15 +28,15 @@ from server.storage.blobs.content_store import ContentStore
 
 
 class SourceUnavailable(DomainError):
-    code = "SOURCE_UNAVAILABLE"
+    code = OperationErrorCode.SOURCE_UNAVAILABLE
 
 
 class UnknownSource(DomainError):
-    code = "UNKNOWN_SOURCE"
+    code = OperationErrorCode.UNKNOWN_SOURCE
 
 
 class SchemaMismatch(DomainError):
-    code = "SCHEMA_MISMATCH"
+    code = OperationErrorCode.SCHEMA_MISMATCH
 
 
 class DiffService:

@@ -29,8 +29,8 @@ from server.services.blob_keeper import BlobKeeper
 from server.services.capture.driver import capture_point, capture_sources
 from server.services.capture.store import CaptureTally
 from server.sources.base import Source
-from server.storage.db import restore_points_repo as repo
 from server.storage.blobs.content_store import ContentStore
+from server.storage.db import restore_points_repo as repo
 from server.storage.db.database import Database
 
 MAX_LABEL = 200

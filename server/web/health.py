@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.api.auth import bearer_token, identify
+from server.api.http.auth import bearer_token, identify
 from server.version import SERVER_VERSION
 
 if TYPE_CHECKING:  # the backend imports this module's routes

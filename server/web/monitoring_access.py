@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from server.api.auth import bearer_token, identify
 from server.api.context import Actor
+from server.api.http.auth import bearer_token, identify
 from server.model.access.tokens import Role
 
 if TYPE_CHECKING:  # the backend is built above this layer; only its type is needed here

@@ -236,7 +236,8 @@ async def test_a_change_landing_after_the_apply_was_accepted_is_a_conflict_of_th
     seen = (await execute(server, PREVIEW_SUMMARY, id=point))["applyPreview"]["fingerprint"]
     # Two requests waiting inside the server have no API to show it: the test reads the
     # services' own counters (an update past its writable check; a submission under way).
-    services = server._app.state.backend.services
+    backend = server._app.state.backend
+    services = backend.services
     points_before = await restore_points(server)
 
     with module_row_locked(server.fresh_database().url, "audio"):
@@ -245,7 +246,7 @@ async def test_a_change_landing_after_the_apply_was_accepted_is_a_conflict_of_th
         await wait_until(lambda: services.settings._writes_in_flight == 1)
         # ... and the apply, whose request-time check still sees the previewed configuration.
         started = asyncio.create_task(apply(server, point, fingerprint=seen, safety=False))
-        await wait_until(lambda: started.done() or services.runner._submit_lock.locked())
+        await wait_until(lambda: started.done() or backend.runner._submit_lock.locked())
         assert not update.done()
     assert (await update)["userErrors"] == []
     payload = await started

@@ -10,8 +10,8 @@ import pytest
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
-from server.api.auth import bearer_token, connection_token
 from server.api.context import ANONYMOUS, Actor, Context
+from server.api.http.auth import bearer_token, connection_token
 from server.api.permissions import MINIMUM_ROLE, UnclassifiedFieldError, protect, root_field_names
 from server.api.schema import schema, schema_text
 from server.config.environment import ServerConfig

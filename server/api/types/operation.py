@@ -9,13 +9,20 @@ import strawberry
 from server.api.context import Info
 from server.api.errors import ClientError
 from server.api.types.diff import DiffSummary
-from server.api.types.enums import LogLevel, OperationKind, OperationStatus
 from server.api.types.local_copy import LocalCopy
 from server.api.types.node import Node
 from server.api.types.restore_point import RestorePoint
 from server.model import records as models
 from server.model.diffs import config_diff
-from server.model.errors import OperationErrorCode
+from server.model.errors import OperationErrorCode, UserErrorCode
+
+# strawberry.enum registers the domain's enum itself: the names below are the domain's enums,
+# so a type checker and the resolvers see one class, the schema its enum.
+for _enum in (models.OperationKind, models.OperationStatus, models.LogLevel):
+    strawberry.enum(_enum)
+OperationKind = models.OperationKind
+OperationStatus = models.OperationStatus
+LogLevel = models.LogLevel
 
 MAX_LOG_PAGE = 1000
 
@@ -164,9 +171,9 @@ class Operation(Node):
     @strawberry.field(description="Log lines after `afterSequence`, oldest first, at most `first` of them.")
     async def log(self, info: Info, after_sequence: int | None = 0, first: int | None = None) -> list[LogEntry]:
         if first is not None and not 0 <= first <= MAX_LOG_PAGE:
-            raise ClientError(f"first must be between 0 and {MAX_LOG_PAGE}", "INVALID_INPUT")
+            raise ClientError(f"first must be between 0 and {MAX_LOG_PAGE}", UserErrorCode.INVALID_INPUT)
         limit = MAX_LOG_PAGE if first is None else first
-        lines = await info.context.services.runner.history.read_log(
+        lines = await info.context.services.operations.read_log(
             str(self.id), after=max(after_sequence or 0, 0), limit=limit
         )
         return [LogEntry.from_domain(line) for line in lines]

@@ -7,7 +7,6 @@ import strawberry
 
 from server.api.context import Info
 from server.api.scalars import ByteCount
-from server.api.types.enums import EntryKind, RestorePointOrigin
 from server.api.types.node import Node
 from server.model import records as models
 
@@ -15,6 +14,12 @@ if TYPE_CHECKING:
     from server.api.types.local_copy import LocalCopy
     from server.api.types.location import RemoteCopy
     from server.api.types.schedule import Schedule
+
+# strawberry.enum registers the domain's enum itself (see types/operation.py).
+for _enum in (models.RestorePointOrigin, models.EntryKind):
+    strawberry.enum(_enum)
+RestorePointOrigin = models.RestorePointOrigin
+EntryKind = models.EntryKind
 
 
 @strawberry.type(description="One item of a restore point, as its manifest lists it.")

@@ -8,7 +8,6 @@ from datetime import datetime
 import strawberry
 
 from server.api.context import Info
-from server.api.errors import UserError
 from server.api.types.node import Node
 from server.api.types.operation import Operation
 from server.api.types.restore_point import RestorePoint
@@ -123,7 +122,7 @@ class Schedule(Node):
     async def last_operation(self, info: Info) -> Operation | None:
         if self.last_operation_id is None:
             return None
-        op = await info.context.services.runner.history.get(self.last_operation_id)
+        op = await info.context.services.operations.get(self.last_operation_id)
         return Operation.from_domain(op) if op else None
 
     @classmethod
@@ -146,12 +145,6 @@ class Schedule(Node):
             last_success_at=schedule.last_success_at,
             last_operation_id=schedule.last_operation_id,
         )
-
-
-@strawberry.type
-class SchedulePayload:
-    schedule: Schedule | None
-    user_errors: list[UserError]
 
 
 @strawberry.type(description="What retention does with one restore point of the schedule, and every reason.")

@@ -9,6 +9,7 @@ import strawberry
 
 from server.api.context import Info
 from server.api.errors import ClientError
+from server.model.errors import UserErrorCode
 from server.services import system as domain
 from server.services.system import same_content
 
@@ -36,7 +37,7 @@ class System:
 
         if self.operation_id is None:
             return None
-        op = await info.context.services.runner.history.get(self.operation_id)
+        op = await info.context.services.operations.get(self.operation_id)
         return Operation.from_domain(op) if op else None
 
     @strawberry.field(
@@ -54,7 +55,7 @@ class System:
     async def matches_restore_point(self, info: Info, id: strawberry.ID) -> bool | None:
         services = info.context.services
         if await services.restore_points.get(str(id)) is None:
-            raise ClientError(f"no restore point with id {str(id)!r}", "NOT_FOUND")
+            raise ClientError(f"no restore point with id {str(id)!r}", UserErrorCode.NOT_FOUND)
         theirs = await services.restore_points.entries(str(id))
         return same_content(await services.system.current_entries(), theirs)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.model.diffs.config_diff import Change, Opener
-from server.model.errors import DomainError
+from server.model.errors import DomainError, OperationErrorCode
 from server.model.records import EntryKind, ManifestEntry
 
 CHUNK = 1024 * 1024
@@ -26,7 +26,7 @@ MAX_SETTING_CHANGES = 1000
 
 
 class ContentDamaged(DomainError):
-    code = "CONTENT_DAMAGED"
+    code = OperationErrorCode.CONTENT_DAMAGED
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ class ChangeContent:
 
 
 class ChangedMeanwhile(DomainError):
-    code = "SOURCE_CHANGED"
+    code = OperationErrorCode.SOURCE_CHANGED
 
 
 def content_of(

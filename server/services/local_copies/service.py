@@ -14,15 +14,15 @@ from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.local_copies.delete import delete_copy, hold_copy
 from server.services.local_copies.encryption import CopyEncryption
-from server.storage.encryption import Keyring
 from server.services.local_copies.export import CopyExport
 from server.services.local_copies.importing import CopyImport
 from server.services.local_copies.naming import CopyNaming
 from server.services.local_copies.upload import CopyUpload
 from server.services.restore_points import RestorePointService
-from server.test_seams import StepControl
 from server.storage.blobs.content_store import ContentStore
+from server.storage.encryption import Keyring
 from server.storage.local_copy.folder import LocalCopyFolder
+from server.test_seams import StepControl
 
 
 class LocalCopyService:

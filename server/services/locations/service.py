@@ -30,6 +30,7 @@ from server.services.local_copies.service import LocalCopyService
 from server.services.locations.fetch import LocationFetch
 from server.services.locations.listing import Listing, ListingCache
 from server.services.locations.upload import LocationUpload
+from server.storage.encryption import Keyring
 from server.storage.local_copy.folder import LocalCopyFolder, copy_id
 from server.storage.locations.store import (
     LocationStore,

@@ -27,10 +27,10 @@ from server.model.records import LocalCopy, LogLevel, RestorePoint, Schedule
 from server.operations.live import OperationContext
 from server.services.local_copies.service import LocalCopyService
 from server.services.locations.service import LocationService
-from server.test_seams import StepControl
 from server.storage.db import scheduled_copies_repo as repo
 from server.storage.db.database import Database
 from server.storage.db.scheduled_copies_repo import ScheduledCopy
+from server.test_seams import StepControl
 
 LOCAL = "local"
 FIELD = "copyToLocations"

@@ -11,6 +11,8 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from server.model.errors import Busy, NotFound
+from server.model.pruning.retention import RetentionDecision
+from server.model.pruning.safety_age import expired_safety
 from server.model.records import (
     Operation,
     OperationKind,
@@ -19,8 +21,6 @@ from server.model.records import (
     RetentionPolicy,
     Schedule,
 )
-from server.model.pruning.retention import RetentionDecision
-from server.model.pruning.safety_age import expired_safety
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService

@@ -1,4 +1,4 @@
-"""Root fields about the configured sources."""
+"""The configured sources, each checked now."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from server.api.types.source import Source
 
 
 @strawberry.type
-class SourceQuery:
+class SourceQueries:
     @strawberry.field(description="The configured sources, in config file order, each checked now (reachable, size).")
     async def sources(self, info: Info) -> list[Source]:
         return [Source.from_domain(s) for s in await info.context.services.sources.describe_all()]

@@ -11,8 +11,8 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, Message
 
-from server.api.auth import close_reason, current_actor
 from server.api.context import Context
+from server.api.http.auth import close_reason, current_actor
 from server.memory_trim import subscription_ended
 
 log = logging.getLogger("server.auth")

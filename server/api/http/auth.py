@@ -1,6 +1,6 @@
 """Authentication: bearer tokens from HTTP headers and websocket connection_init payloads.
 
-Who may do what (roles per root field) is in permissions.py; this module answers "who is it?".
+Who may do what (roles per root field) is in server/api/permissions.py; this module answers "who is it?".
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from strawberry.extensions import SchemaExtension
 from server.api.context import ANONYMOUS, UNCHECKED_ADMIN, Actor, Context
 from server.api.errors import ClientError
 from server.model.access.tokens import Role
+from server.model.errors import RequestErrorCode
 from server.services.access import AccessService
 
 log = logging.getLogger("server.auth")
 
-UNAUTHENTICATED = "UNAUTHENTICATED"
-FORBIDDEN = "FORBIDDEN"
+UNAUTHENTICATED = RequestErrorCode.UNAUTHENTICATED
+FORBIDDEN = RequestErrorCode.FORBIDDEN
 
 
 def bearer_token(value: str | None) -> str | None:
@@ -101,7 +102,7 @@ def forbidden(actor: Actor, needed: Role, field: str) -> ClientError:
 class RequireAuthentication(SchemaExtension):
     """Refuses every operation, introspection included, from a caller without a valid token.
 
-    HTTP requests without one are refused before parsing (app.py); this catches the rest:
+    HTTP requests without one are refused before parsing (server/app.py); this catches the rest:
     operations on a websocket whose token was revoked or expired after it connected."""
 
     async def on_execute(self) -> AsyncIterator[None]:

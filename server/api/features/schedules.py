@@ -1,23 +1,28 @@
-"""Root fields for schedules and retention: schedules, schedule, retentionPreview,
-createSchedule, updateSchedule, deleteSchedule, runSchedule, pruneSchedule. Registered in schema.py."""
+"""Schedules and their retention: schedules, schedule, retentionPreview, createSchedule,
+updateSchedule, deleteSchedule, runSchedule, pruneSchedule. Backup health is in health.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import TypeVar
 
 import strawberry
 from strawberry.types.unset import UnsetType
 
 from server.api.context import Info
-from server.api.errors import attempt, to_client_error
-from server.api.types.health import BackupHealth
-from server.api.types.payloads import DeletePayload, OperationPayload
-from server.api.types.schedule import RetentionDecision, Schedule, ScheduleInput, SchedulePayload
+from server.api.errors import UserError, attempt, to_client_error
+from server.api.features.operations import OperationPayload
+from server.api.types.node import DeletePayload
+from server.api.types.schedule import RetentionDecision, Schedule, ScheduleInput
 from server.model.errors import DomainError
 from server.services.schedules.service import KEEP, Keep, ScheduleSpec
 
 T = TypeVar("T")
+
+
+@strawberry.type
+class SchedulePayload:
+    schedule: Schedule | None
+    user_errors: list[UserError]
 
 
 def _or_keep(value: T | None | UnsetType) -> T | Keep:
@@ -47,7 +52,7 @@ def _spec(given: ScheduleInput) -> ScheduleSpec:
 
 
 @strawberry.type
-class ScheduleQuery:
+class ScheduleQueries:
     @strawberry.field(description="Every schedule, by name.")
     async def schedules(self, info: Info) -> list[Schedule]:
         return [Schedule.from_domain(s) for s in await info.context.services.schedules.list_all()]
@@ -68,23 +73,9 @@ class ScheduleQuery:
             raise to_client_error(error) from None
         return [RetentionDecision.from_domain(d) for d in decisions]
 
-    @strawberry.field(description="Backup health from the schedules and their last runs.")
-    async def backup_health(self, info: Info) -> BackupHealth:
-        return BackupHealth.from_domain(await info.context.services.health.read())
-
 
 @strawberry.type
-class ScheduleSubscription:
-    @strawberry.subscription(
-        description="Backup health at once, then each time it changes. Never completes on its own."
-    )
-    async def backup_health_changed(self, info: Info) -> AsyncGenerator[BackupHealth, None]:
-        async for found in info.context.services.health.follow():
-            yield BackupHealth.from_domain(found)
-
-
-@strawberry.type
-class ScheduleMutation:
+class ScheduleMutations:
     @strawberry.mutation(
         description="Make a schedule (`name` needed). It never runs at once: its first run is its next cron time."
     )

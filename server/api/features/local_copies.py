@@ -1,4 +1,5 @@
-"""Root fields for local copies: list, export, import, upload, delete, download links."""
+"""Local copies (ZIP files in the local copies folder): list them, export a restore point to
+one, import one, upload one, delete one. Download links are in downloads.py."""
 
 from __future__ import annotations
 
@@ -9,15 +10,10 @@ from strawberry.file_uploads import Upload
 
 from server.api.context import Info
 from server.api.errors import UserError, attempt
-from server.api.types.local_copy import LocalCopy, SignedUrl
-from server.api.types.payloads import DeletePayload, OperationPayload
+from server.api.features.operations import OperationPayload
+from server.api.types.local_copy import LocalCopy
+from server.api.types.node import DeletePayload
 from server.model.errors import InvalidInput
-
-
-@strawberry.type
-class SignedUrlPayload:
-    signed_url: SignedUrl | None
-    user_errors: list[UserError]
 
 
 @strawberry.type
@@ -73,23 +69,6 @@ class LocalCopyMutations:
     async def delete_local_copy(self, info: Info, id: strawberry.ID) -> DeletePayload:
         deleted, errors = await attempt(lambda: info.context.services.local_copies.delete(str(id)))
         return DeletePayload(deleted_id=strawberry.ID(deleted) if deleted else None, user_errors=errors)
-
-    @strawberry.mutation(
-        description="A signed link that downloads the copy without credentials until it expires. "
-        "It opens only this version of the file: once deleted or replaced, the link is dead."
-    )
-    async def create_download_url(
-        self, info: Info, local_copy_id: strawberry.ID, expires_in_seconds: int | None = 300
-    ) -> SignedUrlPayload:
-        services = info.context.services
-
-        async def sign() -> SignedUrl:
-            copy = await services.local_copies.require(str(local_copy_id))
-            token, expires_at = services.downloads.sign(copy, 300 if expires_in_seconds is None else expires_in_seconds)
-            return SignedUrl(url=info.context.link(f"/download/{token}"), expires_at=expires_at)
-
-        signed, errors = await attempt(sign)
-        return SignedUrlPayload(signed_url=signed, user_errors=errors)
 
     @strawberry.mutation(
         description="Upload a local copy (GraphQL multipart request). It is checked in full "

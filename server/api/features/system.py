@@ -1,5 +1,5 @@
-"""Root fields for applying a restore point and watching the system: applyRestorePoint,
-system, systemChanged. Registered in schema.py."""
+"""Applying a restore point and the system it changes: applyRestorePoint, system,
+systemChanged. What an apply would change (applyPreview) is in diffs.py."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import strawberry
 
 from server.api.context import Info
 from server.api.errors import attempt
-from server.api.types.payloads import OperationPayload
+from server.api.features.operations import OperationPayload
 from server.api.types.system import System
 
 
 @strawberry.type
-class ApplyMutation:
+class ApplyMutations:
     @strawberry.mutation(
         description="Replace the current configuration with a restore point's, then restart. "
         "`confirm` must repeat `restorePointId` (else CONFIRMATION_REQUIRED). A safety restore "
@@ -48,14 +48,14 @@ class ApplyMutation:
 
 
 @strawberry.type
-class SystemQuery:
+class SystemQueries:
     @strawberry.field(description="The running system: state, version, configuration fingerprint.")
     async def system(self, info: Info) -> System:
         return System.from_domain(info.context.services.system.status)
 
 
 @strawberry.type
-class SystemSubscription:
+class SystemSubscriptions:
     @strawberry.subscription(
         description="The system's state at once, then each change (RUNNING -> APPLYING -> "
         "RESTARTING -> RUNNING during an apply). Never completes on its own."

@@ -1,4 +1,4 @@
-"""Root fields for diffs: compareRestorePoints and applyPreview. Registered in schema.py."""
+"""Diffs: compareRestorePoints, and applyPreview (what applyRestorePoint would change)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from server.model.errors import DomainError
 
 
 @strawberry.type
-class DiffQuery:
+class DiffQueries:
     @strawberry.field(
         description="The changes going from restore point `from` to `to`: added, removed and changed "
         "items, with their content's difference where a person can read it."

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
+from server.model.errors import RequestErrorCode
 from server.storage.full import files_full
 
 # uploadLocalCopy takes one file; a batch of a few is fine. Each file part is spooled (in
@@ -34,7 +35,7 @@ class MultipartRefused(HTTPException):
 
     def __init__(self, status_code: int, code: str, message: str) -> None:
         super().__init__(status_code, message)
-        self.code = code
+        self.code = str(code)
 
 
 def refusal(starlette_message: str, *, max_part_bytes: int) -> MultipartRefused:
@@ -42,18 +43,18 @@ def refusal(starlette_message: str, *, max_part_bytes: int) -> MultipartRefused:
     if starlette_message.startswith(_TOO_LARGE):
         return MultipartRefused(
             413,
-            "PAYLOAD_TOO_LARGE",
+            RequestErrorCode.PAYLOAD_TOO_LARGE,
             f"A part of the multipart request that is not a file (`operations`, `map`) is larger than "
             f"the limit of {max_part_bytes} bytes (BACKUPS_MAX_REQUEST_BYTES); only files may be larger.",
         )
     if starlette_message.startswith(_TOO_MANY):
         return MultipartRefused(
             400,
-            "TOO_MANY_PARTS",
+            RequestErrorCode.TOO_MANY_PARTS,
             f"The multipart request has too many parts: at most {MAX_FILES} files and {MAX_FIELDS} "
             "other parts (`operations`, `map`).",
         )
-    return MultipartRefused(400, "BAD_REQUEST", f"The multipart body is malformed: {starlette_message}")
+    return MultipartRefused(400, RequestErrorCode.BAD_REQUEST, f"The multipart body is malformed: {starlette_message}")
 
 
 async def read_form(request: Request, *, max_part_bytes: int) -> FormData:

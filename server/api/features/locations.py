@@ -1,4 +1,4 @@
-"""Root fields for backup locations: list them, upload to one, fetch from one, delete there."""
+"""Backup locations: list them with their copies, upload to one, fetch from one, delete a copy there."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import strawberry
 
 from server.api.context import Info
 from server.api.errors import attempt
+from server.api.features.operations import OperationPayload
 from server.api.types.location import Location
-from server.api.types.payloads import DeletePayload, OperationPayload
+from server.api.types.node import DeletePayload
 
 
 @strawberry.type

@@ -44,10 +44,10 @@ async def test_start_up_runs_the_steps_in_that_order(monkeypatch: pytest.MonkeyP
 
         monkeypatch.setattr(startup, name, sync_step if sync else async_step)
     services = SimpleNamespace(
-        settings=None, runner=None, apply=None, sources=SimpleNamespace(sources=()), access=None, scheduler=None
+        settings=None, apply=None, sources=SimpleNamespace(sources=()), access=None, scheduler=None
     )
     services.locations = None
-    built = SimpleNamespace(services=services, db=None, store=None, keeper=None, journal=None)
+    built = SimpleNamespace(services=services, runner=None, db=None, store=None, keeper=None, journal=None)
     await startup.start_up(built, ServerConfig(), on_first_token=lambda *_: None)  # type: ignore[arg-type]
     assert ran == STEPS
 

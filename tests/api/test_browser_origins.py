@@ -24,6 +24,10 @@ from tests.support.in_process import InProcessServer
 from tests.support.local_copies import exported_copy
 from tests.support.server_process import ServerProcess, free_port
 
+# Its tests share a module-scoped server and browser: one xdist worker runs them all, so they
+# are made once.
+pytestmark = pytest.mark.xdist_group("browser-origins")
+
 PAGE = b"""<!doctype html><html><head><title>ui</title></head><body><script>
 async function callApi(api, token) {
   const response = await fetch(api + "/graphql", {

@@ -26,6 +26,9 @@ from tests.support.in_process import InProcessServer
 from tests.support.local_copies import exported_copy
 from tests.support.server_process import ServerProcess
 
+# Its tests share a module-scoped server: one xdist worker runs them all, so it is made once.
+pytestmark = pytest.mark.xdist_group("downloads")
+
 LINK = """mutation($id: ID!, $seconds: Int) { createDownloadUrl(localCopyId: $id, expiresInSeconds: $seconds) {
     signedUrl { url expiresAt } userErrors { code message field } } }"""
 

@@ -33,6 +33,9 @@ from tests.support.apply import apply
 from tests.support.local_copies import exported_copy
 from tests.support.server_process import ServerProcess
 
+# Its tests share a module-scoped server: one xdist worker runs them all, so it is made once.
+pytestmark = pytest.mark.xdist_group("holds")
+
 LOOPS = 12
 PAYLOAD = "operation { id status } userErrors { code message field }"
 EXPORT = f"mutation($id: ID!) {{ exportRestorePoint(restorePointId: $id) {{ {PAYLOAD} }} }}"

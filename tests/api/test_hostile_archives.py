@@ -23,6 +23,9 @@ from tests.support.in_process import InProcessServer
 from tests.support.local_copies import exported_copy
 from tests.support.server_process import ServerProcess
 
+# Its tests share a module-scoped server: one xdist worker runs them all, so it is made once.
+pytestmark = pytest.mark.xdist_group("hostile-archives")
+
 LIMITS = {
     "BACKUPS_IMPORT_MAX_ENTRIES": "40",
     "BACKUPS_IMPORT_MAX_TOTAL_BYTES": str(8 * 1024 * 1024),

@@ -27,6 +27,10 @@ from tests.support.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS
 from tests.support.server_process import ROOT, ServerProcess, free_port
 from tests.support.silent_endpoint import SilentEndpoint
 
+# Its tests share the session's SeaweedFS with the other S3 modules: one xdist worker runs
+# them all, so it is started once.
+pytestmark = pytest.mark.xdist_group("seaweedfs")
+
 OP = "operation { id status } userErrors { code message field }"
 LOCATIONS = "{ locations { name reachable problem copies { fileName } } }"
 POINT_COPIES = """query($id: ID!) { restorePoint(id: $id) {

@@ -21,6 +21,10 @@ from tests.support.local_copies import exported_copy
 from tests.support.seaweedfs import SECRET_KEY, SeaweedFS
 from tests.support.server_process import free_port
 
+# Its tests share the session's SeaweedFS with the other S3 modules: one xdist worker runs
+# them all, so it is started once.
+pytestmark = pytest.mark.xdist_group("seaweedfs")
+
 OP = "operation { id status } userErrors { code message field }"
 LOCATIONS = """{ locations { name kind encrypted reachable problem
     copies { id fileName sizeBytes modifiedAt encrypted restorePointId problem location { name } } } }"""

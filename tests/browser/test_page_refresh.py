@@ -19,7 +19,9 @@ from tests.support.browser import TIMEOUT_MS, Page, expect, run
 from tests.support.in_process import InProcessServer
 from tests.support.local_copies import export_operation
 
-pytestmark = pytest.mark.slow
+# Its tests share a module-scoped server and browser: one xdist worker runs them all, so they
+# are made once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser-refresh")]
 
 
 def operation_name(request: Any) -> str | None:

@@ -21,6 +21,22 @@ def pytest_report_header() -> str:
 # once, and some of them built up test by test) or the session's SeaweedFS says so with
 # `pytestmark = pytest.mark.xdist_group("...")`: its tests then run on one worker, and the
 # shared thing is made once, as in a serial run.
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook, on each worker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give each grouped test its `@group` node id suffix, from which the loadgroup scheduler
+    reads its group. pytest-xdist 3.8 writes the suffix into `item._nodeid`, which pytest 9.2 no
+    longer reads (node ids are structured: pytest-dev/pytest-xdist#1386), so without this the
+    groups are silently ignored. Does nothing where xdist's suffix took effect."""
+    if not getattr(config.option, "loadgroup", False):  # set on the workers of --dist loadgroup
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        marks = item.iter_markers("xdist_group")
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in marks})
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix):
+            item._id = coerce_node_id(item.nodeid + suffix)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")

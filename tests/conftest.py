@@ -17,32 +17,26 @@ def pytest_report_header() -> str:
 
 
 # `make test` spreads the tests over pytest-xdist workers (-n 4 --dist loadgroup). Each worker
-# has its own session, so these modules, whose tests share a module-scoped server or browser
-# (made once, and some of them built up test by test) or the session's SeaweedFS, are kept
-# together on one worker each: their shared thing is then made once, as in a serial run.
-SHARED_BY_MODULE = {
-    "tests/browser/test_page.py": "browser-page",
-    "tests/browser/test_page_refresh.py": "browser-refresh",
-    "tests/api/test_browser_origins.py": "browser-origins",
-    "tests/api/test_access_roles.py": "access-roles",
-    "tests/api/test_downloads.py": "downloads",
-    "tests/api/test_hardening.py": "hardening",
-    "tests/api/test_holds.py": "holds",
-    "tests/api/test_fuzz.py": "fuzz",
-    "tests/api/test_refusal_messages.py": "refusal-messages",
-    "tests/api/test_slow_clients.py": "slow-clients",
-    "tests/api/test_hostile_archives.py": "hostile-archives",
-    "tests/api/test_locations.py": "seaweedfs",
-    "tests/api/test_location_faults.py": "seaweedfs",
-    "tests/api/test_seaweedfs_fixture.py": "seaweedfs",
-}
+# has its own session, so a module whose tests share a module-scoped server or browser (made
+# once, and some of them built up test by test) or the session's SeaweedFS says so with
+# `pytestmark = pytest.mark.xdist_group("...")`: its tests then run on one worker, and the
+# shared thing is made once, as in a serial run.
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook, on each worker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give each grouped test its `@group` node id suffix, from which the loadgroup scheduler
+    reads its group. pytest-xdist 3.8 writes the suffix into `item._nodeid`, which pytest 9.2 no
+    longer reads (node ids are structured: pytest-dev/pytest-xdist#1386), so without this the
+    groups are silently ignored. Does nothing where xdist's suffix took effect."""
+    if not getattr(config.option, "loadgroup", False):  # set on the workers of --dist loadgroup
+        return
+    from _pytest.nodeid import coerce_node_id
 
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks into the node ids
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if group := SHARED_BY_MODULE.get(item.nodeid.split("::", 1)[0]):
-            item.add_marker(pytest.mark.xdist_group(group))
+        marks = item.iter_markers("xdist_group")
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in marks})
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix):
+            item._id = coerce_node_id(item.nodeid + suffix)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,9 @@ from tests.support.in_process import InProcessServer
 from tests.support.operations_for_fields import FieldCall, every_root_field
 from tests.support.server_process import ServerProcess
 
+# Its tests share a module-scoped server: one xdist worker runs them all, so it is made once.
+pytestmark = pytest.mark.xdist_group("access-roles")
+
 CALLS = every_root_field(schema._schema)
 NOT_VALID = ("none", "bad", "expired", "revoked")
 CREDENTIALS = (*NOT_VALID, *(role.value for role in Role))

@@ -18,7 +18,6 @@ from tests.support.api import (
 )
 from tests.support.apply import (
     apply,
-    blob_files,
     blob_path,
     module_bytes,
     modules,
@@ -29,6 +28,7 @@ from tests.support.apply import (
     system,
     wait_for_log,
 )
+from tests.support.blobs import stored_blobs
 from tests.support.server_process import ServerProcess
 
 ENTRIES = "query($id: ID!) { restorePoint(id: $id) { entries { path sha256 } } }"
@@ -265,14 +265,14 @@ async def test_failure_after_a_source_changed_rolls_it_back(make_server) -> None
     base = (await create_and_wait(proc, "base"))["restorePoint"]
     state = await change_settings(proc)
     points = await restore_points(proc)
-    blobs = blob_files(proc)
+    blobs = stored_blobs(proc)
 
     final = await wait_for_operation(proc, (await start_apply(proc, base["id"], safety=False))["id"])
     assert final["status"] == "FAILED" and final["error"]["code"] == "APPLY_FAILED", final
     assert "TEST_FAILURE" in final["error"]["message"]
     assert await modules(proc) == state
     assert await restore_points(proc) == points  # no safety restore point was asked for
-    assert blob_files(proc) == blobs  # and the internal snapshot is gone again
+    assert stored_blobs(proc) == blobs  # and the internal snapshot is gone again
     messages = [line["message"] for line in (await operation(proc, final["id"]))["log"]]
     assert "Source 'settings' replaced." in messages and "Source 'settings' restored." in messages
     assert (await system(proc))["state"] == "RUNNING"

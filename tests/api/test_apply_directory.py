@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.test_every_source_round_trip import ENTRIES, make_tree, tree_state
+from tests.api.test_every_source_round_trip import ENTRIES
 from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
 from tests.support.apply import (
     blob_path,
@@ -25,6 +25,7 @@ from tests.support.apply import (
     system,
     wait_for_pause,
 )
+from tests.support.folder_source import folder_server, make_tree, tree_state
 from tests.support.server_process import ServerProcess
 
 MATCHES = "query($id: ID!) { system { matchesRestorePoint(id: $id) } }"
@@ -32,22 +33,11 @@ POINT_SIZES = """query($a: ID!, $b: ID!) { a: restorePoint(id: $a) { checksum st
     b: restorePoint(id: $b) { checksum storedBytes } }"""
 
 
-def folder_server(make_server: Callable[..., ServerProcess], tmp_path: Path, **env: str) -> tuple[ServerProcess, Path]:
-    site = tmp_path / "site"
-    make_tree(site)
-    config = tmp_path / "backups.toml"
-    config.write_text(
-        '[[sources]]\nname = "settings"\nkind = "settings"\n\n'
-        f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n'
-    )
-    return make_server(BACKUPS_CONFIG=str(config), **env).start(), site
-
-
 async def test_damaged_folder_content_refuses_before_anything_changes(
     make_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     # Loose blobs, as an earlier release stored them (a damaged pack range: test_packs.py).
-    server, site = folder_server(make_server, tmp_path, BACKUPS_PACK_SMALL_BLOBS="false")
+    server, site, _ = folder_server(make_server, tmp_path, BACKUPS_PACK_SMALL_BLOBS="false")
     point_id = (await create_and_wait(server, "base"))["restorePoint"]["id"]
     entries = (await execute(server, ENTRIES, id=point_id))["restorePoint"]["entries"]
     victim = next(e for e in entries if e["path"] == "media/logo.bin")
@@ -79,7 +69,7 @@ async def test_damaged_folder_content_refuses_before_anything_changes(
 async def test_after_a_folder_apply_a_change_that_keeps_size_and_mtime_is_still_seen(
     make_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server, site = folder_server(make_server, tmp_path)
+    server, site, _ = folder_server(make_server, tmp_path)
     point_id = (await create_and_wait(server, "base"))["restorePoint"]["id"]
     (site / "conf.d" / "main.yaml").write_text("listen: 8080\n")
     final = await wait_for_operation(server, (await start_apply(server, point_id))["id"])
@@ -98,7 +88,7 @@ async def test_after_a_folder_apply_a_change_that_keeps_size_and_mtime_is_still_
 async def test_files_the_folder_already_holds_are_kept_and_the_next_capture_reads_nothing(
     make_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server, site = folder_server(make_server, tmp_path)
+    server, site, _ = folder_server(make_server, tmp_path)
     server.clock.advance(2.2)  # past the hash cache's racy window: files hashed now are remembered
     point = (await create_and_wait(server, "base"))["restorePoint"]
     tree = tree_state(site)
@@ -133,7 +123,7 @@ async def test_a_staged_tree_left_by_a_killed_server_is_removed_at_the_next_star
 ) -> None:
     """Killed after staging, before anything changed: the resumed apply fails as it should,
     and the staged copy beside the folder is taken away then, not at some later apply."""
-    server, site = folder_server(make_server_process, tmp_path)
+    server, site, _ = folder_server(make_server_process, tmp_path)
     point_id = (await create_and_wait(server, "base"))["restorePoint"]["id"]
     (site / "conf.d" / "main.yaml").write_text("listen: 8080\n")
     tree = tree_state(site)
@@ -210,7 +200,7 @@ async def test_a_resumed_apply_removes_the_trash_the_killed_server_left(
     """Killed between Applying and the end: start-up leaves the side folders while the apply
     is to be resumed, and the resumed apply removes the killed process's trash (the old tree)
     once it has ended, not at some later restart."""
-    server, site = folder_server(make_server_process, tmp_path)
+    server, site, _ = folder_server(make_server_process, tmp_path)
     point_id = (await create_and_wait(server, "base"))["restorePoint"]["id"]
     applied = tree_state(site)
     (site / "conf.d" / "main.yaml").write_text("listen: 8080\npassword: hunter2\n")

@@ -12,26 +12,15 @@ from typing import Any
 import httpx
 
 from tests.support.api import auth_headers, execute, subscribe, wait_for_operation
+from tests.support.folder_source import folder_server
 from tests.support.in_process import InProcessServer
 from tests.support.schedules import RUN, UPDATE, create_schedule, eventually, far_off_cron
 
 HEALTH = "{ backupHealth { status problems lastSuccessAt lastAttemptAt nextRunAt } }"
 FOLLOW = "subscription { backupHealthChanged { status problems } }"
 ISSUES = "{ backupHealth { problems issues { message status subjectKind subjectId operationId } } }"
-
-
-def folder_server(
-    make_server: Callable[..., InProcessServer], tmp_path: Path, **env: str
-) -> tuple[InProcessServer, Path]:
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "app.conf").write_text("volume = 3\n")
-    config = tmp_path / "backups.toml"
-    config.write_text(
-        '[[sources]]\nname = "settings"\nkind = "settings"\n\n'
-        f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n'
-    )
-    return make_server(BACKUPS_CONFIG=str(config), BACKUPS_SCHEDULER_POLL_SECONDS="0.05", **env).start(), site
+APP_CONF = {"app.conf": "volume = 3\n"}
+FAST_POLL = {"BACKUPS_SCHEDULER_POLL_SECONDS": "0.05"}
 
 
 async def health(server: InProcessServer) -> dict[str, Any]:
@@ -41,7 +30,7 @@ async def health(server: InProcessServer) -> dict[str, Any]:
 async def test_health_follows_failures_staleness_and_recovery(
     make_server: Callable[..., InProcessServer], tmp_path: Path
 ) -> None:
-    server, site = folder_server(make_server, tmp_path)
+    server, site, _ = folder_server(make_server, tmp_path, files=APP_CONF, **FAST_POLL)
     assert await health(server) == {
         "status": "OK",
         "problems": [],
@@ -111,7 +100,7 @@ async def get(server: InProcessServer, path: str, headers: dict[str, str] | None
 async def test_health_endpoint_for_uptime_monitors_and_problems_with_subjects(
     make_server: Callable[..., InProcessServer], tmp_path: Path
 ) -> None:
-    server, site = folder_server(make_server, tmp_path)
+    server, site, _ = folder_server(make_server, tmp_path, files=APP_CONF, **FAST_POLL)
     viewer = {"Authorization": f"Bearer {server.create_token('uptime', 'viewer')}"}
     refused = await get(server, "/health/backups")
     assert refused.status_code == 401 and "viewer token" in refused.text, "the same rule as /metrics"
@@ -155,7 +144,7 @@ async def test_health_endpoint_for_uptime_monitors_and_problems_with_subjects(
 async def test_health_endpoint_without_a_token_when_metrics_are_public(
     make_server: Callable[..., InProcessServer], tmp_path: Path
 ) -> None:
-    server, site = folder_server(make_server, tmp_path, BACKUPS_METRICS_PUBLIC="1")
+    server, site, _ = folder_server(make_server, tmp_path, files=APP_CONF, **FAST_POLL, BACKUPS_METRICS_PUBLIC="1")
     schedule = await create_schedule(server, name="hourly", cron=far_off_cron())
     shutil.rmtree(site)
     op = (await execute(server, RUN, id=schedule["id"]))["runSchedule"]["operation"]
@@ -171,7 +160,7 @@ async def test_health_endpoint_without_a_token_when_metrics_are_public(
 async def test_an_after_change_schedule_is_judged_too(
     make_server: Callable[..., InProcessServer], tmp_path: Path
 ) -> None:
-    server, site = folder_server(make_server, tmp_path)
+    server, site, _ = folder_server(make_server, tmp_path, files=APP_CONF, **FAST_POLL)
     schedule = await create_schedule(server, name="on-change", afterChangeQuietSeconds=3600)
     shutil.rmtree(site)
     op = (await execute(server, RUN, id=schedule["id"]))["runSchedule"]["operation"]

@@ -19,9 +19,14 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.support.api import create_and_wait, execute, wait_for_operation
+from tests.support.api import create_and_wait, execute
 from tests.support.in_process import InProcessServer
+from tests.support.local_copies import exported_copy
 from tests.support.server_process import ServerProcess, free_port
+
+# Its tests share a module-scoped server and browser: one xdist worker runs them all, so they
+# are made once.
+pytestmark = pytest.mark.xdist_group("browser-origins")
 
 PAGE = b"""<!doctype html><html><head><title>ui</title></head><body><script>
 async function callApi(api, token) {
@@ -154,16 +159,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProc
 
         async def prepare() -> dict:
             point = (await create_and_wait(proc, "for the browser"))["restorePoint"]
-            started = await execute(
-                proc,
-                "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }",
-                id=point["id"],
-            )
-            done = await wait_for_operation(proc, started["exportRestorePoint"]["operation"]["id"])
-            state = await execute(
-                proc, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }", id=done["id"]
-            )
-            copy = state["operation"]["localCopy"]
+            copy = await exported_copy(proc, point["id"])
             link = await execute(
                 proc, "mutation($id: ID!) { createDownloadUrl(localCopyId: $id) { signedUrl { url } } }", id=copy["id"]
             )

@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support.api import create_restore_point, execute, wait_for_operation
+from tests.support.local_copies import export_names
 from tests.support.server_process import ROOT, START_TIMEOUT, ServerProcess, free_port
 
 EXPORT = "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } userErrors { code } } }"
@@ -47,16 +47,6 @@ def second_server_env(first: ServerProcess, **overrides: str) -> dict[str, str]:
     return {**first.env, "BACKUPS_PORT": str(free_port()), **overrides}
 
 
-async def export_names(server: ServerProcess, point_id: str) -> list[str]:
-    data = await execute(server, EXPORT, id=point_id)
-    final = await wait_for_operation(server, data["exportRestorePoint"]["operation"]["id"])
-    assert final["status"] == "SUCCEEDED", final
-    name = (await execute(server, COPY, id=final["id"]))["operation"]["localCopy"]["fileName"]
-    with zipfile.ZipFile(server.data_dir / "local-copies" / name) as archive:
-        assert archive.testzip() is None
-        return sorted(n for n in archive.namelist() if n.startswith("site/"))
-
-
 async def test_a_second_server_on_the_same_data_folder_is_refused_and_the_first_carries_on(
     make_server_process: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
@@ -72,7 +62,7 @@ async def test_a_second_server_on_the_same_data_folder_is_refused_and_the_first_
         assert f"pid {first.process.pid} on host " in lines[0] and "server.lock" in lines[0]
     final = await wait_for_operation(first, running["id"])
     assert final["status"] == "SUCCEEDED", final  # not marked INTERRUPTED by the second server
-    names = await export_names(first, final["restorePoint"]["id"])
+    names = await export_names(first, final["restorePoint"]["id"], "site/")
     assert names == [f"site/file-{index:02}.txt" for index in range(12)]
 
 
@@ -96,7 +86,7 @@ async def test_a_second_server_on_the_same_database_is_refused_and_the_first_car
         assert f"pid {first.process.pid} on host " in lines[0], lines
     final = await wait_for_operation(first, running["id"])
     assert final["status"] == "SUCCEEDED", final  # not marked INTERRUPTED by the second server
-    names = await export_names(first, final["restorePoint"]["id"])
+    names = await export_names(first, final["restorePoint"]["id"], "site/")
     assert names == [f"site/file-{index:02}.txt" for index in range(12)]
     first.stop()
     # Once the first has stopped, a server on another data folder may take the database.
@@ -139,7 +129,9 @@ async def test_the_lock_file_of_a_killed_server_does_not_block_the_next(
     assert f"pid {dead_pid} " in lock.read_text()  # the file stays; the kernel lock went with the process
     first.start()  # the same data folder and database, a new process
     assert first.process.pid != dead_pid and f"pid {first.process.pid} " in lock.read_text()
-    assert await export_names(first, point["restorePoint"]["id"]) == [f"site/file-{i:02}.txt" for i in range(12)]
+    assert await export_names(first, point["restorePoint"]["id"], "site/") == [
+        f"site/file-{i:02}.txt" for i in range(12)
+    ]
 
 
 # (source folder, local copies folder, the two folders the line names): relative to
@@ -209,7 +201,7 @@ async def test_an_export_killed_mid_write_leaves_nothing_after_the_restart(
     point = await wait_for_operation(server, (await create_restore_point(server, "to export"))["id"])
     point_id = point["restorePoint"]["id"]
     copies = server.data_dir / "local-copies"
-    kept = await export_names(server, point_id)  # a finished copy, which must survive
+    kept = await export_names(server, point_id, "site/")  # a finished copy, which must survive
     finished = sorted(p.name for p in copies.iterdir())
     server.stop()
     server.env_overrides["BACKUPS_TEST_ENTRY_DELAY"] = "0.2"
@@ -232,7 +224,7 @@ async def test_an_export_killed_mid_write_leaves_nothing_after_the_restart(
     )
     state = (await execute(server, OPERATION, id=data["exportRestorePoint"]["operation"]["id"]))["operation"]
     assert state["status"] == "INTERRUPTED"
-    assert await export_names(server, point_id) == kept
+    assert await export_names(server, point_id, "site/") == kept
 
 
 def plant_look_alikes(copies: Path) -> list[str]:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.api.test_every_source_round_trip import make_tree, tree_state
 from tests.support.api import create_and_wait, execute, execute_errors, update_settings
 from tests.support.apply import blob_path, module_bytes, modules, plant_restore_point, restore_points, system
+from tests.support.folder_source import folder_server, tree_state
 from tests.support.in_process import InProcessServer
 
 CHANGE = """source path kind truncated textDiff
@@ -29,26 +28,6 @@ PREVIEW = f"""query($id: ID!, $sources: [String!], $first: Int, $after: String) 
             totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ {CHANGE} }} }} }} }}"""
 SUMMARY_ONLY = "query($id: ID!) { applyPreview(restorePointId: $id) { summary { changed } fingerprint } }"
 DELETE = "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code message } } }"
-
-
-def folder_server(
-    make_server: Callable[..., InProcessServer], tmp_path: Path, name: str = "data", **env: str
-) -> tuple[InProcessServer, Path, Path]:
-    """A server with the settings store, a folder tree and a SQLite database as sources."""
-    tmp_path.mkdir(exist_ok=True)
-    site = tmp_path / "site"
-    make_tree(site)
-    database = tmp_path / "app.db"
-    with sqlite3.connect(database) as conn:
-        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-        conn.executemany("INSERT INTO users VALUES (?, ?)", [(1, "ada"), (2, "bob"), (3, "cy")])
-    config = tmp_path / "backups.toml"
-    config.write_text(
-        '[[sources]]\nname = "settings"\nkind = "settings"\n\n'
-        f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n\n'
-        f'[[sources]]\nname = "appdb"\nkind = "database"\nurl = "sqlite:///{database}"\n'
-    )
-    return make_server(name, BACKUPS_CONFIG=str(config), **env).start(), site, database
 
 
 async def compare(server: InProcessServer, a: str, b: str, **variables: Any) -> dict[str, Any]:
@@ -78,7 +57,7 @@ async def change_everything(site: Path, database: Path, server: InProcessServer)
 
 
 async def test_compare_lists_each_change_with_its_content(make_server, tmp_path: Path) -> None:
-    server, site, database = folder_server(make_server, tmp_path)
+    server, site, database = folder_server(make_server, tmp_path, database=True)
     audio_before = (await modules(server))["audio"]
     a = (await create_and_wait(server, "a"))["restorePoint"]["id"]
     await change_everything(site, database, server)
@@ -165,7 +144,7 @@ async def test_compare_lists_each_change_with_its_content(make_server, tmp_path:
 
 
 async def test_changes_page_by_cursor_and_filter_by_source_and_kind(make_server, tmp_path: Path) -> None:
-    server, site, database = folder_server(make_server, tmp_path)
+    server, site, database = folder_server(make_server, tmp_path, database=True)
     a = (await create_and_wait(server, "a"))["restorePoint"]["id"]
     for number in range(7):
         (site / f"file-{number}.txt").write_text(f"{number}\n")
@@ -213,7 +192,7 @@ async def test_changes_page_by_cursor_and_filter_by_source_and_kind(make_server,
 
 
 async def test_a_restore_point_compared_with_itself_is_an_empty_diff(make_server, tmp_path: Path) -> None:
-    server, _, _ = folder_server(make_server, tmp_path)
+    server, _, _ = folder_server(make_server, tmp_path, database=True)
     a = (await create_and_wait(server, "a"))["restorePoint"]
     diff = await compare(server, a["id"], a["id"])
     assert diff["changes"] == {"totalCount": 0, "pageInfo": {"hasNextPage": False, "endCursor": None}, "edges": []}
@@ -223,7 +202,7 @@ async def test_a_restore_point_compared_with_itself_is_an_empty_diff(make_server
 
 
 async def test_unknown_ids_are_not_found(make_server, tmp_path: Path) -> None:
-    server, _, _ = folder_server(make_server, tmp_path)
+    server, _, _ = folder_server(make_server, tmp_path, database=True)
     a = (await create_and_wait(server, "a"))["restorePoint"]["id"]
     for query, variables in (
         (COMPARE, {"from": a, "to": "rp_doesnotexist"}),
@@ -239,7 +218,7 @@ async def test_unknown_ids_are_not_found(make_server, tmp_path: Path) -> None:
 
 
 async def test_preview_compares_now_with_the_restore_point(make_server, tmp_path: Path) -> None:
-    server, site, database = folder_server(make_server, tmp_path)
+    server, site, database = folder_server(make_server, tmp_path, database=True)
     a = (await create_and_wait(server, "a"))["restorePoint"]["id"]
     fresh = await preview(server, a)
     assert fresh["summary"]["changed"] == fresh["summary"]["added"] == fresh["summary"]["removed"] == 0
@@ -270,7 +249,7 @@ async def test_preview_compares_now_with_the_restore_point(make_server, tmp_path
 
 async def test_a_damaged_blob_is_named_and_nothing_changes(make_server, tmp_path: Path) -> None:
     # Loose blobs, as an earlier release stored them (a damaged pack range: test_packs.py).
-    server, site, database = folder_server(make_server, tmp_path, BACKUPS_PACK_SMALL_BLOBS="false")
+    server, site, database = folder_server(make_server, tmp_path, database=True, BACKUPS_PACK_SMALL_BLOBS="false")
     a = (await create_and_wait(server, "a"))["restorePoint"]["id"]
     await change_everything(site, database, server)
     b = (await create_and_wait(server, "b"))["restorePoint"]["id"]
@@ -298,7 +277,7 @@ async def test_a_damaged_blob_is_named_and_nothing_changes(make_server, tmp_path
 
 
 async def test_binary_and_non_utf8_files_show_sizes_and_hashes_only(make_server, tmp_path: Path) -> None:
-    server, site, _ = folder_server(make_server, tmp_path)
+    server, site, _ = folder_server(make_server, tmp_path, database=True)
     (site / "latin1.txt").write_bytes("café\n".encode("latin-1"))
     (site / "zeros.bin").write_bytes(b"\0" * 100)
     a = (await create_and_wait(server, "a"))["restorePoint"]["id"]
@@ -315,7 +294,7 @@ async def test_binary_and_non_utf8_files_show_sizes_and_hashes_only(make_server,
 
 
 async def test_a_large_text_file_is_cut_and_flagged(make_server, tmp_path: Path) -> None:
-    server, site, _ = folder_server(make_server, tmp_path, BACKUPS_DIFF_TEXT_LIMIT_BYTES="4096")
+    server, site, _ = folder_server(make_server, tmp_path, database=True, BACKUPS_DIFF_TEXT_LIMIT_BYTES="4096")
     lines = [f"line {number}\n" for number in range(20_000)]  # ~200 KB, 50 times the limit
     (site / "big.txt").write_text("".join(lines))
     a = (await create_and_wait(server, "a"))["restorePoint"]["id"]
@@ -328,7 +307,9 @@ async def test_a_large_text_file_is_cut_and_flagged(make_server, tmp_path: Path)
     assert "far beyond" not in big["textDiff"] and len(big["textDiff"]) < 4096
 
     # A diff longer than BACKUPS_DIFF_MAX_BYTES is cut at whole lines, and flagged.
-    small_diff, _, _ = folder_server(make_server, tmp_path / "two", "data2", BACKUPS_DIFF_MAX_BYTES="300")
+    small_diff, _, _ = folder_server(
+        make_server, tmp_path / "two", "data2", database=True, BACKUPS_DIFF_MAX_BYTES="300"
+    )
     site_two = tmp_path / "two" / "site"
     (site_two / "list.txt").write_text("".join(f"{n}\n" for n in range(100)))
     b = (await create_and_wait(small_diff, "b"))["restorePoint"]["id"]
@@ -338,7 +319,7 @@ async def test_a_large_text_file_is_cut_and_flagged(make_server, tmp_path: Path)
 
 
 async def test_an_unreachable_source_is_named(make_server, tmp_path: Path) -> None:
-    server, site, _ = folder_server(make_server, tmp_path)
+    server, site, _ = folder_server(make_server, tmp_path, database=True)
     a = (await create_and_wait(server, "a"))["restorePoint"]["id"]
     site.rename(tmp_path / "elsewhere")
     errors = await execute_errors(server, PREVIEW, id=a)
@@ -351,7 +332,7 @@ async def test_an_unreachable_source_is_named(make_server, tmp_path: Path) -> No
 
 
 async def test_a_changed_table_schema_is_refused_in_the_preview(make_server, tmp_path: Path) -> None:
-    server, site, database = folder_server(make_server, tmp_path)
+    server, site, database = folder_server(make_server, tmp_path, database=True)
     a = (await create_and_wait(server, "a"))["restorePoint"]["id"]
     with sqlite3.connect(database) as conn:
         conn.execute("ALTER TABLE users ADD COLUMN email TEXT")
@@ -375,7 +356,7 @@ async def test_a_delete_during_a_diff_is_refused_busy(make_server, tmp_path: Pat
 
     The `from` side is big and read first, so a delete of `to` that got through while it is
     read would remove the blob the diff opens next (CONTENT_DAMAGED: missing)."""
-    server, site, _ = folder_server(make_server, tmp_path, BACKUPS_DIFF_TEXT_LIMIT_BYTES="4096")
+    server, site, _ = folder_server(make_server, tmp_path, database=True, BACKUPS_DIFF_TEXT_LIMIT_BYTES="4096")
     outcomes: list[str] = []
     for round_ in range(12):
         body = "".join(f"round {round_} line {n}\n" for n in range(1_000_000)).encode()  # ~20 MB, unique
@@ -407,7 +388,7 @@ async def test_a_delete_during_a_diff_is_refused_busy(make_server, tmp_path: Pat
 async def test_a_restore_point_of_a_source_not_configured_is_refused_as_the_apply_would(
     make_server, tmp_path: Path
 ) -> None:
-    server, _, _ = folder_server(make_server, tmp_path)
+    server, _, _ = folder_server(make_server, tmp_path, database=True)
     settings = await modules(server)
     planted = plant_restore_point(
         server,

@@ -21,9 +21,13 @@ from server.model.records import EntryKind, ManifestEntry, RestorePoint, Restore
 from server.storage.blobs.content_store import ContentStore
 from server.storage.local_copy.folder import fingerprint
 from server.storage.local_copy.format import write_local_copy
-from tests.support.api import create_and_wait, execute, wait_for_operation
+from tests.support.api import create_and_wait, execute
 from tests.support.in_process import InProcessServer
+from tests.support.local_copies import exported_copy
 from tests.support.server_process import ServerProcess
+
+# Its tests share a module-scoped server: one xdist worker runs them all, so it is made once.
+pytestmark = pytest.mark.xdist_group("downloads")
 
 LINK = """mutation($id: ID!, $seconds: Int) { createDownloadUrl(localCopyId: $id, expiresInSeconds: $seconds) {
     signedUrl { url expiresAt } userErrors { code message field } } }"""
@@ -35,16 +39,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProce
 
     async def prepare() -> dict:
         final = await create_and_wait(proc, "to download")
-        data = await execute(
-            proc,
-            "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }",
-            id=final["restorePoint"]["id"],
-        )
-        done = await wait_for_operation(proc, data["exportRestorePoint"]["operation"]["id"])
-        state = await execute(
-            proc, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }", id=done["id"]
-        )
-        return state["operation"]["localCopy"]
+        return await exported_copy(proc, final["restorePoint"]["id"])
 
     copy = asyncio.run(prepare())
     yield proc, copy

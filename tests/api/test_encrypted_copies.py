@@ -25,32 +25,15 @@ from pyrage import x25519
 
 from tests.support.api import auth_headers, create_and_wait, execute, wait_for_operation
 from tests.support.apply import start_apply
+from tests.support.config_file import write_config
 from tests.support.in_process import InProcessServer
+from tests.support.local_copies import exported_copy
 from tests.support.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS
 
 MAGIC = b"age-encryption.org/v1\n"
 OP = "operation { id status } userErrors { code message field }"
 COPY_FIELDS = "id fileName path sizeBytes encrypted restorePointId problem"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def write_config(tmp: Path, *, recipients: list[str] = (), locations: str = "") -> Path:  # type: ignore[assignment]
-    site = tmp / "site"
-    site.mkdir(exist_ok=True)
-    config = tmp / "backups.toml"
-    listed = ", ".join(f'"{r}"' for r in recipients)
-    config.write_text(
-        f"""
-[[sources]]
-name = "site"
-kind = "directory"
-path = "{site}"
-
-[encryption]
-recipients = [{listed}]
-{locations}"""
-    )
-    return config
 
 
 async def run(server: InProcessServer, mutation: str, **variables: object) -> dict:
@@ -65,17 +48,6 @@ async def run(server: InProcessServer, mutation: str, **variables: object) -> di
         id=final["id"],
     )
     return full["operation"]
-
-
-async def export(server: InProcessServer, point_id: str, *, encrypt: bool = True) -> dict:
-    op = await run(
-        server,
-        f"mutation($id: ID!, $e: Boolean!) {{ exportRestorePoint(restorePointId: $id, encrypt: $e) {{ {OP} }} }}",
-        id=point_id,
-        e=encrypt,
-    )
-    assert op["status"] == "SUCCEEDED", op
-    return op["localCopy"]
 
 
 async def import_copy(server: InProcessServer, copy_id: str) -> dict:
@@ -160,8 +132,7 @@ def make_site_server(make_server: Callable[..., InProcessServer], tmp_path: Path
     def make(name: str, *, recipients: list[str] = (), locations: str = "") -> InProcessServer:  # type: ignore[assignment]
         folder = tmp_path / f"{name}-config"
         folder.mkdir(exist_ok=True)
-        config = write_config(folder, recipients=recipients, locations=locations)
-        (folder / "site" / "page.html").write_text("<h1>été</h1>")
+        config = write_config(folder, recipients=list(recipients), extra=locations)
         return make_server(name, BACKUPS_CONFIG=str(config))
 
     return make
@@ -173,7 +144,7 @@ def make_site_server(make_server: Callable[..., InProcessServer], tmp_path: Path
 async def test_encrypted_export_round_trip(make_site_server, recovery: x25519.Identity, tmp_path: Path) -> None:
     first = make_site_server("first", recipients=[str(recovery.to_public())]).start()
     point = await made_point(first, "before the move")
-    copy = await export(first, point["id"])
+    copy = await exported_copy(first, point["id"], COPY_FIELDS, encrypt=True)
     assert copy["fileName"].endswith(".zip.age") and copy["encrypted"] is True
     # Listed like a plain copy: its manifest is read by decrypting only the start of the file.
     assert copy["restorePointId"] == point["id"] and copy["problem"] is None
@@ -219,7 +190,7 @@ async def test_encrypted_export_round_trip(make_site_server, recovery: x25519.Id
 async def test_plain_export_stays_plain(make_site_server) -> None:
     server = make_site_server("plain").start()
     point = await made_point(server)
-    copy = await export(server, point["id"], encrypt=False)
+    copy = await exported_copy(server, point["id"], COPY_FIELDS)
     assert copy["fileName"].endswith(".zip") and copy["encrypted"] is False
     assert (await download(server, copy["id"])).startswith(b"PK")
 
@@ -230,7 +201,7 @@ async def test_plain_export_stays_plain(make_site_server) -> None:
 async def test_copy_encrypted_to_another_key_is_refused(make_site_server, tmp_path: Path) -> None:
     first = make_site_server("first").start()
     point = await made_point(first)
-    copy = await export(first, point["id"])
+    copy = await exported_copy(first, point["id"], COPY_FIELDS, encrypt=True)
     other = make_site_server("other").start()
     before = await point_ids(other)
     shutil.copy(copy["path"], copies_dir(other) / copy["fileName"])  # copied in by hand
@@ -263,7 +234,7 @@ async def test_damaged_encrypted_copy_is_refused(make_site_server, damage: str) 
     (site := Path(server.env["BACKUPS_CONFIG"]).parent / "site").joinpath("big.bin").write_bytes(os.urandom(300_000))
     assert site.is_dir()
     point = await made_point(server)
-    copy = await export(server, point["id"])
+    copy = await exported_copy(server, point["id"], COPY_FIELDS, encrypt=True)
     path = Path(copy["path"])
     data = bytearray(path.read_bytes())
     if damage == "flipped":
@@ -375,7 +346,7 @@ async def test_age_tool_decrypts_with_the_recovery_identity(make_site_server, tm
     public = next(line.split(": ", 1)[1] for line in key_file.read_text().splitlines() if "public key" in line)
     server = make_site_server("tool", recipients=[public]).start()
     point = await made_point(server)
-    copy = await export(server, point["id"])
+    copy = await exported_copy(server, point["id"], COPY_FIELDS, encrypt=True)
     out = tmp_path / "plain.zip"
     subprocess.run([age, "-d", "-i", str(key_file), "-o", str(out), copy["path"]], check=True, capture_output=True)
     with zipfile.ZipFile(out) as archive:
@@ -402,7 +373,7 @@ credentials_file = "{creds}"
 """
     server = make_site_server("s3", locations=locations).start()
     point = await made_point(server)
-    plain = await export(server, point["id"], encrypt=False)
+    plain = await exported_copy(server, point["id"], COPY_FIELDS)
     op = await run(
         server,
         f'mutation($c: ID!) {{ uploadToLocation(localCopyId: $c, location: "bucket") {{ {OP} }} }}',
@@ -460,7 +431,7 @@ async def test_disaster_recovery_on_a_new_machine(make_site_server, tmp_path: Pa
     # The old machine: copies go encrypted to the share, for its key and the recovery recipient.
     old = make_site_server("old", recipients=[str(recovery.to_public())], locations=locations).start()
     point = await made_point(old, "last good")
-    copy = await export(old, point["id"], encrypt=False)
+    copy = await exported_copy(old, point["id"], COPY_FIELDS)
     op = await run(
         old, f'mutation($c: ID!) {{ uploadToLocation(localCopyId: $c, location: "share") {{ {OP} }} }}', c=copy["id"]
     )

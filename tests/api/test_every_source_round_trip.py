@@ -3,10 +3,7 @@ create, export, download, delete, import, change everything, apply, and get it a
 
 from __future__ import annotations
 
-import hashlib
-import os
 import sqlite3
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,36 +12,10 @@ import httpx
 
 from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
 from tests.support.apply import modules, start_apply
+from tests.support.folder_source import make_tree, tree_state
 from tests.support.server_process import ServerProcess
 
 ENTRIES = "query($id: ID!) { restorePoint(id: $id) { checksum entries { source path kind sizeBytes sha256 mode } } }"
-
-
-def make_tree(root: Path) -> None:
-    (root / "conf.d" / "empty").mkdir(parents=True)
-    (root / "media").mkdir()
-    (root / "conf.d" / "main.yaml").write_text("listen: 80\nname: Hall A\n")
-    (root / "conf.d" / "Ünïcödé ☃.json").write_text('{"snow": "man"}\n')
-    (root / "media" / "logo.bin").write_bytes(bytes(range(256)) * 400)
-    script = root / "start.sh"
-    script.write_text("#!/bin/sh\nexec mediaserver\n")
-    script.chmod(0o750)
-    os.symlink("conf.d/main.yaml", root / "current.yaml")
-
-
-def tree_state(root: Path) -> dict[str, Any]:
-    """Everything about the tree a restore must bring back: kinds, content, modes, links."""
-    state: dict[str, Any] = {}
-    for path in sorted(root.rglob("*")):
-        rel = str(path.relative_to(root))
-        info = path.lstat()
-        if stat.S_ISLNK(info.st_mode):
-            state[rel] = ("link", os.readlink(path))
-        elif stat.S_ISDIR(info.st_mode):
-            state[rel] = ("dir", stat.S_IMODE(info.st_mode))
-        else:
-            state[rel] = ("file", stat.S_IMODE(info.st_mode), hashlib.sha256(path.read_bytes()).hexdigest())
-    return state
 
 
 def make_database(path: Path) -> None:

@@ -20,6 +20,9 @@ from schemathesis.specs.graphql.scalars import CUSTOM_SCALARS
 from tests.support.api import auth_headers
 from tests.support.server_process import ServerProcess
 
+# Its tests share a module-scoped server: one xdist worker runs them all, so it is made once.
+pytestmark = pytest.mark.xdist_group("fuzz")
+
 # Per root field and mode; about 25 s for the whole run on this project's 2-core machines.
 EXAMPLES = 30
 KNOWN_CODES = {

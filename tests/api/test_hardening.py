@@ -12,6 +12,9 @@ from tests.support.api import auth_headers
 from tests.support.in_process import InProcessServer
 from tests.support.server_process import ServerProcess
 
+# Its tests share a module-scoped server: one xdist worker runs them all, so it is made once.
+pytestmark = pytest.mark.xdist_group("hardening")
+
 
 async def test_health_without_a_token_says_only_ok(server: ServerProcess) -> None:
     assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}

@@ -30,7 +30,11 @@ from sqlalchemy import create_engine, text
 from server.model.manifests import manifest_id
 from tests.support.api import auth_headers, create_and_wait, execute, update_settings, wait_for_operation
 from tests.support.apply import apply
+from tests.support.local_copies import exported_copy
 from tests.support.server_process import ServerProcess
+
+# Its tests share a module-scoped server: one xdist worker runs them all, so it is made once.
+pytestmark = pytest.mark.xdist_group("holds")
 
 LOOPS = 12
 PAYLOAD = "operation { id status } userErrors { code message field }"
@@ -73,14 +77,6 @@ async def fresh_point(server: ServerProcess) -> dict:
     await update_settings(server, "setup", {"siteName": f"Race {uuid.uuid4().hex[:8]}"})
     final = await create_and_wait(server, "race")
     return (await execute(server, POINT, id=final["restorePoint"]["id"]))["restorePoint"]
-
-
-async def exported_copy(server: ServerProcess, point_id: str) -> dict:
-    data = (await execute(server, EXPORT, id=point_id))["exportRestorePoint"]
-    assert data["userErrors"] == [], data
-    final = await wait_for_operation(server, data["operation"]["id"])
-    assert final["status"] == "SUCCEEDED", final
-    return (await execute(server, COPY_OF_OP, id=final["id"]))["operation"]["localCopy"]
 
 
 def codes(payload: dict) -> list[str]:

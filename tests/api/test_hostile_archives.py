@@ -20,7 +20,11 @@ from tests.support.api import create_and_wait, execute, wait_for_operation
 from tests.support.archives import Member, Parts, build, patch_header, take_apart
 from tests.support.blobs import stored_blobs
 from tests.support.in_process import InProcessServer
+from tests.support.local_copies import exported_copy
 from tests.support.server_process import ServerProcess
+
+# Its tests share a module-scoped server: one xdist worker runs them all, so it is made once.
+pytestmark = pytest.mark.xdist_group("hostile-archives")
 
 LIMITS = {
     "BACKUPS_IMPORT_MAX_ENTRIES": "40",
@@ -39,14 +43,8 @@ def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S
 
     async def prepare() -> Path:
         final = await create_and_wait(proc, "the original")
-        data = await execute(
-            proc,
-            "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }",
-            id=final["restorePoint"]["id"],
-        )
-        done = await wait_for_operation(proc, data["exportRestorePoint"]["operation"]["id"])
-        state = await execute(proc, "query($id: ID!) { operation(id: $id) { localCopy { fileName } } }", id=done["id"])
-        return proc.data_dir / "local-copies" / state["operation"]["localCopy"]["fileName"]
+        copy = await exported_copy(proc, final["restorePoint"]["id"], "fileName")
+        return proc.data_dir / "local-copies" / copy["fileName"]
 
     valid = asyncio.run(prepare())
     yield proc, valid

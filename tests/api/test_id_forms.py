@@ -7,7 +7,8 @@ change nothing: the real object is still there, whole.
 
 from __future__ import annotations
 
-from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
+from tests.support.api import create_and_wait, execute, update_settings
+from tests.support.local_copies import export_operation
 from tests.support.server_process import ServerProcess
 
 PAYLOAD = "userErrors { code field }"
@@ -18,12 +19,7 @@ async def _exported(server: ServerProcess) -> tuple[dict, dict]:
     await update_settings(server, "setup", {"lookalikeColour": "teal"})
     final = await create_and_wait(server, "look-alike target")
     point = final["restorePoint"]
-    data = await execute(
-        server,
-        f"mutation($id: ID!) {{ exportRestorePoint(restorePointId: $id) {{ operation {{ id }} {PAYLOAD} }} }}",
-        id=point["id"],
-    )
-    done = await wait_for_operation(server, data["exportRestorePoint"]["operation"]["id"])
+    done = await export_operation(server, point["id"])
     state = await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { id fileName } } }", id=done["id"])
     return point, {**state["operation"]["localCopy"], "operation": done["id"]}
 

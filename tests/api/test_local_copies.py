@@ -20,35 +20,18 @@ from tests.support.api import (
 )
 from tests.support.archives import build, take_apart
 from tests.support.blobs import stored_blobs
+from tests.support.local_copies import exported_copy
 from tests.support.server_process import ServerProcess
 
 POINT = """query($id: ID!) { restorePoint(id: $id) { id label note origin createdAt createdBy sizeBytes
     itemCount checksum entries { source path sizeBytes sha256 mode } localCopies { id fileName } } }"""
 COPIES = "{ localCopies { id fileName path sizeBytes modifiedAt restorePointId problem restorePoint { id } } }"
 OP_PAYLOAD = "operation { id status } userErrors { code message field }"
+EXPORTED = "id fileName sizeBytes restorePointId"
 
 
 def copies_dir(server: ServerProcess) -> Path:
     return server.data_dir / "local-copies"
-
-
-def blob_files(server: ServerProcess) -> set[str]:
-    return stored_blobs(server)
-
-
-async def export(server: ServerProcess, point_id: str) -> dict:
-    data = await execute(
-        server, f"mutation($id: ID!) {{ exportRestorePoint(restorePointId: $id) {{ {OP_PAYLOAD} }} }}", id=point_id
-    )
-    assert data["exportRestorePoint"]["userErrors"] == []
-    final = await wait_for_operation(server, data["exportRestorePoint"]["operation"]["id"])
-    assert final["status"] == "SUCCEEDED", final
-    state = await execute(
-        server,
-        "query($id: ID!) { operation(id: $id) { localCopy { id fileName sizeBytes restorePointId } } }",
-        id=final["id"],
-    )
-    return state["operation"]["localCopy"]
 
 
 async def start_import(server: ServerProcess, copy_id: str) -> dict:
@@ -63,7 +46,7 @@ async def exported_point(server: ServerProcess, label: str) -> tuple[dict, dict]
     await update_settings(server, "setup", {"siteName": f"Hall {uuid.uuid4().hex[:6]}"})
     final = await create_and_wait(server, label)
     point = (await execute(server, POINT, id=final["restorePoint"]["id"]))["restorePoint"]
-    return point, await export(server, point["id"])
+    return point, await exported_copy(server, point["id"], EXPORTED)
 
 
 async def test_round_trip_export_delete_import_is_exact(make_server) -> None:
@@ -71,7 +54,7 @@ async def test_round_trip_export_delete_import_is_exact(make_server) -> None:
     await update_settings(proc, "audio", {"masterVolume": -7.25, "zones": [{"name": "Ünïcode ☃", "volume": -1}]})
     final = await create_and_wait(proc, "Before the Upgrade: v2/3")
     original = (await execute(proc, POINT, id=final["restorePoint"]["id"]))["restorePoint"]
-    copy = await export(proc, original["id"])
+    copy = await exported_copy(proc, original["id"], EXPORTED)
 
     assert copy["restorePointId"] == original["id"]
     assert copy["fileName"].endswith(".zip") and "Before-the-Upgrade-v2-3" in copy["fileName"]
@@ -85,7 +68,7 @@ async def test_round_trip_export_delete_import_is_exact(make_server) -> None:
 
     deleted = await execute(proc, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId } }", id=original["id"])
     assert deleted["deleteRestorePoint"]["deletedId"] == original["id"]
-    assert blob_files(proc) == set()
+    assert stored_blobs(proc) == set()
     orphan = (await execute(proc, COPIES))["localCopies"][0]
     assert orphan["restorePointId"] == original["id"] and orphan["restorePoint"] is None
 
@@ -97,7 +80,7 @@ async def test_round_trip_export_delete_import_is_exact(make_server) -> None:
     assert imported["origin"] == "IMPORTED"
     same = ("id", "label", "note", "createdAt", "createdBy", "sizeBytes", "itemCount", "checksum", "entries")
     assert {k: imported[k] for k in same} == {k: original[k] for k in same}
-    assert len(blob_files(proc)) == original["itemCount"]
+    assert len(stored_blobs(proc)) == original["itemCount"]
 
     # Importing it again must not duplicate it: the operation points at the one we have.
     again = await wait_for_operation(proc, (await start_import(proc, copy["id"]))["operation"]["id"])
@@ -302,7 +285,7 @@ async def test_two_imports_of_one_copy_at_once_both_point_at_one_restore_point(m
         assert [end["restorePoint"]["id"] for end in ends] == [point["id"]] * 2
         count = await execute(proc, "{ restorePoints { totalCount nodes { id } } }")
         assert count["restorePoints"] == {"totalCount": 1, "nodes": [{"id": point["id"]}]}
-        assert len(blob_files(proc)) == point["itemCount"]
+        assert len(stored_blobs(proc)) == point["itemCount"]
 
 
 async def test_an_import_whose_id_was_taken_meanwhile_by_other_content_gets_a_fresh_id(make_server) -> None:

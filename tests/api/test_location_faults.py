@@ -20,10 +20,16 @@ from server.model.url_credentials import mask_url_credentials
 from server.storage.locations.s3 import S3Store
 from server.storage.locations.store import LocationUnavailable
 from tests.support.api import create_and_wait, execute, wait_for_operation
+from tests.support.config_file import Bucket, write_config
 from tests.support.in_process import InProcessServer
+from tests.support.local_copies import exported_copy
 from tests.support.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS
 from tests.support.server_process import ROOT, ServerProcess, free_port
 from tests.support.silent_endpoint import SilentEndpoint
+
+# Its tests share the session's SeaweedFS with the other S3 modules: one xdist worker runs
+# them all, so it is started once.
+pytestmark = pytest.mark.xdist_group("seaweedfs")
 
 OP = "operation { id status } userErrors { code message field }"
 LOCATIONS = "{ locations { name reachable problem copies { fileName } } }"
@@ -34,42 +40,10 @@ POINT_COPIES = """query($id: ID!) { restorePoint(id: $id) {
 BOUND = 30.0
 
 
-def s3_table(name: str, endpoint: str, bucket: str, creds: Path) -> str:
-    return f"""
-[[locations]]
-name = "{name}"
-kind = "s3"
-endpoint = "{endpoint}"
-bucket = "{bucket}"
-prefix = "backups/"
-credentials_file = "{creds}"
-encrypt = false
-"""
-
-
-def write_config(tmp: Path, *locations: tuple[str, str, str]) -> Path:
-    """A config with a folder source `site` and the given S3 locations (name, endpoint, bucket)."""
-    site = tmp / "site"
-    site.mkdir(exist_ok=True)
-    (site / "page.html").write_text("<h1>été</h1>")
-    creds = tmp / "creds.toml"
-    creds.write_text(f'access_key_id = "{ACCESS_KEY}"\nsecret_access_key = "{SECRET_KEY}"\n')
-    config = tmp / "backups.toml"
-    tables = "".join(s3_table(name, endpoint, bucket, creds) for name, endpoint, bucket in locations)
-    config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n{tables}')
-    return config
-
-
 async def point_with_copy(server: InProcessServer | ServerProcess) -> tuple[str, str]:
     """A new restore point and a local copy of it: (restore point id, local copy id)."""
     point = (await create_and_wait(server, "before the fault"))["restorePoint"]
-    data = await execute(
-        server, f"mutation($id: ID!) {{ exportRestorePoint(restorePointId: $id) {{ {OP} }} }}", id=point["id"]
-    )
-    final = await wait_for_operation(server, data["exportRestorePoint"]["operation"]["id"])
-    assert final["status"] == "SUCCEEDED", final
-    got = await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { id } } }", id=final["id"])
-    return point["id"], got["operation"]["localCopy"]["id"]
+    return point["id"], (await exported_copy(server, point["id"], "id"))["id"]
 
 
 async def start_upload(server: InProcessServer | ServerProcess, copy_id: str, location: str) -> str:
@@ -102,7 +76,9 @@ async def test_an_endpoint_that_never_answers_slows_nothing(
     and the silent location is named as not known now."""
     bucket = seaweedfs.new_bucket()
     with SilentEndpoint() as silent:
-        config = write_config(tmp_path, ("bucket", seaweedfs.endpoint, bucket), ("stalled", silent.url, "stalled"))
+        config = write_config(
+            tmp_path, Bucket(seaweedfs.endpoint, bucket), Bucket(silent.url, "stalled", name="stalled")
+        )
         server = make_server(BACKUPS_CONFIG=str(config)).start()
         point_id, copy_id = await point_with_copy(server)
         uploaded = await wait_for_operation(server, await start_upload(server, copy_id, "bucket"))
@@ -142,7 +118,7 @@ async def test_uploads_a_kill_cut_off_are_aborted_after_the_restart(
     """Issue 23 item 8: a SIGKILL during a multipart upload leaves it pending at the store; the
     restarted server aborts it, and leaves alone an upload it did not start (another server's)."""
     bucket = seaweedfs.new_bucket()
-    config = write_config(tmp_path, ("bucket", seaweedfs.endpoint, bucket))
+    config = write_config(tmp_path, Bucket(seaweedfs.endpoint, bucket))
     (tmp_path / "site" / "big.bin").write_bytes(os.urandom(16 * 1024**2))  # incompressible: 4 parts of 5 MiB
     server = make_server_process(
         BACKUPS_CONFIG=str(config), BACKUPS_LOCATION_PART_BYTES=str(5 * 1024**2), BACKUPS_TEST_ENTRY_DELAY="1"
@@ -217,7 +193,7 @@ async def test_a_folder_upload_a_kill_cut_off_leaves_no_temp_file_after_the_rest
 def test_credentials_in_an_endpoint_stop_the_server_with_one_clear_line(tmp_path: Path) -> None:
     """Issue 23 item 11: a user and password in the endpoint URL are refused at start, and
     the line says where credentials belong, without echoing them."""
-    config = write_config(tmp_path, ("bucket", "http://backup-user:s3cr3t-pw@127.0.0.1:9000", "some-bucket"))
+    config = write_config(tmp_path, Bucket("http://backup-user:s3cr3t-pw@127.0.0.1:9000", "some-bucket"))
     env = {**os.environ, "BACKUPS_DATA_DIR": str(tmp_path / "data"), "BACKUPS_PORT": "9", "BACKUPS_CONFIG": str(config)}
     result = subprocess.run(
         [sys.executable, "-m", "server", "serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
@@ -258,7 +234,7 @@ async def test_an_endpoint_with_credentials_is_masked_in_what_viewers_see(
 
     monkeypatch.setattr(file_models, "_has_userinfo", lambda url: False)
     endpoint = f"http://backup-user:s3cr3t-pw@127.0.0.1:{free_port()}"  # nothing listens there
-    config = write_config(tmp_path, ("bucket", endpoint, "some-bucket"))
+    config = write_config(tmp_path, Bucket(endpoint, "some-bucket"))
     server = make_server(BACKUPS_CONFIG=str(config)).start()
     _, copy_id = await point_with_copy(server)
     [there] = [loc for loc in (await execute(server, LOCATIONS))["locations"] if loc["name"] == "bucket"]

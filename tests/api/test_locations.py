@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,9 +15,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.api import create_and_wait, execute, wait_for_operation
+from tests.support.config_file import Bucket, Share, write_config
 from tests.support.in_process import InProcessServer
-from tests.support.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS
+from tests.support.local_copies import exported_copy
+from tests.support.seaweedfs import SECRET_KEY, SeaweedFS
 from tests.support.server_process import free_port
+
+# Its tests share the session's SeaweedFS with the other S3 modules: one xdist worker runs
+# them all, so it is started once.
+pytestmark = pytest.mark.xdist_group("seaweedfs")
 
 OP = "operation { id status } userErrors { code message field }"
 LOCATIONS = """{ locations { name kind encrypted reachable problem
@@ -33,71 +38,17 @@ class Setup:
     site: Path  # the folder source
 
 
-def write_config(
-    tmp: Path,
-    *,
-    endpoint: str,
-    bucket: str,
-    prefix: str = "backups/",
-    secret: str = SECRET_KEY,
-    bucket_encrypts: bool = False,  # these tests follow plain copies; test_encrypted_copies.py the rest
-    extra: str = "",
-) -> Path:
-    site, folder = tmp / "site", tmp / "share"
-    site.mkdir(exist_ok=True)
-    folder.mkdir(exist_ok=True)
-    creds = tmp / f"creds-{uuid.uuid4().hex[:6]}.toml"
-    creds.write_text(f'access_key_id = "{ACCESS_KEY}"\nsecret_access_key = "{secret}"\n')
-    config = tmp / "backups.toml"
-    config.write_text(
-        f"""
-[[sources]]
-name = "settings"
-kind = "settings"
-
-[[sources]]
-name = "site"
-kind = "directory"
-path = "{site}"
-
-[[locations]]
-name = "bucket"
-kind = "s3"
-endpoint = "{endpoint}"
-bucket = "{bucket}"
-prefix = "{prefix}"
-credentials_file = "{creds}"
-encrypt = {str(bucket_encrypts).lower()}
-
-[[locations]]
-name = "share"
-kind = "folder"
-path = "{folder}"
-{extra}"""
-    )
-    return config
-
-
 @pytest.fixture
 def setup(seaweedfs: SeaweedFS, make_server: Callable[..., InProcessServer], tmp_path: Path) -> Setup:
     bucket = seaweedfs.new_bucket()
-    config = write_config(tmp_path, endpoint=seaweedfs.endpoint, bucket=bucket)
-    (tmp_path / "site" / "page.html").write_text("<h1>été</h1>")
+    config = write_config(tmp_path, Bucket(seaweedfs.endpoint, bucket), Share(tmp_path / "share"), settings=True)
     server = make_server(BACKUPS_CONFIG=str(config), BACKUPS_LOCATION_PART_BYTES=str(5 * 1024**2)).start()
     return Setup(server, bucket, tmp_path / "share", tmp_path / "site")
 
 
 async def point_with_copy(server: InProcessServer, label: str = "Salle des fêtes") -> tuple[str, dict]:
     point = (await create_and_wait(server, label))["restorePoint"]
-    data = await execute(
-        server, f"mutation($id: ID!) {{ exportRestorePoint(restorePointId: $id) {{ {OP} }} }}", id=point["id"]
-    )
-    final = await wait_for_operation(server, data["exportRestorePoint"]["operation"]["id"])
-    assert final["status"] == "SUCCEEDED", final
-    got = await execute(
-        server, "query($id: ID!) { operation(id: $id) { localCopy { id fileName path sizeBytes } } }", id=final["id"]
-    )
-    return point["id"], got["operation"]["localCopy"]
+    return point["id"], await exported_copy(server, point["id"], "id fileName path sizeBytes")
 
 
 async def run(server: InProcessServer, mutation: str, **variables: object) -> dict:
@@ -261,9 +212,22 @@ async def test_unavailable_location(
 ) -> None:
     bucket = seaweedfs.new_bucket()
     if fault == "endpoint down":
-        config = write_config(tmp_path, endpoint=f"http://127.0.0.1:{free_port()}", bucket=bucket)
+        config = write_config(
+            tmp_path,
+            Bucket(f"http://127.0.0.1:{free_port()}", bucket),
+            Share(tmp_path / "share"),
+            settings=True,
+            page=False,
+        )
     else:
-        config = write_config(tmp_path, endpoint=seaweedfs.endpoint, bucket=bucket, secret="not-the-secret")
+        config = write_config(
+            tmp_path,
+            Bucket(seaweedfs.endpoint, bucket),
+            Share(tmp_path / "share"),
+            settings=True,
+            page=False,
+            secret="not-the-secret",
+        )
     server = make_server(BACKUPS_CONFIG=str(config)).start()
     _, copy = await point_with_copy(server)
     there = await location(server, "bucket")
@@ -282,7 +246,9 @@ async def test_cancel_mid_upload_leaves_no_object(
     seaweedfs: SeaweedFS, make_server: Callable[..., InProcessServer], tmp_path: Path
 ) -> None:
     bucket = seaweedfs.new_bucket()
-    config = write_config(tmp_path, endpoint=seaweedfs.endpoint, bucket=bucket)
+    config = write_config(
+        tmp_path, Bucket(seaweedfs.endpoint, bucket), Share(tmp_path / "share"), settings=True, page=False
+    )
     (tmp_path / "site" / "big.bin").write_bytes(os.urandom(16 * 1024**2))  # incompressible: 4 parts of 5 MiB
     server = make_server(
         BACKUPS_CONFIG=str(config), BACKUPS_LOCATION_PART_BYTES=str(5 * 1024**2), BACKUPS_TEST_ENTRY_DELAY="0.5"
@@ -313,7 +279,9 @@ async def test_thousands_of_objects_are_listed_page_by_page(
     seaweedfs: SeaweedFS, make_server: Callable[..., InProcessServer], tmp_path: Path
 ) -> None:
     bucket = seaweedfs.new_bucket()
-    config = write_config(tmp_path, endpoint=seaweedfs.endpoint, bucket=bucket)
+    config = write_config(
+        tmp_path, Bucket(seaweedfs.endpoint, bucket), Share(tmp_path / "share"), settings=True, page=False
+    )
     client = seaweedfs.client()
     names = [f"copy {index:04d} é.zip" for index in range(2100)]
     with ThreadPoolExecutor(8) as pool:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.api.test_diff import folder_server
 from tests.api.test_partial_apply import APPLY, PREVIEW_SUMMARY
 from tests.support.api import create_and_wait, execute, execute_errors
+from tests.support.folder_source import folder_server
 from tests.support.in_process import InProcessServer
 
 OPERATIONS = "{ operations(first: 100) { totalCount } }"
@@ -18,7 +18,7 @@ OPERATIONS = "{ operations(first: 100) { totalCount } }"
 async def test_a_source_named_twice_is_refused_by_apply_and_its_preview(
     make_server: Callable[..., InProcessServer], tmp_path: Path
 ) -> None:
-    server, _, _ = folder_server(make_server, tmp_path)
+    server, _, _ = folder_server(make_server, tmp_path, database=True)
     point = (await create_and_wait(server, "before"))["restorePoint"]
     before = (await execute(server, OPERATIONS))["operations"]["totalCount"]
     for twice in (["site", "site"], ["settings", "site", "settings"]):

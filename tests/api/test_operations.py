@@ -29,10 +29,6 @@ OPERATION = f"query($id: ID!) {{ operation(id: $id) {{ {OPERATION_FIELDS} log {{
 RESTORE_POINT_COUNT = "{ restorePoints { totalCount } }"
 
 
-def blob_files(server: ServerProcess) -> set[str]:
-    return stored_blobs(server)
-
-
 async def wait_until_running(server: ServerProcess, op_id: str) -> dict:
     """Follow the operation until it has made some progress, then stop listening."""
     async for event in subscribe(server, PROGRESS, id=op_id):
@@ -48,7 +44,7 @@ async def test_cancel_mid_run_leaves_nothing_behind(slow_server: ServerProcess) 
     await update_settings(slow_server, "network", {"hostname": f"host-{uuid.uuid4().hex[:8]}"})
     await update_settings(slow_server, "users", {"marker": uuid.uuid4().hex})
     count_before = (await execute(slow_server, RESTORE_POINT_COUNT))["restorePoints"]["totalCount"]
-    blobs_before = blob_files(slow_server)
+    blobs_before = stored_blobs(slow_server)
 
     op = await create_restore_point(slow_server, "to be cancelled")
     await asyncio.wait_for(wait_until_running(slow_server, op["id"]), 30)
@@ -64,7 +60,7 @@ async def test_cancel_mid_run_leaves_nothing_behind(slow_server: ServerProcess) 
 
     count_after = (await execute(slow_server, RESTORE_POINT_COUNT))["restorePoints"]["totalCount"]
     assert count_after == count_before
-    assert blob_files(slow_server) == blobs_before
+    assert stored_blobs(slow_server) == blobs_before
     assert not list((slow_server.data_dir / "blobs" / "tmp").iterdir())
 
     final = (await execute(slow_server, OPERATION, id=op["id"]))["operation"]
@@ -161,7 +157,7 @@ async def _interrupted_after(proc: ServerProcess, stop) -> None:
 async def test_server_killed_mid_operation_shows_interrupted(make_server_process) -> None:
     proc = make_server_process(BACKUPS_TEST_ENTRY_DELAY="0.3").start()
     await _interrupted_after(proc, proc.kill)
-    assert blob_files(proc) == set()  # the start-up sweep removed what the dead run wrote
+    assert stored_blobs(proc) == set()  # the start-up sweep removed what the dead run wrote
 
 
 async def test_server_stopped_gracefully_mid_operation_shows_interrupted(make_server) -> None:

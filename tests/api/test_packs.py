@@ -9,26 +9,24 @@ import asyncio
 import hashlib
 import os
 import tarfile
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from tests.api.test_every_source_round_trip import make_tree, tree_state
-from tests.support.api import create_and_wait, execute, execute_errors, update_settings, wait_for_operation
+from tests.support.api import create_and_wait, execute, execute_errors, log_lines, update_settings, wait_for_operation
 from tests.support.apply import modules, restore_points, start_apply
+from tests.support.folder_source import make_tree, tree_state
+from tests.support.local_copies import export_members
 from tests.support.server_process import TEST_DATABASE_URL, ServerCommon, ServerProcess
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ENTRIES = "query($id: ID!) { restorePoint(id: $id) { id entries { source path sha256 sizeBytes kind } } }"
 EXPORT = "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } userErrors { code } } }"
-COPY = "query($id: ID!) { operation(id: $id) { localCopy { fileName } } }"
 DELETE = "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code message } } }"
 COMPARE = """query($a: ID!, $b: ID!) { compareRestorePoints(from: $a, to: $b) {
     changes(first: 100) { nodes { source path kind textDiff } } } }"""
-LOG = "query($id: ID!) { operation(id: $id) { log { message } } }"
 PREVIEW = "query($id: ID!) { applyPreview(restorePointId: $id) { changes(first: 100) { nodes { path textDiff } } } }"
 
 
@@ -75,17 +73,6 @@ def check_index(server: ServerCommon) -> dict[str, tuple[str, int, int]]:
 
 async def entries_of(server: ServerCommon, point_id: str) -> list[dict[str, Any]]:
     return (await execute(server, ENTRIES, id=point_id))["restorePoint"]["entries"]
-
-
-async def export_members(server: ServerCommon, point_id: str) -> dict[str, bytes]:
-    """Export to a ZIP through the API; its members (but the manifest) by name."""
-    started = (await execute(server, EXPORT, id=point_id))["exportRestorePoint"]
-    assert started["userErrors"] == []
-    final = await wait_for_operation(server, started["operation"]["id"])
-    assert final["status"] == "SUCCEEDED", final
-    name = (await execute(server, COPY, id=final["id"]))["operation"]["localCopy"]["fileName"]
-    with zipfile.ZipFile(server.data_dir / "local-copies" / name) as archive:
-        return {n: archive.read(n) for n in archive.namelist() if n != "manifest.json" and not n.endswith("/")}
 
 
 def tree_files(site: Path) -> dict[str, bytes]:
@@ -172,7 +159,7 @@ async def test_a_pack_removed_by_hand_is_not_trusted_and_its_blobs_are_stored_ag
         pack.unlink()
 
     final = await create_and_wait(server, "b")
-    log = [line["message"] for line in (await execute(server, LOG, id=final["id"]))["operation"]["log"]]
+    log = await log_lines(server, final["id"])
     assert any("blobs were missing: stored again" in line for line in log), log
     b = final["restorePoint"]["id"]
     assert {e["sha256"] for e in await entries_of(server, b)} == {e["sha256"] for e in await entries_of(server, a)}

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.api.test_diff import change_everything, folder_server
-from tests.api.test_every_source_round_trip import make_tree, tree_state
+from tests.api.test_diff import change_everything
 from tests.support.api import (
     OPERATION_FIELDS,
     create_and_wait,
@@ -26,6 +25,7 @@ from tests.support.api import (
     wait_until,
 )
 from tests.support.apply import modules, restore_points, system, wait_for_pause
+from tests.support.folder_source import folder_server, make_tree, tree_state
 from tests.support.server_process import ServerProcess
 
 APPLY = f"""mutation($id: ID!, $confirm: String!, $sources: [String!], $fingerprint: String, $safety: Boolean) {{
@@ -58,7 +58,7 @@ def database_rows(database: Path) -> list[tuple[Any, ...]]:
 
 
 async def test_apply_only_the_named_sources(make_server, tmp_path: Path) -> None:
-    server, site, database = folder_server(make_server, tmp_path)
+    server, site, database = folder_server(make_server, tmp_path, database=True)
     tree_then, rows_then = tree_state(site), database_rows(database)
     point = (await create_and_wait(server, "a"))["restorePoint"]["id"]
     await change_everything(site, database, server)
@@ -102,7 +102,7 @@ async def test_apply_only_the_named_sources(make_server, tmp_path: Path) -> None
 
 
 async def test_unknown_source_names_are_refused_and_nothing_changes(make_server, tmp_path: Path) -> None:
-    server, site, database = folder_server(make_server, tmp_path)
+    server, site, database = folder_server(make_server, tmp_path, database=True)
     point = (await create_and_wait(server, "a"))["restorePoint"]["id"]
     await change_everything(site, database, server)
     state = (tree_state(site), await modules(server), database_rows(database), await restore_points(server))
@@ -121,7 +121,7 @@ async def test_unknown_source_names_are_refused_and_nothing_changes(make_server,
 
 
 async def test_a_configuration_changed_since_the_preview_is_a_conflict(make_server, tmp_path: Path) -> None:
-    server, site, database = folder_server(make_server, tmp_path)
+    server, site, database = folder_server(make_server, tmp_path, database=True)
     point = (await create_and_wait(server, "a"))["restorePoint"]["id"]
     await change_everything(site, database, server)
     seen = (await execute(server, PREVIEW_SUMMARY, id=point))["applyPreview"]["fingerprint"]
@@ -159,7 +159,7 @@ async def test_a_configuration_changed_since_the_preview_is_a_conflict(make_serv
 
 
 async def test_the_log_lists_changed_paths_up_to_a_limit(make_server, tmp_path: Path) -> None:
-    server, site, _ = folder_server(make_server, tmp_path)
+    server, site, _ = folder_server(make_server, tmp_path, database=True)
     point = (await create_and_wait(server, "a"))["restorePoint"]["id"]
     for number in range(230):
         (site / f"new-{number:03}.txt").write_text(f"{number}\n")

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from tests.support.api import execute, update_settings, wait_for_operation
-from tests.support.apply import blob_files, wait_for_pause
+from tests.support.apply import wait_for_pause
+from tests.support.blobs import stored_blobs
 from tests.support.schedules import PRUNE, RUN, UPDATE, create_schedule
 from tests.support.server_process import ServerProcess
 
@@ -52,7 +53,7 @@ async def test_a_prune_killed_mid_way_leaves_whole_restore_points_and_its_blobs_
     (gone,) = set(before) - set(held)  # the first deletion is committed: gone as a whole
     assert gone in points[:2] and points[2] in held
     only_gone = before[gone] - set().union(*held.values())
-    assert only_gone and only_gone <= blob_files(proc), "its blobs are not freed yet"
+    assert only_gone and only_gone <= stored_blobs(proc), "its blobs are not freed yet"
 
     await asyncio.to_thread(proc.kill)
     proc.env_overrides.pop("BACKUPS_TEST_PAUSE_AT")
@@ -61,11 +62,11 @@ async def test_a_prune_killed_mid_way_leaves_whole_restore_points_and_its_blobs_
     after = await _stored(proc)
     assert after == held, "no restore point half deleted: the one not reached is whole"
     referenced = set().union(*after.values())
-    assert blob_files(proc) == referenced, "the blobs the deleted one left were collected at start"
+    assert stored_blobs(proc) == referenced, "the blobs the deleted one left were collected at start"
     assert (await execute(proc, OPERATION, id=prune["id"]))["operation"]["status"] != "RUNNING"
 
     again = (await execute(proc, PRUNE, id=schedule["id"]))["pruneSchedule"]["operation"]
     final: dict[str, Any] = await wait_for_operation(proc, again["id"])
     assert final["status"] == "SUCCEEDED"
     assert set(await _stored(proc)) == {points[2]}
-    assert blob_files(proc) == (await _stored(proc))[points[2]]
+    assert stored_blobs(proc) == (await _stored(proc))[points[2]]

@@ -11,6 +11,9 @@ from tests.support import raw_ws
 from tests.support.in_process import InProcessServer
 from tests.support.server_process import ServerProcess
 
+# Its tests share a module-scoped server: one xdist worker runs them all, so it is made once.
+pytestmark = pytest.mark.xdist_group("refusal-messages")
+
 
 def message_for(server: ServerProcess, token: str | None) -> str:
     headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -26,10 +26,6 @@ LOG = """subscription($id: ID!, $after: Int) {
     operationLog(id: $id, afterSequence: $after) { sequence at level message } }"""
 
 
-def blob_files(server: ServerProcess) -> set[str]:
-    return stored_blobs(server)
-
-
 async def test_create_flow_streams_progress_and_log_while_running(slow_server: ServerProcess) -> None:
     op = await create_restore_point(slow_server, "watched", "made by the create-flow test")
     assert op["status"] in ("QUEUED", "RUNNING")
@@ -188,10 +184,10 @@ async def test_byte_count_above_32_bits(server: ServerProcess) -> None:
 async def test_delete_frees_only_unshared_blobs(make_server) -> None:
     proc = make_server().start()
     base = await create_and_wait(proc, "base")
-    before = blob_files(proc)
+    before = stored_blobs(proc)
     await update_settings(proc, "audio", {"masterVolume": -3.0, "marker": uuid.uuid4().hex})
     changed = await create_and_wait(proc, "changed")
-    with_both = blob_files(proc)
+    with_both = stored_blobs(proc)
     assert len(with_both - before) == 1  # only the audio module's document is new
 
     data = await execute(
@@ -200,7 +196,7 @@ async def test_delete_frees_only_unshared_blobs(make_server) -> None:
         id=changed["restorePoint"]["id"],
     )
     assert data["deleteRestorePoint"] == {"deletedId": changed["restorePoint"]["id"], "userErrors": []}
-    assert blob_files(proc) == before
+    assert stored_blobs(proc) == before
     gone = await execute(proc, "query($id: ID!) { restorePoint(id: $id) { id } }", id=changed["restorePoint"]["id"])
     assert gone["restorePoint"] is None
     still = await execute(proc, "query($id: ID!) { restorePoint(id: $id) { id } }", id=base["restorePoint"]["id"])

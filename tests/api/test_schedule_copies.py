@@ -7,62 +7,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.api import create_and_wait, execute, wait_for_operation
+from tests.support.config_file import Bucket, Share, write_config
 from tests.support.in_process import InProcessServer
 from tests.support.schedules import CREATE, LIST, RUN, UPDATE, create_schedule, far_off_cron
-from tests.support.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS
+from tests.support.seaweedfs import SeaweedFS
 from tests.support.server_process import free_port
 
 HEALTH = "{ backupHealth { status problems } }"
 LOG = "query($id: ID!) { operation(id: $id) { status restorePoint { id } log { level message } } }"
 POINT = "query($id: ID!) { restorePoint(id: $id) { id } }"
 OP = "operation { id status } userErrors { code message field }"
-
-
-def write_config(
-    tmp: Path,
-    *,
-    endpoint: str,
-    bucket: str,
-    share: Path,
-    keep_bucket: int | None = None,
-    keep_share: int | None = None,
-    secret: str = SECRET_KEY,
-) -> Path:
-    site = tmp / "site"
-    site.mkdir(exist_ok=True)
-    (site / "page.html").write_text("<h1>été</h1>")
-    creds = tmp / f"creds-{uuid.uuid4().hex[:6]}.toml"
-    creds.write_text(f'access_key_id = "{ACCESS_KEY}"\nsecret_access_key = "{secret}"\n')
-    config = tmp / "backups.toml"
-    config.write_text(
-        f"""
-[[sources]]
-name = "site"
-kind = "directory"
-path = "{site}"
-
-[[locations]]
-name = "bucket"
-kind = "s3"
-endpoint = "{endpoint}"
-bucket = "{bucket}"
-prefix = "nightly/"
-credentials_file = "{creds}"
-{f"keepLast = {keep_bucket}" if keep_bucket else ""}
-
-[[locations]]
-name = "share"
-kind = "folder"
-path = "{share}"
-{f"keepLast = {keep_share}" if keep_share else ""}
-"""
-    )
-    return config
 
 
 def start(make_server: Callable[..., InProcessServer], config: Path) -> InProcessServer:
@@ -113,7 +71,11 @@ async def test_each_run_reaches_both_locations_and_keep_last_prunes_only_its_own
     (share / "from-another-server.zip").write_bytes(b"not ours")
     server = start(
         make_server,
-        write_config(tmp_path, endpoint=seaweedfs.endpoint, bucket=bucket, share=share, keep_bucket=2, keep_share=2),
+        write_config(
+            tmp_path,
+            Bucket(seaweedfs.endpoint, bucket, prefix="nightly/", encrypt=None, keep_last=2),
+            Share(share, keep_last=2),
+        ),
     )
 
     # A copy uploaded by hand, of a manual restore point: left alone by keepLast too.
@@ -170,7 +132,10 @@ async def test_an_unreachable_location_keeps_the_restore_point_and_warns_until_a
     share = tmp_path / "share"
     share.mkdir()
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    server = start(make_server, write_config(tmp_path, endpoint=closed, bucket="offsite", share=share, keep_share=1))
+    server = start(
+        make_server,
+        write_config(tmp_path, Bucket(closed, "offsite", prefix="nightly/", encrypt=None), Share(share, keep_last=1)),
+    )
     schedule = await create_schedule(server, name="nightly", cron=far_off_cron(), copyToLocations=["share", "bucket"])
     shutil.rmtree(share)  # the disk is unplugged
 
@@ -210,7 +175,10 @@ async def test_refused_credentials_leave_nothing_in_the_bucket(
     bucket, share = seaweedfs.new_bucket(), tmp_path / "share"
     share.mkdir()
     config = write_config(
-        tmp_path, endpoint=seaweedfs.endpoint, bucket=bucket, share=share, keep_bucket=1, secret="not-the-secret"
+        tmp_path,
+        Bucket(seaweedfs.endpoint, bucket, prefix="nightly/", encrypt=None, keep_last=1),
+        Share(share),
+        secret="not-the-secret",
     )
     server = start(make_server, config)
     schedule = await create_schedule(server, name="nightly", cron=far_off_cron(), copyToLocations=["bucket"])
@@ -230,7 +198,10 @@ async def test_bad_location_names_are_refused_and_change_nothing(
 ) -> None:
     share = tmp_path / "share"
     share.mkdir()
-    server = start(make_server, write_config(tmp_path, endpoint="http://127.0.0.1:9", bucket="offsite", share=share))
+    server = start(
+        make_server,
+        write_config(tmp_path, Bucket("http://127.0.0.1:9", "offsite", prefix="nightly/", encrypt=None), Share(share)),
+    )
     kept = await create_schedule(server, name="kept", cron=far_off_cron(), copyToLocations=["share"])
     assert kept["id"]
     before = (await execute(server, LIST))["schedules"]

@@ -7,6 +7,10 @@ from botocore.exceptions import ClientError
 
 from tests.support.seaweedfs import SeaweedFS
 
+# Its tests share the session's SeaweedFS with the other S3 modules: one xdist worker runs
+# them all, so it is started once.
+pytestmark = pytest.mark.xdist_group("seaweedfs")
+
 
 def test_store_round_trip(seaweedfs: SeaweedFS) -> None:
     bucket = seaweedfs.new_bucket()

@@ -11,18 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 from server.sources.settings.documents import module_document_bytes
-from tests.support.api import create_and_wait, execute, update_settings
+from tests.support.api import create_and_wait, execute, log_lines, update_settings
 from tests.support.in_process import InProcessServer
 
 POINT = "query($id: ID!) { restorePoint(id: $id) { storedBytes entries { path sizeBytes sha256 } } }"
-LOG = "query($id: ID!) { operation(id: $id) { log { message } } }"
 MODULES = "{ modules { name settings } }"
 
 
 async def snapshot(server: InProcessServer, label: str) -> tuple[dict[str, Any], list[str]]:
     final = await create_and_wait(server, label)
     point = (await execute(server, POINT, id=final["restorePoint"]["id"]))["restorePoint"]
-    log = [line["message"] for line in (await execute(server, LOG, id=final["id"]))["operation"]["log"]]
+    log = await log_lines(server, final["id"])
     return point, log
 
 

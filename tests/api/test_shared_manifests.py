@@ -6,42 +6,23 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from tests.support.api import create_and_wait, execute, wait_for_operation
+from tests.support.api import create_and_wait, execute, log_lines
 from tests.support.blobs import stored_blobs
+from tests.support.folder_source import folder_server
+from tests.support.local_copies import export_members
 from tests.support.server_process import ServerProcess
 
 POINT = """query($id: ID!) { restorePoint(id: $id) { sizeBytes storedBytes itemCount checksum
     entries { source path kind sizeBytes sha256 mode } } }"""
-LOG = "query($id: ID!) { operation(id: $id) { log { message } } }"
 DELETE = "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code } } }"
-EXPORT = "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } userErrors { code } } }"
-COPY = "query($id: ID!) { operation(id: $id) { localCopy { fileName } } }"
 SHARED_LINE = "The same manifest is stored already, and with it every blob it refers to."
 FILES = {"app.yaml": b"volume: 3\n", "media/clip.bin": os.urandom(200_000), "media/intro.bin": os.urandom(50_000)}
-
-
-def folder_server(make_server: Callable[..., ServerProcess], tmp_path: Path, **env: str) -> ServerProcess:
-    """A server whose only source is a small folder, old enough for the hash cache."""
-    site = tmp_path / "site"
-    for name, content in FILES.items():
-        (site / name).parent.mkdir(parents=True, exist_ok=True)
-        (site / name).write_bytes(content)
-    config = tmp_path / "backups.toml"
-    config.write_text(f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{site}"\n')
-    server = make_server(BACKUPS_CONFIG=str(config), **env).start()
-    server.clock.advance(2.2)  # past the hash cache's racy window, so the second capture reads nothing
-    return server
-
-
-def blob_files(server: ServerProcess) -> set[str]:
-    return stored_blobs(server)
 
 
 def row_counts(server: ServerProcess) -> tuple[int, int]:
@@ -61,23 +42,10 @@ async def point(server: ServerProcess, point_id: str) -> dict[str, Any] | None:
     return (await execute(server, POINT, id=point_id))["restorePoint"]
 
 
-async def log_lines(server: ServerProcess, op_id: str) -> list[str]:
-    return [line["message"] for line in (await execute(server, LOG, id=op_id))["operation"]["log"]]
-
-
-async def export_members(server: ServerProcess, point_id: str) -> dict[str, bytes]:
-    data = await execute(server, EXPORT, id=point_id)
-    final = await wait_for_operation(server, data["exportRestorePoint"]["operation"]["id"])
-    assert final["status"] == "SUCCEEDED", final
-    name = (await execute(server, COPY, id=final["id"]))["operation"]["localCopy"]["fileName"]
-    with zipfile.ZipFile(server.data_dir / "local-copies" / name) as archive:
-        return {n: archive.read(n) for n in archive.namelist() if not n.endswith("/") and n != "manifest.json"}
-
-
 async def test_an_unchanged_folder_adds_no_manifest_rows(
     make_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server = folder_server(make_server, tmp_path)
+    server, _, _ = folder_server(make_server, tmp_path, files=FILES, settings=False, advance_clock=2.2)
     first = await create_and_wait(server, "first")
     counts = row_counts(server)
     assert counts == (1, 4)  # the folder media/ and three files
@@ -99,18 +67,18 @@ async def test_an_unchanged_folder_adds_no_manifest_rows(
 async def test_a_shared_manifest_goes_with_its_last_restore_point(
     make_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server = folder_server(make_server, tmp_path)
+    server, _, _ = folder_server(make_server, tmp_path, files=FILES, settings=False, advance_clock=2.2)
     first = (await create_and_wait(server, "first"))["restorePoint"]["id"]
     second = (await create_and_wait(server, "unchanged"))["restorePoint"]["id"]
-    blobs = blob_files(server)
+    blobs = stored_blobs(server)
     assert len(blobs) == len(FILES)
 
     assert (await execute(server, DELETE, id=first))["deleteRestorePoint"]["userErrors"] == []
-    assert blob_files(server) == blobs and row_counts(server) == (1, 4)
+    assert stored_blobs(server) == blobs and row_counts(server) == (1, 4)
     assert await export_members(server, second) == {f"site/{name}": content for name, content in FILES.items()}
 
     assert (await execute(server, DELETE, id=second))["deleteRestorePoint"]["userErrors"] == []
-    assert blob_files(server) == set() and row_counts(server) == (0, 0)
+    assert stored_blobs(server) == set() and row_counts(server) == (0, 0)
 
 
 async def test_blobs_collected_with_their_manifest_are_read_again(
@@ -118,16 +86,16 @@ async def test_blobs_collected_with_their_manifest_are_read_again(
 ) -> None:
     """The hash cache still vouches for the files, but no manifest holds their blobs any
     more: the store is asked, and the files are read again."""
-    server = folder_server(make_server, tmp_path)
+    server, _, _ = folder_server(make_server, tmp_path, files=FILES, settings=False, advance_clock=2.2)
     first = (await create_and_wait(server, "first"))["restorePoint"]["id"]
     await execute(server, DELETE, id=first)
-    assert blob_files(server) == set()
+    assert stored_blobs(server) == set()
 
     again = await create_and_wait(server, "again")
     assert SHARED_LINE not in await log_lines(server, again["id"])
     stored = await point(server, again["restorePoint"]["id"])
     assert stored is not None and stored["storedBytes"] == sum(len(c) for c in FILES.values())
-    assert len(blob_files(server)) == len(FILES)
+    assert len(stored_blobs(server)) == len(FILES)
     members = await export_members(server, again["restorePoint"]["id"])
     assert members == {f"site/{name}": content for name, content in FILES.items()}
 
@@ -138,7 +106,9 @@ async def test_a_blob_missing_under_a_stored_manifest_is_stored_again(
     """The damage a second server's sweep did (or a hand): a stored manifest's blob is gone.
     Capturing the same content again must not trust the manifest: the blob is read again.
     Loose blobs, as an earlier release stored them: one removed by hand."""
-    server = folder_server(make_server, tmp_path, BACKUPS_PACK_SMALL_BLOBS="false")
+    server, _, _ = folder_server(
+        make_server, tmp_path, files=FILES, settings=False, advance_clock=2.2, BACKUPS_PACK_SMALL_BLOBS="false"
+    )
     first = (await create_and_wait(server, "first"))["restorePoint"]["id"]
     clip = hashlib.sha256(FILES["media/clip.bin"]).hexdigest()
     (server.data_dir / "blobs" / clip[:2] / clip[2:]).unlink()
@@ -150,7 +120,7 @@ async def test_a_blob_missing_under_a_stored_manifest_is_stored_again(
     assert row_counts(server) == (1, 4)  # still the one manifest
     stored = await point(server, again["restorePoint"]["id"])
     assert stored is not None and stored["storedBytes"] == len(FILES["media/clip.bin"])
-    assert len(blob_files(server)) == len(FILES)
+    assert len(stored_blobs(server)) == len(FILES)
     expected = {f"site/{name}": content for name, content in FILES.items()}
     assert await export_members(server, again["restorePoint"]["id"]) == expected
     assert await export_members(server, first) == expected  # the first, sharing the manifest, is whole again

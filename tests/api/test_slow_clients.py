@@ -15,6 +15,9 @@ from tests.support.api import auth_headers, execute
 from tests.support.in_process import InProcessServer
 from tests.support.server_process import ServerProcess
 
+# Its tests share a module-scoped server: one xdist worker runs them all, so it is made once.
+pytestmark = pytest.mark.xdist_group("slow-clients")
+
 TIMEOUT = 1.5  # both timeouts, in the test server's environment
 
 

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.api.test_every_source_round_trip import make_tree, tree_state
 from tests.support.api import create_and_wait, create_restore_point, execute, wait_for_operation
 from tests.support.apply import modules, restore_points, start_apply
+from tests.support.folder_source import make_tree, tree_state
 from tests.support.schedules import eventually
 from tests.support.server_process import ServerProcess
 

@@ -25,6 +25,7 @@ from tests.support.api import (
     create_and_wait,
     create_restore_point,
     execute,
+    log_lines,
     wait_for_operation,
 )
 from tests.support.blobs import stored_blobs, stored_sizes
@@ -34,7 +35,6 @@ from tests.support.server_process import ROOT, ServerProcess
 SOURCES = "{ sources { name kind location reachable sizeBytes detail problem } }"
 POINT = """query($id: ID!) { restorePoint(id: $id) { sizeBytes storedBytes itemCount
     entries { source path kind sizeBytes sha256 mode } } }"""
-LOG = "query($id: ID!) { operation(id: $id) { log { message } } }"
 MiB = 1024 * 1024
 
 
@@ -44,16 +44,8 @@ def config(tmp_path: Path, *sources: str) -> Path:
     return path
 
 
-def blob_files(server: ServerProcess) -> set[str]:
-    return stored_blobs(server)
-
-
 async def point(server: ServerProcess, final: dict[str, Any]) -> dict[str, Any]:
     return (await execute(server, POINT, id=final["restorePoint"]["id"]))["restorePoint"]
-
-
-async def log_lines(server: ServerProcess, op_id: str) -> list[str]:
-    return [line["message"] for line in (await execute(server, LOG, id=op_id))["operation"]["log"]]
 
 
 def entries_of(data: dict[str, Any], source: str) -> list[ManifestEntry]:
@@ -213,7 +205,7 @@ async def test_unavailable_source_fails_the_create_and_leaves_nothing(
     assert final["error"]["message"].startswith(reason.format(tmp=tmp_path)), final["error"]
     assert final["restorePoint"] is None
     assert (await execute(server, "{ restorePoints { totalCount } }"))["restorePoints"]["totalCount"] == 0
-    assert blob_files(server) == set()  # the settings already read were not kept
+    assert stored_blobs(server) == set()  # the settings already read were not kept
     assert list((server.data_dir / "blobs" / "tmp").iterdir()) == []
 
 

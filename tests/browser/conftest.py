@@ -1,10 +1,12 @@
-"""Fixtures of the browser tests: the built page, Debian's Chromium, and pages opened in fresh
-contexts that must end without console errors. Each test module brings its own `site` server."""
+"""Fixtures of the browser tests: the built page, Debian's Chromium, pages opened in fresh
+contexts that must end without console errors, and each test module's own `site` server (a
+module overrides `site_env` to start it with a config or test settings of its own)."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,27 @@ from tests.support.web_page import ensure_built
 def built_page() -> None:
     if (missing := ensure_built()) is not None:
         pytest.skip(missing)
+
+
+@pytest.fixture(scope="module")
+def root(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's own folder: its `site` server's data folder (data/) and whatever its config names."""
+    return tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_"))
+
+
+@pytest.fixture(scope="module")
+def site_env() -> dict[str, str]:
+    """The environment the module's `site` server starts with: the defaults. A module overrides
+    this fixture for settings of its own (a config file it writes under `root`, a test delay)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def site(root: Path, site_env: dict[str, str]) -> Iterator[InProcessServer]:
+    """The module's own server, shared by its tests."""
+    proc = InProcessServer(data_dir=root / "data", env_overrides=site_env).start()
+    yield proc
+    proc.close()
 
 
 # Per module, not per session: Playwright's sync API keeps an event loop running on the

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.support.in_process import InProcessServer
 from tests.support.web_page import ensure_built
 
 pytestmark = pytest.mark.slow
@@ -37,13 +36,6 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=BROWSER_ARGS)
         yield chromium
         chromium.close()
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
-    proc = InProcessServer(data_dir=tmp_path_factory.mktemp("graphiql") / "data").start()
-    yield proc
-    proc.close()
 
 
 class Offline:

@@ -9,7 +9,6 @@ import hashlib
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,37 +16,25 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
+from tests.support.api import create_and_wait, execute, update_settings
 from tests.support.browser import AXE, TIMEOUT_MS, Page, expect, run, scan
 from tests.support.in_process import InProcessServer
+from tests.support.local_copies import export_operation
 
-pytestmark = pytest.mark.slow
+# Its tests share a module-scoped server and browser: one xdist worker runs them all, so they
+# are made once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser-page")]
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, built_page: None) -> Iterator[InProcessServer]:
-    """A server of this module's own: items are captured slowly enough to watch the progress,
-    and an apply's restart takes a moment (so the page shows it)."""
-    proc = InProcessServer(
-        data_dir=tmp_path_factory.mktemp("page") / "data",
-        env_overrides={"BACKUPS_TEST_ENTRY_DELAY": "0.2", "BACKUPS_RESTART_COMMAND": "sleep 2; echo restarted"},
-    ).start()
-    yield proc
-    proc.close()
+def site_env() -> dict[str, str]:
+    """Items are captured slowly enough to watch the progress, and an apply's restart takes a
+    moment (so the page shows it)."""
+    return {"BACKUPS_TEST_ENTRY_DELAY": "0.2", "BACKUPS_RESTART_COMMAND": "sleep 2; echo restarted"}
 
 
 def local_copies(site: InProcessServer) -> list[dict[str, Any]]:
     return run(execute(site, "{ localCopies { id fileName path sizeBytes problem restorePointId } }"))["localCopies"]
-
-
-async def export(site: InProcessServer, point_id: str) -> dict[str, Any]:
-    """Export a restore point through the API and wait for the copy."""
-    data = await execute(
-        site, "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }", id=point_id
-    )
-    final = await wait_for_operation(site, data["exportRestorePoint"]["operation"]["id"])
-    assert final["status"] == "SUCCEEDED", final
-    return final
 
 
 def files_in(folder: Path) -> list[str]:
@@ -292,7 +279,7 @@ def test_apply_with_confirmation_through_the_restart(open_page, site) -> None:
 def test_a_viewer_token_sees_disabled_buttons_with_the_reason(open_page, site) -> None:
     label = f"seen by a viewer {uuid.uuid4().hex[:6]}"
     point = run(create_and_wait(site, label))["restorePoint"]
-    run(export(site, point["id"]))
+    run(export_operation(site, point["id"]))
     viewer = site.create_token(f"viewer-{uuid.uuid4().hex[:6]}", "viewer")
     page = open_page()
     page.sign_in(viewer)

@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.api import create_and_wait, execute
 from tests.support.browser import SCREENSHOTS, expect, run
+from tests.support.config_file import write_config
 from tests.support.in_process import InProcessServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -35,25 +36,13 @@ FIGURES: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, built_page: None) -> Iterator[InProcessServer]:
-    """A server with a folder source of 10,000 small files; the test delay after each item
-    logs one line per item, so capturing it writes a 10,000-line log."""
-    root = tmp_path_factory.mktemp("perf")
-    folder = root / "site"
-    folder.mkdir()
+def site_env(root: Path) -> dict[str, str]:
+    """A directory source of 10,000 small files; the test delay after each item logs one line
+    per item, so capturing it writes a 10,000-line log."""
+    config = write_config(root, settings=True, page=False)
     for n in range(LOG_FILES):
-        (folder / f"file-{n:05}.conf").write_text(f"value = {n}\n")
-    config = root / "backups.toml"
-    config.write_text(
-        '[[sources]]\nname = "settings"\nkind = "settings"\n\n'
-        f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{folder}"\n'
-    )
-    proc = InProcessServer(
-        data_dir=root / "data",
-        env_overrides={"BACKUPS_CONFIG": str(config), "BACKUPS_TEST_ENTRY_DELAY": "0.0001"},
-    ).start()
-    yield proc
-    proc.close()
+        (root / "site" / f"file-{n:05}.conf").write_text(f"value = {n}\n")
+    return {"BACKUPS_CONFIG": str(config), "BACKUPS_TEST_ENTRY_DELAY": "0.0001"}
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -17,15 +17,11 @@ import pytest
 from tests.support.api import create_and_wait, execute, wait_for_operation
 from tests.support.browser import TIMEOUT_MS, Page, expect, run
 from tests.support.in_process import InProcessServer
+from tests.support.local_copies import export_operation
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, built_page: None) -> Iterator[InProcessServer]:
-    proc = InProcessServer(data_dir=tmp_path_factory.mktemp("refresh") / "data").start()
-    yield proc
-    proc.close()
+# Its tests share a module-scoped server and browser: one xdist worker runs them all, so they
+# are made once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser-refresh")]
 
 
 def operation_name(request: Any) -> str | None:
@@ -129,20 +125,11 @@ def an_import_ends(message: str) -> bool:
     return op.get("kind") == "IMPORT_LOCAL_COPY" and op.get("done") is True
 
 
-def export_and_wait(site: InProcessServer, point_id: str) -> str:
-    """Export a restore point through the API; the id of its operation, which succeeded."""
-    mutation = "mutation($id: ID!) { exportRestorePoint(restorePointId: $id) { operation { id } } }"
-    op_id = run(execute(site, mutation, id=point_id))["exportRestorePoint"]["operation"]["id"]
-    final = run(wait_for_operation(site, op_id))
-    assert final["status"] == "SUCCEEDED", final
-    return op_id
-
-
 def a_copy_without_its_restore_point(site: InProcessServer, label: str) -> str:
     """The file name of a local copy of a restore point that is then deleted (importing the
     copy brings it back)."""
     point = run(create_and_wait(site, label))["restorePoint"]
-    op_id = export_and_wait(site, point["id"])
+    op_id = run(export_operation(site, point["id"]))["id"]
     copy = run(execute(site, "query($id: ID!) { operation(id: $id) { localCopy { fileName } } }", id=op_id))
     run(execute(site, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId } }", id=point["id"]))
     return copy["operation"]["localCopy"]["fileName"]
@@ -228,7 +215,7 @@ def test_a_view_refetch_joined_to_one_in_flight_is_asked_again(open_page, site) 
     (read before the delete) then showed the deleted copy, for good."""
     label = f"deleted meanwhile {uuid.uuid4().hex[:6]}"
     point = run(create_and_wait(site, label))["restorePoint"]
-    export_and_wait(site, point["id"])
+    run(export_operation(site, point["id"]))
     page = open_page()
     held = Held(page, "LocalCopies", read_now=True)
     page.sign_in(site.token)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 
 from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
 from tests.support.browser import AXE, expect, run, scan
+from tests.support.config_file import Share, write_config
 from tests.support.in_process import InProcessServer
 from tests.support.schedules import RUN, create_schedule, eventually
 
@@ -29,38 +29,21 @@ def serious_violations(page: Any) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("views")
-
-
-@pytest.fixture(scope="module")
 def folder(root: Path) -> Path:
     """The folder source's folder."""
     return root / "site"
 
 
 @pytest.fixture(scope="module")
-def site(root: Path, folder: Path, built_page: None) -> Iterator[InProcessServer]:
-    share = root / "share"
-    folder.mkdir()
-    share.mkdir()
+def site_env(root: Path, folder: Path) -> dict[str, str]:
+    """The settings store and a folder source; a folder location `share`."""
+    config = write_config(root, Share(root / "share"), settings=True, page=False)
     (folder / "app.conf").write_text("volume = 3\n")
-    config = root / "backups.toml"
-    config.write_text(
-        '[[sources]]\nname = "settings"\nkind = "settings"\n\n'
-        f'[[sources]]\nname = "site"\nkind = "directory"\npath = "{folder}"\n\n'
-        f'[[locations]]\nname = "share"\nkind = "folder"\npath = "{share}"\n'
-    )
-    proc = InProcessServer(
-        data_dir=root / "data",
-        env_overrides={
-            "BACKUPS_CONFIG": str(config),
-            "BACKUPS_SCHEDULER_POLL_SECONDS": "0.05",
-            "BACKUPS_RESTART_COMMAND": "echo restarted",
-        },
-    ).start()
-    yield proc
-    proc.close()
+    return {
+        "BACKUPS_CONFIG": str(config),
+        "BACKUPS_SCHEDULER_POLL_SECONDS": "0.05",
+        "BACKUPS_RESTART_COMMAND": "echo restarted",
+    }
 
 
 def schedules(site: InProcessServer) -> list[dict[str, Any]]:

@@ -103,6 +103,14 @@ async def create_and_wait(server: Target, label: str | None = None) -> dict[str,
     return final
 
 
+LOG = "query($id: ID!) { operation(id: $id) { log { message } } }"
+
+
+async def log_lines(server: Target, op_id: str) -> list[str]:
+    """The messages of an operation's log, in order."""
+    return [line["message"] for line in (await execute(server, LOG, id=op_id))["operation"]["log"]]
+
+
 async def update_settings(server: Target, module: str, values: Any) -> dict[str, Any]:
     data = await execute(
         server,

@@ -13,7 +13,6 @@ from sqlalchemy import create_engine, text
 
 from server.model.ids import new_id
 from tests.support.api import OPERATION_FIELDS, execute, subscribe
-from tests.support.blobs import stored_blobs
 from tests.support.server_process import ServerProcess
 
 APPLY = f"""mutation($id: ID!, $confirm: String!, $safety: Boolean) {{
@@ -96,10 +95,6 @@ async def log_after(server: ServerProcess, op_id: str, after: int) -> list[dict[
 
 def blob_path(server: ServerProcess, digest: str) -> Path:
     return server.data_dir / "blobs" / digest[:2] / digest[2:]
-
-
-def blob_files(server: ServerProcess) -> set[str]:
-    return stored_blobs(server)
 
 
 def module_bytes(settings: dict[str, Any]) -> bytes:

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench schema error-codes clean web screenshots examples
+.PHONY: run test lint bench schema error-codes clean web screenshots examples docs
 
 # The reference page at / and GraphiQL at /graphql (web/, built into web/dist by Vite from npm
 # packages, no CDN): rebuilt when a source is newer.
@@ -16,6 +16,7 @@ HAVE_NODE = command -v npm >/dev/null 2>&1 && node -e 'process.exit(parseInt(pro
 LINT_STAMP := $(VENV)/.lint-stamp
 RUN_STAMP := $(VENV)/.run-stamp
 EXAMPLES_STAMP := $(VENV)/.examples-stamp
+DOCS_STAMP := $(VENV)/.docs-stamp
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -42,6 +43,17 @@ $(EXAMPLES_STAMP): pyproject.toml | $(PY)
 $(LINT_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[lint]'
 	@touch $(LINT_STAMP)
+
+# The manual: MkDocs with the Material theme, from docs/ into site/ (git-ignored). --strict: a
+# link to a missing page or anchor fails the build (not --quiet: it hides the warnings that strict
+# counts, and the build passes). NO_MKDOCS_2_WARNING: Material's end-of-life notice, printed at
+# every build, is answered in docs/index.md. Open site/index.html.
+$(DOCS_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --clean
 
 # Without Node.js 20+ the API is served all the same; the page at / then says how to build it.
 # The venv's bin/ goes first on the server's PATH (its commands and hooks find `backups`); the
@@ -98,4 +110,4 @@ error-codes: $(RUN_STAMP)
 	$(PY) -m server.api.error_table
 
 clean:
-	rm -rf $(VENV) .pytest_cache web/dist web/node_modules web/src/gql
+	rm -rf $(VENV) .pytest_cache site web/dist web/node_modules web/src/gql

@@ -66,7 +66,7 @@ def _server_public_key(server: object) -> str:
 
 def _measure(ctx: BenchContext, tree: Tree, env: dict[str, str]) -> EncryptedExportResult:
     scratch = fresh_dir("encrypted-export-age")
-    # A recovery recipient in the config, as README's "Encrypted copies" sets one up: the
+    # A recovery recipient in the config, as docs/configuration/encryption.md sets one up: the
     # server's copy is then for two recipients, and so is the peer's `age` run.
     recovery = str(x25519.Identity.generate().to_public())
     config = Path(env["BACKUPS_CONFIG"])

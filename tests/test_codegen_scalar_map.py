@@ -1,4 +1,4 @@
-"""The codegen scalar map of web/codegen.ts (README, "Building a UI"): graphql-codegen's client
+"""The codegen scalar map of web/codegen.ts (docs/api/building-a-ui.md): graphql-codegen's client
 preset with it types DateTime, ByteCount, JSON and Upload as documented, and `tsc --strict`
 accepts code using them (tests/codegen/check.ts). A wrong map or a type error fails the check."""
 

@@ -87,7 +87,7 @@ def site_server(make_server_process, tmp_path: Path, files: int, delay: str) -> 
 
 async def test_a_line_seen_live_keeps_its_number_across_a_crash(make_server_process, tmp_path: Path) -> None:
     """A follower saw lines live that the SIGKILL kept from being stored: after the restart the
-    README's recipe (resume with afterSequence: the last sequence seen) gets the line that says
+    The recipe of docs/api/building-a-ui.md (resume with afterSequence: the last sequence seen) gets the line that says
     why the operation ended, numbered after every line seen, and no stored line carries a
     number the follower saw on another line."""
     server = site_server(make_server_process, tmp_path, files=300, delay="0.1")

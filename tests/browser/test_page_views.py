@@ -175,7 +175,6 @@ def test_upload_to_a_location_then_fetch_and_import(open_page, site) -> None:
     page = open_page(width=1000, height=700)
     page.sign_in(site.token)
     expect(page.row(label)).to_have_count(1)
-    page.shot("docs-main", full_page=False)  # the top of the page, for README (make screenshots)
     region = page.region("Locations")
     share = region.get_by_role("listitem", name="Location share")
     expect(share).to_contain_text("reachable")
@@ -341,6 +340,23 @@ def test_views_readable_at_360_pixels(open_page, site) -> None:
     expect(page.region("Locations").get_by_role("listitem", name="Location share")).to_be_visible()
     assert page.page.evaluate("document.documentElement.scrollWidth") <= 360
     assert serious_violations(page) == []
+
+
+def test_the_top_of_the_page_for_the_readme(open_page, site) -> None:
+    """README's picture of the page (make screenshots): the top of the page as a person who has
+    dismissed what the earlier tests ran sees it, down to the restore points and their filters."""
+    label = f"before the upgrade {uuid.uuid4().hex[:6]}"
+    run(create_and_wait(site, label))
+    done = run(execute(site, "{ operations(first: 50) { nodes { id done } } }"))["operations"]["nodes"]
+    for op in done:
+        if op["done"]:
+            run(execute(site, "mutation($id: ID!) { dismissOperation(id: $id) { userErrors { code } } }", id=op["id"]))
+    page = open_page(width=1000, height=700)
+    page.sign_in(site.token)
+    expect(page.region("Completed operations")).to_contain_text("None.")
+    expect(page.row(label)).to_have_count(1)
+    expect(page.page.get_by_role("group", name="Filter restore points")).to_be_in_viewport()
+    page.shot("docs-main", full_page=False)
 
 
 async def _count_is(site: InProcessServer, query: str, schedule_id: str, count: int) -> bool:

@@ -3,12 +3,14 @@
 // through the restart (operationProgress, the log, systemChanged) and the report of what changed.
 // The apply sends the preview's fingerprint: if the configuration changed since, it is refused
 // (CONFLICT) and the preview is read again.
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { useMutation, useQuery, useSubscription } from "urql";
 import { ApplyPreview, ApplyRestorePoint, OperationProgress, Sources, SystemChanged } from "./operations";
 import { DiffView, summaryText } from "./DiffView";
+import { useRefreshedQuery } from "./refresh";
 import { ProgressBar, useLiveLog, type Op } from "./OperationsView";
-import { Errors, LogView, topLevel, type UserErrorShape } from "./ui";
+import { Errors, topLevel, type UserErrorShape } from "./ui";
+import { LogView } from "./LogView";
 
 type Props = { point: { id: string; label: string }; onClose: () => void };
 
@@ -23,9 +25,9 @@ export function ApplyDialog({ point, onClose }: Props) {
   const allSources = sourceList.data?.sources.map((source) => source.name) ?? [];
   // null: every source (the API's default); else only these.
   const [chosen, setChosen] = useState<string[] | null>(null);
-  const [conflicts, setConflicts] = useState(0);
-  const previewContext = useMemo(() => ({ conflicts }), [conflicts]);
-  const [preview] = useQuery({ query: ApplyPreview, variables: { id: point.id, sources: chosen }, context: previewContext });
+  // Read again when the apply is refused as CONFLICT only (not as operations end: the preview
+  // stays what the person is looking at).
+  const [preview, readPreviewAgain] = useRefreshedQuery({ query: ApplyPreview, variables: { id: point.id, sources: chosen } }, []);
   const previewReady = !preview.fetching && (preview.data !== undefined || preview.error !== undefined);
 
   useEffect(() => {
@@ -41,7 +43,7 @@ export function ApplyDialog({ point, onClose }: Props) {
     const payload = answer.data?.applyRestorePoint;
     setErrors([...(payload?.userErrors ?? []), ...topLevel(answer.error)]);
     // The configuration changed since the preview: show the new one before anything is applied.
-    if (payload?.userErrors.some((e) => e.code === "CONFLICT")) setConflicts((n) => n + 1);
+    if (payload?.userErrors.some((e) => e.code === "CONFLICT")) readPreviewAgain();
     if (payload?.operation) setStarted(payload.operation);
   }
 

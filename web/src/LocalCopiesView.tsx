@@ -6,20 +6,15 @@ import { uploadMultipart } from "./client";
 import { CreateDownloadUrl, DeleteLocalCopy, ImportLocalCopy, LocalCopies, UploadLocalCopy } from "./operations";
 import type { LocalCopiesQuery } from "./gql/graphql";
 import { refusal, reasonId, useSession } from "./session";
-import { useRefreshedQuery } from "./refresh";
+import { useKept, useRefreshedQuery } from "./refresh";
 import { Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
 
 type Copy = LocalCopiesQuery["localCopies"][number];
 
 export function LocalCopiesView() {
-  const { reconnects, finished } = useSession();
-  const [changed, setChanged] = useState(0);
-  const list = useRefreshedQuery({ query: LocalCopies }, [reconnects, finished, changed]);
-  const refresh = () => setChanged((n) => n + 1);
+  const [list, refresh] = useRefreshedQuery({ query: LocalCopies });
   // While a refetch runs, the list stays (with each copy's messages).
-  const last = useRef<Copy[] | undefined>(undefined);
-  if (list.data) last.current = list.data.localCopies;
-  const shown = list.data?.localCopies ?? last.current;
+  const shown = useKept(list.data?.localCopies);
   return (
     <section className="card" aria-labelledby="copies-heading">
       <h2 id="copies-heading">Local copies</h2>

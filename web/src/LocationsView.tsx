@@ -5,8 +5,7 @@ import { useMutation, useSubscription } from "urql";
 import { DeleteRemoteCopy, FetchFromLocation, ImportLocalCopy, LocalCopies, Locations, OperationProgress, UploadToLocation } from "./operations";
 import type { LocationsQuery } from "./gql/graphql";
 import { ProgressBar, type Op } from "./OperationsView";
-import { useSession } from "./session";
-import { useRefreshedQuery } from "./refresh";
+import { useKept, useRefreshedQuery } from "./refresh";
 import { DeleteTwice, Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
 
 type Location = LocationsQuery["locations"][number];
@@ -14,15 +13,9 @@ type Copy = Location["copies"][number];
 type Problems = (UserErrorShape | string)[];
 
 export function LocationsView() {
-  const { reconnects, finished } = useSession();
-  const [deleted, setDeleted] = useState(0);
-  const list = useRefreshedQuery({ query: Locations }, [reconnects, finished, deleted]);
-  const [kept, setKept] = useState<Location[] | undefined>(undefined);
-  const data = list.data?.locations;
-  useEffect(() => {
-    if (data) setKept(data);
-  }, [data]);
-  const locations = data ?? kept;
+  const [list, refresh] = useRefreshedQuery({ query: Locations });
+  // While a refetch runs, the list stays (with each copy's messages and tracked operations).
+  const locations = useKept(list.data?.locations);
   return (
     <section className="card" aria-labelledby="locations-heading">
       <h2 id="locations-heading">Locations</h2>
@@ -30,7 +23,7 @@ export function LocationsView() {
       {locations && <UploadForm locations={locations.filter((l) => l.kind !== "LOCAL")} />}
       <ul className="locations">
         {locations?.map((location) => (
-          <LocationItem key={location.name} location={location} onDeleted={() => setDeleted((n) => n + 1)} />
+          <LocationItem key={location.name} location={location} onDeleted={refresh} />
         ))}
       </ul>
     </section>
@@ -113,8 +106,7 @@ function RemoteCopyItem({ copy, fetchable, onDeleted }: { copy: Copy; fetchable:
 
 function UploadForm({ locations }: { locations: Location[] }) {
   const id = useId();
-  const { reconnects, finished } = useSession();
-  const copies = useRefreshedQuery({ query: LocalCopies }, [reconnects, finished]);
+  const [copies] = useRefreshedQuery({ query: LocalCopies });
   const [copyId, setCopyId] = useState("");
   const [target, setTarget] = useState("");
   const [errors, setErrors] = useState<Problems>([]);

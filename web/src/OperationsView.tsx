@@ -1,11 +1,12 @@
 // "Running operations" (progress, stage, live log) and "Completed operations" (Show log, Dismiss),
 // kept current by operationsChanged.
 import { useEffect, useMemo, useRef, useState } from "react";
-import { useClient, useMutation, useQuery, useSubscription } from "urql";
+import { useClient, useMutation, useSubscription } from "urql";
 import { DismissOperation, OperationLog, Operations, OperationsChanged } from "./operations";
 import type { OperationFieldsFragment } from "./gql/graphql";
-import { useSession } from "./session";
-import { Errors, LogView, RoleButton, topLevel, when, type LogLine, type UserErrorShape } from "./ui";
+import { useRefreshedQuery } from "./refresh";
+import { Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
+import { LogView, type LogLine } from "./LogView";
 
 export type Op = OperationFieldsFragment;
 
@@ -25,9 +26,8 @@ export function describe(op: Op): string {
 }
 
 export function OperationsView({ onFinished }: { onFinished: () => void }) {
-  const { reconnects } = useSession();
-  const context = useMemo(() => ({ reconnects }), [reconnects]);
-  const [list] = useQuery({ query: Operations, context });
+  // Asked again after a reconnect only: the events tell of every other change.
+  const [list] = useRefreshedQuery({ query: Operations }, ["reconnect"]);
   const [ops, setOps] = useState<Map<string, Op>>(new Map());
   const finishedRef = useRef(onFinished);
   finishedRef.current = onFinished;

@@ -4,8 +4,7 @@ import { useLayoutEffect, useRef, useState } from "react";
 import { useMutation } from "urql";
 import { DeleteRestorePoint, ExportRestorePoint, RestorePoints, UpdateRestorePoint } from "./operations";
 import type { RestorePointOrigin, RestorePointsQuery } from "./gql/graphql";
-import { useSession } from "./session";
-import { useRefreshedQuery } from "./refresh";
+import { useKept, useRefreshedQuery } from "./refresh";
 import { ApplyDialog } from "./ApplyDialog";
 import { CompareDialog } from "./CompareDialog";
 import { DeleteTwice, Errors, RoleButton, bytes, inWords, topLevel, when, type UserErrorShape } from "./ui";
@@ -15,11 +14,9 @@ const ORIGINS = ["MANUAL", "SCHEDULED", "IMPORTED", "SAFETY"] as const;
 type Point = RestorePointsQuery["restorePoints"]["nodes"][number];
 
 export function RestorePointsView() {
-  const { reconnects, finished } = useSession();
   // The cursors of the pages before this one, to go back.
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const [PAGE_SIZE, setPageSize] = useState(PAGE_SIZES[0]);
-  const [deleted, setDeleted] = useState(0);
   // Filters (the server's): origin, pinned only, a search in labels and notes.
   const [origin, setOrigin] = useState<RestorePointOrigin | "">("");
   const [pinnedOnly, setPinnedOnly] = useState(false);
@@ -32,14 +29,14 @@ export function RestorePointsView() {
     pinned: pinnedOnly ? true : null,
     search: search.trim() || null,
   };
-  const list = useRefreshedQuery({ query: RestorePoints, variables }, [reconnects, finished, deleted]);
+  const [list, refresh] = useRefreshedQuery({ query: RestorePoints, variables });
   const [applying, setApplying] = useState<Point | null>(null);
   const [comparing, setComparing] = useState<Point | null>(null);
   // Exports are encrypted (age) to the server's key and the recovery recipients when asked.
   const [encrypt, setEncrypt] = useState(false);
   useRenderTiming(list.data);
   // While a refetch runs, the rows stay (with their state, e.g. a delete being confirmed).
-  const page = useLast(list.data?.restorePoints, after);
+  const page = useKept(list.data?.restorePoints, after);
 
   return (
     <section className="card" aria-labelledby="points-heading">
@@ -112,8 +109,8 @@ export function RestorePointsView() {
                 encrypt={encrypt}
                 onApply={() => setApplying(point)}
                 onCompare={() => setComparing(point)}
-                onDeleted={() => setDeleted((n) => n + 1)}
-                onChanged={() => setDeleted((n) => n + 1)}
+                onDeleted={refresh}
+                onChanged={refresh}
               />
             ))}
             {page && page.nodes.length === 0 && (
@@ -248,14 +245,6 @@ function Row({
       </td>
     </tr>
   );
-}
-
-/** `value`, or while it is undefined (a refetch) the last value seen for the same `key`. */
-function useLast<T>(value: T | undefined, key: unknown): T | undefined {
-  const last = useRef<{ key: unknown; value: T } | null>(null);
-  if (value !== undefined) last.current = { key, value };
-  const kept = last.current;
-  return value ?? (kept && kept.key === key ? kept.value : undefined);
 }
 
 /** Performance marks: "restore-points-data" when a list arrives, the measure "restore-points-render"

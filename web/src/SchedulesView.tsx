@@ -4,8 +4,7 @@ import { useId, useState } from "react";
 import { useMutation } from "urql";
 import { CreateSchedule, DeleteSchedule, PruneSchedule, RetentionPreview, RunSchedule, Schedules, UpdateSchedule } from "./operations";
 import type { ScheduleFieldsFragment, ScheduleInput } from "./gql/graphql";
-import { useSession } from "./session";
-import { useRefreshedQuery } from "./refresh";
+import { useKept, useRefreshedQuery } from "./refresh";
 import { DeleteTwice, Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
 
 type Schedule = ScheduleFieldsFragment;
@@ -23,11 +22,9 @@ const KEEP = [
 type KeepName = (typeof KEEP)[number][0];
 
 export function SchedulesView() {
-  const { reconnects, finished } = useSession();
-  const [changed, setChanged] = useState(0);
-  const list = useRefreshedQuery({ query: Schedules }, [reconnects, finished, changed]);
+  const [list, refresh] = useRefreshedQuery({ query: Schedules });
   const [creating, setCreating] = useState(false);
-  const refresh = () => setChanged((n) => n + 1);
+  // While a refetch runs, the list stays (with each schedule's form and preview open).
   const schedules = useKept(list.data?.schedules);
   return (
     <section className="card" aria-labelledby="schedules-heading">
@@ -151,8 +148,7 @@ function retentionText(schedule: Schedule): string {
 
 function RetentionPreviewView({ schedule }: { schedule: Schedule }) {
   // What retention would delete changes as restore points come and go.
-  const { reconnects, finished } = useSession();
-  const answer = useRefreshedQuery({ query: RetentionPreview, variables: { id: schedule.id } }, [reconnects, finished]);
+  const [answer] = useRefreshedQuery({ query: RetentionPreview, variables: { id: schedule.id } });
   const decisions = answer.data?.retentionPreview;
   const deleted = decisions?.filter((d) => !d.keep).length ?? 0;
   return (
@@ -310,11 +306,4 @@ function ScheduleForm({ schedule, onDone, onCancel }: { schedule?: Schedule; onD
       </div>
     </form>
   );
-}
-
-/** The last list seen while a refetch runs (rows keep their state). */
-function useKept<T>(value: T | undefined): T | undefined {
-  const [kept, setKept] = useState<T | undefined>(value);
-  if (value !== undefined && value !== kept) setKept(value);
-  return value ?? kept;
 }

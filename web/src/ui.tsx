@@ -1,5 +1,5 @@
-// Small shared pieces: permission-aware buttons, user errors, log lines, sizes and dates.
-import { useLayoutEffect, useRef, useState, type ButtonHTMLAttributes, type ReactNode } from "react";
+// Small shared pieces: permission-aware buttons, user errors, sizes and dates.
+import { useState, type ButtonHTMLAttributes, type ReactNode } from "react";
 import type { Role } from "./gql/graphql";
 import { reasonId, refusal, useSession } from "./session";
 
@@ -55,68 +55,6 @@ export function Errors({ errors, id }: { errors: readonly (UserErrorShape | stri
       {errors.map((e, i) => (
         <p key={i}>{typeof e === "string" ? e : `${e.message} (${e.code})`}</p>
       ))}
-    </div>
-  );
-}
-
-export type LogLine = { sequence: number; at: string; level: string; message: string };
-
-// A log longer than this is windowed: only the rows in view (and a few around) are in the DOM,
-// so a 10,000-line log costs what 30 lines cost. Rows then have one fixed height (one line each).
-const WINDOW_FROM = 200;
-const ROW_PX = 18;
-const OVERSCAN = 10;
-
-/** Log lines; with `follow`, it keeps the newest line in view while the reader has not scrolled up. */
-export function LogView({ lines, label, follow = false }: { lines: readonly LogLine[]; label: string; follow?: boolean }) {
-  const box = useRef<HTMLDivElement>(null);
-  const atEnd = useRef(true);
-  const [view, setView] = useState({ top: 0, height: 12 * 16 });
-  const windowed = lines.length > WINDOW_FROM;
-  useLayoutEffect(() => {
-    const element = box.current;
-    if (follow && element && atEnd.current) element.scrollTop = element.scrollHeight;
-    if (element && windowed) setView((v) => (v.top === element.scrollTop && v.height === element.clientHeight ? v : { top: element.scrollTop, height: element.clientHeight }));
-  }, [follow, lines, windowed]);
-  let first = 0;
-  let end = lines.length;
-  if (windowed) {
-    first = Math.max(0, Math.floor(view.top / ROW_PX) - OVERSCAN);
-    end = Math.min(lines.length, Math.ceil((view.top + view.height) / ROW_PX) + OVERSCAN);
-  }
-  const shown = windowed ? lines.slice(first, end) : lines;
-  return (
-    // The scrolling box is around the list, so that the padding standing in for the rows out
-    // of view makes the list as tall as the whole log (the scrollbar is the whole log's).
-    <div
-      className="log-scroll"
-      role="group"
-      aria-label={`${label} (scrollable)`}
-      tabIndex={0}
-      ref={box}
-      onScroll={(e) => {
-        const element = e.currentTarget;
-        atEnd.current = element.scrollTop + element.clientHeight >= element.scrollHeight - 8;
-        if (windowed) setView({ top: element.scrollTop, height: element.clientHeight });
-      }}
-    >
-      <ol
-        className={windowed ? "log windowed" : "log"}
-        aria-label={label}
-        style={windowed ? { paddingTop: first * ROW_PX, paddingBottom: (lines.length - end) * ROW_PX } : undefined}
-      >
-        {shown.map((line, i) => (
-          <li
-            key={line.sequence}
-            className={`level-${line.level.toLowerCase()}`}
-            aria-setsize={windowed ? lines.length : undefined}
-            aria-posinset={windowed ? first + i + 1 : undefined}
-            title={windowed ? line.message : undefined}
-          >
-            <time dateTime={line.at}>{new Date(line.at).toLocaleTimeString()}</time> <span className="message">{line.message}</span>
-          </li>
-        ))}
-      </ol>
     </div>
   );
 }

@@ -1,7 +1,7 @@
 import type { CodegenConfig } from "@graphql-codegen/cli";
 
 // The TypeScript type of each custom scalar of the API (without it codegen types them `unknown`).
-// README's "Building a UI" shows this map; tests/test_codegen_scalar_map.py checks that codegen
+// docs/api/building-a-ui.md shows this map; tests/test_codegen_scalar_map.py checks that codegen
 // with it gives these types and that `tsc --strict` accepts code using them.
 export const scalars = {
   DateTime: "string", // RFC 3339 with its UTC offset; `new Date(value)` reads it

@@ -5,7 +5,7 @@ refuses unknown keys and `strict=True` takes no "5" for 5 nor true for 1. These 
 nothing but the file's text; paths, credentials and overlaps need the machine and come after
 (server/config/config_file.py). What a key expects is said in each model's `EXPECTS`, for the
 one line a wrong value gets (server/config/file_errors.py).
-See README.md ("Sources", "Backup locations", "Encrypted copies") for the format.
+The format: docs/configuration/ (sources.md, locations.md, encryption.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 `[[sources]]` entries are parsed by the models in server/config/file_models.py; here each one
 becomes a spec with what needs the machine: paths resolved against the config file's folder
-(symlinks too), a database URL given our driver. See README.md ("Sources") for the format.
+(symlinks too), a database URL given our driver. The format: docs/configuration/sources.md.
 """
 
 from __future__ import annotations

@@ -147,8 +147,8 @@ class OperationErrorCode(enum.StrEnum):
     """Every code a failed or interrupted operation can carry (`Operation.error.code`, and
     `errorCode` as GraphQL's enum OperationErrorCode, which adds OTHER).
 
-    The schema keeps the field a String so that a new code is not a breaking change; README's
-    table of codes documents each of these (a test checks both ways).
+    The schema keeps the field a String so that a new code is not a breaking change; docs/reference/error-codes.md,
+    generated from this enum, documents each of these (a test checks both ways).
     """
 
     APPLY_FAILED = "APPLY_FAILED"

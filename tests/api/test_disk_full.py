@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.test_local_copies import COPIES, OP_PAYLOAD, export, start_import, upload
+from tests.api.test_local_copies import COPIES, OP_PAYLOAD, start_import, upload
 from tests.support.api import (
     OPERATION_FIELDS,
     auth_headers,
@@ -28,6 +28,7 @@ from tests.support.api import (
     wait_for_operation,
 )
 from tests.support.apply import apply
+from tests.support.local_copies import exported_copy
 from tests.support.schedules import RUN, create_schedule, far_off_cron
 from tests.support.server_process import TEST_DATABASE_URL, ServerProcess
 from tests.support.small_disk import SmallDisk, truncate_wal
@@ -97,7 +98,7 @@ async def test_full_content_store_and_local_copies_folder(small_disk, make_serve
     proc = make_server("data", **env).start()
     await update_settings(proc, "setup", {"siteName": "gone"})
     gone = await create_and_wait(proc, "gone")
-    gone_copy = await export(proc, gone["restorePoint"]["id"])
+    gone_copy = await exported_copy(proc, gone["restorePoint"]["id"], "id fileName sizeBytes restorePointId")
     outside = tmp_path / "gone.zip"
     shutil.copy(disk.path / "local-copies" / gone_copy["fileName"], outside)
     await execute(
@@ -105,7 +106,7 @@ async def test_full_content_store_and_local_copies_folder(small_disk, make_serve
     )
     await update_settings(proc, "setup", {"siteName": "kept"})
     kept = (await create_and_wait(proc, "kept"))["restorePoint"]["id"]
-    kept_copy = await export(proc, kept)
+    kept_copy = await exported_copy(proc, kept, "id fileName sizeBytes restorePointId")
     await update_settings(proc, "setup", {"siteName": f"new {uuid.uuid4().hex}"})  # content not stored yet
     before = await points(proc)
     copies_before = (await execute(proc, COPIES))["localCopies"]
@@ -128,7 +129,7 @@ async def test_full_content_store_and_local_copies_folder(small_disk, make_serve
     disk.free()
     assert await points(proc) == before
     assert (await execute(proc, COPIES))["localCopies"] == copies_before
-    again = await export(proc, kept)
+    again = await exported_copy(proc, kept, "id fileName sizeBytes restorePointId")
     assert again["restorePointId"] == kept and again["sizeBytes"] == kept_copy["sizeBytes"]
     assert (await upload(proc, outside))["userErrors"] == []
     await create_and_wait(proc, "room again")
@@ -163,7 +164,7 @@ async def test_full_sqlite_database(small_disk, make_server) -> None:
     assert await execute(proc, SETTINGS) == settings
     assert await points(proc) == before
     await no_operation_left_active(proc)
-    assert (await export(proc, point))["restorePointId"] == point
+    assert (await exported_copy(proc, point, "id fileName sizeBytes restorePointId"))["restorePointId"] == point
 
 
 def stored_status(database: Path, op_id: str) -> str:
@@ -270,7 +271,7 @@ async def test_full_disks_while_copying_to_locations(small_disk, make_server, tm
     folder = f"the local copies folder ({disk.path})"
 
     point = (await create_and_wait(server, "first"))["restorePoint"]["id"]
-    plain_copy = await export(server, point)
+    plain_copy = await exported_copy(server, point, "id fileName sizeBytes restorePointId")
     size = plain_copy["sizeBytes"]
     encrypted = await execute(
         server,

@@ -7,7 +7,7 @@ size and intended name, in its params), refuses cancels from then on, and only t
 it. A start-up that finds the operation unfinished and a file with that inode under that name
 (or a `-N` variant) finishes it SUCCEEDED with that copy, which is complete: only a checked
 file is named. Finding none, it ends INTERRUPTED, and the temporary file was removed as a
-leftover. (README "Local copies": chosen over leaving the copy unnamed until the end is
+leftover. (docs/local-copies.md: chosen over leaving the copy unnamed until the end is
 stored, which would need the runner to name files.) When the database cannot be written at
 that moment (a full disk), the copy is named anyway and its end stored once there is room.
 """

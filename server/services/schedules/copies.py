@@ -1,7 +1,7 @@
 """A schedule's copies to locations (copyToLocations), made inside the run that made the
 restore point, so one operation's progress and log tell the whole story.
 
-Semantics (README "Schedules and retention", "Backup locations"):
+Semantics (docs/configuration/schedules.md and locations.md):
 - After the restore point is recorded, it is exported once to a staging copy (in the local
   copies folder's `.staging` subfolder: never listed as a local copy, and emptied at start-up
   when a killed run left one), uploaded to each named location in turn, and the staging copy

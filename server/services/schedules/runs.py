@@ -70,6 +70,7 @@ class ScheduleRuns:
         self._wake = wake  # the loop looks again: a run that waited for this one may start now
         self._active: dict[str, asyncio.Task[None]] = {}  # schedule id -> its run (and prune) under way
         self._starting: set[str] = set()  # schedule ids whose run is being submitted
+        self._asked: set[str] = set()  # the ids runSchedule is starting a run of, as asked
         self._active_op: dict[str, str] = {}  # schedule id -> the id of that run's operation
 
     def busy(self, schedule_id: str) -> bool:
@@ -84,6 +85,18 @@ class ScheduleRuns:
 
     async def run_now(self, schedule_id: str) -> Operation:
         """runSchedule: start a run at once (BUSY while its previous run goes or an apply holds)."""
+        # Claimed before the first await: of two runSchedule at once, the second is BUSY even
+        # when the first one's whole run ends while the second still reads the schedule.
+        if schedule_id in self._asked:
+            schedule = await self._schedules.require(schedule_id)
+            raise Busy(f"a run of schedule {schedule.name!r} is starting; try again after it", field="id")
+        self._asked.add(schedule_id)
+        try:
+            return await self._run_now(schedule_id)
+        finally:
+            self._asked.discard(schedule_id)
+
+    async def _run_now(self, schedule_id: str) -> Operation:
         schedule = await self._schedules.require(schedule_id)
         if (task := self._active.get(schedule.id)) is not None:
             live = self._runner.live(self._active_op.get(schedule.id, ""))

@@ -1,7 +1,7 @@
 """Runs schedules: a loop that reads the clock, starts each due run as an ordinary create
 operation (runs.py), then prunes by the schedule's retention policy (pruning.py).
 
-Semantics (README "Schedules and retention"):
+Semantics (docs/configuration/schedules.md):
 - Creating, changing or resuming a schedule never runs it; its next run is the next cron time.
 - A run missed while the server was down runs once at start-up, never once per missed time.
 - A run that comes due while an apply holds the system, or while the previous run of the same

@@ -204,3 +204,19 @@ async def test_a_subscription_that_does_not_parse_gets_an_error_message(server: 
         answer = await raw_ws.next_message(ws, 10)
         assert answer is not None and answer["type"] == "next", answer
         assert answer["payload"]["data"]["me"]["name"] == "admin"
+
+
+@pytest.mark.parametrize("literal", ["sqlite+aiosqlite", "2026-13-01", "tomorrow"])
+async def test_a_date_that_does_not_parse_says_what_is_expected(server: ServerProcess, literal: str) -> None:
+    """One clear line, the value and the form expected: not the parser's own detail (it said
+    "invalid literal for int() with base 10: b'sqli'")."""
+    body = json.dumps({"query": f'{{ restorePoints(createdAfter: "{literal}") {{ totalCount }} }}'})
+    errors = post_raw(server, body).json()["errors"]
+    assert [error["message"] for error in errors] == [
+        f'Value cannot represent a DateTime: "{literal}". Expected an RFC 3339 date and time with its UTC'
+        " offset, e.g. 2026-03-01T12:00:00+00:00."
+    ]
+    query = "query($t: DateTime) { restorePoints(createdAfter: $t) { totalCount } }"
+    errors = post_raw(server, json.dumps({"query": query, "variables": {"t": literal}})).json()["errors"]
+    assert len(errors) == 1 and "Expected an RFC 3339 date and time with its UTC offset" in errors[0]["message"]
+    assert "invalid literal" not in errors[0]["message"]

@@ -101,8 +101,9 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc.close()
 
 
-def problems_in(response: Any) -> list[str]:
-    """What is wrong with one response: a 5xx, a non-GraphQL body, an unexpected or leaky error."""
+def problems_in(response: Any, sent: str = "") -> list[str]:
+    """What is wrong with one response: a 5xx, a non-GraphQL body, an unexpected or leaky error.
+    `sent`: the request body as JSON."""
     if response.status_code >= 500:
         return [f"HTTP {response.status_code}: {response.text[:300]}"]
     try:
@@ -119,7 +120,9 @@ def problems_in(response: Any) -> list[str]:
             found.append(f"an unexpected (masked) error at {error.get('path')}")
         elif "path" in error and code not in KNOWN_CODES:
             found.append(f"an execution error without a known code: {error}")
-        if any(marker in json.dumps(error) for marker in INTERNALS):
+        # A marker the request itself holds may come back in an echo of its value (Hypothesis
+        # draws strings from the server's own code too, such as "sqlite+aiosqlite").
+        if any(marker in json.dumps(error) and marker not in sent for marker in INTERNALS):
             found.append(f"internals in an error: {error}")
     return found
 
@@ -139,7 +142,7 @@ def fuzz(proc: ServerProcess, mode: GenerationMode, headers: dict[str, str]) -> 
     @given(case=schema.as_strategy(generation_mode=mode))
     def run(case: Any) -> None:
         response = case.call(headers=headers, timeout=30)
-        found.extend(f"{case.operation.label} {case.body}: {p}" for p in problems_in(response))
+        found.extend(f"{case.operation.label} {case.body}: {p}" for p in problems_in(response, json.dumps(case.body)))
 
     run()
     return found

@@ -162,3 +162,19 @@ async def test_manifests_no_restore_point_refers_to_are_deleted(database: Databa
         assert not await repo.manifest_held(session, manifest_id([]))
         assert await repo.referenced_digests(session, ["a" * 64, "b" * 64, "c" * 64]) == {"a" * 64, "b" * 64}
     await database.close()
+
+
+async def test_0012_gives_each_entry_made_before_it_its_folder(database: Database) -> None:
+    migrate(database, "upgrade", "0002")
+    engine = create_engine(database.sync_url)
+    try:
+        fill_0002(engine)
+        database.migrate()
+        with engine.connect() as connection:
+            parents = {
+                tuple(row) for row in connection.execute(text("SELECT source, path, parent FROM manifest_entry"))
+            }
+    finally:
+        engine.dispose()
+        await database.close()
+    assert parents == {("site", "conf", ""), ("site", "conf/app.yaml", "conf"), ("settings", "audio.json", "")}

@@ -82,6 +82,7 @@ async def _insert_entries(session: AsyncSession, manifest_id: str, entries: Sequ
             "sha256": entry.sha256,
             "mode": entry.mode,
             "mtime": entry.mtime,
+            "parent": entry.path.rpartition("/")[0],
         }
         for position, entry in enumerate(entries)
     ]

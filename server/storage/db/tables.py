@@ -107,10 +107,14 @@ class ScheduleRow(SQLModel, table=True):
 
 
 class EntryRow(SQLModel, table=True):
-    """One manifest entry; the blob index (sha256) answers "is this blob still used?"."""
+    """One manifest entry; the blob index (sha256) answers "is this blob still used?", the
+    children index what is directly inside a folder (browsing a restore point, page by page)."""
 
     __tablename__ = "manifest_entry"
-    __table_args__ = (Index("ix_manifest_entry_sha256", "sha256"),)
+    __table_args__ = (
+        Index("ix_manifest_entry_sha256", "sha256"),
+        Index("ix_manifest_entry_children", "manifest_id", "source", "parent", "path"),
+    )
 
     manifest_id: str = Field(primary_key=True, foreign_key="manifest.id", max_length=64)
     position: int = Field(primary_key=True)
@@ -121,6 +125,17 @@ class EntryRow(SQLModel, table=True):
     sha256: str | None = Field(default=None, max_length=64)
     mode: int
     mtime: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
+    parent: str = Field(default="", sa_column=Column(Text(), nullable=False, server_default=""))  # "" at the top
+
+
+class TableRowsRow(SQLModel, table=True):
+    """How many rows a table file holds, by its content: counted when it was captured, so a
+    listing shows a table's rows without reading its blob."""
+
+    __tablename__ = "table_rows"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    row_count: int = _big(nullable=False)  # type: ignore[assignment]
 
 
 class OperationRow(SQLModel, table=True):

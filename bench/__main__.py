@@ -2,7 +2,7 @@
 
 Options: --runs N (default 3), --only NAME[,NAME] (query, websockets, download, export,
 capture, apply, preview, listing, roundtrip, upload,
-encrypted_export, busy_queries), --quick (shorter runs to try the harness).
+encrypted_export, busy_queries, items), --quick (shorter runs to try the harness).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ BENCHMARKS = [
     "upload",
     "encrypted_export",
     "busy_queries",
+    "items",
 ]
 
 

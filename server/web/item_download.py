@@ -66,9 +66,9 @@ class StreamedDownload(StreamingResponse):
         except ClientStalled:
             log.warning("a download of an item stopped: its client took nothing for %g s", self._stall_seconds)
         except DomainError as error:
-            # The status line is out: breaking the connection off is all that tells the client.
+            # The status line is out: ending without the body's end makes the server break the
+            # connection off, which is all that can still tell the client.
             log.error("a download of an item was broken off: %s", error.message)
-            raise
         finally:
             with anyio.CancelScope(shield=True):
                 close = getattr(self._chunks, "close", None)

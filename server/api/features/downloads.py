@@ -3,6 +3,8 @@ one item of a restore point (server/web/item_download.py), without credentials u
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from server.api.context import Info
@@ -44,7 +46,8 @@ class DownloadMutations:
     async def create_item_download_url(
         self,
         info: Info,
-        source: str,
+        # Named apart in Python: Strawberry's extensions take the parent object as `source`.
+        source_name: Annotated[str, strawberry.argument(name="source")],
         path: str,
         restore_point_id: strawberry.ID | None = None,
         local_copy_id: strawberry.ID | None = None,
@@ -56,7 +59,7 @@ class DownloadMutations:
             link = await services.item_downloads.locate(
                 restore_point_id=None if restore_point_id is None else str(restore_point_id),
                 local_copy_id=None if local_copy_id is None else str(local_copy_id),
-                source=source,
+                source=source_name,
                 path=path,
             )
             token, expires_at = services.downloads.sign_item(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
 
@@ -106,6 +107,8 @@ def _response(opened: ItemDownload, method: str, stall_seconds: float) -> Respon
     if opened.descriptor is not None:
         if opened.etag is not None:
             headers["etag"] = opened.etag
+        if opened.modified_at is not None:  # not the time of the file it is read from
+            headers["last-modified"] = formatdate(opened.modified_at.timestamp(), usegmt=True)
         return OpenFileResponse(
             opened.descriptor,
             os.fstat(opened.descriptor),

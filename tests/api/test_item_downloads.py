@@ -162,6 +162,8 @@ async def test_a_link_is_its_target_text(served) -> None:
     response = get(await link(proc, point, "site", f"{FOLDER}/link"))
     assert response.status_code == 200 and response.content == b"sub/deep.bin"
     assert response.headers["content-disposition"] == 'attachment; filename="link"'
+    script = get(await link(proc, point, "site", f"{FOLDER}/run.sh"))
+    assert script.headers["last-modified"] == "Thu, 04 Mar 2021 05:06:08 GMT"  # the file's own time
 
 
 async def test_a_folder_is_a_zip_of_it(served, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import asyncio
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO
 
 from server.model.access.download_links import ItemLink
@@ -48,6 +49,7 @@ class ItemDownload:
     media_type: str
     release: Callable[[], None]
     etag: str | None = None
+    modified_at: datetime | None = None  # the item's own time (its restore point's when it kept none)
     descriptor: int | None = None
     size: int | None = None
     chunks: Iterator[bytes] | None = None
@@ -137,6 +139,7 @@ class ItemDownloadService:
             media_type=media_type,
             release=reader.release,
             etag=f'"{entry.sha256}"',
+            modified_at=entry.mtime or reader.made_at,
             descriptor=await asyncio.to_thread(_descriptor, stream),
             size=entry.size,
         )

@@ -409,3 +409,29 @@ async def test_a_damaged_member_breaks_the_zip_off(damaged_server) -> None:
     # The whole file alone is refused before its first byte.
     response = get(await link(proc, point, "site", DEEP))
     assert response.status_code == 500 and DEEP in response.json()["errors"][0]["message"]
+
+
+async def test_a_restore_point_being_downloaded_is_not_deleted_under_it(make_server, tmp_path: Path) -> None:
+    """The download holds its restore point: a delete meanwhile is BUSY, and works once it ends."""
+    huge = bytes(48 * 1024 * 1024)  # more than the loopback's buffers hold: the server waits on the client
+    server, _, _ = folder_server(make_server, tmp_path, files={"huge.bin": huge})
+    point = (await create_and_wait(server, "held"))["restorePoint"]["id"]
+    url = await link(server, point, "site", "huge.bin")
+    delete = "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code message } } }"
+    received = 0
+    with httpx.stream("GET", url, timeout=60) as response:
+        pieces = response.iter_raw()
+        received += len(next(pieces))
+        busy = (await execute(server, delete, id=point))["deleteRestorePoint"]
+        assert busy["deletedId"] is None and [e["code"] for e in busy["userErrors"]] == ["BUSY"], busy
+        received += sum(len(piece) for piece in pieces)
+    assert received == len(huge)
+    # The hold ends as the response's last message goes out: a moment after the client has it all.
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        done = (await execute(server, delete, id=point))["deleteRestorePoint"]
+        if [e["code"] for e in done["userErrors"]] != ["BUSY"]:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "the download's hold was never released"
+        await asyncio.sleep(0.02)
+    assert done["deletedId"] == point, done

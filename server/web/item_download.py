@@ -125,7 +125,9 @@ def _response(opened: ItemDownload, method: str, stall_seconds: float) -> Respon
         if close is not None:
             close()
         opened.release()
-        return Response(status_code=200, headers=headers, media_type=opened.media_type)
+        head = Response(status_code=200, headers=headers, media_type=opened.media_type)
+        del head.headers["content-length"]  # unknown until made, not 0
+        return head
     return StreamedDownload(
         opened.chunks, opened.release, stall_seconds=stall_seconds, headers=headers, media_type=opened.media_type
     )

@@ -168,8 +168,13 @@ async def test_a_link_is_its_target_text(served) -> None:
 
 async def test_a_folder_is_a_zip_of_it(served, tmp_path: Path) -> None:
     proc, point = served
-    response = get(await link(proc, point, "site", FOLDER))
+    url = await link(proc, point, "site", FOLDER)
+    head = httpx.head(url)
+    assert head.status_code == 200 and head.headers["content-type"] == "application/zip"
+    assert "content-length" not in head.headers  # a ZIP made as it is sent has no length known before
+    response = get(url)
     assert response.status_code == 200
+    assert "content-length" not in response.headers
     assert response.headers["content-type"] == "application/zip"
     assert response.headers["content-disposition"] == f"attachment; filename*=utf-8''{quote(FOLDER + '.zip')}"
     archive = zipfile.ZipFile(io.BytesIO(response.content))

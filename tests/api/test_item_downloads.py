@@ -440,3 +440,18 @@ async def test_a_restore_point_being_downloaded_is_not_deleted_under_it(make_ser
         assert asyncio.get_running_loop().time() < deadline, "the download's hold was never released"
         await asyncio.sleep(0.02)
     assert done["deletedId"] == point, done
+
+
+async def test_a_source_no_longer_configured_is_read_as_plain_entries(make_server, tmp_path: Path) -> None:
+    server, _, database = folder_server(make_server, tmp_path, files={"a.txt": "a\n"}, database=True)
+    point = (await create_and_wait(server, "with the database"))["restorePoint"]["id"]
+    table = await link(server, point, "appdb", "users")
+    server.stop()
+    write_config(tmp_path, settings=True, page=False)  # the database source is gone
+    server.start()
+    assert get(table).content.startswith(b'"id","name"\r\n')  # a link keeps the kind it was made for
+    await refused(server, "NOT_FOUND", "path", rp=point, source="appdb", path="users")
+    response = get(await link(server, point, "appdb", "users.jsonl"))
+    assert response.headers["content-type"] == "application/octet-stream"
+    lines = response.content.decode().splitlines()
+    assert json.loads(lines[0])["table"] == "users" and json.loads(lines[1]) == {"id": 1, "name": "ada"}

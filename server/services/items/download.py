@@ -22,6 +22,7 @@ from typing import BinaryIO
 from server.model.access.download_links import ItemLink
 from server.model.errors import InvalidInput, NotFound, quoted
 from server.model.items import (
+    TABLE_SUFFIX,
     ItemKind,
     entry_path_of_item,
     item_kind,
@@ -127,11 +128,14 @@ class ItemDownloadService:
         stream = await asyncio.to_thread(reader.open_checked, entry)
         name = item_path_of_entry(entry.path, source_kind).rpartition("/")[2]
         if kind is ItemKind.TABLE:
+            # By the link's kind, not the source's now: a link made before the source left the
+            # config still opens its table.
+            table = entry.path.removesuffix(TABLE_SUFFIX).rpartition("/")[2]
             return ItemDownload(
-                file_name=name + ".csv",
+                file_name=table + ".csv",
                 media_type="text/csv; charset=utf-8",
                 release=reader.release,
-                chunks=csv_chunks(stream, name),
+                chunks=csv_chunks(stream, table),
             )
         media_type = "application/json" if kind is ItemKind.MODULE else "application/octet-stream"
         return ItemDownload(

@@ -47,7 +47,9 @@ class StreamedDownload(StreamingResponse):
     """A response made as it is sent from a blocking iterator, one piece per thread hop; the
     iterator is closed and what it reads released however the response ends."""
 
-    def __init__(self, chunks: Iterator[bytes], release: Callable[[], None], *, stall_seconds: float, **kwargs: Any):
+    def __init__(
+        self, chunks: Iterator[bytes], release: Callable[[], None], *, stall_seconds: float, **kwargs: Any
+    ) -> None:
         self._chunks = chunks
         self._release = release
         self._stall_seconds = stall_seconds

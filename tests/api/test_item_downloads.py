@@ -455,3 +455,32 @@ async def test_a_source_no_longer_configured_is_read_as_plain_entries(make_serve
     assert response.headers["content-type"] == "application/octet-stream"
     lines = response.content.decode().splitlines()
     assert json.loads(lines[0])["table"] == "users" and json.loads(lines[1]) == {"id": 1, "name": "ada"}
+
+
+async def test_a_client_that_stops_reading_a_zip_is_cut_off_and_frees_the_restore_point(
+    make_server, tmp_path: Path
+) -> None:
+    """A ZIP whose client takes nothing more within the stall limit (here 1 s) ends, so the
+    restore point it held can be deleted; while the client still reads, the delete is BUSY."""
+    noise = os.urandom(48 * 1024 * 1024)  # does not compress: more than the loopback's buffers hold
+    server, _, _ = folder_server(
+        make_server, tmp_path, files={"media/noise.bin": noise}, BACKUPS_BODY_TIMEOUT_SECONDS="1"
+    )
+    point = (await create_and_wait(server, "stalled"))["restorePoint"]["id"]
+    url = httpx.URL(await link(server, point, "site", "media"))
+    delete = "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code } } }"
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(f"GET {url.raw_path.decode()} HTTP/1.1\r\nHost: {url.host}\r\n\r\n".encode())
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        await reader.readexactly(1024 * 1024)  # it reads a little, then nothing more
+        refused = (await execute(server, delete, id=point))["deleteRestorePoint"]
+        assert refused == {"deletedId": None, "userErrors": [{"code": "BUSY"}]}  # held while it streams
+        deadline = asyncio.get_running_loop().time() + 30
+        while (await execute(server, delete, id=point))["deleteRestorePoint"]["deletedId"] != point:
+            assert asyncio.get_running_loop().time() < deadline, "the stalled download still holds the restore point"
+            await asyncio.sleep(0.2)
+    finally:
+        writer.close()

@@ -122,13 +122,16 @@ def _response(opened: ItemDownload, method: str, stall_seconds: float) -> Respon
         )
     assert opened.chunks is not None
     headers["content-disposition"] = attachment(opened.file_name)
+    if opened.size is not None:
+        headers["content-length"] = str(opened.size)
     if method == "HEAD":  # what a GET would send, without making it
         close = getattr(opened.chunks, "close", None)
         if close is not None:
             close()
         opened.release()
         head = Response(status_code=200, headers=headers, media_type=opened.media_type)
-        del head.headers["content-length"]  # unknown until made, not 0
+        if opened.size is None:
+            del head.headers["content-length"]  # unknown until made, not 0
         return head
     return StreamedDownload(
         opened.chunks, opened.release, stall_seconds=stall_seconds, headers=headers, media_type=opened.media_type

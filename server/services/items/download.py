@@ -13,9 +13,10 @@ delete of it is BUSY meanwhile instead of removing blobs under the download.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import BinaryIO
 
@@ -37,6 +38,7 @@ from server.sources.base import Source
 from server.storage.blobs.content_store import ContentStore
 from server.storage.db.database import Database
 
+PIECE = 1024 * 1024  # what a stream that cannot be served from a descriptor is sent in
 RESTORE_POINT = "restorePoint"  # ItemLink.origin of an item read from a restore point
 
 
@@ -44,7 +46,8 @@ RESTORE_POINT = "restorePoint"  # ItemLink.origin of an item read from a restore
 class ItemDownload:
     """What a followed link sends: either `descriptor` (an open file of `size` bytes, already
     checked, at its start: the web layer serves it with Range) or `chunks` (a blocking iterator
-    of the content, made as it is sent). `release` ends the hold on what is read."""
+    of the content, made or read as it is sent; `size` when known before). `release` ends the
+    hold on what is read."""
 
     file_name: str
     media_type: str
@@ -138,19 +141,38 @@ class ItemDownloadService:
                 chunks=csv_chunks(stream, table),
             )
         media_type = "application/json" if kind is ItemKind.MODULE else "application/octet-stream"
-        return ItemDownload(
+        whole = ItemDownload(
             file_name=name,
             media_type=media_type,
             release=reader.release,
             etag=f'"{entry.sha256}"',
             modified_at=entry.mtime or reader.made_at,
-            descriptor=await asyncio.to_thread(_descriptor, stream),
             size=entry.size,
         )
+        if not _seekable(stream):  # e.g. a member read out of a copy: sent as it is read, no Range
+            return replace(whole, chunks=_pieces(stream))
+        return replace(whole, descriptor=await asyncio.to_thread(_descriptor, stream))
 
     async def _reader(self, point_id: str, *, field: str) -> ItemReader:
         point, hold = await self._points.hold(point_id, field=field)
         return RestorePointReader(db=self._db, store=self._store, point=point, hold=hold)
+
+
+def _seekable(stream: BinaryIO) -> bool:
+    """A file on disk, or bytes in memory: what can be served from a descriptor, with Range."""
+    if isinstance(stream, io.BytesIO):
+        return True
+    try:
+        stream.fileno()
+    except (OSError, AttributeError, ValueError):
+        return False
+    return stream.seekable()
+
+
+def _pieces(stream: BinaryIO) -> Iterator[bytes]:
+    with stream:
+        while piece := stream.read(PIECE):
+            yield piece
 
 
 def _descriptor(stream: BinaryIO) -> int:

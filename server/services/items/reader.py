@@ -37,12 +37,16 @@ class ItemReader(Protocol):
 
     def open_checked(self, entry: ManifestEntry) -> BinaryIO:
         """Blocking: the entry's bytes at their start, all checked against its SHA-256 first
-        (ContentDamaged naming the entry otherwise)."""
+        (ContentDamaged naming the entry otherwise). A file on disk or bytes in memory is served
+        with Range; any other stream (a member of a copy, read a second time once checked) is
+        sent as it is read, and must raise rather than give out bytes that differ."""
         ...
 
     def read_checked(self, entry: ManifestEntry) -> Iterator[bytes]:
         """Blocking: the entry's bytes in pieces, checked as they are read; ContentDamaged
-        naming the entry before the last piece when they do not match."""
+        naming the entry before the last piece when they do not match. A folder's ZIP asks for
+        its members in the order entries_under gave them, each read to its end before the
+        next: a reader of one stream (an encrypted copy) can serve them all in one pass."""
         ...
 
     def release(self) -> None:

@@ -192,6 +192,11 @@ async def download(request: Request) -> Response:
     return await backend.download(request)
 
 
+async def item_download(request: Request) -> Response:
+    backend: Backend = request.app.state.backend
+    return await backend.item_download(request)
+
+
 async def _close_files(form: Any) -> None:
     """Close a refused request's spooled uploads (Starlette's FormData closes its files)."""
     if callable(close := getattr(form, "close", None)):
@@ -264,6 +269,7 @@ def create_app(
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
             Route("/download/{token}", download, methods=["GET", "HEAD"]),
+            Route("/download/item/{token}", item_download, methods=["GET", "HEAD"]),
         ],
         middleware=[
             # Outermost, so that even a refusal (401, 413) tells a permitted page what it says.

@@ -25,6 +25,7 @@ from server.services.apply.run import ApplyTools
 from server.services.apply.service import ApplyService
 from server.services.blob_keeper import BlobKeeper
 from server.services.diffs import DiffService
+from server.services.items.download import ItemDownloadService
 from server.services.local_copies.service import LocalCopyService
 from server.services.locations.service import LocationService
 from server.services.operations_view import OperationsView
@@ -55,6 +56,7 @@ from server.storage.secret_key import load_or_create_secret
 from server.test_seams import TestSeams
 from server.version import SERVER_VERSION
 from server.web.download import download_endpoint
+from server.web.item_download import item_download_endpoint
 
 
 def archive_limits(config: ServerConfig) -> ArchiveLimits:
@@ -99,6 +101,7 @@ class Built:
     keeper: BlobKeeper
     journal: ApplyJournal
     download: Callable[[Request], Awaitable[Response]]
+    item_download: Callable[[Request], Awaitable[Response]]
 
 
 def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> Built:
@@ -170,6 +173,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
     secret = config.secret_key.get_secret_value() if config.secret_key else load_or_create_secret(config.data_dir)
     downloads = DownloadSigner(secret, max_expiry_seconds=config.max_download_expiry_seconds, clock=clock)
     schedules = ScheduleService(db=db, clock=clock, locations=[spec.name for spec in declared.locations])
+    item_downloads = ItemDownloadService(db=db, store=store, restore_points=restore_points, sources=sources)
     changes = ChangeWatch(
         sources=sources, fingerprint=system.fingerprint, clock=clock, check_seconds=config.change_check_seconds
     )
@@ -218,12 +222,21 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             runner=runner,
             poll_seconds=config.scheduler_poll_seconds,
         ),
+        item_downloads=item_downloads,
     )
     download = download_endpoint(
         downloads, str(config.resolved_local_copies_dir), runner.holds, stall_seconds=config.body_timeout_seconds
     )
+    item_download = item_download_endpoint(downloads, item_downloads, stall_seconds=config.body_timeout_seconds)
     return Built(
-        services=services, runner=runner, db=db, store=store, keeper=keeper, journal=journal, download=download
+        services=services,
+        runner=runner,
+        db=db,
+        store=store,
+        keeper=keeper,
+        journal=journal,
+        download=download,
+        item_download=item_download,
     )
 
 
@@ -234,6 +247,7 @@ class Backend:
     runner: OperationRunner
     services: Services
     download: Callable[[Request], Awaitable[Response]]
+    item_download: Callable[[Request], Awaitable[Response]]
     background: list[asyncio.Task[None]] = field(default_factory=list)  # start-up work still going
 
     @classmethod
@@ -261,6 +275,7 @@ class Backend:
             runner=built.runner,
             services=services,
             download=built.download,
+            item_download=built.item_download,
             background=background,
         )
 

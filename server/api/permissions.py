@@ -45,6 +45,7 @@ MINIMUM_ROLE: dict[str, Role] = {
     "Mutation.applyRestorePoint": ADMIN,
     "Mutation.cancelOperation": OPERATOR,
     "Mutation.createDownloadUrl": OPERATOR,
+    "Mutation.createItemDownloadUrl": OPERATOR,
     "Mutation.createRestorePoint": OPERATOR,
     "Mutation.createSchedule": ADMIN,
     "Mutation.deleteLocalCopy": ADMIN,

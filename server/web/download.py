@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from server.model.access.download_links import DownloadSigner, LinkExpired, LinkInvalid
-from server.operations.holds import Held, Hold, HoldRegistry
+from server.operations.holds import Held, HoldRegistry
 from server.storage.local_copy.folder import copy_id, fingerprint, is_listable
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,11 @@ class OpenFileResponse(FileResponse):
 
     chunk_size = 4 * 1024 * 1024  # large reads: far fewer loop round trips per gigabyte
 
-    def __init__(self, fd: int, stat: os.stat_result, hold: Hold, *, stall_seconds: float, **kwargs: Any) -> None:
+    def __init__(
+        self, fd: int, stat: os.stat_result, release: Callable[[], None], *, stall_seconds: float, **kwargs: Any
+    ) -> None:
         self._fd = fd
-        self._hold = hold
+        self._release = release
         self._stall_seconds = stall_seconds
         super().__init__(f"/dev/fd/{fd}", stat_result=stat, **kwargs)
 
@@ -60,32 +62,34 @@ class OpenFileResponse(FileResponse):
         async def send_in_time(message: Any) -> None:
             body = message.get("body", b"") if message["type"] == "http.response.body" else b""
             if len(body) <= SEND_PIECE:
-                await self._in_time(send, message)
+                await send_within(send, message, self._stall_seconds)
                 return
             last = len(body) - SEND_PIECE
             for start in range(0, len(body), SEND_PIECE):
                 more = start < last or message.get("more_body", False)
                 piece = {"type": "http.response.body", "body": body[start : start + SEND_PIECE], "more_body": more}
-                await self._in_time(send, piece)
+                await send_within(send, piece, self._stall_seconds)
 
         try:
             await super().__call__(scope, receive, send_in_time)
         except ClientStalled:
             log.warning(
-                "a download of %s stopped: its client took nothing for %g s (the local copy is free again)",
+                "a download of %s stopped: its client took nothing for %g s (what it read is free again)",
                 self.filename,
                 self._stall_seconds,
             )
         finally:
             os.close(self._fd)
-            self._hold.release()
+            self._release()
 
-    async def _in_time(self, send: Any, message: Any) -> None:
-        try:
-            async with asyncio.timeout(self._stall_seconds):
-                await send(message)
-        except TimeoutError:
-            raise ClientStalled from None
+
+async def send_within(send: Any, message: Any, stall_seconds: float) -> None:
+    """Send one message of a response; ClientStalled if the client has not taken it in time."""
+    try:
+        async with asyncio.timeout(stall_seconds):
+            await send(message)
+    except TimeoutError:
+        raise ClientStalled from None
 
 
 def _open(root: str, name: str) -> tuple[int, os.stat_result] | None:
@@ -126,7 +130,7 @@ def download_endpoint(signer: DownloadSigner, root: str, holds: HoldRegistry, *,
         return OpenFileResponse(
             fd,
             stat,
-            hold,
+            hold.release,
             stall_seconds=stall_seconds,
             filename=grant.file_name,
             # An encrypted copy is not a ZIP to whatever opens the download.

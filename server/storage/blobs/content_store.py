@@ -47,6 +47,14 @@ class DigestMismatch(Exception):
         self.size = size
 
 
+class BlobDamaged(Exception):
+    """A blob whose bytes no longer hash to its name (changed on disk since it was stored)."""
+
+    def __init__(self, digest: str) -> None:
+        super().__init__(f"blob {digest} does not match its SHA-256")
+        self.digest = digest
+
+
 class ContentStore:
     """Blobs under `root/ab/cdef...`, plus pins that keep in-flight blobs from being collected.
 
@@ -356,6 +364,46 @@ class ContentStore:
         except FileNotFoundError:
             return False
         return hasher.hexdigest() == digest
+
+    def open_checked(self, digest: str) -> BinaryIO:
+        """The blob at its start, its whole content read and checked first: BlobDamaged if it no
+        longer hashes to its name, FileNotFoundError if missing. For a reader that must not hand
+        out one wrong byte. A loose blob is checked and returned through the same open file, so
+        what is read next is what was checked (blobs are only ever replaced whole, by rename)."""
+        if (packed := self.packs.read(digest)) is not None:
+            if hashlib.sha256(packed).hexdigest() != digest:
+                raise BlobDamaged(digest)
+            return io.BytesIO(packed)
+        blob = self.path_of(digest).open("rb")
+        try:
+            hasher = hashlib.sha256()
+            while chunk := blob.read(CHUNK_SIZE):
+                hasher.update(chunk)
+            if hasher.hexdigest() != digest:
+                raise BlobDamaged(digest)
+            blob.seek(0)
+        except BaseException:
+            blob.close()
+            raise
+        return blob
+
+    def read_checked(self, digest: str) -> Iterator[bytes]:
+        """The blob in pieces of CHUNK_SIZE, hashed on the way, in one pass. The last piece is
+        held back until the hash is known: a damaged blob raises BlobDamaged before its end is
+        given out (and a blob of one piece gives out nothing wrong at all)."""
+        hasher = hashlib.sha256()
+        with self.open(digest) as blob:
+            pending = read_up_to(blob, CHUNK_SIZE)
+            while True:
+                following = read_up_to(blob, CHUNK_SIZE) if pending else b""
+                hasher.update(pending)
+                if not following and hasher.hexdigest() != digest:
+                    raise BlobDamaged(digest)
+                if pending:
+                    yield pending
+                if not following:
+                    return
+                pending = following
 
     def clear_temporary(self) -> int:
         """Remove temp files left by a process that died mid-write (in the temp folder, and

@@ -25,6 +25,7 @@ from server.services.apply.run import ApplyTools
 from server.services.apply.service import ApplyService
 from server.services.blob_keeper import BlobKeeper
 from server.services.diffs import DiffService
+from server.services.items.copy_reader import CopyEntries
 from server.services.items.download import ItemDownloadService
 from server.services.local_copies.service import LocalCopyService
 from server.services.locations.service import LocationService
@@ -173,7 +174,15 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
     secret = config.secret_key.get_secret_value() if config.secret_key else load_or_create_secret(config.data_dir)
     downloads = DownloadSigner(secret, max_expiry_seconds=config.max_download_expiry_seconds, clock=clock)
     schedules = ScheduleService(db=db, clock=clock, locations=[spec.name for spec in declared.locations])
-    item_downloads = ItemDownloadService(db=db, store=store, restore_points=restore_points, sources=sources)
+    item_downloads = ItemDownloadService(
+        db=db,
+        store=store,
+        restore_points=restore_points,
+        local_copies=local_copies,
+        copy_folder=folder,
+        copy_entries=CopyEntries(folder),
+        sources=sources,
+    )
     changes = ChangeWatch(
         sources=sources, fingerprint=system.fingerprint, clock=clock, check_seconds=config.change_check_seconds
     )

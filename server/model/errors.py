@@ -57,6 +57,10 @@ class UserErrorCode(enum.StrEnum):
     `expectedFingerprint` is not the configuration's now); nothing was started."""
     PINNED = "PINNED"
     """The restore point is pinned: it is never deleted until someone unpins it."""
+    KEY_MISSING = "KEY_MISSING"
+    """An encrypted local copy read in place (its items, one item's download) is encrypted to no
+    key this server holds; the message names the server's identity and recovery recipients
+    (`backups key import` adds one)."""
 
 
 class DomainError(Exception):
@@ -141,6 +145,12 @@ class Conflict(DomainError):
 
 class InvalidArchive(DomainError):
     code = UserErrorCode.INVALID_ARCHIVE
+
+
+class CopyKeyMissing(DomainError):
+    """An encrypted local copy this server holds no key for."""
+
+    code = UserErrorCode.KEY_MISSING
 
 
 class OperationErrorCode(enum.StrEnum):

@@ -1,5 +1,5 @@
-"""GET /download/item/{token}: one item of a restore point through a signed, expiring link
-(made by createItemDownloadUrl).
+"""GET /download/item/{token}: one item of a restore point, or of a local copy read in place,
+through a signed, expiring link (made by createItemDownloadUrl).
 
 A tampered or expired link gets the answers of a local copy's link (403, 410). A file, a
 link's target or a settings module is checked whole before its first byte and served like a
@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 
 from server.model.access.download_links import DownloadSigner, LinkExpired, LinkInvalid
 from server.model.errors import DomainError, NotFound, OperationErrorCode
-from server.services.items.download import ItemDownload, ItemDownloadService
+from server.services.items.download import LOCAL_COPY, ItemDownload, ItemDownloadService
 from server.web.download import ClientStalled, OpenFileResponse, send_within
 
 log = logging.getLogger(__name__)
@@ -93,12 +93,14 @@ def item_download_endpoint(signer: DownloadSigner, items: ItemDownloadService, *
         try:
             opened = await items.open(link)
         except NotFound:
-            return PlainTextResponse("The restore point of this link was deleted.\n", status_code=404)
+            what = "local copy" if link.origin == LOCAL_COPY else "restore point"
+            return PlainTextResponse(f"The {what} of this link was deleted.\n", status_code=404)
         except DomainError as error:
-            if error.code is not OperationErrorCode.CONTENT_DAMAGED:
-                raise
+            # Damaged content is the server's failure (500); a copy that cannot be read in place
+            # (no key for it any more, damaged since the link was made) is the copy's state (409).
+            status = 500 if error.code is OperationErrorCode.CONTENT_DAMAGED else 409
             body = {"data": None, "errors": [{"message": error.message, "extensions": {"code": error.code.value}}]}
-            return JSONResponse(body, status_code=500, headers={"cache-control": "no-store"})
+            return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
         return _response(opened, request.method, stall_seconds)
 
     return download

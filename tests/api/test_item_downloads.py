@@ -315,7 +315,7 @@ async def test_bad_inputs_get_a_clear_error_and_no_link(served) -> None:
     await refused(proc, "INVALID_INPUT", "path", rp=point, source="settings", path="audio.json#/volume")
     assert "exactly one" in await refused(proc, "INVALID_INPUT", "restorePointId", source="site", path="big.bin")
     await refused(proc, "INVALID_INPUT", "restorePointId", rp=point, lc="lc_bm9uZS56aXA", source="site", path="big.bin")
-    await refused(proc, "INVALID_INPUT", "localCopyId", lc="lc_bm9uZS56aXA", source="site", path="big.bin")
+    await refused(proc, "NOT_FOUND", "localCopyId", lc="lc_bm9uZS56aXA", source="site", path="big.bin")
     for seconds in (0, -5, 24 * 3600 + 1):
         await refused(
             proc, "INVALID_INPUT", "expiresInSeconds", rp=point, source="site", path="big.bin", seconds=seconds

@@ -30,16 +30,20 @@ from server.model.items import (
     item_path_of_entry,
     parse_item_path,
 )
+from server.services.items.copy_reader import CopyEntries, CopyItemReader
 from server.services.items.folder_zip import zip_chunks
 from server.services.items.reader import ItemReader, RestorePointReader
 from server.services.items.table_csv import csv_chunks
+from server.services.local_copies.service import LocalCopyService
 from server.services.restore_points import RestorePointService
 from server.sources.base import Source
 from server.storage.blobs.content_store import ContentStore
 from server.storage.db.database import Database
+from server.storage.local_copy.folder import LocalCopyFolder
 
 PIECE = 1024 * 1024  # what a stream that cannot be served from a descriptor is sent in
 RESTORE_POINT = "restorePoint"  # ItemLink.origin of an item read from a restore point
+LOCAL_COPY = "localCopy"  # ItemLink.origin of an item read out of a local copy, in place
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +65,22 @@ class ItemDownload:
 
 class ItemDownloadService:
     def __init__(
-        self, *, db: Database, store: ContentStore, restore_points: RestorePointService, sources: Sequence[Source]
+        self,
+        *,
+        db: Database,
+        store: ContentStore,
+        restore_points: RestorePointService,
+        local_copies: LocalCopyService,
+        copy_folder: LocalCopyFolder,
+        copy_entries: CopyEntries,
+        sources: Sequence[Source],
     ) -> None:
         self._db = db
         self._store = store
         self._points = restore_points
+        self._copies = local_copies
+        self._copy_folder = copy_folder
+        self._copy_entries = copy_entries
         self._kinds = {source.name: source.kind for source in sources}
 
     async def locate(
@@ -75,13 +90,6 @@ class ItemDownloadService:
         NOT_FOUND for a restore point, source or path it does not hold."""
         if (restore_point_id is None) == (local_copy_id is None):
             raise InvalidInput("give exactly one of restorePointId and localCopyId", field="restorePointId")
-        if local_copy_id is not None:
-            raise InvalidInput(
-                "downloading an item straight from a local copy is not available yet: import the copy, "
-                "then download the item from its restore point",
-                field="localCopyId",
-            )
-        assert restore_point_id is not None
         source_kind = self._kinds.get(source)
         item = parse_item_path(path, source_kind=source_kind)
         if item.pointer is not None:
@@ -89,29 +97,31 @@ class ItemDownloadService:
                 "a download gives a whole settings module: name it without '#' and a pointer", field="path"
             )
         entry_path = entry_path_of_item(item.path, source_kind)
-        reader = await self._reader(restore_point_id, field="restorePointId")
+        if local_copy_id is not None:
+            origin, origin_id, what = LOCAL_COPY, local_copy_id, f"local copy {local_copy_id}"
+        else:
+            assert restore_point_id is not None
+            origin, origin_id, what = RESTORE_POINT, restore_point_id, f"restore point {restore_point_id}"
+        reader = await self._reader(origin, origin_id)
         try:
             if not await reader.has_source(source):
-                raise NotFound(f"restore point {restore_point_id} holds no source {quoted(source)}", field="source")
+                raise NotFound(f"{what} holds no source {quoted(source)}", field="source")
             if not entry_path:
                 kind = ItemKind.FOLDER  # the whole source
             elif (entry := await reader.entry(source, entry_path)) is not None:
                 kind = item_kind(entry.kind, source_kind)
             else:
-                raise NotFound(
-                    f"restore point {restore_point_id} holds nothing at {quoted(path)} in source {quoted(source)}",
-                    field="path",
-                )
+                raise NotFound(f"{what} holds nothing at {quoted(path)} in source {quoted(source)}", field="path")
         finally:
             reader.release()
-        return ItemLink(RESTORE_POINT, restore_point_id, source, entry_path, kind.value)
+        return ItemLink(origin, origin_id, source, entry_path, kind.value)
 
     async def open(self, link: ItemLink) -> ItemDownload:
         """Open what a link names (NOT_FOUND once its restore point or entry is gone;
         ContentDamaged for a single item whose bytes do not match)."""
-        if link.origin != RESTORE_POINT:
+        if link.origin not in (RESTORE_POINT, LOCAL_COPY):
             raise NotFound(f"nothing to download from {quoted(link.origin)}")
-        reader = await self._reader(link.origin_id, field="restorePointId")
+        reader = await self._reader(link.origin, link.origin_id)
         try:
             return await self._open(reader, link, ItemKind(link.kind))
         except BaseException:
@@ -153,8 +163,11 @@ class ItemDownloadService:
             return replace(whole, chunks=_pieces(stream))
         return replace(whole, descriptor=await asyncio.to_thread(_descriptor, stream))
 
-    async def _reader(self, point_id: str, *, field: str) -> ItemReader:
-        point, hold = await self._points.hold(point_id, field=field)
+    async def _reader(self, origin: str, origin_id: str) -> ItemReader:
+        if origin == LOCAL_COPY:
+            copy, copy_hold = await self._copies.hold(origin_id, field="localCopyId")
+            return CopyItemReader(folder=self._copy_folder, entries=self._copy_entries, copy=copy, hold=copy_hold)
+        point, hold = await self._points.hold(origin_id, field="restorePointId")
         return RestorePointReader(db=self._db, store=self._store, point=point, hold=hold)
 
 

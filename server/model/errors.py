@@ -57,6 +57,9 @@ class UserErrorCode(enum.StrEnum):
     `expectedFingerprint` is not the configuration's now); nothing was started."""
     PINNED = "PINNED"
     """The restore point is pinned: it is never deleted until someone unpins it."""
+    UNKNOWN_SOURCE = "UNKNOWN_SOURCE"
+    """An item named (applyRestorePoint(items:)) is of a source the restore point holds and this
+    server no longer configures; nothing was started."""
 
 
 class DomainError(Exception):

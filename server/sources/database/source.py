@@ -84,6 +84,12 @@ class DatabaseSource:
         """Replace the rows of the restore point's tables, in one transaction."""
         await asyncio.to_thread(self._apply, entries, open_blob)
 
+    async def apply_only(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
+        """Replace the rows of just these tables, in one transaction; the other tables keep
+        theirs. Rows of another table that no longer fit (a foreign key) fail it, naming the
+        constraint, and nothing is changed."""
+        await asyncio.to_thread(self._apply, entries, open_blob, True)
+
     # -- connections -----------------------------------------------------------------------
 
     @property
@@ -195,7 +201,7 @@ class DatabaseSource:
 
     # -- apply -------------------------------------------------------------------------------
 
-    def _apply(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
+    def _apply(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob, partial: bool = False) -> None:
         blobs = self._table_blobs(entries)
         headers: dict[str, TableHeader] = {}
         try:
@@ -207,8 +213,10 @@ class DatabaseSource:
         with self._connect() as conn:
             try:
                 catalog = self._begin(conn, write=True)
-                live = self._check_schema(conn, catalog, headers)
+                live = self._check_schema(conn, catalog, headers, partial)
                 self._replace_rows(conn, catalog, live, headers, blobs, open_blob)
+                if partial and self.is_sqlite:
+                    self._check_other_tables_fit(conn)
                 conn.commit()  # deferred constraint checks run here
             except BaseException as error:
                 conn.rollback()
@@ -257,10 +265,14 @@ class DatabaseSource:
             blobs[entry.path.removesuffix(SUFFIX)] = entry.sha256
         return blobs
 
-    def _check_schema(self, conn: Connection, catalog: Catalog, headers: dict[str, TableHeader]) -> dict[str, Table]:
-        """The live tables, locked against writers; refuses any difference from the restore point."""
+    def _check_schema(
+        self, conn: Connection, catalog: Catalog, headers: dict[str, TableHeader], partial: bool = False
+    ) -> dict[str, Table]:
+        """The live tables, locked against writers; refuses any difference from the restore point
+        (`partial`: of the tables it replaces; the others are left as they are)."""
         present = catalog.table_names()
-        expected = list(self.tables) if self.tables is not None else present
+        mine = list(self.tables) if self.tables is not None else present
+        expected = list(headers) if partial else mine
         if not self.is_sqlite:
             locked = [catalog.qualified(t) for t in sorted(set(headers) | set(expected)) if t in present]
             if locked:  # readers go on seeing the old rows; writers wait for the commit
@@ -268,7 +280,7 @@ class DatabaseSource:
         live = {t: catalog.table(t) for t in set(headers) | set(expected) if t in present}
         problems = schema_differences(headers, live, expected)
         for child_schema, child, parent_schema, parent in catalog.foreign_keys():
-            outside = child not in headers or child_schema != catalog.schema
+            outside = child not in (mine if partial else headers) or child_schema != catalog.schema
             if parent in headers and parent_schema == catalog.schema and outside:
                 problems.append(f"table {child!r}, not in this source, references {parent!r}")
         if problems:
@@ -278,6 +290,18 @@ class DatabaseSource:
                 f"changed: {'; '.join(problems)}",
             )
         return live
+
+    def _check_other_tables_fit(self, conn: Connection) -> None:
+        """SQLite checks deferred foreign keys at commit without saying which: name the first
+        one the replaced tables broke (PostgreSQL names its constraint itself)."""
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+        if broken is not None:
+            child, rowid, parent, _ = broken
+            raise OperationFailed(
+                OperationErrorCode.APPLY_FAILED,
+                f"source {self.name!r}: the foreign key of table {child!r} on table {parent!r} no longer fits "
+                f"(row {rowid} of {child!r} references a row {parent!r} would not have); nothing was changed",
+            )
 
     def _edges(self, catalog: Catalog) -> list[tuple[str, str]]:
         return [

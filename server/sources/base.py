@@ -134,3 +134,7 @@ class PartialSource(Protocol):
     async def apply_only(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
         """Replace just the items these entries name, atomically; the rest is not touched."""
         ...
+
+    async def check_only(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
+        """Before anything changes: refuse what apply_only would refuse (the live schema), touching nothing."""
+        ...

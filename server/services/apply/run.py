@@ -140,6 +140,7 @@ class ApplyRun:
                 plan = await self.load_plan(log_untouched=True, current=before)
             else:
                 plan = await self.load_plan(log_untouched=True)
+            await self._check_partial(plan)
             hashed_later = checked_when_staged(plan)
             await verify_content(ctx.section(0.0, 0.05), plan, self._t.store, hashed_when_staged=hashed_later)
             staged = await stage_sources(ctx.section(0.05, 0.5), plan, self._t.store)
@@ -195,6 +196,18 @@ class ApplyRun:
                     + (f"; {', '.join(repr(n) for n in left)} left as they are." if left else ".")
                 )
         return plan
+
+    async def _check_partial(self, plan: ApplyPlan) -> None:
+        """A source putting back only some items refuses a live state they no longer fit (a
+        table's columns changed since) now, while nothing has changed."""
+        for source, _ in plan.steps:
+            chosen = plan.chosen.get(source.name)
+            if chosen and isinstance(source, PartialSource):
+                try:
+                    await source.check_only(chosen, self._t.store.open)
+                except OperationFailed as failure:
+                    self.ctx.log(f"{failure.message}.", LogLevel.ERROR)
+                    raise
 
     async def _check_fingerprint(self, expected: str) -> None:
         """CONFLICT unless the configuration is still the one the caller previewed; checked

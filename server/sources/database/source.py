@@ -90,6 +90,23 @@ class DatabaseSource:
         constraint, and nothing is changed."""
         await asyncio.to_thread(self._apply, entries, open_blob, True)
 
+    async def check_only(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
+        """Refuse (SCHEMA_MISMATCH) what apply_only would refuse, changing nothing."""
+        await asyncio.to_thread(self._check_only, entries, open_blob)
+
+    def _check_only(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
+        headers = self._headers(self._table_blobs(entries), open_blob)
+        with self._connect() as conn:
+            try:
+                catalog = self._begin(conn, write=False)
+                self._check_schema(conn, catalog, headers, True, lock=False)
+            except DBAPIError as error:
+                raise OperationFailed(
+                    OperationErrorCode.SOURCE_UNAVAILABLE, f"source {self.name!r}: reading failed: {db_reason(error)}"
+                ) from None
+            finally:
+                conn.rollback()
+
     # -- connections -----------------------------------------------------------------------
 
     @property
@@ -201,8 +218,7 @@ class DatabaseSource:
 
     # -- apply -------------------------------------------------------------------------------
 
-    def _apply(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob, partial: bool = False) -> None:
-        blobs = self._table_blobs(entries)
+    def _headers(self, blobs: dict[str, str], open_blob: OpenBlob) -> dict[str, TableHeader]:
         headers: dict[str, TableHeader] = {}
         try:
             for table, digest in blobs.items():
@@ -210,6 +226,11 @@ class DatabaseSource:
                     headers[table] = read_header(blob, table)
         except TableFileError as error:
             raise OperationFailed(OperationErrorCode.INVALID_ENTRY, f"source {self.name!r}: {error}") from None
+        return headers
+
+    def _apply(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob, partial: bool = False) -> None:
+        blobs = self._table_blobs(entries)
+        headers = self._headers(blobs, open_blob)
         with self._connect() as conn:
             try:
                 catalog = self._begin(conn, write=True)
@@ -266,14 +287,20 @@ class DatabaseSource:
         return blobs
 
     def _check_schema(
-        self, conn: Connection, catalog: Catalog, headers: dict[str, TableHeader], partial: bool = False
+        self,
+        conn: Connection,
+        catalog: Catalog,
+        headers: dict[str, TableHeader],
+        partial: bool = False,
+        *,
+        lock: bool = True,
     ) -> dict[str, Table]:
         """The live tables, locked against writers; refuses any difference from the restore point
         (`partial`: of the tables it replaces; the others are left as they are)."""
         present = catalog.table_names()
         mine = list(self.tables) if self.tables is not None else present
         expected = list(headers) if partial else mine
-        if not self.is_sqlite:
+        if lock and not self.is_sqlite:
             locked = [catalog.qualified(t) for t in sorted(set(headers) | set(expected)) if t in present]
             if locked:  # readers go on seeing the old rows; writers wait for the commit
                 conn.exec_driver_sql(f"LOCK TABLE {', '.join(locked)} IN EXCLUSIVE MODE")

@@ -51,7 +51,9 @@ class Site:
         self.db = tmp_path / "app.db"
         with sqlite3.connect(self.db) as conn:
             conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-            conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id), item TEXT)")
+            conn.execute(
+                "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id), item TEXT)"
+            )
             conn.executemany("INSERT INTO users VALUES (?, ?)", [(1, "ada"), (2, "bob"), (3, "cy")])
             conn.executemany("INSERT INTO orders VALUES (?, ?, ?)", [(1, 1, "lamp"), (2, 2, "desk")])
         extra = f'\n[[sources]]\nname = "appdb"\nkind = "database"\nurl = "sqlite:///{self.db}"\n'
@@ -364,7 +366,10 @@ async def test_a_damaged_item_is_refused_and_nothing_is_written(make_server, tmp
         victim = blob_path(s.server, next(e["sha256"] for e in entries if e["path"] == path))
         victim.write_bytes(victim.read_bytes().replace(b"80", b"81").replace(b"-12.5", b"-99.5"))
     before = await s.state()
-    for item in ({"source": "site", "paths": ["conf.d/main.yaml"]}, {"source": "settings", "paths": ["audio.json#/dsp"]}):
+    for item in (
+        {"source": "site", "paths": ["conf.d/main.yaml"]},
+        {"source": "settings", "paths": ["audio.json#/dsp"]},
+    ):
         final = await s.failed(point, [item], "CONTENT_DAMAGED")
         assert item["paths"][0].split("#")[0] in final["error"]["message"], final
         assert "nothing was changed" in final["error"]["message"]

@@ -391,3 +391,48 @@ async def test_a_table_whose_columns_changed_is_a_schema_mismatch(make_server, t
     s.sql("DELETE FROM orders WHERE id = 2")
     await s.applied(point, [{"source": "appdb", "paths": ["orders"]}])
     assert s.rows("orders") == [(1, 1, "lamp"), (2, 2, "desk")]
+
+
+async def test_one_table_back_in_postgresql(make_server, tmp_path: Path, postgres_source_url: str) -> None:
+    """A PostgreSQL database source: one table back, the other as it is now; a table the other
+    no longer fits is refused naming PostgreSQL's constraint, and nothing changes."""
+    import psycopg
+
+    def rows(table: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(postgres_source_url) as db:
+            return db.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()  # noqa: S608 (a test's own names)
+
+    def sql(*statements: str) -> None:
+        with psycopg.connect(postgres_source_url, autocommit=True) as db:
+            for statement in statements:
+                db.execute(statement)  # type: ignore[arg-type] (a test's own statements)
+
+    sql(
+        "CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL)",
+        "CREATE TABLE orders (id serial PRIMARY KEY, user_id integer REFERENCES users(id), item text)",
+        "INSERT INTO users (name) VALUES ('ada'), ('bob'), ('cy')",
+        "INSERT INTO orders (user_id, item) VALUES (1, 'lamp'), (2, 'desk')",
+    )
+    config = write_config(
+        tmp_path, page=False, extra=f'\n[[sources]]\nname = "appdb"\nkind = "database"\nurl = "{postgres_source_url}"\n'
+    )
+    server = make_server("data", BACKUPS_CONFIG=str(config)).start()
+    users_then = rows("users")
+    point = (await create_and_wait(server, "then"))["restorePoint"]["id"]
+    sql("UPDATE users SET name = 'bobby' WHERE id = 2", "DELETE FROM users WHERE id = 3")
+    sql("INSERT INTO orders (user_id, item) VALUES (1, 'chair')")
+    orders_now = rows("orders")
+
+    items = [{"source": "appdb", "paths": ["users"]}]
+    payload = (await execute(server, APPLY, id=point, confirm=point, items=items))["applyRestorePoint"]
+    final = await wait_for_operation(server, payload["operation"]["id"])
+    assert final["status"] == "SUCCEEDED", final
+    assert rows("users") == users_then and rows("orders") == orders_now
+
+    sql("INSERT INTO users (id, name) VALUES (4, 'dee')", "INSERT INTO orders (user_id, item) VALUES (4, 'sofa')")
+    before = (rows("users"), rows("orders"))
+    payload = (await execute(server, APPLY, id=point, confirm=point, items=items))["applyRestorePoint"]
+    final = await wait_for_operation(server, payload["operation"]["id"])
+    assert final["status"] == "FAILED" and final["error"]["code"] == "APPLY_FAILED", final
+    assert "orders_user_id_fkey" in final["error"]["message"], final
+    assert (rows("users"), rows("orders")) == before

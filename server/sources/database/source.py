@@ -235,7 +235,10 @@ class DatabaseSource:
             try:
                 catalog = self._begin(conn, write=True)
                 live = self._check_schema(conn, catalog, headers, partial)
-                self._replace_rows(conn, catalog, live, headers, blobs, open_blob)
+                if partial and not self.is_sqlite and all(live[t].primary_key for t in headers):
+                    self._merge_rows(conn, catalog, live, headers, blobs, open_blob)
+                else:
+                    self._replace_rows(conn, catalog, live, headers, blobs, open_blob)
                 if partial and self.is_sqlite:
                     self._check_other_tables_fit(conn)
                 conn.commit()  # deferred constraint checks run here
@@ -270,6 +273,47 @@ class DatabaseSource:
             for name in order:
                 with self._about(name):
                     reset_sequences(conn, catalog, live[name])
+
+    def _merge_rows(
+        self,
+        conn: Connection,
+        catalog: Catalog,
+        live: dict[str, Table],
+        headers: dict[str, TableHeader],
+        blobs: dict[str, str],
+        open_blob: OpenBlob,
+    ) -> None:
+        """PostgreSQL, some tables only: rows the restore point lacks are deleted and its rows
+        written over by primary key, never all deleted first. Another table's rows that reference
+        a kept row are then never without it (a foreign key that is not DEFERRABLE is checked at
+        each statement); one that references a row that goes fails, naming its constraint."""
+        order = parents_first(list(headers), self._edges(catalog))
+        conn.exec_driver_sql("SET CONSTRAINTS ALL DEFERRED")
+        staged: dict[str, str] = {}
+        for index, name in enumerate(order):
+            with self._about(name):
+                staged[name] = temp = f"backups_items_{index}"
+                conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {temp} (LIKE {catalog.qualified(name)}) ON COMMIT DROP")
+                self._insert(conn, catalog, live[name], headers[name], blobs[name], open_blob, into=temp)
+        for name in reversed(order):  # children first
+            with self._about(name):
+                key = ", ".join(catalog.ident(k) for k in live[name].primary_key)
+                conn.exec_driver_sql(
+                    f"DELETE FROM {catalog.qualified(name)} WHERE ({key}) NOT IN (SELECT {key} FROM {staged[name]})"
+                )
+        for name in order:  # parents first
+            with self._about(name):
+                table = live[name]
+                columns = ", ".join(catalog.ident(c.name) for c in table.columns)
+                key = ", ".join(catalog.ident(k) for k in table.primary_key)
+                rest = [c.name for c in table.columns if c.name not in table.primary_key]
+                update = ", ".join(f"{catalog.ident(c)} = EXCLUDED.{catalog.ident(c)}" for c in rest)
+                conflict = f"DO UPDATE SET {update}" if rest else "DO NOTHING"
+                conn.exec_driver_sql(
+                    f"INSERT INTO {catalog.qualified(name)} ({columns}) OVERRIDING SYSTEM VALUE "
+                    f"SELECT {columns} FROM {staged[name]} ON CONFLICT ({key}) {conflict}"
+                )
+                reset_sequences(conn, catalog, table)
 
     def _table_blobs(self, entries: Sequence[ManifestEntry]) -> dict[str, str]:
         blobs: dict[str, str] = {}
@@ -345,13 +389,16 @@ class DatabaseSource:
         header: TableHeader,
         digest: str,
         open_blob: OpenBlob,
+        *,
+        into: str | None = None,
     ) -> None:
+        """Insert the table file's rows into the table (`into`: a temporary table like it)."""
         if not table.columns:
             return
         categories = {c.name: c.category for c in table.columns}
         types = {c.name: c.type for c in table.columns}
         names = [name for name, _ in header.columns]
-        sql = insert_sql(catalog, table.name, names, types)
+        sql = insert_sql(catalog, table.name, names, types, into=into)
         with open_blob(digest) as blob:
             read_header(blob, table.name)
             batch: list[tuple[object, ...]] = []

@@ -354,6 +354,9 @@ async def test_items_with_sources_and_a_source_no_longer_configured(make_server,
     old = plant_restore_point(s.server, {("mediaserver", "config.yaml"): b"port: 80\n"})
     message = await s.refused(old, [{"source": "mediaserver", "paths": ["config.yaml"]}], "UNKNOWN_SOURCE")
     assert "'mediaserver'" in message and "not configured" in message
+    # A configured source the restore point holds nothing of.
+    message = await s.refused(old, [{"source": "site", "paths": ["start.sh"]}], "INVALID_INPUT")
+    assert "holds nothing of source 'site'" in message
 
 
 async def test_a_damaged_item_is_refused_and_nothing_is_written(make_server, tmp_path: Path) -> None:

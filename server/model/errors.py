@@ -61,6 +61,9 @@ class UserErrorCode(enum.StrEnum):
     """An encrypted local copy read in place (its items, one item's download) is encrypted to no
     key this server holds; the message names the server's identity and recovery recipients
     (`backups key import` adds one)."""
+    UNKNOWN_SOURCE = "UNKNOWN_SOURCE"
+    """An item named (applyRestorePoint(items:)) is of a source the restore point holds and this
+    server no longer configures; nothing was started."""
 
 
 class DomainError(Exception):

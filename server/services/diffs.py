@@ -9,6 +9,8 @@ applyRestorePoint(expectedFingerprint:) refuses with CONFLICT once it no longer 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import json
 from collections.abc import Sequence
 from typing import BinaryIO
@@ -16,11 +18,14 @@ from typing import BinaryIO
 from server.model.diffs.config_diff import Change, ChangeKind, ConfigurationDiff, compare
 from server.model.diffs.diff_content import ChangeContent, Limits, content_of
 from server.model.errors import DomainError, InvalidInput, OperationErrorCode, OperationFailed, quoted
+from server.model.item_merge import ItemChoice, ItemSelection
 from server.model.manifests import manifest_checksum
 from server.model.names import each_once
 from server.model.records import ManifestEntry
 from server.operations.holds import Hold
+from server.services.apply.items import merge_source
 from server.services.capture.store import manifest_entry
+from server.services.items.selection import check_items
 from server.services.restore_points import RestorePointService
 from server.services.system import hash_items
 from server.sources.base import CapturedItem, Source
@@ -68,19 +73,33 @@ class DiffService:
             holding=(from_id, to_id),
         )
 
-    async def preview(self, point_id: str, sources: Sequence[str] | None) -> ConfigurationDiff:
-        """The changes applying restore point `point_id` (only `sources`, if named) would make
-        to the configuration as it is now."""
+    async def preview(
+        self, point_id: str, sources: Sequence[str] | None, selections: Sequence[ItemSelection] | None = None
+    ) -> ConfigurationDiff:
+        """The changes applying restore point `point_id` (only `sources`, or only the items in
+        `selections`, if named) would make to the configuration as it is now."""
+        if selections is not None and sources:
+            raise InvalidInput(
+                "name either `sources` (whole sources) or `items` (items in them), not both", field="items"
+            )
         chosen = self.chosen_sources(sources)
+        merged: dict[str, bytes] = {}  # merged module documents, by digest: read by the diff's content
         (hold,) = await self._hold([(point_id, "restorePointId")])
         try:
+            stored = await self._points.entries(point_id)
+            choices = None
+            if selections is not None:
+                choices = check_items(selections, point_id, stored, self._sources)
+                touched = {choice.source for choice in choices}
+                chosen = [source for source in self._sources if source.name in touched]
             current, items, fingerprint = await self._current()
             names = {source.name for source in chosen}
             before = [e for e in current if e.source in names]
-            stored = await self._points.entries(point_id)
-            if not sources:
+            if not sources and choices is None:
                 self._check_known(point_id, stored)
             after = [e for e in stored if e.source in names]
+            if choices is not None:
+                after = await asyncio.to_thread(self._merged, choices, before, after, items, merged)
             order = [source.name for source in self._sources]
             summary, changes = await asyncio.to_thread(compare, before, after, order)
             kinds = self._kinds()
@@ -99,7 +118,9 @@ class DiffService:
             fingerprint=fingerprint,
             source_kinds=kinds,
             open_before=open_current,
-            open_after=self._open_blob,
+            open_after=lambda entry: (
+                io.BytesIO(merged[entry.sha256]) if entry.sha256 in merged else self._open_blob(entry)
+            ),
             holding=(point_id,),
             before_live=True,
         )
@@ -186,8 +207,50 @@ class DiffService:
                 field="restorePointId",
             )
 
+    def _merged(
+        self,
+        choices: Sequence[ItemChoice],
+        before: Sequence[ManifestEntry],
+        after: Sequence[ManifestEntry],
+        items: dict[tuple[str, str], CapturedItem],
+        merged: dict[str, bytes],
+    ) -> list[ManifestEntry]:
+        """What the touched sources would hold after the item apply (blocking): as the apply
+        merges them, with merged module documents kept in `merged` instead of the store."""
+
+        def read_now(entry: ManifestEntry) -> bytes:
+            opener = items[(entry.source, entry.path)].open
+            assert opener is not None
+            with opener() as blob:
+                return blob.read()
+
+        def put(data: bytes) -> tuple[str, int]:
+            digest = hashlib.sha256(data).hexdigest()
+            merged[digest] = data
+            return digest, len(data)
+
+        result: list[ManifestEntry] = []
+        for name in dict.fromkeys(choice.source for choice in choices):
+            try:
+                entries, _ = merge_source(
+                    [e for e in before if e.source == name],
+                    [e for e in after if e.source == name],
+                    [c for c in choices if c.source == name],
+                    read_now=read_now,
+                    read_then=self._read_blob,
+                    put=put,
+                )
+            except OperationFailed as failure:
+                raise InvalidInput(failure.message, field="items") from None
+            result.extend(entries)
+        return result
+
     def _kinds(self) -> dict[str, str]:
         return {source.name: source.kind for source in self._sources}
+
+    def _read_blob(self, entry: ManifestEntry) -> bytes:
+        with self._open_blob(entry) as blob:
+            return blob.read()
 
     def _open_blob(self, entry: ManifestEntry) -> BinaryIO:
         assert entry.sha256 is not None

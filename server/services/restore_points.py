@@ -310,12 +310,15 @@ class RestorePointService:
             self._expiry_changed()
         return point
 
-    async def capture_all(self, ctx: OperationContext, pinned: list[str]) -> CaptureTally:
-        """Read every source and store its content (an apply's safety restore point; see
-        capture/driver.py): each stored blob's digest is appended to `pinned` (and pinned),
-        for the caller to record or release."""
+    async def capture_all(
+        self, ctx: OperationContext, pinned: list[str], *, only: Sequence[str] | None = None
+    ) -> CaptureTally:
+        """Read every source (`only`: these) and store its content (an apply's safety restore
+        point; see capture/driver.py): each stored blob's digest is appended to `pinned` (and
+        pinned), for the caller to record or release."""
+        sources = self._sources if only is None else [s for s in self._sources if s.name in set(only)]
         return await capture_sources(
-            ctx, sources=self._sources, store=self._store, pinned=pinned, manifest_held=self._manifest_held
+            ctx, sources=sources, store=self._store, pinned=pinned, manifest_held=self._manifest_held
         )
 
     async def _manifest_held(self, manifest_id: str) -> bool:

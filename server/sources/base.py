@@ -124,3 +124,17 @@ class StagingSource(Protocol):
     def discard_leftovers(self) -> None:
         """Remove a staged state that a stopped process left aside, unused (blocking)."""
         ...
+
+
+@runtime_checkable
+class PartialSource(Protocol):
+    """A source that can replace some of its items and leave the others as they are now (a
+    database: only the chosen tables, so rows written to the others meanwhile stay)."""
+
+    async def apply_only(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
+        """Replace just the items these entries name, atomically; the rest is not touched."""
+        ...
+
+    async def check_only(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
+        """Before anything changes: refuse what apply_only would refuse (the live schema), touching nothing."""
+        ...

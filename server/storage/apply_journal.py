@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from server.model.errors import OperationErrorCode
+from server.model.item_merge import ItemChoice
 from server.model.records import EntryKind, ManifestEntry, OperationError
 from server.storage.durability import fsync_path, write_atomic
 from server.storage.full import files_full
@@ -51,6 +52,11 @@ class JournalRecord:
     # The sources the caller chose (applyRestorePoint(sources:)); None: every source. Recorded
     # from PREPARING on, so a resumed apply replaces the very same ones.
     only_sources: tuple[str, ...] | None = None
+    # The items the caller chose (applyRestorePoint(items:)); None: whole sources. Each touched
+    # source is replaced by its state before (rollback_entries) with these items put back, so
+    # a resumed apply merges the very same list again.
+    items: tuple[ItemChoice, ...] | None = None
+    restart: bool = True  # False: the caller (or an item apply of settings only) needs no restart
     updated_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
 
     def advance(self, phase: ApplyPhase, **changes: Any) -> JournalRecord:
@@ -127,6 +133,8 @@ def _encode(record: JournalRecord, rollback_entries: orjson.Fragment) -> dict[st
         "error": {"code": record.error.code, "message": record.error.message} if record.error else None,
         "restartStarted": record.restart_started,
         "onlySources": list(record.only_sources) if record.only_sources is not None else None,
+        "items": [[c.source, c.path, c.pointer] for c in record.items] if record.items is not None else None,
+        "restart": record.restart,
         "updatedAt": record.updated_at.isoformat(),
     }
 
@@ -147,6 +155,9 @@ def _decode(data: dict[str, Any]) -> JournalRecord:
         restart_started=bool(data["restartStarted"]),
         # Absent in journals of earlier versions, which always applied every source.
         only_sources=tuple(data["onlySources"]) if data.get("onlySources") is not None else None,
+        # Absent in journals of earlier versions, which put back whole sources and restarted.
+        items=tuple(ItemChoice(*choice) for choice in data["items"]) if data.get("items") is not None else None,
+        restart=bool(data.get("restart", True)),
         updated_at=datetime.fromisoformat(data["updatedAt"]),
     )
 

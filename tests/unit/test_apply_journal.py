@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from server.model.item_merge import ItemChoice
 from server.model.records import EntryKind, ManifestEntry, OperationError
 from server.storage.apply_journal import (
     ApplyJournal,
@@ -42,6 +44,21 @@ def test_round_trip(tmp_path: Path) -> None:
     journal.write(written)
     assert journal.read() == written
     assert [p.name for p in tmp_path.iterdir()] == ["apply-journal.json"]  # no temp file left
+
+
+def test_round_trip_of_an_item_apply(tmp_path: Path) -> None:
+    """The items and the restart choice come back as written, so a resumed item apply merges
+    the same list; a journal of an earlier version (neither key) is a whole apply that restarts."""
+    journal = ApplyJournal(tmp_path / "apply-journal.json")
+    items = (ItemChoice("site", "conf.d"), ItemChoice("settings", "audio.json", "/masterVolume"))
+    written = record(phase=ApplyPhase.APPLYING, only_sources=("settings", "site"), items=items, restart=False)
+    journal.write(written)
+    assert journal.read() == written
+    data = json.loads(journal.path.read_text())
+    del data["items"], data["restart"]
+    journal.path.write_text(json.dumps(data))
+    old = journal.read()
+    assert old is not None and old.items is None and old.restart is True
 
 
 def test_write_replaces_the_whole_file(tmp_path: Path) -> None:

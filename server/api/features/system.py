@@ -10,6 +10,7 @@ import strawberry
 from server.api.context import Info
 from server.api.errors import attempt
 from server.api.features.operations import OperationPayload
+from server.api.types.item_selection import ItemSelection, selections
 from server.api.types.system import System
 
 
@@ -22,7 +23,11 @@ class ApplyMutations:
         "Exclusive: while it runs, updateSettings and new operations get BUSY. If a source "
         "fails, the state before is restored and the operation ends FAILED. `sources`: apply only "
         "these sources, each named once (the safety restore point still holds every source); none: all. "
-        "`expectedFingerprint` (from applyPreview): CONFLICT if the configuration changed since."
+        "`expectedFingerprint` (from applyPreview): CONFLICT if the configuration changed since. "
+        "`items`: put back only these items (not with `sources`): each touched source keeps everything "
+        "else as it is now; the safety restore point then holds the touched sources. `restart`: run the "
+        "restart step after the apply; null: restart unless only settings items go back (a whole apply "
+        "always restarts when null)."
     )
     async def apply_restore_point(
         self,
@@ -32,6 +37,8 @@ class ApplyMutations:
         create_safety_restore_point: bool | None = True,
         sources: list[str] | None = None,
         expected_fingerprint: str | None = None,
+        items: list[ItemSelection] | None = None,
+        restart: bool | None = None,
     ) -> OperationPayload:
         services, actor = info.context.services, info.context.actor
         op, errors = await attempt(
@@ -42,6 +49,8 @@ class ApplyMutations:
                 requested_by=actor.name,
                 sources=sources,
                 expected_fingerprint=expected_fingerprint,
+                items=selections(items),
+                restart=restart,
             )
         )
         return OperationPayload.of(op, errors)

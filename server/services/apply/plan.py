@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from server.model.errors import OperationErrorCode, OperationFailed
 from server.model.manifests import manifest_checksum
@@ -24,6 +24,9 @@ class ApplyPlan:
     point: RestorePoint
     entries: Sequence[ManifestEntry]
     steps: Sequence[tuple[Source, list[ManifestEntry]]]  # in the configured order
+    # An item apply: per source, the restore point's entries of the chosen items (the steps
+    # hold each source's merged list). A source that can replace just those does so.
+    chosen: Mapping[str, Sequence[ManifestEntry]] = field(default_factory=dict)
 
     @property
     def source_names(self) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from server.model.errors import OperationErrorCode, OperationFailed
 from server.model.records import LogLevel, OperationError
 from server.operations.live import OperationContext
 from server.services.apply.plan import ApplyPlan
-from server.services.apply.run import BEFORE_CHANGES, NO_CANCEL, ApplyRun
+from server.services.apply.run import BEFORE_CHANGES, NO_CANCEL, NO_RESTART, ApplyRun
 from server.services.system import SystemState
 from server.storage.apply_journal import ApplyPhase
 
@@ -51,12 +51,15 @@ async def resume_run(run: ApplyRun, ctx: OperationContext) -> None:
 
 async def _resume_restart(run: ApplyRun) -> None:
     ctx = run.ctx
-    run.tools.system.enter(SystemState.RESTARTING, run.journal.operation_id)
+    if run.journal.restart:
+        run.tools.system.enter(SystemState.RESTARTING, run.journal.operation_id)
     try:
         plan: ApplyPlan | None = await run.load_plan()
     except Exception:
         plan = None
-    if not run.journal.restart_started:
+    if not run.journal.restart:
+        ctx.log("Resumed after a restart: every source had been applied; no restart: " + NO_RESTART)
+    elif not run.journal.restart_started:
         ctx.log("Resumed after a restart: every source had been applied; restarting now.")
         await run.run_restart()
     elif run.tools.restart.command is None:

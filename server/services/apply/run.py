@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from server.model.diffs.config_diff import compare
 from server.model.errors import OperationErrorCode, OperationFailed
+from server.model.item_merge import ItemChoice
 from server.model.records import (
     LogLevel,
     ManifestEntry,
@@ -19,6 +20,7 @@ from server.model.records import (
 )
 from server.operations.holds import Held
 from server.operations.live import OperationCancelled, OperationContext
+from server.services.apply.items import merge_in_thread
 from server.services.apply.plan import (
     ApplyPlan,
     find_source,
@@ -32,7 +34,7 @@ from server.services.restart import RestartFailed, RestartStep
 from server.services.restore_points import MAX_LABEL, RestorePointService
 from server.services.settings_store import SettingsStore
 from server.services.system import SystemMonitor, SystemState, same_content
-from server.sources.base import ReadBack, Source, StagedApply, StagingSource
+from server.sources.base import PartialSource, ReadBack, Source, StagedApply, StagingSource
 from server.storage.apply_journal import ApplyJournal, ApplyPhase, JournalRecord
 from server.storage.blobs.content_store import ContentStore
 from server.test_seams import StepControl
@@ -40,6 +42,7 @@ from server.test_seams import StepControl
 log = logging.getLogger(__name__)
 
 NO_CANCEL = "it has begun replacing the configuration"
+NO_RESTART = "the caller chose none (or the items it put back need none: settings only)."
 MAX_LOGGED_CHANGES = 200  # the finished apply's log lists this many changed paths, then says how many more
 BEFORE_CHANGES = OperationErrorCode.INTERRUPTED_BEFORE_CHANGES
 
@@ -101,10 +104,14 @@ class ApplyRun:
         safety_id: str,
         only: Sequence[str] | None = None,
         expected_fingerprint: str | None = None,
+        items: Sequence[ItemChoice] | None = None,
+        restart: bool = True,
     ) -> None:
         """Verify, snapshot the state before, then replace every source (or those in `only`)
         and restart. With `expected_fingerprint`, refuse (CONFLICT) if the configuration no
-        longer has it, before anything is touched."""
+        longer has it, before anything is touched. With `items` (their sources are `only`):
+        the state before is captured first, and each source is replaced by it with the
+        items put back (services/apply/items.py). `restart`: False skips the restart step."""
         self._ctx = ctx
         self.record = JournalRecord(
             operation_id=ctx.operation.id,
@@ -113,6 +120,8 @@ class ApplyRun:
             safety_restore_point_id=safety_id,
             keep_safety_restore_point=keep_safety,
             only_sources=tuple(only) if only else None,
+            items=tuple(items) if items else None,
+            restart=restart,
         )
         await self._advance(ApplyPhase.PREPARING)  # from here on a new start knows of the apply
         ctx.log(
@@ -124,13 +133,21 @@ class ApplyRun:
         try:
             if expected_fingerprint is not None:
                 await self._check_fingerprint(expected_fingerprint)
-            plan = await self.load_plan(log_untouched=True)
+            if self.journal.items:
+                # The items go into the sources as they are now: capture those first.
+                before = await self._capture()
+                await self._t.steps.reach(ctx, "safety")
+                plan = await self.load_plan(log_untouched=True, current=before)
+            else:
+                plan = await self.load_plan(log_untouched=True)
+            await self._check_partial(plan)
             hashed_later = checked_when_staged(plan)
             await verify_content(ctx.section(0.0, 0.05), plan, self._t.store, hashed_when_staged=hashed_later)
             staged = await stage_sources(ctx.section(0.05, 0.5), plan, self._t.store)
             await self._t.steps.reach(ctx, "verify")
-            before = await self._capture(plan)
-            await self._t.steps.reach(ctx, "safety")
+            if not self.journal.items:
+                before = await self._capture()
+                await self._t.steps.reach(ctx, "safety")
             ctx.forbid_cancel(NO_CANCEL)
         except asyncio.CancelledError:
             raise  # the process is going away: the next start reads the journal
@@ -145,7 +162,11 @@ class ApplyRun:
         await self._advance(ApplyPhase.APPLYING, sources=plan.source_names, rollback_entries=tuple(before))
         await self.apply(plan, staged)
 
-    async def load_plan(self, *, log_untouched: bool = False) -> ApplyPlan:
+    async def load_plan(
+        self, *, log_untouched: bool = False, current: Sequence[ManifestEntry] | None = None
+    ) -> ApplyPlan:
+        """What the apply replaces, from the restore point (and, for an item apply, the state
+        before: `current`, else the journal's)."""
         point = await self._t.restore_points.get(self.journal.restore_point_id)
         if point is None:
             raise OperationFailed(
@@ -155,6 +176,16 @@ class ApplyRun:
         only = self.journal.only_sources
         plan, untouched = make_plan(point, entries, self._t.sources, only)
         self._held_digests = frozenset(entry.sha256 for entry in entries if entry.sha256)
+        if items := self.journal.items:
+            before = self.journal.rollback_entries if current is None else current
+            plan, stored = await merge_in_thread(plan, items, before, self._t.store)
+            self._pins.extend(stored)  # the merged documents: kept until the apply ends
+            if log_untouched:
+                self.ctx.log(
+                    f"Putting back {len(items)} item(s): {', '.join(choice.shown for choice in items)}; everything "
+                    "else in source(s) " + ", ".join(repr(n) for n in only or ()) + " stays as it is now."
+                )
+            return plan
         if log_untouched:
             for name in untouched:
                 self.ctx.log(f"Source {name!r} is not in the restore point: it is left as it is.", LogLevel.WARNING)
@@ -165,6 +196,18 @@ class ApplyRun:
                     + (f"; {', '.join(repr(n) for n in left)} left as they are." if left else ".")
                 )
         return plan
+
+    async def _check_partial(self, plan: ApplyPlan) -> None:
+        """A source putting back only some items refuses a live state they no longer fit (a
+        table's columns changed since) now, while nothing has changed."""
+        for source, _ in plan.steps:
+            chosen = plan.chosen.get(source.name)
+            if chosen and isinstance(source, PartialSource):
+                try:
+                    await source.check_only(chosen, self._t.store.open)
+                except OperationFailed as failure:
+                    self.ctx.log(f"{failure.message}.", LogLevel.ERROR)
+                    raise
 
     async def _check_fingerprint(self, expected: str) -> None:
         """CONFLICT unless the configuration is still the one the caller previewed; checked
@@ -178,19 +221,26 @@ class ApplyRun:
             )
         self.ctx.log("The configuration is still the one previewed (its fingerprint matches).")
 
-    async def _capture(self, plan: ApplyPlan) -> list[ManifestEntry]:
-        """Store the current state of every source: the safety restore point, or (when the
-        caller opted out) an internal snapshot that only a rollback uses."""
+    async def _capture(self) -> list[ManifestEntry]:
+        """Store the current state of every source (of the touched ones, for an item apply):
+        the safety restore point, or (when the caller opted out) an internal snapshot that only
+        a rollback, and an item apply's merge, use."""
         keep = self.journal.keep_safety_restore_point
         section = self.ctx.section(0.5, 0.6, "Safety restore point" if keep else "Snapshot before applying")
         pinned: list[str] = []
+        touched = self.journal.only_sources if self.journal.items else None
         try:
-            tally = await self._t.restore_points.capture_all(section, pinned)
+            tally = await self._t.restore_points.capture_all(section, pinned, only=touched)
         finally:
             self._pins.extend(pinned)
         entries = tally.entries
         if keep:
-            await self._save_safety_point(entries, tally.stored_bytes, plan.point.label, tally.manifest_id)
+            label = (
+                None
+                if (point := await self._t.restore_points.get(self.journal.restore_point_id)) is None
+                else point.label
+            )
+            await self._save_safety_point(entries, tally.stored_bytes, label, tally.manifest_id)
         else:
             self.ctx.log(
                 "No safety restore point was asked for: the current configuration is kept "
@@ -256,11 +306,17 @@ class ApplyRun:
             for index, (source, entries) in enumerate(plan.steps):
                 current = source.name
                 ctx.progress(0.6 + 0.25 * index / count, f"Applying {source.name}")
-                ctx.log(f"Replacing source {source.name!r} ({source.kind}) with {len(entries)} items.")
+                chosen = plan.chosen.get(source.name)
+                if chosen is None:
+                    ctx.log(f"Replacing source {source.name!r} ({source.kind}) with {len(entries)} items.")
+                else:
+                    ctx.log(f"Putting back items in source {source.name!r} ({source.kind}); the rest stays as it is.")
                 ready = staged.pop(source.name, None)
                 if ready is not None:
                     await ready.commit()
                     self._committed[source.name] = ready
+                elif chosen is not None and isinstance(source, PartialSource):
+                    await source.apply_only(chosen, self._t.store.open)
                 else:
                     await source.apply(entries, self._t.store.open)
                 ctx.log(f"Source {source.name!r} replaced.")
@@ -330,6 +386,11 @@ class ApplyRun:
 
     async def _restart(self, plan: ApplyPlan | None) -> None:
         await self._advance(ApplyPhase.RESTARTING)
+        if not self.journal.restart:
+            await self._t.steps.reach(self.ctx, "restart")
+            self.ctx.log("No restart: " + NO_RESTART)
+            await self.finish(plan)
+            return
         self._t.system.enter(SystemState.RESTARTING, self.journal.operation_id)
         await self._t.steps.reach(self.ctx, "restart")
         await self.run_restart()

@@ -29,6 +29,8 @@ from server.model.errors import (
     quoted,
 )
 from server.model.ids import new_id
+from server.model.item_merge import ItemChoice, ItemSelection
+from server.model.items import SETTINGS_SOURCE
 from server.model.names import each_once
 from server.model.records import LogLevel, Operation, OperationKind
 from server.operations.holds import Held
@@ -36,6 +38,7 @@ from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.apply.resume import resume_run
 from server.services.apply.run import ApplyRun, ApplyTools
+from server.services.items.selection import check_items, check_settings
 from server.services.system import SystemState
 from server.storage.apply_journal import ApplyPhase, JournalRecord, JournalUnreadable
 
@@ -58,21 +61,36 @@ class ApplyService:
         requested_by: str | None,
         sources: Sequence[str] | None = None,
         expected_fingerprint: str | None = None,
+        items: Sequence[ItemSelection] | None = None,
+        restart: bool | None = None,
     ) -> Operation:
         """Start applying a restore point: exclusive, and only with `confirm` equal to its id.
 
         `sources`: apply only these (INVALID_INPUT for a name not configured); none: all.
         `expected_fingerprint`: CONFLICT when the configuration's fingerprint differs (it
-        changed since the preview); checked now and again once maintenance has begun."""
+        changed since the preview); checked now and again once maintenance has begun.
+        `items`: put back only these items (services/items/selection.py checks them); not
+        together with `sources`. `restart`: None restarts unless only settings items go back."""
         if confirm != restore_point_id:
             raise ConfirmationRequired(
                 "applying replaces the current configuration and restarts the system: to confirm, "
                 f"pass the restore point's id ({restore_point_id}) as `confirm`",
                 field="confirm",
             )
+        if items is not None and sources:
+            raise InvalidInput(
+                "name either `sources` (whole sources) or `items` (items in them), not both", field="items"
+            )
         only = self._chosen(sources)
         point, hold = await self._t.restore_points.hold(restore_point_id, field="restorePointId")
+        choices: tuple[ItemChoice, ...] | None = None
         try:
+            if items is not None:
+                entries = await self._t.restore_points.entries(point.id)
+                choices = check_items(items, point.id, entries, self._t.sources)
+                await check_settings(choices, entries, self._t.sources, self._t.store)
+                touched = {choice.source for choice in choices}
+                only = [source.name for source in self._t.sources if source.name in touched]
             if expected_fingerprint is not None and await self._t.system.fingerprint() != expected_fingerprint:
                 raise Conflict(
                     "the configuration changed since the preview (its fingerprint differs): nothing was "
@@ -82,17 +100,22 @@ class ApplyService:
         except BaseException:
             hold.release()
             raise
+        if restart is None:  # a setting is read as it changes; files and tables are read at a start
+            restart = choices is None or any(self._kind(choice.source) != SETTINGS_SOURCE for choice in choices)
         run = ApplyRun(self._t)
         keep = create_safety_restore_point
         safety_id = new_id("rp")  # reserved now, so the journal can name it before it exists
 
         async def job(ctx: OperationContext) -> None:
-            work = run.start(ctx, point.id, keep, safety_id, only, expected_fingerprint)
+            work = run.start(ctx, point.id, keep, safety_id, only, expected_fingerprint, choices, restart)
             await self._guarded(run, work, ctx.operation.id)
 
         params: dict[str, object] = {"createSafetyRestorePoint": keep}
-        if only:
+        if choices:
+            params["items"] = [choice.shown for choice in choices]
+        elif only:
             params["sources"] = list(only)
+        params["restart"] = restart
 
         op = await self._runner.submit(
             OperationKind.APPLY_RESTORE_POINT,
@@ -107,6 +130,9 @@ class ApplyService:
         self._t.system.enter(SystemState.APPLYING, op.id)
         self._watch(op.id)
         return op
+
+    def _kind(self, name: str) -> str:
+        return next(source.kind for source in self._t.sources if source.name == name)
 
     def _chosen(self, names: Sequence[str] | None) -> list[str] | None:
         """The sources named, in configured order; None for all. INVALID_INPUT for an unknown name."""

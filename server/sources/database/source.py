@@ -84,6 +84,29 @@ class DatabaseSource:
         """Replace the rows of the restore point's tables, in one transaction."""
         await asyncio.to_thread(self._apply, entries, open_blob)
 
+    async def apply_only(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
+        """Replace the rows of just these tables, in one transaction; the other tables keep
+        theirs. Rows of another table that no longer fit (a foreign key) fail it, naming the
+        constraint, and nothing is changed."""
+        await asyncio.to_thread(self._apply, entries, open_blob, True)
+
+    async def check_only(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
+        """Refuse (SCHEMA_MISMATCH) what apply_only would refuse, changing nothing."""
+        await asyncio.to_thread(self._check_only, entries, open_blob)
+
+    def _check_only(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
+        headers = self._headers(self._table_blobs(entries), open_blob)
+        with self._connect() as conn:
+            try:
+                catalog = self._begin(conn, write=False)
+                self._check_schema(conn, catalog, headers, True, lock=False)
+            except DBAPIError as error:
+                raise OperationFailed(
+                    OperationErrorCode.SOURCE_UNAVAILABLE, f"source {self.name!r}: reading failed: {db_reason(error)}"
+                ) from None
+            finally:
+                conn.rollback()
+
     # -- connections -----------------------------------------------------------------------
 
     @property
@@ -195,8 +218,7 @@ class DatabaseSource:
 
     # -- apply -------------------------------------------------------------------------------
 
-    def _apply(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
-        blobs = self._table_blobs(entries)
+    def _headers(self, blobs: dict[str, str], open_blob: OpenBlob) -> dict[str, TableHeader]:
         headers: dict[str, TableHeader] = {}
         try:
             for table, digest in blobs.items():
@@ -204,11 +226,21 @@ class DatabaseSource:
                     headers[table] = read_header(blob, table)
         except TableFileError as error:
             raise OperationFailed(OperationErrorCode.INVALID_ENTRY, f"source {self.name!r}: {error}") from None
+        return headers
+
+    def _apply(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob, partial: bool = False) -> None:
+        blobs = self._table_blobs(entries)
+        headers = self._headers(blobs, open_blob)
         with self._connect() as conn:
             try:
                 catalog = self._begin(conn, write=True)
-                live = self._check_schema(conn, catalog, headers)
-                self._replace_rows(conn, catalog, live, headers, blobs, open_blob)
+                live = self._check_schema(conn, catalog, headers, partial)
+                if partial and not self.is_sqlite and all(live[t].primary_key for t in headers):
+                    self._merge_rows(conn, catalog, live, headers, blobs, open_blob)
+                else:
+                    self._replace_rows(conn, catalog, live, headers, blobs, open_blob)
+                if partial and self.is_sqlite:
+                    self._check_other_tables_fit(conn)
                 conn.commit()  # deferred constraint checks run here
             except BaseException as error:
                 conn.rollback()
@@ -242,6 +274,47 @@ class DatabaseSource:
                 with self._about(name):
                     reset_sequences(conn, catalog, live[name])
 
+    def _merge_rows(
+        self,
+        conn: Connection,
+        catalog: Catalog,
+        live: dict[str, Table],
+        headers: dict[str, TableHeader],
+        blobs: dict[str, str],
+        open_blob: OpenBlob,
+    ) -> None:
+        """PostgreSQL, some tables only: rows the restore point lacks are deleted and its rows
+        written over by primary key, never all deleted first. Another table's rows that reference
+        a kept row are then never without it (a foreign key that is not DEFERRABLE is checked at
+        each statement); one that references a row that goes fails, naming its constraint."""
+        order = parents_first(list(headers), self._edges(catalog))
+        conn.exec_driver_sql("SET CONSTRAINTS ALL DEFERRED")
+        staged: dict[str, str] = {}
+        for index, name in enumerate(order):
+            with self._about(name):
+                staged[name] = temp = f"backups_items_{index}"
+                conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {temp} (LIKE {catalog.qualified(name)}) ON COMMIT DROP")
+                self._insert(conn, catalog, live[name], headers[name], blobs[name], open_blob, into=temp)
+        for name in reversed(order):  # children first
+            with self._about(name):
+                key = ", ".join(catalog.ident(k) for k in live[name].primary_key)
+                conn.exec_driver_sql(
+                    f"DELETE FROM {catalog.qualified(name)} WHERE ({key}) NOT IN (SELECT {key} FROM {staged[name]})"
+                )
+        for name in order:  # parents first
+            with self._about(name):
+                table = live[name]
+                columns = ", ".join(catalog.ident(c.name) for c in table.columns)
+                key = ", ".join(catalog.ident(k) for k in table.primary_key)
+                rest = [c.name for c in table.columns if c.name not in table.primary_key]
+                update = ", ".join(f"{catalog.ident(c)} = EXCLUDED.{catalog.ident(c)}" for c in rest)
+                conflict = f"DO UPDATE SET {update}" if rest else "DO NOTHING"
+                conn.exec_driver_sql(
+                    f"INSERT INTO {catalog.qualified(name)} ({columns}) OVERRIDING SYSTEM VALUE "
+                    f"SELECT {columns} FROM {staged[name]} ON CONFLICT ({key}) {conflict}"
+                )
+                reset_sequences(conn, catalog, table)
+
     def _table_blobs(self, entries: Sequence[ManifestEntry]) -> dict[str, str]:
         blobs: dict[str, str] = {}
         for entry in entries:
@@ -257,18 +330,28 @@ class DatabaseSource:
             blobs[entry.path.removesuffix(SUFFIX)] = entry.sha256
         return blobs
 
-    def _check_schema(self, conn: Connection, catalog: Catalog, headers: dict[str, TableHeader]) -> dict[str, Table]:
-        """The live tables, locked against writers; refuses any difference from the restore point."""
+    def _check_schema(
+        self,
+        conn: Connection,
+        catalog: Catalog,
+        headers: dict[str, TableHeader],
+        partial: bool = False,
+        *,
+        lock: bool = True,
+    ) -> dict[str, Table]:
+        """The live tables, locked against writers; refuses any difference from the restore point
+        (`partial`: of the tables it replaces; the others are left as they are)."""
         present = catalog.table_names()
-        expected = list(self.tables) if self.tables is not None else present
-        if not self.is_sqlite:
+        mine = list(self.tables) if self.tables is not None else present
+        expected = list(headers) if partial else mine
+        if lock and not self.is_sqlite:
             locked = [catalog.qualified(t) for t in sorted(set(headers) | set(expected)) if t in present]
             if locked:  # readers go on seeing the old rows; writers wait for the commit
                 conn.exec_driver_sql(f"LOCK TABLE {', '.join(locked)} IN EXCLUSIVE MODE")
         live = {t: catalog.table(t) for t in set(headers) | set(expected) if t in present}
         problems = schema_differences(headers, live, expected)
         for child_schema, child, parent_schema, parent in catalog.foreign_keys():
-            outside = child not in headers or child_schema != catalog.schema
+            outside = child not in (mine if partial else headers) or child_schema != catalog.schema
             if parent in headers and parent_schema == catalog.schema and outside:
                 problems.append(f"table {child!r}, not in this source, references {parent!r}")
         if problems:
@@ -278,6 +361,18 @@ class DatabaseSource:
                 f"changed: {'; '.join(problems)}",
             )
         return live
+
+    def _check_other_tables_fit(self, conn: Connection) -> None:
+        """SQLite checks deferred foreign keys at commit without saying which: name the first
+        one the replaced tables broke (PostgreSQL names its constraint itself)."""
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+        if broken is not None:
+            child, rowid, parent, _ = broken
+            raise OperationFailed(
+                OperationErrorCode.APPLY_FAILED,
+                f"source {self.name!r}: the foreign key of table {child!r} on table {parent!r} no longer fits "
+                f"(row {rowid} of {child!r} references a row {parent!r} would not have); nothing was changed",
+            )
 
     def _edges(self, catalog: Catalog) -> list[tuple[str, str]]:
         return [
@@ -294,13 +389,16 @@ class DatabaseSource:
         header: TableHeader,
         digest: str,
         open_blob: OpenBlob,
+        *,
+        into: str | None = None,
     ) -> None:
+        """Insert the table file's rows into the table (`into`: a temporary table like it)."""
         if not table.columns:
             return
         categories = {c.name: c.category for c in table.columns}
         types = {c.name: c.type for c in table.columns}
         names = [name for name, _ in header.columns]
-        sql = insert_sql(catalog, table.name, names, types)
+        sql = insert_sql(catalog, table.name, names, types, into=into)
         with open_blob(digest) as blob:
             read_header(blob, table.name)
             batch: list[tuple[object, ...]] = []

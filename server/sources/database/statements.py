@@ -28,8 +28,11 @@ def select_sql(catalog: Catalog, table: Table) -> str:
     return f"SELECT {columns} FROM {catalog.qualified(table.name)} ORDER BY {order}"
 
 
-def insert_sql(catalog: Catalog, table: str, names: Sequence[str], types: dict[str, str]) -> str:
-    target = f"{catalog.qualified(table)} ({', '.join(catalog.ident(n) for n in names)})"
+def insert_sql(
+    catalog: Catalog, table: str, names: Sequence[str], types: dict[str, str], *, into: str | None = None
+) -> str:
+    """An INSERT of one row of `table`'s columns (into the temporary table `into`, when given)."""
+    target = f"{into or catalog.qualified(table)} ({', '.join(catalog.ident(n) for n in names)})"
     if not catalog.is_postgres:
         return f"INSERT INTO {target} VALUES ({', '.join('?' for _ in names)})"
     values = ", ".join(f"CAST(%s AS {types[n].replace('%', '%%')})" for n in names)

@@ -15,6 +15,7 @@ from server.model.access.tokens import ApiToken, Role
 from server.services.access import AccessService
 from server.services.apply.service import ApplyService
 from server.services.diffs import DiffService
+from server.services.items.browse import ItemBrowser
 from server.services.local_copies.service import LocalCopyService
 from server.services.locations.service import LocationService
 from server.services.operations_view import OperationsView
@@ -46,6 +47,7 @@ class Services:
     schedules: ScheduleService
     scheduler: Scheduler
     health: HealthService
+    item_browser: ItemBrowser  # RestorePoint.items
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
     connections: RecentConnections = field(default_factory=RecentConnections)  # the API's own, per app
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -13,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import create_and_wait, execute, execute_errors, update_settings
+from tests.support.api import create_and_wait, execute, execute_errors, update_settings, wait_for_operation
 from tests.support.config_file import write_config
 from tests.support.folder_source import folder_server, tree_state
 from tests.support.in_process import InProcessServer
+from tests.support.local_copies import exported_copy
 
 NODE = "source path kind sizeBytes sha256 mode modifiedAt rowCount"
 ITEMS = f"""query($id: ID!, $source: String, $path: String, $first: Int, $after: String) {{
@@ -162,6 +164,30 @@ async def test_a_source_configured_no_more_still_lists(
         ("appdb", "users.jsonl"),
         ("site", "a.txt"),
     }
+
+
+async def test_a_table_captured_elsewhere_has_no_row_count(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    """A restore point whose tables this server never counted (captured by another server, or
+    before it counted rows) lists them with rowCount null."""
+    first, _, _ = folder_server(make_server, tmp_path / "a", "server-a", settings=False, database=True)
+    point_id = (await create_and_wait(first, "counted there"))["restorePoint"]["id"]
+    copy = await exported_copy(first, point_id, "fileName")
+    assert (await listing(first, point_id, source="appdb"))["users"]["rowCount"] == 3
+
+    second, _, _ = folder_server(make_server, tmp_path / "b", "server-b", settings=False, database=True)
+    (second.data_dir / "local-copies").mkdir(exist_ok=True)
+    shutil.copy(first.data_dir / "local-copies" / copy["fileName"], second.data_dir / "local-copies" / "carried.zip")
+    copies = (await execute(second, "{ localCopies { id fileName } }"))["localCopies"]
+    carried = next(c["id"] for c in copies if c["fileName"] == "carried.zip")
+    started = await execute(
+        second, "mutation($id: ID!) { importLocalCopy(localCopyId: $id) { operation { id } } }", id=carried
+    )
+    assert (await wait_for_operation(second, started["importLocalCopy"]["operation"]["id"]))["status"] == "SUCCEEDED"
+
+    tables = await listing(second, point_id, source="appdb")
+    assert {path: (item["kind"], item["rowCount"]) for path, item in tables.items()} == {"users": ("TABLE", None)}
 
 
 async def test_a_big_folder_pages_through_every_item_once_in_order(

@@ -25,6 +25,7 @@ from server.services.apply.run import ApplyTools
 from server.services.apply.service import ApplyService
 from server.services.blob_keeper import BlobKeeper
 from server.services.diffs import DiffService
+from server.services.items.browse import ItemBrowser
 from server.services.items.copy_reader import CopyEntries
 from server.services.items.download import ItemDownloadService
 from server.services.local_copies.service import LocalCopyService
@@ -205,13 +206,14 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         expiry=ExpiryTimer(restore_points=restore_points, runner=runner, clock=clock),
         steps=steps,
     )
+    catalog = SourceCatalog(sources)
     services = Services(
         restore_points=restore_points,
         settings=settings_store,
         operations=OperationsView(runner),
         local_copies=local_copies,
         downloads=downloads,
-        sources=SourceCatalog(sources),
+        sources=catalog,
         access=access,
         apply=apply,
         system=system,
@@ -232,6 +234,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             poll_seconds=config.scheduler_poll_seconds,
         ),
         item_downloads=item_downloads,
+        item_browser=ItemBrowser(db=db, restore_points=restore_points, sources=catalog),
     )
     download = download_endpoint(
         downloads, str(config.resolved_local_copies_dir), runner.holds, stall_seconds=config.body_timeout_seconds

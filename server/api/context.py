@@ -15,6 +15,7 @@ from server.model.access.tokens import ApiToken, Role
 from server.services.access import AccessService
 from server.services.apply.service import ApplyService
 from server.services.diffs import DiffService
+from server.services.items.browse import ItemBrowser
 from server.services.items.download import ItemDownloadService
 from server.services.local_copies.service import LocalCopyService
 from server.services.locations.service import LocationService
@@ -48,6 +49,7 @@ class Services:
     scheduler: Scheduler
     health: HealthService
     item_downloads: ItemDownloadService  # createItemDownloadUrl (the link is served by server/web/item_download.py)
+    item_browser: ItemBrowser  # RestorePoint.items
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
     connections: RecentConnections = field(default_factory=RecentConnections)  # the API's own, per app
 

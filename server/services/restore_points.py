@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from server.clock import SYSTEM_CLOCK, Clock, utc_now
@@ -30,6 +30,7 @@ from server.services.capture.driver import capture_point, capture_sources
 from server.services.capture.store import CaptureTally
 from server.sources.base import Source
 from server.storage.blobs.content_store import ContentStore
+from server.storage.db import items_repo
 from server.storage.db import restore_points_repo as repo
 from server.storage.db.database import Database
 
@@ -367,12 +368,14 @@ class RestorePointService:
         pinned: list[str],
         *,
         manifest_id: str | None = None,
+        row_counts: Mapping[str, int] | None = None,
     ) -> RestorePoint | None:
         """Make its blobs durable, insert it (sharing a stored manifest with the same id) with
         the index rows of its packed blobs that have none yet, then release the pins its
         blobs had in flight. If a restore point has its id already (recorded since the caller
         looked: two imports of one copy), nothing is inserted, the pins stay the caller's,
-        and that restore point is returned."""
+        and that restore point is returned. `row_counts`: the rows of its table files, by
+        digest, as the capture counted them."""
         await asyncio.to_thread(self._store.sync)
         if manifest_id is None:
             manifest_id = await asyncio.to_thread(manifests.manifest_id, entries)
@@ -383,6 +386,8 @@ class RestorePointService:
                 ) is not None:
                     return taken
                 indexed = await self._keeper.index_entries(session, entries)
+                if row_counts:  # a table's rows, counted by its source: with the point, or not at all
+                    await items_repo.record_row_counts(session, row_counts)
             self._store.packs.mark_indexed(indexed)  # only once committed: else the next point inserts them
             self._recent.forget()
             self._store.unpin(pinned)

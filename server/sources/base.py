@@ -31,6 +31,9 @@ class CapturedItem:
     # The item as it is now (stat taken again), for another read after it changed while it
     # was read; None: a change fails the capture at once (SOURCE_CHANGED).
     refresh: Callable[[], CapturedItem] | None = None
+    # A database table's rows, as the source wrote them into the item (None: not a table, or
+    # not counted): kept by the item's content, so that a listing shows it without the blob.
+    row_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,14 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from server.api.context import Info
+from server.api.errors import to_client_error
+from server.api.pagination import page_size
 from server.api.scalars import ByteCount
+from server.api.types.item import Item
 from server.api.types.node import Node
+from server.api.types.page_info import Connection, connection_of
 from server.model import records as models
+from server.model.errors import DomainError
 
 if TYPE_CHECKING:
     from server.api.types.local_copy import LocalCopy
@@ -81,6 +86,31 @@ class RestorePoint(Node):
     async def entries(self, info: Info) -> list[ManifestEntry]:
         entries = await info.context.services.restore_points.entries(str(self.id))
         return [ManifestEntry.from_domain(entry) for entry in entries]
+
+    @strawberry.field(
+        description="What is directly inside a folder (a Relay connection, by source and path, read from the "
+        "manifest alone): `path` a folder of `source`; no path: the top level of `source`, or of every "
+        "source when `source` is null too. A source, folder or restore point it does not hold is NOT_FOUND; "
+        "a path that is not a folder, `..`, absolute, with a NUL byte or an empty part, or a path without "
+        "`source`, INVALID_INPUT."
+    )
+    async def items(
+        self,
+        info: Info,
+        source: str | None = None,
+        path: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Item]:
+        browser, point_id = info.context.services.item_browser, str(self.id)
+        try:
+            size = page_size(first, info.context.config.max_page_size)
+            page = await browser.children(point_id, source=source, path=path, first=size, after=after)
+        except DomainError as error:
+            raise to_client_error(error) from None
+        return connection_of(
+            page, Item.from_domain, after=after, count=lambda: browser.count(point_id, source=source, path=path)
+        )
 
     @strawberry.field(description="Local copies (ZIP files) made of this restore point.")
     async def local_copies(

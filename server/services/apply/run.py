@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -240,7 +240,9 @@ class ApplyRun:
                 if (point := await self._t.restore_points.get(self.journal.restore_point_id)) is None
                 else point.label
             )
-            await self._save_safety_point(entries, tally.stored_bytes, label, tally.manifest_id)
+            await self._save_safety_point(
+                entries, tally.stored_bytes, label, tally.manifest_id, row_counts=tally.row_counts
+            )
         else:
             self.ctx.log(
                 "No safety restore point was asked for: the current configuration is kept "
@@ -249,7 +251,13 @@ class ApplyRun:
         return entries
 
     async def _save_safety_point(
-        self, entries: Sequence[ManifestEntry], stored: int, label: str | None, manifest_id: str | None = None
+        self,
+        entries: Sequence[ManifestEntry],
+        stored: int,
+        label: str | None,
+        manifest_id: str | None = None,
+        *,
+        row_counts: Mapping[str, int] | None = None,
     ) -> str:
         record = self.journal
         title = f"Before applying {record.restore_point_id}" + (f" ({label})" if label else "")
@@ -265,7 +273,7 @@ class ApplyRun:
         self.ctx.hold_restore_point(point.id)  # the way back stays while the apply runs
         extra = [entry.sha256 for entry in entries if entry.sha256]
         self._t.store.pin(extra)  # record() releases one pin per blob; the run keeps its own
-        await self._t.restore_points.record(point, entries, extra, manifest_id=manifest_id)
+        await self._t.restore_points.record(point, entries, extra, manifest_id=manifest_id, row_counts=row_counts)
         self.ctx.update_params(safetyRestorePointId=point.id)
         self.ctx.log(f"Safety restore point {point.id} saved: {point.item_count} items, {point.size_bytes} bytes.")
         return point.id

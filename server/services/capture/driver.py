@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -47,6 +47,7 @@ class PointRecords(Protocol):
         pinned: list[str],
         *,
         manifest_id: str | None = None,
+        row_counts: Mapping[str, int] | None = None,
     ) -> RestorePoint | None: ...
 
     async def collect(self, digests: Iterable[str]) -> int: ...
@@ -88,7 +89,7 @@ async def capture_point(
         if expires_at is not None:
             point = dataclasses.replace(point, expires_at=expires_at)
         ctx.checkpoint()  # last chance to cancel: after this the point exists
-        await records.record(point, tally.entries, pinned, manifest_id=tally.manifest_id)
+        await records.record(point, tally.entries, pinned, manifest_id=tally.manifest_id, row_counts=tally.row_counts)
         ctx.set_subject(restore_point_id=point.id)
         ctx.log(
             f"Restore point {point.id} saved: {point.item_count} items, "

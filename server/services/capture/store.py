@@ -50,6 +50,8 @@ class CaptureTally:
     reused: int = 0  # items pinned through their digest hint, never read
     checksum: str = ""  # the manifest's digests: see server/model/manifests.py
     manifest_id: str = ""
+    # The rows of each table file stored (by its digest), as its source counted them.
+    row_counts: dict[str, int] = field(default_factory=dict)
     # Entries reused on a hint whose blob the store was not asked about yet, with their items.
     unchecked: list[tuple[int, Source, CapturedItem]] = field(default_factory=list)
 
@@ -131,6 +133,8 @@ async def _store_items(
         per_item = ctx.pauses_per_item
         for item, digest in batch:
             tally.entries.append(manifest_entry(source, item, digest))
+            if item.row_count is not None and digest is not None:
+                tally.row_counts[digest] = item.row_count
             done += item.size
             if per_item:
                 ctx.progress(0.02 + 0.95 * done / total)

@@ -198,6 +198,7 @@ class DatabaseSource:
         table = catalog.table(name)
         spool = Spool(self._spool_dir)
         spool.write(header_line(table))
+        rows_written = 0
         if table.columns:
             result = conn.execution_options(stream_results=True, max_row_buffer=1000).exec_driver_sql(
                 select_sql(catalog, table)
@@ -205,6 +206,7 @@ class DatabaseSource:
             for rows in result.partitions(1000):
                 for row in rows:
                     spool.write(row_line(table.columns, row))
+                rows_written += len(rows)
         spool.flush()
         return CapturedItem(
             path=name + SUFFIX,
@@ -214,6 +216,7 @@ class DatabaseSource:
             mtime=None,
             open=spool.open,
             digest=spool.digest,
+            row_count=rows_written,
         )
 
     # -- apply -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import insert, literal, select, tuple_
+from sqlalchemy import func, insert, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -32,16 +32,21 @@ _COLUMNS = (
 )
 
 
+# The first element of an item cursor: another listing's cursor (two strings too, for restore
+# points) is refused rather than read as a position in this one.
+_CURSOR_TAG = "item"
+
+
 def encode_item_cursor(source: str, path: str) -> str:
     """An opaque cursor pointing just after this entry of a listing."""
-    raw = json.dumps([source, path], separators=(",", ":"), ensure_ascii=False)
+    raw = json.dumps([_CURSOR_TAG, source, path], separators=(",", ":"), ensure_ascii=False)
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def decode_item_cursor(cursor: str) -> tuple[str, str]:
     try:
-        source, path = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
-        if not isinstance(source, str) or not isinstance(path, str):
+        tag, source, path = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        if tag != _CURSOR_TAG or not isinstance(source, str) or not isinstance(path, str):
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("the cursor is not one this server gave out", field="after") from None
@@ -74,6 +79,35 @@ async def children_page(
         )
     query = query.order_by(col(EntryRow.source), col(EntryRow.path)).limit(first + 1)
     return [_entry(row) for row in await session.execute(query)]
+
+
+async def count_children(session: AsyncSession, point_id: str, *, source: str | None, folder: str) -> int:
+    """How many entries are directly inside `folder` of `source` (None: every source's top level)."""
+    query = select(func.count()).where(
+        col(EntryRow.manifest_id) == _manifest_of(point_id), col(EntryRow.parent) == folder
+    )
+    if source is not None:
+        query = query.where(col(EntryRow.source) == source)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def holds_source(session: AsyncSession, point_id: str, source: str) -> bool:
+    """Whether the restore point holds any entry of this source."""
+    query = select(literal(1)).where(
+        col(EntryRow.manifest_id) == _manifest_of(point_id), col(EntryRow.source) == source
+    )
+    return (await session.execute(query.limit(1))).first() is not None
+
+
+async def sources_of(session: AsyncSession, point_id: str) -> list[str]:
+    """The names of the sources a restore point holds entries of, sorted."""
+    query = (
+        select(col(EntryRow.source))
+        .where(col(EntryRow.manifest_id) == _manifest_of(point_id))
+        .distinct()
+        .order_by(col(EntryRow.source))
+    )
+    return list((await session.execute(query)).scalars())
 
 
 async def entry_at(session: AsyncSession, point_id: str, source: str, path: str) -> ManifestEntry | None:

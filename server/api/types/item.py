@@ -1,0 +1,49 @@
+"""An item of a restore point as a user browses it: a file, folder, link, settings module or table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from server.api.scalars import ByteCount
+from server.model import items as models
+
+# strawberry.enum registers the domain's enum itself (see types/operation.py).
+strawberry.enum(
+    models.ItemKind,
+    description="FILE, FOLDER and SYMLINK in a folder source (and in a source configured no more); MODULE: "
+    "a settings module's JSON document; TABLE: a database table.",
+)
+ItemKind = models.ItemKind
+
+
+@strawberry.type(description="What a restore point holds at one path of one source.")
+class Item:
+    source: str
+    path: str = strawberry.field(
+        description="As the restore point keeps it, relative to its source's top level: a folder source's "
+        "paths with '/', a settings module as `<module>.json`, a table by its name alone."
+    )
+    kind: ItemKind
+    size_bytes: ByteCount | None = strawberry.field(description="Null for a folder.")
+    sha256: str | None = strawberry.field(description="The content's SHA-256; null for a folder.")
+    mode: int | None
+    modified_at: datetime | None
+    row_count: int | None = strawberry.field(
+        description="A table's rows, as counted when it was captured; null for anything else, and for a "
+        "table captured before the server counted them."
+    )
+
+    @classmethod
+    def from_domain(cls, item: models.Item) -> Item:
+        return cls(
+            source=item.source,
+            path=item.path,
+            kind=item.kind,
+            size_bytes=ByteCount(item.size) if item.size is not None else None,
+            sha256=item.sha256,
+            mode=item.mode,
+            modified_at=item.mtime,
+            row_count=item.row_count,
+        )

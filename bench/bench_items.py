@@ -34,7 +34,7 @@ ONE_FILE = "config/notes/one-mebibyte.bin"
 ZIP_FOLDER = "zip-1000"
 FLAT_FOLDER = "flat-24000"
 FLAT_ITEMS = 24_000
-PAGE = 200
+PAGE = 100  # BACKUPS_MAX_PAGE_SIZE by default
 MEMORY_LIMIT = 64 * MiB
 
 LINK = """mutation($rp: ID!, $path: String!) { createItemDownloadUrl(restorePointId: $rp, source: "site",

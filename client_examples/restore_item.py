@@ -34,7 +34,7 @@ DEFAULT_URL = "http://127.0.0.1:8000/graphql"
 ITEMS = """
 query Items($id: ID!, $source: String, $path: String, $after: String) {
   restorePoint(id: $id) {
-    items(source: $source, path: $path, first: 200, after: $after) {
+    items(source: $source, path: $path, first: 100, after: $after) {
       pageInfo { hasNextPage endCursor }
       edges { node { source path kind sizeBytes modifiedAt rowCount } }
     }

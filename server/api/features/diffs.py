@@ -9,7 +9,7 @@ import strawberry
 from server.api.context import Info
 from server.api.errors import to_client_error
 from server.api.types.diff import ConfigurationDiff
-from server.api.types.item_selection import ItemSelection, selections
+from server.api.types.item import ItemSelection, selections
 from server.model.errors import DomainError
 
 

@@ -10,7 +10,7 @@ import strawberry
 from server.api.context import Info
 from server.api.errors import attempt
 from server.api.features.operations import OperationPayload
-from server.api.types.item_selection import ItemSelection, selections
+from server.api.types.item import ItemSelection, selections
 from server.api.types.system import System
 
 

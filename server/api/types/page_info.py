@@ -27,7 +27,7 @@ class Edge(Generic[Node]):
     node: Node
 
 
-@strawberry.type(description="A page of a newest-first list (a Relay connection).")
+@strawberry.type(description="A page of a list (a Relay connection); the field that returns it says in what order.")
 class Connection(Generic[Node]):
     edges: list[Edge[Node]]
     page_info: PageInfo

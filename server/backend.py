@@ -175,13 +175,14 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
     secret = config.secret_key.get_secret_value() if config.secret_key else load_or_create_secret(config.data_dir)
     downloads = DownloadSigner(secret, max_expiry_seconds=config.max_download_expiry_seconds, clock=clock)
     schedules = ScheduleService(db=db, clock=clock, locations=[spec.name for spec in declared.locations])
+    copy_entries = CopyEntries(folder)  # a local copy's entries, read in place once per version of its file
     item_downloads = ItemDownloadService(
         db=db,
         store=store,
         restore_points=restore_points,
         local_copies=local_copies,
         copy_folder=folder,
-        copy_entries=CopyEntries(folder),
+        copy_entries=copy_entries,
         sources=sources,
     )
     changes = ChangeWatch(
@@ -234,7 +235,13 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             poll_seconds=config.scheduler_poll_seconds,
         ),
         item_downloads=item_downloads,
-        item_browser=ItemBrowser(db=db, restore_points=restore_points, sources=catalog),
+        item_browser=ItemBrowser(
+            db=db,
+            restore_points=restore_points,
+            sources=catalog,
+            local_copies=local_copies,
+            copy_entries=copy_entries,
+        ),
     )
     download = download_endpoint(
         downloads, str(config.resolved_local_copies_dir), runner.holds, stall_seconds=config.body_timeout_seconds

@@ -6,9 +6,14 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from server.api.context import Info
+from server.api.errors import to_client_error
+from server.api.pagination import page_size
 from server.api.scalars import ByteCount
+from server.api.types.item import Item
 from server.api.types.node import Node
+from server.api.types.page_info import Connection, connection_of
 from server.model import records as models
+from server.model.errors import DomainError
 
 if TYPE_CHECKING:
     from server.api.types.restore_point import RestorePoint
@@ -38,6 +43,31 @@ class LocalCopy(Node):
             return None
         point = await info.context.loaders.restore_points.load(str(self.restore_point_id))
         return RestorePoint.from_domain(point) if point else None
+
+    @strawberry.field(
+        description="What is directly inside a folder of the copy, read from the copy itself (an encrypted one "
+        "decrypted as far as its manifest), without importing it: as RestorePoint.items gives it (by source "
+        "and path; rowCount is null, a copy keeps none). A copy encrypted to no key this server holds is "
+        "KEY_MISSING, a damaged one INVALID_ARCHIVE; the rest as RestorePoint.items."
+    )
+    async def items(
+        self,
+        info: Info,
+        source: str | None = None,
+        path: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Item]:
+        browser = info.context.services.item_browser
+        try:
+            size = page_size(first, info.context.config.max_page_size)
+            view = await browser.local_copy(str(self.id))
+            page = await browser.children(view, source=source, path=path, first=size, after=after)
+        except DomainError as error:
+            raise to_client_error(error) from None
+        return connection_of(
+            page, Item.from_domain, after=after, count=lambda: browser.count(view, source=source, path=path)
+        )
 
     @classmethod
     def from_domain(cls, copy: models.LocalCopy) -> LocalCopy:

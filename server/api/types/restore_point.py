@@ -102,14 +102,15 @@ class RestorePoint(Node):
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Item]:
-        browser, point_id = info.context.services.item_browser, str(self.id)
+        browser = info.context.services.item_browser
         try:
             size = page_size(first, info.context.config.max_page_size)
-            page = await browser.children(point_id, source=source, path=path, first=size, after=after)
+            view = await browser.restore_point(str(self.id))
+            page = await browser.children(view, source=source, path=path, first=size, after=after)
         except DomainError as error:
             raise to_client_error(error) from None
         return connection_of(
-            page, Item.from_domain, after=after, count=lambda: browser.count(point_id, source=source, path=path)
+            page, Item.from_domain, after=after, count=lambda: browser.count(view, source=source, path=path)
         )
 
     @strawberry.field(description="Local copies (ZIP files) made of this restore point.")

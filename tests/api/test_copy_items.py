@@ -1,11 +1,12 @@
-"""createItemDownloadUrl(localCopyId:) through the real server: one item read out of a local copy
-in place, plain and encrypted (decrypted as a stream), without importing it: each kind, a
-copy encrypted to a key this server lacks (KEY_MISSING), a damaged copy (never wrong bytes),
-and bad inputs; no restore point is ever added."""
+"""A local copy's items read in place through the real server, plain and encrypted (decrypted as a
+stream), without importing it: LocalCopy.items (browse) and createItemDownloadUrl(localCopyId:)
+(each kind), a copy encrypted to a key this server lacks (KEY_MISSING), a damaged copy (never
+wrong bytes), and bad inputs; no restore point is ever added."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import zipfile
@@ -18,14 +19,17 @@ import pytest
 
 from server.storage.encryption import Keyring
 from tests.api.test_item_downloads import BIG, DEEP_BYTES, FOLDER, GREETING, ROWS, ask, start_server
-from tests.support.api import create_and_wait, execute
+from tests.support.api import auth_headers, create_and_wait, execute
 from tests.support.apply import modules, restore_points
 from tests.support.in_process import InProcessServer
 from tests.support.local_copies import exported_copy
 
-pytestmark = pytest.mark.xdist_group("copy_item_downloads")
+pytestmark = pytest.mark.xdist_group("copy_items")
 
 LOCAL_COPIES = "{ localCopies { id fileName } }"
+COPY_ITEMS = """query($id: ID!, $source: String, $path: String, $first: Int, $after: String) { localCopy(id: $id) {
+    items(source: $source, path: $path, first: $first, after: $after) {
+        totalCount pageInfo { hasNextPage endCursor } nodes { source path kind sizeBytes sha256 rowCount } } } }"""
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +120,15 @@ async def test_a_copy_encrypted_to_another_key_is_key_missing(copies, tmp_path: 
     proc, ids = copies
     listed = {c["id"]: c["fileName"] for c in (await execute(proc, LOCAL_COPIES))["localCopies"]}
     foreign = sealed_for_another_server(proc, listed[ids["plain"]], tmp_path)
-    copy = next(c["id"] for c in (await execute(proc, LOCAL_COPIES))["localCopies"] if c["fileName"] == foreign)
-    payload = await ask(proc, lc=copy, source="site", path="big.bin")
-    assert payload["signedUrl"] is None
-    [error] = payload["userErrors"]
-    assert error["code"] == "KEY_MISSING", error
-    assert "backups key import" in error["message"] or "identity" in error["message"]
+    try:
+        copy = next(c["id"] for c in (await execute(proc, LOCAL_COPIES))["localCopies"] if c["fileName"] == foreign)
+        payload = await ask(proc, lc=copy, source="site", path="big.bin")
+        assert payload["signedUrl"] is None
+        [error] = payload["userErrors"]
+        assert error["code"] == "KEY_MISSING", error
+        assert "identity" in error["message"]  # it names this server's identity, for `backups key import`
+    finally:
+        (proc.data_dir / "local-copies" / foreign).unlink()
 
 
 async def test_a_damaged_plain_copy_sends_no_wrong_bytes(make_server, tmp_path: Path) -> None:
@@ -143,3 +150,85 @@ async def test_a_damaged_plain_copy_sends_no_wrong_bytes(make_server, tmp_path: 
         assert error["extensions"]["code"] == "CONTENT_DAMAGED" and "big.bin" in error["message"]
     finally:
         proc.close()
+
+
+async def execute_raw(proc: InProcessServer, query: str, **variables: Any) -> dict[str, Any]:
+    """The whole answer (data and errors) of a query over HTTP, as a client gets it."""
+    async with httpx.AsyncClient(timeout=60) as client:
+        response = await client.post(
+            proc.graphql_url, json={"query": query, "variables": variables}, headers=auth_headers(proc)
+        )
+    return dict(response.json())
+
+
+async def copy_items(proc: InProcessServer, copy_id: str, **variables: Any) -> dict[str, Any]:
+    for name in ("source", "path", "first", "after"):
+        variables.setdefault(name, None)
+    return dict((await execute(proc, COPY_ITEMS, id=copy_id, **variables))["localCopy"]["items"])
+
+
+@pytest.mark.parametrize("which", ["plain", "encrypted"])
+async def test_a_copy_is_browsed_folder_by_folder_without_importing_it(copies, which: str) -> None:
+    proc, ids = copies
+    copy = ids[which]
+    before = await restore_points(proc)
+    top = await copy_items(proc, copy)
+    assert {(n["source"], n["path"], n["kind"]) for n in top["nodes"]} >= {
+        ("site", "big.bin", "FILE"),
+        ("site", FOLDER, "FOLDER"),
+        ("settings", "audio.json", "MODULE"),
+        ("appdb", "things", "TABLE"),
+    }
+    assert [(n["source"], n["path"]) for n in top["nodes"]] == sorted((n["source"], n["path"]) for n in top["nodes"])
+    big = next(n for n in top["nodes"] if n["path"] == "big.bin")
+    assert big["sizeBytes"] == len(BIG) and big["sha256"] == hashlib.sha256(BIG).hexdigest()
+    table = next(n for n in top["nodes"] if n["path"] == "things")
+    assert table["rowCount"] is None  # a copy keeps no row counts
+
+    inside = await copy_items(proc, copy, source="site", path=FOLDER)
+    assert sorted(n["path"] for n in inside["nodes"]) == sorted(
+        [GREETING, f"{FOLDER}/sub", f"{FOLDER}/run.sh", f"{FOLDER}/link"]
+    )
+    assert {n["path"]: n["kind"] for n in inside["nodes"]}[f"{FOLDER}/link"] == "SYMLINK"
+
+    seen, after = [], None  # page by page, each item once, in order
+    while True:
+        page = await copy_items(proc, copy, source="site", path=FOLDER, first=2, after=after)
+        seen += [n["path"] for n in page["nodes"]]
+        assert page["totalCount"] == 4
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == [n["path"] for n in inside["nodes"]]
+    assert await restore_points(proc) == before  # nothing imported
+
+
+async def test_browsing_a_copy_refuses_what_it_does_not_hold(copies) -> None:
+    proc, ids = copies
+    for variables, code, words in [
+        ({"source": "site", "path": "no such"}, "NOT_FOUND", "holds nothing at 'no such'"),
+        ({"source": "nosuch"}, "NOT_FOUND", "holds no source named 'nosuch'"),
+        ({"source": "site", "path": "big.bin"}, "INVALID_INPUT", "not a folder"),
+        ({"source": "site", "path": "../x"}, "INVALID_INPUT", "'..'"),
+        ({"path": FOLDER}, "INVALID_INPUT", "give `source`"),
+        ({"source": "site", "after": "bm90IG91cnM"}, "INVALID_INPUT", "cursor"),
+    ]:
+        asked = {"id": ids["encrypted"], "source": None, "path": None, "first": None, "after": None, **variables}
+        response = await execute_raw(proc, COPY_ITEMS, **asked)
+        [error] = response["errors"]
+        assert error["extensions"]["code"] == code, (variables, error)
+        assert words in error["message"], (variables, error)
+
+
+async def test_browsing_a_copy_encrypted_to_another_key_is_key_missing(copies, tmp_path: Path) -> None:
+    proc, ids = copies
+    listed = {c["id"]: c["fileName"] for c in (await execute(proc, LOCAL_COPIES))["localCopies"]}
+    foreign = sealed_for_another_server(proc, listed[ids["plain"]], tmp_path / "other")
+    try:
+        copy = next(c["id"] for c in (await execute(proc, LOCAL_COPIES))["localCopies"] if c["fileName"] == foreign)
+        response = await execute_raw(proc, COPY_ITEMS, id=copy, source=None, path=None, first=None, after=None)
+        [error] = response["errors"]
+        assert error["extensions"]["code"] == "KEY_MISSING", error
+        assert response["data"] == {"localCopy": None}
+    finally:
+        (proc.data_dir / "local-copies" / foreign).unlink()

@@ -42,7 +42,7 @@ LINK = """mutation($rp: ID!, $path: String!) { createItemDownloadUrl(restorePoin
 ITEMS = """query($rp: ID!, $path: String, $first: Int, $after: String) { restorePoint(id: $rp) {
     items(source: "site", path: $path, first: $first, after: $after) {
       edges { node { path kind sizeBytes } } pageInfo { hasNextPage endCursor } } } }"""
-APPLY_ITEM = """mutation($rp: ID!, $path: String!) { applyRestorePoint(restorePointId: $rp, confirm: $rp,
+APPLY_ITEM = """mutation($rp: ID!, $confirm: String!, $path: String!) { applyRestorePoint(restorePointId: $rp, confirm: $confirm,
     items: [{source: "site", paths: [$path]}]) { operation { id } userErrors { code message } } }"""
 
 
@@ -170,7 +170,7 @@ def run(ctx: BenchContext) -> list[Row]:
         with RssSampler(pid) as rss_apply:
             for index in range(ctx.runs):
                 (live / ONE_FILE).write_bytes(b"changed since")
-                data = api.graphql(server, APPLY_ITEM, rp=point, path=ONE_FILE)
+                data = api.graphql(server, APPLY_ITEM, rp=point, confirm=point, path=ONE_FILE)
                 ours_apply.append(api.seconds(api.wait_done(server, data["applyRestorePoint"]["operation"]["id"])))
                 target = scratch / f"restored-{index}"
                 restore = [restic, "restore", *cache, "latest", "--target", str(target), "--include", f"/{ONE_FILE}"]

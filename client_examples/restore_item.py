@@ -59,8 +59,8 @@ query Preview($id: ID!, $items: [ItemSelection!]) {
 }"""
 
 APPLY = """
-mutation Apply($id: ID!, $items: [ItemSelection!], $fingerprint: String) {
-  applyRestorePoint(restorePointId: $id, confirm: $id, items: $items, expectedFingerprint: $fingerprint) {
+mutation Apply($id: ID!, $confirm: String!, $items: [ItemSelection!], $fingerprint: String) {
+  applyRestorePoint(restorePointId: $id, confirm: $confirm, items: $items, expectedFingerprint: $fingerprint) {
     operation { id }
     userErrors { code message field }
   }
@@ -145,7 +145,7 @@ async def put_back(session: Client, point: str, source: str, path: str, yes: boo
         if answer.strip() != "RESTORE":
             print("Not restored.")
             return 2
-    variables = {"id": point, "items": items, "fingerprint": preview["fingerprint"]}
+    variables = {"id": point, "confirm": point, "items": items, "fingerprint": preview["fingerprint"]}
     payload = (await session.execute(GraphQLRequest(APPLY, variable_values=variables)))["applyRestorePoint"]
     for error in payload["userErrors"]:
         print(f"error {error['code']}: {error['message']}", file=sys.stderr)
@@ -165,23 +165,24 @@ async def put_back(session: Client, point: str, source: str, path: str, yes: boo
 
 
 async def main() -> int:
+    common = argparse.ArgumentParser(add_help=False)  # after the command: `... ls --url URL`
+    common.add_argument("--url", default=DEFAULT_URL, help="the server's GraphQL URL")
+    common.add_argument("--token", default=os.environ.get("BACKUPS_TOKEN"), help="API token (default: BACKUPS_TOKEN)")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("restore_point_id")
     commands = parser.add_subparsers(dest="command", required=True)
-    ls = commands.add_parser("ls", help="list a folder's items")
+    ls = commands.add_parser("ls", parents=[common], help="list a folder's items")
     ls.add_argument("source", nargs="?")
     ls.add_argument("folder", nargs="?")
-    get = commands.add_parser("get", help="download one item")
+    get = commands.add_parser("get", parents=[common], help="download one item")
     get.add_argument("source")
     get.add_argument("path")
     get.add_argument("-o", "--output", help="the file to write (default: the name the server gives)")
-    put = commands.add_parser("put", help="put one item back in place")
+    put = commands.add_parser("put", parents=[common], help="put one item back in place")
     put.add_argument("source")
     put.add_argument("path")
     put.add_argument("--yes", action="store_true", help="put it back without asking")
     put.add_argument("--dry-run", action="store_true", help="show the preview only")
-    parser.add_argument("--url", default=DEFAULT_URL, help="the server's GraphQL URL")
-    parser.add_argument("--token", default=os.environ.get("BACKUPS_TOKEN"), help="API token (default: BACKUPS_TOKEN)")
     args = parser.parse_args()
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
     async with Client(transport=AIOHTTPTransport(url=args.url, headers=headers)) as session:

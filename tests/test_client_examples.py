@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.api import execute
+from tests.support.api import create_and_wait, execute
+from tests.support.folder_source import folder_server
 from tests.support.server_process import ServerProcess
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "client_examples"
@@ -182,3 +183,50 @@ async def test_schedule_makes_a_schedule_prints_the_preview_and_watches_health(m
         "schedule.py", "--url", proc.graphql_url, "--name", "bad", "--cron", "61 * * * *", token=proc.token
     )
     assert refused.returncode == 1 and "error INVALID_INPUT (cron)" in refused.stderr
+
+
+async def test_restore_item_lists_downloads_and_puts_back_one_item(make_server, tmp_path: Path) -> None:
+    server, site, _ = folder_server(
+        make_server, tmp_path, files={"conf/app.yaml": "port: 80\n", "conf/Grüße.txt": "hallo\n"}, database=True
+    )
+    point = (await create_and_wait(server, "for one item"))["restorePoint"]["id"]
+    args = ["--url", server.graphql_url]
+
+    top = run_example("restore_item.py", point, "ls", *args, token=server.token)
+    assert top.returncode == 0, top.stderr
+    assert "FOLDER" in top.stdout and "site/conf" in top.stdout
+    assert "TABLE" in top.stdout and "appdb/users  3 rows" in top.stdout
+    assert "MODULE" in top.stdout and "settings/audio.json" in top.stdout
+    inside = run_example("restore_item.py", point, "ls", "site", "conf", *args, token=server.token)
+    assert inside.returncode == 0 and "site/conf/Grüße.txt" in inside.stdout and "site/conf/app.yaml" in inside.stdout
+
+    got = subprocess.run(
+        [sys.executable, str(EXAMPLES / "restore_item.py"), point, "get", "site", "conf/Grüße.txt", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "BACKUPS_TOKEN": server.token},
+    )
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "Grüße.txt").read_text() == "hallo\n"  # named as the server offered it
+    table = run_example(
+        "restore_item.py", point, "get", "appdb", "users", "-o", str(tmp_path / "u.csv"), *args, token=server.token
+    )
+    assert table.returncode == 0 and (tmp_path / "u.csv").read_text().splitlines()[0] == '"id","name"'
+
+    (site / "conf" / "app.yaml").write_text("port: 8080\n")
+    (site / "conf" / "Grüße.txt").write_text("changed since, and kept\n")
+    command = [sys.executable, str(EXAMPLES / "restore_item.py"), point, "put", "site", "conf/app.yaml", *args]
+    env = {**os.environ, "BACKUPS_TOKEN": server.token}
+    said_no = subprocess.run(command, input="no\n", capture_output=True, text=True, timeout=120, env=env)
+    assert said_no.returncode == 2 and "CHANGED  site/conf/app.yaml" in said_no.stdout, said_no.stderr
+    assert (site / "conf" / "app.yaml").read_text() == "port: 8080\n"  # nothing put back
+    put = subprocess.run(command + ["--yes"], capture_output=True, text=True, timeout=120, env=env)
+    assert put.returncode == 0, put.stderr
+    assert "Put back site/conf/app.yaml" in put.stdout
+    assert (site / "conf" / "app.yaml").read_text() == "port: 80\n"
+    assert (site / "conf" / "Grüße.txt").read_text() == "changed since, and kept\n"
+
+    bad = run_example("restore_item.py", point, "get", "site", "../etc/passwd", *args, token=server.token)
+    assert bad.returncode == 1 and "INVALID_INPUT" in bad.stderr

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,12 @@ def _download(server: ServerProcess, point_id: str, path: str, out: Path) -> int
     return out.stat().st_size
 
 
+def _to_file(command: list[str], env: dict[str, str], out: Path) -> None:
+    """A peer's binary output written to the client's disk, as ours is."""
+    with out.open("wb") as file:
+        subprocess.run(command, stdout=file, stderr=subprocess.PIPE, env=env, check=True)
+
+
 def _list_folder(server: ServerProcess, point_id: str, path: str) -> tuple[float, int]:
     """Seconds for the first page, and the items seen paging through the whole folder."""
     after, seen, first_page = None, 0, 0.0
@@ -139,7 +146,10 @@ def run(ctx: BenchContext) -> list[Row]:
         if out.read_bytes() != (live / ONE_FILE).read_bytes():
             raise RuntimeError("the downloaded file differs from the tree's")
         dump = [restic, "dump", *cache, "latest", f"/{ONE_FILE}"]
-        peer_file = [timed(lambda: run_command(dump, env=env_restic)) for _ in range(runs)]
+        peer_out = scratch / "restic-out.bin"
+        peer_file = [timed(lambda: _to_file(dump, env_restic, peer_out)) for _ in range(runs)]
+        if peer_out.read_bytes() != (live / ONE_FILE).read_bytes():
+            raise RuntimeError("restic dump gave other bytes than the tree's")
         results["file"] = (ours_file, peer_file, rss_file.growth)
 
         # a folder of 1,000 files as a ZIP

@@ -74,9 +74,14 @@ async def children_page(
         query = query.where(col(EntryRow.source) == source)
     if after:
         last_source, last_path = decode_item_cursor(after)
-        query = query.where(
-            tuple_(col(EntryRow.source), col(EntryRow.path)) > tuple_(literal(last_source), literal(last_path))
-        )
+        if source is not None:
+            # The source is fixed: seek on the path alone. As a row value, (source, path) > (?, ?)
+            # made SQLite range over `source >` and sort, reading the whole folder for each page.
+            query = query.where(col(EntryRow.source) == last_source, col(EntryRow.path) > last_path)
+        else:
+            query = query.where(
+                tuple_(col(EntryRow.source), col(EntryRow.path)) > tuple_(literal(last_source), literal(last_path))
+            )
     query = query.order_by(col(EntryRow.source), col(EntryRow.path)).limit(first + 1)
     return [_entry(row) for row in await session.execute(query)]
 

@@ -59,8 +59,10 @@ def names(dialog: Any) -> Any:
 
 
 def item_row(dialog: Any, name: str) -> Any:
-    return dialog.get_by_role("table", name="Items").get_by_role("row").filter(
-        has=dialog.page.get_by_role("rowheader", name=name, exact=True)
+    return (
+        dialog.get_by_role("table", name="Items")
+        .get_by_role("row")
+        .filter(has=dialog.page.get_by_role("rowheader", name=name, exact=True))
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,17 @@ def test_download_one_file_the_same_bytes(open_page, site, tmp_path) -> None:
     target = tmp_path / "logo.bin"
     download.save_as(target)
     assert target.read_bytes() == LOGO
+
+    # At the top of the breadcrumb, a whole source: a ZIP of its folder.
+    dialog.get_by_role("navigation", name="Breadcrumb").get_by_role("button", name="Sources").click()
+    with page.page.expect_download() as download_info:
+        item_row(dialog, "site").get_by_role("button", name="Download").click()
+    assert download_info.value.suggested_filename == "site.zip"
+    archive = tmp_path / "site.zip"
+    download_info.value.save_as(archive)
+    with zipfile.ZipFile(archive) as zipped:
+        assert zipped.read("media/logo.bin") == LOGO
+        assert zipped.read("conf.d/Zugänge.txt") == b"alle\n"
 
 
 def test_restore_one_file_and_the_rest_stays_as_it_is_now(open_page, site, folder) -> None:

@@ -88,7 +88,7 @@ export function BrowseDialog({ point, onRestore, onClose }: Props) {
           </thead>
           <tbody>
             {place.source === null ? (
-              <SourceRows onOpen={(source) => go({ source, path: null })} />
+              <SourceRows pointId={point.id} onOpen={(source) => go({ source, path: null })} />
             ) : (
               cursors.map((after, index) => (
                 <ItemRows
@@ -118,7 +118,7 @@ export function BrowseDialog({ point, onRestore, onClose }: Props) {
 
 /** The top of the breadcrumb: the sources configured here (the API names no restore point's
  * sources apart from its items; a source the restore point lacks answers NOT_FOUND when opened). */
-function SourceRows({ onOpen }: { onOpen: (source: string) => void }) {
+function SourceRows({ pointId, onOpen }: { pointId: string; onOpen: (source: string) => void }) {
   const [sources] = useQuery({ query: Sources });
   return (
     <>
@@ -129,20 +129,29 @@ function SourceRows({ onOpen }: { onOpen: (source: string) => void }) {
           </td>
         </tr>
       )}
-      {sources.data?.sources.map((source) => (
-        <tr key={source.name}>
-          <th scope="row">
-            <button type="button" className="link" onClick={() => onOpen(source.name)}>
-              {source.name}
-            </button>
-          </th>
-          <td>source ({source.kind.toLowerCase()})</td>
-          <td>—</td>
-          <td>—</td>
-          <td />
-        </tr>
-      ))}
+      {sources.data?.sources.map((source) => <SourceRow key={source.name} pointId={pointId} source={source} onOpen={onOpen} />)}
     </>
+  );
+}
+
+/** A source at the top of the breadcrumb: opens on its name; Download gives all of it (path ""). */
+function SourceRow({ pointId, source, onOpen }: { pointId: string; source: { name: string; kind: string }; onOpen: (source: string) => void }) {
+  const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
+  return (
+    <tr>
+      <th scope="row">
+        <button type="button" className="link" onClick={() => onOpen(source.name)}>
+          {source.name}
+        </button>
+        <Errors errors={errors} />
+      </th>
+      <td>source ({source.kind.toLowerCase()})</td>
+      <td>—</td>
+      <td>—</td>
+      <td className="actions">
+        <DownloadButton pointId={pointId} source={source.name} path="" onErrors={setErrors} />
+      </td>
+    </tr>
   );
 }
 
@@ -217,7 +226,6 @@ function ItemRow({
   onRestore: (restoring: Restoring) => void;
 }) {
   const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
-  const [link, makeLink] = useMutation(CreateItemDownloadUrl);
   const name = item.path.split("/").pop() ?? item.path;
   const folder = item.kind === "FOLDER";
   return (
@@ -239,27 +247,7 @@ function ItemRow({
       </td>
       <td>{item.modifiedAt ? when(item.modifiedAt) : "—"}</td>
       <td className="actions">
-        <RoleButton
-          needs="OPERATOR"
-          disabled={link.fetching}
-          onClick={async () => {
-            // A short-lived signed link: the browser downloads it without the token, under the
-            // name the server gives (a folder as <name>.zip, a table as <name>.csv).
-            const answer = await makeLink({ id: pointId, source: item.source, path: item.path });
-            const payload = answer.data?.createItemDownloadUrl;
-            setErrors([...(payload?.userErrors ?? []), ...topLevel(answer.error)]);
-            if (payload?.signedUrl) {
-              const anchor = document.createElement("a");
-              anchor.href = payload.signedUrl.url;
-              anchor.download = "";
-              document.body.append(anchor);
-              anchor.click();
-              anchor.remove();
-            }
-          }}
-        >
-          Download
-        </RoleButton>
+        <DownloadButton pointId={pointId} source={item.source} path={item.path} onErrors={setErrors} />
         <RoleButton
           needs="ADMIN"
           onClick={() =>
@@ -275,5 +263,42 @@ function ItemRow({
         </RoleButton>
       </td>
     </tr>
+  );
+}
+
+/** Download: a short-lived signed link (createItemDownloadUrl) the browser fetches without the
+ * token, under the name the server gives (a folder as <name>.zip, a table as <name>.csv). */
+function DownloadButton({
+  pointId,
+  source,
+  path,
+  onErrors,
+}: {
+  pointId: string;
+  source: string;
+  path: string;
+  onErrors: (errors: (UserErrorShape | string)[]) => void;
+}) {
+  const [link, makeLink] = useMutation(CreateItemDownloadUrl);
+  return (
+    <RoleButton
+      needs="OPERATOR"
+      disabled={link.fetching}
+      onClick={async () => {
+        const answer = await makeLink({ id: pointId, source, path });
+        const payload = answer.data?.createItemDownloadUrl;
+        onErrors([...(payload?.userErrors ?? []), ...topLevel(answer.error)]);
+        if (payload?.signedUrl) {
+          const anchor = document.createElement("a");
+          anchor.href = payload.signedUrl.url;
+          anchor.download = "";
+          document.body.append(anchor);
+          anchor.click();
+          anchor.remove();
+        }
+      }}
+    >
+      Download
+    </RoleButton>
   );
 }

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import create_and_wait, execute
+from tests.support.api import create_and_wait, execute, update_settings
 from tests.support.browser import AXE, expect, run, scan
 from tests.support.config_file import write_config
 from tests.support.in_process import InProcessServer
@@ -228,3 +228,50 @@ def test_narrow_keyboard_only_and_accessible(open_page, site: InProcessServer) -
         assert scan(page) == []
     page.page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
+
+
+def settings(site: InProcessServer) -> dict[str, Any]:
+    return {m["name"]: m["settings"] for m in run(execute(site, "{ modules { name settings } }"))["modules"]}
+
+
+def applies(site: InProcessServer) -> int:
+    query = "{ operations(first: 100, kind: [APPLY_RESTORE_POINT]) { totalCount } }"
+    return run(execute(site, query))["operations"]["totalCount"]
+
+
+def test_restore_one_settings_module_without_a_restart_and_a_conflict_first(open_page, site) -> None:
+    label = f"settings to restore {uuid.uuid4().hex[:6]}"
+    assert run(update_settings(site, "audio", {"marker": "then"}))["userErrors"] == []
+    run(create_and_wait(site, label))
+    assert run(update_settings(site, "audio", {"marker": "now"}))["userErrors"] == []
+    others = {name: values for name, values in settings(site).items() if name != "audio"}
+    page = open_page()
+    page.sign_in(site.token)
+    dialog = browse(page, label)
+    dialog.get_by_role("button", name="settings", exact=True).click()
+    item_row(dialog, "audio.json").get_by_role("button", name="Restore").click()
+    apply = page.page.get_by_role("dialog", name="Apply restore point")
+    expect(apply).to_contain_text("settings/audio.json")
+    expect(apply).to_contain_text("(no restart)")
+    changes = apply.get_by_role("list", name="Changes the apply makes")
+    expect(changes.get_by_role("listitem")).to_have_count(1)
+    changes.get_by_role("listitem").first.locator("summary").click()
+    expect(changes).to_contain_text('"now" → "then"')
+    apply.get_by_role("textbox", name="Type APPLY to confirm").fill("APPLY")
+
+    # The setting changes after the preview: refused (CONFLICT), nothing started or changed, the
+    # preview read again.
+    before = applies(site)
+    assert run(update_settings(site, "audio", {"marker": "meanwhile"}))["userErrors"] == []
+    apply.get_by_role("button", name="Apply", exact=True).click()
+    expect(apply.get_by_role("alert")).to_contain_text("CONFLICT")
+    expect(changes).to_contain_text('"meanwhile" → "then"')
+    assert settings(site)["audio"]["marker"] == "meanwhile"
+    assert applies(site) == before
+
+    apply.get_by_role("button", name="Apply", exact=True).click()
+    expect(apply.get_by_role("status")).to_contain_text("The apply succeeded.")
+    expect(apply.get_by_role("list", name="Log of the apply")).to_contain_text("No restart")
+    after = settings(site)
+    assert after["audio"]["marker"] == "then"
+    assert {name: values for name, values in after.items() if name != "audio"} == others

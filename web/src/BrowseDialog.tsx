@@ -45,6 +45,7 @@ export function BrowseDialog({ point, onRestore, onClose }: Props) {
     setMoved(true);
   }
 
+  const source = place.source;
   const crumbs: { name: string; place: Place }[] = [{ name: "Sources", place: { source: null, path: null } }];
   if (place.source !== null) {
     crumbs.push({ name: place.source, place: { source: place.source, path: null } });
@@ -87,14 +88,14 @@ export function BrowseDialog({ point, onRestore, onClose }: Props) {
             </tr>
           </thead>
           <tbody>
-            {place.source === null ? (
-              <SourceRows pointId={point.id} onOpen={(source) => go({ source, path: null })} />
+            {source === null ? (
+              <SourceRows pointId={point.id} onOpen={(name) => go({ source: name, path: null })} />
             ) : (
               cursors.map((after, index) => (
                 <ItemRows
-                  key={`${place.source}/${place.path ?? ""}/${after ?? ""}`}
+                  key={`${source}/${place.path ?? ""}/${after ?? ""}`}
                   pointId={point.id}
-                  source={place.source!}
+                  source={source}
                   path={place.path}
                   after={after}
                   last={index === cursors.length - 1}

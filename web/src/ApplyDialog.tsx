@@ -2,7 +2,8 @@
 // sources chosen, safety restore point (on by default), a typed APPLY, then live progress
 // through the restart (operationProgress, the log, systemChanged) and the report of what changed.
 // The apply sends the preview's fingerprint: if the configuration changed since, it is refused
-// (CONFLICT) and the preview is read again.
+// (CONFLICT) and the preview is read again. Given `restoring` (Restore in the dialog "Browse
+// restore point"), it puts back just those items (applyPreview and applyRestorePoint `items:`).
 import { useEffect, useRef, useState } from "react";
 import { useMutation, useQuery, useSubscription } from "urql";
 import { ApplyPreview, ApplyRestorePoint, OperationProgress, Sources, SystemChanged } from "./operations";
@@ -11,10 +12,11 @@ import { useRefreshedQuery } from "./refresh";
 import { ProgressBar, useLiveLog, type Op } from "./OperationsView";
 import { Errors, topLevel, type UserErrorShape } from "./ui";
 import { LogView } from "./LogView";
+import type { Restoring } from "./BrowseDialog";
 
-type Props = { point: { id: string; label: string }; onClose: () => void };
+type Props = { point: { id: string; label: string }; restoring?: Restoring; onClose: () => void };
 
-export function ApplyDialog({ point, onClose }: Props) {
+export function ApplyDialog({ point, restoring, onClose }: Props) {
   const dialog = useRef<HTMLDialogElement>(null);
   const [safety, setSafety] = useState(true);
   const [typed, setTyped] = useState("");
@@ -25,9 +27,10 @@ export function ApplyDialog({ point, onClose }: Props) {
   const allSources = sourceList.data?.sources.map((source) => source.name) ?? [];
   // null: every source (the API's default); else only these.
   const [chosen, setChosen] = useState<string[] | null>(null);
+  const items = restoring?.items ?? null;
   // Read again when the apply is refused as CONFLICT only (not as operations end: the preview
   // stays what the person is looking at).
-  const [preview, readPreviewAgain] = useRefreshedQuery({ query: ApplyPreview, variables: { id: point.id, sources: chosen } }, []);
+  const [preview, readPreviewAgain] = useRefreshedQuery({ query: ApplyPreview, variables: { id: point.id, sources: chosen, items } }, []);
   const previewReady = !preview.fetching && (preview.data !== undefined || preview.error !== undefined);
 
   useEffect(() => {
@@ -39,7 +42,7 @@ export function ApplyDialog({ point, onClose }: Props) {
   async function submit() {
     // The API's confirmation is the restore point's id: the person types APPLY, the page sends the id.
     const fingerprint = preview.data?.applyPreview.fingerprint ?? null;
-    const answer = await apply({ id: point.id, confirm: point.id, safety, sources: chosen, fingerprint });
+    const answer = await apply({ id: point.id, confirm: point.id, safety, sources: chosen, items, fingerprint });
     const payload = answer.data?.applyRestorePoint;
     setErrors([...(payload?.userErrors ?? []), ...topLevel(answer.error)]);
     // The configuration changed since the preview: show the new one before anything is applied.
@@ -50,9 +53,16 @@ export function ApplyDialog({ point, onClose }: Props) {
   return (
     <dialog ref={dialog} aria-labelledby="apply-heading" onCancel={(e) => { if (started && !started.done) e.preventDefault(); else onClose(); }}>
       <h2 id="apply-heading">Apply restore point</h2>
-      <p>
-        Puts the configuration back as <strong>{point.label}</strong> captured it; the system restarts at the end.
-      </p>
+      {restoring ? (
+        <p>
+          Puts back <strong>{restoring.what}</strong> as <strong>{point.label}</strong> captured it; everything else stays as it
+          is now{restoring.restarts ? "; the system restarts at the end" : " (no restart)"}.
+        </p>
+      ) : (
+        <p>
+          Puts the configuration back as <strong>{point.label}</strong> captured it; the system restarts at the end.
+        </p>
+      )}
       {started ? (
         <ApplyProgress first={started} onClose={onClose} />
       ) : (
@@ -62,7 +72,7 @@ export function ApplyDialog({ point, onClose }: Props) {
             if (typed === "APPLY") void submit();
           }}
         >
-          {allSources.length > 1 && (
+          {!restoring && allSources.length > 1 && (
             <fieldset>
               <legend>Sources to apply</legend>
               {allSources.map((name) => (

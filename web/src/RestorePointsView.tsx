@@ -1,4 +1,4 @@
-// The table "Restore points" (paginated and filtered; Export, Apply, Compare, Delete per row,
+// The table "Restore points" (paginated and filtered; Export, Apply, Browse, Compare, Delete per row,
 // and Pin/Unpin and Edit for the label and note).
 import { useLayoutEffect, useRef, useState } from "react";
 import { useMutation } from "urql";
@@ -6,6 +6,7 @@ import { DeleteRestorePoint, ExportRestorePoint, RestorePoints, UpdateRestorePoi
 import type { RestorePointOrigin, RestorePointsQuery } from "./gql/graphql";
 import { useKept, useRefreshedQuery } from "./refresh";
 import { ApplyDialog } from "./ApplyDialog";
+import { BrowseDialog, type Restoring } from "./BrowseDialog";
 import { CompareDialog } from "./CompareDialog";
 import { DeleteTwice, Errors, RoleButton, bytes, inWords, topLevel, when, type UserErrorShape } from "./ui";
 
@@ -32,6 +33,9 @@ export function RestorePointsView() {
   const [list, refresh] = useRefreshedQuery({ query: RestorePoints, variables });
   const [applying, setApplying] = useState<Point | null>(null);
   const [comparing, setComparing] = useState<Point | null>(null);
+  const [browsing, setBrowsing] = useState<Point | null>(null);
+  // Restore in the browse dialog: the apply dialog for those items, over the browse dialog.
+  const [restoring, setRestoring] = useState<Restoring | null>(null);
   // Exports are encrypted (age) to the server's key and the recovery recipients when asked.
   const [encrypt, setEncrypt] = useState(false);
   useRenderTiming(list.data);
@@ -109,6 +113,7 @@ export function RestorePointsView() {
                 encrypt={encrypt}
                 onApply={() => setApplying(point)}
                 onCompare={() => setComparing(point)}
+                onBrowse={() => setBrowsing(point)}
                 onDeleted={refresh}
                 onChanged={refresh}
               />
@@ -154,6 +159,8 @@ export function RestorePointsView() {
         </select>
       </nav>
       {applying && <ApplyDialog point={applying} onClose={() => setApplying(null)} />}
+      {browsing && <BrowseDialog point={browsing} onRestore={setRestoring} onClose={() => setBrowsing(null)} />}
+      {browsing && restoring && <ApplyDialog point={browsing} restoring={restoring} onClose={() => setRestoring(null)} />}
       {comparing && <CompareDialog point={comparing} others={page?.nodes ?? []} onClose={() => setComparing(null)} />}
     </section>
   );
@@ -164,6 +171,7 @@ function Row({
   encrypt,
   onApply,
   onCompare,
+  onBrowse,
   onDeleted,
   onChanged,
 }: {
@@ -171,6 +179,7 @@ function Row({
   encrypt: boolean;
   onApply: () => void;
   onCompare: () => void;
+  onBrowse: () => void;
   onDeleted: () => void;
   onChanged: () => void;
 }) {
@@ -225,6 +234,9 @@ function Row({
         <RoleButton needs="ADMIN" onClick={onApply}>
           Apply
         </RoleButton>
+        <button type="button" onClick={onBrowse}>
+          Browse
+        </button>
         <button type="button" onClick={onCompare}>
           Compare
         </button>

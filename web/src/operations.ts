@@ -96,12 +96,20 @@ export const ExportRestorePoint = graphql(`
 `);
 
 export const ApplyRestorePoint = graphql(`
-  mutation ApplyRestorePoint($id: ID!, $confirm: String!, $safety: Boolean!, $sources: [String!], $fingerprint: String) {
+  mutation ApplyRestorePoint(
+    $id: ID!
+    $confirm: String!
+    $safety: Boolean!
+    $sources: [String!]
+    $items: [ItemSelection!]
+    $fingerprint: String
+  ) {
     applyRestorePoint(
       restorePointId: $id
       confirm: $confirm
       createSafetyRestorePoint: $safety
       sources: $sources
+      items: $items
       expectedFingerprint: $fingerprint
     ) {
       operation { ...OperationFields }
@@ -262,7 +270,29 @@ export const CompareRestorePoints = graphql(`
 `);
 
 export const ApplyPreview = graphql(`
-  query ApplyPreview($id: ID!, $sources: [String!]) {
-    applyPreview(restorePointId: $id, sources: $sources) { ...DiffFields }
+  query ApplyPreview($id: ID!, $sources: [String!], $items: [ItemSelection!]) {
+    applyPreview(restorePointId: $id, sources: $sources, items: $items) { ...DiffFields }
+  }
+`);
+
+export const RestorePointItems = graphql(`
+  query RestorePointItems($id: ID!, $source: String!, $path: String, $first: Int!, $after: String) {
+    restorePoint(id: $id) {
+      id
+      items(source: $source, path: $path, first: $first, after: $after) {
+        totalCount
+        pageInfo { hasNextPage endCursor }
+        nodes { source path kind sizeBytes modifiedAt rowCount }
+      }
+    }
+  }
+`);
+
+export const CreateItemDownloadUrl = graphql(`
+  mutation CreateItemDownloadUrl($id: ID!, $source: String!, $path: String!) {
+    createItemDownloadUrl(restorePointId: $id, source: $source, path: $path) {
+      signedUrl { url expiresAt }
+      userErrors { code message field }
+    }
   }
 `);

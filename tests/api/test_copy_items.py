@@ -185,6 +185,10 @@ async def test_a_copy_is_browsed_folder_by_folder_without_importing_it(copies, w
     table = next(n for n in top["nodes"] if n["path"] == "things")
     assert table["rowCount"] is None  # a copy keeps no row counts
 
+    sources = await execute(proc, "query($id: ID!) { localCopy(id: $id) { sources } }", id=copy)
+    assert sources["localCopy"]["sources"] == sorted({n["source"] for n in top["nodes"]})
+    assert {"appdb", "settings", "site"} <= set(sources["localCopy"]["sources"])
+
     inside = await copy_items(proc, copy, source="site", path=FOLDER)
     assert sorted(n["path"] for n in inside["nodes"]) == sorted(
         [GREETING, f"{FOLDER}/sub", f"{FOLDER}/run.sh", f"{FOLDER}/link"]
@@ -227,6 +231,10 @@ async def test_browsing_a_copy_encrypted_to_another_key_is_key_missing(copies, t
     try:
         copy = next(c["id"] for c in (await execute(proc, LOCAL_COPIES))["localCopies"] if c["fileName"] == foreign)
         response = await execute_raw(proc, COPY_ITEMS, id=copy, source=None, path=None, first=None, after=None)
+        [error] = response["errors"]
+        assert error["extensions"]["code"] == "KEY_MISSING", error
+        assert response["data"] == {"localCopy": None}
+        response = await execute_raw(proc, "query($id: ID!) { localCopy(id: $id) { sources } }", id=copy)
         [error] = response["errors"]
         assert error["extensions"]["code"] == "KEY_MISSING", error
         assert response["data"] == {"localCopy": None}

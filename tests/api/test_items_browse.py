@@ -131,6 +131,8 @@ async def test_modules_tables_and_every_sources_top_level(
         | {("site", "a.txt", "FILE")}
     )
     assert everything["totalCount"] == len(nodes)
+    sources = await execute(server, "query($id: ID!) { restorePoint(id: $id) { sources } }", id=point_id)
+    assert sources["restorePoint"]["sources"] == ["appdb", "settings", "site"]  # sorted, each once
     # The rows of a table come with it in the every-source listing too.
     assert {n["path"]: n["rowCount"] for n in nodes if n["source"] == "appdb"} == {
         "users": 3,
@@ -156,6 +158,9 @@ async def test_a_source_configured_no_more_still_lists(
     write_config(tmp_path, page=False)  # the database source is gone from the config file
     server.start()
 
+    # Its own sources, not the configured ones: the page's breadcrumb starts from these.
+    sources = await execute(server, "query($id: ID!) { restorePoint(id: $id) { sources } }", id=point_id)
+    assert sources["restorePoint"]["sources"] == ["appdb", "site"]
     tables = await listing(server, point_id, source="appdb")
     # Its kind is unknown now: the table file is listed as the file the restore point keeps.
     assert {path: item["kind"] for path, item in tables.items()} == {"users.jsonl": "FILE"}

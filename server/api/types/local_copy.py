@@ -69,6 +69,18 @@ class LocalCopy(Node):
             page, Item.from_domain, after=after, count=lambda: browser.count(view, source=source, path=path)
         )
 
+    @strawberry.field(
+        description="The sources the copy holds entries of, sorted, read from the copy itself as `items` is "
+        "(KEY_MISSING, INVALID_ARCHIVE as there)."
+    )
+    async def sources(self, info: Info) -> list[str]:
+        browser = info.context.services.item_browser
+        try:
+            view = await browser.local_copy(str(self.id))
+            return await view.sources()
+        except DomainError as error:
+            raise to_client_error(error) from None
+
     @classmethod
     def from_domain(cls, copy: models.LocalCopy) -> LocalCopy:
         return cls(

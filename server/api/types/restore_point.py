@@ -113,6 +113,17 @@ class RestorePoint(Node):
             page, Item.from_domain, after=after, count=lambda: browser.count(view, source=source, path=path)
         )
 
+    @strawberry.field(
+        description="The sources the restore point holds entries of, sorted: the top level to browse its items from."
+    )
+    async def sources(self, info: Info) -> list[str]:
+        browser = info.context.services.item_browser
+        try:
+            view = await browser.restore_point(str(self.id))
+            return await view.sources()
+        except DomainError as error:
+            raise to_client_error(error) from None
+
     @strawberry.field(description="Local copies (ZIP files) made of this restore point.")
     async def local_copies(
         self, info: Info

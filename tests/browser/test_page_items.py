@@ -1,6 +1,7 @@
 """Browse, Download and Restore of one item on the page, in a real Chromium against a real server
 with the settings store and a folder source: into a folder and back by the breadcrumb, a page of
-more than 100 items, one file downloaded byte for byte, and one file put back through the apply
+more than 100 items, one file downloaded byte for byte (from a restore point and from a local
+copy, whose Restore waits for its import), and one file put back through the apply
 dialog (its preview shows just that item) while a file changed since stays changed."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tests.support.api import create_and_wait, execute, update_settings
 from tests.support.browser import AXE, expect, run, scan
 from tests.support.config_file import write_config
 from tests.support.in_process import InProcessServer
+from tests.support.local_copies import exported_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser-items")]
 
@@ -136,6 +138,46 @@ def test_download_one_file_the_same_bytes(open_page, site, tmp_path) -> None:
     with zipfile.ZipFile(archive) as zipped:
         assert zipped.read("media/logo.bin") == LOGO
         assert zipped.read("conf.d/Zugänge.txt") == b"alle\n"
+
+
+def test_browse_a_local_copy_and_download_a_file_out_of_it(open_page, site, tmp_path) -> None:
+    label = f"to copy {uuid.uuid4().hex[:6]}"
+    point = run(create_and_wait(site, label))["restorePoint"]["id"]
+    copy = run(exported_copy(site, point))
+    # The restore point goes: whatever the dialog shows can only come out of the copy.
+    deleted = run(execute(site, "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId } }", id=point))
+    assert deleted["deleteRestorePoint"]["deletedId"] == point
+    page = open_page()
+    page.sign_in(site.token)
+    copy_row = page.region("Local copies").get_by_role("listitem").filter(has_text=copy["fileName"])
+    copy_row.get_by_role("button", name="Browse").click()
+    dialog = page.page.get_by_role("dialog", name="Browse local copy")
+    expect(dialog).to_contain_text(copy["fileName"])
+    crumbs = dialog.get_by_role("navigation", name="Breadcrumb")
+    expect(names(dialog)).to_have_text(["settings", "site"])  # the copy's own sources
+
+    dialog.get_by_role("button", name="site", exact=True).click()
+    expect(names(dialog)).to_have_text(["conf.d", "many", "media", "notes.txt"])
+    dialog.get_by_role("button", name="media", exact=True).click()
+    expect(crumbs).to_have_text(re.compile("Sources.*site.*media"))
+    expect(names(dialog)).to_have_text(["logo.bin"])
+    row = item_row(dialog, "logo.bin")
+    # An item goes back from a restore point: the copy must be imported first.
+    expect(row.get_by_role("button", name="Restore")).to_be_disabled()
+    expect(row.get_by_role("button", name="Restore")).to_have_accessible_description("Import the copy first")
+    with page.page.expect_download() as download_info:
+        row.get_by_role("button", name="Download").click()
+    download = download_info.value
+    assert download.suggested_filename == "logo.bin"
+    target = tmp_path / "logo.bin"
+    download.save_as(target)
+    assert target.read_bytes() == LOGO
+    page.shot("browse-local-copy")
+
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_have_count(0)
+    points = run(execute(site, "query($id: ID!) { restorePoint(id: $id) { id } }", id=point))
+    assert points["restorePoint"] is None  # browsing imported nothing
 
 
 def test_restore_one_file_and_the_rest_stays_as_it_is_now(open_page, site, folder) -> None:

@@ -1,26 +1,31 @@
-// The dialog "Browse restore point": what a restore point holds, one folder at a time (the table
-// "Items", read from its manifest by RestorePoint.items), starting at the sources, with a
-// breadcrumb back up. Per item: Download (a signed link, like a local copy's) and Restore (the
-// apply dialog with just that item: its preview, the safety restore point, the typed APPLY).
+// The dialogs "Browse restore point" and "Browse local copy": what a restore point (read from its
+// manifest by RestorePoint.items) or a local copy (read from the file by LocalCopy.items, without
+// importing it) holds, one folder at a time (the table "Items"), starting at its own sources, with
+// a breadcrumb back up. Per item: Download (a signed link, like a local copy's) and, for a restore
+// point, Restore (the apply dialog with just that item: its preview, the safety restore point, the
+// typed APPLY); a copy's items cannot be applied before the copy is imported.
 import { useEffect, useId, useRef, useState } from "react";
 import { useMutation, useQuery } from "urql";
-import { CreateItemDownloadUrl, RestorePointItems, Sources } from "./operations";
-import type { ItemSelection, RestorePointItemsQuery } from "./gql/graphql";
+import { BrowsedItems, BrowsedSources, CreateItemDownloadUrl, Sources } from "./operations";
+import type { ItemSelection, ItemsPageFragment } from "./gql/graphql";
 import { useRefreshedQuery } from "./refresh";
 import { Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
 
 // The API's largest page (BACKUPS_MAX_PAGE_SIZE's default): a big folder loads 100 at a time.
 const PAGE_SIZE = 100;
 
-type Item = NonNullable<RestorePointItemsQuery["restorePoint"]>["items"]["nodes"][number];
+type Item = ItemsPageFragment["nodes"][number];
+/** What the dialog browses: a restore point, or a local copy (which has no Restore). */
+export type Browsed = { kind: "restorePoint" | "localCopy"; id: string; label: string };
 /** Where the dialog is: the sources (source null), a source's top level (path null), or a folder. */
 type Place = { source: string | null; path: string | null };
 /** What the apply dialog puts back: the items, and how the dialog names them. */
 export type Restoring = { items: ItemSelection[]; what: string; restarts: boolean };
 
-type Props = { point: { id: string; label: string }; onRestore: (restoring: Restoring) => void; onClose: () => void };
+/** `onRestore`: a restore point's Restore of one item (a copy's items have none). */
+type Props = { browsed: Browsed; onRestore?: (restoring: Restoring) => void; onClose: () => void };
 
-export function BrowseDialog({ point, onRestore, onClose }: Props) {
+export function BrowseDialog({ browsed, onRestore, onClose }: Props) {
   const dialog = useRef<HTMLDialogElement>(null);
   const here = useRef<HTMLSpanElement>(null);
   const id = useId();
@@ -46,6 +51,9 @@ export function BrowseDialog({ point, onRestore, onClose }: Props) {
   }
 
   const source = place.source;
+  const copy = browsed.kind === "localCopy";
+  // A copy's item is put back once the copy is a restore point: Restore says so and stays disabled.
+  const restore: RestoreAction = !copy && onRestore ? { onRestore } : { refusal: `${id}-no-restore` };
   const crumbs: { name: string; place: Place }[] = [{ name: "Sources", place: { source: null, path: null } }];
   if (place.source !== null) {
     crumbs.push({ name: place.source, place: { source: place.source, path: null } });
@@ -55,10 +63,17 @@ export function BrowseDialog({ point, onRestore, onClose }: Props) {
 
   return (
     <dialog ref={dialog} className="wide" aria-labelledby={`${id}-heading`} onCancel={onClose}>
-      <h2 id={`${id}-heading`}>Browse restore point</h2>
-      <p>
-        What <strong>{point.label}</strong> holds. Open a folder by its name; Restore puts back just that item.
-      </p>
+      <h2 id={`${id}-heading`}>{copy ? "Browse local copy" : "Browse restore point"}</h2>
+      {copy ? (
+        <p>
+          What <strong>{browsed.label}</strong> holds, read from the copy. Open a folder by its name.{" "}
+          <span id={`${id}-no-restore`}>Import the copy first</span> to restore an item.
+        </p>
+      ) : (
+        <p>
+          What <strong>{browsed.label}</strong> holds. Open a folder by its name; Restore puts back just that item.
+        </p>
+      )}
       <nav aria-label="Breadcrumb">
         <ol className="crumbs">
           {crumbs.map((crumb, index) => (
@@ -89,19 +104,19 @@ export function BrowseDialog({ point, onRestore, onClose }: Props) {
           </thead>
           <tbody>
             {source === null ? (
-              <SourceRows pointId={point.id} onOpen={(name) => go({ source: name, path: null })} />
+              <SourceRows browsed={browsed} onOpen={(name) => go({ source: name, path: null })} />
             ) : (
               cursors.map((after, index) => (
                 <ItemRows
                   key={`${source}/${place.path ?? ""}/${after ?? ""}`}
-                  pointId={point.id}
+                  browsed={browsed}
                   source={source}
                   path={place.path}
                   after={after}
                   last={index === cursors.length - 1}
                   onOpen={(item) => go({ source: item.source, path: item.path })}
                   onMore={(cursor) => setCursors([...cursors, cursor])}
-                  onRestore={onRestore}
+                  restore={restore}
                 />
               ))
             )}
@@ -117,26 +132,37 @@ export function BrowseDialog({ point, onRestore, onClose }: Props) {
   );
 }
 
-/** The top of the breadcrumb: the sources configured here (the API names no restore point's
- * sources apart from its items; a source the restore point lacks answers NOT_FOUND when opened). */
-function SourceRows({ pointId, onOpen }: { pointId: string; onOpen: (source: string) => void }) {
-  const [sources] = useQuery({ query: Sources });
+/** The top of the breadcrumb: the sources the restore point or copy holds entries of (its own,
+ * configured here or not; the kind shown is the configured source's, when there is one). */
+function SourceRows({ browsed, onOpen }: { browsed: Browsed; onOpen: (source: string) => void }) {
+  // What it holds never changes: read once, not again as operations end.
+  const [held] = useRefreshedQuery({ query: BrowsedSources, variables: { id: browsed.id, copy: browsed.kind === "localCopy" } }, []);
+  const [configured] = useQuery({ query: Sources });
+  const names = (browsed.kind === "localCopy" ? held.data?.localCopy : held.data?.restorePoint)?.sources;
+  const kinds = new Map(configured.data?.sources.map((source) => [source.name, source.kind]));
   return (
     <>
-      {sources.error && (
+      {held.error && (
         <tr>
           <td colSpan={5}>
-            <Errors errors={topLevel(sources.error)} />
+            <Errors errors={topLevel(held.error)} />
           </td>
         </tr>
       )}
-      {sources.data?.sources.map((source) => <SourceRow key={source.name} pointId={pointId} source={source} onOpen={onOpen} />)}
+      {held.fetching && !names && (
+        <tr>
+          <td colSpan={5} role="status">
+            Reading the sources…
+          </td>
+        </tr>
+      )}
+      {names?.map((name) => <SourceRow key={name} browsed={browsed} source={{ name, kind: kinds.get(name) ?? null }} onOpen={onOpen} />)}
     </>
   );
 }
 
 /** A source at the top of the breadcrumb: opens on its name; Download gives all of it (path ""). */
-function SourceRow({ pointId, source, onOpen }: { pointId: string; source: { name: string; kind: string }; onOpen: (source: string) => void }) {
+function SourceRow({ browsed, source, onOpen }: { browsed: Browsed; source: { name: string; kind: string | null }; onOpen: (source: string) => void }) {
   const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
   return (
     <tr>
@@ -146,39 +172,47 @@ function SourceRow({ pointId, source, onOpen }: { pointId: string; source: { nam
         </button>
         <Errors errors={errors} />
       </th>
-      <td>source ({source.kind.toLowerCase()})</td>
+      <td>{source.kind ? `source (${source.kind.toLowerCase()})` : "source"}</td>
       <td>—</td>
       <td>—</td>
       <td className="actions">
-        <DownloadButton pointId={pointId} source={source.name} path="" onErrors={setErrors} />
+        <DownloadButton browsed={browsed} source={source.name} path="" onErrors={setErrors} />
       </td>
     </tr>
   );
 }
 
 /** One page of a folder's items, and "Load more" under the last page while there are more. */
+/** Restore on an item: a restore point's opens the apply dialog; a copy's is disabled, described by
+ * the element `refusal` (why). */
+type RestoreAction = { onRestore: (restoring: Restoring) => void } | { refusal: string };
+
 function ItemRows({
-  pointId,
+  browsed,
   source,
   path,
   after,
   last,
   onOpen,
   onMore,
-  onRestore,
+  restore,
 }: {
-  pointId: string;
+  browsed: Browsed;
   source: string;
   path: string | null;
   after: string | null;
   last: boolean;
   onOpen: (item: Item) => void;
   onMore: (cursor: string) => void;
-  onRestore: (restoring: Restoring) => void;
+  restore: RestoreAction;
 }) {
-  // A restore point's items never change: read once, not again as operations end.
-  const [answer] = useRefreshedQuery({ query: RestorePointItems, variables: { id: pointId, source, path, first: PAGE_SIZE, after } }, []);
-  const page = answer.data?.restorePoint?.items;
+  // A restore point's (or copy's) items never change: read once, not again as operations end.
+  const copy = browsed.kind === "localCopy";
+  const [answer] = useRefreshedQuery(
+    { query: BrowsedItems, variables: { id: browsed.id, copy, source, path, first: PAGE_SIZE, after } },
+    [],
+  );
+  const page = (copy ? answer.data?.localCopy : answer.data?.restorePoint)?.items;
   return (
     <>
       {answer.error && (
@@ -195,7 +229,7 @@ function ItemRows({
           </td>
         </tr>
       )}
-      {page?.nodes.map((item) => <ItemRow key={item.path} pointId={pointId} item={item} onOpen={onOpen} onRestore={onRestore} />)}
+      {page?.nodes.map((item) => <ItemRow key={item.path} browsed={browsed} item={item} onOpen={onOpen} restore={restore} />)}
       {page && page.totalCount === 0 && (
         <tr>
           <td colSpan={5}>This folder is empty.</td>
@@ -216,15 +250,15 @@ function ItemRows({
 }
 
 function ItemRow({
-  pointId,
+  browsed,
   item,
   onOpen,
-  onRestore,
+  restore,
 }: {
-  pointId: string;
+  browsed: Browsed;
   item: Item;
   onOpen: (item: Item) => void;
-  onRestore: (restoring: Restoring) => void;
+  restore: RestoreAction;
 }) {
   const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
   const name = item.path.split("/").pop() ?? item.path;
@@ -248,20 +282,26 @@ function ItemRow({
       </td>
       <td>{item.modifiedAt ? when(item.modifiedAt) : "—"}</td>
       <td className="actions">
-        <DownloadButton pointId={pointId} source={item.source} path={item.path} onErrors={setErrors} />
-        <RoleButton
-          needs="ADMIN"
-          onClick={() =>
-            onRestore({
-              items: [{ source: item.source, paths: [item.path] }],
-              what: `${item.source}/${item.path}`,
-              // The API's default: only settings items go back without a restart.
-              restarts: item.kind !== "MODULE",
-            })
-          }
-        >
-          Restore
-        </RoleButton>
+        <DownloadButton browsed={browsed} source={item.source} path={item.path} onErrors={setErrors} />
+        {"onRestore" in restore ? (
+          <RoleButton
+            needs="ADMIN"
+            onClick={() =>
+              restore.onRestore({
+                items: [{ source: item.source, paths: [item.path] }],
+                what: `${item.source}/${item.path}`,
+                // The API's default: only settings items go back without a restart.
+                restarts: item.kind !== "MODULE",
+              })
+            }
+          >
+            Restore
+          </RoleButton>
+        ) : (
+          <RoleButton needs="ADMIN" disabled title="Import the copy first" aria-describedby={restore.refusal}>
+            Restore
+          </RoleButton>
+        )}
       </td>
     </tr>
   );
@@ -270,12 +310,12 @@ function ItemRow({
 /** Download: a short-lived signed link (createItemDownloadUrl) the browser fetches without the
  * token, under the name the server gives (a folder as <name>.zip, a table as <name>.csv). */
 function DownloadButton({
-  pointId,
+  browsed,
   source,
   path,
   onErrors,
 }: {
-  pointId: string;
+  browsed: Browsed;
   source: string;
   path: string;
   onErrors: (errors: (UserErrorShape | string)[]) => void;
@@ -286,7 +326,8 @@ function DownloadButton({
       needs="OPERATOR"
       disabled={link.fetching}
       onClick={async () => {
-        const answer = await makeLink({ id: pointId, source, path });
+        const of = browsed.kind === "localCopy" ? { localCopyId: browsed.id } : { restorePointId: browsed.id };
+        const answer = await makeLink({ ...of, source, path });
         const payload = answer.data?.createItemDownloadUrl;
         onErrors([...(payload?.userErrors ?? []), ...topLevel(answer.error)]);
         if (payload?.signedUrl) {

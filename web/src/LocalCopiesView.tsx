@@ -1,7 +1,8 @@
-// The region "Local copies": Download (a signed URL), Import, Delete per copy, and an upload
-// (GraphQL multipart, with progress; drop a file on the region too).
+// The region "Local copies": Download (a signed URL), Browse (what it holds, without importing it),
+// Import, Delete per copy, and an upload (GraphQL multipart, with progress; drop a file on the region too).
 import { useRef, useState } from "react";
 import { stringifyDocument, useMutation } from "urql";
+import { BrowseDialog } from "./BrowseDialog";
 import { uploadMultipart } from "./client";
 import { CreateDownloadUrl, DeleteLocalCopy, ImportLocalCopy, LocalCopies, UploadLocalCopy } from "./operations";
 import type { LocalCopiesQuery } from "./gql/graphql";
@@ -15,6 +16,7 @@ export function LocalCopiesView() {
   const [list, refresh] = useRefreshedQuery({ query: LocalCopies });
   // While a refetch runs, the list stays (with each copy's messages).
   const shown = useKept(list.data?.localCopies);
+  const [browsing, setBrowsing] = useState<Copy | null>(null);
   return (
     <section className="card" aria-labelledby="copies-heading">
       <h2 id="copies-heading">Local copies</h2>
@@ -22,13 +24,19 @@ export function LocalCopiesView() {
       <Upload onUploaded={refresh} />
       {shown && shown.length === 0 && <p>No local copies yet: export a restore point or upload a copy.</p>}
       <ul className="copies">
-        {shown?.map((copy) => <CopyItem key={copy.id} copy={copy} onDeleted={refresh} />)}
+        {shown?.map((copy) => <CopyItem key={copy.id} copy={copy} onBrowse={() => setBrowsing(copy)} onDeleted={refresh} />)}
       </ul>
+      {browsing && (
+        <BrowseDialog
+          browsed={{ kind: "localCopy", id: browsing.id, label: browsing.fileName }}
+          onClose={() => setBrowsing(null)}
+        />
+      )}
     </section>
   );
 }
 
-function CopyItem({ copy, onDeleted }: { copy: Copy; onDeleted: () => void }) {
+function CopyItem({ copy, onBrowse, onDeleted }: { copy: Copy; onBrowse: () => void; onDeleted: () => void }) {
   const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
   const [, makeUrl] = useMutation(CreateDownloadUrl);
   const [, doImport] = useMutation(ImportLocalCopy);
@@ -66,6 +74,9 @@ function CopyItem({ copy, onDeleted }: { copy: Copy; onDeleted: () => void }) {
         >
           Download
         </RoleButton>
+        <button type="button" onClick={onBrowse}>
+          Browse
+        </button>
         <RoleButton
           needs="OPERATOR"
           disabled={copy.problem !== null && copy.problem !== undefined}

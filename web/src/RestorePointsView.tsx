@@ -159,7 +159,13 @@ export function RestorePointsView() {
         </select>
       </nav>
       {applying && <ApplyDialog point={applying} onClose={() => setApplying(null)} />}
-      {browsing && <BrowseDialog point={browsing} onRestore={setRestoring} onClose={() => setBrowsing(null)} />}
+      {browsing && (
+        <BrowseDialog
+          browsed={{ kind: "restorePoint", id: browsing.id, label: browsing.label }}
+          onRestore={setRestoring}
+          onClose={() => setBrowsing(null)}
+        />
+      )}
       {browsing && restoring && <ApplyDialog point={browsing} restoring={restoring} onClose={() => setRestoring(null)} />}
       {comparing && <CompareDialog point={comparing} others={page?.nodes ?? []} onClose={() => setComparing(null)} />}
     </section>

@@ -275,22 +275,39 @@ export const ApplyPreview = graphql(`
   }
 `);
 
-export const RestorePointItems = graphql(`
-  query RestorePointItems($id: ID!, $source: String!, $path: String, $first: Int!, $after: String) {
-    restorePoint(id: $id) {
+// What the browse dialog shows, of a restore point (the database) or of a local copy (read from
+// the file, `copy` true): one skips the other, so the dialog asks the same way for either.
+export const BrowsedSources = graphql(`
+  query BrowsedSources($id: ID!, $copy: Boolean!) {
+    restorePoint(id: $id) @skip(if: $copy) { id sources }
+    localCopy(id: $id) @include(if: $copy) { id sources }
+  }
+`);
+
+export const ItemsPageDoc = graphql(`
+  fragment ItemsPage on ItemConnection {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes { source path kind sizeBytes modifiedAt rowCount }
+  }
+`);
+
+export const BrowsedItems = graphql(`
+  query BrowsedItems($id: ID!, $copy: Boolean!, $source: String!, $path: String, $first: Int!, $after: String) {
+    restorePoint(id: $id) @skip(if: $copy) {
       id
-      items(source: $source, path: $path, first: $first, after: $after) {
-        totalCount
-        pageInfo { hasNextPage endCursor }
-        nodes { source path kind sizeBytes modifiedAt rowCount }
-      }
+      items(source: $source, path: $path, first: $first, after: $after) { ...ItemsPage }
+    }
+    localCopy(id: $id) @include(if: $copy) {
+      id
+      items(source: $source, path: $path, first: $first, after: $after) { ...ItemsPage }
     }
   }
 `);
 
 export const CreateItemDownloadUrl = graphql(`
-  mutation CreateItemDownloadUrl($id: ID!, $source: String!, $path: String!) {
-    createItemDownloadUrl(restorePointId: $id, source: $source, path: $path) {
+  mutation CreateItemDownloadUrl($restorePointId: ID, $localCopyId: ID, $source: String!, $path: String!) {
+    createItemDownloadUrl(restorePointId: $restorePointId, localCopyId: $localCopyId, source: $source, path: $path) {
       signedUrl { url expiresAt }
       userErrors { code message field }
     }

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from server.storage.encryption import Keyring
 from tests.support.api import create_and_wait, execute, update_settings
 from tests.support.browser import AXE, expect, run, scan
 from tests.support.config_file import write_config
@@ -178,6 +179,26 @@ def test_browse_a_local_copy_and_download_a_file_out_of_it(open_page, site, tmp_
     expect(dialog).to_have_count(0)
     points = run(execute(site, "query($id: ID!) { restorePoint(id: $id) { id } }", id=point))
     assert points["restorePoint"] is None  # browsing imported nothing
+
+
+def test_a_copy_this_server_cannot_decrypt_says_why(open_page, site, tmp_path) -> None:
+    point = run(create_and_wait(site, f"to seal {uuid.uuid4().hex[:6]}"))["restorePoint"]["id"]
+    plain = site.data_dir / "local-copies" / run(exported_copy(site, point))["fileName"]
+    foreign = plain.with_name(plain.name.replace(".zip", "-foreign.zip.age"))
+    with foreign.open("wb") as out:  # encrypted to a key this server does not hold
+        Keyring(tmp_path / "another-server").encrypt(plain, out)
+    try:
+        page = open_page()
+        page.sign_in(site.token)
+        copy_row = page.region("Local copies").get_by_role("listitem").filter(has_text=foreign.name)
+        copy_row.get_by_role("button", name="Browse").click()
+        dialog = page.page.get_by_role("dialog", name="Browse local copy")
+        expect(dialog.get_by_role("alert")).to_contain_text("identity")  # names this server's key
+        expect(names(dialog)).to_have_count(0)
+        dialog.get_by_role("button", name="Close").click()
+        expect(dialog).to_have_count(0)
+    finally:
+        foreign.unlink()
 
 
 def test_restore_one_file_and_the_rest_stays_as_it_is_now(open_page, site, folder) -> None:

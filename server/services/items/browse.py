@@ -71,14 +71,15 @@ class ItemBrowser:
         """A page of what is directly inside `path` of `source` (None or "": its top level;
         `source` None: every source's top level), ordered by source and path."""
         folder = self._folder_asked(source, path)
-        if source is not None and folder:
-            await self._check_folder(view, source, folder, path or "")
-        entries = await view.children_page(source=source, folder=folder, first=first, after=after)
-        if source is not None and not entries and source not in await view.sources():
-            raise await self._unknown_source(view, source)
-        page, more = entries[:first], len(entries) > first
-        tables = [e.sha256 for e in page if e.sha256 and self._kind_of(e) is ItemKind.TABLE]
-        counts = await view.row_counts(tables)
+        async with view.reading():
+            if source is not None and folder:
+                await self._check_folder(view, source, folder, path or "")
+            entries = await view.children_page(source=source, folder=folder, first=first, after=after)
+            if source is not None and not entries and source not in await view.sources():
+                raise await self._unknown_source(view, source)
+            page, more = entries[:first], len(entries) > first
+            tables = [e.sha256 for e in page if e.sha256 and self._kind_of(e) is ItemKind.TABLE]
+            counts = await view.row_counts(tables)
         items = [
             item_of_entry(entry, self.source_kind(entry.source), row_count=counts.get(entry.sha256 or ""))
             for entry in page

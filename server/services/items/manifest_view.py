@@ -5,19 +5,27 @@ memory once per version of its file. Both page by the same (source, path) cursor
 from __future__ import annotations
 
 import bisect
+import contextlib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from server.model.records import ManifestEntry
 from server.storage.db import items_repo
 from server.storage.db.database import Database
+
+if TYPE_CHECKING:  # a session of server.storage.db.database, only handed on to a repository
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 class ManifestView(Protocol):
     """One manifest's entries as browsing asks for them."""
 
     what: str  # "restore point rp_...", "local copy lc_...": for messages
+
+    def reading(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Within it, every read below is of one moment (a restore point's: one transaction)."""
+        ...
 
     async def children_page(
         self, *, source: str | None, folder: str, first: int, after: str | None
@@ -37,35 +45,56 @@ class ManifestView(Protocol):
 
 
 class StoredManifest:
-    """A restore point's manifest, read from the database a page at a time."""
+    """A restore point's manifest, read from the database a page at a time: within `reading()`
+    in one transaction (a page costs one session, not one per query), else one per read."""
 
     def __init__(self, db: Database, point_id: str) -> None:
         self._db = db
         self._point_id = point_id
+        self._session: AsyncSession | None = None
         self.what = f"restore point {point_id}"
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[None]:
+        async with self._db.read() as session:
+            self._session = session
+            try:
+                yield
+            finally:
+                self._session = None
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncSession]:
+        if self._session is not None:
+            yield self._session
+        else:
+            async with self._db.read() as session:
+                yield session
 
     async def children_page(
         self, *, source: str | None, folder: str, first: int, after: str | None
     ) -> list[ManifestEntry]:
-        async with self._db.read() as session:
+        async with self._read() as session:
             return await items_repo.children_page(
                 session, self._point_id, source=source, folder=folder, first=first, after=after
             )
 
     async def count_children(self, *, source: str | None, folder: str) -> int:
-        async with self._db.read() as session:
+        async with self._read() as session:
             return await items_repo.count_children(session, self._point_id, source=source, folder=folder)
 
     async def entry_at(self, source: str, path: str) -> ManifestEntry | None:
-        async with self._db.read() as session:
+        async with self._read() as session:
             return await items_repo.entry_at(session, self._point_id, source, path)
 
     async def sources(self) -> list[str]:
-        async with self._db.read() as session:
+        async with self._read() as session:
             return await items_repo.sources_of(session, self._point_id)
 
     async def row_counts(self, digests: Sequence[str]) -> Mapping[str, int]:
-        async with self._db.read() as session:
+        if not digests:
+            return {}
+        async with self._read() as session:
             return await items_repo.row_counts(session, digests)
 
 
@@ -81,6 +110,10 @@ class CopyManifest:
             children[(entry.source, entry.path.rpartition("/")[0])].append(entry)
         self._children = {key: sorted(found, key=lambda e: e.path) for key, found in children.items()}
         self._sources = sorted({e.source for e in entries})
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[None]:
+        yield  # held in memory: every read is of the same moment anyway
 
     def _inside(self, source: str | None, folder: str) -> list[ManifestEntry]:
         if source is not None:

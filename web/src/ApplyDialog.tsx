@@ -3,7 +3,8 @@
 // through the restart (operationProgress, the log, systemChanged) and the report of what changed.
 // The apply sends the preview's fingerprint: if the configuration changed since, it is refused
 // (CONFLICT) and the preview is read again. Given `restoring` (Restore in the dialog "Browse
-// restore point"), it puts back just those items (applyPreview and applyRestorePoint `items:`).
+// restore point", "Restore this" in a comparison or this dialog's preview), it puts back just those
+// items (applyPreview and applyRestorePoint `items:`).
 import { useEffect, useRef, useState } from "react";
 import { useMutation, useQuery, useSubscription } from "urql";
 import { ApplyPreview, ApplyRestorePoint, OperationProgress, Sources, SystemChanged } from "./operations";
@@ -14,9 +15,10 @@ import { Errors, topLevel, type UserErrorShape } from "./ui";
 import { LogView } from "./LogView";
 import type { Restoring } from "./BrowseDialog";
 
-type Props = { point: { id: string; label: string }; restoring?: Restoring; onClose: () => void };
+/** `onRestore`: "Restore this" on a change of a whole apply's preview (an item restore has none). */
+type Props = { point: { id: string; label: string }; restoring?: Restoring; onRestore?: (restoring: Restoring) => void; onClose: () => void };
 
-export function ApplyDialog({ point, restoring, onClose }: Props) {
+export function ApplyDialog({ point, restoring, onRestore, onClose }: Props) {
   const dialog = useRef<HTMLDialogElement>(null);
   const [safety, setSafety] = useState(true);
   const [typed, setTyped] = useState("");
@@ -94,7 +96,13 @@ export function ApplyDialog({ point, restoring, onClose }: Props) {
           <h3>What will change</h3>
           <Errors errors={topLevel(preview.error)} />
           {!previewReady && <p role="status">Reading the preview…</p>}
-          {previewReady && preview.data && <DiffView diff={preview.data.applyPreview} label="Changes the apply makes" />}
+          {previewReady && preview.data && (
+            <DiffView
+              diff={preview.data.applyPreview}
+              label="Changes the apply makes"
+              restore={!restoring && onRestore ? { from: point.label, onRestore } : undefined}
+            />
+          )}
           <label className="check">
             <input type="checkbox" checked={safety} onChange={(e) => setSafety(e.target.checked)} />
             Create a safety restore point first

@@ -1,14 +1,18 @@
 // The dialog "Compare restore points": this restore point against another of the page (the next
-// older one by default), what changed going from the older to the newer.
+// older one by default), what changed going from the older to the newer. Per change, "Restore this"
+// (admin) opens the apply dialog for just that item as the newer one (the comparison's `to`) has it.
 import { useEffect, useId, useRef, useState } from "react";
 import { useQuery } from "urql";
 import { CompareRestorePoints } from "./operations";
 import { DiffView } from "./DiffView";
+import type { Restoring } from "./BrowseDialog";
 import { Errors, topLevel, when } from "./ui";
 
 type Point = { id: string; label: string; createdAt: string };
 
-export function CompareDialog({ point, others, onClose }: { point: Point; others: Point[]; onClose: () => void }) {
+type Props = { point: Point; others: Point[]; onRestore: (point: Point, restoring: Restoring) => void; onClose: () => void };
+
+export function CompareDialog({ point, others, onRestore, onClose }: Props) {
   const dialog = useRef<HTMLDialogElement>(null);
   const id = useId();
   const candidates = others.filter((p) => p.id !== point.id);
@@ -42,12 +46,19 @@ export function CompareDialog({ point, others, onClose }: { point: Point; others
           </select>
           {from && to && (
             <p>
-              From <strong>{from.label}</strong> to <strong>{to.label}</strong>:
+              From <strong>{from.label}</strong> to <strong>{to.label}</strong>. Restore this puts back one item as{" "}
+              <strong>{to.label}</strong> has it:
             </p>
           )}
           <Errors errors={topLevel(answer.error)} />
           {answer.fetching && <p role="status">Comparing…</p>}
-          {answer.data && !answer.fetching && <DiffView diff={answer.data.compareRestorePoints} label="Changes between the restore points" />}
+          {answer.data && !answer.fetching && (
+            <DiffView
+              diff={answer.data.compareRestorePoints}
+              label="Changes between the restore points"
+              restore={to ? { from: to.label, onRestore: (restoring) => onRestore(to, restoring) } : undefined}
+            />
+          )}
         </>
       )}
       <div className="actions">

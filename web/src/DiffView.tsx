@@ -1,7 +1,25 @@
 // What differs between two configurations (compareRestorePoints, applyPreview): the summary,
-// then each change with its text diff or changed settings when a person can read them.
+// then each change with its text diff or changed settings when a person can read them. Given
+// `restore`, each change has "Restore this": that one item put back as the restore point `from` has it.
+import { useQuery } from "urql";
 import type { DiffFieldsFragment } from "./gql/graphql";
-import { bytes } from "./ui";
+import type { Restoring } from "./BrowseDialog";
+import { Sources } from "./operations";
+import { RoleButton, bytes } from "./ui";
+
+type Change = DiffFieldsFragment["changes"]["nodes"][number];
+/** "Restore this" on each change: `from` names the restore point the item comes back from. */
+export type RestoreChange = { from: string; onRestore: (restoring: Restoring) => void };
+
+/** The item restore of one change; `settingsSources`: the sources of kind SETTINGS (the API's
+ * default: only settings items go back without a restart). */
+export function restoringChange(change: { source: string; path: string }, settingsSources: string[]): Restoring {
+  return {
+    items: [{ source: change.source, paths: [change.path] }],
+    what: `${change.source}/${change.path}`,
+    restarts: !settingsSources.includes(change.source),
+  };
+}
 
 export function summaryText(s: { added: number; removed: number; changed: number; unchanged?: number }): string {
   const parts = [`${s.added} added`, `${s.removed} removed`, `${s.changed} changed`];
@@ -9,7 +27,7 @@ export function summaryText(s: { added: number; removed: number; changed: number
   return parts.join(", ");
 }
 
-export function DiffView({ diff, label }: { diff: DiffFieldsFragment; label: string }) {
+export function DiffView({ diff, label, restore }: { diff: DiffFieldsFragment; label: string; restore?: RestoreChange }) {
   const { summary, changes } = diff;
   return (
     <div>
@@ -43,6 +61,7 @@ export function DiffView({ diff, label }: { diff: DiffFieldsFragment; label: str
                 {!change.textDiff && !change.settingsChanges?.length && <p className="note-text">No readable difference (binary content or a folder).</p>}
                 {change.truncated && <p className="note-text">Cut at the server's limit.</p>}
               </details>
+              {restore && <RestoreThis change={change} restore={restore} />}
             </li>
           ))}
         </ul>
@@ -53,5 +72,19 @@ export function DiffView({ diff, label }: { diff: DiffFieldsFragment; label: str
         </p>
       )}
     </div>
+  );
+}
+
+/** A button outside <summary> (no button inside another control); its name says the item and the
+ * restore point it comes back from. */
+function RestoreThis({ change, restore }: { change: Change; restore: RestoreChange }) {
+  const what = `${change.source}/${change.path}`;
+  // The page's list of sources (cached: one request for all the rows), for whether a restart follows.
+  const [sources] = useQuery({ query: Sources });
+  const settings = sources.data?.sources.filter((s) => s.kind === "SETTINGS").map((s) => s.name) ?? [];
+  return (
+    <RoleButton needs="ADMIN" aria-label={`Restore this: ${what} from ${restore.from}`} onClick={() => restore.onRestore(restoringChange(change, settings))}>
+      Restore this
+    </RoleButton>
   );
 }

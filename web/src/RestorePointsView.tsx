@@ -34,8 +34,9 @@ export function RestorePointsView() {
   const [applying, setApplying] = useState<Point | null>(null);
   const [comparing, setComparing] = useState<Point | null>(null);
   const [browsing, setBrowsing] = useState<Point | null>(null);
-  // Restore in the browse dialog: the apply dialog for those items, over the browse dialog.
-  const [restoring, setRestoring] = useState<Restoring | null>(null);
+  // Restore in the browse dialog, "Restore this" in the compare dialog or a whole apply's preview:
+  // the apply dialog for those items of that restore point, over the dialog it came from.
+  const [restoring, setRestoring] = useState<{ point: { id: string; label: string }; restoring: Restoring } | null>(null);
   // Exports are encrypted (age) to the server's key and the recovery recipients when asked.
   const [encrypt, setEncrypt] = useState(false);
   useRenderTiming(list.data);
@@ -158,16 +159,33 @@ export function RestorePointsView() {
           ))}
         </select>
       </nav>
-      {applying && <ApplyDialog point={applying} onClose={() => setApplying(null)} />}
+      {applying && (
+        <ApplyDialog
+          point={applying}
+          // The whole apply's dialog gives way to the item's (one apply dialog at a time).
+          onRestore={(items) => {
+            setApplying(null);
+            setRestoring({ point: applying, restoring: items });
+          }}
+          onClose={() => setApplying(null)}
+        />
+      )}
       {browsing && (
         <BrowseDialog
           browsed={{ kind: "restorePoint", id: browsing.id, label: browsing.label }}
-          onRestore={setRestoring}
+          onRestore={(items) => setRestoring({ point: browsing, restoring: items })}
           onClose={() => setBrowsing(null)}
         />
       )}
-      {browsing && restoring && <ApplyDialog point={browsing} restoring={restoring} onClose={() => setRestoring(null)} />}
-      {comparing && <CompareDialog point={comparing} others={page?.nodes ?? []} onClose={() => setComparing(null)} />}
+      {comparing && (
+        <CompareDialog
+          point={comparing}
+          others={page?.nodes ?? []}
+          onRestore={(point, items) => setRestoring({ point, restoring: items })}
+          onClose={() => setComparing(null)}
+        />
+      )}
+      {restoring && <ApplyDialog point={restoring.point} restoring={restoring.restoring} onClose={() => setRestoring(null)} />}
     </section>
   );
 }

@@ -250,6 +250,47 @@ def test_restore_one_file_and_the_rest_stays_as_it_is_now(open_page, site, folde
     expect(names(dialog)).to_have_text(["Zugänge.txt", "main.yaml"])
 
 
+def test_restore_this_from_the_compare_view_puts_back_the_newer_side(open_page, site, folder) -> None:
+    tag = uuid.uuid4().hex[:6]
+    older, newer = f"compared older {tag}", f"compared newer {tag}"
+    main, notes = folder / "conf.d" / "main.yaml", folder / "notes.txt"
+    main.write_text("listen: 80\n")
+    notes.write_text("notes of the older\n")
+    run(create_and_wait(site, older))
+    main.write_text("listen: 8080\n")
+    notes.write_text("notes of the newer\n")
+    run(create_and_wait(site, newer))
+    main.write_text("listen: 9090\n")  # both differ from the newer now
+    notes.write_text("notes of now\n")
+    page = open_page()
+    page.sign_in(site.token)
+    page.row(newer).get_by_role("button", name="Compare").click()
+    compare = page.page.get_by_role("dialog", name="Compare restore points")
+    expect(compare).to_contain_text(f"From {older} to {newer}")
+    expect(compare).to_contain_text(f"Restore this puts back one item as {newer} has it")
+    changes = compare.get_by_role("list", name="Changes between the restore points")
+    expect(changes.get_by_role("button", name=re.compile("^Restore this"))).to_have_count(2)
+    changes.get_by_role("button", name=f"Restore this: site/conf.d/main.yaml from {newer}").click()
+
+    apply = page.page.get_by_role("dialog", name="Apply restore point")
+    expect(apply).to_contain_text(f"Puts back site/conf.d/main.yaml as {newer} captured it")
+    preview = apply.get_by_role("list", name="Changes the apply makes")
+    expect(preview.get_by_role("listitem")).to_have_count(1)
+    expect(preview).to_contain_text("changed site/conf.d/main.yaml")
+    expect(apply).to_contain_text("0 added, 0 removed, 1 changed")
+    expect(preview.get_by_role("button", name=re.compile("^Restore this"))).to_have_count(0)  # already one item
+    apply.get_by_role("textbox", name="Type APPLY to confirm").fill("APPLY")
+    assert main.read_text() == "listen: 9090\n"  # nothing changed before the confirmation
+    apply.get_by_role("button", name="Apply", exact=True).click()
+
+    expect(apply.get_by_role("status")).to_contain_text("The apply succeeded.")
+    assert main.read_text() == "listen: 8080\n"  # as the newer has it, not the older
+    assert notes.read_text() == "notes of now\n"  # differs too, and stays as it is now
+    apply.get_by_role("button", name="Close").click()
+    expect(apply).to_have_count(0)
+    expect(compare).to_be_visible()  # back in the comparison
+
+
 def test_a_viewer_browses_but_cannot_download_or_restore(open_page, site) -> None:
     label = f"seen by a viewer {uuid.uuid4().hex[:6]}"
     run(create_and_wait(site, label))

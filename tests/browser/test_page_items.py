@@ -2,7 +2,8 @@
 with the settings store and a folder source: into a folder and back by the breadcrumb, a page of
 more than 100 items, one file downloaded byte for byte (from a restore point and from a local
 copy, whose Restore waits for its import), and one file put back through the apply
-dialog (its preview shows just that item) while a file changed since stays changed."""
+dialog (its preview shows just that item) while a file changed since stays changed, from Browse
+and from "Restore this" in the compare view."""
 
 from __future__ import annotations
 

@@ -380,3 +380,36 @@ def test_restore_one_settings_module_without_a_restart_and_a_conflict_first(open
     after = settings(site)
     assert after["audio"]["marker"] == "then"
     assert {name: values for name, values in after.items() if name != "audio"} == others
+
+
+def test_restore_this_from_a_whole_apply_preview_and_not_for_a_viewer(open_page, site, folder) -> None:
+    tag = uuid.uuid4().hex[:6]
+    older, newer = f"before the note {tag}", f"with the note {tag}"
+    notes = folder / "notes.txt"
+    notes.write_text("notes before\n")
+    run(create_and_wait(site, older))
+    notes.write_text(f"notes of {newer}\n")
+    run(create_and_wait(site, newer))
+    notes.write_text("notes of now\n")
+    page = open_page()
+    page.sign_in(site.token)
+    page.row(older).get_by_role("button", name="Apply").click()
+    whole = page.page.get_by_role("dialog", name="Apply restore point")
+    preview = whole.get_by_role("list", name="Changes the apply makes")
+    preview.get_by_role("button", name=f"Restore this: site/notes.txt from {older}").click()
+    # The whole apply's dialog gives way to the item's: one apply dialog, for just that file.
+    item = page.page.get_by_role("dialog", name="Apply restore point")
+    expect(item).to_have_count(1)
+    expect(item).to_contain_text(f"Puts back site/notes.txt as {older} captured it")
+    expect(item.get_by_role("list", name="Changes the apply makes").get_by_role("listitem")).to_have_count(1)
+    item.get_by_role("button", name="Cancel").click()
+    expect(item).to_have_count(0)
+    assert notes.read_text() == "notes of now\n"  # cancelled: nothing put back
+
+    viewer = open_page()
+    viewer.sign_in(site.create_token(f"viewer-{tag}", "viewer"))
+    viewer.row(newer).get_by_role("button", name="Compare").click()
+    compare = viewer.page.get_by_role("dialog", name="Compare restore points")
+    restore = compare.get_by_role("button", name=f"Restore this: site/notes.txt from {newer}")
+    expect(restore).to_be_disabled()
+    expect(restore).to_have_accessible_description(re.compile("need an admin token"))

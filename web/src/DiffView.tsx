@@ -13,7 +13,7 @@ export type RestoreChange = { from: string; onRestore: (restoring: Restoring) =>
 
 /** The item restore of one change; `settingsSources`: the sources of kind SETTINGS (the API's
  * default: only settings items go back without a restart). */
-export function restoringChange(change: { source: string; path: string }, settingsSources: string[]): Restoring {
+function restoringChange(change: { source: string; path: string }, settingsSources: string[]): Restoring {
   return {
     items: [{ source: change.source, paths: [change.path] }],
     what: `${change.source}/${change.path}`,

@@ -61,7 +61,9 @@ export function DiffView({ diff, label, restore }: { diff: DiffFieldsFragment; l
                 {!change.textDiff && !change.settingsChanges?.length && <p className="note-text">No readable difference (binary content or a folder).</p>}
                 {change.truncated && <p className="note-text">Cut at the server's limit.</p>}
               </details>
-              {restore && <RestoreThis change={change} restore={restore} />}
+              {/* REMOVED: the restore point it would come back from does not hold it, and an item
+                  apply puts back what a restore point holds (the folder above it goes back whole). */}
+              {restore && change.kind !== "REMOVED" && <RestoreThis change={change} restore={restore} />}
             </li>
           ))}
         </ul>

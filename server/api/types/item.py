@@ -3,13 +3,23 @@ and ItemSelection: the items of one source that applyRestorePoint and applyPrevi
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import strawberry
 
+from server.api.errors import to_client_error
+from server.api.pagination import page_size
 from server.api.scalars import ByteCount
+from server.api.types.page_info import Connection, connection_of
 from server.model import items as models
+from server.model.errors import DomainError
 from server.model.item_merge import ItemSelection as ItemSelectionRecord
+
+if TYPE_CHECKING:
+    from server.api.context import Info
+    from server.services.items.manifest_view import ManifestView
 
 # strawberry.enum registers the domain's enum itself (see types/operation.py).
 strawberry.enum(
@@ -67,3 +77,26 @@ class ItemSelection:
 
 def selections(items: list[ItemSelection] | None) -> list[ItemSelectionRecord] | None:
     return None if items is None else [item.to_domain() for item in items]
+
+
+async def items_connection(
+    info: Info,
+    open_view: Callable[[], Awaitable[ManifestView]],
+    *,
+    source: str | None,
+    path: str | None,
+    first: int | None,
+    after: str | None,
+) -> Connection[Item]:
+    """RestorePoint.items and LocalCopy.items: a page of the manifest `open_view` opens (a
+    domain error as the field's top-level error)."""
+    browser = info.context.services.item_browser
+    try:
+        size = page_size(first, info.context.config.max_page_size)
+        view = await open_view()
+        page = await browser.children(view, source=source, path=path, first=size, after=after)
+    except DomainError as error:
+        raise to_client_error(error) from None
+    return connection_of(
+        page, Item.from_domain, after=after, count=lambda: browser.count(view, source=source, path=path)
+    )

@@ -7,11 +7,10 @@ import strawberry
 
 from server.api.context import Info
 from server.api.errors import to_client_error
-from server.api.pagination import page_size
 from server.api.scalars import ByteCount
-from server.api.types.item import Item
+from server.api.types.item import Item, items_connection
 from server.api.types.node import Node
-from server.api.types.page_info import Connection, connection_of
+from server.api.types.page_info import Connection
 from server.model import records as models
 from server.model.errors import DomainError
 
@@ -59,14 +58,13 @@ class LocalCopy(Node):
         after: str | None = None,
     ) -> Connection[Item]:
         browser = info.context.services.item_browser
-        try:
-            size = page_size(first, info.context.config.max_page_size)
-            view = await browser.local_copy(str(self.id))
-            page = await browser.children(view, source=source, path=path, first=size, after=after)
-        except DomainError as error:
-            raise to_client_error(error) from None
-        return connection_of(
-            page, Item.from_domain, after=after, count=lambda: browser.count(view, source=source, path=path)
+        return await items_connection(
+            info,
+            lambda: browser.local_copy(str(self.id)),
+            source=source,
+            path=path,
+            first=first,
+            after=after,
         )
 
     @strawberry.field(

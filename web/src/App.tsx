@@ -20,10 +20,12 @@ export function App() {
   const [token, setToken] = useState<string | null>(() => sessionStorage.getItem(STORAGE_KEY));
   const [socket, setSocket] = useState<"connected" | "reconnecting">("connected");
   const [reconnects, setReconnects] = useState(0);
+  const [connects, setConnects] = useState(0);
   const conn = useMemo<Connection | null>(
     () =>
       token
         ? connect(token, (state) => {
+            if (state === "connected") setConnects((n) => n + 1);
             setSocket((before) => {
               if (before === "reconnecting" && state === "connected") setReconnects((n) => n + 1);
               return state;
@@ -55,7 +57,7 @@ export function App() {
       </header>
       {conn && token ? (
         <Provider value={conn.client}>
-          <SignedIn token={token} reconnects={reconnects} socket={socket} onRefused={signOut} />
+          <SignedIn token={token} connects={connects} reconnects={reconnects} socket={socket} onRefused={signOut} />
         </Provider>
       ) : (
         <SignIn onSignIn={signIn} refused={null} />
@@ -97,7 +99,7 @@ function SignIn({ onSignIn, refused }: { onSignIn: (token: string) => void; refu
   );
 }
 
-function SignedIn(props: { token: string; reconnects: number; socket: string; onRefused: () => void }) {
+function SignedIn(props: { token: string; connects: number; reconnects: number; socket: string; onRefused: () => void }) {
   const [me] = useQuery({ query: Me });
   const [finished, setFinished] = useState(0);
   const onFinished = useCallback(() => setFinished((n) => n + 1), []);
@@ -108,7 +110,7 @@ function SignedIn(props: { token: string; reconnects: number; socket: string; on
     return <RefusedToken message={message ?? "Could not sign in."} onBack={props.onRefused} />;
   }
   const role: Role = me.data.me.role;
-  const session: Session = { token: props.token, name: me.data.me.name ?? null, role, reconnects: props.reconnects, finished };
+  const session: Session = { token: props.token, name: me.data.me.name ?? null, role, connects: props.connects, reconnects: props.reconnects, finished };
   return (
     <SessionContext.Provider value={session}>
       <main>

@@ -174,7 +174,7 @@ export const BackupHealthChanged = graphql(`
 
 export const ScheduleFieldsDoc = graphql(`
   fragment ScheduleFields on Schedule {
-    id name enabled cron timeZone labelTemplate nextRunAt lastRunAt lastSuccessAt
+    id name enabled cron timeZone labelTemplate nextRunAt lastRunAt lastSuccessAt afterChangeQuietSeconds copyToLocations
     retention { keepLast keepHourly keepDaily keepWeekly keepMonthly keepYearly keepWithinDays }
     lastOperation { id status error { code message } }
   }
@@ -219,6 +219,13 @@ export const RunSchedule = graphql(`
 export const RetentionPreview = graphql(`
   query RetentionPreview($id: ID!) {
     retentionPreview(scheduleId: $id) { keep reasons restorePoint { id label createdAt pinned } }
+  }
+`);
+
+// The locations a schedule can copy to (the schedule form's checkboxes): names only, no listing.
+export const LocationNames = graphql(`
+  query LocationNames {
+    locations { name kind }
   }
 `);
 

@@ -151,6 +151,7 @@ MUTATIONS: tuple[type, ...] = (
     system.ApplyMutations,
     locations.LocationMutations,
     schedules.ScheduleMutations,
+    access.AccessMutations,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
     operations.OperationSubscriptions,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
+from tests.support.api import create_and_wait, execute, execute_errors, update_settings, wait_for_operation
 from tests.support.browser import AXE, expect, run, scan
 from tests.support.config_file import Share, write_config
 from tests.support.in_process import InProcessServer
@@ -437,3 +437,46 @@ def test_the_top_of_the_page_for_the_readme(open_page, site) -> None:
 
 async def _count_is(site: InProcessServer, query: str, schedule_id: str, count: int) -> bool:
     return len((await execute(site, query, id=schedule_id))["restorePoints"]["nodes"]) == count
+
+
+def test_an_admin_makes_and_revokes_a_token_on_the_page(open_page, site) -> None:
+    """The region "Tokens": a token made (its secret shown once, and it works), listed without
+    its secret, revoked after a second click (refused at once); not shown to an operator."""
+    name = f"reader-{uuid.uuid4().hex[:6]}"
+    page = open_page()
+    page.sign_in(site.token)
+    region = page.region("Tokens")
+    form = region.get_by_role("form", name="New token")
+    form.get_by_role("textbox", name="Token name").fill(name)
+    form.get_by_role("combobox", name="Role").select_option("VIEWER")
+    form.get_by_role("combobox", name="Lifetime").select_option("30 days")
+    form.get_by_role("button", name="Create token").click()
+    secret = form.get_by_role("textbox", name=f"Secret of {name}").input_value()
+    assert secret.startswith("bk_")
+    me = "{ me { name role } }"
+    assert run(execute(site.with_token(secret), me))["me"] == {"name": name, "role": "VIEWER"}
+    row = region.get_by_role("table", name="API tokens").get_by_role("row").filter(has_text=name)
+    expect(row).to_contain_text("active")
+    expect(row).to_contain_text(secret[:7])
+    assert secret not in region.inner_text()  # once the notice is put away, nowhere
+    form.get_by_role("button", name="I have copied it").click()
+    expect(form.get_by_role("textbox", name=f"Secret of {name}")).to_have_count(0)
+    assert secret not in page.page.content()
+
+    # The same name again is refused next to the field while that token is active.
+    form.get_by_role("textbox", name="Token name").fill(name)
+    form.get_by_role("button", name="Create token").click()
+    expect(form.get_by_role("textbox", name="Token name")).to_have_accessible_description(re.compile("exists"))
+
+    row.get_by_role("button", name=f"Revoke {name}", exact=True).click()
+    assert run(execute(site.with_token(secret), me))["me"]["name"] == name  # not yet: a second click
+    row.get_by_role("button", name=f"Revoke {name} now").click()
+    expect(row).to_contain_text("revoked")
+    errors = run(execute_errors(site.with_token(secret), me))
+    assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert serious_violations(page) == []
+
+    operator = open_page()
+    operator.sign_in(site.create_token(f"op-{uuid.uuid4().hex[:6]}", "operator"))
+    expect(operator.region("Schedules")).to_be_visible()
+    expect(operator.page.get_by_role("region", name="Tokens")).to_have_count(0)

@@ -11,6 +11,7 @@ import { RestorePointsView } from "./RestorePointsView";
 import { LocalCopiesView } from "./LocalCopiesView";
 import { HealthBanner } from "./HealthBanner";
 import { SchedulesView } from "./SchedulesView";
+import { TokensView } from "./TokensView";
 import { LocationsView } from "./LocationsView";
 import { Errors, topLevel } from "./ui";
 
@@ -140,6 +141,7 @@ function SignedIn(props: { token: string; connects: number; reconnects: number; 
         <LocalCopiesView />
         <LocationsView />
         <SchedulesView />
+        {role === "ADMIN" && <TokensView />}
       </main>
     </SessionContext.Provider>
   );

@@ -320,3 +320,23 @@ export const CreateItemDownloadUrl = graphql(`
     }
   }
 `);
+
+export const ApiTokens = graphql(`
+  query ApiTokens {
+    apiTokens { id name role status hint createdAt createdBy expiresAt revokedAt }
+  }
+`);
+
+export const CreateApiToken = graphql(`
+  mutation CreateApiToken($name: String!, $role: Role!, $expiresInSeconds: Int) {
+    createApiToken(name: $name, role: $role, expiresInSeconds: $expiresInSeconds) {
+      secret token { id name role } userErrors { code message field }
+    }
+  }
+`);
+
+export const RevokeApiToken = graphql(`
+  mutation RevokeApiToken($id: ID!) {
+    revokeApiToken(id: $id) { token { id status } userErrors { code message field } }
+  }
+`);

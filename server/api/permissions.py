@@ -55,6 +55,7 @@ MINIMUM_ROLE: dict[str, Role] = {
     "Mutation.deleteRestorePoint": ADMIN,
     "Mutation.deleteSchedule": ADMIN,
     "Mutation.dismissOperation": OPERATOR,
+    "Mutation.exportEmergencyKit": ADMIN,
     "Mutation.exportRestorePoint": OPERATOR,
     "Mutation.fetchFromLocation": OPERATOR,
     "Mutation.importLocalCopy": OPERATOR,

@@ -480,3 +480,26 @@ def test_an_admin_makes_and_revokes_a_token_on_the_page(open_page, site) -> None
     operator.sign_in(site.create_token(f"op-{uuid.uuid4().hex[:6]}", "operator"))
     expect(operator.region("Schedules")).to_be_visible()
     expect(operator.page.get_by_role("region", name="Tokens")).to_have_count(0)
+
+
+def test_an_admin_saves_the_emergency_kit_after_typing_the_words(open_page, site) -> None:
+    page = open_page()
+    page.sign_in(site.token)
+    region = page.region("Emergency kit")
+    region.get_by_role("button", name="Download the emergency kit").click()
+    form = region.get_by_role("form", name="Download the emergency kit")
+    save = form.get_by_role("button", name="Save the kit")
+    expect(save).to_be_disabled()
+    form.get_by_role("textbox", name="Type EXPORT KEY to confirm").fill("export key")
+    expect(save).to_be_disabled()
+    form.get_by_role("textbox", name="Type EXPORT KEY to confirm").fill("EXPORT KEY")
+    with page.page.expect_download() as saving:
+        save.click()
+    download = saving.value
+    assert download.suggested_filename == "backups-emergency-kit.txt"
+    kit = Path(download.path()).read_text()
+    query = 'mutation { exportEmergencyKit(confirm: "EXPORT KEY") { kit } }'
+    assert kit == run(execute(site, query))["exportEmergencyKit"]["kit"]
+    assert "AGE-SECRET-KEY-1" in kit and "backups key import" in kit
+    expect(region.get_by_role("status")).to_contain_text("keep it offline")
+    assert "AGE-SECRET-KEY" not in page.page.content()  # saved from memory, never shown

@@ -340,3 +340,9 @@ export const RevokeApiToken = graphql(`
     revokeApiToken(id: $id) { token { id status } userErrors { code message field } }
   }
 `);
+
+export const ExportEmergencyKit = graphql(`
+  mutation ExportEmergencyKit($confirm: String!) {
+    exportEmergencyKit(confirm: $confirm) { kit userErrors { code message field } }
+  }
+`);

@@ -37,6 +37,7 @@ from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.copies import ScheduledCopies
 from server.services.schedules.expiry import ExpiryTimer
 from server.services.schedules.health import HealthService
+from server.services.schedules.heartbeat import Heartbeat
 from server.services.schedules.scheduler import Scheduler
 from server.services.schedules.service import ScheduleService
 from server.services.settings_store import SettingsStore
@@ -206,6 +207,10 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         safety_max_age_days=config.safety_max_age_days,
         expiry=ExpiryTimer(restore_points=restore_points, runner=runner, clock=clock),
         steps=steps,
+        heartbeat=Heartbeat(
+            config.heartbeat_url.get_secret_value() if config.heartbeat_url else None,
+            timeout=config.heartbeat_timeout_seconds,
+        ),
     )
     catalog = SourceCatalog(sources)
     services = Services(

@@ -137,7 +137,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
     restore_points = RestorePointService(
         db=db, store=store, keeper=keeper, runner=runner, sources=sources, server_version=SERVER_VERSION, clock=clock
     )
-    system = SystemMonitor(sources=sources, server_version=SERVER_VERSION)
+    system = SystemMonitor(sources=sources, server_version=SERVER_VERSION, server_name=config.server_name)
     settings_store = SettingsStore(db, check_writable=system.check_writable)
     journal = ApplyJournal(config.apply_journal_path)
     apply = ApplyService(
@@ -162,6 +162,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         restore_points=restore_points,
         max_upload_bytes=config.max_upload_bytes,
         steps=steps,
+        server_name=config.server_name,
     )
     locations = LocationService(
         stores={spec.name: location_store(spec, config, keyring, seams) for spec in declared.locations},

@@ -92,6 +92,15 @@ def schedule_families(schedules: Iterable[Schedule]) -> list[Metric]:
     return [success, attempt, upcoming]
 
 
+def server_families(server_name: str) -> list[Metric]:
+    """The server's name, as an info series: join it on `instance` to label any other series."""
+    info = GaugeMetricFamily(
+        "backups_server_info", "The server's name, BACKUPS_SERVER_NAME (always 1)", labels=["server_name"]
+    )
+    info.add_metric([server_name], 1)
+    return [info]
+
+
 def health_families(health: BackupHealth, copies: Mapping[str, bool]) -> list[Metric]:
     """The backup health, the newest success of any kind, and each location's newest copy."""
     status = GaugeMetricFamily(
@@ -129,6 +138,7 @@ async def metrics(request: Request) -> Response:
         *history_families(totals),
         *schedule_families(await services.schedules.list_all()),
         *health_families(await services.health.read(), await services.health.location_copies()),
+        *server_families(services.system.server_name),
     ]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Fixed(families))

@@ -65,11 +65,13 @@ def dashboard_exprs() -> Iterator[str]:
 
 
 def rule_exprs() -> list[str]:
-    return re.findall(r"expr: \|\n((?:\s{10}.*\n)+)|expr: (.+)", RULES.read_text())
+    """Each rule's expression (a block `expr: |` or a one-line one)."""
+    found: list[tuple[str, str]] = re.findall(r"expr: \|\n((?:\s{10}.*\n)+)|expr: (.+)", RULES.read_text())
+    return [block or line for block, line in found]
 
 
 def used_metrics() -> set[str]:
-    texts = [a or b for a, b in rule_exprs()] + list(dashboard_exprs())
+    texts = rule_exprs() + list(dashboard_exprs())
     return {name for text in texts for name in METRIC.findall(text)}
 
 

@@ -61,6 +61,10 @@ async def test_a_copy_carries_the_name_of_the_server_that_made_it(
     assert "_Hall-B-rack-2_nightly_" in copy["fileName"], copy["fileName"]
     with zipfile.ZipFile(copy["path"]) as archive:
         assert json.loads(archive.read("manifest.json"))["serverName"] == NAMED
+    # An encrypted copy too: its name is read from the manifest decrypted.
+    sealed = await exported_copy(maker, point["id"], "id fileName serverName encrypted", encrypt=True)
+    assert sealed["encrypted"] and sealed["serverName"] == NAMED and "_Hall-B-rack-2_" in sealed["fileName"]
+    assert {c["id"] for c in (await execute(maker, COPIES, s=NAMED))["localCopies"]} == {copy["id"], sealed["id"]}
 
     # Another server, given that copy: it lists, filters and imports it under its maker's name.
     other = make_server("other", BACKUPS_SERVER_NAME="hall-a").start()

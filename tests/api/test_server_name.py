@@ -134,8 +134,11 @@ async def test_a_bucket_and_a_share_used_by_two_servers_tell_their_copies_apart(
         for location in ("bucket", "share"):
             assert (await run(server, UPLOAD, c=copy["id"], l=location))["status"] == "SUCCEEDED"
     reader = servers["hall-a"]
-    for location in ("bucket", "share"):
+    for location in ("bucket", "share", "local"):
         every = next(loc for loc in (await execute(reader, LOCATIONS))["locations"] if loc["name"] == location)
+        if location == "local":  # its own local copies folder: its own copy only
+            assert [c["serverName"] for c in every["copies"]] == ["hall-a"], every
+            continue
         assert sorted(c["serverName"] for c in every["copies"]) == sorted(["hall-a", NAMED]), every
         for name in servers:
             mine = next(

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import pytest
 
+from tests.support.api import create_and_wait
 from tests.support.in_process import InProcessServer
 from tests.support.ping_receiver import PingReceiver
 from tests.support.schedules import at, create_schedule, eventually, operations_by, read_schedule, settled
@@ -54,6 +55,8 @@ async def test_a_scheduled_success_pings_the_url_and_a_failure_its_fail_variant(
         server = site_server(make_server, tmp_path, BACKUPS_HEARTBEAT_URL=f"{receiver.url}/ping/nightly-check")
         schedule = await create_schedule(server, name="nightly", cron="30 2 * * *", timeZone="UTC")
         assert receiver.requests == [], "creating a schedule pings nothing"
+        # A restore point made by hand is no scheduled run: no ping (the next scheduled one comes first).
+        assert (await create_and_wait(server, "by hand"))["status"] == "SUCCEEDED"
 
         run = await fire(server, schedule, 1)
         assert run["status"] == "SUCCEEDED"

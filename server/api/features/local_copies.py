@@ -25,10 +25,12 @@ class LocalCopyPayload:
 @strawberry.type
 class LocalCopyQueries:
     @strawberry.field(
-        description="Every file in the local copies folder, newest first; copies that cannot be imported say why in `problem`."
+        description="Every file in the local copies folder, newest first; copies that cannot be imported say why "
+        "in `problem`. With `serverName`: only the copies that server made (as its manifest says)."
     )
-    async def local_copies(self, info: Info) -> list[LocalCopy]:
-        return [LocalCopy.from_domain(c) for c in await info.context.services.local_copies.list()]
+    async def local_copies(self, info: Info, server_name: str | None = None) -> list[LocalCopy]:
+        copies = await info.context.services.local_copies.list()
+        return [LocalCopy.from_domain(c) for c in copies if server_name is None or c.server_name == server_name]
 
     @strawberry.field
     async def local_copy(self, info: Info, id: strawberry.ID) -> LocalCopy | None:

@@ -43,6 +43,7 @@ class LocalCopyService:
         restore_points: RestorePointService,
         max_upload_bytes: int,
         steps: StepControl | None = None,
+        server_name: str | None = None,
     ) -> None:
         self._folder = folder
         self._runner = runner
@@ -57,6 +58,7 @@ class LocalCopyService:
             restore_points=restore_points,
             naming=self.naming,
             encryption=encryption,
+            server_name=server_name,
         )
         self._import = CopyImport(
             folder=folder, store=store, runner=runner, restore_points=restore_points, encryption=encryption

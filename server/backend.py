@@ -28,6 +28,7 @@ from server.services.diffs import DiffService
 from server.services.items.browse import ItemBrowser
 from server.services.items.copy_reader import CopyEntries
 from server.services.items.download import ItemDownloadService
+from server.services.local_copies.encryption import CopyEncryption
 from server.services.local_copies.service import LocalCopyService
 from server.services.locations.service import LocationService
 from server.services.operations_view import OperationsView
@@ -43,6 +44,8 @@ from server.services.settings_store import SettingsStore
 from server.services.source_catalog import SourceCatalog
 from server.services.storage_usage import StorageUsageReader
 from server.services.system import SystemMonitor
+from server.services.verification.run import Tools as VerifyTools
+from server.services.verification.service import VerificationService
 from server.sources.factory import build_sources
 from server.storage.apply_journal import ApplyJournal
 from server.storage.blobs.content_store import ContentStore
@@ -208,6 +211,19 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         steps=steps,
     )
     catalog = SourceCatalog(sources)
+    verification = VerificationService(
+        tools=VerifyTools(
+            db=db,
+            store=store,
+            keeper=keeper,
+            folder=folder,
+            encryption=CopyEncryption(folder, keyring),
+            holds=runner.holds,
+            clock=clock,
+        ),
+        runner=runner,
+        restore_points=restore_points,
+    )
     services = Services(
         restore_points=restore_points,
         settings=settings_store,
@@ -233,6 +249,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             restore_points=restore_points,
             runner=runner,
             poll_seconds=config.scheduler_poll_seconds,
+            verification=verification,
         ),
         item_downloads=item_downloads,
         item_browser=ItemBrowser(
@@ -242,6 +259,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             local_copies=local_copies,
             copy_entries=copy_entries,
         ),
+        verification=verification,
     )
     download = download_endpoint(
         downloads, str(config.resolved_local_copies_dir), runner.holds, stall_seconds=config.body_timeout_seconds

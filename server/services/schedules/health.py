@@ -7,6 +7,7 @@ Each problem names its subject (a schedule, a location) so that a client can lin
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -21,9 +22,11 @@ from server.model.records import (
     RestorePointOrigin,
     Schedule,
 )
+from server.model.verification import VerifiedKind
 from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
 from server.services.schedules.service import ScheduleService
+from server.services.verification.service import VerificationService
 
 # How long a change of any operation is let settle before health is read again: progress
 # steps fire many changes a second, health needs one look.
@@ -53,6 +56,7 @@ class HealthSubjectKind(enum.StrEnum):
     LOCATION = "LOCATION"
     RESTORE_POINT = "RESTORE_POINT"
     SOURCE = "SOURCE"
+    LOCAL_COPY = "LOCAL_COPY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +176,9 @@ class HealthService:
         restore_points: RestorePointService,
         runner: OperationRunner,
         poll_seconds: float,
+        verification: VerificationService | None = None,
     ) -> None:
+        self._verification = verification
         self._schedules = schedules
         self._restore_points = restore_points
         self._runner = runner
@@ -185,7 +191,29 @@ class HealthService:
         for schedule in schedules:
             if schedule.last_operation_id is not None:
                 last_ops[schedule.id] = await self._runner.history.get(schedule.last_operation_id)
-        return assess(schedules, last_ops, self._schedules.now(), await self._newest_point_at())
+        found = assess(schedules, last_ops, self._schedules.now(), await self._newest_point_at())
+        damage = await self._damage()
+        if not damage:
+            return found
+        return dataclasses.replace(found, status=HealthStatus.CRITICAL, issues=found.issues + tuple(damage))
+
+    async def _damage(self) -> list[HealthProblem]:
+        """A restore point or local copy whose last verification found it DAMAGED or MISSING
+        (and nothing repaired it): CRITICAL, naming it."""
+        if self._verification is None:
+            return []
+        found: list[HealthProblem] = []
+        for item in await self._verification.unresolved():
+            state, problems = item.verification.state.value, item.verification.problems
+            detail = f": {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+            if item.kind is VerifiedKind.RESTORE_POINT:
+                message = f"restore point {item.subject_id} ({item.name!r}) is {state}{detail}"
+                subject = HealthSubjectKind.RESTORE_POINT
+            else:
+                message = f"local copy {item.name} is {state}{detail}; export its restore point again"
+                subject = HealthSubjectKind.LOCAL_COPY
+            found.append(HealthProblem(HealthStatus.CRITICAL, message, subject, item.subject_id))
+        return found
 
     async def _newest_point_at(self) -> datetime | None:
         newest = await self._restore_points.page(

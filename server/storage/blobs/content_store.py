@@ -32,7 +32,7 @@ from typing import BinaryIO
 
 from server.model.names import is_sha256
 from server.storage.blobs.pack_set import PackSet
-from server.storage.durability import flush_files, start_writeback, write_all
+from server.storage.durability import flush_files, fsync_path, start_writeback, write_all
 
 CHUNK_SIZE = 1024 * 1024
 WRITEBACK_BYTES = 16 * 1024 * 1024  # a big blob's pages are sent to disk this often
@@ -259,6 +259,33 @@ class ContentStore:
             os.replace(tmp, target)
         with self._lock:
             self._unsynced.add(digest)
+
+    def put_back(self, digest: str, chunks: Iterable[bytes]) -> int:
+        """Write a blob again as a loose file (a repair), whole or not at all: hashed as it is
+        written, DigestMismatch (nothing placed) unless the bytes hash to `digest`; flushed and
+        renamed over whatever is there, its folder flushed. A packed copy of it is then the
+        caller's to drop from the index (its row first). Returns its size."""
+        folder = self._folder_of(digest)
+        fd, tmp = self._new_temp(folder, prefix=_TEMP_PREFIX)  # a crash leaves it to clear_temporary
+        hasher = hashlib.sha256()
+        size = 0
+        try:
+            try:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    write_all(fd, chunk)
+                    size += len(chunk)
+                if hasher.hexdigest() != digest:
+                    raise DigestMismatch(size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self._name_of(digest))
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        fsync_path(Path(folder), os.O_RDONLY | os.O_DIRECTORY)
+        return size
 
     def unsynced(self) -> set[str]:
         """Blobs written since the last sync: not yet safe to refer to."""

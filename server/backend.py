@@ -220,6 +220,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             encryption=CopyEncryption(folder, keyring),
             holds=runner.holds,
             clock=clock,
+            steps=steps,
         ),
         runner=runner,
         restore_points=restore_points,

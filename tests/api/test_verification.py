@@ -14,7 +14,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.test_packs import index_rows, packs_dir, site_config
-from tests.support.api import auth_headers, execute, log_lines, wait_for_operation
+from tests.support.api import auth_headers, execute, log_lines, subscribe, wait_for_operation
 from tests.support.api import create_and_wait as create
 from tests.support.local_copies import exported_copy
 from tests.support.server_process import ServerCommon
@@ -351,3 +351,49 @@ async def test_metrics_count_what_verification_read_found_and_repaired(make_serv
     assert values["backups_verification_repaired_total"] == 1
     assert values["backups_verification_read_bytes_total"] >= 2 * big["sizeBytes"]
     assert values["backups_verification_last_timestamp_seconds"] > 0
+
+
+async def test_a_flipped_bit_in_a_pack_header_is_named_in_the_log(make_server, tmp_path: Path) -> None:
+    _, config = site_config(tmp_path)
+    server = make_server(BACKUPS_CONFIG=str(config)).start()
+    a = (await create(server, "a"))["restorePoint"]["id"]
+    (pack,) = {pack for pack, _, _ in index_rows(server)[1].values()}
+    flip(packs_dir(server) / f"{pack}.pack", 2)
+
+    final = await verify(server, [a], copies=False)
+    assert any(f"pack {pack}: its header is damaged" in line for line in final["log"]), final["log"]
+    assert (await point(server, a))["verification"]["state"] == "OK", "every blob in it still reads back whole"
+
+
+# -- racing a delete ------------------------------------------------------------------------------
+
+DELETE = "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code message } } }"
+CANCEL = "mutation($id: ID!) { cancelOperation(id: $id) { operation { status } userErrors { code } } }"
+
+
+async def test_a_delete_racing_a_verification_is_busy_until_it_ends(make_server, tmp_path: Path) -> None:
+    _, config = site_config(tmp_path)
+    # A test pause before the blobs are read, ended by the cancel below.
+    server = make_server(BACKUPS_CONFIG=str(config), BACKUPS_TEST_PAUSE_AT="verify-read").start()
+    a = (await create(server, "a"))["restorePoint"]["id"]
+    started = (await execute(server, VERIFY, ids=[a]))["verifyBackups"]
+    op_id = started["operation"]["id"]
+    await wait_until_logged(server, op_id, "Test pause at step 'verify-read'")
+
+    refused = (await execute(server, DELETE, id=a))["deleteRestorePoint"]
+    assert refused["deletedId"] is None and refused["userErrors"][0]["code"] == "BUSY", refused
+    await execute(server, CANCEL, id=op_id)
+    final = await wait_for_operation(server, op_id)
+    assert final["status"] == "CANCELLED", final
+    assert (await point(server, a))["verification"] is None, "a cancelled run stores nothing"
+    assert (await execute(server, DELETE, id=a))["deleteRestorePoint"]["deletedId"] == a
+    gone = (await execute(server, VERIFY, ids=[a]))["verifyBackups"]
+    assert gone["userErrors"][0]["code"] == "NOT_FOUND", gone
+
+
+async def wait_until_logged(server: ServerCommon, op_id: str, text: str) -> None:
+    """Follow the operation's log (subscription) until a line holds `text`."""
+    async for event in subscribe(server, "subscription($id: ID!) { operationLog(id: $id) { message } }", id=op_id):
+        if text in event["operationLog"]["message"]:
+            return
+    raise AssertionError(f"the log ended without {text!r}")

@@ -97,10 +97,10 @@ def repair_sources(
     return found
 
 
-def put_back_from(store: ContentStore, folder: LocalCopyFolder, copy: LocalCopy, entry: ManifestEntry) -> int:
-    """Write a blob back into the store from a copy's member: checked against the member's
-    SHA-256 as it is read and again as it is written; nothing is placed on a mismatch
-    (InvalidArchive or DigestMismatch). Returns its size."""
+def put_back_from(store: ContentStore, folder: LocalCopyFolder, copy: LocalCopy, entry: ManifestEntry) -> str:
+    """Write a blob from a copy's member into a temporary file of the store, checked against
+    the member's SHA-256 as it is read and again as it is written; nothing is kept on a
+    mismatch (InvalidArchive or DigestMismatch). Returns the temporary file (`store.place_back`)."""
     assert entry.sha256 is not None
     with open_local_copy(folder.path_of(copy), folder.limits) as reader, reader.open_member(entry) as stream:
         return store.put_back(entry.sha256, iter(lambda: stream.read(CHUNK), b""))

@@ -260,13 +260,13 @@ class ContentStore:
         with self._lock:
             self._unsynced.add(digest)
 
-    def put_back(self, digest: str, chunks: Iterable[bytes]) -> int:
-        """Write a blob again as a loose file (a repair), whole or not at all: hashed as it is
-        written, DigestMismatch (nothing placed) unless the bytes hash to `digest`; flushed and
-        renamed over whatever is there, its folder flushed. A packed copy of it is then the
-        caller's to drop from the index (its row first). Returns its size."""
+    def put_back(self, digest: str, chunks: Iterable[bytes]) -> str:
+        """Write a blob again (a repair) into a temporary file beside where its loose file goes,
+        hashed as it is written and flushed: DigestMismatch (nothing kept) unless the bytes hash
+        to `digest`. Returns the temporary file, for `place_back` (or `drop_put_back`); a crash
+        before that leaves it to clear_temporary."""
         folder = self._folder_of(digest)
-        fd, tmp = self._new_temp(folder, prefix=_TEMP_PREFIX)  # a crash leaves it to clear_temporary
+        fd, tmp = self._new_temp(folder, prefix=_TEMP_PREFIX)
         hasher = hashlib.sha256()
         size = 0
         try:
@@ -280,12 +280,26 @@ class ContentStore:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, self._name_of(digest))
         except BaseException:
             _unlink_quietly(tmp)
             raise
-        fsync_path(Path(folder), os.O_RDONLY | os.O_DIRECTORY)
-        return size
+        return tmp
+
+    def place_back(self, tmp: str, digest: str) -> None:
+        """Rename a blob `put_back` wrote over whatever its loose file is, and flush its folder:
+        the loose file is the old one or the new one whole, never a mix. A packed copy of it is
+        then the caller's to drop from the index (its row first)."""
+        target = self._name_of(digest)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        fsync_path(Path(target).parent, os.O_RDONLY | os.O_DIRECTORY)
+
+    def drop_put_back(self, tmp: str) -> None:
+        """Remove a blob `put_back` wrote that will not be placed (its operation stopped)."""
+        _unlink_quietly(tmp)
 
     def unsynced(self) -> set[str]:
         """Blobs written since the last sync: not yet safe to refer to."""

@@ -165,8 +165,9 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         max_upload_bytes=config.max_upload_bytes,
         steps=steps,
     )
+    stores = {spec.name: location_store(spec, config, keyring, seams) for spec in declared.locations}
     locations = LocationService(
-        stores={spec.name: location_store(spec, config, keyring, seams) for spec in declared.locations},
+        stores=stores,
         local_copies=local_copies,
         folder=folder,
         keyring=keyring,
@@ -221,10 +222,12 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             holds=runner.holds,
             clock=clock,
             steps=steps,
+            locations=stores,
         ),
         runner=runner,
         restore_points=restore_points,
     )
+    locations.on_copy_deleted(verification.forget_remote)
     services = Services(
         restore_points=restore_points,
         settings=settings_store,

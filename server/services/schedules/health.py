@@ -57,6 +57,7 @@ class HealthSubjectKind(enum.StrEnum):
     RESTORE_POINT = "RESTORE_POINT"
     SOURCE = "SOURCE"
     LOCAL_COPY = "LOCAL_COPY"
+    REMOTE_COPY = "REMOTE_COPY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +210,12 @@ class HealthService:
             if item.kind is VerifiedKind.RESTORE_POINT:
                 message = f"restore point {item.subject_id} ({item.name!r}) is {state}{detail}"
                 subject = HealthSubjectKind.RESTORE_POINT
-            else:
+            elif item.kind is VerifiedKind.LOCAL_COPY:
                 message = f"local copy {item.name} is {state}{detail}; export its restore point again"
                 subject = HealthSubjectKind.LOCAL_COPY
+            else:
+                message = f"remote copy {item.name} is {state}{detail}; upload a good copy again"
+                subject = HealthSubjectKind.REMOTE_COPY
             found.append(HealthProblem(HealthStatus.CRITICAL, message, subject, item.subject_id))
         return found
 

@@ -41,39 +41,51 @@ def verify_copy(
     on_bytes: Callable[[int], None],
     should_stop: Callable[[], bool],
 ) -> CopyFinding:
-    """Read a local copy whole: its ZIP structure, every member's CRC, size and SHA-256 against
-    its manifest, the manifest's own checksum (an encrypted copy decrypted to a temporary file
+    """Read a local copy whole (see verify_file)."""
+    return verify_file(folder.path_of(copy), copy.file_name, copy.encrypted, folder, encryption, on_bytes, should_stop)
+
+
+def verify_file(
+    path: Path,
+    file_name: str,
+    encrypted: bool,
+    folder: LocalCopyFolder,
+    encryption: CopyEncryption,
+    on_bytes: Callable[[int], None],
+    should_stop: Callable[[], bool],
+) -> CopyFinding:
+    """Read a copy whole: its ZIP structure, every member's CRC, size and SHA-256 against its
+    manifest, the manifest's own checksum (an encrypted copy decrypted to a temporary file
     first, every age chunk authenticated); and that it holds the restore point its name says."""
-    path = folder.path_of(copy)
     plain: Path | None = None
     try:
-        if copy.encrypted:
+        if encrypted:
             try:
                 plain = encryption.decrypt_to_temp(path, on_bytes, should_stop)
             except KeyMissing as error:
                 return CopyFinding(None, note=f"it is encrypted to no key this server holds ({error})")
             except EncryptedDamaged as error:
-                return CopyFinding(VerificationState.DAMAGED, (f"{copy.file_name}: {error.message}",))
+                return CopyFinding(VerificationState.DAMAGED, (f"{file_name}: {error.message}",))
         manifest = verify_local_copy(plain or path, folder.limits, on_bytes, should_stop)
     except FileNotFoundError:
-        return CopyFinding(VerificationState.MISSING, (f"{copy.file_name}: the file is gone",))
+        return CopyFinding(VerificationState.MISSING, (f"{file_name}: the file is gone",))
     except InvalidArchive as error:
-        return CopyFinding(VerificationState.DAMAGED, (f"{copy.file_name}: {error.message}",))
+        return CopyFinding(VerificationState.DAMAGED, (f"{file_name}: {error.message}",))
     except (CopyCancelled, Cancelled):
-        raise VerifyStopped(copy.file_name) from None
+        raise VerifyStopped(file_name) from None
     finally:
         if plain is not None:
             plain.unlink(missing_ok=True)
     if manifest_checksum(manifest.entries) != manifest.restore_point["checksum"]:
         return CopyFinding(
-            VerificationState.DAMAGED, (f"{copy.file_name}: the manifest's checksum does not match its entries",)
+            VerificationState.DAMAGED, (f"{file_name}: the manifest's checksum does not match its entries",)
         )
     held = str(manifest.restore_point["id"])
-    named = _EXPORT_NAME.fullmatch(copy.file_name)
+    named = _EXPORT_NAME.fullmatch(file_name)
     if named is not None and not held.endswith(named["short"]):
         return CopyFinding(
             VerificationState.DAMAGED,
-            (f"{copy.file_name}: the file holds restore point {held}, not the one its name says (…{named['short']})",),
+            (f"{file_name}: the file holds restore point {held}, not the one its name says (…{named['short']})",),
         )
     return CopyFinding(VerificationState.OK)
 

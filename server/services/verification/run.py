@@ -5,7 +5,7 @@ holds, then store what was found."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,11 +26,13 @@ from server.services.blob_keeper import BlobKeeper
 from server.services.local_copies.delete import hold_copy
 from server.services.local_copies.encryption import CopyEncryption
 from server.services.verification.copies import CopyFinding, VerifyStopped, put_back_from, repair_sources, verify_copy
+from server.services.verification.remote import verify_remote
 from server.storage.blobs.checks import BlobCheck, CheckStopped, check_blob, pack_header_problem
 from server.storage.blobs.content_store import ContentStore, DigestMismatch
 from server.storage.db import packs_repo, verification_repo
 from server.storage.db.database import Database
 from server.storage.local_copy.folder import LocalCopyFolder
+from server.storage.locations.store import LocationStore
 from server.test_seams import StepControl
 
 
@@ -46,6 +48,7 @@ class Tools:
     holds: HoldRegistry
     clock: Clock
     steps: StepControl
+    locations: Mapping[str, LocationStore] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,7 +86,15 @@ async def verify(ctx: OperationContext, tools: Tools, plan: Plan) -> None:
 
     copies: list[LocalCopy] = await asyncio.to_thread(tools.folder.list)
     if plan.copies:
-        bytes_read += await _verify_copies(ctx.section(0.6, 0.9), tools, copies)
+        bytes_read += await _verify_copies(ctx.section(0.6, 0.75), tools, copies)
+        bytes_read += await verify_remote(
+            ctx.section(0.75, 0.9),
+            db=tools.db,
+            locations=tools.locations,
+            folder=tools.folder,
+            encryption=tools.encryption,
+            clock=tools.clock,
+        )
 
     bad = {digest: check for digest, check in checks.items() if not check.ok}
     repaired = await _repair(ctx, tools, copies, bad) if bad else {}

@@ -16,6 +16,7 @@ from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
 from server.services.verification.run import Plan, Tools, verify
 from server.storage.db import verification_repo
+from server.storage.locations.store import parse_remote_copy_id
 
 _PAGE = 500
 
@@ -98,6 +99,14 @@ class VerificationService:
         async with self._tools.db.read() as session:
             return await verification_repo.get_many(session, kind, ids)
 
+    async def forget(self, kind: VerifiedKind, subject_id: str) -> None:
+        """A copy deleted on purpose: its verification goes with it (it is not MISSING)."""
+        async with self._tools.db.write() as session:
+            await verification_repo.forget(session, kind, [subject_id])
+
+    async def forget_remote(self, remote_copy_id: str) -> None:
+        await self.forget(VerifiedKind.REMOTE_COPY, remote_copy_id)
+
     async def totals(self) -> VerificationTotals:
         async with self._tools.db.read() as session:
             return await verification_repo.totals(session)
@@ -113,6 +122,11 @@ class VerificationService:
             copies = {copy.id: copy for copy in await asyncio.to_thread(self._tools.folder.list)}
         found: list[Unresolved] = []
         for kind, subject, verification in rows:
+            if kind is VerifiedKind.REMOTE_COPY:
+                parsed = parse_remote_copy_id(subject)
+                if parsed is not None and parsed[0] in self._tools.locations:  # a location still configured
+                    found.append(Unresolved(kind, subject, f"{parsed[1]} at {parsed[0]!r}", verification))
+                continue
             if kind is VerifiedKind.RESTORE_POINT and (point := points.get(subject)) is not None:
                 found.append(Unresolved(kind, subject, point.label, verification))
             elif kind is VerifiedKind.LOCAL_COPY and (copy := copies.get(subject)) is not None:

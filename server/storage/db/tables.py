@@ -253,6 +253,7 @@ class VerificationRow(SQLModel, table=True):
     verified_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
     problems: str = Field(sa_column=Column(Text(), nullable=False))  # a JSON list of strings
     repaired: int = Field(default=0)
+    sha256: str | None = Field(default=None, max_length=64)  # a remote copy's file, as last found OK
 
 
 class VerificationTotalsRow(SQLModel, table=True):

@@ -37,6 +37,16 @@ async def get_many(session: AsyncSession, kind: VerifiedKind, ids: Sequence[str]
     return {row.subject_id: _record(row) for row in rows.scalars()}
 
 
+async def known_shas(session: AsyncSession, kind: VerifiedKind) -> dict[str, str | None]:
+    """Every subject of this kind verified before, with the SHA-256 its file had when last found OK."""
+    rows = await session.execute(
+        select(col(VerificationRow.subject_id), col(VerificationRow.sha256)).where(
+            col(VerificationRow.kind) == kind.value
+        )
+    )
+    return {subject: sha for subject, sha in rows}
+
+
 async def not_ok(session: AsyncSession) -> list[tuple[VerifiedKind, str, Verification]]:
     """Every stored verification that is not OK (its subject may be gone since)."""
     rows = await session.execute(
@@ -47,8 +57,10 @@ async def not_ok(session: AsyncSession) -> list[tuple[VerifiedKind, str, Verific
     return [(VerifiedKind(row.kind), row.subject_id, _record(row)) for row in rows.scalars()]
 
 
-async def save(session: AsyncSession, kind: VerifiedKind, subject_id: str, found: Verification) -> None:
-    """Replace the subject's stored verification."""
+async def save(
+    session: AsyncSession, kind: VerifiedKind, subject_id: str, found: Verification, *, sha256: str | None = None
+) -> None:
+    """Replace the subject's stored verification (`sha256`: a copy's file as found OK)."""
     await session.execute(
         delete(VerificationRow).where(
             col(VerificationRow.kind) == kind.value, col(VerificationRow.subject_id) == subject_id
@@ -62,6 +74,7 @@ async def save(session: AsyncSession, kind: VerifiedKind, subject_id: str, found
             verified_at=found.verified_at,
             problems=json.dumps(list(found.problems)),
             repaired=found.repaired,
+            sha256=sha256,
         )
     )
 

@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("verified_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("problems", sa.Text(), nullable=False),
         sa.Column("repaired", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("kind", "subject_id"),
     )
     op.create_table(

@@ -44,8 +44,8 @@ from server.services.settings_store import SettingsStore
 from server.services.source_catalog import SourceCatalog
 from server.services.storage_usage import StorageUsageReader
 from server.services.system import SystemMonitor
-from server.services.verification.run import Tools as VerifyTools
 from server.services.verification.service import VerificationService
+from server.services.verification.tools import Tools as VerifyTools
 from server.sources.factory import build_sources
 from server.storage.apply_journal import ApplyJournal
 from server.storage.blobs.content_store import ContentStore

@@ -125,7 +125,7 @@ async def test_a_flipped_bit_in_a_packed_range_is_damaged_named_critical_and_ref
 
     final = await verify(server, [a, b])
     assert sum(f"Blob {victim['sha256']} is damaged" in line for line in final["log"]) == 1, "read once for both"
-    assert any("no local copy holds it" in line for line in final["log"])
+    assert any("no good copy holds it" in line for line in final["log"])
     for point_id in (a, b):
         found = (await point(server, point_id))["verification"]
         assert found["state"] == "DAMAGED" and found["repaired"] == 0, found
@@ -397,3 +397,21 @@ async def wait_until_logged(server: ServerCommon, op_id: str, text: str) -> None
         if text in event["operationLog"]["message"]:
             return
     raise AssertionError(f"the log ended without {text!r}")
+
+
+async def test_a_blob_is_repaired_from_an_encrypted_local_copy(make_server, tmp_path: Path) -> None:
+    _, config = site_with_big_file(tmp_path)
+    server = make_server(BACKUPS_CONFIG=str(config)).start()
+    a = (await create(server, "a"))["restorePoint"]["id"]
+    copy = await exported_copy(server, a, encrypt=True)
+    big = await entry(server, a, "big.bin")
+    path = blob_path(server, big["sha256"])
+    good = path.read_bytes()
+    path.unlink()
+
+    final = await verify(server, [a])
+    found = (await point(server, a))["verification"]
+    assert found["state"] == "OK" and found["repaired"] == 1, (found, final["log"])
+    assert path.read_bytes() == good
+    assert any(f"repaired from local copy {copy['fileName']}" in line for line in final["log"]), final["log"]
+    assert not [p for p in (server.data_dir / "local-copies").iterdir() if p.name.startswith(".")], "temp removed"

@@ -4,12 +4,13 @@ reached is not verified this time, the reason in the log, and its copies keep wh
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.api.test_locations import upload
-from tests.api.test_verification import HEALTH, flip, verify
+from tests.api.test_verification import HEALTH, POINT, blob_path, entry, flip, verify
 from tests.support.api import create_and_wait, execute
 from tests.support.config_file import Bucket, Share, write_config
 from tests.support.in_process import InProcessServer
@@ -105,3 +106,24 @@ async def test_copies_in_a_bucket_replaced_or_deleted(
     assert [issue["subjectKind"] for issue in health["issues"]] == ["REMOTE_COPY"], "only the missing one is left"
     final = await verify(server)
     assert not any(first in line and "MISSING" in line for line in final["log"]), final["log"]
+
+
+async def test_a_blob_is_repaired_from_a_copy_at_a_location(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, Share(tmp_path / "share"))
+    (tmp_path / "site" / "big.bin").write_bytes(os.urandom(2 * 1024 * 1024))  # a loose blob
+    server = make_server(BACKUPS_CONFIG=str(config)).start()
+    point_id, name = await uploaded(server, "share", "a")
+    (server.data_dir / "local-copies" / name).unlink()  # the only good copy is at the location
+    big = await entry(server, point_id, "big.bin")
+    path = blob_path(server, big["sha256"])
+    good = path.read_bytes()
+    flip(path, 7)
+
+    final = await verify(server, [point_id])
+    found = (await execute(server, POINT, id=point_id))["restorePoint"]["verification"]
+    assert found["state"] == "OK" and found["repaired"] == 1, (found, final["log"])
+    assert path.read_bytes() == good
+    assert any(f"repaired from remote copy {name} at 'share'" in line for line in final["log"]), final["log"]
+    assert not [p for p in (server.data_dir / "local-copies").iterdir() if p.name.startswith(".")], "temp removed"

@@ -109,10 +109,24 @@ def repair_sources(
     return found
 
 
-def put_back_from(store: ContentStore, folder: LocalCopyFolder, copy: LocalCopy, entry: ManifestEntry) -> str:
-    """Write a blob from a copy's member into a temporary file of the store, checked against
-    the member's SHA-256 as it is read and again as it is written; nothing is kept on a
+def put_back_from(store: ContentStore, path: Path, folder: LocalCopyFolder, entry: ManifestEntry) -> str:
+    """Write a blob from a plain copy's member into a temporary file of the store, checked
+    against the member's SHA-256 as it is read and again as it is written; nothing is kept on a
     mismatch (InvalidArchive or DigestMismatch). Returns the temporary file (`store.place_back`)."""
     assert entry.sha256 is not None
-    with open_local_copy(folder.path_of(copy), folder.limits) as reader, reader.open_member(entry) as stream:
+    with open_local_copy(path, folder.limits) as reader, reader.open_member(entry) as stream:
         return store.put_back(entry.sha256, iter(lambda: stream.read(CHUNK), b""))
+
+
+def entries_wanted(path: Path, folder: LocalCopyFolder, wanted: set[str]) -> list[ManifestEntry]:
+    """The entries of a plain copy (a temporary one: decrypted, downloaded) holding a wanted
+    SHA-256, one per SHA-256; none when it cannot be read."""
+    try:
+        manifest = read_manifest(path, folder.limits)
+    except (InvalidArchive, OSError):
+        return []
+    found: dict[str, ManifestEntry] = {}
+    for entry in manifest.entries:
+        if entry.kind is not EntryKind.DIRECTORY and entry.sha256 in wanted:
+            found.setdefault(entry.sha256, entry)
+    return list(found.values())

@@ -5,12 +5,12 @@ holds, then store what was found."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from server.clock import Clock, utc_now
-from server.model.errors import InvalidArchive, NotFound
+from server.clock import utc_now
+from server.model.errors import NotFound
 from server.model.manifests import manifest_checksum
 from server.model.records import LocalCopy, LogLevel, ManifestEntry, RestorePoint
 from server.model.verification import (
@@ -20,35 +20,14 @@ from server.model.verification import (
     rotation_window,
     worst,
 )
-from server.operations.holds import HoldRegistry
 from server.operations.live import OperationCancelled, OperationContext
-from server.services.blob_keeper import BlobKeeper
 from server.services.local_copies.delete import hold_copy
-from server.services.local_copies.encryption import CopyEncryption
-from server.services.verification.copies import CopyFinding, VerifyStopped, put_back_from, repair_sources, verify_copy
+from server.services.verification.copies import CopyFinding, VerifyStopped, verify_copy
 from server.services.verification.remote import verify_remote
+from server.services.verification.repair import repair
+from server.services.verification.tools import Tools
 from server.storage.blobs.checks import BlobCheck, CheckStopped, check_blob, pack_header_problem
-from server.storage.blobs.content_store import ContentStore, DigestMismatch
-from server.storage.db import packs_repo, verification_repo
-from server.storage.db.database import Database
-from server.storage.local_copy.folder import LocalCopyFolder
-from server.storage.locations.store import LocationStore
-from server.test_seams import StepControl
-
-
-@dataclass
-class Tools:
-    """What a run reads and writes, handed over by the service."""
-
-    db: Database
-    store: ContentStore
-    keeper: BlobKeeper
-    folder: LocalCopyFolder
-    encryption: CopyEncryption
-    holds: HoldRegistry
-    clock: Clock
-    steps: StepControl
-    locations: Mapping[str, LocationStore] = field(default_factory=dict)
+from server.storage.db import verification_repo
 
 
 @dataclass
@@ -97,7 +76,7 @@ async def verify(ctx: OperationContext, tools: Tools, plan: Plan) -> None:
         )
 
     bad = {digest: check for digest, check in checks.items() if not check.ok}
-    repaired = await _repair(ctx, tools, copies, bad) if bad else {}
+    repaired = await repair(ctx, tools, copies, bad) if bad else {}
     ctx.progress(0.95, "Storing the results")
     now = utc_now(tools.clock)
     damaged = 0
@@ -192,56 +171,6 @@ async def _verify_copies(ctx: OperationContext, tools: Tools, copies: list[Local
             found = Verification(state, utc_now(tools.clock), problems, 0)
             await verification_repo.save(session, VerifiedKind.LOCAL_COPY, copy.id, found)
     return done
-
-
-async def _repair(
-    ctx: OperationContext, tools: Tools, copies: list[LocalCopy], bad: dict[str, BlobCheck]
-) -> dict[str, str]:
-    """Put back each bad blob that a local copy holds with the same SHA-256; returns the
-    digests repaired, with the copy each came from."""
-    ctx.progress(0.9, "Repairing")
-    sources = await asyncio.to_thread(repair_sources, tools.folder, copies, set(bad))
-    repaired: dict[str, str] = {}
-    for digest in sorted(bad):
-        ctx.checkpoint()
-        candidates = sources.get(digest, [])
-        if not candidates:
-            ctx.log(f"Blob {digest}: no local copy holds it; it cannot be repaired here.", LogLevel.WARNING)
-            continue
-        for copy, entry in candidates:
-            try:
-                _, hold = await hold_copy(tools.folder, tools.holds, copy.id)
-            except NotFound:
-                continue  # deleted since it was listed
-            try:
-                # Read and written outside the keeper's lock (a big blob must not hold up a capture);
-                # held restore points keep the blob referenced, so nothing collects it meanwhile.
-                written = await asyncio.to_thread(put_back_from, tools.store, tools.folder, copy, entry)
-                try:
-                    await tools.steps.reach(ctx, "verify-repair")  # a test may kill the server here
-                except BaseException:
-                    await asyncio.to_thread(tools.store.drop_put_back, written)
-                    raise
-                async with tools.keeper.lock:  # nothing collects or moves packed blobs meanwhile
-                    await asyncio.to_thread(tools.store.place_back, written, digest)
-                    if digest in tools.store.packs.index:
-                        async with tools.db.write() as session:  # the row first: a crash leaves the pack read
-                            await packs_repo.remove_blobs(session, [digest])
-                        tools.store.packs.drop(digest)
-            except (InvalidArchive, DigestMismatch, OSError) as error:
-                reason = getattr(error, "message", None) or str(error)
-                ctx.log(
-                    f"Blob {digest}: local copy {copy.file_name} holds it, but its item {entry.source}/{entry.path} "
-                    f"cannot be used ({reason}); nothing was written from it.",
-                    LogLevel.WARNING,
-                )
-                continue
-            finally:
-                hold.release()
-            repaired[digest] = copy.file_name
-            ctx.log(f"Blob {digest} repaired from local copy {copy.file_name} ({entry.source}/{entry.path}).")
-            break
-    return repaired
 
 
 def _point_verification(

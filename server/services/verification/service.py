@@ -14,7 +14,8 @@ from server.operations.holds import Hold
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
-from server.services.verification.run import Plan, Tools, verify
+from server.services.verification.run import Plan, verify
+from server.services.verification.tools import Tools
 from server.storage.db import verification_repo
 from server.storage.locations.store import parse_remote_copy_id
 

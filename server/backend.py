@@ -254,6 +254,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             runner=runner,
             poll_seconds=config.scheduler_poll_seconds,
             verification=verification,
+            verification_warning_days=config.verification_warning_days,
         ),
         item_downloads=item_downloads,
         item_browser=ItemBrowser(

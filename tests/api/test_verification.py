@@ -415,3 +415,22 @@ async def test_a_blob_is_repaired_from_an_encrypted_local_copy(make_server, tmp_
     assert path.read_bytes() == good
     assert any(f"repaired from local copy {copy['fileName']}" in line for line in final["log"]), final["log"]
     assert not [p for p in (server.data_dir / "local-copies").iterdir() if p.name.startswith(".")], "temp removed"
+
+
+async def test_no_verification_within_the_configured_days_is_a_warning(make_server, tmp_path: Path) -> None:
+    _, config = site_config(tmp_path)
+    server = make_server(BACKUPS_CONFIG=str(config), BACKUPS_VERIFICATION_WARNING_DAYS="7").start()
+    await create(server, "a")
+    assert (await execute(server, HEALTH))["backupHealth"]["status"] == "OK", "a new restore point had no time yet"
+
+    server.clock.advance(8 * 86400)
+    health = (await execute(server, HEALTH))["backupHealth"]
+    assert health["status"] == "WARNING", health
+    assert health["issues"] == [{"subjectKind": "VERIFICATION", "subjectId": "verifyBackups"}]
+    assert "none has run yet" in health["problems"][0]
+
+    await verify(server, copies=False)
+    assert (await execute(server, HEALTH))["backupHealth"]["status"] == "OK"
+    server.clock.advance(8 * 86400)
+    health = (await execute(server, HEALTH))["backupHealth"]
+    assert health["status"] == "WARNING" and "the last one finished at" in health["problems"][0], health

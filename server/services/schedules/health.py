@@ -58,6 +58,7 @@ class HealthSubjectKind(enum.StrEnum):
     SOURCE = "SOURCE"
     LOCAL_COPY = "LOCAL_COPY"
     REMOTE_COPY = "REMOTE_COPY"
+    VERIFICATION = "VERIFICATION"  # its subject id: "verifyBackups"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +179,10 @@ class HealthService:
         runner: OperationRunner,
         poll_seconds: float,
         verification: VerificationService | None = None,
+        verification_warning_days: int = 0,
     ) -> None:
         self._verification = verification
+        self._warning_days = verification_warning_days
         self._schedules = schedules
         self._restore_points = restore_points
         self._runner = runner
@@ -196,7 +199,8 @@ class HealthService:
         damage = await self._damage()
         if not damage:
             return found
-        return dataclasses.replace(found, status=HealthStatus.CRITICAL, issues=found.issues + tuple(damage))
+        status = max([found.status, *(issue.status for issue in damage)], key=severity)
+        return dataclasses.replace(found, status=status, issues=found.issues + tuple(damage))
 
     async def _damage(self) -> list[HealthProblem]:
         """A restore point or local copy whose last verification found it DAMAGED or MISSING
@@ -204,6 +208,8 @@ class HealthService:
         if self._verification is None:
             return []
         found: list[HealthProblem] = []
+        if self._warning_days and (stale := await self._stale_verification()) is not None:
+            found.append(stale)
         for item in await self._verification.unresolved():
             state, problems = item.verification.state.value, item.verification.problems
             detail = f": {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
@@ -218,6 +224,21 @@ class HealthService:
                 subject = HealthSubjectKind.REMOTE_COPY
             found.append(HealthProblem(HealthStatus.CRITICAL, message, subject, item.subject_id))
         return found
+
+    async def _stale_verification(self) -> HealthProblem | None:
+        """A WARNING when no verification finished within the configured days while a restore
+        point older than that exists (one that had the time to be verified)."""
+        assert self._verification is not None
+        since = self._schedules.now() - timedelta(days=self._warning_days)
+        last = (await self._verification.totals()).last_finished_at
+        if last is not None and last >= since:
+            return None
+        older = await self._restore_points.page(first=1, after=None, narrow=RestorePointFilter(created_before=since))
+        if not older.items:
+            return None
+        when = f"the last one finished at {last:%Y-%m-%d %H:%M} UTC" if last else "none has run yet"
+        message = f"no verification (verifyBackups) finished in the last {self._warning_days} day(s): {when}"
+        return HealthProblem(HealthStatus.WARNING, message, HealthSubjectKind.VERIFICATION, "verifyBackups")
 
     async def _newest_point_at(self) -> datetime | None:
         newest = await self._restore_points.page(

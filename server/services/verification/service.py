@@ -53,15 +53,16 @@ class VerificationService:
         holds: list[Hold] = []
         try:
             points = await self._hold_points(restore_point_ids, holds)
-            entries = {point.id: await self._restore_points.entries(point.id) for point in points}
         except BaseException:
             for hold in holds:
                 hold.release()
             raise
-        plan = Plan(points=points, entries=entries, copies=copies, percent=read_percent)
 
         async def job(ctx: OperationContext) -> None:
-            await verify(ctx, self._tools, plan)
+            # Read in the job, not before it starts (many restore points, many entries); the
+            # holds keep every one of them meanwhile.
+            entries = {point.id: await self._restore_points.entries(point.id) for point in points}
+            await verify(ctx, self._tools, Plan(points=points, entries=entries, copies=copies, percent=read_percent))
 
         params = {"restorePointIds": [point.id for point in points], "copies": copies, "readPercent": read_percent}
         return await self._runner.submit(

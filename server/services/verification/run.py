@@ -57,7 +57,8 @@ async def verify(ctx: OperationContext, tools: Tools, plan: Plan) -> None:
     share = "every blob" if plan.percent >= 100 else f"{plan.percent}% of the blobs (a rotation over runs)"
     ctx.log(
         f"Verifying {len(plan.points)} restore point(s): {share}, {len(wanted)} of {len(plan.sizes)} distinct "
-        f"blob(s), {sum(plan.sizes[d] for d in wanted)} bytes" + (", then every local copy." if plan.copies else ".")
+        f"blob(s), {sum(plan.sizes[d] for d in wanted)} bytes"
+        + (", then every local and remote copy." if plan.copies else ".")
     )
     await tools.steps.reach(ctx, "verify-read")
     checks = await _read_blobs(ctx.section(0.0, 0.6 if plan.copies else 0.9), tools, wanted, plan.sizes)

@@ -37,6 +37,7 @@ class VerificationService:
         self._tools = tools
         self._runner = runner
         self._restore_points = restore_points
+        self._one_at_a_time = asyncio.Lock()
 
     async def start(
         self,
@@ -61,8 +62,10 @@ class VerificationService:
         async def job(ctx: OperationContext) -> None:
             # Read in the job, not before it starts (many restore points, many entries); the
             # holds keep every one of them meanwhile.
-            entries = {point.id: await self._restore_points.entries(point.id) for point in points}
-            await verify(ctx, self._tools, Plan(points=points, entries=entries, copies=copies, percent=read_percent))
+            async with self._one_at_a_time:  # a second run waits for the first (they share the totals and cursor)
+                entries = {point.id: await self._restore_points.entries(point.id) for point in points}
+                plan = Plan(points=points, entries=entries, copies=copies, percent=read_percent)
+                await verify(ctx, self._tools, plan)
 
         params = {"restorePointIds": [point.id for point in points], "copies": copies, "readPercent": read_percent}
         return await self._runner.submit(

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
 
 from tests.api.test_packs import index_rows, packs_dir, site_config
 from tests.support.api import auth_headers, execute, log_lines, subscribe, wait_for_operation
@@ -434,3 +435,19 @@ async def test_no_verification_within_the_configured_days_is_a_warning(make_serv
     server.clock.advance(8 * 86400)
     health = (await execute(server, HEALTH))["backupHealth"]
     assert health["status"] == "WARNING" and "the last one finished at" in health["problems"][0], health
+
+
+async def test_a_manifest_changed_in_the_database_is_damaged(make_server, tmp_path: Path) -> None:
+    _, config = site_config(tmp_path)
+    server = make_server(BACKUPS_CONFIG=str(config)).start()
+    a = (await create(server, "a"))["restorePoint"]["id"]
+    engine = create_engine(server.database.url)
+    try:
+        with engine.begin() as connection:  # one entry's mode changed behind the server's back
+            connection.execute(text("UPDATE manifest_entry SET mode = 511 WHERE path = 'conf.d/main.yaml'"))
+    finally:
+        engine.dispose()
+
+    await verify(server, [a], copies=False)
+    found = (await point(server, a))["verification"]
+    assert found["state"] == "DAMAGED" and found["problems"] == ["the manifest's checksum does not match its entries"]

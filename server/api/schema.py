@@ -153,6 +153,7 @@ MUTATIONS: tuple[type, ...] = (
     locations.LocationMutations,
     schedules.ScheduleMutations,
     verification.VerificationMutations,
+    access.AccessMutations,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
     operations.OperationSubscriptions,

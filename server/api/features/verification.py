@@ -24,14 +24,17 @@ class VerificationMutations:
         self,
         info: Info,
         restore_point_ids: list[strawberry.ID] | None = None,
-        copies: bool = True,
-        read_percent: int = 100,
+        copies: bool | None = True,
+        read_percent: int | None = 100,
     ) -> OperationPayload:
         services, actor = info.context.services, info.context.actor
         ids = [str(point_id) for point_id in restore_point_ids] if restore_point_ids is not None else None
         op, errors = await attempt(
             lambda: services.verification.start(
-                restore_point_ids=ids, copies=copies, read_percent=read_percent, requested_by=actor.name
+                restore_point_ids=ids,
+                copies=copies is not False,  # null: the default
+                read_percent=100 if read_percent is None else read_percent,
+                requested_by=actor.name,
             )
         )
         return OperationPayload.of(op, errors)

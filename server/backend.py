@@ -28,6 +28,7 @@ from server.services.diffs import DiffService
 from server.services.items.browse import ItemBrowser
 from server.services.items.copy_reader import CopyEntries
 from server.services.items.download import ItemDownloadService
+from server.services.local_copies.encryption import CopyEncryption
 from server.services.local_copies.service import LocalCopyService
 from server.services.locations.service import LocationService
 from server.services.operations_view import OperationsView
@@ -44,6 +45,8 @@ from server.services.settings_store import SettingsStore
 from server.services.source_catalog import SourceCatalog
 from server.services.storage_usage import StorageUsageReader
 from server.services.system import SystemMonitor
+from server.services.verification.service import VerificationService
+from server.services.verification.tools import Tools as VerifyTools
 from server.sources.factory import build_sources
 from server.storage.apply_journal import ApplyJournal
 from server.storage.blobs.content_store import ContentStore
@@ -164,8 +167,9 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         steps=steps,
         server_name=config.server_name,
     )
+    stores = {spec.name: location_store(spec, config, keyring, seams) for spec in declared.locations}
     locations = LocationService(
-        stores={spec.name: location_store(spec, config, keyring, seams) for spec in declared.locations},
+        stores=stores,
         local_copies=local_copies,
         folder=folder,
         keyring=keyring,
@@ -214,6 +218,22 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         ),
     )
     catalog = SourceCatalog(sources)
+    verification = VerificationService(
+        tools=VerifyTools(
+            db=db,
+            store=store,
+            keeper=keeper,
+            folder=folder,
+            encryption=CopyEncryption(folder, keyring),
+            holds=runner.holds,
+            clock=clock,
+            steps=steps,
+            locations=stores,
+        ),
+        runner=runner,
+        restore_points=restore_points,
+    )
+    locations.on_copy_deleted(verification.forget_remote)
     services = Services(
         restore_points=restore_points,
         settings=settings_store,
@@ -239,6 +259,8 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             restore_points=restore_points,
             runner=runner,
             poll_seconds=config.scheduler_poll_seconds,
+            verification=verification,
+            verification_warning_days=config.verification_warning_days,
         ),
         item_downloads=item_downloads,
         item_browser=ItemBrowser(
@@ -248,6 +270,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             local_copies=local_copies,
             copy_entries=copy_entries,
         ),
+        verification=verification,
     )
     download = download_endpoint(
         downloads, str(config.resolved_local_copies_dir), runner.holds, stall_seconds=config.body_timeout_seconds

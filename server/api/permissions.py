@@ -67,6 +67,7 @@ MINIMUM_ROLE: dict[str, Role] = {
     "Mutation.updateSettings": ADMIN,
     "Mutation.uploadLocalCopy": OPERATOR,
     "Mutation.uploadToLocation": OPERATOR,
+    "Mutation.verifyBackups": OPERATOR,
     "Subscription.backupHealthChanged": VIEWER,
     "Subscription.operationLog": VIEWER,
     "Subscription.operationProgress": VIEWER,

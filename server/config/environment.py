@@ -98,6 +98,9 @@ class ServerConfig(BaseSettings):
     # Safety restore points (made before each apply) older than this are deleted by the prune;
     # never a pinned one nor the newest. 0 is refused: never read as "forever" or "at once".
     safety_max_age_days: int = Field(default=30, ge=1, le=36500)
+    # backupHealth is a WARNING when no verification (verifyBackups) finished within this many
+    # days while a restore point older than that exists; 0: never.
+    verification_warning_days: int = Field(default=0, ge=0, le=36500)
     # /metrics (Prometheus text format) without a token; off: a viewer token is needed.
     metrics_public: bool = False
 
@@ -249,6 +252,7 @@ ACCEPTS = {
     "scheduler_poll_seconds": "a number of seconds greater than 0",
     "change_check_seconds": "a number of seconds greater than 0, at most 86400",
     "safety_max_age_days": "a whole number of days from 1 to 36500",
+    "verification_warning_days": "a whole number of days from 0 (never) to 36500",
     "pack_small_blobs": "true or false",
     "server_name": SERVER_NAME_RULE,
     "heartbeat_url": "an http:// or https:// URL",

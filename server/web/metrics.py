@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.model.records import OperationKind, OperationStatus, Schedule
+from server.model.verification import VerificationTotals
 from server.services.schedules.health import BackupHealth, severity
 from server.storage.db.metrics_repo import DURATION_BUCKETS, HistoryTotals, history_totals
 from server.version import SERVER_VERSION
@@ -128,6 +129,24 @@ def health_families(health: BackupHealth, copies: Mapping[str, bool]) -> list[Me
     return [status, newest, copy_ok, build]
 
 
+def verification_families(totals: VerificationTotals, damaged: int) -> list[Metric]:
+    """What verifyBackups found and did, over every run."""
+    last = GaugeMetricFamily(
+        "backups_verification_last_timestamp_seconds", "When the last verification finished (0: never)"
+    )
+    last.add_metric([], _seconds(totals.last_finished_at))
+    unresolved = GaugeMetricFamily(
+        "backups_verification_damaged",
+        "Restore points and local copies whose last verification found them DAMAGED or MISSING",
+    )
+    unresolved.add_metric([], damaged)
+    repaired = CounterMetricFamily("backups_verification_repaired", "Blobs put back from a good copy")
+    repaired.add_metric([], totals.repaired)
+    read = CounterMetricFamily("backups_verification_read_bytes", "Bytes read by verifications")
+    read.add_metric([], totals.bytes_read)
+    return [last, unresolved, repaired, read]
+
+
 async def metrics(request: Request) -> Response:
     """The metrics, for a viewer token (or anyone with BACKUPS_METRICS_PUBLIC=1)."""
     _, refusal = await monitoring_reader(request)
@@ -141,6 +160,7 @@ async def metrics(request: Request) -> Response:
         *history_families(totals),
         *schedule_families(await services.schedules.list_all()),
         *health_families(await services.health.read(), await services.health.location_copies()),
+        *verification_families(await services.verification.totals(), len(await services.verification.unresolved())),
         *server_families(services.system.server_name),
     ]
     registry = CollectorRegistry(auto_describe=False)

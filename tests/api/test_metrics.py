@@ -241,6 +241,10 @@ async def test_metrics_pass_promtool_check(make_server: Callable[..., InProcessS
         "backups_health_status",
         "backups_location_copy_ok",
         "backups_build_info",
+        "backups_verification_last_timestamp_seconds",
+        "backups_verification_damaged",
+        "backups_verification_repaired_total",
+        "backups_verification_read_bytes_total",
         "process_cpu_seconds_total",
     ):
         assert f"\n{name}" in text, name

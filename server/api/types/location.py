@@ -10,10 +10,11 @@ from server.api.context import Info
 from server.api.scalars import ByteCount
 from server.api.types.node import Node
 from server.model import records as models
+from server.model.verification import VerifiedKind
 from server.services.locations.service import LocationState
 
 if TYPE_CHECKING:
-    from server.api.types.restore_point import RestorePoint
+    from server.api.types.restore_point import RestorePoint, Verification
 
 
 @strawberry.enum(description="Where a location keeps its copies.")
@@ -80,6 +81,18 @@ class RemoteCopy(Node):
     async def restore_point_id(self, info: Info) -> strawberry.ID | None:
         copy = self.copy if self.copy.detailed else await info.context.loaders.remote_copy_details.load(self.copy)
         return strawberry.ID(copy.restore_point_id) if copy.restore_point_id else None
+
+    @strawberry.field(
+        description="What its last verification found (read back from the location and checked against the "
+        "SHA-256 recorded at upload, then read whole); null until first verified, and for the `local` "
+        "location (see LocalCopy.verification)."
+    )
+    async def verification(
+        self, info: Info
+    ) -> Annotated[Verification, strawberry.lazy("server.api.types.restore_point")] | None:
+        from server.api.types.restore_point import verification_of
+
+        return await verification_of(info, VerifiedKind.REMOTE_COPY, str(self.id))
 
     @strawberry.field(
         description="The server that made the copy (its BACKUPS_SERVER_NAME), from its manifest or (on S3) "

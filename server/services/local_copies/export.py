@@ -49,6 +49,11 @@ class CopyExport:
         """Start writing a restore point to a ZIP in the local copies folder (age-encrypted:
         `.zip.age`, for the server's identity and every recovery recipient)."""
         point, hold = await self._restore_points.hold(point_id, field="restorePointId")
+        try:
+            await self._restore_points.refuse_if_damaged(point.id)
+        except BaseException:
+            hold.release()
+            raise
 
         async def job(ctx: OperationContext) -> None:
             await self._export(ctx, point, encrypt)

@@ -14,7 +14,7 @@ from server import startup
 from server.api.context import Services
 from server.clock import SYSTEM_CLOCK, Clock, utc_now
 from server.config.config_file import load_config_file
-from server.config.environment import ServerConfig
+from server.config.environment import ServerConfig, server_name
 from server.config.locations_file import FolderLocationSpec, LocationSpec
 from server.model.access.download_links import DownloadSigner
 from server.model.diffs.diff_content import Limits
@@ -30,6 +30,9 @@ from server.services.items.copy_reader import CopyEntries
 from server.services.items.download import ItemDownloadService
 from server.services.local_copies.service import LocalCopyService
 from server.services.locations.service import LocationService
+from server.services.notifications.delivery import DeliveryTimes
+from server.services.notifications.messages import Sender
+from server.services.notifications.service import NotificationService
 from server.services.operations_view import OperationsView
 from server.services.restart import RestartStep
 from server.services.restore_points import RestorePointService
@@ -208,6 +211,32 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         steps=steps,
     )
     catalog = SourceCatalog(sources)
+    health = HealthService(
+        schedules=schedules,
+        restore_points=restore_points,
+        runner=runner,
+        poll_seconds=config.scheduler_poll_seconds,
+    )
+    diffs = DiffService(
+        restore_points=restore_points,
+        sources=sources,
+        store=store,
+        limits=Limits(text_bytes=config.diff_text_limit_bytes, diff_bytes=config.diff_max_bytes),
+    )
+    notifications = NotificationService(
+        targets=declared.notifications,
+        sender=Sender(server_name(), config.public_url),
+        times=DeliveryTimes(
+            timeout=config.notify_timeout_seconds, retry=config.notify_retry_seconds, fold=config.notify_fold_seconds
+        ),
+        clock=clock,
+        restore_points=restore_points,
+        diffs=diffs,
+        health=health,
+        overdue_hours=config.notify_overdue_hours,
+        poll_seconds=config.scheduler_poll_seconds,
+    )
+    runner.on_end(notifications.operation_ended)  # told as each operation ends; it only queues
     services = Services(
         restore_points=restore_points,
         settings=settings_store,
@@ -220,20 +249,10 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         system=system,
         usage=StorageUsageReader(store, folder, restore_points.count),
         locations=locations,
-        diffs=DiffService(
-            restore_points=restore_points,
-            sources=sources,
-            store=store,
-            limits=Limits(text_bytes=config.diff_text_limit_bytes, diff_bytes=config.diff_max_bytes),
-        ),
+        diffs=diffs,
         schedules=schedules,
         scheduler=scheduler,
-        health=HealthService(
-            schedules=schedules,
-            restore_points=restore_points,
-            runner=runner,
-            poll_seconds=config.scheduler_poll_seconds,
-        ),
+        health=health,
         item_downloads=item_downloads,
         item_browser=ItemBrowser(
             db=db,
@@ -242,6 +261,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             local_copies=local_copies,
             copy_entries=copy_entries,
         ),
+        notifications=notifications,
     )
     download = download_endpoint(
         downloads, str(config.resolved_local_copies_dir), runner.holds, stall_seconds=config.body_timeout_seconds
@@ -303,4 +323,5 @@ class Backend:
             task.cancel()
         await self.services.scheduler.stop()
         await self.runner.stop()
+        await self.services.notifications.stop()
         await self.db.close()

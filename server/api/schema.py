@@ -37,6 +37,7 @@ from server.api.features import (
     local_copies,
     locations,
     nodes,
+    notifications,
     operations,
     restore_points,
     schedules,
@@ -141,6 +142,7 @@ QUERIES: tuple[type, ...] = (
     locations.LocationQueries,
     schedules.ScheduleQueries,
     health.HealthQueries,
+    notifications.NotificationQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     restore_points.RestorePointMutations,
@@ -151,6 +153,7 @@ MUTATIONS: tuple[type, ...] = (
     system.ApplyMutations,
     locations.LocationMutations,
     schedules.ScheduleMutations,
+    notifications.NotificationMutations,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
     operations.OperationSubscriptions,

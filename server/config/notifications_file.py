@@ -12,13 +12,13 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
-
 from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import apprise
 
 from server.model.notifications import NotificationEvent
+from server.model.url_credentials import mask_url_credentials
 
 if TYPE_CHECKING:
     from server.config.file_models import NotificationEntry
@@ -40,6 +40,13 @@ class NotificationSpec:
     url: str = field(repr=False)
     masked_url: str
     events: tuple[NotificationEvent, ...]
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # the parts of the URL masked when shown
+
+    def scrub(self, text: str) -> str:
+        """The text with every secret of the URL (and any URL's user and password) masked."""
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return mask_url_credentials(text)
 
 
 class TargetProblem(Exception):
@@ -61,7 +68,25 @@ def notification_spec(entry: NotificationEntry, *, base: Path) -> NotificationSp
             raise TargetProblem(
                 f"url_file {str(path)!r} does not hold an Apprise URL that can be used ({url_scheme(url)}...)"
             )
-    return NotificationSpec(entry.name, url, masked_url(url), tuple(NotificationEvent(event) for event in entry.events))
+    shown = masked_url(url)
+    events = tuple(NotificationEvent(event) for event in entry.events)
+    return NotificationSpec(entry.name, url, shown, events, secret_parts(url, shown))
+
+
+def secret_parts(url: str, shown: str) -> tuple[str, ...]:
+    """The pieces of the URL that its masked form leaves out (passwords, tokens), longest first,
+    each also as it is percent-encoded in the URL."""
+    rest = url.partition("://")[2]
+    pieces = set(re.split(r"[/:@?&=,]+", rest)) | set(re.split(r"[/:@?&=,]+", unquote(rest)))
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        pieces |= {password, unquote(password)}
+    kept = set(re.split(r"[/:@?&=,]+", unquote(shown)))
+    secrets = {piece for piece in pieces if len(piece) >= 3 and piece not in kept and piece != MASK}
+    return tuple(sorted(secrets, key=len, reverse=True))
 
 
 def parse_apprise_url(url: str) -> apprise.plugins.NotifyBase | None:

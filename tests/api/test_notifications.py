@@ -29,8 +29,8 @@ from tests.support.api import (
 from tests.support.apply import start_apply
 from tests.support.in_process import InProcessServer
 from tests.support.notify_receiver import Receiver
-from tests.support.server_process import ServerCommon, ServerProcess
 from tests.support.schedules import RUN, create_schedule, eventually, far_off_cron, settled
+from tests.support.server_process import ServerCommon, ServerProcess
 from tests.support.silent_endpoint import SilentEndpoint
 
 S = TypeVar("S", bound=ServerCommon)

@@ -233,6 +233,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         restore_points=restore_points,
         diffs=diffs,
         health=health,
+        db=db,
         overdue_hours=config.notify_overdue_hours,
         poll_seconds=config.scheduler_poll_seconds,
     )

@@ -39,7 +39,7 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class TargetState:
-    """A target's last delivery (in memory: it starts empty at each start of the server)."""
+    """A target's last delivery (stored, so that it outlives a restart)."""
 
     last_sent_at: datetime | None = None
     last_error: str | None = None

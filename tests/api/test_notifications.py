@@ -224,6 +224,12 @@ async def test_a_refusing_target_says_so_and_a_test_message_says_whether_it_arri
         assert missing["userErrors"] == [
             {"code": "NOT_FOUND", "message": "no notification target named 'nope'", "field": "name"}
         ]
+        # The last deliveries are stored: a restart keeps them.
+        before = await targets(server)
+        server.stop()
+        server.start()
+        assert await targets(server) == before
+
         viewer = server.with_token(server.create_token("watcher", "viewer"))
         assert len((await execute(viewer, TARGETS))["notificationTargets"]) == 2
         with pytest.raises(Exception, match="FORBIDDEN|operator"):

@@ -27,7 +27,7 @@ class NotificationTarget:
     url: str = strawberry.field(description="Its Apprise URL, with passwords and tokens masked.")
     events: list[NotificationEvent] = strawberry.field(description="The events it is sent.")
     last_sent_at: datetime | None = strawberry.field(
-        description="When a message last reached it (since the server started); null if none did."
+        description="When a message last reached it; null if none ever did."
     )
     last_error: str | None = strawberry.field(
         description="Why the last message did not reach it (a timeout, a refused connection, what the "

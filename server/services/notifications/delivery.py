@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -133,8 +133,10 @@ class TargetWorker:
         times: DeliveryTimes,
         sender: Sender,
         now: Callable[[], datetime],
+        save: Callable[[str, TargetState], Awaitable[None]],
     ) -> None:
         self.spec = spec
+        self._save = save  # stores the state, so that it outlives a restart
         self.state = TargetState()
         self._send = send
         self._times = times
@@ -171,10 +173,17 @@ class TargetWorker:
         try:
             await self._send(notice)
         except NotDelivered as failure:
-            self.state = replace(self.state, last_error=str(failure))
+            await self._set(replace(self.state, last_error=str(failure)))
             return str(failure)
-        self.state = TargetState(last_sent_at=self._now(), last_error=None)
+        await self._set(TargetState(last_sent_at=self._now(), last_error=None))
         return None
+
+    async def _set(self, state: TargetState) -> None:
+        self.state = state
+        try:
+            await self._save(self.spec.name, state)
+        except Exception as error:  # the database away: the state is still shown, from memory
+            log.warning("notification target %r: its state could not be stored: %s", self.spec.name, error)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -203,13 +212,13 @@ class TargetWorker:
             except NotDelivered as failure:
                 if loop.time() + delay > give_up_at:
                     why = f"gave up after {tries} tr{'y' if tries == 1 else 'ies'}: {failure}"
-                    self.state = replace(self.state, last_error=why)
+                    await self._set(replace(self.state, last_error=why))
                     log.warning("notification target %r (%s): %s", self.spec.name, self.spec.masked_url, why)
                     return
-                self.state = replace(self.state, last_error=f"{failure} (try {tries}; trying again)")
+                await self._set(replace(self.state, last_error=f"{failure} (try {tries}; trying again)"))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_SECONDS)
                 continue
             self.sent += 1
-            self.state = TargetState(last_sent_at=self._now(), last_error=None)
+            await self._set(TargetState(last_sent_at=self._now(), last_error=None))
             return

@@ -3,26 +3,31 @@ the runner's listener (OperationRunner.on_end, registered by the composition roo
 changes from HealthService.follow, an overdue backup from a timer of its own. Nothing here is
 on an operation's path: the listener only queues, each target sends from its own task.
 
-The targets' lastSentAt and lastError are kept in memory: they start empty at each start."""
+The targets' lastSentAt and lastError are stored in the database (notifications_repo), so
+they outlive a restart."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 from server.clock import Clock, utc_now
 from server.config.notifications_file import NotificationSpec
+from server.model.diffs.config_diff import Change
 from server.model.errors import NotFound
-from server.model.notifications import Notice, NotificationEvent, NotificationTarget
+from server.model.notifications import Notice, NotificationEvent, NotificationTarget, TargetState
 from server.model.records import Operation, OperationKind, OperationStatus, RestorePointFilter
 from server.services.diffs import DiffService
 from server.services.notifications import messages
 from server.services.notifications.delivery import AppriseSend, DeliveryTimes, TargetWorker
 from server.services.restore_points import RestorePointService
 from server.services.schedules.health import BackupHealth, HealthService
+from server.storage.db import notifications_repo as repo
+from server.storage.db.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,7 @@ class NotificationService:
         restore_points: RestorePointService,
         diffs: DiffService,
         health: HealthService,
+        db: Database,
         overdue_hours: float | None = None,
         poll_seconds: float = 5.0,
     ) -> None:
@@ -48,6 +54,7 @@ class NotificationService:
         self._restore_points = restore_points
         self._diffs = diffs
         self._health = health
+        self._db = db
         self._overdue_hours = overdue_hours
         self._poll = poll_seconds
         # Threads of their own: a target that never answers holds one until Apprise's own
@@ -56,7 +63,12 @@ class NotificationService:
         now: Callable[[], datetime] = lambda: utc_now(clock)  # noqa: E731
         self._workers = {
             spec.name: TargetWorker(
-                spec, AppriseSend(spec, self._pool, times.timeout), times=times, sender=sender, now=now
+                spec,
+                AppriseSend(spec, self._pool, times.timeout),
+                times=times,
+                sender=sender,
+                now=now,
+                save=self._save,
             )
             for spec in targets
         }
@@ -81,9 +93,21 @@ class NotificationService:
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start each target's worker and the watchers (in the running event loop)."""
-        if not self._workers:
-            return
+        """Start each target's worker and the watchers (in the running event loop), once the
+        targets' stored states are read."""
+        if self._workers:
+            self._watching.append(asyncio.create_task(self._begin(), name="notify-start"))
+
+    async def _begin(self) -> None:
+        try:
+            async with self._db.read() as session:
+                stored = await repo.load_all(session)
+        except Exception:
+            log.exception("notifications: the targets' last deliveries could not be read")
+            stored = {}
+        for name, state in stored.items():
+            if (worker := self._workers.get(name)) is not None and worker.state == TargetState():
+                worker.state = state
         for worker in self._workers.values():
             worker.start()
         if self._wanted(NotificationEvent.HEALTH_CHANGED):
@@ -98,6 +122,10 @@ class NotificationService:
         for worker in self._workers.values():
             await worker.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _save(self, name: str, state: TargetState) -> None:
+        async with self._db.write() as session:
+            await repo.save(session, name, state)
 
     # -- events -------------------------------------------------------------------------------
 
@@ -126,8 +154,8 @@ class NotificationService:
     def _wanted(self, event: NotificationEvent) -> bool:
         return any(worker.wants(event) for worker in self._workers.values())
 
-    def _spawn(self, work: asyncio.Future[None] | object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(work)  # type: ignore[arg-type]
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -141,7 +169,7 @@ class NotificationService:
 
     async def _configuration_changed(self, op: Operation) -> None:
         point = previous = summary = None
-        changes: list = []
+        changes: list[Change] = []
         try:
             point = await self._restore_points.get(op.restore_point_id) if op.restore_point_id else None
             if point is not None:

@@ -12,11 +12,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from email import message_from_bytes
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
 
 from tests.support.api import (
     Target,
@@ -30,7 +33,7 @@ from tests.support.apply import start_apply
 from tests.support.in_process import InProcessServer
 from tests.support.notify_receiver import Receiver
 from tests.support.schedules import RUN, create_schedule, eventually, far_off_cron, settled
-from tests.support.server_process import ServerCommon, ServerProcess
+from tests.support.server_process import ServerCommon, ServerProcess, free_port
 from tests.support.silent_endpoint import SilentEndpoint
 
 S = TypeVar("S", bound=ServerCommon)
@@ -308,6 +311,37 @@ async def test_fifty_failures_in_a_burst_make_a_few_messages(
         assert receiver.messages[0]["title"] == f"{HOST}: create restore point failed", "the first at once"
         folded = receiver.messages[-1]
         assert re.match(r"\d+ events: \d+ operation failed\. - create restore point failed: ", folded["message"])
+
+
+async def test_an_email_target_reaches_a_real_smtp_server(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    mails: list[Envelope] = []
+
+    class Inbox:
+        async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:  # noqa: N802
+            mails.append(envelope)
+            return "250 OK"
+
+    smtp = Controller(Inbox(), hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    try:
+        url = f"mailto://127.0.0.1:{smtp.port}?from=backups@example.net&to=ops@example.net"
+        server = notifying_server(make_server, tmp_path, target("mail", url, ["OPERATION_FAILED"]))
+        assert (await execute(server, TEST, name="mail"))["testNotification"]["delivered"] is True
+        final = await failing_create(server, tmp_path)
+
+        async def two() -> bool:
+            return len(mails) >= 2
+
+        await eventually(two)
+        test, failed = (message_from_bytes(mail.original_content or b"") for mail in mails)
+        assert mails[1].rcpt_tos == ["ops@example.net"] and failed["From"] == "backups@example.net"
+        assert test["Subject"] == f"{HOST}: test notification"
+        assert failed["Subject"] == f"{HOST}: create restore point failed"
+        assert final["id"] in str(failed.get_payload(0))
+    finally:
+        smtp.stop()
 
 
 @pytest.mark.parametrize(

@@ -152,7 +152,12 @@ async def test_an_after_change_restore_point_tells_what_changed(
 ) -> None:
     quiet = 600
     with Receiver() as receiver:
-        server = notifying_server(make_server, tmp_path, target("ops", receiver.url(), ["CONFIGURATION_CHANGED"]))
+        server = notifying_server(
+            make_server,
+            tmp_path,
+            target("ops", receiver.url(), ["CONFIGURATION_CHANGED"]),
+            BACKUPS_CHANGE_CHECK_SECONDS="86400",  # only the settings store's own note sees the change
+        )
         await create_and_wait(server, "baseline")
         await create_schedule(server, name="on-change", afterChangeQuietSeconds=quiet)
         assert (await update_settings(server, "audio", {"masterVolume": 9}))["userErrors"] == []

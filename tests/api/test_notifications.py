@@ -213,9 +213,13 @@ async def test_a_refusing_target_says_so_and_a_test_message_says_whether_it_arri
     closed = socket.create_server(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nothing listens there now: connections are refused
-    with Receiver() as receiver:
+    with Receiver() as receiver, Receiver(status=500) as failing:
         server = notifying_server(
-            make_server, tmp_path, target("gone", f"json://127.0.0.1:{port}/hook"), target("ok", receiver.url())
+            make_server,
+            tmp_path,
+            target("gone", f"json://127.0.0.1:{port}/hook"),
+            target("ok", receiver.url()),
+            target("broken", failing.url()),
         )
         gone = (await execute(server, TEST, name="gone"))["testNotification"]
         assert gone["delivered"] is False and gone["userErrors"] == []
@@ -226,6 +230,10 @@ async def test_a_refusing_target_says_so_and_a_test_message_says_whether_it_arri
         assert ok == {"delivered": True, "error": None, "userErrors": []}
         assert receiver.titles() == [f"{HOST}: test notification"]
         assert (await targets(server))["ok"]["lastSentAt"] is not None
+
+        broken = (await execute(server, TEST, name="broken"))["testNotification"]
+        assert broken["delivered"] is False and "500" in broken["error"], broken
+        assert len(failing.messages) == 1, "tried once"
 
         missing = (await execute(server, TEST, name="nope"))["testNotification"]
         assert missing["delivered"] is False
@@ -239,7 +247,7 @@ async def test_a_refusing_target_says_so_and_a_test_message_says_whether_it_arri
         assert await targets(server) == before
 
         viewer = server.with_token(server.create_token("watcher", "viewer"))
-        assert len((await execute(viewer, TARGETS))["notificationTargets"]) == 2
+        assert len((await execute(viewer, TARGETS))["notificationTargets"]) == 3
         with pytest.raises(Exception, match="FORBIDDEN|operator"):
             await execute(viewer, TEST, name="ok")
         assert len(receiver.messages) == 1, "the viewer's test sent nothing"

@@ -199,7 +199,10 @@ class TargetWorker:
             if not kept:
                 continue
             self._last_flush = loop.time()
-            await self._deliver(folded(kept, more, self._sender))
+            try:
+                await self._deliver(folded(kept, more, self._sender))
+            except Exception:  # never the end of the worker: the next message is tried all the same
+                log.exception("notification target %r: a message could not be sent", self.spec.name)
 
     async def _deliver(self, notice: Notice) -> None:
         loop = asyncio.get_running_loop()

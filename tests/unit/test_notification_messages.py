@@ -111,3 +111,10 @@ def test_health_and_overdue() -> None:
     assert health.body.startswith("Backup health is CRITICAL (was OK). - schedule 'x': its last run failed")
     overdue = messages.backup_overdue(None, 26, BY)
     assert overdue.body.startswith("No restore point succeeded in the last 26 hours: there never was one.")
+
+
+def test_verification_damage_lists_the_first_problems() -> None:
+    notice = messages.verification_failed([f"blob {n} is damaged" for n in range(7)], BY)
+    assert notice.event is NotificationEvent.VERIFICATION_FAILED and notice.title == "media-01: verification failed"
+    assert notice.body.startswith("Verification found damage that was not repaired: - blob 0 is damaged")
+    assert "- blob 4 is damaged (and 2 more)" in notice.body and "blob 5" not in notice.body

@@ -108,6 +108,15 @@ def backup_overdue(last_success_at: datetime | None, hours: float, by: Sender) -
     return _notice(NotificationEvent.BACKUP_OVERDUE, by, "backup overdue", body, NoticeLevel.WARNING)
 
 
+def verification_failed(problems: Sequence[str], by: Sender) -> Notice:
+    """Damage found by a verification and not repaired (for the verification's code to publish:
+    NotificationService.publish(verification_failed(...)); nothing sends it yet)."""
+    shown = " ".join(f"- {problem}" for problem in problems[:FIRST_CHANGES])
+    more = f" (and {len(problems) - FIRST_CHANGES} more)" if len(problems) > FIRST_CHANGES else ""
+    body = f"Verification found damage that was not repaired: {shown}{more}"
+    return _notice(NotificationEvent.VERIFICATION_FAILED, by, "verification failed", body, NoticeLevel.FAILURE)
+
+
 def test_message(target: str, by: Sender) -> Notice:
     body = f"A test message to target {target!r}: if you read this, notifications reach you."
     return _notice(None, by, "test notification", body)

@@ -35,7 +35,7 @@ def test_the_docstring_states_the_order() -> None:
 async def test_start_up_runs_the_steps_in_that_order(monkeypatch: pytest.MonkeyPatch) -> None:
     ran: list[str] = []
     for name in STEPS:
-        sync = name in ("start_scheduler", "start_notifications", "abort_unfinished_uploads")
+        sync = name in ("start_scheduler", "abort_unfinished_uploads")
 
         def sync_step(*_: Any, _name: str = name) -> None:
             ran.append(_name)

@@ -92,13 +92,11 @@ class NotificationService:
 
     # -- life cycle ---------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start each target's worker and the watchers (in the running event loop), once the
-        targets' stored states are read."""
-        if self._workers:
-            self._watching.append(asyncio.create_task(self._begin(), name="notify-start"))
-
-    async def _begin(self) -> None:
+    async def start(self) -> None:
+        """Read the targets' stored last deliveries, then start each target's worker and the
+        watchers (in the running event loop)."""
+        if not self._workers:
+            return
         try:
             async with self._db.read() as session:
                 stored = await repo.load_all(session)

@@ -14,7 +14,7 @@ from server import startup
 from server.api.context import Services
 from server.clock import SYSTEM_CLOCK, Clock, utc_now
 from server.config.config_file import load_config_file
-from server.config.environment import ServerConfig, server_name
+from server.config.environment import ServerConfig
 from server.config.locations_file import FolderLocationSpec, LocationSpec
 from server.model.access.download_links import DownloadSigner
 from server.model.diffs.diff_content import Limits
@@ -40,6 +40,7 @@ from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.copies import ScheduledCopies
 from server.services.schedules.expiry import ExpiryTimer
 from server.services.schedules.health import HealthService
+from server.services.schedules.heartbeat import Heartbeat
 from server.services.schedules.scheduler import Scheduler
 from server.services.schedules.service import ScheduleService
 from server.services.settings_store import SettingsStore
@@ -139,7 +140,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
     restore_points = RestorePointService(
         db=db, store=store, keeper=keeper, runner=runner, sources=sources, server_version=SERVER_VERSION, clock=clock
     )
-    system = SystemMonitor(sources=sources, server_version=SERVER_VERSION)
+    system = SystemMonitor(sources=sources, server_version=SERVER_VERSION, server_name=config.server_name)
     settings_store = SettingsStore(db, check_writable=system.check_writable)
     journal = ApplyJournal(config.apply_journal_path)
     apply = ApplyService(
@@ -164,6 +165,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         restore_points=restore_points,
         max_upload_bytes=config.max_upload_bytes,
         steps=steps,
+        server_name=config.server_name,
     )
     locations = LocationService(
         stores={spec.name: location_store(spec, config, keyring, seams) for spec in declared.locations},
@@ -209,6 +211,10 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         safety_max_age_days=config.safety_max_age_days,
         expiry=ExpiryTimer(restore_points=restore_points, runner=runner, clock=clock),
         steps=steps,
+        heartbeat=Heartbeat(
+            config.heartbeat_url.get_secret_value() if config.heartbeat_url else None,
+            timeout=config.heartbeat_timeout_seconds,
+        ),
     )
     catalog = SourceCatalog(sources)
     health = HealthService(
@@ -225,7 +231,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
     )
     notifications = NotificationService(
         targets=declared.notifications,
-        sender=Sender(server_name(), config.public_url),
+        sender=Sender(config.server_name, config.public_url),
         times=DeliveryTimes(
             timeout=config.notify_timeout_seconds, retry=config.notify_retry_seconds, fold=config.notify_fold_seconds
         ),

@@ -23,6 +23,7 @@ VIEWER, OPERATOR, ADMIN = Role.VIEWER, Role.OPERATOR, Role.ADMIN
 
 # "<root type>.<field>" -> the smallest role that may use it. Keep each section sorted.
 MINIMUM_ROLE: dict[str, Role] = {
+    "Query.apiTokens": ADMIN,
     "Query.applyPreview": VIEWER,
     "Query.compareRestorePoints": VIEWER,
     "Query.backupHealth": VIEWER,
@@ -45,6 +46,7 @@ MINIMUM_ROLE: dict[str, Role] = {
     "Query.system": VIEWER,
     "Mutation.applyRestorePoint": ADMIN,
     "Mutation.cancelOperation": OPERATOR,
+    "Mutation.createApiToken": ADMIN,
     "Mutation.createDownloadUrl": OPERATOR,
     "Mutation.createItemDownloadUrl": OPERATOR,
     "Mutation.createRestorePoint": OPERATOR,
@@ -54,10 +56,12 @@ MINIMUM_ROLE: dict[str, Role] = {
     "Mutation.deleteRestorePoint": ADMIN,
     "Mutation.deleteSchedule": ADMIN,
     "Mutation.dismissOperation": OPERATOR,
+    "Mutation.exportEmergencyKit": ADMIN,
     "Mutation.exportRestorePoint": OPERATOR,
     "Mutation.fetchFromLocation": OPERATOR,
     "Mutation.importLocalCopy": OPERATOR,
     "Mutation.pruneSchedule": ADMIN,
+    "Mutation.revokeApiToken": ADMIN,
     "Mutation.runSchedule": ADMIN,
     "Mutation.testNotification": OPERATOR,
     "Mutation.updateRestorePoint": ADMIN,

@@ -153,6 +153,7 @@ MUTATIONS: tuple[type, ...] = (
     system.ApplyMutations,
     locations.LocationMutations,
     schedules.ScheduleMutations,
+    access.AccessMutations,
     notifications.NotificationMutations,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (

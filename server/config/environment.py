@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from server.config.origins import parse_origin
+from server.model.names import SERVER_NAME_RULE, is_server_name
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
 CONFIG_FILE_VARIABLE = "BACKUPS_CONFIG"  # the config file's variable keeps its short name
@@ -100,6 +101,14 @@ class ServerConfig(BaseSettings):
     # /metrics (Prometheus text format) without a token; off: a viewer token is needed.
     metrics_public: bool = False
 
+    # This server's name: in `system`, in every copy's manifest and file name, on /metrics, so
+    # that copies and series of many installations (a bucket shared by twenty) can be told apart.
+    server_name: str = Field(default_factory=socket.gethostname)
+    # A dead man's switch (healthchecks.io, Uptime Kuma push): GET this URL after each successful
+    # scheduled run, its fail variant after a failed one (server/services/schedules/heartbeat.py).
+    heartbeat_url: SecretStr | None = None
+    heartbeat_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
     # Small blobs (at most 1 MiB) go into pack files (server/storage/blobs/packs.py); off: each is a
     # file of its own, as before. Either way both kinds are read.
     pack_small_blobs: bool = True
@@ -151,6 +160,20 @@ class ServerConfig(BaseSettings):
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("not an http(s) URL")
+        return value
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _heartbeat(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("not an http(s) URL")
+        return value
+
+    @field_validator("server_name")
+    @classmethod
+    def _server_name(cls, value: str) -> str:
+        if not is_server_name(value):
+            raise ValueError(SERVER_NAME_RULE)
         return value
 
     @field_validator("data_dir", "local_copies_dir", "config_file")
@@ -241,12 +264,12 @@ ACCEPTS = {
     "notify_retry_seconds": "a number of seconds from 0 to 86400",
     "notify_fold_seconds": "a number of seconds from 0 to 3600",
     "notify_overdue_hours": "a number of hours greater than 0",
+    "server_name": SERVER_NAME_RULE,
+    "heartbeat_url": "an http:// or https:// URL",
+    "heartbeat_timeout_seconds": "a number of seconds greater than 0, at most 300",
 }
-
-
-def server_name() -> str:
-    """The name this server goes by in what it tells people (notifications)."""
-    return socket.gethostname()
+# Settings whose value is never echoed in an error: a key, a URL that may hold a token.
+_SECRET_SETTINGS = frozenset({"secret_key", "heartbeat_url"})
 
 
 class SettingsError(Exception):
@@ -280,7 +303,7 @@ def one_line_error(
     else:
         name, value = _VARIABLES.get(field, f"{env_prefix}{field.upper()}"), first.get("input")
     # repr keeps it on one line, whatever the value holds; a key is never echoed.
-    shown = "" if field == "secret_key" or not isinstance(value, str | int | float) else f"={value!r}"
+    shown = "" if field in _SECRET_SETTINGS or not isinstance(value, str | int | float) else f"={value!r}"
     more = len(error.errors()) - 1
     also = f" (and {more} more bad setting{'s' if more > 1 else ''})" if more else ""
     return SettingsError(f"{name}{shown} is not accepted: expected {expected}{also}")

@@ -234,3 +234,28 @@ def test_a_view_refetch_joined_to_one_in_flight_is_asked_again(open_page, site) 
     rendered(page)  # the page has asked again for the list (and urql joined it to the held one)
     held.release_requests()  # the answer read before the delete
     expect(copy).to_have_count(0)
+
+
+def test_an_operation_that_ends_before_the_page_subscribes_is_shown(open_page, site) -> None:
+    """The page reads the operations list, then subscribes to their changes once its websocket
+    is acknowledged. An operation that ended in between is in neither: the list was read before
+    it, and the subscription started after its last event. The page read the list again only
+    after a reconnect, so the restore point it made stayed off the page until some other
+    operation ended. Here the acknowledgement is held until the operation has ended."""
+    page = open_page()
+    held = Held(page, "NoQueryIsHeld", message=lambda message: '"connection_ack"' in message)
+    held.armed = True
+    page.sign_in(site.token)
+    expect(page.region("Local copies")).to_be_visible()
+    expect(page.region("Completed operations")).to_be_visible()
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not held.messages:  # the server has acknowledged the page's websocket: the ack is held
+        assert time.monotonic() < deadline, "the page's websocket was not acknowledged"
+        page.page.wait_for_timeout(50)  # lets Playwright call the websocket's handler
+
+    label = f"ended before the subscription {uuid.uuid4().hex[:6]}"
+    run(create_and_wait(site, label))
+    rendered(page)
+    held.release_messages()
+    expect(page.row(label)).to_have_count(1)
+    expect(page.region("Completed operations")).to_contain_text(label)

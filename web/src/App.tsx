@@ -11,6 +11,8 @@ import { RestorePointsView } from "./RestorePointsView";
 import { LocalCopiesView } from "./LocalCopiesView";
 import { HealthBanner } from "./HealthBanner";
 import { SchedulesView } from "./SchedulesView";
+import { TokensView } from "./TokensView";
+import { EmergencyKitView } from "./EmergencyKitView";
 import { LocationsView } from "./LocationsView";
 import { Errors, topLevel } from "./ui";
 
@@ -20,10 +22,12 @@ export function App() {
   const [token, setToken] = useState<string | null>(() => sessionStorage.getItem(STORAGE_KEY));
   const [socket, setSocket] = useState<"connected" | "reconnecting">("connected");
   const [reconnects, setReconnects] = useState(0);
+  const [connects, setConnects] = useState(0);
   const conn = useMemo<Connection | null>(
     () =>
       token
         ? connect(token, (state) => {
+            if (state === "connected") setConnects((n) => n + 1);
             setSocket((before) => {
               if (before === "reconnecting" && state === "connected") setReconnects((n) => n + 1);
               return state;
@@ -55,7 +59,7 @@ export function App() {
       </header>
       {conn && token ? (
         <Provider value={conn.client}>
-          <SignedIn token={token} reconnects={reconnects} socket={socket} onRefused={signOut} />
+          <SignedIn token={token} connects={connects} reconnects={reconnects} socket={socket} onRefused={signOut} />
         </Provider>
       ) : (
         <SignIn onSignIn={signIn} refused={null} />
@@ -97,7 +101,7 @@ function SignIn({ onSignIn, refused }: { onSignIn: (token: string) => void; refu
   );
 }
 
-function SignedIn(props: { token: string; reconnects: number; socket: string; onRefused: () => void }) {
+function SignedIn(props: { token: string; connects: number; reconnects: number; socket: string; onRefused: () => void }) {
   const [me] = useQuery({ query: Me });
   const [finished, setFinished] = useState(0);
   const onFinished = useCallback(() => setFinished((n) => n + 1), []);
@@ -108,7 +112,7 @@ function SignedIn(props: { token: string; reconnects: number; socket: string; on
     return <RefusedToken message={message ?? "Could not sign in."} onBack={props.onRefused} />;
   }
   const role: Role = me.data.me.role;
-  const session: Session = { token: props.token, name: me.data.me.name ?? null, role, reconnects: props.reconnects, finished };
+  const session: Session = { token: props.token, name: me.data.me.name ?? null, role, connects: props.connects, reconnects: props.reconnects, finished };
   return (
     <SessionContext.Provider value={session}>
       <main>
@@ -138,6 +142,8 @@ function SignedIn(props: { token: string; reconnects: number; socket: string; on
         <LocalCopiesView />
         <LocationsView />
         <SchedulesView />
+        {role === "ADMIN" && <TokensView />}
+        {role === "ADMIN" && <EmergencyKitView />}
       </main>
     </SessionContext.Provider>
   );

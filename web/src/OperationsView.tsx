@@ -26,8 +26,11 @@ export function describe(op: Op): string {
 }
 
 export function OperationsView({ onFinished }: { onFinished: () => void }) {
-  // Asked again after a reconnect only: the events tell of every other change.
-  const [list] = useRefreshedQuery({ query: Operations }, ["reconnect"]);
+  // Asked again each time the websocket connects only (the first time too: an operation that
+  // ended between the first answer and the subscription's start is in no event): the events
+  // tell of every other change. The subscribe messages go out before this request, as soon as
+  // the connection is acknowledged.
+  const [list] = useRefreshedQuery({ query: Operations }, ["connect"]);
   const [ops, setOps] = useState<Map<string, Op>>(new Map());
   const finishedRef = useRef(onFinished);
   finishedRef.current = onFinished;

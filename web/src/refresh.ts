@@ -15,9 +15,11 @@ import { useSession } from "./session";
 
 let asked = 0;
 
-/** What, besides the view's own `refresh()`, makes a query ask again: the websocket reconnecting
- * (events may have been missed) and an operation ending (its result may be in the answer). */
-export type RefetchOn = "reconnect" | "finished";
+/** What, besides the view's own `refresh()`, makes a query ask again: the websocket connecting,
+ * the first time too (for a list kept up to date by events: what changed between its first answer
+ * and the subscription's start was told to nobody), the websocket reconnecting (events may have
+ * been missed) and an operation ending (its result may be in the answer). */
+export type RefetchOn = "connect" | "reconnect" | "finished";
 
 const CHANGES: readonly RefetchOn[] = ["reconnect", "finished"];
 
@@ -27,12 +29,12 @@ export function useRefreshedQuery<Data, Variables extends AnyVariables>(
   args: UseQueryArgs<Variables, Data>,
   on: readonly RefetchOn[] = CHANGES,
 ): [UseQueryState<Data, Variables>, () => void] {
-  const { reconnects, finished } = useSession();
+  const { connects, reconnects, finished } = useSession();
   const [changed, setChanged] = useState(0);
   const refresh = useCallback(() => setChanged((n) => n + 1), []);
   const context = useMemo(
     () => ({ asked: ++asked }),
-    [on.includes("reconnect") && reconnects, on.includes("finished") && finished, changed],
+    [on.includes("connect") && connects, on.includes("reconnect") && reconnects, on.includes("finished") && finished, changed],
   );
   const [result, reexecute] = useQuery<Data, Variables>({ ...args, context });
   const answered = (result.operation?.context as { asked?: number } | undefined)?.asked ?? 0;

@@ -8,6 +8,10 @@ export type Session = {
   token: string;
   name: string | null;
   role: Role;
+  /** Bumped each time the websocket is (re)connected: its subscriptions start only then, and
+   * what happened before they did (an operation that ended since the list was read) was told to
+   * nobody, so a list that relies on the events reads again. */
+  connects: number;
   /** Bumped after the websocket reconnects: lists refetch what they may have missed. */
   reconnects: number;
   /** Bumped when an operation finishes: lists its result changes refetch. */

@@ -31,6 +31,11 @@ class LocalCopy(Node):
     encrypted: bool = strawberry.field(
         default=False, description="An age-encrypted copy (`.zip.age`); importing decrypts it as it verifies."
     )
+    server_name: str | None = strawberry.field(
+        default=None,
+        description="The server that made the copy (its BACKUPS_SERVER_NAME), from its manifest; null for a "
+        "copy made before servers had names, or one that cannot be read.",
+    )
 
     @strawberry.field(description="The restore point the copy holds; null when it is not in the database.")
     async def restore_point(
@@ -90,6 +95,7 @@ class LocalCopy(Node):
             restore_point_id=strawberry.ID(copy.restore_point_id) if copy.restore_point_id else None,
             problem=copy.problem,
             encrypted=copy.encrypted,
+            server_name=copy.server_name,
         )
 
 

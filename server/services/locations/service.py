@@ -290,4 +290,5 @@ def _from_local(copy: LocalCopy) -> RemoteCopy:
         encrypted=copy.encrypted,
         restore_point_id=copy.restore_point_id,
         problem=copy.problem,
+        server_name=copy.server_name,
     )

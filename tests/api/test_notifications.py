@@ -134,14 +134,16 @@ async def test_an_apply_is_told_with_who_applied_what(
     make_server: Callable[..., InProcessServer], tmp_path: Path
 ) -> None:
     with Receiver() as receiver:
-        server = notifying_server(make_server, tmp_path, target("ops", receiver.url(), ["APPLY_FINISHED"]))
+        server = notifying_server(
+            make_server, tmp_path, target("ops", receiver.url(), ["APPLY_FINISHED"]), BACKUPS_SERVER_NAME="venue-7"
+        )
         point = (await create_and_wait(server, "before the change"))["restorePoint"]
         assert (await update_settings(server, "audio", {"masterVolume": 7}))["userErrors"] == []
         op = await start_apply(server, point["id"])
         assert (await wait_for_operation(server, op["id"]))["status"] == "SUCCEEDED"
 
         applied = await received(receiver, "restore point applied")
-        assert applied["title"] == f"{HOST}: restore point applied"
+        assert applied["title"] == "venue-7: restore point applied", "named by BACKUPS_SERVER_NAME"
         assert f"applied restore point 'before the change' ({point['id']})" in applied["message"]
         assert "1 changed" in applied["message"] and op["id"] in applied["message"]
         assert op["requestedBy"] and applied["message"].startswith(op["requestedBy"])

@@ -31,6 +31,9 @@ from server.services.items.download import ItemDownloadService
 from server.services.local_copies.encryption import CopyEncryption
 from server.services.local_copies.service import LocalCopyService
 from server.services.locations.service import LocationService
+from server.services.notifications.delivery import DeliveryTimes
+from server.services.notifications.messages import Sender
+from server.services.notifications.service import NotificationService
 from server.services.operations_view import OperationsView
 from server.services.restart import RestartStep
 from server.services.restore_points import RestorePointService
@@ -234,6 +237,36 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         restore_points=restore_points,
     )
     locations.on_copy_deleted(verification.forget_remote)
+    health = HealthService(
+        schedules=schedules,
+        restore_points=restore_points,
+        runner=runner,
+        poll_seconds=config.scheduler_poll_seconds,
+        verification=verification,
+        verification_warning_days=config.verification_warning_days,
+    )
+    diffs = DiffService(
+        restore_points=restore_points,
+        sources=sources,
+        store=store,
+        limits=Limits(text_bytes=config.diff_text_limit_bytes, diff_bytes=config.diff_max_bytes),
+    )
+    notifications = NotificationService(
+        targets=declared.notifications,
+        sender=Sender(config.server_name, config.public_url),
+        times=DeliveryTimes(
+            timeout=config.notify_timeout_seconds, retry=config.notify_retry_seconds, fold=config.notify_fold_seconds
+        ),
+        clock=clock,
+        restore_points=restore_points,
+        diffs=diffs,
+        health=health,
+        db=db,
+        overdue_hours=config.notify_overdue_hours,
+        poll_seconds=config.scheduler_poll_seconds,
+        verification=verification,
+    )
+    runner.on_end(notifications.operation_ended)  # told as each operation ends; it only queues
     services = Services(
         restore_points=restore_points,
         settings=settings_store,
@@ -246,22 +279,10 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         system=system,
         usage=StorageUsageReader(store, folder, restore_points.count),
         locations=locations,
-        diffs=DiffService(
-            restore_points=restore_points,
-            sources=sources,
-            store=store,
-            limits=Limits(text_bytes=config.diff_text_limit_bytes, diff_bytes=config.diff_max_bytes),
-        ),
+        diffs=diffs,
         schedules=schedules,
         scheduler=scheduler,
-        health=HealthService(
-            schedules=schedules,
-            restore_points=restore_points,
-            runner=runner,
-            poll_seconds=config.scheduler_poll_seconds,
-            verification=verification,
-            verification_warning_days=config.verification_warning_days,
-        ),
+        health=health,
         item_downloads=item_downloads,
         item_browser=ItemBrowser(
             db=db,
@@ -271,6 +292,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             copy_entries=copy_entries,
         ),
         verification=verification,
+        notifications=notifications,
     )
     download = download_endpoint(
         downloads, str(config.resolved_local_copies_dir), runner.holds, stall_seconds=config.body_timeout_seconds
@@ -332,4 +354,5 @@ class Backend:
             task.cancel()
         await self.services.scheduler.stop()
         await self.runner.stop()
+        await self.services.notifications.stop()
         await self.db.close()

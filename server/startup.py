@@ -18,7 +18,10 @@ runs nothing), then `start_up` runs, in this order, each step after what it reli
 7. `first_admin_token`: on a server that never had a token (authentication on), one admin
    token, handed to `on_first_token` (shown once on stderr).
 8. `start_scheduler`: after recovery, so that a run missed while stopped runs once, now.
-9. `abort_unfinished_uploads`: in the background (a location that does not answer must not
+9. `start_notifications`: the targets' stored last deliveries read, then each target's
+   sender and the watchers of backup health and an overdue backup started; what ended before
+   (a resumed apply) is queued already and goes out now.
+10. `abort_unfinished_uploads`: in the background (a location that does not answer must not
    hold up the start; its next use tries again); the task is returned for `Backend.close`.
 """
 
@@ -35,6 +38,7 @@ from server.services.access import AccessService
 from server.services.apply.service import ApplyService
 from server.services.blob_keeper import BlobKeeper
 from server.services.locations.service import LocationService
+from server.services.notifications.service import NotificationService
 from server.services.schedules.scheduler import Scheduler
 from server.services.settings_store import SettingsStore
 from server.sources.base import Source, StagingSource
@@ -63,6 +67,7 @@ async def start_up(
     await collect_garbage(built.keeper)
     await first_admin_token(services.access, config, on_first_token)
     start_scheduler(services.scheduler)
+    await start_notifications(services.notifications)
     return [abort_unfinished_uploads(services.locations)]
 
 
@@ -124,6 +129,10 @@ async def first_admin_token(
 
 def start_scheduler(scheduler: Scheduler) -> None:
     scheduler.start()
+
+
+async def start_notifications(notifications: NotificationService) -> None:
+    await notifications.start()
 
 
 def abort_unfinished_uploads(locations: LocationService) -> asyncio.Task[None]:

@@ -19,6 +19,7 @@ from server.services.items.browse import ItemBrowser
 from server.services.items.download import ItemDownloadService
 from server.services.local_copies.service import LocalCopyService
 from server.services.locations.service import LocationService
+from server.services.notifications.service import NotificationService
 from server.services.operations_view import OperationsView
 from server.services.restore_points import RestorePointService
 from server.services.schedules.health import HealthService
@@ -52,6 +53,7 @@ class Services:
     item_downloads: ItemDownloadService  # createItemDownloadUrl (the link is served by server/web/item_download.py)
     item_browser: ItemBrowser  # RestorePoint.items
     verification: VerificationService  # verifyBackups, and each restore point's and copy's verification
+    notifications: NotificationService  # notificationTargets, testNotification
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
     connections: RecentConnections = field(default_factory=RecentConnections)  # the API's own, per app
 

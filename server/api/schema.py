@@ -37,6 +37,7 @@ from server.api.features import (
     local_copies,
     locations,
     nodes,
+    notifications,
     operations,
     restore_points,
     schedules,
@@ -142,6 +143,7 @@ QUERIES: tuple[type, ...] = (
     locations.LocationQueries,
     schedules.ScheduleQueries,
     health.HealthQueries,
+    notifications.NotificationQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     restore_points.RestorePointMutations,
@@ -154,6 +156,7 @@ MUTATIONS: tuple[type, ...] = (
     schedules.ScheduleMutations,
     verification.VerificationMutations,
     access.AccessMutations,
+    notifications.NotificationMutations,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
     operations.OperationSubscriptions,

@@ -1,8 +1,9 @@
-"""The config file (TOML), read once: its sources, backup locations and recovery recipients.
+"""The config file (TOML), read once: its sources, backup locations, recovery recipients and
+notification targets.
 
 Three steps: the text is parsed into the models of server/config/file_models.py (every rule
 that needs only the file; an error worded by file_errors.py), each entry becomes a spec (server/config/sources_file.py,
-locations_file.py: paths, credentials), and the folders are checked not to overlap. Anything
+locations_file.py, notifications_file.py: paths, credentials), and the folders are checked not to overlap. Anything
 wrong is a ConfigError of one line naming the file, the entry and the problem, so the server
 can refuse to start with it.
 """
@@ -20,13 +21,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from server.config.file_errors import explain
-from server.config.file_models import ConfigDocument, EncryptionPart, LocationEntry, SourceEntry
+from server.config.file_models import ConfigDocument, EncryptionPart, LocationEntry, NotificationEntry, SourceEntry
 from server.config.folder_overlap import Folder, data_folder, describe, first_overlap, local_copies_folder
 from server.config.locations_file import FolderLocationSpec, LocationSpec, location_spec
+from server.config.notifications_file import NotificationSpec, TargetProblem, notification_spec
 from server.config.sources_file import DEFAULT_SOURCES, EntryProblem, FolderSourceSpec, SourceSpec, source_spec
 
 Model = TypeVar("Model", bound=BaseModel)
-Entry = TypeVar("Entry", bound=SourceEntry | LocationEntry)
+Entry = TypeVar("Entry", bound=SourceEntry | LocationEntry | NotificationEntry)
 Spec = TypeVar("Spec")
 
 
@@ -41,6 +43,7 @@ class ConfigFile:
     sources: tuple[SourceSpec, ...] = DEFAULT_SOURCES
     locations: tuple[LocationSpec, ...] = ()
     recipients: tuple[str, ...] = ()  # recovery recipients of encrypted copies (age1...)
+    notifications: tuple[NotificationSpec, ...] = ()  # where to tell people what happened
 
 
 def load_config_file(
@@ -62,7 +65,8 @@ def load_config_file(
     _check_sources_overlap(sources, where, data_dir, local_copies_dir)
     locations = _specs(where, "location", document.locations, partial(location_spec, base=path.parent, env=env))
     _check_locations_overlap(locations, where, data_dir, local_copies_dir, sources)
-    return ConfigFile(sources, locations, tuple(document.encryption.recipients))
+    targets = _specs(where, "notification", document.notifications, partial(notification_spec, base=path.parent))
+    return ConfigFile(sources, locations, tuple(document.encryption.recipients), targets)
 
 
 def load_recovery_recipients(path: Path | None) -> tuple[str, ...]:
@@ -91,7 +95,7 @@ def _specs(where: str, word: str, entries: Sequence[Entry], make: Callable[[Entr
     for entry in entries:
         try:
             specs.append(make(entry))
-        except EntryProblem as problem:
+        except (EntryProblem, TargetProblem) as problem:
             raise ConfigError(f"{where}: {word} {entry.name!r}: {problem}") from None
     return tuple(specs)
 

@@ -116,6 +116,16 @@ class ServerConfig(BaseSettings):
     # file of its own, as before. Either way both kinds are read.
     pack_small_blobs: bool = True
 
+    # Notifications ([[notifications]] in the config file): each try to send waits at most
+    # notify_timeout_seconds; a message not delivered is tried again with backoff for
+    # notify_retry_seconds, then given up (the target's lastError says why); after a message,
+    # what else happens within notify_fold_seconds goes out folded into one. BACKUP_OVERDUE is
+    # sent when no restore point succeeded for notify_overdue_hours (None: never).
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    notify_retry_seconds: float = Field(default=600.0, ge=0, le=86400)
+    notify_fold_seconds: float = Field(default=60.0, ge=0, le=3600)
+    notify_overdue_hours: float | None = Field(default=None, gt=0)
+
     def __init__(self, **values: Any) -> None:
         # The config file is read from BACKUPS_CONFIG (its alias) and given here by its name.
         if "config_file" in values:
@@ -254,6 +264,10 @@ ACCEPTS = {
     "safety_max_age_days": "a whole number of days from 1 to 36500",
     "verification_warning_days": "a whole number of days from 0 (never) to 36500",
     "pack_small_blobs": "true or false",
+    "notify_timeout_seconds": "a number of seconds greater than 0, at most 600",
+    "notify_retry_seconds": "a number of seconds from 0 to 86400",
+    "notify_fold_seconds": "a number of seconds from 0 to 3600",
+    "notify_overdue_hours": "a number of hours greater than 0",
     "server_name": SERVER_NAME_RULE,
     "heartbeat_url": "an http:// or https:// URL",
     "heartbeat_timeout_seconds": "a number of seconds greater than 0, at most 300",

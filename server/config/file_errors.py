@@ -13,13 +13,14 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from server.config.file_models import LOCATION_KINDS, OLDER_KINDS, SOURCE_KINDS, EncryptionTable
+from server.config.file_models import LOCATION_KINDS, OLDER_KINDS, SOURCE_KINDS, EncryptionTable, NotificationEntry
 
 # What a section that is not what it should be gets told.
 SECTIONS = {
     "sources": ("source", SOURCE_KINDS, "declares no sources (add [[sources]] tables)"),
     "locations": ("location", LOCATION_KINDS, "locations must be [[locations]] tables"),
     "encryption": ("", {}, "encryption must be an [encryption] table"),
+    "notifications": ("notification", {}, "notifications must be [[notifications]] tables"),
 }
 
 
@@ -52,7 +53,9 @@ def _reading_order(error: ErrorDetails) -> tuple[int, int, int, str]:
 def _line(error: ErrorDetails, document: dict[str, Any]) -> str:
     loc, kind_of_error = error["loc"], error["type"]
     if len(loc) == 1 and kind_of_error == "extra_forbidden":
-        return f"unknown top-level key {loc[0]!r} (allowed: [[sources]], [[locations]], [encryption])"
+        return (
+            f"unknown top-level key {loc[0]!r} (allowed: [[sources]], [[locations]], [encryption], [[notifications]])"
+        )
     section = str(loc[0])
     word, kinds, wrong_section = SECTIONS[section]
     if len(loc) == 1:  # the section itself, or a rule across its entries
@@ -68,6 +71,8 @@ def _line(error: ErrorDetails, document: dict[str, Any]) -> str:
         return f"{section}[{index}] is not a table"
     name = entry.get("name")
     label = f"{word} {name!r}" if isinstance(name, str) else f"{section}[{index}]"
+    if section == "notifications":  # one model, no kind
+        return _notification_line(label, loc[2:], error, entry)
     if len(loc) == 2:  # no kind, or one we do not know
         shown = ", ".join(kind for kind in kinds if kind not in OLDER_KINDS)
         return f"{label}: kind must be one of {shown} (got {entry.get('kind')!r})"
@@ -84,6 +89,16 @@ def _line(error: ErrorDetails, document: dict[str, Any]) -> str:
     if expects is None:
         return f"{label}: {key}: {error['msg']}"
     return f"{label}: " + expects.format(kind=kind, got=repr(entry.get(key)))
+
+
+def _notification_line(label: str, keys: tuple[int | str, ...], error: ErrorDetails, entry: dict[str, Any]) -> str:
+    if not keys or error["type"] == "value_error":  # a rule across the keys, or a validator's own words
+        return f"{label}: {_message(error)}"
+    key = str(keys[0])
+    if error["type"] == "extra_forbidden":
+        allowed = sorted(NotificationEntry.model_fields)
+        return f"{label}: unknown key {key!r} for a notification (allowed: {', '.join(allowed)})"
+    return f"{label}: " + NotificationEntry.EXPECTS.get(key, f"{key}: {error['msg']}")
 
 
 def _message(error: ErrorDetails) -> str:

@@ -5,7 +5,7 @@ refuses unknown keys and `strict=True` takes no "5" for 5 nor true for 1. These 
 nothing but the file's text; paths, credentials and overlaps need the machine and come after
 (server/config/config_file.py). What a key expects is said in each model's `EXPECTS`, for the
 one line a wrong value gets (server/config/file_errors.py).
-The format: docs/configuration/ (sources.md, locations.md, encryption.md).
+The format: docs/configuration/ (sources.md, locations.md, encryption.md) and docs/notifications.md.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from pyrage import x25519
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from server.config.notifications_file import EVENT_NAMES, parse_apprise_url, url_scheme
 from server.model.globs import GlobError, compile_glob
 from server.model.names import SOURCE_NAME_RULE, is_source_name
+from server.model.notifications import NotificationEvent
 
 LOCAL = "local"  # the built-in location: the local copies folder, never declared
 MAX_KEEP_LAST = 100_000
@@ -261,6 +263,46 @@ def _recipient_problem(text: str) -> str | None:
     return None
 
 
+class NotificationEntry(Table):
+    """A `[[notifications]]` target: an Apprise URL (or a file holding it) and the events it wants
+    (server/config/notifications_file.py makes it a target)."""
+
+    EXPECTS = {
+        "name": NAME_RULE,
+        "url": "url must be an Apprise URL (a string such as json://host/path or mailto://...)",
+        "url_file": "url_file must be the path of a file holding an Apprise URL",
+        "events": f"events must be a list of event names ({EVENT_NAMES})",
+    }
+    name: SourceName
+    url: NonBlank | None = None
+    url_file: NonBlank | None = None  # absolute, or relative to the config file's folder
+    events: list[str] = list(NotificationEvent)
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, events: list[str]) -> list[str]:
+        if not events:
+            raise ValueError(f"events is empty: list what the target wants ({EVENT_NAMES})")
+        for event in events:
+            if event not in NotificationEvent.__members__:
+                raise ValueError(f"unknown event {event!r} in events (known: {EVENT_NAMES})")
+        _unique(events, "events")
+        return events
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is not None and parse_apprise_url(url.strip()) is None:
+            raise ValueError(f"url is not an Apprise URL that can be used ({url_scheme(url)}...)")
+        return url.strip() if url is not None else None
+
+    @model_validator(mode="after")
+    def _one_url(self) -> NotificationEntry:
+        if (self.url is None) == (self.url_file is None):
+            raise ValueError("give the Apprise URL as url or as url_file (a file holding it), one of the two")
+        return self
+
+
 Source = Annotated[SettingsEntry | FolderEntry | DatabaseEntry, Field(discriminator="kind")]
 Location = Annotated[FolderLocationEntry | S3LocationEntry, Field(discriminator="kind")]
 SOURCE_KINDS: dict[str, type[Table]] = {
@@ -274,11 +316,12 @@ OLDER_KINDS = ("directory",)  # accepted, not listed in messages: "folder" is th
 
 
 class ConfigDocument(Table):
-    """The whole file: `[[sources]]`, `[[locations]]` and `[encryption]`."""
+    """The whole file: `[[sources]]`, `[[locations]]`, `[encryption]` and `[[notifications]]`."""
 
     sources: list[Source] = Field(min_length=1)
     locations: list[Location] = []
     encryption: EncryptionTable = EncryptionTable()
+    notifications: list[NotificationEntry] = []
 
     @field_validator("sources")
     @classmethod
@@ -294,6 +337,12 @@ class ConfigDocument(Table):
         _check_names_unique(locations, "location")
         return locations
 
+    @field_validator("notifications")
+    @classmethod
+    def _notifications(cls, targets: list[NotificationEntry]) -> list[NotificationEntry]:
+        _check_names_unique(targets, "notification")
+        return targets
+
 
 class EncryptionPart(BaseModel):
     """The `[encryption]` table alone, the rest of the file unchecked (for `backups key`)."""
@@ -302,7 +351,7 @@ class EncryptionPart(BaseModel):
     encryption: EncryptionTable = EncryptionTable()
 
 
-def _check_names_unique(entries: list[Source] | list[Location], word: str) -> None:
+def _check_names_unique(entries: list[Source] | list[Location] | list[NotificationEntry], word: str) -> None:
     seen: set[str] = set()
     for entry in entries:
         if entry.name in seen:

@@ -62,6 +62,7 @@ class OperationRunner:
         self.holds = HoldRegistry()  # what operations (and downloads) read: deletes get BUSY
         self._exclusive: str | None = None
         self._recoveries: dict[OperationKind, Recovery] = {}
+        self._end_listeners: list[Callable[[Operation], None]] = []
         # Per leftover at start-up, the highest log number its previous run may have shown;
         # a resumed one numbers its lines after it.
         self._leftover_numbering: dict[str, int] = {}
@@ -102,6 +103,12 @@ class OperationRunner:
                 live.task.cancel()
                 await asyncio.gather(live.task, return_exceptions=True)
         await self._writer.stop(self._live.values())
+
+    def on_end(self, listener: Callable[[Operation], None]) -> None:
+        """Call `listener` with each operation run here as it ends (succeeded, failed, cancelled;
+        not one interrupted by a shutdown). It runs on the operation's path: it must only note
+        the operation (a queue, a task), never wait; an error in it is logged, never raised."""
+        self._end_listeners.append(listener)
 
     def on_leftover(self, kind: OperationKind, recover: Recovery) -> None:
         """Let `recover` take over leftovers of `kind` at start-up (e.g. resume them), before
@@ -349,7 +356,16 @@ class OperationRunner:
         if status is OperationStatus.SUCCEEDED:
             live.append_log(LogLevel.INFO, "Finished.")
         live.op = finished(live.op, status, error)
+        if status is not OperationStatus.INTERRUPTED:
+            self._tell_end(live.op)
         await self._close(live)
+
+    def _tell_end(self, op: Operation) -> None:
+        for listener in self._end_listeners:
+            try:
+                listener(op)
+            except Exception:
+                log.exception("a listener of operation ends failed on %s", op.id)
 
     def _unexpected(self, live: LiveOperation, error: Exception) -> OperationError:
         """The error for an exception no job turned into a code: STORAGE_FULL when it was a

@@ -22,6 +22,7 @@ STEPS = [
     "collect_garbage",
     "first_admin_token",
     "start_scheduler",
+    "start_notifications",
     "abort_unfinished_uploads",
 ]
 
@@ -44,7 +45,12 @@ async def test_start_up_runs_the_steps_in_that_order(monkeypatch: pytest.MonkeyP
 
         monkeypatch.setattr(startup, name, sync_step if sync else async_step)
     services = SimpleNamespace(
-        settings=None, apply=None, sources=SimpleNamespace(sources=()), access=None, scheduler=None
+        settings=None,
+        apply=None,
+        sources=SimpleNamespace(sources=()),
+        access=None,
+        scheduler=None,
+        notifications=None,
     )
     services.locations = None
     built = SimpleNamespace(services=services, runner=None, db=None, store=None, keeper=None, journal=None)

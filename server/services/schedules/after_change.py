@@ -26,7 +26,13 @@ class StartRun(Protocol):
     """Starts a schedule's run whose log opens with `notes` (ScheduleRuns.start)."""
 
     def __call__(
-        self, schedule: Schedule, now: datetime, notes: list[str], *, keep_next: bool = False
+        self,
+        schedule: Schedule,
+        now: datetime,
+        notes: list[str],
+        *,
+        keep_next: bool = False,
+        changed_by: str | None = None,
     ) -> Awaitable[Operation]: ...
 
 
@@ -131,4 +137,4 @@ class AfterChange:
             + (f"differs from the newest restore point's ({newest[0].id})." if newest else "is in no restore point.")
         ]
         with contextlib.suppress(Busy):  # a runSchedule got in first: that run holds this change
-            await self._start_run(schedule, now, notes, keep_next=True)
+            await self._start_run(schedule, now, notes, keep_next=True, changed_by=seen_by)

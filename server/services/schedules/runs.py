@@ -113,15 +113,25 @@ class ScheduleRuns:
         notes = [f"Run of schedule {schedule.name!r} ({schedule.id}) started by runSchedule."]
         return await self.start(schedule, self._schedules.now(), notes, keep_next=True)
 
-    async def start(self, schedule: Schedule, now: datetime, notes: list[str], *, keep_next: bool = False) -> Operation:
+    async def start(
+        self,
+        schedule: Schedule,
+        now: datetime,
+        notes: list[str],
+        *,
+        keep_next: bool = False,
+        changed_by: str | None = None,
+    ) -> Operation:
         """Start a run whose log opens with `notes`; its next run is counted from `now` (kept
-        as it is with `keep_next`). BUSY while a run of the schedule starts or an apply holds."""
+        as it is with `keep_next`). `changed_by`: what changed the configuration, for an
+        after-change run (kept in its params as changedBy, for notifications). BUSY while a run
+        of the schedule starts or an apply holds."""
         # Marked before the first await: a tick and a runSchedule at once must not both start one.
         if schedule.id in self._starting or schedule.id in self._active:
             raise Busy(f"a run of schedule {schedule.name!r} is starting; try again after it", field="id")
         self._starting.add(schedule.id)
         try:
-            return await self._submit(schedule, now, notes, keep_next=keep_next)
+            return await self._submit(schedule, now, notes, keep_next=keep_next, changed_by=changed_by)
         finally:
             self._starting.discard(schedule.id)
 
@@ -137,7 +147,9 @@ class ScheduleRuns:
         self._active_op[schedule.id] = prune.id
         self._active[schedule.id] = asyncio.create_task(self._after_prune(schedule.id, prune.id))
 
-    async def _submit(self, schedule: Schedule, now: datetime, notes: list[str], *, keep_next: bool) -> Operation:
+    async def _submit(
+        self, schedule: Schedule, now: datetime, notes: list[str], *, keep_next: bool, changed_by: str | None
+    ) -> Operation:
         label = render_label(schedule, now)
         by = requester(schedule)
 
@@ -160,7 +172,8 @@ class ScheduleRuns:
             OperationKind.CREATE_RESTORE_POINT,
             job,
             requested_by=by,
-            params={"label": label, "note": None, "scheduleId": schedule.id},
+            params={"label": label, "note": None, "scheduleId": schedule.id}
+            | ({"changedBy": changed_by} if changed_by is not None else {}),
         )
         following = schedule.next_run_at if keep_next else next_run(schedule, now)
         await self._schedules.save_state(

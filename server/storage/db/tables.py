@@ -266,3 +266,14 @@ class VerificationTotalsRow(SQLModel, table=True):
     bytes_read: int = _big(nullable=False)  # type: ignore[assignment]
     repaired: int = _big(nullable=False)  # type: ignore[assignment]
     last_finished_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
+
+
+class NotificationTargetRow(SQLModel, table=True):
+    """A notification target's last delivery, by the target's name in the config file (a target
+    renamed or removed leaves a row nobody reads)."""
+
+    __tablename__ = "notification_target"
+
+    name: str = Field(primary_key=True, max_length=64)
+    last_sent_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -91,6 +91,14 @@ class ApplyService:
                 await check_settings(choices, entries, self._t.sources, self._t.store)
                 touched = {choice.source for choice in choices}
                 only = [source.name for source in self._t.sources if source.name in touched]
+            elif point.items_only is not None:
+                # An items-only safety restore point puts back its items, never the rest.
+                choices = tuple(
+                    ItemChoice(source, path) for source, path in point.items_only if only is None or source in only
+                )
+                if not choices:
+                    raise InvalidInput(f"restore point {point.id} holds only items of other sources", field="sources")
+                only = [source.name for source in self._t.sources if source.name in {c.source for c in choices}]
             if expected_fingerprint is not None and await self._t.system.fingerprint() != expected_fingerprint:
                 raise Conflict(
                     "the configuration changed since the preview (its fingerprint differs): nothing was "

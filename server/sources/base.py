@@ -167,8 +167,15 @@ class InPlaceSource(Protocol):
 
 
 class StagedItems(Protocol):
-    def commit(self, parents: Sequence[ManifestEntry]) -> None:
-        """Rename every staged item over its target (blocking); `parents`: modes of folders to make."""
+    """Items staged beside their targets (InPlaceSource.stage_paths), renamed in one by one."""
+
+    @property
+    def count(self) -> int: ...
+
+    def commit(self, parents: Sequence[ManifestEntry], index: int) -> None:
+        """Rename the item at `index` over its target (blocking); `parents`: modes of folders to make."""
         ...
 
-    def discard(self) -> None: ...
+    def discard(self) -> None:
+        """Remove what is staged and not renamed in (blocking)."""
+        ...

@@ -120,7 +120,10 @@ def _stage(source: InPlaceSource, chosen: list[tuple[str, list[ManifestEntry]]],
 
 async def _commit(run: ApplyRun, name: str, staged: StagedItems, after: Sequence[ManifestEntry]) -> None:
     paths = _paths(run.journal.items or (), name)
-    await asyncio.to_thread(staged.commit, _parents(_of(after, name), paths))
+    parents = _parents(_of(after, name), paths)
+    for index in range(staged.count):
+        await asyncio.to_thread(staged.commit, parents, index)
+        await run.tools.steps.reach(run.ctx, "item-renamed")
     run.ctx.log(f"Source {name!r}: {len(paths)} item(s) put back in place.")
     await run.tools.steps.reach(run.ctx, f"applied:{name}")
 
@@ -169,7 +172,8 @@ async def put(run: ApplyRun, entries: Sequence[ManifestEntry]) -> None:
         mine = _of(entries, name)
         await asyncio.to_thread(source.clear_paths, paths)
         staged = await asyncio.to_thread(_stage, source, _chosen(mine, paths), t.store.open)
-        await asyncio.to_thread(staged.commit, _parents(mine, paths))
+        for index in range(staged.count):
+            await asyncio.to_thread(staged.commit, _parents(mine, paths), index)
         run.ctx.log(f"Source {name!r}: {len(paths)} item(s) put back in place.")
 
 

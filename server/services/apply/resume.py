@@ -93,6 +93,7 @@ async def _resume_in_place(run: ApplyRun) -> None:
             run, record.error or OperationError(OperationErrorCode.APPLY_FAILED, "applying failed")
         )
     elif record.phase is ApplyPhase.RESTARTING:
+        await in_place.clear(run)  # the trash a killed process was still removing
         if record.restart and not record.restart_started:
             ctx.log("Resumed after a restart: every item had been put back; restarting now.")
             run.tools.system.enter(SystemState.RESTARTING, record.operation_id)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from server.model.records import EntryKind, ManifestEntry
 from server.sources.base import CapturedItem, OpenBlob
 from server.sources.folder.hash_cache import file_key
-from server.sources.folder.stage.items import StagedItem, SubFilter, clear_leftovers, commit_items, stage_items
+from server.sources.folder.stage.items import StagedItem, SubFilter, clear_leftovers, commit_item, stage_items
 from server.sources.folder.walk import TreeItem, walk_tree
 
 if TYPE_CHECKING:
@@ -135,9 +135,13 @@ class FolderStagedItems:
         self._source = source
         self._staged = staged
 
-    def commit(self, parents: Sequence[ManifestEntry]) -> None:
+    @property
+    def count(self) -> int:
+        return len(self._staged)
+
+    def commit(self, parents: Sequence[ManifestEntry], index: int) -> None:
         with self._source.failures(self._source.path):
-            commit_items(self._staged, self._source.filter, parents)
+            commit_item(self._staged[index], self._source.filter, parents)
 
     def discard(self) -> None:
         for item in self._staged:

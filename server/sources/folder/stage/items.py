@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,39 +158,27 @@ def _stage_beside(target: Path, inner: list[ManifestEntry], open_blob: OpenBlob)
     return StagedTree(target, stage, old, check_entries(inner))
 
 
-def commit_items(
-    staged: Sequence[StagedItem],
-    path_filter: PathFilter,
-    parents: Sequence[ManifestEntry] = (),
-    *,
-    before_each: Callable[[StagedItem], None] | None = None,
-) -> None:
-    """Rename every staged item over its target (folders made first for those whose parent
-    is missing, with the modes `parents` gives them); then flush each parent folder."""
+def commit_item(item: StagedItem, path_filter: PathFilter, parents: Sequence[ManifestEntry] = ()) -> None:
+    """Rename a staged item over its target (its missing parent folders made first, with
+    the modes `parents` gives them), and flush its folder."""
     modes = {entry.path: entry.mode for entry in parents if entry.kind is EntryKind.DIRECTORY}
-    touched: set[Path] = set()
-    for item in staged:
-        if before_each is not None:
-            before_each(item)
-        _make_parents(item.target, item.path, modes)
-        if item.tree is not None:
-            if os.path.lexists(item.target) and (item.target.is_symlink() or not item.target.is_dir()):
-                _to_trash(item.target)
-            commit_tree(item.tree, SubFilter(path_filter, item.path), remove=remove_in_background)
-            if item.top is not None:
-                _finish_folder(item.target, item.top)
-        elif item.temp is not None:
-            if item.target.is_dir() and not item.target.is_symlink():
-                _to_trash(item.target)
-            elif os.geteuid() == 0 and os.path.lexists(item.target):
-                now = os.lstat(item.target)  # ownership is not in a restore point: keep the file's
-                os.chown(item.temp, now.st_uid, now.st_gid, follow_symlinks=False)
-            os.replace(item.temp, item.target)
-        elif os.path.lexists(item.target):
+    _make_parents(item.target, item.path, modes)
+    if item.tree is not None:
+        if os.path.lexists(item.target) and (item.target.is_symlink() or not item.target.is_dir()):
             _to_trash(item.target)
-        touched.add(item.target.parent)
-    for folder in touched:
-        fsync_path(folder)
+        commit_tree(item.tree, SubFilter(path_filter, item.path), remove=remove_in_background)
+        if item.top is not None:
+            _finish_folder(item.target, item.top)
+    elif item.temp is not None:
+        if item.target.is_dir() and not item.target.is_symlink():
+            _to_trash(item.target)
+        elif os.geteuid() == 0 and os.path.lexists(item.target):
+            now = os.lstat(item.target)  # ownership is not in a restore point: keep the file's
+            os.chown(item.temp, now.st_uid, now.st_gid, follow_symlinks=False)
+        os.replace(item.temp, item.target)
+    elif os.path.lexists(item.target):
+        _to_trash(item.target)
+    fsync_path(item.target.parent)
 
 
 def _make_parents(target: Path, path: str, modes: dict[str, int]) -> None:

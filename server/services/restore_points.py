@@ -151,6 +151,15 @@ class RestorePointService:
         async with self._db.read() as session:
             return await repo.list_entries(session, point_id)
 
+    async def entries_of_items(self, point_id: str, items: Sequence[tuple[str, str]]) -> list[ManifestEntry]:
+        """Only the entries these items need (items_repo.entries_of_items), not the manifest."""
+        async with self._db.read() as session:
+            return await items_repo.entries_of_items(session, point_id, items)
+
+    async def sources_of(self, point_id: str) -> list[str]:
+        async with self._db.read() as session:
+            return await items_repo.sources_of(session, point_id)
+
     async def hold(self, point_id: str, field: str = "restorePointId") -> tuple[RestorePoint, Hold]:
         """Hold a restore point for an operation that will read it, then check it exists
         (NOT_FOUND if a delete won); the operation keeps the hold until it ends."""

@@ -73,7 +73,8 @@ async def start(run: ApplyRun) -> None:
     point = await t.restore_points.get(record.restore_point_id)
     if point is None:
         raise OperationFailed(OperationErrorCode.NOT_FOUND, f"restore point {record.restore_point_id} no longer exists")
-    after = _wanted(await t.restore_points.entries(point.id), choices)
+    named = [(c.source, c.path) for c in choices]
+    after = _wanted(await t.restore_points.entries_of_items(point.id, named), choices)
     ctx.log(
         f"Putting back {len(choices)} item(s): {', '.join(c.shown for c in choices)}; everything else in "
         f"source(s) {', '.join(repr(n) for n in names)} stays as it is now (each item is renamed in place)."

@@ -38,7 +38,7 @@ from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.apply.resume import resume_run
 from server.services.apply.run import ApplyRun, ApplyTools
-from server.services.items.selection import check_items, check_settings
+from server.services.items.selection import check_items, check_settings, named_paths
 from server.services.system import SystemState
 from server.storage.apply_journal import ApplyPhase, JournalRecord, JournalUnreadable
 
@@ -86,8 +86,11 @@ class ApplyService:
         choices: tuple[ItemChoice, ...] | None = None
         try:
             if items is not None:
-                entries = await self._t.restore_points.entries(point.id)
-                choices = check_items(items, point.id, entries, self._t.sources)
+                # Only the entries at the named paths are read (not a whole manifest of a big tree).
+                named = named_paths(items, self._t.sources)
+                entries = await self._t.restore_points.entries_of_items(point.id, named)
+                held = await self._t.restore_points.sources_of(point.id)
+                choices = check_items(items, point.id, entries, self._t.sources, held=held)
                 await check_settings(choices, entries, self._t.sources, self._t.store)
                 touched = {choice.source for choice in choices}
                 only = [source.name for source in self._t.sources if source.name in touched]

@@ -220,10 +220,16 @@ async def restore_before(run: ApplyRun, cause: OperationError) -> NoReturn:
 
 
 async def finish(run: ApplyRun) -> None:
-    """Restart as chosen, read the items back, report what changed among them."""
-    if run.journal.phase is not ApplyPhase.RESTARTING:
+    """Restart as chosen, read the items back, report what changed among them.
+
+    Only a restart command is recorded in the journal before it runs (it must never run twice);
+    without one (the in-process reload, or no restart) a crash from here on finds the journal at
+    APPLYING and puts the same items back again, which changes nothing: two journal writes
+    (each an fsync) saved."""
+    command = run.journal.restart and run.tools.restart.command is not None
+    if command and run.journal.phase is not ApplyPhase.RESTARTING:
         await run.advance(ApplyPhase.RESTARTING)
-    await run.restart_step(lambda: run.run_restart(only=run.journal.sources))
+    await run.restart_step(lambda: run.run_restart(only=run.journal.sources, record=command))
     await report(run)
 
 

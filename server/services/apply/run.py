@@ -430,22 +430,26 @@ class ApplyRun:
         await self._t.steps.reach(self.ctx, "restart")
         await restart()
 
-    async def run_restart(self, only: Sequence[str] | None = None) -> None:
-        ctx, record = self.ctx, self.journal
+    async def run_restart(self, only: Sequence[str] | None = None, *, record: bool = True) -> None:
+        """The restart (`only`: of these sources, in process); `record`: False when it need
+        not be in the journal first (see in_place.finish)."""
+        ctx = self.ctx
         ctx.progress(0.85, "Restarting")
         # Recorded before the command runs: a command that restarts this server is not run
         # again by the next start (it would restart the server again, for ever).
-        await self._advance(ApplyPhase.RESTARTING, restart_started=True)
+        if record:
+            await self._advance(ApplyPhase.RESTARTING, restart_started=True)
+        journal = self.journal
         env = {
-            "BACKUPS_APPLY_OPERATION_ID": record.operation_id,
-            "BACKUPS_APPLY_RESTORE_POINT_ID": record.restore_point_id,
+            "BACKUPS_APPLY_OPERATION_ID": journal.operation_id,
+            "BACKUPS_APPLY_RESTORE_POINT_ID": journal.restore_point_id,
         }
         try:
             await self._t.restart.run(ctx, env, only=only)
         except RestartFailed as failure:
             back = (
-                f", or apply safety restore point {record.safety_restore_point_id} to go back"
-                if record.keep_safety_restore_point
+                f", or apply safety restore point {journal.safety_restore_point_id} to go back"
+                if journal.keep_safety_restore_point
                 else ""
             )
             final = OperationError(

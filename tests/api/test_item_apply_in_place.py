@@ -25,6 +25,8 @@ WHOLE = """mutation($id: ID!, $confirm: String!) { applyRestorePoint(restorePoin
     operation { id } userErrors { code message } } }"""
 DONE = """query($id: ID!) { operation(id: $id) { status error { code message }
     changes { added removed changed unchanged } safetyRestorePoint { id origin } log { message } } }"""
+PREVIEW = """query($id: ID!) { applyPreview(restorePointId: $id) {
+    summary { added removed changed unchanged } changes(first: 100) { edges { node { path } } } } }"""
 ENTRIES = "query($id: ID!) { restorePoint(id: $id) { entries { source path } } }"
 # A changed file, a folder with a changed and an added file, and a file removed since.
 ITEMS = [{"source": "site", "paths": ["conf.d/main.yaml", "media", "start.sh"]}]
@@ -126,6 +128,15 @@ async def test_the_safety_restore_point_holds_only_the_items_and_puts_back_only_
     (site / "notes.txt").write_text("changed after the item apply\n")
     (site / "conf.d" / "Ünïcödé ☃.json").write_text("{}\n")
     now = tree_state(site)
+    preview = (await execute(server, PREVIEW, id=safety))["applyPreview"]
+    # (the preview counts the whole source as unchanged, as for any item preview)
+    assert preview["summary"] == {"added": 1, "removed": 1, "changed": 2, "unchanged": 6}, preview
+    assert {node["node"]["path"] for node in preview["changes"]["edges"]} == {
+        "conf.d/main.yaml",
+        "media/logo.bin",
+        "media/added.txt",
+        "start.sh",
+    }
     payload = (await execute(server, WHOLE, id=safety, confirm=safety))["applyRestorePoint"]
     assert payload["userErrors"] == [], payload
     final = await wait_for_operation(server, payload["operation"]["id"])
@@ -133,4 +144,22 @@ async def test_the_safety_restore_point_holds_only_the_items_and_puts_back_only_
     assert tree_state(site) == {k: v for k, v in now.items() if not chosen(k)} | {
         k: v for k, v in old_tree.items() if chosen(k)
     }
+    assert leftovers(site) == []
+
+
+async def test_a_failure_between_two_renames_puts_every_item_back_as_it_was(make_server, tmp_path: Path) -> None:
+    config = write_config(tmp_path, settings=True, page=False)
+    site = tmp_path / "site"
+    make_tree(site)
+    server = make_server("data", BACKUPS_CONFIG=str(config), BACKUPS_TEST_FAIL_AT="item-renamed").start()
+    point = (await create_and_wait(server, "then"))["restorePoint"]["id"]
+    change_since(site)
+    old_tree = tree_state(site)
+
+    payload = (await execute(server, APPLY, id=point, confirm=point, items=ITEMS))["applyRestorePoint"]
+    assert payload["userErrors"] == [], payload
+    final = await wait_for_operation(server, payload["operation"]["id"])
+    assert final["status"] == "FAILED" and final["error"]["code"] == "APPLY_FAILED", final
+    assert "put back as they were before the apply" in final["error"]["message"], final
+    assert tree_state(site) == old_tree  # the item renamed first is back as it was too
     assert leftovers(site) == []

@@ -163,3 +163,24 @@ async def test_a_failure_between_two_renames_puts_every_item_back_as_it_was(make
     assert "put back as they were before the apply" in final["error"]["message"], final
     assert tree_state(site) == old_tree  # the item renamed first is back as it was too
     assert leftovers(site) == []
+
+
+async def test_a_link_put_above_an_item_is_never_followed(make_server, tmp_path: Path) -> None:
+    config = write_config(tmp_path, settings=True, page=False)
+    site = tmp_path / "site"
+    make_tree(site)
+    server = make_server("data", BACKUPS_CONFIG=str(config)).start()
+    point = (await create_and_wait(server, "then"))["restorePoint"]["id"]
+    outside = tmp_path / "outside"
+    (site / "conf.d").rename(outside)
+    (site / "conf.d").symlink_to(outside)  # the folder above the item is now a link out of the tree
+    (outside / "main.yaml").write_text("outside the tree\n")
+    before = tree_state(outside), tree_state(site)
+
+    payload = await execute(server, APPLY, id=point, confirm=point, items=[ITEMS[0] | {"paths": ["conf.d/main.yaml"]}])
+    assert payload["applyRestorePoint"]["userErrors"] == [], payload
+    final = await wait_for_operation(server, payload["applyRestorePoint"]["operation"]["id"])
+    assert final["status"] == "FAILED" and final["error"]["code"] == "APPLY_FAILED", final
+    assert "links are never followed" in final["error"]["message"], final
+    assert (tree_state(outside), tree_state(site)) == before
+    assert leftovers(site) == [] and [p.name for p in outside.iterdir() if ".backups-" in p.name] == []

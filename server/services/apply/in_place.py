@@ -39,7 +39,9 @@ def fits(sources: Sequence[Source], choices: Sequence[ItemChoice]) -> bool:
 
 
 def _paths(choices: Sequence[ItemChoice], source: str) -> list[str]:
-    return [c.path for c in choices if c.source == source]
+    """The source's chosen paths; one inside another chosen folder goes with that folder."""
+    mine = [c.path for c in choices if c.source == source]
+    return [p for p in mine if not any(is_under(p, other) and p != other for other in mine)]
 
 
 def _chosen(entries: Sequence[ManifestEntry], paths: Sequence[str]) -> list[tuple[str, list[ManifestEntry]]]:

@@ -110,6 +110,7 @@ def stage_items(
 
 def _stage_one(root: Path, path: str, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> StagedItem:
     target = root / path
+    _check_parents(root, path)
     check_entries(entries)
     top = next((entry for entry in entries if entry.path == path), None)
     if top is None:
@@ -181,11 +182,29 @@ def commit_item(item: StagedItem, path_filter: PathFilter, parents: Sequence[Man
     fsync_path(item.target.parent)
 
 
+def _check_parents(root: Path, path: str) -> None:
+    """Every folder above the item is a folder or missing: never a link (followed, a write
+    would land outside the tree) nor a file."""
+    parts = path.split("/")
+    for depth in range(1, len(parts)):
+        folder = root.joinpath(*parts[:depth])
+        try:
+            info = os.lstat(folder)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISDIR(info.st_mode):
+            raise OperationFailed(
+                OperationErrorCode.APPLY_FAILED,
+                f"{'/'.join(parts[:depth])!r} is no longer a folder (links are never followed)",
+            )
+
+
 def _make_parents(target: Path, path: str, modes: dict[str, int]) -> None:
     parts = path.split("/")
     root = target
     for _ in parts:
         root = root.parent
+    _check_parents(root, path)
     for depth in range(1, len(parts)):
         folder = root.joinpath(*parts[:depth])
         if not os.path.lexists(folder):

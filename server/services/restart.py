@@ -45,7 +45,8 @@ class RestartStep:
     async def _reload(self, ctx: OperationContext, only: Sequence[str] | None = None) -> None:
         # Nothing in this process caches the configuration: every read goes to the source.
         # A source that does keep state offers reload(); describe() shows each one answers.
-        ctx.log("Restarting in process (no BACKUPS_RESTART_COMMAND is set): reloading every source.")
+        which = "every source" if only is None else "source(s) " + ", ".join(repr(name) for name in only)
+        ctx.log(f"Restarting in process (no BACKUPS_RESTART_COMMAND is set): reloading {which}.")
         for source in self._sources:
             if only is not None and source.name not in only:
                 continue

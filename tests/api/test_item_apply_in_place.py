@@ -27,7 +27,7 @@ DONE = """query($id: ID!) { operation(id: $id) { status error { code message }
     changes { added removed changed unchanged } safetyRestorePoint { id origin } log { message } } }"""
 PREVIEW = """query($id: ID!) { applyPreview(restorePointId: $id) {
     summary { added removed changed unchanged } changes(first: 100) { edges { node { path } } } } }"""
-ENTRIES = "query($id: ID!) { restorePoint(id: $id) { entries { source path } } }"
+ENTRIES = "query($id: ID!) { restorePoint(id: $id) { itemsOnly entries { source path } } }"
 # A changed file, a folder with a changed and an added file, and a file removed since.
 ITEMS = [{"source": "site", "paths": ["conf.d/main.yaml", "media", "start.sh"]}]
 CHOSEN = ("conf.d/main.yaml", "media", "start.sh")
@@ -114,7 +114,10 @@ async def test_the_safety_restore_point_holds_only_the_items_and_puts_back_only_
     # The safety restore point: the chosen paths as they were (start.sh was gone: not in it),
     # and the folder above one of them; nothing else of the source.
     safety = done["safetyRestorePoint"]["id"]
-    entries = (await execute(server, ENTRIES, id=safety))["restorePoint"]["entries"]
+    shown = (await execute(server, ENTRIES, id=safety))["restorePoint"]
+    assert shown["itemsOnly"] == ["site/conf.d/main.yaml", "site/media", "site/start.sh"]
+    assert (await execute(server, ENTRIES, id=point))["restorePoint"]["itemsOnly"] is None
+    entries = shown["entries"]
     assert sorted(e["path"] for e in entries) == [
         "conf.d",
         "conf.d/main.yaml",

@@ -21,7 +21,7 @@ from server.model.item_merge import ItemChoice
 from server.model.items import is_under
 from server.model.records import LogLevel, ManifestEntry, OperationError
 from server.services.apply.plan import find_source
-from server.sources.base import InPlaceSource, Source, StagedItems
+from server.sources.base import InPlaceSource, OpenBlob, Source, StagedItems
 from server.storage.apply_journal import ApplyPhase
 
 if TYPE_CHECKING:
@@ -117,8 +117,8 @@ async def start(run: ApplyRun) -> None:
     await finish(run)
 
 
-def _stage(source: InPlaceSource, chosen: list[tuple[str, list[ManifestEntry]]], open_blob: object) -> StagedItems:
-    return source.stage_paths(chosen, open_blob)  # type: ignore[arg-type]
+def _stage(source: InPlaceSource, chosen: list[tuple[str, list[ManifestEntry]]], open_blob: OpenBlob) -> StagedItems:
+    return source.stage_paths(chosen, open_blob)
 
 
 async def _commit(run: ApplyRun, name: str, staged: StagedItems, after: Sequence[ManifestEntry]) -> None:

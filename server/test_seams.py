@@ -33,7 +33,8 @@ from server.model.errors import OperationErrorCode, OperationFailed
 from server.model.records import LogLevel
 from server.operations.live import OperationContext
 
-# The steps an apply passes, in order (`applied:<source>` once per source it replaces); and
+# The steps an apply passes, in order (`applied:<source>` once per source it replaces;
+# `item-renamed` after each item an item apply in place renamed over its target); and
 # `prune-deleted`: a prune has deleted a restore point's record, not yet the blobs only it used;
 # `copy-named`: an export or fetch has named its copy, its end is not stored yet;
 # `uploading`: a schedule's run has its staging copy and starts an upload to a location.
@@ -41,6 +42,7 @@ STEPS = (
     "verify",
     "safety",
     "applying",
+    "item-renamed",
     "applied:<source>",
     "rollback",
     "restart",

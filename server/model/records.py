@@ -85,6 +85,10 @@ class RestorePoint:
     pinned: bool = False  # kept by every retention rule, refused by delete until unpinned
     schedule_id: str | None = None  # the schedule that made it, while that schedule exists
     expires_at: datetime | None = None  # deleted by itself from then on, unless pinned (None: never)
+    # The safety restore point of an item apply in place holds only the items it replaced
+    # (source, path): applying it puts back just those items, never the rest of their sources.
+    # None: it holds whole sources.
+    items_only: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

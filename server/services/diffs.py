@@ -90,6 +90,10 @@ class DiffService:
             choices = None
             if selections is not None:
                 choices = check_items(selections, point_id, stored, self._sources)
+            elif (point := await self._points.get(point_id)) is not None and point.items_only is not None:
+                # An items-only safety restore point is applied as its items: previewed so too.
+                choices = tuple(ItemChoice(s, p) for s, p in point.items_only if not sources or s in sources)
+            if choices is not None:
                 touched = {choice.source for choice in choices}
                 chosen = [source for source in self._sources if source.name in touched]
             current, items, fingerprint = await self._current()

@@ -33,23 +33,29 @@ class RestartStep:
         self.timeout = timeout
         self._sources = sources
 
-    async def run(self, ctx: OperationContext, env: Mapping[str, str]) -> None:
-        """Restart what uses the configuration; raises RestartFailed when that fails."""
+    async def run(self, ctx: OperationContext, env: Mapping[str, str], *, only: Sequence[str] | None = None) -> None:
+        """Restart what uses the configuration; raises RestartFailed when that fails. `only`
+        (an item apply in place): in process, just these sources are reloaded, each with its
+        quick check where it has one (a folder: its root is there; not a walk of the tree)."""
         if self.command is None:
-            await self._reload(ctx)
+            await self._reload(ctx, only)
         else:
             await self._run_command(ctx, self.command, env)
 
-    async def _reload(self, ctx: OperationContext) -> None:
+    async def _reload(self, ctx: OperationContext, only: Sequence[str] | None = None) -> None:
         # Nothing in this process caches the configuration: every read goes to the source.
         # A source that does keep state offers reload(); describe() shows each one answers.
-        ctx.log("Restarting in process (no BACKUPS_RESTART_COMMAND is set): reloading every source.")
+        which = "every source" if only is None else "source(s) " + ", ".join(repr(name) for name in only)
+        ctx.log(f"Restarting in process (no BACKUPS_RESTART_COMMAND is set): reloading {which}.")
         for source in self._sources:
+            if only is not None and source.name not in only:
+                continue
             reload = getattr(source, "reload", None)
+            quick = getattr(source, "describe_quickly", None) if only is not None else None
             try:
                 if reload is not None:
                     await reload()
-                info = await source.describe()
+                info = await (quick() if quick is not None else source.describe())
             except Exception as error:
                 raise RestartFailed(
                     OperationErrorCode.RESTART_FAILED, f"source {source.name!r} did not reload: {error}"

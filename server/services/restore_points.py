@@ -12,6 +12,7 @@ from server.model import manifests
 from server.model.errors import Conflict, InvalidInput, KnownDamaged, NotFound, Pinned, quoted
 from server.model.expiry import check_expiry
 from server.model.ids import is_well_formed, new_id
+from server.model.item_merge import ItemChoice
 from server.model.recent_pages import RecentPages
 from server.model.records import (
     ManifestEntry,
@@ -28,8 +29,8 @@ from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.blob_keeper import BlobKeeper
 from server.services.capture.driver import capture_point, capture_sources
-from server.services.capture.store import CaptureTally
-from server.sources.base import Source
+from server.services.capture.store import CaptureTally, store_captured
+from server.sources.base import CapturedItem, Source
 from server.storage.blobs.content_store import ContentStore
 from server.storage.db import items_repo, verification_repo
 from server.storage.db import restore_points_repo as repo
@@ -150,6 +151,15 @@ class RestorePointService:
     async def entries(self, point_id: str) -> list[ManifestEntry]:
         async with self._db.read() as session:
             return await repo.list_entries(session, point_id)
+
+    async def entries_of_items(self, point_id: str, items: Sequence[tuple[str, str]]) -> list[ManifestEntry]:
+        """Only the entries these items need (items_repo.entries_of_items), not the manifest."""
+        async with self._db.read() as session:
+            return await items_repo.entries_of_items(session, point_id, items)
+
+    async def sources_of(self, point_id: str) -> list[str]:
+        async with self._db.read() as session:
+            return await items_repo.sources_of(session, point_id)
 
     async def hold(self, point_id: str, field: str = "restorePointId") -> tuple[RestorePoint, Hold]:
         """Hold a restore point for an operation that will read it, then check it exists
@@ -343,6 +353,13 @@ class RestorePointService:
             ctx, sources=sources, store=self._store, pinned=pinned, manifest_held=self._manifest_held
         )
 
+    async def store_items(
+        self, ctx: OperationContext, captures: Sequence[tuple[Source, Sequence[CapturedItem]]], pinned: list[str]
+    ) -> CaptureTally:
+        """Store items a source captured (some of its items only: an item apply's state before);
+        each stored blob's digest is appended to `pinned` (and pinned), as by capture_all."""
+        return await store_captured(ctx, self._store, captures, pinned, manifest_held=self._manifest_held)
+
     async def _manifest_held(self, manifest_id: str) -> bool:
         async with self._db.read() as session:
             return await repo.manifest_held(session, manifest_id)
@@ -390,6 +407,7 @@ class RestorePointService:
         *,
         manifest_id: str | None = None,
         row_counts: Mapping[str, int] | None = None,
+        items: Sequence[ItemChoice] | None = None,
     ) -> RestorePoint | None:
         """Make its blobs durable, insert it (sharing a stored manifest with the same id) with
         the index rows of its packed blobs that have none yet, then release the pins its
@@ -398,6 +416,8 @@ class RestorePointService:
         and that restore point is returned. `row_counts`: the rows of its table files, by
         digest, as the capture counted them."""
         await asyncio.to_thread(self._store.sync)
+        if items:  # an items-only safety restore point (services/apply/in_place.py)
+            point = dataclasses.replace(point, items_only=tuple((c.source, c.path) for c in items))
         if manifest_id is None:
             manifest_id = await asyncio.to_thread(manifests.manifest_id, entries)
         async with self._keeper.lock:

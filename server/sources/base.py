@@ -141,3 +141,41 @@ class PartialSource(Protocol):
     async def check_only(self, entries: Sequence[ManifestEntry], open_blob: OpenBlob) -> None:
         """Before anything changes: refuse what apply_only would refuse (the live schema), touching nothing."""
         ...
+
+
+@runtime_checkable
+class InPlaceSource(Protocol):
+    """A source that puts back single items in place, at their own size (a folder: each
+    chosen file renamed over its target, each chosen folder swapped), never the whole source.
+    Paths are the manifest's; every method blocks (call it in a thread)."""
+
+    def capture_paths(self, paths: Sequence[str]) -> Sequence[CapturedItem]:
+        """These items as they are now (what is under a folder too) and the folders above them."""
+        ...
+
+    def stage_paths(self, chosen: Sequence[tuple[str, Sequence[ManifestEntry]]], open_blob: OpenBlob) -> StagedItems:
+        """Write each item's new state beside it, checking every blob's SHA-256; nothing changes yet."""
+        ...
+
+    def clear_paths(self, paths: Sequence[str]) -> None:
+        """Remove what a stopped run left beside these items (staged copies, trash)."""
+        ...
+
+    def read_back_paths(self, paths: Sequence[str], entries: Sequence[ManifestEntry]) -> bool:
+        """Whether these items (and what is under them) hold exactly `entries` (mtimes aside)."""
+        ...
+
+
+class StagedItems(Protocol):
+    """Items staged beside their targets (InPlaceSource.stage_paths), renamed in one by one."""
+
+    @property
+    def count(self) -> int: ...
+
+    def commit(self, parents: Sequence[ManifestEntry], index: int) -> None:
+        """Rename the item at `index` over its target (blocking); `parents`: modes of folders to make."""
+        ...
+
+    def discard(self) -> None:
+        """Remove what is staged and not renamed in (blocking)."""
+        ...

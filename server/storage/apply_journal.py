@@ -57,6 +57,12 @@ class JournalRecord:
     # a resumed apply merges the very same list again.
     items: tuple[ItemChoice, ...] | None = None
     restart: bool = True  # False: the caller (or an item apply of settings only) needs no restart
+    # An item apply in place (folder items, services/apply/in_place.py): each chosen item is
+    # renamed over its target instead of the source being replaced. rollback_entries then hold
+    # each item's state before (and the folders above it), after_entries its state after; a
+    # restart puts every item to one or the other, whole.
+    in_place: bool = False
+    after_entries: tuple[ManifestEntry, ...] = ()
     updated_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
 
     def advance(self, phase: ApplyPhase, **changes: Any) -> JournalRecord:
@@ -135,6 +141,8 @@ def _encode(record: JournalRecord, rollback_entries: orjson.Fragment) -> dict[st
         "onlySources": list(record.only_sources) if record.only_sources is not None else None,
         "items": [[c.source, c.path, c.pointer] for c in record.items] if record.items is not None else None,
         "restart": record.restart,
+        "inPlace": record.in_place,
+        "afterEntries": [_encode_entry(e) for e in record.after_entries],
         "updatedAt": record.updated_at.isoformat(),
     }
 
@@ -158,6 +166,8 @@ def _decode(data: dict[str, Any]) -> JournalRecord:
         # Absent in journals of earlier versions, which put back whole sources and restarted.
         items=tuple(ItemChoice(*choice) for choice in data["items"]) if data.get("items") is not None else None,
         restart=bool(data.get("restart", True)),
+        in_place=bool(data.get("inPlace", False)),  # absent in earlier journals: never in place
+        after_entries=tuple(_decode_entry(e) for e in data.get("afterEntries", ())),
         updated_at=datetime.fromisoformat(data["updatedAt"]),
     )
 

@@ -61,6 +61,31 @@ def test_round_trip_of_an_item_apply(tmp_path: Path) -> None:
     assert old is not None and old.items is None and old.restart is True
 
 
+def test_round_trip_of_an_item_apply_in_place(tmp_path: Path) -> None:
+    """Each item's state before and after comes back as written (a restart puts every item to
+    one or the other); a journal without the keys is not in place."""
+    journal = ApplyJournal(tmp_path / "apply-journal.json")
+    before = ManifestEntry("site", "conf.d/main.yaml", EntryKind.FILE, 3, "cd" * 32, 0o600, None)
+    after = ManifestEntry(
+        "site", "conf.d/main.yaml", EntryKind.FILE, 5, "ef" * 32, 0o644, datetime(2026, 1, 2, tzinfo=UTC)
+    )
+    written = record(
+        phase=ApplyPhase.APPLYING,
+        sources=("site",),
+        items=(ItemChoice("site", "conf.d/main.yaml"),),
+        in_place=True,
+        rollback_entries=(before,),
+        after_entries=(after,),
+    )
+    journal.write(written)
+    assert journal.read() == written
+    data = json.loads(journal.path.read_text())
+    del data["inPlace"], data["afterEntries"]
+    journal.path.write_text(json.dumps(data))
+    old = journal.read()
+    assert old is not None and old.in_place is False and old.after_entries == ()
+
+
 def test_write_replaces_the_whole_file(tmp_path: Path) -> None:
     journal = ApplyJournal(tmp_path / "apply-journal.json")
     journal.write(record(rollback_entries=(ENTRY,) * 50))

@@ -138,6 +138,19 @@ def test_round_trip_returns_identical_entries_and_content(tmp_path: Path) -> Non
                 data = stream.read()
             assert data == sample.content.get(member_name(entry), b"")
 
+    assert manifest.restore_point["itemsOnly"] is None  # a whole restore point: no key at all
+
+
+def test_an_items_only_restore_point_keeps_its_items_in_the_copy(tmp_path: Path) -> None:
+    """The safety restore point of an item apply in place holds some items only: its copy says
+    which, so the one imported from it is applied as those items too (never whole sources)."""
+    store = ContentStore(tmp_path / "blobs")
+    entries, _ = fill_store(store)
+    target = tmp_path / "copy.zip"
+    point = replace(restore_point(entries), origin=RestorePointOrigin.SAFETY, items_only=(("site", "conf.d"),))
+    write_local_copy(target, restore_point=point, entries=entries, open_blob=store.open)
+    assert verify_local_copy(target).restore_point["itemsOnly"] == (("site", "conf.d"),)
+
 
 def test_imported_content_lands_in_a_content_store(tmp_path: Path) -> None:
     sample = write_sample(tmp_path)

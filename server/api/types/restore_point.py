@@ -98,6 +98,12 @@ class RestorePoint(Node):
         default=None,
         description="When it deletes itself (as retention deletes: never while pinned or in use); null: never.",
     )
+    items_only: list[str] | None = strawberry.field(
+        default=None,
+        description="The safety restore point of an item apply of folder items holds only the items that apply "
+        "replaced, as `source/path`: applying it (or previewing it) puts back just those items, never the rest "
+        "of their sources. Null: it holds whole sources.",
+    )
     schedule_id: strawberry.Private[str | None] = None
 
     @strawberry.field(description="The schedule that made it; null for any other, or once that schedule is deleted.")
@@ -202,4 +208,5 @@ class RestorePoint(Node):
             pinned=point.pinned,
             expires_at=point.expires_at,
             schedule_id=point.schedule_id,
+            items_only=[f"{source}/{path}" for source, path in point.items_only] if point.items_only else None,
         )

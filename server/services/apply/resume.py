@@ -6,6 +6,7 @@ from __future__ import annotations
 from server.model.errors import OperationErrorCode, OperationFailed
 from server.model.records import LogLevel, OperationError
 from server.operations.live import OperationContext
+from server.services.apply import in_place
 from server.services.apply.plan import ApplyPlan
 from server.services.apply.run import BEFORE_CHANGES, NO_CANCEL, NO_RESTART, ApplyRun
 from server.services.system import SystemState
@@ -27,7 +28,9 @@ async def resume_run(run: ApplyRun, ctx: OperationContext) -> None:
     ctx.forbid_cancel(NO_CANCEL)
     if record.keep_safety_restore_point:
         ctx.hold_restore_point(record.safety_restore_point_id)  # the way back stays while it runs
-    if record.phase is ApplyPhase.APPLYING:
+    if record.in_place:
+        await _resume_in_place(run)
+    elif record.phase is ApplyPhase.APPLYING:
         ctx.log(
             "Resumed after a restart: the server stopped while sources were being replaced; "
             "applying every source again (rolling forward).",
@@ -72,3 +75,33 @@ async def _resume_restart(run: ApplyRun) -> None:
             LogLevel.WARNING,
         )
     await run.finish(plan)
+
+
+async def _resume_in_place(run: ApplyRun) -> None:
+    """An item apply in place: every item to its state after (or, rolling back, before), whole."""
+    ctx, record = run.ctx, run.journal
+    if record.phase is ApplyPhase.APPLYING:
+        ctx.log(
+            "Resumed after a restart: the server stopped while the items were being put back; "
+            "putting every item back again (rolling forward).",
+            LogLevel.WARNING,
+        )
+        await in_place.roll_forward(run)
+    elif record.phase is ApplyPhase.ROLLING_BACK:
+        ctx.log("Resumed after a restart: finishing the rollback of the items.", LogLevel.WARNING)
+        await in_place.restore_before(
+            run, record.error or OperationError(OperationErrorCode.APPLY_FAILED, "applying failed")
+        )
+    elif record.phase is ApplyPhase.RESTARTING:
+        await in_place.clear(run)  # the trash a killed process was still removing
+        if record.restart and not record.restart_started:
+            ctx.log("Resumed after a restart: every item had been put back; restarting now.")
+            run.tools.system.enter(SystemState.RESTARTING, record.operation_id)
+            await run.run_restart(only=record.sources)
+        else:
+            ctx.log("Resumed after a restart: every item had been put back.")
+        await in_place.report(run)
+    else:
+        ctx.log("Resumed after a restart: the apply had already finished.")
+        if record.error is not None:
+            raise OperationFailed(record.error.code, record.error.message)

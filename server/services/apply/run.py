@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -20,6 +20,7 @@ from server.model.records import (
 )
 from server.operations.holds import Held
 from server.operations.live import OperationCancelled, OperationContext
+from server.services.apply import in_place
 from server.services.apply.items import merge_in_thread
 from server.services.apply.plan import (
     ApplyPlan,
@@ -90,6 +91,11 @@ class ApplyRun:
         self._ctx = ctx
 
     @property
+    def pins(self) -> list[str]:
+        """Blobs kept from collection until the apply ends."""
+        return self._pins
+
+    @property
     def journal(self) -> JournalRecord:
         assert self.record is not None, "the run has no journal"
         return self.record
@@ -122,6 +128,7 @@ class ApplyRun:
             only_sources=tuple(only) if only else None,
             items=tuple(items) if items else None,
             restart=restart,
+            in_place=bool(items) and in_place.fits(self._t.sources, items or ()),
         )
         await self._advance(ApplyPhase.PREPARING)  # from here on a new start knows of the apply
         ctx.log(
@@ -129,6 +136,15 @@ class ApplyRun:
             "are refused until the apply has finished."
         )
         await self._t.settings.wait_for_writes()  # writes accepted just before maintenance land first
+        if self.journal.in_place:
+            try:
+                if expected_fingerprint is not None:
+                    await self._check_fingerprint(expected_fingerprint)
+            except OperationFailed:
+                await self.discard_preparation()
+                raise
+            await in_place.start(self)
+            return
         staged: dict[str, StagedApply] = {}
         try:
             if expected_fingerprint is not None:
@@ -240,7 +256,7 @@ class ApplyRun:
                 if (point := await self._t.restore_points.get(self.journal.restore_point_id)) is None
                 else point.label
             )
-            await self._save_safety_point(
+            await self.save_safety_point(
                 entries, tally.stored_bytes, label, tally.manifest_id, row_counts=tally.row_counts
             )
         else:
@@ -250,7 +266,7 @@ class ApplyRun:
             )
         return entries
 
-    async def _save_safety_point(
+    async def save_safety_point(
         self,
         entries: Sequence[ManifestEntry],
         stored: int,
@@ -258,7 +274,10 @@ class ApplyRun:
         manifest_id: str | None = None,
         *,
         row_counts: Mapping[str, int] | None = None,
+        items: Sequence[ItemChoice] | None = None,
     ) -> str:
+        """Record the state before as the safety restore point; with `items`, it holds only
+        those items (an in-place item apply) and is marked so: applying it puts back just them."""
         record = self.journal
         title = f"Before applying {record.restore_point_id}" + (f" ({label})" if label else "")
         point = self._t.restore_points.new_point(
@@ -273,7 +292,9 @@ class ApplyRun:
         self.ctx.hold_restore_point(point.id)  # the way back stays while the apply runs
         extra = [entry.sha256 for entry in entries if entry.sha256]
         self._t.store.pin(extra)  # record() releases one pin per blob; the run keeps its own
-        await self._t.restore_points.record(point, entries, extra, manifest_id=manifest_id, row_counts=row_counts)
+        await self._t.restore_points.record(
+            point, entries, extra, manifest_id=manifest_id, row_counts=row_counts, items=items
+        )
         self.ctx.update_params(safetyRestorePointId=point.id)
         self.ctx.log(f"Safety restore point {point.id} saved: {point.item_count} items, {point.size_bytes} bytes.")
         return point.id
@@ -289,6 +310,8 @@ class ApplyRun:
         except Exception:
             log.exception("could not remove safety restore point %s", safety_id)
         await self.discard_side_folders()
+        if self.journal.in_place:
+            await in_place.clear(self)
         await self.release()
 
     async def discard_side_folders(self) -> None:
@@ -385,7 +408,7 @@ class ApplyRun:
         if record.keep_safety_restore_point:
             return record.safety_restore_point_id
         try:
-            return await self._save_safety_point(record.rollback_entries, 0, None)
+            return await self.save_safety_point(record.rollback_entries, 0, None)
         except Exception:
             log.exception("could not save the state before apply %s", record.operation_id)
             return "(none: it could not be saved either)"
@@ -394,32 +417,39 @@ class ApplyRun:
 
     async def _restart(self, plan: ApplyPlan | None) -> None:
         await self._advance(ApplyPhase.RESTARTING)
+        await self.restart_step(self.run_restart)
+        await self.finish(plan)
+
+    async def restart_step(self, restart: Callable[[], Awaitable[None]]) -> None:
+        """The restart step of a new run (RESTARTING recorded): `restart`, unless none was chosen."""
         if not self.journal.restart:
             await self._t.steps.reach(self.ctx, "restart")
             self.ctx.log("No restart: " + NO_RESTART)
-            await self.finish(plan)
             return
         self._t.system.enter(SystemState.RESTARTING, self.journal.operation_id)
         await self._t.steps.reach(self.ctx, "restart")
-        await self.run_restart()
-        await self.finish(plan)
+        await restart()
 
-    async def run_restart(self) -> None:
-        ctx, record = self.ctx, self.journal
+    async def run_restart(self, only: Sequence[str] | None = None, *, record: bool = True) -> None:
+        """The restart (`only`: of these sources, in process); `record`: False when it need
+        not be in the journal first (see in_place.finish)."""
+        ctx = self.ctx
         ctx.progress(0.85, "Restarting")
         # Recorded before the command runs: a command that restarts this server is not run
         # again by the next start (it would restart the server again, for ever).
-        await self._advance(ApplyPhase.RESTARTING, restart_started=True)
+        if record:
+            await self._advance(ApplyPhase.RESTARTING, restart_started=True)
+        journal = self.journal
         env = {
-            "BACKUPS_APPLY_OPERATION_ID": record.operation_id,
-            "BACKUPS_APPLY_RESTORE_POINT_ID": record.restore_point_id,
+            "BACKUPS_APPLY_OPERATION_ID": journal.operation_id,
+            "BACKUPS_APPLY_RESTORE_POINT_ID": journal.restore_point_id,
         }
         try:
-            await self._t.restart.run(ctx, env)
+            await self._t.restart.run(ctx, env, only=only)
         except RestartFailed as failure:
             back = (
-                f", or apply safety restore point {record.safety_restore_point_id} to go back"
-                if record.keep_safety_restore_point
+                f", or apply safety restore point {journal.safety_restore_point_id} to go back"
+                if journal.keep_safety_restore_point
                 else ""
             )
             final = OperationError(
@@ -482,6 +512,9 @@ class ApplyRun:
             self.ctx.log(f"... and {len(changes) - MAX_LOGGED_CHANGES} more changes (not listed).")
 
     # -- bookkeeping -------------------------------------------------------------------
+
+    async def advance(self, phase: ApplyPhase, **changes: object) -> None:
+        await self._advance(phase, **changes)
 
     async def _advance(self, phase: ApplyPhase, **changes: object) -> None:
         """Store the log so far, then the new phase (durably) before acting on it."""

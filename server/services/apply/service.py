@@ -38,7 +38,7 @@ from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.apply.resume import resume_run
 from server.services.apply.run import ApplyRun, ApplyTools
-from server.services.items.selection import check_items, check_settings
+from server.services.items.selection import check_items, check_settings, named_paths
 from server.services.system import SystemState
 from server.storage.apply_journal import ApplyPhase, JournalRecord, JournalUnreadable
 
@@ -87,11 +87,22 @@ class ApplyService:
         try:
             await self._t.restore_points.refuse_if_damaged(point.id)
             if items is not None:
-                entries = await self._t.restore_points.entries(point.id)
-                choices = check_items(items, point.id, entries, self._t.sources)
+                # Only the entries at the named paths are read (not a whole manifest of a big tree).
+                named = named_paths(items, self._t.sources)
+                entries = await self._t.restore_points.entries_of_items(point.id, named)
+                held = await self._t.restore_points.sources_of(point.id)
+                choices = check_items(items, point.id, entries, self._t.sources, held=held)
                 await check_settings(choices, entries, self._t.sources, self._t.store)
                 touched = {choice.source for choice in choices}
                 only = [source.name for source in self._t.sources if source.name in touched]
+            elif point.items_only is not None:
+                # An items-only safety restore point puts back its items, never the rest.
+                choices = tuple(
+                    ItemChoice(source, path) for source, path in point.items_only if only is None or source in only
+                )
+                if not choices:
+                    raise InvalidInput(f"restore point {point.id} holds only items of other sources", field="sources")
+                only = [source.name for source in self._t.sources if source.name in {c.source for c in choices}]
             if expected_fingerprint is not None and await self._t.system.fingerprint() != expected_fingerprint:
                 raise Conflict(
                     "the configuration changed since the preview (its fingerprint differs): nothing was "

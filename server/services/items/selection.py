@@ -23,29 +23,53 @@ class UnknownSource(DomainError):
     code = UserErrorCode.UNKNOWN_SOURCE
 
 
+def named_paths(selections: Sequence[ItemSelection], sources: Sequence[Source]) -> list[tuple[str, str]]:
+    """The (source, manifest path) of every item named that parses (check_items refuses the
+    others): the entries to read for check_items, instead of the whole manifest."""
+    kinds = {source.name: source.kind for source in sources}
+    named: list[tuple[str, str]] = []
+    for selection in selections:
+        kind = kinds.get(selection.source)
+        for raw in selection.paths if kind is not None else ():
+            try:
+                parsed = parse_item_path(raw, source_kind=kind, field=FIELD)
+            except InvalidInput:
+                continue
+            if parsed.path:
+                named.append((selection.source, entry_path_of_item(parsed.path, kind)))
+    return named
+
+
 def check_items(
-    selections: Sequence[ItemSelection], point_id: str, entries: Sequence[ManifestEntry], sources: Sequence[Source]
+    selections: Sequence[ItemSelection],
+    point_id: str,
+    entries: Sequence[ManifestEntry],
+    sources: Sequence[Source],
+    *,
+    held: Sequence[str] | None = None,
 ) -> tuple[ItemChoice, ...]:
-    """The chosen items as manifest paths, in the order given; refuses what cannot be put back."""
+    """The chosen items as manifest paths, in the order given; refuses what cannot be put back.
+    `entries`: the restore point's (at least those at the named paths: named_paths); `held`:
+    the sources it holds entries of (when `entries` are not all of them)."""
     if not selections:
         raise InvalidInput(
             "`items` is empty: name at least one item, or leave `items` out for whole sources", field=FIELD
         )
     configured = {source.name: source for source in sources}
-    held = {entry.source for entry in entries}
+    held_sources = set(held) if held is not None else {entry.source for entry in entries}
     by_path = {(entry.source, entry.path): entry for entry in entries}
     choices: list[ItemChoice] = []
     for selection in selections:
         source = configured.get(selection.source)
         if source is None:
-            if selection.source in held:
+            if selection.source in held_sources:
                 raise UnknownSource(
                     f"source {quoted(selection.source)} of restore point {point_id} is not configured on this server "
                     "any more: its items cannot be put back; nothing was changed",
                     field=FIELD,
                 )
             raise InvalidInput(f"no source named {quoted(selection.source)} is configured", field=FIELD)
-        if selection.source not in held:
+        if selection.source not in held_sources:
             raise InvalidInput(
                 f"restore point {point_id} holds nothing of source {quoted(selection.source)}", field=FIELD
             )

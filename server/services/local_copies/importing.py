@@ -162,6 +162,7 @@ class CopyImport:
                 item_count=len(manifest.entries),
                 checksum=str(meta["checksum"]),
                 server_version=str(meta.get("serverVersion") or "unknown"),
+                items_only=meta.get("itemsOnly"),  # applied as its items, like the one exported
             )
             # The test delay (BACKUPS_TEST_ENTRY_DELAY) here, between looking for the restore
             # point and saving it, lets tests run two imports of one copy into each other.

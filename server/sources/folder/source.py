@@ -24,6 +24,7 @@ from server.clock import SYSTEM_CLOCK, Clock
 from server.model.errors import OperationErrorCode, OperationFailed
 from server.model.records import EntryKind, ManifestEntry
 from server.sources.base import CapturedItem, ItemChanged, OpenBlob, SourceInfo
+from server.sources.folder import items as single_items
 from server.sources.folder.hash_cache import FileKey, HashCache, file_key
 from server.sources.folder.root import Protected, RootId, check_root
 from server.sources.folder.stage.reuse import LiveFiles, unlink_old_names
@@ -64,6 +65,14 @@ class FolderSource:
     async def describe(self) -> SourceInfo:
         return await asyncio.to_thread(self._describe)
 
+    async def describe_quickly(self) -> SourceInfo:
+        """Whether the folder is there and readable, without walking the tree."""
+        try:
+            await asyncio.to_thread(self._root)
+        except OperationFailed as failure:
+            return SourceInfo(self.name, self.kind, False, None, location=str(self.path), problem=failure.message)
+        return SourceInfo(self.name, self.kind, True, None, detail="the folder is there", location=str(self.path))
+
     async def capture(self) -> Sequence[CapturedItem]:
         return await asyncio.to_thread(self._capture)
 
@@ -89,7 +98,7 @@ class FolderSource:
         # Files the hash cache vouches for are kept, not rewritten (tree_reuse.py); with
         # `verify = "full"` there is no cache, and every file is written from the store.
         live = LiveFiles(root, self._cache.known(str(root))) if self._cache else None
-        with self._failures(root):
+        with self.failures(root):
             staged = stage_tree(root, entries, open_blob, on_bytes=on_bytes, should_stop=should_stop, live=live)
         if live is not None and self._cache is not None:
             live.remember(self._cache, started_ns=started_ns)
@@ -107,7 +116,7 @@ class FolderSource:
         take_out(self.path)  # and the trash folders of old trees a killed process was deleting
 
     @contextlib.contextmanager
-    def _failures(self, root: Path) -> Iterator[None]:
+    def failures(self, root: Path) -> Iterator[None]:
         """Name this source in a failure, and turn a file-system error into APPLY_FAILED."""
         try:
             yield
@@ -126,7 +135,7 @@ class FolderSource:
         replaced: Callable[[Path], None],
     ) -> dict[str, FileKey]:
         """Swap the staged tree in; returns each file's key as committed (for the read-back)."""
-        with self._failures(staged.root):
+        with self.failures(staged.root):
             written = commit_tree(
                 staged,
                 self.filter,
@@ -238,40 +247,48 @@ class FolderSource:
         prefix = str(root).rstrip("/") + "/"  # strings: a Path join per item cost more than its stat
         for tree_item in managed:
             absolute = prefix + tree_item.path
-            info = tree_item.stat
-            mode = stat.S_IMODE(info.st_mode)
-            mtime = EPOCH + timedelta(microseconds=info.st_mtime_ns // 1000)
-            if tree_item.kind is EntryKind.DIRECTORY:
-                items.append(CapturedItem(tree_item.path, EntryKind.DIRECTORY, 0, mode, mtime, None))
-            elif tree_item.kind is EntryKind.SYMLINK:
-                target = self._read_link(absolute)
-                items.append(
-                    CapturedItem(
-                        tree_item.path,
-                        EntryKind.SYMLINK,
-                        len(target),
-                        mode,
-                        mtime,
-                        partial(io.BytesIO, target),
-                    )
-                )
-            else:
+            if tree_item.kind is EntryKind.FILE:
                 seen.add(absolute)
                 hint = known.get(absolute)
-                key = file_key(info)
-                items.append(
-                    self._file_item(
-                        tree_item.path,
-                        absolute,
-                        info,
-                        started_ns,
-                        root_id,
-                        hint[1] if hint and hint[0] == key else None,
-                    )
-                )
+                digest = hint[1] if hint and hint[0] == file_key(tree_item.stat) else None
+            else:
+                digest = None
+            items.append(self.captured_item(tree_item, absolute, started_ns, root_id, digest))
         if self._cache:
             self._cache.forget(path for path in known if path not in seen)
         return items
+
+    def captured_item(
+        self, tree_item: TreeItem, absolute: str, started_ns: int, root_id: RootId, digest: str | None
+    ) -> CapturedItem:
+        """One walked item as a capture has it (`digest`: the hash cache's, for a file)."""
+        info = tree_item.stat
+        mode = stat.S_IMODE(info.st_mode)
+        mtime = EPOCH + timedelta(microseconds=info.st_mtime_ns // 1000)
+        if tree_item.kind is EntryKind.DIRECTORY:
+            return CapturedItem(tree_item.path, EntryKind.DIRECTORY, 0, mode, mtime, None)
+        if tree_item.kind is EntryKind.SYMLINK:
+            target = self._read_link(absolute)
+            return CapturedItem(
+                tree_item.path, EntryKind.SYMLINK, len(target), mode, mtime, partial(io.BytesIO, target)
+            )
+        return self._file_item(tree_item.path, absolute, info, started_ns, root_id, digest)
+
+    # -- single items, in place (folder/items.py) -------------------------------------------
+
+    def capture_paths(self, paths: Sequence[str]) -> list[CapturedItem]:
+        return single_items.capture_paths(self, paths)
+
+    def stage_paths(
+        self, chosen: Sequence[tuple[str, Sequence[ManifestEntry]]], open_blob: OpenBlob
+    ) -> single_items.FolderStagedItems:
+        return single_items.stage_paths(self, chosen, open_blob)
+
+    def clear_paths(self, paths: Sequence[str]) -> None:
+        single_items.clear_paths(self, paths)
+
+    def read_back_paths(self, paths: Sequence[str], entries: Sequence[ManifestEntry]) -> bool:
+        return single_items.read_back_paths(self, paths, entries)
 
     def _file_item(
         self, path: str, absolute: str, info: os.stat_result, stat_ns: int, root_id: RootId, digest: str | None = None

@@ -139,6 +139,25 @@ async def entries_under(session: AsyncSession, point_id: str, source: str, folde
     return [_entry(row) for row in rows]
 
 
+async def entries_of_items(
+    session: AsyncSession, point_id: str, items: Sequence[tuple[str, str]]
+) -> list[ManifestEntry]:
+    """The entries at these (source, path)s, everything under those that are folders, and the
+    folders above them: what an item apply needs, read by index, not the whole manifest."""
+    found: dict[tuple[str, str], ManifestEntry] = {}
+    for source, path in items:
+        parts = path.split("/")
+        for depth in range(1, len(parts) + 1):
+            rel = "/".join(parts[:depth])
+            if (source, rel) not in found and (entry := await entry_at(session, point_id, source, rel)) is not None:
+                found[(source, rel)] = entry
+        top = found.get((source, path))
+        if top is not None and top.kind is EntryKind.DIRECTORY:
+            for entry in await entries_under(session, point_id, source, path):
+                found.setdefault((source, entry.path), entry)
+    return sorted(found.values(), key=lambda e: (e.source, e.path.split("/")))
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 

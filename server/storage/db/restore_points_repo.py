@@ -7,6 +7,7 @@ A manifest, and with it the hold on its blobs, goes when its last restore point 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,7 @@ def restore_point_of_row(row: RestorePointRow) -> RestorePoint:
         pinned=bool(row.pinned),
         schedule_id=row.schedule_id,
         expires_at=row.expires_at,
+        items_only=tuple((s, p) for s, p in json.loads(row.items_only)) if row.items_only else None,
     )
 
 
@@ -63,6 +65,8 @@ async def add_restore_point(
         await session.flush()
         await _insert_entries(session, manifest_id, entries)
     fields = {f: getattr(point, f) for f in RestorePointRow.model_fields if f != "manifest_id"}
+    if point.items_only is not None:
+        fields["items_only"] = json.dumps([list(item) for item in point.items_only])
     if point.schedule_id is not None and await session.get(ScheduleRow, point.schedule_id) is None:
         fields["schedule_id"] = None  # its schedule was deleted while it was being made
     session.add(RestorePointRow(**fields, manifest_id=manifest_id))

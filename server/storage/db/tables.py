@@ -77,6 +77,8 @@ class RestorePointRow(SQLModel, table=True):
     # The schedule that made it; NULL for any other, and once that schedule is deleted.
     schedule_id: str | None = Field(default=None, max_length=40)
     expires_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
+    # JSON [[source, path], ...]: the items an items-only safety restore point covers.
+    items_only: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
 
 
 class ScheduleRow(SQLModel, table=True):

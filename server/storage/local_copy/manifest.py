@@ -211,6 +211,8 @@ def encode_manifest(
             "itemCount": restore_point.item_count,
         },
     }
+    if restore_point.items_only is not None:  # an items-only safety restore point: only then
+        head["restorePoint"]["itemsOnly"] = [list(item) for item in restore_point.items_only]  # type: ignore[index]
     # One entry per line keeps a 100,000-entry manifest small yet readable with `less`.
     lines = ",\n".join("    " + json.dumps(_entry_document(e), ensure_ascii=False) for e in entries)
     text = json.dumps(head, ensure_ascii=False, indent=2)[: -len("\n}")]
@@ -330,7 +332,21 @@ def _restore_point(raw: Any) -> dict[str, Any]:
         "checksum": checksum,
         "sizeBytes": _integer(raw, "sizeBytes", where),
         "itemCount": _integer(raw, "itemCount", where),
+        "itemsOnly": _items_only(raw, where),
     }
+
+
+def _items_only(raw: dict[str, Any], where: str) -> tuple[tuple[str, str], ...] | None:
+    """An items-only safety restore point's items ([source, path] pairs); absent: whole sources."""
+    value = raw.get("itemsOnly")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(item, list) and len(item) == 2 and all(isinstance(part, str) and part for part in item)
+        for item in value
+    ):
+        raise _bad(f"{where}.itemsOnly must be a list of [source, path] pairs")
+    return tuple((source, path) for source, path in value)
 
 
 def _manifest_id(raw: dict[str, Any], where: str) -> str:

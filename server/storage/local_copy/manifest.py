@@ -212,7 +212,7 @@ def encode_manifest(
         },
     }
     if restore_point.items_only is not None:  # an items-only safety restore point: only then
-        head["restorePoint"]["itemsOnly"] = [list(item) for item in restore_point.items_only]  # type: ignore[index]
+        head["restorePoint"]["itemsOnly"] = [list(item) for item in restore_point.items_only]
     # One entry per line keeps a 100,000-entry manifest small yet readable with `less`.
     lines = ",\n".join("    " + json.dumps(_entry_document(e), ensure_ascii=False) for e in entries)
     text = json.dumps(head, ensure_ascii=False, indent=2)[: -len("\n}")]

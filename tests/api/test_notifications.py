@@ -6,6 +6,8 @@ says why in lastError; secrets never show; a burst is folded; testNotification."
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import re
 import shutil
 import socket
@@ -387,3 +389,25 @@ def test_a_bad_target_stops_the_server_with_one_line(tmp_path: Path, entry: str,
     assert result.stderr.startswith(f"backups: config file {config}: notification 'ops': ")
     assert message in result.stderr and result.stderr.count("\n") == 1 and SECRET not in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+async def test_damage_a_verification_cannot_repair_is_told(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    """A blob file removed from the store (no copy to repair it from): verifyBackups finds the
+    restore point MISSING, and VERIFICATION_FAILED names it."""
+    with Receiver() as receiver:
+        server = notifying_server(make_server, tmp_path, target("verify", receiver.url(), ["VERIFICATION_FAILED"]))
+        (tmp_path / "site" / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))  # over 1 MiB: a loose blob
+        point = (await create_and_wait(server, "nightly before the disk died"))["restorePoint"]
+        digest = hashlib.sha256((tmp_path / "site" / "big.bin").read_bytes()).hexdigest()
+        (server.data_dir / "blobs" / digest[:2] / digest[2:]).unlink()
+        started = (await execute(server, VERIFY, ids=[point["id"]]))["verifyBackups"]
+        assert (await wait_for_operation(server, started["operation"]["id"]))["status"] == "SUCCEEDED"
+
+        told = await received(receiver, "verification failed")
+        assert told["title"] == f"{HOST}: verification failed" and told["type"] == "failure"
+        assert "nightly before the disk died: MISSING" in told["message"]
+
+
+VERIFY = """mutation($ids: [ID!]) { verifyBackups(restorePointIds: $ids) { operation { id } userErrors { code } } }"""

@@ -12,6 +12,7 @@ import { LocalCopiesView } from "./LocalCopiesView";
 import { HealthBanner } from "./HealthBanner";
 import { SchedulesView } from "./SchedulesView";
 import { TokensView } from "./TokensView";
+import { NotificationsView } from "./NotificationsView";
 import { EmergencyKitView } from "./EmergencyKitView";
 import { LocationsView } from "./LocationsView";
 import { Errors, topLevel } from "./ui";
@@ -142,6 +143,7 @@ function SignedIn(props: { token: string; connects: number; reconnects: number; 
         <LocalCopiesView />
         <LocationsView />
         <SchedulesView />
+        <NotificationsView />
         {role === "ADMIN" && <TokensView />}
         {role === "ADMIN" && <EmergencyKitView />}
       </main>

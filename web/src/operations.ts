@@ -346,3 +346,15 @@ export const ExportEmergencyKit = graphql(`
     exportEmergencyKit(confirm: $confirm) { kit userErrors { code message field } }
   }
 `);
+
+export const NotificationTargets = graphql(`
+  query NotificationTargets {
+    notificationTargets { name url events lastSentAt lastError }
+  }
+`);
+
+export const TestNotification = graphql(`
+  mutation TestNotification($name: String!) {
+    testNotification(name: $name) { delivered error userErrors { code message field } }
+  }
+`);

@@ -52,6 +52,7 @@ MINIMUM_ROLE: dict[str, Role] = {
     "Mutation.deleteRemoteCopy": ADMIN,
     "Mutation.deleteRestorePoint": ADMIN,
     "Mutation.deleteSchedule": ADMIN,
+    "Mutation.dismissFinishedOperations": OPERATOR,
     "Mutation.dismissOperation": OPERATOR,
     "Mutation.exportRestorePoint": OPERATOR,
     "Mutation.fetchFromLocation": OPERATOR,

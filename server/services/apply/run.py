@@ -260,7 +260,8 @@ class ApplyRun:
         row_counts: Mapping[str, int] | None = None,
     ) -> str:
         record = self.journal
-        title = f"Before applying {record.restore_point_id}" + (f" ({label})" if label else "")
+        # In words: the label of what was applied (its id stays in the note); the id when it has none.
+        title = f"Before applying '{label}'" if label else f"Before applying {record.restore_point_id}"
         point = self._t.restore_points.new_point(
             entries,
             stored,

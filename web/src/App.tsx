@@ -1,4 +1,5 @@
-// Sign-in, then the Backups tab: the system banner, create, operations, restore points, local copies.
+// Sign-in, then the Backups tab: the backup status first, then create, the restore points, the
+// operations (running, then completed), local copies, locations and schedules.
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Provider, useQuery, useSubscription } from "urql";
 import { connect, type Connection } from "./client";
@@ -9,7 +10,7 @@ import { CreateForm } from "./CreateForm";
 import { OperationsView } from "./OperationsView";
 import { RestorePointsView } from "./RestorePointsView";
 import { LocalCopiesView } from "./LocalCopiesView";
-import { HealthBanner } from "./HealthBanner";
+import { StatusView } from "./StatusView";
 import { SchedulesView } from "./SchedulesView";
 import { LocationsView } from "./LocationsView";
 import { Errors, topLevel } from "./ui";
@@ -114,6 +115,7 @@ function SignedIn(props: { token: string; connects: number; reconnects: number; 
   return (
     <SessionContext.Provider value={session}>
       <main>
+        <StatusView />
         <p className="who">
           Signed in as <strong>{session.name ?? "(authentication off)"}</strong>, role <strong>{role}</strong>.
         </p>
@@ -133,10 +135,9 @@ function SignedIn(props: { token: string; connects: number; reconnects: number; 
           </p>
         )}
         <SystemBanner />
-        <HealthBanner />
         <CreateForm />
-        <OperationsView onFinished={onFinished} />
         <RestorePointsView />
+        <OperationsView onFinished={onFinished} />
         <LocalCopiesView />
         <LocationsView />
         <SchedulesView />

@@ -32,7 +32,7 @@ export function LocationsView() {
 
 function LocationItem({ location, onDeleted }: { location: Location; onDeleted: () => void }) {
   return (
-    <li className="location" aria-label={`Location ${location.name}`}>
+    <li className="location" aria-label={`Location ${location.name}`} id={`location-${location.name}`} tabIndex={-1}>
       <p>
         <strong>{location.name}</strong> · {location.kind.toLowerCase()}
         {location.encrypted && " · encrypted"} ·{" "}

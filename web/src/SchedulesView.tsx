@@ -61,7 +61,7 @@ function ScheduleItem({ schedule, onChanged }: { schedule: Schedule; onChanged: 
   const [, remove] = useMutation(DeleteSchedule);
   const last = schedule.lastOperation;
   return (
-    <li className="schedule" aria-label={`Schedule ${schedule.name}`}>
+    <li className="schedule" aria-label={`Schedule ${schedule.name}`} id={`schedule-${schedule.id}`} tabIndex={-1}>
       <p>
         <strong>{schedule.name}</strong> · <code>{schedule.cron ?? "no cron"}</code> ({schedule.timeZone}) ·{" "}
         <span className={schedule.enabled ? "keep" : "drop"}>{schedule.enabled ? "enabled" : "paused"}</span>

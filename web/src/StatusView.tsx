@@ -19,22 +19,22 @@ export function StatusView() {
     <section className="card status" aria-labelledby="status-heading">
       <h2 id="status-heading">Backup status</h2>
       <Errors errors={[...topLevel(storageAnswer.error), ...topLevel(locationsAnswer.error)]} />
-      <dl className="facts">
-        <div>
-          <dt id="status-last">Last backup</dt>
-          <dd aria-labelledby="status-last">
+      <ul className="facts">
+        <li aria-labelledby="status-last">
+          <span className="fact-name" id="status-last">Last backup</span>
+          <span className="fact-value">
             {!health ? "…" : health.lastSuccessAt ? <Ago iso={health.lastSuccessAt} /> : "none yet"}
-          </dd>
-        </div>
-        <div>
-          <dt id="status-next">Next run</dt>
-          <dd aria-labelledby="status-next">
+          </span>
+        </li>
+        <li aria-labelledby="status-next">
+          <span className="fact-name" id="status-next">Next run</span>
+          <span className="fact-value">
             {!health ? "…" : health.nextRunAt ? <Ago iso={health.nextRunAt} /> : "no schedule enabled"}
-          </dd>
-        </div>
-        <div>
-          <dt id="status-storage">Storage used</dt>
-          <dd aria-labelledby="status-storage">
+          </span>
+        </li>
+        <li aria-labelledby="status-storage">
+          <span className="fact-name" id="status-storage">Storage used</span>
+          <span className="fact-value">
             {storage ? (
               <>
                 {bytes(storage.storedBytes)} for {storage.restorePointCount} restore point
@@ -44,15 +44,15 @@ export function StatusView() {
             ) : (
               "…"
             )}
-          </dd>
-        </div>
-        <div>
-          <dt id="status-saved">Saved by deduplication</dt>
-          <dd aria-labelledby="status-saved">
+          </span>
+        </li>
+        <li aria-labelledby="status-saved">
+          <span className="fact-name" id="status-saved">Saved by deduplication</span>
+          <span className="fact-value">
             {storage ? `${bytes(Math.max(0, storage.capturedBytes - storage.storedBytes))} of ${bytes(storage.capturedBytes)} captured` : "…"}
-          </dd>
-        </div>
-      </dl>
+          </span>
+        </li>
+      </ul>
       {health && <HealthBanner health={health} />}
       <h3 id="status-locations">Locations</h3>
       <ul className="location-states" aria-labelledby="status-locations">

@@ -6,7 +6,7 @@ import { DeleteRemoteCopy, FetchFromLocation, ImportLocalCopy, LocalCopies, Loca
 import type { LocationsQuery } from "./gql/graphql";
 import { ProgressBar, type Op } from "./OperationsView";
 import { useKept, useRefreshedQuery } from "./refresh";
-import { DeleteTwice, Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
+import { pointLabel, DeleteTwice, Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
 
 type Location = LocationsQuery["locations"][number];
 type Copy = Location["copies"][number];
@@ -64,7 +64,7 @@ function RemoteCopyItem({ copy, fetchable, onDeleted }: { copy: Copy; fetchable:
         {copy.encrypted && " · encrypted"}
       </p>
       {copy.restorePoint ? (
-        <p className="note-text">Holds the restore point {copy.restorePoint.label}</p>
+        <p className="note-text">Holds the restore point {pointLabel(copy.restorePoint.label)}</p>
       ) : (
         copy.restorePointId && <p className="note-text">Holds the restore point {copy.restorePointId}, not in this server: fetch it, then import it.</p>
       )}

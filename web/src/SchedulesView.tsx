@@ -5,7 +5,7 @@ import { useMutation } from "urql";
 import { CreateSchedule, DeleteSchedule, PruneSchedule, RetentionPreview, RunSchedule, Schedules, UpdateSchedule } from "./operations";
 import type { ScheduleFieldsFragment, ScheduleInput } from "./gql/graphql";
 import { useKept, useRefreshedQuery } from "./refresh";
-import { DeleteTwice, Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
+import { pointLabel, DeleteTwice, Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
 
 type Schedule = ScheduleFieldsFragment;
 type Problems = (UserErrorShape | string)[];
@@ -176,7 +176,7 @@ function RetentionPreviewView({ schedule }: { schedule: Schedule }) {
                 {decisions.map((d) => (
                   <tr key={d.restorePoint.id}>
                     <th scope="row">
-                      {d.restorePoint.label}
+                      {pointLabel(d.restorePoint.label)}
                       <div className="note-text">{when(d.restorePoint.createdAt)}</div>
                     </th>
                     <td className={d.keep ? "keep" : "drop"}>{d.keep ? "Keep" : "Delete"}</td>

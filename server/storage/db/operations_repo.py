@@ -139,7 +139,7 @@ async def dismiss_finished(session: AsyncSession, *, keep: Sequence[str] = ()) -
         col(table.dismissed).is_(False),
         col(table.id).not_in(list(keep)),
     ]
-    ids = list(await session.scalars(select(table.id).where(*conditions)))
+    ids = list(await session.scalars(select(col(table.id)).where(*conditions)))
     if ids:
         await session.execute(update(table).where(col(table.id).in_(ids)).values(dismissed=True))
     return ids

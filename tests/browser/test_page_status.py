@@ -107,8 +107,8 @@ def test_backup_status_comes_first_and_says_what_the_api_says(open_page, site) -
         storage = api["storage"]
         points = storage["restorePointCount"]
         expect(status.get_by_role("listitem", name="Storage used").locator(".fact-value")).to_have_text(
-            f"{size(storage['storedBytes'])} for {points} restore point{'' if points == 1 else 's'}"
-            f" (+ {size(storage['localCopiesBytes'])} of local copies)"
+            f"{size(storage['storedBytes'])} · {points} restore point{'' if points == 1 else 's'}"
+            f" (+ {size(storage['localCopiesBytes'])} local copies)"
         )
         saved = storage["capturedBytes"] - storage["storedBytes"]
         assert saved > 0, storage  # the settings captured twice (the test's two points) are stored once
@@ -119,7 +119,7 @@ def test_backup_status_comes_first_and_says_what_the_api_says(open_page, site) -
         expect(status.get_by_role("status", name="Backup health")).to_have_text("Backups healthy")
         share = next(location for location in api["locations"] if location["name"] == "share")
         state = status.get_by_role("listitem").filter(has_text=re.compile(r"^share: "))
-        expect(state).to_contain_text("share: reachable · newest copy of on the share")
+        expect(state).to_contain_text("share: reachable · newest copy “on the share")
         expect(state.locator("time")).to_have_attribute("datetime", share["copies"][0]["modifiedAt"])
         state.get_by_role("button", name="share", exact=True).click()
         expect(page.page.get_by_role("listitem", name="Location share")).to_be_focused()

@@ -37,9 +37,9 @@ export function StatusView() {
           <span className="fact-value">
             {storage ? (
               <>
-                {bytes(storage.storedBytes)} for {storage.restorePointCount} restore point
+                {bytes(storage.storedBytes)} · {storage.restorePointCount} restore point
                 {storage.restorePointCount === 1 ? "" : "s"}
-                {storage.localCopiesBytes > 0 && ` (+ ${bytes(storage.localCopiesBytes)} of local copies)`}
+                {storage.localCopiesBytes > 0 && ` (+ ${bytes(storage.localCopiesBytes)} local copies)`}
               </>
             ) : (
               "…"
@@ -75,7 +75,7 @@ export function StatusView() {
                 (newest ? (
                   <>
                     {" · newest copy "}
-                    {newest.restorePoint ? `of ${pointLabel(newest.restorePoint.label)} ` : ""}
+                    {newest.restorePoint ? `“${pointLabel(newest.restorePoint.label)}”, ` : ""}
                     <Ago iso={newest.modifiedAt} />
                   </>
                 ) : (

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import create_and_wait, create_restore_point, execute, wait_for_operation
+from tests.support.api import create_and_wait, execute, wait_for_operation
 from tests.support.apply import operation, start_apply
 from tests.support.browser import AXE, expect, run, scan
 from tests.support.config_file import Share, write_config
@@ -182,10 +182,16 @@ def test_dismiss_all_takes_the_finished_ones_and_leaves_the_running_one(open_pag
     expect(prune_rows.first.get_by_role("button", name="Show log")).to_be_visible()  # the log one click away
 
     running_label = f"still running {uuid.uuid4().hex[:6]}"
-    op = run(create_restore_point(site, running_label))
+    page.page.get_by_role("button", name="Create restore point").click()
+    page.page.get_by_role("textbox", name="Label").fill(running_label)
+    page.page.get_by_role("button", name="Create", exact=True).click()
+    # The operation lists are below the restore points: the create form leads to its progress.
+    page.page.get_by_role("button", name="Follow its progress").click()
+    expect(page.page.get_by_role("heading", name="Running operations")).to_be_focused()
     # Until it has made its restore point, a create is named without its label.
     running = page.region("Running operations").get_by_role("progressbar", name="Progress of Create restore point")
     expect(running).to_be_visible()
+    (op,) = run(execute(site, "{ operations(status: [QUEUED, RUNNING]) { nodes { id } } }"))["operations"]["nodes"]
     completed.get_by_role("button", name="Dismiss all").click()
     expect(completed).to_contain_text("None.")
     expect(completed.get_by_role("button", name="Dismiss all")).to_have_count(0)

@@ -72,7 +72,9 @@ export function OperationsView({ onFinished }: { onFinished: () => void }) {
   return (
     <>
       <section className="card" aria-labelledby="running-heading">
-        <h2 id="running-heading">Running operations</h2>
+        <h2 id="running-heading" tabIndex={-1}>
+          Running operations
+        </h2>
         <Errors errors={topLevel(list.error)} />
         {running.length === 0 ? <p>None.</p> : <ul className="ops">{running.map((op) => <Running key={op.id} op={op} />)}</ul>}
       </section>

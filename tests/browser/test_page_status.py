@@ -126,6 +126,13 @@ def test_backup_status_comes_first_and_says_what_the_api_says(open_page, site) -
         assert (scan(page) if AXE.is_file() else []) == []
         page.page.evaluate("window.scrollTo(0, 0)")
         page.shot("status-first", full_page=False)
+        phone = open_page(390, 844)
+        phone.sign_in(site.token)
+        narrow = phone.region("Backup status")
+        expect(narrow.get_by_role("listitem", name="Saved by deduplication")).to_be_visible()
+        box = narrow.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box  # no sideways scrolling for it
+        phone.shot("status-first-phone", full_page=False)
     finally:
         run(execute(site, "mutation($id: ID!) { deleteSchedule(id: $id) { deletedId } }", id=schedule["id"]))
 

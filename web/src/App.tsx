@@ -1,4 +1,4 @@
-// Sign-in, then the Backups tab: the backup status first, then create, the restore points, the
+// Sign-in, then the Backups tab: the backup status first, then the restore points (with create), the
 // operations (running, then completed), local copies, locations and schedules.
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Provider, useQuery, useSubscription } from "urql";
@@ -6,7 +6,6 @@ import { connect, type Connection } from "./client";
 import { Me, SystemChanged } from "./operations";
 import { SessionContext, type Session } from "./session";
 import type { Role } from "./gql/graphql";
-import { CreateForm } from "./CreateForm";
 import { OperationsView } from "./OperationsView";
 import { RestorePointsView } from "./RestorePointsView";
 import { LocalCopiesView } from "./LocalCopiesView";
@@ -135,7 +134,6 @@ function SignedIn(props: { token: string; connects: number; reconnects: number; 
           </p>
         )}
         <SystemBanner />
-        <CreateForm />
         <RestorePointsView />
         <OperationsView onFinished={onFinished} />
         <LocalCopiesView />

@@ -1,4 +1,5 @@
-// "Create restore point" and its form: Label, Note, Create; userErrors next to their field.
+// "Create restore point" and its form: Label, Note, Create; userErrors next to their field. It sits
+// in the head of the restore points' card (its button beside the heading, the form below it).
 import { useState } from "react";
 import { useMutation } from "urql";
 import { CreateRestorePoint } from "./operations";
@@ -33,8 +34,7 @@ export function CreateForm() {
   }
 
   return (
-    <section className="card" aria-labelledby="create-heading">
-      <h2 id="create-heading">New restore point</h2>
+    <>
       <RoleButton needs="OPERATOR" aria-expanded={open} aria-controls="create-form" onClick={() => {
         setOpen(!open);
         setStarted(false);
@@ -42,7 +42,7 @@ export function CreateForm() {
         Create restore point
       </RoleButton>
       {started && !open && (
-        <p className="note">
+        <p className="note create-started">
           Started.{" "}
           <button type="button" className="link" onClick={() => bringTo("running-heading")}>
             Follow its progress
@@ -52,6 +52,7 @@ export function CreateForm() {
       {open && (
         <form
           id="create-form"
+          className="create-form"
           aria-label="Create restore point"
           onSubmit={(event) => {
             event.preventDefault();
@@ -99,6 +100,6 @@ export function CreateForm() {
           </button>
         </form>
       )}
-    </section>
+    </>
   );
 }

@@ -1,4 +1,4 @@
-// The table "Restore points" (paginated and filtered; per row Apply, the primary action, then
+// "Create restore point" beside the heading, then the table "Restore points" (paginated and filtered; per row Apply, the primary action, then
 // Browse, Compare, Export, Pin/Unpin and Edit for the label and note, and Delete, styled as dangerous).
 import { useLayoutEffect, useRef, useState } from "react";
 import { useMutation } from "urql";
@@ -6,6 +6,7 @@ import { DeleteRestorePoint, ExportRestorePoint, RestorePoints, UpdateRestorePoi
 import type { RestorePointOrigin, RestorePointsQuery } from "./gql/graphql";
 import { useKept, useRefreshedQuery } from "./refresh";
 import { ApplyDialog } from "./ApplyDialog";
+import { CreateForm } from "./CreateForm";
 import { BrowseDialog, type Restoring } from "./BrowseDialog";
 import { CompareDialog } from "./CompareDialog";
 import { DeleteTwice, Errors, RoleButton, bytes, inWords, pointLabel, topLevel, when, type UserErrorShape } from "./ui";
@@ -45,9 +46,12 @@ export function RestorePointsView() {
 
   return (
     <section className="card" aria-labelledby="points-heading">
-      <h2 id="points-heading" tabIndex={-1}>
-        Restore points
-      </h2>
+      <div className="card-head">
+        <h2 id="points-heading" tabIndex={-1}>
+          Restore points
+        </h2>
+        <CreateForm />
+      </div>
       <Errors errors={topLevel(list.error)} />
       <div className="filters" role="group" aria-label="Filter restore points">
         <label className="inline" htmlFor="points-search">

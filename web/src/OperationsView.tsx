@@ -26,18 +26,21 @@ export function describe(op: Op): string {
   return `${KIND[op.kind] ?? op.kind}${subject ? `: ${subject}` : ""}`;
 }
 
-export function OperationsView({ onFinished }: { onFinished: () => void }) {
+/** `first`: the operations list as read before any view asked for anything (App reads it with
+ * `me`): what had ended by then is history; whatever ends after it is news, even when this
+ * view's own first answer comes after the other views' (many requests start together). */
+export function OperationsView({ onFinished, first = null }: { onFinished: () => void; first?: readonly Op[] | null }) {
   // Asked again each time the websocket connects only (the first time too: an operation that
   // ended between the first answer and the subscription's start is in no event): the events
   // tell of every other change. The subscribe messages go out before this request, as soon as
   // the connection is acknowledged.
   const [list] = useRefreshedQuery({ query: Operations }, ["connect"]);
-  const [ops, setOps] = useState<Map<string, Op>>(new Map());
+  const [ops, setOps] = useState<Map<string, Op>>(() => withLater(new Map(), first ?? []));
   const finishedRef = useRef(onFinished);
   finishedRef.current = onFinished;
   // The operations whose end the views were told of (null until the first list: the ones
   // already ended then are history, not news).
-  const ended = useRef<Set<string> | null>(null);
+  const ended = useRef<Set<string> | null>(first ? new Set(first.filter((op) => op.done).map((op) => op.id)) : null);
 
   // The list (first load, after a reconnect, refetched after a mutation) and the events say the
   // same things in no fixed order: an answer read before an event arrives after it, or the

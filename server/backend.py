@@ -28,6 +28,7 @@ from server.services.diffs import DiffService
 from server.services.items.browse import ItemBrowser
 from server.services.items.copy_reader import CopyEntries
 from server.services.items.download import ItemDownloadService
+from server.services.local_copies.encryption import CopyEncryption
 from server.services.local_copies.service import LocalCopyService
 from server.services.locations.service import LocationService
 from server.services.operations_view import OperationsView
@@ -37,12 +38,15 @@ from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.copies import ScheduledCopies
 from server.services.schedules.expiry import ExpiryTimer
 from server.services.schedules.health import HealthService
+from server.services.schedules.heartbeat import Heartbeat
 from server.services.schedules.scheduler import Scheduler
 from server.services.schedules.service import ScheduleService
 from server.services.settings_store import SettingsStore
 from server.services.source_catalog import SourceCatalog
 from server.services.storage_usage import StorageUsageReader
 from server.services.system import SystemMonitor
+from server.services.verification.service import VerificationService
+from server.services.verification.tools import Tools as VerifyTools
 from server.sources.factory import build_sources
 from server.storage.apply_journal import ApplyJournal
 from server.storage.blobs.content_store import ContentStore
@@ -136,7 +140,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
     restore_points = RestorePointService(
         db=db, store=store, keeper=keeper, runner=runner, sources=sources, server_version=SERVER_VERSION, clock=clock
     )
-    system = SystemMonitor(sources=sources, server_version=SERVER_VERSION)
+    system = SystemMonitor(sources=sources, server_version=SERVER_VERSION, server_name=config.server_name)
     settings_store = SettingsStore(db, check_writable=system.check_writable)
     journal = ApplyJournal(config.apply_journal_path)
     apply = ApplyService(
@@ -161,9 +165,11 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         restore_points=restore_points,
         max_upload_bytes=config.max_upload_bytes,
         steps=steps,
+        server_name=config.server_name,
     )
+    stores = {spec.name: location_store(spec, config, keyring, seams) for spec in declared.locations}
     locations = LocationService(
-        stores={spec.name: location_store(spec, config, keyring, seams) for spec in declared.locations},
+        stores=stores,
         local_copies=local_copies,
         folder=folder,
         keyring=keyring,
@@ -206,8 +212,28 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         safety_max_age_days=config.safety_max_age_days,
         expiry=ExpiryTimer(restore_points=restore_points, runner=runner, clock=clock),
         steps=steps,
+        heartbeat=Heartbeat(
+            config.heartbeat_url.get_secret_value() if config.heartbeat_url else None,
+            timeout=config.heartbeat_timeout_seconds,
+        ),
     )
     catalog = SourceCatalog(sources)
+    verification = VerificationService(
+        tools=VerifyTools(
+            db=db,
+            store=store,
+            keeper=keeper,
+            folder=folder,
+            encryption=CopyEncryption(folder, keyring),
+            holds=runner.holds,
+            clock=clock,
+            steps=steps,
+            locations=stores,
+        ),
+        runner=runner,
+        restore_points=restore_points,
+    )
+    locations.on_copy_deleted(verification.forget_remote)
     services = Services(
         restore_points=restore_points,
         settings=settings_store,
@@ -233,6 +259,8 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             restore_points=restore_points,
             runner=runner,
             poll_seconds=config.scheduler_poll_seconds,
+            verification=verification,
+            verification_warning_days=config.verification_warning_days,
         ),
         item_downloads=item_downloads,
         item_browser=ItemBrowser(
@@ -242,6 +270,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             local_copies=local_copies,
             copy_entries=copy_entries,
         ),
+        verification=verification,
     )
     download = download_endpoint(
         downloads, str(config.resolved_local_copies_dir), runner.holds, stall_seconds=config.body_timeout_seconds

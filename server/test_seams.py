@@ -48,6 +48,8 @@ STEPS = (
     "prune-deleted",
     "copy-named",
     "uploading",
+    "verify-read",
+    "verify-repair",
 )
 
 

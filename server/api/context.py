@@ -28,6 +28,7 @@ from server.services.settings_store import SettingsStore
 from server.services.source_catalog import SourceCatalog
 from server.services.storage_usage import StorageUsageReader
 from server.services.system import SystemMonitor
+from server.services.verification.service import VerificationService
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class Services:
     health: HealthService
     item_downloads: ItemDownloadService  # createItemDownloadUrl (the link is served by server/web/item_download.py)
     item_browser: ItemBrowser  # RestorePoint.items
+    verification: VerificationService  # verifyBackups, and each restore point's and copy's verification
     sources: SourceCatalog = field(default_factory=lambda: SourceCatalog(()))
     connections: RecentConnections = field(default_factory=RecentConnections)  # the API's own, per app
 

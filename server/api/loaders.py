@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from strawberry.dataloader import DataLoader
 
 from server.model.records import LocalCopy, RemoteCopy, RestorePoint
+from server.model.verification import Verification, VerifiedKind
 
 if TYPE_CHECKING:
     from server.api.context import Services
@@ -27,6 +28,7 @@ class Loaders:
     local_copies_of: DataLoader[str, list[LocalCopy]]  # by restore point id
     remote_copies_of: DataLoader[str, CopiesOf]  # by restore point id, every location
     remote_copy_details: DataLoader[RemoteCopy, RemoteCopy]  # the copy with its metadata read
+    verifications: DataLoader[tuple[VerifiedKind, str], Verification | None]  # by (kind, subject id)
 
 
 def make_loaders(services: Services) -> Loaders:
@@ -50,10 +52,18 @@ def make_loaders(services: Services) -> Loaders:
         assert services.locations is not None
         return await services.locations.details(copies)  # S3: the HEADs of a whole listing at once
 
+    async def verifications(keys: Sequence[tuple[VerifiedKind, str]]) -> list[Verification | None]:
+        found: dict[tuple[VerifiedKind, str], Verification] = {}
+        for kind in {kind for kind, _ in keys}:
+            ids = [subject for k, subject in keys if k is kind]
+            found |= {(kind, i): v for i, v in (await services.verification.of(kind, ids)).items()}
+        return [found.get(key) for key in keys]
+
     return Loaders(
         restore_points=DataLoader(load_fn=restore_points, cache=False),
         local_copies=DataLoader(load_fn=local_copies, cache=False),
         local_copies_of=DataLoader(load_fn=local_copies_of, cache=False),
         remote_copies_of=DataLoader(load_fn=remote_copies_of, cache=False),
         remote_copy_details=DataLoader(load_fn=remote_copy_details, cache=False),
+        verifications=DataLoader(load_fn=verifications, cache=False),
     )

@@ -44,6 +44,7 @@ from server.api.features import (
     sources,
     storage,
     system,
+    verification,
 )
 from server.api.http.auth import RequireAuthentication
 from server.api.permissions import protect
@@ -151,6 +152,8 @@ MUTATIONS: tuple[type, ...] = (
     system.ApplyMutations,
     locations.LocationMutations,
     schedules.ScheduleMutations,
+    verification.VerificationMutations,
+    access.AccessMutations,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
     operations.OperationSubscriptions,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from server.config.origins import parse_origin
+from server.model.names import SERVER_NAME_RULE, is_server_name
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
 CONFIG_FILE_VARIABLE = "BACKUPS_CONFIG"  # the config file's variable keeps its short name
@@ -96,8 +98,19 @@ class ServerConfig(BaseSettings):
     # Safety restore points (made before each apply) older than this are deleted by the prune;
     # never a pinned one nor the newest. 0 is refused: never read as "forever" or "at once".
     safety_max_age_days: int = Field(default=30, ge=1, le=36500)
+    # backupHealth is a WARNING when no verification (verifyBackups) finished within this many
+    # days while a restore point older than that exists; 0: never.
+    verification_warning_days: int = Field(default=0, ge=0, le=36500)
     # /metrics (Prometheus text format) without a token; off: a viewer token is needed.
     metrics_public: bool = False
+
+    # This server's name: in `system`, in every copy's manifest and file name, on /metrics, so
+    # that copies and series of many installations (a bucket shared by twenty) can be told apart.
+    server_name: str = Field(default_factory=socket.gethostname)
+    # A dead man's switch (healthchecks.io, Uptime Kuma push): GET this URL after each successful
+    # scheduled run, its fail variant after a failed one (server/services/schedules/heartbeat.py).
+    heartbeat_url: SecretStr | None = None
+    heartbeat_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     # Small blobs (at most 1 MiB) go into pack files (server/storage/blobs/packs.py); off: each is a
     # file of its own, as before. Either way both kinds are read.
@@ -140,6 +153,20 @@ class ServerConfig(BaseSettings):
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("not an http(s) URL")
+        return value
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _heartbeat(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("not an http(s) URL")
+        return value
+
+    @field_validator("server_name")
+    @classmethod
+    def _server_name(cls, value: str) -> str:
+        if not is_server_name(value):
+            raise ValueError(SERVER_NAME_RULE)
         return value
 
     @field_validator("data_dir", "local_copies_dir", "config_file")
@@ -225,8 +252,14 @@ ACCEPTS = {
     "scheduler_poll_seconds": "a number of seconds greater than 0",
     "change_check_seconds": "a number of seconds greater than 0, at most 86400",
     "safety_max_age_days": "a whole number of days from 1 to 36500",
+    "verification_warning_days": "a whole number of days from 0 (never) to 36500",
     "pack_small_blobs": "true or false",
+    "server_name": SERVER_NAME_RULE,
+    "heartbeat_url": "an http:// or https:// URL",
+    "heartbeat_timeout_seconds": "a number of seconds greater than 0, at most 300",
 }
+# Settings whose value is never echoed in an error: a key, a URL that may hold a token.
+_SECRET_SETTINGS = frozenset({"secret_key", "heartbeat_url"})
 
 
 class SettingsError(Exception):
@@ -260,7 +293,7 @@ def one_line_error(
     else:
         name, value = _VARIABLES.get(field, f"{env_prefix}{field.upper()}"), first.get("input")
     # repr keeps it on one line, whatever the value holds; a key is never echoed.
-    shown = "" if field == "secret_key" or not isinstance(value, str | int | float) else f"={value!r}"
+    shown = "" if field in _SECRET_SETTINGS or not isinstance(value, str | int | float) else f"={value!r}"
     more = len(error.errors()) - 1
     also = f" (and {more} more bad setting{'s' if more > 1 else ''})" if more else ""
     return SettingsError(f"{name}{shown} is not accepted: expected {expected}{also}")

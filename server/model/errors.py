@@ -64,6 +64,10 @@ class UserErrorCode(enum.StrEnum):
     UNKNOWN_SOURCE = "UNKNOWN_SOURCE"
     """An item named (applyRestorePoint(items:)) is of a source the restore point holds and this
     server no longer configures; nothing was started."""
+    CONTENT_DAMAGED = "CONTENT_DAMAGED"
+    """The restore point is known to be damaged (its last verification found content that does
+    not match its SHA-256, or missing, and no good copy to repair it from); an export or apply of
+    it is refused up front. Repair it (verifyBackups with a good copy) or use another one."""
 
 
 class DomainError(Exception):
@@ -148,6 +152,12 @@ class Conflict(DomainError):
 
 class InvalidArchive(DomainError):
     code = UserErrorCode.INVALID_ARCHIVE
+
+
+class KnownDamaged(DomainError):
+    """A restore point whose last verification found it DAMAGED or MISSING."""
+
+    code = UserErrorCode.CONTENT_DAMAGED
 
 
 class CopyKeyMissing(DomainError):

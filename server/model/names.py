@@ -38,6 +38,23 @@ MANIFEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 MANIFEST_ID_RULE = "1 to 128 printable ASCII characters, no spaces"
 
 
+# A server's name (BACKUPS_SERVER_NAME): shown in `system`, written into each copy's manifest and
+# file name, labelled on /metrics. Printable (no control characters), no slashes, no blank ends.
+SERVER_NAME_MAX = 64
+SERVER_NAME_RULE = "1 to 64 printable characters, no '/' or '\\', no spaces at either end"
+
+
+def is_server_name(value: str) -> bool:
+    """Whether `value` may name this server."""
+    return (
+        0 < len(value) <= SERVER_NAME_MAX
+        and value.isprintable()
+        and "/" not in value
+        and "\\" not in value
+        and value == value.strip()
+    )
+
+
 def is_source_name(value: str) -> bool:
     """Whether `value` is a valid source name."""
     return SOURCE_NAME.fullmatch(value) is not None

@@ -20,6 +20,7 @@ class OperationKind(enum.StrEnum):
     UPLOAD_TO_LOCATION = "UPLOAD_TO_LOCATION"
     FETCH_FROM_LOCATION = "FETCH_FROM_LOCATION"
     PRUNE_RESTORE_POINTS = "PRUNE_RESTORE_POINTS"
+    VERIFY_BACKUPS = "VERIFY_BACKUPS"
 
 
 class OperationStatus(enum.StrEnum):
@@ -204,6 +205,7 @@ class LocalCopy:
     problem: str | None  # why it cannot be imported; None when it can
     fingerprint: str  # changes whenever the file is replaced or rewritten
     encrypted: bool = False  # an age file (`.zip.age`): decrypted as it is imported
+    server_name: str | None = None  # from the manifest: the server that made it; None: unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,3 +239,4 @@ class RemoteCopy:
     # store's `details` reads it, a HEAD per object); True: they are what the location says.
     detailed: bool = True
     version: str = ""  # the object's ETag, which names the version its metadata was read from
+    server_name: str | None = None  # the server that made it (manifest or metadata); None: unknown

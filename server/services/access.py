@@ -87,12 +87,31 @@ class AccessService:
         async with self._db.read() as session:
             return await repo.list_all(session)
 
-    async def revoke(self, name_or_id: str) -> ApiToken:
-        """Revoke a token by its id, or by the name of an active token; it stops working at once."""
+    def now(self) -> datetime:
+        """The time token states are judged by (the server's clock)."""
+        return self._now()
+
+    async def revoke(self, name_or_id: str, *, from_api: bool = False) -> ApiToken:
+        """Revoke a token by its id, or by the name of an active token; it stops working at once.
+
+        `from_api` (the API's revoke): by id only, and the last active ADMIN token is refused,
+        since through the API nobody could make another one. The command line can revoke it (a
+        leaked last admin token must be revocable), and `backups token create` is its way back."""
         async with self._db.write() as session:
-            token = await repo.by_id(session, name_or_id) or await repo.active_by_name(session, name_or_id)
+            token = await repo.by_id(session, name_or_id)
+            if token is None and not from_api:
+                token = await repo.active_by_name(session, name_or_id)
             if token is None:
-                raise NotFound(f"no token with id or active name {quoted(name_or_id)}", field="token")
+                what = "id" if from_api else "id or active name"
+                raise NotFound(f"no token with {what} {quoted(name_or_id)}", field="id" if from_api else "token")
+            if from_api and token.role is Role.ADMIN and token.status(self._now()) is TokenStatus.ACTIVE:
+                admins = [t for t in await repo.list_all(session) if t.role is Role.ADMIN]
+                if not any(t.id != token.id and t.status(self._now()) is TokenStatus.ACTIVE for t in admins):
+                    raise InvalidInput(
+                        f"{quoted(token.name)} is the last active ADMIN token: create another admin token first "
+                        "(or revoke it on the server with `backups token revoke`)",
+                        field="id",
+                    )
             if token.revoked_at is None:
                 token = await repo.set_revoked(session, token.id, self._now())
         self._active.pop(token.id, None)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from server.clock import SYSTEM_CLOCK, Clock, utc_now
 from server.model import manifests
-from server.model.errors import Conflict, InvalidInput, NotFound, Pinned, quoted
+from server.model.errors import Conflict, InvalidInput, KnownDamaged, NotFound, Pinned, quoted
 from server.model.expiry import check_expiry
 from server.model.ids import is_well_formed, new_id
 from server.model.recent_pages import RecentPages
@@ -22,6 +22,7 @@ from server.model.records import (
     RestorePointFilter,
     RestorePointOrigin,
 )
+from server.model.verification import VerificationState, VerifiedKind
 from server.operations.holds import Held, Hold
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
@@ -30,7 +31,7 @@ from server.services.capture.driver import capture_point, capture_sources
 from server.services.capture.store import CaptureTally
 from server.sources.base import Source
 from server.storage.blobs.content_store import ContentStore
-from server.storage.db import items_repo
+from server.storage.db import items_repo, verification_repo
 from server.storage.db import restore_points_repo as repo
 from server.storage.db.database import Database
 
@@ -164,6 +165,26 @@ class RestorePointService:
         except BaseException:
             hold.release()
             raise
+
+    async def hold_only(self, point_id: str) -> Hold:
+        """Hold a restore point for an operation that will read it; the caller checks it exists."""
+        return await self._runner.holds.hold(Held.RESTORE_POINT, point_id)
+
+    async def refuse_if_damaged(self, point_id: str, field: str = "restorePointId") -> None:
+        """CONTENT_DAMAGED when the restore point's last verification found it DAMAGED or
+        MISSING (and nothing repaired it): an export or apply of it is refused up front."""
+        async with self._db.read() as session:
+            found = (await verification_repo.get_many(session, VerifiedKind.RESTORE_POINT, [point_id])).get(point_id)
+        if found is None or found.state is VerificationState.OK:
+            return
+        first = f": {found.problems[0]}" if found.problems else ""
+        more = f" (and {len(found.problems) - 1} more)" if len(found.problems) > 1 else ""
+        raise KnownDamaged(
+            f"restore point {point_id} is {found.state.value} (verified at {found.verified_at:%Y-%m-%d %H:%M:%S} UTC"
+            f"){first}{more}; nothing was started. Verify it again with a good local copy to repair it, "
+            "or use another restore point",
+            field=field,
+        )
 
     async def delete(
         self,

@@ -37,15 +37,17 @@ class SystemStatus:
     since: datetime
     operation_id: str | None  # the apply that put the system in this state
     server_version: str
+    server_name: str = ""  # BACKUPS_SERVER_NAME
 
 
 class SystemMonitor:
     """Holds the system's state; maintenance (anything but RUNNING) refuses settings writes."""
 
-    def __init__(self, *, sources: Sequence[Source], server_version: str) -> None:
+    def __init__(self, *, sources: Sequence[Source], server_version: str, server_name: str = "") -> None:
         self._sources = sources
         self._server_version = server_version
-        self._status = SystemStatus(SystemState.RUNNING, datetime.now(UTC), None, server_version)
+        self.server_name = server_name
+        self._status = SystemStatus(SystemState.RUNNING, datetime.now(UTC), None, server_version, server_name)
         self._history: deque[tuple[int, SystemStatus]] = deque(maxlen=HISTORY)
         self._count = 0
         self.changed = Signal()
@@ -58,7 +60,7 @@ class SystemMonitor:
         """Move to `state` and wake every systemChanged subscriber."""
         if state is self._status.state and operation_id == self._status.operation_id:
             return
-        self._status = SystemStatus(state, datetime.now(UTC), operation_id, self._server_version)
+        self._status = SystemStatus(state, datetime.now(UTC), operation_id, self._server_version, self.server_name)
         self._count += 1
         self._history.append((self._count, self._status))
         self.changed.fire()

@@ -14,7 +14,8 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.model.records import Schedule
+from server.model.records import OperationKind, OperationStatus, Schedule
+from server.model.verification import VerificationTotals
 from server.services.schedules.health import BackupHealth, severity
 from server.storage.db.metrics_repo import DURATION_BUCKETS, HistoryTotals, history_totals
 from server.version import SERVER_VERSION
@@ -48,7 +49,10 @@ def history_families(totals: HistoryTotals) -> list[Metric]:
     operations = CounterMetricFamily(
         "backups_operations", "Operations by kind and final status", labels=["kind", "status"]
     )
-    for (kind, status), count in sorted(totals.operations.items()):
+    # A failure counter of every kind from 0, so that the first failure is an increase an alert
+    # sees (a series that first appears at 1 has, to Prometheus, not increased).
+    counted = {(str(kind), str(OperationStatus.FAILED)): 0 for kind in OperationKind} | totals.operations
+    for (kind, status), count in sorted(counted.items()):
         operations.add_metric([kind, status], count)
     duration = HistogramMetricFamily(
         "backups_operation_duration_seconds", "Run time of finished operations", labels=["kind"]
@@ -92,6 +96,15 @@ def schedule_families(schedules: Iterable[Schedule]) -> list[Metric]:
     return [success, attempt, upcoming]
 
 
+def server_families(server_name: str) -> list[Metric]:
+    """The server's name, as an info series: join it on `instance` to label any other series."""
+    info = GaugeMetricFamily(
+        "backups_server_info", "The server's name, BACKUPS_SERVER_NAME (always 1)", labels=["server_name"]
+    )
+    info.add_metric([server_name], 1)
+    return [info]
+
+
 def health_families(health: BackupHealth, copies: Mapping[str, bool]) -> list[Metric]:
     """The backup health, the newest success of any kind, and each location's newest copy."""
     status = GaugeMetricFamily(
@@ -116,6 +129,24 @@ def health_families(health: BackupHealth, copies: Mapping[str, bool]) -> list[Me
     return [status, newest, copy_ok, build]
 
 
+def verification_families(totals: VerificationTotals, damaged: int) -> list[Metric]:
+    """What verifyBackups found and did, over every run."""
+    last = GaugeMetricFamily(
+        "backups_verification_last_timestamp_seconds", "When the last verification finished (0: never)"
+    )
+    last.add_metric([], _seconds(totals.last_finished_at))
+    unresolved = GaugeMetricFamily(
+        "backups_verification_damaged",
+        "Restore points and local copies whose last verification found them DAMAGED or MISSING",
+    )
+    unresolved.add_metric([], damaged)
+    repaired = CounterMetricFamily("backups_verification_repaired", "Blobs put back from a good copy")
+    repaired.add_metric([], totals.repaired)
+    read = CounterMetricFamily("backups_verification_read_bytes", "Bytes read by verifications")
+    read.add_metric([], totals.bytes_read)
+    return [last, unresolved, repaired, read]
+
+
 async def metrics(request: Request) -> Response:
     """The metrics, for a viewer token (or anyone with BACKUPS_METRICS_PUBLIC=1)."""
     _, refusal = await monitoring_reader(request)
@@ -129,6 +160,8 @@ async def metrics(request: Request) -> Response:
         *history_families(totals),
         *schedule_families(await services.schedules.list_all()),
         *health_families(await services.health.read(), await services.health.location_copies()),
+        *verification_families(await services.verification.totals(), len(await services.verification.unresolved())),
+        *server_families(services.system.server_name),
     ]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Fixed(families))

@@ -23,7 +23,7 @@ from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.file_upload import FileVar
 from pyrage import x25519
 
-from tests.support.api import auth_headers, create_and_wait, execute, wait_for_operation
+from tests.support.api import auth_headers, create_and_wait, execute, execute_errors, wait_for_operation
 from tests.support.apply import start_apply
 from tests.support.config_file import write_config
 from tests.support.in_process import InProcessServer
@@ -462,3 +462,35 @@ async def test_disaster_recovery_on_a_new_machine(make_site_server, tmp_path: Pa
     done = await wait_for_operation(new, (await start_apply(new, imported["restorePoint"]["id"]))["id"])
     assert done["status"] == "SUCCEEDED", done
     assert (site / "page.html").read_text() == "<h1>été</h1>"
+
+
+KIT = "mutation($confirm: String!) { exportEmergencyKit(confirm: $confirm) { kit userErrors { code field message } } }"
+
+
+async def test_the_emergency_kit_through_the_api_decrypts_a_copy(make_site_server, tmp_path: Path) -> None:
+    """exportEmergencyKit (admin, after typing EXPORT KEY) answers what `backups key export`
+    prints, and the standard age tool decrypts an encrypted copy with it; without the words it
+    is refused and no key is shown; an operator is refused."""
+    server = make_site_server("kit").start()
+    point = await made_point(server)
+    copy = await exported_copy(server, point["id"], COPY_FIELDS, encrypt=True)
+    for confirm in ("", "export key", "EXPORT"):
+        refused = (await execute(server, KIT, confirm=confirm))["exportEmergencyKit"]
+        assert refused["kit"] is None
+        assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("CONFIRMATION_REQUIRED", "confirm")]
+        assert "AGE-SECRET-KEY" not in str(refused)
+    operator = server.with_token(server.create_token("kit-operator", "operator"))
+    assert (await execute_errors(operator, KIT, confirm="EXPORT KEY"))[0]["extensions"]["code"] == "FORBIDDEN"
+
+    answer = (await execute(server, KIT, confirm="EXPORT KEY"))["exportEmergencyKit"]
+    assert answer["userErrors"] == []
+    assert answer["kit"] == key_cli(server, "export").stdout  # the same kit as the command line's
+    age = shutil.which("age")
+    if age is None:
+        pytest.skip("the age tool is not installed (Debian package `age`; .ci/run installs it in CI)")
+    kit_file = tmp_path / "kit.txt"
+    kit_file.write_text(answer["kit"])
+    out = tmp_path / "plain.zip"
+    subprocess.run([age, "-d", "-i", str(kit_file), "-o", str(out), copy["path"]], check=True, capture_output=True)
+    with zipfile.ZipFile(out) as archive:
+        assert point["id"] in archive.read("manifest.json").decode()

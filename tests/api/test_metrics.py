@@ -241,6 +241,26 @@ async def test_metrics_pass_promtool_check(make_server: Callable[..., InProcessS
         "backups_health_status",
         "backups_location_copy_ok",
         "backups_build_info",
+        "backups_verification_last_timestamp_seconds",
+        "backups_verification_damaged",
+        "backups_verification_repaired_total",
+        "backups_verification_read_bytes_total",
         "process_cpu_seconds_total",
     ):
         assert f"\n{name}" in text, name
+
+
+async def test_failures_are_counted_from_zero_so_the_first_one_is_an_increase(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    server = monitored_server(make_server, tmp_path, BACKUPS_METRICS_PUBLIC="1")
+    found = samples((await scrape(server)).text)
+    # Before any failure (before any operation at all) each kind's failure counter says 0.
+    for kind in ("CREATE_RESTORE_POINT", "EXPORT_RESTORE_POINT", "APPLY_RESTORE_POINT", "UPLOAD_TO_LOCATION"):
+        assert found[("backups_operations_total", (("kind", kind), ("status", "FAILED")))] == 0, kind
+    nightly = await create_schedule(server, name="nightly", cron=far_off_cron())
+    shutil.rmtree(tmp_path / "site")
+    assert (await run_to_end(server, nightly["id"]))["status"] == "FAILED"
+    found = samples((await scrape(server)).text)
+    assert found[("backups_operations_total", (("kind", "CREATE_RESTORE_POINT"), ("status", "FAILED")))] == 1
+    assert ("backups_operations_total", (("kind", "CREATE_RESTORE_POINT"), ("status", "SUCCEEDED"))) not in found

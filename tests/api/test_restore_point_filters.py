@@ -60,6 +60,17 @@ async def test_each_filter_narrows_the_paginated_list(make_server: Callable[...,
     ]
     assert await _all(server, origin=["MANUAL"], pinned=False, search="A") == ["delta", "beta_one", "alpha 100%"]
 
+    # A cursor and createdBefore together: whichever bound is tighter decides where the page
+    # starts (the server writes only that one), with a cursor from another listing either way.
+    async def after(label_count: int, **narrow: Any) -> list[str]:
+        cursor = (await execute(server, LIST, first=label_count, origin=["MANUAL"]))["restorePoints"]["pageInfo"]
+        page = await execute(server, LIST, first=10, after=cursor["endCursor"], **narrow)
+        return [node["label"] for node in page["restorePoints"]["nodes"]]
+
+    assert await after(1, createdBefore=before_gamma_end) == ["gamma", "beta_one", "alpha 100%"]  # the bound
+    assert await after(3, createdBefore=before_gamma_end) == ["alpha 100%"]  # the cursor
+    assert await after(1, origin=["MANUAL"]) == ["gamma", "beta_one", "alpha 100%"]
+
 
 async def test_bad_filters_are_refused_with_a_clear_error(make_server: Callable[..., InProcessServer]) -> None:
     server = make_server().start()

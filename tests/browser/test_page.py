@@ -433,3 +433,25 @@ def test_the_page_and_its_assets_are_served(site, built_page) -> None:
     assert httpx.get(site.url + "/assets/nothing-here.js").status_code == 404
     assert httpx.get(site.url + "/assets/..%2F..%2Fpackage.json").status_code == 404
     assert httpx.get(site.url + "/graphql", headers={"Accept": "text/html"}).status_code == 200  # GraphiQL stays
+
+
+# The page's own JavaScript, gzipped, as a browser fetches it for the views a user opens first
+# (GraphiQL at /graphql is a page of its own, with its editor, and is not counted).
+JS_BUDGET_GZIPPED = 200 * 1024
+
+
+def test_the_page_loads_at_most_200_kb_of_javascript_gzipped(open_page, site) -> None:
+    import gzip
+
+    page = open_page()
+    scripts: list[str] = []
+    page.page.on("response", lambda answer: answer.url.endswith(".js") and scripts.append(answer.url))
+    page.sign_in(site.token)
+    expect(page.region("Schedules")).to_be_visible()
+    page.region("Schedules").get_by_role("button", name="New schedule").click()
+    expect(page.region("Schedules").get_by_role("form", name="New schedule")).to_be_visible()
+    assert scripts, "no script was loaded"
+    sizes = {url.rsplit("/", 1)[-1]: len(gzip.compress(httpx.get(url).content, 9)) for url in set(scripts)}
+    total = sum(sizes.values())
+    print(f"the page's JavaScript: {total / 1024:.1f} kB gzipped in {len(sizes)} files {sorted(sizes.items())}")
+    assert total <= JS_BUDGET_GZIPPED, sizes

@@ -42,6 +42,11 @@ GEOMETRY = """
   const b = box.getBoundingClientRect();
   return {
     height: r.height,
+    rowTop: r.top - b.top,
+    rowBottom: r.bottom - b.top,
+    scrollTop: box.scrollTop,
+    scrollHeight: box.scrollHeight,
+    clientHeight: box.clientHeight,
     inside: r.top >= b.top - 0.5 && r.bottom <= b.bottom + 0.5 && r.left >= b.left - 0.5 && r.right <= b.right + 0.5,
     cut: row.scrollWidth > row.clientWidth + 0.5 || box.scrollWidth > box.clientWidth + 0.5,
     atEnd: box.scrollTop + box.clientHeight >= box.scrollHeight - 1,
@@ -115,13 +120,24 @@ def reveal(log: Any, position: int) -> Any:
     return log.locator(f'li[aria-posinset="{position}"]')
 
 
+def wait_for_geometry(page: Any, row: Any, condition: str) -> None:
+    """Waits until the row's geometry (GEOMETRY's `g`) meets `condition`; on a timeout the
+    failure says where the row and the box were, so that a failure names its cause."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.page.wait_for_function(
+            f"(row) => {{ const g = ({GEOMETRY})(row); return {condition}; }}", arg=row.element_handle(), timeout=30_000
+        )
+    except PlaywrightTimeout:
+        pytest.fail(f"never {condition!r}: the row and its box stayed at {row.evaluate(GEOMETRY)}")
+
+
 def assert_whole(page: Any, row: Any, message: str) -> None:
     """The row reads the whole message, wrapped onto several lines, nothing cut, wholly in view
     (once the rows drawn around it are measured and the box has settled)."""
     expect(row.locator(".message")).to_have_text(message)
-    page.page.wait_for_function(
-        f"(row) => {{ const g = ({GEOMETRY})(row); return g.inside && !g.cut; }}", arg=row.element_handle()
-    )
+    wait_for_geometry(page, row, "g.inside && !g.cut")
     geometry = row.evaluate(GEOMETRY)
     assert geometry["height"] >= 2 * ROW_PX, geometry
     assert geometry["inside"] and not geometry["cut"], geometry
@@ -167,10 +183,7 @@ def test_following_long_lines_keeps_the_newest_whole_in_view(open_page, site, fo
     log = dialog.get_by_role("list", name="Log of the apply")
     newest = log.locator(f'li[aria-posinset="{len(lines)}"]')
     expect(newest.locator(".message")).to_have_text(lines[-1])
-    page.page.wait_for_function(
-        f"(row) => {{ const g = ({GEOMETRY})(row); return g.inside && g.atEnd && !g.cut; }}",
-        arg=newest.element_handle(),
-    )
+    wait_for_geometry(page, newest, "g.inside && g.atEnd && !g.cut")
     assert log.locator("li").count() < 100
     # Scrolled up to a long line, it is whole there.
     changed = next(n for n, line in enumerate(lines, 1) if line.startswith("Changed: site/"))

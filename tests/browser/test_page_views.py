@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import create_and_wait, execute, update_settings, wait_for_operation
+from tests.support.api import create_and_wait, execute, execute_errors, update_settings, wait_for_operation
 from tests.support.browser import AXE, expect, run, scan
 from tests.support.config_file import Share, write_config
 from tests.support.in_process import InProcessServer
@@ -82,6 +82,7 @@ def test_schedules_create_edit_pause_run_preview_and_delete(open_page, site) -> 
     region.get_by_role("button", name="New schedule").click()
     form = region.get_by_role("form", name="New schedule")
     form.get_by_role("textbox", name="Name").fill(name)
+    form.get_by_role("combobox", name="Repeats").select_option("custom")
     form.get_by_role("textbox", name="Cron").fill("61 * * * *")
     form.get_by_role("textbox", name="Time zone").fill("Europe/Paris")
     form.get_by_role("textbox", name="Keep last").fill("0")
@@ -103,8 +104,7 @@ def test_schedules_create_edit_pause_run_preview_and_delete(open_page, site) -> 
     form.get_by_role("button", name="Create schedule").click()
 
     item = region.get_by_role("listitem", name=f"Schedule {name}")
-    expect(item).to_contain_text("0 3 * * *")
-    expect(item).to_contain_text("Europe/Paris")
+    expect(item).to_contain_text("daily at 03:00, Europe/Paris")  # a custom cron that is a preset, in words
     expect(item).to_contain_text("keep last 2")
     made = next(s for s in schedules(site) if s["name"] == name)
     assert made["enabled"] and made["retention"]["keepLast"] == 2 and made["labelTemplate"] == "{schedule} at {time}"
@@ -333,6 +333,82 @@ def settings_marker(site: InProcessServer) -> Any:
     return {m["name"]: m["settings"] for m in modules}["audio"]["marker"]
 
 
+def test_a_schedule_set_up_with_the_time_picker_after_changes_and_a_copy(open_page, site) -> None:
+    """The form sets up a real backup job without cron: a weekly time picked, runs after changes,
+    a copy to a location by its checkbox; the schedule is said in words, and the edit form reads
+    the picker back from the cron."""
+    name = f"weekly-{uuid.uuid4().hex[:6]}"
+    page = open_page()
+    page.sign_in(site.token)
+    region = page.region("Schedules")
+    region.get_by_role("button", name="New schedule").click()
+    form = region.get_by_role("form", name="New schedule")
+    form.get_by_role("textbox", name="Name").fill(name)
+    expect(form.get_by_role("textbox", name="Cron")).to_have_count(0)  # the picker writes it
+    form.get_by_role("combobox", name="Repeats").select_option("weekly")
+    form.get_by_role("combobox", name="On").select_option("Monday")
+    form.get_by_label("At", exact=True).fill("02:30")
+    form.get_by_role("textbox", name="Time zone").fill("Europe/Berlin")
+    form.get_by_role("checkbox", name="After changes").check()
+    quiet = form.get_by_role("textbox", name="Quiet time (seconds)")
+    quiet.fill("0")  # the server's rule (1 s to a week), shown next to the field; nothing made
+    form.get_by_role("button", name="Create schedule").click()
+    expect(quiet).to_have_accessible_description(re.compile("afterChangeQuietSeconds must be between 1"))
+    assert [s for s in schedules(site) if s["name"] == name] == []
+    quiet.fill("600")
+    expect(form.get_by_role("status", name="Runs")).to_have_text(
+        "Runs weekly on Monday at 02:30, Europe/Berlin and after changes (quiet 10 min)"
+    )
+    copies = form.get_by_role("group", name="Copy to locations")
+    copies.get_by_role("checkbox", name="share").check()
+    form.get_by_role("button", name="Create schedule").click()
+
+    item = region.get_by_role("listitem", name=f"Schedule {name}")
+    expect(item).to_contain_text("weekly on Monday at 02:30, Europe/Berlin and after changes (quiet 10 min)")
+    expect(item).to_contain_text("copies to share")
+    query = "{ schedules { name cron timeZone afterChangeQuietSeconds copyToLocations } }"
+    made = next(s for s in run(execute(site, query))["schedules"] if s["name"] == name)
+    assert made == {
+        "name": name,
+        "cron": "30 2 * * 1",
+        "timeZone": "Europe/Berlin",
+        "afterChangeQuietSeconds": 600,
+        "copyToLocations": ["share"],
+    }
+
+    # Edited: the picker reads the cron back; off the timetable it runs after changes only.
+    item.get_by_role("button", name="Edit").click()
+    edit = item.get_by_role("form", name=f"Edit schedule {name}")
+    expect(edit.get_by_role("combobox", name="Repeats")).to_have_value("weekly")
+    expect(edit.get_by_role("combobox", name="On")).to_have_value("1")
+    expect(edit.get_by_label("At", exact=True)).to_have_value("02:30")
+    expect(edit.get_by_role("group", name="Copy to locations").get_by_role("checkbox", name="share")).to_be_checked()
+    edit.get_by_role("checkbox", name="On a timetable").uncheck()
+    edit.get_by_role("checkbox", name="share").uncheck()
+    edit.get_by_role("button", name="Save schedule").click()
+    expect(edit).to_have_count(0)
+    expect(item).to_contain_text("after changes (quiet 10 min)")
+    changed = next(s for s in run(execute(site, query))["schedules"] if s["name"] == name)
+    assert changed["cron"] is None and changed["afterChangeQuietSeconds"] == 600 and changed["copyToLocations"] == []
+
+    # A custom cron is said in words too (cronstrue), the cron itself on hover.
+    item.get_by_role("button", name="Edit").click()
+    edit.get_by_role("checkbox", name="On a timetable").check()
+    edit.get_by_role("combobox", name="Repeats").select_option("custom")
+    edit.get_by_role("textbox", name="Cron").fill("*/15 * * * *")
+    edit.get_by_role("checkbox", name="After changes").uncheck()
+    edit.get_by_role("button", name="Save schedule").click()
+    expect(edit).to_have_count(0)
+    expect(item).to_contain_text("every 15 minutes, Europe/Berlin")
+    expect(item.get_by_title("cron */15 * * * *")).to_be_visible()
+    assert serious_violations(page) == []
+    run(execute(site, "mutation($id: ID!) { deleteSchedule(id: $id) { deletedId } }", id=schedule_id(site, name)))
+
+
+def schedule_id(site: InProcessServer, name: str) -> str:
+    return next(s["id"] for s in schedules(site) if s["name"] == name)
+
+
 def test_views_readable_at_360_pixels(open_page, site) -> None:
     page = open_page(width=360, height=740)
     page.sign_in(site.token)
@@ -361,3 +437,69 @@ def test_the_top_of_the_page_for_the_readme(open_page, site) -> None:
 
 async def _count_is(site: InProcessServer, query: str, schedule_id: str, count: int) -> bool:
     return len((await execute(site, query, id=schedule_id))["restorePoints"]["nodes"]) == count
+
+
+def test_an_admin_makes_and_revokes_a_token_on_the_page(open_page, site) -> None:
+    """The region "Tokens": a token made (its secret shown once, and it works), listed without
+    its secret, revoked after a second click (refused at once); not shown to an operator."""
+    name = f"reader-{uuid.uuid4().hex[:6]}"
+    page = open_page()
+    page.sign_in(site.token)
+    region = page.region("Tokens")
+    form = region.get_by_role("form", name="New token")
+    form.get_by_role("textbox", name="Token name").fill(name)
+    form.get_by_role("combobox", name="Role").select_option("VIEWER")
+    form.get_by_role("combobox", name="Lifetime").select_option("30 days")
+    form.get_by_role("button", name="Create token").click()
+    secret = form.get_by_role("textbox", name=f"Secret of {name}").input_value()
+    assert secret.startswith("bk_")
+    me = "{ me { name role } }"
+    assert run(execute(site.with_token(secret), me))["me"] == {"name": name, "role": "VIEWER"}
+    row = region.get_by_role("table", name="API tokens").get_by_role("row").filter(has_text=name)
+    expect(row).to_contain_text("active")
+    expect(row).to_contain_text(secret[:7])
+    assert secret not in region.inner_text()  # once the notice is put away, nowhere
+    form.get_by_role("button", name="I have copied it").click()
+    expect(form.get_by_role("textbox", name=f"Secret of {name}")).to_have_count(0)
+    assert secret not in page.page.content()
+
+    # The same name again is refused next to the field while that token is active.
+    form.get_by_role("textbox", name="Token name").fill(name)
+    form.get_by_role("button", name="Create token").click()
+    expect(form.get_by_role("textbox", name="Token name")).to_have_accessible_description(re.compile("exists"))
+
+    row.get_by_role("button", name=f"Revoke {name}", exact=True).click()
+    assert run(execute(site.with_token(secret), me))["me"]["name"] == name  # not yet: a second click
+    row.get_by_role("button", name=f"Revoke {name} now").click()
+    expect(row).to_contain_text("revoked")
+    errors = run(execute_errors(site.with_token(secret), me))
+    assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert serious_violations(page) == []
+
+    operator = open_page()
+    operator.sign_in(site.create_token(f"op-{uuid.uuid4().hex[:6]}", "operator"))
+    expect(operator.region("Schedules")).to_be_visible()
+    expect(operator.page.get_by_role("region", name="Tokens")).to_have_count(0)
+
+
+def test_an_admin_saves_the_emergency_kit_after_typing_the_words(open_page, site) -> None:
+    page = open_page()
+    page.sign_in(site.token)
+    region = page.region("Emergency kit")
+    region.get_by_role("button", name="Download the emergency kit").click()
+    form = region.get_by_role("form", name="Download the emergency kit")
+    save = form.get_by_role("button", name="Save the kit")
+    expect(save).to_be_disabled()
+    form.get_by_role("textbox", name="Type EXPORT KEY to confirm").fill("export key")
+    expect(save).to_be_disabled()
+    form.get_by_role("textbox", name="Type EXPORT KEY to confirm").fill("EXPORT KEY")
+    with page.page.expect_download() as saving:
+        save.click()
+    download = saving.value
+    assert download.suggested_filename == "backups-emergency-kit.txt"
+    kit = Path(download.path()).read_text()
+    query = 'mutation { exportEmergencyKit(confirm: "EXPORT KEY") { kit } }'
+    assert kit == run(execute(site, query))["exportEmergencyKit"]["kit"]
+    assert "AGE-SECRET-KEY-1" in kit and "backups key import" in kit
+    expect(region.get_by_role("status")).to_contain_text("keep it offline")
+    assert "AGE-SECRET-KEY" not in page.page.content()  # saved from memory, never shown

@@ -33,11 +33,13 @@ class Store:
         self.answers: list[threading.Event] = []
         self.names = ["a.zip"]
         self.down = False
+        self.started = threading.Event()  # set once a listing is under way (in its thread)
 
     def list(self) -> list[RemoteCopy]:
         self.calls += 1
         gate = threading.Event()
         self.answers.append(gate)
+        self.started.set()
         gate.wait(timeout=30)
         if self.down:
             raise LocationUnavailable("bucket", "refused")
@@ -48,6 +50,8 @@ async def test_reads_share_one_listing_and_a_late_one_is_not_known_then_kept() -
     store = Store()
     cache = ListingCache("bucket", store.list)
     late = await asyncio.gather(*(cache.read(wait=0.05) for _ in range(5)))
+    # The listing's thread may start after the 0.05 s a loaded machine took: wait for it, then count.
+    assert await asyncio.to_thread(store.started.wait, 30)
     assert store.calls == 1  # five queries, one listing
     assert all(listing.copies is None and "did not answer within 0.05 s" in (listing.problem or "") for listing in late)
     store.answers[0].set()

@@ -11,6 +11,8 @@ import { RestorePointsView } from "./RestorePointsView";
 import { LocalCopiesView } from "./LocalCopiesView";
 import { StatusView } from "./StatusView";
 import { SchedulesView } from "./SchedulesView";
+import { TokensView } from "./TokensView";
+import { EmergencyKitView } from "./EmergencyKitView";
 import { LocationsView } from "./LocationsView";
 import { Errors, topLevel } from "./ui";
 
@@ -153,6 +155,8 @@ function SignedIn(props: { token: string; connects: number; reconnects: number; 
         <LocalCopiesView />
         <LocationsView />
         <SchedulesView />
+        {role === "ADMIN" && <TokensView />}
+        {role === "ADMIN" && <EmergencyKitView />}
       </main>
     </SessionContext.Provider>
   );

@@ -19,6 +19,7 @@ const KIND: Record<string, string> = {
   UPLOAD_TO_LOCATION: "Upload to a location",
   FETCH_FROM_LOCATION: "Fetch from a location",
   PRUNE_RESTORE_POINTS: "Prune restore points",
+  VERIFY_BACKUPS: "Verify backups",
 };
 
 export function describe(op: Op): string {

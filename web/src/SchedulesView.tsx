@@ -2,10 +2,20 @@
 // and its retention preview; a form to create or edit one, with userErrors next to their field.
 import { useId, useState } from "react";
 import { useMutation } from "urql";
-import { CreateSchedule, DeleteSchedule, PruneSchedule, RetentionPreview, RunSchedule, Schedules, UpdateSchedule } from "./operations";
+import {
+  CreateSchedule,
+  DeleteSchedule,
+  LocationNames,
+  PruneSchedule,
+  RetentionPreview,
+  RunSchedule,
+  Schedules,
+  UpdateSchedule,
+} from "./operations";
 import type { ScheduleFieldsFragment, ScheduleInput } from "./gql/graphql";
 import { useKept, useRefreshedQuery } from "./refresh";
 import { pointLabel, DeleteTwice, Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
+import { cronOf, pickedOf, scheduleInWords, WEEKDAYS, type Picked, type Repeat } from "./scheduleWords";
 
 type Schedule = ScheduleFieldsFragment;
 type Problems = (UserErrorShape | string)[];
@@ -63,7 +73,11 @@ function ScheduleItem({ schedule, onChanged }: { schedule: Schedule; onChanged: 
   return (
     <li className="schedule" aria-label={`Schedule ${schedule.name}`} id={`schedule-${schedule.id}`} tabIndex={-1}>
       <p>
-        <strong>{schedule.name}</strong> · <code>{schedule.cron ?? "no cron"}</code> ({schedule.timeZone}) ·{" "}
+        <strong>{schedule.name}</strong> ·{" "}
+        <span title={schedule.cron ? `cron ${schedule.cron}` : undefined}>
+          {scheduleInWords(schedule.cron, schedule.timeZone, schedule.afterChangeQuietSeconds)}
+        </span>
+        {schedule.copyToLocations.length > 0 && ` · copies to ${schedule.copyToLocations.join(", ")}`} ·{" "}
         <span className={schedule.enabled ? "keep" : "drop"}>{schedule.enabled ? "enabled" : "paused"}</span>
       </p>
       <p className="note-text">
@@ -192,13 +206,31 @@ function RetentionPreviewView({ schedule }: { schedule: Schedule }) {
   );
 }
 
-type Draft = { name: string; cron: string; timeZone: string; enabled: boolean; labelTemplate: string } & Record<KeepName, string>;
+type Draft = {
+  name: string;
+  cron: string;
+  timeZone: string;
+  enabled: boolean;
+  labelTemplate: string;
+  onCron: boolean;
+  afterChanges: boolean;
+  quietSeconds: string;
+  copyTo: string[];
+} & Record<KeepName, string>;
+
+const QUIET_DEFAULT = 300;
 
 function draftOf(schedule?: Schedule): Draft {
   const keep = Object.fromEntries(KEEP.map(([name]) => [name, schedule?.retention[name]?.toString() ?? ""])) as Record<KeepName, string>;
+  const quiet = schedule?.afterChangeQuietSeconds;
   return {
     name: schedule?.name ?? "",
+    // A schedule without a cron runs after changes only.
+    onCron: !schedule || schedule.cron != null,
     cron: schedule?.cron ?? "0 3 * * *",
+    afterChanges: quiet != null,
+    quietSeconds: String(quiet ?? QUIET_DEFAULT),
+    copyTo: [...(schedule?.copyToLocations ?? [])],
     timeZone: schedule?.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC",
     enabled: schedule?.enabled ?? true,
     labelTemplate: schedule?.labelTemplate ?? "",
@@ -214,10 +246,29 @@ function ScheduleForm({ schedule, onDone, onCancel }: { schedule?: Schedule; onD
   const [other, setOther] = useState<string[]>([]);
   const [created, create] = useMutation(CreateSchedule);
   const [updated, update] = useMutation(UpdateSchedule);
-  const set = (name: keyof Draft, value: string | boolean) => setDraft({ ...draft, [name]: value });
+  const [places] = useRefreshedQuery({ query: LocationNames }, []);
+  const set = (name: keyof Draft, value: string | boolean | string[]) => setDraft({ ...draft, [name]: value });
+  // The time picker edits the cron expression: a preset writes it, "Custom" shows it.
+  const picked = pickedOf(draft.cron);
+  const [repeat, setRepeat] = useState<Repeat>(picked.repeat);
+  const pick = (change: Partial<Picked>) => {
+    const next = { ...picked, repeat, ...change };
+    if (change.repeat) setRepeat(change.repeat);
+    const cron = cronOf(next.repeat === "custom" ? { ...next, repeat: picked.repeat } : next);
+    if (cron) set("cron", cron);
+  };
+  const remote = (places.data?.locations ?? []).filter((place) => place.kind !== "LOCAL");
   // The payloads name the input field ("cron", "retention.keepLast"), with or without "input.".
   const about = (field: string) => errors.filter((e) => e.field?.replace(/^input\./, "") === field);
-  const known = ["name", "cron", "timeZone", "labelTemplate", ...KEEP.map(([name]) => `retention.${name}`)];
+  const known = [
+    "name",
+    "cron",
+    "timeZone",
+    "labelTemplate",
+    "afterChangeQuietSeconds",
+    "copyToLocations",
+    ...KEEP.map(([name]) => `retention.${name}`),
+  ];
 
   async function submit() {
     const count = (text: string) => (text.trim() === "" ? null : Number(text));
@@ -226,9 +277,16 @@ function ScheduleForm({ schedule, onDone, onCancel }: { schedule?: Schedule; onD
       setErrors(notWhole.map(([name]) => ({ code: "INVALID_INPUT", field: `retention.${name}`, message: "a whole number, or empty for no limit" })));
       return;
     }
+    const quiet = draft.quietSeconds.trim();
+    if (draft.afterChanges && !/^\d+$/.test(quiet)) {
+      setErrors([{ code: "INVALID_INPUT", field: "afterChangeQuietSeconds", message: "a whole number of seconds" }]);
+      return;
+    }
     const input: ScheduleInput = {
       name: draft.name.trim(),
-      cron: draft.cron.trim(),
+      cron: draft.onCron ? draft.cron.trim() : null,
+      afterChangeQuietSeconds: draft.afterChanges ? Number(quiet) : null,
+      copyToLocations: draft.copyTo,
       timeZone: draft.timeZone.trim() || null,
       enabled: draft.enabled,
       labelTemplate: draft.labelTemplate.trim() || null,
@@ -269,8 +327,87 @@ function ScheduleForm({ schedule, onDone, onCancel }: { schedule?: Schedule; onD
       }}
     >
       {field("name", "Name")}
-      {field("cron", "Cron", "minute hour day-of-month month day-of-week, e.g. 0 3 * * *")}
-      {field("timeZone", "Time zone", "IANA name, e.g. Europe/Paris")}
+      <fieldset>
+        <legend>When</legend>
+        <label className="check">
+          <input type="checkbox" checked={draft.onCron} onChange={(e) => set("onCron", e.target.checked)} />
+          On a timetable
+        </label>
+        {draft.onCron && (
+          <div className="field-row">
+            <div>
+              <label htmlFor={`${id}-repeat`}>Repeats</label>
+              <select id={`${id}-repeat`} value={repeat} onChange={(e) => pick({ repeat: e.target.value as Repeat })}>
+                <option value="daily">Daily</option>
+                <option value="weekdays">Weekdays</option>
+                <option value="weekly">Weekly</option>
+                <option value="custom">Custom (cron)</option>
+              </select>
+            </div>
+            {repeat === "weekly" && (
+              <div>
+                <label htmlFor={`${id}-weekday`}>On</label>
+                <select id={`${id}-weekday`} value={picked.weekday} onChange={(e) => pick({ weekday: Number(e.target.value) })}>
+                  {WEEKDAYS.map((day, n) => (
+                    <option key={day} value={n}>
+                      {day}
+                    </option>
+                  ))}
+                </select>
+              </div>
+            )}
+            {repeat !== "custom" && (
+              <div>
+                <label htmlFor={`${id}-time`}>At</label>
+                <input id={`${id}-time`} type="time" value={picked.time} onChange={(e) => e.target.value && pick({ time: e.target.value })} />
+              </div>
+            )}
+          </div>
+        )}
+        {draft.onCron && repeat === "custom" && field("cron", "Cron", "minute hour day-of-month month day-of-week, e.g. 0 3 * * *")}
+        {draft.onCron && field("timeZone", "Time zone", "IANA name, e.g. Europe/Paris")}
+        <label className="check">
+          <input type="checkbox" checked={draft.afterChanges} onChange={(e) => set("afterChanges", e.target.checked)} />
+          After changes
+        </label>
+        {draft.afterChanges && (
+          <div>
+            <label htmlFor={`${id}-quiet`}>Quiet time (seconds)</label>
+            <input
+              id={`${id}-quiet`}
+              inputMode="numeric"
+              value={draft.quietSeconds}
+              onChange={(e) => set("quietSeconds", e.target.value)}
+              aria-invalid={about("afterChangeQuietSeconds").length > 0 || undefined}
+              aria-describedby={`${id}-quiet-hint ${id}-quiet-errors`}
+            />
+            <div className="hint" id={`${id}-quiet-hint`}>
+              a restore point once the configuration has been quiet this long after a change
+            </div>
+            <Errors errors={about("afterChangeQuietSeconds")} id={`${id}-quiet-errors`} />
+          </div>
+        )}
+        <p role="status" aria-label="Runs">
+          Runs {scheduleInWords(draft.onCron ? draft.cron : null, draft.timeZone, draft.afterChanges ? Number(draft.quietSeconds) || null : null)}
+        </p>
+      </fieldset>
+      <fieldset aria-describedby={`${id}-copy-errors`}>
+        <legend>Copy to locations</legend>
+        {remote.length === 0 && <p className="note-text">No off-site locations are configured.</p>}
+        {remote.map((place) => (
+          <label className="check" key={place.name}>
+            <input
+              type="checkbox"
+              checked={draft.copyTo.includes(place.name)}
+              onChange={(e) =>
+                set("copyTo", e.target.checked ? [...draft.copyTo, place.name] : draft.copyTo.filter((name) => name !== place.name))
+              }
+            />
+            {place.name}
+          </label>
+        ))}
+        <Errors errors={about("copyToLocations")} id={`${id}-copy-errors`} />
+      </fieldset>
       {field("labelTemplate", "Label template", "{schedule}, {date}, {time}, {datetime}; empty: \"{schedule} {date} {time}\"")}
       <label className="check">
         <input type="checkbox" checked={draft.enabled} onChange={(e) => set("enabled", e.target.checked)} />

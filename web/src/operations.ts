@@ -186,7 +186,7 @@ export const DismissFinishedOperations = graphql(`
 
 export const ScheduleFieldsDoc = graphql(`
   fragment ScheduleFields on Schedule {
-    id name enabled cron timeZone labelTemplate nextRunAt lastRunAt lastSuccessAt
+    id name enabled cron timeZone labelTemplate nextRunAt lastRunAt lastSuccessAt afterChangeQuietSeconds copyToLocations
     retention { keepLast keepHourly keepDaily keepWeekly keepMonthly keepYearly keepWithinDays }
     lastOperation { id status error { code message } }
   }
@@ -231,6 +231,13 @@ export const RunSchedule = graphql(`
 export const RetentionPreview = graphql(`
   query RetentionPreview($id: ID!) {
     retentionPreview(scheduleId: $id) { keep reasons restorePoint { id label createdAt pinned } }
+  }
+`);
+
+// The locations a schedule can copy to (the schedule form's checkboxes): names only, no listing.
+export const LocationNames = graphql(`
+  query LocationNames {
+    locations { name kind }
   }
 `);
 
@@ -323,5 +330,31 @@ export const CreateItemDownloadUrl = graphql(`
       signedUrl { url expiresAt }
       userErrors { code message field }
     }
+  }
+`);
+
+export const ApiTokens = graphql(`
+  query ApiTokens {
+    apiTokens { id name role status hint createdAt createdBy expiresAt revokedAt }
+  }
+`);
+
+export const CreateApiToken = graphql(`
+  mutation CreateApiToken($name: String!, $role: Role!, $expiresInSeconds: Int) {
+    createApiToken(name: $name, role: $role, expiresInSeconds: $expiresInSeconds) {
+      secret token { id name role } userErrors { code message field }
+    }
+  }
+`);
+
+export const RevokeApiToken = graphql(`
+  mutation RevokeApiToken($id: ID!) {
+    revokeApiToken(id: $id) { token { id status } userErrors { code message field } }
+  }
+`);
+
+export const ExportEmergencyKit = graphql(`
+  mutation ExportEmergencyKit($confirm: String!) {
+    exportEmergencyKit(confirm: $confirm) { kit userErrors { code message field } }
   }
 `);

@@ -25,10 +25,12 @@ class LocalCopyPayload:
 @strawberry.type
 class LocalCopyQueries:
     @strawberry.field(
-        description="Every file in the local copies folder, newest first; copies that cannot be imported say why in `problem`."
+        description="Every file in the local copies folder, newest first; copies that cannot be imported say why "
+        "in `problem`. With `serverName`: only the copies that server made (as its manifest says)."
     )
-    async def local_copies(self, info: Info) -> list[LocalCopy]:
-        return [LocalCopy.from_domain(c) for c in await info.context.services.local_copies.list()]
+    async def local_copies(self, info: Info, server_name: str | None = None) -> list[LocalCopy]:
+        copies = await info.context.services.local_copies.list()
+        return [LocalCopy.from_domain(c) for c in copies if server_name is None or c.server_name == server_name]
 
     @strawberry.field
     async def local_copy(self, info: Info, id: strawberry.ID) -> LocalCopy | None:
@@ -37,7 +39,29 @@ class LocalCopyQueries:
 
 
 @strawberry.type
+class EmergencyKitPayload:
+    kit: str | None = strawberry.field(
+        description="The server's age identity with how to use it, as `backups key export` prints it: save it as a "
+        "file and keep it offline. `backups key import FILE` installs it on a new server; `age -d -i FILE` decrypts "
+        "one copy."
+    )
+    user_errors: list[UserError]
+
+
+@strawberry.type
 class LocalCopyMutations:
+    @strawberry.mutation(
+        description="The emergency kit: the key to every encrypted copy this server made. `confirm` must say "
+        "`EXPORT KEY` (else CONFIRMATION_REQUIRED); each export is in the server log. Answered in the response, never "
+        "as a link (a URL ends up in histories and proxy logs)."
+    )
+    async def export_emergency_kit(self, info: Info, confirm: str) -> EmergencyKitPayload:
+        services, actor = info.context.services, info.context.actor
+        kit, errors = await attempt(
+            lambda: services.local_copies.emergency_kit(confirm=confirm, requested_by=actor.name)
+        )
+        return EmergencyKitPayload(kit=kit, user_errors=errors)
+
     @strawberry.mutation(
         description="Start writing a restore point to a ZIP in the local copies folder. With "
         "`encrypt: true` the copy is age-encrypted (`.zip.age`) to the server's identity and each "

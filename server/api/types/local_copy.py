@@ -13,9 +13,10 @@ from server.api.types.node import Node
 from server.api.types.page_info import Connection
 from server.model import records as models
 from server.model.errors import DomainError
+from server.model.verification import VerifiedKind
 
 if TYPE_CHECKING:
-    from server.api.types.restore_point import RestorePoint
+    from server.api.types.restore_point import RestorePoint, Verification
 
 
 @strawberry.type(description="A ZIP file in the local copies folder: exported here, uploaded, or copied in by hand.")
@@ -31,6 +32,21 @@ class LocalCopy(Node):
     encrypted: bool = strawberry.field(
         default=False, description="An age-encrypted copy (`.zip.age`); importing decrypts it as it verifies."
     )
+    server_name: str | None = strawberry.field(
+        default=None,
+        description="The server that made the copy (its BACKUPS_SERVER_NAME), from its manifest; null for a "
+        "copy made before servers had names, or one that cannot be read.",
+    )
+
+    @strawberry.field(
+        description="What its last verification found (the file read whole); null until it is first verified."
+    )
+    async def verification(
+        self, info: Info
+    ) -> Annotated[Verification, strawberry.lazy("server.api.types.restore_point")] | None:
+        from server.api.types.restore_point import verification_of
+
+        return await verification_of(info, VerifiedKind.LOCAL_COPY, str(self.id))
 
     @strawberry.field(description="The restore point the copy holds; null when it is not in the database.")
     async def restore_point(
@@ -90,6 +106,7 @@ class LocalCopy(Node):
             restore_point_id=strawberry.ID(copy.restore_point_id) if copy.restore_point_id else None,
             problem=copy.problem,
             encrypted=copy.encrypted,
+            server_name=copy.server_name,
         )
 
 

@@ -10,10 +10,11 @@ from server.api.context import Info
 from server.api.scalars import ByteCount
 from server.api.types.node import Node
 from server.model import records as models
+from server.model.verification import VerifiedKind
 from server.services.locations.service import LocationState
 
 if TYPE_CHECKING:
-    from server.api.types.restore_point import RestorePoint
+    from server.api.types.restore_point import RestorePoint, Verification
 
 
 @strawberry.enum(description="Where a location keeps its copies.")
@@ -33,7 +34,20 @@ class Location:
     encrypted: bool = strawberry.field(description="Whether copies uploaded here are encrypted.")
     reachable: bool = strawberry.field(description="Whether the location answered just now.")
     problem: str | None = strawberry.field(description="Why it cannot be reached; null when it can.")
-    copies: list[RemoteCopy] = strawberry.field(description="Its copies, newest first; empty when unreachable.")
+    all_copies: strawberry.Private[list[RemoteCopy]]
+
+    @strawberry.field(
+        description="Its copies, newest first; empty when unreachable. With `serverName`: only the copies "
+        "that server made (on S3 this reads each object's metadata, without downloading it)."
+    )
+    async def copies(self, info: Info, server_name: str | None = None) -> list[RemoteCopy]:
+        if server_name is None:
+            return self.all_copies
+        loaded = [
+            c.copy if c.copy.detailed else await info.context.loaders.remote_copy_details.load(c.copy)
+            for c in self.all_copies
+        ]
+        return [c for c, copy in zip(self.all_copies, loaded, strict=True) if copy.server_name == server_name]
 
     @classmethod
     def from_domain(cls, state: LocationState) -> Location:
@@ -43,9 +57,9 @@ class Location:
             encrypted=state.encrypted,
             reachable=state.reachable,
             problem=state.problem,
-            copies=[],
+            all_copies=[],
         )
-        location.copies = [RemoteCopy.from_domain(copy, location) for copy in state.copies]
+        location.all_copies = [RemoteCopy.from_domain(copy, location) for copy in state.copies]
         return location
 
 
@@ -67,6 +81,26 @@ class RemoteCopy(Node):
     async def restore_point_id(self, info: Info) -> strawberry.ID | None:
         copy = self.copy if self.copy.detailed else await info.context.loaders.remote_copy_details.load(self.copy)
         return strawberry.ID(copy.restore_point_id) if copy.restore_point_id else None
+
+    @strawberry.field(
+        description="What its last verification found (read back from the location and checked against the "
+        "SHA-256 recorded at upload, then read whole); null until first verified, and for the `local` "
+        "location (see LocalCopy.verification)."
+    )
+    async def verification(
+        self, info: Info
+    ) -> Annotated[Verification, strawberry.lazy("server.api.types.restore_point")] | None:
+        from server.api.types.restore_point import verification_of
+
+        return await verification_of(info, VerifiedKind.REMOTE_COPY, str(self.id))
+
+    @strawberry.field(
+        description="The server that made the copy (its BACKUPS_SERVER_NAME), from its manifest or (on S3) "
+        "its metadata; null for a copy made before servers had names, or put there by other means."
+    )
+    async def server_name(self, info: Info) -> str | None:
+        copy = self.copy if self.copy.detailed else await info.context.loaders.remote_copy_details.load(self.copy)
+        return copy.server_name
 
     @strawberry.field(description="The location that holds it.")
     async def location(self, info: Info) -> Location:

@@ -13,6 +13,8 @@ from server.api.types.node import Node
 from server.api.types.page_info import Connection
 from server.model import records as models
 from server.model.errors import DomainError
+from server.model.verification import Verification as DomainVerification
+from server.model.verification import VerificationState, VerifiedKind
 
 if TYPE_CHECKING:
     from server.api.types.local_copy import LocalCopy
@@ -20,10 +22,36 @@ if TYPE_CHECKING:
     from server.api.types.schedule import Schedule
 
 # strawberry.enum registers the domain's enum itself (see types/operation.py).
-for _enum in (models.RestorePointOrigin, models.EntryKind):
+for _enum in (models.RestorePointOrigin, models.EntryKind, VerificationState):
     strawberry.enum(_enum)
 RestorePointOrigin = models.RestorePointOrigin
 EntryKind = models.EntryKind
+
+
+@strawberry.type(
+    description="What the last verification (verifyBackups) found: OK, DAMAGED (something read does not "
+    "match its SHA-256, or its structure is broken) or MISSING (something it needs is not there)."
+)
+class Verification:
+    state: VerificationState
+    verified_at: datetime
+    problems: list[str] = strawberry.field(
+        description="Each damaged or missing item, by source and path (a copy: its file and what is wrong)."
+    )
+    repaired: int = strawberry.field(description="Blobs put back from a good copy by that verification.")
+
+    @classmethod
+    def from_domain(cls, found: DomainVerification | None) -> Verification | None:
+        if found is None:
+            return None
+        return cls(
+            state=found.state, verified_at=found.verified_at, problems=list(found.problems), repaired=found.repaired
+        )
+
+
+async def verification_of(info: Info, kind: VerifiedKind, subject_id: str) -> Verification | None:
+    """The stored verification of a restore point or copy (batched per request)."""
+    return Verification.from_domain(await info.context.loaders.verifications.load((kind, subject_id)))
 
 
 @strawberry.type(description="One item of a restore point, as its manifest lists it.")
@@ -152,6 +180,10 @@ class RestorePoint(Node):
     async def remote_copies_unknown_at(self, info: Info) -> list[str]:
         found = await info.context.loaders.remote_copies_of.load(str(self.id))
         return list(found.unknown_at)
+
+    @strawberry.field(description="What its last verification found; null until it is first verified.")
+    async def verification(self, info: Info) -> Verification | None:
+        return await verification_of(info, VerifiedKind.RESTORE_POINT, str(self.id))
 
     @classmethod
     def from_domain(cls, point: models.RestorePoint) -> RestorePoint:

@@ -29,6 +29,10 @@ class System:
     state: SystemState
     since: datetime = strawberry.field(description="When the system entered this state.")
     server_version: str
+    server_name: str = strawberry.field(
+        description="This server's name (BACKUPS_SERVER_NAME, by default the host name): written into "
+        "each copy it makes, so copies of many servers in one place can be told apart."
+    )
     operation_id: strawberry.Private[str | None]
 
     @strawberry.field(description="The apply that put the system in this state; null while RUNNING.")
@@ -65,5 +69,6 @@ class System:
             state=status.state,
             since=status.since,
             server_version=status.server_version,
+            server_name=status.server_name,
             operation_id=status.operation_id,
         )

@@ -85,6 +85,7 @@ class ApplyService:
         point, hold = await self._t.restore_points.hold(restore_point_id, field="restorePointId")
         choices: tuple[ItemChoice, ...] | None = None
         try:
+            await self._t.restore_points.refuse_if_damaged(point.id)
             if items is not None:
                 entries = await self._t.restore_points.entries(point.id)
                 choices = check_items(items, point.id, entries, self._t.sources)

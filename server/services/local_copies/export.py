@@ -34,7 +34,9 @@ class CopyExport:
         restore_points: RestorePointService,
         naming: CopyNaming,
         encryption: CopyEncryption,
+        server_name: str | None = None,
     ) -> None:
+        self._server_name = server_name  # written into each copy's manifest and file name
         self._folder = folder
         self._staging: LocalCopyFolder | None = None  # made on first use: most servers never stage
         self._store = store
@@ -47,6 +49,11 @@ class CopyExport:
         """Start writing a restore point to a ZIP in the local copies folder (age-encrypted:
         `.zip.age`, for the server's identity and every recovery recipient)."""
         point, hold = await self._restore_points.hold(point_id, field="restorePointId")
+        try:
+            await self._restore_points.refuse_if_damaged(point.id)
+        except BaseException:
+            hold.release()
+            raise
 
         async def job(ctx: OperationContext) -> None:
             await self._export(ctx, point, encrypt)
@@ -91,7 +98,14 @@ class CopyExport:
         # A user's copy: its name is stored before it is given (see naming.py).
         before_naming = None if staging is not None else self._naming.recorder(ctx)
         entries = await self._restore_points.entries(point.id)
-        name = await asyncio.to_thread(folder.new_name, point.created_at, point.label, point.id, encrypted=encrypt)
+        name = await asyncio.to_thread(
+            folder.new_name,
+            point.created_at,
+            point.label,
+            point.id,
+            encrypted=encrypt,
+            server_name=self._server_name,
+        )
         target = folder.root / name
         ctx.log(f"Writing {len(entries)} items ({point.size_bytes} bytes) to {name}.")
         if encrypt:
@@ -120,6 +134,7 @@ class CopyExport:
                 should_stop=should_stop,
                 limits=folder.limits,
                 place=place,
+                server_name=self._server_name,
             )
 
         try:

@@ -4,10 +4,12 @@ upload.py, delete.py), with the encryption they share (encryption.py)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from server.model.errors import ConfirmationRequired
 from server.model.records import LocalCopy, Operation, RestorePoint
 from server.operations.holds import Hold
 from server.operations.live import OperationContext
@@ -20,9 +22,14 @@ from server.services.local_copies.naming import CopyNaming
 from server.services.local_copies.upload import CopyUpload
 from server.services.restore_points import RestorePointService
 from server.storage.blobs.content_store import ContentStore
-from server.storage.encryption import Keyring
+from server.storage.encryption import Keyring, emergency_kit
 from server.storage.local_copy.folder import LocalCopyFolder
 from server.test_seams import StepControl
+
+log = logging.getLogger(__name__)
+
+# What exportEmergencyKit's `confirm` must say: the kit is the key to every encrypted copy.
+EMERGENCY_KIT_CONFIRM = "EXPORT KEY"
 
 
 class LocalCopyService:
@@ -36,12 +43,14 @@ class LocalCopyService:
         restore_points: RestorePointService,
         max_upload_bytes: int,
         steps: StepControl | None = None,
+        server_name: str | None = None,
     ) -> None:
         self._folder = folder
         self._runner = runner
         # Registered here, before the runner starts: it finishes exports and fetches a crash cut.
         self.naming = CopyNaming(folder=folder, runner=runner, steps=steps or StepControl())
         encryption = CopyEncryption(folder, keyring)
+        self._keyring = keyring
         self._export = CopyExport(
             folder=folder,
             store=store,
@@ -49,11 +58,28 @@ class LocalCopyService:
             restore_points=restore_points,
             naming=self.naming,
             encryption=encryption,
+            server_name=server_name,
         )
         self._import = CopyImport(
             folder=folder, store=store, runner=runner, restore_points=restore_points, encryption=encryption
         )
         self._upload = CopyUpload(folder=folder, encryption=encryption, max_upload_bytes=max_upload_bytes)
+
+    # -- the key ----------------------------------------------------------------------------
+
+    async def emergency_kit(self, *, confirm: str, requested_by: str | None) -> str:
+        """The server's age identity as an emergency kit (what `backups key export` prints), if
+        `confirm` is EMERGENCY_KIT_CONFIRM; each export is logged, since the kit reads every
+        encrypted copy."""
+        if confirm != EMERGENCY_KIT_CONFIRM:
+            raise ConfirmationRequired(
+                f"the emergency kit reads every encrypted copy: repeat {EMERGENCY_KIT_CONFIRM!r} in confirm "
+                "to export it",
+                field="confirm",
+            )
+        kit = await asyncio.to_thread(lambda: emergency_kit(self._keyring.own()))
+        log.warning("the emergency kit (the server's age identity) was exported by %s", requested_by or "a request")
+        return kit
 
     # -- reading --------------------------------------------------------------------------
 

@@ -56,7 +56,11 @@ class CopyUpload:
                 manifest = self._encryption.verify_copy(pending.temp, encrypted=encrypted)
                 meta = manifest.restore_point
                 name = _upload_name(file_name, encrypted) or self._folder.new_name(
-                    meta["createdAt"], str(meta["label"]), str(meta["id"]), encrypted=encrypted
+                    meta["createdAt"],
+                    str(meta["label"]),
+                    str(meta["id"]),
+                    encrypted=encrypted,
+                    server_name=manifest.server_name,  # the server that made it, not this one
                 )
                 os.chmod(pending.temp, 0o600)
                 name = self._folder.place(pending.temp, name)  # exclusively: never over another copy
@@ -68,7 +72,7 @@ class CopyUpload:
         except KeyMissing as error:
             raise InvalidArchive(f"the copy is {error.message}", field="file") from None
         # Not looked up again: a delete may already have removed it, and the upload still succeeded.
-        return self._folder.placed(name, stat, str(meta["id"]))
+        return self._folder.placed(name, stat, str(meta["id"]), manifest.server_name)
 
 
 def _upload_name(file_name: str | None, encrypted: bool = False) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from server.model.errors import (
@@ -82,6 +82,7 @@ class LocationService:
         runner: OperationRunner,
     ) -> None:
         self._stores = dict(stores)
+        self._deleted_listeners: list[Callable[[str], Awaitable[None]]] = []
         self._listings = {name: ListingCache(name, store.list) for name, store in self._stores.items()}
         self._local = local_copies
         encryption = CopyEncryption(folder, keyring)  # as the local copies encrypt and check theirs
@@ -236,7 +237,14 @@ class LocationService:
             raise LocationUnreachable(error.message, field="id") from None
         if not deleted:
             raise NotFound(f"no copy {name!r} at location {location!r}", field="id")
+        for listener in self._deleted_listeners:
+            await listener(remote_copy_id_)
         return remote_copy_id_
+
+    def on_copy_deleted(self, listener: Callable[[str], Awaitable[None]]) -> None:
+        """Call `listener` with the id of each remote copy deleted here (a deliberate delete:
+        not a copy gone missing)."""
+        self._deleted_listeners.append(listener)
 
     # -- upload (upload.py) -------------------------------------------------------------------
 
@@ -290,4 +298,5 @@ def _from_local(copy: LocalCopy) -> RemoteCopy:
         encrypted=copy.encrypted,
         restore_point_id=copy.restore_point_id,
         problem=copy.problem,
+        server_name=copy.server_name,
     )

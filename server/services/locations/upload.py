@@ -128,6 +128,7 @@ class LocationUpload:
                     file_name,
                     sha256=sha256,
                     restore_point_id=copy.restore_point_id,
+                    server_name=copy.server_name,
                     on_bytes=on_bytes,
                     should_stop=should_stop,
                 )

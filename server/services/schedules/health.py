@@ -7,6 +7,7 @@ Each problem names its subject (a schedule, a location) so that a client can lin
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -21,9 +22,11 @@ from server.model.records import (
     RestorePointOrigin,
     Schedule,
 )
+from server.model.verification import VerifiedKind
 from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
 from server.services.schedules.service import ScheduleService
+from server.services.verification.service import VerificationService
 
 # How long a change of any operation is let settle before health is read again: progress
 # steps fire many changes a second, health needs one look.
@@ -53,6 +56,9 @@ class HealthSubjectKind(enum.StrEnum):
     LOCATION = "LOCATION"
     RESTORE_POINT = "RESTORE_POINT"
     SOURCE = "SOURCE"
+    LOCAL_COPY = "LOCAL_COPY"
+    REMOTE_COPY = "REMOTE_COPY"
+    VERIFICATION = "VERIFICATION"  # its subject id: "verifyBackups"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +178,11 @@ class HealthService:
         restore_points: RestorePointService,
         runner: OperationRunner,
         poll_seconds: float,
+        verification: VerificationService | None = None,
+        verification_warning_days: int = 0,
     ) -> None:
+        self._verification = verification
+        self._warning_days = verification_warning_days
         self._schedules = schedules
         self._restore_points = restore_points
         self._runner = runner
@@ -185,7 +195,50 @@ class HealthService:
         for schedule in schedules:
             if schedule.last_operation_id is not None:
                 last_ops[schedule.id] = await self._runner.history.get(schedule.last_operation_id)
-        return assess(schedules, last_ops, self._schedules.now(), await self._newest_point_at())
+        found = assess(schedules, last_ops, self._schedules.now(), await self._newest_point_at())
+        damage = await self._damage()
+        if not damage:
+            return found
+        status = max([found.status, *(issue.status for issue in damage)], key=severity)
+        return dataclasses.replace(found, status=status, issues=found.issues + tuple(damage))
+
+    async def _damage(self) -> list[HealthProblem]:
+        """A restore point or local copy whose last verification found it DAMAGED or MISSING
+        (and nothing repaired it): CRITICAL, naming it."""
+        if self._verification is None:
+            return []
+        found: list[HealthProblem] = []
+        if self._warning_days and (stale := await self._stale_verification()) is not None:
+            found.append(stale)
+        for item in await self._verification.unresolved():
+            state, problems = item.verification.state.value, item.verification.problems
+            detail = f": {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+            if item.kind is VerifiedKind.RESTORE_POINT:
+                message = f"restore point {item.subject_id} ({item.name!r}) is {state}{detail}"
+                subject = HealthSubjectKind.RESTORE_POINT
+            elif item.kind is VerifiedKind.LOCAL_COPY:
+                message = f"local copy {item.name} is {state}{detail}; export its restore point again"
+                subject = HealthSubjectKind.LOCAL_COPY
+            else:
+                message = f"remote copy {item.name} is {state}{detail}; upload a good copy again"
+                subject = HealthSubjectKind.REMOTE_COPY
+            found.append(HealthProblem(HealthStatus.CRITICAL, message, subject, item.subject_id))
+        return found
+
+    async def _stale_verification(self) -> HealthProblem | None:
+        """A WARNING when no verification finished within the configured days while a restore
+        point older than that exists (one that had the time to be verified)."""
+        assert self._verification is not None
+        since = self._schedules.now() - timedelta(days=self._warning_days)
+        last = (await self._verification.totals()).last_finished_at
+        if last is not None and last >= since:
+            return None
+        older = await self._restore_points.page(first=1, after=None, narrow=RestorePointFilter(created_before=since))
+        if not older.items:
+            return None
+        when = f"the last one finished at {last:%Y-%m-%d %H:%M} UTC" if last else "none has run yet"
+        message = f"no verification (verifyBackups) finished in the last {self._warning_days} day(s): {when}"
+        return HealthProblem(HealthStatus.WARNING, message, HealthSubjectKind.VERIFICATION, "verifyBackups")
 
     async def _newest_point_at(self) -> datetime | None:
         newest = await self._restore_points.page(

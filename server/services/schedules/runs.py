@@ -17,6 +17,7 @@ from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
 from server.services.restore_points import RestorePointService
 from server.services.schedules.copies import ScheduledCopies
+from server.services.schedules.heartbeat import Heartbeat
 from server.services.schedules.service import ScheduleService, next_run, render_label
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,9 @@ class ScheduleRuns:
         copies: ScheduledCopies | None,
         start_prune: StartPrune,
         wake: Callable[[], None],
+        heartbeat: Heartbeat | None = None,
     ) -> None:
+        self._heartbeat = heartbeat or Heartbeat(None)
         self._schedules = schedules
         self._restore_points = restore_points
         self._runner = runner
@@ -78,10 +81,11 @@ class ScheduleRuns:
         return schedule_id in self._active or schedule_id in self._starting
 
     async def stop(self) -> None:
-        """Stop following the runs under way (they are the runner's to stop)."""
+        """Stop following the runs under way (they are the runner's to stop), and the pings."""
         for task in list(self._active.values()):
             task.cancel()
         await asyncio.gather(*self._active.values(), return_exceptions=True)
+        await self._heartbeat.stop()
 
     async def run_now(self, schedule_id: str) -> Operation:
         """runSchedule: start a run at once (BUSY while its previous run goes or an apply holds)."""
@@ -170,6 +174,9 @@ class ScheduleRuns:
         """Wait for the run to end, record its success, then prune by the schedule's policy."""
         try:
             final = await ended(self._runner, op_id)
+            if final is not None and final.status in (OperationStatus.SUCCEEDED, OperationStatus.FAILED):
+                # In a task of its own: a slow or dead watcher holds up neither this nor the prune.
+                self._heartbeat.ping(succeeded=final.status is OperationStatus.SUCCEEDED)
             schedule = await self._schedules.get(schedule_id)
             if schedule is None:
                 await self._schedules.unlink_restore_points(schedule_id)  # deleted while it ran

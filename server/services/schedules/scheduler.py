@@ -33,6 +33,7 @@ from server.services.schedules.after_change import AfterChange, wants_changes
 from server.services.schedules.changes import ChangeWatch
 from server.services.schedules.copies import ScheduledCopies
 from server.services.schedules.expiry import ExpiryTimer
+from server.services.schedules.heartbeat import Heartbeat
 from server.services.schedules.pruning import Pruning
 from server.services.schedules.runs import ScheduleRuns, at_text
 from server.services.schedules.service import ScheduleService, next_run
@@ -62,6 +63,7 @@ class Scheduler:
         steps: StepControl | None = None,
         copies: ScheduledCopies | None = None,
         expiry: ExpiryTimer | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self._expiry = expiry  # restore points that expire: a timer of its own (expiry.py)
         self._schedules = schedules
@@ -90,6 +92,7 @@ class Scheduler:
             copies=copies,
             start_prune=self._pruning.start_prune,
             wake=self.wake,
+            heartbeat=heartbeat,
         )
         self._after_change = AfterChange(
             changes=changes,

@@ -32,7 +32,7 @@ from typing import BinaryIO
 
 from server.model.names import is_sha256
 from server.storage.blobs.pack_set import PackSet
-from server.storage.durability import flush_files, start_writeback, write_all
+from server.storage.durability import flush_files, fsync_path, start_writeback, write_all
 
 CHUNK_SIZE = 1024 * 1024
 WRITEBACK_BYTES = 16 * 1024 * 1024  # a big blob's pages are sent to disk this often
@@ -259,6 +259,47 @@ class ContentStore:
             os.replace(tmp, target)
         with self._lock:
             self._unsynced.add(digest)
+
+    def put_back(self, digest: str, chunks: Iterable[bytes]) -> str:
+        """Write a blob again (a repair) into a temporary file beside where its loose file goes,
+        hashed as it is written and flushed: DigestMismatch (nothing kept) unless the bytes hash
+        to `digest`. Returns the temporary file, for `place_back` (or `drop_put_back`); a crash
+        before that leaves it to clear_temporary."""
+        folder = self._folder_of(digest)
+        fd, tmp = self._new_temp(folder, prefix=_TEMP_PREFIX)
+        hasher = hashlib.sha256()
+        size = 0
+        try:
+            try:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    write_all(fd, chunk)
+                    size += len(chunk)
+                if hasher.hexdigest() != digest:
+                    raise DigestMismatch(size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        return tmp
+
+    def place_back(self, tmp: str, digest: str) -> None:
+        """Rename a blob `put_back` wrote over whatever its loose file is, and flush its folder:
+        the loose file is the old one or the new one whole, never a mix. A packed copy of it is
+        then the caller's to drop from the index (its row first)."""
+        target = self._name_of(digest)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        fsync_path(Path(target).parent, os.O_RDONLY | os.O_DIRECTORY)
+
+    def drop_put_back(self, tmp: str) -> None:
+        """Remove a blob `put_back` wrote that will not be placed (its operation stopped)."""
+        _unlink_quietly(tmp)
 
     def unsynced(self) -> set[str]:
         """Blobs written since the last sync: not yet safe to refer to."""

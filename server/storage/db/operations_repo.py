@@ -121,10 +121,11 @@ async def page_operations(
         conditions.append(col(table.requested_by) == requested_by)
     if created_after is not None:
         conditions.append(col(table.created_at) > created_after)
-    if created_before is not None:
-        conditions.append(col(table.created_at) < created_before)
-    total = await session.scalar(select(func.count()).select_from(table).where(*conditions)) or 0
-    query = newest_first(select(table).where(*conditions), table, first=first, after=after)
+    counted = [*conditions] if created_before is None else [*conditions, col(table.created_at) < created_before]
+    total = await session.scalar(select(func.count()).select_from(table).where(*counted)) or 0
+    query = newest_first(
+        select(table).where(*conditions), table, first=first, after=after, created_before=created_before
+    )
     rows = list(await session.scalars(query))
     items = [_to_domain(row) for row in rows[:first]]
     cursors = [encode_cursor(item.created_at, item.id) for item in items]

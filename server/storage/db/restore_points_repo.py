@@ -124,7 +124,9 @@ async def find_by_checksum(session: AsyncSession, checksum: str) -> list[Restore
 _POINT_COLUMNS = tuple(getattr(RestorePointRow, name) for name in RestorePointRow.model_fields)
 
 
-def _narrowed(query: Select[Any], narrow: RestorePointFilter | None) -> Select[Any]:
+def _narrowed(query: Select[Any], narrow: RestorePointFilter | None, *, upper_bound: bool = True) -> Select[Any]:
+    """`query` with the filter's conditions; without `upper_bound` created_before is left to the
+    caller (a page writes it or its cursor, whichever is tighter: see `newest_first`)."""
     if narrow is None or narrow.empty:
         return query
     table = RestorePointRow
@@ -136,7 +138,7 @@ def _narrowed(query: Select[Any], narrow: RestorePointFilter | None) -> Select[A
         query = query.where(col(table.pinned) == narrow.pinned)
     if narrow.created_after is not None:
         query = query.where(col(table.created_at) > narrow.created_after)
-    if narrow.created_before is not None:
+    if narrow.created_before is not None and upper_bound:
         query = query.where(col(table.created_at) < narrow.created_before)
     if narrow.created_by is not None:
         query = query.where(col(table.created_by) == narrow.created_by)
@@ -160,7 +162,13 @@ async def page_restore_points(
     row costs more than the page itself, so `count_restore_points` runs only when asked.
     """
     table = RestorePointRow
-    query = newest_first(_narrowed(select(*_POINT_COLUMNS), narrow), table, first=first, after=after)
+    query = newest_first(
+        _narrowed(select(*_POINT_COLUMNS), narrow, upper_bound=False),
+        table,
+        first=first,
+        after=after,
+        created_before=narrow.created_before if narrow is not None else None,
+    )
     rows = list(await session.execute(query))
     items = [restore_point_of_row(row) for row in rows[:first]]
     cursors = [encode_cursor(item.created_at, item.id) for item in items]

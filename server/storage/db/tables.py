@@ -240,3 +240,29 @@ class PackedBlobRow(SQLModel, table=True):
     pack_id: str = Field(max_length=40)
     start_byte: int = _big(nullable=False)  # type: ignore[assignment]
     size_bytes: int = _big(nullable=False)  # type: ignore[assignment]
+
+
+class VerificationRow(SQLModel, table=True):
+    """The last verification of a restore point, local copy or remote copy (verifyBackups)."""
+
+    __tablename__ = "verification"
+
+    kind: str = Field(primary_key=True, max_length=20)  # server.model.verification.VerifiedKind
+    subject_id: str = Field(primary_key=True, max_length=400)  # a local copy's id holds its file name
+    state: str = Field(max_length=10)
+    verified_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    problems: str = Field(sa_column=Column(Text(), nullable=False))  # a JSON list of strings
+    repaired: int = Field(default=0)
+    sha256: str | None = Field(default=None, max_length=64)  # a remote copy's file, as last found OK
+
+
+class VerificationTotalsRow(SQLModel, table=True):
+    """One row ("blobs"): what /metrics counts over every verification, and the rotation's cursor."""
+
+    __tablename__ = "verification_totals"
+
+    name: str = Field(primary_key=True, max_length=20)
+    cursor: str | None = Field(default=None, max_length=64)
+    bytes_read: int = _big(nullable=False)  # type: ignore[assignment]
+    repaired: int = _big(nullable=False)  # type: ignore[assignment]
+    last_finished_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]

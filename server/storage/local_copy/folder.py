@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from server.model.errors import InvalidArchive, NotFound, quoted
 from server.model.names import is_local_copy_id_form
@@ -31,6 +32,18 @@ ID_PREFIX = "lc_"
 # A subfolder of the local copies folder for copies made only to be sent elsewhere (a
 # schedule's copy to its locations): never listed, and emptied at start-up (a killed run's).
 STAGING_FOLDER = ".staging"
+
+
+class ManifestFacts(NamedTuple):
+    """What a listing shows of a copy's manifest, read once per version of its file."""
+
+    restore_point_id: str | None  # None when it cannot be read
+    problem: str | None  # why it cannot be imported; None when it can
+    server_name: str | None = None  # the server that wrote it; None: unknown, or made before names
+
+
+def facts_of(manifest: LocalCopyManifest) -> ManifestFacts:
+    return ManifestFacts(str(manifest.restore_point["id"]), None, manifest.server_name)
 
 
 def copy_id(file_name: str) -> str:
@@ -59,10 +72,10 @@ def is_listable(name: str) -> bool:
     return bool(name) and "/" not in name and "\\" not in name and "\0" not in name and not name.startswith(".")
 
 
-def slug(text: str, limit: int = 40) -> str:
+def slug(text: str, limit: int = 40, empty: str = "restore-point") -> str:
     """A file-name-safe version of a label: ASCII letters, digits, dot, dash, underscore."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return _SAFE.sub("-", ascii_text).strip("-._")[:limit].rstrip("-._") or "restore-point"
+    return _SAFE.sub("-", ascii_text).strip("-._")[:limit].rstrip("-._") or empty
 
 
 def fingerprint(stat: os.stat_result) -> str:
@@ -79,7 +92,7 @@ class LocalCopyFolder:
         self.root = root
         self.limits = limits
         self.keyring = keyring
-        self._manifests: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        self._manifests: dict[tuple[str, str], ManifestFacts] = {}
         self._lock = threading.Lock()
         root.mkdir(parents=True, exist_ok=True)
 
@@ -123,10 +136,21 @@ class LocalCopyFolder:
         """The copy's checked manifest; InvalidArchive when it has a problem."""
         return read_manifest(self.path_of(copy), self.limits)
 
-    def new_name(self, created_at: datetime, label: str, point_id: str, *, encrypted: bool = False) -> str:
-        """`<date>-<time>_<label>_<short id>.zip` (`.zip.age` encrypted), made unique in the folder."""
+    def new_name(
+        self,
+        created_at: datetime,
+        label: str,
+        point_id: str,
+        *,
+        encrypted: bool = False,
+        server_name: str | None = None,
+    ) -> str:
+        """`<date>-<time>_<server>_<label>_<short id>.zip` (`.zip.age` encrypted), made unique in
+        the folder; without a server name (a copy made before names) `<date>-<time>_<label>_<short id>`.
+        Nothing reads these parts back (a copy's facts come from its manifest): any name imports."""
         short = point_id.removeprefix("rp_")[-8:]
-        base = f"{created_at:%Y%m%d-%H%M%S}_{slug(label)}_{short}"
+        server = f"{slug(server_name, limit=32, empty='server')}_" if server_name else ""
+        base = f"{created_at:%Y%m%d-%H%M%S}_{server}{slug(label)}_{short}"
         ending = ".zip" + (SUFFIX if encrypted else "")
         name = f"{base}{ending}"
         counter = 2
@@ -169,11 +193,11 @@ class LocalCopyFolder:
                     return entry.name
         return None
 
-    def placed(self, name: str, stat: os.stat_result, point_id: str) -> LocalCopy:
+    def placed(self, name: str, stat: os.stat_result, point_id: str, server_name: str | None = None) -> LocalCopy:
         """A copy just placed under `name`, already checked, described without reading it again
         (it may be deleted by then: what was placed is still described)."""
         with self._lock:
-            self._manifests[self._cache_key(name, fingerprint(stat))] = (point_id, None)
+            self._manifests[self._cache_key(name, fingerprint(stat))] = ManifestFacts(point_id, None, server_name)
         return self._describe(name, stat)
 
     def delete(self, copy: LocalCopy) -> None:
@@ -192,7 +216,7 @@ class LocalCopyFolder:
             known = self._read(name)
             with self._lock:
                 self._manifests[key] = known
-        point_id, problem = known
+        point_id, problem, server_name = known
         return LocalCopy(
             id=copy_id(name),
             file_name=name,
@@ -203,6 +227,7 @@ class LocalCopyFolder:
             problem=problem,
             fingerprint=mark,
             encrypted=encrypted,
+            server_name=server_name,
         )
 
     def _cache_key(self, name: str, mark: str) -> tuple[str, str]:
@@ -211,18 +236,18 @@ class LocalCopyFolder:
             return name, f"{mark}-{self.keyring.version()}"
         return name, mark
 
-    def _read(self, name: str) -> tuple[str | None, str | None]:
+    def _read(self, name: str) -> ManifestFacts:
         if is_encrypted_name(name):
             return read_encrypted_id(self.root / name, self.keyring, self.limits)
         if not name.lower().endswith(".zip"):
-            return None, "not a ZIP file (local copies end in .zip, encrypted ones in .zip.age)"
+            return ManifestFacts(None, "not a ZIP file (local copies end in .zip, encrypted ones in .zip.age)")
         try:
             manifest = read_manifest(self.root / name, self.limits)
         except InvalidArchive as error:
-            return None, error.message
+            return ManifestFacts(None, error.message)
         except OSError as error:
-            return None, f"cannot be read: {error.strerror or error}"
-        return str(manifest.restore_point["id"]), None
+            return ManifestFacts(None, f"cannot be read: {error.strerror or error}")
+        return facts_of(manifest)
 
 
 def split_copy_name(name: str) -> tuple[str, str]:
@@ -233,23 +258,23 @@ def split_copy_name(name: str) -> tuple[str, str]:
     return name, ""
 
 
-def read_encrypted_id(path: Path, keyring: Keyring | None, limits: ArchiveLimits) -> tuple[str | None, str | None]:
-    """(restore point id, problem) of an encrypted copy, decrypting only its manifest."""
+def read_encrypted_id(path: Path, keyring: Keyring | None, limits: ArchiveLimits) -> ManifestFacts:
+    """(restore point id, problem, server name) of an encrypted copy, decrypting only its manifest."""
     if keyring is None:
-        return None, "encrypted, and this server has no keys"
+        return ManifestFacts(None, "encrypted, and this server has no keys")
     try:
         member, data = keyring.peek_first_member(path, limits.max_manifest_bytes)
         if member != MANIFEST_NAME:
-            return None, f"the first member is {member!r}, not {MANIFEST_NAME}"
-        return str(decode_manifest(data, limits).restore_point["id"]), None
+            return ManifestFacts(None, f"the first member is {member!r}, not {MANIFEST_NAME}")
+        return facts_of(decode_manifest(data, limits))
     except KeyMissing as error:
-        return None, error.message
+        return ManifestFacts(None, error.message)
     except EncryptedDamaged as error:
-        return None, error.message
+        return ManifestFacts(None, error.message)
     except InvalidArchive as error:
-        return None, error.message
+        return ManifestFacts(None, error.message)
     except OSError as error:
-        return None, f"cannot be read: {error.strerror or error}"
+        return ManifestFacts(None, f"cannot be read: {error.strerror or error}")
 
 
 def _link_exclusively(temp: Path, target: Path) -> None:

@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from server.model.errors import InvalidArchive
-from server.model.names import MANIFEST_ID_RULE, SOURCE_NAME_RULE, is_manifest_id, is_sha256, is_source_name
+from server.model.names import (
+    MANIFEST_ID_RULE,
+    SERVER_NAME_RULE,
+    SOURCE_NAME_RULE,
+    is_manifest_id,
+    is_server_name,
+    is_sha256,
+    is_source_name,
+)
 from server.model.records import EntryKind, ManifestEntry, RestorePoint, RestorePointOrigin
 
 FORMAT_NAME = "backups-local-copy"
@@ -53,6 +61,7 @@ class LocalCopyManifest:
 
     restore_point: dict[str, Any]
     entries: list[ManifestEntry]
+    server_name: str | None = None  # the server that wrote the copy; None: a copy made before names
 
     @property
     def total_size(self) -> int:
@@ -180,11 +189,15 @@ def _label(entry: ManifestEntry) -> str:
 # ---- encoding ------------------------------------------------------------------------------
 
 
-def encode_manifest(restore_point: RestorePoint, entries: Sequence[ManifestEntry]) -> bytes:
-    """The manifest.json bytes: an indented header and one compact line per entry."""
-    head = {
+def encode_manifest(
+    restore_point: RestorePoint, entries: Sequence[ManifestEntry], *, server_name: str | None = None
+) -> bytes:
+    """The manifest.json bytes: an indented header and one compact line per entry. `serverName`
+    (the server writing the copy) is left out when None, as copies made before it were."""
+    head: dict[str, Any] = {
         "format": FORMAT_NAME,
         "formatVersion": FORMAT_VERSION,
+        **({"serverName": server_name} if server_name is not None else {}),
         "restorePoint": {
             "id": restore_point.id,
             "label": restore_point.label,
@@ -236,6 +249,7 @@ def decode_manifest(data: bytes, limits: ArchiveLimits) -> LocalCopyManifest:
         raise _bad(f"the document must be a JSON object, got {_kind_of(document)}")
     _check_format(document)
     restore_point = _restore_point(_require(document, "restorePoint", "the document"))
+    server_name = _server_name(document)
     raw_entries = _require(document, "entries", "the document")
     if not isinstance(raw_entries, list):
         raise _bad(f"'entries' must be a list, got {_kind_of(raw_entries)}")
@@ -245,7 +259,17 @@ def decode_manifest(data: bytes, limits: ArchiveLimits) -> LocalCopyManifest:
     problem = entries_problem(entries) or limits_problem(entries, limits)
     if problem:
         raise _bad(problem)
-    return LocalCopyManifest(restore_point=restore_point, entries=entries)
+    return LocalCopyManifest(restore_point=restore_point, entries=entries, server_name=server_name)
+
+
+def _server_name(document: dict[str, Any]) -> str | None:
+    # Optional: copies written before servers had names have no such key (and still import).
+    if document.get("serverName") is None:
+        return None
+    value = _string(document, "serverName", "the document")
+    if not is_server_name(value):
+        raise _bad(f"serverName {_show(value)} is not a server name ({SERVER_NAME_RULE})")
+    return str(value)
 
 
 def _parse_json(data: bytes) -> Any:

@@ -73,6 +73,7 @@ def write_local_copy(
     should_stop: ShouldStop | None = None,
     limits: ArchiveLimits = ArchiveLimits(),
     place: Place | None = None,
+    server_name: str | None = None,
 ) -> int:
     """Atomically write a local copy to `target`; returns its size in bytes.
 
@@ -91,7 +92,7 @@ def write_local_copy(
         # Small members start deflating while this thread encodes and checks the manifest
         # (pure Python, ~0.2 s for 24,000 entries); nothing is written before the checks pass.
         writer.prepare(entries)
-        manifest = encode_manifest(restore_point, entries)
+        manifest = encode_manifest(restore_point, entries, server_name=server_name)
         _check_writable(entries, manifest, limits)
         # A leading dot hides the partial file from folder listings.
         with atomic_write(target, buffering=_WRITE_BUFFER) as pending:

@@ -25,7 +25,14 @@ from server.model.records import RemoteCopy
 from server.storage.durability import atomic_write, is_temp_name
 from server.storage.encryption import Keyring, is_encrypted_name
 from server.storage.full import files_full
-from server.storage.local_copy.folder import fingerprint, link_exclusively, read_encrypted_id, split_copy_name
+from server.storage.local_copy.folder import (
+    ManifestFacts,
+    facts_of,
+    fingerprint,
+    link_exclusively,
+    read_encrypted_id,
+    split_copy_name,
+)
 from server.storage.local_copy.format import ArchiveLimits, read_manifest
 from server.storage.locations.store import (
     CHUNK,
@@ -59,7 +66,7 @@ class FolderStore:
         self.limits = limits
         self.keyring = keyring
         self.encrypt = encrypt  # plain copies uploaded here are encrypted on the way
-        self._known: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        self._known: dict[tuple[str, str], ManifestFacts] = {}
         self._lock = threading.Lock()
         self._unfinished = unfinished  # records of our temp files there; None: not recorded
         self._chunk_delay = chunk_delay  # test-only (BACKUPS_TEST_ENTRY_DELAY): a pause per chunk
@@ -102,6 +109,7 @@ class FolderStore:
         restore_point_id: str | None,
         on_bytes: OnBytes,
         should_stop: ShouldStop,
+        server_name: str | None = None,
     ) -> str:
         self._check()
         self.abort_unfinished()  # what a crash cut off is removed at the location's next use
@@ -190,11 +198,11 @@ class FolderStore:
         if known is None:
             try:
                 manifest = read_manifest(self.root / name, self.limits)
-                known = (str(manifest.restore_point["id"]), None)
+                known = facts_of(manifest)
             except InvalidArchive as error:
-                known = (None, error.message)
+                known = ManifestFacts(None, error.message)
             except OSError as error:
-                known = (None, f"cannot be read: {error.strerror or error}")
+                known = ManifestFacts(None, f"cannot be read: {error.strerror or error}")
             with self._lock:
                 self._known[key] = known
         return RemoteCopy(
@@ -204,8 +212,9 @@ class FolderStore:
             size=stat.st_size,
             modified_at=datetime.fromtimestamp(stat.st_mtime, UTC),
             encrypted=encrypted,
-            restore_point_id=known[0],
-            problem=known[1],
+            restore_point_id=known.restore_point_id,
+            problem=known.problem,
+            server_name=known.server_name,
         )
 
 

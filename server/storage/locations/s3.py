@@ -28,12 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
+from urllib.parse import quote, unquote
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from server.config.locations_file import S3LocationSpec
+from server.model.names import is_server_name
 from server.model.records import RemoteCopy
 from server.storage.encryption import is_encrypted_name
 from server.storage.local_copy.folder import split_copy_name
@@ -54,6 +56,16 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
 SHA_KEY, POINT_KEY = "sha256", "restore-point-id"
+# The server that made the copy, percent-encoded (S3 metadata travels in ASCII HTTP headers).
+SERVER_KEY = "server-name"
+_Meta = tuple[str | None, str | None, str | None]  # restore point id, SHA-256, server name
+
+
+def _meta_of(metadata: dict[str, str]) -> _Meta:
+    server = unquote(metadata[SERVER_KEY]) if SERVER_KEY in metadata else None
+    return metadata.get(POINT_KEY), metadata.get(SHA_KEY), server if server and is_server_name(server) else None
+
+
 HEAD_THREADS = 8
 CLEANUP_EVERY = 60.0  # seconds between two looks for cut-off uploads while records are left
 
@@ -87,7 +99,7 @@ class S3Store:
         self.part_size = part_size
         self.page_size = page_size
         self.part_delay = part_delay  # test-only: a pause after each part (BACKUPS_TEST_ENTRY_DELAY)
-        self._heads: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        self._heads: dict[tuple[str, str], _Meta] = {}
         self._lock = threading.Lock()
         self._unfinished = unfinished  # records of our multipart uploads; None: not recorded
         self._cleaning = threading.Lock()
@@ -152,11 +164,9 @@ class S3Store:
                 heads = list(pool.map(lambda c: self._head(self.spec.prefix + c.file_name), missing))
             for copy, head in zip(missing, heads, strict=True):
                 if head is not None:
-                    meta = head.get("Metadata", {})
                     with self._lock:
-                        self._heads[(self.spec.prefix + copy.file_name, head["ETag"])] = (
-                            meta.get(POINT_KEY),
-                            meta.get(SHA_KEY),
+                        self._heads[(self.spec.prefix + copy.file_name, head["ETag"])] = _meta_of(
+                            head.get("Metadata", {})
                         )
         result = []
         for copy in copies:
@@ -173,9 +183,8 @@ class S3Store:
         head = self._head(key)
         if head is None:
             return None
-        meta = head.get("Metadata", {})
         item = {"Key": key, "Size": head["ContentLength"], "LastModified": head["LastModified"], "ETag": head["ETag"]}
-        return self._describe(item, (meta.get(POINT_KEY), meta.get(SHA_KEY)))
+        return self._describe(item, _meta_of(head.get("Metadata", {})))
 
     def download(self, file_name: str, out: BinaryIO, *, on_bytes: OnBytes, should_stop: ShouldStop) -> None:
         key = self.spec.prefix + file_name
@@ -205,6 +214,7 @@ class S3Store:
         restore_point_id: str | None,
         on_bytes: OnBytes,
         should_stop: ShouldStop,
+        server_name: str | None = None,
     ) -> str:
         self.abort_unfinished()  # what a crash cut off is aborted at the location's next use
         name = self._free_name(file_name)
@@ -212,6 +222,8 @@ class S3Store:
         metadata = {SHA_KEY: sha256}
         if restore_point_id is not None:
             metadata[POINT_KEY] = restore_point_id
+        if server_name is not None:
+            metadata[SERVER_KEY] = quote(server_name, safe="")
         bucket = self.spec.bucket
         record = self._unfinished.begin(bucket, key) if self._unfinished else None
         refused = False
@@ -313,10 +325,10 @@ class S3Store:
                 return None
             raise
 
-    def _fill(self, copy: RemoteCopy, meta: tuple[str | None, str | None]) -> RemoteCopy:
-        return dataclasses.replace(copy, restore_point_id=meta[0], sha256=meta[1], detailed=True)
+    def _fill(self, copy: RemoteCopy, meta: _Meta) -> RemoteCopy:
+        return dataclasses.replace(copy, restore_point_id=meta[0], sha256=meta[1], server_name=meta[2], detailed=True)
 
-    def _describe(self, item: dict[str, Any], meta: tuple[str | None, str | None] | None) -> RemoteCopy:
+    def _describe(self, item: dict[str, Any], meta: _Meta | None) -> RemoteCopy:
         name = item["Key"][len(self.spec.prefix) :]
         copy = RemoteCopy(
             id=remote_copy_id(self.name, name),

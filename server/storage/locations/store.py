@@ -101,9 +101,11 @@ class LocationStore(Protocol):
         restore_point_id: str | None,
         on_bytes: OnBytes,
         should_stop: ShouldStop,
+        server_name: str | None = None,
     ) -> str:
         """Stream `source` there under `file_name` (or a free variant of it), verify what
         arrived against `sha256` and its size, and return the name used; nothing stays on failure.
+        `server_name` (the server that made the copy) goes with it where the store keeps metadata.
         LocationUnavailable when it cannot be reached, StorageFull when it has no room left."""
         ...
 

@@ -277,7 +277,7 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         access=access,
         apply=apply,
         system=system,
-        usage=StorageUsageReader(store, folder, restore_points.count),
+        usage=StorageUsageReader(store, folder, restore_points.count, restore_points.total_size),
         locations=locations,
         diffs=diffs,
         schedules=schedules,

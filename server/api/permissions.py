@@ -55,6 +55,7 @@ MINIMUM_ROLE: dict[str, Role] = {
     "Mutation.deleteRemoteCopy": ADMIN,
     "Mutation.deleteRestorePoint": ADMIN,
     "Mutation.deleteSchedule": ADMIN,
+    "Mutation.dismissFinishedOperations": OPERATOR,
     "Mutation.dismissOperation": OPERATOR,
     "Mutation.exportEmergencyKit": ADMIN,
     "Mutation.exportRestorePoint": OPERATOR,

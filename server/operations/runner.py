@@ -285,6 +285,15 @@ class OperationRunner:
         self.changes.announce(op.id)
         return op
 
+    async def dismiss_finished(self) -> list[str]:
+        """Dismiss every finished operation whose final state is stored: their ids (running ones,
+        and ones whose final state is still being stored, stay)."""
+        async with self._db.write() as session:
+            ids = await repo.dismiss_finished(session, keep=list(self._live))
+        for op_id in ids:
+            self.changes.announce(op_id)
+        return ids
+
     def _request_cancel(self, live: LiveOperation, reason: str) -> None:
         if live.cancel_reason is None:
             live.cancel_reason = reason

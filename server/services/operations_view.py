@@ -1,5 +1,5 @@
 """Operations as clients see them: the history page by page, one operation and its log, live
-streams of them, and the two things a client may do to one (cancel, dismiss).
+streams of them, and what a client may do to them (cancel, dismiss one, dismiss every finished one).
 
 The API calls this instead of reaching into the runner: the runner queues and runs work, its
 history reads what is stored, and `server.operations.streams` follows both live.
@@ -57,6 +57,10 @@ class OperationsView:
     async def dismiss(self, op_id: str) -> Operation:
         """Hide a finished operation from the default list."""
         return await self._runner.dismiss(op_id)
+
+    async def dismiss_finished(self) -> list[str]:
+        """Hide every finished operation from the default list at once: their ids."""
+        return await self._runner.dismiss_finished()
 
     def follow(self, op_id: str) -> AsyncIterator[Operation]:
         """The operation now, then after each change, ending after its final state (NOT_FOUND: none)."""

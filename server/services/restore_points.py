@@ -135,6 +135,11 @@ class RestorePointService:
 
         return await self._recent.first_page(first, read) if after is None else await read()
 
+    async def total_size(self) -> int:
+        """Every restore point's size added up (shared content counted in each)."""
+        async with self._db.read() as session:
+            return await repo.total_size_bytes(session)
+
     async def count(self, narrow: RestorePointFilter | None = None) -> int:
         if narrow is not None and not narrow.empty:
             if narrow.schedule_id is not None and not is_well_formed(narrow.schedule_id, "sch"):

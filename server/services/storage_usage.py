@@ -16,15 +16,23 @@ class StorageUsage:
     blob_count: int
     restore_point_count: int
     local_copies_bytes: int  # the ZIP files in the local copies folder
+    captured_bytes: (
+        int  # the restore points' sizes added up: what storing shared content once saves is this less stored_bytes
+    )
 
 
 class StorageUsageReader:
     def __init__(
-        self, store: ContentStore, folder: LocalCopyFolder, count_restore_points: Callable[[], Awaitable[int]]
+        self,
+        store: ContentStore,
+        folder: LocalCopyFolder,
+        count_restore_points: Callable[[], Awaitable[int]],
+        total_size: Callable[[], Awaitable[int]],
     ):
         self._store = store
         self._folder = folder
         self._count_restore_points = count_restore_points
+        self._total_size = total_size
 
     async def read(self) -> StorageUsage:
         """The usage now: a walk of the blobs and the local copies folder, in a thread."""
@@ -36,4 +44,5 @@ class StorageUsageReader:
             blob_count=blob_count,
             restore_point_count=await self._count_restore_points(),
             local_copies_bytes=sum(copy.size for copy in copies),
+            captured_bytes=await self._total_size(),
         )

@@ -57,7 +57,9 @@ async def test_apply_restores_settings_exactly_and_keeps_the_state_before(make_s
 
     done = await operation(proc, op["id"])
     safety = done["safetyRestorePoint"]
-    assert safety["origin"] == "SAFETY" and base["id"] in safety["label"]
+    # Labelled in words after what was applied; the note keeps its id.
+    assert safety["origin"] == "SAFETY" and safety["label"] == "Before applying 'base'"
+    assert base["id"] in safety["note"]
     assert safety["checksum"] == fingerprint_before  # it holds the state from just before
     messages = [line["message"] for line in done["log"]]
     assert [line["sequence"] for line in done["log"]] == list(range(1, len(messages) + 1))

@@ -120,6 +120,41 @@ async def test_dismiss_running_operation_is_refused(slow_server: ServerProcess) 
     assert state["dismissed"] is False and state["status"] == "SUCCEEDED"
 
 
+async def test_dismiss_all_hides_every_finished_operation_and_keeps_running_ones(make_server) -> None:
+    proc = make_server(BACKUPS_TEST_ENTRY_DELAY="0.1").start()
+    finished = [(await create_and_wait(proc, f"done {n}"))["id"] for n in range(2)]
+    running = await create_restore_point(proc, "still running")
+    await asyncio.wait_for(wait_until_running(proc, running["id"]), 30)
+    dismiss_all = "mutation { dismissFinishedOperations { dismissedIds userErrors { code } } }"
+
+    async def told_dismissed() -> set[str]:
+        # includeCurrent sends the running operation first: from then on, no event is missed.
+        seen: set[str] = set()
+        async for event in subscribe(
+            proc, f"subscription {{ operationsChanged(includeCurrent: true) {{ {OPERATION_FIELDS} }} }}"
+        ):
+            op = event["operationsChanged"]
+            if op["id"] == running["id"] and not seen and not op["done"]:
+                seen.add("subscribed")
+                answer = await execute(proc, dismiss_all)
+                assert answer["dismissFinishedOperations"]["userErrors"] == []
+                assert sorted(answer["dismissFinishedOperations"]["dismissedIds"]) == sorted(finished)
+            elif op["dismissed"]:
+                seen.add(op["id"])
+            if seen >= {"subscribed", *finished}:
+                return seen - {"subscribed"}
+        raise AssertionError("stream ended early")
+
+    assert await asyncio.wait_for(told_dismissed(), 30) == set(finished)
+    listing = "{ operations(first: 100) { nodes { id dismissed } } }"
+    assert [n["id"] for n in (await execute(proc, listing))["operations"]["nodes"]] == [running["id"]]
+    final = await wait_for_operation(proc, running["id"])
+    assert final["status"] == "SUCCEEDED" and final["dismissed"] is False
+    again = await execute(proc, dismiss_all)  # the one finished since goes too; nothing else is left
+    assert again["dismissFinishedOperations"]["dismissedIds"] == [running["id"]]
+    assert (await execute(proc, listing))["operations"]["nodes"] == []
+
+
 async def test_operations_filter_by_status_and_kind(make_server) -> None:
     proc = make_server().start()
     done = await create_and_wait(proc)

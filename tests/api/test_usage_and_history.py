@@ -88,7 +88,7 @@ def on_disk(server: ServerProcess) -> tuple[int, int, int]:
     return (*store_on_disk(server), copies)
 
 
-STORAGE = "{ storage { storedBytes blobCount restorePointCount localCopiesBytes } }"
+STORAGE = "{ storage { storedBytes blobCount restorePointCount localCopiesBytes capturedBytes } }"
 
 
 async def test_storage_usage_is_what_is_on_disk(make_server, tmp_path: Path) -> None:
@@ -101,9 +101,28 @@ async def test_storage_usage_is_what_is_on_disk(make_server, tmp_path: Path) -> 
         count, stored, copies = on_disk(server)
         return {"storedBytes": stored, "blobCount": count, "restorePointCount": points, "localCopiesBytes": copies}
 
-    assert await usage() == {"storedBytes": 0, "blobCount": 0, "restorePointCount": 0, "localCopiesBytes": 0}
+    async def captured() -> int:
+        """The restore points' sizes added up, as the API lists them."""
+        nodes = (await execute(server, "{ restorePoints(first: 100) { nodes { sizeBytes } } }"))["restorePoints"][
+            "nodes"
+        ]
+        return sum(node["sizeBytes"] for node in nodes)
+
+    async def usage_on_disk() -> dict:
+        # Everything read from the disk, plus what the restore points hold before sharing.
+        answer = await usage()
+        assert answer.pop("capturedBytes") == await captured()
+        return answer
+
+    assert await usage() == {
+        "storedBytes": 0,
+        "blobCount": 0,
+        "restorePointCount": 0,
+        "localCopiesBytes": 0,
+        "capturedBytes": 0,
+    }
     point = (await create_and_wait(server, "measured"))["restorePoint"]
-    first = await usage()
+    first = await usage_on_disk()
     assert first == expected(1) and first["blobCount"] > 0 and first["storedBytes"] > 0
 
     started = await execute(
@@ -111,19 +130,19 @@ async def test_storage_usage_is_what_is_on_disk(make_server, tmp_path: Path) -> 
     )
     done = await wait_for_operation(server, started["exportRestorePoint"]["operation"]["id"])
     copy = await execute(server, "query($id: ID!) { operation(id: $id) { localCopy { id } } }", id=done["id"])
-    exported = await usage()
+    exported = await usage_on_disk()
     assert exported == expected(1) and exported["localCopiesBytes"] > 0
 
     deleted = await execute(
         server, "mutation($id: ID!) { deleteRestorePoint(id: $id) { userErrors { code } } }", id=point["id"]
     )
     assert deleted["deleteRestorePoint"]["userErrors"] == []
-    assert await usage() == expected(0)
+    assert await usage_on_disk() == expected(0)
     imported = await execute(
         server,
         "mutation($id: ID!) { importLocalCopy(localCopyId: $id) { operation { id } } }",
         id=copy["operation"]["localCopy"]["id"],
     )
     await wait_for_operation(server, imported["importLocalCopy"]["operation"]["id"])
-    again = await usage()
+    again = await usage_on_disk()
     assert again == expected(1) and again["storedBytes"] == first["storedBytes"]

@@ -19,7 +19,7 @@ APPLY = f"""mutation($id: ID!, $confirm: String!, $safety: Boolean) {{
     applyRestorePoint(restorePointId: $id, confirm: $confirm, createSafetyRestorePoint: $safety) {{
         operation {{ {OPERATION_FIELDS} }} userErrors {{ code message field }} }} }}"""
 OPERATION_WITH_LOG = f"""query($id: ID!) {{ operation(id: $id) {{ {OPERATION_FIELDS}
-    safetyRestorePoint {{ id label origin checksum }} log {{ sequence level message }} }} }}"""
+    safetyRestorePoint {{ id label note origin checksum }} log {{ sequence level message }} }} }}"""
 LOG = "subscription($id: ID!, $after: Int) { operationLog(id: $id, afterSequence: $after) { sequence level message } }"
 SYSTEM = "{ system { state serverVersion configurationFingerprint operation { id status } } }"
 

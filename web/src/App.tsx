@@ -1,15 +1,15 @@
-// Sign-in, then the Backups tab: the system banner, create, operations, restore points, local copies.
+// Sign-in, then the Backups tab: the backup status first, then the restore points (with create), the
+// operations (running, then completed), local copies, locations and schedules.
 import { useCallback, useEffect, useMemo, useState } from "react";
-import { Provider, useQuery, useSubscription } from "urql";
+import { Provider, useClient, useQuery, useSubscription } from "urql";
 import { connect, type Connection } from "./client";
-import { Me, SystemChanged } from "./operations";
+import { Me, Operations, SystemChanged } from "./operations";
 import { SessionContext, type Session } from "./session";
 import type { Role } from "./gql/graphql";
-import { CreateForm } from "./CreateForm";
-import { OperationsView } from "./OperationsView";
+import { OperationsView, type Op } from "./OperationsView";
 import { RestorePointsView } from "./RestorePointsView";
 import { LocalCopiesView } from "./LocalCopiesView";
-import { HealthBanner } from "./HealthBanner";
+import { StatusView } from "./StatusView";
 import { SchedulesView } from "./SchedulesView";
 import { TokensView } from "./TokensView";
 import { NotificationsView } from "./NotificationsView";
@@ -106,7 +106,21 @@ function SignedIn(props: { token: string; connects: number; reconnects: number; 
   const [me] = useQuery({ query: Me });
   const [finished, setFinished] = useState(0);
   const onFinished = useCallback(() => setFinished((n) => n + 1), []);
-  if (me.fetching && !me.data) return <main><p role="status">Signing in…</p></main>;
+  // The operations list, read with `me` and before any view asks: an operation that ends after it
+  // is news to every view (see OperationsView), whichever view's answer comes first.
+  const client = useClient();
+  const [firstOps, setFirstOps] = useState<readonly Op[] | null | undefined>(undefined);
+  useEffect(() => {
+    let current = true;
+    void client
+      .query(Operations, {})
+      .toPromise()
+      .then((answer) => current && setFirstOps(answer.data?.operations.nodes ?? null));
+    return () => {
+      current = false;
+    };
+  }, [client]);
+  if ((me.fetching && !me.data) || (me.data && firstOps === undefined)) return <main><p role="status">Signing in…</p></main>;
   if (!me.data) {
     const code = me.error?.graphQLErrors[0]?.extensions?.code;
     const message = code === "UNAUTHENTICATED" ? "That token was not accepted: check it, or make a new one." : topLevel(me.error)[0];
@@ -117,6 +131,7 @@ function SignedIn(props: { token: string; connects: number; reconnects: number; 
   return (
     <SessionContext.Provider value={session}>
       <main>
+        <StatusView />
         <p className="who">
           Signed in as <strong>{session.name ?? "(authentication off)"}</strong>, role <strong>{role}</strong>.
         </p>
@@ -136,10 +151,8 @@ function SignedIn(props: { token: string; connects: number; reconnects: number; 
           </p>
         )}
         <SystemBanner />
-        <HealthBanner />
-        <CreateForm />
-        <OperationsView onFinished={onFinished} />
         <RestorePointsView />
+        <OperationsView onFinished={onFinished} first={firstOps} />
         <LocalCopiesView />
         <LocationsView />
         <SchedulesView />

@@ -11,7 +11,7 @@ import { ApplyPreview, ApplyRestorePoint, OperationProgress, Sources, SystemChan
 import { DiffView, summaryText } from "./DiffView";
 import { useRefreshedQuery } from "./refresh";
 import { ProgressBar, useLiveLog, type Op } from "./OperationsView";
-import { Errors, topLevel, type UserErrorShape } from "./ui";
+import { pointLabel, Errors, topLevel, type UserErrorShape } from "./ui";
 import { LogView } from "./LogView";
 import type { Restoring } from "./BrowseDialog";
 
@@ -57,12 +57,12 @@ export function ApplyDialog({ point, restoring, onRestore, onClose }: Props) {
       <h2 id="apply-heading">Apply restore point</h2>
       {restoring ? (
         <p>
-          Puts back <strong>{restoring.what}</strong> as <strong>{point.label}</strong> captured it; everything else stays as it
+          Puts back <strong>{restoring.what}</strong> as <strong>{pointLabel(point.label)}</strong> captured it; everything else stays as it
           is now{restoring.restarts ? "; the system restarts at the end" : " (no restart)"}.
         </p>
       ) : (
         <p>
-          Puts the configuration back as <strong>{point.label}</strong> captured it; the system restarts at the end.
+          Puts the configuration back as <strong>{pointLabel(point.label)}</strong> captured it; the system restarts at the end.
         </p>
       )}
       {started ? (
@@ -144,7 +144,7 @@ function ApplyProgress({ first, onClose }: { first: Op; onClose: () => void }) {
       <ProgressBar op={op} />
       {op.error && <p className="error-text">{op.error.message} ({op.error.code})</p>}
       {progress.data?.operationProgress.safetyRestorePoint && (
-        <p>Safety restore point: {progress.data.operationProgress.safetyRestorePoint.label}</p>
+        <p>Safety restore point: {pointLabel(progress.data.operationProgress.safetyRestorePoint.label)}</p>
       )}
       {op.done && progress.data?.operationProgress.changes && (
         <section aria-label="Report of the apply">

@@ -9,7 +9,7 @@ import { useMutation, useQuery } from "urql";
 import { BrowsedItems, BrowsedSources, CreateItemDownloadUrl, Sources } from "./operations";
 import type { ItemSelection, ItemsPageFragment } from "./gql/graphql";
 import { useRefreshedQuery } from "./refresh";
-import { Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
+import { pointLabel, Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
 
 // The API's largest page (BACKUPS_MAX_PAGE_SIZE's default): a big folder loads 100 at a time.
 const PAGE_SIZE = 100;
@@ -66,12 +66,12 @@ export function BrowseDialog({ browsed, onRestore, onClose }: Props) {
       <h2 id={`${id}-heading`}>{copy ? "Browse local copy" : "Browse restore point"}</h2>
       {copy ? (
         <p>
-          What <strong>{browsed.label}</strong> holds, read from the copy. Open a folder by its name.{" "}
+          What <strong>{pointLabel(browsed.label)}</strong> holds, read from the copy. Open a folder by its name.{" "}
           <span id={`${id}-no-restore`}>Import the copy first</span> to restore an item.
         </p>
       ) : (
         <p>
-          What <strong>{browsed.label}</strong> holds. Open a folder by its name; Restore puts back just that item.
+          What <strong>{pointLabel(browsed.label)}</strong> holds. Open a folder by its name; Restore puts back just that item.
         </p>
       )}
       <nav aria-label="Breadcrumb">

@@ -6,7 +6,7 @@ import { useQuery } from "urql";
 import { CompareRestorePoints } from "./operations";
 import { DiffView } from "./DiffView";
 import type { Restoring } from "./BrowseDialog";
-import { Errors, topLevel, when } from "./ui";
+import { pointLabel, Errors, topLevel, when } from "./ui";
 
 type Point = { id: string; label: string; createdAt: string };
 
@@ -36,18 +36,18 @@ export function CompareDialog({ point, others, onRestore, onClose }: Props) {
         <p>There is no other restore point on this page to compare with.</p>
       ) : (
         <>
-          <label htmlFor={`${id}-other`}>Compare {point.label} with</label>
+          <label htmlFor={`${id}-other`}>Compare {pointLabel(point.label)} with</label>
           <select id={`${id}-other`} value={otherId} onChange={(e) => setOtherId(e.target.value)}>
             {candidates.map((p) => (
               <option key={p.id} value={p.id}>
-                {p.label} ({when(p.createdAt)})
+                {pointLabel(p.label)} ({when(p.createdAt)})
               </option>
             ))}
           </select>
           {from && to && (
             <p>
-              From <strong>{from.label}</strong> to <strong>{to.label}</strong>. Restore this puts back one item as{" "}
-              <strong>{to.label}</strong> has it:
+              From <strong>{pointLabel(from.label)}</strong> to <strong>{pointLabel(to.label)}</strong>. Restore this puts back one item as{" "}
+              <strong>{pointLabel(to.label)}</strong> has it:
             </p>
           )}
           <Errors errors={topLevel(answer.error)} />

@@ -1,8 +1,9 @@
-// "Create restore point" and its form: Label, Note, Create; userErrors next to their field.
+// "Create restore point" and its form: Label, Note, Create; userErrors next to their field. It sits
+// in the head of the restore points' card (its button beside the heading, the form below it).
 import { useState } from "react";
 import { useMutation } from "urql";
 import { CreateRestorePoint } from "./operations";
-import { Errors, RoleButton, topLevel, type UserErrorShape } from "./ui";
+import { Errors, RoleButton, bringTo, topLevel, type UserErrorShape } from "./ui";
 
 export function CreateForm() {
   const [open, setOpen] = useState(false);
@@ -12,6 +13,8 @@ export function CreateForm() {
   const [errors, setErrors] = useState<UserErrorShape[]>([]);
   const [other, setOther] = useState<string[]>([]);
   const [result, create] = useMutation(CreateRestorePoint);
+  // The operation lists are below the restore points: after a create, a way to its progress.
+  const [started, setStarted] = useState(false);
   const about = (field: string) => errors.filter((e) => e.field === field);
 
   async function submit() {
@@ -26,18 +29,30 @@ export function CreateForm() {
       setNote("");
       setKeepDays("");
       setOpen(false);
+      setStarted(true);
     }
   }
 
   return (
-    <section className="card" aria-labelledby="create-heading">
-      <h2 id="create-heading">New restore point</h2>
-      <RoleButton needs="OPERATOR" aria-expanded={open} aria-controls="create-form" onClick={() => setOpen(!open)}>
+    <>
+      <RoleButton needs="OPERATOR" aria-expanded={open} aria-controls="create-form" onClick={() => {
+        setOpen(!open);
+        setStarted(false);
+      }}>
         Create restore point
       </RoleButton>
+      {started && !open && (
+        <p className="note create-started">
+          Started.{" "}
+          <button type="button" className="link" onClick={() => bringTo("running-heading")}>
+            Follow its progress
+          </button>
+        </p>
+      )}
       {open && (
         <form
           id="create-form"
+          className="create-form"
           aria-label="Create restore point"
           onSubmit={(event) => {
             event.preventDefault();
@@ -85,6 +100,6 @@ export function CreateForm() {
           </button>
         </form>
       )}
-    </section>
+    </>
   );
 }

@@ -8,7 +8,7 @@ import { CreateDownloadUrl, DeleteLocalCopy, ImportLocalCopy, LocalCopies, Uploa
 import type { LocalCopiesQuery } from "./gql/graphql";
 import { refusal, reasonId, useSession } from "./session";
 import { useKept, useRefreshedQuery } from "./refresh";
-import { Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
+import { pointLabel, Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
 
 type Copy = LocalCopiesQuery["localCopies"][number];
 
@@ -47,7 +47,7 @@ function CopyItem({ copy, onBrowse, onDeleted }: { copy: Copy; onBrowse: () => v
       <p>
         <strong>{copy.fileName}</strong>{copy.encrypted && " (encrypted)"} · {bytes(copy.sizeBytes)} · {when(copy.modifiedAt)}
       </p>
-      {copy.restorePoint && <p className="note-text">Holds the restore point {copy.restorePoint.label}</p>}
+      {copy.restorePoint && <p className="note-text">Holds the restore point {pointLabel(copy.restorePoint.label)}</p>}
       {copy.problem && (
         <p className="error-text" id={problemId}>
           Cannot be imported: {copy.problem}

@@ -6,7 +6,7 @@ import { DeleteRemoteCopy, FetchFromLocation, ImportLocalCopy, LocalCopies, Loca
 import type { LocationsQuery } from "./gql/graphql";
 import { ProgressBar, type Op } from "./OperationsView";
 import { useKept, useRefreshedQuery } from "./refresh";
-import { DeleteTwice, Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
+import { pointLabel, DeleteTwice, Errors, RoleButton, bytes, topLevel, when, type UserErrorShape } from "./ui";
 
 type Location = LocationsQuery["locations"][number];
 type Copy = Location["copies"][number];
@@ -32,7 +32,7 @@ export function LocationsView() {
 
 function LocationItem({ location, onDeleted }: { location: Location; onDeleted: () => void }) {
   return (
-    <li className="location" aria-label={`Location ${location.name}`}>
+    <li className="location" aria-label={`Location ${location.name}`} id={`location-${location.name}`} tabIndex={-1}>
       <p>
         <strong>{location.name}</strong> · {location.kind.toLowerCase()}
         {location.encrypted && " · encrypted"} ·{" "}
@@ -64,7 +64,7 @@ function RemoteCopyItem({ copy, fetchable, onDeleted }: { copy: Copy; fetchable:
         {copy.encrypted && " · encrypted"}
       </p>
       {copy.restorePoint ? (
-        <p className="note-text">Holds the restore point {copy.restorePoint.label}</p>
+        <p className="note-text">Holds the restore point {pointLabel(copy.restorePoint.label)}</p>
       ) : (
         copy.restorePointId && <p className="note-text">Holds the restore point {copy.restorePointId}, not in this server: fetch it, then import it.</p>
       )}

@@ -1,11 +1,12 @@
-// "Running operations" (progress, stage, live log) and "Completed operations" (Show log, Dismiss),
-// kept current by operationsChanged.
+// "Running operations" (progress, stage, live log) and "Completed operations" as recent activity:
+// one compact line each (Show log, Dismiss), routine prunes folded, "Dismiss all"; kept current by
+// operationsChanged.
 import { useEffect, useMemo, useRef, useState } from "react";
 import { useClient, useMutation, useSubscription } from "urql";
-import { DismissOperation, OperationLog, Operations, OperationsChanged } from "./operations";
+import { DismissFinishedOperations, DismissOperation, OperationLog, Operations, OperationsChanged } from "./operations";
 import type { OperationFieldsFragment } from "./gql/graphql";
 import { useRefreshedQuery } from "./refresh";
-import { Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
+import { Ago, Errors, RoleButton, pointLabel, topLevel, type UserErrorShape } from "./ui";
 import { LogView, type LogLine } from "./LogView";
 
 export type Op = OperationFieldsFragment;
@@ -22,22 +23,25 @@ const KIND: Record<string, string> = {
 };
 
 export function describe(op: Op): string {
-  const subject = op.restorePoint?.label ?? op.localCopy?.fileName;
+  const subject = (op.restorePoint && pointLabel(op.restorePoint.label)) ?? op.localCopy?.fileName;
   return `${KIND[op.kind] ?? op.kind}${subject ? `: ${subject}` : ""}`;
 }
 
-export function OperationsView({ onFinished }: { onFinished: () => void }) {
+/** `first`: the operations list as read before any view asked for anything (App reads it with
+ * `me`): what had ended by then is history; whatever ends after it is news, even when this
+ * view's own first answer comes after the other views' (many requests start together). */
+export function OperationsView({ onFinished, first = null }: { onFinished: () => void; first?: readonly Op[] | null }) {
   // Asked again each time the websocket connects only (the first time too: an operation that
   // ended between the first answer and the subscription's start is in no event): the events
   // tell of every other change. The subscribe messages go out before this request, as soon as
   // the connection is acknowledged.
   const [list] = useRefreshedQuery({ query: Operations }, ["connect"]);
-  const [ops, setOps] = useState<Map<string, Op>>(new Map());
+  const [ops, setOps] = useState<Map<string, Op>>(() => withLater(new Map(), first ?? []));
   const finishedRef = useRef(onFinished);
   finishedRef.current = onFinished;
   // The operations whose end the views were told of (null until the first list: the ones
   // already ended then are history, not news).
-  const ended = useRef<Set<string> | null>(null);
+  const ended = useRef<Set<string> | null>(first ? new Set(first.filter((op) => op.done).map((op) => op.id)) : null);
 
   // The list (first load, after a reconnect, refetched after a mutation) and the events say the
   // same things in no fixed order: an answer read before an event arrives after it, or the
@@ -72,15 +76,69 @@ export function OperationsView({ onFinished }: { onFinished: () => void }) {
   return (
     <>
       <section className="card" aria-labelledby="running-heading">
-        <h2 id="running-heading">Running operations</h2>
+        <h2 id="running-heading" tabIndex={-1}>
+          Running operations
+        </h2>
         <Errors errors={topLevel(list.error)} />
         {running.length === 0 ? <p>None.</p> : <ul className="ops">{running.map((op) => <Running key={op.id} op={op} />)}</ul>}
       </section>
-      <section className="card" aria-labelledby="completed-heading">
-        <h2 id="completed-heading">Completed operations</h2>
-        {completed.length === 0 ? <p>None.</p> : <ul className="ops">{completed.map((op) => <Completed key={op.id} op={op} />)}</ul>}
-      </section>
+      <CompletedView completed={completed} />
     </>
+  );
+}
+
+/** Whether a completed operation is routine: a prune that did its job (a failed one is news). */
+const routine = (op: Op) => op.kind === "PRUNE_RESTORE_POINTS" && op.status === "SUCCEEDED";
+
+function CompletedView({ completed }: { completed: Op[] }) {
+  const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
+  const [dismissing, dismissAll] = useMutation(DismissFinishedOperations);
+  const prunes = completed.filter(routine);
+  const news = completed.filter((op) => !routine(op));
+  return (
+    <section className="card" aria-labelledby="completed-heading">
+      <div className="card-head">
+        <h2 id="completed-heading">Completed operations</h2>
+        {completed.length > 0 && (
+          // The events (dismissed: true) take each one off the list, as for a single Dismiss.
+          <RoleButton
+            needs="OPERATOR"
+            className="secondary"
+            disabled={dismissing.fetching}
+            onClick={async () => {
+              const answer = await dismissAll({});
+              setErrors([...(answer.data?.dismissFinishedOperations.userErrors ?? []), ...topLevel(answer.error)]);
+            }}
+          >
+            Dismiss all
+          </RoleButton>
+        )}
+      </div>
+      <Errors errors={errors} />
+      {completed.length === 0 ? (
+        <p>None.</p>
+      ) : (
+        <ul className="ops">
+          {news.map((op) => (
+            <Completed key={op.id} op={op} />
+          ))}
+          {prunes.length > 0 && (
+            <li className="folded">
+              <details>
+                <summary>
+                  {prunes.length} {prunes.length === 1 ? "prune" : "prunes"} (routine)
+                </summary>
+                <ul className="ops">
+                  {prunes.map((op) => (
+                    <Completed key={op.id} op={op} />
+                  ))}
+                </ul>
+              </details>
+            </li>
+          )}
+        </ul>
+      )}
+    </section>
   );
 }
 
@@ -175,26 +233,32 @@ function Completed({ op }: { op: Op }) {
   const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
   const [, dismiss] = useMutation(DismissOperation);
   return (
-    <li className={`op done status-${op.status.toLowerCase()}`}>
+    <li className={`op done compact status-${op.status.toLowerCase()}`}>
       <p>
         <strong>{describe(op)}</strong> <span className="status">{op.status}</span>
-        {op.finishedAt && <span> · {when(op.finishedAt)}</span>}
+        {op.finishedAt && (
+          <span>
+            {" "}
+            · <Ago iso={op.finishedAt} />
+          </span>
+        )}
+        <span className="row-actions">
+          <button type="button" className="small secondary" aria-expanded={showLog} onClick={() => setShowLog(!showLog)}>
+            Show log
+          </button>
+          <RoleButton
+            needs="OPERATOR"
+            className="small secondary"
+            onClick={async () => {
+              const answer = await dismiss({ id: op.id });
+              setErrors([...(answer.data?.dismissOperation.userErrors ?? []), ...topLevel(answer.error)]);
+            }}
+          >
+            Dismiss
+          </RoleButton>
+        </span>
       </p>
       {op.error && <p className="error-text">{op.error.message} ({op.error.code})</p>}
-      <div className="actions">
-        <button type="button" aria-expanded={showLog} onClick={() => setShowLog(!showLog)}>
-          Show log
-        </button>
-        <RoleButton
-          needs="OPERATOR"
-          onClick={async () => {
-            const answer = await dismiss({ id: op.id });
-            setErrors([...(answer.data?.dismissOperation.userErrors ?? []), ...topLevel(answer.error)]);
-          }}
-        >
-          Dismiss
-        </RoleButton>
-      </div>
       <Errors errors={errors} />
       {showLog && <StoredLogView op={op} />}
     </li>

@@ -1,14 +1,15 @@
-// The table "Restore points" (paginated and filtered; Export, Apply, Browse, Compare, Delete per row,
-// and Pin/Unpin and Edit for the label and note).
+// "Create restore point" beside the heading, then the table "Restore points" (paginated and filtered; per row Apply, the primary action, then
+// Browse, Compare, Export, Pin/Unpin and Edit for the label and note, and Delete, styled as dangerous).
 import { useLayoutEffect, useRef, useState } from "react";
 import { useMutation } from "urql";
 import { DeleteRestorePoint, ExportRestorePoint, RestorePoints, UpdateRestorePoint } from "./operations";
 import type { RestorePointOrigin, RestorePointsQuery } from "./gql/graphql";
 import { useKept, useRefreshedQuery } from "./refresh";
 import { ApplyDialog } from "./ApplyDialog";
+import { CreateForm } from "./CreateForm";
 import { BrowseDialog, type Restoring } from "./BrowseDialog";
 import { CompareDialog } from "./CompareDialog";
-import { DeleteTwice, Errors, RoleButton, bytes, inWords, topLevel, when, type UserErrorShape } from "./ui";
+import { DeleteTwice, Errors, RoleButton, bytes, inWords, pointLabel, topLevel, when, type UserErrorShape } from "./ui";
 
 const PAGE_SIZES = [20, 50, 100];
 const ORIGINS = ["MANUAL", "SCHEDULED", "IMPORTED", "SAFETY"] as const;
@@ -45,7 +46,12 @@ export function RestorePointsView() {
 
   return (
     <section className="card" aria-labelledby="points-heading">
-      <h2 id="points-heading">Restore points</h2>
+      <div className="card-head">
+        <h2 id="points-heading" tabIndex={-1}>
+          Restore points
+        </h2>
+        <CreateForm />
+      </div>
       <Errors errors={topLevel(list.error)} />
       <div className="filters" role="group" aria-label="Filter restore points">
         <label className="inline" htmlFor="points-search">
@@ -220,7 +226,7 @@ function Row({
   const [exported, doExport] = useMutation(ExportRestorePoint);
   const [, doDelete] = useMutation(DeleteRestorePoint);
   return (
-    <tr>
+    <tr id={`point-${point.id}`} tabIndex={-1}>
       <th scope="row">
         {editing ? (
           <EditForm point={point} errors={errors} onCancel={() => setEditing(false)} onSave={async (label, note) => {
@@ -228,7 +234,7 @@ function Row({
           }} />
         ) : (
           <>
-            {point.label}
+            <PointLabel label={point.label} />
             {point.pinned && <span className="note-text"> (pinned)</span>}
             {point.expiresAt && (
               <div className="note-text" title={when(point.expiresAt)}>
@@ -245,8 +251,18 @@ function Row({
       <td>{bytes(point.sizeBytes)}</td>
       <td><CopiesAt known={point.remoteCopies.map((c) => c.location.name)} unknown={point.remoteCopiesUnknownAt} /></td>
       <td className="actions">
+        <RoleButton needs="ADMIN" onClick={onApply}>
+          Apply
+        </RoleButton>
+        <button type="button" className="secondary" onClick={onBrowse}>
+          Browse
+        </button>
+        <button type="button" className="secondary" onClick={onCompare}>
+          Compare
+        </button>
         <RoleButton
           needs="OPERATOR"
+          className="secondary"
           disabled={exported.fetching}
           onClick={async () => {
             const answer = await doExport({ id: point.id, encrypt });
@@ -255,19 +271,10 @@ function Row({
         >
           Export
         </RoleButton>
-        <RoleButton needs="ADMIN" onClick={onApply}>
-          Apply
-        </RoleButton>
-        <button type="button" onClick={onBrowse}>
-          Browse
-        </button>
-        <button type="button" onClick={onCompare}>
-          Compare
-        </button>
-        <RoleButton needs="ADMIN" onClick={() => update({ pinned: !point.pinned })}>
+        <RoleButton needs="ADMIN" className="secondary" onClick={() => update({ pinned: !point.pinned })}>
           {point.pinned ? "Unpin" : "Pin"}
         </RoleButton>
-        <RoleButton needs="ADMIN" disabled={editing} onClick={() => setEditing(true)}>
+        <RoleButton needs="ADMIN" className="secondary" disabled={editing} onClick={() => setEditing(true)}>
           Edit
         </RoleButton>
         <DeleteTwice
@@ -334,6 +341,13 @@ function EditForm({
       </button>
     </form>
   );
+}
+
+/** A restore point's label in words; a safety restore point's old label (with the applied one's
+ * id) keeps it on hover. */
+function PointLabel({ label }: { label: string }) {
+  const words = pointLabel(label);
+  return words === label ? <>{label}</> : <span title={label}>{words}</span>;
 }
 
 /** "Copies at": the locations that hold a copy, then each one that could not be listed just

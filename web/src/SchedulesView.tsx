@@ -14,7 +14,7 @@ import {
 } from "./operations";
 import type { ScheduleFieldsFragment, ScheduleInput } from "./gql/graphql";
 import { useKept, useRefreshedQuery } from "./refresh";
-import { DeleteTwice, Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
+import { pointLabel, DeleteTwice, Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
 import { cronOf, pickedOf, scheduleInWords, WEEKDAYS, type Picked, type Repeat } from "./scheduleWords";
 
 type Schedule = ScheduleFieldsFragment;
@@ -71,7 +71,7 @@ function ScheduleItem({ schedule, onChanged }: { schedule: Schedule; onChanged: 
   const [, remove] = useMutation(DeleteSchedule);
   const last = schedule.lastOperation;
   return (
-    <li className="schedule" aria-label={`Schedule ${schedule.name}`}>
+    <li className="schedule" aria-label={`Schedule ${schedule.name}`} id={`schedule-${schedule.id}`} tabIndex={-1}>
       <p>
         <strong>{schedule.name}</strong> ·{" "}
         <span title={schedule.cron ? `cron ${schedule.cron}` : undefined}>
@@ -190,7 +190,7 @@ function RetentionPreviewView({ schedule }: { schedule: Schedule }) {
                 {decisions.map((d) => (
                   <tr key={d.restorePoint.id}>
                     <th scope="row">
-                      {d.restorePoint.label}
+                      {pointLabel(d.restorePoint.label)}
                       <div className="note-text">{when(d.restorePoint.createdAt)}</div>
                     </th>
                     <td className={d.keep ? "keep" : "drop"}>{d.keep ? "Keep" : "Delete"}</td>

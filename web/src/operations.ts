@@ -162,13 +162,25 @@ export const UploadLocalCopy = graphql(`
 
 export const BackupHealth = graphql(`
   query BackupHealth {
-    backupHealth { status problems lastSuccessAt lastAttemptAt nextRunAt }
+    backupHealth { status problems lastSuccessAt lastAttemptAt nextRunAt issues { message status subjectKind subjectId } }
   }
 `);
 
 export const BackupHealthChanged = graphql(`
   subscription BackupHealthChanged {
-    backupHealthChanged { status problems lastSuccessAt lastAttemptAt nextRunAt }
+    backupHealthChanged { status problems lastSuccessAt lastAttemptAt nextRunAt issues { message status subjectKind subjectId } }
+  }
+`);
+
+export const Storage = graphql(`
+  query Storage {
+    storage { storedBytes capturedBytes localCopiesBytes restorePointCount }
+  }
+`);
+
+export const DismissFinishedOperations = graphql(`
+  mutation DismissFinishedOperations {
+    dismissFinishedOperations { dismissedIds userErrors { code message field } }
   }
 `);
 

@@ -5,13 +5,15 @@ import { reasonId, refusal, useSession } from "./session";
 
 export type UserErrorShape = { code: string; message: string; field?: string | null };
 
-/** "Delete", then "Delete for good" or "Keep": a deletion asked twice (admin only). */
+/** "Delete", then "Delete for good" or "Keep": a deletion asked twice (admin only), styled as
+ * dangerous (red outline, then solid red for the second click). */
 export function DeleteTwice({ onDelete }: { onDelete: () => Promise<void> }) {
   const [confirming, setConfirming] = useState(false);
   return confirming ? (
     <>
       <RoleButton
         needs="ADMIN"
+        className="danger"
         onClick={async () => {
           setConfirming(false);
           await onDelete();
@@ -19,12 +21,12 @@ export function DeleteTwice({ onDelete }: { onDelete: () => Promise<void> }) {
       >
         Delete for good
       </RoleButton>
-      <button type="button" onClick={() => setConfirming(false)}>
+      <button type="button" className="secondary" onClick={() => setConfirming(false)}>
         Keep
       </button>
     </>
   ) : (
-    <RoleButton needs="ADMIN" onClick={() => setConfirming(true)}>
+    <RoleButton needs="ADMIN" className="danger-quiet" onClick={() => setConfirming(true)}>
       Delete
     </RoleButton>
   );
@@ -83,6 +85,45 @@ export function inWords(iso: string, now: number = Date.now()): string {
     if (count >= 1) return `in ${count} ${unit}${count === 1 ? "" : "s"}`;
   }
   return "in less than a minute";
+}
+
+const RELATIVE = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+const UNITS = [["year", 31536000], ["month", 2592000], ["week", 604800], ["day", 86400], ["hour", 3600], ["minute", 60]] as const;
+
+/** A time relative to now, as people say it: "3 hours ago", "in 5 hours", "yesterday" (the
+ * browser's Intl.RelativeTimeFormat, in its language); under a minute, "just now". */
+export function relative(iso: string, now: number = Date.now()): string {
+  const seconds = (new Date(iso).getTime() - now) / 1000;
+  for (const [unit, size] of UNITS) {
+    if (Math.abs(seconds) >= size) return RELATIVE.format(Math.trunc(seconds / size), unit);
+  }
+  return seconds < 0 ? "just now" : "in less than a minute";
+}
+
+/** A time in relative words, the exact time on hover (and in `dateTime` for machines). */
+export function Ago({ iso }: { iso: string }) {
+  return (
+    <time dateTime={iso} title={when(iso)}>
+      {relative(iso)}
+    </time>
+  );
+}
+
+/** A restore point's label as a person reads it: a safety restore point made before this page's
+ * servers labelled them in words ("Before applying rp_… (nightly)") says "Before applying 'nightly'". */
+export function pointLabel(label: string): string {
+  const old = /^Before applying rp_[0-9a-z]+ \((.*?)\)?$/s.exec(label); // cut short at 200 characters: no ")"
+  return old ? `Before applying '${old[1]}'` : label;
+}
+
+/** Bring the reader to an element of the page (a schedule, a location, a restore point's row):
+ * scrolled into view and focused (it has tabIndex -1), so a keyboard user is there too. */
+export function bringTo(id: string): boolean {
+  const target = document.getElementById(id);
+  if (!target) return false;
+  target.scrollIntoView({ block: "center" });
+  target.focus({ preventScroll: true });
+  return true;
 }
 
 /** Top-level GraphQL errors (a lost connection, a refused token) as one line. */

@@ -30,6 +30,12 @@ class OperationPayload:
 
 
 @strawberry.type
+class DismissOperationsPayload:
+    dismissed_ids: list[strawberry.ID] = strawberry.field(description="The operations dismissed now.")
+    user_errors: list[UserError]
+
+
+@strawberry.type
 class OperationQueries:
     @strawberry.field(
         description="Operations, newest first. Dismissed ones are left out of a list without a "
@@ -81,6 +87,14 @@ class OperationMutations:
     async def dismiss_operation(self, info: Info, id: strawberry.ID) -> OperationPayload:
         op, errors = await attempt(lambda: info.context.services.operations.dismiss(str(id)))
         return OperationPayload.of(op, errors)
+
+    @strawberry.mutation(
+        description="Hide every finished operation from the default operations list at once (queued and "
+        "running ones stay); an operationsChanged event tells of each."
+    )
+    async def dismiss_finished_operations(self, info: Info) -> DismissOperationsPayload:
+        ids, errors = await attempt(info.context.services.operations.dismiss_finished)
+        return DismissOperationsPayload(dismissed_ids=[strawberry.ID(i) for i in ids or []], user_errors=errors)
 
 
 @strawberry.type

@@ -16,6 +16,10 @@ class StorageUsage:
     blob_count: int = strawberry.field(description="Distinct pieces of content in the store.")
     restore_point_count: int
     local_copies_bytes: ByteCount = strawberry.field(description="Bytes of the ZIP files in the local copies folder.")
+    captured_bytes: ByteCount = strawberry.field(
+        description="Every restore point's sizeBytes added up, content shared between them counted in each: "
+        "what storing it once saved is this less storedBytes."
+    )
 
     @classmethod
     def from_domain(cls, usage: StorageUsage_) -> StorageUsage:
@@ -24,4 +28,5 @@ class StorageUsage:
             blob_count=usage.blob_count,
             restore_point_count=usage.restore_point_count,
             local_copies_bytes=ByteCount(usage.local_copies_bytes),
+            captured_bytes=ByteCount(usage.captured_bytes),
         )

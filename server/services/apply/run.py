@@ -279,7 +279,8 @@ class ApplyRun:
         """Record the state before as the safety restore point; with `items`, it holds only
         those items (an in-place item apply) and is marked so: applying it puts back just them."""
         record = self.journal
-        title = f"Before applying {record.restore_point_id}" + (f" ({label})" if label else "")
+        # In words: the label of what was applied (its id stays in the note); the id when it has none.
+        title = f"Before applying '{label}'" if label else f"Before applying {record.restore_point_id}"
         point = self._t.restore_points.new_point(
             entries,
             stored,

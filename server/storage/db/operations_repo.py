@@ -132,6 +132,20 @@ async def page_operations(
     return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=total)
 
 
+async def dismiss_finished(session: AsyncSession, *, keep: Sequence[str] = ()) -> list[str]:
+    """Mark every finished, not yet dismissed operation dismissed (except those in `keep`): their ids."""
+    table = OperationRow
+    conditions = [
+        col(table.status).not_in(ACTIVE),
+        col(table.dismissed).is_(False),
+        col(table.id).not_in(list(keep)),
+    ]
+    ids = list(await session.scalars(select(col(table.id)).where(*conditions)))
+    if ids:
+        await session.execute(update(table).where(col(table.id).in_(ids)).values(dismissed=True))
+    return ids
+
+
 async def active_operations(session: AsyncSession) -> list[Operation]:
     rows = await session.scalars(select(OperationRow).where(col(OperationRow.status).in_(ACTIVE)))
     return [_to_domain(row) for row in rows]

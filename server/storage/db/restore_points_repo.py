@@ -183,6 +183,11 @@ async def count_restore_points(session: AsyncSession, narrow: RestorePointFilter
     return await session.scalar(_narrowed(select(func.count()).select_from(RestorePointRow), narrow)) or 0
 
 
+async def total_size_bytes(session: AsyncSession) -> int:
+    """The restore points' sizes added up: what they hold, before content shared between them is stored once."""
+    return await session.scalar(select(func.coalesce(func.sum(col(RestorePointRow.size_bytes)), 0))) or 0
+
+
 _ENTRY_COLUMNS = (
     col(EntryRow.source),
     col(EntryRow.path),

@@ -9,7 +9,7 @@ import { ApplyDialog } from "./ApplyDialog";
 import { CreateForm } from "./CreateForm";
 import { BrowseDialog, type Restoring } from "./BrowseDialog";
 import { CompareDialog } from "./CompareDialog";
-import { DeleteTwice, Errors, RoleButton, bytes, inWords, pointLabel, topLevel, when, type UserErrorShape } from "./ui";
+import { Ago, DeleteTwice, Errors, RoleButton, bytes, inWords, pointLabel, topLevel, when, type UserErrorShape } from "./ui";
 
 const PAGE_SIZES = [20, 50, 100];
 const ORIGINS = ["MANUAL", "SCHEDULED", "IMPORTED", "SAFETY"] as const;
@@ -242,6 +242,7 @@ function Row({
               </div>
             )}
             {point.note && <div className="note-text">{point.note}</div>}
+            <VerificationState verification={point.verification} />
             <Errors errors={errors} />
           </>
         )}
@@ -368,3 +369,28 @@ function CopiesAt({ known, unknown }: { known: string[]; unknown: string[] }) {
   );
 }
 
+
+type VerificationShape = { state: string; verifiedAt: string; problems: readonly string[]; repaired: number } | null | undefined;
+
+/** A restore point's last verification: "verified ... ago" when OK, else its state and each
+ * problem (the source and path of a damaged or missing item). Nothing until first verified. */
+function VerificationState({ verification }: { verification: VerificationShape }) {
+  if (!verification) return null;
+  if (verification.state === "OK")
+    return (
+      <div className="note-text">
+        verified <Ago iso={verification.verifiedAt} />
+        {verification.repaired > 0 && ` (${verification.repaired} repaired from a copy)`}
+      </div>
+    );
+  return (
+    <div className="error-text" role="note" aria-label="Verification">
+      <strong>{verification.state}</strong> (verified <Ago iso={verification.verifiedAt} />)
+      <ul>
+        {verification.problems.map((problem) => (
+          <li key={problem}>{problem}</li>
+        ))}
+      </ul>
+    </div>
+  );
+}

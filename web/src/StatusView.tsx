@@ -3,10 +3,11 @@
 // exact time on hover), the storage used and what storing shared content once saved, each
 // location's state and its newest copy, and the health with its problems as links.
 import { useEffect, useState } from "react";
-import { Locations, Storage } from "./operations";
+import { useMutation } from "urql";
+import { Locations, NewestVerification, Storage, VerifyBackups } from "./operations";
 import { useKept, useRefreshedQuery } from "./refresh";
 import { HealthBanner, useHealth } from "./HealthBanner";
-import { Ago, bringTo, bytes, pointLabel, topLevel, Errors } from "./ui";
+import { Ago, bringTo, bytes, pointLabel, topLevel, Errors, RoleButton } from "./ui";
 
 export function StatusView() {
   const health = useHealth();
@@ -52,6 +53,12 @@ export function StatusView() {
             {storage ? `${bytes(Math.max(0, storage.capturedBytes - storage.storedBytes))} of ${bytes(storage.capturedBytes)} captured` : "…"}
           </span>
         </li>
+        <li aria-labelledby="status-verified">
+          <span className="fact-name" id="status-verified">Verification</span>
+          <span className="fact-value">
+            <VerificationFact />
+          </span>
+        </li>
       </ul>
       {health && <HealthBanner health={health} />}
       <h3 id="status-locations">Locations</h3>
@@ -87,6 +94,47 @@ export function StatusView() {
         })}
       </ul>
     </section>
+  );
+}
+
+/** The newest restore point's last verification, and "Verify now" (every restore point and copy,
+ * read back and checked: a VERIFY_BACKUPS operation, followed under Running operations). */
+function VerificationFact() {
+  const [answer] = useRefreshedQuery({ query: NewestVerification });
+  const [starting, start] = useMutation(VerifyBackups);
+  const [said, setSaid] = useState<string[]>([]);
+  const newest = answer.data?.restorePoints.nodes[0];
+  const verification = newest?.verification;
+  return (
+    <>
+      {!answer.data ? (
+        "…"
+      ) : !newest ? (
+        "nothing to verify yet"
+      ) : !verification ? (
+        "the newest restore point is not verified yet"
+      ) : verification.state === "OK" ? (
+        <>
+          newest restore point verified <Ago iso={verification.verifiedAt} />
+        </>
+      ) : (
+        <button type="button" className="link drop" onClick={() => bringTo(`point-${newest.id}`)}>
+          newest restore point {verification.state}
+        </button>
+      )}{" "}
+      <RoleButton
+        needs="OPERATOR"
+        disabled={starting.fetching}
+        onClick={async () => {
+          const result = await start({});
+          const problems = [...(result.data?.verifyBackups.userErrors ?? []).map((e) => `${e.message} (${e.code})`), ...topLevel(result.error)];
+          setSaid(problems.length ? problems : ["Verifying every restore point and copy: see Running operations."]);
+        }}
+      >
+        Verify now
+      </RoleButton>
+      {said.length > 0 && <span role="status">{said.join(" ")}</span>}
+    </>
   );
 }
 

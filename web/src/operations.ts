@@ -52,6 +52,7 @@ export const RestorePoints = graphql(`
       pageInfo { hasNextPage endCursor }
       nodes {
         id label note origin createdAt createdBy sizeBytes itemCount pinned expiresAt
+        verification { state verifiedAt problems repaired }
         remoteCopies { id location { name } }
         remoteCopiesUnknownAt
       }
@@ -368,5 +369,18 @@ export const NotificationTargets = graphql(`
 export const TestNotification = graphql(`
   mutation TestNotification($name: String!) {
     testNotification(name: $name) { delivered error userErrors { code message field } }
+  }
+`);
+
+export const VerifyBackups = graphql(`
+  mutation VerifyBackups($ids: [ID!]) {
+    verifyBackups(restorePointIds: $ids) { operation { id } userErrors { code message field } }
+  }
+`);
+
+// The newest restore point's verification, for the status region.
+export const NewestVerification = graphql(`
+  query NewestVerification {
+    restorePoints(first: 1) { nodes { id verification { state verifiedAt } } }
   }
 `);

@@ -43,7 +43,6 @@ from server.api.features import (
     schedules,
     settings,
     sources,
-    storage,
     system,
     verification,
 )
@@ -132,7 +131,7 @@ class SubscriptionsOverWebsocketsOnly(SchemaExtension):
 QUERIES: tuple[type, ...] = (
     restore_points.RestorePointQueries,
     operations.OperationQueries,
-    storage.StorageQueries,
+    sources.StorageQueries,
     settings.SettingsQueries,
     nodes.NodeQueries,
     local_copies.LocalCopyQueries,

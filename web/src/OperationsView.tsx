@@ -1,7 +1,7 @@
 // "Running operations" (progress, stage, live log) and "Completed operations" as recent activity:
 // one compact line each (Show log, Dismiss), routine prunes folded, "Dismiss all"; kept current by
 // operationsChanged.
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { useClient, useMutation, useSubscription } from "urql";
 import { DismissFinishedOperations, DismissOperation, OperationLog, Operations, OperationsChanged } from "./operations";
 import type { OperationFieldsFragment } from "./gql/graphql";
@@ -49,6 +49,9 @@ export function OperationsView({ onFinished, first = null }: { onFinished: () =>
   useEffect(() => {
     if (list.data) setOps((before) => withLater(before, list.data!.operations.nodes));
   }, [list.data]);
+  // What a mutation answered (a dismiss): told here too, not only by the event, which is lost when
+  // it happens before the subscription starts (and a dismissed operation is in no later list).
+  const tell = useCallback((states: readonly Op[]) => setOps((before) => withLater(before, states)), []);
   useSubscription({ query: OperationsChanged }, (_prev: unknown, event) => {
     setOps((before) => withLater(before, [event.operationsChanged]));
     return event;
@@ -82,7 +85,7 @@ export function OperationsView({ onFinished, first = null }: { onFinished: () =>
         <Errors errors={topLevel(list.error)} />
         {running.length === 0 ? <p>None.</p> : <ul className="ops">{running.map((op) => <Running key={op.id} op={op} />)}</ul>}
       </section>
-      <CompletedView completed={completed} />
+      <CompletedView completed={completed} tell={tell} />
     </>
   );
 }
@@ -90,7 +93,9 @@ export function OperationsView({ onFinished, first = null }: { onFinished: () =>
 /** Whether a completed operation is routine: a prune that did its job (a failed one is news). */
 const routine = (op: Op) => op.kind === "PRUNE_RESTORE_POINTS" && op.status === "SUCCEEDED";
 
-function CompletedView({ completed }: { completed: Op[] }) {
+type Tell = (states: readonly Op[]) => void;
+
+function CompletedView({ completed, tell }: { completed: Op[]; tell: Tell }) {
   const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
   const [dismissing, dismissAll] = useMutation(DismissFinishedOperations);
   const prunes = completed.filter(routine);
@@ -108,6 +113,8 @@ function CompletedView({ completed }: { completed: Op[] }) {
             onClick={async () => {
               const answer = await dismissAll({});
               setErrors([...(answer.data?.dismissFinishedOperations.userErrors ?? []), ...topLevel(answer.error)]);
+              const gone = new Set(answer.data?.dismissFinishedOperations.dismissedIds ?? []);
+              tell(completed.filter((op) => gone.has(op.id)).map((op) => ({ ...op, dismissed: true })));
             }}
           >
             Dismiss all
@@ -120,7 +127,7 @@ function CompletedView({ completed }: { completed: Op[] }) {
       ) : (
         <ul className="ops">
           {news.map((op) => (
-            <Completed key={op.id} op={op} />
+            <Completed key={op.id} op={op} tell={tell} />
           ))}
           {prunes.length > 0 && (
             <li className="folded">
@@ -130,7 +137,7 @@ function CompletedView({ completed }: { completed: Op[] }) {
                 </summary>
                 <ul className="ops">
                   {prunes.map((op) => (
-                    <Completed key={op.id} op={op} />
+                    <Completed key={op.id} op={op} tell={tell} />
                   ))}
                 </ul>
               </details>
@@ -228,7 +235,7 @@ function Running({ op }: { op: Op }) {
   );
 }
 
-function Completed({ op }: { op: Op }) {
+function Completed({ op, tell }: { op: Op; tell: Tell }) {
   const [showLog, setShowLog] = useState(false);
   const [errors, setErrors] = useState<(UserErrorShape | string)[]>([]);
   const [, dismiss] = useMutation(DismissOperation);
@@ -252,6 +259,8 @@ function Completed({ op }: { op: Op }) {
             onClick={async () => {
               const answer = await dismiss({ id: op.id });
               setErrors([...(answer.data?.dismissOperation.userErrors ?? []), ...topLevel(answer.error)]);
+              const dismissed = answer.data?.dismissOperation.operation;
+              if (dismissed) tell([dismissed]);
             }}
           >
             Dismiss

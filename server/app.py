@@ -30,7 +30,7 @@ from server.api.http.auth import bearer_token, connection_token, identify, note_
 from server.api.http.multipart_form import MultipartRefused, limited_request_adapter
 from server.api.http.multipart_map import BadMultipart, place_files
 from server.api.http.websocket import TokenCheckingHandler
-from server.api.schema import build_schema
+from server.api.schema import build_schema, quiet_stranded_resolvers
 from server.backend import Backend
 from server.clock import SYSTEM_CLOCK, Clock
 from server.config.environment import ServerConfig
@@ -227,6 +227,7 @@ def create_app(
     and `own_process=False`, which leaves the garbage collector of a process the server does
     not own alone."""
     check_auth_mode(config)
+    quiet_stranded_resolvers()
     schema = build_schema(
         max_depth=config.max_query_depth,
         max_tokens=config.max_query_tokens,

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from server.api.schema import STRANDED_RESOLVER_WARNING
 from tests.support.in_process import InProcessServer
 from tests.support.server_process import TEST_DATABASE_URL, ServerProcess
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest's "error" filter comes first in each test: the server's own filter for what a
+    # cancelled GraphQL execution leaves (server/api/schema.py) is repeated here, from its one source.
+    config.addinivalue_line("filterwarnings", f"ignore:{STRANDED_RESOLVER_WARNING}:RuntimeWarning")
 
 
 def pytest_report_header() -> str:

@@ -121,7 +121,12 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
     store = ContentStore(
         config.blobs_dir, packs=config.pack_small_blobs, pause_after_appends=seams.pack_pause_after_appends
     )
-    runner = OperationRunner(db, concurrency=config.max_concurrent_operations, entry_delay=seams.entry_delay)
+    runner = OperationRunner(
+        db,
+        concurrency=config.max_concurrent_operations,
+        entry_delay=seams.entry_delay,
+        final_write_delay=seams.final_write_delay,
+    )
     keeper = BlobKeeper(db=db, store=store, lock=asyncio.Lock(), test_rewrite_pause=seams.pack_rewrite_pause_seconds)
     steps = seams.steps
 

@@ -15,6 +15,8 @@ handed by the composition root (server/backend.py) to what needs each value:
   killed) once a pack holds this many blobs: a pack torn mid-write.
 - BACKUPS_TEST_PACK_REWRITE_PAUSE_SECONDS: a pack's rewrite waits this long with the new pack
   written, before its rows move.
+- BACKUPS_TEST_FINAL_WRITE_DELAY: seconds an operation waits, its final state already shown to
+  readers, before that state is stored (what a slow disk or a busy database does).
 
 `OperationErrorCode.TEST_FAILURE` stays in the GraphQL schema (it is part of the contract),
 marked deprecated: only this seam sends it.
@@ -88,6 +90,7 @@ class TestSeams(BaseSettings):
     fail_at: str | None = None
     pack_pause_after_appends: int | None = Field(default=None, ge=1)
     pack_rewrite_pause_seconds: float = Field(default=0.0, ge=0)
+    final_write_delay: float = Field(default=0.0, ge=0)
 
     @classmethod
     def off(cls) -> TestSeams:
@@ -106,6 +109,7 @@ ACCEPTS = {
     "fail_at": "a step name (server/test_seams.py)",
     "pack_pause_after_appends": "a whole number, at least 1",
     "pack_rewrite_pause_seconds": "a number of seconds, 0 or more",
+    "final_write_delay": "a number of seconds, 0 or more",
 }
 
 

@@ -51,10 +51,13 @@ FINAL_RETRY_MAX = 2.0
 class OperationRunner:
     """Owns every unfinished operation; the only writer of operation rows while it runs."""
 
-    def __init__(self, db: Database, *, concurrency: int = 2, entry_delay: float = 0.0) -> None:
+    def __init__(
+        self, db: Database, *, concurrency: int = 2, entry_delay: float = 0.0, final_write_delay: float = 0.0
+    ) -> None:
         self._db = db
         self._slots = asyncio.Semaphore(concurrency)
         self._entry_delay = entry_delay
+        self._final_write_delay = final_write_delay  # a test seam (server/test_seams.py)
         self._live: dict[str, LiveOperation] = {}
         self._writer = StateWriter(db)
         self.history = OperationHistory(db, self._live)  # get, page, read_log
@@ -412,6 +415,8 @@ class OperationRunner:
         its final state, ended for readers and subscribers (never a stale RUNNING), while
         the write is retried with backoff until it lands."""
         live.dirty = True
+        if self._final_write_delay:
+            await asyncio.sleep(self._final_write_delay)
         try:
             await self._writer.flush(live)
         except Exception as error:

@@ -285,3 +285,25 @@ async def test_two_run_schedules_at_once_start_one_run(make_server: Callable[...
         assert [e["code"] for p in payloads for e in p["userErrors"]] == ["BUSY"]
         assert (await wait_for_operation(server, started_ops[0]["id"]))["status"] == "SUCCEEDED"
     assert len(await operations_by(server, "raced")) == 15
+
+
+async def test_run_now_as_soon_as_the_previous_run_reads_done_starts_the_next(
+    make_server: Callable[..., InProcessServer],
+) -> None:
+    """A run whose SUCCEEDED readers already see is over for the user, while its final state
+    is still being written (here held 2 s): "Run now" then starts the next run, not BUSY."""
+    server = started(make_server, BACKUPS_TEST_FINAL_WRITE_DELAY="2")
+    made = await create_schedule(server, name="again", cron="0 0 1 1 *")
+    first = (await execute(server, RUN, id=made["id"]))["runSchedule"]["operation"]
+    status = "query($id: ID!) { operation(id: $id) { done status } }"
+
+    async def done() -> dict | None:
+        op = (await execute(server, status, id=first["id"]))["operation"]
+        return op if op["done"] else None
+
+    assert (await eventually(done))["status"] == "SUCCEEDED"
+    second = (await execute(server, RUN, id=made["id"]))["runSchedule"]
+    assert second["userErrors"] == []
+    assert second["operation"]["id"] != first["id"]
+    ops = await settled(server, "again", 2)
+    assert [op["status"] for op in ops] == ["SUCCEEDED", "SUCCEEDED"]

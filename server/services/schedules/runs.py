@@ -104,11 +104,13 @@ class ScheduleRuns:
         schedule = await self._schedules.require(schedule_id)
         if (task := self._active.get(schedule.id)) is not None:
             live = self._runner.live(self._active_op.get(schedule.id, ""))
-            if live is not None and not live.ended.is_set():
+            # Done, not ended: a run whose final state readers already see (SUCCEEDED) while it
+            # is still being written is over for the user, who may well click "Run now" then.
+            if live is not None and not live.op.done:
                 raise Busy(
                     f"the previous run of schedule {schedule.name!r} is still going; try again after it", field="id"
                 )
-            await asyncio.shield(task)  # that run has ended: only its bookkeeping (and prune) is left
+            await asyncio.shield(task)  # that run is done: only its final write and bookkeeping (prune) are left
             schedule = await self._schedules.require(schedule_id)
         notes = [f"Run of schedule {schedule.name!r} ({schedule.id}) started by runSchedule."]
         return await self.start(schedule, self._schedules.now(), notes, keep_next=True)

@@ -19,7 +19,7 @@ from tests.support.browser import AXE, Page, expect, run, scan
 from tests.support.config_file import Share, write_config
 from tests.support.schedules import RUN, create_schedule
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser-phone")]  # one server and its data for both widths
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}

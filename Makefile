@@ -74,12 +74,15 @@ web/dist/index.html: $(WEB_SOURCES)
 	@touch $@
 
 # The browser tests save their screenshots of the main views in tests/screenshots/ (and the
-# performance figures in perf.json); two small ones (1000x700) are README's, in docs/.
+# performance figures in perf.json): every view at 1280x800 (desktop-*.png) and 390x844
+# (phone-*.png) by tests/browser/test_page_phone.py. Two small ones (1000x700) are README's, in
+# docs/; the page's manual (docs/page.md) shows the desktop's first screen and three of the phone's.
+DOCS_SHOTS := docs-main:page-main docs-apply-preview:page-apply-preview desktop-main:page-desktop \
+	phone-main:page-phone-main phone-points:page-phone-points phone-apply:page-phone-apply
 screenshots: $(STAMP) web
 	$(PY) -m pytest tests/browser -q
-	cp tests/screenshots/docs-main.png docs/page-main.png
-	cp tests/screenshots/docs-apply-preview.png docs/page-apply-preview.png
-	@echo "Screenshots: tests/screenshots/ (README's: docs/page-main.png, docs/page-apply-preview.png)"
+	@for pair in $(DOCS_SHOTS); do cp tests/screenshots/$${pair%%:*}.png docs/$${pair##*:}.png || exit 1; done
+	@echo "Screenshots: tests/screenshots/ (in docs/: $(foreach pair,$(DOCS_SHOTS),$(lastword $(subst :, ,$(pair))).png))"
 
 # The tests mostly wait on servers and subprocesses, so 4 pytest-xdist workers pay even on 2
 # cores; loadgroup keeps the modules that share one server or browser on one worker (see

@@ -172,9 +172,9 @@ function SourceRow({ browsed, source, onOpen }: { browsed: Browsed; source: { na
         </button>
         <Errors errors={errors} />
       </th>
-      <td>{source.kind ? `source (${source.kind.toLowerCase()})` : "source"}</td>
-      <td>—</td>
-      <td>—</td>
+      <td data-label="Kind">{source.kind ? `source (${source.kind.toLowerCase()})` : "source"}</td>
+      <td data-label="Size">—</td>
+      <td data-label="Modified">—</td>
       <td className="actions">
         <DownloadButton browsed={browsed} source={source.name} path="" onErrors={setErrors} />
       </td>
@@ -275,12 +275,12 @@ function ItemRow({
         )}
         <Errors errors={errors} />
       </th>
-      <td>{item.kind.toLowerCase()}</td>
-      <td>
+      <td data-label="Kind">{item.kind.toLowerCase()}</td>
+      <td data-label="Size">
         {item.sizeBytes === null || item.sizeBytes === undefined ? "—" : bytes(item.sizeBytes)}
         {item.rowCount !== null && item.rowCount !== undefined && ` (${item.rowCount} rows)`}
       </td>
-      <td>{item.modifiedAt ? when(item.modifiedAt) : "—"}</td>
+      <td data-label="Modified">{item.modifiedAt ? when(item.modifiedAt) : "—"}</td>
       <td className="actions">
         <DownloadButton browsed={browsed} source={item.source} path={item.path} onErrors={setErrors} />
         {"onRestore" in restore ? (

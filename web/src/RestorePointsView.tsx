@@ -247,10 +247,10 @@ function Row({
           </>
         )}
       </th>
-      <td>{when(point.createdAt)}</td>
-      <td>{point.origin.toLowerCase()}</td>
-      <td>{bytes(point.sizeBytes)}</td>
-      <td><CopiesAt known={point.remoteCopies.map((c) => c.location.name)} unknown={point.remoteCopiesUnknownAt} /></td>
+      <td data-label="Created">{when(point.createdAt)}</td>
+      <td data-label="Origin">{point.origin.toLowerCase()}</td>
+      <td data-label="Size">{bytes(point.sizeBytes)}</td>
+      <td data-label="Copies at"><CopiesAt known={point.remoteCopies.map((c) => c.location.name)} unknown={point.remoteCopiesUnknownAt} /></td>
       <td className="actions">
         <RoleButton needs="ADMIN" onClick={onApply}>
           Apply

@@ -193,8 +193,8 @@ function RetentionPreviewView({ schedule }: { schedule: Schedule }) {
                       {pointLabel(d.restorePoint.label)}
                       <div className="note-text">{when(d.restorePoint.createdAt)}</div>
                     </th>
-                    <td className={d.keep ? "keep" : "drop"}>{d.keep ? "Keep" : "Delete"}</td>
-                    <td>{d.reasons.join("; ")}</td>
+                    <td data-label="Decision" className={d.keep ? "keep" : "drop"}>{d.keep ? "Keep" : "Delete"}</td>
+                    <td data-label="Reasons">{d.reasons.join("; ")}</td>
                   </tr>
                 ))}
               </tbody>

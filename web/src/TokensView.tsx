@@ -42,17 +42,17 @@ export function TokensView() {
               {tokens.map((token) => (
                 <tr key={token.id}>
                   <th scope="row">{token.name}</th>
-                  <td>{token.role}</td>
-                  <td className={token.status === "ACTIVE" ? "keep" : "drop"}>{token.status.toLowerCase()}</td>
-                  <td>
+                  <td data-label="Role">{token.role}</td>
+                  <td data-label="State" className={token.status === "ACTIVE" ? "keep" : "drop"}>{token.status.toLowerCase()}</td>
+                  <td data-label="Token">
                     <code>{token.hint}…</code>
                   </td>
-                  <td>
+                  <td data-label="Made">
                     {when(token.createdAt)}
                     {token.createdBy && <div className="note-text">by {token.createdBy}</div>}
                   </td>
-                  <td>{token.expiresAt ? when(token.expiresAt) : "never"}</td>
-                  <td>{token.status === "ACTIVE" && <Revoke id={token.id} name={token.name} onRevoked={refresh} />}</td>
+                  <td data-label="Expires">{token.expiresAt ? when(token.expiresAt) : "never"}</td>
+                  <td className="actions">{token.status === "ACTIVE" && <Revoke id={token.id} name={token.name} onRevoked={refresh} />}</td>
                 </tr>
               ))}
             </tbody>

@@ -376,7 +376,9 @@ def _busy_row(idle: list[float], during: list[float], tried: int, verifications:
             "the create's fsyncs; operations run two at a time, so a create never waits for a slot. "
             "First figures (2026-12-07, the machine shared): 50 of each at load ~20, p99 2.02x idle "
             "(p50 711 ms against 186 ms; 48 of the 50 inside one of 2 verifications); 10 of each at load "
-            "~5, p99 1.13x (p50 126 ms against 85 ms). Not profiled; the quiet run will say which holds."
+            "~5, p99 1.13x (p50 126 ms against 85 ms); 50 again at load ~12, p99 2.03x (p50 204 ms against "
+            "63 ms). Not profiled; a suspect is the verification's thread taking the GIL back between "
+            "blobs, 24,000 times, beside the event loop that serves the create."
         ),
     )
 

@@ -2,7 +2,7 @@
 
 Options: --runs N (default 3), --only NAME[,NAME] (query, websockets, download, export,
 capture, apply, preview, listing, roundtrip, upload,
-encrypted_export, busy_queries, items), --quick (shorter runs to try the harness).
+encrypted_export, busy_queries, items, verification, notifications), --quick (shorter runs to try the harness).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ BENCHMARKS = [
     "encrypted_export",
     "busy_queries",
     "items",
+    "verification",
+    "notifications",
 ]
 
 

@@ -28,6 +28,7 @@ from bench.measure import run as run_command
 from bench.report import Row, mb
 from bench.servers import ROOT, RUNS, ServerProcess, fresh_dir, our_server, remove_dirs
 from bench.sources import tree_server_env
+from bench.tools import restic_repo
 from bench.workloads import large_tree
 
 MiB = 1024 * 1024
@@ -120,14 +121,6 @@ def _list_folder(server: ServerProcess, point_id: str, path: str) -> tuple[float
         after = items["pageInfo"]["endCursor"]
 
 
-def _restic_repo(ctx: BenchContext, scratch: Path, live: Path) -> tuple[dict[str, str], list[str]]:
-    env = {**os.environ, "RESTIC_PASSWORD": "bench", "RESTIC_REPOSITORY": str(scratch / "repo")}
-    cache = ["--cache-dir", str(scratch / "cache")]
-    run_command([ctx.programs["restic"], "init", *cache], env=env)
-    run_command([ctx.programs["restic"], "backup", "--quiet", *cache, "."], env=env, cwd=live)
-    return env, cache
-
-
 def run(ctx: BenchContext) -> list[Row]:
     if not has_items():
         return [
@@ -145,7 +138,7 @@ def run(ctx: BenchContext) -> list[Row]:
     remove_dirs(sorted(p.name for p in RUNS.glob("items-*") if p.is_dir()))
     scratch = fresh_dir("items-tree")
     live = _live_tree(scratch)
-    env_restic, cache = _restic_repo(ctx, scratch, live)
+    env_restic, cache = restic_repo(ctx.programs["restic"], scratch, live)
     restic = ctx.programs["restic"]
     runs = 10 if ctx.quick else 50
     results: dict[str, Any] = {}

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 # program -> Debian package that provides it
 PROGRAMS = {
@@ -72,3 +73,15 @@ def versions(paths: dict[str, str]) -> dict[str, str]:
         line = next((l for l in text if re.search(r"\d+\.\d+", l)), text[0] if text else "?")
         found[program] = line.strip()[:80]
     return found
+
+
+def restic_repo(restic: str, scratch: Path, folder: Path) -> tuple[dict[str, str], list[str]]:
+    """A restic repository in `scratch`/repo holding one snapshot of `folder` (backed up from
+    inside it, so paths start at its top); returns the environment and cache flags to use it."""
+    env = {**os.environ, "RESTIC_PASSWORD": "bench", "RESTIC_REPOSITORY": str(scratch / "repo")}
+    cache = ["--cache-dir", str(scratch / "cache")]
+    for command in ([restic, "init", *cache], [restic, "backup", "--quiet", *cache, "."]):
+        result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=folder)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
+    return env, cache

@@ -56,8 +56,8 @@ async def save(session, args: argparse.Namespace) -> dict | None:  # noqa: ANN00
     return payload["schedule"]
 
 
-async def watch(ws_url: str, token: str | None, seconds: float) -> None:
-    """Print each backup health change for `seconds`."""
+async def watch(ws_url: str, token: str | None, seconds: float, events: int | None = None) -> None:
+    """Print each backup health change for `seconds`, or until `events` of them were printed."""
     transport = WebsocketsTransport(
         url=ws_url,
         subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
@@ -65,6 +65,7 @@ async def watch(ws_url: str, token: str | None, seconds: float) -> None:
     )
 
     async def follow() -> None:
+        seen = 0
         async with Client(transport=transport) as session:
             async for event in session.subscribe(GraphQLRequest(HEALTH)):
                 health = event["backupHealthChanged"]
@@ -75,6 +76,9 @@ async def watch(ws_url: str, token: str | None, seconds: float) -> None:
                 )
                 for problem in health["problems"]:
                     print(f"  problem: {problem}", flush=True)
+                seen += 1
+                if events is not None and seen >= events:
+                    return
 
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(follow(), seconds)
@@ -94,6 +98,9 @@ async def main() -> int:
     for rule in ("last", "daily", "weekly", "monthly"):
         parser.add_argument(f"--keep-{rule}", type=int, default=None, help=f"keep{rule.title()} (default: no limit)")
     parser.add_argument("--watch", type=float, default=0, help="seconds to watch backup health (default: 0)")
+    parser.add_argument(
+        "--events", type=int, default=None, help="stop watching after this many health events (default: no limit)"
+    )
     args = parser.parse_args()
     if args.keep_daily is None and args.keep_last is None and args.keep_weekly is None and args.keep_monthly is None:
         args.keep_daily, args.keep_weekly = 7, 4
@@ -119,7 +126,7 @@ async def main() -> int:
                 f"{verdict} {point['id']} {point['createdAt'][:16]} {point['label']!r}: {'; '.join(decision['reasons'])}"
             )
     if args.watch > 0:
-        await watch(args.url.replace("http", "ws", 1), args.token, args.watch)
+        await watch(args.url.replace("http", "ws", 1), args.token, args.watch, args.events)
     return 0
 
 

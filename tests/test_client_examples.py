@@ -152,7 +152,11 @@ async def test_schedule_makes_a_schedule_prints_the_preview_and_watches_health(m
         "Europe/Berlin",
         "--keep-last",
         "2",
+        # The first event is the health as it is now; waiting for it, not for a time, which a
+        # busy machine can pass before the websocket is even acknowledged.
         "--watch",
+        "120",
+        "--events",
         "1",
         token=proc.token,
     )

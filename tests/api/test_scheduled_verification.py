@@ -17,6 +17,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.test_packs import many_files, site_config
+from tests.docs.markdown_blocks import DOCS, blocks
 from tests.support.api import (
     auth_headers,
     create_and_wait,
@@ -275,3 +276,22 @@ async def test_a_create_during_a_verification_starts_at_once_and_the_verificatio
     paused = next(i for i, m in enumerate(lines) if m.startswith("Paused: a restore point is being created"))
     going = next(i for i, m in enumerate(lines) if m.startswith("Going on: the restore point was made"))
     assert paused < going
+
+
+async def test_the_manuals_verification_schedule_examples_work_as_written(
+    make_server: Callable[..., InProcessServer],
+) -> None:
+    server = make_server(**FAST).start()
+    examples = [
+        block
+        for page in (DOCS / "configuration" / "schedules.md", DOCS / "verification.md")
+        for block in blocks(page)
+        if block.lang == "graphql" and "verification:" in block.text
+    ]
+    assert len(examples) == 2, [block.where() for block in examples]
+    for block in examples:
+        made = (await execute(server, block.text))["createSchedule"]
+        assert made["userErrors"] == [], block.where()
+        assert made["schedule"]["kind"] == "VERIFY" and made["schedule"]["nextRunAt"], block.where()
+        run = (await execute(server, RUN, id=made["schedule"]["id"]))["runSchedule"]["operation"]
+        assert (await wait_for_operation(server, run["id"]))["status"] == "SUCCEEDED", block.where()

@@ -143,7 +143,10 @@ class ScheduleInput:
     )
 
 
-@strawberry.type(description="When to make restore points on their own, and which of them to keep.")
+@strawberry.type(
+    description="When to make restore points on their own, and which of them to keep; or, a verification "
+    "schedule (kind VERIFY), when to verify them."
+)
 class Schedule(Node):
     name: str
     enabled: bool

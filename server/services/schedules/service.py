@@ -148,20 +148,24 @@ def verification_problems(schedule: Schedule) -> list[InvalidInput]:
         )
     backup_only = "a verification schedule makes no restore points"
     if schedule.retention.limited:
-        found.append(InvalidInput(f"{backup_only}, so it has no retention: leave retention out", field="retention"))
+        found.append(
+            InvalidInput(f"{backup_only}, so it has no retention: give none (retention: {{}})", field="retention")
+        )
     if schedule.copy_to_locations:
         found.append(
-            InvalidInput(f"{backup_only}, so it copies none: leave copyToLocations out", field="copyToLocations")
+            InvalidInput(f"{backup_only}, so it copies none: copyToLocations must be empty", field="copyToLocations")
         )
     if schedule.after_change_quiet_seconds is not None:
         found.append(
             InvalidInput(
-                f"{backup_only}: it runs on its cron only, leave afterChangeQuietSeconds out",
+                f"{backup_only}: it runs on its cron only, afterChangeQuietSeconds must be null",
                 field="afterChangeQuietSeconds",
             )
         )
     if schedule.label_template is not None:
-        found.append(InvalidInput(f"{backup_only}, so it labels none: leave labelTemplate out", field="labelTemplate"))
+        found.append(
+            InvalidInput(f"{backup_only}, so it labels none: labelTemplate must be null", field="labelTemplate")
+        )
     return found
 
 

@@ -281,7 +281,9 @@ class OperationRunner:
             return
         for live in under_way:
             live.update(params={**live.op.params, "preempted": True})
+            live.append_log(LogLevel.INFO, "An apply was asked for: stopping (a verification never runs beside one).")
             self._request_cancel(live, "preempted")
+            self._publish(live)
         waits = [asyncio.ensure_future(live.ended.wait()) for live in under_way]
         _, pending = await asyncio.wait(waits, timeout=PREEMPT_WAIT)
         for wait in pending:

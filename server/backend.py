@@ -203,6 +203,21 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
         sources=sources, fingerprint=system.fingerprint, clock=clock, check_seconds=config.change_check_seconds
     )
     settings_store.on_change(lambda module: changes.note(f"settings module {module!r}"))
+    verification = VerificationService(
+        tools=VerifyTools(
+            db=db,
+            store=store,
+            keeper=keeper,
+            folder=folder,
+            encryption=CopyEncryption(folder, keyring),
+            holds=runner.holds,
+            clock=clock,
+            steps=steps,
+            locations=stores,
+        ),
+        runner=runner,
+        restore_points=restore_points,
+    )
     scheduler = Scheduler(
         schedules=schedules,
         restore_points=restore_points,
@@ -224,23 +239,9 @@ def build_services(config: ServerConfig, *, clock: Clock, seams: TestSeams) -> B
             config.heartbeat_url.get_secret_value() if config.heartbeat_url else None,
             timeout=config.heartbeat_timeout_seconds,
         ),
+        verification=verification,
     )
     catalog = SourceCatalog(sources)
-    verification = VerificationService(
-        tools=VerifyTools(
-            db=db,
-            store=store,
-            keeper=keeper,
-            folder=folder,
-            encryption=CopyEncryption(folder, keyring),
-            holds=runner.holds,
-            clock=clock,
-            steps=steps,
-            locations=stores,
-        ),
-        runner=runner,
-        restore_points=restore_points,
-    )
     locations.on_copy_deleted(verification.forget_remote)
     health = HealthService(
         schedules=schedules,

@@ -128,6 +128,15 @@ class RetentionPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduledVerification:
+    """What a verification schedule's run reads (a verifyBackups of every restore point)."""
+
+    read_percent: int = 100  # the share of the blobs each run reads, a rotation over runs
+    outdated_after_days: int = 0  # restore points verified OK within this many days are skipped
+    copies: bool = True  # every local and remote copy is read whole too
+
+
+@dataclass(frozen=True, slots=True)
 class Schedule:
     id: str
     name: str
@@ -147,6 +156,8 @@ class Schedule:
     after_change_quiet_seconds: int | None = None
     copy_to_locations: tuple[str, ...] = ()  # location names each restore point it makes goes to
     last_pruned_at: datetime | None = None  # the retention timer's state, kept across restarts
+    # Set: a verification schedule (its runs verify, they make no restore points); None: backups.
+    verification: ScheduledVerification | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from server.operations.signal import Signal
 # Progress is published at most this often (or on a stage change, or at 1% steps), so a
 # job that reports per item does not wake every subscriber per item.
 PROGRESS_INTERVAL = 0.1
+# How often a paused background operation's thread looks whether it was cancelled meanwhile.
+YIELD_CANCEL_CHECK = 0.05
 # Stored lines also kept in memory: a follower still busy with the previous line when a
 # flush stores the next one then reads memory, not the database (a thousand followers
 # would otherwise make a thousand queries at once).
@@ -82,10 +85,16 @@ class LiveOperation:
     # restore point): nobody may delete them while it runs; released when it ends.
     holds: list[Hold] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    # A background operation (a verification) takes no slot, pauses its blocking work while
+    # `may_run` is clear (a restore point is being created), and is stopped for an apply.
+    background: bool = False
+    may_run: threading.Event = field(default_factory=threading.Event)
+    yielded: bool = False  # a pause was logged and not yet its end
 
     def __post_init__(self) -> None:
         self.numbered_through = max(self.numbered_through, self.op.last_sequence)
         self.first_numbered = self.numbered_through + 1
+        self.may_run.set()
 
     def update(self, **changes: Any) -> None:
         self.op = dataclasses.replace(self.op, **changes)
@@ -288,7 +297,13 @@ class OperationContext:
             nonlocal done
             done += count
 
+        may_run = self._live.may_run
+
         def should_stop() -> bool:
+            # A background operation waits here (between two reads) while it yields; a cancel
+            # ends the wait within YIELD_CANCEL_CHECK.
+            while not may_run.is_set() and not self.cancel_requested:
+                may_run.wait(YIELD_CANCEL_CHECK)
             return self.cancel_requested
 
         if stage is not None:
@@ -296,8 +311,26 @@ class OperationContext:
         task = asyncio.ensure_future(asyncio.to_thread(work, on_bytes, should_stop))
         while not task.done():
             await asyncio.wait({task}, timeout=PROGRESS_INTERVAL)
+            self._say_yields()
             self.progress(start + (end - start) * min(1.0, done / max(total, 1)))
+        self._say_yields()
         return task.result()
+
+    def _say_yields(self) -> None:
+        """Log the start and the end of each pause a background operation makes for a create."""
+        live = self._live
+        if not live.background or live.yielded == (not live.may_run.is_set()):
+            return
+        live.yielded = not live.yielded
+        if live.yielded:
+            self.log("Paused: a restore point is being created; this goes on once it is made.")
+        else:
+            self.log("Going on: the restore point was made.")
+
+    @property
+    def entry_delay(self) -> float:
+        """The test-only per-item delay (BACKUPS_TEST_ENTRY_DELAY), for work done in a thread."""
+        return self._entry_delay
 
     def checkpoint(self) -> None:
         """Stop here if a cancel was requested; jobs call this between items."""

@@ -46,6 +46,12 @@ LOG_PAGE = 500
 # most this often (a full disk may take an administrator minutes to clear).
 FINAL_RETRY_FIRST = 0.1
 FINAL_RETRY_MAX = 2.0
+# How long an apply waits for the background operations (verifications) it stops to end: they
+# stop at their next read, well within a second; past this the apply is BUSY.
+PREEMPT_WAIT = 5.0
+# What a background operation yields to: its blocking work pauses while one of these is queued
+# or running (a create is never slowed by a verification's reading).
+YIELDS_TO = frozenset({OperationKind.CREATE_RESTORE_POINT})
 
 
 class OperationRunner:
@@ -165,10 +171,15 @@ class OperationRunner:
         exclusive: bool = False,
         durable_log: bool = False,
         holds: Sequence[Hold] = (),
+        background: bool = False,
     ) -> Operation:
         """Record a QUEUED operation and run `job` in the background; returns at once.
 
-        `exclusive`: nothing else may run beside it. `durable_log`: readers see log lines
+        `exclusive`: nothing else may run beside it; background operations under way are
+        stopped (CANCELLED, their log says why) rather than waited for.
+        `background` (a verification): it takes no slot (never delays another operation's
+        start), its blocking work pauses while a create is queued or running, and an exclusive
+        submission stops it. `durable_log`: readers see log lines
         only once stored (for jobs that resume after a crash). `holds`: taken by the caller
         when it accepted the request; the operation keeps them until it ends (and they are
         released here if it cannot be started).
@@ -176,7 +187,16 @@ class OperationRunner:
         try:
             async with self._submit_lock:
                 return await self._submit(
-                    kind, job, requested_by, restore_point_id, local_copy_id, params, exclusive, durable_log, holds
+                    kind,
+                    job,
+                    requested_by,
+                    restore_point_id,
+                    local_copy_id,
+                    params,
+                    exclusive,
+                    durable_log,
+                    holds,
+                    background,
                 )
         except BaseException:
             for hold in holds:
@@ -194,9 +214,12 @@ class OperationRunner:
         exclusive: bool,
         durable_log: bool,
         holds: Sequence[Hold],
+        background: bool,
     ) -> Operation:
         if self._exclusive is not None:
             raise Busy(f"operation {self._exclusive} is applying a restore point; try again after it")
+        if exclusive:
+            await self._stop_background()
         if exclusive and self._unfinished():
             raise Busy("other operations are running; try again when they have finished")
         op = Operation(
@@ -217,13 +240,16 @@ class OperationRunner:
         )
         # Its first block of log numbers is reserved with the insert, before anyone can read it.
         reserve = 0 if durable_log else LOG_RESERVE_BLOCK
-        live = LiveOperation(op=op, durable_log=durable_log, holds=list(holds), reserved_through=reserve)
+        live = LiveOperation(
+            op=op, durable_log=durable_log, holds=list(holds), reserved_through=reserve, background=background
+        )
         live.append_log(LogLevel.INFO, f"Queued by {requested_by or 'anonymous'}.")
         async with self._db.write() as session:
             await repo.add_operation(session, op, log_reserved_through=live.reserved_through)
         if exclusive:
             self._exclusive = op.id
         self._live[op.id] = live
+        self._set_yields()
         live.task = asyncio.create_task(self._run(live, job), name=f"operation-{op.id}")
         self._publish(live)
         return live.op
@@ -248,6 +274,33 @@ class OperationRunner:
         live.task = asyncio.create_task(self._run(live, job, resumed=True), name=f"operation-{op.id}")
         self._publish(live)
         return live.op
+
+    async def _stop_background(self) -> None:
+        """Before an exclusive operation: when only background operations are under way, stop
+        them and wait (at most PREEMPT_WAIT) for their ends; with anything else under way the
+        caller is BUSY anyway, and they go on."""
+        under_way = self._unfinished()
+        if not under_way or not all(live.background for live in under_way):
+            return
+        for live in under_way:
+            live.update(params={**live.op.params, "preempted": True})
+            live.append_log(LogLevel.INFO, "An apply was asked for: stopping (a verification never runs beside one).")
+            self._request_cancel(live, "preempted")
+            self._publish(live)
+        waits = [asyncio.ensure_future(live.ended.wait()) for live in under_way]
+        _, pending = await asyncio.wait(waits, timeout=PREEMPT_WAIT)
+        for wait in pending:
+            wait.cancel()
+
+    def _set_yields(self) -> None:
+        """Let background operations read, or pause them while something they yield to goes."""
+        yielding = any(live.op.kind in YIELDS_TO for live in self._unfinished())
+        for live in self._live.values():
+            if live.background:
+                if yielding:
+                    live.may_run.clear()
+                else:
+                    live.may_run.set()
 
     def exclusive_operation(self) -> str | None:
         """The id of the exclusive operation (an apply) that is queued or running, if any."""
@@ -336,7 +389,8 @@ class OperationRunner:
         )
         status, error = OperationStatus.SUCCEEDED, None
         try:
-            await self._take_slot(live)
+            if not live.background:
+                await self._take_slot(live)
             try:
                 context.checkpoint()
                 started = live.op.started_at if resumed and live.op.started_at else datetime.now(UTC)
@@ -347,9 +401,17 @@ class OperationRunner:
                 await job(context)
                 context.checkpoint()
             finally:
-                self._slots.release()
+                if not live.background:
+                    self._slots.release()
         except OperationCancelled:
-            if live.cancel_reason == "shutdown":
+            if live.cancel_reason == "preempted":
+                status = OperationStatus.CANCELLED
+                live.append_log(
+                    LogLevel.WARNING,
+                    "Stopped: a restore point is being applied, and a verification never runs beside an apply. "
+                    "What it found so far and had not stored is read again by its next run.",
+                )
+            elif live.cancel_reason == "shutdown":
                 status = OperationStatus.INTERRUPTED
                 error = OperationError(
                     OperationErrorCode.INTERRUPTED, "The server stopped before the operation finished."
@@ -445,6 +507,7 @@ class OperationRunner:
         live.holds.clear()
         if self._exclusive == live.op.id:
             self._exclusive = None
+        self._set_yields()
 
     async def _store_final(self, live: LiveOperation, first_error: Exception) -> None:
         """Retry storing the final state until it lands, logging once when it starts failing

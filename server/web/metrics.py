@@ -87,13 +87,21 @@ def schedule_families(schedules: Iterable[Schedule]) -> list[Metric]:
     upcoming = GaugeMetricFamily(
         "backups_schedule_next_run_timestamp_seconds", "Next cron run per enabled schedule", labels=labels
     )
+    # What each schedule's runs do, as an info series to join on `schedule` (the series above
+    # keep their labels: alerts written against them keep matching).
+    kinds = GaugeMetricFamily(
+        "backups_schedule_info",
+        "1 per schedule, its kind: backup (makes restore points) or verify (verifies them)",
+        labels=["schedule", "kind"],
+    )
     for schedule in schedules:
         these = [schedule.name, "true" if schedule.enabled else "false"]
         success.add_metric(these, _seconds(schedule.last_success_at))
         attempt.add_metric(these, _seconds(schedule.last_run_at))
         if schedule.enabled and schedule.next_run_at:
             upcoming.add_metric(these, schedule.next_run_at.timestamp())
-    return [success, attempt, upcoming]
+        kinds.add_metric([schedule.name, "backup" if schedule.verification is None else "verify"], 1)
+    return [success, attempt, upcoming, kinds]
 
 
 def server_families(server_name: str) -> list[Metric]:

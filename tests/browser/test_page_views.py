@@ -405,6 +405,73 @@ def test_a_schedule_set_up_with_the_time_picker_after_changes_and_a_copy(open_pa
     run(execute(site, "mutation($id: ID!) { deleteSchedule(id: $id) { deletedId } }", id=schedule_id(site, name)))
 
 
+def test_a_verification_schedule_set_up_in_the_form_and_said_in_words(open_page, site) -> None:
+    """The form's kind "Verify": a read percent and days to skip, checked by the server next to
+    their fields; the list says what it does in words and offers no retention for it; its run
+    verifies; the edit form reads it back."""
+    name = f"check-{uuid.uuid4().hex[:6]}"
+    page = open_page()
+    page.sign_in(site.token)
+    region = page.region("Schedules")
+    region.get_by_role("button", name="New schedule").click()
+    form = region.get_by_role("form", name="New schedule")
+    form.get_by_role("textbox", name="Name").fill(name)
+    form.get_by_role("radio", name="Verify").check()
+    expect(form.get_by_role("group", name="Copy to locations")).to_have_count(0)
+    expect(form.get_by_role("checkbox", name="After changes")).to_have_count(0)
+    form.get_by_role("combobox", name="Repeats").select_option("daily")
+    form.get_by_label("At", exact=True).fill("03:00")
+    form.get_by_role("textbox", name="Time zone").fill("UTC")
+    percent = form.get_by_role("textbox", name="Read percent")
+    percent.fill("0")  # the server's rule, next to the field; nothing made
+    form.get_by_role("button", name="Create schedule").click()
+    expect(percent).to_have_accessible_description(re.compile("readPercent must be from 1 to 100"))
+    assert [s for s in schedules(site) if s["name"] == name] == []
+    percent.fill("10")
+    form.get_by_role("textbox", name="Skip verified within (days)").fill("7")
+    expect(form.get_by_role("status", name="Runs")).to_have_text(
+        "Verifies daily at 03:00, UTC, 10% each run, skips verified within 7 days"
+    )
+    form.get_by_role("button", name="Create schedule").click()
+
+    item = region.get_by_role("listitem", name=f"Schedule {name}")
+    expect(item).to_contain_text("verifies daily at 03:00, UTC, 10% each run, skips verified within 7 days")
+    expect(item.get_by_role("button", name="Prune now")).to_have_count(0)
+    expect(item.get_by_role("button", name="Retention preview")).to_have_count(0)
+    query = "{ schedules { name kind cron timeZone verification { readPercent outdatedAfterDays copies } } }"
+    made = next(s for s in run(execute(site, query))["schedules"] if s["name"] == name)
+    assert made == {
+        "name": name,
+        "kind": "VERIFY",
+        "cron": "0 3 * * *",
+        "timeZone": "UTC",
+        "verification": {"readPercent": 10, "outdatedAfterDays": 7, "copies": True},
+    }
+    item.get_by_role("button", name="Run now").click()
+    expect(item.get_by_role("status")).to_have_text("Started: see Running operations.")
+    runs = run(eventually(lambda: _verification_runs(site, name)))
+    assert runs[0]["kind"] == "VERIFY_BACKUPS"
+    assert run(wait_for_operation(site, runs[0]["id"]))["status"] == "SUCCEEDED"
+
+    item.get_by_role("button", name="Edit").click()
+    edit = item.get_by_role("form", name=f"Edit schedule {name}")
+    expect(edit.get_by_role("radio", name="Verify")).to_be_checked()
+    expect(edit.get_by_role("textbox", name="Read percent")).to_have_value("10")
+    expect(edit.get_by_role("textbox", name="Skip verified within (days)")).to_have_value("7")
+    edit.get_by_role("checkbox", name="Verify copies too").uncheck()
+    edit.get_by_role("button", name="Save schedule").click()
+    expect(edit).to_have_count(0)
+    expect(item).to_contain_text("10% each run, skips verified within 7 days, restore points only")
+    assert serious_violations(page) == []
+    run(execute(site, "mutation($id: ID!) { deleteSchedule(id: $id) { deletedId } }", id=schedule_id(site, name)))
+
+
+async def _verification_runs(site: InProcessServer, name: str) -> list[dict[str, Any]] | None:
+    query = "query($by: String) { operations(first: 10, requestedBy: $by) { nodes { id kind } } }"
+    nodes = (await execute(site, query, by=f"schedule:{name}"))["operations"]["nodes"]
+    return nodes or None
+
+
 def schedule_id(site: InProcessServer, name: str) -> str:
     return next(s["id"] for s in schedules(site) if s["name"] == name)
 

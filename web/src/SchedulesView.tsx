@@ -15,7 +15,7 @@ import {
 import type { ScheduleFieldsFragment, ScheduleInput } from "./gql/graphql";
 import { useKept, useRefreshedQuery } from "./refresh";
 import { pointLabel, DeleteTwice, Errors, RoleButton, topLevel, when, type UserErrorShape } from "./ui";
-import { cronOf, pickedOf, scheduleInWords, WEEKDAYS, type Picked, type Repeat } from "./scheduleWords";
+import { cronOf, pickedOf, scheduleInWords, verificationInWords, WEEKDAYS, type Picked, type Repeat } from "./scheduleWords";
 
 type Schedule = ScheduleFieldsFragment;
 type Problems = (UserErrorShape | string)[];
@@ -70,12 +70,16 @@ function ScheduleItem({ schedule, onChanged }: { schedule: Schedule; onChanged: 
   const [, prune] = useMutation(PruneSchedule);
   const [, remove] = useMutation(DeleteSchedule);
   const last = schedule.lastOperation;
+  const verifying = schedule.verification; // a verification schedule: it makes no restore points
   return (
     <li className="schedule" aria-label={`Schedule ${schedule.name}`} id={`schedule-${schedule.id}`} tabIndex={-1}>
       <p>
         <strong>{schedule.name}</strong> ·{" "}
         <span title={schedule.cron ? `cron ${schedule.cron}` : undefined}>
+          {verifying && "verifies "}
           {scheduleInWords(schedule.cron, schedule.timeZone, schedule.afterChangeQuietSeconds)}
+          {verifying &&
+            `, ${verificationInWords(verifying.readPercent, verifying.outdatedAfterDays, verifying.copies)}`}
         </span>
         {schedule.copyToLocations.length > 0 && ` · copies to ${schedule.copyToLocations.join(", ")}`} ·{" "}
         <span className={schedule.enabled ? "keep" : "drop"}>{schedule.enabled ? "enabled" : "paused"}</span>
@@ -83,8 +87,7 @@ function ScheduleItem({ schedule, onChanged }: { schedule: Schedule; onChanged: 
       <p className="note-text">
         {schedule.nextRunAt ? `Next run ${when(schedule.nextRunAt)}` : "No next run"}
         {schedule.lastRunAt && ` · last run ${when(schedule.lastRunAt)}${last ? ` (${last.status})` : ""}`}
-        {" · "}
-        {retentionText(schedule)}
+        {!verifying && ` · ${retentionText(schedule)}`}
       </p>
       {last?.error && <p className="error-text">Last run: {last.error.message} ({last.error.code})</p>}
       <div className="actions">
@@ -112,6 +115,7 @@ function ScheduleItem({ schedule, onChanged }: { schedule: Schedule; onChanged: 
         >
           Run now
         </RoleButton>
+        {!verifying && (
         <RoleButton
           needs="ADMIN"
           onClick={async () => {
@@ -124,9 +128,12 @@ function ScheduleItem({ schedule, onChanged }: { schedule: Schedule; onChanged: 
         >
           Prune now
         </RoleButton>
-        <button type="button" aria-expanded={preview} onClick={() => setPreview(!preview)}>
-          Retention preview
-        </button>
+        )}
+        {!verifying && (
+          <button type="button" aria-expanded={preview} onClick={() => setPreview(!preview)}>
+            Retention preview
+          </button>
+        )}
         <DeleteTwice
           onDelete={async () => {
             const answer = await remove({ id: schedule.id });
@@ -216,6 +223,10 @@ type Draft = {
   afterChanges: boolean;
   quietSeconds: string;
   copyTo: string[];
+  verify: boolean; // the kind: "Verify" (true) or "Back up"
+  readPercent: string;
+  outdatedAfterDays: string;
+  verifyCopies: boolean;
 } & Record<KeepName, string>;
 
 const QUIET_DEFAULT = 300;
@@ -234,6 +245,10 @@ function draftOf(schedule?: Schedule): Draft {
     timeZone: schedule?.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC",
     enabled: schedule?.enabled ?? true,
     labelTemplate: schedule?.labelTemplate ?? "",
+    verify: schedule?.verification != null,
+    readPercent: String(schedule?.verification?.readPercent ?? 100),
+    outdatedAfterDays: String(schedule?.verification?.outdatedAfterDays ?? 0),
+    verifyCopies: schedule?.verification?.copies ?? true,
     ...keep,
   };
 }
@@ -267,6 +282,8 @@ function ScheduleForm({ schedule, onDone, onCancel }: { schedule?: Schedule; onD
     "labelTemplate",
     "afterChangeQuietSeconds",
     "copyToLocations",
+    "verification.readPercent",
+    "verification.outdatedAfterDays",
     ...KEEP.map(([name]) => `retention.${name}`),
   ];
 
@@ -282,7 +299,29 @@ function ScheduleForm({ schedule, onDone, onCancel }: { schedule?: Schedule; onD
       setErrors([{ code: "INVALID_INPUT", field: "afterChangeQuietSeconds", message: "a whole number of seconds" }]);
       return;
     }
-    const input: ScheduleInput = {
+    if (draft.verify) {
+      const wrong = (["readPercent", "outdatedAfterDays"] as const).filter((name) => !/^-?\d+$/.test(draft[name].trim()));
+      if (wrong.length > 0) {
+        setErrors(wrong.map((name) => ({ code: "INVALID_INPUT", field: `verification.${name}`, message: "a whole number" })));
+        return;
+      }
+    }
+    // A verification schedule makes no restore points: no retention, copies, label or runs after changes.
+    const verification = draft.verify
+      ? { readPercent: Number(draft.readPercent), outdatedAfterDays: Number(draft.outdatedAfterDays), copies: draft.verifyCopies }
+      : null;
+    const input: ScheduleInput = draft.verify ? {
+      name: draft.name.trim(),
+      cron: draft.cron.trim(),
+      afterChangeQuietSeconds: null,
+      copyToLocations: [],
+      timeZone: draft.timeZone.trim() || null,
+      enabled: draft.enabled,
+      labelTemplate: null,
+      retention: {},
+      verification,
+    } : {
+      verification: null,
       name: draft.name.trim(),
       cron: draft.onCron ? draft.cron.trim() : null,
       afterChangeQuietSeconds: draft.afterChanges ? Number(quiet) : null,
@@ -317,6 +356,22 @@ function ScheduleForm({ schedule, onDone, onCancel }: { schedule?: Schedule; onD
     </div>
   );
 
+  const numberField = (name: "readPercent" | "outdatedAfterDays", label: string, hint: string) => (
+    <div>
+      <label htmlFor={`${id}-${name}`}>{label}</label>
+      <input
+        id={`${id}-${name}`}
+        inputMode="numeric"
+        value={draft[name]}
+        onChange={(e) => set(name, e.target.value)}
+        aria-invalid={about(`verification.${name}`).length > 0 || undefined}
+        aria-describedby={`${id}-${name}-hint ${id}-${name}-errors`}
+      />
+      <div className="hint" id={`${id}-${name}-hint`}>{hint}</div>
+      <Errors errors={about(`verification.${name}`)} id={`${id}-${name}-errors`} />
+    </div>
+  );
+
   return (
     <form
       className="schedule-form"
@@ -328,12 +383,35 @@ function ScheduleForm({ schedule, onDone, onCancel }: { schedule?: Schedule; onD
     >
       {field("name", "Name")}
       <fieldset>
-        <legend>When</legend>
+        <legend>Kind</legend>
         <label className="check">
-          <input type="checkbox" checked={draft.onCron} onChange={(e) => set("onCron", e.target.checked)} />
-          On a timetable
+          <input type="radio" name={`${id}-kind`} checked={!draft.verify} onChange={() => set("verify", false)} />
+          Back up
         </label>
-        {draft.onCron && (
+        <label className="check">
+          <input type="radio" name={`${id}-kind`} checked={draft.verify} onChange={() => set("verify", true)} />
+          Verify
+        </label>
+        {draft.verify && (
+          <div className="field-row">
+            {numberField("readPercent", "Read percent", "1 to 100: the share of the blobs each run reads (a rotation)")}
+            {numberField("outdatedAfterDays", "Skip verified within (days)", "0: verify every restore point each run")}
+            <label className="check">
+              <input type="checkbox" checked={draft.verifyCopies} onChange={(e) => set("verifyCopies", e.target.checked)} />
+              Verify copies too
+            </label>
+          </div>
+        )}
+      </fieldset>
+      <fieldset>
+        <legend>When</legend>
+        {!draft.verify && (
+          <label className="check">
+            <input type="checkbox" checked={draft.onCron} onChange={(e) => set("onCron", e.target.checked)} />
+            On a timetable
+          </label>
+        )}
+        {(draft.onCron || draft.verify) && (
           <div className="field-row">
             <div>
               <label htmlFor={`${id}-repeat`}>Repeats</label>
@@ -364,13 +442,15 @@ function ScheduleForm({ schedule, onDone, onCancel }: { schedule?: Schedule; onD
             )}
           </div>
         )}
-        {draft.onCron && repeat === "custom" && field("cron", "Cron", "minute hour day-of-month month day-of-week, e.g. 0 3 * * *")}
-        {draft.onCron && field("timeZone", "Time zone", "IANA name, e.g. Europe/Paris")}
-        <label className="check">
-          <input type="checkbox" checked={draft.afterChanges} onChange={(e) => set("afterChanges", e.target.checked)} />
-          After changes
-        </label>
-        {draft.afterChanges && (
+        {(draft.onCron || draft.verify) && repeat === "custom" && field("cron", "Cron", "minute hour day-of-month month day-of-week, e.g. 0 3 * * *")}
+        {(draft.onCron || draft.verify) && field("timeZone", "Time zone", "IANA name, e.g. Europe/Paris")}
+        {!draft.verify && (
+          <label className="check">
+            <input type="checkbox" checked={draft.afterChanges} onChange={(e) => set("afterChanges", e.target.checked)} />
+            After changes
+          </label>
+        )}
+        {!draft.verify && draft.afterChanges && (
           <div>
             <label htmlFor={`${id}-quiet`}>Quiet time (seconds)</label>
             <input
@@ -388,9 +468,16 @@ function ScheduleForm({ schedule, onDone, onCancel }: { schedule?: Schedule; onD
           </div>
         )}
         <p role="status" aria-label="Runs">
-          Runs {scheduleInWords(draft.onCron ? draft.cron : null, draft.timeZone, draft.afterChanges ? Number(draft.quietSeconds) || null : null)}
+          {draft.verify
+            ? `Verifies ${scheduleInWords(draft.cron, draft.timeZone)}, ${verificationInWords(
+                Number(draft.readPercent) || 0,
+                Number(draft.outdatedAfterDays) || 0,
+                draft.verifyCopies,
+              )}`
+            : `Runs ${scheduleInWords(draft.onCron ? draft.cron : null, draft.timeZone, draft.afterChanges ? Number(draft.quietSeconds) || null : null)}`}
         </p>
       </fieldset>
+      {!draft.verify && (<>
       <fieldset aria-describedby={`${id}-copy-errors`}>
         <legend>Copy to locations</legend>
         {remote.length === 0 && <p className="note-text">No off-site locations are configured.</p>}
@@ -409,10 +496,6 @@ function ScheduleForm({ schedule, onDone, onCancel }: { schedule?: Schedule; onD
         <Errors errors={about("copyToLocations")} id={`${id}-copy-errors`} />
       </fieldset>
       {field("labelTemplate", "Label template", "{schedule}, {date}, {time}, {datetime}; empty: \"{schedule} {date} {time}\"")}
-      <label className="check">
-        <input type="checkbox" checked={draft.enabled} onChange={(e) => set("enabled", e.target.checked)} />
-        Enabled
-      </label>
       <fieldset>
         <legend>Retention (empty: no limit)</legend>
         <div className="field-row">
@@ -432,6 +515,11 @@ function ScheduleForm({ schedule, onDone, onCancel }: { schedule?: Schedule; onD
           ))}
         </div>
       </fieldset>
+      </>)}
+      <label className="check">
+        <input type="checkbox" checked={draft.enabled} onChange={(e) => set("enabled", e.target.checked)} />
+        Enabled
+      </label>
       <Errors errors={[...errors.filter((e) => !known.includes(e.field?.replace(/^input\./, "") ?? "")), ...other]} />
       <div className="actions">
         <button type="submit" disabled={created.fetching || updated.fetching}>

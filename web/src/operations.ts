@@ -190,6 +190,7 @@ export const ScheduleFieldsDoc = graphql(`
     id name enabled cron timeZone labelTemplate nextRunAt lastRunAt lastSuccessAt afterChangeQuietSeconds copyToLocations
     retention { keepLast keepHourly keepDaily keepWeekly keepMonthly keepYearly keepWithinDays }
     lastOperation { id status error { code message } }
+    kind verification { readPercent outdatedAfterDays copies }
   }
 `);
 

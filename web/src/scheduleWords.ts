@@ -59,3 +59,11 @@ function durationInWords(seconds: number): string {
   if (seconds % 60 === 0) return `${seconds / 60} min`;
   return `${seconds} s`;
 }
+
+/** What a verification schedule reads each run, in words: "10% each run, skips verified within 7 days". */
+export function verificationInWords(readPercent: number, outdatedAfterDays: number, copies: boolean): string {
+  const parts = [readPercent >= 100 ? "everything each run" : `${readPercent}% each run`];
+  if (outdatedAfterDays > 0) parts.push(`skips verified within ${outdatedAfterDays} ${outdatedAfterDays === 1 ? "day" : "days"}`);
+  if (!copies) parts.push("restore points only");
+  return parts.join(", ");
+}

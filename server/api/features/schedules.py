@@ -38,6 +38,7 @@ def _null_or_keep(value: T | None | UnsetType) -> T | None | Keep:
 def _spec(given: ScheduleInput) -> ScheduleSpec:
     retention = _or_keep(given.retention)
     locations = _or_keep(given.copy_to_locations)
+    verification = _null_or_keep(given.verification)
     return ScheduleSpec(
         name=_or_keep(given.name),
         cron=_null_or_keep(given.cron),
@@ -48,6 +49,9 @@ def _spec(given: ScheduleInput) -> ScheduleSpec:
         retention=retention if isinstance(retention, Keep) else retention.to_domain(),
         after_change_quiet_seconds=_null_or_keep(given.after_change_quiet_seconds),
         copy_to_locations=locations if isinstance(locations, Keep) else tuple(locations),
+        verification=verification.to_domain()
+        if verification is not None and not isinstance(verification, Keep)
+        else verification,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 from datetime import datetime
 
 import strawberry
@@ -46,6 +47,47 @@ class RetentionPolicyInput:
     def to_domain(self) -> models.RetentionPolicy:
         return models.RetentionPolicy(
             **{f.name: getattr(self, f.name) for f in dataclasses.fields(models.RetentionPolicy)}
+        )
+
+
+@strawberry.enum(description="What a schedule's runs do.")
+class ScheduleKind(enum.Enum):
+    BACKUP = "BACKUP"  # each run makes a restore point (CREATE_RESTORE_POINT)
+    VERIFY = "VERIFY"  # each run verifies the restore points (VERIFY_BACKUPS)
+
+
+@strawberry.type(description="What a verification schedule's runs read (each a VERIFY_BACKUPS operation).")
+class ScheduledVerification:
+    read_percent: int = strawberry.field(description="The share of the blobs each run reads (a rotation over runs).")
+    outdated_after_days: int = strawberry.field(
+        description="Restore points verified OK within this many days are skipped; 0: none is skipped."
+    )
+    copies: bool = strawberry.field(description="Every local and remote copy is read whole too.")
+
+    @classmethod
+    def from_domain(cls, wanted: models.ScheduledVerification) -> ScheduledVerification:
+        return cls(
+            read_percent=wanted.read_percent, outdated_after_days=wanted.outdated_after_days, copies=wanted.copies
+        )
+
+
+@strawberry.input(
+    description="Makes a schedule a verification schedule: its runs verify every restore point (verifyBackups) "
+    "instead of making one. A field left out takes its default."
+)
+class ScheduledVerificationInput:
+    read_percent: int = strawberry.field(
+        default=100, description="1 to 100: the share of the blobs each run reads, chosen so that runs cover all."
+    )
+    outdated_after_days: int = strawberry.field(
+        default=0,
+        description="0 or more: restore points verified OK within this many days are skipped (0: none is).",
+    )
+    copies: bool = strawberry.field(default=True, description="Read every local and remote copy whole too.")
+
+    def to_domain(self) -> models.ScheduledVerification:
+        return models.ScheduledVerification(
+            read_percent=self.read_percent, outdated_after_days=self.outdated_after_days, copies=self.copies
         )
 
 
@@ -93,9 +135,18 @@ class ScheduleInput:
         description="Label of the restore points it makes; placeholders {schedule}, {date}, {time}, {datetime} "
         '(in the schedule\'s time zone). Default (and null) "{schedule} {date} {time}".',
     )
+    verification: ScheduledVerificationInput | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Given: a verification schedule, whose runs verify the restore points (a VERIFY_BACKUPS "
+        "operation each) on its cron; it has no retention, copyToLocations, afterChangeQuietSeconds or "
+        "labelTemplate. null: a backup schedule (the default); left out in updateSchedule: unchanged.",
+    )
 
 
-@strawberry.type(description="When to make restore points on their own, and which of them to keep.")
+@strawberry.type(
+    description="When to make restore points on their own, and which of them to keep; or, a verification "
+    "schedule (kind VERIFY), when to verify them."
+)
 class Schedule(Node):
     name: str
     enabled: bool
@@ -117,8 +168,17 @@ class Schedule(Node):
     last_run_at: datetime | None
     last_success_at: datetime | None
     last_operation_id: strawberry.Private[str | None]
+    verification: ScheduledVerification | None = strawberry.field(
+        default=None, description="Set on a verification schedule: what its runs read; null: a backup schedule."
+    )
 
-    @strawberry.field(description="Its latest run (a CREATE_RESTORE_POINT operation).")
+    @strawberry.field(description="BACKUP: its runs make restore points; VERIFY: they verify them.")
+    def kind(self) -> ScheduleKind:
+        return ScheduleKind.BACKUP if self.verification is None else ScheduleKind.VERIFY
+
+    @strawberry.field(
+        description="Its latest run (a CREATE_RESTORE_POINT operation; VERIFY_BACKUPS for a verification schedule)."
+    )
     async def last_operation(self, info: Info) -> Operation | None:
         if self.last_operation_id is None:
             return None
@@ -144,6 +204,7 @@ class Schedule(Node):
             last_run_at=schedule.last_run_at,
             last_success_at=schedule.last_success_at,
             last_operation_id=schedule.last_operation_id,
+            verification=ScheduledVerification.from_domain(schedule.verification) if schedule.verification else None,
         )
 
 

@@ -139,15 +139,17 @@ def assess(
     active = [s for s in schedules if s.enabled]
     issues = [issue for s in active for issue in _schedule_problems(s, last_ops.get(s.id), now)]
     status = max((issue.status for issue in issues), key=severity, default=HealthStatus.OK)
-    successes = [s.last_success_at for s in schedules if s.last_success_at]
+    # The times are the backups': a verification schedule's runs make no restore point.
+    backups = [s for s in schedules if s.verification is None]
+    successes = [s.last_success_at for s in backups if s.last_success_at]
     if newest_point_at is not None:
         successes.append(newest_point_at)
     return BackupHealth(
         status=status,
         issues=tuple(issues),
         last_success_at=max(successes, default=None),
-        last_attempt_at=max((s.last_run_at for s in schedules if s.last_run_at), default=None),
-        next_run_at=min((s.next_run_at for s in active if s.next_run_at), default=None),
+        last_attempt_at=max((s.last_run_at for s in backups if s.last_run_at), default=None),
+        next_run_at=min((s.next_run_at for s in active if s.next_run_at and s.verification is None), default=None),
     )
 
 

@@ -19,6 +19,7 @@ from server.services.restore_points import RestorePointService
 from server.services.schedules.copies import ScheduledCopies
 from server.services.schedules.heartbeat import Heartbeat
 from server.services.schedules.service import ScheduleService, next_run, render_label
+from server.services.verification.service import VerificationService
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,9 @@ class ScheduleRuns:
         start_prune: StartPrune,
         wake: Callable[[], None],
         heartbeat: Heartbeat | None = None,
+        verification: VerificationService | None = None,
     ) -> None:
+        self._verification = verification  # a verification schedule's runs
         self._heartbeat = heartbeat or Heartbeat(None)
         self._schedules = schedules
         self._restore_points = restore_points
@@ -152,6 +155,36 @@ class ScheduleRuns:
     async def _submit(
         self, schedule: Schedule, now: datetime, notes: list[str], *, keep_next: bool, changed_by: str | None
     ) -> Operation:
+        if schedule.verification is not None:
+            op = await self._submit_verification(schedule, notes)
+        else:
+            op = await self._submit_backup(schedule, now, notes, changed_by=changed_by)
+        following = schedule.next_run_at if keep_next else next_run(schedule, now)
+        await self._schedules.save_state(
+            dataclasses.replace(schedule, next_run_at=following, last_run_at=now, last_operation_id=op.id)
+        )
+        self._active_op[schedule.id] = op.id
+        self._active[schedule.id] = asyncio.create_task(self._after(schedule.id, op.id), name=f"schedule-{schedule.id}")
+        return op
+
+    async def _submit_verification(self, schedule: Schedule, notes: list[str]) -> Operation:
+        """A verification schedule's run: a VERIFY_BACKUPS of every restore point, those verified
+        within its outdatedAfterDays skipped."""
+        wanted = schedule.verification
+        assert wanted is not None and self._verification is not None
+        return await self._verification.start(
+            restore_point_ids=None,
+            copies=wanted.copies,
+            read_percent=wanted.read_percent,
+            requested_by=requester(schedule),
+            outdated_after_days=wanted.outdated_after_days,
+            notes=notes,
+            params={"scheduleId": schedule.id},
+        )
+
+    async def _submit_backup(
+        self, schedule: Schedule, now: datetime, notes: list[str], *, changed_by: str | None
+    ) -> Operation:
         label = render_label(schedule, now)
         by = requester(schedule)
 
@@ -170,32 +203,30 @@ class ScheduleRuns:
             if copies is not None:
                 await copies.copy(ctx.section(0.5, 1.0), point, schedule)
 
-        op = await self._runner.submit(
+        return await self._runner.submit(
             OperationKind.CREATE_RESTORE_POINT,
             job,
             requested_by=by,
             params={"label": label, "note": None, "scheduleId": schedule.id}
             | ({"changedBy": changed_by} if changed_by is not None else {}),
         )
-        following = schedule.next_run_at if keep_next else next_run(schedule, now)
-        await self._schedules.save_state(
-            dataclasses.replace(schedule, next_run_at=following, last_run_at=now, last_operation_id=op.id)
-        )
-        self._active_op[schedule.id] = op.id
-        self._active[schedule.id] = asyncio.create_task(self._after(schedule.id, op.id), name=f"schedule-{schedule.id}")
-        return op
 
     async def _after(self, schedule_id: str, op_id: str) -> None:
         """Wait for the run to end, record its success, then prune by the schedule's policy."""
         try:
             final = await ended(self._runner, op_id)
-            if final is not None and final.status in (OperationStatus.SUCCEEDED, OperationStatus.FAILED):
+            backups = final is None or final.kind is OperationKind.CREATE_RESTORE_POINT
+            if backups and final is not None and final.status in (OperationStatus.SUCCEEDED, OperationStatus.FAILED):
                 # In a task of its own: a slow or dead watcher holds up neither this nor the prune.
+                # Only backups ping: a verification's success says nothing of the backups.
                 self._heartbeat.ping(succeeded=final.status is OperationStatus.SUCCEEDED)
             schedule = await self._schedules.get(schedule_id)
             if schedule is None:
                 await self._schedules.unlink_restore_points(schedule_id)  # deleted while it ran
                 return
+            if final is not None and final.status is OperationStatus.CANCELLED and final.params.get("preempted"):
+                # Stopped for an apply: due again now, so it runs once the apply has ended.
+                await self._schedules.save_state(dataclasses.replace(schedule, next_run_at=self._schedules.now()))
             if final is not None and final.status is OperationStatus.SUCCEEDED:
                 # The server's clock, as for lastRunAt (an operation's own times are the system's).
                 await self._schedules.save_state(dataclasses.replace(schedule, last_success_at=self._schedules.now()))

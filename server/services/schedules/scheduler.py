@@ -37,6 +37,7 @@ from server.services.schedules.heartbeat import Heartbeat
 from server.services.schedules.pruning import Pruning
 from server.services.schedules.runs import ScheduleRuns, at_text
 from server.services.schedules.service import ScheduleService, next_run
+from server.services.verification.service import VerificationService
 from server.test_seams import StepControl
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Scheduler:
         copies: ScheduledCopies | None = None,
         expiry: ExpiryTimer | None = None,
         heartbeat: Heartbeat | None = None,
+        verification: VerificationService | None = None,
     ) -> None:
         self._expiry = expiry  # restore points that expire: a timer of its own (expiry.py)
         self._schedules = schedules
@@ -93,6 +95,7 @@ class Scheduler:
             start_prune=self._pruning.start_prune,
             wake=self.wake,
             heartbeat=heartbeat,
+            verification=verification,
         )
         self._after_change = AfterChange(
             changes=changes,

@@ -17,7 +17,7 @@ from server.model.errors import InputProblems, InvalidInput, NotFound, quoted
 from server.model.ids import is_well_formed, new_id
 from server.model.names import SCHEDULE_NAME_RULE, is_schedule_name
 from server.model.pruning.retention import RetentionDecision, decide
-from server.model.records import RetentionPolicy, Schedule
+from server.model.records import RetentionPolicy, Schedule, ScheduledVerification
 from server.services.schedules.copies import check_copy_targets
 from server.storage.db import schedules_repo as repo
 from server.storage.db.database import ConstraintViolation, Database
@@ -27,6 +27,7 @@ MAX_JITTER = 6 * 3600
 MAX_QUIET_SECONDS = 7 * 24 * 3600
 MAX_KEEP = 100_000
 MAX_LABEL_TEMPLATE = 150
+MAX_OUTDATED_AFTER_DAYS = 36_500  # a hundred years: past that, "never again" is what is meant
 DEFAULT_LABEL_TEMPLATE = "{schedule} {date} {time}"
 PLACEHOLDERS = ("schedule", "date", "time", "datetime")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -55,7 +56,8 @@ KEEP = Keep.KEEP
 class ScheduleSpec:
     """What a client asks for. KEEP (left out): unchanged in an update, the default in a create.
     None is a value of its own only where a schedule can be null: `cron` (after changes only),
-    `after_change_quiet_seconds` (on its cron only) and `label_template` (the default label)."""
+    `after_change_quiet_seconds` (on its cron only), `label_template` (the default label) and
+    `verification` (a backup schedule)."""
 
     name: str | Keep = KEEP
     cron: str | None | Keep = KEEP
@@ -66,6 +68,7 @@ class ScheduleSpec:
     retention: RetentionPolicy | Keep = KEEP
     after_change_quiet_seconds: int | None | Keep = KEEP
     copy_to_locations: tuple[str, ...] | Keep = KEEP
+    verification: ScheduledVerification | None | Keep = KEEP  # None: a backup schedule
 
     def given(self) -> dict[str, Any]:
         """The fields the client gave, by their Schedule name."""
@@ -119,6 +122,51 @@ def render_label(schedule: Schedule, at: datetime) -> str:
     template = schedule.label_template or DEFAULT_LABEL_TEMPLATE
     label = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
     return label.strip()[:200] or schedule.name
+
+
+def verification_problems(schedule: Schedule) -> list[InvalidInput]:
+    """What is wrong with a verification schedule: its own values out of range, and what only a
+    backup schedule has (its runs make no restore points to keep, copy or make after changes)."""
+    wanted = schedule.verification
+    if wanted is None:
+        return []
+    found: list[InvalidInput] = []
+    if not 1 <= wanted.read_percent <= 100:
+        found.append(
+            InvalidInput(
+                f"verification.readPercent must be from 1 to 100, not {wanted.read_percent}",
+                field="verification.readPercent",
+            )
+        )
+    if not 0 <= wanted.outdated_after_days <= MAX_OUTDATED_AFTER_DAYS:
+        found.append(
+            InvalidInput(
+                f"verification.outdatedAfterDays must be from 0 (verify every restore point each run) to "
+                f"{MAX_OUTDATED_AFTER_DAYS}, not {wanted.outdated_after_days}",
+                field="verification.outdatedAfterDays",
+            )
+        )
+    backup_only = "a verification schedule makes no restore points"
+    if schedule.retention.limited:
+        found.append(
+            InvalidInput(f"{backup_only}, so it has no retention: give none (retention: {{}})", field="retention")
+        )
+    if schedule.copy_to_locations:
+        found.append(
+            InvalidInput(f"{backup_only}, so it copies none: copyToLocations must be empty", field="copyToLocations")
+        )
+    if schedule.after_change_quiet_seconds is not None:
+        found.append(
+            InvalidInput(
+                f"{backup_only}: it runs on its cron only, afterChangeQuietSeconds must be null",
+                field="afterChangeQuietSeconds",
+            )
+        )
+    if schedule.label_template is not None:
+        found.append(
+            InvalidInput(f"{backup_only}, so it labels none: labelTemplate must be null", field="labelTemplate")
+        )
+    return found
 
 
 def next_run(schedule: Schedule, after: datetime) -> datetime | None:
@@ -311,6 +359,7 @@ class ScheduleService:
                 check_label_template(schedule.label_template)
         with problems.check():
             check_retention(schedule.retention)
+        problems.found.extend(verification_problems(schedule))
         with problems.check():
             if cron is not None and zone_known and cron_times.next_fire(cron, schedule.time_zone, self.now()) is None:
                 raise InvalidInput(f"cron expression {quoted(cron)} never fires", field="cron")

@@ -5,6 +5,7 @@ holds, then store what was found."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -101,12 +102,16 @@ async def verify(ctx: OperationContext, tools: Tools, plan: Plan) -> None:
 async def _read_blobs(
     ctx: OperationContext, tools: Tools, wanted: Sequence[str], sizes: dict[str, int]
 ) -> dict[str, BlobCheck]:
+    delay = ctx.entry_delay  # the test-only per-item delay: a slow verification to watch
+
     def work(on_bytes: Callable[[int], None], should_stop: Callable[[], bool]) -> dict[str, BlobCheck]:
         found: dict[str, BlobCheck] = {}
         for digest in wanted:
             if should_stop():
                 raise CheckStopped(digest)
             found[digest] = check_blob(tools.store, digest, on_bytes, should_stop)
+            if delay:
+                time.sleep(delay)
         return found
 
     try:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
+from server.clock import utc_now
 from server.model.errors import InvalidInput, NotFound, quoted
 from server.model.records import LocalCopy, Operation, OperationKind, RestorePoint
-from server.model.verification import Verification, VerificationTotals, VerifiedKind
+from server.model.verification import Verification, VerificationState, VerificationTotals, VerifiedKind
 from server.operations.holds import Hold
 from server.operations.live import OperationContext
 from server.operations.runner import OperationRunner
@@ -46,9 +48,17 @@ class VerificationService:
         copies: bool,
         read_percent: int,
         requested_by: str | None,
+        outdated_after_days: int = 0,
+        notes: Sequence[str] = (),
+        params: dict[str, object] | None = None,
     ) -> Operation:
         """Start verifying these restore points (None: every one); NOT_FOUND for an id that
-        names none, INVALID_INPUT for a share outside 1..100; nothing starts on either."""
+        names none, INVALID_INPUT for a share outside 1..100; nothing starts on either.
+
+        It runs in the background (the runner's `background`): one at a time (a second waits
+        for the first), paused while a restore point is created, stopped for an apply.
+        `outdated_after_days` > 0: a restore point verified OK within that many days is skipped
+        (a schedule's runs); `notes` open its log."""
         if not 1 <= read_percent <= 100:
             raise InvalidInput(f"readPercent must be from 1 to 100, not {read_percent}", field="readPercent")
         holds: list[Hold] = []
@@ -62,15 +72,64 @@ class VerificationService:
         async def job(ctx: OperationContext) -> None:
             # Read in the job, not before it starts (many restore points, many entries); the
             # holds keep every one of them meanwhile.
-            async with self._one_at_a_time:  # a second run waits for the first (they share the totals and cursor)
-                entries = {point.id: await self._restore_points.entries(point.id) for point in points}
-                plan = Plan(points=points, entries=entries, copies=copies, percent=read_percent)
+            for note in notes:
+                ctx.log(note)
+            await self._take_turn(ctx)  # a second run waits for the first (they share the totals and cursor)
+            try:
+                chosen = await self._outdated(ctx, points, outdated_after_days)
+                entries = {point.id: await self._restore_points.entries(point.id) for point in chosen}
+                plan = Plan(points=chosen, entries=entries, copies=copies, percent=read_percent)
                 await verify(ctx, self._tools, plan)
+            finally:
+                self._one_at_a_time.release()
 
-        params = {"restorePointIds": [point.id for point in points], "copies": copies, "readPercent": read_percent}
+        given = {"restorePointIds": [point.id for point in points], "copies": copies, "readPercent": read_percent}
+        if outdated_after_days:
+            given["outdatedAfterDays"] = outdated_after_days
         return await self._runner.submit(
-            OperationKind.VERIFY_BACKUPS, job, requested_by=requested_by, params=params, holds=holds
+            OperationKind.VERIFY_BACKUPS,
+            job,
+            requested_by=requested_by,
+            params=given | (params or {}),
+            holds=holds,
+            background=True,
         )
+
+    async def _take_turn(self, ctx: OperationContext) -> None:
+        """Wait for the run before this one to end; a cancel (or an apply) ends the wait at once."""
+        if self._one_at_a_time.locked():
+            ctx.log("Waiting for the verification under way to end (one runs at a time).")
+        turn = asyncio.ensure_future(self._one_at_a_time.acquire())
+        stop = asyncio.ensure_future(ctx.hold())
+        await asyncio.wait({turn, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if turn.done() and not stop.done():
+            stop.cancel()
+            return
+        if turn.done():
+            self._one_at_a_time.release()
+        else:
+            turn.cancel()
+        await stop  # raises OperationCancelled
+
+    async def _outdated(self, ctx: OperationContext, points: list[RestorePoint], days: int) -> list[RestorePoint]:
+        """The restore points to read: all but those verified OK within `days` (0: all)."""
+        if days <= 0:
+            return points
+        since = utc_now(self._tools.clock) - timedelta(days=days)
+        earlier = await self.of(VerifiedKind.RESTORE_POINT, [point.id for point in points])
+        chosen = [
+            point
+            for point in points
+            if (found := earlier.get(point.id)) is None
+            or found.state is not VerificationState.OK
+            or found.verified_at < since
+        ]
+        ctx.log(
+            f"Skipped {len(points) - len(chosen)} restore point(s) verified within {days} day(s); "
+            f"{len(chosen)} to verify (never verified, verified earlier, or not OK when last verified)."
+        )
+        ctx.update_params(skipped=len(points) - len(chosen))
+        return chosen
 
     async def _hold_points(self, ids: Sequence[str] | None, holds: list[Hold]) -> list[RestorePoint]:
         """Hold each restore point, then check it exists (a delete under way is waited for)."""

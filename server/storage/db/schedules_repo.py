@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from server.model.records import RestorePoint, RestorePointOrigin, RetentionPolicy, Schedule
+from server.model.records import RestorePoint, RestorePointOrigin, RetentionPolicy, Schedule, ScheduledVerification
 from server.storage.db.restore_points_repo import restore_point_of_row
 from server.storage.db.tables import RestorePointRow, ScheduleRow
 
@@ -34,6 +34,7 @@ def _to_domain(row: ScheduleRow) -> Schedule:
         after_change_quiet_seconds=row.after_change_quiet_seconds,
         copy_to_locations=tuple(json.loads(row.copy_to_locations)),
         last_pruned_at=row.last_pruned_at,
+        verification=ScheduledVerification(**json.loads(row.verification)) if row.verification else None,
     )
 
 
@@ -41,6 +42,9 @@ def _fields(schedule: Schedule) -> dict[str, Any]:
     values = {f.name: getattr(schedule, f.name) for f in dataclasses.fields(schedule)}
     values["retention"] = json.dumps(dataclasses.asdict(schedule.retention), sort_keys=True)
     values["copy_to_locations"] = json.dumps(list(schedule.copy_to_locations))
+    values["verification"] = (
+        json.dumps(dataclasses.asdict(schedule.verification), sort_keys=True) if schedule.verification else None
+    )
     return values
 
 

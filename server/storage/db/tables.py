@@ -106,6 +106,8 @@ class ScheduleRow(SQLModel, table=True):
         default="[]", sa_column=Column(Text(), nullable=False, server_default="[]")
     )  # JSON list
     last_pruned_at: datetime | None = _utc(nullable=True)  # type: ignore[assignment]
+    # JSON of a verification schedule's ScheduledVerification; null: a backup schedule.
+    verification: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
 
 
 class EntryRow(SQLModel, table=True):

@@ -415,9 +415,9 @@ def _apply_row(idle: list[float], during: list[float], stopped: int) -> Row:
             "the apply stops it (CANCELLED, its log says why) and starts once it has ended, which it does "
             "at its next read; the verifications go on one after the other once the apply is done. So "
             "the difference to idle is the stop (the verification's thread noticing the cancel and the "
-            "operation's end stored) and the verification's cold reads still in the disk's queue. The apply "
+            "operation's end stored) and the verification's cold reads still in the disk's queue (not profiled). The apply "
             "waits for the stopped verification's end to be stored (an fsync of the database): an apply that "
             "went on once the verification's thread has stopped reading, without waiting for that write, is "
-            "the next step."
+            "the next step to try."
         ),
     )

@@ -76,13 +76,16 @@ web/dist/index.html: $(WEB_SOURCES)
 # The browser tests save their screenshots of the main views in tests/screenshots/ (and the
 # performance figures in perf.json): every view at 1280x800 (desktop-*.png) and 390x844
 # (phone-*.png) by tests/browser/test_page_phone.py. Two small ones (1000x700) are README's, in
-# docs/; the page's manual (docs/page.md) shows the desktop's first screen and three of the phone's.
+# docs/; the page's manual (docs/page.md) shows the desktop's first screen and three of the phone's,
+# and links every view at both sizes (docs/screenshots/).
 DOCS_SHOTS := docs-main:page-main docs-apply-preview:page-apply-preview desktop-main:page-desktop \
 	phone-main:page-phone-main phone-points:page-phone-points phone-apply:page-phone-apply
 screenshots: $(STAMP) web
 	$(PY) -m pytest tests/browser -q
 	@for pair in $(DOCS_SHOTS); do cp tests/screenshots/$${pair%%:*}.png docs/$${pair##*:}.png || exit 1; done
-	@echo "Screenshots: tests/screenshots/ (in docs/: $(foreach pair,$(DOCS_SHOTS),$(lastword $(subst :, ,$(pair))).png))"
+	mkdir -p docs/screenshots && rm -f docs/screenshots/*.png
+	cp tests/screenshots/desktop-*.png tests/screenshots/phone-*.png docs/screenshots/
+	@echo "Screenshots: tests/screenshots/ (in docs/: $(foreach pair,$(DOCS_SHOTS),$(lastword $(subst :, ,$(pair))).png), and every view at both sizes in docs/screenshots/)"
 
 # The tests mostly wait on servers and subprocesses, so 4 pytest-xdist workers pay even on 2
 # cores; loadgroup keeps the modules that share one server or browser on one worker (see

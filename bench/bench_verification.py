@@ -156,37 +156,24 @@ def _creates(client: Client, runs: int, label: int) -> list[tuple[float, float, 
     return found
 
 
-def _applies(client: Client, server: ServerProcess, runs: int) -> list[float]:
+def _applies(client: Client, server: ServerProcess, runs: int, loop: VerifyLoop | None = None) -> list[float]:
+    """`runs` applies of a restore point just made (one module changed before each): seconds
+    each, the mutation to SUCCEEDED as the client sees it. With `loop`, each is asked for while
+    one of its verifications is RUNNING, and must stop it."""
     op = client.call(CREATE)["createRestorePoint"]["operation"]["id"]
     client.until_succeeded(op)
     point = api.graphql(server, api.OPERATION, id=op)["operation"]["restorePoint"]["id"]
     found = []
     for index in range(runs):
-        client.call(UPDATE, v={"benchRun": -1 - index})
+        client.call(UPDATE, v={"benchRun": (-1001 if loop else -1) - index})
+        verifying = loop.wait_running() if loop else None
         started = time.perf_counter()
         op = client.call(APPLY, id=point, confirm=point)["applyRestorePoint"]["operation"]["id"]
         client.until_succeeded(op)
         found.append(time.perf_counter() - started)
-        if client.call(SYSTEM)["system"]["state"] != "RUNNING":
+        if verifying is None and client.call(SYSTEM)["system"]["state"] != "RUNNING":
             raise RuntimeError("the apply reported SUCCEEDED before the system was running again")
-    return found
-
-
-def _applies_during(client: Client, server: ServerProcess, loop: VerifyLoop, runs: int) -> list[float]:
-    """`runs` applies, each asked for while a verification is RUNNING (which it stops): seconds
-    each, the mutation to SUCCEEDED as the client sees it."""
-    op = client.call(CREATE)["createRestorePoint"]["operation"]["id"]
-    client.until_succeeded(op)
-    point = api.graphql(server, api.OPERATION, id=op)["operation"]["restorePoint"]["id"]
-    found = []
-    for index in range(runs):
-        client.call(UPDATE, v={"benchRun": -1001 - index})
-        verifying = loop.wait_running()
-        started = time.perf_counter()
-        op = client.call(APPLY, id=point, confirm=point)["applyRestorePoint"]["operation"]["id"]
-        client.until_succeeded(op)
-        found.append(time.perf_counter() - started)
-        if api.graphql(server, api.OPERATION, id=verifying)["operation"]["status"] != "CANCELLED":
+        if verifying and api.graphql(server, api.OPERATION, id=verifying)["operation"]["status"] != "CANCELLED":
             raise RuntimeError(f"the apply did not stop verification {verifying}")
     return found
 
@@ -293,7 +280,7 @@ def run(ctx: BenchContext) -> list[Row]:
             loop.running.wait(120)
             try:
                 busy = _creates(client, rounds, 2)
-                busy_apply = _applies_during(client, server, loop, rounds)
+                busy_apply = _applies(client, server, rounds, loop)
             finally:
                 loop.stop()
         finally:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -8,6 +10,7 @@ from server.api.scalars import _parse_byte_count
 from server.model.errors import InvalidInput
 from server.services.settings_store import merge_patch
 from server.storage.db.cursors import decode_cursor, encode_cursor
+from server.storage.db.items_repo import decode_item_cursor, encode_item_cursor
 
 
 def test_cursor_round_trip() -> None:
@@ -19,6 +22,25 @@ def test_cursor_round_trip() -> None:
 def test_foreign_cursors_are_invalid_input(bad: str) -> None:
     with pytest.raises(InvalidInput) as raised:
         decode_cursor(bad)
+    assert raised.value.field == "after"
+
+
+@pytest.mark.parametrize("path", ["a/b c/Grüße.txt", "", "x/y/" + "z" * 300, "[1]"])
+def test_item_cursor_round_trip(path: str) -> None:
+    assert decode_item_cursor(encode_item_cursor("site", path)) == ("site", path)
+
+
+def test_an_item_cursor_of_the_earlier_json_form_is_still_read() -> None:
+    earlier = base64.urlsafe_b64encode(json.dumps(["item", "site", "a/b"]).encode()).decode().rstrip("=")
+    assert decode_item_cursor(earlier) == ("site", "a/b")
+
+
+@pytest.mark.parametrize(
+    "raw", [b"nope", b"item\0site", b"item\0a\0b\0c", b"other\0site\0a", b'["item", "site"]', b"\xff\xfe"]
+)
+def test_foreign_item_cursors_are_invalid_input(raw: bytes) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        decode_item_cursor(base64.urlsafe_b64encode(raw).decode())
     assert raised.value.field == "after"
 
 

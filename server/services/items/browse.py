@@ -11,6 +11,7 @@ page at once, from what the capture that stored its content counted.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from server.model.errors import InvalidInput, NotFound, quoted
 from server.model.items import (
@@ -56,8 +57,9 @@ class ItemBrowser:
         return found.kind if found is not None else None
 
     async def restore_point(self, point_id: str) -> ManifestView:
-        await self._restore_points.require(point_id, field="id")
-        return StoredManifest(self._db, point_id)
+        """A restore point's manifest; whether the restore point exists is asked only when a read
+        finds nothing (a listed page is proof enough: it saves a query on every page)."""
+        return StoredManifest(self._db, point_id, self._restore_points.require)
 
     async def local_copy(self, copy_id: str) -> ManifestView:
         """A copy's manifest, read from the copy (KEY_MISSING, INVALID_ARCHIVE when it cannot be)."""
@@ -72,18 +74,26 @@ class ItemBrowser:
         `source` None: every source's top level), ordered by source and path."""
         folder = self._folder_asked(source, path)
         async with view.reading():
-            if source is not None and folder:
-                await self._check_folder(view, source, folder, path or "")
             entries = await view.children_page(source=source, folder=folder, first=first, after=after)
-            if source is not None and not entries and source not in await view.sources():
-                raise await self._unknown_source(view, source)
+            if not entries:
+                # An empty page is where a bad request shows: what it names is checked only then.
+                await view.require()
+                if source is not None and folder:
+                    await self._check_folder(view, source, folder, path or "")
+                elif source is not None and source not in await view.sources():
+                    raise await self._unknown_source(view, source)
             page, more = entries[:first], len(entries) > first
-            tables = [e.sha256 for e in page if e.sha256 and self._kind_of(e) is ItemKind.TABLE]
-            counts = await view.row_counts(tables)
-        items = [
-            item_of_entry(entry, self.source_kind(entry.source), row_count=counts.get(entry.sha256 or ""))
-            for entry in page
-        ]
+            kinds = {name: self.source_kind(name) for name in {entry.source for entry in page}}
+            items = [item_of_entry(entry, kinds[entry.source]) for entry in page]
+            tables = [item.sha256 for item in items if item.sha256 and item.kind is ItemKind.TABLE]
+            if tables:
+                counts = await view.row_counts(tables)
+                items = [
+                    dataclasses.replace(item, row_count=counts.get(item.sha256 or ""))
+                    if item.kind is ItemKind.TABLE
+                    else item
+                    for item in items
+                ]
         cursors = [items_repo.encode_item_cursor(entry.source, entry.path) for entry in page]
         return Page(items=items, cursors=cursors, has_next_page=more, total_count=None)
 

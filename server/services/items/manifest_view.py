@@ -7,7 +7,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from server.model.records import ManifestEntry
@@ -22,6 +22,10 @@ class ManifestView(Protocol):
     """One manifest's entries as browsing asks for them."""
 
     what: str  # "restore point rp_...", "local copy lc_...": for messages
+
+    async def require(self) -> None:
+        """NotFound when what it views is gone (a restore point deleted since it was asked for)."""
+        ...
 
     def reading(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Within it, every read below is of one moment (a restore point's: one transaction)."""
@@ -48,9 +52,10 @@ class StoredManifest:
     """A restore point's manifest, read from the database a page at a time: within `reading()`
     in one transaction (a page costs one session, not one per query), else one per read."""
 
-    def __init__(self, db: Database, point_id: str) -> None:
+    def __init__(self, db: Database, point_id: str, require: Callable[[str], Awaitable[object]]) -> None:
         self._db = db
         self._point_id = point_id
+        self._require = require  # RestorePointService.require: NotFound for an unknown id
         self._session: AsyncSession | None = None
         self.what = f"restore point {point_id}"
 
@@ -62,6 +67,9 @@ class StoredManifest:
                 yield
             finally:
                 self._session = None
+
+    async def require(self) -> None:
+        await self._require(self._point_id)
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncSession]:
@@ -110,6 +118,9 @@ class CopyManifest:
             children[(entry.source, entry.path.rpartition("/")[0])].append(entry)
         self._children = {key: sorted(found, key=lambda e: e.path) for key, found in children.items()}
         self._sources = sorted({e.source for e in entries})
+
+    async def require(self) -> None:
+        pass  # read from the copy when asked for: it was there then
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[None]:

@@ -32,20 +32,23 @@ _COLUMNS = (
 )
 
 
-# The first element of an item cursor: another listing's cursor (two strings too, for restore
-# points) is refused rather than read as a position in this one.
+# An item cursor is "item", the source and the path joined by NUL (which no source name or path
+# holds), base64url: another listing's cursor is refused rather than read as a position in this
+# one. One made on every item of a page, so it is kept cheaper than JSON; the JSON form
+# (["item", source, path]) that earlier versions gave out is still read.
 _CURSOR_TAG = "item"
 
 
 def encode_item_cursor(source: str, path: str) -> str:
     """An opaque cursor pointing just after this entry of a listing."""
-    raw = json.dumps([_CURSOR_TAG, source, path], separators=(",", ":"), ensure_ascii=False)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(f"{_CURSOR_TAG}\0{source}\0{path}".encode()).decode().rstrip("=")
 
 
 def decode_item_cursor(cursor: str) -> tuple[str, str]:
     try:
-        tag, source, path = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
+        parts = json.loads(raw) if raw.startswith("[") else raw.split("\0")
+        tag, source, path = parts
         if tag != _CURSOR_TAG or not isinstance(source, str) or not isinstance(path, str):
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):

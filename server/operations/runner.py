@@ -477,6 +477,10 @@ class OperationRunner:
         its final state, ended for readers and subscribers (never a stale RUNNING), while
         the write is retried with backoff until it lands."""
         live.dirty = True
+        if live.background:
+            # An apply that stopped it waits for it to have stopped reading, not for this write
+            # (an fsync that the disk's queue of its cold reads may make slow).
+            self._end(live)
         if self._final_write_delay:
             await asyncio.sleep(self._final_write_delay)
         try:

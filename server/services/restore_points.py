@@ -37,6 +37,8 @@ from server.storage.db import restore_points_repo as repo
 from server.storage.db.database import Database
 
 MAX_LABEL = 200
+# Manifest entries read at a time by a background reader (a few milliseconds of the loop each).
+ENTRY_PART = 2000
 MAX_NOTE = 4000
 
 
@@ -156,6 +158,12 @@ class RestorePointService:
     async def entries(self, point_id: str) -> list[ManifestEntry]:
         async with self._db.read() as session:
             return await repo.list_entries(session, point_id)
+
+    async def entries_in_parts(self, point_id: str, between: Callable[[], None]) -> list[ManifestEntry]:
+        """entries() for a background reader: read a part at a time, `between()` after each (a
+        cancel check), so neither the event loop nor a cancel waits for a whole manifest."""
+        async with self._db.read() as session:
+            return await repo.list_entries_in_parts(session, point_id, ENTRY_PART, between)
 
     async def entries_of_items(self, point_id: str, items: Sequence[tuple[str, str]]) -> list[ManifestEntry]:
         """Only the entries these items need (items_repo.entries_of_items), not the manifest."""

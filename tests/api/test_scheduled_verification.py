@@ -243,6 +243,32 @@ async def test_an_apply_stops_the_verification_at_once_and_the_schedule_runs_aga
     assert (await execute(server, CANCEL, id=again["id"]))["cancelOperation"]["userErrors"] == []
 
 
+async def test_an_apply_goes_on_once_the_verification_stopped_without_waiting_for_its_final_write(
+    make_server: Callable[..., InProcessServer], tmp_path: Path
+) -> None:
+    site, config = site_config(tmp_path)
+    many_files(site, 3, "apply")
+    # Every operation's final write is held 4 s (a slow disk's fsync): the apply must not wait
+    # for the stopped verification's.
+    server = make_server(
+        **FAST, BACKUPS_CONFIG=str(config), BACKUPS_TEST_PAUSE_AT="verify-read", BACKUPS_TEST_FINAL_WRITE_DELAY="4"
+    ).start()
+    point = (await create_and_wait(server, "to apply"))["restorePoint"]["id"]
+    verifying = (await execute(server, VERIFY))["verifyBackups"]["operation"]["id"]
+    await wait_for_log(server, verifying, "Test pause at step 'verify-read'")
+
+    applying = await apply(server, point, safety=False)
+    assert applying["userErrors"] == [], applying
+    applied = await wait_for_operation(server, applying["operation"]["id"], timeout=120)
+    assert applied["status"] == "SUCCEEDED", applied
+    stopped = await wait_for_operation(server, verifying)
+    assert stopped["status"] == "CANCELLED", stopped
+    lines = (await execute(server, LOG, id=verifying))["operation"]["log"]
+    asked = next(at(line["at"]) for line in lines if line["message"].startswith("An apply was asked for"))
+    waited = at(applied["createdAt"]) - asked
+    assert waited < timedelta(seconds=2), f"the apply was queued {waited} after it was asked for"
+
+
 async def _two_runs(server: InProcessServer) -> list[dict[str, Any]] | None:
     ops = await operations_by(server, "check")
     return ops if len(ops) >= 2 else None

@@ -77,7 +77,9 @@ class VerificationService:
             await self._take_turn(ctx)  # a second run waits for the first (they share the totals and cursor)
             try:
                 chosen = await self._outdated(ctx, points, outdated_after_days)
-                entries = {point.id: await self._restore_points.entries(point.id) for point in chosen}
+                entries = {
+                    point.id: await self._restore_points.entries_in_parts(point.id, ctx.checkpoint) for point in chosen
+                }
                 plan = Plan(points=chosen, entries=entries, copies=copies, percent=read_percent)
                 await verify(ctx, self._tools, plan)
             finally:

@@ -8,7 +8,7 @@ A manifest, and with it the hold on its blobs, goes when its last restore point 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -199,16 +199,37 @@ _ENTRY_COLUMNS = (
 )
 
 
-async def list_entries(session: AsyncSession, point_id: str) -> list[ManifestEntry]:
+def _entries_query(point_id: str) -> Any:
     manifest = select(col(RestorePointRow.manifest_id)).where(col(RestorePointRow.id) == point_id).scalar_subquery()
-    rows = await session.execute(
-        select(*_ENTRY_COLUMNS).where(col(EntryRow.manifest_id) == manifest).order_by(col(EntryRow.position))
-    )
+    return select(*_ENTRY_COLUMNS).where(col(EntryRow.manifest_id) == manifest).order_by(col(EntryRow.position))
+
+
+def _entries_of(rows: Iterable[Sequence[Any]]) -> list[ManifestEntry]:
     # Plain column rows, not ORM objects: a manifest can hold tens of thousands of entries.
     return [
         ManifestEntry(source=source, path=path, kind=EntryKind(kind), size=size, sha256=sha256, mode=mode, mtime=mtime)
         for source, path, kind, size, sha256, mode, mtime in rows
     ]
+
+
+async def list_entries(session: AsyncSession, point_id: str) -> list[ManifestEntry]:
+    return _entries_of(await session.execute(_entries_query(point_id)))
+
+
+async def list_entries_in_parts(
+    session: AsyncSession, point_id: str, part: int, between: Callable[[], None]
+) -> list[ManifestEntry]:
+    """list_entries, fetched `part` rows at a time with `between()` called after each (which may
+    raise to stop): the event loop is never held for a whole manifest."""
+    found: list[ManifestEntry] = []
+    result = await session.stream(_entries_query(point_id))
+    try:
+        async for rows in result.partitions(part):
+            found.extend(_entries_of(rows))
+            between()
+    finally:
+        await result.close()
+    return found
 
 
 def _expirable(now: datetime) -> list[Any]:

@@ -477,6 +477,14 @@ class OperationRunner:
         its final state, ended for readers and subscribers (never a stale RUNNING), while
         the write is retried with backoff until it lands."""
         live.dirty = True
+        if self._exclusive != live.op.id:
+            # Its job is over and its final state is what readers see now: what it held may be
+            # deleted from here on (a script that sees it done and deletes at once gets no
+            # BUSY while that state is stored). An apply keeps its hold until then: its
+            # recovery after a crash in between reads the restore point again.
+            for hold in live.holds:
+                hold.release()
+            live.holds.clear()
         if live.background:
             # An apply that stopped it waits for it to have stopped reading, not for this write
             # (an fsync that the disk's queue of its cold reads may make slow).

@@ -308,3 +308,26 @@ async def test_an_import_whose_id_was_taken_meanwhile_by_other_content_gets_a_fr
     checksums = {(await execute(proc, POINT, id=made_id))["restorePoint"]["checksum"] for made_id in made}
     assert checksums == {point["checksum"], other["checksum"]}
     assert (await execute(proc, "{ restorePoints { totalCount } }"))["restorePoints"]["totalCount"] == 3
+
+
+async def test_a_restore_point_can_be_deleted_as_soon_as_a_poll_reads_its_export_done(make_server) -> None:
+    # Every operation's final write is held 3 s (a slow disk): a script that polls the export
+    # and deletes its restore point once it reads SUCCEEDED must not get BUSY meanwhile.
+    proc = make_server(BACKUPS_TEST_FINAL_WRITE_DELAY="3").start()
+    point = (await create_and_wait(proc, "export, then delete"))["restorePoint"]["id"]
+    started = await execute(
+        proc, f"mutation($id: ID!) {{ exportRestorePoint(restorePointId: $id) {{ {OP_PAYLOAD} }} }}", id=point
+    )
+    op_id = started["exportRestorePoint"]["operation"]["id"]
+    poll = "query($id: ID!) { operation(id: $id) { done status } }"
+    while not (state := (await execute(proc, poll, id=op_id))["operation"])["done"]:
+        await asyncio.sleep(0.02)
+    assert state["status"] == "SUCCEEDED"
+    delete = "mutation($id: ID!) { deleteRestorePoint(id: $id) { deletedId userErrors { code message } } }"
+    deleted = (await execute(proc, delete, id=point))["deleteRestorePoint"]
+    assert deleted == {"deletedId": point, "userErrors": []}
+    # The export's end is stored all the same, and its copy is kept (of a deleted restore point).
+    final = await wait_for_operation(proc, op_id)
+    assert final["status"] == "SUCCEEDED"
+    copies = (await execute(proc, COPIES))["localCopies"]
+    assert [(c["restorePointId"], c["restorePoint"]) for c in copies] == [(point, None)]

@@ -89,12 +89,14 @@ class LiveOperation:
     # `may_run` is clear (a restore point is being created), and is stopped for an apply.
     background: bool = False
     may_run: threading.Event = field(default_factory=threading.Event)
+    may_go_on: asyncio.Event = field(default_factory=asyncio.Event)  # may_run, for its work on the loop
     yielded: bool = False  # a pause was logged and not yet its end
 
     def __post_init__(self) -> None:
         self.numbered_through = max(self.numbered_through, self.op.last_sequence)
         self.first_numbered = self.numbered_through + 1
         self.may_run.set()
+        self.may_go_on.set()
 
     def update(self, **changes: Any) -> None:
         self.op = dataclasses.replace(self.op, **changes)
@@ -336,6 +338,19 @@ class OperationContext:
         """Stop here if a cancel was requested; jobs call this between items."""
         if self.cancel_requested:
             raise OperationCancelled(self._live.cancel_reason)
+
+    async def between_parts(self) -> None:
+        """Between two parts of a background operation's work on the event loop (a manifest
+        read in parts): wait while it yields (a restore point being created, whose steps share
+        the loop), then stop here if a cancel was requested."""
+        live = self._live
+        if not live.may_go_on.is_set() and not self.cancel_requested:
+            go_on = asyncio.ensure_future(live.may_go_on.wait())
+            cancelled = asyncio.ensure_future(live.cancel_event.wait())
+            await asyncio.wait({go_on, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+            go_on.cancel()
+            cancelled.cancel()
+        self.checkpoint()
 
     async def hold(self) -> None:
         """Wait until a cancel (or a shutdown) is requested, then stop (test pauses)."""

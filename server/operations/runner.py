@@ -299,8 +299,10 @@ class OperationRunner:
             if live.background:
                 if yielding:
                     live.may_run.clear()
+                    live.may_go_on.clear()
                 else:
                     live.may_run.set()
+                    live.may_go_on.set()
 
     def exclusive_operation(self) -> str | None:
         """The id of the exclusive operation (an apply) that is queued or running, if any."""

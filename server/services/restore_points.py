@@ -159,9 +159,10 @@ class RestorePointService:
         async with self._db.read() as session:
             return await repo.list_entries(session, point_id)
 
-    async def entries_in_parts(self, point_id: str, between: Callable[[], None]) -> list[ManifestEntry]:
-        """entries() for a background reader: read a part at a time, `between()` after each (a
-        cancel check), so neither the event loop nor a cancel waits for a whole manifest."""
+    async def entries_in_parts(self, point_id: str, between: Callable[[], Awaitable[None]]) -> list[ManifestEntry]:
+        """entries() for a background reader: read a part at a time, `between()` awaited after
+        each (a pause for a create, a cancel check), so neither the event loop, a create nor a
+        cancel waits for a whole manifest."""
         async with self._db.read() as session:
             return await repo.list_entries_in_parts(session, point_id, ENTRY_PART, between)
 

@@ -76,7 +76,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 async def test_parts_give_the_whole_manifest_in_order_with_a_check_after_each(db: Database) -> None:
     checks = 0
 
-    def between() -> None:
+    async def between() -> None:
         nonlocal checks
         checks += 1
 
@@ -90,7 +90,7 @@ async def test_parts_give_the_whole_manifest_in_order_with_a_check_after_each(db
 async def test_a_check_that_raises_stops_the_read_after_that_part(db: Database) -> None:
     seen = 0
 
-    def between() -> None:
+    async def between() -> None:
         nonlocal seen
         seen += 1
         if seen == 2:

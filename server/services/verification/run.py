@@ -49,7 +49,7 @@ async def verify(ctx: OperationContext, tools: Tools, plan: Plan) -> None:
     async with tools.db.read() as session:
         totals = await verification_repo.totals(session)
         earlier = await verification_repo.get_many(session, VerifiedKind.RESTORE_POINT, [p.id for p in plan.points])
-    ctx.checkpoint()
+    await ctx.between_parts()
     chosen, cursor = rotation_window(sorted(plan.sizes), plan.percent, totals.cursor)
     # A restore point found wrong before is read whole until it is OK again.
     for point in plan.points:

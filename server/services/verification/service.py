@@ -78,7 +78,8 @@ class VerificationService:
             try:
                 chosen = await self._outdated(ctx, points, outdated_after_days)
                 entries = {
-                    point.id: await self._restore_points.entries_in_parts(point.id, ctx.checkpoint) for point in chosen
+                    point.id: await self._restore_points.entries_in_parts(point.id, ctx.between_parts)
+                    for point in chosen
                 }
                 plan = Plan(points=chosen, entries=entries, copies=copies, percent=read_percent)
                 await verify(ctx, self._tools, plan)

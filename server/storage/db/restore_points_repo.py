@@ -8,7 +8,7 @@ A manifest, and with it the hold on its blobs, goes when its last restore point 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -217,16 +217,16 @@ async def list_entries(session: AsyncSession, point_id: str) -> list[ManifestEnt
 
 
 async def list_entries_in_parts(
-    session: AsyncSession, point_id: str, part: int, between: Callable[[], None]
+    session: AsyncSession, point_id: str, part: int, between: Callable[[], Awaitable[None]]
 ) -> list[ManifestEntry]:
-    """list_entries, fetched `part` rows at a time with `between()` called after each (which may
-    raise to stop): the event loop is never held for a whole manifest."""
+    """list_entries, fetched `part` rows at a time with `between()` awaited after each (which
+    may wait, or raise to stop): the event loop is never held for a whole manifest."""
     found: list[ManifestEntry] = []
     result = await session.stream(_entries_query(point_id))
     try:
         async for rows in result.partitions(part):
             found.extend(_entries_of(rows))
-            between()
+            await between()
     finally:
         await result.close()
     return found

@@ -484,9 +484,7 @@ class OperationRunner:
             # deleted from here on (a script that sees it done and deletes at once gets no
             # BUSY while that state is stored). An apply keeps its hold until then: its
             # recovery after a crash in between reads the restore point again.
-            for hold in live.holds:
-                hold.release()
-            live.holds.clear()
+            self._release_holds(live)
         if live.background:
             # An apply that stopped it waits for it to have stopped reading, not for this write
             # (an fsync that the disk's queue of its cold reads may make slow).
@@ -515,10 +513,14 @@ class OperationRunner:
         live.log_signal.fire()
         self.changes.announce(live.op.id)
 
-    def _release(self, live: LiveOperation) -> None:
+    @staticmethod
+    def _release_holds(live: LiveOperation) -> None:
         for hold in live.holds:
             hold.release()
         live.holds.clear()
+
+    def _release(self, live: LiveOperation) -> None:
+        self._release_holds(live)
         if self._exclusive == live.op.id:
             self._exclusive = None
         self._set_yields()
